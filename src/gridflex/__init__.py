@@ -1,0 +1,2 @@
+from gridflex.errors import GridflexError
+__all__ = ["GridflexError"]

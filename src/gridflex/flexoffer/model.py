@@ -1,0 +1,275 @@
+"""Flex-offers stored as a struct of arrays, so that a million fit in memory and vector operations.
+
+Conventions (see ``docs/flexoffer-format.md``):
+
+* Sign: positive energy = consumption, negative = production (as in S2).
+* Units: energy kWh per interval, prices EUR/MWh, times int64 seconds since the Unix epoch (UTC).
+* All offers of a batch share one interval length ``interval_s`` (default 900 s).
+* A profile is a sequence of intervals, each with an energy range ``[lower_kwh, upper_kwh]``.
+  A specification slice of duration ``d`` and range ``[L, U]`` is ``d`` intervals of ``[L/d, U/d]``
+  (constant power bounds); schedules give one energy per interval. Profiles of different lengths
+  are stored flat, CSR-style: offer ``i`` owns ``lower_kwh[offsets[i]:offsets[i+1]]``.
+* Optional values are NaN (floats) or :data:`NO_TIME` (times).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+NO_TIME = np.iinfo(np.int64).min
+"""Sentinel for an absent time (acceptance or assignment deadline, default start)."""
+
+DEFAULT_INTERVAL_S = 900
+
+
+def _i64(a: object) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(a, dtype=np.int64))
+
+
+def _f64(a: object) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(a, dtype=np.float64))
+
+
+@dataclass(frozen=True, eq=False)
+class Schedule:
+    """One assignment per offer: a start time and one energy per profile interval (flat, CSR)."""
+
+    start_s: np.ndarray  # int64 (n,)
+    energy_kwh: np.ndarray  # float64 (offsets[-1],), aligned with the batch profile
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start_s", _i64(self.start_s))
+        object.__setattr__(self, "energy_kwh", _f64(self.energy_kwh))
+
+
+@dataclass(frozen=True, eq=False)
+class FlexOfferBatch:
+    """Many flex-offers as parallel arrays. Construct with :meth:`from_profiles` or directly.
+
+    Fields per offer ``i`` (length ``n``) unless noted:
+
+    ``ids``, ``owners``            str identifiers
+    ``est_s``, ``lst_s``           earliest / latest start (startAfterTime / startBeforeTime)
+    ``offsets``                    int64 (n+1): profile of offer i is ``[offsets[i], offsets[i+1])``
+    ``lower_kwh``, ``upper_kwh``   float64 (offsets[-1]): energy range per profile interval
+    ``tec_lower_kwh``, ``tec_upper_kwh``  total energy constraint, NaN when absent
+    ``accept_before_s``, ``assign_before_s``  deadlines, NO_TIME when absent
+    ``price_above_eur_per_mwh``, ``price_below_eur_per_mwh``  price of energy above / below the
+                                   default schedule, NaN when absent
+    ``default``, ``schedule``      optional :class:`Schedule` (baseline and assigned)
+    """
+
+    ids: np.ndarray
+    est_s: np.ndarray
+    lst_s: np.ndarray
+    offsets: np.ndarray
+    lower_kwh: np.ndarray
+    upper_kwh: np.ndarray
+    interval_s: int = DEFAULT_INTERVAL_S
+    owners: np.ndarray | None = None
+    tec_lower_kwh: np.ndarray | None = None
+    tec_upper_kwh: np.ndarray | None = None
+    accept_before_s: np.ndarray | None = None
+    assign_before_s: np.ndarray | None = None
+    price_above_eur_per_mwh: np.ndarray | None = None
+    price_below_eur_per_mwh: np.ndarray | None = None
+    default: Schedule | None = None
+    schedule: Schedule | None = None
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        n = len(self.ids)
+        ids = np.asarray(self.ids)
+        object.__setattr__(self, "ids", ids.astype(str) if ids.dtype.kind != "U" else ids)
+        owners = np.full(n, "", dtype=str) if self.owners is None else np.asarray(self.owners).astype(str)
+        object.__setattr__(self, "owners", owners)
+        for name in ("est_s", "lst_s", "offsets"):
+            object.__setattr__(self, name, _i64(getattr(self, name)))
+        for name in ("lower_kwh", "upper_kwh"):
+            object.__setattr__(self, name, _f64(getattr(self, name)))
+        for name in ("tec_lower_kwh", "tec_upper_kwh", "price_above_eur_per_mwh", "price_below_eur_per_mwh"):
+            v = getattr(self, name)
+            object.__setattr__(self, name, np.full(n, np.nan) if v is None else _f64(v))
+        for name in ("accept_before_s", "assign_before_s"):
+            v = getattr(self, name)
+            object.__setattr__(self, name, np.full(n, NO_TIME, dtype=np.int64) if v is None else _i64(v))
+
+    # ---- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_profiles(
+        cls,
+        ids: Sequence[str],
+        est_s: Sequence[int],
+        lst_s: Sequence[int],
+        lower_kwh: Sequence[Sequence[float]],
+        upper_kwh: Sequence[Sequence[float]],
+        **kwargs: object,
+    ) -> FlexOfferBatch:
+        """Build from per-offer profile lists (convenient for small sets and tests)."""
+        lengths = np.fromiter((len(p) for p in lower_kwh), dtype=np.int64, count=len(lower_kwh))
+        offsets = np.concatenate(([0], np.cumsum(lengths)))
+        flat = lambda ps: np.concatenate([np.asarray(p, float) for p in ps]) if len(ps) else np.zeros(0)  # noqa: E731
+        default = kwargs.pop("default", None)
+        if isinstance(default, tuple):
+            default = Schedule(default[0], flat(default[1]))
+        return cls(
+            ids=np.asarray(ids),
+            est_s=est_s,
+            lst_s=lst_s,
+            offsets=offsets,
+            lower_kwh=flat(lower_kwh),
+            upper_kwh=flat(upper_kwh),
+            default=default,  # type: ignore[arg-type]
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    # ---- shape --------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Profile length of each offer, in intervals."""
+        return np.diff(self.offsets)
+
+    @property
+    def owner_index(self) -> np.ndarray:
+        """For each flat profile interval, the index of the offer that owns it (cached)."""
+        if "owner_index" not in self._cache:
+            self._cache["owner_index"] = np.repeat(np.arange(len(self), dtype=np.int64), self.lengths)
+        return self._cache["owner_index"]
+
+    @property
+    def position(self) -> np.ndarray:
+        """For each flat profile interval, its position inside its own profile (0-based, cached)."""
+        if "position" not in self._cache:
+            self._cache["position"] = np.arange(len(self.lower_kwh), dtype=np.int64) - np.repeat(
+                self.offsets[:-1], self.lengths
+            )
+        return self._cache["position"]
+
+    @property
+    def time_flex(self) -> np.ndarray:
+        """Time flexibility in intervals: (LST − EST) / interval."""
+        return (self.lst_s - self.est_s) // self.interval_s
+
+    def sum_per_offer(self, flat: np.ndarray) -> np.ndarray:
+        """Sum a flat per-interval array over each offer's profile."""
+        return np.bincount(self.owner_index, weights=flat, minlength=len(self))
+
+    def profile(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """(lower, upper) energy arrays of offer ``i``."""
+        a, b = self.offsets[i], self.offsets[i + 1]
+        return self.lower_kwh[a:b], self.upper_kwh[a:b]
+
+    # ---- total energy constraint, made effective ----------------------------------------------
+    @property
+    def tec_effective(self) -> tuple[np.ndarray, np.ndarray]:
+        """Total energy range actually reachable: the TEC (if any) intersected with the profile sums."""
+        lo_sum = self.sum_per_offer(self.lower_kwh)
+        hi_sum = self.sum_per_offer(self.upper_kwh)
+        lo = np.where(np.isnan(self.tec_lower_kwh), lo_sum, np.maximum(self.tec_lower_kwh, lo_sum))
+        hi = np.where(np.isnan(self.tec_upper_kwh), hi_sum, np.minimum(self.tec_upper_kwh, hi_sum))
+        return lo, hi
+
+    # ---- selection ----------------------------------------------------------------------------
+    def take(self, idx: np.ndarray | Sequence[int]) -> FlexOfferBatch:
+        """A new batch with the offers at ``idx`` (in that order)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        lengths = self.lengths[idx]
+        offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+        flat_idx = np.repeat(self.offsets[idx] - offsets[:-1], lengths) + np.arange(offsets[-1])
+
+        def sched(s: Schedule | None) -> Schedule | None:
+            return None if s is None else Schedule(s.start_s[idx], s.energy_kwh[flat_idx])
+
+        return FlexOfferBatch(
+            ids=self.ids[idx],
+            owners=self.owners[idx],
+            est_s=self.est_s[idx],
+            lst_s=self.lst_s[idx],
+            offsets=offsets,
+            lower_kwh=self.lower_kwh[flat_idx],
+            upper_kwh=self.upper_kwh[flat_idx],
+            interval_s=self.interval_s,
+            tec_lower_kwh=self.tec_lower_kwh[idx],
+            tec_upper_kwh=self.tec_upper_kwh[idx],
+            accept_before_s=self.accept_before_s[idx],
+            assign_before_s=self.assign_before_s[idx],
+            price_above_eur_per_mwh=self.price_above_eur_per_mwh[idx],
+            price_below_eur_per_mwh=self.price_below_eur_per_mwh[idx],
+            default=sched(self.default),
+            schedule=sched(self.schedule),
+        )
+
+    def with_schedule(self, schedule: Schedule | None) -> FlexOfferBatch:
+        return replace(self, schedule=schedule, _cache=self._cache)
+
+    def with_default(self, default: Schedule | None) -> FlexOfferBatch:
+        return replace(self, default=default, _cache=self._cache)
+
+    @staticmethod
+    def concat(batches: Sequence[FlexOfferBatch]) -> FlexOfferBatch:
+        """Concatenate batches with the same interval length."""
+        if not batches:
+            raise ValueError("concat needs at least one batch")
+        interval = {b.interval_s for b in batches}
+        if len(interval) != 1:
+            from gridflex.errors import FlexOfferValidationError, Problem
+
+            raise FlexOfferValidationError(
+                "batch concatenation",
+                [Problem("batch", "numSecondsPerInterval", f"mixed interval lengths {sorted(interval)}")],
+            )
+        cat = np.concatenate
+        lengths = cat([b.lengths for b in batches])
+
+        def sched(attr: str) -> Schedule | None:
+            parts = [getattr(b, attr) for b in batches]
+            if all(p is None for p in parts):
+                return None
+            starts, energies = [], []
+            for b, p in zip(batches, parts, strict=True):
+                starts.append(np.full(len(b), NO_TIME, np.int64) if p is None else p.start_s)
+                energies.append(np.full(len(b.lower_kwh), np.nan) if p is None else p.energy_kwh)
+            return Schedule(cat(starts), cat(energies))
+
+        return FlexOfferBatch(
+            ids=cat([b.ids for b in batches]),
+            owners=cat([b.owners for b in batches]),
+            est_s=cat([b.est_s for b in batches]),
+            lst_s=cat([b.lst_s for b in batches]),
+            offsets=np.concatenate(([0], np.cumsum(lengths))),
+            lower_kwh=cat([b.lower_kwh for b in batches]),
+            upper_kwh=cat([b.upper_kwh for b in batches]),
+            interval_s=batches[0].interval_s,
+            tec_lower_kwh=cat([b.tec_lower_kwh for b in batches]),
+            tec_upper_kwh=cat([b.tec_upper_kwh for b in batches]),
+            accept_before_s=cat([b.accept_before_s for b in batches]),
+            assign_before_s=cat([b.assign_before_s for b in batches]),
+            price_above_eur_per_mwh=cat([b.price_above_eur_per_mwh for b in batches]),
+            price_below_eur_per_mwh=cat([b.price_below_eur_per_mwh for b in batches]),
+            default=sched("default"),
+            schedule=sched("schedule"),
+        )
+
+
+def place_on_grid(
+    batch: FlexOfferBatch, schedule: Schedule, grid_start_s: int, n_periods: int
+) -> np.ndarray:
+    """Sum of scheduled energy per grid period (kWh), for a grid with the batch's interval length.
+
+    Intervals falling outside ``[grid_start_s, grid_start_s + n_periods*interval_s)`` raise.
+    """
+    from gridflex.errors import TimeGridError
+
+    start_idx = (schedule.start_s - grid_start_s) // batch.interval_s
+    t = start_idx[batch.owner_index] + batch.position
+    if len(t) and (t.min() < 0 or t.max() >= n_periods):
+        raise TimeGridError(
+            f"schedule reaches periods {int(t.min())}..{int(t.max())}, outside the grid of {n_periods} periods"
+        )
+    return np.bincount(t, weights=schedule.energy_kwh, minlength=n_periods)

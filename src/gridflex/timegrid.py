@@ -1,0 +1,120 @@
+"""The time grid every series is aligned to: a tz-aware UTC start, a fixed step, a number of periods.
+
+Internally all times are UTC. Local market time (e.g. Europe/Berlin for SMARD, with its DST days
+of 23 and 25 hours) is converted once, at the boundary, by :func:`local_to_utc`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from gridflex.errors import TimeGridError
+
+
+def to_utc(ts: datetime | pd.Timestamp | str) -> pd.Timestamp:
+    """A tz-aware UTC timestamp; naive input is refused, because its meaning is ambiguous."""
+    t = pd.Timestamp(ts)
+    if t.tzinfo is None:
+        raise TimeGridError(f"timestamp {ts!r} has no time zone; give UTC ('...Z') or an offset")
+    return t.tz_convert("UTC")
+
+
+@dataclass(frozen=True)
+class TimeGrid:
+    """Periods ``[start + k*step_s, start + (k+1)*step_s)`` for ``k`` in ``range(n)``, in UTC."""
+
+    start: pd.Timestamp
+    step_s: int
+    n: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", to_utc(self.start))
+        if self.step_s <= 0:
+            raise TimeGridError(f"TimeGrid.step_s must be positive, got {self.step_s}")
+        if self.n < 0:
+            raise TimeGridError(f"TimeGrid.n must be >= 0, got {self.n}")
+
+    @classmethod
+    def between(cls, start: datetime | str, end: datetime | str, step_s: int) -> TimeGrid:
+        """Grid covering ``[start, end)``; ``end - start`` must be a whole number of steps."""
+        s, e = to_utc(start), to_utc(end)
+        span = int((e - s).total_seconds())
+        if span < 0 or span % step_s:
+            raise TimeGridError(f"TimeGrid from {s} to {e} is not a whole number of {step_s} s steps")
+        return cls(s, step_s, span // step_s)
+
+    @property
+    def end(self) -> pd.Timestamp:
+        return self.start + timedelta(seconds=self.step_s * self.n)
+
+    @property
+    def start_s(self) -> int:
+        """Start as integer seconds since the Unix epoch."""
+        return int(self.start.value // 1_000_000_000)
+
+    @property
+    def step_h(self) -> float:
+        return self.step_s / 3600.0
+
+    @property
+    def index(self) -> pd.DatetimeIndex:
+        return pd.date_range(self.start, periods=self.n, freq=pd.Timedelta(seconds=self.step_s))
+
+    def epoch_s(self) -> np.ndarray:
+        """Period starts as int64 seconds since the Unix epoch."""
+        return self.start_s + self.step_s * np.arange(self.n, dtype=np.int64)
+
+    def position(self, ts: datetime | str | pd.Timestamp) -> int:
+        """Index of the period starting at ``ts``; errors if ``ts`` is off the grid or outside it."""
+        t = to_utc(ts)
+        offset = (t - self.start).total_seconds()
+        k, rem = divmod(int(offset), self.step_s)
+        if rem or offset != int(offset):
+            raise TimeGridError(f"{t} is not on the {self.step_s} s grid starting {self.start}")
+        if not 0 <= k < self.n:
+            raise TimeGridError(f"{t} is outside the grid [{self.start}, {self.end})")
+        return k
+
+    def align(self, series: pd.Series, name: str = "series") -> np.ndarray:
+        """Values of ``series`` (UTC-indexed, any regular step) on this grid.
+
+        A coarser series is repeated (hourly price → four quarter-hours); a finer one is averaged.
+        Missing periods raise, naming the first one.
+        """
+        if not isinstance(series.index, pd.DatetimeIndex) or series.index.tz is None:
+            raise TimeGridError(f"{name} must have a tz-aware DatetimeIndex")
+        s = series.tz_convert("UTC") if series.index.tz is not None else series
+        step = pd.Timedelta(seconds=self.step_s)
+        # Forward-fill within the source step only, then average onto the grid.
+        src_step = pd.Series(s.index).diff().min() if len(s) > 1 else step
+        if src_step >= step:
+            fine = s.reindex(self.index, method="ffill", tolerance=src_step - pd.Timedelta(seconds=1))
+        else:
+            fine = s.resample(step, origin=self.start).mean().reindex(self.index)
+        missing = fine.index[fine.isna().to_numpy()]
+        if len(missing):
+            raise TimeGridError(
+                f"{name} has no value for {len(missing)} period(s) of the grid, first at {missing[0]}"
+            )
+        return fine.to_numpy(dtype=float)
+
+
+def local_to_utc(local: pd.Series | pd.DatetimeIndex | list, tz: str) -> pd.DatetimeIndex:
+    """Convert naive local wall-clock times, in chronological file order, to UTC.
+
+    DST-safe: on the autumn day the repeated hour appears twice; the first occurrence is summer time,
+    the second standard time (inferred from the order). A wall-clock time that does not exist (the
+    skipped spring hour) raises :class:`TimeGridError`.
+    """
+    idx = pd.DatetimeIndex(local)
+    if idx.tz is not None:
+        raise TimeGridError("local_to_utc expects naive local times")
+    try:
+        aware = idx.tz_localize(tz, ambiguous="infer", nonexistent="raise")
+    except Exception as exc:  # pytz/zoneinfo raise several types; name the cause once
+        raise TimeGridError(f"cannot convert local times in {tz} to UTC: {exc}") from None
+    return aware.tz_convert("UTC")
