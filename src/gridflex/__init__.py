@@ -1,2 +1,3 @@
 from gridflex.errors import GridflexError
+
 __all__ = ["GridflexError"]

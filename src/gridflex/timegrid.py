@@ -42,8 +42,11 @@ class TimeGrid:
     def between(cls, start: datetime | str, end: datetime | str, step_s: int) -> TimeGrid:
         """Grid covering ``[start, end)``; ``end - start`` must be a whole number of steps."""
         s, e = to_utc(start), to_utc(end)
-        span = int((e - s).total_seconds())
-        if span < 0 or span % step_s:
+        if step_s <= 0:  # checked here too: the modulo below would divide by zero
+            raise TimeGridError(f"TimeGrid.step_s must be positive, got {step_s}")
+        span_s = (e - s).total_seconds()
+        span = int(span_s)
+        if span < 0 or span != span_s or span % step_s:  # a sub-second remainder is not whole steps
             raise TimeGridError(f"TimeGrid from {s} to {e} is not a whole number of {step_s} s steps")
         return cls(s, step_s, span // step_s)
 
@@ -87,7 +90,13 @@ class TimeGrid:
         """
         if not isinstance(series.index, pd.DatetimeIndex) or series.index.tz is None:
             raise TimeGridError(f"{name} must have a tz-aware DatetimeIndex")
-        s = series.tz_convert("UTC") if series.index.tz is not None else series
+        s = series.tz_convert("UTC")
+        # A duplicate or out-of-order time would be averaged away or misread as a finer step.
+        steps = s.index[1:] - s.index[:-1]
+        bad = np.flatnonzero(np.asarray(steps) <= np.timedelta64(0, "ns"))
+        if len(bad):
+            t = s.index[bad[0] + 1]
+            raise TimeGridError(f"{name} index must be strictly increasing; {t} repeats or goes back")
         step = pd.Timedelta(seconds=self.step_s)
         # Forward-fill within the source step only, then average onto the grid.
         src_step = pd.Series(s.index).diff().min() if len(s) > 1 else step

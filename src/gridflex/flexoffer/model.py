@@ -257,19 +257,49 @@ class FlexOfferBatch:
         )
 
 
-def place_on_grid(
-    batch: FlexOfferBatch, schedule: Schedule, grid_start_s: int, n_periods: int
-) -> np.ndarray:
+def place_on_grid(batch: FlexOfferBatch, schedule: Schedule, grid_start_s: int, n_periods: int) -> np.ndarray:
     """Sum of scheduled energy per grid period (kWh), for a grid with the batch's interval length.
 
     Intervals falling outside ``[grid_start_s, grid_start_s + n_periods*interval_s)`` raise.
     """
     from gridflex.errors import TimeGridError
 
-    start_idx = (schedule.start_s - grid_start_s) // batch.interval_s
+    rel = schedule.start_s - grid_start_s
+    if (rel % batch.interval_s).any():
+        bad = int(np.flatnonzero(rel % batch.interval_s)[0])
+        raise TimeGridError(f"offer {batch.ids[bad]!r}: schedule start is off the {batch.interval_s} s grid")
+    start_idx = rel // batch.interval_s
     t = start_idx[batch.owner_index] + batch.position
     if len(t) and (t.min() < 0 or t.max() >= n_periods):
         raise TimeGridError(
             f"schedule reaches periods {int(t.min())}..{int(t.max())}, outside the grid of {n_periods} periods"
         )
     return np.bincount(t, weights=schedule.energy_kwh, minlength=n_periods)
+
+
+def envelope_on_grid(
+    batch: FlexOfferBatch, grid_start_s: int, n_periods: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Least and most energy per grid period that the batch can take, over all starts and energies.
+
+    For each offer and period t: the max (min) of its upper (lower) bound over the placements that
+    cover t, and 0 as well if some placement leaves t uncovered; summed over offers. TECs are ignored,
+    so this is the outer envelope used for plots.
+    """
+    base = (batch.est_s - grid_start_s) // batch.interval_s
+    tf = batch.time_flex
+    n = len(batch)
+    hi = np.full(n * n_periods, -np.inf)
+    lo = np.full(n * n_periods, np.inf)
+    covered = np.zeros(n * n_periods, dtype=np.int64)
+    owner, pos = batch.owner_index, batch.position
+    for delta in range(int(tf.max(initial=-1)) + 1):
+        sel = tf[owner] >= delta
+        key = owner[sel] * n_periods + np.clip(base[owner[sel]] + delta + pos[sel], 0, n_periods - 1)
+        np.maximum.at(hi, key, batch.upper_kwh[sel])
+        np.minimum.at(lo, key, batch.lower_kwh[sel])
+        covered += np.bincount(key, minlength=n * n_periods)
+    always = covered == np.repeat(tf + 1, n_periods)
+    hi = np.where(np.isinf(hi), 0.0, np.where(always, hi, np.maximum(hi, 0.0)))
+    lo = np.where(np.isinf(lo), 0.0, np.where(always, lo, np.minimum(lo, 0.0)))
+    return lo.reshape(n, n_periods).sum(axis=0), hi.reshape(n, n_periods).sum(axis=0)

@@ -1,0 +1,331 @@
+"""Split a schedule of aggregates back over their members (the inverse of :mod:`.aggregate`).
+
+Proportional split (always feasible inside the aggregate)
+    For an aggregate schedule with start ``S_g`` and energies ``X_t``, every member starts at
+    ``EST_i + (S_g − EST_g)`` (inside its own window because ``tf_g = min tf_i``) and takes::
+
+        x_ik = l'_ik + f_{g, offset_i + k} (u'_ik − l'_ik),   f_t = (X_t − L_t) / (U_t − L_t)
+
+    (``f_t = 0`` when ``U_t = L_t``), where ``[l', u']`` is the member's inner box and ``[L_t, U_t]``
+    the aggregate bounds. Since ``L_t = Σ l'`` and ``U_t = Σ u'``, the members sum to ``X_t`` exactly
+    (up to float rounding), and every member stays inside its inner box, hence inside its own
+    interval bounds and TEC. Values within the tolerance outside ``[L_t, U_t]`` are clipped
+    (``f ∈ [0, 1]``), so the sum is then off by at most that tolerance.
+
+LP fallback (``method="auto"`` or ``"lp"``)
+    A schedule made against the members' *exact* sets (Σ of boxes and TECs, e.g. by another tool)
+    can leave the inner aggregate. For just those aggregates, a small LP over the members'
+    *original* boxes and TECs with ``Σ members = X_t`` exactly minimises the L1 distance to the
+    (clipped) proportional guess ``p``: ``x = p + s⁺ − s⁻``, ``0 <= s⁺ <= u − p``, ``0 <= s⁻ <= p − l``,
+    minimise ``Σ s⁺ + s⁻``. An infeasible LP raises :class:`DisaggregationError` naming the aggregate
+    and what cannot be met (a period outside the members' summed boxes, the total outside the sum of
+    their TECs, or the combination).
+
+Nothing infeasible is returned silently: the final member schedule is checked (start window and
+grid, interval bounds, TEC, per-period sums against ``X``) before it is returned. Tolerances follow
+:mod:`gridflex.flexoffer.validate`: ``tol · (1 + |bound|)`` per value, times the profile length for
+totals; per-period sums also allow ``1e-9 · Σ |x|`` for float rounding over many members.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from gridflex.errors import DisaggregationError, InfeasibleError, Problem
+from gridflex.flexoffer.aggregate import Aggregation, segment_sum
+from gridflex.flexoffer.model import FlexOfferBatch, Schedule
+
+__all__ = ["check_disaggregation", "disaggregate", "proportional_split"]
+
+Method = Literal["auto", "proportional", "lp"]
+_ROUNDING = 1e-9  # relative to Σ|x| per period: float rounding of sums over many members
+_MAX_SHOWN = 10
+
+
+def _fmt_time(t: int) -> str:
+    return str(np.datetime64(int(t), "s")) + "Z"
+
+
+def _raise(what: str, problems: list[Problem]) -> None:
+    shown = "; ".join(str(p) for p in problems[:_MAX_SHOWN])
+    more = len(problems) - _MAX_SHOWN
+    suffix = f"; … and {more} more" if more > 0 else ""
+    raise DisaggregationError(f"{what}: {shown}{suffix}")
+
+
+def _near(bound: np.ndarray, tol: float) -> np.ndarray:
+    """Allowed excess beyond ``bound``: ``tol · (1 + |bound|)``, as in :mod:`.validate`."""
+    return tol * (1.0 + np.abs(bound))
+
+
+# ---- input checks -------------------------------------------------------------------------------
+def _check_input(agg: FlexOfferBatch, schedule: Schedule, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Shapes, finiteness and the aggregate starts; returns (start shift in s per aggregate, outside_t)."""
+    g, total = len(agg), len(agg.lower_kwh)
+    if schedule.start_s.shape != (g,) or schedule.energy_kwh.shape != (total,):
+        raise DisaggregationError(
+            f"aggregate schedule has shapes {schedule.start_s.shape} / {schedule.energy_kwh.shape}, "
+            f"expected ({g},) / ({total},) for {g} aggregates"
+        )
+    x = schedule.energy_kwh
+    bad = ~np.isfinite(x)
+    if bad.any():
+        t = np.flatnonzero(bad)
+        owner = agg.owner_index[t]
+        _raise(
+            "aggregate schedule is not finite",
+            [
+                Problem(str(agg.ids[o]), "energy_kwh", f"period {int(k - agg.offsets[o])} is {x[k]}")
+                for o, k in zip(owner, t, strict=True)
+            ],
+        )
+    shift = schedule.start_s - agg.est_s
+    window = (shift < 0) | (schedule.start_s > agg.lst_s) | (shift % agg.interval_s != 0)
+    if window.any():
+        idx = np.flatnonzero(window)
+        _raise(
+            "aggregate schedule starts outside the aggregates' windows or off the grid",
+            [
+                Problem(
+                    str(agg.ids[i]),
+                    "start_s",
+                    f"start {_fmt_time(schedule.start_s[i])} not in [{_fmt_time(agg.est_s[i])}, "
+                    f"{_fmt_time(agg.lst_s[i])}] on the {agg.interval_s} s grid",
+                )
+                for i in idx
+            ],
+        )
+    lo, hi = agg.lower_kwh, agg.upper_kwh
+    outside = (x < lo - _near(lo, tol)) | (x > hi + _near(hi, tol))
+    return shift, outside
+
+
+def _bound_problems(agg: FlexOfferBatch, schedule: Schedule, outside: np.ndarray) -> list[Problem]:
+    t = np.flatnonzero(outside)
+    owner = agg.owner_index[t]
+    out = []
+    for o, k in zip(owner[:_MAX_SHOWN], t[:_MAX_SHOWN], strict=True):
+        period = int(k - agg.offsets[o])
+        when = _fmt_time(schedule.start_s[o] + period * agg.interval_s)
+        out.append(
+            Problem(
+                str(agg.ids[o]),
+                f"energy_kwh[{period}]",
+                f"period {period} ({when}): {schedule.energy_kwh[k]:g} kWh outside the aggregate bounds "
+                f"[{agg.lower_kwh[k]:g}, {agg.upper_kwh[k]:g}]",
+            )
+        )
+    if len(t) > _MAX_SHOWN:
+        out.append(Problem("aggregates", "energy_kwh", f"{len(t) - _MAX_SHOWN} more periods outside"))
+    return out
+
+
+# ---- the proportional split ---------------------------------------------------------------------
+def proportional_split(aggregation: Aggregation, energy_kwh: np.ndarray) -> np.ndarray:
+    """Flat member energies ``l' + f (u' − l')`` for aggregate energies ``energy_kwh`` (clipped ``f``)."""
+    agg = aggregation.aggregates
+    span = agg.upper_kwh - agg.lower_kwh
+    f = np.zeros(len(span))
+    np.divide(energy_kwh - agg.lower_kwh, span, out=f, where=span > 0)
+    np.clip(f, 0.0, 1.0, out=f)
+    x = aggregation.inner_upper_kwh - aggregation.inner_lower_kwh
+    x *= np.take(f, aggregation.flat_index)
+    x += aggregation.inner_lower_kwh
+    return x
+
+
+# ---- the LP fallback ----------------------------------------------------------------------------
+def _members_by_group(aggregation: Aggregation) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(aggregation.group, kind="stable")
+    bounds = np.searchsorted(aggregation.group[order], np.arange(len(aggregation.aggregates) + 1))
+    return order, bounds
+
+
+def _flat_of(batch: FlexOfferBatch, members: np.ndarray) -> np.ndarray:
+    lengths = batch.lengths[members]
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+    return np.repeat(batch.offsets[:-1][members] - starts, lengths) + np.arange(int(lengths.sum()))
+
+
+def _lp_split_group(
+    aggregation: Aggregation, g: int, members: np.ndarray, target: np.ndarray, energy: np.ndarray, tol: float
+) -> None:
+    """Re-split aggregate ``g`` over its members' original boxes and TECs; writes into ``energy``."""
+    from gridflex.optimize import Model
+
+    mem, agg = aggregation.members, aggregation.aggregates
+    fl = _flat_of(mem, members)
+    t_local = aggregation.flat_index[fl] - agg.offsets[g]
+    lo, hi = mem.lower_kwh[fl], mem.upper_kwh[fl]
+    p = np.clip(energy[fl], lo, hi)
+    x_g = target[agg.offsets[g] : agg.offsets[g + 1]]
+    n_t = len(x_g)
+    agg_id = str(agg.ids[g])
+
+    m = Model(f"disaggregate {agg_id}")
+    up = m.add_vars(len(fl), lb=0.0, ub=hi - p, cost=1.0, name="up")
+    down = m.add_vars(len(fl), lb=0.0, ub=p - lo, cost=1.0, name="down")
+    rows2 = np.concatenate((t_local, t_local))
+    cols2 = np.concatenate((up.idx, down.idx))
+    vals2 = np.concatenate((np.ones(len(fl)), -np.ones(len(fl))))
+    rest = x_g - np.bincount(t_local, weights=p, minlength=n_t)
+    m.add_constrs("period sums", row=rows2, col=cols2, val=vals2, lb=rest, ub=rest)
+    has_tec = ~(np.isnan(mem.tec_lower_kwh[members]) & np.isnan(mem.tec_upper_kwh[members]))
+    if has_tec.any():
+        local = np.repeat(np.arange(len(members)), mem.lengths[members])
+        t_lo, t_hi = _group_tec(mem, members, local, lo, hi)
+        sel = has_tec[local]
+        rank = np.cumsum(has_tec) - 1
+        p_sum = np.bincount(local, weights=p, minlength=len(members))[has_tec]
+        m.add_constrs(
+            "member TECs",
+            row=np.concatenate((rank[local[sel]], rank[local[sel]])),
+            col=np.concatenate((up.idx[sel], down.idx[sel])),
+            val=np.concatenate((np.ones(sel.sum()), -np.ones(sel.sum()))),
+            lb=t_lo[has_tec] - p_sum,
+            ub=t_hi[has_tec] - p_sum,
+        )
+    try:
+        sol = m.solve()
+    except InfeasibleError as e:
+        raise DisaggregationError(_why_not(aggregation, g, members, fl, t_local, x_g, tol, str(e))) from None
+    energy[fl] = p + sol.value(up) - sol.value(down)
+
+
+def _group_tec(
+    mem: FlexOfferBatch, members: np.ndarray, local: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Effective TEC of ``members`` (``local``: member rank of each of their flat intervals)."""
+    lo_sum = np.bincount(local, weights=lo, minlength=len(members))
+    hi_sum = np.bincount(local, weights=hi, minlength=len(members))
+    tl, tu = mem.tec_lower_kwh[members], mem.tec_upper_kwh[members]
+    t_lo = np.where(np.isnan(tl), lo_sum, np.maximum(tl, lo_sum))
+    t_hi = np.where(np.isnan(tu), hi_sum, np.minimum(tu, hi_sum))
+    return t_lo, t_hi
+
+
+def _why_not(
+    aggregation: Aggregation,
+    g: int,
+    members: np.ndarray,
+    fl: np.ndarray,
+    t_local: np.ndarray,
+    x_g: np.ndarray,
+    tol: float,
+    solver_msg: str,
+) -> str:
+    """Name what an aggregate schedule asks that its members cannot give together."""
+    mem, agg = aggregation.members, aggregation.aggregates
+    agg_id = str(agg.ids[g])
+    head = f"aggregate {agg_id} ({len(members)} members): the schedule cannot be split over its members"
+    lo_t = np.bincount(t_local, weights=mem.lower_kwh[fl], minlength=len(x_g))
+    hi_t = np.bincount(t_local, weights=mem.upper_kwh[fl], minlength=len(x_g))
+    bad = np.flatnonzero((x_g < lo_t - _near(lo_t, tol)) | (x_g > hi_t + _near(hi_t, tol)))
+    if len(bad):
+        text = "; ".join(
+            f"period {k}: {x_g[k]:g} kWh outside the members' summed bounds [{lo_t[k]:g}, {hi_t[k]:g}]"
+            for k in bad[:_MAX_SHOWN]
+        )
+        return f"{head}: {text}"
+    local = np.repeat(np.arange(len(members)), mem.lengths[members])
+    t_lo, t_hi = _group_tec(mem, members, local, mem.lower_kwh[fl], mem.upper_kwh[fl])
+    total, need_lo, need_hi = float(x_g.sum()), float(t_lo.sum()), float(t_hi.sum())
+    if total < need_lo - tol * (1 + abs(need_lo)) or total > need_hi + tol * (1 + abs(need_hi)):
+        return (
+            f"{head}: total {total:g} kWh outside the sum of the members' total energy constraints "
+            f"[{need_lo:g}, {need_hi:g}]"
+        )
+    return f"{head}: the per-period sums and the members' total energy constraints conflict ({solver_msg})"
+
+
+# ---- the final check ----------------------------------------------------------------------------
+def check_disaggregation(
+    aggregation: Aggregation, member_schedule: Schedule, aggregate_energy_kwh: np.ndarray, tol: float = 1e-6
+) -> list[Problem]:
+    """Problems of a member schedule: start window and grid, interval bounds, TEC, and the per-period
+    sums against the aggregate energies. Vectorized; ``[]`` when all is well."""
+    mem, agg = aggregation.members, aggregation.aggregates
+    start, x = member_schedule.start_s, member_schedule.energy_kwh
+    shift = start - mem.est_s
+    out: list[Problem] = []
+
+    def add(bad: np.ndarray, field: str, message) -> None:  # type: ignore[no-untyped-def]
+        idx = np.flatnonzero(bad)
+        out.extend(Problem(str(mem.ids[i]), field, message(i)) for i in idx[:_MAX_SHOWN])
+        if len(idx) > _MAX_SHOWN:
+            out.append(Problem("members", field, f"{len(idx) - _MAX_SHOWN} more members"))
+
+    window = (shift < 0) | (start > mem.lst_s) | (shift % mem.interval_s != 0)
+    add(window, "start_s", lambda i: f"start {_fmt_time(start[i])} outside its window or off the grid")
+    lo, hi = mem.lower_kwh, mem.upper_kwh
+    excess = np.subtract(lo, x)
+    above = np.subtract(x, hi)
+    np.maximum(excess, above, out=excess)
+    if len(excess) and not excess.max() <= tol:  # the allowance is >= tol: only these can fail
+        cand = np.flatnonzero(~(excess <= tol))
+        c_lo, c_hi, c_x = lo[cand], hi[cand], x[cand]
+        fail = cand[~((c_x >= c_lo - _near(c_lo, tol)) & (c_x <= c_hi + _near(c_hi, tol)))]
+        bad = np.zeros(len(mem), dtype=bool)
+        bad[np.searchsorted(mem.offsets, fail, side="right") - 1] = True
+        add(bad, "energy_kwh", lambda i: "an interval energy is outside the offer's bounds (or not finite)")
+    del excess
+    total = segment_sum(x, mem.offsets)
+    t_lo, t_hi = mem.tec_lower_kwh, mem.tec_upper_kwh
+    d = mem.lengths
+    bad_tec = (total < t_lo - tol * d * (1 + np.abs(t_lo))) | (total > t_hi + tol * d * (1 + np.abs(t_hi)))
+    add(bad_tec, "energy_kwh", lambda i: f"total {total[i]:g} kWh outside its TEC [{t_lo[i]:g}, {t_hi[i]:g}]")
+    n_t = len(agg.lower_kwh)
+    sums = np.bincount(aggregation.flat_index, weights=x, minlength=n_t)
+    np.abs(x, out=above)
+    scale = np.bincount(aggregation.flat_index, weights=above, minlength=n_t)
+    bad_t = np.abs(sums - aggregate_energy_kwh) > _near(aggregate_energy_kwh, tol) + _ROUNDING * scale
+    for k in np.flatnonzero(bad_t)[:_MAX_SHOWN]:
+        o = int(np.searchsorted(agg.offsets, k, side="right") - 1)
+        out.append(
+            Problem(
+                str(agg.ids[o]),
+                f"energy_kwh[{int(k - agg.offsets[o])}]",
+                f"members sum to {sums[k]:g} kWh, aggregate has {aggregate_energy_kwh[k]:g}",
+            )
+        )
+    return out
+
+
+# ---- entry point --------------------------------------------------------------------------------
+def disaggregate(
+    aggregation: Aggregation, schedule: Schedule, method: Method = "auto", tol: float = 1e-6
+) -> Schedule:
+    """Member schedule (aligned with ``aggregation.members``) for a schedule of the aggregates.
+
+    ``method``: ``"proportional"`` (energies must lie inside the aggregate bounds, within ``tol``),
+    ``"lp"`` (an LP per aggregate over the members' original boxes and TECs), or ``"auto"``
+    (proportional where the energies lie inside the bounds, the LP for the other aggregates only).
+    Raises :class:`DisaggregationError` naming the aggregate, the period and the values when the
+    schedule cannot be split, and when the final check of the member schedule fails.
+    """
+    if method not in ("auto", "proportional", "lp"):
+        raise ValueError(f"method must be 'auto', 'proportional' or 'lp', not {method!r}")
+    agg, mem = aggregation.aggregates, aggregation.members
+    shift, outside = _check_input(agg, schedule, tol)
+    x_agg = schedule.energy_kwh
+    if method == "proportional" and outside.any():
+        _raise("aggregate schedule outside the aggregate bounds", _bound_problems(agg, schedule, outside))
+    energy = proportional_split(aggregation, x_agg)
+    if method == "lp":
+        lp_groups = np.arange(len(agg))
+    elif outside.any():
+        lp_groups = np.unique(agg.owner_index[outside])
+    else:
+        lp_groups = np.zeros(0, dtype=np.int64)
+    if len(lp_groups):
+        order, bounds = _members_by_group(aggregation)
+        for g in lp_groups.tolist():
+            members = order[bounds[g] : bounds[g + 1]]
+            _lp_split_group(aggregation, g, members, x_agg, energy, tol)
+    result = Schedule(mem.est_s + shift[aggregation.group], energy)
+    problems = check_disaggregation(aggregation, result, x_agg, tol)
+    if problems:
+        _raise("disaggregated member schedule fails its check", problems)
+    return result

@@ -1,0 +1,463 @@
+"""Scheduling flex-offers against day-ahead prices under an optional portfolio power limit.
+
+Each offer chooses a start shift δ ∈ [0, tf] and one energy per profile interval inside its bounds
+(and its total energy constraint), so that the portfolio's energy cost Σ_t price_t · load_t is
+minimal and the portfolio load stays within ``[floor_kw, limit_kw]`` in every period.
+
+Two methods, one model:
+
+``"milp"`` (exact, small sets)
+    Disjunctive (convex-hull) MILP: a binary y_{g,δ} per start, Σ_δ y = 1, and per start and
+    interval an energy z_{g,δ,k} ∈ [l_k·y, u_k·y] (TEC: L·y ≤ Σ_k z_{g,δ,k} ≤ U·y). Its LP
+    relaxation (y continuous) gives the lower bound.
+
+``"colgen"`` (large sets)
+    Dantzig–Wolfe column generation on the same model: a column is one offer's schedule at one
+    start, priced by a vectorized best response to ``price + limit dual`` (a greedy fill for box +
+    TEC, exact). The restricted master converges to the LP relaxation of the MILP above, whose value
+    is the reported lower bound. An integer schedule is then obtained by fixing each offer's start to
+    its heaviest column and re-optimising all energies in one LP with the limits.
+
+The gap reported is ``(cost − lower bound) / max(|cost|, 1e-9)``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gridflex.errors import FlexOfferValidationError, InfeasibleError, Problem
+from gridflex.flexoffer.model import FlexOfferBatch, Schedule
+from gridflex.optimize import Model
+from gridflex.timegrid import TimeGrid
+
+MILP_MAX_ELEMENTS = 20_000
+"""Above this many start×interval elements, ``method="auto"`` uses column generation."""
+
+_SLACK_PENALTY = 1e4  # EUR per kWh of limit violation in the master; far above any energy price
+
+
+@dataclass
+class ScheduleResult:
+    """What the scheduler chose and how good it provably is."""
+
+    schedule: Schedule
+    cost_eur: float
+    lower_bound_eur: float
+    method: str
+    load_kwh: np.ndarray  # portfolio energy per grid period
+    iterations: int = 0
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def gap(self) -> float:
+        """Relative optimality gap against the LP-relaxation lower bound."""
+        return max(0.0, self.cost_eur - self.lower_bound_eur) / max(abs(self.cost_eur), 1e-9)
+
+
+@dataclass
+class _Elements:
+    """Every (offer, start shift, profile interval) triple, flat; built once per call."""
+
+    pair_owner: np.ndarray  # offer of each (offer, δ) pair
+    pair_delta: np.ndarray  # δ of each pair
+    elem_pair: np.ndarray  # pair of each element (sorted)
+    elem_flat: np.ndarray  # index into the batch profile arrays
+    elem_t: np.ndarray  # grid period
+    pair_first: np.ndarray  # first element of each pair
+    pair_len: np.ndarray  # number of elements of each pair
+
+
+def _elements(batch: FlexOfferBatch, base: np.ndarray) -> _Elements:
+    tf = batch.time_flex
+    n_pairs_per = tf + 1
+    pair_owner = np.repeat(np.arange(len(batch)), n_pairs_per)
+    pair_start = np.repeat(np.cumsum(n_pairs_per) - n_pairs_per, n_pairs_per)
+    pair_delta = np.arange(len(pair_owner)) - pair_start
+    lengths = batch.lengths[pair_owner]
+    elem_pair = np.repeat(np.arange(len(pair_owner)), lengths)
+    elem_k = np.arange(len(elem_pair)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    elem_flat = batch.offsets[pair_owner][elem_pair] + elem_k
+    elem_t = base[pair_owner][elem_pair] + pair_delta[elem_pair] + elem_k
+    return _Elements(
+        pair_owner, pair_delta, elem_pair, elem_flat, elem_t, np.cumsum(lengths) - lengths, lengths
+    )
+
+
+def _best_response(
+    batch: FlexOfferBatch, el: _Elements, pi: np.ndarray, tec: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cost-minimal energies for every (offer, δ) pair at per-period prices ``pi`` (EUR/kWh).
+
+    Box + TEC is solved exactly by a greedy fill: start at the lower bounds, then add the cheapest
+    increments until the TEC lower bound is met, and further ones while they pay (price < 0) up to
+    the TEC upper bound. Returns (energy per element, cost per pair).
+    """
+    lo = batch.lower_kwh[el.elem_flat]
+    width = batch.upper_kwh[el.elem_flat] - lo
+    pe = pi[el.elem_t]
+    n_pairs = len(el.pair_owner)
+    tec_lo, tec_hi = tec
+    lo_sum = batch.sum_per_offer(batch.lower_kwh)[el.pair_owner]
+    need = tec_lo[el.pair_owner] - lo_sum  # >= 0 by construction of tec_effective
+    room = tec_hi[el.pair_owner] - lo_sum
+    gain = np.bincount(el.elem_pair, weights=np.where(pe < 0, width, 0.0), minlength=n_pairs)
+    budget = np.clip(gain, need, room)
+    full = budget >= np.bincount(el.elem_pair, weights=width, minlength=n_pairs) - 1e-12
+    x = lo.copy()
+    if np.all(full | (budget <= 1e-12)):
+        # No binding TEC anywhere: a pure box choice, no sorting needed.
+        x += np.where(full[el.elem_pair], width, 0.0)
+    else:
+        order = np.lexsort((pe, el.elem_pair))
+        w_sorted = width[order]
+        csum = np.cumsum(w_sorted)
+        # Width already taken by cheaper elements of the same pair (segmented cumulative sum).
+        before = csum - w_sorted - np.concatenate(([0.0], csum))[el.pair_first][el.elem_pair[order]]
+        take = np.clip(budget[el.elem_pair[order]] - before, 0.0, w_sorted)
+        x[order] += take
+    cost = np.bincount(el.elem_pair, weights=pe * x, minlength=n_pairs)
+    return x, cost
+
+
+def _check_fits(batch: FlexOfferBatch, grid: TimeGrid) -> np.ndarray:
+    problems: list[Problem] = []
+    if batch.interval_s != grid.step_s:
+        problems.append(
+            Problem(
+                "batch",
+                "numSecondsPerInterval",
+                f"{batch.interval_s} s differs from the grid step {grid.step_s} s",
+            )
+        )
+        raise FlexOfferValidationError("scheduling input", problems)
+    rel = batch.est_s - grid.start_s
+    base = rel // grid.step_s
+    end = base + batch.time_flex + batch.lengths
+    bad = np.flatnonzero((rel % grid.step_s != 0) | (base < 0) | (end > grid.n))
+    problems = [
+        Problem(
+            str(batch.ids[i]),
+            "startBeforeTime",
+            f"window [{int(base[i])}, {int(end[i])}) lies outside the price grid of {grid.n} periods "
+            f"starting {grid.start}",
+        )
+        for i in bad[:1000]
+    ]
+    if problems:
+        raise FlexOfferValidationError("scheduling input", problems)
+    return base
+
+
+def _limits(grid: TimeGrid, limit_kw: float | np.ndarray | None, floor_kw: float | np.ndarray | None):
+    def arr(v: float | np.ndarray | None, fill: float, name: str) -> np.ndarray:
+        if v is None:
+            return np.full(grid.n, fill)
+        a = np.broadcast_to(np.asarray(v, dtype=float), (grid.n,)).copy() * grid.step_h
+        if np.isnan(a).any():
+            raise FlexOfferValidationError("scheduling input", [Problem("portfolio", name, "contains NaN")])
+        return a
+
+    return arr(limit_kw, np.inf, "limit_kw"), arr(floor_kw, -np.inf, "floor_kw")
+
+
+def schedule_flexoffers(
+    batch: FlexOfferBatch,
+    grid: TimeGrid,
+    prices_eur_per_mwh: np.ndarray,
+    limit_kw: float | np.ndarray | None = None,
+    floor_kw: float | np.ndarray | None = None,
+    method: str = "auto",
+    max_iterations: int = 200,
+    time_limit_s: float | None = 60.0,
+) -> ScheduleResult:
+    """Choose start times and energies for every offer at least cost (see module docstring).
+
+    ``limit_kw`` / ``floor_kw``: upper / lower bound of the portfolio power per period (scalar or
+    one value per grid period). ``method``: "auto", "milp" or "colgen".
+    """
+    prices = np.asarray(prices_eur_per_mwh, dtype=float)
+    if prices.shape != (grid.n,) or not np.isfinite(prices).all():
+        raise FlexOfferValidationError(
+            "scheduling input",
+            [
+                Problem(
+                    "prices", "prices_eur_per_mwh", f"need {grid.n} finite values, got shape {prices.shape}"
+                )
+            ],
+        )
+    if method not in ("auto", "milp", "colgen"):
+        raise ValueError(f"method must be 'auto', 'milp' or 'colgen', got {method!r}")
+    base = _check_fits(batch, grid)
+    hi, lo = _limits(grid, limit_kw, floor_kw)
+    el = _elements(batch, base)
+    if method == "auto":
+        method = "milp" if len(el.elem_pair) <= MILP_MAX_ELEMENTS else "colgen"
+    if method == "milp":
+        return _solve_milp(batch, grid, base, el, prices / 1000.0, hi, lo, time_limit_s)
+    return _solve_colgen(batch, grid, base, el, prices / 1000.0, hi, lo, max_iterations)
+
+
+def _limit_rows(m: Model, name: str, t: np.ndarray, col: np.ndarray, n: int, hi: np.ndarray, lo: np.ndarray):
+    """Portfolio limit rows for the periods that have a finite limit."""
+    limited = np.isfinite(hi) | np.isfinite(lo)
+    row_of_t = np.cumsum(limited) - 1
+    keep = limited[t]
+    rows = np.flatnonzero(limited)
+    if not len(rows):
+        return None
+    return m.add_constrs(
+        name=name, row=row_of_t[t[keep]], col=col[keep], val=np.ones(keep.sum()), lb=lo[rows], ub=hi[rows]
+    ), rows
+
+
+def _energy_lp(
+    batch: FlexOfferBatch, start_idx: np.ndarray, pi: np.ndarray, hi: np.ndarray, lo: np.ndarray, n: int
+) -> tuple[np.ndarray, float]:
+    """Optimal energies with fixed starts: one LP over all profile intervals with the portfolio limit."""
+    m = Model(name="flex-offer energies")
+    t = start_idx[batch.owner_index] + batch.position
+    x = m.add_vars(len(t), lb=batch.lower_kwh, ub=batch.upper_kwh, cost=pi[t], name="energy")
+    tec_lo, tec_hi = batch.tec_effective
+    has_tec = np.flatnonzero(~np.isnan(batch.tec_lower_kwh) | ~np.isnan(batch.tec_upper_kwh))
+    if len(has_tec):
+        sel = np.isin(batch.owner_index, has_tec)
+        row_of = np.full(len(batch), -1)
+        row_of[has_tec] = np.arange(len(has_tec))
+        m.add_constrs(
+            name="total energy constraints",
+            row=row_of[batch.owner_index[sel]],
+            col=x.idx[sel],
+            val=np.ones(sel.sum()),
+            lb=tec_lo[has_tec],
+            ub=tec_hi[has_tec],
+        )
+    _limit_rows(m, "portfolio limit", t, x.idx, n, hi, lo)
+    sol = m.solve()
+    return sol.value(x), sol.objective
+
+
+def _solve_milp(batch, grid, base, el, pi, hi, lo, time_limit_s) -> ScheduleResult:
+    t0 = time.perf_counter()
+    n_pairs = len(el.pair_owner)
+    lo_e = batch.lower_kwh[el.elem_flat]
+    hi_e = batch.upper_kwh[el.elem_flat]
+
+    def build() -> tuple[Model, object, object]:
+        m = Model(name="flex-offer schedule")
+        y = m.add_vars(n_pairs, lb=0.0, ub=1.0, integer=True, name="start choice")
+        z = m.add_vars(
+            len(el.elem_pair),
+            lb=np.minimum(lo_e, 0.0),
+            ub=np.maximum(hi_e, 0.0),
+            cost=pi[el.elem_t],
+            name="energy",
+        )
+        m.add_constrs(
+            name="one start per offer",
+            row=el.pair_owner,
+            col=y.idx,
+            val=np.ones(n_pairs),
+            lb=np.ones(len(batch)),
+            ub=np.ones(len(batch)),
+        )
+        ne = len(el.elem_pair)
+        rows = np.concatenate([np.arange(ne), np.arange(ne)])
+        # z - l·y >= 0 and z - u·y <= 0: energy only where the start is chosen.
+        m.add_constrs(
+            name="slice lower bounds",
+            row=rows,
+            col=np.concatenate([z.idx, y.idx[el.elem_pair]]),
+            val=np.concatenate([np.ones(ne), -lo_e]),
+            lb=np.zeros(ne),
+            ub=np.full(ne, np.inf),
+        )
+        m.add_constrs(
+            name="slice upper bounds",
+            row=rows,
+            col=np.concatenate([z.idx, y.idx[el.elem_pair]]),
+            val=np.concatenate([np.ones(ne), -hi_e]),
+            lb=np.full(ne, -np.inf),
+            ub=np.zeros(ne),
+        )
+        tec_lo, tec_hi = batch.tec_effective
+        has = ~np.isnan(batch.tec_lower_kwh) | ~np.isnan(batch.tec_upper_kwh)
+        pairs = np.flatnonzero(has[el.pair_owner])
+        if len(pairs):
+            # L·y <= Σ_k z <= U·y for each start of an offer with a TEC.
+            e, row = _pair_elems(el, pairs)
+            r = np.concatenate([row, np.arange(len(pairs))])
+            c = np.concatenate([z.idx[e], y.idx[pairs]])
+            ones = np.ones(len(e))
+            for name, bound, lb, ub in (
+                ("total energy lower", tec_lo, 0.0, np.inf),
+                ("total energy upper", tec_hi, -np.inf, 0.0),
+            ):
+                m.add_constrs(
+                    name=name,
+                    row=r,
+                    col=c,
+                    val=np.concatenate([ones, -bound[el.pair_owner[pairs]]]),
+                    lb=np.full(len(pairs), lb),
+                    ub=np.full(len(pairs), ub),
+                )
+        _limit_rows(m, "portfolio limit", el.elem_t, z.idx, grid.n, hi, lo)
+        return m, y, z
+
+    m, y, _z = build()
+    relaxed = m.solve(relax=True)
+    sol = m.solve(time_limit_s=time_limit_s, mip_rel_gap=1e-6)
+    yv = sol.value(y)
+    chosen = np.zeros(len(batch), dtype=np.int64)
+    best = np.full(len(batch), -1.0)
+    # Heaviest start per offer (integral in an optimal MILP solution; robust to tolerances).
+    order = np.lexsort((yv, el.pair_owner))
+    last = np.r_[el.pair_owner[order][1:] != el.pair_owner[order][:-1], True]
+    chosen[el.pair_owner[order][last]] = el.pair_delta[order][last]
+    best[el.pair_owner[order][last]] = yv[order][last]
+    start_idx = base + chosen
+    x, obj = _energy_lp(batch, start_idx, pi, hi, lo, grid.n)
+    lb = max(
+        relaxed.objective,
+        sol.objective - (sol.mip_gap if np.isfinite(sol.mip_gap) else 0) * abs(sol.objective),
+    )
+    return _result(
+        batch, grid, start_idx, x, obj, min(lb, obj), "milp", 0, {"total": time.perf_counter() - t0}
+    )
+
+
+def _solve_colgen(batch, grid, base, el, pi, hi, lo, max_iterations) -> ScheduleResult:
+    t0 = time.perf_counter()
+    tec = batch.tec_effective
+    n_offers = len(batch)
+    x_all, cost_all = _best_response(batch, el, pi, tec)
+    best = _argmin_per_offer(el.pair_owner, cost_all, n_offers)
+    e, col = _pair_elems(el, best)
+    load = np.bincount(el.elem_t[e], weights=x_all[e], minlength=grid.n)
+    limited = np.isfinite(hi) | np.isfinite(lo)
+    if np.all(load <= hi + 1e-9) and np.all(load >= lo - 1e-9):
+        # The best response at plain prices respects the limits: it is optimal, bound = cost.
+        x = np.empty(len(batch.lower_kwh))
+        x[el.elem_flat[e]] = x_all[e]
+        obj = float(cost_all[best].sum())
+        return _result(batch, grid, base + el.pair_delta[best], x, obj, obj, "colgen", 0, _t(t0))
+
+    # Columns: pair id, and per element (element index, energy, column id), flat and growing.
+    col_pair = [best]
+    col_elem = [e]
+    col_val = [x_all[e]]
+    col_id = [col]
+    rows_t = np.flatnonzero(limited)
+    row_of_t = np.cumsum(limited) - 1
+    n_rows = len(rows_t)
+    lower_bound = -np.inf
+    it = 0
+    while True:
+        it += 1
+        pairs = np.concatenate(col_pair)
+        elems = np.concatenate(col_elem)
+        vals = np.concatenate(col_val)
+        cols = np.concatenate(col_id)
+        t = el.elem_t[elems]
+        m = Model(name="flex-offer master")
+        lam = m.add_vars(
+            len(pairs),
+            lb=0.0,
+            cost=np.bincount(cols, weights=pi[t] * vals, minlength=len(pairs)),
+            name="columns",
+        )
+        s_up = m.add_vars(n_rows, lb=0.0, cost=_SLACK_PENALTY, name="limit slack up")
+        s_dn = m.add_vars(n_rows, lb=0.0, cost=_SLACK_PENALTY, name="limit slack down")
+        keep = limited[t]
+        lim = m.add_constrs(
+            name="portfolio limit",
+            row=np.concatenate([row_of_t[t[keep]], np.arange(n_rows), np.arange(n_rows)]),
+            col=np.concatenate([lam.idx[cols[keep]], s_up.idx, s_dn.idx]),
+            val=np.concatenate([vals[keep], -np.ones(n_rows), np.ones(n_rows)]),
+            lb=lo[rows_t],
+            ub=hi[rows_t],
+        )
+        conv = m.add_constrs(
+            name="one schedule per offer",
+            row=el.pair_owner[pairs],
+            col=lam.idx,
+            val=np.ones(len(pairs)),
+            lb=np.ones(n_offers),
+            ub=np.ones(n_offers),
+        )
+        sol = m.solve()
+        mu = np.zeros(grid.n)
+        mu[rows_t] = sol.row_dual(lim)
+        sigma = sol.row_dual(conv)
+        # A binding upper limit has a dual <= 0 (HiGHS sign convention), so it raises the price there.
+        x_new, cost_new = _best_response(batch, el, pi - mu, tec)
+        best_new = _argmin_per_offer(el.pair_owner, cost_new, n_offers)
+        rc = cost_new[best_new] - sigma
+        # Lagrangian bound of the (slack-penalised, hence relaxed) master: a valid lower bound.
+        lower_bound = max(lower_bound, sol.objective + float(np.minimum(rc, 0.0).sum()))
+        improving = np.flatnonzero(rc < -1e-9 * max(1.0, float(np.abs(sigma).max(initial=0.0))))
+        if not len(improving) or it >= max_iterations:
+            break
+        e, col = _pair_elems(el, best_new[improving])
+        col_pair.append(best_new[improving])
+        col_elem.append(e)
+        col_val.append(x_new[e])
+        col_id.append(col + len(pairs))
+    slack = sol.value(s_up) + sol.value(s_dn)
+    if slack.sum() > 1e-6:
+        t_bad = rows_t[np.flatnonzero(slack > 1e-6)]
+        raise InfeasibleError(
+            f"the portfolio limit cannot be met even using all flexibility: short by {slack.sum():.3f} kWh in "
+            f"{len(t_bad)} period(s), first at {grid.index[t_bad[0]]}",
+            groups=["portfolio limit"],
+        )
+    # Integer schedule: each offer takes the start of its heaviest column; energies are re-optimised.
+    weight = sol.value(lam)
+    order = np.lexsort((weight, el.pair_owner[pairs]))
+    owners_sorted = el.pair_owner[pairs][order]
+    last = np.r_[owners_sorted[1:] != owners_sorted[:-1], True]
+    delta = np.zeros(n_offers, dtype=np.int64)
+    delta[owners_sorted[last]] = el.pair_delta[pairs[order][last]]
+    start_idx = base + delta
+    x, obj = _energy_lp(batch, start_idx, pi, hi, lo, grid.n)
+    return _result(batch, grid, start_idx, x, obj, min(lower_bound, obj), "colgen", it, _t(t0))
+
+
+def _t(t0: float) -> dict[str, float]:
+    return {"total": time.perf_counter() - t0}
+
+
+def _argmin_per_offer(pair_owner: np.ndarray, cost: np.ndarray, n: int) -> np.ndarray:
+    """The cheapest pair of each offer."""
+    order = np.lexsort((cost, pair_owner))
+    first = np.r_[True, pair_owner[order][1:] != pair_owner[order][:-1]]
+    out = np.empty(n, dtype=np.int64)
+    out[pair_owner[order][first]] = order[first]
+    return out
+
+
+def _pair_elems(el: _Elements, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Element indices of the given pairs and, for each element, the position of its pair in ``pairs``."""
+    lengths = el.pair_len[pairs]
+    col = np.repeat(np.arange(len(pairs)), lengths)
+    e = np.repeat(el.pair_first[pairs] - (np.cumsum(lengths) - lengths), lengths) + np.arange(lengths.sum())
+    return e, col
+
+
+def _result(batch, grid, start_idx, x, obj, lb, method, iterations, timings) -> ScheduleResult:
+    start_s = grid.start_s + start_idx * grid.step_s
+    t = start_idx[batch.owner_index] + batch.position
+    load = np.bincount(t, weights=x, minlength=grid.n)
+    return ScheduleResult(Schedule(start_s, x), float(obj), float(lb), method, load, iterations, timings)
+
+
+def schedule_cost_eur(
+    batch: FlexOfferBatch, schedule: Schedule, grid: TimeGrid, prices_eur_per_mwh: np.ndarray
+) -> float:
+    """Energy cost of a schedule (e.g. the default one) at the grid's prices."""
+    from gridflex.flexoffer.model import place_on_grid
+
+    load = place_on_grid(batch, schedule, grid.start_s, grid.n)
+    return float(load @ np.asarray(prices_eur_per_mwh, dtype=float)) / 1000.0

@@ -1,0 +1,147 @@
+"""Scheduling: optimality against brute force, feasibility, bounds, clear errors."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.optimize import linprog
+
+from gridflex.errors import FlexOfferValidationError, InfeasibleError
+from gridflex.flexoffer.model import FlexOfferBatch
+from gridflex.flexoffer.schedule import schedule_flexoffers
+from gridflex.timegrid import TimeGrid
+
+from .strategies import BASE_S, INTERVAL_S, offers
+
+GRID = TimeGrid(np.datetime64(BASE_S, "s").astype(str) + "Z", INTERVAL_S, 32)
+
+
+def brute_force(batch: FlexOfferBatch, prices: np.ndarray, limit_kwh: float | None) -> float:
+    """Optimum by enumerating every start combination and solving the energy LP with scipy."""
+    best = np.inf
+    base = (batch.est_s - GRID.start_s) // INTERVAL_S
+    tec_lo, tec_hi = batch.tec_effective
+    n_x = len(batch.lower_kwh)
+    for deltas in itertools.product(*[range(int(t) + 1) for t in batch.time_flex]):
+        t = (base + np.array(deltas, dtype=np.int64))[batch.owner_index] + batch.position
+        a_ub, b_ub = [], []
+        for i in range(len(batch)):
+            row = np.zeros(n_x)
+            row[batch.offsets[i] : batch.offsets[i + 1]] = 1
+            a_ub += [row, -row]
+            b_ub += [tec_hi[i], -tec_lo[i]]
+        if limit_kwh is not None:
+            for p in range(GRID.n):
+                a_ub.append((t == p).astype(float))
+                b_ub.append(limit_kwh)
+        r = linprog(
+            prices[t] / 1000.0,
+            A_ub=np.array(a_ub),
+            b_ub=np.array(b_ub),
+            bounds=list(zip(batch.lower_kwh, batch.upper_kwh, strict=True)),
+            method="highs-ipm",
+        )
+        if r.status == 0:
+            best = min(best, r.fun)
+    return best
+
+
+def check_feasible(batch: FlexOfferBatch, res, limit_kwh: float | None) -> None:
+    s = res.schedule
+    assert np.all(s.start_s >= batch.est_s) and np.all(s.start_s <= batch.lst_s)
+    assert np.all((s.start_s - batch.est_s) % INTERVAL_S == 0)
+    assert np.all(s.energy_kwh >= batch.lower_kwh - 1e-7) and np.all(s.energy_kwh <= batch.upper_kwh + 1e-7)
+    lo, hi = batch.tec_effective
+    tot = batch.sum_per_offer(s.energy_kwh)
+    assert np.all(tot >= lo - 1e-6) and np.all(tot <= hi + 1e-6)
+    if limit_kwh is not None:
+        assert res.load_kwh.max() <= limit_kwh + 1e-6
+    assert res.lower_bound_eur <= res.cost_eur + 1e-9
+
+
+def feasible_limit(batch: FlexOfferBatch, squeeze: float) -> float:
+    """A limit that the default schedules (feasible by construction) meet, tightened towards them."""
+    assert batch.default is not None
+    base = (batch.default.start_s - GRID.start_s) // INTERVAL_S
+    load = np.bincount(base[batch.owner_index] + batch.position, batch.default.energy_kwh, GRID.n)
+    env = np.bincount(
+        ((batch.est_s - GRID.start_s) // INTERVAL_S)[batch.owner_index] + batch.position,
+        np.maximum(batch.upper_kwh, 0),
+        GRID.n,
+    )
+    return float(load.max() + (1 - squeeze) * max(env.max() - load.max(), 0))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    batch=offers(max_size=3, max_len=3, max_tf=2),
+    price_seed=st.integers(0, 10_000),
+    squeeze=st.floats(0, 1),
+    use_limit=st.booleans(),
+)
+def test_milp_and_colgen_against_brute_force(batch, price_seed, squeeze, use_limit):
+    prices = np.random.default_rng(price_seed).uniform(-20, 120, GRID.n).round(2)
+    limit = feasible_limit(batch, squeeze) if use_limit else None
+    limit_kw = None if limit is None else limit / GRID.step_h
+    opt = brute_force(batch, prices, limit)
+    exact = schedule_flexoffers(batch, GRID, prices, limit_kw=limit_kw, method="milp")
+    check_feasible(batch, exact, limit)
+    assert exact.cost_eur == pytest.approx(opt, rel=1e-6, abs=1e-7)
+    assert exact.lower_bound_eur <= opt + 1e-7
+    fast = schedule_flexoffers(batch, GRID, prices, limit_kw=limit_kw, method="colgen")
+    check_feasible(batch, fast, limit)
+    assert fast.cost_eur >= opt - 1e-7
+    assert fast.lower_bound_eur <= opt + 1e-6
+
+
+@settings(max_examples=15, deadline=None)
+@given(batch=offers(min_size=4, max_size=5, max_tf=2, max_len=3))
+def test_unlimited_portfolio_is_solved_exactly_by_best_response(batch):
+    prices = np.linspace(80, -10, GRID.n)
+    res = schedule_flexoffers(batch, GRID, prices, method="colgen")
+    assert res.gap == 0.0
+    assert res.cost_eur == pytest.approx(brute_force(batch, prices, None), rel=1e-7, abs=1e-9)
+
+
+def test_cheapest_hour_chosen_for_a_fixed_profile():
+    # A 1 kWh fixed load with 8 possible starts: it must land on the cheapest period.
+    batch = FlexOfferBatch.from_profiles(["wash"], [BASE_S], [BASE_S + 7 * INTERVAL_S], [[1.0]], [[1.0]])
+    prices = np.full(GRID.n, 50.0)
+    prices[5] = 10.0
+    res = schedule_flexoffers(batch, GRID, prices)
+    assert res.schedule.start_s[0] == BASE_S + 5 * INTERVAL_S
+    assert res.cost_eur == pytest.approx(0.01)
+
+
+def test_limit_that_cannot_be_met_names_the_portfolio_limit():
+    batch = FlexOfferBatch.from_profiles(
+        ["a", "b"], [BASE_S] * 2, [BASE_S] * 2, [[2.0], [2.0]], [[3.0], [3.0]]
+    )
+    with pytest.raises(InfeasibleError, match="portfolio limit") as e:
+        schedule_flexoffers(batch, GRID, np.ones(GRID.n), limit_kw=3.0 / GRID.step_h, method="colgen")
+    assert "portfolio limit" in " ".join(e.value.groups)
+    with pytest.raises(InfeasibleError, match="portfolio limit"):
+        schedule_flexoffers(batch, GRID, np.ones(GRID.n), limit_kw=3.0 / GRID.step_h, method="milp")
+
+
+def test_offer_outside_the_price_grid_is_named():
+    late = BASE_S + 40 * INTERVAL_S
+    batch = FlexOfferBatch.from_profiles(
+        ["ok", "late"], [BASE_S, late], [BASE_S, late], [[1.0], [1.0]], [[1.0], [1.0]]
+    )
+    with pytest.raises(FlexOfferValidationError, match=r"late\.startBeforeTime"):
+        schedule_flexoffers(batch, GRID, np.ones(GRID.n))
+
+
+def test_bad_prices_are_named():
+    batch = FlexOfferBatch.from_profiles(["a"], [BASE_S], [BASE_S], [[1.0]], [[1.0]])
+    with pytest.raises(FlexOfferValidationError, match="prices_eur_per_mwh"):
+        schedule_flexoffers(batch, GRID, np.ones(GRID.n - 1))
+    bad = np.ones(GRID.n)
+    bad[3] = np.nan
+    with pytest.raises(FlexOfferValidationError, match="prices_eur_per_mwh"):
+        schedule_flexoffers(batch, GRID, bad)
