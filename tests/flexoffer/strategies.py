@@ -67,3 +67,72 @@ def offers(
         tec_upper_kwh=tec_hi,
         default=Schedule(est, default),
     )
+
+
+@st.composite
+def full_offers(draw: st.DrawFn, **kwargs: object) -> FlexOfferBatch:
+    """A valid batch from :func:`offers` with every optional field exercised: owners, acceptance and
+    assignment deadlines (some absent), unit prices (some absent), one-sided TECs, default schedules
+    starting anywhere in the window (some absent) and an assigned schedule (some absent)."""
+    from dataclasses import replace
+
+    from gridflex.flexoffer.model import NO_TIME
+
+    b = draw(offers(**kwargs))  # type: ignore[arg-type]
+    n = len(b)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    gap = rng.integers(0, 8, n)
+    asg = b.lst_s - INTERVAL_S * gap
+    acc = asg - INTERVAL_S * rng.integers(0, 8, n)
+    acc = np.where(rng.random(n) < 0.3, NO_TIME, acc)
+    asg = np.where(rng.random(n) < 0.3, NO_TIME, asg)
+    price_a = np.where(rng.random(n) < 0.3, np.nan, rng.uniform(-100, 300, n).round(2))
+    price_b = np.where(rng.random(n) < 0.3, np.nan, rng.uniform(-100, 300, n).round(2))
+    tec_lo, tec_hi = b.tec_lower_kwh.copy(), b.tec_upper_kwh.copy()
+    one_sided = rng.random(n) < 0.2
+    tec_hi[one_sided & ~np.isnan(tec_lo)] = np.nan
+    tf = b.time_flex
+    owner = b.owner_index
+
+    def start(absent_share: float) -> np.ndarray:
+        s = b.est_s + INTERVAL_S * np.floor(rng.random(n) * (tf + 1)).astype(np.int64)
+        return np.where(rng.random(n) < absent_share, NO_TIME, s)
+
+    d_start = start(0.2)
+    d_energy = np.where(d_start[owner] == NO_TIME, np.nan, b.default.energy_kwh)
+    s_start = start(0.3)
+    s_energy = np.where(s_start[owner] == NO_TIME, np.nan, b.default.energy_kwh)
+    return replace(
+        b,
+        owners=np.array([f"site-{i % 4}" for i in range(n)]),
+        accept_before_s=acc,
+        assign_before_s=asg,
+        price_above_eur_per_mwh=price_a,
+        price_below_eur_per_mwh=price_b,
+        tec_lower_kwh=tec_lo,
+        tec_upper_kwh=tec_hi,
+        default=Schedule(d_start, d_energy),
+        schedule=Schedule(s_start, s_energy),
+        _cache={},
+    )
+
+
+@st.composite
+def box_schedules(draw: st.DrawFn, batch: FlexOfferBatch) -> Schedule:
+    """A schedule inside the *boxes* of ``batch`` (TECs ignored: for batches without TECs, such as
+    aggregates): every start on the grid in ``[EST, LST]``, every energy in ``[lower, upper]``.
+    Mixes random starts / energies with the extreme ones (EST or LST; all lower or all upper)."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    start_mode = draw(st.sampled_from(["random", "est", "lst"]))
+    energy_mode = draw(st.sampled_from(["random", "random", "lower", "upper"]))
+    tf = batch.time_flex
+    shift = {"random": rng.integers(0, tf + 1), "est": np.zeros_like(tf), "lst": tf}[start_mode]
+    theta = {
+        "random": rng.random(len(batch.lower_kwh)),
+        "lower": np.zeros(len(batch.lower_kwh)),
+        "upper": np.ones(len(batch.lower_kwh)),
+    }[energy_mode]
+    energy = batch.lower_kwh + theta * (batch.upper_kwh - batch.lower_kwh)
+    if energy_mode == "upper":
+        energy = batch.upper_kwh.copy()
+    return Schedule(batch.est_s + shift * batch.interval_s, energy)

@@ -23,7 +23,8 @@ Aggregate of a group
     ``max(offset_i + D_i)``; its bounds are ``L_t = Σ l'_{i, t − offset_i}`` and ``U_t`` likewise
     (one ``np.bincount`` over the flat arrays, no loop per offer). The aggregate has no TEC (NaN): its
     total is implied by the bounds. Aggregates are named ``agg-<n>``, owned by ``"aggregator"``, carry
-    the earliest acceptance / assignment deadline of their members, and have **no default schedule**:
+    the earliest acceptance / assignment deadline of their members (capped so that acceptance <=
+    assignment <= LST_g), no prices, and **no default schedule**:
     members' defaults may start at different shifts from their EST, which no single aggregate start
     reproduces (place the members' defaults on a grid with :func:`place_on_grid` for a baseline).
 
@@ -63,6 +64,8 @@ __all__ = [
     "group_offers",
     "imbalance",
     "inner_bounds",
+    "mid_energy_kwh",
+    "offer_weight_kwh",
 ]
 
 AGGREGATOR_OWNER = "aggregator"
@@ -161,7 +164,7 @@ def _check_batch(batch: FlexOfferBatch) -> tuple[list[Problem], _Sums | None]:
 
     The full rule set is :mod:`gridflex.flexoffer.validate`; this is the subset aggregation relies on.
     Finiteness is read from the per-offer sums (a NaN or inf bound makes its sum non-finite), and
-    ``lower <= upper`` from one reduction, so valid batches cost two passes over the flat arrays.
+    ``lower <= upper`` from one comparison, so valid batches cost two passes over the flat arrays.
     """
     n = len(batch)
     off = batch.offsets
@@ -176,9 +179,9 @@ def _check_batch(batch: FlexOfferBatch) -> tuple[list[Problem], _Sums | None]:
     problems = _problems(batch.ids, batch.lst_s < batch.est_s, "lst_s", "latest start before earliest start")
     sums = _Sums(*_tec_bounds(batch))
     bad = ~(np.isfinite(sums.lower) & np.isfinite(sums.upper))
-    if total and not np.min(batch.upper_kwh - batch.lower_kwh) >= 0.0:
-        bad_flat = ~(batch.lower_kwh <= batch.upper_kwh)
-        bad[_offer_of_flat(off, np.flatnonzero(bad_flat))] = True
+    inverted = batch.upper_kwh < batch.lower_kwh  # NaN compares False: caught by the sums above
+    if inverted.any():
+        bad[_offer_of_flat(off, np.flatnonzero(inverted))] = True
     if bad.any():
         problems += _problems(batch.ids, bad, "lower_kwh", "an interval bound is not finite or lower > upper")
         return problems, None
@@ -201,10 +204,30 @@ def inner_bounds(batch: FlexOfferBatch) -> tuple[np.ndarray, np.ndarray]:
     problems, sums = _check_batch(batch)
     if sums is None:
         raise FlexOfferValidationError("flex-offers for an inner approximation", problems)
-    return _inner(batch, sums)
+    inner_lo, inner_hi, _ = _inner(batch, sums)
+    return inner_lo, inner_hi
 
 
-def _inner(batch: FlexOfferBatch, sums: _Sums) -> tuple[np.ndarray, np.ndarray]:
+def blocks(offsets: np.ndarray, chunk: int = _CHUNK) -> list[tuple[int, int, int, int]]:
+    """Blocks ``(m0, m1, a, b)`` of whole offers ``m0..m1`` covering flat intervals ``a..b``, each about
+    ``chunk`` intervals: a loop over blocks keeps its temporaries in the CPU cache, so every flat
+    array is read or written once instead of once per numpy operation."""
+    total = int(offsets[-1]) if len(offsets) else 0
+    if total == 0:
+        return []
+    cuts = np.unique(np.searchsorted(offsets, np.arange(0, total, chunk), side="right") - 1)
+    cuts = np.append(cuts, len(offsets) - 1)
+    return [
+        (m0, m1, int(offsets[m0]), int(offsets[m1]))
+        for m0, m1 in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True)
+    ]
+
+
+def _inner(
+    batch: FlexOfferBatch, sums: _Sums, targets: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Inner boxes ``(l', u')`` and, given the aggregate start index ``targets`` of every offer, the
+    flat index into the aggregates (see :attr:`Aggregation.flat_index`), in one blocked pass."""
     span = sums.upper - sums.lower
     pos = span > 0
     alpha = np.zeros(len(batch))
@@ -213,26 +236,26 @@ def _inner(batch: FlexOfferBatch, sums: _Sums) -> tuple[np.ndarray, np.ndarray]:
     np.divide(sums.upper - sums.tec_upper, span, out=beta, where=pos)
     np.clip(alpha, 0.0, 1.0, out=alpha)
     np.clip(beta, 0.0, 1.0 - alpha, out=beta)  # float rounding of L <= U
-    if not (alpha.any() or beta.any()):
-        return batch.lower_kwh, batch.upper_kwh
+    binding = bool(alpha.any() or beta.any())
     keep = 1.0 - alpha - beta
-    lower, upper, offsets = batch.lower_kwh, batch.upper_kwh, batch.offsets
-    inner_lo = np.empty_like(lower)
-    inner_hi = np.empty_like(upper)
-    lengths = batch.lengths
-    # blocks of whole offers of about _CHUNK flat intervals: l, u are read once, l', u' written once
-    cuts = np.unique(np.searchsorted(offsets, np.arange(0, len(lower), _CHUNK), side="right") - 1)
-    cuts = np.append(cuts, len(batch))
-    for m0, m1 in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
-        a, b = int(offsets[m0]), int(offsets[m1])
-        width = upper[a:b] - lower[a:b]
-        tmp = np.repeat(alpha[m0:m1], lengths[m0:m1])
-        tmp *= width
-        np.add(tmp, lower[a:b], out=inner_lo[a:b])
-        tmp = np.repeat(keep[m0:m1], lengths[m0:m1])
-        tmp *= width
-        np.add(tmp, inner_lo[a:b], out=inner_hi[a:b])  # u' = l' + (1 − α − β)(u − l) >= l' exactly
-    return inner_lo, inner_hi
+    lower, upper, offsets, lengths = batch.lower_kwh, batch.upper_kwh, batch.offsets, batch.lengths
+    inner_lo = np.empty_like(lower) if binding else lower
+    inner_hi = np.empty_like(upper) if binding else upper
+    flat_index = None if targets is None else np.empty(len(lower), dtype=np.int64)
+    start = None if targets is None else targets - offsets[:-1]
+    for m0, m1, a, b in blocks(offsets):
+        if start is not None and flat_index is not None:
+            idx = np.repeat(start[m0:m1], lengths[m0:m1])
+            np.add(idx, np.arange(a, b), out=flat_index[a:b])
+        if binding:
+            width = upper[a:b] - lower[a:b]
+            tmp = np.repeat(alpha[m0:m1], lengths[m0:m1])
+            tmp *= width
+            np.add(tmp, lower[a:b], out=inner_lo[a:b])
+            tmp = np.repeat(keep[m0:m1], lengths[m0:m1])
+            tmp *= width
+            np.add(tmp, inner_lo[a:b], out=inner_hi[a:b])  # u' = l' + (1 − α − β)(u − l) >= l' exactly
+    return inner_lo, inner_hi, flat_index
 
 
 # ---- the result -----------------------------------------------------------------------------------
@@ -471,11 +494,16 @@ def _dense_groups(groups: np.ndarray, n: int) -> np.ndarray:
     return inverse.reshape(-1).astype(np.int64)
 
 
-def _earliest_deadline(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+def _earliest_deadline(
+    values: np.ndarray, group: np.ndarray, n_groups: int, latest: np.ndarray
+) -> np.ndarray:
+    """Earliest member deadline per group (members without one ignored), at most ``latest``."""
     big = np.iinfo(np.int64).max
     out = np.full(n_groups, big, dtype=np.int64)
     np.minimum.at(out, group, np.where(values == NO_TIME, big, values))
-    out[out == big] = NO_TIME
+    absent = out == big
+    np.minimum(out, latest, out=out)
+    out[absent] = NO_TIME
     return out
 
 
@@ -523,23 +551,28 @@ def _aggregate_groups(batch: FlexOfferBatch, group: np.ndarray, sums: _Sums) -> 
     agg_offsets = np.zeros(n_groups + 1, dtype=np.int64)
     np.cumsum(length_g, out=agg_offsets[1:])
 
-    inner_lo, inner_hi = _inner(batch, sums)
-    flat_index = flat_positions(batch.offsets, agg_offsets[:-1][group] + offset)
+    inner_lo, inner_hi, flat_index = _inner(batch, sums, agg_offsets[:-1][group] + offset)
+    assert flat_index is not None
     total = int(agg_offsets[-1])
     agg_lo = np.bincount(flat_index, weights=inner_lo, minlength=total)
     agg_hi = np.bincount(flat_index, weights=inner_hi, minlength=total)
 
+    lst_g = est_g + tf_g * interval
+    # deadlines: the earliest of the members', kept in order acceptance <= assignment <= LST
+    assign = _earliest_deadline(batch.assign_before_s, group, n_groups, lst_g)
+    latest_accept = np.where(assign == NO_TIME, lst_g, assign)
+    accept = _earliest_deadline(batch.accept_before_s, group, n_groups, latest_accept)
     aggregates = FlexOfferBatch(
         ids=np.char.add("agg-", np.arange(n_groups).astype(str)) if n_groups else np.zeros(0, dtype="<U1"),
         owners=np.full(n_groups, AGGREGATOR_OWNER),
         est_s=est_g,
-        lst_s=est_g + tf_g * interval,
+        lst_s=lst_g,
         offsets=agg_offsets,
         lower_kwh=agg_lo,
         upper_kwh=agg_hi,
         interval_s=interval,
-        accept_before_s=_earliest_deadline(batch.accept_before_s, group, n_groups),
-        assign_before_s=_earliest_deadline(batch.assign_before_s, group, n_groups),
+        accept_before_s=accept,
+        assign_before_s=assign,
     )
     result = Aggregation(aggregates, batch, group, offset, inner_lo, inner_hi)
     result._cache["flat_index"] = flat_index

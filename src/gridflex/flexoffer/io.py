@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -64,12 +64,22 @@ def _iso(t: np.ndarray) -> list[str | None]:
 
 
 def _exact_totals(v: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """Slice totals ``T`` with ``T / d == v`` exactly, preferring short decimals; NaN if none found."""
+    """Slice totals ``T`` with ``T / d == v`` exactly, preferring short decimals; NaN if none found
+    (some values, e.g. 0.1 over 3 intervals, have no such total: those runs are written unmerged)."""
     c = v * d
     out = np.full(len(v), np.nan)
     done = np.zeros(len(v), dtype=bool)
     with np.errstate(over="ignore", invalid="ignore"):
-        candidates = (np.round(c, 6), np.round(c, 9), c, np.nextafter(c, np.inf), np.nextafter(c, -np.inf))
+        up, down = np.nextafter(c, np.inf), np.nextafter(c, -np.inf)
+        candidates = (
+            np.round(c, 6),
+            np.round(c, 9),
+            c,
+            up,
+            down,
+            np.nextafter(up, np.inf),
+            np.nextafter(down, -np.inf),
+        )
         for cand in candidates:
             ok = ~done & (cand / d == v)
             out[ok] = cand[ok]
@@ -176,18 +186,20 @@ def _to_json(batch: FlexOfferBatch) -> dict[str, list[dict[str, Any]]]:
 def write_flexoffers(batch: FlexOfferBatch, path: str | os.PathLike[str], indent: int | None = None) -> None:
     """Write ``batch`` as FlexOffer JSON to ``path`` (compact unless ``indent`` is given)."""
     obj = flexoffers_to_json(batch)
+    with _gc_paused():
+        text = json.dumps(obj, indent=indent, allow_nan=False, ensure_ascii=False)
     with open(path, "w", encoding="utf-8") as f:
-        f.write(json.dumps(obj, indent=indent, allow_nan=False, ensure_ascii=False))
+        f.write(text)
 
 
 # ---- reading ----------------------------------------------------------------------------------
 
 
-def _is_num(x: object) -> bool:
+def _is_num(x: object) -> TypeGuard[int | float]:
     return isinstance(x, int | float) and not isinstance(x, bool)
 
 
-def _is_int(x: object) -> bool:
+def _is_int(x: object) -> TypeGuard[int]:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
@@ -462,7 +474,7 @@ def _fast_pairs(items: list, key: str, names: tuple[str, str]) -> tuple[list, li
     b = [nan if o is None else o.get(names[1]) for o in objs]
     if not (_only(a, _NUM | {_NONE}) and _only(b, _NUM | {_NONE})):
         return None
-    return [nan if x is None else x for x in a], [nan if x is None else x for x in b]
+    return a, b  # None: key missing inside a given object
 
 
 def _fast_fill(p: _Parser, items: list) -> bool:
@@ -490,11 +502,8 @@ def _fast_fill(p: _Parser, items: list) -> bool:
     prices = _fast_pairs(items, "unitPrices", ("aboveDefaultEurPerMWh", "belowDefaultEurPerMWh"))
     if any(t is None for t in times) or tec is None or prices is None:
         return False
-    if any(fo.get("totalEnergyConstraint") == {} for fo in items) or any(
-        isinstance(t, dict) and t.get("lower") is None and t.get("upper") is None
-        for t in (fo.get("totalEnergyConstraint") for fo in items)
-    ):
-        return False
+    if any(a is None and b is None for a, b in zip(*tec, strict=True)):
+        return False  # an empty totalEnergyConstraint object: the careful parser names it
     profiles = [fo[PROFILE] for fo in items]
     if not _only(profiles, {list}):
         return False
@@ -545,11 +554,12 @@ def _fast_fill(p: _Parser, items: list) -> bool:
             durs.extend(ds)
             energies.extend(es)
         p.has_sched[name] = bool(present)
+    nan = float("nan")
     p.interval = (ivls[0], ids[0]) if ivls else None
     p.ids, p.owners = ids, owners
     p.est, p.lst, p.acc, p.asg = times  # type: ignore[assignment]
-    p.tec_lo, p.tec_hi = tec
-    p.p_above, p.p_below = prices
+    p.tec_lo, p.tec_hi = ([nan if x is None else x for x in col] for col in tec)
+    p.p_above, p.p_below = ([nan if x is None else x for x in col] for col in prices)
     p.lengths, p.slice_d, p.slice_lo, p.slice_hi = lengths, d_min, lows, highs
     return True
 
@@ -589,12 +599,12 @@ def _to_slice_fields(problems: list[Problem], items: list) -> list[Problem]:
     out = []
     for p in problems:
         m = _INDEXED.match(p.field)
-        pos = by_id.get(p.object_id)
-        if m is None or pos is None:
+        at = by_id.get(p.object_id)
+        if m is None or at is None:
             out.append(p)
             continue
         base, k, rest = m.group(1), int(m.group(2)), m.group(3)
-        fo = items[pos]
+        fo = items[at]
         if base == PROFILE:
             durations = [s["minDuration"] for s in fo[PROFILE]]
         else:

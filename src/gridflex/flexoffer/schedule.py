@@ -239,135 +239,147 @@ def _energy_lp(
     return sol.value(x), sol.objective
 
 
-def _solve_milp(batch, grid, base, el, pi, hi, lo, time_limit_s) -> ScheduleResult:
-    t0 = time.perf_counter()
-    n_pairs = len(el.pair_owner)
-    lo_e = batch.lower_kwh[el.elem_flat]
-    hi_e = batch.upper_kwh[el.elem_flat]
-
-    def build() -> tuple[Model, object, object]:
-        m = Model(name="flex-offer schedule")
-        y = m.add_vars(n_pairs, lb=0.0, ub=1.0, integer=True, name="start choice")
-        z = m.add_vars(
-            len(el.elem_pair),
-            lb=np.minimum(lo_e, 0.0),
-            ub=np.maximum(hi_e, 0.0),
-            cost=pi[el.elem_t],
-            name="energy",
-        )
-        m.add_constrs(
-            name="one start per offer",
-            row=el.pair_owner,
-            col=y.idx,
-            val=np.ones(n_pairs),
-            lb=np.ones(len(batch)),
-            ub=np.ones(len(batch)),
-        )
-        ne = len(el.elem_pair)
-        rows = np.concatenate([np.arange(ne), np.arange(ne)])
-        # z - l·y >= 0 and z - u·y <= 0: energy only where the start is chosen.
-        m.add_constrs(
-            name="slice lower bounds",
-            row=rows,
-            col=np.concatenate([z.idx, y.idx[el.elem_pair]]),
-            val=np.concatenate([np.ones(ne), -lo_e]),
-            lb=np.zeros(ne),
-            ub=np.full(ne, np.inf),
-        )
-        m.add_constrs(
-            name="slice upper bounds",
-            row=rows,
-            col=np.concatenate([z.idx, y.idx[el.elem_pair]]),
-            val=np.concatenate([np.ones(ne), -hi_e]),
-            lb=np.full(ne, -np.inf),
-            ub=np.zeros(ne),
-        )
-        tec_lo, tec_hi = batch.tec_effective
-        has = ~np.isnan(batch.tec_lower_kwh) | ~np.isnan(batch.tec_upper_kwh)
-        pairs = np.flatnonzero(has[el.pair_owner])
-        if len(pairs):
-            # L·y <= Σ_k z <= U·y for each start of an offer with a TEC.
-            e, row = _pair_elems(el, pairs)
-            r = np.concatenate([row, np.arange(len(pairs))])
-            c = np.concatenate([z.idx[e], y.idx[pairs]])
-            ones = np.ones(len(e))
-            for name, bound, lb, ub in (
-                ("total energy lower", tec_lo, 0.0, np.inf),
-                ("total energy upper", tec_hi, -np.inf, 0.0),
-            ):
-                m.add_constrs(
-                    name=name,
-                    row=r,
-                    col=c,
-                    val=np.concatenate([ones, -bound[el.pair_owner[pairs]]]),
-                    lb=np.full(len(pairs), lb),
-                    ub=np.full(len(pairs), ub),
-                )
-        _limit_rows(m, "portfolio limit", el.elem_t, z.idx, grid.n, hi, lo)
-        return m, y, z
-
-    m, y, _z = build()
-    relaxed = m.solve(relax=True)
-    sol = m.solve(time_limit_s=time_limit_s, mip_rel_gap=1e-6)
-    yv = sol.value(y)
-    chosen = np.zeros(len(batch), dtype=np.int64)
-    best = np.full(len(batch), -1.0)
-    # Heaviest start per offer (integral in an optimal MILP solution; robust to tolerances).
-    order = np.lexsort((yv, el.pair_owner))
-    last = np.r_[el.pair_owner[order][1:] != el.pair_owner[order][:-1], True]
-    chosen[el.pair_owner[order][last]] = el.pair_delta[order][last]
-    best[el.pair_owner[order][last]] = yv[order][last]
-    start_idx = base + chosen
-    x, obj = _energy_lp(batch, start_idx, pi, hi, lo, grid.n)
-    lb = max(
-        relaxed.objective,
-        sol.objective - (sol.mip_gap if np.isfinite(sol.mip_gap) else 0) * abs(sol.objective),
-    )
-    return _result(
-        batch, grid, start_idx, x, obj, min(lb, obj), "milp", 0, {"total": time.perf_counter() - t0}
+def _subset(el: _Elements, keep_pair: np.ndarray) -> _Elements:
+    """The elements of the kept (offer, start) pairs only, renumbered."""
+    pairs = np.flatnonzero(keep_pair)
+    e, col = _pair_elems(el, pairs)
+    lengths = el.pair_len[pairs]
+    return _Elements(
+        el.pair_owner[pairs],
+        el.pair_delta[pairs],
+        col,
+        el.elem_flat[e],
+        el.elem_t[e],
+        np.cumsum(lengths) - lengths,
+        lengths,
     )
 
 
-def _solve_colgen(batch, grid, base, el, pi, hi, lo, max_iterations) -> ScheduleResult:
+def _disjunctive_model(batch: FlexOfferBatch, el: _Elements, pi, hi, lo, n_periods: int):
+    """The exact MILP of the module docstring over the (offer, start) pairs in ``el``."""
+    n_pairs, ne = len(el.pair_owner), len(el.elem_pair)
+    lo_e, hi_e = batch.lower_kwh[el.elem_flat], batch.upper_kwh[el.elem_flat]
+    m = Model(name="flex-offer schedule")
+    y = m.add_vars(n_pairs, lb=0.0, ub=1.0, integer=True, name="start choice")
+    z = m.add_vars(ne, lb=np.minimum(lo_e, 0.0), ub=np.maximum(hi_e, 0.0), cost=pi[el.elem_t], name="energy")
+    m.add_constrs(
+        name="one start per offer", row=el.pair_owner, col=y.idx, val=1.0, lb=1.0, ub=1.0, n_rows=len(batch)
+    )
+    # l·y <= z <= u·y: energy only at the chosen start.
+    rows = np.concatenate([np.arange(ne), np.arange(ne)])
+    cols = np.concatenate([z.idx, y.idx[el.elem_pair]])
+    for name, bound, lb, ub in (
+        ("slice lower bounds", lo_e, 0.0, np.inf),
+        ("slice upper bounds", hi_e, -np.inf, 0.0),
+    ):
+        m.add_constrs(
+            name=name, row=rows, col=cols, val=np.concatenate([np.ones(ne), -bound]), lb=lb, ub=ub, n_rows=ne
+        )
+    tec_lo, tec_hi = batch.tec_effective
+    has = ~np.isnan(batch.tec_lower_kwh) | ~np.isnan(batch.tec_upper_kwh)
+    pairs = np.flatnonzero(has[el.pair_owner])
+    if len(pairs):
+        # L·y <= Σ_k z <= U·y for each start of an offer with a TEC.
+        e, row = _pair_elems(el, pairs)
+        r = np.concatenate([row, np.arange(len(pairs))])
+        c = np.concatenate([z.idx[e], y.idx[pairs]])
+        for name, bound, lb, ub in (
+            ("total energy lower", tec_lo, 0.0, np.inf),
+            ("total energy upper", tec_hi, -np.inf, 0.0),
+        ):
+            val = np.concatenate([np.ones(len(e)), -bound[el.pair_owner[pairs]]])
+            m.add_constrs(name=name, row=r, col=c, val=val, lb=lb, ub=ub, n_rows=len(pairs))
+    _limit_rows(m, "portfolio limit", el.elem_t, z.idx, n_periods, hi, lo)
+    return m, y, z
+
+
+def _heaviest_start(el: _Elements, weight: np.ndarray, n_offers: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per offer, the start shift of its heaviest pair and that weight."""
+    order = np.lexsort((weight, el.pair_owner))
+    owners = el.pair_owner[order]
+    last = np.r_[owners[1:] != owners[:-1], True]
+    delta = np.zeros(n_offers, dtype=np.int64)
+    top = np.zeros(n_offers)
+    delta[owners[last]] = el.pair_delta[order][last]
+    top[owners[last]] = weight[order][last]
+    return delta, top
+
+
+def _solve_milp(
+    batch, grid, base, el, pi, hi, lo, time_limit_s, lower_bound=None, method="milp", mip_rel_gap=1e-6
+) -> ScheduleResult:
     t0 = time.perf_counter()
+    m, y, z = _disjunctive_model(batch, el, pi, hi, lo, grid.n)
+    if lower_bound is None:
+        lower_bound = m.solve(relax=True).objective
+    sol = m.solve(time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
+    delta, _ = _heaviest_start(el, sol.value(y), len(batch))
+    x = np.empty(len(batch.lower_kwh))
+    chosen = sol.value(y)[el.elem_pair] > 0.5
+    x[el.elem_flat[chosen]] = sol.value(z)[chosen]
+    if np.isfinite(sol.mip_gap):  # HiGHS' own dual bound can be tighter than the root relaxation
+        lower_bound = max(lower_bound, sol.objective - sol.mip_gap * abs(sol.objective))
+    obj = float(pi[el.elem_t[chosen]] @ x[el.elem_flat[chosen]])
+    return _result(batch, grid, base + delta, x, obj, min(lower_bound, obj), method, 0, _t(t0))
+
+
+@dataclass
+class _Pool:
+    """Master columns: the (offer, start) pair of each, and its energies as flat element triplets."""
+
+    pairs: list[np.ndarray]
+    elems: list[np.ndarray]
+    vals: list[np.ndarray]
+
+    def add(self, el: _Elements, pairs: np.ndarray, x_all: np.ndarray) -> None:
+        e, _ = _pair_elems(el, pairs)
+        self.pairs.append(pairs)
+        self.elems.append(e)
+        self.vals.append(x_all[e])
+
+    def arrays(self, el: _Elements, allowed: np.ndarray):
+        """Columns whose pair is still allowed: pairs, elements, energies, column of each element."""
+        pairs = np.concatenate(self.pairs)
+        counts = el.pair_len[pairs]
+        col = np.repeat(np.arange(len(pairs)), counts)
+        keep_col = allowed[pairs]
+        keep = keep_col[col]
+        new_id = np.cumsum(keep_col) - 1
+        return (
+            pairs[keep_col],
+            np.concatenate(self.elems)[keep],
+            np.concatenate(self.vals)[keep],
+            new_id[col[keep]],
+        )
+
+
+@dataclass
+class _Master:
+    pair_weight: np.ndarray  # Σ of column weights per (offer, start) pair
+    slack_kwh: np.ndarray  # limit violation per limited period (0 when the master is feasible)
+    bound: float  # Lagrangian lower bound of the restricted problem
+    iterations: int
+
+
+def _column_generation(
+    batch, el, pi, hi, lo, pool: _Pool, allowed: np.ndarray, max_iterations: int
+) -> _Master:
+    """Solve the master LP over the allowed pairs to optimality by pricing new columns."""
+    n_offers, n = len(batch), len(pi)
     tec = batch.tec_effective
-    n_offers = len(batch)
-    x_all, cost_all = _best_response(batch, el, pi, tec)
-    best = _argmin_per_offer(el.pair_owner, cost_all, n_offers)
-    e, col = _pair_elems(el, best)
-    load = np.bincount(el.elem_t[e], weights=x_all[e], minlength=grid.n)
     limited = np.isfinite(hi) | np.isfinite(lo)
-    if np.all(load <= hi + 1e-9) and np.all(load >= lo - 1e-9):
-        # The best response at plain prices respects the limits: it is optimal, bound = cost.
-        x = np.empty(len(batch.lower_kwh))
-        x[el.elem_flat[e]] = x_all[e]
-        obj = float(cost_all[best].sum())
-        return _result(batch, grid, base + el.pair_delta[best], x, obj, obj, "colgen", 0, _t(t0))
-
-    # Columns: pair id, and per element (element index, energy, column id), flat and growing.
-    col_pair = [best]
-    col_elem = [e]
-    col_val = [x_all[e]]
-    col_id = [col]
     rows_t = np.flatnonzero(limited)
     row_of_t = np.cumsum(limited) - 1
     n_rows = len(rows_t)
-    lower_bound = -np.inf
+    bound = -np.inf
     it = 0
     while True:
         it += 1
-        pairs = np.concatenate(col_pair)
-        elems = np.concatenate(col_elem)
-        vals = np.concatenate(col_val)
-        cols = np.concatenate(col_id)
+        pairs, elems, vals, cols = pool.arrays(el, allowed)
         t = el.elem_t[elems]
         m = Model(name="flex-offer master")
-        lam = m.add_vars(
-            len(pairs),
-            lb=0.0,
-            cost=np.bincount(cols, weights=pi[t] * vals, minlength=len(pairs)),
-            name="columns",
-        )
+        cost = np.bincount(cols, weights=pi[t] * vals, minlength=len(pairs))
+        lam = m.add_vars(len(pairs), lb=0.0, cost=cost, name="columns")
         s_up = m.add_vars(n_rows, lb=0.0, cost=_SLACK_PENALTY, name="limit slack up")
         s_dn = m.add_vars(n_rows, lb=0.0, cost=_SLACK_PENALTY, name="limit slack down")
         keep = limited[t]
@@ -383,46 +395,83 @@ def _solve_colgen(batch, grid, base, el, pi, hi, lo, max_iterations) -> Schedule
             name="one schedule per offer",
             row=el.pair_owner[pairs],
             col=lam.idx,
-            val=np.ones(len(pairs)),
-            lb=np.ones(n_offers),
-            ub=np.ones(n_offers),
+            val=1.0,
+            lb=1.0,
+            ub=1.0,
+            n_rows=n_offers,
         )
         sol = m.solve()
-        mu = np.zeros(grid.n)
+        mu = np.zeros(n)
         mu[rows_t] = sol.row_dual(lim)
         sigma = sol.row_dual(conv)
-        # A binding upper limit has a dual <= 0 (HiGHS sign convention), so it raises the price there.
+        # A binding upper limit has a dual <= 0 (HiGHS sign convention): it raises the price there.
         x_new, cost_new = _best_response(batch, el, pi - mu, tec)
-        best_new = _argmin_per_offer(el.pair_owner, cost_new, n_offers)
-        rc = cost_new[best_new] - sigma
-        # Lagrangian bound of the (slack-penalised, hence relaxed) master: a valid lower bound.
-        lower_bound = max(lower_bound, sol.objective + float(np.minimum(rc, 0.0).sum()))
+        cost_new[~allowed] = np.inf
+        best = _argmin_per_offer(el.pair_owner, cost_new, n_offers)
+        rc = cost_new[best] - sigma
+        # Lagrangian bound of the slack-penalised (hence relaxed) master: valid for the restricted problem.
+        bound = max(bound, sol.objective + float(np.minimum(rc, 0.0).sum()))
         improving = np.flatnonzero(rc < -1e-9 * max(1.0, float(np.abs(sigma).max(initial=0.0))))
         if not len(improving) or it >= max_iterations:
             break
-        e, col = _pair_elems(el, best_new[improving])
-        col_pair.append(best_new[improving])
-        col_elem.append(e)
-        col_val.append(x_new[e])
-        col_id.append(col + len(pairs))
-    slack = sol.value(s_up) + sol.value(s_dn)
-    if slack.sum() > 1e-6:
-        t_bad = rows_t[np.flatnonzero(slack > 1e-6)]
+        pool.add(el, best[improving], x_new)
+    weight = np.bincount(pairs, weights=sol.value(lam), minlength=len(el.pair_owner))
+    return _Master(weight, sol.value(s_up) + sol.value(s_dn), bound, it)
+
+
+def _solve_colgen(batch, grid, base, el, pi, hi, lo, max_iterations) -> ScheduleResult:
+    t0 = time.perf_counter()
+    n_offers = len(batch)
+    x_all, cost_all = _best_response(batch, el, pi, batch.tec_effective)
+    best = _argmin_per_offer(el.pair_owner, cost_all, n_offers)
+    e, _ = _pair_elems(el, best)
+    load = np.bincount(el.elem_t[e], weights=x_all[e], minlength=grid.n)
+    if np.all(load <= hi + 1e-9) and np.all(load >= lo - 1e-9):
+        # The best response at plain prices respects the limits: it is optimal, bound = cost.
+        x = np.empty(len(batch.lower_kwh))
+        x[el.elem_flat[e]] = x_all[e]
+        obj = float(cost_all[best].sum())
+        return _result(batch, grid, base + el.pair_delta[best], x, obj, obj, "colgen", 0, _t(t0))
+
+    pool = _Pool([], [], [])
+    pool.add(el, best, x_all)
+    allowed = np.ones(len(el.pair_owner), dtype=bool)
+    root = _column_generation(batch, el, pi, hi, lo, pool, allowed, max_iterations)
+    if root.slack_kwh.sum() > 1e-6:
+        limited = np.flatnonzero(np.isfinite(hi) | np.isfinite(lo))
+        t_bad = limited[np.flatnonzero(root.slack_kwh > 1e-6)]
         raise InfeasibleError(
-            f"the portfolio limit cannot be met even using all flexibility: short by {slack.sum():.3f} kWh in "
-            f"{len(t_bad)} period(s), first at {grid.index[t_bad[0]]}",
+            f"the portfolio limit cannot be met even using all flexibility: short by {root.slack_kwh.sum():.3f} kWh "
+            f"in {len(t_bad)} period(s), first at {grid.index[t_bad[0]]}",
             groups=["portfolio limit"],
         )
-    # Integer schedule: each offer takes the start of its heaviest column; energies are re-optimised.
-    weight = sol.value(lam)
-    order = np.lexsort((weight, el.pair_owner[pairs]))
-    owners_sorted = el.pair_owner[pairs][order]
-    last = np.r_[owners_sorted[1:] != owners_sorted[:-1], True]
-    delta = np.zeros(n_offers, dtype=np.int64)
-    delta[owners_sorted[last]] = el.pair_delta[pairs[order][last]]
-    start_idx = base + delta
-    x, obj = _energy_lp(batch, start_idx, pi, hi, lo, grid.n)
-    return _result(batch, grid, start_idx, x, obj, min(lower_bound, obj), "colgen", it, _t(t0))
+    # Diving: offers whose weight is split over several starts are fixed one at a time to their
+    # heaviest start and the master is re-solved; a fix that makes it infeasible is replaced by
+    # forbidding that start instead. Few offers are split (at most one per binding limit row).
+    master, iterations, failed = root, root.iterations, False
+    for _ in range(4 * n_offers):
+        delta, top = _heaviest_start(el, master.pair_weight, n_offers)
+        split = np.flatnonzero(top < 1.0 - 1e-6)
+        if not len(split):
+            break
+        # First try fixing every split offer at once (cheap and usually fine), then the heaviest alone.
+        g = split if len(split) > 1 and not failed else split[[np.argmax(top[split])]]
+        own = np.isin(el.pair_owner, g)
+        fixed = allowed.copy()
+        fixed[own & (el.pair_delta != delta[el.pair_owner])] = False
+        trial = _column_generation(batch, el, pi, hi, lo, pool, fixed, max_iterations)
+        iterations += trial.iterations
+        if trial.slack_kwh.sum() <= 1e-6:
+            allowed, master, failed = fixed, trial, False
+        elif len(g) > 1:
+            failed = True
+        else:
+            allowed[own & (el.pair_delta == delta[el.pair_owner])] = False
+            master = _column_generation(batch, el, pi, hi, lo, pool, allowed, max_iterations)
+            iterations += master.iterations
+    delta, _ = _heaviest_start(el, master.pair_weight, n_offers)
+    x, obj = _energy_lp(batch, base + delta, pi, hi, lo, grid.n)
+    return _result(batch, grid, base + delta, x, obj, min(root.bound, obj), "colgen", iterations, _t(t0))
 
 
 def _t(t0: float) -> dict[str, float]:

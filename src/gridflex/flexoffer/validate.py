@@ -103,8 +103,8 @@ def _structure(batch: FlexOfferBatch) -> list[Problem]:
     """Array shapes that would make the vectorized rules fail; checked first."""
     n = len(batch.ids)
     out = []
-    per_offer = ("est_s", "lst_s", "owners", "tec_lower_kwh", "tec_upper_kwh", "accept_before_s")
-    per_offer += ("assign_before_s", "price_above_eur_per_mwh", "price_below_eur_per_mwh")
+    per_offer: tuple[str, ...] = ("est_s", "lst_s", "owners", "tec_lower_kwh", "tec_upper_kwh")
+    per_offer += ("accept_before_s", "assign_before_s", "price_above_eur_per_mwh", "price_below_eur_per_mwh")
     for name in per_offer:
         if getattr(batch, name).shape != (n,):
             out.append(Problem("batch", name, f"has shape {getattr(batch, name).shape}, expected ({n},)"))
