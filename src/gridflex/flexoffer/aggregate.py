@@ -204,14 +204,14 @@ def inner_bounds(batch: FlexOfferBatch) -> tuple[np.ndarray, np.ndarray]:
     problems, sums = _check_batch(batch)
     if sums is None:
         raise FlexOfferValidationError("flex-offers for an inner approximation", problems)
-    inner_lo, inner_hi, _ = _inner(batch, sums)
-    return inner_lo, inner_hi
+    return _inner(batch, sums)
 
 
-def blocks(offsets: np.ndarray, chunk: int = _CHUNK) -> list[tuple[int, int, int, int]]:
+def blocks(offsets: np.ndarray, chunk: int | None = None) -> list[tuple[int, int, int, int]]:
     """Blocks ``(m0, m1, a, b)`` of whole offers ``m0..m1`` covering flat intervals ``a..b``, each about
     ``chunk`` intervals: a loop over blocks keeps its temporaries in the CPU cache, so every flat
     array is read or written once instead of once per numpy operation."""
+    chunk = _CHUNK if chunk is None else chunk
     total = int(offsets[-1]) if len(offsets) else 0
     if total == 0:
         return []
@@ -223,39 +223,68 @@ def blocks(offsets: np.ndarray, chunk: int = _CHUNK) -> list[tuple[int, int, int
     ]
 
 
-def _inner(
-    batch: FlexOfferBatch, sums: _Sums, targets: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Inner boxes ``(l', u')`` and, given the aggregate start index ``targets`` of every offer, the
-    flat index into the aggregates (see :attr:`Aggregation.flat_index`), in one blocked pass."""
+def _alpha_keep(sums: _Sums) -> tuple[np.ndarray, np.ndarray]:
+    """Per offer ``α`` and ``1 − α − β`` of the inner box (module docstring)."""
     span = sums.upper - sums.lower
     pos = span > 0
-    alpha = np.zeros(len(batch))
-    beta = np.zeros(len(batch))
+    alpha = np.zeros(len(span))
+    beta = np.zeros(len(span))
     np.divide(sums.tec_lower - sums.lower, span, out=alpha, where=pos)
     np.divide(sums.upper - sums.tec_upper, span, out=beta, where=pos)
     np.clip(alpha, 0.0, 1.0, out=alpha)
     np.clip(beta, 0.0, 1.0 - alpha, out=beta)  # float rounding of L <= U
-    binding = bool(alpha.any() or beta.any())
-    keep = 1.0 - alpha - beta
+    return alpha, 1.0 - alpha - beta
+
+
+def _inner(batch: FlexOfferBatch, sums: _Sums) -> tuple[np.ndarray, np.ndarray]:
+    """Inner boxes ``(l', u')`` in one blocked pass (the batch's own arrays when no TEC binds)."""
+    alpha, keep = _alpha_keep(sums)
+    if not (alpha.any() or (keep != 1.0).any()):
+        return batch.lower_kwh, batch.upper_kwh
     lower, upper, offsets, lengths = batch.lower_kwh, batch.upper_kwh, batch.offsets, batch.lengths
-    inner_lo = np.empty_like(lower) if binding else lower
-    inner_hi = np.empty_like(upper) if binding else upper
-    flat_index = None if targets is None else np.empty(len(lower), dtype=np.int64)
-    start = None if targets is None else targets - offsets[:-1]
+    inner_lo = np.empty_like(lower)
+    inner_hi = np.empty_like(upper)
     for m0, m1, a, b in blocks(offsets):
-        if start is not None and flat_index is not None:
+        width = upper[a:b] - lower[a:b]
+        tmp = np.repeat(alpha[m0:m1], lengths[m0:m1])
+        tmp *= width
+        np.add(tmp, lower[a:b], out=inner_lo[a:b])
+        tmp = np.repeat(keep[m0:m1], lengths[m0:m1])
+        tmp *= width
+        np.add(tmp, inner_lo[a:b], out=inner_hi[a:b])  # u' = l' + (1 − α − β)(u − l) >= l' exactly
+    return inner_lo, inner_hi
+
+
+def _aggregate_bounds(
+    offsets: np.ndarray, targets: np.ndarray, total: int, inner_lo: np.ndarray, inner_hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Aggregate bounds ``L_t = Σ l'``, ``U_t = Σ u'`` for members starting at aggregate flat index
+    ``targets``, and the flat index (see :attr:`Aggregation.flat_index`) when it had to be built.
+
+    When the aggregates' profiles are short in total (at most 2 blocks), each block is summed into the
+    range of aggregate intervals it touches and the flat index is never stored (it is rebuilt on
+    demand by disaggregation); otherwise the flat index is built once and summed with ``np.bincount``.
+    """
+    start = targets - offsets[:-1]
+    lengths = np.diff(offsets)
+    if total <= 2 * _CHUNK:
+        agg_lo, agg_hi = np.zeros(total), np.zeros(total)
+        for m0, m1, a, b in blocks(offsets):
             idx = np.repeat(start[m0:m1], lengths[m0:m1])
-            np.add(idx, np.arange(a, b), out=flat_index[a:b])
-        if binding:
-            width = upper[a:b] - lower[a:b]
-            tmp = np.repeat(alpha[m0:m1], lengths[m0:m1])
-            tmp *= width
-            np.add(tmp, lower[a:b], out=inner_lo[a:b])
-            tmp = np.repeat(keep[m0:m1], lengths[m0:m1])
-            tmp *= width
-            np.add(tmp, inner_lo[a:b], out=inner_hi[a:b])  # u' = l' + (1 − α − β)(u − l) >= l' exactly
-    return inner_lo, inner_hi, flat_index
+            idx += np.arange(a, b)
+            r0 = int(idx.min())
+            idx -= r0
+            r1 = r0 + int(idx.max()) + 1
+            agg_lo[r0:r1] += np.bincount(idx, weights=inner_lo[a:b], minlength=r1 - r0)
+            agg_hi[r0:r1] += np.bincount(idx, weights=inner_hi[a:b], minlength=r1 - r0)
+        return agg_lo, agg_hi, None
+    flat_index = np.empty(int(offsets[-1]), dtype=np.int64)
+    for m0, m1, a, b in blocks(offsets):
+        idx = np.repeat(start[m0:m1], lengths[m0:m1])
+        np.add(idx, np.arange(a, b), out=flat_index[a:b])
+    agg_lo = np.bincount(flat_index, weights=inner_lo, minlength=total)
+    agg_hi = np.bincount(flat_index, weights=inner_hi, minlength=total)
+    return agg_lo, agg_hi, flat_index
 
 
 # ---- the result -----------------------------------------------------------------------------------
@@ -551,11 +580,11 @@ def _aggregate_groups(batch: FlexOfferBatch, group: np.ndarray, sums: _Sums) -> 
     agg_offsets = np.zeros(n_groups + 1, dtype=np.int64)
     np.cumsum(length_g, out=agg_offsets[1:])
 
-    inner_lo, inner_hi, flat_index = _inner(batch, sums, agg_offsets[:-1][group] + offset)
-    assert flat_index is not None
-    total = int(agg_offsets[-1])
-    agg_lo = np.bincount(flat_index, weights=inner_lo, minlength=total)
-    agg_hi = np.bincount(flat_index, weights=inner_hi, minlength=total)
+    inner_lo, inner_hi = _inner(batch, sums)
+    targets = agg_offsets[:-1][group] + offset
+    agg_lo, agg_hi, flat_index = _aggregate_bounds(
+        batch.offsets, targets, int(agg_offsets[-1]), inner_lo, inner_hi
+    )
 
     lst_g = est_g + tf_g * interval
     # deadlines: the earliest of the members', kept in order acceptance <= assignment <= LST
@@ -575,7 +604,8 @@ def _aggregate_groups(batch: FlexOfferBatch, group: np.ndarray, sums: _Sums) -> 
         assign_before_s=assign,
     )
     result = Aggregation(aggregates, batch, group, offset, inner_lo, inner_hi)
-    result._cache["flat_index"] = flat_index
+    if flat_index is not None:
+        result._cache["flat_index"] = flat_index
     return result
 
 

@@ -69,13 +69,13 @@ class FlexOfferBatch:
     lower_kwh: np.ndarray
     upper_kwh: np.ndarray
     interval_s: int = DEFAULT_INTERVAL_S
-    owners: np.ndarray | None = None
-    tec_lower_kwh: np.ndarray | None = None
-    tec_upper_kwh: np.ndarray | None = None
-    accept_before_s: np.ndarray | None = None
-    assign_before_s: np.ndarray | None = None
-    price_above_eur_per_mwh: np.ndarray | None = None
-    price_below_eur_per_mwh: np.ndarray | None = None
+    owners: np.ndarray = None  # type: ignore[assignment]  # None → filled in __post_init__
+    tec_lower_kwh: np.ndarray = None  # type: ignore[assignment]  # None → filled in __post_init__
+    tec_upper_kwh: np.ndarray = None  # type: ignore[assignment]  # None → filled in __post_init__
+    accept_before_s: np.ndarray = None  # type: ignore[assignment]  # None → filled in __post_init__
+    assign_before_s: np.ndarray = None  # type: ignore[assignment]  # None → filled in __post_init__
+    price_above_eur_per_mwh: np.ndarray = None  # type: ignore[assignment]  # None → filled in __post_init__
+    price_below_eur_per_mwh: np.ndarray = None  # type: ignore[assignment]  # None → filled in __post_init__
     default: Schedule | None = None
     schedule: Schedule | None = None
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
