@@ -36,7 +36,9 @@ def test_each_lifecycle_step_from_the_command_line(tmp_path):
     r = run("flexoffers", "schedule", str(aggs), "--limit-kw", "400", "-o", str(sched))
     assert r.exit_code == 0, r.output
     assert read_flexoffers(sched).schedule is not None
-    r = run("flexoffers", "disaggregate", "--members", str(fleet), "--aggregates", str(sched), "-o", str(members))
+    r = run(
+        "flexoffers", "disaggregate", "--members", str(fleet), "--aggregates", str(sched), "-o", str(members)
+    )
     assert r.exit_code == 0, r.output
     batch = read_flexoffers(members)
     assert batch.schedule is not None and validate_schedule(batch, batch.schedule) == []
