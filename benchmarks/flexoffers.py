@@ -21,9 +21,9 @@ import time
 
 import numpy as np
 
-from gridflex.flexoffer.aggregate import aggregate
-from gridflex.flexoffer.disaggregate import disaggregate
-from gridflex.flexoffer.execute import execute, simulate_measurements
+from gridflex.flexoffer.aggregation import aggregate
+from gridflex.flexoffer.disaggregation import disaggregate
+from gridflex.flexoffer.execution import execute, simulate_measurements
 from gridflex.flexoffer.fleet import fleet_horizon, generate_fleet
 from gridflex.flexoffer.model import place_on_grid
 from gridflex.flexoffer.schedule import schedule_flexoffers

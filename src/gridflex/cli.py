@@ -175,16 +175,14 @@ def aggregate_cmd(
     balance: Annotated[bool, typer.Option(help="Pair consumption with production offers.")] = False,
 ) -> None:
     """Aggregate by start alignment (or balance pairing); members listed in each aggregate."""
-    from gridflex.flexoffer.aggregate import aggregate, balance_aggregate
+    from gridflex.flexoffer.aggregation import aggregate, balance_aggregate
 
     batch = _read(file)
     kw: dict[str, Any] = {"est_tolerance_s": est_tolerance_min * 60, "tf_tolerance_s": tf_tolerance_min * 60}
     agg = balance_aggregate(batch, **kw) if balance else aggregate(batch, max_group_size=max_group_size, **kw)
     order = np.argsort(agg.group, kind="stable")
     bounds = np.searchsorted(agg.group[order], np.arange(len(agg.aggregates) + 1))
-    members = [
-        {MEMBERS_FIELD: batch.ids[order[a:b]].tolist()} for a, b in itertools.pairwise(bounds)
-    ]
+    members = [{MEMBERS_FIELD: batch.ids[order[a:b]].tolist()} for a, b in itertools.pairwise(bounds)]
     _write(agg.aggregates, out, members)
     rep = agg.report()["retained"]
     console.print(
@@ -233,8 +231,8 @@ def disaggregate_cmd(
 ) -> None:
     """Split each aggregate schedule over its members; every member schedule is checked."""
     from gridflex.errors import DataError
-    from gridflex.flexoffer.aggregate import aggregate
-    from gridflex.flexoffer.disaggregate import disaggregate
+    from gridflex.flexoffer.aggregation import aggregate
+    from gridflex.flexoffer.disaggregation import disaggregate
 
     members = _read(members_file)
     aggs = _read(aggregates_file)
@@ -276,7 +274,7 @@ def measure(
 ) -> None:
     """Compare measured energy with the assigned schedules: deviations, imbalance, imbalance cost."""
     from gridflex.errors import DataError
-    from gridflex.flexoffer.execute import execute, simulate_measurements
+    from gridflex.flexoffer.execution import execute, simulate_measurements
     from gridflex.prices import prices_on_grid
 
     batch = _read(file)

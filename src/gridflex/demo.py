@@ -14,9 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from gridflex.flexoffer.aggregate import Aggregation, aggregate
-from gridflex.flexoffer.disaggregate import disaggregate
-from gridflex.flexoffer.execute import ExecutionResult, activation_payment_eur, execute, simulate_measurements
+from gridflex.flexoffer.aggregation import Aggregation, aggregate
+from gridflex.flexoffer.disaggregation import disaggregate
+from gridflex.flexoffer.execution import (
+    ExecutionResult,
+    activation_payment_eur,
+    execute,
+    simulate_measurements,
+)
 from gridflex.flexoffer.fleet import fleet_horizon, generate_fleet
 from gridflex.flexoffer.model import FlexOfferBatch, envelope_on_grid, place_on_grid
 from gridflex.flexoffer.schedule import ScheduleResult, schedule_flexoffers

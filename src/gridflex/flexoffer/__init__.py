@@ -1,8 +1,13 @@
 """Flex-offers through their lifecycle: aggregation → scheduling → disaggregation → execution."""
 
-from gridflex.flexoffer.aggregate import Aggregation, aggregate, balance_aggregate, group_offers
-from gridflex.flexoffer.disaggregate import disaggregate
-from gridflex.flexoffer.execute import ExecutionResult, activation_payment_eur, execute, simulate_measurements
+from gridflex.flexoffer.aggregation import Aggregation, aggregate, balance_aggregate, group_offers
+from gridflex.flexoffer.disaggregation import disaggregate
+from gridflex.flexoffer.execution import (
+    ExecutionResult,
+    activation_payment_eur,
+    execute,
+    simulate_measurements,
+)
 from gridflex.flexoffer.fleet import DEFAULT_MIX, fleet_horizon, generate_fleet
 from gridflex.flexoffer.io import flexoffers_from_json, flexoffers_to_json, read_flexoffers, write_flexoffers
 from gridflex.flexoffer.measures import flexibility_summary

@@ -50,7 +50,10 @@ HORIZON_H = 36
 
 _TABLE_H = 48  # wall-clock hours covered by the local→UTC table (the horizon ends before local 37:00)
 _DEVICES_PER_PROSUMER = 1.6  # assumption: a participating household brings ~1.6 flexible devices
-_PRICE_RANGE_EUR_PER_MWH = (1.0, 8.0)  # assumption: activation prices above / below the default (a small share of the spread)
+_PRICE_RANGE_EUR_PER_MWH = (
+    1.0,
+    8.0,
+)  # assumption: activation prices above / below the default (a small share of the spread)
 _ACCEPT_LEAD_S = 7200  # acceptBeforeTime = EST − 2 h
 _ASSIGN_LEAD_S = 900  # assignmentBeforeTime = EST − 15 min
 

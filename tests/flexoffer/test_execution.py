@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gridflex.errors import ValidationError
-from gridflex.flexoffer.execute import (
+from gridflex.flexoffer.execution import (
     ExecutionResult,
     activation_payment_eur,
     execute,

@@ -35,7 +35,7 @@ from typing import Literal
 import numpy as np
 
 from gridflex.errors import DisaggregationError, InfeasibleError, Problem
-from gridflex.flexoffer.aggregate import Aggregation, blocks, segment_sum
+from gridflex.flexoffer.aggregation import Aggregation, blocks, segment_sum
 from gridflex.flexoffer.model import FlexOfferBatch, Schedule
 
 __all__ = ["check_disaggregation", "disaggregate", "proportional_split"]
@@ -132,11 +132,11 @@ def proportional_split(aggregation: Aggregation, energy_kwh: np.ndarray) -> np.n
     f = np.zeros(len(span))
     np.divide(energy_kwh - agg.lower_kwh, span, out=f, where=span > 0)
     np.clip(f, 0.0, 1.0, out=f)
-    lo, hi, idx = aggregation.inner_lower_kwh, aggregation.inner_upper_kwh, aggregation.flat_index
+    lo, hi, placement = aggregation.inner_lower_kwh, aggregation.inner_upper_kwh, aggregation.placement
     x = np.empty_like(lo)
-    for _, _, a, b in blocks(aggregation.members.offsets):
+    for m0, m1, a, b in blocks(aggregation.members.offsets):
         tmp = hi[a:b] - lo[a:b]
-        tmp *= f.take(idx[a:b])
+        tmp *= f.take(placement.block(m0, m1, a, b))
         np.add(tmp, lo[a:b], out=x[a:b])
     return x
 
@@ -148,10 +148,12 @@ def _members_by_group(aggregation: Aggregation) -> tuple[np.ndarray, np.ndarray]
     return order, bounds
 
 
-def _flat_of(batch: FlexOfferBatch, members: np.ndarray) -> np.ndarray:
+def _flat_of(batch: FlexOfferBatch, members: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices of ``members``' intervals and their periods inside the aggregate (``offset + k``)."""
     lengths = batch.lengths[members]
     starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
-    return np.repeat(batch.offsets[:-1][members] - starts, lengths) + np.arange(int(lengths.sum()))
+    k = np.arange(int(lengths.sum())) - np.repeat(starts, lengths)
+    return np.repeat(batch.offsets[:-1][members], lengths) + k, np.repeat(offset, lengths) + k
 
 
 def _lp_split_group(
@@ -161,8 +163,7 @@ def _lp_split_group(
     from gridflex.optimize import Model
 
     mem, agg = aggregation.members, aggregation.aggregates
-    fl = _flat_of(mem, members)
-    t_local = aggregation.flat_index[fl] - agg.offsets[g]
+    fl, t_local = _flat_of(mem, members, aggregation.offset[members])
     lo, hi = mem.lower_kwh[fl], mem.upper_kwh[fl]
     p = np.clip(energy[fl], lo, hi)
     x_g = target[agg.offsets[g] : agg.offsets[g + 1]]
@@ -280,8 +281,7 @@ def check_disaggregation(
     d = mem.lengths
     bad_tec = (total < t_lo - tol * d * (1 + np.abs(t_lo))) | (total > t_hi + tol * d * (1 + np.abs(t_hi)))
     add(bad_tec, "energy_kwh", lambda i: f"total {total[i]:g} kWh outside its TEC [{t_lo[i]:g}, {t_hi[i]:g}]")
-    n_t = len(agg.lower_kwh)
-    sums = np.bincount(aggregation.flat_index, weights=x, minlength=n_t)
+    sums = aggregation.sum_to_aggregates(x)
     gap = np.abs(sums - aggregate_energy_kwh)
     magnitude = np.maximum(
         np.abs(aggregate_energy_kwh), np.maximum(np.abs(agg.lower_kwh), np.abs(agg.upper_kwh))
@@ -289,7 +289,7 @@ def check_disaggregation(
     allowed = _near(magnitude, tol)  # the clipped split may miss X by the tolerance on its bounds
     bad_t = gap > allowed
     if bad_t.any():  # allow float rounding relative to Σ|x| (cancelling members), computed only now
-        scale = np.bincount(aggregation.flat_index, weights=np.abs(x), minlength=n_t)
+        scale = aggregation.sum_to_aggregates(np.abs(x))
         bad_t &= gap > allowed + _ROUNDING * scale
     for k in np.flatnonzero(bad_t)[:_MAX_SHOWN]:
         o = int(np.searchsorted(agg.offsets, k, side="right") - 1)

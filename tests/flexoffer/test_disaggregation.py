@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gridflex.errors import DisaggregationError
-from gridflex.flexoffer.aggregate import aggregate
-from gridflex.flexoffer.disaggregate import check_disaggregation, disaggregate
+from gridflex.flexoffer.aggregation import aggregate
+from gridflex.flexoffer.disaggregation import check_disaggregation, disaggregate
 from gridflex.flexoffer.model import FlexOfferBatch, Schedule
 from tests.flexoffer.strategies import BASE_S, INTERVAL_S, box_schedules, offers
 
@@ -277,7 +277,7 @@ def test_blocked_passes_give_the_same_results_for_any_block_size(data, chunk):
     """Small blocks exercise both ways of summing the aggregate bounds (per block range, or one
     bincount over the stored flat index) and the block edges of every blocked pass."""
     # by module path: the package re-exports the function `aggregate`, which shadows the module name
-    aggregate_module = importlib.import_module("gridflex.flexoffer.aggregate")
+    aggregate_module = importlib.import_module("gridflex.flexoffer.aggregation")
     batch = data.draw(offers(max_size=10))
     groups = np.asarray(data.draw(st.lists(st.integers(0, 2), min_size=len(batch), max_size=len(batch))))
     ref = aggregate(batch, groups=groups)

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gridflex.errors import FlexOfferValidationError
-from gridflex.flexoffer.aggregate import (
+from gridflex.flexoffer.aggregation import (
     Aggregation,
     aggregate,
     balance_aggregate,
