@@ -187,7 +187,7 @@ def aggregate_cmd(
     rep = agg.report()["retained"]
     console.print(
         f"{len(batch):,} offers → {len(agg.aggregates):,} aggregates (ratio {agg.ratio:.1f}); "
-        f"time flexibility retained {100 * rep['time']:.1f} %, energy {100 * rep['energy']:.1f} %; written to {out}"
+        f"time flexibility retained per device {100 * rep['time_per_member']:.1f} %, energy {100 * rep['energy']:.1f} %; written to {out}"
     )
 
 

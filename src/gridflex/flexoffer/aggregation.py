@@ -86,6 +86,7 @@ _MEASURE_NOTES = {
     "energy": "additive: Σ interval widths; the aggregates keep the members' inner-box widths",
     "tec_energy": "additive: the aggregates' implied TEC span is Σ of the members' effective TEC spans",
     "time": "a sum of tf over offers: fewer offers count fewer times; each aggregate keeps min tf",
+    "time_per_member": "Σ over members of their aggregate's tf / Σ of their own tf: what devices keep",
     "product": "a sum of tf·ef per offer: not additive (products of per-aggregate sums)",
     "vector": "a sum of per-offer norms ‖(tf, ef)‖: not additive",
     "time_series": "a sum of per-offer norms of (tf, widths): not additive",
@@ -346,7 +347,8 @@ class Aggregation:
 
         ``retained[m] = after[m] / before[m]`` (NaN when before is 0). The inner boxes and the
         start alignment (``tf_g = min tf_i``) both give up flexibility; the share says how much is kept.
-        ``notes`` says per measure how to read the ratio (only ``energy`` and ``tec_energy`` are
+        ``retained["time_per_member"]`` = Σ_i tf_{g(i)} / Σ_i tf_i: the time flexibility each device
+        still has through its aggregate. ``notes`` says per measure how to read the ratio (only ``energy`` and ``tec_energy`` are
         additive over offers; for ``assignment_log10`` compare ``after − before``).
         """
         from gridflex.flexoffer.measures import flexibility_summary
@@ -358,6 +360,10 @@ class Aggregation:
             for k in before
             if k in after
         }
+        # Each member keeps the time flexibility of its aggregate: the device-level view of "time".
+        tf_members = self.members.time_flex.sum()
+        kept = self.aggregates.time_flex[self.group].sum()
+        retained["time_per_member"] = float(kept / tf_members) if tf_members else float("nan")
         return {
             "members": len(self.members),
             "aggregates": len(self.aggregates),
@@ -365,7 +371,7 @@ class Aggregation:
             "before": before,
             "after": after,
             "retained": retained,
-            "notes": {k: v for k, v in _MEASURE_NOTES.items() if k in before},
+            "notes": {k: v for k, v in _MEASURE_NOTES.items() if k in retained},
             "imbalance": {
                 "before": _imbalance_singletons(self.members),
                 "after": imbalance(self.members, self.group),

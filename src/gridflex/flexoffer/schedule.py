@@ -469,9 +469,16 @@ def _solve_colgen(batch, grid, base, el, pi, hi, lo, max_iterations) -> Schedule
             allowed[own & (el.pair_delta == delta[el.pair_owner])] = False
             master = _column_generation(batch, el, pi, hi, lo, pool, allowed, max_iterations)
             iterations += master.iterations
-    delta, _ = _heaviest_start(el, master.pair_weight, n_offers)
-    x, obj = _energy_lp(batch, base + delta, pi, hi, lo, grid.n)
-    return _result(batch, grid, base + delta, x, obj, min(root.bound, obj), "colgen", iterations, _t(t0))
+            if master.slack_kwh.sum() > 1e-6:
+                break  # the dive ran into a dead end
+    delta, top = _heaviest_start(el, master.pair_weight, n_offers)
+    if master.slack_kwh.sum() <= 1e-6 and np.all(top >= 1.0 - 1e-6):
+        x, obj = _energy_lp(batch, base + delta, pi, hi, lo, grid.n)
+        return _result(batch, grid, base + delta, x, obj, min(root.bound, obj), "colgen", iterations, _t(t0))
+    # Rare: let the exact MILP decide (time-limited), keeping the column-generation bound.
+    res = _solve_milp(batch, grid, base, el, pi, hi, lo, 60.0, root.bound, "colgen+milp", 1e-4)
+    res.iterations, res.timings_s = iterations, _t(t0)
+    return res
 
 
 def _t(t0: float) -> dict[str, float]:
