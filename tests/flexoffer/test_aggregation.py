@@ -305,8 +305,12 @@ def test_report_has_before_after_and_retained_for_each_measure():
     keys = set(flexibility_summary(batch))
     assert {"time", "energy", "product", "vector", "time_series", "assignment_log10"} <= keys
     assert {"absolute_area", "relative_area", "tec_energy"} <= keys
-    assert set(rep["before"]) == keys and set(rep["after"]) == keys and set(rep["retained"]) == keys
-    assert set(rep["notes"]) == keys
+    assert set(rep["before"]) == keys and set(rep["after"]) == keys
+    assert set(rep["retained"]) == keys | {"time_per_member"}
+    assert set(rep["notes"]) == keys | {"time_per_member"}
+    # tf = 4, 2, 3 all in one aggregate with tf 2: the members keep 2 + 2 + 2 of 9 intervals.
+    if len(agg.aggregates) == 1:
+        assert rep["retained"]["time_per_member"] == pytest.approx(6 / 9)
     assert rep["members"] == 3 and rep["aggregates"] == len(agg.aggregates)
     # tec_energy is kept exactly (the aggregates' implied TEC span is the sum of the members' spans)
     assert rep["retained"]["tec_energy"] == pytest.approx(1.0)
