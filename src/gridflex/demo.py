@@ -34,6 +34,8 @@ STEPS = ("prices", "generate", "validate", "aggregate", "schedule", "disaggregat
 
 @dataclass
 class DemoResult:
+    day: str
+    zone: str
     grid: TimeGrid
     prices_eur_per_mwh: np.ndarray
     fleet: FlexOfferBatch
@@ -121,6 +123,8 @@ def run_demo(
     execution = execute(fleet, member_schedule, measured, grid, prices)
     done("execute")
     return DemoResult(
+        day=day,
+        zone=zone,
         grid=grid,
         prices_eur_per_mwh=prices,
         fleet=fleet,
@@ -151,9 +155,14 @@ def write_demo_report(result: DemoResult, path: str | Path) -> Path:
     env_lo, env_hi = envelope_on_grid(aggs, grid.start_s, grid.n)
 
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.05)
-    fig.add_trace(go.Scatter(x=x, y=env_hi * to_kw, name="envelope: most", line={"width": 0}), 1, 1)
+    band = {"width": 0, "color": "rgba(99,110,250,0.25)"}
+    fig.add_trace(go.Scatter(x=x, y=env_hi * to_kw, name="aggregate envelope", line=band), 1, 1)
     fig.add_trace(
-        go.Scatter(x=x, y=env_lo * to_kw, name="envelope: least", fill="tonexty", line={"width": 0}), 1, 1
+        go.Scatter(
+            x=x, y=env_lo * to_kw, fill="tonexty", line=band, fillcolor=band["color"], showlegend=False
+        ),
+        1,
+        1,
     )
     fig.add_trace(go.Scatter(x=x, y=result.default_load_kwh * to_kw, name="default schedules"), 1, 1)
     fig.add_trace(go.Scatter(x=x, y=result.scheduled.load_kwh * to_kw, name="optimised schedule"), 1, 1)
@@ -199,7 +208,7 @@ def write_demo_report(result: DemoResult, path: str | Path) -> Path:
     ]
     return write_report(
         path,
-        f"gridflex demo — {len(result.fleet):,} devices, {grid.start:%Y-%m-%d}",
+        f"gridflex demo — {len(result.fleet):,} devices, {result.day} ({result.zone} day-ahead prices)",
         sections,
         footer="Prices: Bundesnetzagentur | SMARD.de (CC BY 4.0). Fleet: synthetic, seeded.",
     )

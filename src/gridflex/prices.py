@@ -108,7 +108,7 @@ def _table(year_or_path: int | str | Path) -> tuple[pd.DataFrame, str]:
     """The parsed (cached) price table of a packaged year or a file path, and where it came from."""
     year = _as_year(year_or_path)
     if year is None:
-        return _table_at(Path(year_or_path)), str(year_or_path)
+        return _table_at(Path(str(year_or_path))), str(year_or_path)
     resource = _packaged_dir().joinpath(f"Day-ahead_prices_{year}.csv")
     if not resource.is_file():
         raise DataError(

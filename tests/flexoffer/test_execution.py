@@ -69,12 +69,15 @@ def test_measurements_reproducible_and_near_the_schedule(fleet: FlexOfferBatch) 
     assert not np.array_equal(a, c)
     assert a.shape == fleet.default.energy_kwh.shape and np.all(np.isfinite(a))
     assert not np.array_equal(a, fleet.default.energy_kwh)
-    # clipped to the bounds widened by the noise: noise · mean (|lower| + |upper|) / 2 of the offer
+    # clipped to the bounds widened by 3σ, σ = noise · √(x² + s²), s = mean (|lower| + |upper|) / 2
     size = fleet.sum_per_offer((abs(fleet.lower_kwh) + abs(fleet.upper_kwh)) / 2) / fleet.lengths
-    widen = 0.05 * size[fleet.owner_index]
+    widen = 3 * 0.05 * np.hypot(fleet.default.energy_kwh, size[fleet.owner_index])
     assert np.all(a >= fleet.lower_kwh - widen - 1e-12) and np.all(a <= fleet.upper_kwh + widen + 1e-12)
-    # relative error of the portfolio total is small
+    # relative error of the portfolio total is small, and the noise is not biased
     assert abs(a.sum() - fleet.default.energy_kwh.sum()) < 0.05 * np.abs(fleet.default.energy_kwh).sum()
+    assert abs((a - fleet.default.energy_kwh).mean()) < 3 * (a - fleet.default.energy_kwh).std() / np.sqrt(
+        len(a)
+    )
 
 
 def test_energy_balance_and_cost_identities(fleet: FlexOfferBatch) -> None:

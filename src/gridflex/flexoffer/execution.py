@@ -127,8 +127,9 @@ def simulate_measurements(
         m = x · (1 + noise · ε₁) + noise · s · ε₂,     ε₁, ε₂ ~ N(0, 1) independent
 
     where ``s`` is the mean ``(|lower| + |upper|) / 2`` of the offer's profile (so idle intervals of a
-    device deviate too), then ``m`` is clipped to the physical range widened by that noise,
-    ``[lower − noise·s, upper + noise·s]``. ``noise = 0`` returns the schedule clipped to its bounds.
+    device deviate too), then ``m`` is clipped to the physical range widened by three standard
+    deviations of that noise, ``σ = noise·√(x² + s²)``: ``[lower − 3σ, upper + 3σ]`` (a narrower
+    clip would bias devices scheduled at a bound, e.g. PV at full production). ``noise = 0`` returns the schedule clipped to its bounds.
     Reproducible from ``seed``. The noise model is an assumption (synthetic data).
     """
     problems = _check_schedule(batch, schedule, "schedule")
@@ -139,7 +140,8 @@ def simulate_measurements(
     spread = noise * _bound_scale_kwh(batch)
     rng = np.random.default_rng(seed)
     m = x * (1.0 + noise * rng.standard_normal(len(x))) + spread * rng.standard_normal(len(x))
-    return np.clip(m, batch.lower_kwh - spread, batch.upper_kwh + spread)
+    width = 3.0 * np.hypot(noise * x, spread)
+    return np.clip(m, batch.lower_kwh - width, batch.upper_kwh + width)
 
 
 # ---- execution and settlement -------------------------------------------------------------------

@@ -186,8 +186,8 @@ def _batch(
         lower_kwh=lower,
         upper_kwh=upper,
         interval_s=c.interval_s,
-        tec_lower_kwh=None if tec is None else tec[0],
-        tec_upper_kwh=None if tec is None else tec[1],
+        tec_lower_kwh=None if tec is None else tec[0],  # type: ignore[arg-type]  # None = no TEC
+        tec_upper_kwh=None if tec is None else tec[1],  # type: ignore[arg-type]
         accept_before_s=est - accept_lead,
         assign_before_s=est - assign_lead,
         price_above_eur_per_mwh=rng.uniform(lo_price, hi_price, n),

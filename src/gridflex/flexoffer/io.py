@@ -326,10 +326,11 @@ class _Parser:
             if len(self.problems) != n_before or not ok:
                 ok = False
                 continue
-            self.slice_d.append(d_min)
+            duration = int(d_min)  # type: ignore[arg-type]  # checked by _is_int above
+            self.slice_d.append(duration)
             self.slice_lo.append(lo)
             self.slice_hi.append(hi)
-            length += d_min
+            length += duration
         return length if ok else -1
 
     def schedule(self, obj: object, oid: str, name: str, length: int) -> None:

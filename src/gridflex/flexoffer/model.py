@@ -117,8 +117,8 @@ class FlexOfferBatch:
             default = Schedule(default[0], flat(default[1]))
         return cls(
             ids=np.asarray(ids),
-            est_s=est_s,
-            lst_s=lst_s,
+            est_s=np.asarray(est_s),
+            lst_s=np.asarray(lst_s),
             offsets=offsets,
             lower_kwh=flat(lower_kwh),
             upper_kwh=flat(upper_kwh),

@@ -193,7 +193,7 @@ def validate_schedule(
             bound,
         )
     with np.errstate(invalid="ignore"):
-        total_e = _seg_sum(batch, e if everyone else np.where(used, e, 0.0))
+        total_e = _seg_sum(batch, e if used is None else np.where(used, e, 0.0))
     t_lo, t_hi = _tec_effective(batch)
     d = batch.lengths
     with np.errstate(invalid="ignore"):
