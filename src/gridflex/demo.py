@@ -67,7 +67,7 @@ class DemoResult:
             ("cost of the optimised schedule", f"{s.cost_eur:,.2f} EUR"),
             ("saving", f"{saving:,.2f} EUR ({100 * saving / len(self.fleet):,.2f} EUR-cent per device)"),
             ("lower bound (LP relaxation)", f"{s.lower_bound_eur:,.2f} EUR"),
-            ("optimality gap", f"{100 * s.gap:.3f} % ({s.method})"),
+            ("optimality gap", f"{s.gap_eur:,.2f} EUR, {100 * s.gap:.3f} % of the cost ({s.method})"),
             ("prosumer remuneration (above/below default)", f"{self.activation_eur:,.2f} EUR"),
             ("imbalance (sum of |period imbalance|)", f"{np.abs(e.imbalance_kwh).sum():,.1f} kWh"),
             ("imbalance cost", f"{e.imbalance_cost_eur:,.2f} EUR"),

@@ -52,9 +52,18 @@ class ScheduleResult:
     timings_s: dict[str, float] = field(default_factory=dict)
 
     @property
+    def gap_eur(self) -> float:
+        """Absolute optimality gap: how much cheaper any schedule could possibly be."""
+        return max(0.0, self.cost_eur - self.lower_bound_eur)
+
+    @property
     def gap(self) -> float:
-        """Relative optimality gap against the LP-relaxation lower bound."""
-        return max(0.0, self.cost_eur - self.lower_bound_eur) / max(abs(self.cost_eur), 1e-9)
+        """Relative optimality gap against the LP-relaxation lower bound, ``gap_eur / |cost|``.
+
+        Misleadingly large when the cost itself is near zero (production revenue cancelling
+        consumption cost): read :attr:`gap_eur` then.
+        """
+        return self.gap_eur / max(abs(self.cost_eur), 1e-9)
 
 
 @dataclass
