@@ -26,7 +26,7 @@ def test_subpackage_all_lists_only_existing_names():
 
 
 def test_core_never_imports_an_adapter():
-    core = ["timegrid.py", "errors.py", "prices.py", "flexoffer", "optimize"]
+    core = ["timegrid.py", "errors.py", "prices.py", "flexoffer", "optimize", "assets", "scheduling", "grid"]
     forbidden = (
         "typer",
         "rich",

@@ -1,0 +1,73 @@
+"""Asset kinds of a site: one module per kind, each a small parameter model that builds its part of the
+site model in one vectorized pass (see :mod:`gridflex.assets.base` for the contract).
+
+=================  =========================================================================
+kind               module
+=================  =========================================================================
+grid_connection    :mod:`gridflex.assets.grid_connection` (any carrier; prices, limits, peak)
+battery            :mod:`gridflex.assets.battery`
+ev                 :mod:`gridflex.assets.ev`
+heat_pump          :mod:`gridflex.assets.heat_pump`
+storage            :mod:`gridflex.assets.storage` (also ``thermal_storage``; any carrier)
+converter          :mod:`gridflex.assets.converter` (boilers, CHP, electrolyser, fuel cell)
+pv                 :mod:`gridflex.assets.pv`
+load               :mod:`gridflex.assets.load`
+shiftable_process  :mod:`gridflex.assets.shiftable_process` (MILP)
+=================  =========================================================================
+"""
+
+from typing import Annotated
+
+from pydantic import Field
+
+from gridflex.assets.base import AssetBase, Built, Context, Flex, Output, SoftConstraint, expand
+from gridflex.assets.battery import Battery
+from gridflex.assets.converter import Converter
+from gridflex.assets.ev import EV
+from gridflex.assets.grid_connection import GridConnection
+from gridflex.assets.heat_pump import HeatPump, carnot_cop
+from gridflex.assets.load import Load
+from gridflex.assets.pv import PV
+from gridflex.assets.shiftable_process import ShiftableProcess
+from gridflex.assets.storage import Storage
+
+Asset = Annotated[
+    GridConnection | Battery | EV | HeatPump | Storage | Converter | PV | Load | ShiftableProcess,
+    Field(discriminator="kind"),
+]
+"""Any asset kind, chosen by its ``kind`` field."""
+
+ASSET_KINDS: dict[str, type[AssetBase]] = {
+    "grid_connection": GridConnection,
+    "battery": Battery,
+    "ev": EV,
+    "heat_pump": HeatPump,
+    "storage": Storage,
+    "thermal_storage": Storage,
+    "converter": Converter,
+    "pv": PV,
+    "load": Load,
+    "shiftable_process": ShiftableProcess,
+}
+
+__all__ = [
+    "ASSET_KINDS",
+    "EV",
+    "PV",
+    "Asset",
+    "AssetBase",
+    "Battery",
+    "Built",
+    "Context",
+    "Converter",
+    "Flex",
+    "GridConnection",
+    "HeatPump",
+    "Load",
+    "Output",
+    "ShiftableProcess",
+    "SoftConstraint",
+    "Storage",
+    "carnot_cop",
+    "expand",
+]

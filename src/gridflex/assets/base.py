@@ -1,0 +1,280 @@
+"""What every asset kind shares: the build context, series handling, and the result / headroom records.
+
+An asset kind is a small pydantic model (its parameters, with units in the names) with three methods:
+
+``check(ctx) -> list[Problem]``
+    cross-field and length checks that pydantic cannot do alone (validation collects);
+``precheck(ctx) -> list[Problem]``
+    cheap, vectorized feasibility tests before solving, phrased for people
+    ("EV 'car-2' cannot reach 40 kWh by 07:00: ...");
+``build(ctx) -> Built``
+    adds its variables and constraint groups to the shared :class:`~gridflex.optimize.Model` in one
+    vectorized pass (no loop per period) and returns a :class:`Built` that reads its results.
+
+Sign: a flow is the power an asset *takes from* a bus (carrier at a node), in kW: positive =
+consumption, negative = production. Every bus gets one balance row per period: the flows sum to zero.
+Constraint groups are named after their asset (``"ev 'car-2' energy need"``) so that the optimize
+layer's infeasibility diagnosis names assets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from gridflex.errors import Problem
+from gridflex.optimize import Model, Solution, VarBlock
+from gridflex.timegrid import TimeGrid
+
+Series = float | list[float]
+"""A scalar (every period), or a list of k values with k dividing the number of periods: each value
+holds for n_periods/k consecutive periods (24 hourly values on a 96 quarter-hour grid)."""
+
+TimeRef = int | str
+"""A period index (0 = horizon start), an ISO time with zone, or a local wall-clock ``"HH:MM"``
+meaning its first occurrence at or after the horizon start, in the site time zone."""
+
+ELECTRICITY = "electricity"
+
+
+class SoftConstraint(BaseModel):
+    """Turn a hard requirement into a penalised one: each kWh missed costs ``penalty_eur_per_kwh``."""
+
+    model_config = ConfigDict(extra="forbid")
+    penalty_eur_per_kwh: float = Field(
+        gt=0, description="cost of each kWh by which the requirement is missed"
+    )
+
+
+class AssetBase(BaseModel):
+    """Fields every asset has."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, description="unique asset name; used in results and messages")
+    node: str = Field("site", min_length=1, description="node of the site the asset is connected to")
+
+    @property
+    def label(self) -> str:
+        kind = getattr(self, "kind", "asset")
+        return f"{kind.replace('_', ' ')} '{self.name}'"
+
+    def check(self, ctx: Context) -> list[Problem]:
+        return []
+
+    def precheck(self, ctx: Context) -> list[Problem]:
+        return []
+
+    def build(self, ctx: Context) -> Built:  # pragma: no cover - every kind overrides
+        raise NotImplementedError
+
+
+def expand(value: Any, n: int) -> np.ndarray | None:
+    """A series (see :data:`Series`) as ``n`` floats, or None when its length does not divide ``n``."""
+    a = np.asarray(value, dtype=float)
+    if a.ndim == 0:
+        return np.full(n, float(a))
+    k = a.size
+    if k == n:
+        return a
+    if k == 0 or n % k:
+        return None
+    return np.repeat(a, n // k)
+
+
+@dataclass
+class Flex:
+    """Headroom of one asset for the site flexibility, per period (see scheduling.flexibility).
+
+    ``bus`` assets (storage, EV, PV, grid connections) report how much more (``up_kw``) or less
+    (``down_kw``) they could take from their bus in each period, the rest of the schedule unchanged.
+    ``coupled`` assets (converters) report ``coef``: the flow per unit of their input on each bus, and
+    how much their input can rise (``up_kw``) or fall (``down_kw``).
+    """
+
+    bus: str | None
+    up_kw: np.ndarray
+    down_kw: np.ndarray
+    coef: dict[str, np.ndarray] | None = None
+    is_grid: bool = False
+
+
+@dataclass
+class Output:
+    """One asset's results: flows per carrier (kW, + = consumption), state of charge, headroom."""
+
+    power_kw: dict[str, np.ndarray]
+    soc_kwh: np.ndarray | None = None
+    flex: Flex | None = None
+
+
+@dataclass
+class Built:
+    """Handle returned by ``build``: reads the asset's results out of a solution."""
+
+    read: Callable[[Solution], Output]
+
+
+@dataclass
+class Pair:
+    """Two flows that must not be positive in the same period (charge/discharge, import/export)."""
+
+    owner: str
+    a: list[VarBlock]  # summed: the first flow (e.g. charge, import on every market)
+    b: list[VarBlock]
+    a_max: np.ndarray  # per period: a bound of the sum, used as big-M when binaries are needed
+    b_max: np.ndarray
+    bus: str = ""  # where to find a finite bound when a_max / b_max are infinite
+
+
+@dataclass
+class Context:
+    """The shared model being built, the time grid as arrays, the site prices, and collectors."""
+
+    model: Model
+    grid: TimeGrid
+    tz: tzinfo | str
+    prices: dict[str, np.ndarray] = field(default_factory=dict)
+    intraday_max_kw: float = 0.0
+    self_consumption_eur_per_mwh: float = 0.0
+    flows: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = field(default_factory=dict)
+    fixed: dict[str, np.ndarray] = field(default_factory=dict)
+    costs: list[tuple[str, VarBlock, np.ndarray]] = field(default_factory=list)
+    const_costs: dict[str, float] = field(default_factory=dict)
+    pairs: list[Pair] = field(default_factory=list)
+    explain: dict[str, Callable[[int, float], str]] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return self.grid.n
+
+    @property
+    def dt_h(self) -> float:
+        return self.grid.step_h
+
+    # ---- series and times ----------------------------------------------------------------
+    def series(self, value: Any) -> np.ndarray:
+        a = expand(value, self.n)
+        if a is None:  # check() reports this before build; keep build total
+            raise ValueError(f"series of length {np.size(value)} does not fit {self.n} periods")
+        return a
+
+    def series_problems(self, owner: str, **fields: Any) -> list[Problem]:
+        out = []
+        for name, value in fields.items():
+            if value is None:
+                continue
+            a = expand(value, self.n)
+            if a is None:
+                out.append(
+                    Problem(
+                        owner,
+                        name,
+                        f"has {np.size(value)} values; give 1, {self.n} (one per period) or a divisor of {self.n}",
+                    )
+                )
+            elif not np.isfinite(a).all():
+                out.append(Problem(owner, name, "contains a value that is not a finite number"))
+        return out
+
+    def period(self, ref: TimeRef, after: int = 0) -> int | None:
+        """Period index of a time reference (may equal n: the horizon end); None if off the grid."""
+        if isinstance(ref, bool):
+            return None
+        if isinstance(ref, int):
+            return ref if 0 <= ref <= self.n else None
+        text = ref.strip()
+        try:
+            if len(text) <= 5 and ":" in text:
+                hh, mm = (int(p) for p in text.split(":"))
+                start_local = self.grid.start.tz_convert(self.tz)
+                anchor = start_local + pd.Timedelta(seconds=after * self.grid.step_s)
+                t = anchor.normalize() + pd.Timedelta(hours=hh, minutes=mm)
+                t = t if t >= anchor else t + pd.Timedelta(days=1)
+            else:
+                t = pd.Timestamp(datetime.fromisoformat(text))
+                if t.tzinfo is None:
+                    return None
+        except (ValueError, TypeError):
+            return None
+        offset = (t.tz_convert("UTC") - self.grid.start).total_seconds()
+        k, rem = divmod(offset, self.grid.step_s)
+        if rem or not 0 <= k <= self.n:
+            return None
+        return int(k)
+
+    def clock(self, k: int) -> str:
+        """Local wall-clock time of period boundary ``k``, for messages."""
+        t = (self.grid.start + pd.Timedelta(seconds=int(k) * self.grid.step_s)).tz_convert(self.tz)
+        first = self.grid.start.tz_convert(self.tz)
+        return t.strftime("%H:%M") if t.date() == first.date() else t.strftime("%a %H:%M")
+
+    # ---- model building ------------------------------------------------------------------
+    def add_vars(
+        self,
+        name: str,
+        n: int,
+        lb: Any = 0.0,
+        ub: Any = np.inf,
+        costs: Mapping[str, Any] | None = None,
+        integer: bool = False,
+    ) -> VarBlock:
+        """Variables whose cost is the sum of named categories (the result's cost breakdown)."""
+        total: np.ndarray | float = 0.0
+        kept = []
+        for k, v in (costs or {}).items():
+            a = np.asarray(v, dtype=float)
+            if a.any():
+                kept.append((k, a))
+                total = total + a
+        block = self.model.add_vars(n, lb=lb, ub=ub, cost=total, integer=integer, name=name)
+        for k, a in kept:
+            self.costs.append((k, block, np.broadcast_to(a, (n,))))
+        return block
+
+    def flow(self, carrier: str, node: str, periods: np.ndarray, cols: np.ndarray, coef: Any) -> None:
+        """Flow terms (kW taken from the bus) ``coef * x[cols]`` in ``periods``."""
+        coef_a = np.broadcast_to(np.asarray(coef, dtype=float), cols.shape)
+        self.flows.setdefault(bus_name(carrier, node), []).append((periods, cols, coef_a))
+
+    def fixed_flow(self, carrier: str, node: str, power_kw: np.ndarray) -> None:
+        bus = bus_name(carrier, node)
+        self.flows.setdefault(bus, [])
+        self.fixed[bus] = self.fixed.get(bus, 0.0) + power_kw
+
+    def relation(
+        self, name: str, rows: np.ndarray, cols: np.ndarray, vals: Any, lb: Any, ub: Any, n_rows: int
+    ) -> None:
+        self.model.add_constrs(name=name, row=rows, col=cols, val=vals, lb=lb, ub=ub, n_rows=n_rows)
+
+
+def bus_name(carrier: str, node: str) -> str:
+    return f"{carrier}@{node}"
+
+
+def storage_headroom(
+    net_kw: np.ndarray,
+    up_max_kw: np.ndarray,
+    down_max_kw: np.ndarray,
+    soc_kwh: np.ndarray,
+    soc_lo_kwh: np.ndarray,
+    soc_hi_kwh: np.ndarray,
+    eta_discharge: float,
+    dt_h: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Up/down headroom of a store for a one-period deviation, the rest of the schedule unchanged.
+
+    A change of Δ kW in period t shifts the stored energy of every later period by at most
+    ``Δ·dt/η_d`` (the worst of charging more, ``η_c·Δ·dt``, and discharging less, ``Δ·dt/η_d``), so
+    the change must keep the stored energy within its limits (targets and EV needs included) from t on.
+    """
+    room = np.minimum.accumulate((soc_hi_kwh - soc_kwh)[::-1])[::-1]
+    spare = np.minimum.accumulate((soc_kwh - soc_lo_kwh)[::-1])[::-1]
+    up = np.minimum(up_max_kw - net_kw, np.maximum(room, 0.0) * eta_discharge / dt_h)
+    down = np.minimum(down_max_kw + net_kw, np.maximum(spare, 0.0) * eta_discharge / dt_h)
+    return np.maximum(up, 0.0), np.maximum(down, 0.0)

@@ -1,0 +1,147 @@
+"""Connection to a network of any carrier (electricity grid, gas grid, hydrogen pipeline, heat network).
+
+Variables per period: ``import`` and ``export`` (kW, >= 0, limited by ``import_max_kw`` /
+``export_max_kw`` and the ``fuse_kw``), plus, on electricity when the site has intraday prices, the
+parts bought and sold intraday (``intraday.max_kw`` each). Costs per MWh imported: energy price
+(electricity: the site's day-ahead price unless ``import_price_eur_per_mwh`` is given), the site's
+time-of-use tariff (electricity), CO2 (intensity × the site's CO2 price); revenue per MWh exported:
+``export_price_eur_per_mwh`` (electricity: the site's feed-in tariff, else the day-ahead price),
+minus the site's self-consumption weight. A capacity/peak charge ``peak_eur_per_kw`` applies to the
+highest import of the horizon (at least ``existing_peak_kw``).
+
+Results report the connection's power as the site's net consumption from the network
+(import − export, kW): positive = the site draws.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from gridflex.assets.base import ELECTRICITY, AssetBase, Built, Context, Flex, Output, Pair, Series, bus_name
+from gridflex.errors import Problem
+from gridflex.optimize import Solution, VarBlock
+
+
+class GridConnection(AssetBase):
+    """A metered connection to an external network."""
+
+    kind: Literal["grid_connection"]
+    carrier: str = Field(ELECTRICITY, min_length=1, description="carrier exchanged")
+    import_max_kw: float | None = Field(None, ge=0, description="import limit, kW (default: none)")
+    export_max_kw: float | None = Field(
+        None, ge=0, description="export limit, kW (0 = no export; default: none)"
+    )
+    fuse_kw: float | None = Field(None, ge=0, description="physical limit on both directions, kW")
+    import_price_eur_per_mwh: Series | None = Field(
+        None, description="energy price of imports (electricity default: the site's day-ahead price)"
+    )
+    export_price_eur_per_mwh: Series | None = Field(
+        None, description="price paid for exports (electricity default: feed-in tariff, else day-ahead)"
+    )
+    co2_kg_per_mwh: Series | None = Field(
+        None, description="CO2 intensity of imports (electricity default: the site's co2_kg_per_mwh)"
+    )
+    peak_eur_per_kw: float = Field(0.0, ge=0, description="capacity charge on the highest import, EUR/kW")
+    existing_peak_kw: float = Field(0.0, ge=0, description="peak already reached in the billing period, kW")
+
+    def check(self, ctx: Context) -> list[Problem]:
+        return ctx.series_problems(
+            self.name,
+            import_price_eur_per_mwh=self.import_price_eur_per_mwh,
+            export_price_eur_per_mwh=self.export_price_eur_per_mwh,
+            co2_kg_per_mwh=self.co2_kg_per_mwh,
+        )
+
+    def limits(self) -> tuple[float, float]:
+        fuse = np.inf if self.fuse_kw is None else self.fuse_kw
+        imp = np.inf if self.import_max_kw is None else self.import_max_kw
+        exp = np.inf if self.export_max_kw is None else self.export_max_kw
+        return min(imp, fuse), min(exp, fuse)
+
+    def _prices(self, ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Import energy price, tariff, export price, CO2 cost per MWh imported (EUR/MWh)."""
+        n, p = ctx.n, ctx.prices
+        zero = np.zeros(n)
+        elec = self.carrier == ELECTRICITY
+        if self.import_price_eur_per_mwh is not None:
+            energy = ctx.series(self.import_price_eur_per_mwh)
+        else:
+            energy = p.get("day_ahead", zero) if elec else zero
+        tariff = p.get("tou", zero) if elec else zero
+        if self.export_price_eur_per_mwh is not None:
+            export = ctx.series(self.export_price_eur_per_mwh)
+        elif elec:
+            export = p.get("feed_in", energy)
+        else:
+            export = zero
+        if self.co2_kg_per_mwh is not None:
+            intensity = ctx.series(self.co2_kg_per_mwh)
+        else:
+            intensity = p.get("co2_kg_per_mwh", zero) if elec else zero
+        co2 = intensity * float(p.get("co2_eur_per_t", zero)[0]) / 1000.0
+        return energy, tariff, export, co2
+
+    def build(self, ctx: Context) -> Built:
+        n, k = ctx.n, ctx.dt_h / 1000.0  # kW in a period → MWh
+        t = np.arange(n)
+        imp_max, exp_max = self.limits()
+        energy, tariff, export, co2 = self._prices(ctx)
+        elec = self.carrier == ELECTRICITY
+        self_use = ctx.self_consumption_eur_per_mwh if elec else 0.0
+        imp_costs = {"energy": energy * k, "tariff": tariff * k, "co2": co2 * k}
+        exp_costs = {"feed_in": -export * k, "self_consumption": np.full(n, self_use * k)}
+        imports = [ctx.add_vars(f"{self.label} import", n, 0.0, imp_max, imp_costs)]
+        exports = [ctx.add_vars(f"{self.label} export", n, 0.0, exp_max, exp_costs)]
+        bus = bus_name(self.carrier, self.node)
+        intraday = ctx.prices.get("intraday")
+        if elec and intraday is not None and ctx.intraday_max_kw > 0:
+            id_max = ctx.intraday_max_kw
+            imp_costs = {"intraday": intraday * k, "tariff": tariff * k, "co2": co2 * k}
+            exp_costs = {"intraday": -intraday * k, "self_consumption": np.full(n, self_use * k)}
+            imports.append(
+                ctx.add_vars(f"{self.label} intraday import", n, 0.0, min(id_max, imp_max), imp_costs)
+            )
+            exports.append(
+                ctx.add_vars(f"{self.label} intraday export", n, 0.0, min(id_max, exp_max), exp_costs)
+            )
+            self._sum_limit(ctx, "import limit", imports, imp_max)
+            self._sum_limit(ctx, "export limit", exports, exp_max)
+        for b in imports:
+            ctx.flow(self.carrier, self.node, t, b.idx, -1.0)
+        for b in exports:
+            ctx.flow(self.carrier, self.node, t, b.idx, 1.0)
+        if imp_max > 0 and exp_max > 0:
+            # Infinite limits are replaced by a bound from the rest of the bus if binaries are needed.
+            ctx.pairs.append(
+                Pair(self.label, imports, exports, np.full(n, imp_max), np.full(n, exp_max), bus)
+            )
+        if self.peak_eur_per_kw > 0:
+            peak = ctx.add_vars(
+                f"{self.label} peak", 1, self.existing_peak_kw, np.inf, {"peak": self.peak_eur_per_kw}
+            )
+            rows = np.concatenate([t] * len(imports) + [t])
+            cols = np.concatenate([b.idx for b in imports] + [np.full(n, peak.start)])
+            vals = np.concatenate([np.ones(n * len(imports)), -np.ones(n)])
+            ctx.relation(f"{self.label} peak", rows, cols, vals, -np.inf, 0.0, n)
+
+        def read(sol: Solution) -> Output:
+            imp = np.add.reduce([sol.value(b) for b in imports])
+            exp = np.add.reduce([sol.value(b) for b in exports])
+            # In the bus's consumption sense: more export / less import is "up", the reverse "down".
+            up = imp + np.maximum(exp_max - exp, 0.0)
+            down = np.maximum(imp_max - imp, 0.0) + exp
+            return Output({self.carrier: imp - exp}, None, Flex(bus, up, down, is_grid=True))
+
+        return Built(read)
+
+    def _sum_limit(self, ctx: Context, what: str, blocks: list[VarBlock], limit: float) -> None:
+        if not np.isfinite(limit):
+            return
+        n = ctx.n
+        t = np.arange(n)
+        rows = np.concatenate([t] * len(blocks))
+        cols = np.concatenate([b.idx for b in blocks])
+        ctx.relation(f"{self.label} {what}", rows, cols, 1.0, -np.inf, limit, n)

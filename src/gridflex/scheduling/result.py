@@ -1,0 +1,113 @@
+"""The result of scheduling a site: flows per asset and carrier, states of charge, costs, flexibility.
+
+Everything is plain arrays, one value per period (DataFrame-friendly: :meth:`SiteResult.to_frame`).
+Sign: positive = consumption; a grid connection reports the site's net draw from its network
+(import − export). Costs are EUR over the horizon; revenue is negative (``feed_in``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gridflex.timegrid import TimeGrid
+
+
+@dataclass
+class SiteResult:
+    """Schedule of a site; see the module docstring for signs and units."""
+
+    site: str
+    grid: TimeGrid
+    tz: tzinfo | str
+    kinds: dict[str, str]
+    power_kw: dict[str, dict[str, np.ndarray]]  # asset → carrier → kW per period
+    soc_kwh: dict[str, np.ndarray]  # stores: energy at the end of each period
+    flex_up_kw: np.ndarray  # how much more the site could import, per period
+    flex_down_kw: np.ndarray  # how much less it could import (or more export), per period
+    costs_eur: dict[str, float]
+    status: str
+    is_mip: bool
+    exclusivity_binaries: list[str] = field(default_factory=list)
+    mip_gap: float = float("nan")
+    time_build_s: float = 0.0
+    time_solver_s: float = 0.0
+
+    @property
+    def revenue_eur(self) -> dict[str, float]:
+        """Revenue per source, positive (export at feed-in / market prices, intraday sales)."""
+        return {"feed_in": -self.costs_eur.get("feed_in", 0.0)}
+
+    def net_import_kw(self, carrier: str = "electricity") -> np.ndarray:
+        """Site net import of a carrier over all its grid connections (kW, + = draw)."""
+        total = np.zeros(self.grid.n)
+        for name, kind in self.kinds.items():
+            if kind == "grid_connection" and carrier in self.power_kw[name]:
+                total = total + self.power_kw[name][carrier]
+        return total
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per period (UTC start), columns ``power_kw/<asset>/<carrier>``, ``soc_kwh/<asset>``,
+        ``flex_up_kw``, ``flex_down_kw``."""
+        cols: dict[str, np.ndarray] = {}
+        for asset, flows in self.power_kw.items():
+            for carrier, kw in flows.items():
+                cols[f"power_kw/{asset}/{carrier}"] = np.asarray(kw, dtype=float)
+        for asset, e in self.soc_kwh.items():
+            cols[f"soc_kwh/{asset}"] = e
+        cols["flex_up_kw"] = self.flex_up_kw
+        cols["flex_down_kw"] = self.flex_down_kw
+        return pd.DataFrame(cols, index=self.grid.index.rename("start_utc"))
+
+    def to_dict(self) -> dict[str, Any]:
+        def arr(a: np.ndarray) -> list[float]:
+            return [round(float(v), 9) for v in a]
+
+        return {
+            "site": self.site,
+            "status": self.status,
+            "is_mip": self.is_mip,
+            "exclusivity_binaries": self.exclusivity_binaries,
+            "time": {
+                "start": self.grid.start.isoformat(),
+                "step_s": self.grid.step_s,
+                "n_periods": self.grid.n,
+                "timezone": str(self.tz),
+            },
+            "costs_eur": {k: round(v, 6) for k, v in self.costs_eur.items()},
+            "revenue_eur": {k: round(v, 6) for k, v in self.revenue_eur.items()},
+            "timings_s": {"time_build_s": self.time_build_s, "time_solver_s": self.time_solver_s},
+            "assets": {
+                name: {
+                    "kind": self.kinds[name],
+                    "power_kw": {c: arr(v) for c, v in flows.items()},
+                    **({"soc_kwh": arr(self.soc_kwh[name])} if name in self.soc_kwh else {}),
+                }
+                for name, flows in self.power_kw.items()
+            },
+            "flexibility_kw": {"up": arr(self.flex_up_kw), "down": arr(self.flex_down_kw)},
+        }
+
+    def to_json(self, path: str | Path | None = None, indent: int | None = 1) -> str:
+        """The result as JSON text (written to ``path`` if given)."""
+        text = json.dumps(self.to_dict(), indent=indent, allow_nan=False, default=_nan_free)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    def to_csv(self, path: str | Path | None = None) -> str:
+        """The :meth:`to_frame` table as CSV (written to ``path`` if given)."""
+        text = self.to_frame().to_csv()
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+
+def _nan_free(o: Any) -> Any:  # pragma: no cover - only non-JSON types reach here
+    return str(o)

@@ -1,0 +1,301 @@
+"""Site description: time horizon, prices, objective weights and assets (pydantic v2, YAML or JSON).
+
+The pydantic models are the single source of truth of the format; :func:`site_json_schema` exports
+it (``docs/site.schema.json`` is generated from it and checked by a test).
+
+Public API::
+
+    load_site(path) -> Site                  # YAML or JSON; raises ValidationError / DataError
+    parse_site(data, source="site") -> Site  # from a dict
+    validate_site(site) -> list[Problem]     # cross-field checks, series lengths, asset checks
+    compile_site(site) -> CompiledSite       # time grid and price arrays (SMARD resolved)
+    site_json_schema() -> dict
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pydantic
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from gridflex.assets import Asset
+from gridflex.assets.base import ELECTRICITY, Context, Series, expand
+from gridflex.errors import DataError, GridflexError, Problem, ValidationError
+from gridflex.optimize import Model
+from gridflex.timegrid import TimeGrid
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SmardSpec(_Strict):
+    zone: str = Field("France", description="SMARD zone name or code (France, FR, DE-LU, ...)")
+    year: int | None = Field(
+        None, description="packaged year to read (default: the years the horizon touches)"
+    )
+
+
+class SmardSource(_Strict):
+    """Real hourly day-ahead prices from SMARD (Bundesnetzagentur | SMARD.de, CC BY 4.0)."""
+
+    smard: SmardSpec
+
+
+class IntradaySpec(_Strict):
+    prices_eur_per_mwh: Series = Field(description="intraday price per period, EUR/MWh")
+    max_kw: float = Field(gt=0, description="most power bought or sold intraday per period, kW")
+
+
+class PricesSpec(_Strict):
+    day_ahead_eur_per_mwh: SmardSource | Series = Field(
+        0.0, description="day-ahead electricity price: {smard: {zone: ...}} or a series, EUR/MWh"
+    )
+    intraday: IntradaySpec | None = Field(None, description="optional intraday market next to day-ahead")
+    tou_eur_per_mwh: Series = Field(0.0, description="time-of-use network tariff added to every imported MWh")
+    feed_in_eur_per_mwh: Series | None = Field(
+        None, description="feed-in tariff paid per exported MWh (default: the day-ahead price)"
+    )
+    co2_kg_per_mwh: Series = Field(0.0, description="CO2 intensity of imported electricity, kg/MWh")
+    co2_eur_per_t: float = Field(
+        0.0, ge=0, description="CO2 price applied to every connection's emissions, EUR/t"
+    )
+
+
+class TimeSpec(_Strict):
+    start: str = Field(description="horizon start, ISO 8601 with a UTC offset or 'Z'")
+    step_s: int = Field(gt=0, description="period length, s")
+    n_periods: int | None = Field(None, gt=0, description="number of periods (or give end)")
+    end: str | None = Field(
+        None, description="horizon end (exclusive), ISO 8601 with offset (or give n_periods)"
+    )
+    timezone: str | None = Field(
+        None, description="IANA zone for local times ('HH:MM' fields, messages); default: the start's offset"
+    )
+
+
+class ObjectiveSpec(_Strict):
+    self_consumption_eur_per_mwh: float = Field(
+        0.0,
+        ge=0,
+        description="extra cost per exported MWh of electricity: favours using own production on site",
+    )
+
+
+class Site(_Strict):
+    """A site: one energy hub of carriers (electricity, heat, gas, hydrogen, ...) and its assets."""
+
+    name: str = Field("site", description="site name")
+    description: str = Field("", description="free text")
+    time: TimeSpec
+    prices: PricesSpec = PricesSpec.model_validate({})
+    objective: ObjectiveSpec = ObjectiveSpec.model_validate({})
+    assets: list[Asset] = Field(min_length=1, description="the site's assets; each has a unique name")
+
+
+@dataclass
+class CompiledSite:
+    """A validated site as arrays: its grid, local time zone and prices per period."""
+
+    site: Site
+    grid: TimeGrid
+    tz: tzinfo | str
+    prices: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def context(self, model: Model) -> Context:
+        intraday = self.site.prices.intraday
+        return Context(
+            model=model,
+            grid=self.grid,
+            tz=self.tz,
+            prices=self.prices,
+            intraday_max_kw=0.0 if intraday is None else intraday.max_kw,
+            self_consumption_eur_per_mwh=self.site.objective.self_consumption_eur_per_mwh,
+        )
+
+
+# ── reading ───────────────────────────────────────────────────────────────────────────────────
+
+
+def site_json_schema() -> dict:
+    """JSON schema of the site format (draft 2020-12), generated from the pydantic models."""
+    schema = Site.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "gridflex site"
+    return schema
+
+
+def load_site(path: str | Path) -> Site:
+    """Read, parse and validate a site file (YAML or JSON); raise one error naming every problem."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DataError(f"cannot read site file {p}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise DataError(
+            f"site file {p} is not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {exc}"
+        ) from None
+    site = parse_site(data, source=f"site file {p}")
+    return site
+
+
+def parse_site(data: Any, source: str = "site") -> Site:
+    """A validated :class:`Site` from a dict; raise :class:`ValidationError` naming asset and field."""
+    if not isinstance(data, dict):
+        raise ValidationError(source, [Problem("site", "", f"expected a mapping, got {type(data).__name__}")])
+    try:
+        site = Site.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise ValidationError(source, _problems_from_pydantic(exc, data)) from None
+    problems = validate_site(site)
+    if problems:
+        raise ValidationError(source, problems)
+    return site
+
+
+def _problems_from_pydantic(exc: pydantic.ValidationError, data: dict) -> list[Problem]:
+    out = []
+    given = data.get("assets")
+    raw_assets: list[Any] = given if isinstance(given, list) else []
+    for err in exc.errors():
+        loc = list(err["loc"])
+        obj = "site"
+        if len(loc) >= 2 and loc[0] == "assets" and isinstance(loc[1], int):
+            i = loc[1]
+            raw = raw_assets[i] if i < len(raw_assets) and isinstance(raw_assets[i], dict) else {}
+            obj = str(raw.get("name") or f"assets[{i}]")
+            loc = loc[2:]
+            if loc and loc[0] == raw.get("kind"):  # the discriminator tag pydantic inserts
+                loc = loc[1:]
+        fld = ".".join(str(x) for x in loc)
+        # Union members (Series = float | list) give one error each; keep the message short.
+        out.append(Problem(obj, fld, err["msg"]))
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for p in out:
+        if (p.object_id, p.field) not in seen:
+            seen.add((p.object_id, p.field))
+            unique.append(p)
+    return unique
+
+
+# ── validation ────────────────────────────────────────────────────────────────────────────────
+
+
+def _grid(t: TimeSpec) -> tuple[TimeGrid | None, tzinfo | str, list[Problem]]:
+    probs: list[Problem] = []
+    try:
+        start = pd.Timestamp(datetime.fromisoformat(t.start.replace("Z", "+00:00")))
+    except ValueError as exc:
+        return None, "UTC", [Problem("time", "start", f"cannot read {t.start!r}: {exc}")]
+    if start.tzinfo is None:
+        return (
+            None,
+            "UTC",
+            [Problem("time", "start", f"{t.start!r} has no UTC offset; add e.g. '+01:00' or 'Z'")],
+        )
+    tz: tzinfo | str = start.tzinfo
+    if t.timezone is not None:
+        try:
+            start.tz_convert(t.timezone)
+            tz = t.timezone
+        except Exception:  # unknown zone names raise several types depending on the tz backend
+            probs.append(Problem("time", "timezone", f"unknown time zone {t.timezone!r}"))
+    if (t.n_periods is None) == (t.end is None):
+        probs.append(Problem("time", "n_periods", "give exactly one of n_periods and end"))
+        return None, tz, probs
+    try:
+        if t.n_periods is not None:
+            grid = TimeGrid(start, t.step_s, t.n_periods)
+        else:
+            assert t.end is not None
+            grid = TimeGrid.between(start, datetime.fromisoformat(t.end.replace("Z", "+00:00")), t.step_s)
+            if grid.n == 0:
+                probs.append(Problem("time", "end", "is not after start"))
+    except (GridflexError, ValueError) as exc:
+        probs.append(Problem("time", "end", str(exc)))
+        return None, tz, probs
+    return grid, tz, probs
+
+
+def _price_arrays(site: Site, grid: TimeGrid) -> tuple[dict[str, np.ndarray], list[Problem]]:
+    p = site.prices
+    out: dict[str, np.ndarray] = {}
+    probs: list[Problem] = []
+    if isinstance(p.day_ahead_eur_per_mwh, SmardSource):
+        from gridflex.prices import prices_on_grid
+
+        spec = p.day_ahead_eur_per_mwh.smard
+        try:
+            out["day_ahead"] = prices_on_grid(grid, spec.zone, spec.year)
+        except GridflexError as exc:
+            probs.append(Problem("prices", "day_ahead_eur_per_mwh.smard", str(exc)))
+    fields: dict[str, Any] = {
+        "tou_eur_per_mwh": p.tou_eur_per_mwh,
+        "feed_in_eur_per_mwh": p.feed_in_eur_per_mwh,
+        "co2_kg_per_mwh": p.co2_kg_per_mwh,
+        "intraday.prices_eur_per_mwh": None if p.intraday is None else p.intraday.prices_eur_per_mwh,
+    }
+    if "day_ahead" not in out and not probs:
+        fields["day_ahead_eur_per_mwh"] = p.day_ahead_eur_per_mwh
+    keys = {"day_ahead_eur_per_mwh": "day_ahead", "tou_eur_per_mwh": "tou", "feed_in_eur_per_mwh": "feed_in",
+            "co2_kg_per_mwh": "co2_kg_per_mwh", "intraday.prices_eur_per_mwh": "intraday"}  # fmt: skip
+    for name, value in fields.items():
+        if value is None:
+            continue
+        a = expand(value, grid.n)
+        if a is None or not np.isfinite(a).all():
+            what = "a value that is not finite" if a is not None else f"{np.size(value)} values"
+            probs.append(
+                Problem(
+                    "prices", name, f"has {what}; give 1, {grid.n} or a divisor of {grid.n} finite values"
+                )
+            )
+        else:
+            out[keys[name]] = a
+    out["co2_eur_per_t"] = np.full(grid.n, p.co2_eur_per_t)
+    return out, probs
+
+
+def _compile(site: Site) -> tuple[CompiledSite | None, list[Problem]]:
+    grid, tz, probs = _grid(site.time)
+    if grid is None:
+        return None, probs
+    prices, price_probs = _price_arrays(site, grid)
+    probs += price_probs
+    compiled = CompiledSite(site, grid, tz, prices)
+    names: set[str] = set()
+    ctx = compiled.context(Model(site.name))
+    for a in site.assets:
+        if a.name in names:
+            probs.append(Problem(a.name, "name", "is used by more than one asset"))
+        names.add(a.name)
+        probs += a.check(ctx)
+    has_elec_grid = any(a.kind == "grid_connection" and a.carrier == ELECTRICITY for a in site.assets)
+    if site.prices.intraday is not None and not has_elec_grid:
+        probs.append(Problem("prices", "intraday", "needs an electricity grid_connection"))
+    return compiled, probs
+
+
+def validate_site(site: Site) -> list[Problem]:
+    """Every problem of a parsed site that pydantic cannot see (lengths, windows, cross-field rules)."""
+    return _compile(site)[1]
+
+
+def compile_site(site: Site) -> CompiledSite:
+    """The site's time grid and price arrays; raises :class:`ValidationError` if the site is invalid."""
+    compiled, probs = _compile(site)
+    if probs or compiled is None:
+        raise ValidationError(f"site '{site.name}'", probs)
+    return compiled

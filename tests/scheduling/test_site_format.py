@@ -1,0 +1,114 @@
+"""Site files: loading, validation with named asset and field, the JSON schema kept in docs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from gridflex.assets import ASSET_KINDS
+from gridflex.errors import DataError, ValidationError
+from gridflex.scheduling import load_site, parse_site, site_json_schema
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "examples" / "sites").glob("*.yaml"))
+
+
+def _base(assets: list[dict]) -> dict:
+    return {
+        "time": {"start": "2018-06-12T00:00:00+02:00", "step_s": 3600, "n_periods": 24},
+        "prices": {"day_ahead_eur_per_mwh": 40.0},
+        "assets": [{"kind": "grid_connection", "name": "grid"}, *assets],
+    }
+
+
+def _problems(data: dict) -> set[tuple[str, str]]:
+    with pytest.raises(ValidationError) as info:
+        parse_site(data)
+    return {(p.object_id, p.field) for p in info.value.problems}
+
+
+def test_schema_file_agrees_with_the_models() -> None:
+    on_disk = json.loads((ROOT / "docs" / "site.schema.json").read_text())
+    assert on_disk == site_json_schema(), "regenerate docs/site.schema.json (see docs/site-format.md)"
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_examples_load_and_match_the_schema(path: Path) -> None:
+    jsonschema.validate(yaml.safe_load(path.read_text()), site_json_schema())
+    assert load_site(path).assets
+
+
+def test_examples_use_every_asset_kind() -> None:
+    kinds = {a["kind"] for p in EXAMPLES for a in yaml.safe_load(p.read_text())["assets"]}
+    assert kinds == set(ASSET_KINDS)
+
+
+def test_missing_and_wrong_fields_name_the_asset_and_field() -> None:
+    bad = _base(
+        [
+            {"kind": "battery", "name": "bat", "charge_power_kw": 5},  # no capacity
+            {"kind": "pv", "name": "pv", "profile_kw": [1, 2, 3, 4, 5]},  # 5 does not divide 24
+            {"kind": "ev", "name": "car", "battery_kwh": 50, "energy_need_kwh": 10, "charger_kw": -1},
+            {"kind": "heat_pump", "name": "hp", "electric_power_kw": 5, "colour": "red"},
+        ]
+    )
+    probs = _problems(bad)
+    assert ("bat", "capacity_kwh") in probs
+    assert ("car", "charger_kw") in probs
+    assert ("hp", "colour") in probs
+    bad["assets"] = [*bad["assets"][:1], bad["assets"][2]]
+    assert ("pv", "profile_kw") in _problems(bad)
+
+
+def test_cross_field_problems() -> None:
+    probs = _problems(
+        _base(
+            [
+                {"kind": "battery", "name": "b", "capacity_kwh": 10, "charge_power_kw": 5,
+                 "soc_min_frac": 0.5, "initial_soc_frac": 0.2},
+                {"kind": "ev", "name": "car", "battery_kwh": 50, "initial_kwh": 45, "energy_need_kwh": 10,
+                 "charger_kw": 7, "arrival": "10:00", "departure": "09:07"},
+                {"kind": "load", "name": "car", "profile_kw": 1.0},
+            ]
+        )
+    )  # fmt: skip
+    assert {
+        ("b", "initial_soc_frac"),
+        ("car", "energy_need_kwh"),
+        ("car", "departure"),
+        ("car", "name"),
+    } <= probs
+
+
+def test_unknown_kind_and_bad_time() -> None:
+    data = _base([{"kind": "nuclear", "name": "np"}])
+    assert ("np", "") in _problems(data) or any(o == "np" for o, _ in _problems(data))
+    data = _base([])
+    data["time"] = {"start": "2018-06-12T00:00:00", "step_s": 3600, "n_periods": 24}
+    assert ("time", "start") in _problems(data)
+    data["time"] = {"start": "2018-06-12T00:00:00Z", "step_s": 3600}
+    assert ("time", "n_periods") in _problems(data)
+
+
+def test_prices_from_smard_and_bad_length(tmp_path: Path) -> None:
+    data = _base([])
+    data["prices"] = {"day_ahead_eur_per_mwh": {"smard": {"zone": "Atlantis"}}}
+    assert ("prices", "day_ahead_eur_per_mwh.smard") in _problems(data)
+    data["prices"] = {"day_ahead_eur_per_mwh": [1.0] * 7}
+    assert ("prices", "day_ahead_eur_per_mwh") in _problems(data)
+
+
+def test_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="cannot read"):
+        load_site(tmp_path / "missing.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("time: [unclosed")
+    with pytest.raises(DataError, match="not valid YAML"):
+        load_site(broken)
+    as_json = tmp_path / "site.json"
+    as_json.write_text(json.dumps(_base([{"kind": "load", "name": "l", "profile_kw": 2.0}])))
+    assert load_site(as_json).assets[1].name == "l"
