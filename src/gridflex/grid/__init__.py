@@ -1,0 +1,43 @@
+"""Transmission networks, multi-period DC-OPF and published RTS data."""
+
+from gridflex.grid.capacity import Capacity, UpDown
+from gridflex.grid.evaluation import EvaluationResult, LogFit, StateResult, evaluate, fit_log
+from gridflex.grid.network import Network, validate_network
+from gridflex.grid.opf import MultiPeriodDCOPF, OPFResult, Renewables, Storage
+from gridflex.grid.rts import (
+    RTS96_RAMP_MW_PER_MIN,
+    rts24_load_mw,
+    rts24_network,
+    rts_hourly_load_pu,
+    rts_load_shape,
+    rts_peak_day_load_pu,
+)
+from gridflex.grid.scenarios import Scenarios, generate_scenarios
+from gridflex.grid.study import Study, load_study, study_json_schema
+
+__all__ = [
+    "RTS96_RAMP_MW_PER_MIN",
+    "Capacity",
+    "EvaluationResult",
+    "LogFit",
+    "MultiPeriodDCOPF",
+    "Network",
+    "OPFResult",
+    "Renewables",
+    "Scenarios",
+    "StateResult",
+    "Storage",
+    "Study",
+    "UpDown",
+    "evaluate",
+    "fit_log",
+    "generate_scenarios",
+    "load_study",
+    "rts24_load_mw",
+    "rts24_network",
+    "rts_hourly_load_pu",
+    "rts_load_shape",
+    "rts_peak_day_load_pu",
+    "study_json_schema",
+    "validate_network",
+]

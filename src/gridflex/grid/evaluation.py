@@ -1,0 +1,577 @@
+"""Flexibility evaluation of a transmission network (Guo, Li, Deng, Energies 2025, generalised).
+
+``evaluate(study, n_scenarios, seed)`` runs:
+
+1. seeded scenarios of load and renewables (:mod:`gridflex.grid.scenarios`);
+2. a multi-period DC-OPF per scenario and state, with load-shed and over-generation slacks at every
+   bus priced far above any fuel cost;
+3. the balance matrix ``z(s, t)`` and its scores in the paper's three states — *simulated* (no
+   storage), *current* (installed storage), *future* (storage × ``states.future_storage_scale``);
+4. a storage sweep and the fit ``score = β·ln(E) + γ``;
+5. the available flexible capacity of the expected-load scenario with installed storage.
+
+**The z rule.** ``z(s, t) = 1`` when the OPF of scenario s solved to optimality and, in period t,
+``Σ_b shed_mw(t, b) + Σ_b spill_mw(t, b) ≤ tolerance_mw``; otherwise 0. ``shed`` is load not
+served, ``spill`` is forced over-generation (generation the network cannot absorb, e.g. units at
+their minimum, ramp limits, or SOC_end = SOC_init); both are priced at ``shed_cost_eur_per_mwh`` /
+``spill_cost_eur_per_mwh`` (default 10 000 EUR/MWh, far above any fuel cost), so the OPF uses them
+only when no dispatch of generators, storage and renewable curtailment within the network's limits
+balances the period. Curtailing renewables is not an imbalance. A scenario whose solve fails counts
+as 0 in every period.
+
+**Scores.** per period: ``100·mean_s z(s, t)``; per scenario: ``100·mean_t z(s, t)``; overall:
+``100·mean z`` (paper eq. 17).
+
+**Fit.** least squares of score on ln(E) over the sweep points that are *not saturated*
+(score < 100 − ``sensitivity.saturation_eps``); saturated points are reported but left out, because
+a logarithm cannot level off at 100. E is the installed storage energy in MWh, or the investment
+in EUR when ``sensitivity.investment_eur_per_mwh`` is set. γ is the fitted score at E = 1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from gridflex.errors import SolverError, ValidationError
+from gridflex.grid.capacity import Capacity, combine, generation_capacity, load_capacity, storage_capacity
+from gridflex.grid.scenarios import Scenarios, generate_scenarios
+from gridflex.grid.study import Study, build_network, validate_study_buses
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gridflex.grid.network import Network
+    from gridflex.grid.opf import MultiPeriodDCOPF, OPFResult
+
+STATES = ("simulated", "current", "future")
+
+
+# ---- results ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StateResult:
+    """One state's balance matrix and scores."""
+
+    name: str
+    storage_scale: float
+    z: np.ndarray  # (S, T) int8
+    shed_mwh: np.ndarray  # (S, T) energy not served per period
+    spill_mwh: np.ndarray  # (S, T) forced over-generation per period
+    cost_eur: np.ndarray  # (S,)
+    solved: np.ndarray  # (S,) bool: the OPF reached optimality
+    solver_time_s: float
+
+    @property
+    def score_per_period(self) -> np.ndarray:
+        return 100.0 * self.z.mean(axis=0)
+
+    @property
+    def score_per_scenario(self) -> np.ndarray:
+        return 100.0 * self.z.mean(axis=1)
+
+    @property
+    def score(self) -> float:
+        return float(100.0 * self.z.mean())
+
+    def failing_periods(self) -> list[int]:
+        """Periods (0-based) where at least one scenario is out of balance."""
+        return [int(t) for t in np.flatnonzero(self.z.min(axis=0) < 1)]
+
+
+@dataclass(frozen=True)
+class LogFit:
+    """score = beta·ln(E) + gamma over the unsaturated points; None when fewer than 2 remain."""
+
+    beta: float | None
+    gamma: float | None
+    r2: float | None
+    n_points: int
+    rule: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    """The storage sweep: one point per scale."""
+
+    scales: np.ndarray
+    energy_mwh: np.ndarray
+    x: np.ndarray  # E used in the fit (MWh or EUR)
+    x_label: str
+    score: np.ndarray
+    n_scenarios: int
+    saturated: np.ndarray  # bool
+    fit: LogFit
+
+
+@dataclass
+class EvaluationResult:
+    """Everything ``gridflex evaluate`` writes."""
+
+    study: Study
+    n_scenarios: int
+    seed: int
+    states: dict[str, StateResult]
+    sensitivity: Sensitivity
+    capacity: Capacity
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """The content of summary.json."""
+        states = {}
+        for name, st in self.states.items():
+            states[name] = {
+                "storage_scale": st.storage_scale,
+                "score": round(st.score, 4),
+                "score_per_period": [round(float(v), 4) for v in st.score_per_period],
+                "failing_periods": st.failing_periods(),
+                "scenarios_fully_balanced": int((st.z.min(axis=1) == 1).sum()),
+                "solve_failures": int((~st.solved).sum()),
+                "shed_mwh_mean": float(st.shed_mwh.sum(axis=1).mean()),
+                "spill_mwh_mean": float(st.spill_mwh.sum(axis=1).mean()),
+                "cost_eur_mean": float(st.cost_eur[st.solved].mean()) if st.solved.any() else None,
+            }
+        s = self.study
+        return {
+            "study": s.name,
+            "n_scenarios": self.n_scenarios,
+            "seed": self.seed,
+            "n_periods": s.n_periods,
+            "dt_h": s.dt_h,
+            "z_rule": f"z(s,t)=1 iff the OPF solved and shed+spill in period t <= {s.tolerance_mw} MW",
+            "installed_storage_mwh": float(sum(x.energy_mwh for x in s.storage)),
+            "installed_storage_mw": float(sum(x.power_mw for x in s.storage)),
+            "states": states,
+            "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+    def sensitivity_dict(self) -> dict[str, Any]:
+        """The content of sensitivity.json."""
+        sens = self.sensitivity
+        f = sens.fit
+        return {
+            "x_label": sens.x_label,
+            "n_scenarios": sens.n_scenarios,
+            "points": [
+                {
+                    "scale": float(a),
+                    "energy_mwh": float(e),
+                    "x": float(x),
+                    "score": float(sc),
+                    "saturated": bool(b),
+                }
+                for a, e, x, sc, b in zip(
+                    sens.scales, sens.energy_mwh, sens.x, sens.score, sens.saturated, strict=True
+                )
+            ],
+            "score_without_storage": self.states["simulated"].score,
+            "fit": {
+                "model": "score = beta * ln(x) + gamma",
+                "beta": f.beta,
+                "gamma": f.gamma,
+                "r2": f.r2,
+                "n_points": f.n_points,
+                "rule": f.rule,
+                "reason": f.reason,
+            },
+        }
+
+
+# ---- the fit ------------------------------------------------------------------------------------
+
+
+def fit_log(x: np.ndarray, score: np.ndarray, saturation_eps: float = 0.05) -> tuple[LogFit, np.ndarray]:
+    """Least squares ``score = β·ln(x) + γ`` on points with ``x > 0`` and ``score < 100 − eps``."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(score, dtype=float)
+    saturated = y >= 100.0 - saturation_eps
+    use = (~saturated) & (x > 0)
+    rule = (
+        f"least squares on points with x > 0 and score < {100.0 - saturation_eps:g} "
+        "(saturated points are left out: a logarithm cannot level off at 100)"
+    )
+    if len(np.unique(x[use])) < 2:
+        reason = f"{int(use.sum())} unsaturated point(s) with distinct x; need 2"
+        return LogFit(None, None, None, int(use.sum()), rule, reason), saturated
+    lx = np.log(x[use])
+    a = np.vstack([lx, np.ones_like(lx)]).T
+    (beta, gamma), *_ = np.linalg.lstsq(a, y[use], rcond=None)
+    pred = beta * lx + gamma
+    ss_res = float(((y[use] - pred) ** 2).sum())
+    ss_tot = float(((y[use] - y[use].mean()) ** 2).sum())
+    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0
+    return LogFit(float(beta), float(gamma), r2, int(use.sum()), rule), saturated
+
+
+# ---- balance ------------------------------------------------------------------------------------
+
+
+def balance_z(res: OPFResult, tolerance_mw: float) -> np.ndarray:
+    """(T,) int8: 1 where the period is balanced (see the module docstring for the rule)."""
+    shed = np.asarray(res.shed_mw).sum(axis=1)
+    spill = np.asarray(res.spill_mw).sum(axis=1)
+    if not _optimal(res):
+        return np.zeros(len(shed), dtype=np.int8)
+    return (shed + spill <= tolerance_mw).astype(np.int8)
+
+
+def _optimal(res: OPFResult) -> bool:
+    return str(res.status) == "optimal"
+
+
+def scores(z: np.ndarray) -> dict[str, Any]:
+    """Scores of a balance matrix: per period, per scenario and overall, in percent."""
+    z = np.asarray(z, dtype=float)
+    return {
+        "per_period": 100.0 * z.mean(axis=0),
+        "per_scenario": 100.0 * z.mean(axis=1),
+        "overall": float(100.0 * z.mean()),
+    }
+
+
+# ---- workers ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Task:
+    key: str  # identifies (study, network, scale): one model per process/thread and key
+    study: Study
+    net: Network
+    scale: float  # 0 = no storage
+    load_mw: np.ndarray  # (n, T, L)
+    renewable_mw: np.ndarray | None  # (n, T, R)
+    reference_load_mw: np.ndarray  # (T, L) the expected scenario: its basis starts every solve
+    reference_renewable_mw: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class _ChunkResult:
+    z: np.ndarray
+    shed_mwh: np.ndarray
+    spill_mwh: np.ndarray
+    cost_eur: np.ndarray
+    solved: np.ndarray
+    solver_time_s: float
+    build_time_s: float
+
+
+_MODELS: dict[tuple[int, str], tuple[MultiPeriodDCOPF, Any]] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def build_model(study: Study, net: Network, scale: float) -> MultiPeriodDCOPF:
+    """The study's multi-period DC-OPF with storage × ``scale`` (no storage when 0)."""
+    from gridflex.grid.opf import MultiPeriodDCOPF, Renewables, Storage
+    from gridflex.grid.study import bus_positions
+
+    storage = None
+    if study.storage and scale > 0:
+        a = study.storage_arrays(scale)
+        storage = Storage(
+            bus=bus_positions(net, a["bus_id"], "storage"),
+            power_mw=a["power_mw"],
+            energy_mwh=a["energy_mwh"],
+            eta_charge=a["eta_charge"],
+            eta_discharge=a["eta_discharge"],
+            soc_min=a["soc_min"],
+            soc_max=a["soc_max"],
+            soc_init=a["soc_init"],
+        )
+    renewables = None
+    if study.renewables:
+        renewables = Renewables(
+            bus=bus_positions(net, np.array([r.bus for r in study.renewables]), "renewables"),
+            kind=np.array([r.kind for r in study.renewables]),
+        )
+    return MultiPeriodDCOPF(
+        net,
+        study.n_periods,
+        dt_h=study.dt_h,
+        storage=storage,
+        renewables=renewables,
+        pwl_segments=study.pwl_segments,
+        shed_cost_eur_per_mwh=study.shed_cost_eur_per_mwh,
+        spill_cost_eur_per_mwh=study.spill_cost_eur_per_mwh,
+        enforce_lines=study.enforce_lines,
+        ramp=study.ramp,
+    )
+
+
+def _highs_of(m: MultiPeriodDCOPF) -> Any:
+    """The kept highspy.Highs of the model, or None (private to gridflex.optimize.Model)."""
+    return getattr(getattr(m, "m", None), "_highs", None)
+
+
+def _model_for(task: _Task) -> tuple[MultiPeriodDCOPF, Any, float]:
+    """The cached model of this thread for the task's key, and the basis every solve starts from.
+
+    The basis is that of the expected scenario. Starting every scenario from the same basis makes its
+    result depend on the scenario only, not on which scenarios the worker solved before: the OPF is
+    degenerate (e.g. which of two equally short periods sheds), so a basis carried over from the
+    previous scenario could pick another optimal vertex, and the z matrix would depend on the
+    number of workers.
+    """
+    k = (threading.get_ident(), task.key)
+    with _MODELS_LOCK:
+        hit = _MODELS.get(k)
+    if hit is not None:
+        return hit[0], hit[1], 0.0
+    t0 = time.perf_counter()
+    m = build_model(task.study, task.net, task.scale)
+    basis = None
+    try:
+        m.solve(task.reference_load_mw, task.reference_renewable_mw)
+        h = _highs_of(m)
+        basis = h.getBasis() if h is not None else None
+    except SolverError:
+        basis = None
+    with _MODELS_LOCK:
+        if len(_MODELS) > 64:  # a long-lived worker serving many studies: forget old models
+            _MODELS.clear()
+        _MODELS[k] = (m, basis)
+    return m, basis, time.perf_counter() - t0
+
+
+def _restart_from(m: MultiPeriodDCOPF, basis: Any) -> None:
+    h = _highs_of(m)
+    if h is None:
+        return
+    h.clearSolver()  # forget the previous solve (setBasis alone leaves other warm state in place)
+    if basis is not None:
+        h.setBasis(basis)
+
+
+def solve_chunk(task: _Task) -> _ChunkResult:
+    """Solve the scenarios of one task on one (cached, warm) model; module-level for process pools."""
+    m, basis, build_s = _model_for(task)
+    n, t = task.load_mw.shape[0], task.load_mw.shape[1]
+    z = np.zeros((n, t), dtype=np.int8)
+    shed = np.zeros((n, t))
+    spill = np.zeros((n, t))
+    cost = np.full(n, np.nan)
+    solved = np.zeros(n, dtype=bool)
+    solver_s = 0.0
+    dt = task.study.dt_h
+    for s in range(n):
+        ren = None if task.renewable_mw is None else task.renewable_mw[s]
+        _restart_from(m, basis)
+        try:
+            res = m.solve(task.load_mw[s], ren)
+        except SolverError:  # counted as out of balance in every period (z = 0), reported in summary
+            continue
+        solver_s += float(getattr(res, "time_solver_s", 0.0))
+        solved[s] = _optimal(res)
+        z[s] = balance_z(res, task.study.tolerance_mw)
+        shed[s] = np.asarray(res.shed_mw).sum(axis=1) * dt
+        spill[s] = np.asarray(res.spill_mw).sum(axis=1) * dt
+        cost[s] = float(res.cost_eur)
+    return _ChunkResult(z, shed, spill, cost, solved, solver_s, build_s)
+
+
+# ---- orchestration ------------------------------------------------------------------------------
+
+
+def _study_key(study: Study) -> str:
+    return hashlib.sha1(study.model_dump_json().encode()).hexdigest()[:16]
+
+
+def _run_scales(
+    study: Study,
+    net: Network,
+    sc: Scenarios,
+    needed: dict[float, int],
+    scheduler: str | None,
+    workers: int | None,
+    progress: Callable[[int, int], None] | None,
+) -> dict[float, _ChunkResult]:
+    """Solve the first ``needed[scale]`` scenarios for every storage scale, in one parallel batch."""
+    from gridflex.parallel import map_chunks
+
+    key = _study_key(study)
+    tasks: list[_Task] = []
+    owner: list[float] = []
+    for scale, n in needed.items():
+        for a in range(0, n, study.chunk_size):
+            b = min(n, a + study.chunk_size)
+            ren = None if sc.renewable_mw is None else sc.renewable_mw[a:b]
+            tasks.append(
+                _Task(
+                    f"{key}:{scale!r}",
+                    study,
+                    net,
+                    scale,
+                    sc.load_mw[a:b],
+                    ren,
+                    sc.expected_load_mw,
+                    sc.expected_renewable_mw,
+                )
+            )
+            owner.append(scale)
+    total = sum(needed.values())
+    done = 0
+
+    def on_chunk(i: int) -> None:
+        nonlocal done
+        done += tasks[i].load_mw.shape[0]
+        if progress is not None:
+            progress(done, total)
+
+    results = map_chunks(solve_chunk, tasks, scheduler=scheduler, workers=workers, progress=on_chunk)
+    out: dict[float, _ChunkResult] = {}
+    for scale in needed:
+        parts = [r for r, o in zip(results, owner, strict=True) if o == scale]
+        out[scale] = _ChunkResult(
+            np.concatenate([p.z for p in parts]),
+            np.concatenate([p.shed_mwh for p in parts]),
+            np.concatenate([p.spill_mwh for p in parts]),
+            np.concatenate([p.cost_eur for p in parts]),
+            np.concatenate([p.solved for p in parts]),
+            sum(p.solver_time_s for p in parts),
+            sum(p.build_time_s for p in parts),
+        )
+    return out
+
+
+def solve_state(
+    study: Study,
+    net: Network,
+    sc: Scenarios,
+    scale: float = 1.0,
+    name: str = "current",
+    scheduler: str | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> StateResult:
+    """Balance matrix of every scenario of ``sc`` with storage × ``scale`` (0: none), in parallel."""
+    r = _run_scales(study, net, sc, {float(scale): sc.n}, scheduler, workers, progress)[float(scale)]
+    return StateResult(
+        name, float(scale), r.z, r.shed_mwh, r.spill_mwh, r.cost_eur, r.solved, r.solver_time_s
+    )
+
+
+def representative_capacity(study: Study, net: Network, sc: Scenarios) -> Capacity:
+    """Available capacity (paper eqs. 18-37) of the expected-load scenario with installed storage."""
+    m = build_model(study, net, 1.0)
+    res = m.solve(sc.expected_load_mw, sc.expected_renewable_mw)
+    dt = study.dt_h
+    gen = generation_capacity(
+        np.asarray(res.gen_mw), net.gen_pmin_mw, net.gen_pmax_mw, net.gen_ramp_mw_per_h, dt
+    )
+    t = study.n_periods
+    dr = study.demand_response
+    nominal = np.zeros((t, len(dr)))
+    for j, d in enumerate(dr):
+        nominal[:, j] = np.broadcast_to(np.asarray(d.nominal_mw, dtype=float), (t,))
+    from gridflex.grid.study import bus_positions
+
+    node = bus_positions(net, np.array([d.bus for d in dr], dtype=np.int64), "demand_response")
+    load = load_capacity(
+        np.array([d.q for d in dr]), np.array([d.delta for d in dr]), nominal, node, study.alpha
+    )
+    a = study.storage_arrays(1.0)
+    n_st = len(study.storage)
+    empty = np.zeros((t, 0))
+    stor = storage_capacity(
+        np.asarray(res.charge_mw) if n_st else empty,
+        np.asarray(res.discharge_mw) if n_st else empty,
+        np.asarray(res.soc_mwh) if n_st else empty,
+        a["power_mw"],
+        a["energy_mwh"],
+        a["eta_charge"],
+        a["eta_discharge"],
+        a["soc_min"],
+        a["soc_max"],
+        a["soc_init"],
+        dt,
+    )
+    return combine(sc.expected_load_mw.sum(axis=1), {"generation": gen, "load": load, "storage": stor})
+
+
+def evaluate(
+    study: Study,
+    n_scenarios: int,
+    seed: int = 0,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    net: Network | None = None,
+) -> EvaluationResult:
+    """Run the whole evaluation (see the module docstring); ``progress(done, total)`` counts solves."""
+    from gridflex.errors import Problem
+
+    if n_scenarios < 1:
+        raise ValidationError(
+            "evaluate", [Problem("evaluate", "n_scenarios", f"must be >= 1, got {n_scenarios}")]
+        )
+    t0 = time.perf_counter()
+    net = build_network(study) if net is None else net
+    problems = validate_study_buses(study, net)
+    if problems:
+        raise ValidationError("study", problems)
+    sc = generate_scenarios(study, net.load_mw, n_scenarios, seed)
+    t_scen = time.perf_counter()
+
+    has_storage = bool(study.storage)
+    state_scale = {"simulated": 0.0, "current": 1.0, "future": study.states.future_storage_scale}
+    if not has_storage:
+        state_scale = dict.fromkeys(STATES, 0.0)
+    sens_n = min(study.sensitivity.n_scenarios or n_scenarios, n_scenarios)
+    sens_scales = [float(x) for x in study.sensitivity.scales] if has_storage else []
+    needed: dict[float, int] = {}
+    for scale in state_scale.values():
+        needed[scale] = n_scenarios
+    for scale in sens_scales:
+        needed[scale] = max(needed.get(scale, 0), sens_n)
+    runs = _run_scales(study, net, sc, needed, scheduler, workers, progress)
+    t_solve = time.perf_counter()
+
+    states = {
+        name: StateResult(
+            name,
+            scale,
+            runs[scale].z[:n_scenarios],
+            runs[scale].shed_mwh[:n_scenarios],
+            runs[scale].spill_mwh[:n_scenarios],
+            runs[scale].cost_eur[:n_scenarios],
+            runs[scale].solved[:n_scenarios],
+            runs[scale].solver_time_s,
+        )
+        for name, scale in state_scale.items()
+    }
+    sens = _sensitivity(study, runs, sens_scales, sens_n)
+    cap = representative_capacity(study, net, sc)
+    t_end = time.perf_counter()
+    n_solves = sum(needed.values())
+    timings = {
+        "total": t_end - t0,
+        "scenarios": t_scen - t0,
+        "solve": t_solve - t_scen,
+        "solver_inside_highs": sum(r.solver_time_s for r in runs.values()),
+        "model_builds": sum(r.build_time_s for r in runs.values()),
+        "capacity": t_end - t_solve,
+        "n_solves": float(n_solves),
+        "wall_per_solve": (t_solve - t_scen) / n_solves,
+    }
+    return EvaluationResult(study, n_scenarios, seed, states, sens, cap, timings)
+
+
+def _sensitivity(study: Study, runs: dict[float, _ChunkResult], scales: list[float], n: int) -> Sensitivity:
+    e_inst = float(sum(x.energy_mwh for x in study.storage))
+    a = np.array(sorted(set(scales)), dtype=float)
+    energy = a * e_inst
+    price = study.sensitivity.investment_eur_per_mwh
+    x = energy * price if price else energy
+    label = "investment_eur" if price else "energy_mwh"
+    score = np.array([100.0 * runs[s].z[:n].mean() for s in a.tolist()])
+    if len(a):
+        fit, saturated = fit_log(x, score, study.sensitivity.saturation_eps)
+    else:
+        fit = LogFit(None, None, None, 0, "", "the study has no storage to sweep")
+        saturated = np.zeros(0, dtype=bool)
+    return Sensitivity(a, energy, x, label, score, n, saturated, fit)

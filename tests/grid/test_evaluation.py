@@ -1,0 +1,148 @@
+"""Balance matrix z, scores, log fit, storage effect on RTS-24, and serial = pool = Dask."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gridflex.grid.evaluation import balance_z, evaluate, fit_log, scores
+from gridflex.grid.network import Network
+from gridflex.grid.opf import OPFResult
+from gridflex.grid.study import load_study, study_from_dict
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def two_bus(pmax=(60.0, 40.0)) -> Network:
+    """Two buses, one line; units of pmax 60 and 40 MW (Σ 100 MW); one 100 MW nominal load at bus 1."""
+    return Network(
+        name="two-bus", base_mva=100.0, bus_ids=np.array([0, 1]), line_from=np.array([0]),
+        line_to=np.array([1]), line_x_pu=np.array([0.1]), line_rate_mw=np.array([np.inf]),
+        gen_bus=np.array([0, 1]), gen_pmin_mw=np.zeros(2), gen_pmax_mw=np.array(pmax),
+        gen_cost_c2=np.zeros(2), gen_cost_c1=np.array([10.0, 20.0]), gen_cost_c0=np.zeros(2),
+        gen_ramp_mw_per_h=np.full(2, np.inf), gen_type=np.array(["a", "b"]), load_bus=np.array([1]),
+        load_mw=np.array([100.0]), slack_bus=0,
+    )  # fmt: skip
+
+
+def tiny_study(shape, **extra):
+    doc = {"network": {"case": "case9"}, "load": {"shape": shape}, "sensitivity": {"scales": [0.5, 1.0]}}
+    doc.update(extra)
+    return study_from_dict(doc)
+
+
+def test_load_above_capacity_fails_exactly_those_periods():
+    # Σ pmax = 100 MW; load 50, 120, 80, 101.5, 100.5 MW; tolerance 1 MW
+    st = tiny_study([0.5, 1.2, 0.8, 1.015, 1.005])
+    res = evaluate(st, 3, seed=0, workers=1, net=two_bus())
+    for state in res.states.values():
+        np.testing.assert_array_equal(state.z, [[1, 0, 1, 0, 1]] * 3)
+        np.testing.assert_allclose(state.shed_mwh[0], [0, 20, 0, 1.5, 0.5], atol=1e-6)
+        assert state.failing_periods() == [1, 3]
+        assert state.score == pytest.approx(60.0)
+
+
+def test_forced_over_generation_is_out_of_balance():
+    net = two_bus()
+    import dataclasses
+
+    net = dataclasses.replace(net, gen_pmin_mw=np.array([30.0, 0.0]))  # unit 0 cannot go below 30 MW
+    st = tiny_study([0.5, 0.2, 0.8])  # 20 MW load in period 1 < 30 MW minimum
+    res = evaluate(st, 2, seed=0, workers=1, net=net)
+    np.testing.assert_array_equal(res.states["simulated"].z, [[1, 0, 1]] * 2)
+    np.testing.assert_allclose(res.states["simulated"].spill_mwh[0], [0, 10, 0], atol=1e-6)
+
+
+def test_storage_shifts_energy_into_the_short_period():
+    # 120 MW in period 1 of 3: a 30 MW / 60 MWh battery charged in the other periods balances it
+    st = tiny_study(
+        [0.7, 1.2, 0.7],
+        storage=[{"id": "b", "bus": 1, "power_mw": 30, "energy_mwh": 60, "soc_min": 0.0, "soc_max": 1.0,
+                  "soc_init": 0.5, "eta_charge": 1.0, "eta_discharge": 1.0}],
+    )  # fmt: skip
+    res = evaluate(st, 2, seed=0, workers=1, net=two_bus())
+    assert res.states["simulated"].score == pytest.approx(100 * 2 / 3)
+    assert res.states["current"].score == 100.0
+    assert res.sensitivity.score.tolist() == pytest.approx([100 * 2 / 3, 100.0])  # 15 MW battery is too small
+
+
+def test_balance_z_rule_and_failed_solve():
+    shed = np.array([[0.0, 0.0], [0.6, 0.6], [0.0, 0.9]])
+    spill = np.array([[0.0, 0.0], [0.0, 0.0], [0.2, 0.0]])
+    kw = {k: np.zeros((3, 1)) for k in ("gen_mw", "flow_mw", "charge_mw", "discharge_mw", "soc_mwh",
+                                         "curtail_mw", "renewable_mw")}  # fmt: skip
+    res = OPFResult("optimal", 0.0, shed_mw=shed, spill_mw=spill, time_solver_s=0, time_build_s=0,
+                    used_milp=False, **kw)  # fmt: skip
+    np.testing.assert_array_equal(balance_z(res, 1.0), [1, 0, 0])  # 1.2 > 1 and 0.9 + 0.2 > 1
+    np.testing.assert_array_equal(balance_z(res, 1.2), [1, 1, 1])
+    res.status = "time_limit"
+    np.testing.assert_array_equal(balance_z(res, 1.0), [0, 0, 0])
+
+
+def test_scores_arithmetic():
+    z = np.array([[1, 1, 1, 1], [1, 1, 0, 1], [1, 0, 0, 1]])
+    s = scores(z)
+    np.testing.assert_allclose(s["per_period"], [100, 200 / 3, 100 / 3, 100])
+    np.testing.assert_allclose(s["per_scenario"], [100, 75, 50])
+    assert s["overall"] == pytest.approx(75.0)
+
+
+def test_log_fit_recovers_parameters_and_skips_saturated_points():
+    x = np.array([10.0, 20.0, 50.0, 100.0, 200.0, 400.0, 800.0])
+    y = np.minimum(1.19 * np.log(x) + 85.14, 100.0)
+    y[-2:] = 100.0  # saturated
+    fit, saturated = fit_log(x, y, saturation_eps=0.05)
+    assert saturated.tolist() == [False] * 5 + [True, True]
+    assert fit.beta == pytest.approx(1.19) and fit.gamma == pytest.approx(85.14)
+    assert fit.r2 == pytest.approx(1.0) and fit.n_points == 5
+    none, _ = fit_log(np.array([1.0, 2.0]), np.array([99.0, 100.0]))
+    assert none.beta is None and "need 2" in none.reason
+
+
+def test_storage_lifts_the_rts24_score_where_the_paper_fails():
+    st = load_study(ROOT / "examples" / "rts24.yaml")
+    st = st.model_copy(
+        update={"sensitivity": st.sensitivity.model_copy(update={"scales": [1.0], "n_scenarios": 5})}
+    )
+    res = evaluate(st, 40, seed=0, workers=1)
+    sim, cur = res.states["simulated"], res.states["current"]
+    assert 85.0 < sim.score < 99.5
+    assert cur.score > sim.score
+    worst = np.argsort(sim.score_per_period)[:2]
+    assert set(worst.tolist()) <= {16, 17, 18}  # T17..T19: the evening peak of the RTS peak day
+    cap = res.capacity
+    assert np.all(cap.available["system"].up_mw <= cap.total["system"].up_mw + 1e-9)
+    assert cap.available["load"].up_mw[0] > 0 and cap.total["storage"].up_mw[0] == 100.0
+
+
+@pytest.fixture(scope="module")
+def small():
+    st = tiny_study(
+        [0.8, 0.95, 1.02, 0.9],
+        load={"shape": [0.8, 0.95, 1.02, 0.9], "noise": {"sigma_pu": 0.05}},
+        storage=[{"id": "b", "bus": 1, "power_mw": 5, "energy_mwh": 10}],
+        chunk_size=2,
+    )
+    return st, evaluate(st, 7, seed=3, workers=1, net=two_bus())
+
+
+def _same(a, b):
+    for name in a.states:
+        np.testing.assert_array_equal(a.states[name].z, b.states[name].z)
+        np.testing.assert_allclose(a.states[name].cost_eur, b.states[name].cost_eur, rtol=1e-9)
+    np.testing.assert_array_equal(a.sensitivity.score, b.sensitivity.score)
+
+
+def test_process_pool_equals_serial(small):
+    st, serial = small
+    assert 0 < serial.states["simulated"].score < 100  # the case is not trivial
+    _same(serial, evaluate(st, 7, seed=3, workers=2, net=two_bus()))
+
+
+def test_local_dask_equals_serial(small):
+    distributed = pytest.importorskip("distributed")
+    st, serial = small
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as c:
+        _same(serial, evaluate(st, 7, seed=3, scheduler=c.scheduler_address, net=two_bus()))
