@@ -106,3 +106,24 @@ def test_demo_runs_and_writes_an_offline_report(tmp_path):
     # plotly.js is embedded: no script is loaded from the network.
     assert not re.search(r"<script[^>]*\bsrc=", html)
     assert len(html) > 1_000_000
+
+
+def test_schedule_site_from_the_command_line(tmp_path):
+    out, csv = tmp_path / "r.json", tmp_path / "r.csv"
+    r = run("schedule", "examples/sites/home.yaml", "--out", str(out), "--csv", str(csv))
+    assert r.exit_code == 0, r.output
+    assert json.loads(out.read_text())["status"] == "optimal" and csv.stat().st_size > 0
+
+
+def test_bad_site_file_gives_one_clear_line(tmp_path):
+    bad = tmp_path / "site.yaml"
+    bad.write_text("name: x\nassets:\n  - {kind: battery, name: b, capacity_kwh: -5}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "gridflex.cli", "schedule", str(bad), "--out", str(tmp_path / "r.json")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in proc.stderr

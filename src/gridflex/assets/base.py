@@ -114,10 +114,41 @@ class Output:
 
 
 @dataclass
+class Hook:
+    """How an asset may deviate from its schedule to deliver a service (reserve, DSO flexibility).
+
+    ``terms`` give the asset's flow taken from ``bus`` (kW, + = consumption) as ``Σ coef·x`` per
+    period; a deviation keeps it within ``[net_min_kw, net_max_kw]``. Stores also give their stored
+    energy ``soc`` (end of each period, kWh) with its limits, efficiencies and ``activation``: a column
+    (kW drawn from the store) in their energy balance for the expected activation energy, present
+    when the site has services. Converters give ``coupled``: per other bus, the flow taken from it
+    per kW more taken from ``bus`` (a heat pump: −COP on its heat bus); stores on that bus must absorb
+    it. Grid connections (``is_grid``) are where the site's deviation goes.
+    """
+
+    label: str
+    bus: str
+    terms: list[tuple[VarBlock, float]]
+    net_min_kw: np.ndarray
+    net_max_kw: np.ndarray
+    soc: VarBlock | None = None
+    soc_lo_kwh: np.ndarray | None = None
+    soc_hi_kwh: np.ndarray | None = None
+    initial_kwh: float = 0.0
+    eta_charge: float = 1.0
+    eta_discharge: float = 1.0
+    activation: VarBlock | None = None
+    coupled: dict[str, np.ndarray] | None = None
+    is_grid: bool = False
+
+
+@dataclass
 class Built:
-    """Handle returned by ``build``: reads the asset's results out of a solution."""
+    """Handle returned by ``build``: reads the asset's results out of a solution; ``hook`` (optional)
+    tells the services layer how the asset can deviate (see :class:`Hook`)."""
 
     read: Callable[[Solution], Output]
+    hook: Hook | None = None
 
 
 @dataclass
@@ -148,6 +179,7 @@ class Context:
     const_costs: dict[str, float] = field(default_factory=dict)
     pairs: list[Pair] = field(default_factory=list)
     explain: dict[str, Callable[[int, float], str]] = field(default_factory=dict)
+    with_services: bool = False  # stores add an expected-activation column to their energy balance
 
     @property
     def n(self) -> int:

@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from gridflex.assets.base import AssetBase, Built, Context, Flex, Output, bus_name
+from gridflex.assets.base import ELECTRICITY, AssetBase, Built, Context, Flex, Hook, Output, bus_name
 from gridflex.errors import Problem
 from gridflex.optimize import Solution
 
@@ -64,7 +64,14 @@ def add_conversion(
         down = np.where(x >= lo - 1e-9, x, 0.0)
         return Output(power, None, Flex(None, np.maximum(input_max_kw - x, 0.0), down, coef))
 
-    return Built(read)
+    hook = None
+    if min_load_frac == 0 and input_carrier == ELECTRICITY and ELECTRICITY not in efficiency:
+        # An electric-input converter moves its outputs with its input: stores there must absorb it.
+        coupled = {bus_name(c, node): -eff for c, eff in efficiency.items()}
+        hook = Hook(
+            label, bus_name(ELECTRICITY, node), [(u, 1.0)], np.zeros(n), input_max_kw, coupled=coupled
+        )
+    return Built(read, hook)
 
 
 class Converter(AssetBase):

@@ -20,7 +20,18 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from gridflex.assets.base import ELECTRICITY, AssetBase, Built, Context, Flex, Output, Pair, Series, bus_name
+from gridflex.assets.base import (
+    ELECTRICITY,
+    AssetBase,
+    Built,
+    Context,
+    Flex,
+    Hook,
+    Output,
+    Pair,
+    Series,
+    bus_name,
+)
 from gridflex.errors import Problem
 from gridflex.optimize import Solution, VarBlock
 
@@ -135,7 +146,10 @@ class GridConnection(AssetBase):
             down = np.maximum(imp_max - imp, 0.0) + exp
             return Output({self.carrier: imp - exp}, None, Flex(bus, up, down, is_grid=True))
 
-        return Built(read)
+        # The hook's flow is the net import (the flow the connection gives to the bus).
+        terms = [(b, 1.0) for b in imports] + [(b, -1.0) for b in exports]
+        hook = Hook(self.label, bus, terms, np.full(n, -exp_max), np.full(n, imp_max), is_grid=True)
+        return Built(read, hook)
 
     def _sum_limit(self, ctx: Context, what: str, blocks: list[VarBlock], limit: float) -> None:
         if not np.isfinite(limit):

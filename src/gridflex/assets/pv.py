@@ -7,7 +7,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from gridflex.assets.base import ELECTRICITY, AssetBase, Built, Context, Flex, Output, Series
+from gridflex.assets.base import ELECTRICITY, AssetBase, Built, Context, Flex, Hook, Output, Series
 from gridflex.errors import Problem
 from gridflex.optimize import Solution
 
@@ -41,4 +41,5 @@ class PV(AssetBase):
             down = avail - x if self.curtailable else np.zeros(ctx.n)
             return Output({ELECTRICITY: -x}, None, Flex(bus, up, down))
 
-        return Built(read)
+        lo = np.zeros(ctx.n) if self.curtailable else avail
+        return Built(read, Hook(self.label, bus, [(g, -1.0)], -avail, -lo))

@@ -23,6 +23,7 @@ from gridflex.assets.base import (
     Built,
     Context,
     Flex,
+    Hook,
     Output,
     Pair,
     SoftConstraint,
@@ -72,13 +73,19 @@ def add_store(ctx: Context, s: StoreArrays) -> Built:
     t = np.arange(n)
     rhs = np.zeros(n)
     rhs[0] = r * s.initial_kwh
+    rows = [t, t[1:], t, t]
+    cols = [soc.idx, soc.idx[:-1], ch.idx, dis.idx]
+    vals = [np.ones(n), np.full(n - 1, -r), np.full(n, -s.eta_charge * dt), np.full(n, dt / s.eta_discharge)]
+    act = None
+    if ctx.with_services:
+        # Expected activation energy of services (kW drawn from the store); the services layer ties it.
+        act = ctx.add_vars(f"{s.label} expected activation", n, 0.0, 0.0)
+        rows, cols, vals = [*rows, t], [*cols, act.idx], [*vals, np.full(n, dt)]
     ctx.relation(
         f"{s.label} energy balance",
-        np.concatenate([t, t[1:], t, t]),
-        np.concatenate([soc.idx, soc.idx[:-1], ch.idx, dis.idx]),
-        np.concatenate(
-            [np.ones(n), np.full(n - 1, -r), np.full(n, -s.eta_charge * dt), np.full(n, dt / s.eta_discharge)]
-        ),
+        np.concatenate(rows),
+        np.concatenate(cols),
+        np.concatenate(vals),
         rhs,
         rhs,
         n,
@@ -100,7 +107,11 @@ def add_store(ctx: Context, s: StoreArrays) -> Built:
         )
         return Output({s.carrier: net}, e, Flex(f"{s.carrier}@{s.node}", up, down))
 
-    return Built(read)
+    hook = Hook(
+        s.label, f"{s.carrier}@{s.node}", [(ch, 1.0), (dis, -1.0)], -s.discharge_max_kw, s.charge_max_kw,
+        soc, s.soc_lo_kwh, s.soc_hi_kwh, s.initial_kwh, s.eta_charge, s.eta_discharge, act,
+    )  # fmt: skip
+    return Built(read, hook)
 
 
 def _add_levels(ctx: Context, s: StoreArrays, soc_idx: np.ndarray) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,6 +49,7 @@ class SiteModel:
     balance: dict[str, ConstrBlock]
     time_build_s: float = 0.0
     binaries: list[str] = field(default_factory=list)  # pairs that needed the MILP fallback
+    readers: list[Callable[[Solution, SiteResult], None]] = field(default_factory=list)  # extra results
 
     @property
     def model(self) -> Model:
@@ -143,6 +145,8 @@ def solve_site_model(
             break
     t0 = time.perf_counter()
     result = _result(sm, sol)
+    for reader in sm.readers:
+        reader(sol, result)
     result.time_build_s = time_build + (time.perf_counter() - t0)
     result.time_solver_s = time_solver
     return result
@@ -233,6 +237,10 @@ def schedule_site(
         raise SiteInfeasibleError(
             f"site '{compiled.site.name}' is infeasible: {text}", problems, groups=[p.field for p in problems]
         )
+    if compiled.products:
+        from gridflex.scheduling.strategies import run_strategy  # strategies build on this module
+
+        return run_strategy(compiled, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
     sm = build_site_model(compiled)
     sm.time_build_s = time.perf_counter() - t0  # compile, prechecks and build
     return solve_site_model(sm, time_limit_s, mip_rel_gap)

@@ -38,11 +38,17 @@ class SiteResult:
     mip_gap: float = float("nan")
     time_build_s: float = 0.0
     time_solver_s: float = 0.0
+    strategy: str = ""  # how services were decided (cooptimised, energy_first, services_first)
+    service_kw: dict[str, np.ndarray] = field(default_factory=dict)  # service → committed kW per period
+    service_blocks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # blocks / DSO windows
+    service_allocation_kw: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # → asset → kW
+    service_info: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind, direction, duration, ...
 
     @property
     def revenue_eur(self) -> dict[str, float]:
         """Revenue per source, positive (export at feed-in / market prices, intraday sales)."""
-        return {"feed_in": -self.costs_eur.get("feed_in", 0.0)}
+        keys = ("feed_in", "reserve_availability", "reserve_activation", "dso_availability", "dso_activation")
+        return {k: -self.costs_eur.get(k, 0.0) for k in keys if k == "feed_in" or k in self.costs_eur}
 
     def net_import_kw(self, carrier: str = "electricity") -> np.ndarray:
         """Site net import of a carrier over all its grid connections (kW, + = draw)."""
@@ -54,7 +60,8 @@ class SiteResult:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per period (UTC start), columns ``power_kw/<asset>/<carrier>``, ``soc_kwh/<asset>``,
-        ``flex_up_kw``, ``flex_down_kw``."""
+        ``flex_up_kw``, ``flex_down_kw``, and per service ``service_kw/<service>`` (committed) and
+        ``service_kw/<service>/<asset>`` (its share)."""
         cols: dict[str, np.ndarray] = {}
         for asset, flows in self.power_kw.items():
             for carrier, kw in flows.items():
@@ -63,6 +70,10 @@ class SiteResult:
             cols[f"soc_kwh/{asset}"] = e
         cols["flex_up_kw"] = self.flex_up_kw
         cols["flex_down_kw"] = self.flex_down_kw
+        for name, kw in self.service_kw.items():
+            cols[f"service_kw/{name}"] = kw
+            for asset, a in self.service_allocation_kw.get(name, {}).items():
+                cols[f"service_kw/{name}/{asset}"] = a
         return pd.DataFrame(cols, index=self.grid.index.rename("start_utc"))
 
     def to_dict(self) -> dict[str, Any]:
@@ -92,6 +103,19 @@ class SiteResult:
                 for name, flows in self.power_kw.items()
             },
             "flexibility_kw": {"up": arr(self.flex_up_kw), "down": arr(self.flex_down_kw)},
+            **({"strategy": self.strategy} if self.strategy else {}),
+            **({"services": self._services_dict(arr)} if self.service_kw else {}),
+        }
+
+    def _services_dict(self, arr: Any) -> dict[str, Any]:
+        return {
+            name: {
+                **self.service_info.get(name, {}),
+                "committed_kw": arr(kw),
+                "blocks": self.service_blocks.get(name, []),
+                "allocation_kw": {a: arr(v) for a, v in self.service_allocation_kw.get(name, {}).items()},
+            }
+            for name, kw in self.service_kw.items()
         }
 
     def to_json(self, path: str | Path | None = None, indent: int | None = 1) -> str:

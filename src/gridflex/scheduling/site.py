@@ -30,6 +30,8 @@ from gridflex.assets import Asset
 from gridflex.assets.base import ELECTRICITY, Context, Series, expand
 from gridflex.errors import DataError, GridflexError, Problem, ValidationError
 from gridflex.optimize import Model
+from gridflex.scheduling.products import Product, compile_services
+from gridflex.scheduling.service_spec import ServicesSpec, StrategySpec
 from gridflex.timegrid import TimeGrid
 
 
@@ -99,6 +101,12 @@ class Site(_Strict):
     prices: PricesSpec = PricesSpec.model_validate({})
     objective: ObjectiveSpec = ObjectiveSpec.model_validate({})
     assets: list[Asset] = Field(min_length=1, description="the site's assets; each has a unique name")
+    services: ServicesSpec = Field(
+        ServicesSpec.model_validate({}), description="reserves and DSO contracts sold next to energy"
+    )
+    strategy: StrategySpec = Field(
+        StrategySpec.model_validate({}), description="how energy and services are decided (with services)"
+    )
 
 
 @dataclass
@@ -109,6 +117,7 @@ class CompiledSite:
     grid: TimeGrid
     tz: tzinfo | str
     prices: dict[str, np.ndarray] = field(default_factory=dict)
+    products: list[Product] = field(default_factory=list)  # services on the grid (reserves, DSO)
 
     def context(self, model: Model) -> Context:
         intraday = self.site.prices.intraday
@@ -119,6 +128,7 @@ class CompiledSite:
             prices=self.prices,
             intraday_max_kw=0.0 if intraday is None else intraday.max_kw,
             self_consumption_eur_per_mwh=self.site.objective.self_consumption_eur_per_mwh,
+            with_services=bool(self.products),
         )
 
 
@@ -168,9 +178,16 @@ def _problems_from_pydantic(exc: pydantic.ValidationError, data: dict) -> list[P
     out = []
     given = data.get("assets")
     raw_assets: list[Any] = given if isinstance(given, list) else []
+    services = data.get("services")
     for err in exc.errors():
         loc = list(err["loc"])
         obj = "site"
+        if len(loc) >= 3 and loc[0] == "services" and isinstance(loc[2], int):
+            items = services.get(loc[1]) if isinstance(services, dict) else None
+            raw = items[loc[2]] if isinstance(items, list) and loc[2] < len(items) else {}
+            name = raw.get("name") if isinstance(raw, dict) else None
+            obj = str(name or f"services.{loc[1]}[{loc[2]}]")
+            loc = loc[3:]
         if len(loc) >= 2 and loc[0] == "assets" and isinstance(loc[1], int):
             i = loc[1]
             raw = raw_assets[i] if i < len(raw_assets) and isinstance(raw_assets[i], dict) else {}
@@ -285,6 +302,16 @@ def _compile(site: Site) -> tuple[CompiledSite | None, list[Problem]]:
     has_elec_grid = any(a.kind == "grid_connection" and a.carrier == ELECTRICITY for a in site.assets)
     if site.prices.intraday is not None and not has_elec_grid:
         probs.append(Problem("prices", "intraday", "needs an electricity grid_connection"))
+    if not probs:
+        compiled.products, service_probs = compile_services(site.services, ctx, site)
+        probs += service_probs
+    forecast = site.strategy.price_forecast
+    if forecast == "previous_day" and not isinstance(site.prices.day_ahead_eur_per_mwh, SmardSource):
+        probs.append(
+            Problem("strategy", "price_forecast", "'previous_day' needs day-ahead prices from smard")
+        )
+    elif not isinstance(forecast, str):
+        probs += ctx.series_problems("strategy", price_forecast=forecast)
     return compiled, probs
 
 

@@ -1,0 +1,295 @@
+"""Services of a site file as plain arrays on the site's time grid (validation collects problems).
+
+A :class:`Product` is what the model layer (:mod:`gridflex.scheduling.services`) needs of one
+reserve or DSO contract: its direction(s), delivery duration, the block of every period (``-1`` =
+not offered), commitment bounds per block, bid rules, prices per period and its providers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gridflex.assets.base import ELECTRICITY, Context, expand
+from gridflex.errors import Problem
+from gridflex.scheduling.service_spec import WEEKDAYS, DsoContractSpec, ReserveSpec, ServicesSpec
+
+
+@dataclass
+class Product:
+    """One service on the time grid; prices are per period, commitments in kW per block."""
+
+    name: str
+    kind: str  # reserve product (fcr, afrr_up, afrr_down, mfrr) or "dso"
+    up: bool
+    down: bool
+    duration_h: float
+    block: np.ndarray  # block index of each period, -1 where the service is not offered
+    lb_kw: np.ndarray  # commitment bounds per block
+    ub_kw: np.ndarray
+    min_kw: float
+    step_kw: float
+    availability_eur_per_mw_h: np.ndarray
+    activation_share: np.ndarray
+    activation_eur_per_mwh: np.ndarray
+    providers: list[str]
+    forced: bool  # the commitment is given (sold before, or a DSO reservation)
+
+    @property
+    def key(self) -> str:
+        return f"{'dso contract' if self.kind == 'dso' else 'reserve'} '{self.name}'"
+
+    @property
+    def category(self) -> str:
+        return "dso" if self.kind == "dso" else "reserve"
+
+    @property
+    def n_blocks(self) -> int:
+        return int(self.lb_kw.size)
+
+    @property
+    def direction(self) -> str:
+        return "symmetric" if self.up and self.down else ("up" if self.up else "down")
+
+    def activation_sign(self) -> float:
+        """+1: activation energy is paid to the site per MWh; 0 for symmetric reserves (up pays, down
+        costs: they cancel); −1: the site pays (down reserves buy the energy they absorb)."""
+        if self.kind == "dso":
+            return 1.0
+        return 0.0 if self.up and self.down else (1.0 if self.up else -1.0)
+
+
+def eligible_providers(site: Any) -> dict[str, str]:
+    """Asset name → why it may provide services ('' = it may); see docs/services.md."""
+    stores = {
+        (a.node, a.carrier if a.kind != "battery" else ELECTRICITY) for a in site.assets if _is_store(a)
+    }
+    grids = {a.node for a in site.assets if a.kind == "grid_connection" and a.carrier == ELECTRICITY}
+    out: dict[str, str] = {}
+    for a in site.assets:
+        why = ""
+        if a.kind in ("battery", "ev") or (
+            a.kind in ("storage", "thermal_storage") and a.carrier == ELECTRICITY
+        ):
+            pass
+        elif a.kind == "pv":
+            why = "" if a.curtailable else "PV that is not curtailable cannot move"
+        elif a.kind == "heat_pump":
+            why = (
+                "" if (a.node, a.heat_carrier) in stores else f"needs a store of {a.heat_carrier} at its node"
+            )
+        elif a.kind == "converter":
+            if a.input_carrier != ELECTRICITY or ELECTRICITY in a.outputs or a.min_load_frac > 0:
+                why = "only converters from electricity without minimum load can provide"
+            elif any((a.node, c) not in stores for c in a.outputs):
+                why = "needs a store of each output carrier at its node"
+        else:
+            why = f"a {a.kind} cannot provide services"
+        if not why and a.node not in grids:
+            why = f"node '{a.node}' has no electricity grid connection"
+        out[a.name] = why
+    return out
+
+
+def _is_store(a: Any) -> bool:
+    return a.kind in ("battery", "storage", "thermal_storage")
+
+
+def compile_services(spec: ServicesSpec, ctx: Context, site: Any) -> tuple[list[Product], list[Problem]]:
+    """Products of the site's services, and every problem found (naming service and field)."""
+    products: list[Product] = []
+    problems: list[Problem] = []
+    eligible = eligible_providers(site)
+    names: set[str] = set()
+    items: list[ReserveSpec | DsoContractSpec] = [*spec.reserves, *spec.dso_contracts]
+    for spec_item in items:
+        name = spec_item.name
+        if name in names:
+            problems.append(Problem(name, "name", "is used by more than one service"))
+        names.add(name)
+        providers, probs = _providers(name, spec_item.providers, eligible)
+        problems += probs
+        if isinstance(spec_item, ReserveSpec):
+            prod, probs = _reserve(spec_item, ctx, providers)
+        else:
+            prod, probs = _dso(spec_item, ctx, providers)
+        problems += probs
+        if prod is not None and not probs:
+            products.append(prod)
+    if (spec.reserves or spec.dso_contracts) and not any(not w for w in eligible.values()):
+        problems.append(Problem("services", "", "no asset of the site can provide services"))
+    return products, problems
+
+
+def _providers(
+    name: str, given: list[str] | None, eligible: dict[str, str]
+) -> tuple[list[str], list[Problem]]:
+    if given is None:
+        return [a for a, why in eligible.items() if not why], []
+    probs = []
+    for a in given:
+        if a not in eligible:
+            probs.append(Problem(name, "providers", f"{a!r} is not an asset of the site"))
+        elif eligible[a]:
+            probs.append(Problem(name, "providers", f"{a!r} cannot provide services: {eligible[a]}"))
+    return list(given), probs
+
+
+def _series(ctx: Context, name: str, fld: str, value: Any, probs: list[Problem]) -> np.ndarray:
+    a = expand(value, ctx.n)
+    if a is None or not np.isfinite(a).all():
+        probs.append(
+            Problem(
+                name,
+                fld,
+                f"has {np.size(value)} values; give 1, {ctx.n} or a divisor of {ctx.n} finite values",
+            )
+        )
+        return np.zeros(ctx.n)
+    return a
+
+
+def _local(ctx: Context) -> pd.DatetimeIndex:
+    return ctx.grid.index.tz_convert(ctx.tz)
+
+
+def _reserve(r: ReserveSpec, ctx: Context, providers: list[str]) -> tuple[Product | None, list[Problem]]:
+    probs: list[Problem] = []
+    n, dt = ctx.n, ctx.dt_h
+    per_block = r.block_h / dt
+    if abs(per_block - round(per_block)) > 1e-9 or (24.0 / r.block_h) % 1 > 1e-9:
+        probs.append(
+            Problem(r.name, "block_h", f"{r.block_h:g} h must divide 24 h and be a whole number of periods")
+        )
+    if (
+        r.step_kw > 0
+        and r.min_bid_kw > 0
+        and abs(r.min_bid_kw / r.step_kw - round(r.min_bid_kw / r.step_kw)) > 1e-9
+    ):
+        probs.append(
+            Problem(r.name, "min_bid_kw", f"{r.min_bid_kw:g} is not a multiple of step_kw {r.step_kw:g}")
+        )
+    if r.max_kw is not None and r.max_kw < r.min_bid_kw:
+        probs.append(Problem(r.name, "max_kw", f"{r.max_kw:g} is below min_bid_kw {r.min_bid_kw:g}"))
+    price = _series(ctx, r.name, "availability_price_eur_per_mw_h", r.availability_price_eur_per_mw_h, probs)
+    act = _series(ctx, r.name, "activation_price_eur_per_mwh", r.activation_price_eur_per_mwh, probs)
+    if probs:
+        return None, probs
+    local = _local(ctx)
+    hours = local.hour + local.minute / 60.0
+    day = (local.normalize() - local[0].normalize()).days.to_numpy()
+    raw = day * round(24.0 / r.block_h) + np.floor(hours.to_numpy() / r.block_h + 1e-9).astype(int)
+    _, block = np.unique(raw, return_inverse=True)
+    nb = int(block.max()) + 1
+    first = np.array([np.flatnonzero(block == b)[0] for b in range(nb)])
+    lb, ub = np.zeros(nb), np.full(nb, np.inf if r.max_kw is None else r.max_kw)
+    forced = r.committed_kw is not None
+    if r.committed_kw is not None:
+        c = _series(ctx, r.name, "committed_kw", r.committed_kw, probs)
+        if not probs and (np.abs(c - c[first][block]) > 1e-9).any():
+            probs.append(Problem(r.name, "committed_kw", "must be constant within each block"))
+        c = c[first]
+        if (c < -1e-9).any():
+            probs.append(Problem(r.name, "committed_kw", "must be >= 0"))
+        if ((c > 1e-9) & (c < r.min_bid_kw - 1e-9)).any():
+            probs.append(
+                Problem(r.name, "committed_kw", f"is below min_bid_kw {r.min_bid_kw:g} in some block")
+            )
+        lb, ub = c.copy(), c.copy()
+    direction = r.resolved_direction
+    prod = Product(
+        name=r.name, kind=r.product, up=direction in ("up", "symmetric"), down=direction in ("down", "symmetric"),
+        duration_h=r.duration_h, block=block.astype(np.int64), lb_kw=lb, ub_kw=ub, min_kw=r.min_bid_kw,
+        step_kw=r.step_kw, availability_eur_per_mw_h=price, activation_share=np.full(n, r.activation_share),
+        activation_eur_per_mwh=act, providers=providers, forced=forced,
+    )  # fmt: skip
+    return (None if probs else prod), probs
+
+
+def _hhmm(text: str) -> float | None:
+    try:
+        hh, mm = (int(x) for x in text.strip().split(":"))
+    except ValueError:
+        return None
+    if not (0 <= hh <= 24 and 0 <= mm < 60) or hh * 60 + mm > 24 * 60:
+        return None
+    return hh + mm / 60.0
+
+
+def _instant(ctx: Context, text: str | None, default: int, name: str, fld: str, probs: list[Problem]) -> int:
+    if text is None:
+        return default
+    try:
+        t = pd.Timestamp(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError:
+        t = None
+    if t is None or t.tzinfo is None:
+        probs.append(Problem(name, fld, f"cannot read {text!r}: give ISO 8601 with a UTC offset"))
+        return default
+    offset_s = (t.tz_convert("UTC") - ctx.grid.start).total_seconds()
+    return int(np.clip(np.ceil(offset_s / ctx.grid.step_s - 1e-9), 0, ctx.n))
+
+
+def window_mask(d: DsoContractSpec, ctx: Context, probs: list[Problem]) -> np.ndarray:
+    """Periods (by their start, local time) inside the contract and one of its calendar windows."""
+    local = _local(ctx)
+    hours = (local.hour + local.minute / 60.0).to_numpy()
+    weekday = local.weekday.to_numpy()
+    mask = np.zeros(ctx.n, bool)
+    for i, w in enumerate(d.calendar):
+        a, b = _hhmm(w.start), _hhmm(w.end)
+        if a is None or b is None:
+            bad = "start" if a is None else "end"
+            probs.append(
+                Problem(d.name, f"calendar.{i}.{bad}", f"{getattr(w, bad)!r} is not a local time 'HH:MM'")
+            )
+            continue
+        if b <= a:
+            probs.append(Problem(d.name, f"calendar.{i}.end", f"{w.end} is not after start {w.start}"))
+            continue
+        days = np.isin(weekday, [WEEKDAYS.index(x) for x in w.days])
+        mask |= days & (hours >= a - 1e-9) & (hours < b - 1e-9)
+    s = _instant(ctx, d.start, 0, d.name, "start", probs)
+    e = _instant(ctx, d.end, ctx.n, d.name, "end", probs)
+    if d.end is not None and d.start is not None and e <= s and not probs:
+        probs.append(Problem(d.name, "end", "is not after start"))
+    inside = np.zeros(ctx.n, bool)
+    inside[s:e] = True
+    return mask & inside
+
+
+def _dso(d: DsoContractSpec, ctx: Context, providers: list[str]) -> tuple[Product | None, list[Problem]]:
+    probs: list[Problem] = []
+    n = ctx.n
+    if d.power_kw < d.min_power_kw:
+        probs.append(
+            Problem(
+                d.name, "power_kw", f"{d.power_kw:g} kW is below the tender's min_power_kw {d.min_power_kw:g}"
+            )
+        )
+    if not d.reservation and d.availability_price_eur_per_mw_h > 0:
+        probs.append(
+            Problem(d.name, "availability_price_eur_per_mw_h", "is paid only with reservation: true")
+        )
+    mask = window_mask(d, ctx, probs)
+    if probs:
+        return None, probs
+    # Blocks: the contiguous runs of window periods; the kept capacity is constant within one.
+    starts = mask & ~np.r_[False, mask[:-1]]
+    block = np.where(mask, np.cumsum(starts) - 1, -1).astype(np.int64)
+    nb = int(starts.sum())
+    p = d.power_kw
+    lb = np.full(nb, p if d.reservation else 0.0)
+    ub = np.full(nb, p)
+    prod = Product(
+        name=d.name, kind="dso", up=d.direction == "up", down=d.direction == "down", duration_h=d.min_duration_h,
+        block=block, lb_kw=lb, ub_kw=ub, min_kw=0.0 if d.reservation else d.min_power_kw, step_kw=0.0,
+        availability_eur_per_mw_h=np.full(n, d.availability_price_eur_per_mw_h if d.reservation else 0.0),
+        activation_share=np.full(n, d.activation_share), activation_eur_per_mwh=np.full(n, d.activation_price_eur_per_mwh),
+        providers=providers, forced=d.reservation,
+    )  # fmt: skip
+    return prod, probs

@@ -1,0 +1,140 @@
+"""The ``services:`` and ``strategy:`` sections of a site file (pydantic; the schema's source of truth).
+
+Reserves (FCR, aFRR up/down, mFRR) and DSO local-flexibility contracts (Enedis style, with or
+without capacity reservation) that a site sells next to its energy; see ``docs/services.md``.
+Power is in kW in the file like everywhere else (1 MW = 1000 kW); prices keep the market's units
+(EUR per MW per hour of availability, EUR per MWh of activation energy).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gridflex.assets.base import Series
+
+ReserveProduct = Literal["fcr", "afrr_up", "afrr_down", "mfrr"]
+
+DIRECTIONS: dict[str, str] = {"fcr": "symmetric", "afrr_up": "up", "afrr_down": "down", "mfrr": "up"}
+"""Direction of each product: up = the site exports more / imports less, down = the reverse."""
+
+DEFAULT_DURATION_H: dict[str, float] = {"fcr": 0.25, "afrr_up": 1.0, "afrr_down": 1.0, "mfrr": 1.0}
+"""Default delivery duration the energy headroom must cover (configurable per reserve)."""
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _every_day() -> list[Weekday]:
+    return list(WEEKDAYS)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReserveSpec(_Strict):
+    """A frequency reserve the site offers: committed kW constant per block, paid per MW and hour."""
+
+    name: str = Field(min_length=1, description="unique service name, used in results and messages")
+    product: ReserveProduct = Field(description="fcr (symmetric), afrr_up, afrr_down or mfrr (up)")
+    direction: Literal["up", "down", "symmetric"] | None = Field(
+        None, description="override the product's direction (mfrr may be 'down')"
+    )
+    block_h: float = Field(
+        4.0, gt=0, description="product block length, h: the commitment is constant within"
+    )
+    min_bid_kw: float = Field(0.0, ge=0, description="smallest commitment per block if any (0 = none), kW")
+    step_kw: float = Field(
+        0.0, ge=0, description="commitments are integer multiples of this (0 = continuous), kW"
+    )
+    max_kw: float | None = Field(None, gt=0, description="largest commitment per block, kW")
+    availability_price_eur_per_mw_h: Series = Field(
+        description="availability price per MW committed per hour: a number or a series"
+    )
+    delivery_duration_h: float | None = Field(
+        None, gt=0, description="full activation the stores must hold, h (default fcr 0.25, others 1)"
+    )
+    activation_share: float = Field(
+        0.0, ge=0, le=1, description="expected share of the time the reserve is activated (each direction)"
+    )
+    activation_price_eur_per_mwh: Series = Field(
+        0.0, description="price of activated energy: paid to the site (up) or by the site (down)"
+    )
+    providers: list[str] | None = Field(
+        None, description="assets allowed to provide it (default: every eligible asset)"
+    )
+    committed_kw: Series | None = Field(
+        None, description="already sold (e.g. auction cleared): commitment kept as given, kW"
+    )
+
+    @property
+    def resolved_direction(self) -> str:
+        return self.direction or DIRECTIONS[self.product]
+
+    @property
+    def duration_h(self) -> float:
+        return self.delivery_duration_h or DEFAULT_DURATION_H[self.product]
+
+
+class ActivationWindow(_Strict):
+    """Days of the week and local hours in which the DSO may call an activation."""
+
+    days: list[Weekday] = Field(default_factory=_every_day, description="days of the week (mon … sun)")
+    start: str = Field(description="local start time 'HH:MM'")
+    end: str = Field(description="local end time 'HH:MM' (exclusive; '24:00' = midnight)")
+
+
+class DsoContractSpec(_Strict):
+    """A local flexibility contract with the distribution operator (Enedis-style tender)."""
+
+    name: str = Field(min_length=1, description="unique service name, used in results and messages")
+    reservation: bool = Field(
+        True,
+        description="with capacity reservation: power_kw is kept available in every window and paid; "
+        "without: activation only, the site keeps what it chooses (0 or at least min_power_kw)",
+    )
+    power_kw: float = Field(gt=0, description="contracted power the site can reduce its import by, kW")
+    min_power_kw: float = Field(0.0, ge=0, description="minimum power of the tender, kW (e.g. 250)")
+    min_duration_h: float = Field(gt=0, description="minimum duration of an activation, h")
+    start: str | None = Field(
+        None, description="contract start, ISO 8601 with offset (default: horizon start)"
+    )
+    end: str | None = Field(None, description="contract end (exclusive), ISO 8601 with offset")
+    calendar: list[ActivationWindow] = Field(
+        min_length=1, description="when activations may be called: days and local hours"
+    )
+    direction: Literal["up", "down"] = Field(
+        "up", description="up = reduce import (consumption congestion), down = raise it (generation)"
+    )
+    availability_price_eur_per_mw_h: float = Field(
+        0.0, ge=0, description="capacity payment per MW kept per window hour (reservation only)"
+    )
+    activation_price_eur_per_mwh: float = Field(0.0, description="payment per MWh activated")
+    activation_share: float = Field(
+        0.0, ge=0, le=1, description="expected share of window time the DSO activates"
+    )
+    providers: list[str] | None = Field(
+        None, description="assets allowed to provide it (default: all eligible)"
+    )
+
+
+class ServicesSpec(_Strict):
+    reserves: list[ReserveSpec] = Field(default_factory=list, description="frequency reserves offered")
+    dso_contracts: list[DsoContractSpec] = Field(
+        default_factory=list, description="DSO local flexibility contracts"
+    )
+
+
+class StrategySpec(_Strict):
+    name: Literal["cooptimised", "energy_first", "services_first"] = Field(
+        "cooptimised",
+        description="cooptimised: one model; energy_first: energy, then services on the residual headroom; "
+        "services_first: services on forecast prices, then energy with the commitments fixed",
+    )
+    price_forecast: Literal["flat", "previous_day"] | Series = Field(
+        "flat",
+        description="day-ahead prices assumed when services are committed first: 'flat' (the mean), "
+        "'previous_day' (SMARD prices 24 h earlier) or a series, EUR/MWh",
+    )

@@ -1,0 +1,155 @@
+"""How energy and services are decided: co-optimised, or one of the two-loop sequences.
+
+* ``cooptimised``: one model, energy and every service together (the upper bound of value).
+* ``energy_first``: (1) optimise energy alone (obligations such as a DSO reservation kept);
+  (2) keep the site's net exchange with the grid per period as traded in (1) — its day-ahead
+  position — and sell services on the residual headroom, the assets re-dispatching behind the meter.
+* ``services_first``: reserve auctions close before day-ahead. (1) Co-optimise with a forecast of
+  the day-ahead prices (``strategy.price_forecast``: the daily mean, the previous day's SMARD
+  prices, or a series) and keep the commitments; (2) optimise energy at the true prices with those
+  commitments fixed.
+
+Every strategy ends with a schedule that is feasible for the co-optimised model at the true prices,
+so the co-optimised value is at least that of each sequence (checked by a test).
+
+Public API::
+
+    run_strategy(site, name=None) -> SiteResult          # name: the site's strategy by default
+    compare_strategies(site) -> pandas.DataFrame         # value and breakdown side by side
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import pandas as pd
+
+from gridflex.scheduling.hub import SiteModel, build_site_model, precheck_site, solve_site_model
+from gridflex.scheduling.result import SiteResult
+from gridflex.scheduling.services import SERVICE_COSTS, ServiceModel, add_services
+from gridflex.scheduling.site import CompiledSite, Site, SmardSource, compile_site
+
+STRATEGIES = ("cooptimised", "energy_first", "services_first")
+
+
+def _compiled(site: Site | CompiledSite) -> CompiledSite:
+    compiled = site if isinstance(site, CompiledSite) else compile_site(site)
+    problems = precheck_site(compiled)
+    if problems:
+        from gridflex.scheduling.hub import SiteInfeasibleError
+
+        text = "; ".join(p.message for p in problems)
+        raise SiteInfeasibleError(
+            f"site '{compiled.site.name}' is infeasible: {text}", problems, groups=[p.field for p in problems]
+        )
+    return compiled
+
+
+def run_strategy(
+    site: Site | CompiledSite, name: str | None = None, time_limit_s: float | None = None,
+    mip_rel_gap: float = 1e-6,
+) -> SiteResult:  # fmt: skip
+    """Schedule a site with services under a strategy (default: the site's ``strategy.name``)."""
+    t0 = time.perf_counter()
+    compiled = _compiled(site)
+    name = name or compiled.site.strategy.name
+    if name not in STRATEGIES:
+        raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+    if name == "services_first":
+        forecast = dataclasses.replace(compiled, prices=_forecast_prices(compiled))
+        first = _solve(forecast, time_limit_s, mip_rel_gap)
+        sm, sv = _build(compiled)
+        sv.fix_commitments(sm, {n: _per_block(first, n, sv) for n in sv.products})
+        result = solve_site_model(sm, time_limit_s, mip_rel_gap)
+    else:
+        sm, sv = _build(compiled)
+        if name == "energy_first":
+            sv.fix_commitments(sm, None)
+            energy = solve_site_model(sm, time_limit_s, mip_rel_gap)
+            _fix_grid_position(sm, energy)
+            sv.release(sm)
+        result = solve_site_model(sm, time_limit_s, mip_rel_gap)
+    result.strategy = name
+    result.time_build_s = time.perf_counter() - t0 - result.time_solver_s
+    return result
+
+
+def _build(compiled: CompiledSite) -> tuple[SiteModel, ServiceModel]:
+    sm = build_site_model(compiled)
+    return sm, add_services(sm, compiled.products)
+
+
+def _solve(compiled: CompiledSite, time_limit_s: float | None, gap: float) -> SiteResult:
+    sm, _sv = _build(compiled)
+    return solve_site_model(sm, time_limit_s, gap)
+
+
+def _per_block(result: SiteResult, name: str, sv: ServiceModel) -> np.ndarray:
+    return np.array([b["kw"] for b in result.service_blocks[name]], dtype=float).reshape(
+        sv.products[name].product.n_blocks
+    )
+
+
+def _forecast_prices(compiled: CompiledSite) -> dict[str, np.ndarray]:
+    """The site's prices with day-ahead replaced by the strategy's forecast."""
+    prices = dict(compiled.prices)
+    true = prices.get("day_ahead", np.zeros(compiled.grid.n))
+    forecast = compiled.site.strategy.price_forecast
+    if forecast == "flat":
+        prices["day_ahead"] = np.full_like(true, float(np.mean(true)))
+    elif forecast == "previous_day":
+        from gridflex.prices import prices_on_grid
+        from gridflex.timegrid import TimeGrid
+
+        spec = compiled.site.prices.day_ahead_eur_per_mwh
+        assert isinstance(spec, SmardSource)
+        g = compiled.grid
+        day_before = TimeGrid(g.start - pd.Timedelta(days=1), g.step_s, g.n)
+        prices["day_ahead"] = prices_on_grid(day_before, spec.smard.zone, spec.smard.year)
+    else:
+        from gridflex.assets.base import expand
+
+        a = expand(forecast, compiled.grid.n)
+        assert a is not None  # validated with the site
+        prices["day_ahead"] = a
+    return prices
+
+
+def _fix_grid_position(sm: SiteModel, energy: SiteResult) -> None:
+    """Rows: every electricity grid connection keeps its net exchange of the energy-only schedule."""
+    ctx = sm.ctx
+    t = np.arange(ctx.n)
+    for name, built in sm.built.items():
+        h = built.hook
+        if h is None or not h.is_grid or not h.bus.startswith("electricity@"):
+            continue
+        net = energy.power_kw[name]["electricity"]
+        rows = np.concatenate([t] * len(h.terms))
+        cols = np.concatenate([b.idx for b, _ in h.terms])
+        vals = np.concatenate([np.full(ctx.n, c) for _, c in h.terms])
+        ctx.relation(f"{h.label} day-ahead position", rows, cols, vals, net - 1e-7, net + 1e-7, ctx.n)
+
+
+def strategy_table(results: dict[str, SiteResult]) -> pd.DataFrame:
+    """Value (EUR, higher is better) and cost breakdown per strategy, one column each."""
+    keys: list[str] = []
+    for r in results.values():
+        keys += [k for k in r.costs_eur if k != "total" and k not in keys]
+    rows = {}
+    for name, r in results.items():
+        col = {"value_eur": -r.costs_eur["total"], "total_cost_eur": r.costs_eur["total"]}
+        col |= {f"cost_{k}_eur": r.costs_eur.get(k, 0.0) for k in keys}
+        col["services_revenue_eur"] = -sum(r.costs_eur.get(k, 0.0) for k in SERVICE_COSTS)
+        for s, kw in r.service_kw.items():
+            col[f"mean_committed_kw_{s}"] = float(np.mean(kw))
+        col["time_s"] = r.time_build_s + r.time_solver_s
+        rows[name] = col
+    return pd.DataFrame(rows)
+
+
+def compare_strategies(site: Site | CompiledSite, names: tuple[str, ...] = STRATEGIES) -> pd.DataFrame:
+    """Run every strategy on the same site and prices; the table of :func:`strategy_table`."""
+    compiled = _compiled(site)
+    return strategy_table({n: run_strategy(compiled, n) for n in names})
