@@ -97,10 +97,11 @@ def test_missing_file_and_unscheduled_input_are_clear(tmp_path):
 
 
 def test_demo_runs_and_writes_an_offline_report(tmp_path):
-    report = tmp_path / "report.html"
-    r = run("demo", "--devices", "400", "--report", str(report))
+    report, site_report = tmp_path / "report.html", tmp_path / "site.html"
+    r = run("demo", "--devices", "400", "--report", str(report), "--site-report", str(site_report))
     assert r.exit_code == 0, r.output
-    assert "optimality gap" in r.output
+    assert "optimality gap" in r.output and "cooptimised" in r.output
+    assert "Services committed" in site_report.read_text()
     html = report.read_text()
     assert "Plotly.newPlot" in html
     # plotly.js is embedded: no script is loaded from the network.
@@ -127,3 +128,12 @@ def test_bad_site_file_gives_one_clear_line(tmp_path):
     assert proc.returncode == 2
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in proc.stderr
+
+
+def test_packaged_demo_site_is_the_documented_example():
+    from pathlib import Path
+
+    from gridflex.demo import demo_site_path
+
+    example = Path(__file__).parents[1] / "examples" / "sites" / "office_services.yaml"
+    assert demo_site_path().read_text() == example.read_text()

@@ -72,9 +72,12 @@ def demo(
     report: Annotated[Path, typer.Option(help="Where to write the HTML report.")] = Path(
         "gridflex-report.html"
     ),
+    site_report: Annotated[Path, typer.Option(help="Where to write the site HTML report.")] = Path(
+        "gridflex-site-report.html"
+    ),
 ) -> None:
-    """Generate a fleet, aggregate, schedule under a portfolio limit, disaggregate, execute, report."""
-    from gridflex.demo import STEPS, run_demo, write_demo_report
+    """Flex-offer lifecycle of a fleet, then a multi-energy office stacking energy, FCR and a DSO contract."""
+    from gridflex.demo import STEPS, run_demo, run_site_demo, write_demo_report, write_site_demo_report
 
     labels = {
         "prices": "load day-ahead prices",
@@ -102,6 +105,26 @@ def demo(
     console.print(table)
     out = write_demo_report(result, report)
     console.print(f"Report written to [bold]{out}[/] (open it in a browser; it works offline).")
+
+    console.rule("multi-energy site: office with PV, battery, heat pump + buffer, EV chargers")
+    with _progress() as progress:
+        task = progress.add_task("co-optimise energy, FCR and the DSO contract", total=2)
+
+        def on_site_step(step: str, seconds: float) -> None:
+            done = {"site": "co-optimised schedule", "strategies": "strategies compared"}[step]
+            progress.console.print(f"  [green]✓[/] {done} ({seconds:.2f} s)")
+            progress.update(task, advance=1, description="compare strategies" if step == "site" else "done")
+
+        site = run_site_demo(on_step=on_site_step)
+    table = Table(title=f"strategies on '{site.result.site}' (EUR; value = −total cost)")
+    table.add_column("")
+    for col in site.strategies.columns:
+        table.add_column(str(col), justify="right")
+    for idx, row in site.strategies.iterrows():
+        table.add_row(str(idx), *(f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row))
+    console.print(table)
+    out = write_site_demo_report(site, site_report)
+    console.print(f"Site report written to [bold]{out}[/].")
 
 
 # ---- flex-offer steps ---------------------------------------------------------------------------
