@@ -307,3 +307,24 @@ def test_bad_input_raises_model_error_naming_the_group(call, match) -> None:  # 
     m.add_vars(2, name="x")
     with pytest.raises(ModelError, match=match):
         call(m)
+
+
+def test_restart_from_a_fixed_basis_makes_results_independent_of_history():
+    # A degenerate LP (two equally cheap columns): the vertex found may depend on the warm state.
+    def build() -> tuple[Model, VarBlock]:
+        m = Model("degenerate")
+        x = m.add_vars(2, lb=0.0, ub=1.0, cost=[1.0, 1.0], name="x")
+        m.add_constrs(name="demand", row=[0, 0], col=x.idx, val=[1.0, 1.0], lb=1.0, ub=np.inf, n_rows=1)
+        return m, x
+
+    m, x = build()
+    assert m.basis() is None
+    m.solve()
+    basis = m.basis()
+    m.set_cost(x, [1.0, 2.0])
+    m.solve()
+    m.set_cost(x, [1.0, 1.0])
+    m.restart_from(basis)
+    again = m.solve().value(x)
+    fresh_m, fresh_x = build()
+    np.testing.assert_allclose(again, fresh_m.solve().value(fresh_x))

@@ -303,11 +303,6 @@ def build_model(study: Study, net: Network, scale: float) -> MultiPeriodDCOPF:
     )
 
 
-def _highs_of(m: MultiPeriodDCOPF) -> Any:
-    """The kept highspy.Highs of the model, or None (private to gridflex.optimize.Model)."""
-    return getattr(getattr(m, "m", None), "_highs", None)
-
-
 def _model_for(task: _Task) -> tuple[MultiPeriodDCOPF, Any, float]:
     """The cached model of this thread for the task's key, and the basis every solve starts from.
 
@@ -327,8 +322,7 @@ def _model_for(task: _Task) -> tuple[MultiPeriodDCOPF, Any, float]:
     basis = None
     try:
         m.solve(task.reference_load_mw, task.reference_renewable_mw)
-        h = _highs_of(m)
-        basis = h.getBasis() if h is not None else None
+        basis = m.m.basis()
     except SolverError:
         basis = None
     with _MODELS_LOCK:
@@ -336,15 +330,6 @@ def _model_for(task: _Task) -> tuple[MultiPeriodDCOPF, Any, float]:
             _MODELS.clear()
         _MODELS[k] = (m, basis)
     return m, basis, time.perf_counter() - t0
-
-
-def _restart_from(m: MultiPeriodDCOPF, basis: Any) -> None:
-    h = _highs_of(m)
-    if h is None:
-        return
-    h.clearSolver()  # forget the previous solve (setBasis alone leaves other warm state in place)
-    if basis is not None:
-        h.setBasis(basis)
 
 
 def solve_chunk(task: _Task) -> _ChunkResult:
@@ -360,7 +345,7 @@ def solve_chunk(task: _Task) -> _ChunkResult:
     dt = task.study.dt_h
     for s in range(n):
         ren = None if task.renewable_mw is None else task.renewable_mw[s]
-        _restart_from(m, basis)
+        m.m.restart_from(basis)
         try:
             res = m.solve(task.load_mw[s], ren)
         except SolverError:  # counted as out of balance in every period (z = 0), reported in summary

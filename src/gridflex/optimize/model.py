@@ -306,6 +306,23 @@ class Model:
             # missing from highspy 1.15's stub, present in the binding
             self._highs.changeRowsBounds(glob.size, glob.astype(np.int32), lb_a, ub_a)  # type: ignore[attr-defined]
 
+    def basis(self) -> Any:
+        """The simplex basis of the last solve (None before any): hand it to :meth:`restart_from`."""
+        return None if self._highs is None else self._highs.getBasis()
+
+    def restart_from(self, basis: Any) -> None:
+        """Forget the warm state of the last solve and start the next one from ``basis``.
+
+        A degenerate model can have several optimal vertices; a re-solve warm-started from whatever
+        was solved before may land on another one. Restarting every re-solve from one fixed basis
+        makes each result depend on its data only (e.g. the same whatever the number of workers).
+        """
+        if self._highs is None:
+            return
+        self._highs.clearSolver()  # setBasis alone keeps other warm state
+        if basis is not None:
+            self._highs.setBasis(basis)
+
     def _new_bounds(self, block: _Block, lb: Any, ub: Any, index: Any) -> tuple[np.ndarray, ...]:
         local = self._target(block, index)
         return (local + block.start, *_bounds(block.name, lb, ub, local.size, local))
