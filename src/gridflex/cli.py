@@ -24,6 +24,10 @@ from gridflex.errors import GridflexError
 app = typer.Typer(help="gridflex: energy flexibility from the device to the grid.", no_args_is_help=True)
 flexoffers_app = typer.Typer(help="Flex-offer lifecycle, one step at a time (FlexOffer JSON in and out).")
 app.add_typer(flexoffers_app, name="flexoffers")
+cem_app = typer.Typer(help="S2 customer energy manager (s2-ws-json over WebSockets).")
+rm_app = typer.Typer(help="S2 resource managers: device simulators that connect to a CEM.")
+app.add_typer(cem_app, name="cem")
+app.add_typer(rm_app, name="rm")
 console = Console()
 err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -420,6 +424,47 @@ def schedule_site_cmd(
     )
     written = [str(p) for p in (out, csv, report) if p is not None]
     console.print("written: " + ", ".join(written))
+
+
+@cem_app.command("serve")
+@clear_errors
+def cem_serve(
+    site: Annotated[Path, typer.Option(help="Site file whose assets the S2 devices join.")],
+    tokens: Annotated[Path, typer.Option(help="File of accepted bearer tokens, one per line.")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
+    certfile: Annotated[Path | None, typer.Option(help="TLS certificate (PEM) for wss://.")] = None,
+    keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
+) -> None:
+    """Serve RMs at ws://HOST:PORT/s2/<resource-id> (Authorization: Bearer <token>) until interrupted."""
+    from gridflex.s2 import serve
+
+    console.print(
+        f"CEM listening on {'wss' if certfile else 'ws'}://{host}:{port}/s2/<resource-id> (Ctrl-C stops)"
+    )
+    serve(site, host=host, port=port, tokens_path=tokens, certfile=certfile, keyfile=keyfile)
+
+
+@rm_app.command("simulate")
+@clear_errors
+def rm_simulate(
+    kind: Annotated[str, typer.Argument(help="Device kind (battery, pv, …).")],
+    url: Annotated[str, typer.Option(help="CEM address, e.g. ws://127.0.0.1:8765/s2.")],
+    token: Annotated[str, typer.Option(help="Bearer token accepted by the CEM.")],
+    speed: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 1.0,
+    duration_s: Annotated[float | None, typer.Option(help="Stop after this many simulated seconds.")] = None,
+    resource_id: Annotated[str | None, typer.Option(help="Resource id (default: a new UUID).")] = None,
+) -> None:
+    """Run a simulated device as a real RM over the socket."""
+    from gridflex.errors import Problem, ValidationError
+    from gridflex.s2 import KINDS, simulate
+
+    if kind not in KINDS:
+        raise ValidationError(
+            "options", [Problem("rm simulate", "KIND", f"{kind!r} is not one of {', '.join(KINDS)}")]
+        )
+    summary = simulate(kind, url, token, speed=speed, duration_s=duration_s, resource_id=resource_id)
+    console.print(summary)
 
 
 def main() -> None:  # pragma: no cover - console entry point

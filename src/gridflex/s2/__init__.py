@@ -1,0 +1,40 @@
+"""S2 adapter: a CEM speaking s2-ws-json to resource managers, mapping them onto the site optimiser.
+
+Public API::
+
+    serve(site_path, host, port, tokens_path, certfile=None, keyfile=None)   # gridflex cem serve
+    simulate(kind, url, token, speed=1.0, duration_s=None)                   # gridflex rm simulate
+    CEM(site, tokens, clock=None)   # await cem.start(host, port) → port; await cem.stop()
+    Session(Device(rid)).handle_frame(frame) → Outcome(replies, events, close)   # pure handler
+    plan_site(site, PlanRequest(...)) → Plan                                   # the optimiser step
+
+The core never imports this package (see ARCHITECTURE.md); it only calls the core.
+"""
+
+from gridflex.s2.clock import Clock
+from gridflex.s2.planner import Plan, PlanRequest, plan_site
+from gridflex.s2.protocol import SUPPORTED_CONTROL_TYPES, Device, Event, Outcome, Session, SessionState
+from gridflex.s2.schema import PROTOCOL_VERSION, s2_json_schema
+from gridflex.s2.server import CEM, read_tokens, serve
+from gridflex.s2.simulators import KINDS, Simulator, simulate
+
+__all__ = [
+    "CEM",
+    "KINDS",
+    "PROTOCOL_VERSION",
+    "SUPPORTED_CONTROL_TYPES",
+    "Clock",
+    "Device",
+    "Event",
+    "Outcome",
+    "Plan",
+    "PlanRequest",
+    "Session",
+    "SessionState",
+    "Simulator",
+    "plan_site",
+    "read_tokens",
+    "s2_json_schema",
+    "serve",
+    "simulate",
+]

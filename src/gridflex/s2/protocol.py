@@ -1,0 +1,423 @@
+"""The S2 message handler: one frame in → replies out, events for the optimiser. No IO.
+
+:class:`Session` is one WebSocket connection of a resource manager (RM); :class:`Device` is what
+the CEM knows about that resource and survives reconnects (the CEM keeps it by resource id).
+``Session.handle_frame(frame)`` returns an :class:`Outcome`: messages to send (in order), events
+for the optimiser and whether to close. The state machine and the ReceptionStatus rules are in
+docs/s2.md; in short:
+
+====================  ==========================================================================
+status                when
+====================  ==========================================================================
+INVALID_DATA          not UTF-8 / not JSON / not an object / no usable ``message_id`` (subject:
+                      the nil UUID when the id cannot be read)
+INVALID_MESSAGE       the frame breaks the S2 schema (s2-python's models), or an unknown type
+INVALID_CONTENT       it refers to something unknown (instruction id, actuator, operation mode,
+                      timer, revoked object) or is not a message an RM may send
+TEMPORARY_ERROR       the session is over its message rate (try again later)
+PERMANENT_ERROR       out of order: anything but Handshake first, control-type messages before
+                      SelectControlType or for another control type, no common protocol version
+OK                    accepted (state updated, events emitted)
+====================  ==========================================================================
+
+A ReceptionStatus is never answered. Every check runs before any state changes, so a refused frame
+leaves the session, the device and the optimiser inputs as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from s2python.common import (
+    ControlType,
+    EnergyManagementRole,
+    Handshake,
+    HandshakeResponse,
+    InstructionStatus,
+    InstructionStatusUpdate,
+    PowerForecast,
+    PowerMeasurement,
+    ReceptionStatus,
+    ReceptionStatusValues,
+    ResourceManagerDetails,
+    RevokeObject,
+    SelectControlType,
+    SessionRequest,
+    SessionRequestType,
+)
+from s2python.s2_parser import TYPE_TO_MESSAGE_CLASS
+
+from gridflex.s2.frbc import FrbcState
+from gridflex.s2.pebc import PebcState
+from gridflex.s2.schema import PROTOCOL_VERSION
+
+NIL_UUID = uuid.UUID(int=0)
+S2Msg = Any  # an s2-python message instance
+
+SUPPORTED_CONTROL_TYPES: tuple[ControlType, ...] = (
+    ControlType.FILL_RATE_BASED_CONTROL,
+    ControlType.POWER_ENVELOPE_BASED_CONTROL,
+    ControlType.NOT_CONTROLABLE,
+)
+"""Control types the CEM maps onto the optimiser, best first (PPBC, OMBC, DDBC: part 2)."""
+
+_FAMILY = {
+    ControlType.FILL_RATE_BASED_CONTROL: "FRBC.",
+    ControlType.POWER_ENVELOPE_BASED_CONTROL: "PEBC.",
+    ControlType.POWER_PROFILE_BASED_CONTROL: "PPBC.",
+    ControlType.OPERATION_MODE_BASED_CONTROL: "OMBC.",
+    ControlType.DEMAND_DRIVEN_BASED_CONTROL: "DDBC.",
+}
+CEM_ONLY = {
+    "HandshakeResponse",
+    "SelectControlType",
+    "FRBC.Instruction",
+    "PEBC.Instruction",
+    "PPBC.ScheduleInstruction",
+    "PPBC.StartInterruptionInstruction",
+    "PPBC.EndInterruptionInstruction",
+    "OMBC.Instruction",
+    "DDBC.Instruction",
+}
+"""Messages only a CEM sends; from an RM they are refused with INVALID_CONTENT."""
+
+
+class SessionState(StrEnum):
+    CONNECTED = "CONNECTED"  # socket open, CEM Handshake sent; waiting for the RM's Handshake
+    HANDSHAKE_DONE = "HANDSHAKE_DONE"  # HandshakeResponse sent; waiting for ResourceManagerDetails
+    CONTROL_TYPE_SELECTED = "CONTROL_TYPE_SELECTED"  # SelectControlType sent; control-type messages flow
+    CLOSED = "CLOSED"  # SessionRequest received or sent, or the socket closed
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something the optimiser may care about: ``kind`` of change on ``resource_id``."""
+
+    kind: str  # details, control_type, measurement, forecast, system, status, target, revoked, instruction
+    resource_id: str
+    replan: bool = True
+
+
+@dataclass
+class Outcome:
+    replies: list[S2Msg] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    close: bool = False  # close the socket after sending the replies
+    reconnect: bool = False  # the RM asked to reconnect: keep the device state
+
+
+@dataclass
+class InstructionRecord:
+    instruction: S2Msg
+    status: InstructionStatus = InstructionStatus.NEW
+    updated: datetime | None = None
+
+
+@dataclass
+class Device:
+    """What the CEM knows about one resource; kept across reconnects of its RM."""
+
+    resource_id: str
+    details: ResourceManagerDetails | None = None
+    control_type: ControlType = ControlType.NO_SELECTION
+    measurement: PowerMeasurement | None = None
+    forecast: PowerForecast | None = None
+    frbc: FrbcState = field(default_factory=FrbcState)
+    pebc: PebcState = field(default_factory=PebcState)
+    instructions: dict[uuid.UUID, InstructionRecord] = field(default_factory=dict)
+    revision: int = 0  # bumped on every accepted change that matters to the optimiser
+
+    @property
+    def name(self) -> str:
+        return f"s2-{self.resource_id}"
+
+
+class _RateLimit:
+    """Token bucket: ``rate`` messages per second, bursts up to ``burst``."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.t = burst, time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.t) * self.rate)
+        self.t = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+def reception(subject: uuid.UUID, status: ReceptionStatusValues, label: str | None = None) -> ReceptionStatus:
+    return ReceptionStatus(
+        subject_message_id=subject, status=status, diagnostic_label=(label or None) and label[:200]
+    )
+
+
+def select_control_type(available: list[ControlType]) -> ControlType:
+    """The best control type both sides support (NO_SELECTION when none)."""
+    for ct in SUPPORTED_CONTROL_TYPES:
+        if ct in available:
+            return ct
+    return ControlType.NO_SELECTION
+
+
+class Session:
+    """One RM connection: the protocol state machine over a :class:`Device` (see module docstring)."""
+
+    def __init__(
+        self,
+        device: Device,
+        max_frame_bytes: int = 1 << 20,
+        rate_per_s: float = 100.0,
+        burst: float = 200.0,
+    ) -> None:
+        self.device = device
+        self.state = SessionState.CONNECTED
+        self.max_frame_bytes = max_frame_bytes
+        self.busy = False  # set by the server when it cannot keep up: TEMPORARY_ERROR
+        self.awaiting: dict[uuid.UUID, str] = {}  # messages the CEM sent → type, until their ReceptionStatus
+        self.received: dict[uuid.UUID, ReceptionStatusValues] = {}  # ReceptionStatus the RM sent
+        self._limit = _RateLimit(rate_per_s, burst)
+
+    # ---- outgoing -------------------------------------------------------------------------
+    def opening(self) -> list[S2Msg]:
+        """The CEM's own Handshake, sent when the socket opens."""
+        return [self.sent(Handshake(message_id=uuid.uuid4(), role=EnergyManagementRole.CEM,
+                                    supported_protocol_versions=[PROTOCOL_VERSION]))]  # fmt: skip
+
+    def sent(self, msg: S2Msg) -> S2Msg:
+        """Register an outgoing message (awaiting its ReceptionStatus) and return it."""
+        if hasattr(msg, "message_id"):
+            self.awaiting[msg.message_id] = msg.message_type
+            if len(self.awaiting) > 10_000:  # never answered: forget the oldest
+                self.awaiting.pop(next(iter(self.awaiting)))
+        if isinstance(msg, SessionRequest):
+            self.state = SessionState.CLOSED
+        if getattr(msg, "message_type", "").endswith("Instruction"):
+            self.device.instructions[msg.id] = InstructionRecord(msg)
+        return msg
+
+    # ---- incoming -------------------------------------------------------------------------
+    def handle_frame(self, frame: str | bytes) -> Outcome:
+        """Handle one received frame; never raises for any input."""
+        try:
+            return self._handle(frame)
+        except Exception as exc:  # last line of defence: the server must not crash
+            return Outcome(
+                [
+                    reception(
+                        NIL_UUID,
+                        ReceptionStatusValues.PERMANENT_ERROR,
+                        f"internal error: {type(exc).__name__}",
+                    )
+                ]
+            )
+
+    def _refuse(self, subject: uuid.UUID, status: ReceptionStatusValues, label: str) -> Outcome:
+        return Outcome([reception(subject, status, label)])
+
+    def _handle(self, frame: str | bytes) -> Outcome:
+        bad = ReceptionStatusValues
+        if len(frame) > self.max_frame_bytes:
+            return self._refuse(NIL_UUID, bad.INVALID_DATA, f"frame over {self.max_frame_bytes} bytes")
+        try:
+            text = frame.decode("utf-8") if isinstance(frame, bytes) else frame
+            data = json.loads(text)
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return self._refuse(NIL_UUID, bad.INVALID_DATA, "not valid JSON")
+        if not isinstance(data, dict):
+            return self._refuse(NIL_UUID, bad.INVALID_DATA, "not a JSON object")
+        mtype = data.get("message_type")
+        if mtype == "ReceptionStatus":
+            self._on_reception_status(data)
+            return Outcome()
+        raw_id = data.get("message_id")
+        try:
+            subject = uuid.UUID(raw_id) if isinstance(raw_id, str) else None
+        except ValueError:
+            subject = None
+        if subject is None:
+            return self._refuse(NIL_UUID, bad.INVALID_DATA, "no message_id (UUID)")
+        if self.state == SessionState.CLOSED:
+            return self._refuse(subject, bad.PERMANENT_ERROR, "session is closed")
+        if self.busy or not self._limit.take():
+            return self._refuse(subject, bad.TEMPORARY_ERROR, "busy; send again later")
+        cls = TYPE_TO_MESSAGE_CLASS.get(mtype) if isinstance(mtype, str) else None
+        if cls is None:
+            return self._refuse(subject, bad.INVALID_MESSAGE, f"unknown message_type {str(mtype)[:64]!r}")
+        try:
+            msg = cls.model_validate(data)
+        except Exception as exc:  # pydantic / S2ValidationError / ValueError
+            return self._refuse(subject, bad.INVALID_MESSAGE, f"{mtype} breaks the schema: {_short(exc)}")
+        mtype = str(mtype)
+        if mtype in CEM_ONLY:
+            return self._refuse(subject, bad.INVALID_CONTENT, f"{mtype} is sent by a CEM, not an RM")
+        order = self._order_problem(str(mtype))
+        if order:
+            return self._refuse(subject, bad.PERMANENT_ERROR, order)
+        return self._dispatch(msg, subject)
+
+    def _order_problem(self, mtype: str) -> str | None:
+        if self.state == SessionState.CONNECTED:
+            return None if mtype == "Handshake" else f"{mtype} before the Handshake"
+        if mtype == "Handshake":
+            return "Handshake repeated"
+        if "." in mtype:
+            if self.state != SessionState.CONTROL_TYPE_SELECTED:
+                return f"{mtype} before SelectControlType"
+            family = _FAMILY.get(self.device.control_type)
+            if family is None or not mtype.startswith(family):
+                return f"{mtype} does not belong to the active control type {self.device.control_type.value}"
+        return None
+
+    def _dispatch(self, msg: S2Msg, subject: uuid.UUID) -> Outcome:
+        ok = ReceptionStatusValues.OK
+        dev = self.device
+        rid = dev.resource_id
+        if isinstance(msg, Handshake):
+            return self._on_handshake(msg, subject)
+        if isinstance(msg, ResourceManagerDetails):
+            return self._on_details(msg, subject)
+        if isinstance(msg, SessionRequest):
+            self.state = SessionState.CLOSED
+            again = msg.request == SessionRequestType.RECONNECT
+            return Outcome(
+                [reception(subject, ok)], [Event("session", rid, replan=False)], close=True, reconnect=again
+            )
+        if isinstance(msg, PowerMeasurement):
+            dev.measurement = msg
+            return Outcome(
+                [reception(subject, ok)],
+                [Event("measurement", rid, replan=dev.control_type == ControlType.NOT_CONTROLABLE)],
+            )
+        if isinstance(msg, PowerForecast):
+            dev.forecast = msg
+            dev.revision += 1
+            return Outcome([reception(subject, ok)], [Event("forecast", rid)])
+        if isinstance(msg, InstructionStatusUpdate):
+            rec = dev.instructions.get(msg.instruction_id)
+            if rec is None:
+                return self._refuse(
+                    subject,
+                    ReceptionStatusValues.INVALID_CONTENT,
+                    f"unknown instruction {msg.instruction_id}",
+                )
+            rec.status, rec.updated = msg.status_type, msg.timestamp
+            return Outcome(
+                [reception(subject, ok)], [Event("instruction", rid, replan=msg.status_type in _REPLAN_ON)]
+            )
+        if isinstance(msg, RevokeObject):
+            return self._on_revoke(msg, subject)
+        mtype = msg.message_type
+        if mtype.startswith("FRBC."):
+            problem = dev.frbc.check(msg)
+            if problem:
+                return self._refuse(subject, ReceptionStatusValues.INVALID_CONTENT, problem)
+            dev.frbc.apply(msg)
+        elif mtype.startswith("PEBC."):
+            problem = dev.pebc.check(msg)
+            if problem:
+                return self._refuse(subject, ReceptionStatusValues.INVALID_CONTENT, problem)
+            dev.pebc.apply(msg)
+        else:  # PPBC / OMBC / DDBC are never selected yet, so _order_problem refused them
+            return self._refuse(subject, ReceptionStatusValues.PERMANENT_ERROR, f"{mtype} is not supported")
+        dev.revision += 1
+        kind = _EVENT_KIND.get(mtype, "status")
+        # Status reports (fill level, active mode, timers) feed the next periodic plan; descriptions,
+        # targets, forecasts and constraints re-plan at once (debounced by the CEM).
+        return Outcome([reception(subject, ok)], [Event(kind, rid, replan=kind != "status")])
+
+    def _on_handshake(self, msg: Handshake, subject: uuid.UUID) -> Outcome:
+        bad = ReceptionStatusValues
+        if msg.role != EnergyManagementRole.RM:
+            return self._refuse(subject, bad.INVALID_CONTENT, "the CEM only talks to resource managers")
+        versions = msg.supported_protocol_versions or []
+        if PROTOCOL_VERSION not in versions:
+            self.state = SessionState.CLOSED
+            out = self._refuse(
+                subject, bad.PERMANENT_ERROR, f"no common protocol version (CEM: {PROTOCOL_VERSION})"
+            )
+            out.close = True
+            return out
+        self.state = SessionState.HANDSHAKE_DONE
+        resp = self.sent(
+            HandshakeResponse(message_id=uuid.uuid4(), selected_protocol_version=PROTOCOL_VERSION)
+        )
+        return Outcome([reception(subject, bad.OK), resp])
+
+    def _on_details(self, msg: ResourceManagerDetails, subject: uuid.UUID) -> Outcome:
+        dev = self.device
+        try:
+            path_id = uuid.UUID(dev.resource_id)
+        except ValueError:
+            path_id = None
+        if path_id is not None and msg.resource_id != path_id:
+            return self._refuse(subject, ReceptionStatusValues.INVALID_CONTENT,
+                                f"resource_id {msg.resource_id} differs from the URL's {dev.resource_id}")  # fmt: skip
+        chosen = select_control_type(list(msg.available_control_types))
+        dev.details = msg
+        replies: list[S2Msg] = [reception(subject, ReceptionStatusValues.OK)]
+        events = [Event("details", dev.resource_id, replan=False)]
+        if chosen != dev.control_type or self.state != SessionState.CONTROL_TYPE_SELECTED:
+            if chosen != dev.control_type:
+                dev.frbc, dev.pebc = FrbcState(), PebcState()  # another control type: its data starts anew
+            dev.control_type = chosen
+            dev.revision += 1
+            replies.append(self.sent(SelectControlType(message_id=uuid.uuid4(), control_type=chosen)))
+            events.append(Event("control_type", dev.resource_id))
+        self.state = SessionState.CONTROL_TYPE_SELECTED
+        return Outcome(replies, events)
+
+    def _on_revoke(self, msg: RevokeObject, subject: uuid.UUID) -> Outcome:
+        dev = self.device
+        kind = msg.object_type.value
+        done = False
+        if kind == "FRBC.SystemDescription":
+            done = dev.frbc.revoke_system_description(msg.object_id)
+        elif kind in ("PEBC.PowerConstraints", "PEBC.EnergyConstraint"):
+            done = dev.pebc.revoke(kind, msg.object_id)
+        if not done:
+            return self._refuse(
+                subject, ReceptionStatusValues.INVALID_CONTENT, f"no {kind} {msg.object_id} to revoke"
+            )
+        dev.revision += 1
+        return Outcome([reception(subject, ReceptionStatusValues.OK)], [Event("revoked", dev.resource_id)])
+
+    def _on_reception_status(self, data: dict[str, Any]) -> None:
+        try:
+            rs = ReceptionStatus.model_validate(data)
+        except Exception:  # a broken ReceptionStatus is dropped, never answered
+            return
+        sent = self.awaiting.pop(rs.subject_message_id, None)
+        if sent is None:
+            return
+        self.received[rs.subject_message_id] = rs.status
+        if len(self.received) > 10_000:
+            self.received.pop(next(iter(self.received)))
+        if rs.status != ReceptionStatusValues.OK:
+            for rec in self.device.instructions.values():
+                if rec.instruction.message_id == rs.subject_message_id:
+                    rec.status = InstructionStatus.REJECTED
+
+
+_EVENT_KIND = {
+    "FRBC.SystemDescription": "system",
+    "FRBC.FillLevelTargetProfile": "target",
+    "FRBC.LeakageBehaviour": "system",
+    "FRBC.UsageForecast": "forecast",
+    "PEBC.PowerConstraints": "system",
+    "PEBC.EnergyConstraint": "target",
+}
+_REPLAN_ON = {InstructionStatus.REJECTED, InstructionStatus.ABORTED}  # REVOKED: the CEM did it
+
+
+def _short(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:160]

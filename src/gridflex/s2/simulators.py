@@ -1,0 +1,562 @@
+"""Device simulators that act as real resource managers (RMs) over the socket.
+
+They are built on s2-python's own RM side (``S2AsyncConnection``, ``ResourceManagerHandler``,
+``FRBCControlType`` / ``PEBCControlType``, ``WebsocketClientMedium`` with a bearer token): the
+protocol plumbing is s2-python's, the physics is ours. Time comes from a :class:`~gridflex.s2.clock.Clock`
+(``speed`` > 1 for accelerated runs). A dropped connection is re-established with the same
+resource id (the CEM restores the device); a ``SessionRequest`` RECONNECT from the CEM does the
+same, TERMINATE ends the run.
+
+* ``battery`` (FRBC): fill level in kWh, charge / discharge / idle modes with efficiencies, leakage,
+  an anti-toggle timer blocking mode changes, a fill-level target profile; instructions are
+  executed at their execution time, with InstructionStatusUpdates (ACCEPTED, STARTED, SUCCEEDED,
+  REVOKED, ABORTED) and Actuator/Storage/TimerStatus messages.
+* ``pv`` (PEBC): a clear-sky production profile; obeys the power envelopes (production never above
+  the envelope's lower limit in absolute value) and reports forecast and measurements.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from s2python.common import (
+    Commodity,
+    CommodityQuantity,
+    Duration,
+    InstructionStatus,
+    InstructionStatusUpdate,
+    NumberRange,
+    PowerForecast,
+    PowerForecastElement,
+    PowerForecastValue,
+    PowerMeasurement,
+    PowerRange,
+    PowerValue,
+    RevokeObject,
+    Role,
+    RoleType,
+    SessionRequest,
+    SessionRequestType,
+    Timer,
+    Transition,
+)
+from s2python.connection.asset_details import AssetDetails
+from s2python.connection.async_ import S2AsyncConnection
+from s2python.connection.async_.control_type.class_based import (
+    FRBCControlType,
+    PEBCControlType,
+    ResourceManagerHandler,
+    S2ControlType,
+)
+from s2python.connection.async_.medium.websocket import WebsocketClientMedium
+from s2python.frbc import (
+    FRBCActuatorDescription,
+    FRBCActuatorStatus,
+    FRBCFillLevelTargetProfile,
+    FRBCFillLevelTargetProfileElement,
+    FRBCInstruction,
+    FRBCLeakageBehaviour,
+    FRBCLeakageBehaviourElement,
+    FRBCOperationMode,
+    FRBCOperationModeElement,
+    FRBCStorageDescription,
+    FRBCStorageStatus,
+    FRBCSystemDescription,
+    FRBCTimerStatus,
+)
+from s2python.generated.gen_s2 import PEBCPowerEnvelopeConsequenceType, PEBCPowerEnvelopeLimitType
+from s2python.pebc import PEBCAllowedLimitRange, PEBCInstruction, PEBCPowerConstraints
+
+from gridflex.s2.clock import Clock
+
+log = logging.getLogger("gridflex.s2.sim")
+ELEC = CommodityQuantity.ELECTRIC_POWER_3_PHASE_SYMMETRIC
+KINDS = ("battery", "pv")
+"""Simulators available now (heatpump, ev, washing-machine, hybrid-heatpump, chp: part 2)."""
+
+
+def _uid() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+# ── battery (FRBC) ──────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass
+class BatteryPhysics:
+    capacity_kwh: float = 10.0
+    power_w: float = 5000.0
+    eta: float = 0.95
+    fill_kwh: float = 3.0
+    leakage_kwh_per_h: float = 0.02
+    target_kwh: float | None = 8.0  # reach at least this by ``target_after_s`` after activation
+    target_after_s: float = 5400.0
+    switch_timer_s: float = 60.0
+    actuator_id: uuid.UUID = field(default_factory=_uid)
+    charge_id: uuid.UUID = field(default_factory=_uid)
+    discharge_id: uuid.UUID = field(default_factory=_uid)
+    idle_id: uuid.UUID = field(default_factory=_uid)
+    timer_id: uuid.UUID = field(default_factory=_uid)
+    mode: uuid.UUID | None = None
+    factor: float = 0.0
+    timer_until: datetime | None = None
+    clipped_kwh: float = 0.0  # energy the BMS refused because an instruction pushed past a limit
+    history: list[tuple[datetime, float]] = field(default_factory=list)  # (time, fill level)
+
+    def modes(self) -> dict[uuid.UUID, tuple[str, float, float, float, float]]:
+        """Mode → (label, fill rate kWh/s at factor 0 and 1, power W at factor 0 and 1); S2 ranges
+        run from low to high, so full discharge is factor 0 of the discharge mode."""
+        p, eta = self.power_w, self.eta
+        return {
+            self.charge_id: ("charge", 0.0, p * eta / 3.6e6, 0.0, p),
+            self.discharge_id: ("discharge", -p / eta / 3.6e6, 0.0, -p, 0.0),
+            self.idle_id: ("idle", 0.0, 0.0, 0.0, 0.0),
+        }
+
+    def rate_kwh_per_s(self, mode: uuid.UUID | None, factor: float) -> float:
+        m = self.modes().get(mode) if mode is not None else None
+        return 0.0 if m is None else m[1] + factor * (m[2] - m[1])
+
+    def power(self) -> float:
+        m = self.modes().get(self.mode) if self.mode is not None else None
+        return 0.0 if m is None else m[3] + self.factor * (m[4] - m[3])
+
+    def step(self, dt_s: float) -> None:
+        want = self.fill_kwh + self.rate_kwh_per_s(self.mode, self.factor) * dt_s
+        want -= self.leakage_kwh_per_h * dt_s / 3600.0
+        new = min(max(want, 0.0), self.capacity_kwh)
+        if self.mode in (self.charge_id, self.discharge_id) and abs(new - want) > 1e-12:
+            self.clipped_kwh += abs(new - want)
+            self.mode, self.factor = self.idle_id, 0.0  # the BMS stops at the limit
+        self.fill_kwh = new
+
+    def system_description(self, now: datetime) -> FRBCSystemDescription:
+        cap = self.capacity_kwh
+
+        def mode(mid: uuid.UUID, spec: tuple[str, float, float, float, float]) -> FRBCOperationMode:
+            label, f0, f1, p0, p1 = spec
+            el = FRBCOperationModeElement(
+                fill_level_range=NumberRange(start_of_range=0.0, end_of_range=cap),
+                fill_rate=NumberRange(start_of_range=f0, end_of_range=f1),
+                power_ranges=[PowerRange(start_of_range=p0, end_of_range=p1, commodity_quantity=ELEC)],
+            )
+            return FRBCOperationMode(
+                id=mid, diagnostic_label=label, elements=[el], abnormal_condition_only=False
+            )
+
+        ids = (self.charge_id, self.discharge_id, self.idle_id)
+        transitions = [
+            Transition.model_validate(
+                {
+                    "id": _uid(),
+                    "from": a,
+                    "to": b,
+                    "start_timers": [self.timer_id],
+                    "blocking_timers": [self.timer_id],
+                    "abnormal_condition_only": False,
+                }
+            )
+            for a in ids
+            for b in ids
+            if a != b
+        ]
+        act = FRBCActuatorDescription(
+            id=self.actuator_id,
+            diagnostic_label="inverter",
+            supported_commodities=[Commodity.ELECTRICITY],
+            operation_modes=[mode(mid, spec) for mid, spec in self.modes().items()],
+            transitions=transitions,
+            timers=[
+                Timer(
+                    id=self.timer_id,
+                    diagnostic_label="anti-toggle",
+                    duration=Duration(int(self.switch_timer_s * 1000)),
+                )
+            ],
+        )
+        storage = FRBCStorageDescription(
+            diagnostic_label="battery",
+            fill_level_label="kWh",
+            provides_leakage_behaviour=True,
+            provides_fill_level_target_profile=self.target_kwh is not None,
+            provides_usage_forecast=False,
+            fill_level_range=NumberRange(start_of_range=0.0, end_of_range=cap),
+        )
+        return FRBCSystemDescription(message_id=_uid(), valid_from=now, actuators=[act], storage=storage)
+
+
+class _BatteryControl(FRBCControlType):
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    async def activate(self, connection: S2AsyncConnection) -> None:
+        await self.sim.activate_battery(connection)
+
+    async def deactivate(self, connection: S2AsyncConnection) -> None:
+        self.sim.deactivate()
+
+    async def handle_instruction(self, connection: S2AsyncConnection, msg: Any, send_okay: Any) -> None:
+        await send_okay()
+        await self.sim.queue_instruction(connection, msg)
+
+
+# ── PV (PEBC) ───────────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass
+class PVPhysics:
+    peak_w: float = 4000.0
+    constraints_id: uuid.UUID = field(default_factory=_uid)
+    envelope: list[tuple[datetime, datetime, float]] = field(default_factory=list)  # (from, to, lower W)
+    produced_kwh: float = 0.0
+    curtailed_kwh: float = 0.0
+    power_w: float = 0.0
+    violations: int = 0
+
+    def available_w(self, t: datetime) -> float:
+        h = t.hour + t.minute / 60 + t.second / 3600
+        return self.peak_w * max(0.0, math.sin(math.pi * (h - 6.0) / 12.0))
+
+    def lower_limit(self, t: datetime) -> float | None:
+        for a, b, lo in reversed(self.envelope):
+            if a <= t < b:
+                return lo
+        return None
+
+    def step(self, t: datetime, dt_s: float) -> None:
+        avail = self.available_w(t)
+        lo = self.lower_limit(t)
+        p = -avail if lo is None else max(-avail, lo)  # production is negative; obey the envelope
+        if lo is not None and p < lo - 1e-6:
+            self.violations += 1
+        self.power_w = p
+        self.produced_kwh += -p * dt_s / 3.6e6
+        self.curtailed_kwh += (avail + p) * dt_s / 3.6e6
+
+
+class _PVControl(PEBCControlType):
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    async def activate(self, connection: S2AsyncConnection) -> None:
+        await self.sim.activate_pv(connection)
+
+    async def deactivate(self, connection: S2AsyncConnection) -> None:
+        self.sim.deactivate()
+
+    async def handle_instruction(self, connection: S2AsyncConnection, msg: Any, send_okay: Any) -> None:
+        await send_okay()
+        await self.sim.queue_instruction(connection, msg)
+
+
+# ── the RM process ──────────────────────────────────────────────────────────────────────────────
+
+
+class Simulator:
+    """One simulated device and its RM; ``run()`` until ``duration_s`` of simulated time passed."""
+
+    def __init__(
+        self,
+        kind: str,
+        url: str,
+        token: str,
+        clock: Clock | None = None,
+        resource_id: uuid.UUID | None = None,
+        tick_s: float = 0.05,
+        report_every_s: float = 1.0,
+    ) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown simulator {kind!r}; available now: {', '.join(KINDS)}")
+        self.kind = kind
+        self.resource_id = resource_id or uuid.uuid4()
+        self.url = url.rstrip("/") + (
+            "" if url.rstrip("/").endswith(str(self.resource_id)) else f"/{self.resource_id}"
+        )
+        self.token = token
+        self.clock = clock or Clock()
+        self.tick_s = tick_s
+        self.report_every_s = report_every_s
+        self.battery = BatteryPhysics() if kind == "battery" else None
+        self.pv = PVPhysics() if kind == "pv" else None
+        self.pending: list[Any] = []  # instructions waiting for their execution time
+        self.statuses: dict[uuid.UUID, InstructionStatus] = {}
+        self.received: list[Any] = []  # every instruction received
+        self.connections = 0
+        self.terminated = False
+        self._active: S2AsyncConnection | None = None
+        self._medium: WebsocketClientMedium | None = None
+        self._started: datetime | None = None
+
+    # ---- control-type activation ---------------------------------------------------------------
+    async def activate_battery(self, conn: S2AsyncConnection) -> None:
+        b = self.battery
+        assert b is not None
+        now = self.clock.now()
+        self._started = self._started or now
+        await conn.send_msg_and_await_reception_status(b.system_description(now))
+        b.mode = b.mode or b.idle_id
+        await conn.send_msg_and_await_reception_status(
+            FRBCLeakageBehaviour(
+                message_id=_uid(),
+                valid_from=now,
+                elements=[
+                    FRBCLeakageBehaviourElement(
+                        fill_level_range=NumberRange(start_of_range=0.0, end_of_range=b.capacity_kwh),
+                        leakage_rate=b.leakage_kwh_per_h / 3600.0,
+                    )
+                ],
+            )
+        )
+        if b.target_kwh is not None:
+            left = max(b.target_after_s - (now - self._started).total_seconds(), 1.0)
+            await conn.send_msg_and_await_reception_status(
+                FRBCFillLevelTargetProfile(
+                    message_id=_uid(),
+                    start_time=now,
+                    elements=[
+                        FRBCFillLevelTargetProfileElement(
+                            duration=Duration(int(left * 1000)),
+                            fill_level_range=NumberRange(start_of_range=0.0, end_of_range=b.capacity_kwh),
+                        ),
+                        FRBCFillLevelTargetProfileElement(
+                            duration=Duration(3_600_000),
+                            fill_level_range=NumberRange(
+                                start_of_range=b.target_kwh, end_of_range=b.capacity_kwh
+                            ),
+                        ),
+                    ],
+                )
+            )
+        self._active = conn
+        await self._report(conn, status=True)
+
+    async def activate_pv(self, conn: S2AsyncConnection) -> None:
+        pv = self.pv
+        assert pv is not None
+        now = self.clock.now()
+        pc = PEBCPowerConstraints(
+            message_id=_uid(), id=pv.constraints_id, valid_from=now, valid_until=None,
+            consequence_type=PEBCPowerEnvelopeConsequenceType.VANISH,
+            allowed_limit_ranges=[
+                PEBCAllowedLimitRange(commodity_quantity=ELEC, limit_type=PEBCPowerEnvelopeLimitType.UPPER_LIMIT,
+                                      range_boundary=NumberRange(start_of_range=0.0, end_of_range=0.0),
+                                      abnormal_condition_only=False),
+                PEBCAllowedLimitRange(commodity_quantity=ELEC, limit_type=PEBCPowerEnvelopeLimitType.LOWER_LIMIT,
+                                      range_boundary=NumberRange(start_of_range=-pv.peak_w, end_of_range=0.0),
+                                      abnormal_condition_only=False),
+            ],
+        )  # fmt: skip
+        await conn.send_msg_and_await_reception_status(pc)
+        start = now.replace(minute=0, second=0, microsecond=0)
+        elements = [
+            PowerForecastElement(duration=Duration(3_600_000), power_values=[PowerForecastValue.model_validate(
+                {"value_expected": -pv.available_w(start + timedelta(minutes=30 + 60 * h)), "commodity_quantity": ELEC})])
+            for h in range(24)
+        ]  # fmt: skip
+        await conn.send_msg_and_await_reception_status(
+            PowerForecast(message_id=_uid(), start_time=start, elements=elements)
+        )
+        self._active = conn
+        await self._report(conn, status=True)
+
+    def deactivate(self) -> None:
+        self._active = None
+
+    # ---- instructions ------------------------------------------------------------------------
+    async def queue_instruction(self, conn: S2AsyncConnection, msg: Any) -> None:
+        self.received.append(msg)
+        known = True
+        if isinstance(msg, FRBCInstruction) and self.battery is not None:
+            b = self.battery
+            known = msg.actuator_id == b.actuator_id and msg.operation_mode in (
+                b.charge_id,
+                b.discharge_id,
+                b.idle_id,
+            )
+        elif isinstance(msg, PEBCInstruction) and self.pv is not None:
+            known = msg.power_constraints_id == self.pv.constraints_id
+        status = InstructionStatus.ACCEPTED if known else InstructionStatus.REJECTED
+        await self._status(conn, msg.id, status)
+        if known:
+            self.pending.append(msg)
+            self.pending.sort(key=lambda m: m.execution_time)
+
+    async def _on_revoke(self, conn: S2AsyncConnection, msg: Any, send_okay: Any) -> None:
+        assert isinstance(msg, RevokeObject)
+        before = len(self.pending)
+        self.pending = [m for m in self.pending if m.id != msg.object_id]
+        await send_okay()
+        if len(self.pending) < before:
+            await self._status(conn, msg.object_id, InstructionStatus.REVOKED)
+
+    async def _on_session_request(self, conn: S2AsyncConnection, msg: Any, send_okay: Any) -> None:
+        assert isinstance(msg, SessionRequest)
+        await send_okay()
+        if msg.request == SessionRequestType.TERMINATE:
+            self.terminated = True
+        if self._medium is not None:
+            await self._medium.disconnect()
+
+    async def _status(self, conn: S2AsyncConnection, iid: uuid.UUID, status: InstructionStatus) -> None:
+        self.statuses[iid] = status
+        with contextlib.suppress(Exception):
+            await conn.send_and_forget(InstructionStatusUpdate(
+                message_id=_uid(), instruction_id=iid, status_type=status, timestamp=self.clock.now()))  # fmt: skip
+
+    async def _execute_due(self, conn: S2AsyncConnection, now: datetime) -> None:
+        while self.pending and self.pending[0].execution_time <= now:
+            msg = self.pending.pop(0)
+            await self._status(conn, msg.id, InstructionStatus.STARTED)
+            if isinstance(msg, FRBCInstruction) and self.battery is not None:
+                b = self.battery
+                if b.mode != msg.operation_mode and b.timer_until is not None and b.timer_until > now:
+                    await self._status(conn, msg.id, InstructionStatus.ABORTED)  # a blocking timer runs
+                    continue
+                if b.mode != msg.operation_mode:
+                    b.timer_until = now + timedelta(seconds=b.switch_timer_s)
+                    await conn.send_and_forget(FRBCTimerStatus(message_id=_uid(), timer_id=b.timer_id,
+                                                               actuator_id=b.actuator_id, finished_at=b.timer_until))  # fmt: skip
+                prev = b.mode
+                b.mode, b.factor = msg.operation_mode, msg.operation_mode_factor
+                await conn.send_and_forget(FRBCActuatorStatus(
+                    message_id=_uid(), actuator_id=b.actuator_id, active_operation_mode_id=b.mode,
+                    operation_mode_factor=b.factor, previous_operation_mode_id=prev, transition_timestamp=now))  # fmt: skip
+            elif isinstance(msg, PEBCInstruction) and self.pv is not None:
+                t = msg.execution_time
+                for env in msg.power_envelopes[:1]:
+                    for el in env.power_envelope_elements:
+                        end = t + timedelta(milliseconds=el.duration.root)
+                        self.pv.envelope.append((t, end, el.lower_limit))
+                        t = end
+            await self._status(conn, msg.id, InstructionStatus.SUCCEEDED)
+
+    # ---- reporting and the physics loop --------------------------------------------------------
+    async def _report(self, conn: S2AsyncConnection, status: bool) -> None:
+        now = self.clock.now()
+        if self.battery is not None:
+            b = self.battery
+            b.history.append((now, b.fill_kwh))
+            if status:
+                await conn.send_and_forget(
+                    FRBCStorageStatus(message_id=_uid(), present_fill_level=b.fill_kwh)
+                )
+                await conn.send_and_forget(FRBCActuatorStatus(
+                    message_id=_uid(), actuator_id=b.actuator_id, active_operation_mode_id=b.mode or b.idle_id,
+                    operation_mode_factor=b.factor, previous_operation_mode_id=None, transition_timestamp=None))  # fmt: skip
+            power = b.power()
+        else:
+            assert self.pv is not None
+            power = self.pv.power_w
+        await conn.send_and_forget(PowerMeasurement(message_id=_uid(), measurement_timestamp=now,
+                                                    values=[PowerValue(commodity_quantity=ELEC, value=power)]))  # fmt: skip
+
+    async def _physics(self, until: datetime | None) -> None:
+        last = self.clock.now()
+        last_report = asyncio.get_running_loop().time()
+        while until is None or last < until:
+            await asyncio.sleep(self.tick_s)
+            now = self.clock.now()
+            dt = (now - last).total_seconds()
+            conn = self._active
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await self._execute_due(conn, now)
+            if self.battery is not None:
+                self.battery.step(dt)
+            if self.pv is not None:
+                self.pv.step(now, dt)
+            last = now
+            if conn is not None and asyncio.get_running_loop().time() - last_report >= self.report_every_s:
+                last_report = asyncio.get_running_loop().time()
+                with contextlib.suppress(Exception):
+                    await self._report(conn, status=True)
+
+    def _control_types(self) -> list[S2ControlType]:
+        return [_BatteryControl(self)] if self.kind == "battery" else [_PVControl(self)]
+
+    async def _connect_once(self) -> None:
+        details = AssetDetails(
+            resource_id=self.resource_id, provides_forecast=self.kind == "pv", provides_power_measurements=[ELEC],
+            instruction_processing_delay=Duration(100), roles=[Role(role=RoleType.ENERGY_STORAGE if self.kind == "battery"
+            else RoleType.ENERGY_PRODUCER, commodity=Commodity.ELECTRICITY)], name=f"simulated {self.kind}",
+            manufacturer="gridflex", model="sim",
+        )  # fmt: skip
+        medium = WebsocketClientMedium(url=self.url, verify_certificate=False, bearer_token=self.token)
+        await medium.connect()
+        self._medium = medium
+        self.connections += 1
+        conn = S2AsyncConnection(medium=medium)
+        ResourceManagerHandler(control_types=self._control_types(), asset_details=details).register_handlers(
+            conn
+        )
+        conn.register_handler(RevokeObject, self._on_revoke)
+        conn.register_handler(SessionRequest, self._on_session_request)
+        try:
+            await conn.run()
+        finally:
+            self._active = None
+            await medium.disconnect()
+
+    async def run(self, duration_s: float | None = None, max_reconnects: int = 1000) -> dict[str, Any]:
+        """Connect (and reconnect after drops) until ``duration_s`` simulated seconds passed."""
+        until = None if duration_s is None else self.clock.now() + timedelta(seconds=duration_s)
+        physics = asyncio.create_task(self._physics(until))
+        backoff = 0.05
+        try:
+            while not physics.done() and not self.terminated and self.connections <= max_reconnects:
+                conn_task = asyncio.create_task(self._connect_once())
+                await asyncio.wait({conn_task, physics}, return_when=asyncio.FIRST_COMPLETED)
+                if not conn_task.done():
+                    conn_task.cancel()
+                with contextlib.suppress(BaseException):
+                    await conn_task
+                if physics.done() or self.terminated:
+                    break
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+        finally:
+            physics.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await physics
+            if self._medium is not None:
+                with contextlib.suppress(Exception):
+                    await self._medium.disconnect()
+        return self.summary()
+
+    async def drop(self) -> None:
+        """Cut the socket without any S2 goodbye (tests: the RM must resume)."""
+        if self._medium is not None and self._medium._ws is not None:
+            self._medium._ws.transport.abort()
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "resource_id": str(self.resource_id),
+                               "connections": self.connections, "instructions": len(self.received)}  # fmt: skip
+        if self.battery is not None:
+            out.update(fill_kwh=self.battery.fill_kwh, clipped_kwh=self.battery.clipped_kwh)
+        if self.pv is not None:
+            out.update(produced_kwh=self.pv.produced_kwh, curtailed_kwh=self.pv.curtailed_kwh)
+        return out
+
+
+async def run_simulator(kind: str, url: str, token: str, speed: float = 1.0, duration_s: float | None = None,
+                        **kw: Any) -> dict[str, Any]:  # fmt: skip
+    return await Simulator(kind, url, token, clock=Clock(speed), **kw).run(duration_s)
+
+
+def simulate(kind: str, url: str, token: str, speed: float = 1.0, duration_s: float | None = None,
+             resource_id: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """``gridflex rm simulate KIND --url ws://host:port/s2 --token T``: run one simulated RM.
+
+    ``url`` is the CEM's ``/s2`` base (the resource id is appended) or a full ``/s2/<id>`` URL;
+    ``speed`` accelerates simulated time; ``duration_s`` (simulated) ends the run (None: forever).
+    Returns a summary (fill level, energy clipped or curtailed, connections, instructions).
+    """
+    rid = uuid.UUID(resource_id) if resource_id else None
+    return asyncio.run(run_simulator(kind, url, token, speed, duration_s, resource_id=rid))

@@ -1,0 +1,196 @@
+"""A real CEM on 127.0.0.1 (ephemeral port) with s2-python RM peers (the simulators) and raw sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from gridflex.s2 import server as server_mod
+from gridflex.s2.clock import Clock
+from gridflex.s2.schema import parse_problems, schema_problems
+from gridflex.s2.server import CEM
+from gridflex.s2.simulators import Simulator
+from tests.s2.helpers import TOKEN, details, handshake, msg, run, small_site
+
+
+async def start(speed: float = 900.0) -> tuple[CEM, int, list[str]]:
+    cem = CEM(small_site(), {TOKEN: None}, clock=Clock(speed), debounce_s=0.05, ping_interval_s=None)
+    frames: list[str] = []
+    cem.frame_tap = lambda rid, f: frames.append(f)
+    port = await cem.start("127.0.0.1", 0)
+    return cem, port, frames
+
+
+def assert_all_valid(frames: list[str]) -> None:
+    assert frames
+    for f in frames:
+        assert schema_problems(f) == [], f
+        assert parse_problems(f) == [], f
+
+
+def test_unknown_token_is_refused_before_any_s2_message() -> None:
+    async def go() -> None:
+        cem, port, frames = await start()
+        try:
+            for headers in ({"Authorization": "Bearer wrong"}, {}):
+                with pytest.raises(InvalidStatus) as info:
+                    await connect(f"ws://127.0.0.1:{port}/s2/{uuid.uuid4()}", additional_headers=headers)
+                assert info.value.response.status_code == 401
+            with pytest.raises(InvalidStatus) as info:
+                await connect(
+                    f"ws://127.0.0.1:{port}/elsewhere",
+                    additional_headers={"Authorization": f"Bearer {TOKEN}"},
+                )
+            assert info.value.response.status_code == 404
+            assert frames == [] and cem.devices == {}
+        finally:
+            await cem.stop()
+
+    run(go())
+
+
+def test_battery_and_pv_end_to_end_with_schema_valid_frames() -> None:
+    async def go() -> None:
+        cem, port, frames = await start(speed=1800.0)
+        try:
+            clock = cem.clock
+            bat = Simulator("battery", f"ws://127.0.0.1:{port}/s2", TOKEN, clock=clock, report_every_s=0.2)
+            pv = Simulator("pv", f"ws://127.0.0.1:{port}/s2", TOKEN, clock=clock, report_every_s=0.2)
+            b = bat.battery
+            assert b is not None
+            b.target_after_s = 5400.0
+            await asyncio.gather(bat.run(duration_s=7200), pv.run(duration_s=7200))
+            assert cem.plans >= 2 and cem.last_error is None
+            assert bat.received and pv.received  # FRBC.Instruction / PEBC.Instruction arrived
+            assert 0.0 <= min(f for _, f in b.history) and max(f for _, f in b.history) <= b.capacity_kwh
+            assert b.clipped_kwh < 0.05  # instructions never pushed the battery past its limits
+            assert b.fill_kwh >= b.target_kwh - 0.3  # moved from 3 kWh to the 8 kWh target
+            assert pv.pv is not None and pv.pv.violations == 0
+            types = {json.loads(f)["message_type"] for f in frames}
+            assert {"Handshake", "HandshakeResponse", "SelectControlType", "ReceptionStatus",
+                    "FRBC.Instruction", "PEBC.Instruction"} <= types  # fmt: skip
+            assert_all_valid(frames)
+        finally:
+            await cem.stop()
+
+    run(go(), timeout_s=40)
+
+
+async def _raw(port: int, rid: str):
+    return await connect(
+        f"ws://127.0.0.1:{port}/s2/{rid}", additional_headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+
+
+async def _recv_until(ws, mtype: str) -> dict:
+    while True:
+        m = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        if m["message_type"] == mtype:
+            return m
+
+
+def test_hostile_session_does_not_affect_another() -> None:
+    async def go() -> None:
+        cem, port, frames = await start()
+        try:
+            good_id, bad_id = str(uuid.uuid4()), str(uuid.uuid4())
+            good, bad = await _raw(port, good_id), await _raw(port, bad_id)
+            await _recv_until(good, "Handshake")
+            await _recv_until(bad, "Handshake")
+            for f in ("{", "[]", msg("FRBC.StorageStatus", present_fill_level=1), msg("Nope")):
+                await bad.send(f)
+                rs = await _recv_until(bad, "ReceptionStatus")
+                assert rs["status"] != "OK"
+            await bad.send("x" * (2 << 20))  # over max_size: clean close 1009, no crash
+            await asyncio.wait_for(bad.wait_closed(), 5)
+            assert bad.close_code == 1009
+            await good.send(handshake())
+            assert (await _recv_until(good, "ReceptionStatus"))["status"] == "OK"
+            await _recv_until(good, "HandshakeResponse")
+            await good.send(details(good_id, ["NOT_CONTROLABLE"]))
+            assert (await _recv_until(good, "SelectControlType"))["control_type"] == "NOT_CONTROLABLE"
+            assert cem.devices[bad_id].revision == 0 and cem.devices[bad_id].details is None
+            await good.close()
+            assert_all_valid(frames)
+        finally:
+            await cem.stop()
+
+    run(go())
+
+
+def test_dropped_connection_is_resumed_and_state_restored() -> None:
+    async def go() -> None:
+        cem, port, frames = await start(speed=600.0)
+        try:
+            sim = Simulator(
+                "battery", f"ws://127.0.0.1:{port}/s2", TOKEN, clock=cem.clock, report_every_s=0.1
+            )
+            task = asyncio.create_task(sim.run(duration_s=2400))
+            rid = str(sim.resource_id)
+            for _ in range(100):
+                await asyncio.sleep(0.05)
+                if rid in cem.devices and cem.devices[rid].frbc.ready and cem.plans:
+                    break
+            dev = cem.devices[rid]
+            sd = dev.frbc.system_description
+            assert sd is not None
+            await sim.drop()
+            for _ in range(100):
+                await asyncio.sleep(0.05)
+                if (
+                    sim.connections == 2
+                    and rid in cem.connections
+                    and cem.connections[rid].session.state.value == "CONTROL_TYPE_SELECTED"
+                ):
+                    break
+            assert sim.connections == 2
+            assert cem.devices[rid] is dev and dev.frbc.ready  # the device state survived the drop
+            plans = cem.plans
+            await task
+            assert cem.plans > plans and cem.last_error is None
+            assert_all_valid(frames)
+        finally:
+            await cem.stop()
+
+    run(go())
+
+
+def test_loop_answers_pings_while_optimising(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = server_mod.plan_site
+
+    def slow(site, req):  # type: ignore[no-untyped-def]
+        time.sleep(0.8)  # a long solve, in the worker thread
+        return real(site, req)
+
+    monkeypatch.setattr(server_mod, "plan_site", slow)
+
+    async def go() -> None:
+        cem, port, _ = await start(speed=900.0)
+        try:
+            sim = Simulator(
+                "battery", f"ws://127.0.0.1:{port}/s2", TOKEN, clock=cem.clock, report_every_s=0.1
+            )
+            task = asyncio.create_task(sim.run(duration_s=1800))
+            probe = await _raw(port, str(uuid.uuid4()))
+            worst = 0.0
+            t_end = time.monotonic() + 1.5
+            while time.monotonic() < t_end:
+                t0 = time.monotonic()
+                await asyncio.wait_for(await probe.ping(), 1.0)
+                worst = max(worst, time.monotonic() - t0)
+                await asyncio.sleep(0.05)
+            assert worst < 0.3, worst
+            await probe.close()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            assert cem.plans >= 1
+        finally:
+            await cem.stop()
+
+    run(go())
