@@ -11,7 +11,6 @@ problems name the study file and the field (``storage.0.energy_mwh``).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,10 +18,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 import pydantic
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from gridflex.errors import DataError, Problem, ValidationError
+from gridflex.documents import read_document
+from gridflex.errors import Problem, ValidationError
 
 if TYPE_CHECKING:  # pragma: no cover
     from gridflex.grid.network import Network
@@ -331,16 +330,7 @@ def study_from_dict(data: Any, object_id: str = "study", base_dir: str | Path = 
 def load_study(path: str | Path) -> Study:
     """Read a study from YAML (``.yaml``/``.yml``) or JSON; relative paths inside are relative to it."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DataError(f"{p}: cannot read study file ({exc.strerror or exc})") from None
-    try:
-        data = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise DataError(
-            f"{p}: not valid {'JSON' if p.suffix.lower() == '.json' else 'YAML'}: {exc}"
-        ) from None
+    data = read_document(p, "study file")
     return study_from_dict(data, object_id=str(p), base_dir=p.parent)
 
 

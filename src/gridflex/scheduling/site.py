@@ -14,7 +14,6 @@ Public API::
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -23,12 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pydantic
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from gridflex.assets import Asset
 from gridflex.assets.base import ELECTRICITY, Context, Series, expand
-from gridflex.errors import DataError, GridflexError, Problem, ValidationError
+from gridflex.documents import read_document
+from gridflex.errors import GridflexError, Problem, ValidationError
 from gridflex.optimize import Model
 from gridflex.scheduling.products import Product, compile_services
 from gridflex.scheduling.service_spec import ServicesSpec, StrategySpec
@@ -146,18 +145,7 @@ def site_json_schema() -> dict:
 def load_site(path: str | Path) -> Site:
     """Read, parse and validate a site file (YAML or JSON); raise one error naming every problem."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DataError(f"cannot read site file {p}: {exc.strerror or exc}") from None
-    try:
-        data = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise DataError(
-            f"site file {p} is not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {exc}"
-        ) from None
-    site = parse_site(data, source=f"site file {p}")
-    return site
+    return parse_site(read_document(p, "site file"), source=f"site file {p}")
 
 
 def parse_site(data: Any, source: str = "site") -> Site:
