@@ -1,21 +1,27 @@
-"""Model-predictive control: zero forecast error ≈ perfect foresight, errors cost, warm re-solves."""
+"""Model-predictive control: zero forecast error ≈ perfect foresight, errors cost, warm re-solves,
+EV sessions and shiftable runs repeated daily, services committed day-ahead and kept."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from gridflex.assets.shiftable_process import ShiftableProcess
 from gridflex.errors import ValidationError
 from gridflex.scheduling import load_site
 from gridflex.scheduling.mpc import run_mpc
 
 ROOT = Path(__file__).resolve().parents[2]
+SITES = ROOT / "examples" / "sites"
 
 
 def _office_without_evs():
-    site = load_site(ROOT / "examples" / "sites" / "office_services.yaml")
-    return site.model_copy(update={"assets": [a for a in site.assets if a.kind != "ev"]})
+    site = load_site(SITES / "office_services.yaml")
+    return site.model_copy(
+        update={"assets": [a for a in site.assets if a.kind != "ev"], "services": type(site.services)()}
+    )
 
 
 def test_mpc_without_forecast_error_matches_perfect_foresight_and_errors_cost_more() -> None:
@@ -41,8 +47,99 @@ def test_mpc_re_solves_the_same_model_warm_and_agrees_with_a_fresh_build() -> No
     assert result.max_warm_cold_gap_eur < 1e-6  # in-place data changes = a fresh model of the same data
 
 
+def _departures(result, ev) -> np.ndarray:
+    pos = np.arange(result.realised.grid.n) % ev.n_day
+    return np.flatnonzero(pos == ev.departure_period - 1)
+
+
+def test_ev_sessions_repeat_daily_carry_their_energy_and_meet_the_need_by_departure() -> None:
+    site = load_site(SITES / "office.yaml")
+    res = run_mpc(site, days=2, step_h=1, horizon_h=24, forecast_error=0.15, seed=3, measure_cold=False)
+    evs = [a for a in res.site.assets if a.kind == "ev"]
+    assert len(evs) == 3 and res.builds == 24  # sessions are data: one model per horizon length
+    for ev in evs:
+        e = res.realised.soc_kwh[ev.name]
+        kw = res.realised.power_kw[ev.name]["electricity"]
+        dep = _departures(res, ev)
+        assert dep.size == 2  # one session a day
+        plugged = (np.arange(e.size) % ev.n_day >= ev.arrival_period) & (
+            np.arange(e.size) % ev.n_day < ev.departure_period
+        )
+        assert np.all(np.abs(kw[~plugged]) < 1e-9)  # no charging while away
+        if ev.soft is None:  # the hard need is met by every departure in the realised run
+            assert np.all(e[dep] >= ev.initial_kwh + ev.energy_need_kwh - 1e-6)
+            assert res.ev_need_missed_kwh[ev.name] == pytest.approx(0.0, abs=1e-6)
+        # the energy delivered in a session is state: charging adds up across the hourly steps
+        day = slice(ev.arrival_period, ev.departure_period)
+        delivered = kw[day].sum() * 0.25 * ev.charge_efficiency
+        assert e[ev.departure_period - 1] == pytest.approx(ev.initial_kwh + delivered, abs=1e-6)
+    assert res.regret_eur > -1e-6
+
+
+def test_shiftable_process_runs_once_a_day_as_committed() -> None:
+    site = load_site(SITES / "office.yaml")
+    washer = ShiftableProcess(
+        kind="shiftable_process", name="washer", profile_kw=[20, 20, 10, 10, 5, 5],
+        earliest_start="10:00", latest_end="18:00",
+    )  # fmt: skip
+    site = site.model_copy(update={"assets": [*site.assets, washer]})
+    res = run_mpc(site, days=2, step_h=1, horizon_h=24, forecast_error=0.2, seed=5, measure_cold=False)
+    assert res.milp_steps == res.steps  # start binaries: every step a MILP
+    kw = res.realised.power_kw["washer"]["electricity"].reshape(2, 96)
+    for d in range(2):
+        on = np.flatnonzero(kw[d] > 1e-9)
+        assert on.size == 6 and on[-1] - on[0] == 5  # one uninterrupted run a day
+        assert 40 <= on[0] and on[-1] < 72  # inside 10:00-18:00
+        assert kw[d][on] == pytest.approx([20, 20, 10, 10, 5, 5])
+    assert res.regret_eur > -1e-6
+
+
+def test_services_are_committed_day_ahead_and_the_realised_run_keeps_their_headroom() -> None:
+    site = load_site(SITES / "office_services.yaml")
+    res = run_mpc(site, days=2, step_h=1, horizon_h=24, forecast_error=0.0, measure_cold=False)
+    assert res.stages == 2  # day 0 at the start, day 1 at 12:00 the day before
+    fcr = res.commitments_kw["fcr"].reshape(-1, 16)  # 4 h blocks of quarter-hours
+    assert np.all(fcr == fcr[:, :1])  # constant within each block
+    assert np.all(
+        (fcr[:, 0] == 0)
+        | ((fcr[:, 0] >= 20 - 1e-6) & (np.abs(fcr[:, 0] / 10 - np.round(fcr[:, 0] / 10)) < 1e-6))
+    )
+    assert res.commitments_kw["fcr"].sum() > 0
+    dso = res.commitments_kw["enedis-evening"]
+    assert dso.max() == pytest.approx(60.0)  # the reservation in every window (Tue, Wed 17-20)
+    assert (dso > 0).sum() == 2 * 12
+    # Every commitment is kept in full and deliverable in the realised run (power, energy, grid rows).
+    assert res.headroom_shortfall == {}
+    assert all(v == pytest.approx(0.0, abs=1e-6) for v in res.commitment_shortfall_kw.values())
+    for name, c in res.commitments_kw.items():
+        assert res.realised.service_kw[name] == pytest.approx(c, abs=1e-6)
+        alloc = res.realised.service_allocation_kw[name]
+        electric = sum(v for a, v in alloc.items() if a != "buffer-tank")  # the tank absorbs the heat pump's
+        assert electric == pytest.approx(c, abs=1e-6)
+    # Revenue is in the realised cost; perfect foresight co-optimises the commitments with all data.
+    assert res.services_revenue_eur("realised") > 0
+    assert res.regret_eur > -1e-6
+    assert all(v == pytest.approx(0.0, abs=1e-6) for v in res.ev_need_missed_kwh.values())
+
+
+def test_services_under_forecast_error_keep_asset_headroom_and_report_the_grid_side() -> None:
+    site = load_site(SITES / "office_services.yaml")
+    res = run_mpc(site, days=2, step_h=2, horizon_h=24, forecast_error=0.1, seed=2, measure_cold=False)
+    # Assets deliver what they were allocated; only the grid connection (taking the load's forecast
+    # error) may miss, and it is reported by name.
+    assert all(k.startswith("grid connection of") for k in res.headroom_shortfall)
+    assert res.realised_cost_eur >= res.perfect_foresight_cost_eur - 1e-6
+
+
 def test_mpc_names_what_it_does_not_support() -> None:
-    site = load_site(ROOT / "examples" / "sites" / "office_services.yaml")
+    site = load_site(SITES / "office.yaml")
+    bad = [
+        a.model_copy(update={"departure": None, "arrival": 0}) if a.name == "car-1" else a
+        for a in site.assets
+    ]
+    bad.append(ShiftableProcess(kind="shiftable_process", name="kiln", profile_kw=[5, 5], interruptible=True))
     with pytest.raises(ValidationError) as info:
-        run_mpc(site, days=2)
-    assert ("car-1", "kind") in {(p.object_id, p.field) for p in info.value.problems}
+        run_mpc(site.model_copy(update={"assets": bad}), days=2)
+    assert {("car-1", "departure"), ("kiln", "interruptible")} <= {
+        (p.object_id, p.field) for p in info.value.problems
+    }

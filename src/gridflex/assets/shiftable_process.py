@@ -115,3 +115,74 @@ class ShiftableProcess(AssetBase):
             return Output({self.carrier: power})
 
         return Built(read)
+
+
+class DailyProcess(ShiftableProcess):
+    """One run a day over several days, for rolling-horizon control (``run_mpc``); non-interruptible.
+
+    Each day ``k`` it may start in periods ``k·n_day + [start_period, end_period − steps]``. The model
+    of a horizon (first period ``offset`` of the run) has one start binary ``y_t`` per period (upper
+    bound 0 where no start is allowed) and one row per period, ``Σ_{u=t−W+1..t} y_u`` over the width
+    ``W`` of a day's start window: in ``[0, 1]`` everywhere (one start per day at most), ``[1, 1]`` at
+    the last allowed start of a day whose run has not started (it must start by then). State carried
+    between steps: ``starts`` (the run periods where runs started); a run under way at the horizon
+    start continues as committed, as a fixed load (its remaining steps); days already started are
+    closed. Only bounds and right-hand sides change with the offset: one structure per horizon length.
+    """
+
+    n_day: int = Field(gt=0, description="periods per day")
+    start_period: int = Field(ge=0, description="first period of each day's window")
+    end_period: int = Field(gt=0, description="end (exclusive) of each day's window")
+    offset: int = Field(0, ge=0, description="period of the run at which this horizon starts")
+    starts: list[int] = Field(default_factory=list, description="run periods where runs started")
+
+    def check(self, ctx: Context) -> list[Problem]:
+        return []  # checked as a one-day process before repetition
+
+    def precheck(self, ctx: Context) -> list[Problem]:
+        one = self.model_copy(update={"earliest_start": self.start_period, "latest_end": self.end_period})
+        return ShiftableProcess.precheck(one, ctx)
+
+    def arrays(self, ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """Per period: start allowed, row lower bound (1 = must have started), fixed load; width W."""
+        n, steps = ctx.n, len(self.profile_kw)
+        first, last_start = self.start_period, self.end_period - steps
+        t = self.offset + np.arange(n)
+        pos, day = t % self.n_day, t // self.n_day
+        closed = np.isin(day, [s // self.n_day for s in self.starts])
+        allowed = (pos >= first) & (pos <= last_start) & ~closed
+        must = ((pos == last_start) & ~closed).astype(float)
+        fixed = np.zeros(n)
+        if self.starts:
+            done = self.offset - max(self.starts)
+            if 0 < done < steps:
+                tail = np.asarray(self.profile_kw[done:], float)[:n]
+                fixed[: tail.size] = tail
+        return allowed, must, fixed, last_start - first + 1
+
+    def build(self, ctx: Context) -> Built:
+        n = ctx.n
+        prof = np.asarray(self.profile_kw, dtype=float)
+        steps = prof.size
+        allowed, must, fixed, width = self.arrays(ctx)
+        y = ctx.add_vars(f"{self.label} start", n, 0.0, allowed.astype(float), integer=True)
+        j = np.arange(n)
+        k = np.arange(width)
+        rows = np.repeat(j, width)
+        src = rows - np.tile(k, n)
+        keep = src >= 0
+        ctx.relation(f"{self.label} one start a day", rows[keep], y.idx[src[keep]], 1.0, must, 1.0, n)
+        start = np.repeat(j, steps)
+        periods = start + np.tile(np.arange(steps), n)
+        inside = periods < n
+        cols, coef = y.idx[start[inside]], np.tile(prof, n)[inside]
+        ctx.flow(self.carrier, self.node, periods[inside], cols, coef)
+        ctx.fixed_flow(self.carrier, self.node, fixed)
+        reader = self._reader(ctx, periods[inside], cols, coef)
+
+        def read(sol: Solution) -> Output:
+            out = reader.read(sol)
+            out.power_kw[self.carrier] = out.power_kw[self.carrier] + fixed
+            return out
+
+        return Built(read)

@@ -218,6 +218,8 @@ def _power_rows(
 
 def _offered(prs: list[tuple[Product, VarBlock]], m: int) -> np.ndarray:
     """Periods (< m) in which at least one of the products is offered."""
+    if m <= 0:  # a checkpoint beyond a horizon shorter than the delivery duration
+        return np.zeros(0, np.int64)
     mask = np.zeros(m, bool)
     for p, _ in prs:
         mask |= p.block[:m] >= 0
@@ -371,7 +373,7 @@ def read_services(sv: ServiceModel, sm: SiteModel, sol: Solution, res: SiteResul
         c = sol.value(pv.commit)
         if pv.integers or p.forced:
             c = np.round(c, 6)
-        per = np.where(p.block >= 0, c[np.maximum(p.block, 0)], 0.0)
+        per = np.where(p.block >= 0, c[np.maximum(p.block, 0)], 0.0) if c.size else np.zeros(grid.n)
         res.service_kw[name] = per
         res.service_allocation_kw[name] = {a: sol.value(r).copy() for a, r in pv.alloc.items()}
         blocks = []
