@@ -63,9 +63,16 @@ def _progress() -> Progress:
     )
 
 
-@app.command()
+demo_app = typer.Typer(
+    help="The main job: flex-offers of a fleet and a multi-energy site; `demo s2` runs S2 devices live."
+)
+app.add_typer(demo_app, name="demo")
+
+
+@demo_app.callback(invoke_without_command=True)
 @clear_errors
 def demo(
+    ctx: typer.Context,
     devices: Annotated[int, typer.Option(help="Number of devices in the fleet.")] = 10_000,
     day: Annotated[str, typer.Option(help="Local day (Europe/Paris) of French 2018 prices.")] = "2018-06-12",
     zone: Annotated[str, typer.Option(help="SMARD price zone.")] = "France",
@@ -81,6 +88,8 @@ def demo(
     ),
 ) -> None:
     """Flex-offer lifecycle of a fleet, then a multi-energy office stacking energy, FCR and a DSO contract."""
+    if ctx.invoked_subcommand is not None:
+        return
     from gridflex.demo import STEPS, run_demo, run_site_demo, write_demo_report, write_site_demo_report
 
     labels = {
@@ -129,6 +138,33 @@ def demo(
     console.print(table)
     out = write_site_demo_report(site, site_report)
     console.print(f"Site report written to [bold]{out}[/].")
+
+
+@demo_app.command("s2")
+@clear_errors
+def demo_s2(
+    report: Annotated[Path, typer.Option(help="Where to write the HTML report.")] = Path(
+        "gridflex-s2-report.html"
+    ),
+    speed: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 1080.0,
+    hours: Annotated[float, typer.Option(help="Simulated hours (at most 60 s of wall time).")] = 12.0,
+) -> None:
+    """A household and an office live over real sockets: CEM + one simulator per device kind."""
+    from gridflex.s2.demo import run_s2_demo
+
+    with console.status(f"running {hours:g} simulated hours at {speed:g}× on 127.0.0.1 …"):
+        summary = run_s2_demo(report, speed=speed, hours=hours)
+    table = Table(title=f"gridflex demo s2 — {hours:g} h at {speed:g}× in {summary['wall_s']} s")
+    for col in ("site", "devices", "plans", "largest site power", "above its limit"):
+        table.add_column(col)
+    for name in ("household", "office"):
+        site = summary[name]
+        kinds = ", ".join(site["kinds"])
+        table.add_row(
+            name, kinds, str(site["plans"]), f"{site['max_site_kw']} kW", f"{site['max_over_limit_kw']} kW"
+        )
+    console.print(table)
+    console.print(f"Report written to [bold]{report}[/].")
 
 
 # ---- flex-offer steps ---------------------------------------------------------------------------

@@ -35,9 +35,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import ConfigDict, Field, PrivateAttr
 from s2python.common import CommodityQuantity
 from s2python.frbc import (
     FRBCActuatorDescription,
@@ -52,6 +53,9 @@ from s2python.frbc import (
     FRBCTimerStatus,
     FRBCUsageForecast,
 )
+
+from gridflex.assets.base import AssetBase, Built, Context, Output
+from gridflex.optimize import ConstrBlock, Solution, VarBlock
 
 TARGET_PENALTY_EUR = 10_000.0
 """Cost per fill-level unit by which a fill-level target range is missed (per period)."""
@@ -132,6 +136,7 @@ class FrbcInputs:
     drain_per_h: np.ndarray  # usage + leakage, fill units per hour per period
     target_lo: np.ndarray  # per period, -inf where none
     target_hi: np.ndarray  # per period, +inf where none
+    first_frac: float = 1.0  # share of the first period still ahead (the plan starts at its start)
 
 
 @dataclass
@@ -223,8 +228,8 @@ class FrbcState:
         drain = drain + _leakage_at(self.leakage, fill) * 3600.0
         lo, hi = np.full(n, -np.inf), np.full(n, np.inf)
         if self.target is not None:
-            lo = profile_average(self.target, start, step_s, n, _target_lo, -np.inf)
-            hi = profile_average(self.target, start, step_s, n, _target_hi, np.inf)
+            lo = profile_extreme(self.target, start, step_s, n, _target_lo, -np.inf, np.fmax)
+            hi = profile_extreme(self.target, start, step_s, n, _target_hi, np.inf, np.fmin)
         return FrbcInputs(name, fill, fr.start_of_range, fr.end_of_range, acts, drain, lo, hi)
 
     def instructions(
@@ -250,6 +255,7 @@ class FrbcState:
             current = (
                 None if status is None else (status.active_operation_mode_id, status.operation_mode_factor)
             )
+            timers = dict(self.timers_finish)  # with the timers this batch's own changes start
             for k, r in enumerate(rates):
                 choice = _choose(act_spec, float(r))
                 if choice is None:
@@ -259,9 +265,9 @@ class FrbcState:
                 if current is not None and current[0] == choice.mode_id and abs(current[1] - factor) < 1e-3:
                     continue
                 if current is not None and current[0] != choice.mode_id:
-                    allowed, when = self._transition_time(desc, current[0], choice.mode_id, when)
-                    if not allowed:
-                        continue
+                    allowed, when = self._transition_time(desc, current[0], choice.mode_id, when, timers)
+                    if not allowed or when >= start + timedelta(seconds=(k + 1) * step_s):
+                        continue  # blocked for this whole period: the next period decides again
                 out.append(
                     FRBCInstruction(
                         message_id=uuid.uuid4(),
@@ -278,18 +284,28 @@ class FrbcState:
                     return out
         return out
 
+    @staticmethod
     def _transition_time(
-        self, desc: FRBCActuatorDescription, src: uuid.UUID, dst: uuid.UUID, when: datetime
+        desc: FRBCActuatorDescription,
+        src: uuid.UUID,
+        dst: uuid.UUID,
+        when: datetime,
+        timers: dict[tuple[uuid.UUID, uuid.UUID], datetime],
     ) -> tuple[bool, datetime]:
+        """Whether ``src → dst`` is allowed and its earliest time at or after ``when``; a planned
+        transition starts its timers in ``timers`` (so later changes of the same batch respect them)."""
         if not desc.transitions:
             return True, when
         tr = next((t for t in desc.transitions if t.from_ == src and t.to == dst), None)
         if tr is None or tr.abnormal_condition_only:
             return False, when
         for timer_id in tr.blocking_timers:
-            done = self.timers_finish.get((desc.id, timer_id))
+            done = timers.get((desc.id, timer_id))
             if done is not None and done > when:
                 when = done
+        durations = {t.id: t.duration.root / 1000.0 for t in desc.timers}
+        for timer_id in tr.start_timers:
+            timers[(desc.id, timer_id)] = when + timedelta(seconds=durations.get(timer_id, 0.0))
         return True, when
 
 
@@ -301,8 +317,11 @@ def _actuator_spec(act: FRBCActuatorDescription, fill: float) -> ActuatorPlanSpe
         el = element_at(mode, fill)
         f0, f1 = el.fill_rate.start_of_range, el.fill_rate.end_of_range
         choices.append(ModeChoice(mode.id, f0, f1, electric_w(el, 0.0), electric_w(el, 1.0)))
-    charge = max((c for c in choices if max(c.f0, c.f1) > 0), key=lambda c: max(c.f0, c.f1), default=None)
-    discharge = min((c for c in choices if min(c.f0, c.f1) < 0), key=lambda c: min(c.f0, c.f1), default=None)
+    # the highest (lowest) fill rate; among equals the mode that can modulate the most
+    charge = max((c for c in choices if max(c.f0, c.f1) > 0),
+                 key=lambda c: (max(c.f0, c.f1), abs(c.f1 - c.f0)), default=None)  # fmt: skip
+    discharge = min((c for c in choices if min(c.f0, c.f1) < 0),
+                    key=lambda c: (min(c.f0, c.f1), -abs(c.f1 - c.f0)), default=None)  # fmt: skip
     idle = next(
         (
             c
@@ -351,6 +370,25 @@ def profile_average(
     return out
 
 
+def profile_extreme(
+    msg: Any, start: datetime, step_s: int, n: int, value: Any, default: float, pick: Any
+) -> np.ndarray:
+    """Per period, the strictest value (``pick``: ``np.fmax`` for lower bounds, ``np.fmin`` for upper)
+    of the profile elements that overlap it; ``default`` where none does. A target that starts inside
+    a period applies to that period's end, so the plan never reaches it late."""
+    out = np.full(n, np.nan)
+    if msg is None:
+        return np.full(n, default, dtype=float)
+    edges = np.arange(n + 1, dtype=float) * step_s
+    t = (msg.start_time - start).total_seconds()
+    for el in msg.elements:
+        dur = el.duration.root / 1000.0
+        touch = (edges[:-1] < t + dur) & (edges[1:] > t)
+        out[touch] = pick(out[touch], float(value(el)))
+        t += dur
+    return np.where(np.isnan(out), default, out)
+
+
 def _target_lo(e: Any) -> float:
     return float(e.fill_level_range.start_of_range)
 
@@ -368,44 +406,186 @@ def _leakage_at(leak: FRBCLeakageBehaviour | None, fill: float) -> float:
     return 0.0
 
 
-def frbc_assets(spec: FrbcInputs, node: str = "site") -> list[dict[str, Any]]:
-    """The device as site asset dicts: a store on its fill carrier, converters, the fixed drain."""
-    carrier = f"s2fill_{spec.name}"
-    width = max(spec.fill_max - spec.fill_min, 1e-6)
-    assets: list[dict[str, Any]] = []
-    max_in, max_out = 0.0, 0.0
-    for i, a in enumerate(spec.actuators):
-        if (
-            a.charge is not None
-            and max(a.charge.f0, a.charge.f1) > 0
-            and max(a.charge.p0_w, a.charge.p1_w) > 0
-        ):
-            p_kw = max(a.charge.p0_w, a.charge.p1_w) / 1000.0
-            f_h = max(a.charge.f0, a.charge.f1) * 3600.0
-            assets.append(
-                {"kind": "converter", "name": f"{spec.name}/a{i}/charge", "node": node,
-                 "input_carrier": "electricity", "outputs": {carrier: f_h / p_kw}, "input_max_kw": p_kw}
-            )  # fmt: skip
-            max_in += f_h
-        if a.discharge is not None and min(a.discharge.p0_w, a.discharge.p1_w) < 0:
-            p_kw = -min(a.discharge.p0_w, a.discharge.p1_w) / 1000.0
-            f_h = -min(a.discharge.f0, a.discharge.f1) * 3600.0
-            assets.append(
-                {"kind": "converter", "name": f"{spec.name}/a{i}/discharge", "node": node,
-                 "input_carrier": carrier, "outputs": {"electricity": p_kw / f_h}, "input_max_kw": f_h}
-            )  # fmt: skip
-            max_out += f_h
-    drain_max = float(np.abs(spec.drain_per_h).max(initial=0.0))
-    assets.append(
-        {"kind": "storage", "name": f"{spec.name}/store", "node": node, "carrier": carrier,
-         "capacity_kwh": width, "charge_power_kw": max_in + drain_max + 1e-3,
-         "discharge_power_kw": max_out + drain_max + 1e-3,
-         "initial_soc_frac": float(np.clip((spec.fill_now - spec.fill_min) / width, 0.0, 1.0)),
-         "degradation_eur_per_mwh": 1e-3}
-    )  # fmt: skip
-    if spec.drain_per_h.any():
-        assets.append(
-            {"kind": "load", "name": f"{spec.name}/usage", "node": node, "carrier": carrier,
-             "profile_kw": [float(x) for x in spec.drain_per_h]}
-        )  # fmt: skip
-    return assets
+# ── the lean linearisation: all FRBC devices of a plan in one vectorized pass ─────────────────────
+
+FLEET_ASSET = "s2-frbc-fleet"
+"""Name of the asset that carries every FRBC device of a plan in the site model."""
+
+_EPS_EUR_PER_MWH = 1e-3  # tiny cost on every fill-rate column: no needless cycling
+EARLY_EUR_PER_MWH = 0.5
+"""Filling in the last period costs this much more (EUR per MWh of electricity) than in the first:
+at equal prices the plan fills early, so execution lags do not make it miss a target."""
+
+
+def _endpoint(m: ModeChoice, highest: bool) -> tuple[float, float]:
+    """(fill units per hour, kW) at the factor with the highest (or lowest) fill rate of a mode."""
+    use_one = (m.f1 >= m.f0) if highest else (m.f1 <= m.f0)
+    f, p = (m.f1, m.p1_w) if use_one else (m.f0, m.p0_w)
+    return f * 3600.0, p / 1000.0
+
+
+def actuator_columns(a: ActuatorPlanSpec) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
+    """((max fill-in rate per hour, kW per fill unit/h), same for fill-out) of an actuator, or None.
+
+    Charging needs a mode with a positive fill rate that takes electricity; discharging a mode with a
+    negative fill rate (a battery's discharge gives electricity: negative kW per unit, a cooling mode
+    takes it: positive)."""
+    charge = discharge = None
+    if a.charge is not None:
+        f_h, p_kw = _endpoint(a.charge, highest=True)
+        if f_h > 1e-12 and p_kw > 1e-9:
+            charge = (f_h, p_kw / f_h)
+    if a.discharge is not None:
+        f_h, p_kw = _endpoint(a.discharge, highest=False)
+        if f_h < -1e-12 and abs(p_kw) > 1e-9:
+            discharge = (-f_h, p_kw / -f_h)
+    return charge, discharge
+
+
+def fleet_signature(specs: list[FrbcInputs]) -> tuple[Any, ...]:
+    """What fixes the structure of the fleet's model part (names, actuators, kW per fill unit):
+    two requests with the same signature differ only in bounds and right-hand sides."""
+    out = []
+    for s in specs:
+        cols = []
+        for a in s.actuators:
+            ch, dis = actuator_columns(a)
+            cols.append(
+                (None if ch is None else round(ch[1], 12), None if dis is None else round(dis[1], 12))
+            )
+        out.append((s.name, tuple(cols)))
+    return tuple(out)
+
+
+@dataclass
+class FrbcFleet:
+    """The FRBC devices of a plan inside the site model (see the module docstring and docs/s2.md).
+
+    Per device and period: the fill level ``soc`` (fill − fill_min, bounded by the storage range and
+    the target profile), one fill-in column per charging actuator and one fill-out column per
+    discharging actuator (fill units per hour; each feeds the electricity bus with its kW per fill
+    unit), and two penalised virtual-fill slacks (``add``: usage that cannot be served or a low target
+    that cannot be reached; ``dump``: fill above a high target that cannot be avoided). One row per
+    device and period: the fill balance. Usage and leakage are its right-hand side, so a new fill
+    level, usage forecast or target changes bounds and right-hand sides only (:meth:`update`).
+    """
+
+    specs: list[FrbcInputs]
+    n: int
+    dt_h: float
+    soc: VarBlock  # device-major: device d, period t at d·n + t
+    add: VarBlock
+    dump: VarBlock
+    balance: ConstrBlock
+    cols: list[tuple[int, int, VarBlock, float, float]]  # (device, actuator, block, fill sign, kW per unit/h)
+
+    def _data(self, specs: list[FrbcInputs]) -> dict[str, np.ndarray]:
+        dt = self.dt_h
+        width = np.array([max(s.fill_max - s.fill_min, 1e-6) for s in specs])
+        fmin = np.array([s.fill_min for s in specs])
+        lo = np.stack([s.target_lo for s in specs]) - fmin[:, None]
+        hi = np.stack([s.target_hi for s in specs]) - fmin[:, None]
+        lb = np.clip(np.where(np.isfinite(lo), lo, 0.0), 0.0, width[:, None])
+        ub = np.clip(np.where(np.isfinite(hi), hi, width[:, None]), 0.0, width[:, None])
+        lb = np.minimum(lb, ub)
+        rhs = -dt * np.stack([s.drain_per_h for s in specs])
+        rhs[:, 0] *= np.array([s.first_frac for s in specs])  # usage in what is left of period 0
+        init = np.array([np.clip(s.fill_now - s.fill_min, 0.0, w) for s, w in zip(specs, width, strict=True)])
+        rhs[:, 0] += init
+        return {"lb": lb.ravel(), "ub": ub.ravel(), "rhs": rhs.ravel()}
+
+    def update(self, model: Any, specs: list[FrbcInputs]) -> None:
+        """New data for the same structure (``fleet_signature`` equal): bounds and right-hand sides."""
+        d = self._data(specs)
+        model.set_bounds(self.soc, d["lb"], d["ub"])
+        model.set_row_bounds(self.balance, d["rhs"], d["rhs"])
+        for dev, act, block, _, _ in self.cols:
+            ch, dis = actuator_columns(specs[dev].actuators[act])
+            limit = (ch if block.name.endswith("in") else dis) or (0.0, 0.0)
+            ub = np.full(self.n, limit[0])
+            ub[0] *= specs[dev].first_frac  # only the rest of the running period can still be used
+            model.set_bounds(block, 0.0, ub)
+        self.specs = specs
+
+    def device_power_kw(self, sol: Any) -> np.ndarray:
+        """Electric power per device and period (kW, + = consumption), shape (devices, n)."""
+        out = np.zeros((len(self.specs), self.n))
+        for dev, _, block, _, kw in self.cols:
+            out[dev] += kw * sol.value(block)
+        return out
+
+    def rates_per_s(self, sol: Any) -> list[dict[Any, np.ndarray]]:
+        """Net fill rate (fill units per second) per device → actuator id."""
+        out: list[dict[Any, np.ndarray]] = [
+            {a.actuator_id: np.zeros(self.n) for a in s.actuators} for s in self.specs
+        ]
+        for dev, act, block, sign, _ in self.cols:
+            out[dev][self.specs[dev].actuators[act].actuator_id] += sign * sol.value(block) / 3600.0
+        return out
+
+    def fill(self, sol: Any) -> np.ndarray:
+        """Planned fill level at the end of each period, shape (devices, n)."""
+        fmin = np.array([s.fill_min for s in self.specs])
+        return sol.value(self.soc).reshape(len(self.specs), self.n) + fmin[:, None]
+
+
+def add_frbc_fleet(ctx: Any, specs: list[FrbcInputs], node: str = "site") -> FrbcFleet:
+    """Add every FRBC device to the site model being built (before its balances; one pass)."""
+    n, dt = ctx.n, ctx.dt_h
+    nd = len(specs)
+    t = np.arange(n)
+    ramp = 1.0 + 1e-3 * np.tile(t[::-1], nd) / max(n, 1)  # a virtual fill is taken as late as possible
+    pen = {"penalty": TARGET_PENALTY_EUR * ramp}
+    soc = ctx.add_vars("s2 frbc fill level", nd * n, 0.0, np.inf)
+    add = ctx.add_vars("s2 frbc virtual fill in", nd * n, 0.0, np.inf, pen)
+    dump = ctx.add_vars("s2 frbc virtual fill out", nd * n, 0.0, np.inf, pen)
+    rows = [np.arange(nd * n), np.flatnonzero(np.tile(t, nd) > 0), np.arange(nd * n), np.arange(nd * n)]
+    cols = [soc.idx, soc.idx[np.tile(t, nd) < n - 1], add.idx, dump.idx]
+    vals = [np.ones(nd * n), np.full(nd * (n - 1), -1.0), np.full(nd * n, -1.0), np.ones(nd * n)]
+    blocks: list[tuple[int, int, VarBlock, float, float]] = []
+    for d, s in enumerate(specs):
+        for j, a in enumerate(s.actuators):
+            for side, col, sign in zip(("in", "out"), actuator_columns(a), (1.0, -1.0), strict=True):
+                if col is None:
+                    continue
+                # a small cost: no needless cycling; and at equal prices fill in early, not at the last
+                # moment (a ramp of EARLY_EUR_PER_MWH over the horizon, above the solver's tolerance)
+                kw = max(abs(col[1]), 1e-3)
+                ramp_eur = EARLY_EUR_PER_MWH * t / n if sign > 0 else 0.0
+                eps = (_EPS_EUR_PER_MWH + ramp_eur) * dt / 1000.0 * kw
+                b = ctx.add_vars(f"s2 frbc '{s.name}' a{j} fill {side}", n, 0.0, col[0], {"degradation": eps})
+                blocks.append((d, j, b, sign, col[1]))
+                rows.append(d * n + t)
+                cols.append(b.idx)
+                vals.append(np.full(n, -sign * dt))
+                ctx.flow("electricity", node, t, b.idx, col[1])
+    balance = ctx.model.add_constrs("s2 frbc fill balance", np.concatenate(rows), np.concatenate(cols),
+                                    np.concatenate(vals), 0.0, 0.0, nd * n)  # fmt: skip
+    fleet = FrbcFleet(list(specs), n, dt, soc, add, dump, balance, blocks)
+    fleet.update(ctx.model, list(specs))
+    return fleet
+
+
+class FrbcFleetAsset(AssetBase):
+    """The FRBC devices of a plan as one site asset (kind ``s2_frbc``): :func:`add_frbc_fleet` in
+    the site's build pass, so the devices' electricity enters the site balance like any asset's.
+    Made by the CEM's planner only (not a site-file kind)."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    kind: Literal["s2_frbc"] = "s2_frbc"
+    specs: list[Any] = Field(default_factory=list)
+    _fleet: FrbcFleet | None = PrivateAttr(None)
+
+    @property
+    def fleet(self) -> FrbcFleet:
+        assert self._fleet is not None, "build() first"
+        return self._fleet
+
+    def build(self, ctx: Context) -> Built:
+        fleet = add_frbc_fleet(ctx, list(self.specs), self.node)
+        self._fleet = fleet
+
+        def read(sol: Solution) -> Output:
+            return Output({"electricity": fleet.device_power_kw(sol).sum(axis=0)})
+
+        return Built(read)

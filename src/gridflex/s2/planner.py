@@ -5,21 +5,52 @@ devices' linearised assets (:func:`~gridflex.s2.frbc.frbc_assets`, :func:`~gridf
 fixed loads of NOT_CONTROLABLE devices) to the site's own assets (grid connection with its fuse
 limit, prices, CO2, other loads and PV), moves the horizon to ``start``, builds the site model,
 adds the FRBC fill-level targets as soft bounds and solves. Only public scheduling/assets API is used.
+
+All FRBC devices enter as one asset (:class:`~gridflex.s2.frbc.FrbcFleetAsset`, the lean formulation
+of docs/s2.md). A congestion limit (``import_limit_kw`` / ``export_limit_kw``, set by a DSO at run time)
+caps the site's net import / export over all its electricity grid connections, softly (each kWh over
+costs ``CONGESTION_PENALTY_EUR_PER_KWH``). With ``req.warm`` (a :class:`WarmModel` the CEM keeps),
+a request that differs from the previous one only in FRBC data (fill levels, usage, targets, mode
+limits) and congestion limits changes bounds and right-hand sides of the kept model and re-solves
+from the last basis; anything else (another device, another period start) builds anew.
 """
 
 from __future__ import annotations
 
+import hashlib
+import pickle
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 
-from gridflex.s2.frbc import TARGET_PENALTY_EUR, FrbcInputs, frbc_assets
+from gridflex.s2.frbc import FLEET_ASSET, FrbcFleet, FrbcFleetAsset, FrbcInputs, fleet_signature
 from gridflex.s2.pebc import PebcInputs, pebc_assets
 from gridflex.scheduling import Site, build_site_model, compile_site, parse_site, solve_site_model
 from gridflex.scheduling.hub import SiteModel
+
+GAS_EUR_PER_MWH = 40.0
+"""Gas price of the grid connection the CEM adds for gas-using S2 devices when the site has none."""
+
+CONGESTION_PENALTY_EUR_PER_KWH = 100_000.0
+"""Cost of each kWh by which the site's import (export) exceeds a congestion limit."""
+TIE_BREAK_EUR_PER_MWH = 1e-3
+"""Added to the cost of every import and export of the electricity grid connections."""
+
+
+@dataclass
+class WarmModel:
+    """The last site model, kept between plans so a data-only change re-solves warm (see module doc)."""
+
+    key: bytes = b""
+    sm: SiteModel | None = None
+    fleet: FrbcFleet | None = None
+    congestion: Any = None  # ConstrBlock of the congestion rows (None: no electricity grid connection)
+    solution: list[Any] = field(default_factory=list)  # the last Solution, captured by a reader
+    warm_solves: int = 0
+    cold_builds: int = 0
 
 
 @dataclass
@@ -32,6 +63,10 @@ class PlanRequest:
     frbc: list[FrbcInputs] = field(default_factory=list)
     pebc: list[PebcInputs] = field(default_factory=list)
     loads_kw: dict[str, np.ndarray] = field(default_factory=dict)  # NOT_CONTROLABLE devices, + = load
+    import_limit_kw: np.ndarray | None = None  # congestion: net import cap per period (inf: none)
+    export_limit_kw: np.ndarray | None = None  # congestion: net export cap per period (inf: none)
+    warm: WarmModel | None = None  # kept by the CEM; not part of the request's data
+    extra: list[Any] = field(default_factory=list)  # PPBC / OMBC / DDBC device assets (s2_ppbc, ...)
 
 
 @dataclass
@@ -45,6 +80,9 @@ class Plan:
     net_import_kw: np.ndarray
     costs_eur: dict[str, float]
     solve_s: float
+    frbc_power_kw: dict[str, np.ndarray] = field(default_factory=dict)  # FRBC device → planned kW
+    warm: bool = False  # re-solved in place from the last basis
+    extra: dict[str, Any] = field(default_factory=dict)  # asset name → the solved PPBC/OMBC/DDBC asset
 
 
 def site_with_devices(base: Site, req: PlanRequest) -> Site:
@@ -58,60 +96,122 @@ def site_with_devices(base: Site, req: PlanRequest) -> Site:
         a["kind"] == "grid_connection" and a.get("carrier", "electricity") == "electricity" for a in assets
     ):
         assets.append({"kind": "grid_connection", "name": "s2-grid"})
-    for spec in req.frbc:
-        assets += frbc_assets(spec)
     for pspec in req.pebc:
         assets += pebc_assets(pspec)
+    if any("gas" in getattr(a, "carriers", ()) for a in req.extra) and not any(
+        a["kind"] == "grid_connection" and a.get("carrier") == "gas" for a in assets
+    ):
+        assets.append({"kind": "grid_connection", "name": "s2-gas", "carrier": "gas", "export_max_kw": 0.0,
+                       "import_price_eur_per_mwh": GAS_EUR_PER_MWH})  # fmt: skip
     for name, kw in req.loads_kw.items():
         assets.append({"kind": "load", "name": f"{name}/load", "profile_kw": [float(x) for x in kw]})
     return parse_site(data, source="CEM site with S2 devices")
 
 
-def _add_targets(sm: SiteModel, spec: FrbcInputs) -> None:
-    ctx = sm.ctx
-    hook = sm.built[f"{spec.name}/store"].hook
-    if hook is None or hook.soc is None:  # pragma: no cover - stores always give their soc
+def _structure_key(base: Site, req: PlanRequest) -> bytes:
+    """Everything but the data a warm re-solve can change in place (FRBC data, congestion limits)."""
+    h = hashlib.sha256()
+    h.update(repr((id(base), fleet_signature(req.frbc))).encode())
+    for f in fields(req):
+        if f.name not in ("frbc", "import_limit_kw", "export_limit_kw", "warm"):
+            h.update(f.name.encode())
+            h.update(pickle.dumps(getattr(req, f.name)))
+    return h.digest()
+
+
+def _add_congestion(sm: SiteModel) -> Any:
+    """Rows ``import − over ≤ import cap`` and ``export − over ≤ export cap`` per period over all
+    electricity grid connections (rows 0..n−1 import, n..2n−1 export; free until a limit is set).
+    On imports and exports separately, so importing and exporting at once never loosens a limit."""
+    ctx, n = sm.ctx, sm.ctx.n
+    t = np.arange(n)
+    hooks = [b.hook for b in sm.built.values()
+             if b.hook is not None and b.hook.is_grid and b.hook.bus.startswith("electricity@")]  # fmt: skip
+    if not hooks:
+        return None
+    pen = CONGESTION_PENALTY_EUR_PER_KWH * 1000.0 * ctx.dt_h
+    over = ctx.add_vars("s2 congestion excess", 2 * n, 0.0, np.inf, {"penalty": pen})
+    rows = [np.arange(2 * n)]
+    cols = [over.idx]
+    vals = [np.full(2 * n, -1.0)]
+    for hook in hooks:
+        for block, coef in hook.terms:
+            rows.append(t if coef > 0 else t + n)
+            cols.append(block.idx)
+            vals.append(np.full(n, abs(coef)))
+            # A tie-breaker: importing and exporting at once (a degenerate vertex when both have one
+            # price) would otherwise need the MILP exactness fallback.
+            cost = sum((c for _, b, c in ctx.costs if b == block), np.zeros(n))
+            sm.model.set_cost(block, cost + TIE_BREAK_EUR_PER_MWH * ctx.dt_h / 1000.0)
+    return ctx.model.add_constrs("s2 congestion limit", np.concatenate(rows), np.concatenate(cols),
+                                 np.concatenate(vals), -np.inf, np.inf, 2 * n)  # fmt: skip
+
+
+def _set_congestion(sm: SiteModel, block: Any, req: PlanRequest) -> None:
+    if block is None:
         return
-    soc = hook.soc.idx
-    for side, bound, sign in (("low", spec.target_lo, 1.0), ("high", spec.target_hi, -1.0)):
-        k = np.flatnonzero(np.isfinite(bound))
-        if k.size == 0:
-            continue
-        m = k.size
-        short = ctx.add_vars(f"s2 target {side} '{spec.name}' shortfall", m, 0.0, np.inf,
-                             {"penalty": TARGET_PENALTY_EUR * 1000.0 * sm.ctx.dt_h})  # fmt: skip
-        rows = np.concatenate([np.arange(m), np.arange(m)])
-        cols = np.concatenate([soc[k], short.idx])
-        # low:  soc + s >= lo − fill_min;   high: −soc + s >= −(hi − fill_min)
-        vals = np.concatenate([np.full(m, sign), np.ones(m)])
-        rhs = sign * (bound[k] - spec.fill_min)
-        ctx.relation(f"s2 target {side} '{spec.name}'", rows, cols, vals, rhs, np.inf, m)
+    imp = np.full(req.n, np.inf) if req.import_limit_kw is None else np.asarray(req.import_limit_kw, float)
+    exp = np.full(req.n, np.inf) if req.export_limit_kw is None else np.asarray(req.export_limit_kw, float)
+    sm.model.set_row_bounds(block, -np.inf, np.concatenate([imp, exp]))
+
+
+def _build(base: Site, req: PlanRequest, warm: WarmModel) -> None:
+    site = site_with_devices(base, req)
+    compiled = compile_site(site)
+    fleet_asset = FrbcFleetAsset(name=FLEET_ASSET, node="site", specs=list(req.frbc))
+    added = [fleet_asset] if req.frbc else []
+    if added or req.extra:
+        compiled.site = compiled.site.model_copy(
+            update={"assets": [*compiled.site.assets, *added, *req.extra]}
+        )
+    sm = build_site_model(compiled)
+    warm.sm = sm
+    warm.fleet = fleet_asset.fleet if req.frbc else None
+    warm.congestion = _add_congestion(sm)
+    warm.solution = []
+
+    def capture(sol: Any, _res: Any) -> None:
+        warm.solution[:] = [sol]
+
+    sm.readers.append(capture)
+    warm.cold_builds += 1
 
 
 def plan_site(base: Site, req: PlanRequest) -> Plan:
     """Schedule the site with its S2 devices; raises a GridflexError subclass if it cannot."""
     t0 = time.perf_counter()
-    site = site_with_devices(base, req)
-    sm = build_site_model(compile_site(site))
-    for spec in req.frbc:
-        _add_targets(sm, spec)
-    res = solve_site_model(sm)
+    warm = req.warm if req.warm is not None else WarmModel()
+    key = _structure_key(base, req)
+    # PPBC / OMBC / DDBC assets keep solved state of their own: always build them anew
+    reused = warm.sm is not None and warm.key == key and not req.extra
+    if reused and warm.fleet is not None:
+        warm.fleet.update(warm.sm.model, list(req.frbc))  # type: ignore[union-attr]
+        warm.warm_solves += 1
+    elif not reused:
+        warm.key = b""  # a failed build must not be reused
+        _build(base, req, warm)
+        warm.key = key
+    sm = warm.sm
+    assert sm is not None
+    _set_congestion(sm, warm.congestion, req)
+    try:
+        res = solve_site_model(sm)
+    except Exception:
+        warm.key = b""  # never re-solve a model whose last solve failed
+        raise
+    if sm.binaries:  # the exactness check made it a MILP: start the next plan from the LP again
+        warm.key = b""
+    sol = warm.solution[-1]
     rates: dict[str, dict[Any, np.ndarray]] = {}
     fill: dict[str, np.ndarray] = {}
-    for spec in req.frbc:
-        carrier = f"s2fill_{spec.name}"
-        per: dict[Any, np.ndarray] = {}
-        for i, act in enumerate(spec.actuators):
-            r = np.zeros(req.n)
-            ch = res.power_kw.get(f"{spec.name}/a{i}/charge")
-            if ch is not None:
-                r = r - ch[carrier] / 3600.0  # the converter gives (negative flow) fill units per hour
-            dis = res.power_kw.get(f"{spec.name}/a{i}/discharge")
-            if dis is not None:
-                r = r - dis[carrier] / 3600.0  # it takes (positive flow) fill units per hour
-            per[act.actuator_id] = r
-        rates[spec.name] = per
-        fill[spec.name] = res.soc_kwh[f"{spec.name}/store"] + spec.fill_min
+    power: dict[str, np.ndarray] = {}
+    if warm.fleet is not None:
+        fl = warm.fleet
+        for spec, r, f, p in zip(
+            fl.specs, fl.rates_per_s(sol), fl.fill(sol), fl.device_power_kw(sol), strict=True
+        ):
+            rates[spec.name], fill[spec.name], power[spec.name] = r, f, p
     pv = {p.name: -res.power_kw[f"{p.name}/pv"]["electricity"] for p in req.pebc}
+    extra = {a.name: a for a in sm.compiled.site.assets if str(a.kind) in ("s2_ppbc", "s2_ombc", "s2_ddbc")}
     return Plan(req.start, req.step_s, req.n, rates, fill, pv, res.net_import_kw(),
-                dict(res.costs_eur), time.perf_counter() - t0)  # fmt: skip
+                dict(res.costs_eur), time.perf_counter() - t0, power, reused, extra)  # fmt: skip

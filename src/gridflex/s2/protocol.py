@@ -30,7 +30,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -53,8 +53,11 @@ from s2python.common import (
 )
 from s2python.s2_parser import TYPE_TO_MESSAGE_CLASS
 
+from gridflex.s2.ddbc import DdbcState
 from gridflex.s2.frbc import FrbcState
+from gridflex.s2.ombc import OmbcState, as_uuid, revoke_pending
 from gridflex.s2.pebc import PebcState
+from gridflex.s2.ppbc import PpbcState
 from gridflex.s2.schema import PROTOCOL_VERSION
 
 NIL_UUID = uuid.UUID(int=0)
@@ -62,10 +65,14 @@ S2Msg = Any  # an s2-python message instance
 
 SUPPORTED_CONTROL_TYPES: tuple[ControlType, ...] = (
     ControlType.FILL_RATE_BASED_CONTROL,
+    ControlType.DEMAND_DRIVEN_BASED_CONTROL,
+    ControlType.OPERATION_MODE_BASED_CONTROL,
+    ControlType.POWER_PROFILE_BASED_CONTROL,
     ControlType.POWER_ENVELOPE_BASED_CONTROL,
     ControlType.NOT_CONTROLABLE,
 )
-"""Control types the CEM maps onto the optimiser, best first (PPBC, OMBC, DDBC: part 2)."""
+"""Control types the CEM maps onto the optimiser, best first (the default policy): the more of the
+device's flexibility a type describes, the better."""
 
 _FAMILY = {
     ControlType.FILL_RATE_BASED_CONTROL: "FRBC.",
@@ -130,12 +137,21 @@ class Device:
     forecast: PowerForecast | None = None
     frbc: FrbcState = field(default_factory=FrbcState)
     pebc: PebcState = field(default_factory=PebcState)
+    ppbc: PpbcState = field(default_factory=PpbcState)
+    ombc: OmbcState = field(default_factory=OmbcState)
+    ddbc: DdbcState = field(default_factory=DdbcState)
+    preference: tuple[ControlType, ...] = SUPPORTED_CONTROL_TYPES  # the CEM's policy, best first
     instructions: dict[uuid.UUID, InstructionRecord] = field(default_factory=dict)
     revision: int = 0  # bumped on every accepted change that matters to the optimiser
 
     @property
     def name(self) -> str:
         return f"s2-{self.resource_id}"
+
+    def mode_state(self) -> PpbcState | OmbcState | DdbcState | None:
+        """The state of the active PPBC / OMBC / DDBC control type (None for the others)."""
+        attr = _MODE_STATE.get(self.control_type)
+        return None if attr is None else getattr(self, attr)
 
 
 class _RateLimit:
@@ -161,9 +177,11 @@ def reception(subject: uuid.UUID, status: ReceptionStatusValues, label: str | No
     )
 
 
-def select_control_type(available: list[ControlType]) -> ControlType:
+def select_control_type(
+    available: list[ControlType], preference: tuple[ControlType, ...] = SUPPORTED_CONTROL_TYPES
+) -> ControlType:
     """The best control type both sides support (NO_SELECTION when none)."""
-    for ct in SUPPORTED_CONTROL_TYPES:
+    for ct in preference:
         if ct in available:
             return ct
     return ControlType.NO_SELECTION
@@ -202,7 +220,7 @@ class Session:
         if isinstance(msg, SessionRequest):
             self.state = SessionState.CLOSED
         if getattr(msg, "message_type", "").endswith("Instruction"):
-            self.device.instructions[msg.id] = InstructionRecord(msg)
+            self.device.instructions[as_uuid(msg.id)] = InstructionRecord(msg)
         return msg
 
     # ---- incoming -------------------------------------------------------------------------
@@ -327,8 +345,12 @@ class Session:
             if problem:
                 return self._refuse(subject, ReceptionStatusValues.INVALID_CONTENT, problem)
             dev.pebc.apply(msg)
-        else:  # PPBC / OMBC / DDBC are never selected yet, so _order_problem refused them
-            return self._refuse(subject, ReceptionStatusValues.PERMANENT_ERROR, f"{mtype} is not supported")
+        else:  # PPBC / OMBC / DDBC: _order_problem let only the active type through
+            state: Any = dev.mode_state()
+            problem = "no state for the active control type" if state is None else state.check(msg)
+            if problem:
+                return self._refuse(subject, ReceptionStatusValues.INVALID_CONTENT, problem)
+            state.apply(msg)
         dev.revision += 1
         kind = _EVENT_KIND.get(mtype, "status")
         # Status reports (fill level, active mode, timers) feed the next periodic plan; descriptions,
@@ -362,19 +384,39 @@ class Session:
         if path_id is not None and msg.resource_id != path_id:
             return self._refuse(subject, ReceptionStatusValues.INVALID_CONTENT,
                                 f"resource_id {msg.resource_id} differs from the URL's {dev.resource_id}")  # fmt: skip
-        chosen = select_control_type(list(msg.available_control_types))
+        chosen = select_control_type(list(msg.available_control_types), dev.preference)
         dev.details = msg
         replies: list[S2Msg] = [reception(subject, ReceptionStatusValues.OK)]
         events = [Event("details", dev.resource_id, replan=False)]
         if chosen != dev.control_type or self.state != SessionState.CONTROL_TYPE_SELECTED:
-            if chosen != dev.control_type:
-                dev.frbc, dev.pebc = FrbcState(), PebcState()  # another control type: its data starts anew
-            dev.control_type = chosen
-            dev.revision += 1
-            replies.append(self.sent(SelectControlType(message_id=uuid.uuid4(), control_type=chosen)))
+            replies += self._switch(chosen)
             events.append(Event("control_type", dev.resource_id))
         self.state = SessionState.CONTROL_TYPE_SELECTED
         return Outcome(replies, events)
+
+    def _switch(self, chosen: ControlType) -> list[S2Msg]:
+        """Revocations of the old type's pending instructions (on a change), then SelectControlType."""
+        dev = self.device
+        out: list[S2Msg] = []
+        if chosen != dev.control_type:
+            now = datetime.now(UTC) - timedelta(days=3650)  # every pending instruction, whatever its time
+            out = [self.sent(m) for m in revoke_pending(dev.instructions, now)]
+            dev.frbc, dev.pebc = FrbcState(), PebcState()  # another control type: its data starts anew
+            dev.ppbc, dev.ombc, dev.ddbc = PpbcState(), OmbcState(), DdbcState()
+        dev.control_type = chosen
+        dev.revision += 1
+        return [*out, self.sent(SelectControlType(message_id=uuid.uuid4(), control_type=chosen))]
+
+    def set_preference(self, preference: tuple[ControlType, ...]) -> Outcome:
+        """The CEM changes its policy: re-select among the RM's available types; messages to send."""
+        dev = self.device
+        dev.preference = tuple(preference)
+        if self.state != SessionState.CONTROL_TYPE_SELECTED or dev.details is None:
+            return Outcome()
+        chosen = select_control_type(list(dev.details.available_control_types), dev.preference)
+        if chosen == dev.control_type:
+            return Outcome()
+        return Outcome(self._switch(chosen), [Event("control_type", dev.resource_id)])
 
     def _on_revoke(self, msg: RevokeObject, subject: uuid.UUID) -> Outcome:
         dev = self.device
@@ -384,6 +426,9 @@ class Session:
             done = dev.frbc.revoke_system_description(msg.object_id)
         elif kind in ("PEBC.PowerConstraints", "PEBC.EnergyConstraint"):
             done = dev.pebc.revoke(kind, msg.object_id)
+        elif kind.split(".")[0] in _MODE_FAMILIES and kind.startswith(_FAMILY.get(dev.control_type, "-")):
+            state: Any = dev.mode_state()
+            done = state is not None and state.revoke(kind, msg.object_id)
         if not done:
             return self._refuse(
                 subject, ReceptionStatusValues.INVALID_CONTENT, f"no {kind} {msg.object_id} to revoke"
@@ -415,6 +460,16 @@ _EVENT_KIND = {
     "FRBC.UsageForecast": "forecast",
     "PEBC.PowerConstraints": "system",
     "PEBC.EnergyConstraint": "target",
+    "PPBC.PowerProfileDefinition": "system",
+    "OMBC.SystemDescription": "system",
+    "DDBC.SystemDescription": "system",
+    "DDBC.AverageDemandRateForecast": "forecast",
+}
+_MODE_FAMILIES = {"PPBC", "OMBC", "DDBC"}
+_MODE_STATE = {
+    ControlType.POWER_PROFILE_BASED_CONTROL: "ppbc",
+    ControlType.OPERATION_MODE_BASED_CONTROL: "ombc",
+    ControlType.DEMAND_DRIVEN_BASED_CONTROL: "ddbc",
 }
 _REPLAN_ON = {InstructionStatus.REJECTED, InstructionStatus.ABORTED}  # REVOKED: the CEM did it
 

@@ -11,7 +11,14 @@ also runs once per period, snapshots the devices on the loop and solves in a wor
 ``max_frame_bytes`` close the connection (1009) inside websockets; pings keep idle links alive.
 
 Tokens file: one token per line, optionally followed by the resource ids it may use
-(``s3cr3t  6f1c…  a2b4…``); blank lines and ``#`` comments are ignored.
+(``s3cr3t  6f1c…  a2b4…``); blank lines and ``#`` comments are ignored. A token followed by the word
+``@admin`` is an operator's token: it may open ``ws[s]://HOST:PORT/admin`` (and nothing else), where a
+DSO or market agent sets a congestion limit at run time (JSON commands, see :meth:`CEM.admin_command`).
+
+Re-planning: events that change the optimiser's input wake the planner at once (debounced); so does a
+measurement or fill level that deviates from the running plan (at most once per device and period),
+a disconnect of a controlled device and a new congestion limit. The last site model is kept
+(:class:`~gridflex.s2.planner.WarmModel`): when only FRBC data or the limits changed, the re-solve is warm.
 """
 
 from __future__ import annotations
@@ -19,7 +26,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 import logging
+import math
 import re
 import signal
 import ssl
@@ -31,6 +40,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from s2python.common import ControlType, InstructionStatus, RevokableObjects, RevokeObject
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as ws_serve
@@ -39,13 +49,18 @@ from websockets.http11 import Request, Response
 
 from gridflex.errors import DataError, GridflexError
 from gridflex.s2.clock import Clock
-from gridflex.s2.planner import Plan, PlanRequest, plan_site
+from gridflex.s2.frbc import ELECTRIC
+from gridflex.s2.planner import Plan, PlanRequest, WarmModel, plan_site
 from gridflex.s2.protocol import Device, Session, SessionState
 from gridflex.scheduling import Site, load_site
 
 log = logging.getLogger("gridflex.s2")
 
 PATH = re.compile(r"^/s2/([A-Za-z0-9_\-:.]{1,128})$")
+ADMIN_PATH = "/admin"
+ADMIN_SCOPE = "@admin"
+Limit = float | list[float] | list[tuple[datetime | str, float]] | Any
+"""A congestion limit: kW (from ``start`` on), kW per period, or ``(time, kW)`` pairs / a pandas Series."""
 
 
 def read_tokens(path: str | Path) -> dict[str, frozenset[str] | None]:
@@ -97,6 +112,8 @@ class CEM:
         max_frame_bytes: int = 1 << 20,
         ping_interval_s: float | None = 20.0,
         rate_per_s: float = 100.0,
+        deviation_kw: float = 0.5,
+        deviation_fill_frac: float = 0.05,
     ) -> None:
         self.site = site
         self.tokens = tokens
@@ -114,6 +131,13 @@ class CEM:
         self.last_error: GridflexError | None = None
         self.plans = 0
         self.frame_tap: Callable[[str, str], None] | None = None  # (resource id, frame) of every frame sent
+        self.deviation_kw = deviation_kw  # |measured − planned| power of an FRBC device that re-plans
+        self.deviation_fill_frac = deviation_fill_frac  # same for the fill level, share of its range
+        self.replans: dict[str, int] = {}  # why the planner was woken: reason → count
+        self.warm = WarmModel()  # the last site model, re-solved warm when only data changed
+        self._limits: dict[str, list[tuple[float, float, float]]] = {"import": [], "export": []}
+        self._deviation_period: dict[str, int] = {}
+        self._planned_from: dict[str, float] = {}  # FRBC device → fill level the last plan started from
         self._dirty = asyncio.Event()
         self._server: Server | None = None
         self._planner_task: asyncio.Task[None] | None = None
@@ -151,7 +175,8 @@ class CEM:
     # ---- connections ------------------------------------------------------------------------
     def _authorise(self, connection: ServerConnection, request: Request) -> Response | None:
         m = PATH.match(request.path)
-        if m is None:
+        admin = request.path == ADMIN_PATH
+        if m is None and not admin:
             return connection.respond(HTTPStatus.NOT_FOUND, "use /s2/<resource-id>\n")
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
@@ -159,7 +184,9 @@ class CEM:
         scope: frozenset[str] | None = None
         if scheme.lower() == "bearer":
             known, scope = self._token_scope(token.strip())
-        if not known or (scope is not None and m.group(1) not in scope):
+        is_admin = scope is not None and ADMIN_SCOPE in scope
+        wrong = is_admin != admin or (m is not None and scope is not None and m.group(1) not in scope)
+        if not known or wrong:
             resp = connection.respond(HTTPStatus.UNAUTHORIZED, "unknown token\n")
             resp.headers["WWW-Authenticate"] = 'Bearer realm="s2"'
             return resp
@@ -174,6 +201,9 @@ class CEM:
 
     async def _handle(self, ws: ServerConnection) -> None:
         assert ws.request is not None
+        if ws.request.path == ADMIN_PATH:
+            await self._admin(ws)
+            return
         rid = ws.request.path.removeprefix("/s2/")
         device = self.devices.setdefault(rid, Device(rid))
         old = self.connections.get(rid)
@@ -188,27 +218,158 @@ class CEM:
                 out = session.handle_frame(frame)
                 await conn.send(out.replies)
                 if any(e.replan for e in out.events):
-                    self._dirty.set()
+                    self._wake(next(e.kind for e in out.events if e.replan))
+                elif any(e.kind in ("measurement", "status") for e in out.events) and self._deviates(device):
+                    self._wake("deviation")
                 if out.close:
                     await ws.close(1000, "session ended")
                     break
         except ConnectionClosed:
             pass
         finally:
+            was_controlled = session.state == SessionState.CONTROL_TYPE_SELECTED
             session.state = SessionState.CLOSED
             if self.connections.get(rid) is conn:
                 del self.connections[rid]
+                if was_controlled:
+                    self._wake("disconnect")
 
     # ---- planning ---------------------------------------------------------------------------
-    def request_replan(self) -> None:
+    def request_replan(self, reason: str = "request") -> None:
+        self._wake(reason)
+
+    def _wake(self, reason: str) -> None:
+        self.replans[reason] = self.replans.get(reason, 0) + 1
         self._dirty.set()
+
+    def _deviates(self, dev: Device) -> bool:
+        """Whether an FRBC device's measured power or fill level left the running plan (at most once
+        per device and period, so a device that cannot follow does not re-plan in a loop)."""
+        plan = self.last_plan
+        if plan is None or dev.name not in plan.frbc_power_kw:
+            return False
+        now = self.clock.now()
+        k = int((now - plan.start).total_seconds() // plan.step_s)
+        if not 0 <= k < plan.n or self._deviation_period.get(dev.name) == k:
+            return False
+        # Instructions start with the RM's processing delay: accept the previous period's value too.
+        ks = [k] if k == 0 else [k - 1, k]
+        off = False
+        if dev.measurement is not None:
+            kw = sum(v.value for v in dev.measurement.values if v.commodity_quantity in ELECTRIC) / 1000.0
+            planned = plan.frbc_power_kw[dev.name]
+            off = all(abs(kw - planned[i]) > self.deviation_kw for i in ks)
+        st, sd = dev.frbc.storage_status, dev.frbc.system_description
+        if not off and st is not None and sd is not None:
+            fr = sd.storage.fill_level_range
+            tol = self.deviation_fill_frac * max(fr.end_of_range - fr.start_of_range, 1e-9)
+            fill = plan.frbc_fill[dev.name]
+            before = fill[k - 1] if k > 0 else self._planned_from.get(dev.name)
+            levels = [x for x in (before, fill[k]) if x is not None]
+            lo, hi = min(levels) - tol, max(levels) + tol
+            off = not lo <= st.present_fill_level <= hi
+        if off:
+            self._deviation_period[dev.name] = k
+        return off
+
+    # ---- congestion (DSO / market signal) ----------------------------------------------------
+    def set_congestion_limit(
+        self,
+        import_kw: Limit = None,
+        export_kw: Limit = None,
+        start: datetime | None = None,
+        step_s: int | None = None,
+    ) -> None:
+        """Cap the site's grid import (and/or export) in the next plans; re-plan now.
+
+        Each limit is ``None`` (no limit in that direction), a number (kW, from ``start`` on, open
+        ended), a sequence of kW per period of ``step_s`` (default: the site's step) from ``start``
+        (default: the current period's start), or a time-stamped series: ``(time, kW)`` pairs (ISO
+        strings or aware datetimes) or a pandas Series with a DatetimeIndex, each value holding until
+        the next time (the last for one step). A period partly under a limit gets the lowest limit
+        that touches it. The cap is soft (``CONGESTION_PENALTY_EUR_PER_KWH`` per kWh over), so a
+        limit below the site's inflexible load gives the least possible excess, never a failed plan.
+        """
+        step = int(step_s or self.step_s)
+        if start is None:
+            now = self.clock.now().timestamp()
+            t0 = now // self.step_s * self.step_s
+        else:
+            t0 = _ts(start)
+        for side, value in (("import", import_kw), ("export", export_kw)):
+            self._limits[side] = _segments(value, t0, step, side)
+        self._wake("congestion")
+
+    def clear_congestion_limit(self) -> None:
+        self._limits = {"import": [], "export": []}
+        self._wake("congestion")
+
+    def congestion_limit_kw(self, start: datetime, step_s: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(import, export) limits per period of the grid ``start + k·step_s`` (inf: none)."""
+        edges = start.timestamp() + np.arange(n + 1) * float(step_s)
+        out = []
+        for side in ("import", "export"):
+            lim = np.full(n, np.inf)
+            for a, b, kw in self._limits[side]:
+                touch = (edges[:-1] < b) & (edges[1:] > a)
+                lim[touch] = np.minimum(lim[touch], kw)
+            out.append(lim)
+        return out[0], out[1]
+
+    async def _admin(self, ws: ServerConnection) -> None:
+        """The operator's WebSocket: one JSON command per frame, one JSON reply each."""
+        try:
+            async for frame in ws:
+                try:
+                    cmd = json.loads(frame)
+                    reply = self.admin_command(cmd if isinstance(cmd, dict) else {})
+                except (ValueError, TypeError) as exc:
+                    reply = {"ok": False, "error": str(exc)[:300]}
+                await ws.send(json.dumps(reply))
+        except ConnectionClosed:
+            pass
+
+    def admin_command(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        """Run one operator command (the ``/admin`` WebSocket's frames); returns the JSON reply.
+
+        * ``{"action": "set_congestion_limit", "import_kw": …, "export_kw": …, "start": ISO, "step_s": s}``
+          (the values as in :meth:`set_congestion_limit`; time-stamped series as ``[[ISO, kW], …]``)
+        * ``{"action": "clear_congestion_limit"}``
+        * ``{"action": "status"}``: plans so far, devices, the limits and the plan's net import (kW)
+        """
+        action = cmd.get("action")
+        if action == "set_congestion_limit":
+            start = cmd.get("start")
+            self.set_congestion_limit(
+                cmd.get("import_kw"), cmd.get("export_kw"),
+                None if start is None else datetime.fromisoformat(str(start)), cmd.get("step_s"),
+            )  # fmt: skip
+        elif action == "clear_congestion_limit":
+            self.clear_congestion_limit()
+        elif action != "status":
+            return {"ok": False, "error": f"unknown action {str(action)[:40]!r}"}
+        now = self.clock.now()
+        start = datetime.fromtimestamp(int(now.timestamp()) // self.step_s * self.step_s, UTC)
+        imp, exp = self.congestion_limit_kw(start, self.step_s, self.n_periods)
+        plan = self.last_plan
+
+        def js(a: Any) -> list[float | None]:
+            return [None if not math.isfinite(x) else round(float(x), 3) for x in a]
+
+        return {"ok": True, "plans": self.plans, "devices": len(self.connections), "start": start.isoformat(),
+                "import_limit_kw": js(imp), "export_limit_kw": js(exp),
+                "net_import_kw": None if plan is None else js(plan.net_import_kw)}  # fmt: skip
 
     def snapshot(self) -> PlanRequest:
         """The devices of live sessions as plain data on the current horizon (on the loop)."""
         now = self.clock.now()
         epoch = int(now.timestamp()) // self.step_s * self.step_s
         start = datetime.fromtimestamp(epoch, UTC)
-        req = PlanRequest(start, self.step_s, self.n_periods)
+        req = PlanRequest(start, self.step_s, self.n_periods, warm=self.warm)
+        if self._limits["import"] or self._limits["export"]:
+            req.import_limit_kw, req.export_limit_kw = self.congestion_limit_kw(
+                start, self.step_s, self.n_periods
+            )
         for rid, conn in self.connections.items():
             dev = self.devices[rid]
             if conn.session.state != SessionState.CONTROL_TYPE_SELECTED:
@@ -216,6 +377,9 @@ class CEM:
             if dev.control_type == ControlType.FILL_RATE_BASED_CONTROL:
                 fi = dev.frbc.inputs(dev.name, start, self.step_s, self.n_periods)
                 if fi is not None:
+                    fi.first_frac = float(
+                        np.clip(1.0 - (now - start).total_seconds() / self.step_s, 0.0, 1.0)
+                    )
                     req.frbc.append(fi)
             elif dev.control_type == ControlType.POWER_ENVELOPE_BASED_CONTROL:
                 pi = dev.pebc.inputs(
@@ -224,16 +388,21 @@ class CEM:
                 if pi is not None:
                     req.pebc.append(pi)
             elif dev.control_type == ControlType.NOT_CONTROLABLE and dev.measurement is not None:
-                from gridflex.s2.frbc import ELECTRIC
-
                 w = sum(v.value for v in dev.measurement.values if v.commodity_quantity in ELECTRIC)
                 req.loads_kw[dev.name] = [w / 1000.0] * self.n_periods  # type: ignore[assignment]
+            elif (ms := dev.mode_state()) is not None:  # PPBC / OMBC / DDBC: a device asset
+                delay_ms = dev.details.instruction_processing_delay.root if dev.details is not None else 0
+                asset = ms.asset(
+                    dev.name, start, self.step_s, self.n_periods, now + timedelta(milliseconds=delay_ms)
+                )
+                if asset is not None:
+                    req.extra.append(asset)
         return req
 
     async def replan(self) -> Plan | None:
         """Snapshot, solve in a worker thread, send instructions; returns the plan (None if none)."""
         req = self.snapshot()
-        if not (req.frbc or req.pebc):
+        if not (req.frbc or req.pebc or req.extra):
             return None
         try:
             plan = await asyncio.to_thread(plan_site, self.site, req)
@@ -242,6 +411,7 @@ class CEM:
             log.warning("re-optimisation failed: %s", exc)
             return None
         self.last_plan, self.last_error = plan, None
+        self._planned_from = {f.name: f.fill_now for f in req.frbc}
         self.plans += 1
         await self._send_instructions(plan, req)
         return plan
@@ -279,18 +449,35 @@ class CEM:
                 new = [] if one is None else [one]
                 kind = RevokableObjects.PEBC_Instruction
             else:
+                key = next((k for k in plan.extra if k.split("/")[0] == dev.name), None)
+                ms = dev.mode_state()
+                if key is not None and ms is not None:  # PPBC / OMBC / DDBC revoke and send their own
+                    out = ms.messages(
+                        plan.extra[key], earliest, now, dev.instructions, self.instructions_ahead
+                    )
+                    if out:
+                        await conn.send([conn.session.sent(m) for m in out])
                 continue
-            msgs: list[Any] = [conn.session.sent(m) for m in self._revocations(dev, kind, now)]
+            keep = _unchanged(dev, new, now) if kind == RevokableObjects.FRBC_Instruction else set()
+            if keep:
+                new = [m for m in new if _same_key(m) not in keep]
+            msgs: list[Any] = [conn.session.sent(m) for m in self._revocations(dev, kind, now, keep)]
             msgs += [conn.session.sent(m) for m in new]
             if msgs:
                 await conn.send(msgs)
+            await asyncio.sleep(0)  # let frames of other sessions in between: one device at a time
 
     @staticmethod
-    def _revocations(dev: Device, kind: RevokableObjects, now: datetime) -> list[RevokeObject]:
-        """Revoke the instructions of the previous plan that have not started yet."""
+    def _revocations(
+        dev: Device, kind: RevokableObjects, now: datetime, keep: set[Any] | None = None
+    ) -> list[RevokeObject]:
+        """Revoke the instructions of the previous plan that have not started yet (except those the
+        new plan sends again unchanged: ``keep``, by actuator, mode, factor and time)."""
         out = []
         for iid, rec in dev.instructions.items():
             pending = rec.status in (InstructionStatus.NEW, InstructionStatus.ACCEPTED)
+            if keep and pending and _same_key(rec.instruction) in keep:
+                continue
             if pending and rec.instruction.execution_time > now:
                 rec.status = InstructionStatus.REVOKED
                 out.append(RevokeObject(message_id=uuid.uuid4(), object_type=kind, object_id=iid))
@@ -298,6 +485,49 @@ class CEM:
         for iid in finished[: max(len(dev.instructions) - 1000, 0)]:
             del dev.instructions[iid]
         return out
+
+
+def _same_key(m: Any) -> tuple[Any, ...]:
+    return (m.actuator_id, m.operation_mode, round(float(m.operation_mode_factor), 4), m.execution_time)
+
+
+def _unchanged(dev: Device, new: list[Any], now: datetime) -> set[Any]:
+    """Keys of pending FRBC instructions that the new plan would send again identically."""
+    wanted = {_same_key(m) for m in new}
+    return {
+        _same_key(r.instruction)
+        for r in dev.instructions.values()
+        if r.status in (InstructionStatus.NEW, InstructionStatus.ACCEPTED)
+        and r.instruction.execution_time > now
+        and r.instruction.message_type == "FRBC.Instruction"
+        and _same_key(r.instruction) in wanted
+    }
+
+
+def _ts(t: datetime | str) -> float:
+    d = datetime.fromisoformat(t) if isinstance(t, str) else t
+    if d.tzinfo is None:
+        raise ValueError(f"time {t} has no time zone")
+    return d.timestamp()
+
+
+def _segments(value: Any, t0: float, step_s: int, side: str) -> list[tuple[float, float, float]]:
+    """A limit (see :meth:`CEM.set_congestion_limit`) as (from, to, kW) with epoch seconds."""
+    if value is None:
+        return []
+    if hasattr(value, "index") and hasattr(value, "to_numpy") and not isinstance(value, list | tuple):
+        value = [(t.to_pydatetime(), float(v)) for t, v in zip(value.index, value.to_numpy(), strict=True)]
+    if isinstance(value, int | float):
+        out = [(t0, math.inf, float(value))]
+    elif len(value) and isinstance(value[0], list | tuple):
+        pts = sorted((_ts(t), float(kw)) for t, kw in value)
+        ends = [b for b, _ in pts[1:]] + [pts[-1][0] + step_s]
+        out = [(a, b, kw) for (a, kw), b in zip(pts, ends, strict=True)]
+    else:
+        out = [(t0 + k * step_s, t0 + (k + 1) * step_s, float(kw)) for k, kw in enumerate(value)]
+    if any(not kw >= 0 or math.isnan(kw) for _, _, kw in out):
+        raise ValueError(f"{side} limit: every value must be a number >= 0 kW")
+    return out
 
 
 _FINAL = {
@@ -328,7 +558,7 @@ async def run_cem(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    cem = CEM(site, tokens)
+    cem = CEM(site, tokens)  # an "@admin" token in the tokens file opens /admin (congestion limits)
     bound = await cem.start(host, port, ssl_context)
     scheme = "wss" if ssl_context else "ws"
     log.info("CEM for site '%s' listening on %s://%s:%d/s2/<resource-id>", site.name, scheme, host, bound)

@@ -74,12 +74,15 @@ from s2python.frbc import (
 from s2python.generated.gen_s2 import PEBCPowerEnvelopeConsequenceType, PEBCPowerEnvelopeLimitType
 from s2python.pebc import PEBCAllowedLimitRange, PEBCInstruction, PEBCPowerConstraints
 
+from gridflex.s2 import sim_devices, sim_frbc
 from gridflex.s2.clock import Clock
+from gridflex.s2.ombc import as_uuid
 
 log = logging.getLogger("gridflex.s2.sim")
 ELEC = CommodityQuantity.ELECTRIC_POWER_3_PHASE_SYMMETRIC
-KINDS = ("battery", "pv")
-"""Simulators available now (heatpump, ev, washing-machine, hybrid-heatpump, chp: part 2)."""
+KINDS = ("battery", "pv", *sim_frbc.FRBC_KINDS, *sim_devices.DEVICE_KINDS)
+"""Simulators available now; washing-machine (PPBC), chp (OMBC) and hybrid-heatpump (DDBC) live in
+:mod:`gridflex.s2.sim_devices`; heatpump and ev (FRBC) in :mod:`gridflex.s2.sim_frbc`."""
 
 
 def _uid() -> uuid.UUID:
@@ -285,6 +288,10 @@ class Simulator:
         self.report_every_s = report_every_s
         self.battery = BatteryPhysics() if kind == "battery" else None
         self.pv = PVPhysics() if kind == "pv" else None
+        # PPBC / OMBC / DDBC devices (washing machine, CHP, hybrid heat pump): gridflex.s2.sim_devices
+        self.device: Any = sim_devices.make_device(kind) if kind in sim_devices.DEVICE_KINDS else None
+        if kind in sim_frbc.FRBC_KINDS:  # heatpump, ev (FRBC): gridflex.s2.sim_frbc, same interface
+            self.device = sim_frbc.make_device(kind)
         self.pending: list[Any] = []  # instructions waiting for their execution time
         self.statuses: dict[uuid.UUID, InstructionStatus] = {}
         self.received: list[Any] = []  # every instruction received
@@ -369,6 +376,9 @@ class Simulator:
     def deactivate(self) -> None:
         self._active = None
 
+    def set_active(self, conn: S2AsyncConnection) -> None:
+        self._active = conn
+
     # ---- instructions ------------------------------------------------------------------------
     async def queue_instruction(self, conn: S2AsyncConnection, msg: Any) -> None:
         self.received.append(msg)
@@ -382,6 +392,8 @@ class Simulator:
             )
         elif isinstance(msg, PEBCInstruction) and self.pv is not None:
             known = msg.power_constraints_id == self.pv.constraints_id
+        elif self.device is not None:
+            known = self.device.known(msg)
         status = InstructionStatus.ACCEPTED if known else InstructionStatus.REJECTED
         await self._status(conn, msg.id, status)
         if known:
@@ -391,7 +403,7 @@ class Simulator:
     async def _on_revoke(self, conn: S2AsyncConnection, msg: Any, send_okay: Any) -> None:
         assert isinstance(msg, RevokeObject)
         before = len(self.pending)
-        self.pending = [m for m in self.pending if m.id != msg.object_id]
+        self.pending = [m for m in self.pending if as_uuid(m.id) != msg.object_id]
         await send_okay()
         if len(self.pending) < before:
             await self._status(conn, msg.object_id, InstructionStatus.REVOKED)
@@ -405,6 +417,7 @@ class Simulator:
             await self._medium.disconnect()
 
     async def _status(self, conn: S2AsyncConnection, iid: uuid.UUID, status: InstructionStatus) -> None:
+        iid = as_uuid(iid)
         self.statuses[iid] = status
         with contextlib.suppress(Exception):
             await conn.send_and_forget(InstructionStatusUpdate(
@@ -413,6 +426,9 @@ class Simulator:
     async def _execute_due(self, conn: S2AsyncConnection, now: datetime) -> None:
         while self.pending and self.pending[0].execution_time <= now:
             msg = self.pending.pop(0)
+            if self.device is not None:
+                await sim_devices.execute(self.device, conn, msg, now, self._status)
+                continue
             await self._status(conn, msg.id, InstructionStatus.STARTED)
             if isinstance(msg, FRBCInstruction) and self.battery is not None:
                 b = self.battery
@@ -451,6 +467,9 @@ class Simulator:
                     message_id=_uid(), actuator_id=b.actuator_id, active_operation_mode_id=b.mode or b.idle_id,
                     operation_mode_factor=b.factor, previous_operation_mode_id=None, transition_timestamp=None))  # fmt: skip
             power = b.power()
+        elif self.device is not None:
+            await self.device.report(conn, now, status)
+            power = self.device.power_w(now)
         else:
             assert self.pv is not None
             power = self.pv.power_w
@@ -472,6 +491,8 @@ class Simulator:
                 self.battery.step(dt)
             if self.pv is not None:
                 self.pv.step(now, dt)
+            if self.device is not None:
+                self.device.step(now, dt)
             last = now
             if conn is not None and asyncio.get_running_loop().time() - last_report >= self.report_every_s:
                 last_report = asyncio.get_running_loop().time()
@@ -479,6 +500,10 @@ class Simulator:
                     await self._report(conn, status=True)
 
     def _control_types(self) -> list[S2ControlType]:
+        if self.kind in sim_frbc.FRBC_KINDS:
+            return sim_frbc.control_types(self.device, self)
+        if self.device is not None:
+            return sim_devices.control_types(self.device, self)
         return [_BatteryControl(self)] if self.kind == "battery" else [_PVControl(self)]
 
     async def _connect_once(self) -> None:
@@ -542,6 +567,8 @@ class Simulator:
             out.update(fill_kwh=self.battery.fill_kwh, clipped_kwh=self.battery.clipped_kwh)
         if self.pv is not None:
             out.update(produced_kwh=self.pv.produced_kwh, curtailed_kwh=self.pv.curtailed_kwh)
+        if self.device is not None:
+            out.update(self.device.summary())
         return out
 
 

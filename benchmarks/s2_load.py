@@ -1,0 +1,321 @@
+"""S2 CEM under load, printed as JSON.
+
+    .venv/bin/python benchmarks/s2_load.py [--n 200 2000] [--duration 20] [--skip-reopt]
+
+(a) Load: the CEM runs in a process of its own (127.0.0.1 only, ephemeral port). N lightweight raw
+    WebSocket RMs (in this process, one asyncio task each) speak valid s2 JSON: Handshake, RM details
+    (FRBC), a battery's FRBC.SystemDescription, Storage/ActuatorStatus, then one PowerMeasurement per
+    second (the power of the instruction they execute). They answer every FRBC.Instruction and
+    RevokeObject with a ReceptionStatus. Reported over a steady window of ``--duration`` seconds:
+    p50/p99/max latency from sending a PowerMeasurement to its ReceptionStatus, the CEM process's
+    CPU (share of one core, and per connection), its memory (RSS growth per connection), plans made
+    and instructions received. Bounded: N ≤ 5000, the run ≤ 10 min, loopback only.
+(b) Re-optimisation of a site of 100 FRBC devices (5 kW / 10 kWh batteries with fill-level targets,
+    a 100 kW connection, 50 kW office load), 24 h at 15 min, real French day-ahead prices of
+    2018-06-12 (Bundesnetzagentur | SMARD.de, CC BY 4.0): cold build + solve (median of 3) and a
+    warm re-solve after new fill levels and a congestion limit (median of 5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing as mp
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import psutil
+
+HOST = "127.0.0.1"
+TOKEN = "bench-token"
+MAX_N = 5000
+MAX_RUN_S = 600.0
+RNG = np.random.default_rng(0)
+
+
+# ── the CEM process ─────────────────────────────────────────────────────────────────────────────
+
+
+def _cem_process(conn: Any, periods: int) -> None:
+    from gridflex.s2.server import CEM
+    from gridflex.scheduling import parse_site
+
+    async def main() -> None:
+        site = parse_site({"name": "load", "time": {"start": "2024-01-01T00:00:00Z", "step_s": 900, "n_periods": periods},
+                           "prices": {"day_ahead_eur_per_mwh": [40.0 + 10.0 * (k % 4) for k in range(periods)]},
+                           "assets": [{"kind": "grid_connection", "name": "meter"},
+                                      {"kind": "load", "name": "base", "profile_kw": 100.0}]})  # fmt: skip
+        cem = CEM(site, {TOKEN: None}, debounce_s=1.0, ping_interval_s=None)
+        port = await cem.start(HOST, 0)
+        conn.send(port)
+        loop = asyncio.get_running_loop()
+        while True:
+            if await loop.run_in_executor(None, conn.poll, 0.5):
+                cmd = conn.recv()
+                if cmd == "stats":
+                    conn.send({"plans": cem.plans, "connections": len(cem.connections),
+                               "last_solve_s": None if cem.last_plan is None else cem.last_plan.solve_s,
+                               "replans": dict(cem.replans)})  # fmt: skip
+                elif cmd == "stop":
+                    break
+        await cem.stop()
+
+    asyncio.run(main())
+
+
+# ── the RMs ─────────────────────────────────────────────────────────────────────────────────────
+
+
+class RM:
+    """A raw-WebSocket FRBC resource manager: valid s2 JSON, instructions executed at their time."""
+
+    def __init__(self, sd_json: dict[str, Any], modes: dict[str, tuple[float, float]]) -> None:
+        self.rid = str(uuid.uuid4())
+        self.sd = sd_json
+        self.modes = modes  # operation mode id → power at factor 0 and 1 (W)
+        self.sent: dict[str, float] = {}
+        self.latencies: list[float] = []
+        self.instructions = 0
+        self.pending: list[tuple[float, float, str]] = []  # (execution epoch s, power W, instruction id)
+        self.power_w = 0.0
+        self.record = False
+        self.errors = 0
+
+    @staticmethod
+    def _msg(mtype: str, **fields: Any) -> str:
+        return json.dumps({"message_type": mtype, "message_id": str(uuid.uuid4()), **fields})
+
+    async def run(self, port: int, stop: asyncio.Event, ready: asyncio.Event, counter: list[int]) -> None:
+        from websockets.asyncio.client import connect
+
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        for attempt in range(20):
+            try:
+                ws = await connect(f"ws://{HOST}:{port}/s2/{self.rid}", additional_headers=headers,
+                                   ping_interval=None, open_timeout=60)  # fmt: skip
+                break
+            except OSError:
+                await asyncio.sleep(0.2 * (attempt + 1))
+        else:
+            self.errors += 1
+            return
+        async with ws:
+            reader = asyncio.create_task(self._read(ws))
+            await ws.send(self._msg("Handshake", role="RM", supported_protocol_versions=["0.0.2-beta"]))
+            await ws.send(self._msg("ResourceManagerDetails", resource_id=self.rid,
+                                    roles=[{"role": "ENERGY_STORAGE", "commodity": "ELECTRICITY"}],
+                                    instruction_processing_delay=100, available_control_types=["FILL_RATE_BASED_CONTROL"],
+                                    provides_forecast=False,
+                                    provides_power_measurement_types=["ELECTRIC.POWER.3_PHASE_SYMMETRIC"]))  # fmt: skip
+            await asyncio.sleep(0.2)
+            sd = dict(self.sd, message_id=str(uuid.uuid4()), valid_from=datetime.now(UTC).isoformat())
+            await ws.send(json.dumps(sd))
+            await ws.send(self._msg("FRBC.StorageStatus", present_fill_level=float(RNG.uniform(1, 9))))
+            act = sd["actuators"][0]
+            idle = next(m["id"] for m in act["operation_modes"] if m["diagnostic_label"] == "idle")
+            await ws.send(self._msg("FRBC.ActuatorStatus", actuator_id=act["id"], active_operation_mode_id=idle,
+                                    operation_mode_factor=0.0))  # fmt: skip
+            counter[0] += 1
+            if counter[0] >= counter[1]:
+                ready.set()
+            await asyncio.sleep(float(RNG.uniform(0, 1)))  # spread the measurements over the second
+            while not stop.is_set():
+                now = time.time()
+                while self.pending and self.pending[0][0] <= now:
+                    self.power_w = self.pending.pop(0)[1]
+                mid = str(uuid.uuid4())
+                stamp = datetime.now(UTC).isoformat()
+                frame = (f'{{"message_type":"PowerMeasurement","message_id":"{mid}","measurement_timestamp":"{stamp}",'
+                         f'"values":[{{"commodity_quantity":"ELECTRIC.POWER.3_PHASE_SYMMETRIC","value":{self.power_w:.1f}}}]}}')  # fmt: skip
+                if self.record:
+                    self.sent[mid] = time.perf_counter()
+                await ws.send(frame)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+            reader.cancel()
+
+    async def _read(self, ws: Any) -> None:
+        with contextlib.suppress(Exception):
+            async for frame in ws:
+                m = json.loads(frame)
+                t = m.get("message_type")
+                if t == "ReceptionStatus":
+                    t0 = self.sent.pop(m.get("subject_message_id"), None)
+                    if t0 is not None:
+                        self.latencies.append(time.perf_counter() - t0)
+                    continue
+                await ws.send(json.dumps({"message_type": "ReceptionStatus", "subject_message_id": m["message_id"],
+                                          "status": "OK"}))  # fmt: skip
+                if t == "FRBC.Instruction":
+                    self.instructions += 1
+                    at = datetime.fromisoformat(m["execution_time"]).timestamp()
+                    p0, p1 = self.modes.get(m["operation_mode"], (0.0, 0.0))
+                    self.pending.append((at, p0 + float(m["operation_mode_factor"]) * (p1 - p0), m["id"]))
+                    self.pending.sort()
+                elif t == "RevokeObject":
+                    self.pending = [p for p in self.pending if p[2] != m["object_id"]]
+
+
+def _battery_sd() -> tuple[dict[str, Any], dict[str, tuple[float, float]]]:
+    from gridflex.s2.simulators import BatteryPhysics
+
+    b = BatteryPhysics()
+    sd = json.loads(b.system_description(datetime.now(UTC)).to_json())
+    modes = {str(mid): (spec[3], spec[4]) for mid, spec in b.modes().items()}  # (W at factor 0, at 1)
+    return sd, modes
+
+
+async def _load(n: int, duration_s: float, periods: int) -> dict[str, Any]:
+    if not 1 <= n <= MAX_N:
+        raise SystemExit(f"--n must be within 1..{MAX_N}")
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_cem_process, args=(child, periods), daemon=True)
+    proc.start()
+    port = parent.recv()
+    ps = psutil.Process(proc.pid)
+    rss0 = ps.memory_info().rss
+    sd, modes = _battery_sd()
+    rms = [RM(sd, modes) for _ in range(n)]
+    stop, ready = asyncio.Event(), asyncio.Event()
+    counter = [0, n]
+    t_connect = time.perf_counter()
+    tasks = []
+    for i, rm in enumerate(rms):
+        tasks.append(asyncio.create_task(rm.run(port, stop, ready, counter)))
+        if i % 50 == 49:
+            await asyncio.sleep(0.05)  # ramp up
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(ready.wait(), 180)
+    connect_s = time.perf_counter() - t_connect
+    await asyncio.sleep(5.0)  # settle: first plans, instructions
+    rss1 = ps.memory_info().rss
+    for rm in rms:
+        rm.record = True
+    cpu0, t0 = ps.cpu_times(), time.perf_counter()
+    await asyncio.sleep(duration_s)
+    cpu1, t1 = ps.cpu_times(), time.perf_counter()
+    for rm in rms:
+        rm.record = False
+    await asyncio.sleep(1.0)
+    parent.send("stats")
+    stats = parent.recv()
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    parent.send("stop")
+    proc.join(10)
+    lat = np.array([x for rm in rms for x in rm.latencies]) * 1000.0
+    cpu_s = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
+    wall = t1 - t0
+    sent_in_window = int(lat.size + sum(len(rm.sent) for rm in rms))
+    return {
+        "n_rms": n,
+        "connected": counter[0],
+        "connect_s": round(connect_s, 2),
+        "window_s": round(wall, 1),
+        "measurements_sent": sent_in_window,
+        "reception_statuses": int(lat.size),
+        "latency_ms": {
+            "p50": round(float(np.percentile(lat, 50)), 2) if lat.size else None,
+            "p99": round(float(np.percentile(lat, 99)), 2) if lat.size else None,
+            "max": round(float(lat.max()), 2) if lat.size else None,
+        },
+        "cem_cpu_share_of_one_core": round(cpu_s / wall, 3),
+        "cem_cpu_ms_per_s_per_connection": round(cpu_s / wall / n * 1000.0, 4),
+        "cem_rss_mib": round(rss1 / 2**20, 1),
+        "cem_rss_kib_per_connection": round((rss1 - rss0) / n / 1024, 1),
+        "plans": stats["plans"],
+        "last_solve_s": None if stats["last_solve_s"] is None else round(stats["last_solve_s"], 3),
+        "replans": stats["replans"],
+        "instructions_received": sum(rm.instructions for rm in rms),
+        "rms_with_instructions": sum(rm.instructions > 0 for rm in rms),
+        "connect_errors": sum(rm.errors for rm in rms),
+        "horizon_periods": periods,
+    }
+
+
+# ── (b) re-optimisation of 100 FRBC devices ────────────────────────────────────────────────────────
+
+
+def reoptimise_100() -> dict[str, Any]:
+    import dataclasses
+
+    from gridflex.prices import local_day_grid, prices_on_grid
+    from gridflex.s2.frbc import ActuatorPlanSpec, FrbcInputs, ModeChoice
+    from gridflex.s2.planner import PlanRequest, WarmModel, plan_site
+    from gridflex.scheduling import parse_site
+
+    grid = local_day_grid("2018-06-12", "Europe/Paris")
+    n = grid.n
+    prices = prices_on_grid(grid, "France", 2018).tolist()
+    site = parse_site({"name": "fleet", "time": {"start": grid.start.isoformat(), "step_s": 900, "n_periods": n},
+                       "prices": {"day_ahead_eur_per_mwh": prices},
+                       "assets": [{"kind": "grid_connection", "name": "meter", "fuse_kw": 100.0},
+                                  {"kind": "load", "name": "office", "profile_kw": 50.0}]})  # fmt: skip
+    rng = np.random.default_rng(0)
+    devs = []
+    for i in range(100):
+        p, eta = 5000.0, 0.95
+        ch = ModeChoice(uuid.uuid4(), 0.0, p * eta / 3.6e6, 0.0, p)
+        dis = ModeChoice(uuid.uuid4(), -p / eta / 3.6e6, 0.0, -p, 0.0)
+        idle = ModeChoice(uuid.uuid4(), 0.0, 0.0, 0.0, 0.0)
+        lo, hi = np.full(n, -np.inf), np.full(n, np.inf)
+        k = int(rng.integers(8, n - 4))
+        lo[k : k + 4] = 8.0
+        devs.append(FrbcInputs(f"s2-{i}", float(rng.uniform(1, 9)), 0.0, 10.0,
+                               [ActuatorPlanSpec(uuid.uuid4(), ch, dis, idle)], np.full(n, 0.02), lo, hi))  # fmt: skip
+    start = grid.start.to_pydatetime()
+    cold = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        plan = plan_site(site, PlanRequest(start, 900, n, frbc=devs))
+        cold.append(time.perf_counter() - t0)
+    warm_model = WarmModel()
+    plan_site(site, PlanRequest(start, 900, n, frbc=devs, warm=warm_model))
+    warm = []
+    for r in range(5):
+        devs = [
+            dataclasses.replace(d, fill_now=float(np.clip(d.fill_now + rng.normal(0, 0.5), 0, 10)))
+            for d in devs
+        ]
+        limit = np.full(n, 80.0 if r % 2 else np.inf)
+        t0 = time.perf_counter()
+        plan = plan_site(site, PlanRequest(start, 900, n, frbc=devs, warm=warm_model, import_limit_kw=limit))
+        warm.append(time.perf_counter() - t0)
+        assert plan.warm
+    return {"devices": 100, "periods": n, "prices": "SMARD France 2018-06-12 (Bundesnetzagentur | SMARD.de)",
+            "cold_s_median": round(statistics.median(cold), 3), "warm_s_median": round(statistics.median(warm), 3),
+            "warm_s_max": round(max(warm), 3), "target_s": 1.0,
+            "before_s_note": "part 1 formulation (converters + store + target rows): 0.6 s unconstrained, "
+                             "1.4 s with the 100 kW connection binding, about 2.2 s reported in the issue"}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, nargs="+", default=[200, 2000], help="numbers of RMs (≤ 5000)")
+    ap.add_argument("--duration", type=float, default=20.0, help="steady window, s")
+    ap.add_argument("--periods", type=int, default=8, help="the CEM's planning horizon (15 min periods)")
+    ap.add_argument("--skip-reopt", action="store_true")
+    args = ap.parse_args(argv)
+    t_start = time.perf_counter()
+    out: dict[str, Any] = {"machine": {"cpus": psutil.cpu_count(), "python": sys.version.split()[0]}}
+    if not args.skip_reopt:
+        out["reoptimise_100_frbc"] = reoptimise_100()
+    out["load"] = []
+    for n in args.n:
+        if time.perf_counter() - t_start > MAX_RUN_S:
+            break
+        out["load"].append(asyncio.run(_load(n, min(args.duration, 120.0), args.periods)))
+    out["total_s"] = round(time.perf_counter() - t_start, 1)
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""DDBC (demand-driven based control), e.g. a hybrid heat pump choosing between electricity and gas.
+
+State (:class:`DdbcState`): DDBC.SystemDescription, DDBC.ActuatorStatus, DDBC.TimerStatus and
+DDBC.AverageDemandRateForecast. ``check`` refuses unknown references (actuator, operation mode,
+timer) before ``apply`` changes anything.
+
+Mapping (docs/s2.md): every actuator is an operation-mode machine (:func:`~gridflex.s2.ombc.add_machine`)
+whose modes take power per carrier (electricity and natural gas, both buses of the site) and
+deliver a supply rate, both linear in the factor. Per period the supplies of all actuators meet
+the demand rate: ``Σ supply + short − over = demand``; a unit of demand rate missed or exceeded
+for one hour costs ``DEMAND_PENALTY_EUR``, so a demand the actuators cannot meet never makes the plan
+infeasible. The demand comes from the AverageDemandRateForecast (expected values, the last one held
+after its end) and else from the middle of the system description's ``present_demand_rate``.
+
+s2-python 0.11 reads a DDBC.OperationMode with both ``Id`` and ``id`` and ``supply_range`` as a list
+of NumberRanges; the first range is used.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import PrivateAttr
+from s2python.ddbc import (
+    DDBCActuatorDescription,
+    DDBCActuatorStatus,
+    DDBCAverageDemandRateForecast,
+    DDBCInstruction,
+    DDBCSystemDescription,
+    DDBCTimerStatus,
+)
+from s2python.generated.gen_s2 import ID
+
+from gridflex.assets.base import AssetBase, Built, Context, Output
+from gridflex.optimize import Solution
+from gridflex.s2.frbc import profile_average
+from gridflex.s2.ombc import (
+    MachineSpec,
+    add_machine,
+    as_uuid,
+    machine_power,
+    machine_spec,
+    mode_instructions,
+    mode_specs,
+    revoke_pending,
+)
+
+DEMAND_PENALTY_EUR = 1000.0
+"""Cost of one unit of demand rate missed (or exceeded) during one hour."""
+
+DdbcMessage = DDBCSystemDescription | DDBCActuatorStatus | DDBCTimerStatus | DDBCAverageDemandRateForecast
+
+
+class DdbcAsset(AssetBase):
+    """A DDBC device in the site: one machine per actuator and the demand balance."""
+
+    kind: Literal["s2_ddbc"] = "s2_ddbc"
+    _specs: list[tuple[uuid.UUID, MachineSpec]] = PrivateAttr(default_factory=list)
+    _demand: np.ndarray | None = PrivateAttr(None)
+    _decision: dict[uuid.UUID, tuple[np.ndarray, np.ndarray]] | None = PrivateAttr(None)
+    _supply: np.ndarray | None = PrivateAttr(None)
+    _start: datetime | None = PrivateAttr(None)
+    _step_s: int = PrivateAttr(900)
+
+    @property
+    def carriers(self) -> list[str]:
+        return sorted({c for _, spec in self._specs for c in spec.carriers})
+
+    def build(self, ctx: Context) -> Built:
+        n = ctx.n
+        demand = self._demand if self._demand is not None else np.zeros(n)
+        built = []
+        rows, cols, vals = [], [], []
+        for aid, spec in self._specs:
+            mv, supply = add_machine(ctx, spec, self.node, with_supply=True)
+            built.append((aid, spec, mv))
+            rows.append(supply[0])
+            cols.append(supply[1])
+            vals.append(supply[2])
+        pen = DEMAND_PENALTY_EUR * ctx.dt_h
+        short = ctx.add_vars(f"s2 '{self.name}' demand short", n, 0.0, np.inf, {"penalty": pen})
+        over = ctx.add_vars(f"s2 '{self.name}' demand over", n, 0.0, np.inf, {"penalty": pen})
+        t = np.arange(n)
+        ctx.relation(f"s2 '{self.name}' demand met",
+                     np.concatenate([*rows, t, t]), np.concatenate([*cols, short.idx, over.idx]),
+                     np.concatenate([*vals, np.ones(n), -np.ones(n)]), demand, demand, n)  # fmt: skip
+
+        def read(sol: Solution) -> Output:
+            decision: dict[uuid.UUID, tuple[np.ndarray, np.ndarray]] = {}
+            power: dict[str, np.ndarray] = {}
+            supply = np.zeros(n)
+            for aid, spec, mv in built:
+                mode, factor = mv.decode(sol, len(spec.modes), n)
+                decision[aid] = (mode, factor)
+                for c, p in machine_power(spec, mode, factor, spec.carriers).items():
+                    power[c] = power.get(c, 0.0) + p
+                s0 = np.array([md.supply0 for md in spec.modes])
+                s1 = np.array([md.supply1 for md in spec.modes])
+                supply += s0[mode] + (s1 - s0)[mode] * factor
+            self._decision, self._supply = decision, supply
+            return Output(power or {"electricity": np.zeros(n)})
+
+        return Built(read)
+
+
+@dataclass
+class DdbcState:
+    """What a DDBC resource manager has told the CEM."""
+
+    system_description: DDBCSystemDescription | None = None
+    actuator_status: dict[uuid.UUID, DDBCActuatorStatus] = field(default_factory=dict)
+    timers_finish: dict[tuple[uuid.UUID, uuid.UUID], datetime] = field(default_factory=dict)
+    forecast: DDBCAverageDemandRateForecast | None = None
+
+    def _actuator(self, actuator_id: uuid.UUID) -> DDBCActuatorDescription | None:
+        sd = self.system_description
+        return None if sd is None else next((a for a in sd.actuators if a.id == actuator_id), None)
+
+    def check(self, msg: DdbcMessage) -> str | None:
+        if isinstance(msg, DDBCSystemDescription):
+            ids = [a.id for a in msg.actuators]
+            if not ids or len(set(ids)) != len(ids):
+                return "actuator ids are missing or not unique"
+            for a in msg.actuators:
+                modes = [m.id for m in a.operation_modes]
+                timers = {as_uuid(t.id) for t in a.timers}
+                if len(set(modes)) != len(modes):
+                    return f"operation mode ids of actuator {a.id} are not unique"
+                for tr in a.transitions:
+                    if as_uuid(tr.from_) not in modes or as_uuid(tr.to) not in modes:
+                        return f"transition {tr.id} names an unknown operation mode"
+                    if not {as_uuid(x) for x in (*tr.start_timers, *tr.blocking_timers)} <= timers:
+                        return f"transition {tr.id} names an unknown timer"
+            return None
+        if isinstance(msg, DDBCAverageDemandRateForecast):
+            return None
+        act = self._actuator(msg.actuator_id)
+        if act is None:
+            return f"unknown actuator {msg.actuator_id}"
+        if isinstance(msg, DDBCActuatorStatus):
+            known = {m.id for m in act.operation_modes}
+            for ref in (msg.active_operation_mode_id, msg.previous_operation_mode_id):
+                if ref is not None and as_uuid(ref) not in known:
+                    return f"unknown operation mode {ref}"
+            return None
+        if msg.timer_id not in {as_uuid(t.id) for t in act.timers}:
+            return f"unknown timer {msg.timer_id}"
+        return None
+
+    def apply(self, msg: DdbcMessage) -> None:
+        if isinstance(msg, DDBCSystemDescription):
+            self.system_description = msg
+            keep = {a.id for a in msg.actuators}
+            self.actuator_status = {k: v for k, v in self.actuator_status.items() if k in keep}
+        elif isinstance(msg, DDBCActuatorStatus):
+            self.actuator_status[msg.actuator_id] = msg
+        elif isinstance(msg, DDBCTimerStatus):
+            self.timers_finish[(msg.actuator_id, msg.timer_id)] = msg.finished_at
+        else:
+            self.forecast = msg
+
+    def revoke(self, object_type: str, object_id: uuid.UUID) -> bool:
+        sd = self.system_description
+        if object_type == "DDBC.SystemDescription" and sd is not None and sd.message_id == object_id:
+            self.system_description = None
+            self.actuator_status.clear()
+            return True
+        return False
+
+    def demand(self, start: datetime, step_s: int, n: int) -> np.ndarray:
+        sd = self.system_description
+        assert sd is not None
+        now_rate = 0.5 * (sd.present_demand_rate.start_of_range + sd.present_demand_rate.end_of_range)
+        if self.forecast is None:
+            return np.full(n, now_rate)
+        out = profile_average(self.forecast, start, step_s, n, lambda e: e.demand_rate_expected,
+                              default=np.nan, hold_last=True)  # fmt: skip
+        return np.where(np.isfinite(out), out, now_rate)
+
+    def asset(self, name: str, start: datetime, step_s: int, n: int, earliest: datetime) -> DdbcAsset | None:
+        sd = self.system_description
+        if sd is None:
+            return None
+        specs = []
+        for i, act in enumerate(sd.actuators):
+            modes, abnormal = mode_specs(list(act.operation_modes), supply=True)
+            st = self.actuator_status.get(act.id)
+            if not modes or (st is not None and st.active_operation_mode_id in abnormal):
+                continue
+            finish = {t: v for (a, t), v in self.timers_finish.items() if a == act.id}
+            cur = None if st is None else st.active_operation_mode_id
+            specs.append((act.id, machine_spec(f"{name}/a{i}", modes, list(act.transitions), list(act.timers),
+                                               cur, finish, start, step_s, n, earliest)))  # fmt: skip
+        if not specs:
+            return None
+        a = DdbcAsset(name=f"{name}/ddbc", node="site")
+        a._specs, a._demand, a._start, a._step_s = specs, self.demand(start, step_s, n), start, step_s
+        return a
+
+    def messages(
+        self, asset: Any, earliest: datetime, now: datetime, records: dict[uuid.UUID, Any], max_count: int
+    ) -> list[Any]:
+        """DDBC.Instructions per actuator for the mode changes of the solved plan."""
+        sd = self.system_description
+        if sd is None or asset._decision is None:
+            return []
+        out: list[Any] = list(revoke_pending(records, now))
+        for aid, spec in asset._specs:
+            act = self._actuator(aid)
+            decision = asset._decision.get(aid)
+            if act is None or decision is None:
+                continue
+            st = self.actuator_status.get(aid)
+            current = None if st is None else (st.active_operation_mode_id, st.operation_mode_factor)
+            finish = {t: v for (a, t), v in self.timers_finish.items() if a == aid}
+
+            def make(mid: uuid.UUID, fac: float, when: datetime, aid: uuid.UUID = aid) -> DDBCInstruction:
+                return DDBCInstruction(message_id=uuid.uuid4(), id=ID(str(uuid.uuid4())), execution_time=when, actuator_id=aid,
+                                       operation_mode_id=mid, operation_mode_factor=fac, abnormal_condition=False)  # fmt: skip
+
+            out += mode_instructions(make, spec, decision, list(act.transitions), finish, current,
+                                     asset._start, asset._step_s, earliest, max_count)  # fmt: skip
+        return out

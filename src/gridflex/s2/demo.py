@@ -1,0 +1,215 @@
+"""``gridflex demo s2``: a household and an office run live over real sockets on 127.0.0.1.
+
+Each site has its own CEM (ephemeral port, bearer token) and one simulated RM per simulator kind
+(:data:`gridflex.s2.simulators.KINDS`: battery, pv, heatpump, ev and, when present, washing-machine,
+chp, hybrid-heatpump), all on one accelerated :class:`~gridflex.s2.clock.Clock`. A short simulated day
+(``hours``, default 12 from 06:00 UTC on 2018-06-12) runs at ``speed``; half-way, a DSO caps the
+office's import (``CEM.set_congestion_limit``). Real French day-ahead prices of that day
+(Bundesnetzagentur | SMARD.de, CC BY 4.0). The offline HTML report (plotly embedded) shows per site
+its power against the fuse and congestion limits, and per device its power, its state (fill level)
+and the instructions it received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gridflex.s2.clock import Clock
+from gridflex.s2.server import CEM
+from gridflex.s2.simulators import KINDS, Simulator
+from gridflex.scheduling import Site, parse_site
+
+TOKEN = "demo-token"
+DEMO_START = datetime(2018, 6, 12, 6, 0, tzinfo=UTC)
+HOUSEHOLD = ("battery", "pv", "heatpump", "ev", "washing-machine", "hybrid-heatpump")
+OFFICE = ("battery", "pv", "heatpump", "ev", "chp")
+
+
+def _prices(start: datetime, n: int) -> list[float]:
+    from gridflex.prices import load_smard_prices
+
+    hourly = load_smard_prices(2018, "France")
+    first = hourly.index.get_indexer([start.replace(minute=0)])[0]
+    vals = hourly.to_numpy()[first : first + (n + 3) // 4 + 1]
+    return [float(vals[k // 4]) for k in range(n)]
+
+
+def _site(name: str, fuse_kw: float, base_kw: float, start: datetime) -> Site:
+    n = 96
+    return parse_site({
+        "name": name, "time": {"start": start.isoformat(), "step_s": 900, "n_periods": n},
+        "prices": {"day_ahead_eur_per_mwh": _prices(start, n)},
+        "assets": [{"kind": "grid_connection", "name": "meter", "fuse_kw": fuse_kw},
+                   {"kind": "load", "name": "base", "profile_kw": base_kw}],
+    })  # fmt: skip
+
+
+def _state(sim: Simulator) -> tuple[float, float | None]:
+    """(power W, state: fill level or None) of a simulator right now."""
+    now = sim.clock.now()
+    if sim.battery is not None:
+        return sim.battery.power(), sim.battery.fill_kwh
+    if sim.pv is not None:
+        return sim.pv.power_w, None
+    dev: Any = sim.device
+    fill = getattr(dev, "temp_c", None)
+    if fill is None:
+        fill = getattr(dev, "charged_kwh", None)
+    return float(dev.power_w(now)) if dev is not None else 0.0, fill
+
+
+async def _run(speed: float, hours: float, sample_s: float) -> dict[str, Any]:
+    clock = Clock(speed, start=DEMO_START)
+    sites = {
+        "household": (_site("household", 17.0, 0.4, DEMO_START), [k for k in HOUSEHOLD if k in KINDS]),
+        "office": (_site("office", 60.0, 15.0, DEMO_START), [k for k in OFFICE if k in KINDS]),
+    }
+    extra = [k for k in KINDS if k not in HOUSEHOLD + OFFICE]
+    sites["office"][1].extend(extra)
+    out: dict[str, Any] = {}
+    cems: dict[str, CEM] = {}
+    sims: dict[str, list[Simulator]] = {}
+    frames: dict[str, list[tuple[datetime, str, dict[str, Any]]]] = {}
+    for name, (site, kinds) in sites.items():
+        cem = CEM(site, {TOKEN: None}, clock=clock, debounce_s=0.05, ping_interval_s=None)
+        log: list[tuple[datetime, str, dict[str, Any]]] = []
+
+        def tap(rid: str, frame: str, log: list[tuple[datetime, str, dict[str, Any]]] = log) -> None:
+            if '"Instruction"' in frame or "Instruction" in frame[:80]:
+                m = json.loads(frame)
+                if str(m.get("message_type", "")).endswith("Instruction"):
+                    log.append((clock.now(), rid, m))
+
+        cem.frame_tap = tap
+        port = await cem.start("127.0.0.1", 0)
+        cems[name], frames[name] = cem, log
+        sims[name] = [Simulator(k, f"ws://127.0.0.1:{port}/s2", TOKEN, clock=clock, tick_s=0.02,
+                                report_every_s=0.2) for k in kinds]  # fmt: skip
+    duration = hours * 3600.0
+    tasks = [asyncio.create_task(s.run(duration_s=duration)) for ss in sims.values() for s in ss]
+    samples: dict[str, list[tuple[datetime, list[tuple[float, float | None]]]]] = {n: [] for n in sites}
+    congestion_at = DEMO_START + timedelta(seconds=duration / 2)
+    office_limit_kw = 25.0
+    congested = False
+    end = DEMO_START + timedelta(seconds=duration)
+    try:
+        while clock.now() < end and not all(t.done() for t in tasks):
+            now = clock.now()
+            if not congested and now >= congestion_at:
+                cems["office"].set_congestion_limit(import_kw=office_limit_kw)  # the DSO's signal
+                congested = True
+            for name, ss in sims.items():
+                samples[name].append((now, [_state(s) for s in ss]))
+            await asyncio.sleep(sample_s)
+        summaries = await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        for cem in cems.values():
+            await cem.stop()
+    i = 0
+    for name, (_site_model, kinds) in sites.items():
+        base_kw = 0.4 if name == "household" else 15.0
+        fuse = 17.0 if name == "household" else 60.0
+        times = [t for t, _ in samples[name]]
+        power = np.array([[p for p, _ in row] for _, row in samples[name]]).reshape(len(times), len(kinds))
+        site_kw = base_kw + power.sum(axis=1) / 1000.0
+        limit = np.full(len(times), fuse)
+        if name == "office":
+            limit = np.where([t >= congestion_at for t in times], min(fuse, office_limit_kw), fuse)
+        devs = []
+        for sim in sims[name]:
+            summ = summaries[i]
+            i += 1
+            devs.append({"kind": sim.kind, "resource_id": str(sim.resource_id),
+                         "instructions": sum(1 for _, rid, _ in frames[name] if rid == str(sim.resource_id)),
+                         "summary": summ if isinstance(summ, dict) else {"error": repr(summ)}})  # fmt: skip
+        cem = cems[name]
+        out[name] = {
+            "kinds": list(kinds),
+            "plans": cem.plans,
+            "replans": dict(cem.replans),
+            "last_error": None if cem.last_error is None else str(cem.last_error),
+            "fuse_kw": fuse,
+            "congestion_limit_kw": office_limit_kw if name == "office" else None,
+            "max_site_kw": round(float(site_kw.max(initial=0.0)), 2),
+            "max_over_limit_kw": round(float(np.maximum(site_kw - limit, 0.0).max(initial=0.0)), 2),
+            "imported_kwh": round(float(np.maximum(site_kw, 0).mean() * hours), 2) if times else 0.0,
+            "devices": devs,
+            "_series": (times, power, site_kw, limit, [_states(samples[name], j) for j in range(len(kinds))]),
+        }
+    out["_frames"] = frames
+    return out
+
+
+def _states(rows: list[tuple[datetime, list[tuple[float, float | None]]]], j: int) -> list[float | None]:
+    return [row[j][1] for _, row in rows]
+
+
+def _report(path: str | Path, result: dict[str, Any], hours: float, speed: float) -> Path:
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from gridflex.report import Section, write_report
+
+    sections = [Section("About", text=(
+        f"{hours:g} simulated hours from {DEMO_START:%Y-%m-%d %H:%M} UTC at {speed:g}x over real WebSocket "
+        "connections on 127.0.0.1 (s2-ws-json, S2 0.0.2-beta). Half-way a DSO caps the office's import. "
+        "Prices: Bundesnetzagentur | SMARD.de (CC BY 4.0), France day-ahead."))]  # fmt: skip
+    for name in ("household", "office"):
+        site = result[name]
+        times, power, site_kw, limit, states = site["_series"]
+        fig = go.Figure()
+        fig.add_scatter(x=times, y=site_kw, name="site power (kW, + = import)")
+        fig.add_scatter(x=times, y=limit, name="limit (fuse / congestion, kW)", line={"dash": "dash"})
+        fig.update_layout(height=320, margin={"t": 30, "b": 30})
+        rows = [("plans", str(site["plans"])), ("max site power", f"{site['max_site_kw']} kW"),
+                ("max over the limit", f"{site['max_over_limit_kw']} kW"),
+                ("re-plans by reason", json.dumps(site["replans"]))]  # fmt: skip
+        sections.append(Section(f"{name}: site power against its limit", figure=fig))
+        sections.append(Section(f"{name}: figures", table=rows))
+        instr = result["_frames"][name]
+        for j, dev in enumerate(site["devices"]):
+            f2 = make_subplots(specs=[[{"secondary_y": True}]])
+            f2.add_scatter(x=times, y=power[:, j] / 1000.0, name="power (kW)")
+            st = states[j]
+            if any(v is not None for v in st):
+                f2.add_scatter(x=times, y=st, name="state (fill level)", secondary_y=True)
+            marks = [t for t, rid, _ in instr if rid == dev["resource_id"]]
+            if marks:
+                f2.add_scatter(x=marks, y=[0.0] * len(marks), mode="markers", name="instruction sent",
+                               marker={"symbol": "triangle-up", "size": 8})  # fmt: skip
+            f2.update_layout(height=280, margin={"t": 30, "b": 30})
+            text = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                             for k, v in dev["summary"].items() if k not in ("resource_id", "kind"))  # fmt: skip
+            sections.append(Section(f"{name}: {dev['kind']} ({dev['instructions']} instructions)", text=text,
+                                    figure=f2))  # fmt: skip
+    return write_report(path, "gridflex S2 demo: a household and an office", sections)
+
+
+def run_s2_demo(report_path: str | Path, speed: float = 1080.0, hours: float = 12.0) -> dict[str, Any]:
+    """Run the demo (``hours`` simulated at ``speed``: 12 h at 1080× take 40 s) and write the report.
+
+    Returns a summary: per site the plans, re-plans by reason, the largest site power and excess over
+    its limit, and per device its kind, the instructions it received and its simulator summary.
+    """
+    if hours * 3600.0 / speed > 60.0:
+        raise ValueError(
+            f"{hours} h at {speed}x would take {hours * 3600 / speed:.0f} s; the demo keeps under 60 s"
+        )
+    t0 = time.perf_counter()
+    result = asyncio.run(_run(speed, hours, sample_s=0.05))
+    path = _report(report_path, result, hours, speed)
+    summary: dict[str, Any] = {"report": str(path), "hours": hours, "speed": speed}
+    for name in ("household", "office"):
+        summary[name] = {k: v for k, v in result[name].items() if not k.startswith("_")}
+    summary["wall_s"] = round(time.perf_counter() - t0, 2)
+    with contextlib.suppress(Exception):
+        json.dumps(summary, default=str)
+    return summary
