@@ -61,6 +61,8 @@ from s2python.frbc import (
     FRBCUsageForecastElement,
 )
 
+from gridflex.s2.sim_devices import _Control
+
 ELEC = CommodityQuantity.ELECTRIC_POWER_3_PHASE_SYMMETRIC
 FRBC_KINDS = ("heatpump", "ev")
 
@@ -442,19 +444,8 @@ class EVCharger(_Frbc):
                 "clipped_kwh": self.clipped_kwh}  # fmt: skip
 
 
-class _FRBC(FRBCControlType):
-    def __init__(self, dev: Any, sim: Any) -> None:
-        self.dev, self.sim = dev, sim
-
-    async def activate(self, connection: S2AsyncConnection) -> None:
-        await self.dev.activate(connection, self.sim)
-
-    async def deactivate(self, connection: S2AsyncConnection) -> None:
-        self.sim.deactivate()
-
-    async def handle_instruction(self, connection: S2AsyncConnection, msg: Any, send_okay: Any) -> None:
-        await send_okay()
-        await self.sim.queue_instruction(connection, msg)
+class _FRBC(_Control, FRBCControlType):
+    pass
 
 
 def make_device(kind: str) -> HeatPump | EVCharger:
