@@ -248,7 +248,7 @@ def reoptimise_100() -> dict[str, Any]:
     import dataclasses
 
     from gridflex.prices import local_day_grid, prices_on_grid
-    from gridflex.s2.frbc import ActuatorPlanSpec, FrbcInputs, ModeChoice
+    from gridflex.s2.frbc import battery_fleet
     from gridflex.s2.planner import PlanRequest, WarmModel, plan_site
     from gridflex.scheduling import parse_site
 
@@ -259,18 +259,8 @@ def reoptimise_100() -> dict[str, Any]:
                        "prices": {"day_ahead_eur_per_mwh": prices},
                        "assets": [{"kind": "grid_connection", "name": "meter", "fuse_kw": 100.0},
                                   {"kind": "load", "name": "office", "profile_kw": 50.0}]})  # fmt: skip
-    rng = np.random.default_rng(0)
-    devs = []
-    for i in range(100):
-        p, eta = 5000.0, 0.95
-        ch = ModeChoice(uuid.uuid4(), 0.0, p * eta / 3.6e6, 0.0, p)
-        dis = ModeChoice(uuid.uuid4(), -p / eta / 3.6e6, 0.0, -p, 0.0)
-        idle = ModeChoice(uuid.uuid4(), 0.0, 0.0, 0.0, 0.0)
-        lo, hi = np.full(n, -np.inf), np.full(n, np.inf)
-        k = int(rng.integers(8, n - 4))
-        lo[k : k + 4] = 8.0
-        devs.append(FrbcInputs(f"s2-{i}", float(rng.uniform(1, 9)), 0.0, 10.0,
-                               [ActuatorPlanSpec(uuid.uuid4(), ch, dis, idle)], np.full(n, 0.02), lo, hi))  # fmt: skip
+    rng = np.random.default_rng(1)
+    devs = battery_fleet(100, n, seed=0)
     start = grid.start.to_pydatetime()
     cold = []
     for _ in range(3):

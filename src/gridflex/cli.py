@@ -471,14 +471,36 @@ def cem_serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
     certfile: Annotated[Path | None, typer.Option(help="TLS certificate (PEM) for wss://.")] = None,
     keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
+    control_types: Annotated[
+        str | None,
+        typer.Option(
+            help="Control types the CEM selects, best first, comma separated: FRBC, DDBC, OMBC, PPBC, PEBC, "
+            "NOT_CONTROLABLE or the S2 names (FILL_RATE_BASED_CONTROL, ...). Default: that order."
+        ),
+    ] = None,
 ) -> None:
     """Serve RMs at ws://HOST:PORT/s2/<resource-id> (Authorization: Bearer <token>) until interrupted."""
     from gridflex.s2 import serve
+    from gridflex.s2.server import parse_control_types
 
+    policy = (
+        None
+        if control_types is None
+        else parse_control_types(control_types, ("cem serve", "--control-types"))
+    )
     console.print(
         f"CEM listening on {'wss' if certfile else 'ws'}://{host}:{port}/s2/<resource-id> (Ctrl-C stops)"
+        + ("" if policy is None else f"; control types {', '.join(ct.value for ct in policy)}")
     )
-    serve(site, host=host, port=port, tokens_path=tokens, certfile=certfile, keyfile=keyfile)
+    serve(
+        site,
+        host=host,
+        port=port,
+        tokens_path=tokens,
+        certfile=certfile,
+        keyfile=keyfile,
+        control_types=policy,
+    )
 
 
 @rm_app.command("simulate")

@@ -6,8 +6,10 @@ import asyncio
 import json
 import uuid
 from collections.abc import Coroutine
+from datetime import datetime
 from typing import Any
 
+from gridflex.s2.clock import Clock
 from gridflex.scheduling import Site, parse_site
 
 TOKEN = "test-token"
@@ -18,6 +20,20 @@ def run(coro: Coroutine[Any, Any, Any], timeout_s: float = 30.0) -> Any:
         return await asyncio.wait_for(coro, timeout_s)
 
     return asyncio.run(guarded())
+
+
+async def stop_all(cem: Any, tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancel the simulators' tasks, wait for them, then stop the CEM (a test's ``finally``)."""
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await cem.stop()
+
+
+def site_clock(site: Site, speed: float) -> Clock:
+    """An accelerated clock from the site file's start: the site's series (read by timestamp) then
+    line up the same way in every run, whatever the time of day."""
+    return Clock(speed, start=datetime.fromisoformat(site.time.start.replace("Z", "+00:00")))
 
 
 def small_site(n: int = 8) -> Site:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from websockets.exceptions import InvalidStatus
 from gridflex.s2.clock import Clock
 from gridflex.s2.server import CEM
 from gridflex.s2.simulators import Simulator
-from tests.s2.helpers import TOKEN, run, small_site
+from tests.s2.helpers import TOKEN, run, small_site, stop_all
 
 ADMIN = "dso-secret"
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -46,12 +47,15 @@ def test_instructions_after_the_signal_keep_import_under_the_limit() -> None:
     site at 6 kW (1 kW house): from the signal on, the plan and the executed powers stay below it."""
 
     async def go() -> None:
-        cem = CEM(small_site(), {TOKEN: None}, clock=Clock(900.0), debounce_s=0.02, ping_interval_s=None)
+        cem = CEM(
+            small_site(), {TOKEN: None}, clock=Clock(900.0, start=T0), debounce_s=0.02, ping_interval_s=None
+        )
         port = await cem.start("127.0.0.1", 0)
+        tasks: list[asyncio.Task[Any]] = []
         try:
             sims = [Simulator("battery", f"ws://127.0.0.1:{port}/s2", TOKEN, clock=cem.clock, tick_s=0.01,
                               report_every_s=0.1) for _ in range(3)]  # fmt: skip
-            tasks = [asyncio.create_task(s.run(duration_s=3600)) for s in sims]
+            tasks[:] = [asyncio.create_task(s.run(duration_s=3600)) for s in sims]
             for _ in range(200):
                 await asyncio.sleep(0.02)
                 if cem.last_plan is not None and len(cem.last_plan.frbc_fill) == 3:
@@ -70,11 +74,8 @@ def test_instructions_after_the_signal_keep_import_under_the_limit() -> None:
                 assert cem.last_plan.net_import_kw.max() <= 6.0 + 1e-6
             assert worst <= 6.0 + 0.05, worst
             assert cem.last_error is None
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
         finally:
-            await cem.stop()
+            await stop_all(cem, tasks)
 
     run(go(), timeout_s=40)
 
@@ -82,7 +83,7 @@ def test_instructions_after_the_signal_keep_import_under_the_limit() -> None:
 def test_admin_socket_sets_the_limit_and_needs_an_admin_token() -> None:
     async def go() -> None:
         tokens = {TOKEN: None, ADMIN: frozenset({"@admin"})}
-        cem = CEM(small_site(), tokens, clock=Clock(1.0), ping_interval_s=None)
+        cem = CEM(small_site(), tokens, clock=Clock(1.0, start=T0), ping_interval_s=None)
         port = await cem.start("127.0.0.1", 0)
         try:
             url = f"ws://127.0.0.1:{port}/admin"

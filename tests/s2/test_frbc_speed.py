@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import uuid
 from datetime import UTC, datetime
 
 import numpy as np
 
-from gridflex.s2.frbc import ActuatorPlanSpec, FrbcInputs, ModeChoice
+from gridflex.s2.frbc import FrbcInputs, battery_fleet
 from gridflex.s2.planner import PlanRequest, WarmModel, plan_site
 from gridflex.scheduling import Site, parse_site
 
@@ -18,19 +17,7 @@ N = 96
 
 def fleet(n_dev: int = 100, seed: int = 0) -> list[FrbcInputs]:
     """Batteries (5 kW, 10 kWh, 95 %) with a 8 kWh target somewhere in the day, and leakage."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n_dev):
-        p, eta = 5000.0, 0.95
-        ch = ModeChoice(uuid.uuid4(), 0.0, p * eta / 3.6e6, 0.0, p)
-        dis = ModeChoice(uuid.uuid4(), -p / eta / 3.6e6, 0.0, -p, 0.0)
-        idle = ModeChoice(uuid.uuid4(), 0.0, 0.0, 0.0, 0.0)
-        lo, hi = np.full(N, -np.inf), np.full(N, np.inf)
-        k = int(rng.integers(8, N - 4))
-        lo[k : k + 4] = 8.0
-        out.append(FrbcInputs(f"s2-{i}", float(rng.uniform(1, 9)), 0.0, 10.0,
-                              [ActuatorPlanSpec(uuid.uuid4(), ch, dis, idle)], np.full(N, 0.02), lo, hi))  # fmt: skip
-    return out
+    return battery_fleet(n_dev, N, seed)
 
 
 def site(fuse_kw: float = 100.0) -> Site:

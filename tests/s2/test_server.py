@@ -12,15 +12,15 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from gridflex.s2 import server as server_mod
-from gridflex.s2.clock import Clock
 from gridflex.s2.schema import parse_problems, schema_problems
 from gridflex.s2.server import CEM
 from gridflex.s2.simulators import Simulator
-from tests.s2.helpers import TOKEN, details, handshake, msg, run, small_site
+from tests.s2.helpers import TOKEN, details, handshake, msg, run, site_clock, small_site
 
 
 async def start(speed: float = 900.0) -> tuple[CEM, int, list[str]]:
-    cem = CEM(small_site(), {TOKEN: None}, clock=Clock(speed), debounce_s=0.05, ping_interval_s=None)
+    site = small_site()
+    cem = CEM(site, {TOKEN: None}, clock=site_clock(site, speed), debounce_s=0.05, ping_interval_s=None)
     frames: list[str] = []
     cem.frame_tap = lambda rid, f: frames.append(f)
     port = await cem.start("127.0.0.1", 0)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gridflex.s2.clock import Clock
 from gridflex.s2.schema import parse_problems, schema_problems
 from gridflex.s2.server import CEM
 from gridflex.s2.sim_frbc import EVCharger, HeatPump
 from gridflex.s2.simulators import KINDS, Simulator
 from gridflex.scheduling import Site, parse_site
-from tests.s2.helpers import TOKEN, run
+from tests.s2.helpers import TOKEN, run, site_clock
 
 
 def day_site() -> Site:
@@ -25,7 +24,8 @@ def day_site() -> Site:
 
 
 async def _run(kind: str, hours: float, speed: float, **device: Any) -> tuple[CEM, Simulator, list[str]]:
-    cem = CEM(day_site(), {TOKEN: None}, clock=Clock(speed), debounce_s=0.02, ping_interval_s=None)
+    site = day_site()
+    cem = CEM(site, {TOKEN: None}, clock=site_clock(site, speed), debounce_s=0.02, ping_interval_s=None)
     frames: list[str] = []
     cem.frame_tap = lambda rid, f: frames.append(f)
     port = await cem.start("127.0.0.1", 0)

@@ -5,12 +5,19 @@ DDBC.AverageDemandRateForecast. ``check`` refuses unknown references (actuator, 
 timer) before ``apply`` changes anything.
 
 Mapping (docs/s2.md): every actuator is an operation-mode machine (:func:`~gridflex.s2.ombc.add_machine`)
-whose modes take power per carrier (electricity and natural gas, both buses of the site) and
-deliver a supply rate, both linear in the factor. Per period the supplies of all actuators meet
-the demand rate: ``Σ supply + short − over = demand``; a unit of demand rate missed or exceeded
-for one hour costs ``DEMAND_PENALTY_EUR``, so a demand the actuators cannot meet never makes the plan
-infeasible. The demand comes from the AverageDemandRateForecast (expected values, the last one held
-after its end) and else from the middle of the system description's ``present_demand_rate``.
+whose modes take power per carrier (electricity and natural gas, both buses of the site; the CEM's
+planner adds a gas grid connection when the site has none) and deliver a supply rate, both linear in
+the factor. Per period the supplies of all actuators meet the demand rate: ``Σ supply + short − over
+= demand``; a unit of demand rate missed or exceeded for one hour costs ``DEMAND_PENALTY_EUR``, so a
+demand the actuators cannot meet never makes the plan infeasible. The demand comes from the
+AverageDemandRateForecast (expected values, the last one held after its end) and else from the
+middle of the system description's ``present_demand_rate``.
+
+The demand stays inside the device: S2 has the RM meet it with its own actuators, and its unit is
+the device's own (a heat demand in kW, a water demand in l/s), so it is not put on the site's heat
+bus (the supply is not heat the site can use elsewhere). Only an actuator's power ranges reach the
+site; an actuator whose modes list HEAT.THERMAL_POWER gives or takes heat on the site's heat bus
+under the same rule as OMBC (only where the site has one, with a vent for heat it produces).
 
 s2-python 0.11 reads a DDBC.OperationMode with both ``Id`` and ``id`` and ``supply_range`` as a list
 of NumberRanges; the first range is used.
@@ -42,11 +49,12 @@ from gridflex.s2.ombc import (
     MachineSpec,
     add_machine,
     as_uuid,
-    machine_power,
+    machine_problem,
     machine_spec,
     mode_instructions,
     mode_specs,
     revoke_pending,
+    status_problem,
 )
 
 DEMAND_PENALTY_EUR = 1000.0
@@ -63,6 +71,7 @@ class DdbcAsset(AssetBase):
     _demand: np.ndarray | None = PrivateAttr(None)
     _decision: dict[uuid.UUID, tuple[np.ndarray, np.ndarray]] | None = PrivateAttr(None)
     _supply: np.ndarray | None = PrivateAttr(None)
+    _vent_kw: np.ndarray | None = PrivateAttr(None)  # heat vented (None: no heat on a site bus)
     _start: datetime | None = PrivateAttr(None)
     _step_s: int = PrivateAttr(900)
 
@@ -93,15 +102,18 @@ class DdbcAsset(AssetBase):
             decision: dict[uuid.UUID, tuple[np.ndarray, np.ndarray]] = {}
             power: dict[str, np.ndarray] = {}
             supply = np.zeros(n)
+            vent: np.ndarray | None = None
             for aid, spec, mv in built:
-                mode, factor = mv.decode(sol, len(spec.modes), n)
+                mode, factor = mv.decode(sol, spec, n)
                 decision[aid] = (mode, factor)
-                for c, p in machine_power(spec, mode, factor, spec.carriers).items():
+                for c, p in mv.power(sol, spec, mode, factor).items():
                     power[c] = power.get(c, 0.0) + p
+                if mv.vent is not None:
+                    vent = (0.0 if vent is None else vent) + sol.value(mv.vent)
                 s0 = np.array([md.supply0 for md in spec.modes])
                 s1 = np.array([md.supply1 for md in spec.modes])
                 supply += s0[mode] + (s1 - s0)[mode] * factor
-            self._decision, self._supply = decision, supply
+            self._decision, self._supply, self._vent_kw = decision, supply, vent
             return Output(power or {"electricity": np.zeros(n)})
 
         return Built(read)
@@ -126,30 +138,17 @@ class DdbcState:
             if not ids or len(set(ids)) != len(ids):
                 return "actuator ids are missing or not unique"
             for a in msg.actuators:
-                modes = [m.id for m in a.operation_modes]
-                timers = {as_uuid(t.id) for t in a.timers}
-                if len(set(modes)) != len(modes):
-                    return f"operation mode ids of actuator {a.id} are not unique"
-                for tr in a.transitions:
-                    if as_uuid(tr.from_) not in modes or as_uuid(tr.to) not in modes:
-                        return f"transition {tr.id} names an unknown operation mode"
-                    if not {as_uuid(x) for x in (*tr.start_timers, *tr.blocking_timers)} <= timers:
-                        return f"transition {tr.id} names an unknown timer"
+                problem = machine_problem(list(a.operation_modes), list(a.timers), list(a.transitions),
+                                          of=f" of actuator {as_uuid(a.id)}")  # fmt: skip
+                if problem is not None:
+                    return problem
             return None
         if isinstance(msg, DDBCAverageDemandRateForecast):
             return None
         act = self._actuator(msg.actuator_id)
         if act is None:
             return f"unknown actuator {msg.actuator_id}"
-        if isinstance(msg, DDBCActuatorStatus):
-            known = {m.id for m in act.operation_modes}
-            for ref in (msg.active_operation_mode_id, msg.previous_operation_mode_id):
-                if ref is not None and as_uuid(ref) not in known:
-                    return f"unknown operation mode {ref}"
-            return None
-        if msg.timer_id not in {as_uuid(t.id) for t in act.timers}:
-            return f"unknown timer {msg.timer_id}"
-        return None
+        return status_problem(list(act.operation_modes), list(act.timers), msg)
 
     def apply(self, msg: DdbcMessage) -> None:
         if isinstance(msg, DDBCSystemDescription):

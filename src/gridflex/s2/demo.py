@@ -5,7 +5,8 @@ Each site has its own CEM (ephemeral port, bearer token) and one simulated RM pe
 chp, hybrid-heatpump), all on one accelerated :class:`~gridflex.s2.clock.Clock`. A short simulated day
 (``hours``, default 12 from 06:00 UTC on 2018-06-12) runs at ``speed``; half-way, a DSO caps the
 office's import (``CEM.set_congestion_limit``). Real French day-ahead prices of that day
-(Bundesnetzagentur | SMARD.de, CC BY 4.0). The offline HTML report (plotly embedded) shows per site
+(Bundesnetzagentur | SMARD.de, CC BY 4.0). The office also needs 8 kW of heat, from a gas boiler or
+its CHP, so the CHP runs when its heat and electricity together beat boiler gas and grid power. The offline HTML report (plotly embedded) shows per site
 its power against the fuse and congestion limits, and per device its power, its state (fill level)
 and the instructions it received.
 """
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from gridflex.s2.clock import Clock
+from gridflex.s2.planner import GAS_EUR_PER_MWH
 from gridflex.s2.server import CEM
 from gridflex.s2.simulators import KINDS, Simulator
 from gridflex.scheduling import Site, parse_site
@@ -33,22 +35,24 @@ HOUSEHOLD = ("battery", "pv", "heatpump", "ev", "washing-machine", "hybrid-heatp
 OFFICE = ("battery", "pv", "heatpump", "ev", "chp")
 
 
-def _prices(start: datetime, n: int) -> list[float]:
-    from gridflex.prices import load_smard_prices
-
-    hourly = load_smard_prices(2018, "France")
-    first = hourly.index.get_indexer([start.replace(minute=0)])[0]
-    vals = hourly.to_numpy()[first : first + (n + 3) // 4 + 1]
-    return [float(vals[k // 4]) for k in range(n)]
-
-
-def _site(name: str, fuse_kw: float, base_kw: float, start: datetime) -> Site:
-    n = 96
+def _site(name: str, fuse_kw: float, base_kw: float, start: datetime, heat_kw: float = 0.0) -> Site:
+    """A site file of one day from ``start``: SMARD prices (read by timestamp as the CEM moves on),
+    the fuse, a base load and, with ``heat_kw``, a heat load served by a gas boiler (92 %)."""
+    assets: list[dict[str, Any]] = [
+        {"kind": "grid_connection", "name": "meter", "fuse_kw": fuse_kw},
+        {"kind": "load", "name": "base", "profile_kw": base_kw},
+    ]
+    if heat_kw:
+        assets += [
+            {"kind": "grid_connection", "name": "gas", "carrier": "gas", "export_max_kw": 0.0,
+             "import_price_eur_per_mwh": GAS_EUR_PER_MWH},
+            {"kind": "converter", "name": "boiler", "input_carrier": "gas", "outputs": {"heat": 0.92},
+             "input_max_kw": 3 * heat_kw},
+            {"kind": "load", "name": "hot-water", "carrier": "heat", "profile_kw": heat_kw},
+        ]  # fmt: skip
     return parse_site({
-        "name": name, "time": {"start": start.isoformat(), "step_s": 900, "n_periods": n},
-        "prices": {"day_ahead_eur_per_mwh": _prices(start, n)},
-        "assets": [{"kind": "grid_connection", "name": "meter", "fuse_kw": fuse_kw},
-                   {"kind": "load", "name": "base", "profile_kw": base_kw}],
+        "name": name, "time": {"start": start.isoformat(), "step_s": 900, "n_periods": 96},
+        "prices": {"day_ahead_eur_per_mwh": {"smard": {"zone": "France"}}}, "assets": assets,
     })  # fmt: skip
 
 
@@ -70,7 +74,7 @@ async def _run(speed: float, hours: float, sample_s: float) -> dict[str, Any]:
     clock = Clock(speed, start=DEMO_START)
     sites = {
         "household": (_site("household", 17.0, 0.4, DEMO_START), [k for k in HOUSEHOLD if k in KINDS]),
-        "office": (_site("office", 60.0, 15.0, DEMO_START), [k for k in OFFICE if k in KINDS]),
+        "office": (_site("office", 60.0, 15.0, DEMO_START, heat_kw=8.0), [k for k in OFFICE if k in KINDS]),
     }
     extra = [k for k in KINDS if k not in HOUSEHOLD + OFFICE]
     sites["office"][1].extend(extra)

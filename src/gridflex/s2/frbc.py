@@ -27,7 +27,8 @@ Within a mode the power and the fill rate are linear in the operation-mode facto
 Back from the schedule, per period: net fill rate ``r`` (fill units per second) → mode and factor
 ``(r − f_lo)/(f_hi − f_lo)`` of the chosen mode (clamped to [0, 1]); consecutive equal periods give
 one instruction. A mode change is only planned along a declared transition (when the actuator
-declares any) and not before its blocking timers finish.
+declares any) and not before its blocking timers finish. An actuator with both columns is a site
+exclusivity pair (fill in and out not in one period; binaries only where the LP does both).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from s2python.frbc import (
     FRBCUsageForecast,
 )
 
-from gridflex.assets.base import AssetBase, Built, Context, Output
+from gridflex.assets.base import AssetBase, Built, Context, Output, Pair
 from gridflex.optimize import ConstrBlock, Solution, VarBlock
 
 TARGET_PENALTY_EUR = 10_000.0
@@ -424,6 +425,25 @@ def _endpoint(m: ModeChoice, highest: bool) -> tuple[float, float]:
     return f * 3600.0, p / 1000.0
 
 
+def battery_fleet(n_dev: int, n: int, seed: int = 0, kw: float = 5.0, kwh: float = 10.0) -> list[FrbcInputs]:
+    """A sample fleet for tests and benchmarks: batteries (``kw``, ``kwh``, 95 % one way, fill in
+    kWh) at a random fill level, a small drain, and a target of 80 % for one hour somewhere in the day."""
+    rng = np.random.default_rng(seed)
+    p, eta = kw * 1000.0, 0.95
+    out = []
+    for i in range(n_dev):
+        ch = ModeChoice(uuid.uuid4(), 0.0, p * eta / 3.6e6, 0.0, p)
+        dis = ModeChoice(uuid.uuid4(), -p / eta / 3.6e6, 0.0, -p, 0.0)
+        idle = ModeChoice(uuid.uuid4(), 0.0, 0.0, 0.0, 0.0)
+        lo, hi = np.full(n, -np.inf), np.full(n, np.inf)
+        k = int(rng.integers(min(8, n - 1), max(n - 4, min(8, n - 1) + 1)))
+        lo[k : k + 4] = 0.8 * kwh
+        fill = float(rng.uniform(0.1, 0.9) * kwh)
+        act = ActuatorPlanSpec(uuid.uuid4(), ch, dis, idle)
+        out.append(FrbcInputs(f"s2-{i}", fill, 0.0, kwh, [act], np.full(n, 0.02), lo, hi))
+    return out
+
+
 def actuator_columns(a: ActuatorPlanSpec) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
     """((max fill-in rate per hour, kW per fill unit/h), same for fill-out) of an actuator, or None.
 
@@ -545,6 +565,7 @@ def add_frbc_fleet(ctx: Any, specs: list[FrbcInputs], node: str = "site") -> Frb
     blocks: list[tuple[int, int, VarBlock, float, float]] = []
     for d, s in enumerate(specs):
         for j, a in enumerate(s.actuators):
+            sides: dict[str, tuple[VarBlock, float]] = {}
             for side, col, sign in zip(("in", "out"), actuator_columns(a), (1.0, -1.0), strict=True):
                 if col is None:
                     continue
@@ -559,6 +580,11 @@ def add_frbc_fleet(ctx: Any, specs: list[FrbcInputs], node: str = "site") -> Frb
                 cols.append(b.idx)
                 vals.append(np.full(n, -sign * dt))
                 ctx.flow("electricity", node, t, b.idx, col[1])
+                sides[side] = (b, col[0])
+            if len(sides) == 2:  # one actuator runs one mode at a time: no filling and emptying at once
+                (b_in, in_max), (b_out, out_max) = sides["in"], sides["out"]
+                label = f"FRBC device '{s.name}' actuator {j}"
+                ctx.pairs.append(Pair(label, [b_in], [b_out], np.full(n, in_max), np.full(n, out_max)))
     balance = ctx.model.add_constrs("s2 frbc fill balance", np.concatenate(rows), np.concatenate(cols),
                                     np.concatenate(vals), 0.0, 0.0, nd * n)  # fmt: skip
     fleet = FrbcFleet(list(specs), n, dt, soc, add, dump, balance, blocks)

@@ -17,9 +17,18 @@ whole periods) cannot happen within ``D_b`` periods after a transition that star
 the ``finished_at`` of a running timer (OMBC.TimerStatus). Running costs (per second, linear in the
 factor) are costs of the plan.
 
-Back from the schedule: the mode and factor per period; each change (mode, or factor by more than
-0.001) gives one OMBC.Instruction at the period start (not before ``now`` + the RM's processing delay,
-nor before the blocking timers of its transition finish).
+Carriers: electric power goes to the electricity bus and NATURAL_GAS.FLOW_RATE to the gas bus (both
+always). HEAT.THERMAL_POWER goes to the heat bus of the device's node only when the site already has
+one, that is when an asset built before the device (the site file's assets: the CEM appends its
+devices after them) takes heat from or gives heat to it; otherwise the device's heat is left out, as
+before. A device whose modes produce heat also gets a vent (``HEAT_VENT_EUR_PER_MWH``, at most the heat
+it produces in each period: a CHP's emergency cooler), so heat without a use never makes the site
+infeasible; unused heat is simply vented.
+
+Back from the schedule: the mode and factor per period (the factor of a mode whose power, supply
+and costs do not depend on it is 0); each change (of mode, or of a modulating mode's factor by more
+than 0.001) gives one OMBC.Instruction at the period start (not before ``now`` + the RM's processing
+delay, nor before the blocking timers of its transition finish).
 """
 
 from __future__ import annotations
@@ -41,7 +50,7 @@ from s2python.common import (
 )
 from s2python.ombc import OMBCInstruction, OMBCStatus, OMBCSystemDescription, OMBCTimerStatus
 
-from gridflex.assets.base import AssetBase, Built, Context, Output
+from gridflex.assets.base import AssetBase, Built, Context, Output, bus_name
 from gridflex.optimize import Solution, VarBlock
 from gridflex.s2.frbc import ELECTRIC
 
@@ -51,6 +60,15 @@ S2 gives NATURAL_GAS.FLOW_RATE in l/s, so 1 l/s is 35.2 kW of gas."""
 
 MODE_PENALTY_EUR = 1e-4
 """A tiny cost per mode change per period, so that equal-cost plans do not toggle."""
+
+HEAT = "heat"
+"""The site carrier of HEAT.THERMAL_POWER (the carrier of the site file's heat loads and converters)."""
+
+HEAT_VENT_EUR_PER_MWH = 0.01
+"""Cost of venting a device's heat (its emergency cooler): tiny, so heat with a use is never vented."""
+
+SITE_BUS_ONLY = frozenset({HEAT})
+"""Carriers mapped only onto a bus the site already has at the device's node (see the module doc)."""
 
 OmbcMessage = OMBCSystemDescription | OMBCStatus | OMBCTimerStatus
 _PENDING = {InstructionStatus.NEW, InstructionStatus.ACCEPTED}
@@ -73,13 +91,51 @@ def as_uuid(value: Any) -> uuid.UUID:
 
 
 def carrier_kw(pr: PowerRange) -> tuple[str, float, float] | None:
-    """A power range as (site carrier, kW at factor 0, kW at factor 1); None for what the site
-    does not model (heat, hydrogen, oil, temperatures)."""
+    """A power range as (site carrier, kW at factor 0, kW at factor 1), + = taken from the site (the
+    S2 sign); None for what the site does not model (hydrogen, oil, heat flow rates, temperatures).
+    Heat (HEAT.THERMAL_POWER, W) reaches the site only where it has a heat bus (:func:`add_machine`)."""
     if pr.commodity_quantity in ELECTRIC:
         return "electricity", pr.start_of_range / 1000.0, pr.end_of_range / 1000.0
     if pr.commodity_quantity == CommodityQuantity.NATURAL_GAS_FLOW_RATE:
         k = GAS_KWH_PER_LITRE * 3600.0
         return "gas", pr.start_of_range * k, pr.end_of_range * k
+    if pr.commodity_quantity == CommodityQuantity.HEAT_THERMAL_POWER:
+        return HEAT, pr.start_of_range / 1000.0, pr.end_of_range / 1000.0
+    return None
+
+
+def machine_problem(modes: list[Any], timers: list[Any], transitions: list[Any], of: str = "") -> str | None:
+    """Why the operation modes, timers and transitions of one machine (an OMBC.SystemDescription, a
+    DDBC actuator: ``of`` names it in the message) do not hold together, or None: mode and timer ids
+    unique, transitions naming known modes and timers."""
+    mode_ids = [as_uuid(m.id) for m in modes]
+    timer_ids = [as_uuid(t.id) for t in timers]
+    if not mode_ids or len(set(mode_ids)) != len(mode_ids):
+        return f"operation mode ids{of} are missing or not unique"
+    if len(set(timer_ids)) != len(timer_ids):
+        return f"timer ids{of} are not unique"
+    for tr in transitions:
+        for ref in (tr.from_, tr.to):
+            if as_uuid(ref) not in mode_ids:
+                return f"transition {as_uuid(tr.id)} names unknown operation mode {as_uuid(ref)}"
+        for ref in (*tr.start_timers, *tr.blocking_timers):
+            if as_uuid(ref) not in timer_ids:
+                return f"transition {as_uuid(tr.id)} names unknown timer {as_uuid(ref)}"
+    return None
+
+
+def status_problem(modes: list[Any], timers: list[Any], msg: Any) -> str | None:
+    """Why a status of one machine (OMBC.Status / DDBC.ActuatorStatus: operation modes; OMBC /
+    DDBC.TimerStatus: a timer) names something the machine does not have, or None."""
+    timer_id = getattr(msg, "timer_id", None)
+    if timer_id is not None:
+        if as_uuid(timer_id) not in {as_uuid(t.id) for t in timers}:
+            return f"unknown timer {as_uuid(timer_id)}"
+        return None
+    known = {as_uuid(m.id) for m in modes}
+    for ref in (msg.active_operation_mode_id, msg.previous_operation_mode_id):
+        if ref is not None and as_uuid(ref) not in known:
+            return f"unknown operation mode {as_uuid(ref)}"
     return None
 
 
@@ -94,6 +150,15 @@ class ModeSpec:
     supply1: float = 0.0
     cost0_eur_per_s: float = 0.0
     cost1_eur_per_s: float = 0.0
+
+    @property
+    def modulates(self) -> bool:
+        """Whether the factor changes anything: power, supply or running cost."""
+        return (
+            any(self.p0_kw.get(c, 0.0) != self.p1_kw.get(c, 0.0) for c in {*self.p0_kw, *self.p1_kw})
+            or self.supply0 != self.supply1
+            or self.cost0_eur_per_s != self.cost1_eur_per_s
+        )
 
 
 @dataclass
@@ -119,13 +184,26 @@ class MachineSpec:
 class MachineVars:
     u: VarBlock  # mode m in period t at m·n + t
     f: VarBlock
+    carriers: list[str] = field(default_factory=list)  # carriers on the site's buses
+    vent: VarBlock | None = None  # heat vented by the device (kW), when its heat is on the heat bus
 
-    def decode(self, sol: Solution, n_modes: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-        u = np.round(sol.value(self.u)).reshape(n_modes, n)
-        f = sol.value(self.f).reshape(n_modes, n)
+    def decode(self, sol: Solution, spec: MachineSpec, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Mode and factor per period (0 for a mode whose factor changes nothing)."""
+        u = np.round(sol.value(self.u)).reshape(len(spec.modes), n)
+        f = sol.value(self.f).reshape(len(spec.modes), n)
         mode = u.argmax(axis=0)
-        factor = np.clip(f[mode, np.arange(n)], 0.0, 1.0)
+        modulates = np.array([md.modulates for md in spec.modes])
+        factor = np.where(modulates[mode], np.clip(f[mode, np.arange(n)], 0.0, 1.0), 0.0)
         return mode, factor
+
+    def power(
+        self, sol: Solution, spec: MachineSpec, mode: np.ndarray, factor: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """kW taken from each bus the machine is on; heat net of the vent."""
+        out = machine_power(spec, mode, factor, self.carriers)
+        if self.vent is not None:
+            out[HEAT] = out[HEAT] + sol.value(self.vent)
+        return out
 
 
 def add_machine(
@@ -134,6 +212,8 @@ def add_machine(
     """Variables and constraints of one operation-mode machine; flows go to the site's buses.
 
     Returns the variables and, when ``with_supply``, the supply terms ``(periods, cols, coef)``.
+    Carriers in :data:`SITE_BUS_ONLY` (heat) get flows only when an asset built before has put that
+    bus into the site; heat then also gets the device's vent (see the module docstring).
     """
     n, m = ctx.n, len(spec.modes)
     lab = spec.label
@@ -150,11 +230,14 @@ def add_machine(
     rows = np.concatenate([np.arange(m * n)] * 2)
     ctx.relation(f"s2 '{lab}' factor only in its mode", rows, np.concatenate([f.idx, u.idx]),
                  np.concatenate([np.ones(m * n), -np.ones(m * n)]), -np.inf, 0.0, m * n)  # fmt: skip
-    for carrier in spec.carriers:
+    # decided before any flow is added: the device itself never creates an optional bus
+    carriers = [c for c in spec.carriers if c not in SITE_BUS_ONLY or bus_name(c, node) in ctx.flows]
+    for carrier in carriers:
         p0 = np.array([md.p0_kw.get(carrier, 0.0) for md in spec.modes])
         p1 = np.array([md.p1_kw.get(carrier, 0.0) for md in spec.modes])
         ctx.flow(carrier, node, np.concatenate([ti, ti]), np.concatenate([u.idx, f.idx]),
                  np.concatenate([p0[mi], (p1 - p0)[mi]]))  # fmt: skip
+    vent = _heat_vent(ctx, spec, node, u, f) if HEAT in carriers else None
     _transition_rows(ctx, spec, u, n, m)
     supply = None
     if with_supply:
@@ -165,7 +248,31 @@ def add_machine(
             np.concatenate([u.idx, f.idx]),
             np.concatenate([s0[mi], (s1 - s0)[mi]]),
         )
-    return MachineVars(u, f), supply
+    return MachineVars(u, f, carriers, vent), supply
+
+
+def _heat_vent(ctx: Context, spec: MachineSpec, node: str, u: VarBlock, f: VarBlock) -> VarBlock | None:
+    """A column per period that takes heat from the heat bus, at most the heat the machine produces
+    then (``vent ≤ a·u + b·f`` per mode: exact where a mode's heat range is all production; for a
+    range that crosses zero, its largest production whatever the factor). None if it never produces."""
+    n, m = ctx.n, len(spec.modes)
+    p0 = np.array([md.p0_kw.get(HEAT, 0.0) for md in spec.modes])
+    p1 = np.array([md.p1_kw.get(HEAT, 0.0) for md in spec.modes])
+    producing = (p0 <= 0.0) & (p1 <= 0.0)
+    a = np.where(producing, -p0, np.maximum(np.maximum(-p0, -p1), 0.0))
+    b = np.where(producing, p0 - p1, 0.0)
+    if not (a > 0).any() and not (a + b > 0).any():
+        return None
+    t = np.arange(n)
+    cost = HEAT_VENT_EUR_PER_MWH / 1000.0 * ctx.dt_h
+    vent = ctx.add_vars(f"s2 '{spec.label}' heat vent", n, 0.0, np.inf, {"s2_running": cost})
+    ctx.flow(HEAT, node, t, vent.idx, 1.0)
+    mi = np.repeat(np.arange(m), n)
+    ti = np.tile(t, m)
+    ctx.relation(f"s2 '{spec.label}' heat vent at most the heat produced",
+                 np.concatenate([t, ti, ti]), np.concatenate([vent.idx, u.idx, f.idx]),
+                 np.concatenate([np.ones(n), -a[mi], -b[mi]]), -np.inf, 0.0, n)  # fmt: skip
+    return vent
 
 
 def _transition_rows(ctx: Context, spec: MachineSpec, u: VarBlock, n: int, m: int) -> None:
@@ -291,24 +398,26 @@ class OmbcAsset(AssetBase):
     kind: Literal["s2_ombc"] = "s2_ombc"
     _spec: MachineSpec | None = PrivateAttr(None)
     _decision: tuple[np.ndarray, np.ndarray] | None = PrivateAttr(None)
+    _vent_kw: np.ndarray | None = PrivateAttr(None)  # heat vented (None: heat not on a site bus)
     _start: datetime | None = PrivateAttr(None)
     _step_s: int = PrivateAttr(900)
 
     @property
     def carriers(self) -> list[str]:
+        """Carriers the device's modes name (heat among them even where the site has no heat bus)."""
         return [] if self._spec is None else self._spec.carriers
 
     def build(self, ctx: Context) -> Built:
         spec = self._spec
         assert spec is not None
         mv, _ = add_machine(ctx, spec, self.node)
-        m, n = len(spec.modes), ctx.n
-        carriers = spec.carriers
+        n = ctx.n
 
         def read(sol: Solution) -> Output:
-            mode, factor = mv.decode(sol, m, n)
+            mode, factor = mv.decode(sol, spec, n)
             self._decision = (mode, factor)
-            return Output(machine_power(spec, mode, factor, carriers))
+            self._vent_kw = None if mv.vent is None else sol.value(mv.vent)
+            return Output(mv.power(sol, spec, mode, factor) or {"electricity": np.zeros(n)})
 
         return Built(read)
 
@@ -365,9 +474,10 @@ def mode_instructions(
     mode, factor = decision
     out: list[Any] = []
     for k in range(mode.size):
-        mid = spec.modes[int(mode[k])].mode_id
+        md = spec.modes[int(mode[k])]
+        mid = md.mode_id
         fac = round(float(factor[k]), 4)
-        if current is not None and current[0] == mid and abs(current[1] - fac) < 1e-3:
+        if current is not None and current[0] == mid and (not md.modulates or abs(current[1] - fac) < 1e-3):
             continue
         when = max(start + timedelta(seconds=k * step_s), earliest)
         if current is not None and current[0] != mid and transitions:
@@ -396,32 +506,11 @@ class OmbcState:
 
     def check(self, msg: OmbcMessage) -> str | None:
         if isinstance(msg, OMBCSystemDescription):
-            modes = [m.id for m in msg.operation_modes]
-            timers = [t.id for t in msg.timers]
-            if not modes or len(set(modes)) != len(modes):
-                return "operation mode ids are missing or not unique"
-            if len(set(timers)) != len(timers):
-                return "timer ids are not unique"
-            for tr in msg.transitions:
-                for ref in (tr.from_, tr.to):
-                    if ref not in modes:
-                        return f"transition {tr.id} names unknown operation mode {ref}"
-                for ref in (*tr.start_timers, *tr.blocking_timers):
-                    if ref not in timers:
-                        return f"transition {tr.id} names unknown timer {ref}"
-            return None
+            return machine_problem(list(msg.operation_modes), list(msg.timers), list(msg.transitions))
         sd = self.system_description
         if sd is None:
             return f"{msg.message_type} before any OMBC.SystemDescription"
-        if isinstance(msg, OMBCStatus):
-            known = {m.id for m in sd.operation_modes}
-            for mref in (msg.active_operation_mode_id, msg.previous_operation_mode_id):
-                if mref is not None and as_uuid(mref) not in known:
-                    return f"unknown operation mode {mref}"
-            return None
-        if msg.timer_id not in {t.id for t in sd.timers}:
-            return f"unknown timer {msg.timer_id}"
-        return None
+        return status_problem(list(sd.operation_modes), list(sd.timers), msg)
 
     def apply(self, msg: OmbcMessage) -> None:
         if isinstance(msg, OMBCSystemDescription):

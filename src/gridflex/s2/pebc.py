@@ -1,23 +1,37 @@
 """PEBC (power-envelope based control) for curtailable production such as PV.
 
 State: PEBC.PowerConstraints and PEBC.EnergyConstraint by id (revocable), plus the session's
-PowerForecast / PowerMeasurement for the available production. Mapping: a curtailable ``pv`` asset
-whose profile is the available production (kW, from the forecast's expected electric values, else
-the last measurement held); the schedule's production ``x_t`` becomes the envelope's lower limit
-``−x_t`` (W; production at most ``x_t``), clamped to the constraint's LOWER_LIMIT range, and the most
-permissive value of its UPPER_LIMIT range as upper limit. Consecutive equal periods are merged.
-Energy constraints are kept (and revocable) but not yet mapped (part 2).
+PowerForecast / PowerMeasurement for the available production. Mapping: a curtailable production
+asset (:class:`PebcAsset`, named ``<device>/pv``) whose bound per period is the available production
+(kW, from the forecast's expected electric values, else the last measurement held); the schedule's
+production ``x_t`` becomes the envelope's lower limit ``−x_t`` (W; production at most ``x_t``),
+clamped to the constraint's LOWER_LIMIT range, and the most permissive value of its UPPER_LIMIT
+range as upper limit. Consecutive equal periods are merged.
+
+Energy constraints: each active electric PEBC.EnergyConstraint (not revoked, window overlapping
+what is left of the horizon) says the device's average power over ``[valid_from, valid_until)`` lies
+in ``[lower_average_power, upper_average_power]`` (W, S2 sign: + consumption). For production
+``x_t ≥ 0`` (kW) that is one row ``−upper·H/1000 ≤ Σ_t h_t·x_t ≤ −lower·H/1000`` (kWh), where
+``h_t`` is the part of period ``t`` (hours) inside the window and ahead of *now* and ``H = Σ h_t``:
+the average is required over the part of the window still ahead within the horizon (the elapsed
+part of the first period, energy produced before now and the part after the horizon are not
+counted; re-planning every period moves the window along). The row is soft: two slacks at
+``ENERGY_PENALTY_EUR_PER_KWH`` per kWh missed, so a constraint that cannot be met gives the plan
+closest to it, never an infeasible one. Other commodity quantities (not electric) are ignored
+(logged when received).
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-from s2python.common import Duration, PowerForecast, PowerMeasurement
+from pydantic import ConfigDict, Field, PrivateAttr
+from s2python.common import CommodityQuantity, Duration, PowerForecast, PowerMeasurement
 from s2python.generated.gen_s2 import ID, PEBCPowerEnvelopeLimitType
 from s2python.pebc import (
     PEBCEnergyConstraint,
@@ -27,9 +41,27 @@ from s2python.pebc import (
     PEBCPowerEnvelopeElement,
 )
 
+from gridflex.assets.base import ELECTRICITY, AssetBase, Built, Context, Flex, Hook, Output
+from gridflex.optimize import Solution
 from gridflex.s2.frbc import ELECTRIC, profile_average
 
+log = logging.getLogger(__name__)
+
 PebcMessage = PEBCPowerConstraints | PEBCEnergyConstraint
+
+ENERGY_PENALTY_EUR_PER_KWH = 10_000.0
+"""Cost of each kWh by which the planned production misses a PEBC.EnergyConstraint (either side)."""
+
+
+@dataclass
+class EnergyWindow:
+    """One active PEBC.EnergyConstraint on the period grid: the production (kWh) over ``hours``
+    must lie in ``[min_kwh, max_kwh]``."""
+
+    constraint_id: uuid.UUID
+    hours: np.ndarray  # per period: hours of the period inside the window and ahead of now
+    min_kwh: float  # −upper_average_power (kW) × Σ hours
+    max_kwh: float  # −lower_average_power (kW) × Σ hours
 
 
 @dataclass
@@ -39,6 +71,7 @@ class PebcInputs:
     name: str
     constraints_id: uuid.UUID
     available_kw: np.ndarray  # production available per period, kW >= 0
+    energy: list[EnergyWindow] = field(default_factory=list)  # active electric energy constraints
 
 
 @dataclass
@@ -47,8 +80,11 @@ class PebcState:
     energy_constraints: dict[uuid.UUID, PEBCEnergyConstraint] = field(default_factory=dict)
 
     def check(self, msg: PebcMessage) -> str | None:
-        if isinstance(msg, PEBCEnergyConstraint) and msg.valid_until <= msg.valid_from:
-            return "valid_until is not after valid_from"
+        if isinstance(msg, PEBCEnergyConstraint):
+            if msg.valid_until <= msg.valid_from:
+                return "valid_until is not after valid_from"
+            if msg.lower_average_power > msg.upper_average_power:
+                return "lower_average_power is above upper_average_power"
         return None
 
     def apply(self, msg: PebcMessage) -> None:
@@ -56,6 +92,9 @@ class PebcState:
             self.power_constraints[msg.id] = msg
         else:
             self.energy_constraints[msg.id] = msg
+            if not _electric(msg.commodity_quantity):
+                log.info("PEBC.EnergyConstraint %s is for %s, not electric power: the planner ignores it",
+                         msg.id, msg.commodity_quantity)  # fmt: skip
 
     def revoke(self, object_type: str, object_id: uuid.UUID) -> bool:
         table: dict[uuid.UUID, Any] = (
@@ -79,8 +118,12 @@ class PebcState:
         n: int,
         forecast: PowerForecast | None,
         measurement: PowerMeasurement | None,
+        now: datetime | None = None,
     ) -> PebcInputs | None:
-        pc = self.active(start)
+        """The device on the horizon ``start + k·step_s`` (k < n); ``now`` (default ``start``) cuts
+        the elapsed part of the first period out of the energy constraints' windows, and the power
+        constraints in force are those at ``now`` (one that became valid during the first period counts)."""
+        pc = self.active(start if now is None else max(now, start))
         if pc is None:
             return None
         power_w = np.zeros(n)
@@ -88,7 +131,29 @@ class PebcState:
             power_w = profile_average(forecast, start, step_s, n, _expected_w, hold_last=True)
         elif measurement is not None:
             power_w = np.full(n, sum(v.value for v in measurement.values if v.commodity_quantity in ELECTRIC))
-        return PebcInputs(name, pc.id, np.maximum(-power_w / 1000.0, 0.0))
+        return PebcInputs(name, pc.id, np.maximum(-power_w / 1000.0, 0.0),
+                          self.energy_windows(start, step_s, n, now))  # fmt: skip
+
+    def energy_windows(
+        self, start: datetime, step_s: int, n: int, now: datetime | None = None
+    ) -> list[EnergyWindow]:
+        """The electric energy constraints whose window overlaps ``[now, start + n·step_s)``, in
+        production terms (kWh over the part of the window in that interval; module docstring)."""
+        edges = np.arange(n + 1, dtype=float) * step_s
+        ahead = 0.0 if now is None else min(max((now - start).total_seconds(), 0.0), float(edges[-1]))
+        out = []
+        for ec in sorted(self.energy_constraints.values(), key=lambda c: (c.valid_from, str(c.id))):
+            if not _electric(ec.commodity_quantity):
+                continue
+            a = max((ec.valid_from - start).total_seconds(), ahead)
+            b = (ec.valid_until - start).total_seconds()
+            hours = np.maximum(np.minimum(edges[1:], b) - np.maximum(edges[:-1], a), 0.0) / 3600.0
+            total = float(hours.sum())
+            if total <= 0.0:
+                continue
+            out.append(EnergyWindow(ec.id, hours, -ec.upper_average_power / 1000.0 * total,
+                                    -ec.lower_average_power / 1000.0 * total))  # fmt: skip
+        return out
 
     def instruction(
         self, spec: PebcInputs, production_kw: np.ndarray, start: datetime, step_s: int, earliest: datetime
@@ -130,6 +195,11 @@ class PebcState:
         )
 
 
+def _electric(cq: Any) -> bool:
+    # s2-python 0.11 gives an EnergyConstraint without commodity_quantity a list as its default
+    return isinstance(cq, CommodityQuantity) and cq in ELECTRIC
+
+
 def _expected_w(el: Any) -> float:
     return float(sum(v.value_expected for v in el.power_values if v.commodity_quantity in ELECTRIC))
 
@@ -151,6 +221,61 @@ def _merge(
     return out[:288]
 
 
-def pebc_assets(spec: PebcInputs, node: str = "site") -> list[dict[str, Any]]:
-    return [{"kind": "pv", "name": f"{spec.name}/pv", "node": node,
-             "profile_kw": [float(x) for x in spec.available_kw], "curtailable": True}]  # fmt: skip
+class PebcAsset(AssetBase):
+    """A PEBC device in the site (kind ``s2_pebc``, made by the CEM's planner only): production
+    ``0 ≤ x_t ≤ available_t`` on the electricity bus (flow ``−x_t``, like a curtailable ``pv``
+    asset) plus one soft row per energy constraint (module docstring)."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    kind: Literal["s2_pebc"] = "s2_pebc"
+    spec: Any = Field(description="the device's PebcInputs")
+    _missed_kwh: np.ndarray = PrivateAttr(default_factory=lambda: np.zeros(0))
+
+    @property
+    def missed_kwh(self) -> np.ndarray:
+        """Per energy constraint of the last solution: kWh below (−) or above (+) its bounds."""
+        return self._missed_kwh
+
+    def build(self, ctx: Context) -> Built:
+        spec: PebcInputs = self.spec
+        n = ctx.n
+        t = np.arange(n)
+        avail = np.asarray(spec.available_kw, dtype=float)
+        x = ctx.add_vars(f"s2 pebc '{self.name}' production", n, 0.0, avail)
+        ctx.flow(ELECTRICITY, self.node, t, x.idx, -1.0)
+        bus = f"{ELECTRICITY}@{self.node}"
+        k = len(spec.energy)
+        slack = None
+        if k:
+            pen = {"penalty": ENERGY_PENALTY_EUR_PER_KWH}
+            short = ctx.add_vars(f"s2 pebc '{self.name}' energy shortfall", k, 0.0, np.inf, pen)
+            over = ctx.add_vars(f"s2 pebc '{self.name}' energy excess", k, 0.0, np.inf, pen)
+            slack = (short, over)
+            hours = np.array([w.hours for w in spec.energy])  # (k, n)
+            lo = np.array([min(w.min_kwh, w.max_kwh) for w in spec.energy])
+            hi = np.array([w.max_kwh for w in spec.energy])
+            j = np.arange(k)
+            nz = hours > 0
+            rows = np.concatenate([np.nonzero(nz)[0], j, j])
+            cols = np.concatenate([np.broadcast_to(x.idx, (k, n))[nz], short.idx, over.idx])
+            vals = np.concatenate([hours[nz], np.ones(k), -np.ones(k)])
+            # min ≤ Σ h·x + shortfall − excess ≤ max (one ranged row per constraint)
+            ctx.relation(f"s2 pebc '{self.name}' energy constraint", rows, cols, vals, lo, hi, k)
+
+        def read(sol: Solution) -> Output:
+            prod = sol.value(x)
+            if slack is not None:
+                self._missed_kwh = sol.value(slack[1]) - sol.value(slack[0])
+                for w, m in zip(spec.energy, self._missed_kwh, strict=True):
+                    if abs(m) > 1e-6:
+                        log.warning("PEBC '%s': energy constraint %s missed by %.3f kWh (cannot be met)",
+                                    spec.name, w.constraint_id, abs(m))  # fmt: skip
+            # Curtailing raises the site's consumption (up); releasing curtailment lowers it (down).
+            return Output({ELECTRICITY: -prod}, None, Flex(bus, prod, avail - prod))
+
+        return Built(read, Hook(self.label, bus, [(x, -1.0)], -avail, np.zeros(n)))
+
+
+def pebc_assets(spec: PebcInputs, node: str = "site") -> list[PebcAsset]:
+    """The device's assets for the site: one :class:`PebcAsset` named ``<device>/pv``."""
+    return [PebcAsset(name=f"{spec.name}/pv", node=node, spec=spec)]

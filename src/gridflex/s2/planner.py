@@ -1,10 +1,13 @@
 """Run the S2 devices of a site through the site optimiser (``gridflex.scheduling``).
 
 :func:`plan_site` is pure and synchronous (the CEM calls it in a worker thread): it appends the
-devices' linearised assets (:func:`~gridflex.s2.frbc.frbc_assets`, :func:`~gridflex.s2.pebc.pebc_assets`,
-fixed loads of NOT_CONTROLABLE devices) to the site's own assets (grid connection with its fuse
+devices' assets (the FRBC fleet, :func:`~gridflex.s2.pebc.pebc_assets`, the PPBC / OMBC / DDBC
+device assets, fixed loads of NOT_CONTROLABLE devices) to the site's own assets (grid connection with its fuse
 limit, prices, CO2, other loads and PV), moves the horizon to ``start``, builds the site model,
-adds the FRBC fill-level targets as soft bounds and solves. Only public scheduling/assets API is used.
+adds the FRBC fill-level targets as soft bounds and solves. The site file's per-period series
+(prices, profiles) are read at the new horizon's timestamps (:func:`~gridflex.scheduling.site_on_horizon`:
+a 24 h site file is a daily profile), so a CEM that runs for days plans against the right prices.
+Only public scheduling/assets API is used.
 
 All FRBC devices enter as one asset (:class:`~gridflex.s2.frbc.FrbcFleetAsset`, the lean formulation
 of docs/s2.md). A congestion limit (``import_limit_kw`` / ``export_limit_kw``, set by a DSO at run time)
@@ -28,7 +31,14 @@ import numpy as np
 
 from gridflex.s2.frbc import FLEET_ASSET, FrbcFleet, FrbcFleetAsset, FrbcInputs, fleet_signature
 from gridflex.s2.pebc import PebcInputs, pebc_assets
-from gridflex.scheduling import Site, build_site_model, compile_site, parse_site, solve_site_model
+from gridflex.scheduling import (
+    Site,
+    build_site_model,
+    compile_site,
+    parse_site,
+    site_on_horizon,
+    solve_site_model,
+)
 from gridflex.scheduling.hub import SiteModel
 
 GAS_EUR_PER_MWH = 40.0
@@ -87,17 +97,12 @@ class Plan:
 
 def site_with_devices(base: Site, req: PlanRequest) -> Site:
     """The base site on the request's horizon with the devices' assets appended."""
-    data = base.model_dump(mode="json", exclude_none=True)
-    data["time"] = {"start": req.start.isoformat(), "step_s": req.step_s, "n_periods": req.n}
-    if base.time.timezone:
-        data["time"]["timezone"] = base.time.timezone
+    data = site_on_horizon(base, req.start, req.n, req.step_s).model_dump(mode="json", exclude_none=True)
     assets = data["assets"]
     if not any(
         a["kind"] == "grid_connection" and a.get("carrier", "electricity") == "electricity" for a in assets
     ):
         assets.append({"kind": "grid_connection", "name": "s2-grid"})
-    for pspec in req.pebc:
-        assets += pebc_assets(pspec)
     if any("gas" in getattr(a, "carriers", ()) for a in req.extra) and not any(
         a["kind"] == "grid_connection" and a.get("carrier") == "gas" for a in assets
     ):
@@ -129,7 +134,7 @@ def _add_congestion(sm: SiteModel) -> Any:
              if b.hook is not None and b.hook.is_grid and b.hook.bus.startswith("electricity@")]  # fmt: skip
     if not hooks:
         return None
-    pen = CONGESTION_PENALTY_EUR_PER_KWH * 1000.0 * ctx.dt_h
+    pen = CONGESTION_PENALTY_EUR_PER_KWH * ctx.dt_h  # per kW over during one period
     over = ctx.add_vars("s2 congestion excess", 2 * n, 0.0, np.inf, {"penalty": pen})
     rows = [np.arange(2 * n)]
     cols = [over.idx]
@@ -159,7 +164,8 @@ def _build(base: Site, req: PlanRequest, warm: WarmModel) -> None:
     site = site_with_devices(base, req)
     compiled = compile_site(site)
     fleet_asset = FrbcFleetAsset(name=FLEET_ASSET, node="site", specs=list(req.frbc))
-    added = [fleet_asset] if req.frbc else []
+    added: list[Any] = [fleet_asset] if req.frbc else []
+    added += [a for pspec in req.pebc for a in pebc_assets(pspec)]  # PEBC: production + energy rows
     if added or req.extra:
         compiled.site = compiled.site.model_copy(
             update={"assets": [*compiled.site.assets, *added, *req.extra]}

@@ -33,7 +33,7 @@ import re
 import signal
 import ssl
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
@@ -47,11 +47,11 @@ from websockets.asyncio.server import serve as ws_serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from gridflex.errors import DataError, GridflexError
+from gridflex.errors import DataError, GridflexError, Problem, ValidationError
 from gridflex.s2.clock import Clock
 from gridflex.s2.frbc import ELECTRIC
 from gridflex.s2.planner import Plan, PlanRequest, WarmModel, plan_site
-from gridflex.s2.protocol import Device, Session, SessionState
+from gridflex.s2.protocol import SUPPORTED_CONTROL_TYPES, Device, Session, SessionState
 from gridflex.scheduling import Site, load_site
 
 log = logging.getLogger("gridflex.s2")
@@ -114,6 +114,7 @@ class CEM:
         rate_per_s: float = 100.0,
         deviation_kw: float = 0.5,
         deviation_fill_frac: float = 0.05,
+        control_types: Sequence[ControlType | str] | str | None = None,
     ) -> None:
         self.site = site
         self.tokens = tokens
@@ -126,6 +127,10 @@ class CEM:
         self.ping_interval_s = ping_interval_s
         self.rate_per_s = rate_per_s
         self.devices: dict[str, Device] = {}
+        # the control-type policy of every new device, best first (Session.set_preference changes one)
+        self.control_types = (
+            SUPPORTED_CONTROL_TYPES if control_types is None else parse_control_types(control_types)
+        )
         self.connections: dict[str, _Conn] = {}
         self.last_plan: Plan | None = None
         self.last_error: GridflexError | None = None
@@ -205,7 +210,7 @@ class CEM:
             await self._admin(ws)
             return
         rid = ws.request.path.removeprefix("/s2/")
-        device = self.devices.setdefault(rid, Device(rid))
+        device = self.devices.setdefault(rid, Device(rid, preference=self.control_types))
         old = self.connections.get(rid)
         if old is not None:  # a newer connection of the same resource wins
             await old.ws.close(1000, "replaced by a newer connection")
@@ -383,7 +388,7 @@ class CEM:
                     req.frbc.append(fi)
             elif dev.control_type == ControlType.POWER_ENVELOPE_BASED_CONTROL:
                 pi = dev.pebc.inputs(
-                    dev.name, start, self.step_s, self.n_periods, dev.forecast, dev.measurement
+                    dev.name, start, self.step_s, self.n_periods, dev.forecast, dev.measurement, now
                 )
                 if pi is not None:
                     req.pebc.append(pi)
@@ -418,8 +423,11 @@ class CEM:
 
     async def _planner(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that arrives as the
+            # event is set, and stop() would then wait for the next periodic plan
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._dirty.wait(), timeout=max(self.clock.real_s(self.step_s), 0.05))
+                async with asyncio.timeout(max(self.clock.real_s(self.step_s), 0.05)):
+                    await self._dirty.wait()
             await asyncio.sleep(self.debounce_s)  # coalesce a burst of events into one plan
             self._dirty.clear()
             try:
@@ -551,6 +559,7 @@ async def run_cem(
     port: int,
     ssl_context: ssl.SSLContext | None = None,
     stop: asyncio.Event | None = None,
+    control_types: Sequence[ControlType | str] | str | None = None,
 ) -> None:
     """Run a CEM until ``stop`` is set (or SIGINT / SIGTERM), then shut down cleanly."""
     stop = stop or asyncio.Event()
@@ -558,7 +567,8 @@ async def run_cem(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    cem = CEM(site, tokens)  # an "@admin" token in the tokens file opens /admin (congestion limits)
+    # an "@admin" token in the tokens file opens /admin (congestion limits)
+    cem = CEM(site, tokens, control_types=control_types)
     bound = await cem.start(host, port, ssl_context)
     scheme = "wss" if ssl_context else "ws"
     log.info("CEM for site '%s' listening on %s://%s:%d/s2/<resource-id>", site.name, scheme, host, bound)
@@ -568,6 +578,49 @@ async def run_cem(
         await cem.stop()
 
 
+CONTROL_TYPE_SHORT_NAMES: dict[str, ControlType] = {
+    "FRBC": ControlType.FILL_RATE_BASED_CONTROL,
+    "DDBC": ControlType.DEMAND_DRIVEN_BASED_CONTROL,
+    "OMBC": ControlType.OPERATION_MODE_BASED_CONTROL,
+    "PPBC": ControlType.POWER_PROFILE_BASED_CONTROL,
+    "PEBC": ControlType.POWER_ENVELOPE_BASED_CONTROL,
+    "NOT_CONTROLABLE": ControlType.NOT_CONTROLABLE,
+}
+"""Short forms a CEM policy may use besides the S2 names (FILL_RATE_BASED_CONTROL, …)."""
+
+
+def parse_control_types(
+    names: Sequence[ControlType | str] | str, where: tuple[str, str] = ("CEM", "control_types")
+) -> tuple[ControlType, ...]:
+    """A control-type policy, best first, from S2 names (``FILL_RATE_BASED_CONTROL``) or short forms
+    (``FRBC``, ``PPBC``, ``OMBC``, ``PEBC``, ``DDBC``, ``NOT_CONTROLABLE``), as a sequence or one
+    comma-separated string. Raises ValidationError naming ``where`` (object, field) for an unknown or
+    repeated name, or none at all."""
+    long = [c.value for c in CONTROL_TYPE_SHORT_NAMES.values() if c.value not in CONTROL_TYPE_SHORT_NAMES]
+    valid = f"{', '.join(CONTROL_TYPE_SHORT_NAMES)} or the S2 names {', '.join(long)}"
+
+    def bad(why: str) -> ValidationError:
+        return ValidationError("options", [Problem(where[0], where[1], why)])
+
+    words = names.split(",") if isinstance(names, str) else list(names)
+    out: list[ControlType] = []
+    for word in words:
+        key = word.value if isinstance(word, ControlType) else str(word).strip().upper()
+        if not key:
+            continue
+        ct = CONTROL_TYPE_SHORT_NAMES.get(key) or next(
+            (c for c in CONTROL_TYPE_SHORT_NAMES.values() if c.value == key), None
+        )
+        if ct is None:
+            raise bad(f"{str(word).strip()!r} is not a control type; valid: {valid}")
+        if ct in out:
+            raise bad(f"{str(word).strip()!r} is listed twice")
+        out.append(ct)
+    if not out:
+        raise bad(f"no control type given; valid: {valid}")
+    return tuple(out)
+
+
 def serve(
     site_path: str | Path,
     host: str = "127.0.0.1",
@@ -575,9 +628,16 @@ def serve(
     tokens_path: str | Path = "tokens.txt",
     certfile: str | Path | None = None,
     keyfile: str | Path | None = None,
+    control_types: Sequence[ControlType | str] | str | None = None,
 ) -> None:
-    """``gridflex cem serve``: load the site and tokens, serve until interrupted."""
+    """``gridflex cem serve``: load the site and tokens, serve until interrupted.
+
+    ``control_types``: the CEM's control-type policy for every device, best first (S2 names or
+    FRBC, DDBC, OMBC, PPBC, PEBC, NOT_CONTROLABLE; a list or ``"PEBC,NOT_CONTROLABLE"``); default
+    :data:`~gridflex.s2.protocol.SUPPORTED_CONTROL_TYPES`.
+    """
+    policy = None if control_types is None else parse_control_types(control_types)
     site = load_site(site_path)
     tokens = read_tokens(tokens_path)
     ctx = tls_context(certfile, keyfile) if certfile else None
-    asyncio.run(run_cem(site, tokens, host, port, ctx))
+    asyncio.run(run_cem(site, tokens, host, port, ctx, control_types=policy))

@@ -34,7 +34,6 @@ from s2python.common import (
 from s2python.connection.async_ import S2AsyncConnection
 from s2python.connection.async_.control_type.class_based import (
     DDBCControlType,
-    NoControlControlType,
     OMBCControlType,
     PPBCControlType,
     S2ControlType,
@@ -74,6 +73,7 @@ from gridflex.s2.ombc import as_uuid
 
 ELEC = CommodityQuantity.ELECTRIC_POWER_3_PHASE_SYMMETRIC
 GAS = CommodityQuantity.NATURAL_GAS_FLOW_RATE
+HEAT = CommodityQuantity.HEAT_THERMAL_POWER
 DEVICE_KINDS = ("washing-machine", "chp", "hybrid-heatpump")
 TOLERANCE_S = 1.0  # timing slack of the rule checks (simulated seconds)
 
@@ -119,12 +119,6 @@ class _DDBC(_Control, DDBCControlType):
     pass
 
 
-class _NoControl(_Control, NoControlControlType):
-    async def activate(self, connection: S2AsyncConnection) -> None:
-        self.sim.deactivate()
-        self.sim.pending.clear()  # not controllable: nothing planned runs any more
-
-
 # ── washing machine (PPBC) ─────────────────────────────────────────────────────────────────────
 
 
@@ -164,6 +158,13 @@ class _Container:
 
 @dataclass
 class WashingMachine:
+    """PPBC: sequences start, pause and resume at the instructions' execution times (progress = time
+    since start minus pauses). A violation (the instruction ABORTED where it cannot run): a container
+    scheduled twice or before the previous one finished, a pause before it that is too long, a start
+    before ``start_time``, an interruption of a sequence that does not run or is not interruptible,
+    an EndInterruption for a container that is not interrupted, a pause longer than
+    ``max_pause_before`` (the machine resumes by itself), finishing after ``end_time``."""
+
     window_s: float = 7200.0
     profile_id: uuid.UUID = field(default_factory=_uid)
     containers: list[_Container] = field(default_factory=list)
@@ -262,8 +263,16 @@ class WashingMachine:
         return InstructionStatus.ABORTED
 
     def advance(self, t: datetime) -> None:
-        """Finish sequences whose progress reached their duration (at their exact end time)."""
+        """Finish sequences whose progress reached their duration (at their exact end time). A
+        machine does not stay paused beyond ``max_pause_before``: it resumes by itself then (a violation)."""
         for i, c in enumerate(self.containers):
+            limit = c.sequences[c.selected][3] if c.selected is not None else None
+            if (c.status == PPBCPowerSequenceStatus.INTERRUPTED and c.pause_from is not None and limit is not None
+                    and (t - c.pause_from).total_seconds() > limit + TOLERANCE_S):  # fmt: skip
+                self.violations.append(f"pause in container {i} > {limit:.0f} s: resumed by itself")
+                c.paused_s += limit
+                c.status, c.pause_from = PPBCPowerSequenceStatus.EXECUTING, None
+                self.changed = True
             if c.status == PPBCPowerSequenceStatus.EXECUTING and c.progress_s(t) >= c.duration_s() - 1e-6:
                 c.finished = t - timedelta(seconds=c.progress_s(t) - c.duration_s())
                 c.status = PPBCPowerSequenceStatus.FINISHED
@@ -344,7 +353,7 @@ class _Machine:
 
 @dataclass
 class CHP:
-    """A gas engine CHP (electric output only in the site; heat is not modelled)."""
+    """A gas engine CHP: electricity and heat (S2 sign: produced power is negative) from gas."""
 
     min_on_s: float = 1800.0
     min_off_s: float = 1800.0
@@ -356,6 +365,7 @@ class CHP:
     machine: _Machine | None = None
     violations: list[str] = field(default_factory=list)
     produced_kwh: float = 0.0
+    heat_kwh: float = 0.0
     gas_l: float = 0.0
     changed: bool = False
     control_types: tuple[ControlType, ...] = (
@@ -367,9 +377,17 @@ class CHP:
         # S2 ranges run low → high with the factor, so an engine whose production rises with its gas
         # use cannot modulate in one mode: two fixed operating points (low, full) instead
         modes = {
-            self.off: ("off", {ELEC: (0.0, 0.0), GAS: (0.0, 0.0)}, (0.0, 0.0)),
-            self.low: ("low", {ELEC: (-2500.0, -2500.0), GAS: (0.22, 0.22)}, (0.0, 0.0)),
-            self.full: ("full", {ELEC: (-5000.0, -5000.0), GAS: (0.40, 0.40)}, (0.0, 0.0)),
+            self.off: ("off", {ELEC: (0.0, 0.0), GAS: (0.0, 0.0), HEAT: (0.0, 0.0)}, (0.0, 0.0)),
+            self.low: (
+                "low",
+                {ELEC: (-2500.0, -2500.0), GAS: (0.22, 0.22), HEAT: (-4300.0, -4300.0)},
+                (0.0, 0.0),
+            ),
+            self.full: (
+                "full",
+                {ELEC: (-5000.0, -5000.0), GAS: (0.40, 0.40), HEAT: (-7000.0, -7000.0)},
+                (0.0, 0.0),
+            ),
         }
         trs = [_transition(self.off, self.low, [self.t_on], [self.t_off]),
                _transition(self.low, self.off, [self.t_off], [self.t_on]),
@@ -417,6 +435,7 @@ class CHP:
 
     def step(self, t: datetime, dt_s: float) -> None:
         self.produced_kwh += -self.m.value(ELEC) * dt_s / 3.6e6
+        self.heat_kwh += -self.m.value(HEAT) * dt_s / 3.6e6
         self.gas_l += self.m.value(GAS) * dt_s
 
     def power_w(self, t: datetime) -> float:
@@ -430,7 +449,8 @@ class CHP:
                                                   transition_timestamp=None))  # fmt: skip
 
     def summary(self) -> dict[str, Any]:
-        return {"produced_kwh": self.produced_kwh, "gas_l": self.gas_l, "violations": list(self.violations)}
+        return {"produced_kwh": self.produced_kwh, "heat_kwh": self.heat_kwh, "gas_l": self.gas_l,
+                "violations": list(self.violations)}  # fmt: skip
 
 
 @dataclass
@@ -558,9 +578,8 @@ def control_types(dev: Any, sim: Any) -> list[S2ControlType]:
         ControlType.POWER_PROFILE_BASED_CONTROL: _PPBC,
         ControlType.OPERATION_MODE_BASED_CONTROL: _OMBC,
         ControlType.DEMAND_DRIVEN_BASED_CONTROL: _DDBC,
-        ControlType.NOT_CONTROLABLE: _NoControl,
-    }
-    return [table[ct](dev, sim) for ct in dev.control_types]  # type: ignore[misc]
+    }  # NOT_CONTROLABLE: the simulator's own measurements-only type, for every kind
+    return [table[ct](dev, sim) for ct in dev.control_types if ct in table]  # type: ignore[misc]
 
 
 async def execute(dev: Any, conn: S2AsyncConnection, msg: Any, now: datetime, status: Any) -> None:

@@ -13,6 +13,11 @@ same, TERMINATE ends the run.
   REVOKED, ABORTED) and Actuator/Storage/TimerStatus messages.
 * ``pv`` (PEBC): a clear-sky production profile; obeys the power envelopes (production never above
   the envelope's lower limit in absolute value) and reports forecast and measurements.
+
+Every kind announces its S2 energy roles (:data:`ROLES`) in its ResourceManagerDetails. Battery and PV
+also offer NOT_CONTROLABLE, as do the devices whose ``control_types`` list it: not controlled, a
+simulator only reports its power measurements. :meth:`Simulator.offer` announces other control
+types during a session (a new ResourceManagerDetails), as an RM whose device changed does.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import Any
 from s2python.common import (
     Commodity,
     CommodityQuantity,
+    ControlType,
     Duration,
     InstructionStatus,
     InstructionStatusUpdate,
@@ -39,6 +45,8 @@ from s2python.common import (
     PowerMeasurement,
     PowerRange,
     PowerValue,
+    ReceptionStatus,
+    ResourceManagerDetails,
     RevokeObject,
     Role,
     RoleType,
@@ -51,6 +59,7 @@ from s2python.connection.asset_details import AssetDetails
 from s2python.connection.async_ import S2AsyncConnection
 from s2python.connection.async_.control_type.class_based import (
     FRBCControlType,
+    NoControlControlType,
     PEBCControlType,
     ResourceManagerHandler,
     S2ControlType,
@@ -83,6 +92,23 @@ ELEC = CommodityQuantity.ELECTRIC_POWER_3_PHASE_SYMMETRIC
 KINDS = ("battery", "pv", *sim_frbc.FRBC_KINDS, *sim_devices.DEVICE_KINDS)
 """Simulators available now; washing-machine (PPBC), chp (OMBC) and hybrid-heatpump (DDBC) live in
 :mod:`gridflex.s2.sim_devices`; heatpump and ev (FRBC) in :mod:`gridflex.s2.sim_frbc`."""
+
+_P, _C, _S = RoleType.ENERGY_PRODUCER, RoleType.ENERGY_CONSUMER, RoleType.ENERGY_STORAGE
+_E, _G, _H = Commodity.ELECTRICITY, Commodity.GAS, Commodity.HEAT
+ROLES: dict[str, tuple[tuple[RoleType, Commodity], ...]] = {
+    "battery": ((_S, _E),),
+    "pv": ((_P, _E),),
+    "heatpump": ((_C, _E), (_P, _H)),
+    "ev": ((_C, _E),),  # the EV simulator only charges (no V2G)
+    "washing-machine": ((_C, _E),),
+    "chp": ((_P, _E), (_C, _G), (_P, _H)),
+    "hybrid-heatpump": ((_C, _E), (_C, _G), (_P, _H)),
+}
+"""The S2 energy roles (role, commodity) each simulator kind announces in its ResourceManagerDetails."""
+
+
+def roles(kind: str) -> list[Role]:
+    return [Role(role=r, commodity=c) for r, c in ROLES[kind]]
 
 
 def _uid() -> uuid.UUID:
@@ -195,6 +221,21 @@ class BatteryPhysics:
         return FRBCSystemDescription(message_id=_uid(), valid_from=now, actuators=[act], storage=storage)
 
 
+def curtailable_pv_constraints(cid: uuid.UUID, valid_from: datetime, peak_w: float) -> PEBCPowerConstraints:
+    """A PV inverter's PEBC.PowerConstraints: any production limit from 0 to ``peak_w``, no floor."""
+
+    def limit(kind: PEBCPowerEnvelopeLimitType, lo: float) -> PEBCAllowedLimitRange:
+        return PEBCAllowedLimitRange(commodity_quantity=ELEC, limit_type=kind, abnormal_condition_only=False,
+                                     range_boundary=NumberRange(start_of_range=lo, end_of_range=0.0))  # fmt: skip
+
+    return PEBCPowerConstraints(
+        message_id=_uid(), id=cid, valid_from=valid_from, valid_until=None,
+        consequence_type=PEBCPowerEnvelopeConsequenceType.VANISH,
+        allowed_limit_ranges=[limit(PEBCPowerEnvelopeLimitType.UPPER_LIMIT, 0.0),
+                              limit(PEBCPowerEnvelopeLimitType.LOWER_LIMIT, -peak_w)],
+    )  # fmt: skip
+
+
 class _BatteryControl(FRBCControlType):
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
@@ -259,6 +300,37 @@ class _PVControl(PEBCControlType):
         await self.sim.queue_instruction(connection, msg)
 
 
+class _Uncontrolled(NoControlControlType):
+    """NOT_CONTROLABLE: nothing planned runs any more; the device runs on its own (battery idle, PV
+    unlimited) and the RM keeps reporting its power measurements only."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    async def activate(self, connection: S2AsyncConnection) -> None:
+        await self.sim.activate_uncontrolled(connection)
+
+    async def deactivate(self, connection: S2AsyncConnection) -> None:
+        self.sim.deactivate()
+
+
+class _Handler(ResourceManagerHandler):
+    """s2-python's RM handler, able to announce other control types during a session."""
+
+    def offer(self, control_types: list[S2ControlType]) -> ResourceManagerDetails:
+        """Use ``control_types`` from now on; the ResourceManagerDetails that announces them."""
+        for ct in control_types:
+            ct.set_asset_details(self.asset_details)
+        self._control_types = control_types
+        return self.asset_details.to_resource_manager_details(control_types)
+
+    @property
+    def active(self) -> ControlType | None:
+        """The control type the CEM selected and the RM activated (None: none)."""
+        c = self._current_control_type
+        return None if c is None else c.get_protocol_control_type()
+
+
 # ── the RM process ──────────────────────────────────────────────────────────────────────────────
 
 
@@ -292,6 +364,12 @@ class Simulator:
         self.device: Any = sim_devices.make_device(kind) if kind in sim_devices.DEVICE_KINDS else None
         if kind in sim_frbc.FRBC_KINDS:  # heatpump, ev (FRBC): gridflex.s2.sim_frbc, same interface
             self.device = sim_frbc.make_device(kind)
+        own = self.device.control_types if self.device is not None else (
+            ControlType.FILL_RATE_BASED_CONTROL if kind == "battery" else ControlType.POWER_ENVELOPE_BASED_CONTROL,
+            ControlType.NOT_CONTROLABLE)  # fmt: skip
+        self.offered: tuple[ControlType, ...] = tuple(own)  # announced in ResourceManagerDetails
+        self._own = tuple(own)
+        self.controlled = False  # a control type other than NOT_CONTROLABLE is active
         self.pending: list[Any] = []  # instructions waiting for their execution time
         self.statuses: dict[uuid.UUID, InstructionStatus] = {}
         self.received: list[Any] = []  # every instruction received
@@ -299,6 +377,9 @@ class Simulator:
         self.terminated = False
         self._active: S2AsyncConnection | None = None
         self._medium: WebsocketClientMedium | None = None
+        self._conn: S2AsyncConnection | None = None
+        self._handler: _Handler | None = None
+        self._lock = asyncio.Lock()  # one report at a time; no report while other types are offered
         self._started: datetime | None = None
 
     # ---- control-type activation ---------------------------------------------------------------
@@ -341,25 +422,14 @@ class Simulator:
                     ],
                 )
             )
-        self._active = conn
+        self.set_active(conn)
         await self._report(conn, status=True)
 
     async def activate_pv(self, conn: S2AsyncConnection) -> None:
         pv = self.pv
         assert pv is not None
         now = self.clock.now()
-        pc = PEBCPowerConstraints(
-            message_id=_uid(), id=pv.constraints_id, valid_from=now, valid_until=None,
-            consequence_type=PEBCPowerEnvelopeConsequenceType.VANISH,
-            allowed_limit_ranges=[
-                PEBCAllowedLimitRange(commodity_quantity=ELEC, limit_type=PEBCPowerEnvelopeLimitType.UPPER_LIMIT,
-                                      range_boundary=NumberRange(start_of_range=0.0, end_of_range=0.0),
-                                      abnormal_condition_only=False),
-                PEBCAllowedLimitRange(commodity_quantity=ELEC, limit_type=PEBCPowerEnvelopeLimitType.LOWER_LIMIT,
-                                      range_boundary=NumberRange(start_of_range=-pv.peak_w, end_of_range=0.0),
-                                      abnormal_condition_only=False),
-            ],
-        )  # fmt: skip
+        pc = curtailable_pv_constraints(pv.constraints_id, now, pv.peak_w)
         await conn.send_msg_and_await_reception_status(pc)
         start = now.replace(minute=0, second=0, microsecond=0)
         elements = [
@@ -370,14 +440,47 @@ class Simulator:
         await conn.send_msg_and_await_reception_status(
             PowerForecast(message_id=_uid(), start_time=start, elements=elements)
         )
-        self._active = conn
+        self.set_active(conn)
+        await self._report(conn, status=True)
+
+    async def activate_uncontrolled(self, conn: S2AsyncConnection) -> None:
+        """NOT_CONTROLABLE: drop what was planned; the device runs on its own, measurements only."""
+        self.pending.clear()
+        if self.battery is not None:
+            self.battery.mode, self.battery.factor = self.battery.idle_id, 0.0
+        if self.pv is not None:
+            self.pv.envelope.clear()
+        self.set_active(conn, controlled=False)
         await self._report(conn, status=True)
 
     def deactivate(self) -> None:
         self._active = None
 
-    def set_active(self, conn: S2AsyncConnection) -> None:
-        self._active = conn
+    def set_active(self, conn: S2AsyncConnection, controlled: bool = True) -> None:
+        self._active, self.controlled = conn, controlled
+
+    def capable(self) -> tuple[ControlType, ...]:
+        """The control types this kind can be simulated under."""
+        return (*[ct for ct in self._own if ct != ControlType.NOT_CONTROLABLE], ControlType.NOT_CONTROLABLE)
+
+    async def offer(self, *control_types: ControlType) -> ReceptionStatus | None:
+        """Announce other control types (best first): a new ResourceManagerDetails on the live
+        connection (the next connections announce them too). A control type no longer offered stops
+        at once: no more of its messages; the CEM then selects another one. Returns the CEM's
+        ReceptionStatus (None when not connected)."""
+        bad = [ct.value for ct in control_types if ct not in self.capable()]
+        if bad or not control_types:
+            raise ValueError(f"a {self.kind} simulator cannot offer {bad or 'no control type'}; "
+                             f"it can: {', '.join(ct.value for ct in self.capable())}")  # fmt: skip
+        self.offered = tuple(control_types)
+        conn, handler = self._conn, self._handler
+        if conn is None or handler is None:
+            return None
+        async with self._lock:
+            if handler.active not in self.offered:
+                self._active = None
+            details = handler.offer(self._control_types())
+            return await conn.send_msg_and_await_reception_status(details)
 
     # ---- instructions ------------------------------------------------------------------------
     async def queue_instruction(self, conn: S2AsyncConnection, msg: Any) -> None:
@@ -459,7 +562,7 @@ class Simulator:
         if self.battery is not None:
             b = self.battery
             b.history.append((now, b.fill_kwh))
-            if status:
+            if status and self.controlled:
                 await conn.send_and_forget(
                     FRBCStorageStatus(message_id=_uid(), present_fill_level=b.fill_kwh)
                 )
@@ -468,7 +571,8 @@ class Simulator:
                     operation_mode_factor=b.factor, previous_operation_mode_id=None, transition_timestamp=None))  # fmt: skip
             power = b.power()
         elif self.device is not None:
-            await self.device.report(conn, now, status)
+            if self.controlled:
+                await self.device.report(conn, now, status)
             power = self.device.power_w(now)
         else:
             assert self.pv is not None
@@ -486,7 +590,8 @@ class Simulator:
             conn = self._active
             if conn is not None:
                 with contextlib.suppress(Exception):
-                    await self._execute_due(conn, now)
+                    async with self._lock:
+                        await self._execute_due(conn, now)
             if self.battery is not None:
                 self.battery.step(dt)
             if self.pv is not None:
@@ -497,20 +602,27 @@ class Simulator:
             if conn is not None and asyncio.get_running_loop().time() - last_report >= self.report_every_s:
                 last_report = asyncio.get_running_loop().time()
                 with contextlib.suppress(Exception):
-                    await self._report(conn, status=True)
+                    async with self._lock:
+                        if self._active is conn:
+                            await self._report(conn, status=True)
 
     def _control_types(self) -> list[S2ControlType]:
+        """s2-python control-type objects of the offered types, in the order offered."""
+        own: list[S2ControlType]
         if self.kind in sim_frbc.FRBC_KINDS:
-            return sim_frbc.control_types(self.device, self)
-        if self.device is not None:
-            return sim_devices.control_types(self.device, self)
-        return [_BatteryControl(self)] if self.kind == "battery" else [_PVControl(self)]
+            own = sim_frbc.control_types(self.device, self)
+        elif self.device is not None:
+            own = sim_devices.control_types(self.device, self)
+        else:
+            own = [_BatteryControl(self) if self.kind == "battery" else _PVControl(self)]
+        by_type = {c.get_protocol_control_type(): c for c in own}
+        by_type[ControlType.NOT_CONTROLABLE] = _Uncontrolled(self)  # measurements only, for every kind
+        return [by_type[ct] for ct in self.offered]
 
     async def _connect_once(self) -> None:
         details = AssetDetails(
             resource_id=self.resource_id, provides_forecast=self.kind == "pv", provides_power_measurements=[ELEC],
-            instruction_processing_delay=Duration(100), roles=[Role(role=RoleType.ENERGY_STORAGE if self.kind == "battery"
-            else RoleType.ENERGY_PRODUCER, commodity=Commodity.ELECTRICITY)], name=f"simulated {self.kind}",
+            instruction_processing_delay=Duration(100), roles=roles(self.kind), name=f"simulated {self.kind}",
             manufacturer="gridflex", model="sim",
         )  # fmt: skip
         medium = WebsocketClientMedium(url=self.url, verify_certificate=False, bearer_token=self.token)
@@ -518,15 +630,16 @@ class Simulator:
         self._medium = medium
         self.connections += 1
         conn = S2AsyncConnection(medium=medium)
-        ResourceManagerHandler(control_types=self._control_types(), asset_details=details).register_handlers(
-            conn
-        )
+        handler = _Handler(control_types=self._control_types(), asset_details=details)
+        handler.register_handlers(conn)
         conn.register_handler(RevokeObject, self._on_revoke)
         conn.register_handler(SessionRequest, self._on_session_request)
+        self._conn, self._handler = conn, handler
         try:
             await conn.run()
         finally:
             self._active = None
+            self._conn = self._handler = None
             await medium.disconnect()
 
     async def run(self, duration_s: float | None = None, max_reconnects: int = 1000) -> dict[str, Any]:

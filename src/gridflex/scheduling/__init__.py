@@ -41,6 +41,7 @@ from gridflex.scheduling.site import (
     load_site,
     parse_site,
     site_json_schema,
+    site_on_horizon,
     validate_site,
 )
 from gridflex.scheduling.strategies import STRATEGIES, compare_strategies, run_strategy, strategy_table
@@ -67,6 +68,7 @@ __all__ = [
     "schedule_site",
     "site_flexibility",
     "site_json_schema",
+    "site_on_horizon",
     "solve_site_model",
     "strategy_table",
     "validate_site",

@@ -9,11 +9,13 @@ Public API::
     parse_site(data, source="site") -> Site  # from a dict
     validate_site(site) -> list[Problem]     # cross-field checks, series lengths, asset checks
     compile_site(site) -> CompiledSite       # time grid and price arrays (SMARD resolved)
+    site_on_horizon(site, start, n)          # the same site on another horizon, series by timestamp
     site_json_schema() -> dict
 """
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -314,3 +316,52 @@ def compile_site(site: Site) -> CompiledSite:
     if probs or compiled is None:
         raise ValidationError(f"site '{site.name}'", probs)
     return compiled
+
+
+# ── another horizon ───────────────────────────────────────────────────────────────────────────
+
+
+def _is_series(annotation: Any) -> bool:
+    args = typing.get_args(annotation)
+    return float in args and list[float] in args
+
+
+def _realigned(obj: BaseModel, idx: np.ndarray, n_base: int) -> BaseModel:
+    update: dict[str, Any] = {}
+    for name, f in type(obj).model_fields.items():
+        v = getattr(obj, name)
+        if isinstance(v, BaseModel):
+            update[name] = _realigned(v, idx, n_base)
+        elif isinstance(v, list) and v and isinstance(v[0], BaseModel):
+            update[name] = [_realigned(x, idx, n_base) for x in v]
+        elif isinstance(v, list) and _is_series(f.annotation):
+            a = expand(v, n_base)
+            if a is not None:
+                update[name] = [float(x) for x in a[idx]]
+    return obj.model_copy(update=update) if update else obj
+
+
+def site_on_horizon(site: Site, start: datetime, n_periods: int, step_s: int | None = None) -> Site:
+    """The site on ``n_periods`` of ``step_s`` (default: its own step) from ``start``, every
+    per-period series read by timestamp.
+
+    A series of the site file (prices, load and PV profiles, temperatures, service prices, in any
+    model of the site) covers the site's own horizon and repeats with its length (a daily profile on
+    a 24 h site): period ``k`` of the new horizon takes the value of the site period that contains
+    ``start + k·step`` modulo the site's horizon. SMARD prices are read from the data by timestamp
+    anyway. Time references of EV sessions and processes are kept as written (an index counts from
+    the new start; 'HH:MM' is the next such local time). Raises :class:`ValidationError` if the site
+    is invalid.
+    """
+    grid = compile_site(site).grid
+    step = grid.step_s if step_s is None else int(step_s)
+    t = pd.Timestamp(start).tz_convert("UTC") if pd.Timestamp(start).tzinfo else None
+    if t is None:
+        raise ValidationError(f"site '{site.name}'", [Problem("time", "start", "needs a UTC offset")])
+    offset = (t - grid.start).total_seconds()
+    idx = np.floor((offset + np.arange(n_periods) * step) / grid.step_s + 1e-9).astype(int) % grid.n
+    moved = typing.cast(Site, _realigned(site, idx, grid.n))
+    own_offset = datetime.fromisoformat(site.time.start.replace("Z", "+00:00")).tzinfo
+    iso = t.tz_convert(own_offset).isoformat()  # 'HH:MM' keeps its meaning when no timezone is given
+    time = site.time.model_copy(update={"start": iso, "step_s": step, "n_periods": n_periods, "end": None})
+    return moved.model_copy(update={"time": time})
