@@ -194,3 +194,28 @@ def test_loop_answers_pings_while_optimising(monkeypatch: pytest.MonkeyPatch) ->
             await cem.stop()
 
     run(go())
+
+
+def test_old_instruction_records_are_trimmed_and_ppbc_keeps_what_ran() -> None:
+    """A long-running CEM keeps at most MAX_RECORDS instruction records per device, dropping the
+    oldest finished ones; for PPBC (which follows its programme through the instructions that ran)
+    only instructions that never ran are dropped."""
+    from s2python.common import InstructionStatus
+
+    from gridflex.s2.protocol import Device, InstructionRecord
+    from gridflex.s2.server import _FINAL, _NEVER_RAN, MAX_RECORDS, _trim
+
+    dev = Device("r")
+    statuses = [InstructionStatus.SUCCEEDED, InstructionStatus.REVOKED, InstructionStatus.NEW]
+    for k in range(3 * MAX_RECORDS):
+        dev.instructions[uuid.uuid4()] = InstructionRecord(instruction=None, status=statuses[k % 3])  # type: ignore[arg-type]
+    first = list(dev.instructions)
+    _trim(dev, _NEVER_RAN)
+    kept = list(dev.instructions.values())
+    assert sum(r.status == InstructionStatus.SUCCEEDED for r in kept) == MAX_RECORDS  # all that ran
+    assert sum(r.status == InstructionStatus.NEW for r in kept) == MAX_RECORDS  # all pending
+    assert sum(r.status == InstructionStatus.REVOKED for r in kept) == 0
+    _trim(dev, _FINAL)
+    assert len(dev.instructions) == MAX_RECORDS
+    assert all(r.status == InstructionStatus.NEW for r in dev.instructions.values())
+    assert list(dev.instructions) == [i for i in first if i in dev.instructions]  # order kept

@@ -2,9 +2,12 @@
 
 Public API::
 
-    serve(site_path, host, port, tokens_path, certfile=None, keyfile=None)   # gridflex cem serve
+    serve(site_path, host, port, tokens_path, certfile=None, keyfile=None, control_types=None)
+                                    # gridflex cem serve [--control-types FRBC,PPBC,...]
     simulate(kind, url, token, speed=1.0, duration_s=None)                   # gridflex rm simulate
-    CEM(site, tokens, clock=None)   # await cem.start(host, port) → port; await cem.stop()
+    CEM(site, tokens, clock=None, control_types=None)   # await cem.start(host, port); cem.stop()
+    cem.set_congestion_limit(import_kw, export_kw=None, start=None)         # a DSO's cap, at run time
+    parse_control_types("PEBC,FRBC") → [ControlType, ...]                  # the policy's names
     Session(Device(rid)).handle_frame(frame) → Outcome(replies, events, close)   # pure handler
     plan_site(site, PlanRequest(...)) → Plan                                   # the optimiser step
 
@@ -15,7 +18,7 @@ from gridflex.s2.clock import Clock
 from gridflex.s2.planner import Plan, PlanRequest, plan_site
 from gridflex.s2.protocol import SUPPORTED_CONTROL_TYPES, Device, Event, Outcome, Session, SessionState
 from gridflex.s2.schema import PROTOCOL_VERSION, s2_json_schema
-from gridflex.s2.server import CEM, read_tokens, serve
+from gridflex.s2.server import CEM, parse_control_types, read_tokens, serve
 from gridflex.s2.simulators import KINDS, Simulator, simulate
 
 __all__ = [
@@ -32,6 +35,7 @@ __all__ = [
     "Session",
     "SessionState",
     "Simulator",
+    "parse_control_types",
     "plan_site",
     "read_tokens",
     "s2_json_schema",

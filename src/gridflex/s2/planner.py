@@ -99,13 +99,14 @@ def site_with_devices(base: Site, req: PlanRequest) -> Site:
     """The base site on the request's horizon with the devices' assets appended."""
     data = site_on_horizon(base, req.start, req.n, req.step_s).model_dump(mode="json", exclude_none=True)
     assets = data["assets"]
-    if not any(
-        a["kind"] == "grid_connection" and a.get("carrier", "electricity") == "electricity" for a in assets
-    ):
+
+    def connected(carrier: str) -> bool:  # the S2 devices are on node "site"
+        return any(a["kind"] == "grid_connection" and a.get("carrier", "electricity") == carrier
+                   and a.get("node", "site") == "site" for a in assets)  # fmt: skip
+
+    if not connected("electricity"):
         assets.append({"kind": "grid_connection", "name": "s2-grid"})
-    if any("gas" in getattr(a, "carriers", ()) for a in req.extra) and not any(
-        a["kind"] == "grid_connection" and a.get("carrier") == "gas" for a in assets
-    ):
+    if any("gas" in getattr(a, "carriers", ()) for a in req.extra) and not connected("gas"):
         assets.append({"kind": "grid_connection", "name": "s2-gas", "carrier": "gas", "export_max_kw": 0.0,
                        "import_price_eur_per_mwh": GAS_EUR_PER_MWH})  # fmt: skip
     for name, kw in req.loads_kw.items():

@@ -465,6 +465,8 @@ class CEM:
                     )
                     if out:
                         await conn.send([conn.session.sent(m) for m in out])
+                    # PPBC follows its programme through its done instructions: drop only those that never ran
+                    _trim(dev, _NEVER_RAN)
                 continue
             keep = _unchanged(dev, new, now) if kind == RevokableObjects.FRBC_Instruction else set()
             if keep:
@@ -489,9 +491,7 @@ class CEM:
             if pending and rec.instruction.execution_time > now:
                 rec.status = InstructionStatus.REVOKED
                 out.append(RevokeObject(message_id=uuid.uuid4(), object_type=kind, object_id=iid))
-        finished = [i for i, r in dev.instructions.items() if r.status in _FINAL]
-        for iid in finished[: max(len(dev.instructions) - 1000, 0)]:
-            del dev.instructions[iid]
+        _trim(dev, _FINAL)
         return out
 
 
@@ -538,12 +538,16 @@ def _segments(value: Any, t0: float, step_s: int, side: str) -> list[tuple[float
     return out
 
 
-_FINAL = {
-    InstructionStatus.REVOKED,
-    InstructionStatus.SUCCEEDED,
-    InstructionStatus.ABORTED,
-    InstructionStatus.REJECTED,
-}
+_NEVER_RAN = {InstructionStatus.REVOKED, InstructionStatus.ABORTED, InstructionStatus.REJECTED}
+_FINAL = _NEVER_RAN | {InstructionStatus.SUCCEEDED}
+MAX_RECORDS = 1000
+"""Instruction records kept per device: the oldest finished ones beyond this are dropped."""
+
+
+def _trim(dev: Device, statuses: set[InstructionStatus]) -> None:
+    finished = [i for i, r in dev.instructions.items() if r.status in statuses]
+    for iid in finished[: max(len(dev.instructions) - MAX_RECORDS, 0)]:
+        del dev.instructions[iid]
 
 
 def tls_context(certfile: str | Path, keyfile: str | Path | None = None) -> ssl.SSLContext:
