@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -61,6 +62,17 @@ def test_smard_prices_are_read_at_the_new_start() -> None:
     start = T0 + timedelta(hours=30)
     moved = compile_site(site_on_horizon(site, start, 16))
     assert np.allclose(moved.prices["day_ahead"], prices_on_grid(TimeGrid(start, 900, 16), "France"))
+
+
+def test_smard_prices_outside_the_data_repeat_the_sites_own_day(caplog: pytest.LogCaptureFixture) -> None:
+    """A CEM running today (2026) with a 2018 SMARD site file: the file's own prices repeat."""
+    site = _site(prices={"smard": {"zone": "France"}})
+    own = compile_site(site).prices["day_ahead"]
+    start = datetime(2026, 11, 23, 0, 45, tzinfo=UTC)
+    with caplog.at_level("WARNING", logger="gridflex.scheduling"):
+        moved = compile_site(site_on_horizon(site, start, 16))
+    idx = (np.arange(16) + 3) % 8  # 00:45 UTC is the site's fourth period (it starts at 00:00 UTC)
+    assert np.array_equal(moved.prices["day_ahead"], own[idx])
 
 
 def test_the_cem_plans_against_the_prices_of_its_own_periods() -> None:

@@ -15,6 +15,7 @@ Public API::
 
 from __future__ import annotations
 
+import logging
 import typing
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -34,6 +35,9 @@ from gridflex.optimize import Model
 from gridflex.scheduling.products import Product, compile_services
 from gridflex.scheduling.service_spec import ServicesSpec, StrategySpec
 from gridflex.timegrid import TimeGrid
+
+log = logging.getLogger("gridflex.scheduling")
+_warned: set[str] = set()
 
 
 class _Strict(BaseModel):
@@ -348,12 +352,14 @@ def site_on_horizon(site: Site, start: datetime, n_periods: int, step_s: int | N
     A series of the site file (prices, load and PV profiles, temperatures, service prices, in any
     model of the site) covers the site's own horizon and repeats with its length (a daily profile on
     a 24 h site): period ``k`` of the new horizon takes the value of the site period that contains
-    ``start + k·step`` modulo the site's horizon. SMARD prices are read from the data by timestamp
-    anyway. Time references of EV sessions and processes are kept as written (an index counts from
+    ``start + k·step`` modulo the site's horizon. SMARD prices are read from the data by timestamp;
+    where the packaged data does not cover the new horizon (a CEM running today), the site's own
+    SMARD horizon repeats like any series, with a log warning. Time references of EV sessions and processes are kept as written (an index counts from
     the new start; 'HH:MM' is the next such local time). Raises :class:`ValidationError` if the site
     is invalid.
     """
-    grid = compile_site(site).grid
+    compiled = compile_site(site)
+    grid = compiled.grid
     step = grid.step_s if step_s is None else int(step_s)
     t = pd.Timestamp(start).tz_convert("UTC") if pd.Timestamp(start).tzinfo else None
     if t is None:
@@ -361,6 +367,22 @@ def site_on_horizon(site: Site, start: datetime, n_periods: int, step_s: int | N
     offset = (t - grid.start).total_seconds()
     idx = np.floor((offset + np.arange(n_periods) * step) / grid.step_s + 1e-9).astype(int) % grid.n
     moved = typing.cast(Site, _realigned(site, idx, grid.n))
+    smard = site.prices.day_ahead_eur_per_mwh
+    if isinstance(smard, SmardSource):
+        from gridflex.prices import prices_on_grid
+
+        try:
+            prices_on_grid(TimeGrid(t, step, n_periods), smard.smard.zone, smard.smard.year)
+        except GridflexError as exc:
+            if site.name not in _warned:  # once per site: a CEM moves its horizon every period
+                _warned.add(site.name)
+                log.warning(
+                    "site '%s': %s; its own day-ahead prices from %s repeat", site.name, exc, grid.start
+                )
+            own = [float(x) for x in compiled.prices["day_ahead"][idx]]
+            moved = moved.model_copy(
+                update={"prices": moved.prices.model_copy(update={"day_ahead_eur_per_mwh": own})}
+            )
     own_offset = datetime.fromisoformat(site.time.start.replace("Z", "+00:00")).tzinfo
     iso = t.tz_convert(own_offset).isoformat()  # 'HH:MM' keeps its meaning when no timezone is given
     time = site.time.model_copy(update={"start": iso, "step_s": step, "n_periods": n_periods, "end": None})
