@@ -412,7 +412,8 @@ class _Rows:
 @dataclass
 class PpbcState:
     """What a PPBC resource manager has told the CEM; the CEM's instructions are the device's
-    instruction records (``records``: ``Device.instructions``, kept from the last ``messages`` call)."""
+    instruction records (``records``: ``Device.instructions``, linked by the Device, and set by
+    ``messages`` for a state used on its own)."""
 
     definition: PPBCPowerProfileDefinition | None = None
     status: dict[uuid.UUID, Any] = field(default_factory=dict)  # container id → container status

@@ -144,6 +144,9 @@ class Device:
     instructions: dict[uuid.UUID, InstructionRecord] = field(default_factory=dict)
     revision: int = 0  # bumped on every accepted change that matters to the optimiser
 
+    def __post_init__(self) -> None:
+        self.ppbc.records = self.instructions  # PPBC follows its programme through these
+
     @property
     def name(self) -> str:
         return f"s2-{self.resource_id}"
@@ -402,7 +405,7 @@ class Session:
             now = datetime.now(UTC) - timedelta(days=3650)  # every pending instruction, whatever its time
             out = [self.sent(m) for m in revoke_pending(dev.instructions, now)]
             dev.frbc, dev.pebc = FrbcState(), PebcState()  # another control type: its data starts anew
-            dev.ppbc, dev.ombc, dev.ddbc = PpbcState(), OmbcState(), DdbcState()
+            dev.ppbc, dev.ombc, dev.ddbc = PpbcState(records=dev.instructions), OmbcState(), DdbcState()
         dev.control_type = chosen
         dev.revision += 1
         return [*out, self.sent(SelectControlType(message_id=uuid.uuid4(), control_type=chosen))]
