@@ -275,86 +275,34 @@ class PpbcAsset(AssetBase):
         b = self._window[1]
         lab = self.name
         rows = _Rows()
-        seq_vars: list[list[tuple[SeqSpec, VarBlock, np.ndarray, np.ndarray]]] = []
-        # per container: start terms (cols, period) and end terms (cols, exact end, end of its period)
-        starts: list[tuple[list[np.ndarray], list[np.ndarray]]] = []
-        ends: list[tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]] = []
+        seq_vars: list[list[_SeqVars]] = []
         zs: list[VarBlock] = []
         for ci, cont in enumerate(self._containers):
             z = ctx.add_vars(f"s2 '{lab}' c{ci} sequence", len(cont), 0.0, 1.0, integer=True)
             zs.append(z)
             rows.add("one sequence", z.idx, np.ones(len(cont)), 1.0, 1.0)
-            cur: list[tuple[SeqSpec, VarBlock, np.ndarray, np.ndarray]] = []
-            sc: list[np.ndarray] = []
-            sv: list[np.ndarray] = []
-            ec: list[np.ndarray] = []
-            ev: list[np.ndarray] = []
-            ep: list[np.ndarray] = []
+            cur: list[_SeqVars] = []
             for si, seq in enumerate(cont):
-                steps, lo, zc = seq.profile_kw.size, seq.lo, z.idx[si]
+                zc = int(z.idx[si])
                 if seq.pre_kw is not None and seq.pre_kw.any():
                     per = np.flatnonzero(seq.pre_kw)
                     ctx.flow("electricity", self.node, per, np.full(per.size, zc), seq.pre_kw[per])
-                if not seq.interruptible:
-                    top = b - steps if seq.first_max is None else min(b - steps, seq.first_max)
-                    tt = np.arange(lo, top + 1)
-                    if tt.size == 0:
-                        rows.add("cannot start", np.array([zc]), np.ones(1), 0.0, 0.0)
-                        continue
-                    y = ctx.add_vars(f"s2 '{lab}' c{ci}s{si} start", tt.size, 0.0, 1.0, integer=True)
-                    rows.add("chosen sequence starts once", np.append(y.idx, zc),
-                             np.append(np.ones(tt.size), -1.0), 0.0, 0.0)  # fmt: skip
-                    per = (tt[:, None] + np.arange(steps)[None, :]).ravel()
-                    ctx.flow("electricity", self.node, per, np.repeat(y.idx, steps),
-                             np.tile(seq.profile_kw, tt.size))  # fmt: skip
-                    sc.append(y.idx)
-                    sv.append(tt.astype(float))
-                    ec.append(y.idx)
-                    ev.append(tt + steps - 1 + seq.end_frac)
-                    ep.append((tt + steps).astype(float))
-                    cur.append((seq, y, tt, np.zeros(0)))
-                    continue
-                width = max(b - lo, 0)
-                k = np.repeat(np.arange(steps), width)
-                t = np.tile(np.arange(lo, lo + width), steps)
-                ok = (t >= lo + k) & (t <= b - steps + k)  # room before and after each step
-                if seq.first_max is not None:
-                    ok &= (k > 0) | (t <= seq.first_max)
-                if not ok.any():
+                place = _stepped if seq.interruptible else _block
+                sv = place(ctx, rows, self.node, f"s2 '{lab}' c{ci}s{si}", seq, zc, b)
+                if sv is None:
                     rows.add("cannot start", np.array([zc]), np.ones(1), 0.0, 0.0)
-                    continue
-                x = ctx.add_vars(
-                    f"s2 '{lab}' c{ci}s{si} steps", steps * width, 0.0, ok.astype(float), integer=True
-                )
-                for j in range(steps):
-                    sel = k == j
-                    rows.add("each step once", np.append(x.idx[sel], zc),
-                             np.append(np.ones(sel.sum()), -1.0), 0.0, 0.0)  # fmt: skip
-                for j in range(steps - 1):
-                    nxt, now_ = k == j + 1, k == j
-                    cols = np.concatenate([x.idx[nxt], x.idx[now_], [zc]])
-                    gap = np.concatenate([t[nxt], -t[now_]]).astype(float)
-                    rows.add("steps in order", cols, np.append(gap, -1.0), 0.0, np.inf)
-                    rows.add("max pause inside", cols, np.append(gap, -(seq.max_pause + 1.0)), -np.inf, 0.0)
-                ctx.flow("electricity", self.node, t, x.idx, seq.profile_kw[k])
-                first, last = k == 0, k == steps - 1
-                sc.append(x.idx[first])
-                sv.append(t[first].astype(float))
-                ec.append(x.idx[last])
-                ev.append(t[last] + seq.end_frac)
-                ep.append((t[last] + 1).astype(float))
-                cur.append((seq, x, t, k))
+                else:
+                    cur.append(sv)
             seq_vars.append(cur)
-            starts.append((sc, sv))
-            ends.append((ec, ev, ep))
         for ci in range(1, len(self._containers)):
-            sc, sv = starts[ci]
-            ec, ev, ep = ends[ci - 1]
-            cols = np.concatenate([*sc, *ec])
-            rows.add("containers in order", cols, np.concatenate([*sv, *[-v for v in ev]]), 0.0, np.inf)
+            nxt, prev = seq_vars[ci], seq_vars[ci - 1]
+            cols = np.concatenate([*(v.start_cols for v in nxt), *(v.end_cols for v in prev)])
+            starts = [v.start_at for v in nxt]
+            rows.add("containers in order", cols, np.concatenate([*starts, *(-v.end_at for v in prev)]),
+                     0.0, np.inf)  # fmt: skip
             # the pause from the end of the previous one's last period (a container that would start
             # too late for a period start gets an earlier ScheduleInstruction: PpbcState.messages)
-            vals = np.concatenate([*sv, *[-v for v in ep]])
+            vals = np.concatenate([*starts, *(-v.end_period for v in prev)])
             pauses = np.array([-(float(n) if s.max_pause_s is None else s.max_pause_s / self._step_s)
                                for s in self._containers[ci]])  # fmt: skip
             rows.add("max pause before", np.concatenate([cols, zs[ci].idx]), np.concatenate([vals, pauses]),
@@ -365,8 +313,9 @@ class PpbcAsset(AssetBase):
             plan: list[Placement] = []
             power = fixed.copy()
             for cont in seq_vars:
-                for seq, v, t, k in cont:
-                    on = np.round(sol.value(v)) > 0.5
+                for sv in cont:
+                    seq, t, k = sv.seq, sv.t, sv.k
+                    on = np.round(sol.value(sv.v)) > 0.5
                     if not on.any():
                         continue
                     steps = seq.profile_kw.size
@@ -407,6 +356,67 @@ class _Rows:
         if self.lb:
             ctx.relation(f"{name} sequences", np.concatenate(self.r), np.concatenate(self.c),
                          np.concatenate(self.v), np.array(self.lb), np.array(self.ub), len(self.lb))  # fmt: skip
+
+
+@dataclass
+class _SeqVars:
+    """One sequence's placement variables ``v`` (per candidate period ``t`` and step ``k``) and its
+    start / end terms: columns, start period, exact end and end of the last period."""
+
+    seq: SeqSpec
+    v: VarBlock
+    t: np.ndarray
+    k: np.ndarray
+    start_cols: np.ndarray
+    start_at: np.ndarray
+    end_cols: np.ndarray
+    end_at: np.ndarray
+    end_period: np.ndarray
+
+
+def _block(ctx: Context, rows: _Rows, node: str, lab: str, seq: SeqSpec, zc: int, b: int) -> _SeqVars | None:
+    """A sequence that is not interruptible: one start binary per period, its steps back to back."""
+    steps, lo = seq.profile_kw.size, seq.lo
+    top = b - steps if seq.first_max is None else min(b - steps, seq.first_max)
+    tt = np.arange(lo, top + 1)
+    if tt.size == 0:
+        return None
+    y = ctx.add_vars(f"{lab} start", tt.size, 0.0, 1.0, integer=True)
+    rows.add("chosen sequence starts once", np.append(y.idx, zc), np.append(np.ones(tt.size), -1.0), 0.0, 0.0)
+    per = (tt[:, None] + np.arange(steps)[None, :]).ravel()
+    ctx.flow("electricity", node, per, np.repeat(y.idx, steps), np.tile(seq.profile_kw, tt.size))
+    return _SeqVars(seq, y, tt, np.zeros(0), y.idx, tt.astype(float), y.idx, tt + steps - 1 + seq.end_frac,
+                    (tt + steps).astype(float))  # fmt: skip
+
+
+def _stepped(
+    ctx: Context, rows: _Rows, node: str, lab: str, seq: SeqSpec, zc: int, b: int
+) -> _SeqVars | None:
+    """An interruptible sequence: one binary per step and period, steps in order, pauses at most
+    ``max_pause`` periods."""
+    steps, lo = seq.profile_kw.size, seq.lo
+    width = max(b - lo, 0)
+    k = np.repeat(np.arange(steps), width)
+    t = np.tile(np.arange(lo, lo + width), steps)
+    ok = (t >= lo + k) & (t <= b - steps + k)  # room before and after each step
+    if seq.first_max is not None:
+        ok &= (k > 0) | (t <= seq.first_max)
+    if not ok.any():
+        return None
+    x = ctx.add_vars(f"{lab} steps", steps * width, 0.0, ok.astype(float), integer=True)
+    for j in range(steps):
+        sel = k == j
+        rows.add("each step once", np.append(x.idx[sel], zc), np.append(np.ones(sel.sum()), -1.0), 0.0, 0.0)
+    for j in range(steps - 1):
+        nxt, now_ = k == j + 1, k == j
+        cols = np.concatenate([x.idx[nxt], x.idx[now_], [zc]])
+        gap = np.concatenate([t[nxt], -t[now_]]).astype(float)
+        rows.add("steps in order", cols, np.append(gap, -1.0), 0.0, np.inf)
+        rows.add("max pause inside", cols, np.append(gap, -(seq.max_pause + 1.0)), -np.inf, 0.0)
+    ctx.flow("electricity", node, t, x.idx, seq.profile_kw[k])
+    first, last = k == 0, k == steps - 1
+    return _SeqVars(seq, x, t, k, x.idx[first], t[first].astype(float), x.idx[last], t[last] + seq.end_frac,
+                    (t[last] + 1).astype(float))  # fmt: skip
 
 
 @dataclass
