@@ -86,6 +86,7 @@ from s2python.pebc import PEBCAllowedLimitRange, PEBCInstruction, PEBCPowerConst
 from gridflex.s2 import sim_devices, sim_frbc
 from gridflex.s2.clock import Clock
 from gridflex.s2.ombc import as_uuid
+from gridflex.s2.sim_devices import _Control
 
 log = logging.getLogger("gridflex.s2.sim")
 ELEC = CommodityQuantity.ELECTRIC_POWER_3_PHASE_SYMMETRIC
@@ -236,19 +237,19 @@ def curtailable_pv_constraints(cid: uuid.UUID, valid_from: datetime, peak_w: flo
     )  # fmt: skip
 
 
-class _BatteryControl(FRBCControlType):
-    def __init__(self, sim: Simulator) -> None:
-        self.sim = sim
+class _Via:
+    """A device stand-in for :class:`~gridflex.s2.sim_devices._Control` whose activation is one of
+    the simulator's own methods (battery, PV, uncontrolled)."""
 
-    async def activate(self, connection: S2AsyncConnection) -> None:
-        await self.sim.activate_battery(connection)
+    def __init__(self, activate: Any) -> None:
+        self._activate = activate
 
-    async def deactivate(self, connection: S2AsyncConnection) -> None:
-        self.sim.deactivate()
+    async def activate(self, connection: S2AsyncConnection, sim: Any) -> None:
+        await self._activate(connection)
 
-    async def handle_instruction(self, connection: S2AsyncConnection, msg: Any, send_okay: Any) -> None:
-        await send_okay()
-        await self.sim.queue_instruction(connection, msg)
+
+class _BatteryControl(_Control, FRBCControlType):
+    pass
 
 
 # ── PV (PEBC) ───────────────────────────────────────────────────────────────────────────────────
@@ -285,33 +286,13 @@ class PVPhysics:
         self.curtailed_kwh += (avail + p) * dt_s / 3.6e6
 
 
-class _PVControl(PEBCControlType):
-    def __init__(self, sim: Simulator) -> None:
-        self.sim = sim
-
-    async def activate(self, connection: S2AsyncConnection) -> None:
-        await self.sim.activate_pv(connection)
-
-    async def deactivate(self, connection: S2AsyncConnection) -> None:
-        self.sim.deactivate()
-
-    async def handle_instruction(self, connection: S2AsyncConnection, msg: Any, send_okay: Any) -> None:
-        await send_okay()
-        await self.sim.queue_instruction(connection, msg)
+class _PVControl(_Control, PEBCControlType):
+    pass
 
 
-class _Uncontrolled(NoControlControlType):
+class _Uncontrolled(_Control, NoControlControlType):
     """NOT_CONTROLABLE: nothing planned runs any more; the device runs on its own (battery idle, PV
     unlimited) and the RM keeps reporting its power measurements only."""
-
-    def __init__(self, sim: Simulator) -> None:
-        self.sim = sim
-
-    async def activate(self, connection: S2AsyncConnection) -> None:
-        await self.sim.activate_uncontrolled(connection)
-
-    async def deactivate(self, connection: S2AsyncConnection) -> None:
-        self.sim.deactivate()
 
 
 class _Handler(ResourceManagerHandler):
@@ -614,9 +595,11 @@ class Simulator:
         elif self.device is not None:
             own = sim_devices.control_types(self.device, self)
         else:
-            own = [_BatteryControl(self) if self.kind == "battery" else _PVControl(self)]
+            own = [_BatteryControl(_Via(self.activate_battery), self) if self.kind == "battery"
+                   else _PVControl(_Via(self.activate_pv), self)]  # fmt: skip
         by_type = {c.get_protocol_control_type(): c for c in own}
-        by_type[ControlType.NOT_CONTROLABLE] = _Uncontrolled(self)  # measurements only, for every kind
+        # measurements only, for every kind
+        by_type[ControlType.NOT_CONTROLABLE] = _Uncontrolled(_Via(self.activate_uncontrolled), self)
         return [by_type[ct] for ct in self.offered]
 
     async def _connect_once(self) -> None:
