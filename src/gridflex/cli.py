@@ -478,11 +478,25 @@ def cem_serve(
             "NOT_CONTROLABLE or the S2 names (FILL_RATE_BASED_CONTROL, ...). Default: that order."
         ),
     ] = None,
+    log_level: Annotated[
+        str, typer.Option(help="DEBUG, INFO (connections, control types, every plan), WARNING or ERROR.")
+    ] = "INFO",
 ) -> None:
     """Serve RMs at ws://HOST:PORT/s2/<resource-id> (Authorization: Bearer <token>) until interrupted."""
+    import logging
+
+    from rich.logging import RichHandler
+
+    from gridflex.errors import Problem, ValidationError
     from gridflex.s2 import serve
     from gridflex.s2.server import parse_control_types
 
+    levels = ("DEBUG", "INFO", "WARNING", "ERROR")
+    if log_level.upper() not in levels:
+        raise ValidationError(
+            "options",
+            [Problem("cem serve", "--log-level", f"{log_level!r} is not one of {', '.join(levels)}")],
+        )
     policy = (
         None
         if control_types is None
@@ -492,6 +506,9 @@ def cem_serve(
         f"CEM listening on {'wss' if certfile else 'ws'}://{host}:{port}/s2/<resource-id> (Ctrl-C stops)"
         + ("" if policy is None else f"; control types {', '.join(ct.value for ct in policy)}")
     )
+    # connections, control types and every plan, one line each (quiet: --log-level WARNING)
+    logging.basicConfig(format="%(message)s", handlers=[RichHandler(console=console, show_path=False)])
+    logging.getLogger("gridflex").setLevel(log_level.upper())  # not the libraries' own INFO lines
     serve(
         site,
         host=host,

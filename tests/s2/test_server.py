@@ -55,7 +55,9 @@ def test_unknown_token_is_refused_before_any_s2_message() -> None:
     run(go())
 
 
-def test_battery_and_pv_end_to_end_with_schema_valid_frames() -> None:
+def test_battery_and_pv_end_to_end_with_schema_valid_frames(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="gridflex.s2")
+
     async def go() -> None:
         cem, port, frames = await start(speed=1800.0)
         try:
@@ -80,6 +82,11 @@ def test_battery_and_pv_end_to_end_with_schema_valid_frames() -> None:
             await cem.stop()
 
     run(go(), timeout_s=40)
+    # the operator sees every connection, control type and plan (gridflex cem serve logs at INFO)
+    text = caplog.text
+    assert text.count(" connected from ") == 2 and "control type FILL_RATE_BASED_CONTROL" in text
+    assert "control type POWER_ENVELOPE_BASED_CONTROL" in text and "plan 1: 2 device(s)" in text
+    assert "disconnected" in text
 
 
 async def _raw(port: int, rid: str):

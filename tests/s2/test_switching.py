@@ -293,6 +293,9 @@ def test_cli_control_types(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert len(lines) == 1 and lines[0].startswith("error:"), r.stderr
     assert "--control-types" in lines[0] and "'FRBX'" in lines[0]
     assert all(n in lines[0] for n in ("FRBC", "PPBC", "OMBC", "PEBC", "DDBC", "NOT_CONTROLABLE"))
+    r = runner.invoke(app, [*base, "--log-level", "loud"], catch_exceptions=False)
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.exit_code == 2 and seen == {} and len(lines) == 1 and "--log-level" in lines[0], r.stderr
 
 
 def test_serve_takes_the_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -217,11 +217,15 @@ class CEM:
         session = Session(device, self.max_frame_bytes, self.rate_per_s)
         conn = _Conn(ws, session, self.frame_tap)
         self.connections[rid] = conn
+        log.info("RM %s connected from %s", rid, ws.remote_address)
         try:
             await conn.send(session.opening())
             async for frame in ws:
+                selected = device.control_type
                 out = session.handle_frame(frame)
                 await conn.send(out.replies)
+                if device.control_type != selected:
+                    log.info("RM %s: control type %s", rid, device.control_type.value)
                 if any(e.replan for e in out.events):
                     self._wake(next(e.kind for e in out.events if e.replan))
                 elif any(e.kind in ("measurement", "status") for e in out.events) and self._deviates(device):
@@ -236,6 +240,7 @@ class CEM:
             session.state = SessionState.CLOSED
             if self.connections.get(rid) is conn:
                 del self.connections[rid]
+                log.info("RM %s disconnected (%d still connected)", rid, len(self.connections))
                 if was_controlled:
                     self._wake("disconnect")
 
@@ -416,6 +421,10 @@ class CEM:
             log.warning("re-optimisation failed: %s", exc)
             return None
         self.last_plan, self.last_error = plan, None
+        log.info("plan %d: %d device(s), net import %.1f..%.1f kW, cost %.2f EUR, %s solve %.3f s",
+                 self.plans + 1, len(req.frbc) + len(req.pebc) + len(req.extra) + len(req.loads_kw),
+                 plan.net_import_kw.min(initial=0.0), plan.net_import_kw.max(initial=0.0),
+                 plan.costs_eur.get("total", 0.0), "warm" if plan.warm else "cold", plan.solve_s)  # fmt: skip
         self._planned_from = {f.name: f.fill_now for f in req.frbc}
         self.plans += 1
         await self._send_instructions(plan, req)
