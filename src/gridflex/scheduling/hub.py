@@ -225,11 +225,8 @@ def explain_infeasible(sm: SiteModel, exc: InfeasibleError) -> SiteInfeasibleErr
     return SiteInfeasibleError(message, problems, groups=exc.groups)
 
 
-def schedule_site(
-    site: Site | CompiledSite, time_limit_s: float | None = None, mip_rel_gap: float = 1e-6
-) -> SiteResult:
-    """Schedule a site at least cost; raise :class:`SiteInfeasibleError` with asset-level reasons."""
-    t0 = time.perf_counter()
+def checked_site(site: Site | CompiledSite) -> CompiledSite:
+    """The compiled site; raise :class:`SiteInfeasibleError` if a precheck already shows it infeasible."""
     compiled = site if isinstance(site, CompiledSite) else compile_site(site)
     problems = precheck_site(compiled)
     if problems:
@@ -237,10 +234,19 @@ def schedule_site(
         raise SiteInfeasibleError(
             f"site '{compiled.site.name}' is infeasible: {text}", problems, groups=[p.field for p in problems]
         )
-    if compiled.products:
+    return compiled
+
+
+def schedule_site(
+    site: Site | CompiledSite, time_limit_s: float | None = None, mip_rel_gap: float = 1e-6
+) -> SiteResult:
+    """Schedule a site at least cost; raise :class:`SiteInfeasibleError` with asset-level reasons."""
+    t0 = time.perf_counter()
+    compiled = site if isinstance(site, CompiledSite) else compile_site(site)
+    if compiled.products:  # the strategy prechecks the site itself
         from gridflex.scheduling.strategies import run_strategy  # strategies build on this module
 
         return run_strategy(compiled, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
-    sm = build_site_model(compiled)
+    sm = build_site_model(checked_site(compiled))
     sm.time_build_s = time.perf_counter() - t0  # compile, prechecks and build
     return solve_site_model(sm, time_limit_s, mip_rel_gap)

@@ -26,25 +26,12 @@ import time
 import numpy as np
 import pandas as pd
 
-from gridflex.scheduling.hub import SiteModel, build_site_model, precheck_site, solve_site_model
+from gridflex.scheduling.hub import SiteModel, build_site_model, checked_site, solve_site_model
 from gridflex.scheduling.result import SiteResult
 from gridflex.scheduling.services import SERVICE_COSTS, ServiceModel, add_services
-from gridflex.scheduling.site import CompiledSite, Site, SmardSource, compile_site
+from gridflex.scheduling.site import CompiledSite, Site, SmardSource
 
 STRATEGIES = ("cooptimised", "energy_first", "services_first")
-
-
-def _compiled(site: Site | CompiledSite) -> CompiledSite:
-    compiled = site if isinstance(site, CompiledSite) else compile_site(site)
-    problems = precheck_site(compiled)
-    if problems:
-        from gridflex.scheduling.hub import SiteInfeasibleError
-
-        text = "; ".join(p.message for p in problems)
-        raise SiteInfeasibleError(
-            f"site '{compiled.site.name}' is infeasible: {text}", problems, groups=[p.field for p in problems]
-        )
-    return compiled
 
 
 def run_strategy(
@@ -53,7 +40,7 @@ def run_strategy(
 ) -> SiteResult:  # fmt: skip
     """Schedule a site with services under a strategy (default: the site's ``strategy.name``)."""
     t0 = time.perf_counter()
-    compiled = _compiled(site)
+    compiled = checked_site(site)
     name = name or compiled.site.strategy.name
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
@@ -151,5 +138,5 @@ def strategy_table(results: dict[str, SiteResult]) -> pd.DataFrame:
 
 def compare_strategies(site: Site | CompiledSite, names: tuple[str, ...] = STRATEGIES) -> pd.DataFrame:
     """Run every strategy on the same site and prices; the table of :func:`strategy_table`."""
-    compiled = _compiled(site)
+    compiled = checked_site(site)
     return strategy_table({n: run_strategy(compiled, n) for n in names})
