@@ -36,6 +36,17 @@ def site_clock(site: Site, speed: float) -> Clock:
     return Clock(speed, start=datetime.fromisoformat(site.time.start.replace("Z", "+00:00")))
 
 
+async def start_cem(site: Site, speed: float, debounce_s: float = 0.05) -> tuple[Any, int, list[str]]:
+    """A CEM for ``site`` on 127.0.0.1 (ephemeral port, no pings) on :func:`site_clock`; returns it,
+    its port and the list every frame it sends is appended to."""
+    from gridflex.s2.server import CEM
+
+    cem = CEM(site, {TOKEN: None}, clock=site_clock(site, speed), debounce_s=debounce_s, ping_interval_s=None)
+    frames: list[str] = []
+    cem.frame_tap = lambda rid, f: frames.append(f)
+    return cem, await cem.start("127.0.0.1", 0), frames
+
+
 def small_site(n: int = 8) -> Site:
     return parse_site({
         "name": "s2-test", "time": {"start": "2024-01-01T00:00:00Z", "step_s": 900, "n_periods": n},

@@ -18,7 +18,7 @@ from gridflex.s2.server import CEM
 from gridflex.s2.sim_devices import CHP
 from gridflex.s2.simulators import Simulator
 from gridflex.scheduling import Site, parse_site
-from tests.s2.helpers import TOKEN, details, handshake, site_clock
+from tests.s2.helpers import TOKEN, details, handshake, start_cem
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -104,10 +104,7 @@ async def run_device(
     kind: str, site: Site, duration_s: float = 7200.0, speed: float = 1800.0, setup: Any = None
 ) -> tuple[CEM, Simulator, list[str]]:
     """A real CEM on 127.0.0.1 (ephemeral port) and one simulator over the socket until the end."""
-    cem = CEM(site, {TOKEN: None}, clock=site_clock(site, speed), debounce_s=0.05, ping_interval_s=None)
-    frames: list[str] = []
-    cem.frame_tap = lambda rid, f: frames.append(f)
-    port = await cem.start("127.0.0.1", 0)
+    cem, port, frames = await start_cem(site, speed)
     try:
         sim = Simulator(kind, f"ws://127.0.0.1:{port}/s2", TOKEN, clock=cem.clock, report_every_s=0.2)
         if setup is not None:
@@ -118,14 +115,15 @@ async def run_device(
     return cem, sim, frames
 
 
-def assert_all_valid(frames: list[str]) -> None:
-    """Every frame the CEM sent conforms to the schema and parses with s2-python; nothing refused."""
+def assert_all_valid(frames: list[str], statuses_ok: bool = True) -> None:
+    """Every frame the CEM sent conforms to the schema and parses with s2-python; with
+    ``statuses_ok`` nothing was refused either (every ReceptionStatus OK)."""
     assert frames
     for f in frames:
         assert schema_problems(f) == [], f
         assert parse_problems(f) == [], f
         m = json.loads(f)
-        if m["message_type"] == "ReceptionStatus":
+        if statuses_ok and m["message_type"] == "ReceptionStatus":
             assert m["status"] == "OK", m
 
 

@@ -22,7 +22,7 @@ from gridflex.s2.protocol import InstructionRecord
 from gridflex.s2.server import CEM
 from gridflex.s2.sim_devices import WashingMachine, _Container
 from gridflex.s2.simulators import Simulator
-from tests.s2.helpers import TOKEN, msg, run, site_clock
+from tests.s2.helpers import TOKEN, msg, run, start_cem
 from tests.s2.modes_helpers import T0, assert_all_valid, gas_site, run_device, sent, session, statuses
 
 
@@ -414,11 +414,7 @@ def test_random_programmes_replanned_while_they_run_break_no_rule(seed: int) -> 
 async def _washing_machine_under_congestion(prices: list[float]) -> tuple[CEM, Simulator, list[str]]:
     """The real CEM and the washing-machine simulator over the socket; 2 simulated minutes after the
     heating sequence starts, a DSO limits the import to 1.2 kW in this period and the next."""
-    site = gas_site(prices)
-    cem = CEM(site, {TOKEN: None}, clock=site_clock(site, 1800), debounce_s=0.05, ping_interval_s=None)
-    frames: list[str] = []
-    cem.frame_tap = lambda rid, f: frames.append(f)
-    port = await cem.start("127.0.0.1", 0)
+    cem, port, frames = await start_cem(gas_site(prices), 1800)
     sim = Simulator(
         "washing-machine", f"ws://127.0.0.1:{port}/s2", TOKEN, clock=cem.clock, report_every_s=0.2
     )

@@ -12,26 +12,14 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from gridflex.s2 import server as server_mod
-from gridflex.s2.schema import parse_problems, schema_problems
 from gridflex.s2.server import CEM
 from gridflex.s2.simulators import Simulator
-from tests.s2.helpers import TOKEN, details, handshake, msg, run, site_clock, small_site
+from tests.s2.helpers import TOKEN, details, handshake, msg, run, small_site, start_cem
+from tests.s2.modes_helpers import assert_all_valid
 
 
 async def start(speed: float = 900.0) -> tuple[CEM, int, list[str]]:
-    site = small_site()
-    cem = CEM(site, {TOKEN: None}, clock=site_clock(site, speed), debounce_s=0.05, ping_interval_s=None)
-    frames: list[str] = []
-    cem.frame_tap = lambda rid, f: frames.append(f)
-    port = await cem.start("127.0.0.1", 0)
-    return cem, port, frames
-
-
-def assert_all_valid(frames: list[str]) -> None:
-    assert frames
-    for f in frames:
-        assert schema_problems(f) == [], f
-        assert parse_problems(f) == [], f
+    return await start_cem(small_site(), speed)
 
 
 def test_unknown_token_is_refused_before_any_s2_message() -> None:
@@ -77,7 +65,7 @@ def test_battery_and_pv_end_to_end_with_schema_valid_frames(caplog: pytest.LogCa
             types = {json.loads(f)["message_type"] for f in frames}
             assert {"Handshake", "HandshakeResponse", "SelectControlType", "ReceptionStatus",
                     "FRBC.Instruction", "PEBC.Instruction"} <= types  # fmt: skip
-            assert_all_valid(frames)
+            assert_all_valid(frames, statuses_ok=False)
         finally:
             await cem.stop()
 
@@ -124,7 +112,7 @@ def test_hostile_session_does_not_affect_another() -> None:
             assert (await _recv_until(good, "SelectControlType"))["control_type"] == "NOT_CONTROLABLE"
             assert cem.devices[bad_id].revision == 0 and cem.devices[bad_id].details is None
             await good.close()
-            assert_all_valid(frames)
+            assert_all_valid(frames, statuses_ok=False)
         finally:
             await cem.stop()
 
@@ -161,7 +149,7 @@ def test_dropped_connection_is_resumed_and_state_restored() -> None:
             plans = cem.plans
             await task
             assert cem.plans > plans and cem.last_error is None
-            assert_all_valid(frames)
+            assert_all_valid(frames, statuses_ok=False)
         finally:
             await cem.stop()
 

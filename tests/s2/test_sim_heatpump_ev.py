@@ -10,7 +10,7 @@ from gridflex.s2.server import CEM
 from gridflex.s2.sim_frbc import EVCharger, HeatPump
 from gridflex.s2.simulators import KINDS, Simulator
 from gridflex.scheduling import Site, parse_site
-from tests.s2.helpers import TOKEN, run, site_clock
+from tests.s2.helpers import TOKEN, run, start_cem
 
 
 def day_site() -> Site:
@@ -24,11 +24,7 @@ def day_site() -> Site:
 
 
 async def _run(kind: str, hours: float, speed: float, **device: Any) -> tuple[CEM, Simulator, list[str]]:
-    site = day_site()
-    cem = CEM(site, {TOKEN: None}, clock=site_clock(site, speed), debounce_s=0.02, ping_interval_s=None)
-    frames: list[str] = []
-    cem.frame_tap = lambda rid, f: frames.append(f)
-    port = await cem.start("127.0.0.1", 0)
+    cem, port, frames = await start_cem(day_site(), speed, debounce_s=0.02)
     try:
         sim = Simulator(kind, f"ws://127.0.0.1:{port}/s2", TOKEN, clock=cem.clock, tick_s=0.01,
                         report_every_s=0.1)  # fmt: skip

@@ -29,7 +29,7 @@ from gridflex.s2.server import CEM, parse_control_types
 from gridflex.s2.sim_devices import CHP
 from gridflex.s2.simulators import KINDS, ROLES, BatteryPhysics, Simulator
 from gridflex.scheduling import Site
-from tests.s2.helpers import TOKEN, details, msg, run, small_site, stop_all
+from tests.s2.helpers import TOKEN, details, msg, run, small_site, start_cem, stop_all
 from tests.s2.modes_helpers import T0, assert_all_valid, gas_site, session, statuses
 
 CT = ControlType
@@ -103,11 +103,7 @@ def test_cem_policy_change_switches_and_revokes() -> None:
 def test_switch_end_to_end_over_the_socket() -> None:
     async def go() -> None:
         # the clock starts with the site's prices, so the expensive hour is the second one
-        cem = CEM(gas_site([20, 20, 20, 20, 100, 100, 100, 100]), {TOKEN: None}, clock=Clock(1800.0, start=T0),
-                  debounce_s=0.05, ping_interval_s=None)  # fmt: skip
-        frames: list[str] = []
-        cem.frame_tap = lambda rid, f: frames.append(f)
-        port = await cem.start("127.0.0.1", 0)
+        cem, port, frames = await start_cem(gas_site([20, 20, 20, 20, 100, 100, 100, 100]), 1800.0)
         try:
             sim = Simulator("chp", f"ws://127.0.0.1:{port}/s2", TOKEN, clock=cem.clock, report_every_s=0.2)
             task = asyncio.create_task(sim.run(duration_s=3600))
