@@ -9,7 +9,7 @@ from pydantic import Field
 
 from gridflex.assets.base import ELECTRICITY, AssetBase, Built, Context, Flex, Hook, Output, Series
 from gridflex.errors import Problem
-from gridflex.optimize import Solution
+from gridflex.optimize import Solution, VarBlock
 
 
 class PV(AssetBase):
@@ -28,18 +28,27 @@ class PV(AssetBase):
         return out
 
     def build(self, ctx: Context) -> Built:
-        avail = ctx.series(self.profile_kw)
-        t = np.arange(ctx.n)
-        g = ctx.add_vars(f"{self.label} production", ctx.n, 0.0 if self.curtailable else avail, avail)
-        ctx.flow(ELECTRICITY, self.node, t, g.idx, -1.0)
-        bus = f"{ELECTRICITY}@{self.node}"
+        return add_production(ctx, self.label, self.node, ctx.series(self.profile_kw), self.curtailable)[1]
 
-        def read(sol: Solution) -> Output:
-            x = sol.value(g)
-            # Curtailing raises the site's consumption (up); releasing curtailment lowers it (down).
-            up = x if self.curtailable else np.zeros(ctx.n)
-            down = avail - x if self.curtailable else np.zeros(ctx.n)
-            return Output({ELECTRICITY: -x}, None, Flex(bus, up, down))
 
-        lo = np.zeros(ctx.n) if self.curtailable else avail
-        return Built(read, Hook(self.label, bus, [(g, -1.0)], -avail, -lo))
+def add_production(
+    ctx: Context, label: str, node: str, avail: np.ndarray, curtailable: bool = True
+) -> tuple[VarBlock, Built]:
+    """Production ``x_t`` (kW, ``0`` or, not curtailable, ``avail_t`` ≤ ``x_t`` ≤ ``avail_t``) fed
+    to the electricity bus of ``node``: its variables and what the site reads back (PV, and the S2
+    planner's curtailable PEBC devices)."""
+    n = avail.size
+    t = np.arange(n)
+    g = ctx.add_vars(f"{label} production", n, 0.0 if curtailable else avail, avail)
+    ctx.flow(ELECTRICITY, node, t, g.idx, -1.0)
+    bus = f"{ELECTRICITY}@{node}"
+
+    def read(sol: Solution) -> Output:
+        x = sol.value(g)
+        # Curtailing raises the site's consumption (up); releasing curtailment lowers it (down).
+        up = x if curtailable else np.zeros(n)
+        down = avail - x if curtailable else np.zeros(n)
+        return Output({ELECTRICITY: -x}, None, Flex(bus, up, down))
+
+    lo = np.zeros(n) if curtailable else avail
+    return g, Built(read, Hook(label, bus, [(g, -1.0)], -avail, -lo))

@@ -41,7 +41,8 @@ from s2python.pebc import (
     PEBCPowerEnvelopeElement,
 )
 
-from gridflex.assets.base import ELECTRICITY, AssetBase, Built, Context, Flex, Hook, Output
+from gridflex.assets.base import AssetBase, Built, Context, Output
+from gridflex.assets.pv import add_production
 from gridflex.optimize import Solution
 from gridflex.s2.frbc import ELECTRIC, profile_average
 
@@ -238,42 +239,33 @@ class PebcAsset(AssetBase):
 
     def build(self, ctx: Context) -> Built:
         spec: PebcInputs = self.spec
-        n = ctx.n
-        t = np.arange(n)
         avail = np.asarray(spec.available_kw, dtype=float)
-        x = ctx.add_vars(f"s2 pebc '{self.name}' production", n, 0.0, avail)
-        ctx.flow(ELECTRICITY, self.node, t, x.idx, -1.0)
-        bus = f"{ELECTRICITY}@{self.node}"
+        x, production = add_production(ctx, self.label, self.node, avail)
         k = len(spec.energy)
-        slack = None
-        if k:
-            pen = {"penalty": ENERGY_PENALTY_EUR_PER_KWH}
-            short = ctx.add_vars(f"s2 pebc '{self.name}' energy shortfall", k, 0.0, np.inf, pen)
-            over = ctx.add_vars(f"s2 pebc '{self.name}' energy excess", k, 0.0, np.inf, pen)
-            slack = (short, over)
-            hours = np.array([w.hours for w in spec.energy])  # (k, n)
-            lo = np.array([min(w.min_kwh, w.max_kwh) for w in spec.energy])
-            hi = np.array([w.max_kwh for w in spec.energy])
-            j = np.arange(k)
-            nz = hours > 0
-            rows = np.concatenate([np.nonzero(nz)[0], j, j])
-            cols = np.concatenate([np.broadcast_to(x.idx, (k, n))[nz], short.idx, over.idx])
-            vals = np.concatenate([hours[nz], np.ones(k), -np.ones(k)])
-            # min ≤ Σ h·x + shortfall − excess ≤ max (one ranged row per constraint)
-            ctx.relation(f"s2 pebc '{self.name}' energy constraint", rows, cols, vals, lo, hi, k)
+        if not k:
+            return production
+        pen = {"penalty": ENERGY_PENALTY_EUR_PER_KWH}
+        short = ctx.add_vars(f"{self.label} energy shortfall", k, 0.0, np.inf, pen)
+        over = ctx.add_vars(f"{self.label} energy excess", k, 0.0, np.inf, pen)
+        hours = np.array([w.hours for w in spec.energy])  # (k, n)
+        lo = np.array([min(w.min_kwh, w.max_kwh) for w in spec.energy])
+        hi = np.array([w.max_kwh for w in spec.energy])
+        j = np.arange(k)
+        nz = hours > 0
+        rows = np.concatenate([np.nonzero(nz)[0], j, j])
+        cols = np.concatenate([np.broadcast_to(x.idx, hours.shape)[nz], short.idx, over.idx])
+        vals = np.concatenate([hours[nz], np.ones(k), -np.ones(k)])
+        ctx.relation(f"{self.label} energy constraint", rows, cols, vals, lo, hi, k)
 
         def read(sol: Solution) -> Output:
-            prod = sol.value(x)
-            if slack is not None:
-                self._missed_kwh = sol.value(slack[1]) - sol.value(slack[0])
-                for w, m in zip(spec.energy, self._missed_kwh, strict=True):
-                    if abs(m) > 1e-6:
-                        log.warning("PEBC '%s': energy constraint %s missed by %.3f kWh (cannot be met)",
-                                    spec.name, w.constraint_id, abs(m))  # fmt: skip
-            # Curtailing raises the site's consumption (up); releasing curtailment lowers it (down).
-            return Output({ELECTRICITY: -prod}, None, Flex(bus, prod, avail - prod))
+            self._missed_kwh = sol.value(over) - sol.value(short)
+            for w, m in zip(spec.energy, self._missed_kwh, strict=True):
+                if abs(m) > 1e-6:
+                    log.warning("PEBC '%s': energy constraint %s missed by %.3f kWh (cannot be met)",
+                                spec.name, w.constraint_id, abs(m))  # fmt: skip
+            return production.read(sol)
 
-        return Built(read, Hook(self.label, bus, [(x, -1.0)], -avail, np.zeros(n)))
+        return Built(read, production.hook)
 
 
 def pebc_assets(spec: PebcInputs, node: str = "site") -> list[PebcAsset]:
