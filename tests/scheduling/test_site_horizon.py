@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gridflex.errors import ValidationError
 from gridflex.prices import prices_on_grid
 from gridflex.s2.planner import PlanRequest, plan_site
 from gridflex.scheduling import Site, compile_site, parse_site, site_on_horizon
@@ -86,3 +87,10 @@ def test_the_cem_plans_against_the_prices_of_its_own_periods() -> None:
         assert np.allclose(plan.net_import_kw, load, atol=1e-6)
         price = np.asarray(PRICES)[idx]
         assert abs(plan.costs_eur["energy"] - float(load @ price) * 0.25 / 1000.0) < 1e-6
+
+
+def test_a_start_without_utc_offset_is_refused_naming_the_field() -> None:
+    with pytest.raises(ValidationError) as err:
+        site_on_horizon(_site(), datetime(2018, 6, 12, 3, 0), 8)
+    assert [(p.object_id, p.field) for p in err.value.problems] == [("time", "start")]
+    assert "UTC offset" in str(err.value)
