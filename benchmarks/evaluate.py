@@ -30,6 +30,7 @@ import numpy as np
 from gridflex.grid.evaluation import _highs_of, _restart_from, build_model, evaluate, solve_state
 from gridflex.grid.scenarios import generate_scenarios
 from gridflex.grid.study import Study, build_network, bus_positions, load_study
+from gridflex.parallel import runner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,12 +41,12 @@ def ours(study: Study, n: int, workers: int, repeat: int) -> dict:
     times, state = [], None
     for _ in range(repeat):
         t = time.perf_counter()
-        state = solve_state(study, net, sc, 1.0, workers=workers)
+        state = solve_state(study, net, sc, 1.0, runner=runner(workers=workers))
         times.append(time.perf_counter() - t)
     assert state is not None
     total = statistics.median(times)
     t = time.perf_counter()
-    full = evaluate(study, n, seed=0, workers=workers, net=net)
+    full = evaluate(study, n, seed=0, runner=runner(workers=workers), net=net)
     full_s = time.perf_counter() - t
     return {
         "scenarios": n,

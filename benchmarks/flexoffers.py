@@ -28,7 +28,7 @@ from gridflex.flexoffer.fleet import fleet_horizon, generate_fleet
 from gridflex.flexoffer.model import place_on_grid
 from gridflex.flexoffer.schedule import schedule_flexoffers
 from gridflex.flexoffer.validate import check_flexoffers
-from gridflex.prices import prices_on_grid
+from gridflex.market.prices import prices_on_grid
 
 DAY = "2018-06-12"
 

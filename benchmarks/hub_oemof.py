@@ -62,7 +62,7 @@ import numpy as np
 import pandas as pd
 
 from gridflex.assets.heat_pump import carnot_cop
-from gridflex.prices import load_smard_prices
+from gridflex.market.prices import load_smard_prices
 from gridflex.scheduling import parse_site, schedule_site
 
 N = 8760

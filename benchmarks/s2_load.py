@@ -247,10 +247,11 @@ async def _load(n: int, duration_s: float, periods: int) -> dict[str, Any]:
 def reoptimise_100() -> dict[str, Any]:
     import dataclasses
 
-    from gridflex.prices import local_day_grid, prices_on_grid
+    from gridflex.market.prices import prices_on_grid
     from gridflex.s2.frbc import battery_fleet
     from gridflex.s2.planner import PlanRequest, WarmModel, plan_site
     from gridflex.scheduling import parse_site
+    from gridflex.timegrid import local_day_grid
 
     grid = local_day_grid("2018-06-12", "Europe/Paris")
     n = grid.n

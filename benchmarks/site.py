@@ -30,7 +30,7 @@ import statistics
 import time
 from pathlib import Path
 
-from gridflex.prices import local_day_grid, prices_on_grid
+from gridflex.market.prices import prices_on_grid
 from gridflex.scheduling import (
     add_services,
     build_site_model,
@@ -42,6 +42,7 @@ from gridflex.scheduling import (
     schedule_site,
     solve_site_model,
 )
+from gridflex.timegrid import local_day_grid
 
 OFFICE = Path(__file__).resolve().parents[1] / "examples" / "sites" / "office_services.yaml"
 

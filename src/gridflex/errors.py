@@ -10,6 +10,7 @@
     ├── ModelError                     an optimisation model was built inconsistently
     ├── SolverError                    HiGHS failed or stopped early (status named)
     │   ├── InfeasibleError            no solution; carries the constraint groups that cannot be met
+    │   │   └── SiteInfeasibleError    a site cannot be scheduled; carries one Problem per asset
     │   └── UnboundedError             objective can decrease without limit
     └── DisaggregationError            an aggregate schedule cannot be split over its members
 
@@ -79,6 +80,14 @@ class InfeasibleError(SolverError):
     def __init__(self, message: str, groups: list[str] | None = None) -> None:
         self.groups = list(groups or [])
         super().__init__(message, status="infeasible")
+
+
+class SiteInfeasibleError(InfeasibleError):
+    """The site cannot be scheduled; ``problems`` says why per asset, in human terms."""
+
+    def __init__(self, message: str, problems: list[Problem], groups: list[str] | None = None) -> None:
+        self.problems = list(problems)
+        super().__init__(message, groups=groups)
 
 
 class UnboundedError(SolverError):

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 R = TypeVar("R")
 
-__all__ = ["default_workers", "map_chunks"]
+__all__ = ["default_workers", "map_chunks", "runner"]
 
 
 def default_workers() -> int:
@@ -86,3 +86,14 @@ def _map_dask(
             if progress is not None:
                 progress(i)
         return results
+
+
+def runner(scheduler: str | None = None, workers: int | None = None) -> Callable[..., list[Any]]:
+    """A runner for the core (``runner(fn, chunks, on_chunk)``, e.g. ``grid.evaluate(..., runner=)``)."""
+
+    def run(
+        fn: Callable[[T], R], chunks: Sequence[T], on_chunk: Callable[[int], None] | None = None
+    ) -> list[R]:
+        return map_chunks(fn, chunks, scheduler=scheduler, workers=workers, progress=on_chunk)
+
+    return run

@@ -7,7 +7,8 @@ of 23 and 25 hours) is converted once, at the boundary, by :func:`local_to_utc`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -127,3 +128,46 @@ def local_to_utc(local: pd.Series | pd.DatetimeIndex | list, tz: str) -> pd.Date
     except Exception as exc:  # pytz/zoneinfo raise several types; name the cause once
         raise TimeGridError(f"cannot convert local times in {tz} to UTC: {exc}") from None
     return aware.tz_convert("UTC")
+
+
+Series = float | list[float]
+"""A scalar (every period), or a list of k values with k dividing the number of periods: each value
+holds for n_periods/k consecutive periods (24 hourly values on a 96 quarter-hour grid)."""
+
+
+def expand(value: Any, n: int) -> np.ndarray | None:
+    """A series (see :data:`Series`) as ``n`` floats, or None when its length does not divide ``n``."""
+    a = np.asarray(value, dtype=float)
+    if a.ndim == 0:
+        return np.full(n, float(a))
+    k = a.size
+    if k == n:
+        return a
+    if k == 0 or n % k:
+        return None
+    return np.repeat(a, n // k)
+
+
+def local_day_grid(
+    day: str | date, tz: str = "Europe/Paris", step_s: int = 900, hours: int | None = None
+) -> TimeGrid:
+    """Grid from local midnight of ``day`` in ``tz`` for ``hours`` hours, in UTC.
+
+    By default ``hours`` is the length of that local day: 23 on the spring DST day, 25 in autumn,
+    24 otherwise (so 92, 100 or 96 quarter-hours).
+    """
+    try:
+        midnight = pd.Timestamp(day)
+    except (ValueError, TypeError) as exc:
+        raise TimeGridError(f"cannot read the day {day!r}: {exc}") from None
+    if midnight.tzinfo is not None or midnight != midnight.normalize():
+        raise TimeGridError(f"local_day_grid expects a calendar day (e.g. '2018-03-25'), got {day!r}")
+    try:
+        start, next_start = (
+            d.tz_localize(tz, ambiguous=True, nonexistent="shift_forward")
+            for d in (midnight, midnight + pd.Timedelta(days=1))
+        )
+    except Exception as exc:  # unknown zone names raise several types, depending on the tz backend
+        raise TimeGridError(f"cannot place {midnight.date()} in time zone {tz!r}: {exc}") from None
+    end = next_start if hours is None else start + pd.Timedelta(hours=hours)
+    return TimeGrid.between(start, end, step_s)

@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from gridflex.assets import carnot_cop, expand
+from gridflex.assets import carnot_cop
 from gridflex.scheduling import schedule_site
+from gridflex.timegrid import expand
 from tests.scheduling.helpers import balance_residual, grid, site
 
 PRICES = np.array(

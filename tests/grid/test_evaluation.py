@@ -9,6 +9,7 @@ from gridflex.grid.evaluation import balance_z, evaluate, fit_log, scores
 from gridflex.grid.network import Network
 from gridflex.grid.opf import OPFResult
 from gridflex.grid.study import load_study, study_from_dict
+from gridflex.parallel import runner
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,7 +35,7 @@ def tiny_study(shape, **extra):
 def test_load_above_capacity_fails_exactly_those_periods():
     # Σ pmax = 100 MW; load 50, 120, 80, 101.5, 100.5 MW; tolerance 1 MW
     st = tiny_study([0.5, 1.2, 0.8, 1.015, 1.005])
-    res = evaluate(st, 3, seed=0, workers=1, net=two_bus())
+    res = evaluate(st, 3, seed=0, net=two_bus())
     for state in res.states.values():
         np.testing.assert_array_equal(state.z, [[1, 0, 1, 0, 1]] * 3)
         np.testing.assert_allclose(state.shed_mwh[0], [0, 20, 0, 1.5, 0.5], atol=1e-6)
@@ -48,7 +49,7 @@ def test_forced_over_generation_is_out_of_balance():
 
     net = dataclasses.replace(net, gen_pmin_mw=np.array([30.0, 0.0]))  # unit 0 cannot go below 30 MW
     st = tiny_study([0.5, 0.2, 0.8])  # 20 MW load in period 1 < 30 MW minimum
-    res = evaluate(st, 2, seed=0, workers=1, net=net)
+    res = evaluate(st, 2, seed=0, net=net)
     np.testing.assert_array_equal(res.states["simulated"].z, [[1, 0, 1]] * 2)
     np.testing.assert_allclose(res.states["simulated"].spill_mwh[0], [0, 10, 0], atol=1e-6)
 
@@ -60,7 +61,7 @@ def test_storage_shifts_energy_into_the_short_period():
         storage=[{"id": "b", "bus": 1, "power_mw": 30, "energy_mwh": 60, "soc_min": 0.0, "soc_max": 1.0,
                   "soc_init": 0.5, "eta_charge": 1.0, "eta_discharge": 1.0}],
     )  # fmt: skip
-    res = evaluate(st, 2, seed=0, workers=1, net=two_bus())
+    res = evaluate(st, 2, seed=0, net=two_bus())
     assert res.states["simulated"].score == pytest.approx(100 * 2 / 3)
     assert res.states["current"].score == 100.0
     assert res.sensitivity.score.tolist() == pytest.approx([100 * 2 / 3, 100.0])  # 15 MW battery is too small
@@ -104,7 +105,7 @@ def test_storage_lifts_the_rts24_score_where_the_paper_fails():
     st = st.model_copy(
         update={"sensitivity": st.sensitivity.model_copy(update={"scales": [1.0], "n_scenarios": 5})}
     )
-    res = evaluate(st, 40, seed=0, workers=1)
+    res = evaluate(st, 40, seed=0)
     sim, cur = res.states["simulated"], res.states["current"]
     assert 85.0 < sim.score < 99.5
     assert cur.score > sim.score
@@ -123,7 +124,7 @@ def small():
         storage=[{"id": "b", "bus": 1, "power_mw": 5, "energy_mwh": 10}],
         chunk_size=2,
     )
-    return st, evaluate(st, 7, seed=3, workers=1, net=two_bus())
+    return st, evaluate(st, 7, seed=3, net=two_bus())
 
 
 def _same(a, b):
@@ -136,7 +137,7 @@ def _same(a, b):
 def test_process_pool_equals_serial(small):
     st, serial = small
     assert 0 < serial.states["simulated"].score < 100  # the case is not trivial
-    _same(serial, evaluate(st, 7, seed=3, workers=2, net=two_bus()))
+    _same(serial, evaluate(st, 7, seed=3, runner=runner(workers=2), net=two_bus()))
 
 
 def test_local_dask_equals_serial(small):
@@ -145,4 +146,4 @@ def test_local_dask_equals_serial(small):
     with distributed.LocalCluster(
         n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
     ) as c:
-        _same(serial, evaluate(st, 7, seed=3, scheduler=c.scheduler_address, net=two_bus()))
+        _same(serial, evaluate(st, 7, seed=3, runner=runner(scheduler=c.scheduler_address), net=two_bus()))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gridflex.s2.demo import run_s2_demo
+from gridflex.demos.s2 import run_s2_demo
 from gridflex.s2.simulators import KINDS
 
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gridflex.errors import ValidationError
-from gridflex.prices import prices_on_grid
+from gridflex.market.prices import prices_on_grid
 from gridflex.s2.planner import PlanRequest, plan_site
 from gridflex.scheduling import Site, compile_site, parse_site, site_on_horizon
 from gridflex.timegrid import TimeGrid

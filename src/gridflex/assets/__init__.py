@@ -20,7 +20,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from gridflex.assets.base import AssetBase, Built, Context, Flex, Output, SoftConstraint, expand
+from gridflex.assets.base import AssetBase, Built, Context, Flex, Output, SoftConstraint
 from gridflex.assets.battery import Battery
 from gridflex.assets.converter import Converter
 from gridflex.assets.ev import EV
@@ -30,6 +30,7 @@ from gridflex.assets.load import Load
 from gridflex.assets.pv import PV
 from gridflex.assets.shiftable_process import ShiftableProcess
 from gridflex.assets.storage import Storage
+from gridflex.timegrid import expand
 
 Asset = Annotated[
     GridConnection | Battery | EV | HeatPump | Storage | Converter | PV | Load | ShiftableProcess,

@@ -30,11 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gridflex.errors import Problem
 from gridflex.optimize import Model, Solution, VarBlock
-from gridflex.timegrid import TimeGrid
-
-Series = float | list[float]
-"""A scalar (every period), or a list of k values with k dividing the number of periods: each value
-holds for n_periods/k consecutive periods (24 hourly values on a 96 quarter-hour grid)."""
+from gridflex.timegrid import TimeGrid, expand
 
 TimeRef = int | str
 """A period index (0 = horizon start), an ISO time with zone, or a local wall-clock ``"HH:MM"``
@@ -72,19 +68,6 @@ class AssetBase(BaseModel):
 
     def build(self, ctx: Context) -> Built:  # pragma: no cover - every kind overrides
         raise NotImplementedError
-
-
-def expand(value: Any, n: int) -> np.ndarray | None:
-    """A series (see :data:`Series`) as ``n`` floats, or None when its length does not divide ``n``."""
-    a = np.asarray(value, dtype=float)
-    if a.ndim == 0:
-        return np.full(n, float(a))
-    k = a.size
-    if k == n:
-        return a
-    if k == 0 or n % k:
-        return None
-    return np.repeat(a, n // k)
 
 
 @dataclass

@@ -20,20 +20,10 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from gridflex.assets.base import (
-    ELECTRICITY,
-    AssetBase,
-    Built,
-    Context,
-    Flex,
-    Hook,
-    Output,
-    Pair,
-    Series,
-    bus_name,
-)
+from gridflex.assets.base import ELECTRICITY, AssetBase, Built, Context, Flex, Hook, Output, Pair, bus_name
 from gridflex.errors import Problem
 from gridflex.optimize import Solution, VarBlock
+from gridflex.timegrid import Series
 
 
 class GridConnection(AssetBase):

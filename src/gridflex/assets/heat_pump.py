@@ -12,9 +12,10 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from gridflex.assets.base import ELECTRICITY, AssetBase, Built, Context, Series
+from gridflex.assets.base import ELECTRICITY, AssetBase, Built, Context
 from gridflex.assets.converter import add_conversion
 from gridflex.errors import Problem
+from gridflex.timegrid import Series
 
 KELVIN = 273.15
 

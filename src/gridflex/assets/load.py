@@ -6,9 +6,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from gridflex.assets.base import ELECTRICITY, AssetBase, Built, Context, Output, Series
+from gridflex.assets.base import ELECTRICITY, AssetBase, Built, Context, Output
 from gridflex.errors import Problem
 from gridflex.optimize import Solution
+from gridflex.timegrid import Series
 
 
 class Load(AssetBase):

@@ -7,9 +7,10 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from gridflex.assets.base import ELECTRICITY, AssetBase, Built, Context, Flex, Hook, Output, Series
+from gridflex.assets.base import ELECTRICITY, AssetBase, Built, Context, Flex, Hook, Output
 from gridflex.errors import Problem
 from gridflex.optimize import Solution, VarBlock
+from gridflex.timegrid import Series
 
 
 class PV(AssetBase):

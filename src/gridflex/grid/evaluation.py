@@ -33,8 +33,9 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,7 +43,7 @@ import numpy as np
 from gridflex.errors import SolverError, ValidationError
 from gridflex.grid.capacity import Capacity, combine, generation_capacity, load_capacity, storage_capacity
 from gridflex.grid.scenarios import Scenarios, generate_scenarios
-from gridflex.grid.study import Study, build_network, validate_study_buses
+from gridflex.grid.study import Study, build_network, load_study, validate_study_buses
 
 if TYPE_CHECKING:  # pragma: no cover
     from gridflex.grid.network import Network
@@ -235,6 +236,24 @@ def scores(z: np.ndarray) -> dict[str, Any]:
     }
 
 
+# ---- runners ----------------------------------------------------------------------------------
+Runner = Callable[[Callable[[Any], Any], Sequence[Any], Callable[[int], None] | None], list[Any]]
+"""``runner(fn, chunks, on_chunk)`` returns ``[fn(c) for c in chunks]`` in order, calling ``on_chunk(i)``
+as chunk ``i`` completes. Adapters hand in a parallel one (``gridflex.parallel.runner``)."""
+
+
+def run_serial(
+    fn: Callable[[Any], Any], chunks: Sequence[Any], on_chunk: Callable[[int], None] | None = None
+) -> list[Any]:
+    """The default runner: every chunk in this process, in order."""
+    out = []
+    for i, c in enumerate(chunks):
+        out.append(fn(c))
+        if on_chunk is not None:
+            on_chunk(i)
+    return out
+
+
 # ---- workers ------------------------------------------------------------------------------------
 
 
@@ -371,13 +390,10 @@ def _run_scales(
     net: Network,
     sc: Scenarios,
     needed: dict[float, int],
-    scheduler: str | None,
-    workers: int | None,
+    runner: Runner,
     progress: Callable[[int, int], None] | None,
 ) -> dict[float, _ChunkResult]:
-    """Solve the first ``needed[scale]`` scenarios for every storage scale, in one parallel batch."""
-    from gridflex.parallel import map_chunks
-
+    """Solve the first ``needed[scale]`` scenarios for every storage scale, in one batch of the runner."""
     key = _study_key(study)
     tasks: list[_Task] = []
     owner: list[float] = []
@@ -407,7 +423,7 @@ def _run_scales(
         if progress is not None:
             progress(done, total)
 
-    results = map_chunks(solve_chunk, tasks, scheduler=scheduler, workers=workers, progress=on_chunk)
+    results = runner(solve_chunk, tasks, on_chunk)
     out: dict[float, _ChunkResult] = {}
     for scale in needed:
         parts = [r for r, o in zip(results, owner, strict=True) if o == scale]
@@ -429,12 +445,11 @@ def solve_state(
     sc: Scenarios,
     scale: float = 1.0,
     name: str = "current",
-    scheduler: str | None = None,
-    workers: int | None = None,
+    runner: Runner | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> StateResult:
     """Balance matrix of every scenario of ``sc`` with storage × ``scale`` (0: none), in parallel."""
-    r = _run_scales(study, net, sc, {float(scale): sc.n}, scheduler, workers, progress)[float(scale)]
+    r = _run_scales(study, net, sc, {float(scale): sc.n}, runner or run_serial, progress)[float(scale)]
     return StateResult(
         name, float(scale), r.z, r.shed_mwh, r.spill_mwh, r.cost_eur, r.solved, r.solver_time_s
     )
@@ -479,17 +494,25 @@ def representative_capacity(study: Study, net: Network, sc: Scenarios) -> Capaci
 
 
 def evaluate(
-    study: Study,
+    study: Study | str | Path,
     n_scenarios: int,
     seed: int = 0,
-    scheduler: str | None = None,
-    workers: int | None = None,
+    runner: Runner | None = None,
     progress: Callable[[int, int], None] | None = None,
     net: Network | None = None,
 ) -> EvaluationResult:
-    """Run the whole evaluation (see the module docstring); ``progress(done, total)`` counts solves."""
+    """Run the whole evaluation (see the module docstring); ``progress(done, total)`` counts solves.
+
+    ``study`` is a :class:`Study` or the path of a study file. ``runner`` maps the scenario chunks
+    (serial by default); ``gridflex.parallel.runner(workers=..., scheduler=...)`` gives a process
+    pool or a Dask cluster, with results identical to the serial run.
+    """
     from gridflex.errors import Problem
 
+    if isinstance(study, str | Path):
+        study = load_study(study)
+    elif not isinstance(study, Study):
+        raise TypeError(f"evaluate() takes a Study or the path of a study file, not {type(study).__name__}")
     if n_scenarios < 1:
         raise ValidationError(
             "evaluate", [Problem("evaluate", "n_scenarios", f"must be >= 1, got {n_scenarios}")]
@@ -513,7 +536,7 @@ def evaluate(
         needed[scale] = n_scenarios
     for scale in sens_scales:
         needed[scale] = max(needed.get(scale, 0), sens_n)
-    runs = _run_scales(study, net, sc, needed, scheduler, workers, progress)
+    runs = _run_scales(study, net, sc, needed, runner or run_serial, progress)
     t_solve = time.perf_counter()
 
     states = {

@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import highspy
 import numpy as np
 import scipy.sparse as sp
 
 from gridflex.errors import InfeasibleError, SolverError, UnboundedError
-from gridflex.optimize.model import Arrays, Model, new_highs, pass_arrays
+from gridflex.optimize.highs import MS, Arrays, new_highs, pass_arrays
+
+if TYPE_CHECKING:
+    from gridflex.optimize.model import Model
 
 _SLACK_TOL = 1e-6  # above HiGHS' primal feasibility tolerance (1e-7): smaller slack is noise
 _DUAL_TOL = 1e-7
@@ -93,7 +95,7 @@ def diagnose_infeasibility(model: Model, time_limit_s: float | None = None) -> l
         h.setOptionValue("time_limit", float(time_limit_s))
     pass_arrays(h, Arrays(elastic, cost, col_lb, col_ub, lo, hi, np.zeros(n + n_slack, dtype=bool)))
     h.run()
-    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+    if h.getModelStatus() != MS.kOptimal:
         name = h.modelStatusToString(h.getModelStatus())
         raise SolverError(
             f"model '{model.name}': the elastic diagnosis model stopped with status '{name}'", name
@@ -148,7 +150,7 @@ def _integrality(
         h.setOptionValue("time_limit", float(time_limit_s))
     pass_arrays(h, dataclasses.replace(arr, cost=np.zeros(model.n_vars)))
     h.run()
-    if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+    if h.getModelStatus() == MS.kOptimal:
         return []
     frac = arr.integer & (np.abs(x_relaxed - np.round(x_relaxed)) > _INT_TOL)
     if not frac.any():

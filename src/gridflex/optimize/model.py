@@ -25,15 +25,22 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import highspy
 import numpy as np
 import scipy.sparse as sp
 
 from gridflex.errors import ModelError, SolverError
-
-_INF = highspy.kHighsInf
-_MS = highspy.HighsModelStatus
-_ERROR = highspy.HighsStatus.kError
+from gridflex.optimize.diagnose import explain_failure
+from gridflex.optimize.highs import (
+    ERROR,
+    INF,
+    MS,
+    Arrays,
+    Highs,
+    feasible_solution,
+    new_highs,
+    pass_arrays,
+    use_threads,
+)
 
 
 @dataclass(frozen=True)
@@ -80,47 +87,6 @@ class Solution:
 
     def col_dual(self, block: VarBlock) -> np.ndarray:
         return self.col_duals[block.start : block.start + block.n]
-
-
-@dataclass(frozen=True)
-class Arrays:
-    """The whole model as arrays: what HiGHS gets, and what the diagnosis relaxes."""
-
-    a: sp.csc_matrix
-    cost: np.ndarray
-    lb: np.ndarray
-    ub: np.ndarray
-    row_lb: np.ndarray
-    row_ub: np.ndarray
-    integer: np.ndarray
-
-
-def new_highs(verbose: bool) -> highspy.Highs:
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", verbose)
-    return h
-
-
-def pass_arrays(h: highspy.Highs, arr: Arrays) -> highspy.HighsStatus:
-    """Hand a whole model to HiGHS in one call (the array form of passModel: no per-row work)."""
-    a = arr.a
-    return h.passModel(
-        a.shape[1], a.shape[0], a.nnz, int(highspy.MatrixFormat.kColwise), int(highspy.ObjSense.kMinimize),
-        0.0, arr.cost, arr.lb, arr.ub, arr.row_lb, arr.row_ub, a.indptr.astype(np.int32),
-        a.indices.astype(np.int32), a.data, arr.integer.astype(np.int32),
-    )  # fmt: skip
-
-
-_scheduler_threads: list[int] = []  # thread count the process-wide HiGHS scheduler was last reset to
-
-
-def _use_threads(h: highspy.Highs, threads: int) -> None:
-    # HiGHS' task scheduler is global and refuses a different thread count once started; resetting
-    # it is the documented way, so do it only when the count actually changes.
-    if _scheduler_threads != [threads]:
-        highspy.Highs.resetGlobalScheduler(True)
-        _scheduler_threads[:] = [threads]
-    h.setOptionValue("threads", threads)
 
 
 class _Chunks:
@@ -202,7 +168,7 @@ class Model:
         self._col_chunks = (self._lb, self._ub, self._cost, self._integer)
         self._row_chunks = (self._row_lb, self._row_ub, self._tri_row, self._tri_col, self._tri_val)
         self.n_vars, self.n_rows = 0, 0
-        self._highs: highspy.Highs | None = None
+        self._highs: Highs | None = None
         self._relaxed = False  # integrality currently switched off inside the kept Highs
 
     @property
@@ -328,12 +294,12 @@ class Model:
         return (local + block.start, *_bounds(block.name, lb, ub, local.size, local))
 
     # ---- solve -----------------------------------------------------------------------------
-    def _build(self) -> highspy.Highs:
+    def _build(self) -> Highs:
         arr = self.arrays()
         if arr.a.nnz >= 2**31 - 1:
             raise ModelError(f"model '{self.name}': {arr.a.nnz} nonzeros exceed HiGHS' 32-bit indices")
         h = new_highs(self.verbose)
-        if pass_arrays(h, arr) == _ERROR:
+        if pass_arrays(h, arr) == ERROR:
             raise ModelError(f"model '{self.name}': HiGHS rejected the model (passModel returned kError)")
         self._relaxed = False
         return h
@@ -347,10 +313,10 @@ class Model:
         if self._highs is None:
             self._highs = self._build()
         h = self._highs
-        h.setOptionValue("time_limit", _INF if time_limit_s is None else float(time_limit_s))
+        h.setOptionValue("time_limit", INF if time_limit_s is None else float(time_limit_s))
         h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
         if threads is not None:
-            _use_threads(h, int(threads))
+            use_threads(h, int(threads))
         integer = self._integer.flat()
         has_int = bool(integer.any())
         if has_int and relax != self._relaxed:
@@ -364,18 +330,16 @@ class Model:
         status = h.getModelStatus()
         info = h.getInfo()
         is_mip = has_int and not relax
-        if status == _MS.kModelEmpty:  # no columns: HiGHS does not check the rows itself
+        if status == MS.kModelEmpty:  # no columns: HiGHS does not check the rows itself
             arr = self.arrays()
             if (arr.row_lb > 1e-9).any() or (arr.row_ub < -1e-9).any():
-                status = _MS.kInfeasible
-        if status in (_MS.kInfeasible, _MS.kUnboundedOrInfeasible, _MS.kUnbounded):
-            from gridflex.optimize.diagnose import explain_failure  # diagnose imports this module
-
-            raise explain_failure(self, status == _MS.kInfeasible, status == _MS.kUnbounded)
-        feasible = info.primal_solution_status == int(highspy.SolutionStatus.kSolutionStatusFeasible)
-        if status == _MS.kTimeLimit and feasible:
+                status = MS.kInfeasible
+        if status in (MS.kInfeasible, MS.kUnboundedOrInfeasible, MS.kUnbounded):
+            raise explain_failure(self, status == MS.kInfeasible, status == MS.kUnbounded)
+        feasible = feasible_solution(info)
+        if status == MS.kTimeLimit and feasible:
             status_name = "time_limit"
-        elif status in (_MS.kOptimal, _MS.kModelEmpty):
+        elif status in (MS.kOptimal, MS.kModelEmpty):
             status_name = "optimal"
         else:
             name = h.modelStatusToString(status)

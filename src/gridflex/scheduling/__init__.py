@@ -21,18 +21,17 @@ Lower level, to add constraint groups before solving (reserves, DSO limits)::
     sv = add_services(sm, compile_site(site).products)   # the services' groups, then solve_site_model
 """
 
+from gridflex.errors import SiteInfeasibleError
 from gridflex.scheduling.flexibility import site_flexibility
 from gridflex.scheduling.hub import (
-    SiteInfeasibleError,
     SiteModel,
     build_site_model,
     precheck_site,
-    schedule_site,
     solve_site_model,
 )
 from gridflex.scheduling.mpc import MpcResult, run_mpc
 from gridflex.scheduling.result import SiteResult
-from gridflex.scheduling.run import run_schedule_file
+from gridflex.scheduling.schedule import run_schedule_file, schedule_site
 from gridflex.scheduling.services import ServiceModel, add_services
 from gridflex.scheduling.site import (
     CompiledSite,

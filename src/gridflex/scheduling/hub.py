@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gridflex.assets.base import Built, Context, Output, Pair
-from gridflex.errors import InfeasibleError, Problem
+from gridflex.errors import InfeasibleError, Problem, SiteInfeasibleError
 from gridflex.optimize import ConstrBlock, Model, Solution
 from gridflex.scheduling.flexibility import site_flexibility
 from gridflex.scheduling.result import SiteResult
@@ -29,14 +29,6 @@ from gridflex.scheduling.site import CompiledSite, Site, compile_site
 
 EXCLUSIVE_TOL_KW = 1e-6
 """Both sides of a pair above this (kW) in the same period count as simultaneous."""
-
-
-class SiteInfeasibleError(InfeasibleError):
-    """The site cannot be scheduled; ``problems`` says why per asset, in human terms."""
-
-    def __init__(self, message: str, problems: list[Problem], groups: list[str] | None = None) -> None:
-        self.problems = list(problems)
-        super().__init__(message, groups=groups)
 
 
 @dataclass
@@ -235,18 +227,3 @@ def checked_site(site: Site | CompiledSite) -> CompiledSite:
             f"site '{compiled.site.name}' is infeasible: {text}", problems, groups=[p.field for p in problems]
         )
     return compiled
-
-
-def schedule_site(
-    site: Site | CompiledSite, time_limit_s: float | None = None, mip_rel_gap: float = 1e-6
-) -> SiteResult:
-    """Schedule a site at least cost; raise :class:`SiteInfeasibleError` with asset-level reasons."""
-    t0 = time.perf_counter()
-    compiled = site if isinstance(site, CompiledSite) else compile_site(site)
-    if compiled.products:  # the strategy prechecks the site itself
-        from gridflex.scheduling.strategies import run_strategy  # strategies build on this module
-
-        return run_strategy(compiled, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
-    sm = build_site_model(checked_site(compiled))
-    sm.time_build_s = time.perf_counter() - t0  # compile, prechecks and build
-    return solve_site_model(sm, time_limit_s, mip_rel_gap)

@@ -65,7 +65,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gridflex.assets.base import ELECTRICITY, Context, expand
+from gridflex.assets.base import ELECTRICITY, Context
 from gridflex.assets.ev import DailyEV
 from gridflex.assets.shiftable_process import DailyProcess
 from gridflex.errors import Problem, ValidationError
@@ -75,7 +75,7 @@ from gridflex.scheduling.products import Product
 from gridflex.scheduling.result import SiteResult
 from gridflex.scheduling.services import SERVICE_COSTS, add_services
 from gridflex.scheduling.site import CompiledSite, Site, compile_site
-from gridflex.timegrid import TimeGrid
+from gridflex.timegrid import TimeGrid, expand
 
 _GRID_ROWS = "grid connection of '"  # service rows of a node's grid connections (see services.py)
 

@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gridflex.assets.base import ELECTRICITY, Context, expand
+from gridflex.assets.base import ELECTRICITY, Context
 from gridflex.errors import Problem
 from gridflex.scheduling.service_spec import WEEKDAYS, DsoContractSpec, ReserveSpec, ServicesSpec
+from gridflex.timegrid import expand
 
 
 @dataclass

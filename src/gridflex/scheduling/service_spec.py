@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gridflex.assets.base import Series
+from gridflex.timegrid import Series
 
 ReserveProduct = Literal["fcr", "afrr_up", "afrr_down", "mfrr"]
 

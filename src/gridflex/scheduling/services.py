@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 
 from gridflex.assets.base import ELECTRICITY, Context, Hook
-from gridflex.errors import Problem
+from gridflex.errors import Problem, SiteInfeasibleError
 from gridflex.optimize import Solution, VarBlock
-from gridflex.scheduling.hub import SiteInfeasibleError, SiteModel
+from gridflex.scheduling.hub import SiteModel
 from gridflex.scheduling.products import Product
 from gridflex.scheduling.result import SiteResult
 

@@ -28,13 +28,13 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 from gridflex.assets import Asset
-from gridflex.assets.base import ELECTRICITY, Context, Series, expand
+from gridflex.assets.base import ELECTRICITY, Context
 from gridflex.documents import read_document
 from gridflex.errors import GridflexError, Problem, ValidationError
 from gridflex.optimize import Model
 from gridflex.scheduling.products import Product, compile_services
 from gridflex.scheduling.service_spec import ServicesSpec, StrategySpec
-from gridflex.timegrid import TimeGrid
+from gridflex.timegrid import Series, TimeGrid, expand
 
 log = logging.getLogger("gridflex.scheduling")
 _warned: set[str] = set()
@@ -245,7 +245,7 @@ def _price_arrays(site: Site, grid: TimeGrid) -> tuple[dict[str, np.ndarray], li
     out: dict[str, np.ndarray] = {}
     probs: list[Problem] = []
     if isinstance(p.day_ahead_eur_per_mwh, SmardSource):
-        from gridflex.prices import prices_on_grid
+        from gridflex.market.prices import prices_on_grid
 
         spec = p.day_ahead_eur_per_mwh.smard
         try:
@@ -369,7 +369,7 @@ def site_on_horizon(site: Site, start: datetime, n_periods: int, step_s: int | N
     moved = typing.cast(Site, _realigned(site, idx, grid.n))
     smard = site.prices.day_ahead_eur_per_mwh
     if isinstance(smard, SmardSource):
-        from gridflex.prices import prices_on_grid
+        from gridflex.market.prices import prices_on_grid
 
         try:
             prices_on_grid(TimeGrid(t, step, n_periods), smard.smard.zone, smard.smard.year)

@@ -87,7 +87,7 @@ def _forecast_prices(compiled: CompiledSite) -> dict[str, np.ndarray]:
     if forecast == "flat":
         prices["day_ahead"] = np.full_like(true, float(np.mean(true)))
     elif forecast == "previous_day":
-        from gridflex.prices import prices_on_grid
+        from gridflex.market.prices import prices_on_grid
         from gridflex.timegrid import TimeGrid
 
         spec = compiled.site.prices.day_ahead_eur_per_mwh
@@ -96,7 +96,7 @@ def _forecast_prices(compiled: CompiledSite) -> dict[str, np.ndarray]:
         day_before = TimeGrid(g.start - pd.Timedelta(days=1), g.step_s, g.n)
         prices["day_ahead"] = prices_on_grid(day_before, spec.smard.zone, spec.smard.year)
     else:
-        from gridflex.assets.base import expand
+        from gridflex.timegrid import expand
 
         a = expand(forecast, compiled.grid.n)
         assert a is not None  # validated with the site

@@ -1,4 +1,4 @@
-"""HTML report of a site schedule (adapter: plotly figures through :func:`gridflex.report.write_report`).
+"""HTML report of a site schedule (adapter: plotly figures through :func:`gridflex.reports.html.write_report`).
 
 Sections: costs and revenues (table and bar), dispatch per carrier (stacked), state of charge,
 prices, services committed (reserves per block, DSO capacity per window), and the strategies
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from gridflex.report import Section, write_report
+from gridflex.reports.html import Section, write_report
 from gridflex.scheduling.result import SiteResult
 
 

@@ -1,12 +1,9 @@
-"""The main job, in two parts on real day-ahead prices.
-
-1. A fleet's flex-offers through their whole lifecycle: generate → validate → aggregate → schedule
-   (portfolio limit) → disaggregate → execute (noisy measurements) → summary and an HTML report.
-2. A multi-energy office site (PV, battery, heat pump with buffer, EV chargers) stacking day-ahead
-   arbitrage, FCR and a DSO contract, its strategies compared, and a site HTML report.
+"""The main job, part 1: a fleet's flex-offers through their whole lifecycle on real day-ahead
+prices: generate → validate → aggregate → schedule (portfolio limit) → disaggregate → execute (noisy
+measurements) → summary and an offline HTML report. Part 2 is :mod:`gridflex.demos.site`.
 
 The CLI (``gridflex demo``) renders progress; this module only computes, reporting each finished
-step to an optional callback. Both reports work offline.
+step to an optional callback.
 """
 
 from __future__ import annotations
@@ -17,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from gridflex.flexoffer.aggregation import Aggregation, aggregate
 from gridflex.flexoffer.disaggregation import disaggregate
@@ -31,14 +27,10 @@ from gridflex.flexoffer.fleet import fleet_horizon, generate_fleet
 from gridflex.flexoffer.model import FlexOfferBatch, envelope_on_grid, place_on_grid
 from gridflex.flexoffer.schedule import ScheduleResult, schedule_flexoffers
 from gridflex.flexoffer.validate import check_flexoffers, validate_schedule
-from gridflex.prices import prices_on_grid
-from gridflex.scheduling import CompiledSite, SiteResult
+from gridflex.market.prices import prices_on_grid
 from gridflex.timegrid import TimeGrid
 
 STEPS = ("prices", "generate", "validate", "aggregate", "schedule", "disaggregate", "execute")
-SITE_STEPS = ("site", "strategies")
-DEMO_SITE = "office_services.yaml"
-"""The packaged demo site (a copy of examples/sites/office_services.yaml; a test keeps them equal)."""
 
 
 @dataclass
@@ -155,7 +147,7 @@ def write_demo_report(result: DemoResult, path: str | Path) -> Path:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    from gridflex.report import Section, write_report
+    from gridflex.reports.html import Section, write_report
 
     grid = result.grid
     x = grid.index.tz_convert("Europe/Paris").tz_localize(None)
@@ -221,42 +213,3 @@ def write_demo_report(result: DemoResult, path: str | Path) -> Path:
         sections,
         footer="Prices: Bundesnetzagentur | SMARD.de (CC BY 4.0). Fleet: synthetic, seeded.",
     )
-
-
-@dataclass
-class SiteDemoResult:
-    compiled: CompiledSite
-    result: SiteResult  # co-optimised
-    strategies: pd.DataFrame  # one column per strategy
-    timings_s: dict[str, float] = field(default_factory=dict)
-
-
-def demo_site_path() -> Path:
-    """The packaged office site with services."""
-    from importlib import resources
-
-    return Path(str(resources.files("gridflex") / "data" / "sites" / DEMO_SITE))
-
-
-def run_site_demo(on_step: Callable[[str, float], None] | None = None) -> SiteDemoResult:
-    """Schedule the office (co-optimised energy + FCR + DSO contract) and compare the strategies."""
-    from gridflex.scheduling import compare_strategies, compile_site, load_site, schedule_site
-
-    t = time.perf_counter()
-    compiled = compile_site(load_site(demo_site_path()))
-    result = schedule_site(compiled)
-    timings = {"site": time.perf_counter() - t}
-    if on_step:
-        on_step("site", timings["site"])
-    t = time.perf_counter()
-    strategies = compare_strategies(compiled)
-    timings["strategies"] = time.perf_counter() - t
-    if on_step:
-        on_step("strategies", timings["strategies"])
-    return SiteDemoResult(compiled, result, strategies, timings)
-
-
-def write_site_demo_report(site: SiteDemoResult, path: str | Path) -> Path:
-    from gridflex.site_report import write_site_report
-
-    return write_site_report(site.result, path, prices=site.compiled.prices, strategies=site.strategies)

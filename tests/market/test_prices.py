@@ -16,15 +16,14 @@ import pandas as pd
 import pytest
 
 from gridflex.errors import DataError, TimeGridError
-from gridflex.prices import (
+from gridflex.market.prices import (
     ZONE_CODES,
     available_years,
     load_smard_prices,
-    local_day_grid,
     prices_on_grid,
     zones,
 )
-from gridflex.timegrid import TimeGrid
+from gridflex.timegrid import TimeGrid, local_day_grid
 
 HOUR = pd.Timedelta(hours=1)
 

@@ -20,7 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from gridflex.grid.evaluation import EvaluationResult
-from gridflex.report import Section, write_report
+from gridflex.reports.html import Section, write_report
 
 OUTPUT_FILES = ("z.csv", "summary.json", "capacity.csv", "sensitivity.json", "report.html")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 
@@ -94,46 +93,3 @@ def test_missing_file_and_unscheduled_input_are_clear(tmp_path):
     run("flexoffers", "generate", "--devices", "20", "-o", str(fleet))
     r = runner.invoke(app, ["flexoffers", "measure", str(fleet), "-o", str(tmp_path / "x.json")])
     assert r.exit_code == 2 and "no flexOfferSchedule" in r.output
-
-
-def test_demo_runs_and_writes_an_offline_report(tmp_path):
-    report, site_report = tmp_path / "report.html", tmp_path / "site.html"
-    r = run("demo", "--devices", "400", "--report", str(report), "--site-report", str(site_report))
-    assert r.exit_code == 0, r.output
-    assert "optimality gap" in r.output and "cooptimised" in r.output
-    assert "Services committed" in site_report.read_text()
-    html = report.read_text()
-    assert "Plotly.newPlot" in html
-    # plotly.js is embedded: no script is loaded from the network.
-    assert not re.search(r"<script[^>]*\bsrc=", html)
-    assert len(html) > 1_000_000
-
-
-def test_schedule_site_from_the_command_line(tmp_path):
-    out, csv = tmp_path / "r.json", tmp_path / "r.csv"
-    r = run("schedule", "examples/sites/home.yaml", "--out", str(out), "--csv", str(csv))
-    assert r.exit_code == 0, r.output
-    assert json.loads(out.read_text())["status"] == "optimal" and csv.stat().st_size > 0
-
-
-def test_bad_site_file_gives_one_clear_line(tmp_path):
-    bad = tmp_path / "site.yaml"
-    bad.write_text("name: x\nassets:\n  - {kind: battery, name: b, capacity_kwh: -5}\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "gridflex.cli", "schedule", str(bad), "--out", str(tmp_path / "r.json")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 2
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in proc.stderr
-
-
-def test_packaged_demo_site_is_the_documented_example():
-    from pathlib import Path
-
-    from gridflex.demo import demo_site_path
-
-    example = Path(__file__).parents[1] / "examples" / "sites" / "office_services.yaml"
-    assert demo_site_path().read_text() == example.read_text()

@@ -15,14 +15,12 @@ Public API::
     zones(year_or_path=2018) -> list[str]
     available_years() -> list[int]                                      # packaged files
     prices_on_grid(grid, zone="France", year_or_path=None) -> np.ndarray
-    local_day_grid(day, tz="Europe/Paris", step_s=900, hours=None) -> TimeGrid
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from datetime import date
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -38,7 +36,6 @@ __all__ = [
     "ZONE_CODES",
     "available_years",
     "load_smard_prices",
-    "local_day_grid",
     "prices_on_grid",
     "zones",
 ]
@@ -379,28 +376,3 @@ def prices_on_grid(
         else:
             hint = "'-' in the SMARD file: the zone had no day-ahead price for those hours"
         raise TimeGridError(f"{exc} ({hint})") from None
-
-
-def local_day_grid(
-    day: str | date, tz: str = "Europe/Paris", step_s: int = 900, hours: int | None = None
-) -> TimeGrid:
-    """Grid from local midnight of ``day`` in ``tz`` for ``hours`` hours, in UTC.
-
-    By default ``hours`` is the length of that local day: 23 on the spring DST day, 25 in autumn,
-    24 otherwise (so 92, 100 or 96 quarter-hours).
-    """
-    try:
-        midnight = pd.Timestamp(day)
-    except (ValueError, TypeError) as exc:
-        raise TimeGridError(f"cannot read the day {day!r}: {exc}") from None
-    if midnight.tzinfo is not None or midnight != midnight.normalize():
-        raise TimeGridError(f"local_day_grid expects a calendar day (e.g. '2018-03-25'), got {day!r}")
-    try:
-        start, next_start = (
-            d.tz_localize(tz, ambiguous=True, nonexistent="shift_forward")
-            for d in (midnight, midnight + pd.Timedelta(days=1))
-        )
-    except Exception as exc:  # unknown zone names raise several types, depending on the tz backend
-        raise TimeGridError(f"cannot place {midnight.date()} in time zone {tz!r}: {exc}") from None
-    end = next_start if hours is None else start + pd.Timedelta(hours=hours)
-    return TimeGrid.between(start, end, step_s)

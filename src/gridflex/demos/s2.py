@@ -160,7 +160,7 @@ def _report(path: str | Path, result: dict[str, Any], hours: float, speed: float
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    from gridflex.report import Section, write_report
+    from gridflex.reports.html import Section, write_report
 
     sections = [Section("About", text=(
         f"{hours:g} simulated hours from {DEMO_START:%Y-%m-%d %H:%M} UTC at {speed:g}x over real WebSocket "

@@ -1,0 +1,30 @@
+"""The command line: ``gridflex <group> <command>``, one module per command group.
+
+Modules import what they run inside each command, so that ``gridflex --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from gridflex.cli.demo import demo_app
+from gridflex.cli.evaluate import evaluate
+from gridflex.cli.flexoffers import flexoffers_app
+from gridflex.cli.s2 import cem_app, rm_app
+from gridflex.cli.schedule import schedule_site_cmd
+
+app = typer.Typer(help="gridflex: energy flexibility from the device to the grid.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
+app.add_typer(flexoffers_app, name="flexoffers")
+app.command("evaluate")(evaluate)
+app.command("schedule")(schedule_site_cmd)
+app.add_typer(cem_app, name="cem")
+app.add_typer(rm_app, name="rm")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,3 @@
+from gridflex.cli import main
+
+main()

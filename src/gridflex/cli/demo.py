@@ -1,0 +1,114 @@
+"""``gridflex demo``: the main job, and ``demo s2``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from gridflex.cli.common import _progress, clear_errors, console
+
+demo_app = typer.Typer(
+    help="The main job: flex-offers of a fleet and a multi-energy site; `demo s2` runs S2 devices live."
+)
+
+
+@demo_app.callback(invoke_without_command=True)
+@clear_errors
+def demo(
+    ctx: typer.Context,
+    devices: Annotated[int, typer.Option(help="Number of devices in the fleet.")] = 10_000,
+    day: Annotated[str, typer.Option(help="Local day (Europe/Paris) of French 2018 prices.")] = "2018-06-12",
+    zone: Annotated[str, typer.Option(help="SMARD price zone.")] = "France",
+    seed: Annotated[int, typer.Option(help="Seed of the fleet and the measurement noise.")] = 0,
+    limit_kw: Annotated[
+        float | None, typer.Option(help="Portfolio power limit; default: peak of the default schedules.")
+    ] = None,
+    report: Annotated[Path, typer.Option(help="Where to write the HTML report.")] = Path(
+        "gridflex-report.html"
+    ),
+    site_report: Annotated[Path, typer.Option(help="Where to write the site HTML report.")] = Path(
+        "gridflex-site-report.html"
+    ),
+) -> None:
+    """Flex-offer lifecycle of a fleet, then a multi-energy office stacking energy, FCR and a DSO contract."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from gridflex.demos.flexoffers import STEPS, run_demo, write_demo_report
+    from gridflex.demos.site import run_site_demo, write_site_demo_report
+
+    labels = {
+        "prices": "load day-ahead prices",
+        "generate": f"generate {devices:,} devices",
+        "validate": "validate flex-offers",
+        "aggregate": "aggregate",
+        "schedule": "schedule with portfolio limit",
+        "disaggregate": "disaggregate and check every device",
+        "execute": "simulate execution with noise",
+    }
+    with _progress() as progress:
+        task = progress.add_task(labels[STEPS[0]], total=len(STEPS))
+
+        def on_step(step: str, seconds: float) -> None:
+            progress.console.print(f"  [green]✓[/] {labels[step]} ({seconds:.2f} s)")
+            i = STEPS.index(step) + 1
+            progress.update(task, advance=1, description=labels[STEPS[i]] if i < len(STEPS) else "done")
+
+        result = run_demo(
+            n_devices=devices, day=day, zone=zone, seed=seed, limit_kw=limit_kw, on_step=on_step
+        )
+    table = Table(title=f"gridflex demo — {zone}, {day}", show_header=False)
+    for k, v in result.summary():
+        table.add_row(k, v)
+    console.print(table)
+    out = write_demo_report(result, report)
+    console.print(f"Report written to [bold]{out}[/] (open it in a browser; it works offline).")
+
+    console.rule("multi-energy site: office with PV, battery, heat pump + buffer, EV chargers")
+    with _progress() as progress:
+        task = progress.add_task("co-optimise energy, FCR and the DSO contract", total=2)
+
+        def on_site_step(step: str, seconds: float) -> None:
+            done = {"site": "co-optimised schedule", "strategies": "strategies compared"}[step]
+            progress.console.print(f"  [green]✓[/] {done} ({seconds:.2f} s)")
+            progress.update(task, advance=1, description="compare strategies" if step == "site" else "done")
+
+        site = run_site_demo(on_step=on_site_step)
+    table = Table(title=f"strategies on '{site.result.site}' (EUR; value = −total cost)")
+    table.add_column("")
+    for col in site.strategies.columns:
+        table.add_column(str(col), justify="right")
+    for idx, row in site.strategies.iterrows():
+        table.add_row(str(idx), *(f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row))
+    console.print(table)
+    out = write_site_demo_report(site, site_report)
+    console.print(f"Site report written to [bold]{out}[/].")
+
+
+@demo_app.command("s2")
+@clear_errors
+def demo_s2(
+    report: Annotated[Path, typer.Option(help="Where to write the HTML report.")] = Path(
+        "gridflex-s2-report.html"
+    ),
+    speed: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 1080.0,
+    hours: Annotated[float, typer.Option(help="Simulated hours (at most 60 s of wall time).")] = 12.0,
+) -> None:
+    """A household and an office live over real sockets: CEM + one simulator per device kind."""
+    from gridflex.demos.s2 import run_s2_demo
+
+    with console.status(f"running {hours:g} simulated hours at {speed:g}× on 127.0.0.1 …"):
+        summary = run_s2_demo(report, speed=speed, hours=hours)
+    table = Table(title=f"gridflex demo s2 — {hours:g} h at {speed:g}× in {summary['wall_s']} s")
+    for col in ("site", "devices", "plans", "largest site power", "above its limit"):
+        table.add_column(col)
+    for name in ("household", "office"):
+        site = summary[name]
+        kinds = ", ".join(site["kinds"])
+        table.add_row(
+            name, kinds, str(site["plans"]), f"{site['max_site_kw']} kW", f"{site['max_over_limit_kw']} kW"
+        )
+    console.print(table)
+    console.print(f"Report written to [bold]{report}[/].")
