@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 RUN = {"bash": "bash", "python": "python"}
 FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})\s*(?P<lang>[^\s`]*)")
-MARKER = re.compile(r"<!--\s*test:")
+MARKER = re.compile(r"^\s*<!--\s*test:")
 SKIP = re.compile(r"^\s*<!--\s*test:\s*skip\s*\((?P<reason>[^()]*\S[^()]*)\)\s*-->\s*$")
 # paths a block writes or reads under out/: the one folder .gitignore keeps out of git
 OUT_PATH = re.compile(r"(?<![\w./-])out/[\w./-]*\w")
