@@ -27,7 +27,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-RUN = {"bash": "bash", "python": "python"}
+RUN = {"bash", "python"}
 FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})\s*(?P<lang>[^\s`]*)")
 MARKER = re.compile(r"^\s*<!--\s*test:")
 SKIP = re.compile(r"^\s*<!--\s*test:\s*skip\s*\((?P<reason>[^()]*\S[^()]*)\)\s*-->\s*$")
