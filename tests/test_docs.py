@@ -1,10 +1,11 @@
 """Every ```bash and ```python block of README.md and docs/ runs as written, and leaves the work tree clean.
 
 Each document runs in its own copy of the repository's files (a fresh git repository, so that
-`git status` shows what its blocks leave behind), its blocks in order, from the copy's root, with
-`.venv` pointing at the environment running the tests and its bin first on PATH. A bash block runs
-with `set -eo pipefail`, in its own process group (a server it starts with `&` is stopped after it);
-a python block runs with this interpreter. A block preceded by `<!-- test: skip (reason) -->` is not
+`git status` shows what its blocks leave behind), its blocks in order, from the copy's root. `.venv`
+in the copy points at the environment running the tests, which is not active, as in a new terminal:
+a bare `gridflex` is not found, the docs call `.venv/bin/gridflex`. A bash block runs with
+`set -eo pipefail` in its own process group (a server it starts with `&` is stopped after it); a
+python block runs with this interpreter. A block preceded by `<!-- test: skip (reason) -->` is not
 run: the reason is mandatory, and the markers are few (`docs/decisions/0004-tested-docs.md`).
 """
 
@@ -163,11 +164,19 @@ def _machine_lock(name: str) -> Iterator[None]:
         yield
 
 
+def _fresh_shell_env() -> dict[str, str]:
+    """A new terminal's environment: the venv is not active, so a bare `gridflex` is not found."""
+    venv_bins = {str(Path(sys.prefix) / "bin"), str(Path(sys.executable).parent)}
+    path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p.rstrip("/") not in venv_bins]
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    return {**env, "PATH": os.pathsep.join(path)}
+
+
 def _run(block: Block, repo: Path, scratch: Path) -> tuple[int, str]:
     script = scratch / f"block-{block.line}.{'sh' if block.lang == 'bash' else 'py'}"
     script.write_text(("set -eo pipefail\n" if block.lang == "bash" else "") + block.code)
     argv = ["bash", str(script)] if block.lang == "bash" else [sys.executable, str(script)]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = _fresh_shell_env()
     log = scratch / f"block-{block.line}.log"
     serves = re.search(r"&\s*$", block.code, re.MULTILINE) is not None
     with _machine_lock("docs-servers") if serves else contextlib.nullcontext(), open(log, "w") as out:
