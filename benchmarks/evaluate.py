@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gridflex.grid.evaluation import _highs_of, _restart_from, build_model, evaluate, solve_state
+from gridflex.grid.evaluation import build_model, evaluate, solve_state
 from gridflex.grid.scenarios import generate_scenarios
 from gridflex.grid.study import Study, build_network, bus_positions, load_study
 from gridflex.parallel import runner
@@ -81,12 +81,12 @@ def pypsa_side_by_side(study: Study, n: int) -> dict:
     t0 = time.perf_counter()
     m = build_model(study, net, 1.0)
     m.solve(sc.expected_load_mw)  # the reference basis, as in evaluate()
-    basis = _highs_of(m).getBasis()
+    basis = m.m.basis()
     build_s = time.perf_counter() - t0
     ours_obj, ours_t = [], []
     for s in range(n):
         t = time.perf_counter()
-        _restart_from(m, basis)
+        m.m.restart_from(basis)
         res = m.solve(sc.load_mw[s])
         ours_t.append(time.perf_counter() - t)
         ours_obj.append(res.cost_eur)
@@ -202,7 +202,12 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--pypsa", type=int, default=20, help="Scenarios run side by side with PyPSA (0: skip).")
+    ap.add_argument(
+        "--smoke", action="store_true", help="Tiny sizes: checks the script runs (the test suite)."
+    )
     args = ap.parse_args()
+    if args.smoke:
+        args.scenarios, args.workers, args.repeat, args.pypsa = 3, 1, 1, 2
     study = load_study(args.study)
     out = {
         "study": study.name,

@@ -47,7 +47,13 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--peer-devices", type=int, default=2_000)
+    ap.add_argument("--end-to-end", type=int, default=100_000, help="Devices in the end-to-end run.")
+    ap.add_argument(
+        "--smoke", action="store_true", help="Tiny sizes: checks the script runs (the test suite)."
+    )
     args = ap.parse_args()
+    if args.smoke:
+        args.sizes, args.repeat, args.peer_devices, args.end_to_end = [300], 1, 50, 300
     grid = fleet_horizon(DAY)
     prices = prices_on_grid(grid, "France")
     out: dict = {"day": DAY, "zone": "France", "repeat": args.repeat, "sizes": {}}
@@ -70,8 +76,8 @@ def main() -> None:
         }
         print(f"size {n}: aggregate {t_agg:.3f} s, disaggregate {t_dis:.3f} s", file=sys.stderr)
 
-    # End to end, 1e5 devices, generation excluded.
-    fleet = generate_fleet(100_000, day=DAY, seed=2)
+    # End to end, generation excluded.
+    fleet = generate_fleet(args.end_to_end, day=DAY, seed=2)
     limit = place_on_grid(fleet, fleet.default, grid.start_s, grid.n).max() / grid.step_h
 
     def end_to_end():
@@ -94,7 +100,8 @@ def main() -> None:
     totals = [sum(t.values()) for t, _ in runs]
     k = int(np.argsort(totals)[len(totals) // 2])
     t_med, res = runs[k]
-    out["end_to_end_1e5"] = {
+    out["end_to_end"] = {
+        "devices": args.end_to_end,
         "total_s": round(statistics.median(totals), 3),
         "steps_s": {s: round(v, 3) for s, v in t_med.items()},
         "limit_kw": round(float(limit), 1),

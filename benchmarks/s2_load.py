@@ -294,7 +294,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--duration", type=float, default=20.0, help="steady window, s")
     ap.add_argument("--periods", type=int, default=8, help="the CEM's planning horizon (15 min periods)")
     ap.add_argument("--skip-reopt", action="store_true")
+    ap.add_argument(
+        "--smoke", action="store_true", help="Tiny sizes: checks the script runs (the test suite)."
+    )
     args = ap.parse_args(argv)
+    if args.smoke:
+        args.n, args.duration = [5], 2.0
     t_start = time.perf_counter()
     out: dict[str, Any] = {"machine": {"cpus": psutil.cpu_count(), "python": sys.version.split()[0]}}
     if not args.skip_reopt:

@@ -150,7 +150,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--forecast-error", type=float, default=0.1)
+    ap.add_argument("--mpc-days", type=int, default=7)
+    ap.add_argument(
+        "--smoke", action="store_true", help="Tiny sizes: checks the script runs (the test suite)."
+    )
     args = ap.parse_args()
+    if args.smoke:
+        args.repeat, args.mpc_days = 1, 1
     out = {
         "day": DAY,
         "zone": "France",
@@ -158,8 +164,8 @@ def main() -> None:
         "a_one_battery_96": _case(1, 24, args.repeat, 0.010, "0.140-0.235 (quoted)"),
         "b_ten_batteries_192": _case(10, 48, args.repeat, 0.3, "about 4 (quoted)"),
         "c_office_services_cooptimised": _services(max(1, args.repeat // 10)),
-        "d_mpc_week": [
-            _mpc(p, 7, 24.0, e)
+        "d_mpc": [
+            _mpc(p, args.mpc_days, 24.0, e)
             for p in (OFFICE, OFFICE.with_name("office.yaml"))
             for e in (0.0, args.forecast_error)
         ],
