@@ -147,3 +147,65 @@ def test_local_dask_equals_serial(small):
         n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
     ) as c:
         _same(serial, evaluate(st, 7, seed=3, runner=runner(scheduler=c.scheduler_address), net=two_bus()))
+
+
+# ---- memory: one model per thread, none kept after a run ----------------------------------------
+
+
+def _sweep_study(n_periods=48):
+    shape = [0.6 + 0.4 * abs(np.sin(t / 5)) for t in range(n_periods)]
+    return tiny_study(
+        shape,
+        load={"shape": shape, "noise": {"sigma_pu": 0.05}},
+        storage=[{"id": "b", "bus": 1, "power_mw": 5, "energy_mwh": 10}],
+        sensitivity={"scales": [0.25, 0.5, 0.75, 1.5, 3.0]},
+        chunk_size=1,
+    )
+
+
+def test_at_most_one_cached_model_during_and_none_after_a_run():
+    from gridflex.grid.evaluation import cached_models, run_serial
+
+    seen = []
+
+    def counting(fn, chunks, on_chunk=None):
+        def each(c):
+            out = fn(c)
+            seen.append(cached_models())
+            return out
+
+        return run_serial(each, chunks, on_chunk)
+
+    evaluate(_sweep_study(4), 2, seed=0, runner=counting, net=two_bus())
+    assert len(seen) == 2 * 8 and max(seen) == 1  # 8 storage scales (0, 1, 2 and five sweep points)
+    assert cached_models() == 0
+
+
+def test_memory_does_not_grow_with_solves_over_many_scales():
+    # numpy reports its buffers to tracemalloc, so a model kept per scale shows up here
+    import tracemalloc
+
+    from gridflex.grid.evaluation import _study_key, _Task, release_models, solve_chunk
+    from gridflex.grid.scenarios import generate_scenarios
+
+    st, net = _sweep_study(), two_bus()
+    sc = generate_scenarios(st, net.load_mw, 2, seed=0)
+
+    def task(scale):
+        return _Task(f"{_study_key(st)}:{scale}", st, net, scale, sc.load_mw, None, sc.expected_load_mw, None)
+
+    release_models()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        solve_chunk(task(1.0))
+        one_model = tracemalloc.get_traced_memory()[0] - base
+        for _ in range(2):
+            for scale in (0.25, 0.5, 0.75, 1.5, 3.0, 4.0):
+                solve_chunk(task(scale))
+        grown = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+        release_models()
+    assert one_model > 0
+    assert grown < 1.5 * one_model, (one_model, grown)  # 12 solves over 6 scales hold one model, not six
