@@ -47,16 +47,8 @@ def default_workers() -> int:
 def check_workers(workers: int | None, field: str = "workers") -> None:
     """Refuse a worker count below 1 (None means all CPUs)."""
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ValidationError(
-            field,
-            [
-                Problem(
-                    "options",
-                    field,
-                    f"must be a whole number >= 1 (or left out for all CPUs), got {workers!r}",
-                )
-            ],
-        )
+        why = f"must be a whole number >= 1 (or left out for all CPUs), got {workers!r}"
+        raise ValidationError("options", [Problem("options", field, why)])
 
 
 def _address_problem(address: str) -> str | None:
@@ -91,7 +83,7 @@ def _client(address: str, timeout_s: float, field: str) -> Any:
             return Client(address, timeout=timeout_s, set_as_default=False)
         except (OSError, TimeoutError) as exc:
             why = f"no Dask scheduler answered at {address} within {timeout_s:g} s ({type(exc).__name__})"
-    raise ValidationError(field, [Problem("options", field, why)])
+    raise ValidationError("options", [Problem("options", field, why)])
 
 
 def check_scheduler(address: str, timeout_s: float = CONNECT_TIMEOUT_S, field: str = "scheduler") -> None:
