@@ -79,7 +79,8 @@ ALLOWED: dict[str, set[str]] = {
     "scheduling": SCIENCE | CORE | {"gridflex.assets", "gridflex.market", "gridflex.flexoffer"},
     "grid": SCIENCE | CORE | {"pandapower", "gen_adequacy", "matpowercaseframes", "gridflex.market"},
     # adapters
-    "parallel": {"distributed"},
+    # the serial runner is the core's (grid.evaluation.run_serial): one loop, and the core never imports parallel
+    "parallel": {"distributed", "gridflex.errors", "gridflex.grid"},
     "reports": SCIENCE | {"plotly"} | CORE | {"gridflex.flexoffer", "gridflex.scheduling", "gridflex.grid"},
     "s2": SCIENCE | CORE | {"s2python", "websockets", "jsonschema", "gridflex.assets", "gridflex.scheduling"},
     "demos": SCIENCE | {"plotly"} | CORE | {
