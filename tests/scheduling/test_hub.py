@@ -123,8 +123,71 @@ def test_unserved_heat_is_named_by_carrier_and_node() -> None:
         [grid(), {"kind": "heat_pump", "name": "hp", "electric_power_kw": 2, "cop": 3.0},
          {"kind": "load", "name": "heat", "carrier": "heat", "profile_kw": [4.0] * 18 + [9.0] * 6}],
     )  # fmt: skip
-    with pytest.raises(SiteInfeasibleError, match=r"heat at node 'site' cannot be balanced from 18:00"):
+    with pytest.raises(SiteInfeasibleError) as info:
         schedule_site(s)
+    assert (
+        "load 'heat' needs 9 kW of heat at node 'site' in period 18:00–19:00 (and 5 more period(s)), "
+        "heat pump 'hp' allows 6 kW"
+    ) in str(info.value)
+
+
+def test_a_load_above_the_fuse_names_the_load_and_the_fuse_not_the_battery() -> None:
+    s = site(
+        [grid(fuse_kw=60), {"kind": "load", "name": "l", "profile_kw": 100},
+         {"kind": "battery", "name": "b", "capacity_kwh": 10, "charge_power_kw": 5, "target_soc_frac": 0.9}],
+    )  # fmt: skip
+    with pytest.raises(SiteInfeasibleError) as info:
+        schedule_site(s)
+    msg = str(info.value)
+    assert "load 'l' needs 100 kW of electricity at node 'site' in period 00:00–01:00" in msg
+    assert "grid connection 'grid' 60 kW (fuse_kw)" in msg and "battery 'b' 5 kW" in msg
+    assert "short by 0" not in msg
+    alone = site([grid(fuse_kw=60, import_max_kw=80), {"kind": "load", "name": "l", "profile_kw": 100}])
+    with pytest.raises(SiteInfeasibleError) as info:
+        schedule_site(alone)
+    assert "load 'l' needs 100 kW" in str(info.value)
+    assert "grid connection 'grid' allows 60 kW (fuse_kw)" in str(info.value)
+    assert [(p.object_id, p.field) for p in info.value.problems] == [("grid", "fuse_kw")]
+
+
+def test_production_nobody_can_take_is_named() -> None:
+    s = site([grid(export_max_kw=5), {"kind": "load", "name": "gen", "profile_kw": [0] * 12 + [-20] * 12}])
+    with pytest.raises(SiteInfeasibleError) as info:
+        schedule_site(s)
+    assert (
+        "load 'gen' produces 20 kW of electricity at node 'site' in period 12:00–13:00 (and 11 more period(s)), "
+        "grid connection 'grid' allows 5 kW (export_max_kw)"
+    ) in str(info.value)
+
+
+def test_a_zero_shortfall_is_not_reported_as_short_by_zero() -> None:
+    s = site(
+        [grid(fuse_kw=3), {"kind": "ev", "name": "car-2", "battery_kwh": 80, "energy_need_kwh": 40,
+                           "charger_kw": 11, "arrival": "18:00", "departure": "23:00"}],
+    )  # fmt: skip
+    with pytest.raises(SiteInfeasibleError) as info:
+        schedule_site(s)
+    assert "short by 0 " not in str(info.value) and "short by 0)" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("departure", "expected"),
+    [
+        ("07:00", "'07:00' (next at Tue 07:00) is after the horizon's end (Tue 12 Jun 04:00, period 4)"),
+        (9, "9 is after the horizon's end (Tue 12 Jun 04:00, period 4)"),
+        ("2018-06-11T05:00:00+02:00", "is before the horizon's start"),
+        ("02:30", "'02:30' falls between two period boundaries"),
+    ],
+)
+def test_a_time_off_the_horizon_says_where_it_is(departure: object, expected: str) -> None:
+    from gridflex.errors import ValidationError
+
+    ev = {"kind": "ev", "name": "car", "battery_kwh": 40, "charger_kw": 7, "arrival": "01:00",
+          "departure": departure, "energy_need_kwh": 10}  # fmt: skip
+    with pytest.raises(ValidationError) as info:
+        site([grid(), ev], n=4)
+    assert [(p.object_id, p.field) for p in info.value.problems] == [("car", "departure")]
+    assert expected in info.value.problems[0].message
 
 
 def test_soft_ev_need_pays_the_penalty() -> None:

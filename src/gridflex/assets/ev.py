@@ -64,14 +64,10 @@ class EV(AssetBase):
     def check(self, ctx: Context) -> list[Problem]:
         out = []
         a, d = self.window(ctx)
-        if a is None:
-            out.append(
-                Problem(self.name, "arrival", f"{self.arrival!r} is not a period boundary of the horizon")
-            )
-        if d is None:
-            out.append(
-                Problem(self.name, "departure", f"{self.departure!r} is not a period boundary of the horizon")
-            )
+        for fld, ref, k, after in (("arrival", self.arrival, a, 0), ("departure", self.departure, d, a or 0)):
+            p = None if k is not None or ref is None else ctx.period_problem(self.name, fld, ref, after)
+            if p is not None:
+                out.append(p)
         if a is not None and d is not None and d <= a:
             out.append(Problem(self.name, "departure", f"{ctx.clock(d)} is not after arrival {ctx.clock(a)}"))
         if self.initial_kwh + self.energy_need_kwh > self.battery_kwh + 1e-9:
@@ -116,7 +112,8 @@ class EV(AssetBase):
         need = self.initial_kwh + self.energy_need_kwh
         ctx.explain[group] = lambda k, amount: (
             f"EV '{self.name}' cannot reach {self.energy_need_kwh:g} kWh by {ctx.clock(d)} together with "
-            f"the site's other limits (short by {amount:.4g} kWh)"
+            f"the site's other limits"  # a zero amount: the slack was booked on the other side
+            + (f" (short by {amount:.4g} kWh)" if amount > 0 else "")
         )
         s = StoreArrays(
             label=f"ev '{self.name}'",

@@ -13,7 +13,6 @@ relaxation is exact whenever it needs no binaries, which is the usual case (loss
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from gridflex.assets.base import Built, Context, Output, Pair
 from gridflex.errors import InfeasibleError, Problem, SiteInfeasibleError
 from gridflex.optimize import ConstrBlock, Model, Solution
 from gridflex.scheduling.flexibility import site_flexibility
+from gridflex.scheduling.infeasible import explain_infeasible
 from gridflex.scheduling.result import SiteResult
 from gridflex.scheduling.site import CompiledSite, Site, compile_site
 
@@ -180,41 +180,6 @@ def _result(sm: SiteModel, sol: Solution) -> SiteResult:
         exclusivity_binaries=list(sm.binaries),
         mip_gap=sol.mip_gap,
     )
-
-
-_OWNER = re.compile(r"'([^']*)'")
-
-
-def explain_infeasible(sm: SiteModel, exc: InfeasibleError) -> SiteInfeasibleError:
-    """Turn the optimize layer's group names into one message per asset, in human terms."""
-    ctx = sm.ctx
-    violations = getattr(exc, "violations", None) or []
-    problems = []
-    for v in violations:
-        group = v.group
-        m = _OWNER.search(group)
-        owner = m.group(1) if m else "site"
-        if group in ctx.explain:
-            text = ctx.explain[group](v.first_index, v.amount)
-        elif group.startswith("balance "):
-            carrier, node = group.removeprefix("balance ").split("@", 1)
-            side = (
-                "the other side of that conflict"
-                if v.amount <= 0
-                else (f"short by {v.amount * ctx.dt_h:.4g} kWh over {v.n_violated} period(s)")
-            )
-            text = (
-                f"{carrier} at node '{node}' cannot be balanced from {ctx.clock(v.first_index)}: "
-                f"supply, storage and demand do not match ({side})"
-            )
-            owner = node
-        else:
-            text = v.describe()
-        problems.append(Problem(owner, group, text))
-    if not problems:
-        problems = [Problem("site", "", str(exc))]
-    message = f"site '{sm.compiled.site.name}' is infeasible: " + "; ".join(p.message for p in problems)
-    return SiteInfeasibleError(message, problems, groups=exc.groups)
 
 
 def checked_site(site: Site | CompiledSite) -> CompiledSite:
