@@ -45,3 +45,14 @@ def test_packaged_demo_site_is_the_documented_example():
 
     example = Path(__file__).parents[2] / "examples" / "sites" / "office_services.yaml"
     assert demo_site_path().read_text() == example.read_text()
+
+
+def test_schedule_compiles_the_site_once(tmp_path, monkeypatch):
+    import gridflex.scheduling.site as site_mod
+
+    calls = []
+    real = site_mod._compile
+    monkeypatch.setattr(site_mod, "_compile", lambda s: calls.append(s.name) or real(s))
+    r = run("schedule", "examples/sites/home.yaml", "--out", str(tmp_path / "r.json"))
+    assert r.exit_code == 0, r.output
+    assert len(calls) == 1

@@ -249,3 +249,24 @@ def test_run_schedule_file_writes_json_and_csv(tmp_path: Path) -> None:
     assert csv.read_text().splitlines()[0].startswith("start_utc,")
     wm = result.power_kw["washing-machine"]["electricity"]
     assert wm.sum() == pytest.approx(6.0)  # the sequence runs exactly once
+
+
+def test_site_functions_take_a_path_a_site_or_a_compiled_site() -> None:
+    path = ROOT / "examples" / "sites" / "home.yaml"
+    compiled = compile_site(path)
+    assert compile_site(compiled) is compiled  # never compiled twice
+    by_path, by_site = schedule_site(path), schedule_site(load_site(path))
+    assert by_path.costs_eur["total"] == pytest.approx(by_site.costs_eur["total"])
+    with pytest.raises(TypeError, match="a Site, a CompiledSite, a dict or a path"):
+        compile_site(42)  # type: ignore[arg-type]
+
+
+def test_capped_lists_the_first_problems_and_counts_the_rest() -> None:
+    from gridflex.errors import MAX_SHOWN, Problem, ValidationError, capped, unique
+
+    probs = [Problem(f"a{i}", "f", "bad") for i in range(MAX_SHOWN + 3)]
+    text = capped(probs)
+    assert text.count("bad") == MAX_SHOWN and text.endswith("; … and 3 more")
+    assert capped(probs[:2], total=5).endswith("; … and 3 more")
+    assert unique([probs[0], probs[0], probs[1]]) == probs[:2]
+    assert str(ValidationError("x", probs)).endswith("… and 3 more")

@@ -25,7 +25,7 @@ from gridflex.optimize import ConstrBlock, Model, Solution
 from gridflex.scheduling.flexibility import site_flexibility
 from gridflex.scheduling.infeasible import explain_infeasible
 from gridflex.scheduling.result import SiteResult
-from gridflex.scheduling.site import CompiledSite, Site, compile_site
+from gridflex.scheduling.site import CompiledSite, SiteLike, compile_site
 
 EXCLUSIVE_TOL_KW = 1e-6
 """Both sides of a pair above this (kW) in the same period count as simultaneous."""
@@ -182,9 +182,9 @@ def _result(sm: SiteModel, sol: Solution) -> SiteResult:
     )
 
 
-def checked_site(site: Site | CompiledSite) -> CompiledSite:
+def checked_site(site: SiteLike) -> CompiledSite:
     """The compiled site; raise :class:`SiteInfeasibleError` if a precheck already shows it infeasible."""
-    compiled = site if isinstance(site, CompiledSite) else compile_site(site)
+    compiled = compile_site(site)
     problems = precheck_site(compiled)
     if problems:
         text = "; ".join(p.message for p in problems)

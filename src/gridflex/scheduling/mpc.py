@@ -74,7 +74,7 @@ from gridflex.scheduling.hub import SiteModel, build_site_model, precheck_site, 
 from gridflex.scheduling.products import Product
 from gridflex.scheduling.result import SiteResult
 from gridflex.scheduling.services import SERVICE_COSTS, add_services
-from gridflex.scheduling.site import CompiledSite, Site, compile_site
+from gridflex.scheduling.site import CompiledSite, Site, SiteLike, compile_site
 from gridflex.timegrid import TimeGrid, expand
 
 _GRID_ROWS = "grid connection of '"  # service rows of a node's grid connections (see services.py)
@@ -379,11 +379,14 @@ def _stage(
 
 
 def run_mpc(
-    site: Site, days: int = 7, step_h: float = 1.0, horizon_h: float = 24.0, forecast_error: float = 0.1,
+    site: SiteLike, days: int = 7, step_h: float = 1.0, horizon_h: float = 24.0, forecast_error: float = 0.1,
     seed: int = 0, measure_cold: bool = True, gate_h_before: float = 12.0,
     shortfall_eur_per_mw_h: float = 1000.0,
 ) -> MpcResult:  # fmt: skip
-    """Rolling-horizon control over ``days`` days; see the module docstring."""
+    """Rolling-horizon control over ``days`` days; see the module docstring. ``site``: a
+    :class:`Site`, its :class:`CompiledSite`, a site file's path or its dict (one day of the site)."""
+    if not isinstance(site, Site):
+        site = compile_site(site).site
     week = compile_site(week_site(site, days))
     n = week.grid.n
     n_day = n // days

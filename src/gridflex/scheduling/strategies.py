@@ -26,16 +26,17 @@ import time
 import numpy as np
 import pandas as pd
 
+from gridflex.errors import Problem, ValidationError
 from gridflex.scheduling.hub import SiteModel, build_site_model, checked_site, solve_site_model
 from gridflex.scheduling.result import SiteResult
 from gridflex.scheduling.services import SERVICE_COSTS, ServiceModel, add_services
-from gridflex.scheduling.site import CompiledSite, Site, SmardSource
+from gridflex.scheduling.site import CompiledSite, SiteLike, SmardSource
 
 STRATEGIES = ("cooptimised", "energy_first", "services_first")
 
 
 def run_strategy(
-    site: Site | CompiledSite, name: str | None = None, time_limit_s: float | None = None,
+    site: SiteLike, name: str | None = None, time_limit_s: float | None = None,
     mip_rel_gap: float = 1e-6,
 ) -> SiteResult:  # fmt: skip
     """Schedule a site with services under a strategy (default: the site's ``strategy.name``)."""
@@ -43,7 +44,8 @@ def run_strategy(
     compiled = checked_site(site)
     name = name or compiled.site.strategy.name
     if name not in STRATEGIES:
-        raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+        why = f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}"
+        raise ValidationError("run_strategy", [Problem("strategy", "name", why)])
     if name == "services_first":
         forecast = dataclasses.replace(compiled, prices=_forecast_prices(compiled))
         first = _solve(forecast, time_limit_s, mip_rel_gap)
@@ -136,7 +138,7 @@ def strategy_table(results: dict[str, SiteResult]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def compare_strategies(site: Site | CompiledSite, names: tuple[str, ...] = STRATEGIES) -> pd.DataFrame:
+def compare_strategies(site: SiteLike, names: tuple[str, ...] = STRATEGIES) -> pd.DataFrame:
     """Run every strategy on the same site and prices; the table of :func:`strategy_table`."""
     compiled = checked_site(site)
     return strategy_table({n: run_strategy(compiled, n) for n in names})
