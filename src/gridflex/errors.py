@@ -33,7 +33,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.object_id}.{self.field}: {self.message}"
+        where = f"{self.object_id}.{self.field}" if self.field else self.object_id
+        return f"{where}: {self.message}"
 
 
 MAX_SHOWN = 10

@@ -24,7 +24,7 @@ from gridflex.errors import InfeasibleError, Problem, SiteInfeasibleError
 from gridflex.optimize import ConstrBlock, Model, Solution
 from gridflex.scheduling.flexibility import site_flexibility
 from gridflex.scheduling.infeasible import explain_infeasible
-from gridflex.scheduling.result import SiteResult
+from gridflex.scheduling.result import COST_TERMS, SiteResult, ordered_costs
 from gridflex.scheduling.site import CompiledSite, SiteLike, compile_site
 
 EXCLUSIVE_TOL_KW = 1e-6
@@ -139,6 +139,7 @@ def solve_site_model(
     result = _result(sm, sol)
     for reader in sm.readers:
         reader(sol, result)
+    result.costs_eur = ordered_costs(result.costs_eur)  # readers add terms (services): total stays last
     result.time_build_s = time_build + (time.perf_counter() - t0)
     result.time_solver_s = time_solver
     return result
@@ -150,17 +151,7 @@ def _result(sm: SiteModel, sol: Solution) -> SiteResult:
     costs: dict[str, float] = {}
     for category, block, coef in ctx.costs:
         costs[category] = costs.get(category, 0.0) + float(coef @ sol.value(block))
-    for k in (
-        "energy",
-        "intraday",
-        "tariff",
-        "feed_in",
-        "peak",
-        "co2",
-        "degradation",
-        "penalty",
-        "self_consumption",
-    ):
+    for k in COST_TERMS[: COST_TERMS.index("feed_in") + 1]:  # energy terms always; services if sold
         costs.setdefault(k, 0.0)
     costs["total"] = float(sol.objective)
     up, down = site_flexibility(outputs)

@@ -72,7 +72,7 @@ from gridflex.errors import Problem, ValidationError
 from gridflex.optimize import Model, Solution
 from gridflex.scheduling.hub import SiteModel, build_site_model, precheck_site, solve_site_model
 from gridflex.scheduling.products import Product
-from gridflex.scheduling.result import SiteResult
+from gridflex.scheduling.result import SiteResult, ordered_costs
 from gridflex.scheduling.services import SERVICE_COSTS, add_services
 from gridflex.scheduling.site import CompiledSite, Site, SiteLike, compile_site
 from gridflex.timegrid import TimeGrid, expand
@@ -487,8 +487,10 @@ def _finish(
         name = p.name
         out.commitment_shortfall_kw[name] = float(np.max(c - kept, initial=0.0))
         miss += float(np.sum(np.maximum(c - kept, 0.0))) * dt / 1000.0 * penalty
-    out.realised.costs_eur["commitment_shortfall"] = miss
-    out.realised.costs_eur["total"] += miss
+    costs = out.realised.costs_eur
+    costs["commitment_shortfall"] = miss
+    costs["total"] += miss
+    out.realised.costs_eur = ordered_costs(costs)  # total last
     out.realised_cost_eur = out.realised.costs_eur["total"]
     for a in week.site.assets:
         if isinstance(a, DailyEV):
