@@ -147,6 +147,22 @@ class Pair:
 
 
 @dataclass
+class EnergyNeed:
+    """Energy a store must take in within a window (an EV's need): what the infeasibility
+    explanation compares with what the rest of its bus can give in that window."""
+
+    label: str  # the asset's label, as in its variable groups ("ev 'car-2'")
+    name: str
+    field: str
+    bus: str
+    start: int  # first period of the window
+    end: int  # end of the window (exclusive)
+    energy_kwh: float  # to take in, at the store's terminals after charging losses
+    eta_charge: float
+    charge_cols: np.ndarray  # the store's charging columns (kW)
+
+
+@dataclass
 class Context:
     """The shared model being built, the time grid as arrays, the site prices, and collectors."""
 
@@ -163,6 +179,7 @@ class Context:
     const_costs: dict[str, float] = field(default_factory=dict)
     pairs: list[Pair] = field(default_factory=list)
     explain: dict[str, Callable[[int, float], str]] = field(default_factory=dict)
+    needs: list[EnergyNeed] = field(default_factory=list)  # hard energy needs, for explanations
     with_services: bool = False  # stores add an expected-activation column to their energy balance
 
     @property

@@ -18,12 +18,14 @@ from gridflex.assets.base import (
     AssetBase,
     Built,
     Context,
+    EnergyNeed,
     Flex,
     Hook,
     Output,
     Pair,
     SoftConstraint,
     TimeRef,
+    bus_name,
     storage_headroom,
 )
 from gridflex.assets.storage import Level, StoreArrays, add_store
@@ -128,7 +130,12 @@ class EV(AssetBase):
             eta_discharge=self.discharge_efficiency,
             levels=[Level(d - 1, need, group, soft)],
         )
-        return add_store(ctx, s)
+        built = add_store(ctx, s)
+        if soft is None and built.hook is not None:
+            charge = built.hook.terms[0][0]  # add_store's hook: (charge, +1), (discharge, −1)
+            ctx.needs.append(EnergyNeed(s.label, self.name, "energy_need_kwh", bus_name(ELECTRICITY, self.node),
+                                        a, d, self.energy_need_kwh, self.charge_efficiency, charge.idx))  # fmt: skip
+        return built
 
 
 class DailyEV(EV):

@@ -5,8 +5,10 @@ profiles, committed runs) must lie within what the decided flows can take or giv
 If a load needs more than every supplier of its bus can give together (a 100 kW load behind a 60 kW
 fuse), that is the conflict, whatever else the solver's elastic model spreads its slack over: the
 load and the limit are named together. The check is a relaxation (every variable alone at its
-bounds), so what it reports is certainly infeasible; when it finds nothing, the optimize layer's
-elastic diagnosis is translated group by group.
+bounds), so what it reports is certainly infeasible. Then the energy needs (EVs): the energy a car
+must take in between arrival and departure against what the rest of its bus can give in that
+window. When neither finds the conflict, the optimize layer's elastic diagnosis is translated group
+by group.
 """
 
 from __future__ import annotations
@@ -122,10 +124,47 @@ def bus_problems(sm: SiteModel) -> list[Problem]:
     return out
 
 
+def need_problems(sm: SiteModel) -> list[Problem]:
+    """Energy needs (an EV's) that the rest of their bus cannot give within their window: at most,
+    in each period, what every other supplier gives at its limit less the fixed loads, up to the
+    charger's own limit."""
+    ctx, arr = sm.ctx, sm.model.arrays()
+    out: list[Problem] = []
+    for need in ctx.needs:
+        ranges = _bus_ranges(sm, ctx.flows.get(need.bus, []))
+        others = {o: v for o, v in ranges["give"].items() if o != need.label}
+        give = np.sum(list(others.values()), axis=0) if others else np.zeros(ctx.n)
+        fixed_by = ctx.fixed_by.get(need.bus, [])
+        fixed = np.sum([kw for _, kw in fixed_by], axis=0) if fixed_by else np.zeros(ctx.n)
+        w = slice(need.start, need.end)
+        room = np.minimum(arr.ub[need.charge_cols][w], np.maximum(give[w] - fixed[w], 0.0))
+        best = float(room.sum() * need.eta_charge * ctx.dt_h)
+        if best >= need.energy_kwh - 1e-6:
+            continue
+        hours = (need.end - need.start) * ctx.dt_h
+        avg = need.energy_kwh / (need.eta_charge * hours)
+        limits = []
+        for o, v in others.items():
+            peak = float(v[w].max(initial=0.0))
+            if peak > _TOL_KW:
+                fld = _limit_field(sm, o, "import")
+                limits.append(f"{o} allows {_kw(peak)}" + (f" ({fld})" if fld else ""))
+        loads = [f"{o} up to {_kw(float(kw[w].max()))}" for o, kw in fixed_by if kw[w].max() > _TOL_KW]
+        text = (
+            f"{need.label.replace('ev ', 'EV ', 1)} needs {need.energy_kwh:g} kWh between "
+            f"{ctx.clock(need.start)} and {ctx.clock(need.end)} ({avg:.3g} kW on average at the charger), "
+            f"the rest of the site can give it at most {best:.4g} kWh: "
+            + (", ".join(limits) if limits else "nothing on its bus supplies power")
+            + (f", less {', '.join(loads)}" if loads else "")
+        )
+        out.append(Problem(need.name, need.field, text))
+    return out
+
+
 def explain_infeasible(sm: SiteModel, exc: InfeasibleError) -> SiteInfeasibleError:
     """Turn the optimize layer's group names into one message per asset, in human terms."""
     ctx = sm.ctx
-    problems = bus_problems(sm)
+    problems = bus_problems(sm) or need_problems(sm)
     violations = [] if problems else (getattr(exc, "violations", None) or [])
     for v in violations:
         group = v.group

@@ -163,9 +163,10 @@ def _daily(a: Any, ctx: Context, probs: list[Problem]) -> Any:
     return DailyProcess(**common, n_day=n_day, start_period=first or 0, end_period=end or n_day)
 
 
-def week_site(site: Site, days: int) -> Site:
+def week_site(site: SiteLike, days: int) -> Site:
     """The one-day site repeated over ``days`` days (see the module docstring)."""
     compiled = compile_site(site)
+    site = compiled.site
     n_day = compiled.grid.n
     probs: list[Problem] = []
     if abs(n_day * compiled.grid.step_h - 24.0) > 1e-9:
@@ -385,8 +386,6 @@ def run_mpc(
 ) -> MpcResult:  # fmt: skip
     """Rolling-horizon control over ``days`` days; see the module docstring. ``site``: a
     :class:`Site`, its :class:`CompiledSite`, a site file's path or its dict (one day of the site)."""
-    if not isinstance(site, Site):
-        site = compile_site(site).site
     week = compile_site(week_site(site, days))
     n = week.grid.n
     n_day = n // days
