@@ -15,7 +15,8 @@
     └── DisaggregationError            an aggregate schedule cannot be split over its members
 
 Validation collects, assertion raises: ``validate_*`` functions return ``list[Problem]``;
-the public entry points raise one of these errors carrying that list.
+the public entry points raise one of these errors carrying that list. Messages list the first
+``MAX_SHOWN`` of them (:func:`capped`); ``.problems`` keeps them all.
 """
 
 from __future__ import annotations
@@ -32,7 +33,25 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.object_id}.{self.field}: {self.message}"
+        where = f"{self.object_id}.{self.field}" if self.field else self.object_id
+        return f"{where}: {self.message}"
+
+
+MAX_SHOWN = 10
+"""How many problems an error message lists before "… and N more" (all stay in ``.problems``)."""
+
+
+def unique(problems: list[Problem]) -> list[Problem]:
+    """The problems without repeats (same object, field and message), in their first order."""
+    return list(dict.fromkeys(problems))
+
+
+def capped(problems: list[Problem], n: int = MAX_SHOWN, total: int | None = None) -> str:
+    """The first ``n`` problems joined by "; ", then "… and N more" (``total``: how many there are,
+    when ``problems`` holds only the first of them)."""
+    shown = "; ".join(str(p) for p in problems[:n])
+    more = (len(problems) if total is None else total) - min(n, len(problems))
+    return shown + (f"; … and {more} more" if more > 0 else "")
 
 
 class GridflexError(Exception):
@@ -42,12 +61,9 @@ class GridflexError(Exception):
 class ValidationError(GridflexError):
     """Input broke one or more rules; ``problems`` lists each of them."""
 
-    def __init__(self, what: str, problems: list[Problem], max_shown: int = 10) -> None:
+    def __init__(self, what: str, problems: list[Problem], max_shown: int = MAX_SHOWN) -> None:
         self.problems = list(problems)
-        shown = "; ".join(str(p) for p in self.problems[:max_shown])
-        more = len(self.problems) - max_shown
-        suffix = f"; … and {more} more" if more > 0 else ""
-        super().__init__(f"{len(self.problems)} problem(s) in {what}: {shown}{suffix}")
+        super().__init__(f"{len(self.problems)} problem(s) in {what}: {capped(self.problems, max_shown)}")
 
 
 class FlexOfferValidationError(ValidationError):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -76,15 +76,30 @@ def demo(
             progress.update(task, advance=1, description="compare strategies" if step == "site" else "done")
 
         site = run_site_demo(on_step=on_site_step)
-    table = Table(title=f"strategies on '{site.result.site}' (EUR; value = −total cost)")
-    table.add_column("")
-    for col in site.strategies.columns:
-        table.add_column(str(col), justify="right")
-    for idx, row in site.strategies.iterrows():
-        table.add_row(str(idx), *(f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row))
-    console.print(table)
+    console.print(strategies_table(site.result.site, site.strategies))
+    times = site.strategies.attrs.get("time_s", {})
+    if times:
+        console.print("time: " + ", ".join(f"{name} {s:.2f} s" for name, s in times.items()))
     out = write_site_demo_report(site, site_report)
     console.print(f"Site report written to [bold]{out}[/].")
+
+
+def strategies_table(site: str, strategies: Any) -> Table:
+    """The strategies side by side: money rows (EUR, value = −total cost) first, then the mean
+    commitments (kW) under their own heading; each row's unit in its name."""
+    table = Table(title=f"strategies on '{site}'", caption="value = −total cost; revenue is negative cost")
+    table.add_column("")
+    for col in strategies.columns:
+        table.add_column(str(col), justify="right")
+    money = [i for i in strategies.index if str(i).endswith("_eur")]
+    rest = [i for i in strategies.index if i not in money]
+    for k, rows in enumerate((money, rest)):
+        if k and rows:
+            table.add_section()
+        for idx in rows:
+            row = strategies.loc[idx]
+            table.add_row(str(idx), *(f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row))
+    return table
 
 
 @demo_app.command("s2")
