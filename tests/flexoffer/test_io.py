@@ -142,14 +142,71 @@ def test_spec_example_expands_slices_to_intervals():
 
 def test_writing_keeps_the_input_slices():
     fo = ev_offer()
+    del fo["defaultSchedule"]
     out = flexoffers_to_json(flexoffers_from_json([fo]))["flexOffers"][0]
     assert out["flexOfferProfileConstraints"] == fo["flexOfferProfileConstraints"]
-    assert out["defaultSchedule"] == fo["defaultSchedule"]
     for key in ("startAfterTime", "startBeforeTime", "acceptBeforeTime", "assignmentBeforeTime"):
         assert out[key] == fo[key]
     assert out["totalEnergyConstraint"] == fo["totalEnergyConstraint"]
     assert out["unitPrices"] == fo["unitPrices"]
-    assert "flexOfferSchedule" not in out
+    assert "flexOfferSchedule" not in out and "defaultSchedule" not in out
+
+
+def test_schedule_slices_are_written_aligned_with_the_profile_slices():
+    # The default charges 5.5 then 2.5 kWh per half hour inside one 4-interval profile slice: the
+    # profile slice is cut where the schedule changes, so slice j of both has the same duration.
+    fo = ev_offer()
+    out = flexoffers_to_json(flexoffers_from_json([fo]))["flexOffers"][0]
+    prof = out["flexOfferProfileConstraints"]
+    assert [s["minDuration"] for s in prof] == [2, 2, 2]
+    assert [s["energyConstraintList"][0] for s in prof] == [
+        {"lower": 0.0, "upper": 5.5},
+        {"lower": 0.0, "upper": 5.5},
+        {"lower": 0.3, "upper": 0.3},
+    ]
+    assert out["defaultSchedule"] == fo["defaultSchedule"]
+
+
+def test_equal_schedule_slices_are_not_merged_across_profile_slices():
+    # Two one-interval profile slices with different bounds, scheduled at the same energy: two
+    # schedule slices of one interval each, never {"duration": 2, ...}.
+    b = FlexOfferBatch.from_profiles(
+        ["x"], [BASE_S], [BASE_S], [[0.0, 0.5]], [[1.0, 2.0]], interval_s=INTERVAL_S
+    ).with_schedule(Schedule([BASE_S], [0.75, 0.75]))
+    out = flexoffers_to_json(b)["flexOffers"][0]
+    assert out["flexOfferSchedule"]["scheduleSlices"] == [
+        {"duration": 1, "energyAmount": 0.75},
+        {"duration": 1, "energyAmount": 0.75},
+    ]
+    assert_same(b, through_json(b))
+
+
+def test_merged_schedule_slices_are_still_read():
+    fo = ev_offer()
+    fo["defaultSchedule"]["scheduleSlices"] = [
+        {"duration": 4, "energyAmount": 8.0},  # spans 1.5 profile slices of the input
+        {"duration": 2, "energyAmount": 0.3},
+    ]
+    b = flexoffers_from_json([fo])
+    np.testing.assert_array_equal(b.default.energy_kwh, [2.0, 2.0, 2.0, 2.0, 0.15, 0.15])
+
+
+@settings(max_examples=60, deadline=None)
+@given(full_offers(max_size=8, max_len=8))
+def test_every_schedule_slice_matches_its_profile_slice(batch):
+    """Property: slice j of every written schedule has the duration of profile slice j and an energy
+    inside that slice's bounds (as a FlexOffer tool reading slice by slice checks it)."""
+    for fo in flexoffers_to_json(batch)["flexOffers"]:
+        prof = fo["flexOfferProfileConstraints"]
+        for name in ("defaultSchedule", "flexOfferSchedule"):
+            if name not in fo:
+                continue
+            slices = fo[name]["scheduleSlices"]
+            assert [s["duration"] for s in slices] == [p["minDuration"] for p in prof]
+            for s, p in zip(slices, prof, strict=True):
+                c = p["energyConstraintList"][0]
+                tol = 1e-6 * (1 + abs(c["lower"]) + abs(c["upper"]))
+                assert c["lower"] - tol <= s["energyAmount"] <= c["upper"] + tol
 
 
 def test_equal_neighbouring_intervals_merge():

@@ -10,9 +10,12 @@ profile slice ``{"minDuration": d, "maxDuration": d, "energyConstraintList": [{"
 Reading collects every problem of the document (offer id, or ``flexOffers[i]`` when the id is
 missing, and field) and raises one :class:`FlexOfferValidationError`; malformed JSON in a file
 raises :class:`DataError` naming the path, line and column. The parsed batch is then validated
-with :func:`validate_flexoffers`. Writing merges consecutive intervals with identical bounds (or,
-for schedules, identical energies) into one slice, choosing slice totals whose division by the
-duration gives back the interval values bit for bit, so read → write → read is exact.
+with :func:`validate_flexoffers`. Writing merges consecutive intervals with identical bounds and
+identical schedule energies into one slice, choosing slice totals whose division by the duration
+gives back the interval values bit for bit, so read → write → read is exact. Schedules are written
+slice-aligned: schedule slice ``j`` has the duration of profile slice ``j`` (a profile slice is cut
+where a schedule's energy changes); schedules whose slices span several profile slices (the
+merged form other tools may write) are still read.
 """
 
 from __future__ import annotations
@@ -111,10 +114,9 @@ def _merge(batch: FlexOfferBatch, columns: list[np.ndarray]) -> tuple[np.ndarray
     return np.concatenate(([0], np.cumsum(counts))), dur, totals
 
 
-def _schedule_json(batch: FlexOfferBatch, sched: Schedule) -> list[dict | None]:
+def _schedule_json(sched: Schedule, soff: np.ndarray, dur: np.ndarray, tot: np.ndarray) -> list[dict | None]:
+    """Schedules sliced like the profile (``soff``, ``dur``): schedule slice j is profile slice j."""
     present = sched.start_s != NO_TIME
-    energy = np.where(present[batch.owner_index], sched.energy_kwh, 0.0)
-    soff, dur, (tot,) = _merge(batch, [energy])
     slices = [{"duration": d, "energyAmount": e} for d, e in zip(dur.tolist(), tot.tolist(), strict=True)]
     starts = _iso(sched.start_s)
     so = soff.tolist()
@@ -133,7 +135,13 @@ def flexoffers_to_json(batch: FlexOfferBatch) -> dict[str, list[dict[str, Any]]]
 
 def _to_json(batch: FlexOfferBatch) -> dict[str, list[dict[str, Any]]]:
     n = len(batch)
-    soff, dur, (tot_lo, tot_hi) = _merge(batch, [batch.lower_kwh, batch.upper_kwh])
+    # One slicing for the profile and every schedule: schedule slice j covers exactly profile slice j
+    # (as the specification reads them), so a run is cut wherever the bounds or any schedule change.
+    present = [
+        (name, s) for name, s in zip(SCHEDULES, (batch.default, batch.schedule), strict=True) if s is not None
+    ]
+    energies = [np.where((s.start_s != NO_TIME)[batch.owner_index], s.energy_kwh, 0.0) for _, s in present]
+    soff, dur, (tot_lo, tot_hi, *tot_sched) = _merge(batch, [batch.lower_kwh, batch.upper_kwh, *energies])
     slices = [
         {"minDuration": d, "maxDuration": d, "energyConstraintList": [{"lower": lo, "upper": hi}]}
         for d, lo, hi in zip(dur.tolist(), tot_lo.tolist(), tot_hi.tolist(), strict=True)
@@ -153,9 +161,7 @@ def _to_json(batch: FlexOfferBatch) -> dict[str, list[dict[str, Any]]]:
         )
     ]
     scheds = {
-        name: _schedule_json(batch, s)
-        for name, s in zip(SCHEDULES, (batch.default, batch.schedule), strict=True)
-        if s is not None
+        name: _schedule_json(s, soff, dur, tot) for (name, s), tot in zip(present, tot_sched, strict=True)
     }
     ivl = int(batch.interval_s)
     out = []
