@@ -295,3 +295,25 @@ def test_blocked_passes_give_the_same_results_for_any_block_size(data, chunk):
     np.testing.assert_array_equal(agg.flat_index, ref.flat_index)
     np.testing.assert_array_equal(members.start_s, ref_members.start_s)
     np.testing.assert_allclose(members.energy_kwh, ref_members.energy_kwh, atol=1e-12)
+
+
+def test_a_member_alone_takes_its_aggregates_schedule_unchanged():
+    # A TEC-bound member alone: any schedule inside its own box and TEC is handed over bit for bit,
+    # also one the inner box (0.5..1 kWh per interval here) would have excluded.
+    batch = FlexOfferBatch.from_profiles(
+        ["ev"],
+        [BASE_S],
+        [BASE_S + 4 * INTERVAL_S],
+        [[0.0, 0.0]],
+        [[2.0, 2.0]],
+        interval_s=INTERVAL_S,
+        tec_lower_kwh=[1.0],
+        tec_upper_kwh=[2.0],
+    )
+    agg = aggregate(batch)
+    x = Schedule([BASE_S + 3 * INTERVAL_S], [0.1 + 0.2, 1.7])
+    members = disaggregate(agg, x, method="proportional")
+    np.testing.assert_array_equal(members.energy_kwh, x.energy_kwh)
+    np.testing.assert_array_equal(members.start_s, x.start_s)
+    with pytest.raises(DisaggregationError, match="TEC"):  # the TEC still holds, through the aggregate
+        disaggregate(agg, Schedule([BASE_S], [0.2, 0.3]))

@@ -35,7 +35,7 @@ from typing import Literal
 import numpy as np
 
 from gridflex.errors import DisaggregationError, InfeasibleError, Problem
-from gridflex.flexoffer.aggregation import Aggregation, blocks, segment_sum
+from gridflex.flexoffer.aggregation import Aggregation, blocks, flat_indices, segment_sum
 from gridflex.flexoffer.model import FlexOfferBatch, Schedule
 
 __all__ = ["check_disaggregation", "disaggregate", "proportional_split"]
@@ -138,6 +138,12 @@ def proportional_split(aggregation: Aggregation, energy_kwh: np.ndarray) -> np.n
         tmp = hi[a:b] - lo[a:b]
         tmp *= f.take(placement.block(m0, m1, a, b))
         np.add(tmp, lo[a:b], out=x[a:b])
+    alone = aggregation.alone
+    if alone.any():  # a member alone takes its aggregate's energies as they are (no rounding)
+        single = np.flatnonzero(alone)
+        x[flat_indices(aggregation.members.offsets, single)] = energy_kwh[
+            flat_indices(agg.offsets, aggregation.group[single])
+        ]
     return x
 
 
