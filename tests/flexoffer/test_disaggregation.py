@@ -186,10 +186,13 @@ def test_complementary_tecs():
 def test_non_disaggregable_schedules_name_the_aggregate_and_the_reason():
     batch = _pair()
     agg = aggregate(batch)
-    with pytest.raises(DisaggregationError, match=r"agg-0.*total 3 kWh outside the sum .* \[2, 2\]"):
+    with pytest.raises(DisaggregationError, match=r"agg-0.*total 3 kWh outside the sum .* \[2, 2\]") as e:
         disaggregate(agg, Schedule([BASE_S], [2.0, 1.0]))  # TECs allow 2 in total
-    with pytest.raises(DisaggregationError, match=r"agg-0.*period 0: 2.5 kWh outside .*\[0, 2\]"):
+    assert [(p.object_id, p.field) for p in e.value.problems] == [("agg-0", "energy_kwh")]
+    with pytest.raises(DisaggregationError, match=r"agg-0.*period 0: 2.5 kWh outside .*\[0, 2\]") as e:
         disaggregate(agg, Schedule([BASE_S], [2.5, -0.5]))  # beyond the summed boxes
+    assert [(p.object_id, p.field) for p in e.value.problems] == [("agg-0", "energy_kwh[0]")]
+    assert "2.5 kWh outside" in e.value.problems[0].message
 
 
 def test_conflicting_period_sums_and_tecs_are_named():
@@ -211,14 +214,17 @@ def test_conflicting_period_sums_and_tecs_are_named():
 
 def test_starts_outside_the_window_or_off_the_grid_are_refused():
     agg = aggregate(_pair())
-    with pytest.raises(DisaggregationError, match=r"agg-0.*start"):
+    with pytest.raises(DisaggregationError, match=r"agg-0.*start") as e:
         disaggregate(agg, Schedule([BASE_S + 3 * INTERVAL_S], [1.0, 1.0]))
+    assert [(p.object_id, p.field) for p in e.value.problems] == [("agg-0", "start_s")]
     with pytest.raises(DisaggregationError, match="agg-0"):
         disaggregate(agg, Schedule([BASE_S + 60], [1.0, 1.0]))
-    with pytest.raises(DisaggregationError, match="shapes"):
+    with pytest.raises(DisaggregationError, match="shapes") as e:
         disaggregate(agg, Schedule([BASE_S], [1.0]))
-    with pytest.raises(DisaggregationError, match="not finite"):
+    assert e.value.problems and e.value.problems[0].field == "shape"
+    with pytest.raises(DisaggregationError, match="not finite") as e:
         disaggregate(agg, Schedule([BASE_S], [1.0, np.nan]))
+    assert [(p.object_id, p.field) for p in e.value.problems] == [("agg-0", "energy_kwh")]
     with pytest.raises(ValueError):
         disaggregate(agg, Schedule([BASE_S], [1.0, 1.0]), method="magic")  # type: ignore[arg-type]
 

@@ -13,14 +13,12 @@ from hypothesis import given, settings
 
 from gridflex.errors import DataError, FlexOfferValidationError
 from gridflex.flexoffer.io import (
-    _fast_fill,
-    _parse,
-    _Parser,
     flexoffers_from_json,
     flexoffers_to_json,
     read_flexoffers,
     write_flexoffers,
 )
+from gridflex.flexoffer.jsonparse import _fast_fill, _parse, _Parser
 from gridflex.flexoffer.model import NO_TIME, FlexOfferBatch, Schedule
 
 from .strategies import BASE_S, INTERVAL_S, full_offers, offers
@@ -458,3 +456,54 @@ def test_documented_example_parses():
     np.testing.assert_allclose(b.schedule.energy_kwh, [2.75, 2.75, 0.6, 0.6, 0.15, 0.15])
     out = flexoffers_to_json(b)["flexOffers"][0]["flexOfferSchedule"]["scheduleSlices"]
     assert out[1] == {"duration": 2, "energyAmount": 1.2}
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"", "empty"),
+        (b"  \n", "empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\xff", "not UTF-8"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"flexOffers": [', "line 1"),
+    ],
+)
+def test_unreadable_files_are_data_errors_naming_the_path(tmp_path, content, needle):
+    path = tmp_path / "bad.json"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=needle) as e:
+        read_flexoffers(path)
+    assert str(path) in str(e.value)
+
+
+def test_members_extension_round_trips_and_maps_to_groups(tmp_path):
+    from gridflex.flexoffer.io import MEMBERS_FIELD, member_groups, read_flexoffer_document
+
+    members = FlexOfferBatch.from_profiles(
+        ["a", "b", "c"], [BASE_S] * 3, [BASE_S] * 3, [[0.0]] * 3, [[1.0]] * 3, interval_s=INTERVAL_S
+    )
+    aggs = FlexOfferBatch.from_profiles(
+        ["agg-0", "agg-1"], [BASE_S] * 2, [BASE_S] * 2, [[0.0], [0.0]], [[2.0], [1.0]], interval_s=INTERVAL_S
+    )
+    path = tmp_path / "aggs.json"
+    write_flexoffers(aggs, path, members=[["a", "c"], ["b"]])
+    assert json.loads(path.read_text())["flexOffers"][0][MEMBERS_FIELD] == ["a", "c"]
+    doc = read_flexoffer_document(path)
+    assert doc.members == [["a", "c"], ["b"]]
+    assert member_groups(members, doc).tolist() == [0, 1, 0]
+    # every fault named with the aggregate and the field, in one error
+    raw = json.loads(path.read_text())
+    raw["flexOffers"][0][MEMBERS_FIELD] = ["a", "zz"]
+    raw["flexOffers"][1][MEMBERS_FIELD] = ["a"]
+    path.write_text(json.dumps(raw))
+    with pytest.raises(FlexOfferValidationError) as e:
+        member_groups(members, read_flexoffer_document(path))
+    assert [(p.object_id, p.field) for p in e.value.problems] == [
+        ("agg-0", MEMBERS_FIELD),
+        ("agg-1", MEMBERS_FIELD),
+    ]
+    assert "'zz' is not in the members" in str(e.value) and "'a' is listed by 'agg-0' too" in str(e.value)
+    raw["flexOffers"][1][MEMBERS_FIELD] = "b"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(FlexOfferValidationError, match=r"agg-1\.gridflexMembers: expected a list"):
+        read_flexoffer_document(path)

@@ -118,7 +118,9 @@ def run_demo(
     if problems:  # never continue silently with an infeasible device schedule
         from gridflex.errors import DisaggregationError
 
-        raise DisaggregationError(f"{len(problems)} device schedules infeasible, first: {problems[0]}")
+        raise DisaggregationError(
+            f"{len(problems)} device schedules infeasible, first: {problems[0]}", problems
+        )
     done("disaggregate")
     measured = simulate_measurements(fleet, member_schedule, noise=noise, seed=seed)
     execution = execute(fleet, member_schedule, measured, grid, prices)
