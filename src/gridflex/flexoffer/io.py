@@ -39,6 +39,7 @@ __all__ = [
     "flexoffer_document_from_json",
     "flexoffers_from_json",
     "flexoffers_to_json",
+    "load_json",
     "member_groups",
     "read_flexoffer_document",
     "read_flexoffers",
@@ -224,18 +225,18 @@ class FlexOfferDocument:
     members: Members | None = None
 
 
-def _items(obj: object) -> list:
+def _items(obj: object, what: str) -> list:
     if isinstance(obj, dict):
         items = obj.get("flexOffers")
         if not isinstance(items, list):
             raise FlexOfferValidationError(
-                _WHAT, [Problem("document", "flexOffers", "missing or not a list of offers")]
+                what, [Problem("document", "flexOffers", "missing or not a list of offers")]
             )
         return items
     if isinstance(obj, list):
         return obj
     raise FlexOfferValidationError(
-        _WHAT,
+        what,
         [Problem("document", "", f"expected {{'flexOffers': [...]}} or a list, not {type(obj).__name__}")],
     )
 
@@ -255,23 +256,27 @@ def _members(items: list, ids: np.ndarray) -> tuple[Members | None, list[Problem
     return out, problems
 
 
-def flexoffer_document_from_json(obj: dict[str, Any] | list[Any]) -> FlexOfferDocument:
+def flexoffer_document_from_json(
+    obj: dict[str, Any] | list[Any], source: str | None = None
+) -> FlexOfferDocument:
     """A validated batch and its ``gridflexMembers`` from a parsed FlexOffer JSON document:
     ``{"flexOffers": [...]}`` or a bare list.
 
     Raises :class:`FlexOfferValidationError` carrying every problem found (structure, types,
-    times, the members extension, then the rules of :func:`validate_flexoffers`).
+    times, the members extension, then the rules of :func:`validate_flexoffers`); ``source`` (a
+    path) names the document in its message.
     """
-    items = _items(obj)
+    what = _WHAT if source is None else f"{_WHAT} {source}"
+    items = _items(obj, what)
     with _gc_paused():
         parser = _parse(items)
     if parser.problems:
-        raise FlexOfferValidationError(_WHAT, parser.problems)
+        raise FlexOfferValidationError(what, parser.problems)
     batch = parser.build()
     members, problems = _members(items, batch.ids)
     problems += validate_flexoffers(batch)
     if problems:
-        raise FlexOfferValidationError(_WHAT, _to_slice_fields(problems, items))
+        raise FlexOfferValidationError(what, _to_slice_fields(problems, items))
     return FlexOfferDocument(batch, members)
 
 
@@ -284,30 +289,31 @@ def flexoffers_from_json(obj: dict[str, Any] | list[Any]) -> FlexOfferBatch:
     return flexoffer_document_from_json(obj).batch
 
 
-def _load_json(path: str | os.PathLike[str]) -> Any:
-    """The decoded JSON of a file; :class:`DataError` naming the path for anything unreadable."""
+def load_json(path: str | os.PathLike[str], what: str = "flex-offers") -> Any:
+    """The decoded JSON of a file; :class:`DataError` naming the path (and ``what`` was read) for a
+    missing, binary, empty, malformed or too deeply nested file."""
     where = os.fspath(path)
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except UnicodeDecodeError as e:
-        raise DataError(f"cannot read flex-offers from {where}: not UTF-8 text (byte {e.start})") from None
+        raise DataError(f"cannot read {what} from {where}: not UTF-8 text (byte {e.start})") from None
     except OSError as e:
-        raise DataError(f"cannot read flex-offers from {where}: {e.strerror or e}") from None
+        raise DataError(f"cannot read {what} from {where}: {e.strerror or e}") from None
     if not text.strip():
-        raise DataError(f"cannot read flex-offers from {where}: the file is empty")
+        raise DataError(f"cannot read {what} from {where}: the file is empty")
     try:
         with _gc_paused():
             return json.loads(text)
     except json.JSONDecodeError as e:
         raise DataError(f"malformed JSON in {where} at line {e.lineno}, column {e.colno}: {e.msg}") from None
     except RecursionError:
-        raise DataError(f"malformed JSON in {where}: nested too deeply to be a flex-offer document") from None
+        raise DataError(f"malformed JSON in {where}: nested too deeply") from None
 
 
 def read_flexoffer_document(path: str | os.PathLike[str]) -> FlexOfferDocument:
     """Read a FlexOffer JSON file once: the validated batch and its ``gridflexMembers``."""
-    return flexoffer_document_from_json(_load_json(path))
+    return flexoffer_document_from_json(load_json(path), os.fspath(path))
 
 
 def read_flexoffers(path: str | os.PathLike[str]) -> FlexOfferBatch:
