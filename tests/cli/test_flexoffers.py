@@ -330,8 +330,8 @@ def test_schedule_and_disaggregate_read_each_file_once(tmp_path, files, monkeypa
     import gridflex.flexoffer.io as fio
 
     calls = []
-    real = fio.load_json
-    monkeypatch.setattr(fio, "load_json", lambda path, *a: calls.append(str(path)) or real(path, *a))
+    real = fio._read_text
+    monkeypatch.setattr(fio, "_read_text", lambda path, *a: calls.append(str(path)) or real(path, *a))
     run("flexoffers", "schedule", str(files["aggs"]), "-o", str(tmp_path / "s.json"))
     assert calls == [str(files["aggs"])]
     calls.clear()

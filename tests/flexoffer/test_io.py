@@ -507,3 +507,72 @@ def test_members_extension_round_trips_and_maps_to_groups(tmp_path):
     path.write_text(json.dumps(raw))
     with pytest.raises(FlexOfferValidationError, match=r"agg-1\.gridflexMembers: expected a list"):
         read_flexoffer_document(path)
+
+
+@settings(max_examples=15, deadline=None)
+@given(full_offers(min_size=5, max_size=12))
+def test_files_are_written_and_read_in_chunks_of_offers(batch):
+    import gridflex.flexoffer.io as fio
+
+    chunk = fio._CHUNK_OFFERS
+    fio._CHUNK_OFFERS = 2  # several chunks, the last one shorter
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "offers.json"
+            write_flexoffers(batch, path, members=[[f"m{i}"] for i in range(len(batch))])
+            text = path.read_text()
+            assert text.count("\n") == len(batch) + 2  # one offer per line
+            doc = fio.read_flexoffer_document(path)
+            assert_same(batch, doc.batch)
+            assert doc.members == [[f"m{i}"] for i in range(len(batch))]
+            assert_same(batch, flexoffers_from_json(json.loads(text)))
+    finally:
+        fio._CHUNK_OFFERS = chunk
+
+
+def test_chunked_reading_names_offers_by_their_place_in_the_whole_document(tmp_path, monkeypatch):
+    import gridflex.flexoffer.io as fio
+
+    monkeypatch.setattr(fio, "_CHUNK_OFFERS", 2)
+    offers = [ev_offer() for _ in range(5)]
+    for i, fo in enumerate(offers):
+        fo["id"] = f"ev-{i}"
+    del offers[3]["id"]
+    offers[4]["numSecondsPerInterval"] = 1800
+    offers[1]["startBeforeTime"] = "2018-06-01T17:00:00Z"  # before startAfterTime: found by validation
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"flexOffers": offers}))
+    with pytest.raises(FlexOfferValidationError) as e:
+        read_flexoffers(path)
+    got = {(p.object_id, p.field) for p in e.value.problems}
+    assert ("flexOffers[3]", "id") in got and ("ev-4", "numSecondsPerInterval") in got
+    offers[3]["id"], offers[4]["numSecondsPerInterval"] = "ev-3", 900
+    offers[2]["flexOfferProfileConstraints"][1]["energyConstraintList"] = [{"lower": 1, "upper": 0}]
+    path.write_text(json.dumps(offers))  # a bare list; slice indices named as in the document
+    with pytest.raises(FlexOfferValidationError) as e:
+        read_flexoffers(path)
+    got = {(p.object_id, p.field) for p in e.value.problems}
+    assert {("ev-1", "startBeforeTime"), ("ev-2", "flexOfferProfileConstraints[1].lower")} <= got
+    assert {p.object_id for p in e.value.problems} == {"ev-1", "ev-2"}
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        '{"note": "first", "flexOffers": [OFFER]}',
+        '{"flexOffers": [OFFER], "note": [1]}',
+        " \n [ OFFER ] \n",
+        '{ "flexOffers" : [ OFFER ] }',
+    ],
+)
+def test_any_document_layout_reads_the_same(tmp_path, layout):
+    path = tmp_path / "doc.json"
+    path.write_text(layout.replace("OFFER", json.dumps(ev_offer())))
+    assert_same(read_flexoffers(path), flexoffers_from_json([ev_offer()]))
+
+
+def test_trailing_garbage_is_malformed_json(tmp_path):
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps([ev_offer()]) + " x")
+    with pytest.raises(DataError, match=r"malformed JSON .* line 1"):
+        read_flexoffers(path)

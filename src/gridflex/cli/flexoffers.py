@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -68,8 +68,8 @@ def read_document(path: Path) -> FlexOfferDocument:
         raise DataError(
             f"{path} has {size / 1024**3:.1f} GiB, at most {MAX_FILE_BYTES / 1024**3:g} GiB per file"
         )
-    with _status(f"reading {path}"):
-        doc = read_flexoffer_document(path)
+    with _bar(f"reading {path.name}", "MB", size, 1e-6) as progress:
+        doc = read_flexoffer_document(path, progress)
     check_batch_limits(doc.batch, f"flex-offer JSON {path}")
     return doc
 
@@ -77,8 +77,29 @@ def read_document(path: Path) -> FlexOfferDocument:
 def write_document(batch: FlexOfferBatch, path: Path, members: list | None = None) -> None:
     from gridflex.flexoffer.io import write_flexoffers
 
-    with _status(f"writing {path}"):
-        write_flexoffers(batch, path, indent=1, members=members)
+    with _bar(f"writing {path.name}", "offers", len(batch)) as progress:
+        write_flexoffers(batch, path, members=members, progress=progress)  # one offer per line, in chunks
+
+
+@contextmanager
+def _bar(text: str, unit: str, total: int, scale: float = 1.0) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr (stdout keeps the results only), fed ``(done, total)`` in ``unit``
+    after ``scale``; it disappears when done, and shows only on a terminal."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn(f"{{task.completed:,.0f}}/{{task.total:,.0f}} {unit}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(text, total=total * scale)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done * scale, total=total * scale)
+
+        yield update
 
 
 @contextmanager

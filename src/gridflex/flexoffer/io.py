@@ -22,14 +22,16 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from gridflex.errors import DataError, FlexOfferValidationError, Problem
-from gridflex.flexoffer.jsonparse import PROFILE, SCHEDULES, _gc_paused, _parse, _to_slice_fields
+from gridflex.flexoffer.jsonparse import PROFILE, SCHEDULES, _gc_paused, _parse, _Parser, _to_slice_fields
 from gridflex.flexoffer.model import NO_TIME, FlexOfferBatch, Schedule
 from gridflex.flexoffer.validate import check_flexoffers, validate_flexoffers
 
@@ -131,18 +133,26 @@ def flexoffers_to_json(
     ``members``: per offer, the ids written as its ``gridflexMembers`` (None: none for that offer).
     """
     check_flexoffers(batch, "flex-offers to write")
+    _check_members(batch, members)
+    with _gc_paused():
+        doc = _to_json(batch)
+        if members is not None:
+            _add_members(doc["flexOffers"], members)
+        return doc
+
+
+def _check_members(batch: FlexOfferBatch, members: Sequence | None) -> None:
     if members is not None and len(members) != len(batch):
         raise FlexOfferValidationError(
             "flex-offers to write",
             [Problem("batch", MEMBERS_FIELD, f"{len(members)} member lists for {len(batch)} offers")],
         )
-    with _gc_paused():
-        doc = _to_json(batch)
-        if members is not None:
-            for fo, ids in zip(doc["flexOffers"], members, strict=True):
-                if ids is not None:
-                    fo[MEMBERS_FIELD] = list(ids)
-        return doc
+
+
+def _add_members(offers: list[dict[str, Any]], members: Sequence[Sequence[str] | None]) -> None:
+    for fo, ids in zip(offers, members, strict=True):
+        if ids is not None:
+            fo[MEMBERS_FIELD] = list(ids)
 
 
 def _to_json(batch: FlexOfferBatch) -> dict[str, list[dict[str, Any]]]:
@@ -201,19 +211,47 @@ def _to_json(batch: FlexOfferBatch) -> dict[str, list[dict[str, Any]]]:
     return {"flexOffers": out}
 
 
+_CHUNK_OFFERS = 20_000  # offers encoded or decoded at a time: memory stays bounded for big files
+
+
 def write_flexoffers(
     batch: FlexOfferBatch,
     path: str | os.PathLike[str],
     indent: int | None = None,
     members: Sequence[Sequence[str] | None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> None:
-    """Write ``batch`` as FlexOffer JSON to ``path`` (compact unless ``indent`` is given), with the
-    ``gridflexMembers`` of each offer when ``members`` is given (see :func:`flexoffers_to_json`)."""
-    obj = flexoffers_to_json(batch, members)
-    with _gc_paused():
-        text = json.dumps(obj, indent=indent, allow_nan=False, ensure_ascii=False)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
+    """Write ``batch`` as FlexOffer JSON to ``path``, with the ``gridflexMembers`` of each offer when
+    ``members`` is given (see :func:`flexoffers_to_json`).
+
+    Without ``indent``: one offer per line, encoded and written in chunks of offers, so a million
+    offers take little memory beyond the batch (and read back in chunks, see :func:`read_flexoffers`);
+    ``progress(offers written, offers)`` is called after each chunk.
+    """
+    if indent is not None:
+        obj = flexoffers_to_json(batch, members)
+        with _gc_paused():
+            text = json.dumps(obj, indent=indent, allow_nan=False, ensure_ascii=False)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return
+    check_flexoffers(batch, "flex-offers to write")
+    _check_members(batch, members)
+    n = len(batch)
+    with open(path, "w", encoding="utf-8") as f, _gc_paused():
+        f.write('{"flexOffers": [\n')
+        for m0 in range(0, n, _CHUNK_OFFERS):
+            m1 = min(n, m0 + _CHUNK_OFFERS)
+            part = batch if (m0, m1) == (0, n) else batch.take(np.arange(m0, m1))
+            offers = _to_json(part)["flexOffers"]
+            if members is not None:
+                _add_members(offers, members[m0:m1])
+            if m0:
+                f.write(",\n")
+            f.write(",\n".join(json.dumps(fo, allow_nan=False, ensure_ascii=False) for fo in offers))
+            if progress is not None:
+                progress(m1, n)
+        f.write("\n]}\n")
 
 
 @dataclass(frozen=True, eq=False)
@@ -241,9 +279,8 @@ def _items(obj: object, what: str) -> list:
     )
 
 
-def _members(items: list, ids: np.ndarray) -> tuple[Members | None, list[Problem]]:
+def _members(raw: list, ids: np.ndarray) -> tuple[Members | None, list[Problem]]:
     """The ``gridflexMembers`` list of each offer (None where absent) and the problems of their shape."""
-    raw = [fo.get(MEMBERS_FIELD) for fo in items]  # items are dicts here (parsed without problems)
     if all(m is None for m in raw):
         return None, []
     problems = []
@@ -254,6 +291,27 @@ def _members(items: list, ids: np.ndarray) -> tuple[Members | None, list[Problem
             m = None
         out.append(m)
     return out, problems
+
+
+def _document(chunks: Iterable[list], what: str, all_items: Callable[[], list]) -> FlexOfferDocument:
+    """Parse the offers chunk by chunk (each chunk's dicts are dropped once parsed), then validate.
+    ``all_items`` gives every offer again, only to name slices in problems found by validation."""
+    parser = _Parser()
+    raw_members: list = []
+    start = 0
+    with _gc_paused():
+        for items in chunks:
+            parser.extend(_parse(items, start, parser.times))
+            raw_members.extend(fo.get(MEMBERS_FIELD) if isinstance(fo, dict) else None for fo in items)
+            start += len(items)
+    if parser.problems:
+        raise FlexOfferValidationError(what, parser.problems)
+    batch = parser.build()
+    members, problems = _members(raw_members, batch.ids)
+    problems += validate_flexoffers(batch)
+    if problems:
+        raise FlexOfferValidationError(what, _to_slice_fields(problems, all_items()))
+    return FlexOfferDocument(batch, members)
 
 
 def flexoffer_document_from_json(
@@ -268,16 +326,7 @@ def flexoffer_document_from_json(
     """
     what = _WHAT if source is None else f"{_WHAT} {source}"
     items = _items(obj, what)
-    with _gc_paused():
-        parser = _parse(items)
-    if parser.problems:
-        raise FlexOfferValidationError(what, parser.problems)
-    batch = parser.build()
-    members, problems = _members(items, batch.ids)
-    problems += validate_flexoffers(batch)
-    if problems:
-        raise FlexOfferValidationError(what, _to_slice_fields(problems, items))
-    return FlexOfferDocument(batch, members)
+    return _document([items], what, lambda: items)
 
 
 def flexoffers_from_json(obj: dict[str, Any] | list[Any]) -> FlexOfferBatch:
@@ -289,9 +338,7 @@ def flexoffers_from_json(obj: dict[str, Any] | list[Any]) -> FlexOfferBatch:
     return flexoffer_document_from_json(obj).batch
 
 
-def load_json(path: str | os.PathLike[str], what: str = "flex-offers") -> Any:
-    """The decoded JSON of a file; :class:`DataError` naming the path (and ``what`` was read) for a
-    missing, binary, empty, malformed or too deeply nested file."""
+def _read_text(path: str | os.PathLike[str], what: str) -> str:
     where = os.fspath(path)
     try:
         with open(path, encoding="utf-8") as f:
@@ -302,18 +349,92 @@ def load_json(path: str | os.PathLike[str], what: str = "flex-offers") -> Any:
         raise DataError(f"cannot read {what} from {where}: {e.strerror or e}") from None
     if not text.strip():
         raise DataError(f"cannot read {what} from {where}: the file is empty")
+    return text
+
+
+@contextmanager
+def _json_errors(path: str | os.PathLike[str]) -> Iterator[None]:
+    where = os.fspath(path)
     try:
-        with _gc_paused():
-            return json.loads(text)
+        yield
     except json.JSONDecodeError as e:
         raise DataError(f"malformed JSON in {where} at line {e.lineno}, column {e.colno}: {e.msg}") from None
     except RecursionError:
         raise DataError(f"malformed JSON in {where}: nested too deeply") from None
 
 
-def read_flexoffer_document(path: str | os.PathLike[str]) -> FlexOfferDocument:
-    """Read a FlexOffer JSON file once: the validated batch and its ``gridflexMembers``."""
-    return flexoffer_document_from_json(load_json(path), os.fspath(path))
+def _decode(text: str, path: str | os.PathLike[str]) -> Any:
+    with _json_errors(path), _gc_paused():
+        return json.loads(text)
+
+
+def load_json(path: str | os.PathLike[str], what: str = "flex-offers") -> Any:
+    """The decoded JSON of a file; :class:`DataError` naming the path (and ``what`` was read) for a
+    missing, binary, empty, malformed or too deeply nested file."""
+    return _decode(_read_text(path, what), path)
+
+
+_JSON_WS = "[ \t\n\r]*"
+_WS = re.compile(_JSON_WS)
+_HEAD = re.compile(f'{_JSON_WS}(?:(\\{{){_JSON_WS}"flexOffers"{_JSON_WS}:{_JSON_WS})?\\[')
+
+
+class _NotPlain(Exception):
+    """The document has more than the list of offers: decode it whole."""
+
+
+def _chunks(text: str, progress: Callable[[int, int], None] | None = None) -> Iterator[list]:
+    """The offers of ``{"flexOffers": [...]}`` or ``[...]`` decoded a chunk at a time with the C
+    decoder; raises :class:`_NotPlain` for any other layout (e.g. more keys beside ``flexOffers``)."""
+    head = _HEAD.match(text)
+    if head is None:
+        raise _NotPlain
+    closing = "}" if head.group(1) else ""
+    decode = json.JSONDecoder().raw_decode
+    ws = _WS.match
+    i = ws(text, head.end()).end()
+    done = text.startswith("]", i)
+    i += done
+    while not done:
+        chunk = []
+        while len(chunk) < _CHUNK_OFFERS:
+            item, i = decode(text, i)
+            chunk.append(item)
+            i = ws(text, i).end()
+            if text.startswith(",", i):
+                i = ws(text, i + 1).end()
+            elif text.startswith("]", i):
+                i, done = i + 1, True
+                break
+            else:
+                raise json.JSONDecodeError("Expecting ',' delimiter", text, i)
+        if progress is not None:
+            progress(i, len(text))
+        yield chunk
+    if text[i:].strip(" \t\n\r") != closing:
+        raise _NotPlain
+
+
+def read_flexoffer_document(
+    path: str | os.PathLike[str], progress: Callable[[int, int], None] | None = None
+) -> FlexOfferDocument:
+    """Read a FlexOffer JSON file once: the validated batch and its ``gridflexMembers``.
+
+    ``{"flexOffers": [...]}`` and bare lists are decoded a chunk of offers at a time, so the decoded
+    JSON of a big file never sits in memory whole (other layouts are decoded whole);
+    ``progress(characters decoded, characters)`` is called after each chunk."""
+    text = _read_text(path, "flex-offers")
+    source = os.fspath(path)
+    what = f"{_WHAT} {source}"
+
+    def all_items() -> list:
+        return _items(_decode(text, path), what)
+
+    try:
+        with _json_errors(path):
+            return _document(_chunks(text, progress), what, all_items)
+    except _NotPlain:
+        return flexoffer_document_from_json(_decode(text, path), source)
 
 
 def read_flexoffers(path: str | os.PathLike[str]) -> FlexOfferBatch:

@@ -71,6 +71,33 @@ class _Parser:
         }
         self.has_sched = dict.fromkeys(SCHEDULES, False)
 
+    _LISTS = (
+        "ids", "owners", "est", "lst", "acc", "asg", "tec_lo", "tec_hi", "p_above", "p_below",
+        "lengths", "slice_d", "slice_lo", "slice_hi",
+    )  # fmt: skip
+
+    def extend(self, other: _Parser) -> None:
+        """Append the offers of ``other`` (the next chunk of the same document)."""
+        self.problems += other.problems
+        for name in self._LISTS:
+            getattr(self, name).extend(getattr(other, name))
+        for name in SCHEDULES:
+            for mine, theirs in zip(self.sched[name], other.sched[name], strict=True):
+                mine.extend(theirs)
+            self.has_sched[name] |= other.has_sched[name]
+        if other.interval is None:
+            return
+        if self.interval is None:
+            self.interval = other.interval
+        elif other.interval[0] != self.interval[0]:
+            ivl, oid = other.interval
+            self.bad(
+                oid,
+                "numSecondsPerInterval",
+                f"{ivl} differs from {self.interval[0]} of offer {self.interval[1]}: "
+                "all offers of a batch must share one interval length",
+            )
+
     def bad(self, oid: str, field: str, message: str) -> None:
         self.problems.append(Problem(oid, field, message))
 
@@ -407,8 +434,12 @@ def _fast_fill(p: _Parser, items: list) -> bool:
     return True
 
 
-def _parse(items: list) -> _Parser:
+def _parse(items: list, start: int = 0, times: dict[str, int] | None = None) -> _Parser:
+    """Parse ``items`` (offers ``start``, ``start + 1``, ... of the document); ``times``: a cache of
+    parsed time strings shared between the chunks of one document."""
     parser = _Parser()
+    if times is not None:
+        parser.times = times
     try:
         ok = _fast_fill(parser, items)
     except (KeyError, TypeError, IndexError, AttributeError, ValueError):
@@ -416,7 +447,9 @@ def _parse(items: list) -> _Parser:
     if ok:
         return parser
     parser = _Parser()
-    for pos, fo in enumerate(items):
+    if times is not None:
+        parser.times = times
+    for pos, fo in enumerate(items, start):
         parser.offer(pos, fo)
     return parser
 
