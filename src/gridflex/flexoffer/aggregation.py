@@ -399,6 +399,7 @@ class Aggregation:
             "members": len(self.members),
             "aggregates": len(self.aggregates),
             "ratio": self.ratio,
+            "time_per_member": {"before": float(tf_members), "after": float(kept)},
             "before": before,
             "after": after,
             "retained": retained,

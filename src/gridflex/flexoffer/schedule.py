@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gridflex.errors import FlexOfferValidationError, InfeasibleError, Problem
+from gridflex.errors import FlexOfferValidationError, InfeasibleError, Problem, SolverError
 from gridflex.flexoffer.model import FlexOfferBatch, Schedule
 from gridflex.optimize import Model
 from gridflex.timegrid import TimeGrid
@@ -333,7 +333,16 @@ def _solve_milp(
     m, y, z = _disjunctive_model(batch, el, pi, hi, lo, grid.n)
     if lower_bound is None:
         lower_bound = m.solve(relax=True).objective
-    sol = m.solve(time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
+    try:
+        sol = m.solve(time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
+    except SolverError as e:
+        if type(e) is SolverError and "time limit" in str(e).lower():
+            raise SolverError(
+                f"the MILP found no schedule within its time limit of {time_limit_s:g} s: allow more time "
+                "or use column generation (method 'colgen')",
+                status=e.status,
+            ) from None
+        raise
     delta, _ = _heaviest_start(el, sol.value(y), len(batch))
     x = np.empty(len(batch.lower_kwh))
     chosen = sol.value(y)[el.elem_pair] > 0.5
