@@ -114,4 +114,9 @@ class UnboundedError(SolverError):
 
 
 class DisaggregationError(GridflexError):
-    """An aggregate schedule cannot be split over its members."""
+    """An aggregate schedule cannot be split over its members; ``problems`` names each aggregate or
+    member, field and reason (empty only when raised without them)."""
+
+    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
+        self.problems = list(problems or [])
+        super().__init__(message)
