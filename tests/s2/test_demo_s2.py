@@ -18,8 +18,6 @@ def test_short_demo_writes_an_offline_report(tmp_path: Path) -> None:
     html = (tmp_path / "s2.html").read_text(encoding="utf-8")
     assert "plotly" in html.lower() and len(html) > 1_000_000  # plotly.js embedded: works offline
     # behaviour only: its wall-clock time is measured in benchmarks/s2_load.py (short_demo)
-    # the fill-level axis has its unit (plotly writes the degree sign escaped)
-    assert "fill level (kWh)" in html and "fill level (\\u00b0C)" in html
     kinds: set[str] = set()
     for name in ("household", "office"):
         site = out[name]
@@ -29,6 +27,27 @@ def test_short_demo_writes_an_offline_report(tmp_path: Path) -> None:
         assert any(d["instructions"] > 0 for d in site["devices"])
     assert set(KINDS) <= kinds  # one simulator per kind available
     assert out["office"]["replans"].get("congestion") == 1
+
+
+def test_report_gives_the_fill_level_axis_its_unit(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import numpy as np
+
+    from gridflex.demos.s2 import _report
+
+    times = [datetime(2018, 6, 12, 6, tzinfo=UTC) + timedelta(minutes=15 * k) for k in range(4)]
+    devices = [
+        {"kind": k, "resource_id": k, "instructions": 0, "summary": {}} for k in ("battery", "heatpump")
+    ]
+    site = {"plans": 1, "max_site_kw": 1.0, "max_over_limit_kw": 0.0, "replans": {}, "devices": devices,
+            "_units": ["kWh", "°C"],
+            "_series": (times, np.zeros((4, 2)), np.ones(4), np.full(4, 17.0), [[5.0] * 4, [50.0] * 4])}  # fmt: skip
+    result = {"household": site, "office": site, "_frames": {"household": [], "office": []}}
+    html = _report(tmp_path / "r.html", result, 1.0, 3600.0).read_text(encoding="utf-8")
+    # each fill-level axis has its unit (plotly writes the degree sign escaped)
+    assert "fill level (kWh)" in html and "fill level (\\u00b0C)" in html
+    assert "power (kW, + = consumption)" in html
 
 
 def test_demo_refuses_runs_over_a_minute(tmp_path: Path) -> None:

@@ -13,6 +13,8 @@ converter          :mod:`gridflex.assets.converter` (boilers, CHP, electrolyser,
 pv                 :mod:`gridflex.assets.pv`
 load               :mod:`gridflex.assets.load`
 shiftable_process  :mod:`gridflex.assets.shiftable_process` (MILP)
+mode_machine       :mod:`gridflex.assets.mode_machine` (modes, transitions, timers; MILP: a CHP)
+demand_machines    :mod:`gridflex.assets.mode_machine` (made by the S2 CEM for a DDBC device)
 =================  =========================================================================
 """
 
@@ -27,17 +29,29 @@ from gridflex.assets.ev import EV
 from gridflex.assets.grid_connection import GridConnection
 from gridflex.assets.heat_pump import HeatPump, carnot_cop
 from gridflex.assets.load import Load
+from gridflex.assets.mode_machine import DemandMachines, ModeMachine
 from gridflex.assets.pv import PV
 from gridflex.assets.shiftable_process import ShiftableProcess
 from gridflex.assets.storage import Storage
 from gridflex.timegrid import expand
 
 Asset = Annotated[
-    GridConnection | Battery | EV | HeatPump | Storage | Converter | PV | Load | ShiftableProcess,
+    GridConnection
+    | Battery
+    | EV
+    | HeatPump
+    | Storage
+    | Converter
+    | PV
+    | Load
+    | ShiftableProcess
+    | ModeMachine
+    | DemandMachines,
     Field(discriminator="kind"),
 ]
-"""Any asset kind, chosen by its ``kind`` field."""
+"""Any asset kind, chosen by its ``kind`` field (the S2 CEM's device kinds among them)."""
 
+# The kinds a site file writes (the S2 CEM's own device kinds, e.g. demand_machines, are left out)
 ASSET_KINDS: dict[str, type[AssetBase]] = {
     "grid_connection": GridConnection,
     "battery": Battery,
@@ -49,6 +63,7 @@ ASSET_KINDS: dict[str, type[AssetBase]] = {
     "pv": PV,
     "load": Load,
     "shiftable_process": ShiftableProcess,
+    "mode_machine": ModeMachine,
 }
 
 __all__ = [
@@ -61,10 +76,12 @@ __all__ = [
     "Built",
     "Context",
     "Converter",
+    "DemandMachines",
     "Flex",
     "GridConnection",
     "HeatPump",
     "Load",
+    "ModeMachine",
     "Output",
     "ShiftableProcess",
     "SoftConstraint",

@@ -219,6 +219,7 @@ def plan_site(base: Site, req: PlanRequest) -> Plan:
         ):
             rates[spec.name], fill[spec.name], power[spec.name] = r, f, p
     pv = {p.name: -res.power_kw[f"{p.name}/pv"]["electricity"] for p in req.pebc}
-    extra = {a.name: a for a in sm.compiled.site.assets if str(a.kind) in ("s2_ppbc", "s2_ombc", "s2_ddbc")}
+    mine = {a.name for a in req.extra}
+    extra = {a.name: a for a in sm.compiled.site.assets if a.name in mine}
     return Plan(req.start, req.step_s, req.n, rates, fill, pv, res.net_import_kw(),
                 dict(res.costs_eur), time.perf_counter() - t0, power, reused, extra)  # fmt: skip
