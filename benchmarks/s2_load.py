@@ -30,11 +30,13 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import psutil
 
+ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 TOKEN = "bench-token"
 MAX_N = 5000
@@ -250,10 +252,12 @@ def reoptimise_100() -> dict[str, Any]:
     import dataclasses
 
     from gridflex.market.prices import prices_on_grid
-    from gridflex.s2.frbc import battery_fleet
     from gridflex.s2.planner import PlanRequest, WarmModel, plan_site
     from gridflex.scheduling import parse_site
     from gridflex.timegrid import local_day_grid
+
+    sys.path.insert(0, str(ROOT))  # the sample fleet is the tests' fixture
+    from tests.s2.fleet import battery_fleet
 
     grid = local_day_grid("2018-06-12", "Europe/Paris")
     n = grid.n
@@ -295,7 +299,6 @@ def reoptimise_100() -> dict[str, Any]:
 
 def short_demo() -> dict[str, Any]:
     import tempfile
-    from pathlib import Path
 
     from gridflex.demos.s2 import run_s2_demo
 

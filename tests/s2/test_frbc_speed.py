@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from gridflex.s2.frbc import FrbcInputs, battery_fleet
+from gridflex.s2.frbc import FrbcInputs
 from gridflex.s2.planner import PlanRequest, WarmModel, plan_site
 from gridflex.scheduling import Site, parse_site
+from tests.s2.fleet import battery_fleet
 
 N = 96
 

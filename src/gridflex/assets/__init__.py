@@ -15,6 +15,7 @@ load               :mod:`gridflex.assets.load`
 shiftable_process  :mod:`gridflex.assets.shiftable_process` (MILP)
 mode_machine       :mod:`gridflex.assets.mode_machine` (modes, transitions, timers; MILP: a CHP)
 demand_machines    :mod:`gridflex.assets.mode_machine` (made by the S2 CEM for a DDBC device)
+fill_rate_fleet    :mod:`gridflex.assets.fill_rate` (made by the S2 CEM for its FRBC devices)
 =================  =========================================================================
 """
 
@@ -26,6 +27,7 @@ from gridflex.assets.base import AssetBase, Built, Context, Flex, Output, SoftCo
 from gridflex.assets.battery import Battery
 from gridflex.assets.converter import Converter
 from gridflex.assets.ev import EV
+from gridflex.assets.fill_rate import FillRateDevice, FillRateFleetAsset
 from gridflex.assets.grid_connection import GridConnection
 from gridflex.assets.heat_pump import HeatPump, carnot_cop
 from gridflex.assets.load import Load
@@ -46,7 +48,8 @@ Asset = Annotated[
     | Load
     | ShiftableProcess
     | ModeMachine
-    | DemandMachines,
+    | DemandMachines
+    | FillRateFleetAsset,
     Field(discriminator="kind"),
 ]
 """Any asset kind, chosen by its ``kind`` field (the S2 CEM's device kinds among them)."""
@@ -77,6 +80,8 @@ __all__ = [
     "Context",
     "Converter",
     "DemandMachines",
+    "FillRateDevice",
+    "FillRateFleetAsset",
     "Flex",
     "GridConnection",
     "HeatPump",

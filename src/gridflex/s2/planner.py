@@ -9,7 +9,7 @@ adds the FRBC fill-level targets as soft bounds and solves. The site file's per-
 a 24 h site file is a daily profile), so a CEM that runs for days plans against the right prices.
 Only public scheduling/assets API is used.
 
-All FRBC devices enter as one asset (:class:`~gridflex.s2.frbc.FrbcFleetAsset`, the lean formulation
+All FRBC devices enter as one asset (:class:`~gridflex.assets.fill_rate.FillRateFleetAsset`, the lean formulation
 of docs/s2.md). A congestion limit (``import_limit_kw`` / ``export_limit_kw``, set by a DSO at run time)
 caps the site's net import / export over all its electricity grid connections, softly (each kWh over
 costs ``CONGESTION_PENALTY_EUR_PER_KWH``). With ``req.warm`` (a :class:`WarmModel` the CEM keeps),
@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from gridflex.s2.frbc import FLEET_ASSET, FrbcFleet, FrbcFleetAsset, FrbcInputs, fleet_signature
+from gridflex.assets.fill_rate import FillRateFleet, FillRateFleetAsset, fleet_signature
+from gridflex.s2.frbc import FLEET_ASSET, FrbcInputs
 from gridflex.s2.pebc import PebcInputs, pebc_assets
 from gridflex.scheduling import (
     Site,
@@ -56,7 +57,7 @@ class WarmModel:
 
     key: bytes = b""
     sm: SiteModel | None = None
-    fleet: FrbcFleet | None = None
+    fleet: FillRateFleet | None = None
     congestion: Any = None  # ConstrBlock of the congestion rows (None: no electricity grid connection)
     solution: list[Any] = field(default_factory=list)  # the last Solution, captured by a reader
     warm_solves: int = 0
@@ -164,7 +165,7 @@ def _set_congestion(sm: SiteModel, block: Any, req: PlanRequest) -> None:
 def _build(base: Site, req: PlanRequest, warm: WarmModel) -> None:
     site = site_with_devices(base, req)
     compiled = compile_site(site)
-    fleet_asset = FrbcFleetAsset(name=FLEET_ASSET, node="site", specs=list(req.frbc))
+    fleet_asset = FillRateFleetAsset(name=FLEET_ASSET, node="site", specs=list(req.frbc))
     added: list[Any] = [fleet_asset] if req.frbc else []
     added += [a for pspec in req.pebc for a in pebc_assets(pspec)]  # PEBC: production + energy rows
     if added or req.extra:
