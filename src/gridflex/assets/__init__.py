@@ -16,6 +16,7 @@ shiftable_process  :mod:`gridflex.assets.shiftable_process` (MILP)
 mode_machine       :mod:`gridflex.assets.mode_machine` (modes, transitions, timers; MILP: a CHP)
 demand_machines    :mod:`gridflex.assets.mode_machine` (made by the S2 CEM for a DDBC device)
 fill_rate_fleet    :mod:`gridflex.assets.fill_rate` (made by the S2 CEM for its FRBC devices)
+power_envelope     :mod:`gridflex.assets.power_envelope` (made by the S2 CEM for a PEBC device)
 =================  =========================================================================
 """
 
@@ -32,6 +33,7 @@ from gridflex.assets.grid_connection import GridConnection
 from gridflex.assets.heat_pump import HeatPump, carnot_cop
 from gridflex.assets.load import Load
 from gridflex.assets.mode_machine import DemandMachines, ModeMachine
+from gridflex.assets.power_envelope import PowerEnvelope, PowerEnvelopeDevice
 from gridflex.assets.pv import PV
 from gridflex.assets.shiftable_process import ShiftableProcess
 from gridflex.assets.storage import Storage
@@ -49,7 +51,8 @@ Asset = Annotated[
     | ShiftableProcess
     | ModeMachine
     | DemandMachines
-    | FillRateFleetAsset,
+    | FillRateFleetAsset
+    | PowerEnvelope,
     Field(discriminator="kind"),
 ]
 """Any asset kind, chosen by its ``kind`` field (the S2 CEM's device kinds among them)."""
@@ -88,6 +91,8 @@ __all__ = [
     "Load",
     "ModeMachine",
     "Output",
+    "PowerEnvelope",
+    "PowerEnvelopeDevice",
     "ShiftableProcess",
     "SoftConstraint",
     "Storage",

@@ -1,7 +1,7 @@
 """Run the S2 devices of a site through the site optimiser (``gridflex.scheduling``).
 
 :func:`plan_site` is pure and synchronous (the CEM calls it in a worker thread): it appends the
-devices' assets (the FRBC fleet, :func:`~gridflex.s2.pebc.pebc_assets`, the PPBC / OMBC / DDBC
+devices' assets (the FRBC fleet, :func:`~gridflex.assets.power_envelope.power_envelope_assets`, the PPBC / OMBC / DDBC
 device assets, fixed loads of NOT_CONTROLABLE devices) to the site's own assets (grid connection with its fuse
 limit, prices, CO2, other loads and PV), moves the horizon to ``start``, builds the site model,
 adds the FRBC fill-level targets as soft bounds and solves. The site file's per-period series
@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from gridflex.assets.fill_rate import FillRateFleet, FillRateFleetAsset, fleet_signature
+from gridflex.assets.power_envelope import PowerEnvelopeDevice, power_envelope_assets
 from gridflex.s2.frbc import FLEET_ASSET, FrbcInputs
-from gridflex.s2.pebc import PebcInputs, pebc_assets
 from gridflex.scheduling import (
     Site,
     build_site_model,
@@ -72,7 +72,7 @@ class PlanRequest:
     step_s: int
     n: int
     frbc: list[FrbcInputs] = field(default_factory=list)
-    pebc: list[PebcInputs] = field(default_factory=list)
+    pebc: list[PowerEnvelopeDevice] = field(default_factory=list)
     loads_kw: dict[str, np.ndarray] = field(default_factory=dict)  # NOT_CONTROLABLE devices, + = load
     import_limit_kw: np.ndarray | None = None  # congestion: net import cap per period (inf: none)
     export_limit_kw: np.ndarray | None = None  # congestion: net export cap per period (inf: none)
@@ -167,7 +167,7 @@ def _build(base: Site, req: PlanRequest, warm: WarmModel) -> None:
     compiled = compile_site(site)
     fleet_asset = FillRateFleetAsset(name=FLEET_ASSET, node="site", specs=list(req.frbc))
     added: list[Any] = [fleet_asset] if req.frbc else []
-    added += [a for pspec in req.pebc for a in pebc_assets(pspec)]  # PEBC: production + energy rows
+    added += [a for pspec in req.pebc for a in power_envelope_assets(pspec)]  # PEBC: production + energy rows
     if added or req.extra:
         compiled.site = compiled.site.model_copy(
             update={"assets": [*compiled.site.assets, *added, *req.extra]}
