@@ -17,6 +17,7 @@ mode_machine       :mod:`gridflex.assets.mode_machine` (modes, transitions, time
 demand_machines    :mod:`gridflex.assets.mode_machine` (made by the S2 CEM for a DDBC device)
 fill_rate_fleet    :mod:`gridflex.assets.fill_rate` (made by the S2 CEM for its FRBC devices)
 power_envelope     :mod:`gridflex.assets.power_envelope` (made by the S2 CEM for a PEBC device)
+power_sequence     :mod:`gridflex.assets.power_sequence` (made by the S2 CEM for a PPBC device; MILP)
 =================  =========================================================================
 """
 
@@ -34,6 +35,7 @@ from gridflex.assets.heat_pump import HeatPump, carnot_cop
 from gridflex.assets.load import Load
 from gridflex.assets.mode_machine import DemandMachines, ModeMachine
 from gridflex.assets.power_envelope import PowerEnvelope, PowerEnvelopeDevice
+from gridflex.assets.power_sequence import PowerSequenceAsset
 from gridflex.assets.pv import PV
 from gridflex.assets.shiftable_process import ShiftableProcess
 from gridflex.assets.storage import Storage
@@ -52,7 +54,8 @@ Asset = Annotated[
     | ModeMachine
     | DemandMachines
     | FillRateFleetAsset
-    | PowerEnvelope,
+    | PowerEnvelope
+    | PowerSequenceAsset,
     Field(discriminator="kind"),
 ]
 """Any asset kind, chosen by its ``kind`` field (the S2 CEM's device kinds among them)."""
@@ -93,6 +96,7 @@ __all__ = [
     "Output",
     "PowerEnvelope",
     "PowerEnvelopeDevice",
+    "PowerSequenceAsset",
     "ShiftableProcess",
     "SoftConstraint",
     "Storage",
