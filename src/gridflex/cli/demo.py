@@ -126,8 +126,9 @@ def demo_s2(
     hours: Annotated[float, typer.Option(help="Simulated hours (at most 60 s of wall time).")] = 12.0,
 ) -> None:
     """A household and an office live over real sockets: CEM + one simulator per device kind."""
-    from gridflex.demos.s2 import run_s2_demo
+    from gridflex.demos.s2 import check_s2_demo_options, run_s2_demo
 
+    check_s2_demo_options(speed, hours)  # one clear line and exit code 2, before anything starts
     with console.status(f"running {hours:g} simulated hours at {speed:g}× on 127.0.0.1 …"):
         summary = run_s2_demo(report, speed=speed, hours=hours)
     table = Table(title=f"gridflex demo s2 — {hours:g} h at {speed:g}× in {summary['wall_s']} s")
