@@ -1,0 +1,124 @@
+"""Baselines from like days before the target day: X-of-Y (high/mid/low) and the rolling average.
+
+Both look back only (a day's baseline never uses that day or a later one) over *eligible* days:
+days of the same type (weekday, or weekend/holiday) that are not excluded (event days, days with a
+known outage). A day whose history has too few eligible days gets NaN: no baseline is better than
+a guessed one, and the settlement reports it.
+
+Vectorized: meter data is viewed as a cube (meters × days × slots, see ``calendar``); the like
+days of every target day form one index matrix (days × Y) shared by all meters; X-of-Y ranks the
+Y candidates per meter by their mean load (over a window of the day, or the whole day) with a sort
+over the small last axis, and averages the chosen rows of the cube, one rank at a time.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from gridflex.errors import Problem, ValidationError
+from gridflex.market.baselines.calendar import DayLayout, as_meter_array
+
+__all__ = ["like_day_average", "like_day_candidates", "x_of_y"]
+
+Variant = Literal["high", "mid", "low"]
+
+
+def like_day_candidates(layout: DayLayout, y: int, exclude_days: np.ndarray | None = None) -> np.ndarray:
+    """(days × y) indices of the ``y`` most recent eligible like days before each day, newest last.
+
+    -1 where fewer than ``y`` exist. ``exclude_days`` is a boolean (days,) mask of days never used.
+    """
+    excluded = np.zeros(layout.n_days, dtype=bool) if exclude_days is None else exclude_days
+    out = np.full((layout.n_days, y), -1, dtype=np.int64)
+    for t in np.unique(layout.day_type):
+        eligible = np.flatnonzero((layout.day_type == t) & ~excluded)
+        targets = np.flatnonzero(layout.day_type == t)
+        before = np.searchsorted(eligible, targets)  # eligible days strictly before each target
+        take = before[:, None] - y + np.arange(y)[None, :]
+        ok = (before >= y)[:, None]
+        out[targets] = np.where(ok, eligible[np.clip(take, 0, None)] if len(eligible) else -1, -1)
+    return out
+
+
+def _check(x: int, y: int) -> None:
+    problems = []
+    if y < 1:
+        problems.append(Problem("baseline", "y", f"must be at least 1, got {y}"))
+    if not 1 <= x <= max(y, 1):
+        problems.append(Problem("baseline", "x", f"must be between 1 and y={y}, got {x}"))
+    if problems:
+        raise ValidationError("baseline parameters", problems)
+
+
+def _rows_mean(cube: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """Mean over k of cube[meter, chosen[meter, day, k], :] → (meters × days × slots).
+
+    The cube is gathered by whole rows (one local day of one meter: contiguous slots), one rank at a time.
+    """
+    m, d, s = cube.shape
+    rows = cube.reshape(m * d, s)
+    offset = (np.arange(m, dtype=np.int64) * d)[:, None]
+    acc = np.zeros((m * d, s), dtype=cube.dtype)
+    for k in range(chosen.shape[2]):
+        acc += rows[(offset + chosen[:, :, k]).ravel()]
+    acc /= chosen.shape[2]
+    return acc.reshape(m, d, s)
+
+
+def _finish(layout: DayLayout, mean_cube: np.ndarray, missing_day: np.ndarray) -> np.ndarray:
+    out = layout.uncube(mean_cube)
+    if missing_day.any():
+        out[:, missing_day[layout.day_of_period]] = np.nan
+    return out
+
+
+def like_day_average(
+    metered_kw: np.ndarray,
+    layout: DayLayout,
+    days: int = 10,
+    exclude_days: np.ndarray | None = None,
+) -> np.ndarray:
+    """Rolling average of the last ``days`` eligible like days, per wall-clock slot (meters × periods, kW)."""
+    _check(days, days)
+    values = as_meter_array(metered_kw, layout.grid.n, "metered_kw")
+    cube = layout.cube(values)
+    idx = like_day_candidates(layout, days, exclude_days)
+    missing = idx[:, 0] < 0
+    chosen = np.broadcast_to(np.where(idx < 0, 0, idx)[None], (cube.shape[0], *idx.shape))
+    return _finish(layout, _rows_mean(cube, chosen), missing)
+
+
+def x_of_y(
+    metered_kw: np.ndarray,
+    layout: DayLayout,
+    x: int = 4,
+    y: int = 5,
+    variant: Variant = "high",
+    exclude_days: np.ndarray | None = None,
+    rank_window: np.ndarray | None = None,
+) -> np.ndarray:
+    """X-of-Y baseline (meters × periods, kW): of the ``y`` last eligible like days, the ``x`` with the
+    highest (``high``), middle (``mid``) or lowest (``low``) mean load, averaged per wall-clock slot.
+
+    ``rank_window``: boolean (slots,) of the slots whose mean ranks the days (e.g. the event hours);
+    the whole day by default. ``mid`` drops ``(y - x) // 2`` highest days and the rest lowest.
+    Ties rank the more recent day higher.
+    """
+    _check(x, y)
+    if variant not in ("high", "mid", "low"):
+        raise ValidationError("baseline parameters", [Problem("baseline", "variant", f"unknown {variant!r}")])
+    values = as_meter_array(metered_kw, layout.grid.n, "metered_kw")
+    cube = layout.cube(values)
+    idx = like_day_candidates(layout, y, exclude_days)
+    missing = idx[:, 0] < 0
+    safe = np.where(idx < 0, 0, idx)
+    window = slice(None) if rank_window is None else np.asarray(rank_window, dtype=bool)
+    score = cube[:, :, window].mean(axis=2)  # (meters × days)
+    cand_score = score[:, safe]  # (meters × days × y), candidates oldest first
+    order = np.argsort(cand_score, axis=2, kind="stable")  # ascending; a tie keeps the older day lower
+    first = {"low": 0, "mid": (y - x) - (y - x) // 2, "high": y - x}[variant]
+    ranks = order[:, :, first : first + x]
+    chosen = np.take_along_axis(np.broadcast_to(safe[None], cand_score.shape), ranks, axis=2)
+    return _finish(layout, _rows_mean(cube, chosen), missing)
