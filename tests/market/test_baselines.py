@@ -127,6 +127,31 @@ def test_x_of_y_variants_are_ordered_and_y_of_y_is_the_like_day_average(seed, y,
     assert np.all(day_mean(mid)[ok] >= day_mean(low)[ok] - 1e-9)
 
 
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**31), y=st.integers(1, 5), data=st.data())
+def test_x_of_y_matches_a_day_by_day_reference(seed, y, data):
+    x = data.draw(st.integers(1, y))
+    variant = data.draw(st.sampled_from(["high", "mid", "low"]))
+    layout = day_layout(days_grid("2018-03-19", 15))  # spring DST day inside
+    rng = np.random.default_rng(seed)
+    metered = rng.integers(0, 4, (3, layout.grid.n)).astype(float)  # small integers: many ties
+    events = layout.day_mask([str(layout.dates[rng.integers(0, 15)])])
+    got = x_of_y(metered, layout, x, y, variant, exclude_days=events)
+    cube = layout.cube(metered)
+    for day in range(layout.n_days):
+        like = [k for k in range(day) if layout.day_type[k] == layout.day_type[day] and not events[k]][-y:]
+        cols = layout.day_of_period == day
+        if len(like) < y:
+            assert np.isnan(got[:, cols]).all()
+            continue
+        for meter in range(3):
+            # ascending by mean, a tie puts the older day first (a stable sort of oldest-first days)
+            ranked = sorted(like, key=lambda k: cube[meter, k].mean())
+            first = {"low": 0, "mid": (y - x) - (y - x) // 2, "high": y - x}[variant]
+            profile = cube[meter, ranked[first : first + x]].mean(axis=0)
+            np.testing.assert_allclose(got[meter, cols], profile[layout.slot_of_period[cols]], atol=1e-9)
+
+
 def test_x_of_y_rejects_bad_parameters():
     layout = day_layout(days_grid("2018-06-04", 7))
     with pytest.raises(ValidationError, match="x"):
@@ -180,6 +205,24 @@ def test_mbma_holds_the_level_before_the_event_or_interpolates_to_the_level_afte
     early = np.zeros(20, dtype=bool)
     early[1:3] = True
     assert np.isnan(meter_before_meter_after(metered, early, before_periods=4)[0, 1:3]).all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31), after=st.integers(0, 3))
+def test_per_meter_events_and_windows_give_what_each_meter_gives_alone(seed, after):
+    rng = np.random.default_rng(seed)
+    layout = day_layout(days_grid("2018-10-27", 3))  # the autumn DST day inside
+    metered = rng.uniform(0, 5, (3, layout.grid.n))
+    events = rng.random((3, layout.grid.n)) < 0.1
+    both = meter_before_meter_after(metered, events, 3, after)
+    window = rng.random((3, layout.grid.n)) < 0.2
+    base = rng.uniform(1, 5, (3, layout.grid.n))
+    adjusted = same_day_adjustment(base, metered, layout, window, "additive", 0.3)
+    for i in range(3):
+        alone = meter_before_meter_after(metered[i : i + 1], events[i], 3, after)
+        np.testing.assert_allclose(both[i : i + 1], alone, equal_nan=True)
+        one = same_day_adjustment(base[i : i + 1], metered[i : i + 1], layout, window[i], "additive", 0.3)
+        np.testing.assert_allclose(adjusted[i : i + 1], one)
 
 
 # ── stated baselines ──────────────────────────────────────────────────────────────────────────

@@ -69,25 +69,56 @@ def same_day_adjustment(
     base = as_meter_array(baseline_kw, layout.grid.n, "baseline_kw")
     meas = as_meter_array(metered_kw, layout.grid.n, "metered_kw", meters=base.shape[0])
     mask = _window_mask(layout, window, base.shape[0])
-    starts = layout.day_start
-    count = np.add.reduceat(np.broadcast_to(mask, base.shape).astype(np.int64), starts, axis=1)
-    base_sum = np.add.reduceat(np.where(mask, base, 0.0), starts, axis=1)
-    meas_sum = np.add.reduceat(np.where(mask, meas, 0.0), starts, axis=1)
+    base_mean, meas_mean = _window_means(layout, mask, base, meas)
     with np.errstate(invalid="ignore", divide="ignore"):
-        base_mean, meas_mean = base_sum / count, meas_sum / count
-        defined = (count > 0) & np.isfinite(base_mean) & np.isfinite(meas_mean) & (base_mean != 0)
+        defined = np.isfinite(base_mean) & np.isfinite(meas_mean) & (base_mean != 0)
         if kind == "multiplicative":
             factor = meas_mean / base_mean
             if cap is not None:
                 factor = np.clip(factor, 1.0 - cap, 1.0 + cap)
-            factor = np.where(defined, factor, 1.0)
-            return base * layout.per_day(factor.astype(base.dtype))
-        offset = meas_mean - base_mean
-        if cap is not None:
-            limit = cap * np.abs(base_mean)
-            offset = np.clip(offset, -limit, limit)
-        offset = np.where(defined, offset, 0.0)
-        return base + layout.per_day(offset.astype(base.dtype))
+            change = np.where(defined, factor, 1.0).astype(base.dtype)
+        else:
+            offset = meas_mean - base_mean
+            if cap is not None:
+                limit = cap * np.abs(base_mean)
+                offset = np.clip(offset, -limit, limit)
+            change = np.where(defined, offset, 0.0).astype(base.dtype)
+    out = np.empty_like(base)
+    apply = np.multiply if kind == "multiplicative" else np.add
+    for lo in range(0, base.shape[0], 256):  # blocks of meters: the day-to-period gather stays small
+        hi = min(lo + 256, base.shape[0])
+        apply(base[lo:hi], layout.per_day(change[lo:hi]), out=out[lo:hi])
+    return out
+
+
+def _window_means(
+    layout: DayLayout, mask: np.ndarray, base: np.ndarray, meas: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of baseline and metered over each day's window periods (meters × days); NaN without any."""
+    n_days = layout.n_days
+    if mask.shape[0] == 1:  # one window for all meters: only its columns are read
+        cols = np.flatnonzero(mask[0])
+        days = layout.day_of_period[cols]
+        count = np.bincount(days, minlength=n_days).astype(np.float64)
+        starts = np.searchsorted(days, np.arange(n_days))
+        has = count > 0
+        sums = []
+        for a in (base, meas):
+            total = np.zeros((a.shape[0], n_days))
+            if len(cols):
+                part = np.add.reduceat(
+                    a[:, cols].astype(np.float64), np.minimum(starts[has], len(cols) - 1), axis=1
+                )
+                total[:, has] = part
+            sums.append(total)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return sums[0] / count, sums[1] / count
+    full = np.broadcast_to(mask, base.shape)
+    count = np.add.reduceat(full.astype(np.int64), layout.day_start, axis=1)
+    base_sum = np.add.reduceat(np.where(full, base, 0.0), layout.day_start, axis=1)
+    meas_sum = np.add.reduceat(np.where(full, meas, 0.0), layout.day_start, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return base_sum / count, meas_sum / count
 
 
 def meter_before_meter_after(
@@ -112,31 +143,56 @@ def meter_before_meter_after(
     values = as_meter_array(values, values.shape[-1], "metered_kw")
     m, n = values.shape
     mask = np.asarray(event_mask, dtype=bool)
-    mask = np.broadcast_to(mask[None, :] if mask.ndim == 1 else mask, (m, n)) if mask.size else mask
-    if mask.shape != (m, n):
+    if mask.ndim == 2 and mask.shape == (m, n) and (mask == mask[:1]).all():
+        mask = mask[0]  # the same events for every meter: the fast path
+    if mask.shape not in ((n,), (m, n)):
         raise ValidationError(
             "meter-before-meter-after", [Problem("mbma", "event_mask", f"expected {m}×{n}")]
         )
+    out = values.copy()
+    cells = mask if mask.ndim == 2 else mask[None, :]
+    start, end = _runs(cells)
+    r, c = np.nonzero(cells)  # only event cells are computed
+    s, e = start[r, c], end[r, c]
+    shared = mask.ndim == 1
+    # a run's level is computed once, then spread over its cells
+    key = s if shared else r * n + s
+    _, first_cell, run_of_cell = np.unique(key, return_index=True, return_inverse=True)
+    meter = None if shared else r[first_cell]
+    before = _level(values, s[first_cell] - before_periods, before_periods, meter)
+    if after_periods:
+        after = _level(values, e[first_cell] + 1, after_periods, meter)
+        frac = (c - s + 0.5) / (e - s + 1)
+        during = before[..., run_of_cell] + frac * (after[..., run_of_cell] - before[..., run_of_cell])
+    else:
+        during = before[..., run_of_cell]
+    if shared:
+        out[:, c] = during
+    else:
+        out[r, c] = during
+    return out
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last period of the run of consecutive True each cell of ``mask`` (rows × n) is in."""
+    rows, n = mask.shape
     t = np.arange(n, dtype=np.int64)
-    edge = np.zeros((m, 1), dtype=bool)
+    edge = np.zeros((rows, 1), dtype=bool)
     starts = mask & ~np.concatenate([edge, mask[:, :-1]], axis=1)
     ends = mask & ~np.concatenate([mask[:, 1:], edge], axis=1)
     start_of = np.maximum.accumulate(np.where(starts, t, 0), axis=1)
     end_of = np.minimum.accumulate(np.where(ends, t, n - 1)[:, ::-1], axis=1)[:, ::-1]
-    csum = np.concatenate([np.zeros((m, 1)), np.cumsum(values, axis=1, dtype=np.float64)], axis=1)
+    return start_of, end_of
 
-    def level(first: np.ndarray, k: int) -> np.ndarray:
-        """Mean of periods [first, first + k) per cell; NaN where they leave the data."""
-        ok = (first >= 0) & (first + k <= n)
-        lo, hi = np.clip(first, 0, n), np.clip(first + k, 0, n)
-        mean = (np.take_along_axis(csum, hi, axis=1) - np.take_along_axis(csum, lo, axis=1)) / k
-        return np.where(ok, mean, np.nan)
 
-    before = level(start_of - before_periods, before_periods)
-    if after_periods:
-        after = level(end_of + 1, after_periods)
-        frac = (t - start_of + 0.5) / (end_of - start_of + 1)
-        during = before + frac * (after - before)
-    else:
-        during = before
-    return np.where(mask, during, values).astype(values.dtype, copy=False)
+def _level(values: np.ndarray, first: np.ndarray, k: int, row: np.ndarray | None) -> np.ndarray:
+    """Mean of periods ``[first, first + k)``: per event cell (``row`` given: one meter each), else for
+    every meter (meters × cells); NaN where the periods leave the data."""
+    n = values.shape[1]
+    ok = (first >= 0) & (first + k <= n)
+    cols = np.clip(first[:, None] + np.arange(k)[None, :], 0, n - 1)  # (cells × k)
+    if row is None:
+        mean = values[:, cols].mean(axis=2, dtype=np.float64)  # (meters × cells)
+        return np.where(ok[None, :], mean, np.nan)
+    mean = values[row[:, None], cols].mean(axis=1, dtype=np.float64)
+    return np.where(ok, mean, np.nan)

@@ -13,6 +13,8 @@ over the small last axis, and averages the chosen rows of the cube, one rank at 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -52,26 +54,76 @@ def _check(x: int, y: int) -> None:
         raise ValidationError("baseline parameters", problems)
 
 
-def _rows_mean(cube: np.ndarray, chosen: np.ndarray) -> np.ndarray:
-    """Mean over k of cube[meter, chosen[meter, day, k], :] → (meters × days × slots).
+BLOCK_METERS = 256
+"""Meters per block: a block's cube (256 × 366 days × 96 slots of float32: 36 MB) stays near the
+caches, and its temporaries are reused instead of faulting in fresh pages for the whole fleet."""
 
-    The cube is gathered by whole rows (one local day of one meter: contiguous slots), one rank at a time.
+
+def _in_blocks(
+    values: np.ndarray, layout: DayLayout, missing_day: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """(meters × periods) → apply ``fn`` to the cube of each block of meters → (meters × periods)."""
+    m = values.shape[0]
+    out = np.empty((m, layout.grid.n), dtype=values.dtype)
+    cell = layout.day_of_period * layout.slots_per_day + layout.slot_of_period
+    for lo in range(0, m, BLOCK_METERS):
+        hi = min(lo + BLOCK_METERS, m)
+        cube = fn(layout.cube(values[lo:hi]))
+        np.take(cube.reshape(hi - lo, -1), cell, axis=1, out=out[lo:hi])
+    if missing_day.any():
+        out[:, missing_day[layout.day_of_period]] = np.nan
+    return out
+
+
+@dataclass(frozen=True)
+class _Windows:
+    """For each day type: its eligible days, its target days, and where each window ends."""
+
+    eligible: list[np.ndarray]
+    targets: list[np.ndarray]
+    before: list[np.ndarray]  # eligible days strictly before each target
+
+
+def _windows(layout: DayLayout, y: int, exclude_days: np.ndarray | None) -> _Windows:
+    excluded = np.zeros(layout.n_days, dtype=bool) if exclude_days is None else exclude_days
+    out = _Windows([], [], [])
+    for t in np.unique(layout.day_type):
+        eligible = np.flatnonzero((layout.day_type == t) & ~excluded)
+        targets = np.flatnonzero(layout.day_type == t)
+        out.eligible.append(eligible)
+        out.targets.append(targets)
+        out.before.append(np.searchsorted(eligible, targets))
+    return out
+
+
+def _window_sums(cube: np.ndarray, win: _Windows, y: int) -> np.ndarray:
+    """Sum over the ``y`` last eligible like days before each day (meters × days × slots, float64).
+
+    Prefix sums over each day type's eligible days: one pass, whatever ``y``. Days with fewer than
+    ``y`` eligible days before them get an unused value (the caller marks them missing).
+    """
+    b, d, s = cube.shape
+    out = np.zeros((b, d, s), dtype=np.float64)
+    for eligible, targets, before in zip(win.eligible, win.targets, win.before, strict=True):
+        prefix = np.zeros((b, len(eligible) + 1, s), dtype=np.float64)
+        np.cumsum(cube[:, eligible, :], axis=1, dtype=np.float64, out=prefix[:, 1:, :])
+        ok = before >= y
+        out[:, targets[ok], :] = prefix[:, before[ok], :] - prefix[:, before[ok] - y, :]
+    return out
+
+
+def _rows_sum(cube: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """Sum over k of cube[meter, chosen[meter, day, k], :] → (meters × days × slots), float64.
+
+    Gathered by whole rows (one local day of one meter: contiguous slots), one rank at a time.
     """
     m, d, s = cube.shape
     rows = cube.reshape(m * d, s)
     offset = (np.arange(m, dtype=np.int64) * d)[:, None]
-    acc = np.zeros((m * d, s), dtype=cube.dtype)
+    acc = np.zeros((m * d, s), dtype=np.float64)
     for k in range(chosen.shape[2]):
         acc += rows[(offset + chosen[:, :, k]).ravel()]
-    acc /= chosen.shape[2]
     return acc.reshape(m, d, s)
-
-
-def _finish(layout: DayLayout, mean_cube: np.ndarray, missing_day: np.ndarray) -> np.ndarray:
-    out = layout.uncube(mean_cube)
-    if missing_day.any():
-        out[:, missing_day[layout.day_of_period]] = np.nan
-    return out
 
 
 def like_day_average(
@@ -83,11 +135,13 @@ def like_day_average(
     """Rolling average of the last ``days`` eligible like days, per wall-clock slot (meters × periods, kW)."""
     _check(days, days)
     values = as_meter_array(metered_kw, layout.grid.n, "metered_kw")
-    cube = layout.cube(values)
-    idx = like_day_candidates(layout, days, exclude_days)
-    missing = idx[:, 0] < 0
-    chosen = np.broadcast_to(np.where(idx < 0, 0, idx)[None], (cube.shape[0], *idx.shape))
-    return _finish(layout, _rows_mean(cube, chosen), missing)
+    win = _windows(layout, days, exclude_days)
+    missing = like_day_candidates(layout, days, exclude_days)[:, 0] < 0
+
+    def mean(cube: np.ndarray) -> np.ndarray:
+        return (_window_sums(cube, win, days) / days).astype(cube.dtype, copy=False)
+
+    return _in_blocks(values, layout, missing, mean)
 
 
 def x_of_y(
@@ -110,15 +164,26 @@ def x_of_y(
     if variant not in ("high", "mid", "low"):
         raise ValidationError("baseline parameters", [Problem("baseline", "variant", f"unknown {variant!r}")])
     values = as_meter_array(metered_kw, layout.grid.n, "metered_kw")
-    cube = layout.cube(values)
     idx = like_day_candidates(layout, y, exclude_days)
     missing = idx[:, 0] < 0
     safe = np.where(idx < 0, 0, idx)
+    win = _windows(layout, y, exclude_days)
     window = slice(None) if rank_window is None else np.asarray(rank_window, dtype=bool)
-    score = cube[:, :, window].mean(axis=2)  # (meters × days)
-    cand_score = score[:, safe]  # (meters × days × y), candidates oldest first
-    order = np.argsort(cand_score, axis=2, kind="stable")  # ascending; a tie keeps the older day lower
     first = {"low": 0, "mid": (y - x) - (y - x) // 2, "high": y - x}[variant]
-    ranks = order[:, :, first : first + x]
-    chosen = np.take_along_axis(np.broadcast_to(safe[None], cand_score.shape), ranks, axis=2)
-    return _finish(layout, _rows_mean(cube, chosen), missing)
+    keep = np.zeros(y, dtype=bool)
+    keep[first : first + x] = True
+    # sum the kept days, or the window minus the dropped ones: whichever gathers fewer rows
+    gather_kept = x <= y - x
+
+    def mean(cube: np.ndarray) -> np.ndarray:
+        score = cube[:, :, window].mean(axis=2)  # (meters × days)
+        cand_score = score[:, safe]  # (meters × days × y), candidates oldest first
+        order = np.argsort(cand_score, axis=2, kind="stable")  # ascending; a tie keeps the older day lower
+        ranks = order[:, :, keep if gather_kept else ~keep]
+        picked = np.take_along_axis(np.broadcast_to(safe[None], cand_score.shape), ranks, axis=2)
+        total = (
+            _rows_sum(cube, picked) if gather_kept else _window_sums(cube, win, y) - _rows_sum(cube, picked)
+        )
+        return (total / x).astype(cube.dtype, copy=False)
+
+    return _in_blocks(values, layout, missing, mean)

@@ -20,8 +20,8 @@ __all__ = ["fixed_reference", "nominated", "nominated_from_flexoffers"]
 def nominated(prognosis_kw: np.ndarray, grid: TimeGrid) -> np.ndarray:
     """The nominated schedule (D-prognosis) as the baseline: checked for shape and finite values."""
     values = as_meter_array(prognosis_kw, grid.n, "prognosis_kw")
-    bad = np.argwhere(~np.isfinite(values))
-    if len(bad):
+    if not np.isfinite(values).all():
+        bad = np.argwhere(~np.isfinite(values))
         problems = [
             Problem(f"meter {i}", f"period {grid.index[t]}", "not a finite number") for i, t in bad[:10]
         ]
