@@ -106,7 +106,7 @@ def test_availability_is_paid_per_mw_and_hour():
     assert result.totals().loc["agr", "availability"] == 3 * 0.5 * 12.0
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(
     n_meters=st.integers(1, 5),
     seed=st.integers(0, 2**31),
