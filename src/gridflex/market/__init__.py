@@ -1,5 +1,25 @@
-"""Markets: day-ahead prices (SMARD) today; products, orders, clearing, baselines and settlement next."""
+"""Markets: day-ahead prices (SMARD), products, orders, clearing (auction, continuous book, local
+flexibility, capacity), flex-offer trading. Baselines and settlement live next to them."""
 
+from gridflex.market.auction import AuctionResult, clear_auction, clear_curves
+from gridflex.market.orders import BlockOrder, Execution, Order, OrderArrays, OrderResult, OrderStatus, Side
 from gridflex.market.prices import available_years, load_smard_prices, prices_on_grid
+from gridflex.market.products import Product, ProductKind
 
-__all__ = ["available_years", "load_smard_prices", "prices_on_grid"]
+__all__ = [
+    "AuctionResult",
+    "BlockOrder",
+    "Execution",
+    "Order",
+    "OrderArrays",
+    "OrderResult",
+    "OrderStatus",
+    "Product",
+    "ProductKind",
+    "Side",
+    "available_years",
+    "clear_auction",
+    "clear_curves",
+    "load_smard_prices",
+    "prices_on_grid",
+]
