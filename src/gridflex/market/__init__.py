@@ -2,6 +2,7 @@
 flexibility, capacity), flex-offer trading. Baselines and settlement live next to them."""
 
 from gridflex.market.auction import AuctionResult, clear_auction, clear_curves
+from gridflex.market.book import ContinuousBook, Trade
 from gridflex.market.orders import BlockOrder, Execution, Order, OrderArrays, OrderResult, OrderStatus, Side
 from gridflex.market.prices import available_years, load_smard_prices, prices_on_grid
 from gridflex.market.products import Product, ProductKind
@@ -9,6 +10,7 @@ from gridflex.market.products import Product, ProductKind
 __all__ = [
     "AuctionResult",
     "BlockOrder",
+    "ContinuousBook",
     "Execution",
     "Order",
     "OrderArrays",
@@ -17,6 +19,7 @@ __all__ = [
     "Product",
     "ProductKind",
     "Side",
+    "Trade",
     "available_years",
     "clear_auction",
     "clear_curves",
