@@ -146,7 +146,7 @@ class ContinuousBook:
             return self._reject(rec, "duplicate order_id", register=False)
         ok, reason = screen_orders(
             arr, self.products, now_s, kinds=[ProductKind.ENERGY_CONTINUOUS], market_orders=True
-        )  # type: ignore[arg-type]
+        )
         if not ok[0]:
             return self._reject(rec, str(reason[0]))
         return self.match(rec, order.execution)
