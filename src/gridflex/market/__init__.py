@@ -3,6 +3,7 @@ flexibility, capacity), flex-offer trading. Baselines and settlement live next t
 
 from gridflex.market.auction import AuctionResult, clear_auction, clear_curves
 from gridflex.market.book import ContinuousBook, Trade
+from gridflex.market.local import FlexNetwork, FlexOffer, FlexOrder, FlexRequest, LocalResult, clear_local
 from gridflex.market.orders import BlockOrder, Execution, Order, OrderArrays, OrderResult, OrderStatus, Side
 from gridflex.market.prices import available_years, load_smard_prices, prices_on_grid
 from gridflex.market.products import Product, ProductKind
@@ -12,6 +13,11 @@ __all__ = [
     "BlockOrder",
     "ContinuousBook",
     "Execution",
+    "FlexNetwork",
+    "FlexOffer",
+    "FlexOrder",
+    "FlexRequest",
+    "LocalResult",
     "Order",
     "OrderArrays",
     "OrderResult",
@@ -23,6 +29,7 @@ __all__ = [
     "available_years",
     "clear_auction",
     "clear_curves",
+    "clear_local",
     "load_smard_prices",
     "prices_on_grid",
 ]
