@@ -261,11 +261,17 @@ def clear_local(
     offers: list[FlexOffer],
     network: FlexNetwork | None = None,
     balanced: bool = False,
+    balance_tolerance_mw: float = 0.0,
     now_s: int | None = None,
     time_limit_s: float = 10.0,
     mip_rel_gap: float = 1e-3,
 ) -> LocalResult:
-    """Least-cost, pay-as-bid selection of FlexOffers for the requests; see the module docstring."""
+    """Least-cost, pay-as-bid selection of FlexOffers for the requests; see the module docstring.
+
+    ``balanced``: up = down activations per ISP, within ``balance_tolerance_mw`` (indivisible offers
+    rarely sum to exactly zero). ``time_limit_s`` and ``mip_rel_gap`` bound a MILP; the result says
+    whether the limit was hit (``status``) and the gap reached.
+    """
     products = {product.product_id: product}
     h = product.isp_h
     keys = _offer_keys(offers)
@@ -334,7 +340,13 @@ def clear_local(
     if balanced and len(ent.offer):
         isps, inv = np.unique(ent.isp, return_inverse=True)
         m.add_constrs(
-            "balance", row=inv, col=a.start + ent.offer, val=ent.signed_mw, lb=0.0, ub=0.0, n_rows=len(isps)
+            "balance",
+            row=inv,
+            col=a.start + ent.offer,
+            val=ent.signed_mw,
+            lb=-balance_tolerance_mw,
+            ub=balance_tolerance_mw,
+            n_rows=len(isps),
         )
     sol = m.solve(time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
     act = np.clip(sol.value(a), 0.0, 1.0)
