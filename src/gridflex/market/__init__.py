@@ -12,6 +12,7 @@ from gridflex.market.capacity import (
     activate,
     procure_capacity,
 )
+from gridflex.market.flexoffers import FlexOfferTrade, trade_flexoffers
 from gridflex.market.local import FlexNetwork, FlexOffer, FlexOrder, FlexRequest, LocalResult, clear_local
 from gridflex.market.orders import BlockOrder, Execution, Order, OrderArrays, OrderResult, OrderStatus, Side
 from gridflex.market.prices import available_years, load_smard_prices, prices_on_grid
@@ -28,6 +29,7 @@ __all__ = [
     "Execution",
     "FlexNetwork",
     "FlexOffer",
+    "FlexOfferTrade",
     "FlexOrder",
     "FlexRequest",
     "LocalResult",
@@ -48,4 +50,5 @@ __all__ = [
     "load_smard_prices",
     "prices_on_grid",
     "procure_capacity",
+    "trade_flexoffers",
 ]
