@@ -183,6 +183,9 @@ class ContinuousBook:
                 expired.append(rec.order_id)
         return expired
 
+    def __contains__(self, order_id: object) -> bool:
+        return order_id in self._orders
+
     def status(self, order_id: str) -> OrderResult:
         return self._result(self._orders[order_id])
 

@@ -10,16 +10,27 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from gridflex.errors import DataError
+from gridflex.market.capacity import CapacityBid, CapacityTender
+from gridflex.market.local import FlexNetwork, FlexOffer, FlexRequest
 from gridflex.market.orders import BlockOrder, Order, OrderResult
 from gridflex.market.products import Product
 
-__all__ = ["AuctionDocument", "read_document", "schemas", "write_schemas"]
+__all__ = [
+    "AuctionDocument",
+    "BookDocument",
+    "BookEvent",
+    "CapacityDocument",
+    "LocalDocument",
+    "read_document",
+    "schemas",
+    "write_schemas",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -37,12 +48,69 @@ class AuctionDocument(BaseModel):
     )
 
 
+class BookEvent(BaseModel):
+    """One step of a continuous session: submit an order, cancel one, or close the gates at a time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["submit", "cancel", "close_gates"]
+    order: Order | None = Field(None, description="For submit.")
+    order_id: str | None = Field(None, description="For cancel.")
+    at: AwareDatetime | None = Field(None, description="Event time (submit default, close_gates time).")
+
+
+class BookDocument(BaseModel):
+    """``gridflex market book``: continuous products and a sequence of events, replayed in order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    products: list[Product]
+    events: list[BookEvent]
+
+
+class LocalDocument(BaseModel):
+    """``gridflex market local``: one DSO request round (requests, offers, optional network)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product: Product
+    requests: list[FlexRequest]
+    offers: list[FlexOffer]
+    network: FlexNetwork | None = None
+    balanced: bool = Field(False, description="GOPACS-style: up = down per ISP.")
+    balance_tolerance_mw: float = 0.0
+    cleared_at: AwareDatetime | None = None
+    time_limit_s: float = 10.0
+    mip_rel_gap: float = 1e-3
+
+
+class ActivationCall(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: AwareDatetime
+    duration_h: float = Field(gt=0)
+    power_mw: float = Field(gt=0)
+
+
+class CapacityDocument(BaseModel):
+    """``gridflex market capacity``: a tender, its bids, and optional activation calls."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tender: CapacityTender
+    bids: list[CapacityBid]
+    activations: list[ActivationCall] = Field(default_factory=list)
+
+
 DOCUMENTS: dict[str, type[BaseModel]] = {
     "product": Product,
     "order": Order,
     "block-order": BlockOrder,
     "order-result": OrderResult,
     "auction": AuctionDocument,
+    "book": BookDocument,
+    "local": LocalDocument,
+    "capacity": CapacityDocument,
 }
 
 
