@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gridflex.errors import SolverError
 from gridflex.market.orders import (
     NO_TIME,
     BlockOrder,
@@ -363,11 +364,17 @@ def clear_auction(
     excluded: dict[int, float] = {}
     gap, iterations = 0.0, 0
     curves_in = (cell[v], orders.is_buy[v], orders.quantity_mw[v], orders.price_eur_per_mwh[v])
+    curves = None
     if len(b_idx):
-        accepted_blocks, excluded, gap, iterations, curves = _with_blocks(
-            blocks, b_idx, b_cell, b_q, curves_in, n_cells, c_h, time_limit_s, max_iterations
-        )
-    else:
+        try:
+            accepted_blocks, excluded, gap, iterations, curves = _with_blocks(
+                blocks, b_idx, b_cell, b_q, curves_in, n_cells, c_h, time_limit_s, max_iterations
+            )
+        except SolverError as e:  # no block solution within the time limit: clear without blocks, say why
+            why = f"no block selection found within {time_limit_s:g} s ({e.status}); blocks not accepted"
+            block_reason = [r or why for r in block_reason]
+            b_idx = b_idx[:0]
+    if curves is None:
         curves = clear_curves(*curves_in, n_cells)
     accepted = np.zeros(len(orders))
     accepted[v] = curves.accepted_mw[: len(v)]
@@ -416,21 +423,36 @@ def _with_blocks(blocks, b_idx, b_cell, b_q, curves_in, n_cells, c_h, time_limit
     cell, is_buy, q, p = curves_in
     touched = np.zeros(n_cells, dtype=bool)
     touched[b_cell] = True
-    in_milp = np.flatnonzero(touched[cell])
+    x_lo, x_hi = _acceptance_range(curves_in, b_cell, b_q, n_cells)
+    # Only orders whose acceptance depends on the blocks are variables; the others are fixed and
+    # move to the right-hand side (this keeps the MILP small: a window around each margin).
+    free = touched[cell] & (x_hi - x_lo > _TOL)
+    fixed = touched[cell] & ~free
+    in_milp = np.flatnonzero(free)
     ublocks = np.unique(b_idx)
     bpos = np.searchsorted(ublocks, b_idx)
     local = -np.ones(n_cells, dtype=np.int64)
     local[touched] = np.arange(int(touched.sum()))
+    sign_all = np.where(is_buy, 1.0, -1.0)
+    rhs = -np.bincount(
+        local[cell[fixed]], weights=sign_all[fixed] * x_lo[fixed], minlength=int(touched.sum())
+    )
     m = Model(name="auction-blocks")
-    sign = np.where(is_buy[in_milp], 1.0, -1.0)
-    x = m.add_vars(len(in_milp), ub=q[in_milp], cost=-sign * p[in_milp] * c_h[cell[in_milp]], name="x")
+    sign = sign_all[in_milp]
+    x = m.add_vars(
+        len(in_milp),
+        lb=x_lo[in_milp],
+        ub=x_hi[in_milp],
+        cost=-sign * p[in_milp] * c_h[cell[in_milp]],
+        name="x",
+    )
     b_price = np.array([blocks[j].price_eur_per_mwh for j in ublocks.tolist()])
     b_value = np.bincount(bpos, weights=b_q * c_h[b_cell], minlength=len(ublocks)) * b_price
     y = m.add_vars(len(ublocks), ub=1.0, cost=-b_value, integer=True, name="y")
     m.add_constrs(
         "balance", row=np.concatenate((local[cell[in_milp]], local[b_cell])),
         col=np.concatenate((x.idx, y.start + bpos)), val=np.concatenate((sign, b_q)),
-        lb=0.0, ub=0.0, n_rows=int(touched.sum()),
+        lb=rhs, ub=rhs, n_rows=int(touched.sum()),
     )  # fmt: skip
     excluded: dict[int, float] = {}
     gap, it = 0.0, 0
@@ -454,6 +476,25 @@ def _with_blocks(blocks, b_idx, b_cell, b_q, curves_in, n_cells, c_h, time_limit
         excluded[int(ublocks[worst])] = float(surplus[worst])
         m.set_bounds(y, 0.0, 0.0, index=np.array([worst]))
     return {int(ublocks[k]) for k in np.flatnonzero(acc)}, excluded, gap, it, curves
+
+
+def _acceptance_range(curves_in, b_cell, b_q, n_cells) -> tuple[np.ndarray, np.ndarray]:
+    """Per curve order, the least and most it can be accepted whatever blocks are accepted.
+
+    Accepted buys grow and accepted sells shrink monotonically with the net block supply in a cell,
+    so the two extremes (every sell block in, every buy block in) bound every block combination.
+    """
+    cell, is_buy, q, p = curves_in
+    out = []
+    for side in (b_q < 0, b_q > 0):
+        t_cell, t_q = b_cell[side], b_q[side]
+        c = clear_curves(
+            np.concatenate((cell, t_cell)), np.concatenate((is_buy, t_q > 0)), np.concatenate((q, np.abs(t_q))),
+            np.concatenate((p, np.zeros(len(t_q)))), n_cells,
+            taker=np.concatenate((np.zeros(len(q), bool), np.ones(len(t_q), bool))),
+        )  # fmt: skip
+        out.append(c.accepted_mw[: len(q)])
+    return np.minimum(*out), np.maximum(*out)
 
 
 def _block_surplus(bpos, b_cell, b_q, b_price, price, c_h, n) -> np.ndarray:
