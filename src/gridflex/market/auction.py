@@ -86,36 +86,38 @@ def clear_curves(
     n = len(q)
     taker = np.zeros(n, dtype=bool) if taker is None else np.asarray(taker, dtype=bool)
     p_eff = np.where(taker, np.where(is_buy, np.inf, -np.inf), p)
-    uniq, rank = np.unique(p_eff, return_inverse=True)
-    big = np.int64(len(uniq) + 1)  # one spare rank so that rank-1 / rank+1 never reach another cell
-    key = cell * big + rank
+    # One sort by (cell, price); every sum below is a difference of two prefix sums at segment ends.
+    perm = np.lexsort((p_eff, cell))
+    c_s, p_s, q_s, b_s = cell[perm], p_eff[perm], q[perm], is_buy[perm]
+    new_cell = np.ones(n, dtype=bool)
+    new_cell[1:] = c_s[1:] != c_s[:-1]
+    new_level = new_cell.copy()
+    new_level[1:] |= p_s[1:] != p_s[:-1]
+    cb = np.concatenate(([0.0], np.cumsum(np.where(b_s, q_s, 0.0))))
+    cs = np.concatenate(([0.0], np.cumsum(np.where(b_s, 0.0, q_s))))
 
-    def side(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        k = key[mask]
-        o = np.argsort(k, kind="stable")
-        return k[o], np.concatenate(([0.0], np.cumsum(q[mask][o])))
+    def seg(starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # first and one-past-last position
+        first = np.flatnonzero(starts)
+        lengths = np.diff(np.append(first, n))
+        return np.repeat(first, lengths), np.repeat(first + lengths, lengths)
 
-    kb, cb = side(is_buy)
-    ks, cs = side(~is_buy)
-
-    def demand(c: np.ndarray, r: np.ndarray) -> np.ndarray:  # buys in cell c priced at rank >= r
-        return cb[np.searchsorted(kb, (c + 1) * big)] - cb[np.searchsorted(kb, c * big + r)]
-
-    def supply(c: np.ndarray, r: np.ndarray) -> np.ndarray:  # sells in cell c priced at rank <= r
-        return cs[np.searchsorted(ks, c * big + r, "right")] - cs[np.searchsorted(ks, c * big)]
-
-    vol = np.minimum(demand(cell, rank), supply(cell, rank))
-    volume = _maxat(n_cells, cell, vol, -1.0)
-    volume[volume < 0] = 0.0  # empty cells
-    accepted = np.zeros(n)
-    for mask, strict, level in (
-        (is_buy, demand(cell, rank + 1), demand),
-        (~is_buy, supply(cell, rank - 1), supply),
-    ):
-        c, r, better = cell[mask], rank[mask], strict[mask]
-        lev = level(c, r) - better
-        fill = np.clip(volume[c] - better, 0.0, lev)
-        accepted[mask] = np.divide(q[mask] * fill, lev, out=np.zeros(len(c)), where=lev > 0)
+    lv0, lv1 = seg(new_level)
+    ce0, ce1 = seg(new_cell)
+    demand = cb[ce1] - cb[lv0]  # buys in the cell priced >= this level
+    demand_better = cb[ce1] - cb[lv1]  # priced above it
+    supply = cs[lv1] - cs[ce0]  # sells priced <= this level
+    supply_better = cs[lv0] - cs[ce0]
+    vol = np.minimum(demand, supply)
+    volume = np.zeros(n_cells)
+    if n:
+        first = np.flatnonzero(new_cell)
+        volume[c_s[first]] = np.maximum.reduceat(vol, first)
+    better = np.where(b_s, demand_better, supply_better)
+    level = np.where(b_s, demand - demand_better, supply - supply_better)
+    fill = np.clip(volume[c_s] - better, 0.0, level)
+    acc_s = np.divide(q_s * fill, level, out=np.zeros(n), where=level > 0)  # pro rata on the level
+    accepted = np.empty(n)
+    accepted[perm] = acc_s
     filled = (accepted > _TOL) & ~taker
     residual = (accepted < q - _TOL) & ~taker
     lo_mask = (filled & ~is_buy) | (residual & is_buy)
