@@ -146,3 +146,10 @@ def test_milp_matches_brute_force(offers_in, need):
         assert r.request_unmet_mw["r"] == pytest.approx(0.0, abs=1e-9)
     else:
         assert r.request_unmet_mw["r"] > 0
+
+
+def test_no_offers_leaves_every_request_unmet_and_duplicate_requests_raise():
+    r = clear_local(LOCAL, [_req(mw=2.0), _req("r2", isp=11, mw=1.0)], [])
+    assert r.request_unmet_mw == {"r": 2.0, "r2": 1.0} and r.orders == [] and r.cost_eur == 0.0
+    with pytest.raises(MarketError, match="a second request for CP in ISP 10"):
+        clear_local(LOCAL, [_req(), _req("again")], [])

@@ -282,6 +282,11 @@ def clear_local(
         offer_reason[key] = "duplicate offer_id" if dup else _screen_offer(o, products, network, now_s)
         seen.add(o.offer_id)
     req_reason = [_screen_request(r, products, network) for r in requests]
+    seen_req: set[tuple[str, int]] = set()
+    for k, r in enumerate(requests):  # one need per congestion point and ISP: merge them upstream
+        if (r.congestion_point, r.isp) in seen_req and not req_reason[k]:
+            req_reason[k] = f"a second request for {r.congestion_point} in ISP {r.isp}"
+        seen_req.add((r.congestion_point, r.isp))
     raise_market_error(
         "flex requests",
         [Problem(r.request_id, "request", why) for r, why in zip(requests, req_reason, strict=True) if why],
