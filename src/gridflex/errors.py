@@ -4,7 +4,8 @@
 
     GridflexError                      base: every error gridflex raises on purpose
     ├── ValidationError                input broke rules; carries a list of Problem
-    │   └── FlexOfferValidationError   flex-offers (ids and fields named)
+    │   ├── FlexOfferValidationError   flex-offers (ids and fields named)
+    │   └── MarketError                market input that cannot be cleared as a whole (requests, network, tender)
     ├── DataError                      a data file cannot be read or parsed (path, row, column)
     ├── TimeGridError                  series or times that do not fit a TimeGrid
     ├── ModelError                     an optimisation model was built inconsistently
@@ -68,6 +69,10 @@ class ValidationError(GridflexError):
 
 class FlexOfferValidationError(ValidationError):
     """One or more flex-offers are invalid."""
+
+
+class MarketError(ValidationError):
+    """Market input that cannot be cleared as a whole (bad orders alone are rejected one by one)."""
 
 
 class DataError(GridflexError):
