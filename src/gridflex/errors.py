@@ -4,7 +4,8 @@
 
     GridflexError                      base: every error gridflex raises on purpose
     ├── ValidationError                input broke rules; carries a list of Problem
-    │   └── FlexOfferValidationError   flex-offers (ids and fields named)
+    │   ├── FlexOfferValidationError   flex-offers (ids and fields named)
+    │   └── NetworkError               a distribution network cannot be used (element named)
     ├── DataError                      a data file cannot be read or parsed (path, row, column)
     ├── TimeGridError                  series or times that do not fit a TimeGrid
     ├── ModelError                     an optimisation model was built inconsistently
@@ -52,6 +53,10 @@ class ValidationError(GridflexError):
 
 class FlexOfferValidationError(ValidationError):
     """One or more flex-offers are invalid."""
+
+
+class NetworkError(ValidationError):
+    """A distribution network is refused: islands without a source, missing parameters, unknown elements."""
 
 
 class DataError(GridflexError):
