@@ -112,3 +112,30 @@ def extract_simbench(code: str, path: str | Path) -> Path:
 
 def _used_profiles(network: DistributionNetwork) -> set[str]:
     return {str(p) for k in ("load", "sgen", "storage") for p in network.tables[k].profile}
+
+
+def open_network(spec: str | Path, start: datetime | None = None, periods: int = 96) -> GridCase:
+    """A network from what a user types: a shipped grid name, a grid file (.npz), a pandapower JSON file,
+    ``cigre-mv``/``cigre-lv``, or a SimBench code (with the ``simbench`` extra). Networks without profiles
+    get flat ones (every element at its nominal power) from ``start`` for ``periods``."""
+    from gridflex.grid.distribution.convert import cigre, from_pandapower_json, from_simbench
+    from gridflex.grid.distribution.profiles import flat_profiles
+
+    text = str(spec)
+    path = Path(text)
+    flat_start = start or datetime(2016, 1, 1)
+    if text in SHIPPED or path.suffix == ".npz":
+        return load_grid(spec)
+    if text in ("cigre-mv", "cigre-lv"):
+        return GridCase(cigre(text[-2:]), flat_profiles(flat_start, periods))
+    if path.suffix.lower() == ".json":
+        if not path.exists():
+            raise DataError(f"{path}: no such file")
+        return GridCase(from_pandapower_json(path), flat_profiles(flat_start, periods))
+    if "--" in text:
+        return GridCase(*from_simbench(text))
+    names = ", ".join(sorted(SHIPPED))
+    raise DataError(
+        f"unknown network {text!r}: give a shipped grid ({names}), a .npz grid file, a pandapower .json file, "
+        "cigre-mv, cigre-lv or a SimBench code"
+    )

@@ -137,11 +137,12 @@ class PowerFlow:
         a = np.empty_like(v) if angles else None
         ll = np.empty((n, len(self.net.line)))
         tl = np.empty((n, len(self.net.trafo)))
-        outputs = {
-            ComponentType.node: ["u_pu", "u_angle"] if angles else ["u_pu"],
-            ComponentType.line: ["i_from", "i_to"],
-            ComponentType.transformer: ["i_from", "i_to"],
-        }
+        outputs = {ComponentType.node: ["u_pu", "u_angle"] if angles else ["u_pu"]}
+        # power-grid-model leaves out components a network does not have
+        if len(self.net.line):
+            outputs[ComponentType.line] = ["i_from", "i_to"]
+        if len(self.net.trafo):
+            outputs[ComponentType.transformer] = ["i_from", "i_to"]
         for t0 in range(0, n, CHUNK_PERIODS):
             sl = slice(t0, min(n, t0 + CHUNK_PERIODS))
             update = {
@@ -162,12 +163,15 @@ class PowerFlow:
             v[sl] = out[ComponentType.node]["u_pu"]
             if a is not None:
                 a[sl] = out[ComponentType.node]["u_angle"]
-            lo = out[ComponentType.line]
-            ll[sl] = np.maximum(lo["i_from"], lo["i_to"]) / self._line_max_a * 100
-            to = out[ComponentType.transformer]
-            tl[sl] = (
-                np.maximum(to["i_from"] / self._trafo_rated_a[0], to["i_to"] / self._trafo_rated_a[1]) * 100
-            )
+            if len(self.net.line):
+                lo = out[ComponentType.line]
+                ll[sl] = np.maximum(lo["i_from"], lo["i_to"]) / self._line_max_a * 100
+            if len(self.net.trafo):
+                to = out[ComponentType.transformer]
+                tl[sl] = (
+                    np.maximum(to["i_from"] / self._trafo_rated_a[0], to["i_to"] / self._trafo_rated_a[1])
+                    * 100
+                )
         v[:, ~self.fed] = np.nan
         if a is not None:
             a[:, ~self.fed] = np.nan
