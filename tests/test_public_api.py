@@ -77,7 +77,10 @@ ALLOWED: dict[str, set[str]] = {
     "flexoffer": SCIENCE | CORE,
     "market": SCIENCE | CORE | {"gridflex.flexoffer"},
     "scheduling": SCIENCE | CORE | {"gridflex.assets", "gridflex.market", "gridflex.flexoffer"},
-    "grid": SCIENCE | CORE | {"pandapower", "gen_adequacy", "matpowercaseframes", "gridflex.market"},
+    "grid": SCIENCE | CORE | {
+        "pandapower", "gen_adequacy", "matpowercaseframes", "gridflex.market",
+        "power_grid_model", "simbench",  # grid/distribution: fast power flow; SimBench (optional extra)
+    },
     # adapters
     # the serial runner is the core's (grid.evaluation.run_serial): one loop, and the core never imports parallel
     "parallel": {"distributed", "gridflex.errors", "gridflex.grid"},

@@ -5,7 +5,8 @@
     GridflexError                      base: every error gridflex raises on purpose
     ├── ValidationError                input broke rules; carries a list of Problem
     │   ├── FlexOfferValidationError   flex-offers (ids and fields named)
-    │   └── MarketError                market input that cannot be cleared as a whole (requests, network, tender)
+    │   ├── MarketError                market input that cannot be cleared as a whole (requests, network, tender)
+    │   └── NetworkError               a distribution network cannot be used (element named)
     ├── DataError                      a data file cannot be read or parsed (path, row, column)
     ├── TimeGridError                  series or times that do not fit a TimeGrid
     ├── ModelError                     an optimisation model was built inconsistently
@@ -73,6 +74,10 @@ class FlexOfferValidationError(ValidationError):
 
 class MarketError(ValidationError):
     """Market input that cannot be cleared as a whole (bad orders alone are rejected one by one)."""
+
+
+class NetworkError(ValidationError):
+    """A distribution network is refused: islands without a source, missing parameters, unknown elements."""
 
 
 class DataError(GridflexError):
