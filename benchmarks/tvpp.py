@@ -68,8 +68,8 @@ def year(periods: int) -> dict:
 
 
 def pandapower_peer(periods: int) -> dict:
-    import pandas as pd
     import pandapower as pp
+    import pandas as pd
     from pandapower.control import ConstControl
     from pandapower.timeseries import DFData, OutputWriter, run_timeseries
 
