@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -77,7 +77,12 @@ def forecast_cmd(
     t0 = time.perf_counter()
     case = open_network(network, start=start, periods=96 * days)
     t1 = time.perf_counter()
-    overrides = {"ev_share": ev_share, "heat_pump_share": heat_pump_share, "pv_scale": pv_scale, "seed": seed}
+    overrides: dict[str, Any] = {
+        "ev_share": ev_share,
+        "heat_pump_share": heat_pump_share,
+        "pv_scale": pv_scale,
+        "seed": seed,
+    }
     scenario = dataclasses.replace(
         SCENARIOS[stress_name], **{k: v for k, v in overrides.items() if v is not None}
     )

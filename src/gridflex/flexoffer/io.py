@@ -379,6 +379,11 @@ _WS = re.compile(_JSON_WS)
 _HEAD = re.compile(f'{_JSON_WS}(?:(\\{{){_JSON_WS}"flexOffers"{_JSON_WS}:{_JSON_WS})?\\[')
 
 
+def _ws_end(text: str, i: int) -> int:
+    m = _WS.match(text, i)
+    return m.end() if m else i  # the pattern matches the empty string: never None
+
+
 class _NotPlain(Exception):
     """The document has more than the list of offers: decode it whole."""
 
@@ -391,18 +396,17 @@ def _chunks(text: str, progress: Callable[[int, int], None] | None = None) -> It
         raise _NotPlain
     closing = "}" if head.group(1) else ""
     decode = json.JSONDecoder().raw_decode
-    ws = _WS.match
-    i = ws(text, head.end()).end()
+    i = _ws_end(text, head.end())
     done = text.startswith("]", i)
     i += done
     while not done:
-        chunk = []
+        chunk: list[Any] = []
         while len(chunk) < _CHUNK_OFFERS:
             item, i = decode(text, i)
             chunk.append(item)
-            i = ws(text, i).end()
+            i = _ws_end(text, i)
             if text.startswith(",", i):
-                i = ws(text, i + 1).end()
+                i = _ws_end(text, i + 1)
             elif text.startswith("]", i):
                 i, done = i + 1, True
                 break

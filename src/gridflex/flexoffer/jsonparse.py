@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TypeGuard
+from typing import Any, TypeGuard, cast
 
 import numpy as np
 
@@ -83,7 +83,7 @@ class _Parser:
             getattr(self, name).extend(getattr(other, name))
         for name in SCHEDULES:
             for mine, theirs in zip(self.sched[name], other.sched[name], strict=True):
-                mine.extend(theirs)
+                cast("list[Any]", mine).extend(cast("list[Any]", theirs))
             self.has_sched[name] |= other.has_sched[name]
         if other.interval is None:
             return

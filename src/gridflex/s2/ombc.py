@@ -193,7 +193,7 @@ def mode_instructions(
     decision: tuple[np.ndarray, np.ndarray],
     transitions: list[Any],
     timers_finish: dict[uuid.UUID, datetime],
-    current: tuple[uuid.UUID, float] | None,
+    current: tuple[uuid.UUID | str, float] | None,
     start: datetime,
     step_s: int,
     earliest: datetime,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 from power_grid_model import ComponentType, DatasetType, LoadGenType, PowerGridModel, initialize_array
@@ -137,7 +138,7 @@ class PowerFlow:
         a = np.empty_like(v) if angles else None
         ll = np.empty((n, len(self.net.line)))
         tl = np.empty((n, len(self.net.trafo)))
-        outputs = {ComponentType.node: ["u_pu", "u_angle"] if angles else ["u_pu"]}
+        outputs: dict[ComponentType, Any] = {ComponentType.node: ["u_pu", "u_angle"] if angles else ["u_pu"]}
         # power-grid-model leaves out components a network does not have
         if len(self.net.line):
             outputs[ComponentType.line] = ["i_from", "i_to"]
