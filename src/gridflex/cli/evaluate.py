@@ -59,7 +59,7 @@ def evaluate(
         "evaluation"
     ),
     scenarios: Annotated[
-        str, typer.Option(help="Number of scenarios (a whole number; 1e5 is accepted).")
+        str, typer.Option(metavar="N", help="Number of scenarios (a whole number; 1e5 is accepted).")
     ] = "1000",
     seed: Annotated[int, typer.Option(help="Seed of the scenarios.")] = 0,
     scheduler: Annotated[
