@@ -178,8 +178,5 @@ def checked_site(site: SiteLike) -> CompiledSite:
     compiled = compile_site(site)
     problems = precheck_site(compiled)
     if problems:
-        text = "; ".join(p.message for p in problems)
-        raise SiteInfeasibleError(
-            f"site '{compiled.site.name}' is infeasible: {text}", problems, groups=[p.field for p in problems]
-        )
+        raise SiteInfeasibleError.of(compiled.site.name, problems, groups=[p.field for p in problems])
     return compiled
