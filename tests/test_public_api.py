@@ -77,9 +77,13 @@ ALLOWED: dict[str, set[str]] = {
     "flexoffer": SCIENCE | CORE,
     "market": SCIENCE | CORE | {"gridflex.flexoffer"},
     "scheduling": SCIENCE | CORE | {"gridflex.assets", "gridflex.market", "gridflex.flexoffer"},
-    "grid": SCIENCE | CORE | {"pandapower", "gen_adequacy", "matpowercaseframes", "gridflex.market"},
+    "grid": SCIENCE | CORE | {
+        "pandapower", "gen_adequacy", "matpowercaseframes", "gridflex.market",
+        "power_grid_model", "simbench",  # grid/distribution: fast power flow; SimBench (optional extra)
+    },
     # adapters
-    "parallel": {"distributed"},
+    # the serial runner is the core's (grid.evaluation.run_serial): one loop, and the core never imports parallel
+    "parallel": {"distributed", "gridflex.errors", "gridflex.grid"},
     "reports": SCIENCE | {"plotly"} | CORE | {"gridflex.flexoffer", "gridflex.scheduling", "gridflex.grid"},
     "s2": SCIENCE | CORE | {"s2python", "websockets", "jsonschema", "gridflex.assets", "gridflex.scheduling"},
     "demos": SCIENCE | {"plotly"} | CORE | {

@@ -4,7 +4,9 @@
 
     GridflexError                      base: every error gridflex raises on purpose
     ├── ValidationError                input broke rules; carries a list of Problem
-    │   └── FlexOfferValidationError   flex-offers (ids and fields named)
+    │   ├── FlexOfferValidationError   flex-offers (ids and fields named)
+    │   ├── MarketError                market input that cannot be cleared as a whole (requests, network, tender)
+    │   └── NetworkError               a distribution network cannot be used (element named)
     ├── DataError                      a data file cannot be read or parsed (path, row, column)
     ├── TimeGridError                  series or times that do not fit a TimeGrid
     ├── ModelError                     an optimisation model was built inconsistently
@@ -76,6 +78,14 @@ class FlexOfferValidationError(ValidationError):
     """One or more flex-offers are invalid."""
 
 
+class MarketError(ValidationError):
+    """Market input that cannot be cleared as a whole (bad orders alone are rejected one by one)."""
+
+
+class NetworkError(ValidationError):
+    """A distribution network is refused: islands without a source, missing parameters, unknown elements."""
+
+
 class DataError(GridflexError):
     """A data file cannot be read or parsed."""
 
@@ -126,4 +136,9 @@ class UnboundedError(SolverError):
 
 
 class DisaggregationError(GridflexError):
-    """An aggregate schedule cannot be split over its members."""
+    """An aggregate schedule cannot be split over its members; ``problems`` names each aggregate or
+    member, field and reason (empty only when raised without them)."""
+
+    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
+        self.problems = list(problems or [])
+        super().__init__(message)

@@ -145,3 +145,43 @@ def test_bad_prices_are_named():
     bad[3] = np.nan
     with pytest.raises(FlexOfferValidationError, match="prices_eur_per_mwh"):
         schedule_flexoffers(batch, GRID, bad)
+
+
+def _fleet_case(n: int):
+    from gridflex.flexoffer import aggregate, fleet_horizon, generate_fleet, place_on_grid
+    from gridflex.market.prices import prices_on_grid
+
+    grid = fleet_horizon("2018-06-12")
+    fleet = generate_fleet(n, seed=0)
+    limit = float(place_on_grid(fleet, fleet.default, grid.start_s, grid.n).max() / grid.step_h)
+    return aggregate(fleet).aggregates, grid, prices_on_grid(grid, "France"), limit
+
+
+def test_a_milp_stopped_by_its_time_limit_says_so():
+    # 150 aggregated devices: the MILP needs about a minute to prove its last 0.01 %; given 0.3 s it
+    # returns its best schedule and names the limit.
+    aggs, grid, prices, limit = _fleet_case(150)
+    res = schedule_flexoffers(aggs, grid, prices, limit_kw=limit, method="milp", time_limit_s=0.3)
+    assert len(res.limits_hit) == 1 and "time limit of 0.3 s" in res.limits_hit[0]
+    assert res.lower_bound_eur <= res.cost_eur
+    assert res.load_kwh.max() <= limit * grid.step_h + 1e-6
+
+
+def test_a_milp_without_any_schedule_in_time_raises_a_clear_solver_error():
+    from gridflex.errors import SolverError
+
+    aggs, grid, prices, limit = _fleet_case(150)
+    with pytest.raises(SolverError, match=r"no schedule within its time limit of 0.0001 s.*colgen"):
+        schedule_flexoffers(aggs, grid, prices, limit_kw=limit, method="milp", time_limit_s=1e-4)
+
+
+def test_auto_uses_the_milp_only_for_small_problems():
+    from gridflex.flexoffer.limits import schedule_elements
+    from gridflex.flexoffer.schedule import MILP_MAX_ELEMENTS
+
+    small, grid, prices, _ = _fleet_case(20)
+    big, *_ = _fleet_case(150)
+    assert schedule_elements(small) <= MILP_MAX_ELEMENTS < schedule_elements(big)
+    assert schedule_flexoffers(small, grid, prices, method="auto").method == "milp"
+    res = schedule_flexoffers(big, grid, prices, method="auto")
+    assert res.method == "colgen" and res.limits_hit == []

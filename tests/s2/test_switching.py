@@ -365,7 +365,7 @@ def test_every_kind_announces_its_roles_and_is_planned(monkeypatch: pytest.Monke
     """One simulator of every kind on one CEM: the CEM keeps each one's roles as sent (gas and heat
     included), selects its control type and plans it under that type; every frame it sends is valid."""
     expected = {"battery": "frbc", "heatpump": "frbc", "ev": "frbc", "pv": "pebc",
-                "washing-machine": "s2_ppbc", "chp": "s2_ombc", "hybrid-heatpump": "s2_ddbc"}  # fmt: skip
+                "washing-machine": "power_sequence", "chp": "mode_machine", "hybrid-heatpump": "demand_machines"}  # fmt: skip
 
     async def go() -> None:
         cem, port, frames, requests = await live_cem(gas_site([20, 30, 40, 50, 60, 50, 40, 30]), 1800.0,

@@ -28,6 +28,11 @@ Aggregate of a group
     members' defaults may start at different shifts from their EST, which no single aggregate start
     reproduces (place the members' defaults on a grid with :func:`place_on_grid` for a baseline).
 
+Singletons
+    A member alone in its group passes through unchanged: its aggregate has the member's own
+    bounds (no inner box), TEC, unit prices and default schedule, so it keeps 100 % of every
+    flexibility measure; disaggregation hands the aggregate's schedule to the member as it is.
+
 Grouping (:func:`group_offers`)
     Offers fall in a cell ``(EST // est_tolerance_s, (LST − EST) // tf_tolerance_s, EST mod interval)``
     (the last part keeps members on one interval grid). Inside a cell, optional bin packing by count
@@ -62,7 +67,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gridflex.errors import FlexOfferValidationError, Problem
-from gridflex.flexoffer.model import NO_TIME, FlexOfferBatch
+from gridflex.flexoffer.model import NO_TIME, FlexOfferBatch, Schedule
 
 __all__ = [
     "Aggregation",
@@ -224,9 +229,17 @@ def _alpha_keep(sums: _Sums) -> tuple[np.ndarray, np.ndarray]:
     return alpha, 1.0 - alpha - beta
 
 
-def _inner(batch: FlexOfferBatch, sums: _Sums) -> tuple[np.ndarray, np.ndarray]:
-    """Inner boxes ``(l', u')`` in one blocked pass (the batch's own arrays when no TEC binds)."""
+def _inner(
+    batch: FlexOfferBatch, sums: _Sums, whole: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Inner boxes ``(l', u')`` in one blocked pass (the batch's own arrays when no TEC binds).
+
+    ``whole``: offers that keep their own box (members alone in their aggregate, whose TEC the
+    aggregate carries itself)."""
     alpha, keep = _alpha_keep(sums)
+    if whole is not None:
+        alpha[whole] = 0.0
+        keep[whole] = 1.0
     if not (alpha.any() or (keep != 1.0).any()):
         return batch.lower_kwh, batch.upper_kwh
     lower, upper, offsets, lengths = batch.lower_kwh, batch.upper_kwh, batch.offsets, batch.lengths
@@ -240,7 +253,17 @@ def _inner(batch: FlexOfferBatch, sums: _Sums) -> tuple[np.ndarray, np.ndarray]:
         tmp = np.repeat(keep[m0:m1], lengths[m0:m1])
         tmp *= width
         np.add(tmp, inner_lo[a:b], out=inner_hi[a:b])  # u' = l' + (1 − α − β)(u − l) >= l' exactly
+    if whole is not None:  # their own bounds bit for bit (l + (u − l) may round away from u)
+        at = flat_indices(offsets, np.flatnonzero(whole))
+        inner_lo[at], inner_hi[at] = lower[at], upper[at]
     return inner_lo, inner_hi
+
+
+def flat_indices(offsets: np.ndarray, offers: np.ndarray) -> np.ndarray:
+    """Flat profile indices of ``offers`` (in that order), for CSR ``offsets``."""
+    lengths = offsets[1:][offers] - offsets[:-1][offers]
+    k = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.repeat(offsets[:-1][offers], lengths) + k
 
 
 class Placement:
@@ -320,6 +343,14 @@ class Aggregation:
         return len(self.members) / len(self.aggregates) if len(self.aggregates) else float("nan")
 
     @property
+    def alone(self) -> np.ndarray:
+        """bool (n,): members alone in their aggregate (passed through unchanged)."""
+        if "alone" not in self._cache:
+            size = np.bincount(self.group, minlength=len(self.aggregates))
+            self._cache["alone"] = size[self.group] == 1
+        return self._cache["alone"]
+
+    @property
     def placement(self) -> Placement:
         """Block-wise map from member intervals to aggregate intervals (used by disaggregation)."""
         if "placement" not in self._cache:
@@ -368,6 +399,7 @@ class Aggregation:
             "members": len(self.members),
             "aggregates": len(self.aggregates),
             "ratio": self.ratio,
+            "time_per_member": {"before": float(tf_members), "after": float(kept)},
             "before": before,
             "after": after,
             "retained": retained,
@@ -606,8 +638,12 @@ def _aggregate_groups(batch: FlexOfferBatch, group: np.ndarray, sums: _Sums) -> 
     agg_offsets = np.zeros(n_groups + 1, dtype=np.int64)
     np.cumsum(length_g, out=agg_offsets[1:])
 
-    inner_lo, inner_hi = _inner(batch, sums)
-    cache: dict = {}
+    # A member alone in its group passes through unchanged: its own box, TEC, prices and default
+    # (the inner box would give up flexibility only needed to split a sum over several members).
+    size = np.bincount(group, minlength=n_groups)
+    alone = size[group] == 1
+    inner_lo, inner_hi = _inner(batch, sums, alone if alone.any() else None)
+    cache: dict = {"alone": alone}
     placement = Placement(batch.offsets, agg_offsets[:-1][group] + offset, int(agg_offsets[-1]), cache)
     agg_lo, agg_hi = placement.sums(inner_lo, inner_hi)
 
@@ -616,6 +652,14 @@ def _aggregate_groups(batch: FlexOfferBatch, group: np.ndarray, sums: _Sums) -> 
     assign = _earliest_deadline(batch.assign_before_s, group, n_groups, lst_g)
     latest_accept = np.where(assign == NO_TIME, lst_g, assign)
     accept = _earliest_deadline(batch.accept_before_s, group, n_groups, latest_accept)
+    single = np.flatnonzero(alone)  # members alone, and their groups group[single]
+    g_single = group[single]
+
+    def passed(values: np.ndarray, absent: float | int = np.nan) -> np.ndarray:
+        out = np.full(n_groups, absent, dtype=values.dtype)
+        out[g_single] = values[single]
+        return out
+
     aggregates = FlexOfferBatch(
         ids=np.char.add("agg-", np.arange(n_groups).astype(str)) if n_groups else np.zeros(0, dtype="<U1"),
         owners=np.full(n_groups, AGGREGATOR_OWNER),
@@ -627,10 +671,33 @@ def _aggregate_groups(batch: FlexOfferBatch, group: np.ndarray, sums: _Sums) -> 
         interval_s=interval,
         accept_before_s=accept,
         assign_before_s=assign,
+        tec_lower_kwh=passed(batch.tec_lower_kwh),
+        tec_upper_kwh=passed(batch.tec_upper_kwh),
+        price_above_eur_per_mwh=passed(batch.price_above_eur_per_mwh),
+        price_below_eur_per_mwh=passed(batch.price_below_eur_per_mwh),
+        default=_passed_default(batch, single, g_single, n_groups, agg_offsets),
     )
     result = Aggregation(aggregates, batch, group, offset, inner_lo, inner_hi, cache)
     result._cache["placement"] = placement
     return result
+
+
+def _passed_default(
+    batch: FlexOfferBatch, single: np.ndarray, g_single: np.ndarray, n_groups: int, agg_offsets: np.ndarray
+) -> Schedule | None:
+    """The default schedules of members alone in their group, as their aggregates' defaults."""
+    d = batch.default
+    if d is None or not len(single) or np.all(d.start_s[single] == NO_TIME):
+        return None
+    start = np.full(n_groups, NO_TIME, dtype=np.int64)
+    start[g_single] = d.start_s[single]
+    energy = np.full(int(agg_offsets[-1]), np.nan)
+    lengths = batch.lengths[single]
+    k = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    energy[np.repeat(agg_offsets[g_single], lengths) + k] = d.energy_kwh[
+        np.repeat(batch.offsets[single], lengths) + k
+    ]
+    return Schedule(start, energy)
 
 
 def balance_aggregate(

@@ -370,9 +370,12 @@ def _check_args(n_devices: object, mix: object, day: object, tz: str, interval_s
     elif interval_s <= 0 or 3600 % interval_s:
         bad("interval_s", f"must be a positive divisor of 3600 s, got {interval_s}")
     try:
-        _local_midnight(day, tz)
+        year = _local_midnight(day, tz).year
     except (ValueError, TypeError) as exc:
         bad("day", f"cannot read {day!r} as a date: {exc}")
+    else:
+        if not 1970 <= year <= 2198:  # the 36-hour horizon must end before 2200, as flex-offer times do
+            bad("day", f"{day!r} is outside the supported years 1970 to 2198")
     try:
         pd.Timestamp("2000-01-01").tz_localize(tz)
     except Exception as exc:  # several exception types for an unknown zone

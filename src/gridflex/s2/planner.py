@@ -1,7 +1,7 @@
 """Run the S2 devices of a site through the site optimiser (``gridflex.scheduling``).
 
 :func:`plan_site` is pure and synchronous (the CEM calls it in a worker thread): it appends the
-devices' assets (the FRBC fleet, :func:`~gridflex.s2.pebc.pebc_assets`, the PPBC / OMBC / DDBC
+devices' assets (the FRBC fleet, :func:`~gridflex.assets.power_envelope.power_envelope_assets`, the PPBC / OMBC / DDBC
 device assets, fixed loads of NOT_CONTROLABLE devices) to the site's own assets (grid connection with its fuse
 limit, prices, CO2, other loads and PV), moves the horizon to ``start``, builds the site model,
 adds the FRBC fill-level targets as soft bounds and solves. The site file's per-period series
@@ -9,7 +9,7 @@ adds the FRBC fill-level targets as soft bounds and solves. The site file's per-
 a 24 h site file is a daily profile), so a CEM that runs for days plans against the right prices.
 Only public scheduling/assets API is used.
 
-All FRBC devices enter as one asset (:class:`~gridflex.s2.frbc.FrbcFleetAsset`, the lean formulation
+All FRBC devices enter as one asset (:class:`~gridflex.assets.fill_rate.FillRateFleetAsset`, the lean formulation
 of docs/s2.md). A congestion limit (``import_limit_kw`` / ``export_limit_kw``, set by a DSO at run time)
 caps the site's net import / export over all its electricity grid connections, softly (each kWh over
 costs ``CONGESTION_PENALTY_EUR_PER_KWH``). With ``req.warm`` (a :class:`WarmModel` the CEM keeps),
@@ -29,8 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from gridflex.s2.frbc import FLEET_ASSET, FrbcFleet, FrbcFleetAsset, FrbcInputs, fleet_signature
-from gridflex.s2.pebc import PebcInputs, pebc_assets
+from gridflex.assets.fill_rate import FillRateFleet, FillRateFleetAsset, fleet_signature
+from gridflex.assets.power_envelope import PowerEnvelopeDevice, power_envelope_assets
+from gridflex.s2.frbc import FLEET_ASSET, FrbcInputs
 from gridflex.scheduling import (
     Site,
     build_site_model,
@@ -56,7 +57,7 @@ class WarmModel:
 
     key: bytes = b""
     sm: SiteModel | None = None
-    fleet: FrbcFleet | None = None
+    fleet: FillRateFleet | None = None
     congestion: Any = None  # ConstrBlock of the congestion rows (None: no electricity grid connection)
     solution: list[Any] = field(default_factory=list)  # the last Solution, captured by a reader
     warm_solves: int = 0
@@ -71,7 +72,7 @@ class PlanRequest:
     step_s: int
     n: int
     frbc: list[FrbcInputs] = field(default_factory=list)
-    pebc: list[PebcInputs] = field(default_factory=list)
+    pebc: list[PowerEnvelopeDevice] = field(default_factory=list)
     loads_kw: dict[str, np.ndarray] = field(default_factory=dict)  # NOT_CONTROLABLE devices, + = load
     import_limit_kw: np.ndarray | None = None  # congestion: net import cap per period (inf: none)
     export_limit_kw: np.ndarray | None = None  # congestion: net export cap per period (inf: none)
@@ -164,9 +165,9 @@ def _set_congestion(sm: SiteModel, block: Any, req: PlanRequest) -> None:
 def _build(base: Site, req: PlanRequest, warm: WarmModel) -> None:
     site = site_with_devices(base, req)
     compiled = compile_site(site)
-    fleet_asset = FrbcFleetAsset(name=FLEET_ASSET, node="site", specs=list(req.frbc))
+    fleet_asset = FillRateFleetAsset(name=FLEET_ASSET, node="site", specs=list(req.frbc))
     added: list[Any] = [fleet_asset] if req.frbc else []
-    added += [a for pspec in req.pebc for a in pebc_assets(pspec)]  # PEBC: production + energy rows
+    added += [a for pspec in req.pebc for a in power_envelope_assets(pspec)]  # PEBC: production + energy rows
     if added or req.extra:
         compiled.site = compiled.site.model_copy(
             update={"assets": [*compiled.site.assets, *added, *req.extra]}
@@ -219,6 +220,7 @@ def plan_site(base: Site, req: PlanRequest) -> Plan:
         ):
             rates[spec.name], fill[spec.name], power[spec.name] = r, f, p
     pv = {p.name: -res.power_kw[f"{p.name}/pv"]["electricity"] for p in req.pebc}
-    extra = {a.name: a for a in sm.compiled.site.assets if str(a.kind) in ("s2_ppbc", "s2_ombc", "s2_ddbc")}
+    mine = {a.name for a in req.extra}
+    extra = {a.name: a for a in sm.compiled.site.assets if a.name in mine}
     return Plan(req.start, req.step_s, req.n, rates, fill, pv, res.net_import_kw(),
                 dict(res.costs_eur), time.perf_counter() - t0, power, reused, extra)  # fmt: skip

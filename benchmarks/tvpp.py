@@ -1,0 +1,177 @@
+"""Technical VPP figures (distribution grid), printed as one JSON document.
+
+    .venv/bin/python benchmarks/tvpp.py            # the full sizes (about a minute, mostly pandapower)
+    .venv/bin/python benchmarks/tvpp.py --smoke    # seconds: checks the script runs
+
+* year: a year at 15 min (35,136 periods) on SimBench ``1-MV-semiurb--0-sw`` (115 buses after fusing
+  bus-bus switches), from gridflex's own grid file to voltages and loadings of every period: time
+  including loading the file and building the per-element series; target ≤ 15 s;
+* peer: pandapower's time-series loop (``pandapower.timeseries.run_timeseries`` with ``ConstControl``)
+  on the same grid for ``--peer-periods`` periods (one week), extrapolated to the year, and the ratio;
+  the largest voltage difference between the two on those periods;
+* forecast: a stressed winter day (96 periods; EVs and heat pumps in 80 % of homes) from the series to
+  FlexRequests (power flow with angles, violations, congestion points, needs, pydantic messages),
+  median over ``--repeat`` runs; target ≤ 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import logging
+import os
+import statistics
+import time
+import warnings
+from datetime import datetime
+
+import numpy as np
+
+from gridflex.grid.distribution import PowerFlow, load_grid
+from gridflex.grid.distribution.congestion import forecast
+from gridflex.grid.distribution.convert import to_pandapower
+from gridflex.grid.distribution.requests import request_batch
+from gridflex.grid.distribution.stress import WINTER, stress
+
+GRID = "mv-semiurb"
+WINTER_DAY = datetime(2016, 1, 20)
+
+
+def year(periods: int) -> dict:
+    t0 = time.perf_counter()
+    case = load_grid(GRID)
+    t1 = time.perf_counter()
+    series = case.profiles.series(case.network, periods=periods)
+    t2 = time.perf_counter()
+    res = PowerFlow(case.network).run(series)
+    t3 = time.perf_counter()
+    return {
+        "grid": case.network.name,
+        "buses": len(case.network.bus),
+        "branches": len(case.network.branch_names()),
+        "elements": case.network.n_elements,
+        "periods": periods,
+        "load_s": round(t1 - t0, 3),
+        "series_s": round(t2 - t1, 3),
+        "power_flow_s": round(t3 - t2, 3),
+        "total_s": round(t3 - t0, 3),
+        "target_s": 15.0,
+        "max_loading_pct": round(float(res.branch_loading_pct.max()), 2),
+        "voltage_range_pu": [
+            round(float(np.nanmin(res.voltage_pu)), 4),
+            round(float(np.nanmax(res.voltage_pu)), 4),
+        ],
+        "_voltage_pu": res.voltage_pu,
+    }
+
+
+def pandapower_peer(periods: int) -> dict:
+    import pandapower as pp
+    import pandas as pd
+    from pandapower.control import ConstControl
+    from pandapower.timeseries import DFData, OutputWriter, run_timeseries
+
+    case = load_grid(GRID)
+    net = case.network
+    series = case.profiles.series(net, periods=periods)
+    ppnet = to_pandapower(net)
+    k = 0
+    for kind in ("load", "sgen", "storage"):
+        n = len(net.tables[kind])
+        if n:
+            sign = -1.0 if kind == "sgen" else 1.0
+            for var, data in (("p_mw", series.p_mw), ("q_mvar", series.q_mvar)):
+                df = pd.DataFrame(sign * data[:, k : k + n], columns=[f"{kind}_{var}_{i}" for i in range(n)])
+                ConstControl(ppnet, kind, var, element_index=list(range(n)), data_source=DFData(df),
+                             profile_name=list(df.columns))  # fmt: skip
+        k += n
+    ow = OutputWriter(
+        ppnet, time_steps=range(periods), output_path=None, log_variables=[("res_bus", "vm_pu")]
+    )
+    t0 = time.perf_counter()
+    with (
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
+        logging.disable(logging.WARNING)
+        run_timeseries(ppnet, time_steps=range(periods), verbose=False, numba=False)
+        logging.disable(logging.NOTSET)
+    elapsed = time.perf_counter() - t0
+    vm = ow.output["res_bus.vm_pu"].to_numpy()
+    try:
+        import numba  # noqa: F401
+
+        has_numba = True
+    except ImportError:
+        has_numba = False
+    _ = pp
+    return {"periods": periods, "time_s": round(elapsed, 3), "numba": has_numba, "_voltage_pu": vm}
+
+
+def day_ahead(repeat: int) -> dict:
+    case = load_grid(GRID)
+    net = case.network
+    base = case.profiles.series(net, start=WINTER_DAY, periods=96)
+    pf = PowerFlow(net)
+    times, fc, batch = [], None, None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        series = stress(net, base, WINTER)
+        fc = forecast(net, series, pf=pf)
+        batch = request_batch(fc)
+        times.append(time.perf_counter() - t0)
+    assert fc is not None and batch is not None
+    return {
+        "day": WINTER_DAY.date().isoformat(),
+        "scenario": WINTER.describe(),
+        "periods": 96,
+        "time_s": round(statistics.median(times), 4),
+        "power_flow_s": round(fc.timings_s["power_flow"], 4),
+        "needs_s": round(fc.timings_s["needs"], 4),
+        "target_s": 1.0,
+        "violations": len(fc.violations),
+        "congestion_points": len(fc.points),
+        "requested_isps": sum(len(r.requested) for r in batch.requests),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--periods", type=int, default=35_136, help="Periods of the year run (15 min).")
+    ap.add_argument(
+        "--peer-periods", type=int, default=7 * 96, help="Periods pandapower runs (extrapolated)."
+    )
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument(
+        "--smoke", action="store_true", help="Tiny sizes: checks the script runs (the test suite)."
+    )
+    args = ap.parse_args()
+    if args.smoke:
+        args.periods, args.peer_periods, args.repeat = 7 * 96, 4, 1
+    ours = year(args.periods)
+    peer = pandapower_peer(args.peer_periods)
+    n = args.peer_periods
+    diff = float(np.nanmax(np.abs(ours.pop("_voltage_pu")[:n] - peer.pop("_voltage_pu"))))
+    extrapolated = peer["time_s"] / n * args.periods
+    out = {
+        "year": ours,
+        "pandapower": {
+            **peer,
+            "extrapolated_to_periods": args.periods,
+            "extrapolated_s": round(extrapolated, 1),
+            "ratio": round(extrapolated / ours["total_s"], 1),
+            "max_voltage_difference_pu": diff,
+        },
+        "day_ahead": day_ahead(args.repeat),
+        "machine": {"cpus": os.cpu_count(), "load_1min": round(os.getloadavg()[0], 2)},
+        "smoke": args.smoke,
+    }
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()

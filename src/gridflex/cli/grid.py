@@ -1,0 +1,120 @@
+"""``gridflex grid``: distribution-grid congestion forecast for the DSO's technical VPP."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from gridflex.cli.common import clear_errors, console
+
+grid_app = typer.Typer(
+    help="Distribution grids: congestion forecast and flexibility requests.", no_args_is_help=True
+)
+
+
+@grid_app.command("forecast")
+@clear_errors
+def forecast_cmd(
+    network: Annotated[
+        str,
+        typer.Argument(
+            help="Shipped grid (mv-semiurb, lv-rural1-storage), .npz grid file, pandapower .json, "
+            "cigre-mv, cigre-lv, or a SimBench code (with gridflex[simbench])."
+        ),
+    ],
+    day: Annotated[
+        str, typer.Option(help="First day, YYYY-MM-DD (UTC); shipped profiles cover 2016.")
+    ] = "2016-01-20",
+    days: Annotated[int, typer.Option(help="Days to forecast (1 = day-ahead, 7 = week-ahead).")] = 1,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("forecast"),
+    stress_name: Annotated[
+        str, typer.Option("--stress", help="Stress scenario: none, winter, summer.")
+    ] = "none",
+    ev_share: Annotated[
+        float | None, typer.Option(help="Override: share of households with an EV (0..1).")
+    ] = None,
+    heat_pump_share: Annotated[
+        float | None, typer.Option(help="Override: share with a heat pump (0..1).")
+    ] = None,
+    pv_scale: Annotated[float | None, typer.Option(help="Override: factor on PV production.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override: seed of the stress scenario.")] = None,
+    loading_limit: Annotated[
+        float, typer.Option(help="Loading limit of lines and transformers (%).")
+    ] = 100.0,
+    voltage_min: Annotated[float, typer.Option(help="Lowest allowed voltage (pu).")] = 0.90,
+    voltage_max: Annotated[float, typer.Option(help="Highest allowed voltage (pu).")] = 1.10,
+) -> None:
+    """Forecast loadings and voltages at 15 min, find congestion and write FlexRequests and a report.
+
+    Signs: power positive = consumption; flexibility up = more power into the grid, down = less.
+    """
+    import dataclasses
+    import json
+    import time
+
+    from gridflex.errors import Problem, ValidationError
+    from gridflex.grid.distribution.congestion import Limits, forecast
+    from gridflex.grid.distribution.gridfile import open_network
+    from gridflex.grid.distribution.requests import request_batch
+    from gridflex.grid.distribution.stress import SCENARIOS, stress
+    from gridflex.reports.tvpp import forecast_report
+
+    problems = []
+    try:
+        start = datetime.strptime(day, "%Y-%m-%d")
+    except ValueError:
+        problems.append(Problem("options", "--day", f"{day!r} is not a date YYYY-MM-DD"))
+    if days < 1:
+        problems.append(Problem("options", "--days", "must be >= 1"))
+    if stress_name not in SCENARIOS:
+        problems.append(Problem("options", "--stress", f"{stress_name!r}: one of {', '.join(SCENARIOS)}"))
+    if problems:
+        raise ValidationError("options", problems)
+    t0 = time.perf_counter()
+    case = open_network(network, start=start, periods=96 * days)
+    t1 = time.perf_counter()
+    overrides = {"ev_share": ev_share, "heat_pump_share": heat_pump_share, "pv_scale": pv_scale, "seed": seed}
+    scenario = dataclasses.replace(
+        SCENARIOS[stress_name], **{k: v for k, v in overrides.items() if v is not None}
+    )
+    periods = 96 * days * 15 // case.profiles.step_min
+    series = stress(case.network, case.profiles.series(case.network, start=start, periods=periods), scenario)
+    fc = forecast(
+        case.network,
+        series,
+        Limits(loading_pct=loading_limit, voltage_min_pu=voltage_min, voltage_max_pu=voltage_max),
+    )
+    batch = request_batch(fc)
+    t2 = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "requests.json").write_text(batch.model_dump_json(indent=1) + "\n")
+    timings = {"load network": t1 - t0, "forecast to requests": t2 - t1, **fc.timings_s}
+    report = forecast_report(fc, out / "report.html", timings)
+    summary = {
+        "network": case.network.name, "start": start.isoformat(), "periods": periods,
+        "max_loading_pct": round(float(fc.result.branch_loading_pct.max()), 3),
+        "violations": len(fc.violations), "congested_periods": len(fc.congested_periods),
+        "congestion_points": len(fc.points), "requests": len(batch.requests),
+        "timings_s": {k: round(v, 4) for k, v in timings.items()},
+    }  # fmt: skip
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+
+    table = Table(title=f"gridflex grid forecast — {case.network.name}, {start:%Y-%m-%d}, {days} day(s)")
+    for col in ("congestion point", "causes", "connections", "up MWh", "down MWh", "requested periods"):
+        table.add_column(col)
+    h = fc.result.step_min / 60
+    for cp in fc.points:
+        need = cp.requested_mw
+        table.add_row(cp.name, ", ".join(v.name for v in cp.violations[:3]) + (" …" if len(cp.violations) > 3 else ""),
+                      str(len(cp.connection_buses)), f"{need.clip(0).sum() * h:.2f}", f"{(-need).clip(0).sum() * h:.2f}",
+                      str(int((need != 0).sum())))  # fmt: skip
+    console.print(table)
+    console.print(
+        f"max loading {summary['max_loading_pct']:.1f} %, {len(fc.violations)} violations, "
+        f"{len(batch.requests)} FlexRequests; {t2 - t1:.2f} s; outputs in {out}: requests.json, "
+        f"{report.name}, summary.json"
+    )
