@@ -171,6 +171,12 @@ def test_pydantic_errors_name_the_object_once_per_field() -> None:
     # a series fails both union members (number, list): one problem, not two
     assert pairs.count(("l", "profile_kw")) == 1
     assert ("assets[2]", "name") in pairs and ("fcr", "block_h") in pairs
+    data["assets"][1]["profile_kw"] = [1.0, "a"]  # a bad value in a list names its position
+    try:
+        Site.model_validate(data)
+    except Exception as exc:
+        pairs = [(p.object_id, p.field) for p in problems_from_pydantic(exc, data, "site")]
+    assert ("l", "profile_kw[1]") in pairs and ("l", "profile_kw") not in pairs
 
 
 def test_a_horizon_too_long_is_refused_before_any_array_is_made() -> None:
