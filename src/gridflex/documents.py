@@ -56,7 +56,8 @@ def _ident(item: Any) -> str | None:
 
 def _locate(loc: tuple[Any, ...], data: Any, root: str) -> tuple[str, str]:
     """The object (nearest list item with a name or id, else ``root``) and the field under it."""
-    obj, parts, node = root, [], data
+    obj, node = root, data
+    parts: list[str] = []
     for x in loc:
         if isinstance(x, int) and isinstance(node, list):
             item = node[x] if 0 <= x < len(node) else None

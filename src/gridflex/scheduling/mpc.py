@@ -395,7 +395,7 @@ def run_mpc(
         raise ValidationError("run_mpc", [Problem("mpc", "step_h", "needs 0 < step_h <= horizon_h")])
     problems = precheck_site(week)
     if problems:
-        raise ValidationError(f"site '{site.name}' for MPC", problems)
+        raise ValidationError(f"site '{week.site.name}' for MPC", problems)
     rng = np.random.default_rng(seed) if forecast_error > 0 else None
     assets = week.site.assets
     stores = [a for a in assets if a.kind in ("battery", "storage", "thermal_storage")]
