@@ -56,17 +56,19 @@ def _ident(item: Any) -> str | None:
 
 def _locate(loc: tuple[Any, ...], data: Any, root: str) -> tuple[str, str]:
     """The object (nearest list item with a name or id, else ``root``) and the field under it."""
-    parts: list[str] = []
     obj, node = root, data
+    parts: list[str] = []
     for x in loc:
         if isinstance(x, int) and isinstance(node, list):
             item = node[x] if 0 <= x < len(node) else None
             ident = _ident(item)
             if ident is not None:  # a named item is the object; its fields are named from it
                 obj, parts = ident, []
-            else:
-                obj, parts = ".".join([*([] if obj == root else [obj]), *parts]) + f"[{x}]", []
-                obj = obj if obj[0] != "[" else f"{root}{obj}"
+            elif isinstance(item, dict):  # an unnamed item: its position names it ("assets[2]")
+                path = ".".join([*([] if obj == root else [obj]), *parts]) or root
+                obj, parts = f"{path}[{x}]", []
+            elif parts:  # a value inside a list field: part of the field ("profile_kw[3]")
+                parts[-1] += f"[{x}]"
             node = item
         elif isinstance(node, dict) and x in node:
             parts.append(str(x))
@@ -81,16 +83,21 @@ def _locate(loc: tuple[Any, ...], data: Any, root: str) -> tuple[str, str]:
 
 
 def problems_from_pydantic(exc: Any, data: Any, root: str = "site") -> list[Problem]:
-    """One problem per wrong field of a ``pydantic.ValidationError``: the object is the nearest list item with a ``name`` or ``id``
-    (an asset, a service), else ``root``; a field that fails every member of a union (a series:
-    number or list) is reported once, with the first message."""
+    """One problem per wrong field of a ``pydantic.ValidationError``: the object is the nearest list
+    item with a ``name`` or ``id`` (an asset, a service), else ``root``; a field that fails every
+    member of a union (a series: number or list) is reported once, with the first message."""
+    found = [
+        (*_locate(tuple(e["loc"]), data, root), str(e["msg"]).removeprefix("Value error, "))
+        for e in exc.errors()
+    ]
+    # A list given to a number-or-list field fails both members: keep the list member's, which
+    # names the value ("profile_kw[3]"), not the number member's ("profile_kw").
+    deeper = {(o, f.split("[", 1)[0]) for o, f, _ in found if "[" in f}
     out, seen = [], set()
-    for err in exc.errors():
-        obj, fld = _locate(tuple(err["loc"]), data, root)
-        if (obj, fld) in seen:
+    for obj, fld, msg in found:
+        if (obj, fld) in seen or (obj, fld) in deeper:
             continue
         seen.add((obj, fld))
-        msg = str(err["msg"]).removeprefix("Value error, ")
         out.append(Problem(obj, fld, msg))
     return out
 

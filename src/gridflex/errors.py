@@ -23,6 +23,7 @@ the public entry points raise one of these errors carrying that list. Messages l
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -48,10 +49,15 @@ def unique(problems: list[Problem]) -> list[Problem]:
     return list(dict.fromkeys(problems))
 
 
-def capped(problems: list[Problem], n: int = MAX_SHOWN, total: int | None = None) -> str:
+def capped(
+    problems: list[Problem],
+    n: int = MAX_SHOWN,
+    total: int | None = None,
+    show: Callable[[Problem], str] = str,
+) -> str:
     """The first ``n`` problems joined by "; ", then "… and N more" (``total``: how many there are,
-    when ``problems`` holds only the first of them)."""
-    shown = "; ".join(str(p) for p in problems[:n])
+    when ``problems`` holds only the first of them; ``show``: how one problem is written)."""
+    shown = "; ".join(show(p) for p in problems[:n])
     more = (len(problems) if total is None else total) - min(n, len(problems))
     return shown + (f"; … and {more} more" if more > 0 else "")
 
@@ -114,6 +120,12 @@ class SiteInfeasibleError(InfeasibleError):
     def __init__(self, message: str, problems: list[Problem], groups: list[str] | None = None) -> None:
         self.problems = list(problems)
         super().__init__(message, groups=groups)
+
+    @classmethod
+    def of(cls, site: str, problems: list[Problem], groups: list[str] | None = None) -> SiteInfeasibleError:
+        """The error of site ``site`` with its problems' messages, capped at ``MAX_SHOWN``."""
+        text = capped(problems, show=lambda p: p.message)
+        return cls(f"site '{site}' is infeasible: {text}", problems, groups=groups)
 
 
 class UnboundedError(SolverError):

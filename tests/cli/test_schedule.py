@@ -115,3 +115,17 @@ def test_a_duplicate_name_is_reported_once(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.count("is used by more than one asset") == 1 and "1 problem(s)" in proc.stderr
+
+
+def test_schedule_with_services_and_report_compiles_the_site_once(tmp_path, monkeypatch):
+    import gridflex.scheduling.site as site_mod
+    from tests.scheduling.test_services import RESERVES, _site
+
+    site = tmp_path / "site.json"
+    site.write_text(json.dumps(_site(RESERVES)))
+    calls = []
+    real = site_mod._compile
+    monkeypatch.setattr(site_mod, "_compile", lambda s: calls.append(s.name) or real(s))
+    r = run("schedule", str(site), "--out", str(tmp_path / "r.json"), "--report", str(tmp_path / "r.html"))
+    assert r.exit_code == 0, r.output
+    assert len(calls) == 1  # schedule, the three strategies for the report and the report itself

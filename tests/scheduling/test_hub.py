@@ -277,3 +277,17 @@ def test_capped_lists_the_first_problems_and_counts_the_rest() -> None:
     assert capped(probs[:2], total=5).endswith("; … and 3 more")
     assert unique([probs[0], probs[0], probs[1]]) == probs[:2]
     assert str(ValidationError("x", probs)).endswith("… and 3 more")
+
+
+def test_an_infeasible_message_lists_the_first_problems_and_counts_the_rest() -> None:
+    from gridflex.errors import MAX_SHOWN
+
+    cars = [
+        {"kind": "ev", "name": f"car-{i}", "battery_kwh": 80, "energy_need_kwh": 40, "charger_kw": 7,
+         "arrival": "18:00", "departure": "20:00"}
+        for i in range(MAX_SHOWN + 2)
+    ]  # fmt: skip
+    with pytest.raises(SiteInfeasibleError) as info:
+        schedule_site(site([grid(), *cars]))
+    assert len(info.value.problems) == MAX_SHOWN + 2
+    assert str(info.value).count("cannot reach") == MAX_SHOWN and str(info.value).endswith("… and 2 more")

@@ -171,3 +171,26 @@ def test_pydantic_errors_name_the_object_once_per_field() -> None:
     # a series fails both union members (number, list): one problem, not two
     assert pairs.count(("l", "profile_kw")) == 1
     assert ("assets[2]", "name") in pairs and ("fcr", "block_h") in pairs
+    data["assets"][1]["profile_kw"] = [1.0, "a"]  # a bad value in a list names its position
+    try:
+        Site.model_validate(data)
+    except Exception as exc:
+        pairs = [(p.object_id, p.field) for p in problems_from_pydantic(exc, data, "site")]
+    assert ("l", "profile_kw[1]") in pairs and ("l", "profile_kw") not in pairs
+
+
+def test_a_horizon_too_long_is_refused_before_any_array_is_made() -> None:
+    data = _base([])
+    data["time"]["n_periods"] = 10**8
+    assert _problems(data) == {("time", "n_periods")}
+    data["time"] = {"start": "2018-06-12T00:00:00Z", "step_s": 1, "end": "2100-01-01T00:00:00Z"}
+    assert _problems(data) == {("time", "end")}
+
+
+def test_an_unknown_strategy_is_a_validation_error() -> None:
+    from gridflex.scheduling import run_strategy
+
+    site = parse_site(_base([{"kind": "load", "name": "l", "profile_kw": 1.0}]))
+    with pytest.raises(ValidationError) as info:
+        run_strategy(site, "bogus")
+    assert [(p.object_id, p.field) for p in info.value.problems] == [("strategy", "name")]

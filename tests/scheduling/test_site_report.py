@@ -47,12 +47,22 @@ def test_cost_chart_and_table_share_one_sign(office) -> None:
     _, result, sections = office
     sec = sections["Costs and revenues"]
     bars = dict(zip(sec.figure.data[0].x, sec.figure.data[0].y, strict=True))
-    table = {k: float(v.removesuffix(" EUR")) for k, v in sec.table}
+    table = {k.split(":")[0]: float(v.removesuffix(" EUR")) for k, v in sec.table}
     assert result.costs_eur["reserve_availability"] < 0  # revenue: negative in the result ...
     for k, v in bars.items():
         assert v == pytest.approx(table[k], abs=0.006) == pytest.approx(result.costs_eur[k], abs=0.006)
     assert bars["reserve_availability"] < 0  # ... in the chart and in the table
     assert list(table)[-1] == "total" and "+ = cost" in sec.figure.layout.yaxis.title.text
+
+
+def test_every_cost_term_is_explained(office) -> None:
+    from gridflex.reports.site import COST_TEXT
+    from gridflex.scheduling.result import COST_TERMS
+
+    assert set(COST_TERMS) <= set(COST_TEXT)
+    for label, _ in office[2]["Costs and revenues"].table:
+        term, _, text = label.partition(": ")
+        assert text == COST_TEXT[term]
 
 
 def test_services_table_is_in_the_charts_time_zone(office) -> None:

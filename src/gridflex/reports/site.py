@@ -35,6 +35,25 @@ _PRICE_NAMES = {
 }
 _CO2 = "co2_kg_per_mwh"
 
+COST_TEXT = {
+    "energy": "imports at the energy price",
+    "intraday": "intraday purchases less sales",
+    "tariff": "time-of-use network tariff on imports",
+    "co2": "CO2 of imports at the CO2 price",
+    "peak": "capacity charge on the highest import",
+    "degradation": "storage wear per MWh of throughput",
+    "penalty": "kWh missed on soft targets and EV needs",
+    "self_consumption": "weight against exporting own production",
+    "feed_in": "exports paid at the feed-in tariff",
+    "reserve_availability": "reserve capacity paid per MW and hour",
+    "reserve_activation": "expected reserve activation energy",
+    "dso_availability": "DSO contract capacity payment",
+    "dso_activation": "expected DSO activation payment",
+    "commitment_shortfall": "service commitments not kept (MPC)",
+    "total": "sum of the terms above",
+}
+"""What each cost term of ``SiteResult.costs_eur`` measures (the report's cost table)."""
+
 
 def _x(result: SiteResult) -> pd.DatetimeIndex:
     return result.grid.index.tz_convert(result.tz)
@@ -153,7 +172,11 @@ def site_report_sections(
     result: SiteResult, prices: dict[str, np.ndarray] | None = None, strategies: pd.DataFrame | None = None
 ) -> list[Section]:
     """The report's sections (figures and tables), before they are written as HTML."""
-    costs = [(k, f"{v:.2f} EUR") for k, v in result.costs_eur.items() if abs(v) > 1e-9 or k == "total"]
+    costs = [
+        (f"{k}: {COST_TEXT.get(k, k.replace('_', ' '))}", f"{v:.2f} EUR")
+        for k, v in result.costs_eur.items()
+        if abs(v) > 1e-9 or k == "total"
+    ]
     sections = [
         Section("Costs and revenues", f"Cost terms: {COST_SIGN}; the total last.", _costs(result), costs)
     ]

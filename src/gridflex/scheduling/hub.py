@@ -48,8 +48,9 @@ class SiteModel:
         return self.ctx.model
 
 
-def precheck_site(compiled: CompiledSite) -> list[Problem]:
-    """Cheap per-asset feasibility tests, plus buses with demand but nothing that can supply it."""
+def precheck_site(site: SiteLike) -> list[Problem]:
+    """Cheap per-asset feasibility tests (``site``: a path, a dict, a Site or a CompiledSite)."""
+    compiled = compile_site(site)
     ctx = compiled.context(Model("precheck"))
     problems: list[Problem] = []
     for a in compiled.site.assets:
@@ -57,8 +58,11 @@ def precheck_site(compiled: CompiledSite) -> list[Problem]:
     return problems
 
 
-def build_site_model(compiled: CompiledSite) -> SiteModel:
+def build_site_model(site: SiteLike) -> SiteModel:
+    """The site's model, ready for extra groups and :func:`solve_site_model`. ``site``: a path, a
+    dict, a Site or (not compiled again) a CompiledSite."""
     t0 = time.perf_counter()
+    compiled = compile_site(site)
     site = compiled.site
     ctx = compiled.context(Model(f"site '{site.name}'"))
     built = {a.name: a.build(ctx) for a in site.assets}
@@ -178,8 +182,5 @@ def checked_site(site: SiteLike) -> CompiledSite:
     compiled = compile_site(site)
     problems = precheck_site(compiled)
     if problems:
-        text = "; ".join(p.message for p in problems)
-        raise SiteInfeasibleError(
-            f"site '{compiled.site.name}' is infeasible: {text}", problems, groups=[p.field for p in problems]
-        )
+        raise SiteInfeasibleError.of(compiled.site.name, problems, groups=[p.field for p in problems])
     return compiled

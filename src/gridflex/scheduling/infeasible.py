@@ -189,5 +189,4 @@ def explain_infeasible(sm: SiteModel, exc: InfeasibleError) -> SiteInfeasibleErr
         problems.append(Problem(owner, group, text))
     if not problems:
         problems = [Problem("site", "", str(exc))]
-    message = f"site '{sm.compiled.site.name}' is infeasible: " + "; ".join(p.message for p in problems)
-    return SiteInfeasibleError(message, problems, groups=exc.groups)
+    return SiteInfeasibleError.of(sm.compiled.site.name, problems, groups=exc.groups)

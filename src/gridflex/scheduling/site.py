@@ -192,6 +192,11 @@ is: compile a site once and pass it on), the path of a site file (YAML or JSON) 
 # ── validation ────────────────────────────────────────────────────────────────────────────────
 
 
+MAX_PERIODS = 1_000_000
+"""Most periods a site horizon may have (a year of 1-minute periods is 525,600): checked before any
+array of the horizon is made."""
+
+
 def _grid(t: TimeSpec) -> tuple[TimeGrid | None, tzinfo | str, list[Problem]]:
     probs: list[Problem] = []
     try:
@@ -222,8 +227,12 @@ def _grid(t: TimeSpec) -> tuple[TimeGrid | None, tzinfo | str, list[Problem]]:
             grid = TimeGrid.between(start, datetime.fromisoformat(t.end.replace("Z", "+00:00")), t.step_s)
             if grid.n == 0:
                 probs.append(Problem("time", "end", "is not after start"))
-    except (GridflexError, ValueError) as exc:
+    except (GridflexError, ValueError, OverflowError) as exc:
         probs.append(Problem("time", "end", str(exc)))
+        return None, tz, probs
+    if grid.n > MAX_PERIODS:
+        fld = "n_periods" if t.n_periods is not None else "end"
+        probs.append(Problem("time", fld, f"gives {grid.n:,} periods; at most {MAX_PERIODS:,} are allowed"))
         return None, tz, probs
     return grid, tz, probs
 
