@@ -5,10 +5,11 @@ days of the same type (weekday, or weekend/holiday) that are not excluded (event
 known outage). A day whose history has too few eligible days gets NaN: no baseline is better than
 a guessed one, and the settlement reports it.
 
-Vectorized: meter data is viewed as a cube (meters × days × slots, see ``calendar``); the like
-days of every target day form one index matrix (days × Y) shared by all meters; X-of-Y ranks the
-Y candidates per meter by their mean load (over a window of the day, or the whole day) with a sort
-over the small last axis, and averages the chosen rows of the cube, one rank at a time.
+Vectorized, in blocks of meters: meter data is viewed as a cube (meters × days × slots, see
+``calendar``); the sum over the last Y eligible like days is a running sum per day type (each day
+added once and dropped once, whatever Y); X-of-Y ranks the Y candidates per meter by their mean
+load (over a window of the day, or the whole day) with a sort over the small last axis, then
+gathers only the ``min(x, y − x)`` days it keeps (summed) or drops (taken off the window sum).
 """
 
 from __future__ import annotations
