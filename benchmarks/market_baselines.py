@@ -88,7 +88,7 @@ def speed(meters: int, days: int, repeat: int) -> dict:
             metered, metered, layout, ("13:00", "16:00"), "multiplicative", 0.2
         ),
         "mbma_4_before": lambda: meter_before_meter_after(metered, events, 4),
-        "fixed_profile": lambda: fixed_reference(np.ones((meters, layout.slots_per_day)), layout),
+        "fixed_profile": lambda: fixed_reference(np.ones((meters, layout.slots_per_day), np.float32), layout),
     }
     seconds, cpu = {}, {}
     for name, fn in methods.items():

@@ -278,23 +278,83 @@ class Settlement:
         return path
 
 
+COLUMNS = [
+    "period_start_utc",
+    "item",
+    "order_id",
+    "payer",
+    "payee",
+    "energy_kwh",
+    "price",
+    "price_unit",
+    "amount_eur",
+]
+
+
 def _lines(
-    t: np.ndarray, item: str, oid: str, payer: str, payee: str, energy, price, unit: str, amount
+    t: pd.DatetimeIndex, item: str, oid: str, payer: str, payee: str, energy, price, unit: str, amount
 ) -> pd.DataFrame:
+    """Transfers payer → payee, one per period of ``t``; scalars are repeated."""
     n = len(t)
+    cols = (t, item, oid, payer, payee, *(np.broadcast_to(np.asarray(v, float), n) for v in (energy, price)))
     return pd.DataFrame(
-        {
-            "period_start_utc": t,
-            "item": item,
-            "order_id": oid,
-            "payer": payer,
-            "payee": payee,
-            "energy_kwh": np.broadcast_to(np.asarray(energy, dtype=float), n),
-            "price": np.broadcast_to(np.asarray(price, dtype=float), n),
-            "price_unit": unit,
-            "amount_eur": np.broadcast_to(np.asarray(amount, dtype=float), n),
-        }
+        dict(zip(COLUMNS, (*cols, unit, np.broadcast_to(np.asarray(amount, float), n)), strict=True))
     )
+
+
+@dataclass(frozen=True)
+class _Data:
+    """Settlement inputs checked and looked up once."""
+
+    grid: TimeGrid
+    base: np.ndarray
+    meas: np.ndarray
+    row: dict[str, int]
+    brp_of: dict[str, str | None]
+    transfer: np.ndarray  # EUR/MWh per period
+
+
+def _activation(a: Activation, data: _Data) -> tuple[list[pd.DataFrame], dict]:
+    """The transfers of one activation, and its summary row."""
+    grid, h = data.grid, data.grid.step_h
+    span = _span(grid, a.start, a.end, a.id, []) or slice(0, 0)  # validated before
+    t = grid.index[span]
+    rows = [data.row[m] for m in a.meters]
+    moved_kwh = (data.base[rows, span] - data.meas[rows, span]) * h  # up-positive, per meter
+    missing = np.argwhere(~np.isfinite(moved_kwh))
+    if len(missing):
+        i, k = missing[0]
+        where = f"meter {a.meters[i]}"
+        raise ValidationError("settlement", [Problem(a.id, where, f"no baseline or metered value at {t[k]}")])
+    delivered = moved_kwh.sum(axis=0) * (1.0 if a.direction == "up" else -1.0)
+    ordered = np.full(delivered.shape, a.power_kw * h)
+    paid, penalty = activation_amounts(ordered, delivered, a.price_eur_per_mwh, a.penalty_eur_per_mwh)
+    paid_kwh, short_kwh = np.clip(delivered, 0, ordered), np.maximum(ordered - delivered, 0)
+    parts = [
+        _lines(t, "activation", a.id, a.buyer, a.seller, paid_kwh, a.price_eur_per_mwh, "EUR/MWh", paid),
+        _lines(t, "penalty", a.id, a.seller, a.buyer, short_kwh, a.penalty_eur_per_mwh, "EUR/MWh", penalty),
+    ]
+    if a.brp_correction:
+        brps = np.array([data.brp_of.get(m) or "" for m in a.meters])
+        price = data.transfer[span]
+        for brp in sorted(set(brps) - {""}):
+            energy = moved_kwh[brps == brp].sum(axis=0)
+            amount = energy / 1000.0 * price
+            parts.append(
+                _lines(t, "imbalance_correction", a.id, a.seller, brp, energy, price, "EUR/MWh", amount)
+            )
+    summary = {
+        "order_id": a.id,
+        "buyer": a.buyer,
+        "seller": a.seller,
+        "direction": a.direction,
+        "ordered_kwh": float(ordered.sum()),
+        "delivered_kwh": float(delivered.sum()),
+        "performance_ratio": float(delivered.sum()) / float(ordered.sum()),
+        "activation_eur": float(paid.sum()),
+        "penalty_eur": float(penalty.sum()),
+    }
+    return parts, summary
 
 
 def settle(
@@ -316,117 +376,28 @@ def settle(
             problems.append(Problem(name, "shape", f"expected {(len(meter_ids), grid.n)}, got {arr.shape}"))
     if problems:
         raise ValidationError("settlement", problems)
-    row = {m: i for i, m in enumerate(meter_ids)}
-    brp_of = {m.id: m.brp for m in doc.meters}
-    times = grid.index
-    h = grid.step_h
     transfer = np.broadcast_to(np.asarray(doc.transfer_price_eur_per_mwh, dtype=float), (grid.n,))
+    data = _Data(
+        grid, base, meas, {m: i for i, m in enumerate(meter_ids)}, {m.id: m.brp for m in doc.meters}, transfer
+    )
     parts, summary = [], []
     for r in doc.reservations:
-        span = _span(grid, r.start, r.end, r.id, []) or slice(0, 0)  # validated above
-        mwh = r.reserved_kw / 1000.0 * h
+        span = _span(grid, r.start, r.end, r.id, []) or slice(0, 0)
+        amount = r.reserved_kw / 1000.0 * grid.step_h * r.price_eur_per_mw_h
+        price = r.price_eur_per_mw_h
         parts.append(
-            _lines(
-                times[span],
-                "availability",
-                r.id,
-                r.buyer,
-                r.seller,
-                0.0,
-                r.price_eur_per_mw_h,
-                "EUR/MW/h",
-                mwh * r.price_eur_per_mw_h,
-            )
+            _lines(grid.index[span], "availability", r.id, r.buyer, r.seller, 0.0, price, "EUR/MW/h", amount)
         )
     for a in doc.activations:
-        span = _span(grid, a.start, a.end, a.id, []) or slice(0, 0)
-        rows = [row[m] for m in a.meters]
-        moved_kwh = (base[rows, span] - meas[rows, span]) * h  # up-positive, per meter
-        missing = np.argwhere(~np.isfinite(moved_kwh))
-        if len(missing):
-            i, k = missing[0]
-            raise ValidationError(
-                "settlement",
-                [Problem(a.id, f"meter {a.meters[i]}", f"no baseline or metered value at {times[span][k]}")],
-            )
-        delivered = moved_kwh.sum(axis=0) * (1.0 if a.direction == "up" else -1.0)
-        ordered = np.full(delivered.shape, a.power_kw * h)
-        paid, penalty = activation_amounts(ordered, delivered, a.price_eur_per_mwh, a.penalty_eur_per_mwh)
-        t = times[span]
-        parts.append(
-            _lines(
-                t,
-                "activation",
-                a.id,
-                a.buyer,
-                a.seller,
-                np.clip(delivered, 0, ordered),
-                a.price_eur_per_mwh,
-                "EUR/MWh",
-                paid,
-            )
-        )
-        parts.append(
-            _lines(
-                t,
-                "penalty",
-                a.id,
-                a.seller,
-                a.buyer,
-                np.maximum(ordered - delivered, 0),
-                a.penalty_eur_per_mwh,
-                "EUR/MWh",
-                penalty,
-            )
-        )
-        if a.brp_correction:
-            brps = np.array([brp_of.get(m) or "" for m in a.meters])
-            for brp in sorted(set(brps) - {""}):
-                energy = moved_kwh[brps == brp].sum(axis=0)
-                price = transfer[span]
-                parts.append(
-                    _lines(
-                        t,
-                        "imbalance_correction",
-                        a.id,
-                        a.seller,
-                        brp,
-                        energy,
-                        price,
-                        "EUR/MWh",
-                        energy / 1000.0 * price,
-                    )
-                )
-        total_ordered = float(ordered.sum())
-        summary.append(
-            {
-                "order_id": a.id,
-                "buyer": a.buyer,
-                "seller": a.seller,
-                "direction": a.direction,
-                "ordered_kwh": total_ordered,
-                "delivered_kwh": float(delivered.sum()),
-                "performance_ratio": float(delivered.sum()) / total_ordered,
-                "activation_eur": float(paid.sum()),
-                "penalty_eur": float(penalty.sum()),
-            }
-        )
-    columns = [
-        "period_start_utc",
-        "item",
-        "order_id",
-        "payer",
-        "payee",
-        "energy_kwh",
-        "price",
-        "price_unit",
-        "amount_eur",
-    ]
-    lines = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
-    if not parts:
-        lines["period_start_utc"] = pd.DatetimeIndex([], tz="UTC")
-        lines = lines.astype({c: float for c in ("energy_kwh", "price", "amount_eur")})
-    return Settlement(lines, pd.DataFrame(summary), {p.id: p.role for p in doc.participants})
+        lines, row = _activation(a, data)
+        parts += lines
+        summary.append(row)
+    if parts:
+        lines_df = pd.concat(parts, ignore_index=True)
+    else:
+        empty = pd.DatetimeIndex([], tz="UTC")
+        lines_df = _lines(empty, "", "", "", "", 0.0, 0.0, "", 0.0)
+    return Settlement(lines_df, pd.DataFrame(summary), {p.id: p.role for p in doc.participants})
 
 
 def _read_document(path: str | Path | dict) -> SettlementDocument:

@@ -85,9 +85,12 @@ def same_day_adjustment(
             change = np.where(defined, offset, 0.0).astype(base.dtype)
     out = np.empty_like(base)
     apply = np.multiply if kind == "multiplicative" else np.add
-    for lo in range(0, base.shape[0], 256):  # blocks of meters: the day-to-period gather stays small
-        hi = min(lo + 256, base.shape[0])
-        apply(base[lo:hi], layout.per_day(change[lo:hi]), out=out[lo:hi])
+    block = 64  # meters: the day-to-period gather stays small, its buffer is reused
+    spread = np.empty((min(block, base.shape[0]), layout.grid.n), dtype=base.dtype)
+    for lo in range(0, base.shape[0], block):
+        hi = min(lo + block, base.shape[0])
+        np.take(change[lo:hi], layout.day_of_period, axis=1, out=spread[: hi - lo], mode="clip")
+        apply(base[lo:hi], spread[: hi - lo], out=out[lo:hi])
     return out
 
 
@@ -106,9 +109,8 @@ def _window_means(
         for a in (base, meas):
             total = np.zeros((a.shape[0], n_days))
             if len(cols):
-                part = np.add.reduceat(
-                    a[:, cols].astype(np.float64), np.minimum(starts[has], len(cols) - 1), axis=1
-                )
+                first = np.minimum(starts[has], len(cols) - 1)
+                part = np.add.reduceat(a[:, cols].astype(np.float64), first, axis=1)
                 total[:, has] = part
             sums.append(total)
         with np.errstate(invalid="ignore", divide="ignore"):

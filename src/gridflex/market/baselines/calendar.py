@@ -50,10 +50,12 @@ class DayLayout:
     def n_days(self) -> int:
         return len(self.dates)
 
-    def cube(self, values: np.ndarray) -> np.ndarray:
-        """(meters × periods) → (meters × days × slots), a copy; see the module docstring for DST."""
+    def cube(self, values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """(meters × periods) → (meters × days × slots), a copy (into ``out`` when given, a
+        C-contiguous array of that shape and dtype); see the module docstring for DST."""
         m = values.shape[0]
-        flat = np.take(values, self.gather, axis=1)
+        flat = None if out is None else out.reshape(m, -1)
+        flat = np.take(values, self.gather, axis=1, out=flat, mode="clip")  # clip: `out` is not buffered
         if len(self.repeated):
             cells, second = self.repeated[:, 0], self.repeated[:, 1]
             flat[:, cells] = 0.5 * (flat[:, cells] + values[:, second])

@@ -57,8 +57,10 @@ def nominated_from_flexoffers(batch: FlexOfferBatch, grid: TimeGrid) -> np.ndarr
 
 def fixed_reference(reference_kw: np.ndarray | float, layout: DayLayout) -> np.ndarray:
     """A fixed reference on every period: a scalar, one level per meter (meters,), or one daily
-    profile per meter (meters × slots per day), read by wall-clock slot (DST days included)."""
-    ref = np.asarray(reference_kw, dtype=np.float64)
+    profile per meter (meters × slots per day), read by wall-clock slot (DST days included).
+    float32 stays float32, as for meter data."""
+    ref = np.asarray(reference_kw)
+    ref = ref if ref.dtype == np.float32 else ref.astype(np.float64)
     n, spd = layout.grid.n, layout.slots_per_day
     if ref.ndim == 0:
         return np.full((1, n), float(ref))
