@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from gridflex.cli import app
 from gridflex.demos.s2 import run_s2_demo
 from gridflex.errors import ValidationError
-from gridflex.s2.simulators import KINDS
+from gridflex.s2.rm.simulators import KINDS
 
 
 def test_short_demo_writes_an_offline_report(tmp_path: Path) -> None:

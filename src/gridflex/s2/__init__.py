@@ -17,9 +17,9 @@ The core never imports this package (see ARCHITECTURE.md); it only calls the cor
 from gridflex.s2.clock import Clock
 from gridflex.s2.planner import Plan, PlanRequest, plan_site
 from gridflex.s2.protocol import SUPPORTED_CONTROL_TYPES, Device, Event, Outcome, Session, SessionState
+from gridflex.s2.rm.simulators import KINDS, Simulator, simulate
 from gridflex.s2.schema import PROTOCOL_VERSION, s2_json_schema
 from gridflex.s2.server import CEM, parse_control_types, read_tokens, serve
-from gridflex.s2.simulators import KINDS, Simulator, simulate
 
 __all__ = [
     "CEM",

@@ -22,6 +22,7 @@ from the last basis; anything else (another device, another period start) builds
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import pickle
 import time
@@ -36,7 +37,7 @@ import pydantic
 from gridflex.assets.fill_rate import FillRateFleet, FillRateFleetAsset, fleet_signature
 from gridflex.assets.power_envelope import PowerEnvelopeDevice, power_envelope_assets
 from gridflex.errors import Problem, ValidationError
-from gridflex.s2.frbc import FLEET_ASSET, FrbcInputs
+from gridflex.s2.control.frbc import FLEET_ASSET, FrbcInputs
 from gridflex.scheduling import (
     CompiledSite,
     Site,
@@ -83,7 +84,12 @@ class PlanRequest:
     import_limit_kw: np.ndarray | None = None  # congestion: net import cap per period (inf: none)
     export_limit_kw: np.ndarray | None = None  # congestion: net export cap per period (inf: none)
     warm: WarmModel | None = None  # kept by the CEM; not part of the request's data
-    extra: list[Any] = field(default_factory=list)  # PPBC / OMBC / DDBC device assets (s2_ppbc, ...)
+    extra: list[Any] = field(default_factory=list)  # PPBC / OMBC / DDBC device assets (power_sequence, ...)
+
+    @functools.cached_property
+    def by_name(self) -> dict[str, Any]:
+        """The FRBC and PEBC device inputs by device name (taken once the request is complete)."""
+        return {**{f.name: f for f in self.frbc}, **{p.name: p for p in self.pebc}}
 
 
 @dataclass
