@@ -244,6 +244,9 @@ class FillRateFleetAsset(AssetBase):
     _fleet: FillRateFleet | None = PrivateAttr(None)
 
     def check(self, ctx: Context) -> list[Problem]:
+        if not self.specs:
+            return [Problem(self.name, "specs", "fill_rate_fleet is made by the S2 CEM from its FRBC devices, "
+                                                "not written in a site file")]  # fmt: skip
         bad = [i for i, s in enumerate(self.specs) if not isinstance(s, FillRateDevice)]
         return [Problem(self.name, f"specs[{i}]", "is not a FillRateDevice") for i in bad]
 

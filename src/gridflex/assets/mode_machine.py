@@ -316,10 +316,10 @@ class ModeMachine(AssetBase):
     kind: Literal["mode_machine"] = "mode_machine"
     modes: list[MachineMode] = Field(default_factory=list, description="the operation modes")
     transitions: list[MachineTransition] | None = Field(
-        None, description="allowed mode changes; none given: every change is allowed, at no cost"
+        default=None, description="allowed mode changes; none given: every change is allowed, at no cost"
     )
     timers_s: dict[str, float] = Field(default_factory=dict, description="timer name → duration, s")
-    initial_mode: str | None = Field(None, description="mode before the horizon (none: free)")
+    initial_mode: str | None = Field(default=None, description="mode before the horizon (none: free)")
     timers_running_s: dict[str, float] = Field(
         default_factory=dict, description="timer name → seconds it still runs at the horizon start"
     )
@@ -383,7 +383,7 @@ class ModeMachine(AssetBase):
             p0 = {c: _pair(v)[0] for c, v in m.power_kw.items()}
             p1 = {c: _pair(v)[1] for c, v in m.power_kw.items()}
             c0, c1 = (x / 3600.0 for x in _pair(m.running_cost_eur_per_h))
-            modes.append(ModeSpec(m.name, p0, p1, cost0_eur_per_s=c0, cost1_eur_per_s=c1))  # type: ignore[arg-type]
+            modes.append(ModeSpec(m.name, p0, p1, cost0_eur_per_s=c0, cost1_eur_per_s=c1))
         index = {m.name: i for i, m in enumerate(self.modes)}
         tindex = {k: i for i, k in enumerate(self.timers_s)}
         allowed: dict[tuple[int, int], float] = {}

@@ -53,7 +53,7 @@ from s2python.common import (
 )
 from s2python.s2_parser import TYPE_TO_MESSAGE_CLASS
 
-from gridflex.s2.control import CONTROLS, EVENT_KINDS, new_states
+from gridflex.s2.control import BY_SHORT, CONTROLS, EVENT_KINDS, new_states
 from gridflex.s2.control.base import as_uuid, revoke_pending
 from gridflex.s2.schema import PROTOCOL_VERSION
 
@@ -136,12 +136,16 @@ class Device:
         """The state of the active control type (None before one is selected, or NOT_CONTROLABLE)."""
         return self.states.get(self.control_type)
 
-    # each control type's state by its short name (what the RM told the CEM under that type)
-    frbc = property(lambda self: self.states[ControlType.FILL_RATE_BASED_CONTROL])
-    pebc = property(lambda self: self.states[ControlType.POWER_ENVELOPE_BASED_CONTROL])
-    ppbc = property(lambda self: self.states[ControlType.POWER_PROFILE_BASED_CONTROL])
-    ombc = property(lambda self: self.states[ControlType.OPERATION_MODE_BASED_CONTROL])
-    ddbc = property(lambda self: self.states[ControlType.DEMAND_DRIVEN_BASED_CONTROL])
+    def state_of(self, short: str) -> Any:
+        """The state of a control type by its short name (FRBC, …), whether active or not."""
+        return self.states[BY_SHORT[short]]
+
+    # each control type's state (what the RM told the CEM under that type), for tests and tools
+    frbc = property(lambda self: self.state_of("FRBC"))
+    pebc = property(lambda self: self.state_of("PEBC"))
+    ppbc = property(lambda self: self.state_of("PPBC"))
+    ombc = property(lambda self: self.state_of("OMBC"))
+    ddbc = property(lambda self: self.state_of("DDBC"))
 
 
 class _RateLimit:

@@ -48,7 +48,7 @@ from websockets.http11 import Request, Response
 
 from gridflex.errors import DataError, GridflexError, Problem, ValidationError
 from gridflex.s2.clock import Clock
-from gridflex.s2.control import CONTROLS
+from gridflex.s2.control import BY_SHORT, CONTROLS
 from gridflex.s2.control.base import delay_s, trim
 from gridflex.s2.control.frbc import ELECTRIC
 from gridflex.s2.planner import Plan, PlanRequest, WarmModel, plan_site
@@ -499,7 +499,7 @@ async def run_cem(
         await cem.stop()
 
 
-CONTROL_TYPE_SHORT_NAMES: dict[str, ControlType] = {c.short: ct for ct, c in CONTROLS.items()}
+CONTROL_TYPE_SHORT_NAMES: dict[str, ControlType] = BY_SHORT
 """Short forms a CEM policy may use besides the S2 names (FILL_RATE_BASED_CONTROL, …)."""
 
 

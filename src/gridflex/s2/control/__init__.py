@@ -41,6 +41,9 @@ CONTROLS: dict[ControlType, Control] = {
 }
 """Every control type the CEM speaks, best first."""
 
+BY_SHORT: dict[str, ControlType] = {c.short: ct for ct, c in CONTROLS.items()}
+"""Short name (FRBC, …, NOT_CONTROLABLE) → control type."""
+
 EVENT_KINDS: dict[str, str] = {m: kind for c in CONTROLS.values() for m, kind in c.events.items()}
 """Message type → the kind of event it raises (a message not listed is a status report)."""
 
@@ -50,4 +53,4 @@ def new_states(records: dict[uuid.UUID, Any]) -> dict[ControlType, Any]:
     return {ct: c.new_state(records) for ct, c in CONTROLS.items()}
 
 
-__all__ = ["CONTROLS", "EVENT_KINDS", "Control", "new_states"]
+__all__ = ["BY_SHORT", "CONTROLS", "EVENT_KINDS", "Control", "new_states"]

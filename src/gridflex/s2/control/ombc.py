@@ -177,7 +177,7 @@ def mode_instructions(
     decision: tuple[np.ndarray, np.ndarray],
     transitions: list[Any],
     timers_finish: dict[uuid.UUID, datetime],
-    current: tuple[uuid.UUID, float] | None,
+    current: tuple[Any, float] | None,  # (mode id, factor)
     start: datetime,
     step_s: int,
     earliest: datetime,
