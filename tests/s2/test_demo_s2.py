@@ -57,7 +57,7 @@ def test_demo_refuses_runs_over_a_minute(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("--speed", "0"), ("--speed", "-5"), ("--speed", "nan"), ("--speed", "inf"),
+    [("--speed", "0"), ("--speed", "-5"), ("--speed", "nan"), ("--speed", "inf"), ("--speed", "1e300"),
      ("--hours", "0"), ("--hours", "-1"), ("--hours", "1000"), ("--hours", "nan")],
 )  # fmt: skip
 def test_cli_refuses_bad_options_in_one_line(tmp_path: Path, option: str, value: str) -> None:

@@ -214,6 +214,8 @@ def _report(path: str | Path, result: dict[str, Any], hours: float, speed: float
 
 MAX_WALL_S = 60.0
 """The demo keeps its wall-clock run under this."""
+MAX_SPEED = 100_000.0
+"""Faster, the devices' clock outruns the CEM's planning (and 1e300× overflows the clock)."""
 
 
 def check_s2_demo_options(speed: float, hours: float) -> None:
@@ -223,8 +225,9 @@ def check_s2_demo_options(speed: float, hours: float) -> None:
         return ValidationError("demo s2 options", [Problem("demo s2", name, why)])
 
     # `not x > 0` also catches NaN, which compares false with everything
-    if not (math.isfinite(speed) and speed > 0):
-        raise bad("speed", f"must be a finite number > 0 (simulated seconds per real second), got {speed:g}")
+    if not (math.isfinite(speed) and 0 < speed <= MAX_SPEED):
+        raise bad("speed", f"must be a number > 0 and at most {MAX_SPEED:g} (simulated seconds per real "
+                           f"second), got {speed:g}")  # fmt: skip
     if not (math.isfinite(hours) and hours > 0):
         raise bad("hours", f"must be a finite number > 0, got {hours:g}")
     if hours * 3600.0 / speed > MAX_WALL_S:
