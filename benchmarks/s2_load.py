@@ -168,7 +168,7 @@ class RM:
 
 
 def _battery_sd() -> tuple[dict[str, Any], dict[str, tuple[float, float]]]:
-    from gridflex.s2.simulators import BatteryPhysics
+    from gridflex.s2.rm.simulators import BatteryPhysics
 
     b = BatteryPhysics()
     sd = json.loads(b.system_description(datetime.now(UTC)).to_json())

@@ -14,8 +14,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from gridflex.s2.clock import Clock
+from gridflex.s2.rm.simulators import Simulator
 from gridflex.s2.server import CEM
-from gridflex.s2.simulators import Simulator
 from tests.s2.helpers import TOKEN, run, small_site, stop_all
 
 ADMIN = "dso-secret"

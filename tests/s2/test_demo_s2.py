@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from gridflex.cli import app
 from gridflex.demos.s2 import run_s2_demo
 from gridflex.errors import ValidationError
-from gridflex.s2.simulators import KINDS
+from gridflex.s2.rm.simulators import KINDS
 
 
 def test_short_demo_writes_an_offline_report(tmp_path: Path) -> None:
@@ -57,7 +57,7 @@ def test_demo_refuses_runs_over_a_minute(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("--speed", "0"), ("--speed", "-5"), ("--speed", "nan"), ("--speed", "inf"),
+    [("--speed", "0"), ("--speed", "-5"), ("--speed", "nan"), ("--speed", "inf"), ("--speed", "1e300"),
      ("--hours", "0"), ("--hours", "-1"), ("--hours", "1000"), ("--hours", "nan")],
 )  # fmt: skip
 def test_cli_refuses_bad_options_in_one_line(tmp_path: Path, option: str, value: str) -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from gridflex.s2.frbc import FrbcInputs
+from gridflex.s2.control.frbc import FrbcInputs
 from gridflex.s2.planner import PlanRequest, WarmModel, plan_site
 from gridflex.scheduling import Site, parse_site
 from tests.s2.fleet import battery_fleet

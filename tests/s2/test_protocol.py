@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gridflex.s2.protocol import NIL_UUID, Device, Session, SessionState
+from gridflex.s2.rm.simulators import BatteryPhysics
 from gridflex.s2.schema import parse_problems, schema_problems
-from gridflex.s2.simulators import BatteryPhysics
 from tests.s2.helpers import details, handshake, msg
 
 RID = str(uuid.uuid4())

@@ -12,8 +12,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from gridflex.s2 import server as server_mod
+from gridflex.s2.rm.simulators import Simulator
 from gridflex.s2.server import CEM
-from gridflex.s2.simulators import Simulator
 from tests.s2.helpers import TOKEN, details, handshake, msg, run, small_site, start_cem
 from tests.s2.modes_helpers import assert_all_valid
 
@@ -203,8 +203,11 @@ def test_old_instruction_records_are_trimmed_and_ppbc_keeps_what_ran() -> None:
     only instructions that never ran are dropped."""
     from s2python.common import InstructionStatus
 
+    from gridflex.s2.control.base import FINAL as _FINAL
+    from gridflex.s2.control.base import MAX_RECORDS
+    from gridflex.s2.control.base import NEVER_RAN as _NEVER_RAN
+    from gridflex.s2.control.base import trim as _trim
     from gridflex.s2.protocol import Device, InstructionRecord
-    from gridflex.s2.server import _FINAL, _NEVER_RAN, MAX_RECORDS, _trim
 
     dev = Device("r")
     statuses = [InstructionStatus.SUCCEEDED, InstructionStatus.REVOKED, InstructionStatus.NEW]

@@ -7,7 +7,7 @@ Per device and period: the fill level ``soc`` (fill − fill_min, bounded by the
 the target profile), one fill-in column per charging actuator and one fill-out column per
 discharging actuator (fill units per hour; each feeds the electricity bus with its kW per fill
 unit), and two penalised virtual-fill slacks. A device is plain data (:class:`FillRateDevice`): the
-S2 CEM linearises an FRBC system description into it (:mod:`gridflex.s2.frbc`). Within an actuator's
+S2 CEM linearises an FRBC system description into it (:mod:`gridflex.s2.control.frbc`). Within an actuator's
 mode the power and the fill rate are linear in the mode's factor, so charging is ``kW per fill unit/h
 = p_max / (f_max·3600)``, discharging alike; usage and leakage are a fixed drain; a fill-level target
 is a soft bound (each fill unit missed costs ``TARGET_PENALTY_EUR``, so a target never makes the
@@ -244,6 +244,9 @@ class FillRateFleetAsset(AssetBase):
     _fleet: FillRateFleet | None = PrivateAttr(None)
 
     def check(self, ctx: Context) -> list[Problem]:
+        if not self.specs:
+            return [Problem(self.name, "specs", "fill_rate_fleet is made by the S2 CEM from its FRBC devices, "
+                                                "not written in a site file")]  # fmt: skip
         bad = [i for i, s in enumerate(self.specs) if not isinstance(s, FillRateDevice)]
         return [Problem(self.name, f"specs[{i}]", "is not a FillRateDevice") for i in bad]
 

@@ -7,7 +7,7 @@ production ``0 ≤ x_t ≤ available_t`` on the electricity bus (flow ``−x_t``
 asset) plus one soft row per energy window: ``min_kwh ≤ Σ_t h_t·x_t ≤ max_kwh`` with ``h_t`` the
 hours of period ``t`` inside the window, and two slacks at ``ENERGY_PENALTY_EUR_PER_KWH`` per kWh
 missed, so a window that cannot be met gives the plan closest to it, never an infeasible one. The S2
-CEM makes both from PEBC.PowerConstraints / EnergyConstraint (:mod:`gridflex.s2.pebc`).
+CEM makes both from PEBC.PowerConstraints / EnergyConstraint (:mod:`gridflex.s2.control.pebc`).
 """
 
 from __future__ import annotations

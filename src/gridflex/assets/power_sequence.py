@@ -16,7 +16,7 @@ its power per period the time-weighted average of its elements (:func:`profile_f
 
 A fixed load (what is done or cannot change) comes with it. The S2 CEM makes the containers from a
 PPBC.PowerProfileDefinition and the instructions that ran, and turns the placements back into
-instructions (:mod:`gridflex.s2.ppbc`, docs/s2.md).
+instructions (:mod:`gridflex.s2.control.ppbc`, docs/s2.md).
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ class PowerSequenceAsset(AssetBase):
             rows.add("containers in order", cols, np.concatenate([*starts, *(-v.end_at for v in prev)]),
                      0.0, np.inf)  # fmt: skip
             # the pause from the end of the previous one's last period (S2: a container that would start
-            # too late for a period start gets an earlier ScheduleInstruction, gridflex.s2.ppbc)
+            # too late for a period start gets an earlier ScheduleInstruction, gridflex.s2.control.ppbc)
             vals = np.concatenate([*starts, *(-v.end_period for v in prev)])
             pauses = np.array([-(float(n) if s.max_pause_s is None else s.max_pause_s / self._step_s)
                                for s in self._containers[ci]])  # fmt: skip

@@ -370,7 +370,13 @@ def _realigned(obj: BaseModel, idx: np.ndarray, n_base: int) -> BaseModel:
     return obj.model_copy(update=update) if update else obj
 
 
-def site_on_horizon(site: SiteLike, start: datetime, n_periods: int, step_s: int | None = None) -> Site:
+def site_on_horizon(
+    site: SiteLike,
+    start: datetime,
+    n_periods: int,
+    step_s: int | None = None,
+    compiled: CompiledSite | None = None,
+) -> Site:
     """The site on ``n_periods`` of ``step_s`` (default: its own step) from ``start``, every
     per-period series read by timestamp.
 
@@ -381,9 +387,11 @@ def site_on_horizon(site: SiteLike, start: datetime, n_periods: int, step_s: int
     where the packaged data does not cover the new horizon (a CEM running today), the site's own
     SMARD horizon repeats like any series, with a log warning. Time references of EV sessions and processes are kept as written (an index counts from
     the new start; 'HH:MM' is the next such local time). Raises :class:`ValidationError` if the site
-    is invalid.
+    is invalid. ``compiled``: the site compiled already (a caller moving one site often, as the S2
+    CEM does), so it is not compiled again.
     """
-    compiled = compile_site(site)
+    if compiled is None or compiled.site is not site:
+        compiled = compile_site(site)
     site = compiled.site
     grid = compiled.grid
     step = grid.step_s if step_s is None else int(step_s)

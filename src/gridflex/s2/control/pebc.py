@@ -30,7 +30,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from s2python.common import CommodityQuantity, Duration, PowerForecast, PowerMeasurement
+from s2python.common import (
+    CommodityQuantity,
+    ControlType,
+    Duration,
+    PowerForecast,
+    PowerMeasurement,
+    RevokableObjects,
+)
 from s2python.generated.gen_s2 import ID, PEBCPowerEnvelopeLimitType
 from s2python.pebc import (
     PEBCEnergyConstraint,
@@ -47,7 +54,8 @@ from gridflex.assets.power_envelope import (  # noqa: F401  (ENERGY_PENALTY_EUR_
     PowerEnvelopeDevice,
     power_envelope_assets,
 )
-from gridflex.s2.frbc import ELECTRIC, profile_average
+from gridflex.s2.control.base import Control, revoke_previous
+from gridflex.s2.control.frbc import ELECTRIC, profile_average
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +85,8 @@ class PebcState:
                          msg.id, msg.commodity_quantity)  # fmt: skip
 
     def revoke(self, object_type: str, object_id: uuid.UUID) -> bool:
+        if object_type not in ("PEBC.PowerConstraints", "PEBC.EnergyConstraint"):
+            return False
         table: dict[uuid.UUID, Any] = (
             self.power_constraints if object_type == "PEBC.PowerConstraints" else self.energy_constraints
         )
@@ -205,6 +215,31 @@ def _merge(
                                                 lower_limit=float(lo)))  # fmt: skip
     return out[:288]
 
+
+def _snapshot(dev: Any, state: PebcState, req: Any, now: datetime, earliest: datetime) -> None:
+    pi = state.inputs(dev.name, req.start, req.step_s, req.n, dev.forecast, dev.measurement, now)
+    if pi is not None:
+        req.pebc.append(pi)
+
+
+def _instructions(
+    dev: Any, state: PebcState, plan: Any, req: Any, earliest: datetime, now: datetime, max_count: int
+) -> list[Any] | None:
+    spec = req.by_name.get(dev.name)
+    if not isinstance(spec, PowerEnvelopeDevice) or dev.name not in plan.pv_kw:
+        return None
+    one = state.instruction(spec, plan.pv_kw[dev.name], plan.start, plan.step_s, earliest)
+    return [*revoke_previous(dev, RevokableObjects.PEBC_Instruction, now), *([] if one is None else [one])]
+
+
+CONTROL = Control(
+    ControlType.POWER_ENVELOPE_BASED_CONTROL,
+    "PEBC",
+    new_state=lambda records: PebcState(),
+    events={"PEBC.PowerConstraints": "system", "PEBC.EnergyConstraint": "target"},
+    snapshot=_snapshot,
+    instructions=_instructions,
+)
 
 PebcAsset = PowerEnvelope
 PebcInputs = PowerEnvelopeDevice

@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+from s2python.common import ControlType
 from s2python.ddbc import (
     DDBCActuatorDescription,
     DDBCActuatorStatus,
@@ -44,12 +45,15 @@ from s2python.generated.gen_s2 import ID
 
 from gridflex.assets.mode_machine import DEMAND_PENALTY_EUR  # noqa: F401  (its home before)
 from gridflex.assets.mode_machine import DemandMachines as DdbcAsset
-from gridflex.s2.frbc import profile_average
-from gridflex.s2.ombc import (
+from gridflex.s2.control.base import NEVER_RAN, Control
+from gridflex.s2.control.frbc import profile_average
+from gridflex.s2.control.ombc import (
     as_uuid,
     machine_problem,
     machine_spec,
     mode_instructions,
+    mode_instructions_of,
+    mode_snapshot,
     mode_specs,
     revoke_pending,
     status_problem,
@@ -163,3 +167,14 @@ class DdbcState:
             out += mode_instructions(make, spec, decision, list(act.transitions), finish, current,
                                      asset._start, asset._step_s, earliest, max_count)  # fmt: skip
         return out
+
+
+CONTROL = Control(
+    ControlType.DEMAND_DRIVEN_BASED_CONTROL,
+    "DDBC",
+    new_state=lambda records: DdbcState(),
+    events={"DDBC.SystemDescription": "system", "DDBC.AverageDemandRateForecast": "forecast"},
+    snapshot=mode_snapshot,
+    instructions=mode_instructions_of,
+    trim_after=frozenset(NEVER_RAN),
+)

@@ -31,16 +31,16 @@ from typing import Any
 import numpy as np
 from s2python.common import (
     CommodityQuantity,
+    ControlType,
     InstructionStatus,
     PowerRange,
-    RevokableObjects,
-    RevokeObject,
 )
 from s2python.ombc import OMBCInstruction, OMBCStatus, OMBCSystemDescription, OMBCTimerStatus
 
 from gridflex.assets.mode_machine import HEAT, MachineSpec, ModeSpec
 from gridflex.assets.mode_machine import ModeMachine as OmbcAsset
-from gridflex.s2.frbc import ELECTRIC
+from gridflex.s2.control.base import NEVER_RAN, Control, as_uuid, revoke_pending
+from gridflex.s2.control.frbc import ELECTRIC
 
 GAS_KWH_PER_LITRE = 9.77e-3
 """Energy of natural gas per litre (Groningen quality, superior calorific value 9.77 kWh/m³):
@@ -48,22 +48,6 @@ S2 gives NATURAL_GAS.FLOW_RATE in l/s, so 1 l/s is 35.2 kW of gas."""
 
 OmbcMessage = OMBCSystemDescription | OMBCStatus | OMBCTimerStatus
 _PENDING = {InstructionStatus.NEW, InstructionStatus.ACCEPTED}
-
-
-def revoke_pending(records: dict[uuid.UUID, Any], now: datetime) -> list[RevokeObject]:
-    """RevokeObjects for the instructions that have not started (their type from the instruction)."""
-    out = []
-    for iid, rec in records.items():
-        if rec.status in _PENDING and rec.instruction.execution_time > now:
-            rec.status = InstructionStatus.REVOKED
-            kind = RevokableObjects(rec.instruction.message_type)
-            out.append(RevokeObject(message_id=uuid.uuid4(), object_type=kind, object_id=iid))
-    return out
-
-
-def as_uuid(value: Any) -> uuid.UUID:
-    """An id as a UUID: s2-python 0.11 leaves some ids as the generated ``ID`` (a string model)."""
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(getattr(value, "root", value)))
 
 
 def carrier_kw(pr: PowerRange) -> tuple[str, float, float] | None:
@@ -193,7 +177,7 @@ def mode_instructions(
     decision: tuple[np.ndarray, np.ndarray],
     transitions: list[Any],
     timers_finish: dict[uuid.UUID, datetime],
-    current: tuple[uuid.UUID | str, float] | None,
+    current: tuple[Any, float] | None,  # (mode id, factor)
     start: datetime,
     step_s: int,
     earliest: datetime,
@@ -292,3 +276,31 @@ class OmbcState:
         current = (as_uuid(st.active_operation_mode_id), st.operation_mode_factor)
         return revoke_pending(records, now) + mode_instructions(make, asset._spec, asset._decision, list(sd.transitions), self.timers_finish,
                                  current, asset._start, asset._step_s, earliest, max_count)  # fmt: skip
+
+
+def mode_snapshot(dev: Any, state: Any, req: Any, now: datetime, earliest: datetime) -> None:
+    """A PPBC / OMBC / DDBC device enters the plan as its asset (a machine, a power sequence)."""
+    asset = state.asset(dev.name, req.start, req.step_s, req.n, earliest)
+    if asset is not None:
+        req.extra.append(asset)
+
+
+def mode_instructions_of(
+    dev: Any, state: Any, plan: Any, req: Any, earliest: datetime, now: datetime, max_count: int
+) -> list[Any] | None:
+    """PPBC / OMBC / DDBC: the solved asset's messages (each type revokes and sends its own)."""
+    key = next((k for k in plan.extra if k.split("/")[0] == dev.name), None)
+    if key is None:
+        return None
+    return list(state.messages(plan.extra[key], earliest, now, dev.instructions, max_count))
+
+
+CONTROL = Control(
+    ControlType.OPERATION_MODE_BASED_CONTROL,
+    "OMBC",
+    new_state=lambda records: OmbcState(),
+    events={"OMBC.SystemDescription": "system"},
+    snapshot=mode_snapshot,
+    instructions=mode_instructions_of,
+    trim_after=frozenset(NEVER_RAN),
+)

@@ -40,7 +40,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from s2python.common import CommodityQuantity
+from s2python.common import ControlType, RevokableObjects
 from s2python.frbc import (
     FRBCActuatorDescription,
     FRBCActuatorStatus,
@@ -61,16 +61,11 @@ from gridflex.assets.fill_rate import (  # noqa: F401  (TARGET_PENALTY_EUR: its 
     FillRateDevice,
     ModeChoice,
 )
+from gridflex.s2.control.base import ELECTRIC, PENDING, Control, revoke_previous
 
 FrbcInputs = FillRateDevice
 """The linearised FRBC device (its name before it moved to :mod:`gridflex.assets.fill_rate`)."""
 
-ELECTRIC = {
-    CommodityQuantity.ELECTRIC_POWER_L1,
-    CommodityQuantity.ELECTRIC_POWER_L2,
-    CommodityQuantity.ELECTRIC_POWER_L3,
-    CommodityQuantity.ELECTRIC_POWER_3_PHASE_SYMMETRIC,
-}
 
 FrbcMessage = (
     FRBCSystemDescription
@@ -166,6 +161,9 @@ class FrbcState:
             self.leakage = msg
         elif isinstance(msg, FRBCUsageForecast):
             self.usage = msg
+
+    def revoke(self, object_type: str, object_id: uuid.UUID) -> bool:
+        return object_type == "FRBC.SystemDescription" and self.revoke_system_description(object_id)
 
     def revoke_system_description(self, object_id: uuid.UUID) -> bool:
         if self.system_description is not None and self.system_description.message_id == object_id:
@@ -374,3 +372,59 @@ def _leakage_at(leak: FRBCLeakageBehaviour | None, fill: float) -> float:
 
 FLEET_ASSET = "s2-frbc-fleet"
 """Name of the asset that carries every FRBC device of a plan in the site model."""
+
+
+def _snapshot(dev: Any, state: FrbcState, req: Any, now: datetime, earliest: datetime) -> None:
+    fi = state.inputs(dev.name, req.start, req.step_s, req.n)
+    if fi is not None:
+        # only the rest of the running period can still be used
+        fi.first_frac = float(np.clip(1.0 - (now - req.start).total_seconds() / req.step_s, 0.0, 1.0))
+        req.frbc.append(fi)
+
+
+def same_key(m: Any) -> tuple[Any, ...]:
+    """What makes two FRBC.Instructions the same: actuator, mode, factor and time."""
+    return (m.actuator_id, m.operation_mode, round(float(m.operation_mode_factor), 4), m.execution_time)
+
+
+def unchanged(dev: Any, new: list[Any], now: datetime) -> set[Any]:
+    """Keys of pending FRBC instructions that the new plan would send again identically."""
+    wanted = {same_key(m) for m in new}
+    return {
+        same_key(r.instruction)
+        for r in dev.instructions.values()
+        if r.status in PENDING
+        and r.instruction.execution_time > now
+        and r.instruction.message_type == "FRBC.Instruction"
+        and same_key(r.instruction) in wanted
+    }
+
+
+def _instructions(
+    dev: Any, state: FrbcState, plan: Any, req: Any, earliest: datetime, now: datetime, max_count: int
+) -> list[Any] | None:
+    spec = req.by_name.get(dev.name)
+    if not isinstance(spec, FillRateDevice) or dev.name not in plan.frbc_rate_per_s:
+        return None
+    new = state.instructions(
+        spec, plan.frbc_rate_per_s[dev.name], plan.start, plan.step_s, earliest, max_count
+    )
+    keep = unchanged(dev, new, now)  # pending ones the plan sends again: kept, not revoked and resent
+    if keep:
+        new = [m for m in new if same_key(m) not in keep]
+    return [*revoke_previous(dev, RevokableObjects.FRBC_Instruction, now, keep, same_key), *new]
+
+
+CONTROL = Control(
+    ControlType.FILL_RATE_BASED_CONTROL,
+    "FRBC",
+    new_state=lambda records: FrbcState(),
+    events={
+        "FRBC.SystemDescription": "system",
+        "FRBC.FillLevelTargetProfile": "target",
+        "FRBC.LeakageBehaviour": "system",
+        "FRBC.UsageForecast": "forecast",
+    },
+    snapshot=_snapshot,
+    instructions=_instructions,
+)

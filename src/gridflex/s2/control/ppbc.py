@@ -68,7 +68,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from s2python.common import InstructionStatus, RevokableObjects, RevokeObject
+from s2python.common import ControlType, InstructionStatus, RevokableObjects, RevokeObject
 from s2python.generated.gen_s2 import PPBCPowerSequenceStatus
 from s2python.ppbc import (
     PPBCEndInterruptionInstruction,
@@ -82,7 +82,9 @@ from s2python.ppbc import (
 
 from gridflex.assets.power_sequence import Elements, Mode, Placement, SeqSpec, profile_from
 from gridflex.assets.power_sequence import PowerSequenceAsset as PpbcAsset
-from gridflex.s2.frbc import ELECTRIC
+from gridflex.s2.control.base import NEVER_RAN, Control
+from gridflex.s2.control.frbc import ELECTRIC
+from gridflex.s2.control.ombc import mode_instructions_of, mode_snapshot
 
 PpbcMessage = PPBCPowerProfileDefinition | PPBCPowerProfileStatus
 PpbcInstruction = PPBCScheduleInstruction | PPBCStartInterruptionInstruction | PPBCEndInterruptionInstruction
@@ -542,3 +544,14 @@ def _instructions(
         prev_end = at(ks[-1]) + timedelta(seconds=p.end_frac * step) - shift - late
 
     return want
+
+
+CONTROL = Control(
+    ControlType.POWER_PROFILE_BASED_CONTROL,
+    "PPBC",
+    new_state=lambda records: PpbcState(records=records),  # it follows its programme through these
+    events={"PPBC.PowerProfileDefinition": "system"},
+    snapshot=mode_snapshot,
+    instructions=mode_instructions_of,
+    trim_after=frozenset(NEVER_RAN),  # it follows its programme through what ran: keep that
+)
