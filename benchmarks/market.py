@@ -160,18 +160,24 @@ def peer_assume(prod: Product, orders: OrderArrays, ours, repeat: int) -> dict:
     products = [(t0 + k * step, t0 + (k + 1) * step, None) for k in range(prod.n_isps)]
     isp, q, p = orders.isp.tolist(), orders.quantity_mw.tolist(), orders.price_eur_per_mwh.tolist()
     buy = orders.is_buy.tolist()
-    times, meta = [], []
+    times, meta, accepted = [], [], []
     for _ in range(repeat):
         book = [{"start_time": products[isp[i]][0], "end_time": products[isp[i]][1], "only_hours": None,
-                 "price": p[i], "volume": -q[i] if buy[i] else q[i], "agent_addr": "x", "bid_id": str(i)}
+                 "price": p[i], "volume": -q[i] if buy[i] else q[i], "agent_addr": "x", "bid_id": i}
                 for i in range(len(q))]  # fmt: skip
         role = PayAsClearRole(config)
         t = time.perf_counter()
-        _, _, meta, _ = role.clear(book, products)
+        accepted, _, meta, _ = role.clear(book, products)
         times.append(time.perf_counter() - t)
     by_start = {m["product_start"]: m for m in meta}
-    vol = np.array([by_start[s]["supply_volume"] if s in by_start else 0.0 for s, _, _ in products])
     price = np.array([by_start[s]["max_price"] if s in by_start else np.nan for s, _, _ in products])
+    # volumes from the accepted orders themselves (assume's meta "supply_volume" can count a
+    # partially accepted supply order twice)
+    x = np.zeros(len(q))
+    x[[o["bid_id"] for o in accepted]] = [abs(o["accepted_volume"]) for o in accepted]
+    vol = np.bincount(orders.isp[~orders.is_buy], weights=x[~orders.is_buy], minlength=prod.n_isps)
+    meta_vol = np.array([by_start[s]["supply_volume"] if s in by_start else 0.0 for s, _, _ in products])
+    welfare = float((np.where(orders.is_buy, 1.0, -1.0) * orders.price_eur_per_mwh * x).sum() * prod.isp_h)
     # assume's price is the highest accepted supply price; ours is the midpoint of the supporting interval
     sells = ~orders.is_buy & (ours.accepted_mw > 1e-9)
     top_sell = np.full(prod.n_isps, np.nan)
@@ -179,6 +185,8 @@ def peer_assume(prod: Product, orders: OrderArrays, ours, repeat: int) -> dict:
     return {
         "available": True, "median_clear_s": statistics.median(times),
         "max_abs_volume_diff_mw": float(np.abs(vol - ours.volume_mw).max()),
+        "welfare_diff_eur": welfare - float(ours.welfare_eur.sum()),
+        "max_abs_meta_supply_volume_diff_mw": float(np.abs(meta_vol - vol).max()),
         "max_abs_price_diff_vs_our_highest_accepted_sell_eur_per_mwh": float(np.nanmax(np.abs(price - top_sell))),
         "max_abs_price_diff_vs_our_clearing_price_eur_per_mwh": float(np.nanmax(np.abs(price - ours.price_eur_per_mwh))),
         "note": "assume prices each ISP at its highest accepted supply price; gridflex at the midpoint of "
@@ -251,6 +259,8 @@ def main() -> None:
         },
         "peer": peer_assume(prod, orders, res, a.repeat),
     }  # fmt: skip
+    if out["peer"].get("available"):
+        out["peer"]["time_ratio_assume_over_gridflex"] = out["peer"]["median_clear_s"] / med["auction_s"]
     print(json.dumps(out, indent=1))
 
 
