@@ -93,7 +93,7 @@ def book_cmd(
 
 
 def _trade(t) -> dict:
-    return {f: getattr(t, f) for f in t.__slots__}
+    return t._asdict()
 
 
 def _bad(file: Path, k: int, msg: str) -> Exception:

@@ -16,6 +16,7 @@ import math
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -35,8 +36,7 @@ __all__ = ["ContinuousBook", "Trade"]
 _EPS = 1e-9  # MW
 
 
-@dataclass(frozen=True, slots=True)
-class Trade:
+class Trade(NamedTuple):  # a tuple: cheap to create by the hundred thousand
     seq: int
     product: str
     place: str
@@ -53,27 +53,29 @@ class _Rec:
     """One order's state (kept for every order, resting or not)."""
 
     __slots__ = (
-        "filled",
         "is_buy",
         "key",
+        "live",
         "order_id",
         "participant",
         "price",
         "quantity",
         "reason",
+        "remaining",
         "status",
     )
 
     def __init__(self, order_id, participant, key, is_buy, quantity, price):
         self.order_id, self.participant, self.key = order_id, participant, key
         self.is_buy, self.quantity, self.price = is_buy, quantity, price
-        self.filled = 0.0
+        self.remaining = quantity
+        self.live = False  # resting in the book (active or partially filled)
         self.status = OrderStatus.RECEIVED
         self.reason = ""
 
     @property
-    def remaining(self) -> float:
-        return self.quantity - self.filled
+    def filled(self) -> float:
+        return self.quantity - self.remaining
 
 
 class _Side:
@@ -92,6 +94,7 @@ class _Side:
             self.volume[rec.price] = 0.0
             heapq.heappush(self.heap, self.sign * rec.price)
         level.append(rec)
+        rec.live = True
         self.volume[rec.price] += rec.remaining
 
     def best(self) -> float | None:
@@ -100,7 +103,7 @@ class _Side:
         while heap:
             price = self.sign * heap[0]
             level = levels.get(price)
-            while level and level[0].status not in _LIVE:
+            while level and not level[0].live:
                 level.popleft()
             if level:
                 return price
@@ -113,9 +116,6 @@ class _Side:
         """Volume resting at prices a taker with this limit accepts."""
         ok = (lambda p: p <= limit) if is_buy_taker else (lambda p: p >= limit)
         return sum(v for p, v in self.volume.items() if ok(p))
-
-
-_LIVE = (OrderStatus.ACTIVE, OrderStatus.PARTIALLY_FILLED)
 
 
 @dataclass(eq=False)
@@ -165,8 +165,9 @@ class ContinuousBook:
             return OrderResult(
                 order_id=order_id, status=OrderStatus.REJECTED, reason="cancel: unknown order_id"
             )
-        if rec.status in _LIVE:
+        if rec.live:
             self._side(rec.key, rec.is_buy).volume[rec.price] -= rec.remaining
+            rec.live = False
             rec.status, rec.reason = OrderStatus.CANCELLED, "cancelled by the participant"
         else:
             return OrderResult(order_id=order_id, status=rec.status, accepted_mw=rec.filled,
@@ -177,8 +178,9 @@ class ContinuousBook:
         """Expire the resting orders of every ISP whose gate has closed at ``now_s``."""
         expired = []
         for rec in self._orders.values():
-            if rec.status in _LIVE and now_s > self._gate_of(rec.key):
+            if rec.live and now_s > self._gate_of(rec.key):
                 self._side(rec.key, rec.is_buy).volume[rec.price] -= rec.remaining
+                rec.live = False
                 rec.status, rec.reason = OrderStatus.EXPIRED, "gate closed before it was filled"
                 expired.append(rec.order_id)
         return expired
@@ -220,40 +222,31 @@ class ContinuousBook:
                 f"{word}: the unfilled {rec.remaining:g} MW is cancelled (no more volume at the limit)"
             )
         else:
-            rec.status = OrderStatus.PARTIALLY_FILLED if rec.filled > _EPS else OrderStatus.ACTIVE
+            rec.status = (
+                OrderStatus.PARTIALLY_FILLED if rec.remaining < rec.quantity - _EPS else OrderStatus.ACTIVE
+            )
             rec.reason = "resting in the book"
             own.add(rec)
         return rec
 
     def _take(self, rec: _Rec, other: _Side, limit: float) -> None:
         product, place, isp = rec.key
+        trades, volume, levels, is_buy = self.trades, other.volume, other.levels, rec.is_buy
         while rec.remaining > _EPS:
             best = other.best()
-            if best is None or (best > limit if rec.is_buy else best < limit):
+            if best is None or (best > limit if is_buy else best < limit):
                 return
-            level = other.levels[best]
+            level = levels[best]
             maker = level[0]
             qty = min(rec.remaining, maker.remaining)
-            buy, sell = (rec, maker) if rec.is_buy else (maker, rec)
-            self.trades.append(
-                Trade(
-                    len(self.trades),
-                    product,
-                    place,
-                    isp,
-                    buy.order_id,
-                    sell.order_id,
-                    buy.participant,
-                    sell.participant,
-                    best,
-                    qty,
-                )
-            )
-            rec.filled += qty
-            maker.filled += qty
-            other.volume[best] -= qty
+            buy, sell = (rec, maker) if is_buy else (maker, rec)
+            trades.append(Trade(len(trades), product, place, isp, buy.order_id, sell.order_id, buy.participant,
+                                sell.participant, best, qty))  # fmt: skip
+            rec.remaining -= qty
+            maker.remaining -= qty
+            volume[best] -= qty
             if maker.remaining <= _EPS:
-                maker.status, maker.reason = OrderStatus.FILLED, "filled"
+                maker.status, maker.reason, maker.live = OrderStatus.FILLED, "filled", False
                 level.popleft()
             else:
                 maker.status = OrderStatus.PARTIALLY_FILLED
