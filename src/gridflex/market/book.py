@@ -23,11 +23,9 @@ import numpy as np
 from gridflex.market.orders import (
     Execution,
     Order,
-    OrderArrays,
     OrderResult,
     OrderStatus,
     Side,
-    screen_orders,
 )
 from gridflex.market.products import Product, ProductKind
 
@@ -139,17 +137,41 @@ class ContinuousBook:
     # ---- entry points ------------------------------------------------------------------------
     def submit(self, order: Order, now_s: int | None = None) -> OrderResult:
         """Screen and match one order; the result says its status after matching, and why."""
-        arr = OrderArrays.from_orders([order])
         rec = _Rec(order.order_id, order.participant, (order.product, order.place, order.isp),
                    order.side is Side.BUY, order.quantity_mw, order.price_eur_per_mwh)  # fmt: skip
         if order.order_id in self._orders:
             return self._reject(rec, "duplicate order_id", register=False)
-        ok, reason = screen_orders(
-            arr, self.products, now_s, kinds=[ProductKind.ENERGY_CONTINUOUS], market_orders=True
-        )
-        if not ok[0]:
-            return self._reject(rec, str(reason[0]))
+        why = self._screen(order, now_s)
+        if why:
+            return self._reject(rec, why)
         return self.match(rec, order.execution)
+
+    def _screen(self, o: Order, now_s: int | None) -> str:
+        """The rules of :func:`screen_orders` for one order, in plain Python (no arrays per order)."""
+        q, p = o.quantity_mw, o.price_eur_per_mwh
+        if not math.isfinite(q):
+            return "quantity_mw is not a finite number"
+        if q <= 0:
+            return f"quantity_mw must be > 0, got {q:g}"
+        if p is not None and math.isinf(p):
+            return "price_eur_per_mwh is not finite"
+        prod = self.products.get(o.product)  # type: ignore[union-attr]
+        if prod is None:
+            return f"unknown product '{o.product}'"
+        if prod.kind is not ProductKind.ENERGY_CONTINUOUS:
+            return f"product '{o.product}' is a {prod.kind} product, not traded here"
+        if not 0 <= o.isp < prod.n_isps:
+            return f"ISP {o.isp} is outside the horizon of '{prod.product_id}' (0..{prod.n_isps - 1})"
+        if prod.places and o.place not in prod.places:
+            return f"place '{o.place}' not in product"
+        lo, hi = prod.price_min_eur_per_mwh, prod.price_max_eur_per_mwh
+        if p is not None and not lo <= p <= hi:
+            return f"price {p:g} EUR/MWh outside the limits [{lo:g}, {hi:g}]"
+        t = int(o.submitted_at.timestamp()) if o.submitted_at is not None else now_s
+        gate = self._gate_of((o.product, o.place, o.isp))
+        if t is not None and t > gate:
+            return f"submitted after gate closure ({np.datetime64(gate, 's')}Z)"
+        return ""
 
     def submit_fast(
         self, order_id: str, participant: str, key: tuple, is_buy: bool, quantity_mw: float,

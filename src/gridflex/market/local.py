@@ -309,12 +309,12 @@ def clear_local(
     helps = contrib > 0
     too_dear = helps & (price > cap)
     useless = ~helps & (not balanced)
-    for k in np.flatnonzero(too_dear):
-        offer_reason[valid[k].offer_id] = (
-            f"not eligible: price {price[k]:g} above the max price {cap[k]:g} EUR/MWh of the requests it serves"
+    for j in np.flatnonzero(too_dear).tolist():
+        offer_reason[valid[j].offer_id] = (
+            f"not eligible: price {price[j]:g} above the max price {cap[j]:g} EUR/MWh of the requests it serves"
         )
-    for k in np.flatnonzero(useless):
-        offer_reason[valid[k].offer_id] = "not eligible: relieves no requested congestion point in its ISPs"
+    for j in np.flatnonzero(useless).tolist():
+        offer_reason[valid[j].offer_id] = "not eligible: relieves no requested congestion point in its ISPs"
     use = ~(too_dear | useless)
     energy = np.bincount(ent.offer, weights=np.abs(ent.signed_mw), minlength=n_off) * h
     m = Model(name="local-flex")
