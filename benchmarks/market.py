@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from datetime import UTC, datetime
@@ -236,14 +237,17 @@ def main() -> None:
         from gridflex.market.local import clear_local
 
         for k, (lp, reqs, offs, net) in enumerate(instances):
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.process_time()
             r = clear_local(lp, reqs, offs, network=net, time_limit_s=a.time_limit_s, mip_rel_gap=1e-3)
-            local_runs[k].append({"time_s": time.perf_counter() - t, "solver_s": r.time_solver_s, "status": r.status,
+            local_runs[k].append({"time_s": time.perf_counter() - t, "cpu_s": time.process_time() - cpu,
+                                  "solver_s": r.time_solver_s, "status": r.status,
                                   "gap": r.mip_gap, "cost_eur": r.cost_eur, "unmet_mw": sum(r.request_unmet_mw.values()),
                                   "orders": len(r.orders), "requests": len(reqs)})  # fmt: skip
     med = {k: statistics.median(v) for k, v in times.items()}
     out = {
         "repeat": a.repeat,
+        "load_average_1_5_15_min_at_end": list(os.getloadavg()),  # on 2 cores shared with others: read wall times with it
+        "cpu_count": os.cpu_count(),
         "auction": {
             "orders": a.orders, "isps": a.isps, "median_s": med["auction_s"], "target_s": 1.0,
             "traded_mwh": float(res.volume_mw.sum() * 0.25), "welfare_eur": float(res.welfare_eur.sum()),
@@ -258,6 +262,7 @@ def main() -> None:
             "target": "<= 1 s at gap <= 0.1 %",
             "instances": [
                 {"seed": k, "median_s": statistics.median(x["time_s"] for x in runs),
+                 "median_cpu_s_all_threads": statistics.median(x["cpu_s"] for x in runs),
                  **{f: runs[-1][f] for f in ("status", "gap", "cost_eur", "unmet_mw", "orders", "requests")}}
                 for k, runs in enumerate(local_runs)
             ],
