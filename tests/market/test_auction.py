@@ -159,3 +159,25 @@ def test_blocks_never_paradoxically_accepted_and_balance(rows, blocks_in):
     filled = x > 1e-9
     assert (p[filled & buy] >= lam[filled & buy] - 1e-9).all()
     assert (p[filled & ~buy] <= lam[filled & ~buy] + 1e-9).all()
+
+
+def test_products_and_places_clear_separately():
+    from tests.market.helpers import da_product as prod
+
+    products = [prod(n_isps=2), prod(product_id="DA-15", isp_s=900, n_isps=3)]
+    rows = [("DA", "FR", "buy", 0, 10, 50), ("DA", "FR", "sell", 0, 10, 10), ("DA", "DE", "buy", 0, 5, 80),
+            ("DA", "DE", "sell", 0, 5, 70), ("DA-15", "FR", "buy", 2, 4, 30), ("DA-15", "FR", "sell", 2, 4, 20)]  # fmt: skip
+    orders = OrderArrays.from_orders([
+        Order(order_id=f"o{k}", participant="A", product=pr, place=pl, side=sd, isp=t, quantity_mw=q, price_eur_per_mwh=p)
+        for k, (pr, pl, sd, t, q, p) in enumerate(rows)
+    ])  # fmt: skip
+    r = clear_auction(products, orders)
+    cells = {
+        (str(a), str(b), int(c)): k
+        for k, (a, b, c) in enumerate(zip(r.cell_product, r.cell_place, r.cell_isp, strict=True))
+    }
+    assert r.price_eur_per_mwh[cells[("DA", "FR", 0)]] == 30.0
+    assert r.price_eur_per_mwh[cells[("DA", "DE", 0)]] == 75.0
+    assert r.price_eur_per_mwh[cells[("DA-15", "FR", 2)]] == 25.0
+    assert r.welfare_eur[cells[("DA-15", "FR", 2)]] == pytest.approx(4 * 10 * 0.25)  # 15-min ISP: MW × 0.25 h
+    assert np.isnan(r.price_eur_per_mwh[cells[("DA", "FR", 1)]])  # no orders, no price
