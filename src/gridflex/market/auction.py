@@ -30,7 +30,6 @@ import numpy as np
 
 from gridflex.errors import SolverError
 from gridflex.market.orders import (
-    NO_TIME,
     BlockOrder,
     OrderArrays,
     OrderResult,
@@ -543,12 +542,3 @@ def _block_outcomes(
             why = f"not accepted: out of the money ({at})"
         out.append(BlockOutcome(b.order_id, j in accepted, s, why, ratio))
     return out
-
-
-def orders_from_json(items: Sequence[dict]) -> OrderArrays:  # pragma: no cover - thin helper
-    from gridflex.market.orders import Order
-
-    return OrderArrays.from_orders([Order.model_validate(d) for d in items])
-
-
-_ = NO_TIME  # re-exported for callers building arrays by hand
