@@ -270,6 +270,16 @@ def _cells(products: Mapping[str, Product], markets: list[tuple[str, str]]):
     return base, np.array(prod, dtype=str), np.array(place, dtype=str), cat(isp).astype(np.int64), cat(isp_h)
 
 
+def _pairs(product: np.ndarray, place: np.ndarray) -> list[tuple[str, str]]:
+    """The distinct (product, place) pairs, without a Python loop over the orders."""
+    if not len(product):
+        return []
+    uprod, iprod = np.unique(product, return_inverse=True)
+    uplace, iplace = np.unique(place, return_inverse=True)
+    codes = np.unique(iprod * len(uplace) + iplace)
+    return [(str(uprod[k // len(uplace)]), str(uplace[k % len(uplace)])) for k in codes.tolist()]
+
+
 def _order_cells(orders: OrderArrays, valid: np.ndarray, base: dict) -> np.ndarray:
     cell = np.full(len(orders), -1, dtype=np.int64)
     if valid.any():
@@ -347,14 +357,14 @@ def clear_auction(
     if not isinstance(products, Mapping):
         products = {p.product_id: p for p in products}
     valid, rejection = screen_orders(orders, products, now_s, kinds=[ProductKind.ENERGY_AUCTION])
-    seen: set[str] = set(orders.order_id.tolist())
+    seen: set[str] = set(orders.order_id.tolist()) if blocks else set()
     block_reason = []
     for b in blocks:
         block_reason.append(_screen_block(b, products, now_s, seen))
         seen.add(b.order_id)
     block_ok = [r == "" for r in block_reason]
     markets = sorted(
-        {(str(a), str(b)) for a, b in zip(orders.product[valid], orders.place[valid], strict=True)}
+        set(_pairs(orders.product[valid], orders.place[valid]))
         | {(b.product, b.place) for b, ok in zip(blocks, block_ok, strict=True) if ok}
     )
     base, c_prod, c_place, c_isp, c_h = _cells(products, markets)
