@@ -356,6 +356,9 @@ def clear_local(
     sol = m.solve(time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
     act = np.clip(sol.value(a), 0.0, 1.0)
     act[act < 1e-9] = 0.0
+    # snap what the solver leaves within its tolerances: all-or-nothing to 0/1, a minimum to itself
+    act = np.where(integer, np.round(act), act)
+    act = np.where(semi & (act > 0), np.maximum(act, maf), act)
     unmet = sol.value(slack)
     delivered = np.bincount(rows, weights=vals * act[cols], minlength=n_req)
     return _result(product, requests, valid, offers, offer_reason, ent, act, energy, price, delivered, unmet, sol,
