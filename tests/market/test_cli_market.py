@@ -113,3 +113,14 @@ def test_trade_example_writes_member_schedules_inside_their_offers(tmp_path):
     assert res["price_eur"] == pytest.approx(res["prosumer_payments_eur"] + res["aggregator_margin_eur"])
     members = read_flexoffers(sched)
     assert members.schedule is not None and validate_schedule(members, members.schedule) == []
+
+
+def test_a_network_that_does_not_fit_is_one_line_and_exit_2(tmp_path):
+    doc = json.loads((EXAMPLES / "local.json").read_text())
+    doc["network"]["base_flow_mw"] = doc["network"]["base_flow_mw"][:1]
+    f = tmp_path / "bad-network.json"
+    f.write_text(json.dumps(doc))
+    r = run("market", "local", str(f))
+    assert r.exit_code == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "base_flow_mw" in lines[0]
