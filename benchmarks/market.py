@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from datetime import UTC, datetime
@@ -78,7 +79,7 @@ def book_stream(n: int, seed: int = 2):
     return isp, buy, qty, price, cancel
 
 
-def run_book(n: int, screened: bool) -> float:
+def run_book(n: int, screened: bool) -> tuple[float, float]:
     prod = Product(
         product_id="ID", kind=ProductKind.ENERGY_CONTINUOUS, isp_s=900, delivery_start=DAY, n_isps=96
     )
@@ -89,7 +90,7 @@ def run_book(n: int, screened: bool) -> float:
     if screened:  # parsing the objects is the caller's work; only submit is timed
         orders = [Order(order_id=f"o{i}", participant="A", product="ID", side="buy" if buy[i] else "sell",
                         isp=isp[i], quantity_mw=qty[i], price_eur_per_mwh=price[i]) for i in range(n)]  # fmt: skip
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     for i in range(n):
         if orders is not None:
             book.submit(orders[i], 0)
@@ -97,7 +98,8 @@ def run_book(n: int, screened: bool) -> float:
             book.submit_fast(f"o{i}", "A", keys[isp[i]], buy[i], qty[i], price[i])
         if cancel[i] and i >= 5:
             book.cancel(f"o{i - 5}")
-    return n / (time.perf_counter() - t)
+    # wall-clock and CPU-time rates: on a shared machine the CPU rate shows the code, not the neighbours
+    return n / (time.perf_counter() - t), n / (time.process_time() - cpu)
 
 
 def local_instance(n_offers: int, n_isps: int, seed: int):
@@ -143,12 +145,16 @@ def local_instance(n_offers: int, n_isps: int, seed: int):
 
 def peer_assume(prod: Product, orders: OrderArrays, ours, repeat: int) -> dict:
     """assume-framework's PayAsClearRole on the same orders: volumes, prices, time of ``clear`` only."""
-    try:
-        from datetime import timedelta
+    import contextlib
+    import tempfile
+    from datetime import timedelta
 
-        from assume.common.market_objects import MarketConfig, MarketProduct  # AGPL peer, bench only
-        from assume.markets.clearing_algorithms.simple import PayAsClearRole
-        from dateutil import rrule
+    try:
+        # assume writes assume.log into the working directory on import: keep it out of the work tree
+        with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
+            from assume.common.market_objects import MarketConfig, MarketProduct  # AGPL peer, bench only
+            from assume.markets.clearing_algorithms.simple import PayAsClearRole
+            from dateutil import rrule
     except ImportError as e:
         return {"available": False, "reason": f"assume-framework is not installed ({e})"}
     t0 = DAY.replace(tzinfo=None)
@@ -160,18 +166,24 @@ def peer_assume(prod: Product, orders: OrderArrays, ours, repeat: int) -> dict:
     products = [(t0 + k * step, t0 + (k + 1) * step, None) for k in range(prod.n_isps)]
     isp, q, p = orders.isp.tolist(), orders.quantity_mw.tolist(), orders.price_eur_per_mwh.tolist()
     buy = orders.is_buy.tolist()
-    times, meta = [], []
+    times, meta, accepted = [], [], []
     for _ in range(repeat):
         book = [{"start_time": products[isp[i]][0], "end_time": products[isp[i]][1], "only_hours": None,
-                 "price": p[i], "volume": -q[i] if buy[i] else q[i], "agent_addr": "x", "bid_id": str(i)}
+                 "price": p[i], "volume": -q[i] if buy[i] else q[i], "agent_addr": "x", "bid_id": i}
                 for i in range(len(q))]  # fmt: skip
         role = PayAsClearRole(config)
         t = time.perf_counter()
-        _, _, meta, _ = role.clear(book, products)
+        accepted, _, meta, _ = role.clear(book, products)
         times.append(time.perf_counter() - t)
     by_start = {m["product_start"]: m for m in meta}
-    vol = np.array([by_start[s]["supply_volume"] if s in by_start else 0.0 for s, _, _ in products])
     price = np.array([by_start[s]["max_price"] if s in by_start else np.nan for s, _, _ in products])
+    # volumes from the accepted orders themselves (assume's meta "supply_volume" can count a
+    # partially accepted supply order twice)
+    x = np.zeros(len(q))
+    x[[o["bid_id"] for o in accepted]] = [abs(o["accepted_volume"]) for o in accepted]
+    vol = np.bincount(orders.isp[~orders.is_buy], weights=x[~orders.is_buy], minlength=prod.n_isps)
+    meta_vol = np.array([by_start[s]["supply_volume"] if s in by_start else 0.0 for s, _, _ in products])
+    welfare = float((np.where(orders.is_buy, 1.0, -1.0) * orders.price_eur_per_mwh * x).sum() * prod.isp_h)
     # assume's price is the highest accepted supply price; ours is the midpoint of the supporting interval
     sells = ~orders.is_buy & (ours.accepted_mw > 1e-9)
     top_sell = np.full(prod.n_isps, np.nan)
@@ -179,6 +191,8 @@ def peer_assume(prod: Product, orders: OrderArrays, ours, repeat: int) -> dict:
     return {
         "available": True, "median_clear_s": statistics.median(times),
         "max_abs_volume_diff_mw": float(np.abs(vol - ours.volume_mw).max()),
+        "welfare_diff_eur": welfare - float(ours.welfare_eur.sum()),
+        "max_abs_meta_supply_volume_diff_mw": float(np.abs(meta_vol - vol).max()),
         "max_abs_price_diff_vs_our_highest_accepted_sell_eur_per_mwh": float(np.nanmax(np.abs(price - top_sell))),
         "max_abs_price_diff_vs_our_clearing_price_eur_per_mwh": float(np.nanmax(np.abs(price - ours.price_eur_per_mwh))),
         "note": "assume prices each ISP at its highest accepted supply price; gridflex at the midpoint of "
@@ -205,52 +219,60 @@ def main() -> None:
     prod, orders = auction_book(a.orders, a.isps)
     blocks = blocks_for(a.blocks, a.isps)
     instances = [local_instance(a.offers, 96, seed) for seed in range(a.seeds)]
-    times: dict[str, list[float]] = {
-        "auction_s": [],
-        "auction_blocks_s": [],
-        "book_fast_per_s": [],
-        "book_screened_per_s": [],
-    }
+    names = ("auction_s", "auction_cpu_s", "auction_blocks_s", "book_fast_per_s", "book_fast_cpu_per_s", "book_screened_per_s",
+             "book_screened_cpu_per_s")  # fmt: skip
+    times: dict[str, list[float]] = {k: [] for k in names}
     local_runs: list[list[dict]] = [[] for _ in instances]
     for _ in range(a.repeat):  # interleaved rounds
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         res = clear_auction([prod], orders)
         times["auction_s"].append(time.perf_counter() - t)
+        times["auction_cpu_s"].append(time.process_time() - cpu)
         t = time.perf_counter()
         res_b = clear_auction([prod], orders, blocks)
         times["auction_blocks_s"].append(time.perf_counter() - t)
-        times["book_fast_per_s"].append(run_book(a.book_orders, screened=False))
-        times["book_screened_per_s"].append(run_book(a.book_orders // 4, screened=True))
+        for screened, name in ((False, "book_fast"), (True, "book_screened")):
+            wall, cpu = run_book(a.book_orders // (4 if screened else 1), screened)
+            times[f"{name}_per_s"].append(wall)
+            times[f"{name}_cpu_per_s"].append(cpu)
         from gridflex.market.local import clear_local
 
         for k, (lp, reqs, offs, net) in enumerate(instances):
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.process_time()
             r = clear_local(lp, reqs, offs, network=net, time_limit_s=a.time_limit_s, mip_rel_gap=1e-3)
-            local_runs[k].append({"time_s": time.perf_counter() - t, "solver_s": r.time_solver_s, "status": r.status,
+            local_runs[k].append({"time_s": time.perf_counter() - t, "cpu_s": time.process_time() - cpu,
+                                  "solver_s": r.time_solver_s, "status": r.status,
                                   "gap": r.mip_gap, "cost_eur": r.cost_eur, "unmet_mw": sum(r.request_unmet_mw.values()),
                                   "orders": len(r.orders), "requests": len(reqs)})  # fmt: skip
     med = {k: statistics.median(v) for k, v in times.items()}
     out = {
         "repeat": a.repeat,
+        "load_average_1_5_15_min_at_end": list(os.getloadavg()),  # on 2 cores shared with others: read wall times with it
+        "cpu_count": os.cpu_count(),
         "auction": {
-            "orders": a.orders, "isps": a.isps, "median_s": med["auction_s"], "target_s": 1.0,
+            "orders": a.orders, "isps": a.isps, "median_s": med["auction_s"], "median_cpu_s": med["auction_cpu_s"],
+            "target_s": 1.0,
             "traded_mwh": float(res.volume_mw.sum() * 0.25), "welfare_eur": float(res.welfare_eur.sum()),
             "with_blocks": {"blocks": a.blocks, "median_s": med["auction_blocks_s"], "accepted": sum(b.accepted for b in res_b.blocks),
                             "pab_iterations": res_b.iterations, "mip_gap": res_b.mip_gap},
         },
         "book": {"orders": a.book_orders, "cancel_share": 0.1, "fast_orders_per_s": med["book_fast_per_s"],
-                 "screened_orders_per_s": med["book_screened_per_s"], "target_orders_per_s": 50_000},
+                 "fast_orders_per_cpu_s": med["book_fast_cpu_per_s"], "screened_orders_per_s": med["book_screened_per_s"],
+                 "screened_orders_per_cpu_s": med["book_screened_cpu_per_s"], "target_orders_per_s": 50_000},
         "local": {
             "offers": a.offers, "isps": 96, "network": "IEEE RTS-24 PTDF (38 lines)", "indivisible": True,
             "target": "<= 1 s at gap <= 0.1 %",
             "instances": [
                 {"seed": k, "median_s": statistics.median(x["time_s"] for x in runs),
+                 "median_cpu_s_all_threads": statistics.median(x["cpu_s"] for x in runs),
                  **{f: runs[-1][f] for f in ("status", "gap", "cost_eur", "unmet_mw", "orders", "requests")}}
                 for k, runs in enumerate(local_runs)
             ],
         },
         "peer": peer_assume(prod, orders, res, a.repeat),
     }  # fmt: skip
+    if out["peer"].get("available"):
+        out["peer"]["time_ratio_assume_over_gridflex"] = out["peer"]["median_clear_s"] / med["auction_s"]
     print(json.dumps(out, indent=1))
 
 

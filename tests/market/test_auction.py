@@ -139,17 +139,26 @@ def test_clearing_properties(rows):
 
 
 @settings(max_examples=40, deadline=None)
-@given(orders_st, st.lists(st.tuples(st.booleans(), st.integers(1, 10), st.integers(-5, 12)), max_size=4))
+@given(
+    orders_st,
+    st.lists(
+        st.tuples(st.booleans(), st.integers(1, 10), st.integers(-5, 12), st.sampled_from([1.0, 0.5])),
+        max_size=4,
+    ),
+)
 def test_blocks_never_paradoxically_accepted_and_balance(rows, blocks_in):
     book = _book([("buy" if b else "sell", c, m, p * 10.0) for b, c, m, p in rows])
     blocks = [
-        _block(f"B{k}", "buy" if b else "sell", [0, 1, 2], float(m), p * 10.0)
-        for k, (b, m, p) in enumerate(blocks_in)
+        _block(f"B{k}", "buy" if b else "sell", [0, 1, 2], float(m), p * 10.0).model_copy(
+            update={"min_acceptance_ratio": ratio}
+        )
+        for k, (b, m, p, ratio) in enumerate(blocks_in)
     ]
     r = clear_auction([da_product(n_isps=3)], book, blocks)
-    for b in r.blocks:
+    for b, blk in zip(r.blocks, blocks, strict=True):
         if b.accepted:
             assert b.surplus_eur >= -1e-6
+            assert blk.min_acceptance_ratio - 1e-9 <= b.accepted_ratio <= 1 + 1e-9
     x, cell, buy = r.accepted_mw, r.order_cell, r.orders.is_buy
     net = np.bincount(cell[buy], x[buy], r.n_cells) - np.bincount(cell[~buy], x[~buy], r.n_cells)
     np.testing.assert_allclose(net + r.block_volume_mw, 0.0, atol=1e-6)
@@ -159,3 +168,39 @@ def test_blocks_never_paradoxically_accepted_and_balance(rows, blocks_in):
     filled = x > 1e-9
     assert (p[filled & buy] >= lam[filled & buy] - 1e-9).all()
     assert (p[filled & ~buy] <= lam[filled & ~buy] + 1e-9).all()
+
+
+def test_products_and_places_clear_separately():
+    from tests.market.helpers import da_product as prod
+
+    products = [prod(n_isps=2), prod(product_id="DA-15", isp_s=900, n_isps=3)]
+    rows = [("DA", "FR", "buy", 0, 10, 50), ("DA", "FR", "sell", 0, 10, 10), ("DA", "DE", "buy", 0, 5, 80),
+            ("DA", "DE", "sell", 0, 5, 70), ("DA-15", "FR", "buy", 2, 4, 30), ("DA-15", "FR", "sell", 2, 4, 20)]  # fmt: skip
+    orders = OrderArrays.from_orders([
+        Order(order_id=f"o{k}", participant="A", product=pr, place=pl, side=sd, isp=t, quantity_mw=q, price_eur_per_mwh=p)
+        for k, (pr, pl, sd, t, q, p) in enumerate(rows)
+    ])  # fmt: skip
+    r = clear_auction(products, orders)
+    cells = {
+        (str(a), str(b), int(c)): k
+        for k, (a, b, c) in enumerate(zip(r.cell_product, r.cell_place, r.cell_isp, strict=True))
+    }
+    assert r.price_eur_per_mwh[cells[("DA", "FR", 0)]] == 30.0
+    assert r.price_eur_per_mwh[cells[("DA", "DE", 0)]] == 75.0
+    assert r.price_eur_per_mwh[cells[("DA-15", "FR", 2)]] == 25.0
+    assert r.welfare_eur[cells[("DA-15", "FR", 2)]] == pytest.approx(4 * 10 * 0.25)  # 15-min ISP: MW × 0.25 h
+    assert np.isnan(r.price_eur_per_mwh[cells[("DA", "FR", 1)]])  # no orders, no price
+
+
+@pytest.mark.parametrize("ratio, accepted", [(0.3, True), (0.5, False)])
+def test_block_with_a_minimum_acceptance_ratio_is_accepted_in_part(ratio, accepted):
+    block = _block("flex", "sell", [0], 10.0, 20.0).model_copy(update={"min_acceptance_ratio": ratio})
+    r = clear_auction([da_product()], _book([("buy", 0, 4, 100)]), [block])
+    b = r.blocks[0]
+    assert b.accepted is accepted
+    if accepted:
+        assert b.accepted_ratio == pytest.approx(0.4) and "0.4 of it (minimum 0.3)" in b.reason
+        assert r.volume_mw[0] == pytest.approx(4.0) and r.block_volume_mw[0] == pytest.approx(-4.0)
+        assert b.surplus_eur == pytest.approx((100 - 20) * 4)
+    else:
+        assert r.volume_mw[0] == 0.0

@@ -124,3 +124,23 @@ def test_book_invariants(evs):
         assert np.isclose(r.accepted_mw, filled.get(oid, 0.0)) and r.accepted_mw <= qty[oid] + 1e-9
         if r.status == "filled":
             assert np.isclose(r.accepted_mw, qty[oid])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.floats(-5, 20), st.one_of(st.none(), st.floats(-20000, 20000)), st.integers(-2, 100),
+       st.sampled_from(["ID", "DA", "nope"]), st.integers(0, 3))  # fmt: skip
+def test_scalar_screening_says_what_the_vectorized_one_says(mw, price, isp, product, hour):
+    from gridflex.market.orders import OrderArrays, screen_orders
+    from tests.market.helpers import da_product
+
+    products = [ID, da_product()]
+    when = datetime(2018, 6, 11, 22 + hour // 2, 30 * (hour % 2), tzinfo=UTC) if hour < 4 else EARLY
+    o = Order(order_id="x", participant="A", product=product, side="buy", isp=isp, quantity_mw=mw,
+              price_eur_per_mwh=price, submitted_at=when)  # fmt: skip
+    ok, reason = screen_orders(
+        OrderArrays.from_orders([o]), products, kinds=["energy_continuous"], market_orders=True
+    )
+    r = ContinuousBook(products).submit(o)
+    assert (r.status == "rejected") == (not ok[0])
+    if not ok[0]:
+        assert r.reason == reason[0]

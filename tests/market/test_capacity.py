@@ -103,3 +103,24 @@ def test_award_is_least_cost(bids_in, need):
     else:
         assert r.unmet_mw == pytest.approx(0.0, abs=1e-9)
         assert r.cost_eur == pytest.approx(best * HOURS, rel=1e-6, abs=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 8), st.integers(0, 20), st.booleans()), min_size=1, max_size=7),
+       st.integers(1, 20), st.sampled_from(["pay_as_bid", "pay_as_clear"]))  # fmt: skip
+def test_payments_add_up_and_no_award_is_paid_below_its_bid(bids_in, need, pricing):
+    bids = [_bid(f"b{k}", [mw / 4], float(p), divisible=div) for k, (mw, p, div) in enumerate(bids_in)]
+    r = procure_capacity(_tender(required_mw=need / 4, min_bid_mw=0.0, pricing=pricing), bids)
+    by_id = {b.bid_id: b for b in bids}
+    assert r.cost_eur == pytest.approx(sum(a.availability_payment_eur for a in r.awards))
+    for a in r.awards:
+        bid = by_id[a.bid_id]
+        assert a.availability_price_eur_per_mw_h >= bid.availability_price_eur_per_mw_h
+        assert 0 < a.awarded_mw <= bid.power_mw + 1e-9
+        assert bid.divisible or a.awarded_mw == pytest.approx(bid.power_mw)
+        assert a.availability_payment_eur == pytest.approx(
+            a.awarded_mw * a.availability_price_eur_per_mw_h * HOURS
+        )
+    if pricing == "pay_as_clear" and r.awards:
+        assert len({a.availability_price_eur_per_mw_h for a in r.awards}) == 1
+    assert r.procured_mw + r.unmet_mw >= need / 4 - 1e-9

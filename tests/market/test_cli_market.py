@@ -99,3 +99,28 @@ def test_schemas_command_writes_the_committed_schemas(tmp_path):
     assert run("market", "schemas", str(tmp_path)).exit_code == 0
     for p in tmp_path.glob("*.json"):
         assert p.read_text() == (ROOT / "docs" / "schemas" / "market" / p.name).read_text()
+
+
+def test_trade_example_writes_member_schedules_inside_their_offers(tmp_path):
+    from gridflex.flexoffer.io import read_flexoffers
+    from gridflex.flexoffer.validate import validate_schedule
+
+    out, sched = tmp_path / "trade.json", tmp_path / "members.json"
+    r = run("market", "trade", str(EXAMPLES / "flexoffers.json"), "--schedules", str(sched), "-o", str(out))
+    assert r.exit_code == 0, r.output
+    res = json.loads(out.read_text())
+    assert res["accepted"] and res["buyer_value_eur"] >= res["price_eur"] > 0
+    assert res["price_eur"] == pytest.approx(res["prosumer_payments_eur"] + res["aggregator_margin_eur"])
+    members = read_flexoffers(sched)
+    assert members.schedule is not None and validate_schedule(members, members.schedule) == []
+
+
+def test_a_network_that_does_not_fit_is_one_line_and_exit_2(tmp_path):
+    doc = json.loads((EXAMPLES / "local.json").read_text())
+    doc["network"]["base_flow_mw"] = doc["network"]["base_flow_mw"][:1]
+    f = tmp_path / "bad-network.json"
+    f.write_text(json.dumps(doc))
+    r = run("market", "local", str(f))
+    assert r.exit_code == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "base_flow_mw" in lines[0]

@@ -153,3 +153,32 @@ def test_no_offers_leaves_every_request_unmet_and_duplicate_requests_raise():
     assert r.request_unmet_mw == {"r": 2.0, "r2": 1.0} and r.orders == [] and r.cost_eur == 0.0
     with pytest.raises(MarketError, match="a second request for CP in ISP 10"):
         clear_local(LOCAL, [_req(), _req("again")], [])
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.lists(st.floats(-1, 1).map(lambda v: round(v, 2)), min_size=4, max_size=4), min_size=3, max_size=3),
+    st.lists(st.tuples(st.integers(0, 3), st.booleans(), st.integers(1, 6), st.integers(1, 200), st.booleans()),
+             min_size=1, max_size=8),
+    st.lists(st.floats(5, 15).map(lambda v: round(v, 1)), min_size=3, max_size=3),
+)  # fmt: skip
+def test_network_clearing_never_creates_an_overload(sens, offers_in, base):
+    n_isps = 96
+    net = FlexNetwork(nodes=["a", "b", "c", "d"], elements=["E0", "E1", "E2"], sensitivity=sens,
+                      base_flow_mw=[[b] * n_isps for b in base], limit_mw=[10.0, 10.0, 10.0])  # fmt: skip
+    offers = [_off(f"o{k}", float(mw), float(p), isps=(10, 11), node="abcd"[n], direction="up" if up else "down",
+                   divisible=div, min_activation_factor=0.5)
+              for k, (n, up, mw, p, div) in enumerate(offers_in)]  # fmt: skip
+    need = max(base[0] - 10.0, 0.5)
+    r = clear_local(LOCAL, [_req(cp="E0", isp=10, mw=need)], offers, network=net)
+    assert r.request_delivered_mw["r"] + r.request_unmet_mw["r"] >= need - 1e-6
+    # recompute flows from the activations: every element within max(limit, |base|)
+    s = np.array(sens)
+    inj = np.zeros(4)  # offers have one power in both ISPs: one check covers both
+    for o in offers:
+        a = r.activation.get(o.offer_id, 0.0)
+        if a:
+            assert a == pytest.approx(1.0) if not o.divisible else a >= o.min_activation_factor - 1e-9
+            inj["abcd".index(o.node)] += a * o.power_mw * (1 if o.direction == "up" else -1)
+    flow = np.array(base) + s @ inj
+    assert (np.abs(flow) <= np.maximum(10.0, np.abs(base)) + 1e-6).all()

@@ -93,7 +93,7 @@ def book_cmd(
 
 
 def _trade(t) -> dict:
-    return {f: getattr(t, f) for f in t.__slots__}
+    return t._asdict()
 
 
 def _bad(file: Path, k: int, msg: str) -> Exception:
@@ -137,6 +137,36 @@ def capacity_cmd(file: Annotated[Path, typer.Argument(help="Capacity JSON (tende
             for a in doc.activations]  # fmt: skip
     res = {"award": r.model_dump(mode="json"), "activations": acts}
     _emit(res, out, f"{r.procured_mw:g} of {doc.tender.required_mw:g} MW procured for {r.cost_eur:.2f} EUR")
+
+
+@market_app.command("trade")
+@clear_errors
+def trade_cmd(
+    file: Annotated[Path, typer.Argument(help="FlexOffer JSON of the prosumers (defaults and unit prices).")],
+    out: OutOpt = None,
+    schedules: Annotated[
+        Path | None, typer.Option(help="Write the prosumers' assigned schedules here (FlexOffer JSON).")
+    ] = None,
+    zone: Annotated[str, typer.Option(help="SMARD zone of the buyer's day-ahead prices.")] = "France",
+    margin: Annotated[float, typer.Option(help="Aggregator's mark-up on the prosumer payments.")] = 0.1,
+    buyer: Annotated[str, typer.Option(help="Buyer (BRP or DSO).")] = "BRP",
+    seller: Annotated[str, typer.Option(help="Seller (the aggregator).")] = "aggregator",
+    limit_kw: Annotated[float | None, typer.Option(help="Portfolio power limit per period.")] = None,
+) -> None:
+    """Flex-offer trading (TotalFlex): aggregate, the buyer schedules at its prices, disaggregate, settle."""
+    from gridflex.cli.flexoffers import _grid_for, _read, _write
+    from gridflex.flexoffer.aggregation import aggregate
+    from gridflex.market.flexoffers import trade_flexoffers
+    from gridflex.market.prices import prices_on_grid
+
+    members = _read(file)
+    grid = _grid_for(members)
+    t = trade_flexoffers(aggregate(members), grid, prices_on_grid(grid, zone), buyer=buyer, seller=seller,
+                         margin=margin, limit_kw=limit_kw)  # fmt: skip
+    res = {**t.to_json(), "members": len(members), "aggregates": len(t.aggregate_schedule.schedule.start_s)}
+    if schedules is not None and t.member_schedule is not None:
+        _write(members.with_schedule(t.member_schedule), schedules)
+    _emit(res, out, t.reason)
 
 
 @market_app.command("schemas")

@@ -30,7 +30,6 @@ import numpy as np
 
 from gridflex.errors import SolverError
 from gridflex.market.orders import (
-    NO_TIME,
     BlockOrder,
     OrderArrays,
     OrderResult,
@@ -136,8 +135,9 @@ def clear_curves(
 class BlockOutcome:
     order_id: str
     accepted: bool
-    surplus_eur: float  # at the clearing prices (NaN when rejected at screening)
+    surplus_eur: float  # at the clearing prices, of the share accepted (NaN when rejected at screening)
     reason: str
+    accepted_ratio: float = 0.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -270,6 +270,16 @@ def _cells(products: Mapping[str, Product], markets: list[tuple[str, str]]):
     return base, np.array(prod, dtype=str), np.array(place, dtype=str), cat(isp).astype(np.int64), cat(isp_h)
 
 
+def _pairs(product: np.ndarray, place: np.ndarray) -> list[tuple[str, str]]:
+    """The distinct (product, place) pairs, without a Python loop over the orders."""
+    if not len(product):
+        return []
+    uprod, iprod = np.unique(product, return_inverse=True)
+    uplace, iplace = np.unique(place, return_inverse=True)
+    codes = np.unique(iprod * len(uplace) + iplace)
+    return [(str(uprod[k // len(uplace)]), str(uplace[k % len(uplace)])) for k in codes.tolist()]
+
+
 def _order_cells(orders: OrderArrays, valid: np.ndarray, base: dict) -> np.ndarray:
     cell = np.full(len(orders), -1, dtype=np.int64)
     if valid.any():
@@ -347,14 +357,14 @@ def clear_auction(
     if not isinstance(products, Mapping):
         products = {p.product_id: p for p in products}
     valid, rejection = screen_orders(orders, products, now_s, kinds=[ProductKind.ENERGY_AUCTION])
-    seen: set[str] = set(orders.order_id.tolist())
+    seen: set[str] = set(orders.order_id.tolist()) if blocks else set()
     block_reason = []
     for b in blocks:
         block_reason.append(_screen_block(b, products, now_s, seen))
         seen.add(b.order_id)
     block_ok = [r == "" for r in block_reason]
     markets = sorted(
-        {(str(a), str(b)) for a, b in zip(orders.product[valid], orders.place[valid], strict=True)}
+        set(_pairs(orders.product[valid], orders.place[valid]))
         | {(b.product, b.place) for b, ok in zip(blocks, block_ok, strict=True) if ok}
     )
     base, c_prod, c_place, c_isp, c_h = _cells(products, markets)
@@ -362,7 +372,7 @@ def clear_auction(
     cell = _order_cells(orders, valid, base)
     v = np.flatnonzero(valid)
     b_idx, b_cell, b_q = _block_arrays(blocks, block_ok, base, products)
-    accepted_blocks: set[int] = set()
+    accepted_blocks: dict[int, float] = {}  # block index → share accepted
     excluded: dict[int, float] = {}
     gap, iterations = 0.0, 0
     curves_in = (cell[v], orders.is_buy[v], orders.quantity_mw[v], orders.price_eur_per_mwh[v])
@@ -381,8 +391,8 @@ def clear_auction(
     accepted = np.zeros(len(orders))
     accepted[v] = curves.accepted_mw[: len(v)]
     block_net = np.zeros(n_cells)
-    sel = np.isin(b_idx, list(accepted_blocks))
-    np.add.at(block_net, b_cell[sel], b_q[sel])
+    b_share = np.array([accepted_blocks.get(int(j), 0.0) for j in b_idx.tolist()])
+    np.add.at(block_net, b_cell, b_q * b_share)
     price = curves.price_eur_per_mwh
     sign = np.where(orders.is_buy[v], 1.0, -1.0)
     welfare = (
@@ -394,7 +404,9 @@ def clear_auction(
     )
     for j, o in enumerate(outcomes):
         if o.accepted:
-            welfare_b = blocks[j].price_eur_per_mwh * b_q[b_idx == j] * c_h[b_cell[b_idx == j]]
+            welfare_b = (
+                blocks[j].price_eur_per_mwh * b_q[b_idx == j] * o.accepted_ratio * c_h[b_cell[b_idx == j]]
+            )
             np.add.at(welfare, b_cell[b_idx == j], welfare_b)
     return AuctionResult(
         orders=orders, cell_product=c_prod, cell_place=c_place, cell_isp=c_isp, cell_isp_h=c_h,
@@ -450,10 +462,18 @@ def _with_blocks(blocks, b_idx, b_cell, b_q, curves_in, n_cells, c_h, time_limit
     )
     b_price = np.array([blocks[j].price_eur_per_mwh for j in ublocks.tolist()])
     b_value = np.bincount(bpos, weights=b_q * c_h[b_cell], minlength=len(ublocks)) * b_price
-    y = m.add_vars(len(ublocks), ub=1.0, cost=-b_value, integer=True, name="y")
+    mar = np.array([blocks[j].min_acceptance_ratio for j in ublocks.tolist()])
+    nb = len(ublocks)
+    y = m.add_vars(nb, ub=1.0, integer=True, name="y")  # block on or off
+    f = m.add_vars(nb, ub=1.0, cost=-b_value, name="f")  # share accepted: 0, or in [ratio, 1]
+    k = np.arange(nb)
+    m.add_constrs("share_hi", row=np.concatenate((k, k)), col=np.concatenate((f.idx, y.idx)),
+                  val=np.concatenate((np.ones(nb), -np.ones(nb))), lb=-np.inf, ub=0.0, n_rows=nb)  # fmt: skip
+    m.add_constrs("share_lo", row=np.concatenate((k, k)), col=np.concatenate((f.idx, y.idx)),
+                  val=np.concatenate((np.ones(nb), -mar)), lb=0.0, ub=np.inf, n_rows=nb)  # fmt: skip
     m.add_constrs(
         "balance", row=np.concatenate((local[cell[in_milp]], local[b_cell])),
-        col=np.concatenate((x.idx, y.start + bpos)), val=np.concatenate((sign, b_q)),
+        col=np.concatenate((x.idx, f.start + bpos)), val=np.concatenate((sign, b_q)),
         lb=rhs, ub=rhs, n_rows=int(touched.sum()),
     )  # fmt: skip
     excluded: dict[int, float] = {}
@@ -463,8 +483,9 @@ def _with_blocks(blocks, b_idx, b_cell, b_q, curves_in, n_cells, c_h, time_limit
         sol = m.solve(time_limit_s=time_limit_s, mip_rel_gap=1e-6)
         gap = max(gap, 0.0 if np.isnan(sol.mip_gap) else sol.mip_gap)
         acc = sol.value(y) > 0.5
+        share = np.where(acc, np.clip(sol.value(f), mar, 1.0), 0.0)
         taker_rows = np.flatnonzero(acc[bpos])
-        t_cell, t_q = b_cell[taker_rows], b_q[taker_rows]
+        t_cell, t_q = b_cell[taker_rows], b_q[taker_rows] * share[bpos[taker_rows]]
         curves = clear_curves(
             np.concatenate((cell, t_cell)), np.concatenate((is_buy, t_q > 0)), np.concatenate((q, np.abs(t_q))),
             np.concatenate((p, np.zeros(len(t_q)))), n_cells,
@@ -477,7 +498,7 @@ def _with_blocks(blocks, b_idx, b_cell, b_q, curves_in, n_cells, c_h, time_limit
         worst = pab[np.argmin(surplus[pab])]
         excluded[int(ublocks[worst])] = float(surplus[worst])
         m.set_bounds(y, 0.0, 0.0, index=np.array([worst]))
-    return {int(ublocks[k]) for k in np.flatnonzero(acc)}, excluded, gap, it, curves
+    return {int(ublocks[j]): float(share[j]) for j in np.flatnonzero(acc)}, excluded, gap, it, curves
 
 
 def _acceptance_range(curves_in, b_cell, b_q, n_cells) -> tuple[np.ndarray, np.ndarray]:
@@ -518,22 +539,16 @@ def _block_outcomes(
         s = float(((b.price_eur_per_mwh - lam) * b_q[rows] * c_h[b_cell[rows]]).sum())
         avg = float(np.average(lam, weights=np.abs(b_q[rows])))
         at = f"volume-weighted clearing price {avg:.4g} vs limit {b.price_eur_per_mwh:g} EUR/MWh"
+        ratio = accepted.get(j, 0.0)
+        s *= ratio if ratio else 1.0
         if j in accepted:
-            why = f"accepted: surplus {s:.2f} EUR >= 0 ({at})"
+            part = "" if ratio >= 1 - 1e-9 else f" {ratio:.4g} of it (minimum {b.min_acceptance_ratio:g})"
+            why = f"accepted{part}: surplus {s:.2f} EUR >= 0 ({at})"
         elif j in excluded:
             why = f"not accepted: would be paradoxically accepted (surplus {excluded[j]:.2f} EUR at the prices with it); excluded"
         elif s > 1e-6:
             why = f"not accepted: paradoxically rejected (surplus {s:.2f} EUR at the final prices, but accepting it lowers total welfare) ({at})"
         else:
             why = f"not accepted: out of the money ({at})"
-        out.append(BlockOutcome(b.order_id, j in accepted, s, why))
+        out.append(BlockOutcome(b.order_id, j in accepted, s, why, ratio))
     return out
-
-
-def orders_from_json(items: Sequence[dict]) -> OrderArrays:  # pragma: no cover - thin helper
-    from gridflex.market.orders import Order
-
-    return OrderArrays.from_orders([Order.model_validate(d) for d in items])
-
-
-_ = NO_TIME  # re-exported for callers building arrays by hand

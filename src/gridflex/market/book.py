@@ -16,17 +16,16 @@ import math
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 from gridflex.market.orders import (
     Execution,
     Order,
-    OrderArrays,
     OrderResult,
     OrderStatus,
     Side,
-    screen_orders,
 )
 from gridflex.market.products import Product, ProductKind
 
@@ -35,8 +34,7 @@ __all__ = ["ContinuousBook", "Trade"]
 _EPS = 1e-9  # MW
 
 
-@dataclass(frozen=True, slots=True)
-class Trade:
+class Trade(NamedTuple):  # a tuple: cheap to create by the hundred thousand
     seq: int
     product: str
     place: str
@@ -53,27 +51,29 @@ class _Rec:
     """One order's state (kept for every order, resting or not)."""
 
     __slots__ = (
-        "filled",
         "is_buy",
         "key",
+        "live",
         "order_id",
         "participant",
         "price",
         "quantity",
         "reason",
+        "remaining",
         "status",
     )
 
     def __init__(self, order_id, participant, key, is_buy, quantity, price):
         self.order_id, self.participant, self.key = order_id, participant, key
         self.is_buy, self.quantity, self.price = is_buy, quantity, price
-        self.filled = 0.0
+        self.remaining = quantity
+        self.live = False  # resting in the book (active or partially filled)
         self.status = OrderStatus.RECEIVED
         self.reason = ""
 
     @property
-    def remaining(self) -> float:
-        return self.quantity - self.filled
+    def filled(self) -> float:
+        return self.quantity - self.remaining
 
 
 class _Side:
@@ -92,6 +92,7 @@ class _Side:
             self.volume[rec.price] = 0.0
             heapq.heappush(self.heap, self.sign * rec.price)
         level.append(rec)
+        rec.live = True
         self.volume[rec.price] += rec.remaining
 
     def best(self) -> float | None:
@@ -100,7 +101,7 @@ class _Side:
         while heap:
             price = self.sign * heap[0]
             level = levels.get(price)
-            while level and level[0].status not in _LIVE:
+            while level and not level[0].live:
                 level.popleft()
             if level:
                 return price
@@ -113,9 +114,6 @@ class _Side:
         """Volume resting at prices a taker with this limit accepts."""
         ok = (lambda p: p <= limit) if is_buy_taker else (lambda p: p >= limit)
         return sum(v for p, v in self.volume.items() if ok(p))
-
-
-_LIVE = (OrderStatus.ACTIVE, OrderStatus.PARTIALLY_FILLED)
 
 
 @dataclass(eq=False)
@@ -139,17 +137,41 @@ class ContinuousBook:
     # ---- entry points ------------------------------------------------------------------------
     def submit(self, order: Order, now_s: int | None = None) -> OrderResult:
         """Screen and match one order; the result says its status after matching, and why."""
-        arr = OrderArrays.from_orders([order])
         rec = _Rec(order.order_id, order.participant, (order.product, order.place, order.isp),
                    order.side is Side.BUY, order.quantity_mw, order.price_eur_per_mwh)  # fmt: skip
         if order.order_id in self._orders:
             return self._reject(rec, "duplicate order_id", register=False)
-        ok, reason = screen_orders(
-            arr, self.products, now_s, kinds=[ProductKind.ENERGY_CONTINUOUS], market_orders=True
-        )
-        if not ok[0]:
-            return self._reject(rec, str(reason[0]))
+        why = self._screen(order, now_s)
+        if why:
+            return self._reject(rec, why)
         return self.match(rec, order.execution)
+
+    def _screen(self, o: Order, now_s: int | None) -> str:
+        """The rules of :func:`screen_orders` for one order, in plain Python (no arrays per order)."""
+        q, p = o.quantity_mw, o.price_eur_per_mwh
+        if not math.isfinite(q):
+            return "quantity_mw is not a finite number"
+        if q <= 0:
+            return f"quantity_mw must be > 0, got {q:g}"
+        if p is not None and math.isinf(p):
+            return "price_eur_per_mwh is not finite"
+        prod = self.products.get(o.product)  # type: ignore[union-attr]
+        if prod is None:
+            return f"unknown product '{o.product}'"
+        if prod.kind is not ProductKind.ENERGY_CONTINUOUS:
+            return f"product '{o.product}' is a {prod.kind} product, not traded here"
+        if not 0 <= o.isp < prod.n_isps:
+            return f"ISP {o.isp} is outside the horizon of '{prod.product_id}' (0..{prod.n_isps - 1})"
+        if prod.places and o.place not in prod.places:
+            return f"place '{o.place}' not in product"
+        lo, hi = prod.price_min_eur_per_mwh, prod.price_max_eur_per_mwh
+        if p is not None and not lo <= p <= hi:
+            return f"price {p:g} EUR/MWh outside the limits [{lo:g}, {hi:g}]"
+        t = int(o.submitted_at.timestamp()) if o.submitted_at is not None else now_s
+        gate = self._gate_of((o.product, o.place, o.isp))
+        if t is not None and t > gate:
+            return f"submitted after gate closure ({np.datetime64(gate, 's')}Z)"
+        return ""
 
     def submit_fast(
         self, order_id: str, participant: str, key: tuple, is_buy: bool, quantity_mw: float,
@@ -165,8 +187,9 @@ class ContinuousBook:
             return OrderResult(
                 order_id=order_id, status=OrderStatus.REJECTED, reason="cancel: unknown order_id"
             )
-        if rec.status in _LIVE:
+        if rec.live:
             self._side(rec.key, rec.is_buy).volume[rec.price] -= rec.remaining
+            rec.live = False
             rec.status, rec.reason = OrderStatus.CANCELLED, "cancelled by the participant"
         else:
             return OrderResult(order_id=order_id, status=rec.status, accepted_mw=rec.filled,
@@ -177,8 +200,9 @@ class ContinuousBook:
         """Expire the resting orders of every ISP whose gate has closed at ``now_s``."""
         expired = []
         for rec in self._orders.values():
-            if rec.status in _LIVE and now_s > self._gate_of(rec.key):
+            if rec.live and now_s > self._gate_of(rec.key):
                 self._side(rec.key, rec.is_buy).volume[rec.price] -= rec.remaining
+                rec.live = False
                 rec.status, rec.reason = OrderStatus.EXPIRED, "gate closed before it was filled"
                 expired.append(rec.order_id)
         return expired
@@ -220,40 +244,31 @@ class ContinuousBook:
                 f"{word}: the unfilled {rec.remaining:g} MW is cancelled (no more volume at the limit)"
             )
         else:
-            rec.status = OrderStatus.PARTIALLY_FILLED if rec.filled > _EPS else OrderStatus.ACTIVE
+            rec.status = (
+                OrderStatus.PARTIALLY_FILLED if rec.remaining < rec.quantity - _EPS else OrderStatus.ACTIVE
+            )
             rec.reason = "resting in the book"
             own.add(rec)
         return rec
 
     def _take(self, rec: _Rec, other: _Side, limit: float) -> None:
         product, place, isp = rec.key
+        trades, volume, levels, is_buy = self.trades, other.volume, other.levels, rec.is_buy
         while rec.remaining > _EPS:
             best = other.best()
-            if best is None or (best > limit if rec.is_buy else best < limit):
+            if best is None or (best > limit if is_buy else best < limit):
                 return
-            level = other.levels[best]
+            level = levels[best]
             maker = level[0]
             qty = min(rec.remaining, maker.remaining)
-            buy, sell = (rec, maker) if rec.is_buy else (maker, rec)
-            self.trades.append(
-                Trade(
-                    len(self.trades),
-                    product,
-                    place,
-                    isp,
-                    buy.order_id,
-                    sell.order_id,
-                    buy.participant,
-                    sell.participant,
-                    best,
-                    qty,
-                )
-            )
-            rec.filled += qty
-            maker.filled += qty
-            other.volume[best] -= qty
+            buy, sell = (rec, maker) if is_buy else (maker, rec)
+            trades.append(Trade(len(trades), product, place, isp, buy.order_id, sell.order_id, buy.participant,
+                                sell.participant, best, qty))  # fmt: skip
+            rec.remaining -= qty
+            maker.remaining -= qty
+            volume[best] -= qty
             if maker.remaining <= _EPS:
-                maker.status, maker.reason = OrderStatus.FILLED, "filled"
+                maker.status, maker.reason, maker.live = OrderStatus.FILLED, "filled", False
                 level.popleft()
             else:
                 maker.status = OrderStatus.PARTIALLY_FILLED

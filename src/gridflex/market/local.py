@@ -309,12 +309,12 @@ def clear_local(
     helps = contrib > 0
     too_dear = helps & (price > cap)
     useless = ~helps & (not balanced)
-    for k in np.flatnonzero(too_dear).tolist():
-        offer_reason[valid[k].offer_id] = (
-            f"not eligible: price {price[k]:g} above the max price {cap[k]:g} EUR/MWh of the requests it serves"
+    for j in np.flatnonzero(too_dear).tolist():
+        offer_reason[valid[j].offer_id] = (
+            f"not eligible: price {price[j]:g} above the max price {cap[j]:g} EUR/MWh of the requests it serves"
         )
-    for k in np.flatnonzero(useless).tolist():
-        offer_reason[valid[k].offer_id] = "not eligible: relieves no requested congestion point in its ISPs"
+    for j in np.flatnonzero(useless).tolist():
+        offer_reason[valid[j].offer_id] = "not eligible: relieves no requested congestion point in its ISPs"
     use = ~(too_dear | useless)
     energy = np.bincount(ent.offer, weights=np.abs(ent.signed_mw), minlength=n_off) * h
     m = Model(name="local-flex")
@@ -356,6 +356,9 @@ def clear_local(
     sol = m.solve(time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
     act = np.clip(sol.value(a), 0.0, 1.0)
     act[act < 1e-9] = 0.0
+    # snap what the solver leaves within its tolerances: all-or-nothing to 0/1, a minimum to itself
+    act = np.where(integer, np.round(act), act)
+    act = np.where(semi & (act > 0), np.maximum(act, maf), act)
     unmet = sol.value(slack)
     delivered = np.bincount(rows, weights=vals * act[cols], minlength=n_req)
     return _result(product, requests, valid, offers, offer_reason, ent, act, energy, price, delivered, unmet, sol,

@@ -86,7 +86,8 @@ class Order(BaseModel):
 
 
 class BlockOrder(BaseModel):
-    """An all-or-nothing order over several ISPs at one limit price (e.g. a baseload block)."""
+    """An order over several ISPs at one limit price (e.g. a baseload block), all or nothing unless
+    ``min_acceptance_ratio`` < 1 (then any share between it and 1, the same in every ISP)."""
 
     model_config = _KEYS
 
@@ -98,6 +99,9 @@ class BlockOrder(BaseModel):
     isps: list[int] = Field(min_length=1, description="ISP indices covered by the block.")
     quantity_mw: float | list[float] = Field(description="MW in every ISP, or one value per ISP of `isps`.")
     price_eur_per_mwh: float = Field(description="Limit price, volume-weighted over the block.")
+    min_acceptance_ratio: float = Field(
+        1.0, gt=0, le=1, description="Smallest share of the block that may be accepted (1: all or nothing)."
+    )
     submitted_at: AwareDatetime | None = None
 
 
