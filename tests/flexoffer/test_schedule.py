@@ -185,3 +185,23 @@ def test_auto_uses_the_milp_only_for_small_problems():
     assert schedule_flexoffers(small, grid, prices, method="auto").method == "milp"
     res = schedule_flexoffers(big, grid, prices, method="auto")
     assert res.method == "colgen" and res.limits_hit == []
+
+
+def test_the_milp_schedule_matches_its_own_optimum():
+    # Found by the brute-force property: the MILP solved after its relaxation returned starts that
+    # did not give its objective (fo-1 at +2 intervals instead of +1, cost -0.2016 instead of -0.3323).
+    b = FlexOfferBatch(
+        ids=np.array(["fo-0", "fo-1", "fo-2"]),
+        est_s=np.array([1527804000, 1527808500, 1527810300]),
+        lst_s=np.array([1527804900, 1527810300, 1527811200]),
+        offsets=np.array([0, 3, 5, 6]),
+        lower_kwh=np.array([-4.007, -0.062, -1.148, -1.297, 0.323, 2.519]),
+        upper_kwh=np.array([-3.549, 0.348, -0.098, -1.297, 2.54, 2.519]),
+        interval_s=900,
+        tec_lower_kwh=np.array([-3.84632887, -0.5115758, 2.519]),
+        tec_upper_kwh=np.array([-3.6749626, 0.77359023, 2.519]),
+    )
+    prices = np.random.default_rng(442).uniform(-20, 120, GRID.n).round(2)
+    res = schedule_flexoffers(b, GRID, prices, limit_kw=2.54 / GRID.step_h, method="milp")
+    check_feasible(b, res, 2.54)
+    assert res.cost_eur == pytest.approx(brute_force(b, prices, 2.54), rel=1e-6, abs=1e-7)

@@ -67,7 +67,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gridflex.errors import FlexOfferValidationError, Problem
-from gridflex.flexoffer.model import NO_TIME, FlexOfferBatch, Schedule
+from gridflex.flexoffer.model import _CHUNK, NO_TIME, FlexOfferBatch, Schedule, blocks, segment_sum
 
 __all__ = [
     "Aggregation",
@@ -103,20 +103,6 @@ _MEASURE_NOTES = {
 
 
 # ---- small vectorized helpers -------------------------------------------------------------------
-def segment_sum(flat: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Sum a flat CSR array over each segment ``[offsets[i], offsets[i+1])`` (empty segments give 0).
-
-    Uses ``np.add.reduceat`` (one sequential pass, no index array).
-    """
-    n = len(offsets) - 1
-    out = np.zeros(n, dtype=np.float64)
-    lengths = np.diff(offsets)
-    nonempty = lengths > 0
-    if len(flat) and nonempty.any():
-        out[nonempty] = np.add.reduceat(flat, offsets[:-1][nonempty])
-    return out
-
-
 def _offer_of_flat(offsets: np.ndarray, flat_idx: np.ndarray) -> np.ndarray:
     return np.searchsorted(offsets, flat_idx, side="right") - 1
 
@@ -185,7 +171,6 @@ def _check_batch(batch: FlexOfferBatch) -> tuple[list[Problem], _Sums | None]:
 
 
 # ---- inner approximation ------------------------------------------------------------------------
-_CHUNK = 1 << 16  # flat intervals per block of the inner-box pass: temporaries stay in the CPU cache
 
 
 def inner_bounds(batch: FlexOfferBatch) -> tuple[np.ndarray, np.ndarray]:
@@ -198,22 +183,6 @@ def inner_bounds(batch: FlexOfferBatch) -> tuple[np.ndarray, np.ndarray]:
     if sums is None:
         raise FlexOfferValidationError("flex-offers for an inner approximation", problems)
     return _inner(batch, sums)
-
-
-def blocks(offsets: np.ndarray, chunk: int | None = None) -> list[tuple[int, int, int, int]]:
-    """Blocks ``(m0, m1, a, b)`` of whole offers ``m0..m1`` covering flat intervals ``a..b``, each about
-    ``chunk`` intervals: a loop over blocks keeps its temporaries in the CPU cache, so every flat
-    array is read or written once instead of once per numpy operation."""
-    chunk = _CHUNK if chunk is None else chunk
-    total = int(offsets[-1]) if len(offsets) else 0
-    if total == 0:
-        return []
-    cuts = np.unique(np.searchsorted(offsets, np.arange(0, total, chunk), side="right") - 1)
-    cuts = np.append(cuts, len(offsets) - 1)
-    return [
-        (m0, m1, int(offsets[m0]), int(offsets[m1]))
-        for m0, m1 in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True)
-    ]
 
 
 def _alpha_keep(sums: _Sums) -> tuple[np.ndarray, np.ndarray]:

@@ -25,6 +25,39 @@ NO_TIME = np.iinfo(np.int64).min
 DEFAULT_INTERVAL_S = 900
 
 
+_CHUNK = 1 << 16  # flat intervals per block of a blocked pass: temporaries stay in the CPU cache
+
+
+def segment_sum(flat: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Sum a flat CSR array over each segment ``[offsets[i], offsets[i+1])`` (empty segments give 0).
+
+    Uses ``np.add.reduceat`` (one sequential pass, no index array).
+    """
+    n = len(offsets) - 1
+    out = np.zeros(n, dtype=np.float64)
+    lengths = np.diff(offsets)
+    nonempty = lengths > 0
+    if len(flat) and nonempty.any():
+        out[nonempty] = np.add.reduceat(flat, offsets[:-1][nonempty])
+    return out
+
+
+def blocks(offsets: np.ndarray, chunk: int | None = None) -> list[tuple[int, int, int, int]]:
+    """Blocks ``(m0, m1, a, b)`` of whole offers ``m0..m1`` covering flat intervals ``a..b``, each about
+    ``chunk`` intervals: a loop over blocks keeps its temporaries in the CPU cache, so every flat
+    array is read or written once instead of once per numpy operation."""
+    chunk = _CHUNK if chunk is None else chunk
+    total = int(offsets[-1]) if len(offsets) else 0
+    if total == 0:
+        return []
+    cuts = np.unique(np.searchsorted(offsets, np.arange(0, total, chunk), side="right") - 1)
+    cuts = np.append(cuts, len(offsets) - 1)
+    return [
+        (m0, m1, int(offsets[m0]), int(offsets[m1]))
+        for m0, m1 in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True)
+    ]
+
+
 def _i64(a: object) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(a, dtype=np.int64))
 
@@ -157,8 +190,8 @@ class FlexOfferBatch:
         return (self.lst_s - self.est_s) // self.interval_s
 
     def sum_per_offer(self, flat: np.ndarray) -> np.ndarray:
-        """Sum a flat per-interval array over each offer's profile."""
-        return np.bincount(self.owner_index, weights=flat, minlength=len(self))
+        """Sum a flat per-interval array over each offer's profile (one pass, no index array)."""
+        return segment_sum(flat, self.offsets)
 
     def profile(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """(lower, upper) energy arrays of offer ``i``."""
@@ -269,12 +302,22 @@ def place_on_grid(batch: FlexOfferBatch, schedule: Schedule, grid_start_s: int, 
         bad = int(np.flatnonzero(rel % batch.interval_s)[0])
         raise TimeGridError(f"offer {batch.ids[bad]!r}: schedule start is off the {batch.interval_s} s grid")
     start_idx = rel // batch.interval_s
-    t = start_idx[batch.owner_index] + batch.position
-    if len(t) and (t.min() < 0 or t.max() >= n_periods):
-        raise TimeGridError(
-            f"schedule reaches periods {int(t.min())}..{int(t.max())}, outside the grid of {n_periods} periods"
-        )
-    return np.bincount(t, weights=schedule.energy_kwh, minlength=n_periods)
+    lengths = batch.lengths
+    used = lengths > 0
+    if used.any():
+        first, last = int(start_idx[used].min()), int((start_idx + lengths - 1)[used].max())
+        if first < 0 or last >= n_periods:
+            raise TimeGridError(
+                f"schedule reaches periods {first}..{last}, outside the grid of {n_periods} periods"
+            )
+    # block by block: no index array of the size of the profiles is kept (see :func:`blocks`)
+    out = np.zeros(n_periods)
+    shift = start_idx - batch.offsets[:-1]
+    for m0, m1, a, b in blocks(batch.offsets):
+        t = np.repeat(shift[m0:m1], lengths[m0:m1])
+        t += np.arange(a, b)
+        out += np.bincount(t, weights=schedule.energy_kwh[a:b], minlength=n_periods)
+    return out
 
 
 def envelope_on_grid(
