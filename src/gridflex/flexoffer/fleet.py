@@ -449,7 +449,8 @@ def generate_fleet(
         _GENERATORS[kind](np.random.default_rng(sq), counts[kind], c)
         for kind, sq in zip(DEVICE_TYPES, seqs, strict=False)
     ]
-    fleet = FlexOfferBatch.concat(parts)
+    fleet = FlexOfferBatch.concat(parts, consume=True)  # peak: the fleet plus one field, not twice it
+    del parts
     households = max(1, math.ceil(n_devices / _DEVICES_PER_PROSUMER))
     owners = _labels("prosumer-", np.random.default_rng(seqs[-1]).integers(0, households, n_devices), 1)
     return replace(fleet, owners=owners)

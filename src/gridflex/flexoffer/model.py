@@ -245,8 +245,12 @@ class FlexOfferBatch:
         return replace(self, default=default, _cache=self._cache)
 
     @staticmethod
-    def concat(batches: Sequence[FlexOfferBatch]) -> FlexOfferBatch:
-        """Concatenate batches with the same interval length."""
+    def concat(batches: Sequence[FlexOfferBatch], consume: bool = False) -> FlexOfferBatch:
+        """Concatenate batches with the same interval length.
+
+        ``consume=True`` releases each field of ``batches`` once it is copied (the batches are left
+        unusable): the peak memory is then the result plus one field, not twice the result.
+        """
         if not batches:
             raise ValueError("concat needs at least one batch")
         interval = {b.interval_s for b in batches}
@@ -257,36 +261,47 @@ class FlexOfferBatch:
                 "batch concatenation",
                 [Problem("batch", "numSecondsPerInterval", f"mixed interval lengths {sorted(interval)}")],
             )
-        cat = np.concatenate
-        lengths = cat([b.lengths for b in batches])
+        lengths = np.concatenate([b.lengths for b in batches])
+        sizes = [(len(b), len(b.lower_kwh)) for b in batches]
+
+        def cat(name: str) -> np.ndarray:
+            out = np.concatenate([getattr(b, name) for b in batches])
+            if consume:
+                for b in batches:
+                    object.__setattr__(b, name, None)
+                    b._cache.clear()
+            return out
 
         def sched(attr: str) -> Schedule | None:
             parts = [getattr(b, attr) for b in batches]
             if all(p is None for p in parts):
                 return None
             starts, energies = [], []
-            for b, p in zip(batches, parts, strict=True):
-                starts.append(np.full(len(b), NO_TIME, np.int64) if p is None else p.start_s)
-                energies.append(np.full(len(b.lower_kwh), np.nan) if p is None else p.energy_kwh)
-            return Schedule(cat(starts), cat(energies))
+            for (n, _), p in zip(sizes, parts, strict=True):
+                starts.append(np.full(n, NO_TIME, np.int64) if p is None else p.start_s)
+            start = np.concatenate(starts)
+            del starts
+            for (_, total), p in zip(sizes, parts, strict=True):
+                energies.append(np.full(total, np.nan) if p is None else p.energy_kwh)
+            if consume:
+                for b in batches:
+                    object.__setattr__(b, attr, None)
+                del parts
+            return Schedule(start, np.concatenate(energies))
 
+        names = (
+            "ids", "owners", "est_s", "lst_s", "lower_kwh", "upper_kwh", "tec_lower_kwh", "tec_upper_kwh",
+            "accept_before_s", "assign_before_s", "price_above_eur_per_mwh", "price_below_eur_per_mwh",
+        )  # fmt: skip
+        interval_s = batches[0].interval_s
+        default, schedule = sched("default"), sched("schedule")
+        fields = {name: cat(name) for name in names}
         return FlexOfferBatch(
-            ids=cat([b.ids for b in batches]),
-            owners=cat([b.owners for b in batches]),
-            est_s=cat([b.est_s for b in batches]),
-            lst_s=cat([b.lst_s for b in batches]),
             offsets=np.concatenate(([0], np.cumsum(lengths))),
-            lower_kwh=cat([b.lower_kwh for b in batches]),
-            upper_kwh=cat([b.upper_kwh for b in batches]),
-            interval_s=batches[0].interval_s,
-            tec_lower_kwh=cat([b.tec_lower_kwh for b in batches]),
-            tec_upper_kwh=cat([b.tec_upper_kwh for b in batches]),
-            accept_before_s=cat([b.accept_before_s for b in batches]),
-            assign_before_s=cat([b.assign_before_s for b in batches]),
-            price_above_eur_per_mwh=cat([b.price_above_eur_per_mwh for b in batches]),
-            price_below_eur_per_mwh=cat([b.price_below_eur_per_mwh for b in batches]),
-            default=sched("default"),
-            schedule=sched("schedule"),
+            interval_s=interval_s,
+            default=default,
+            schedule=schedule,
+            **fields,
         )
 
 
