@@ -58,6 +58,14 @@ def blocks(offsets: np.ndarray, chunk: int | None = None) -> list[tuple[int, int
     ]
 
 
+def _strings(a: object) -> np.ndarray:
+    """Fixed-width unicode (``U``) or numpy's variable-width ``StringDType`` (``T``: 16 bytes per short
+    string instead of 4 per character of the longest, e.g. for millions of generated ids) kept as
+    given; anything else as ``U``."""
+    arr = np.asarray(a)
+    return arr if arr.dtype.kind in "UT" else arr.astype(str)
+
+
 def _i64(a: object) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(a, dtype=np.int64))
 
@@ -84,7 +92,7 @@ class FlexOfferBatch:
 
     Fields per offer ``i`` (length ``n``) unless noted:
 
-    ``ids``, ``owners``            str identifiers
+    ``ids``, ``owners``            str identifiers (numpy ``U`` or ``StringDType``)
     ``est_s``, ``lst_s``           earliest / latest start (startAfterTime / startBeforeTime)
     ``offsets``                    int64 (n+1): profile of offer i is ``[offsets[i], offsets[i+1])``
     ``lower_kwh``, ``upper_kwh``   float64 (offsets[-1]): energy range per profile interval
@@ -115,9 +123,8 @@ class FlexOfferBatch:
 
     def __post_init__(self) -> None:
         n = len(self.ids)
-        ids = np.asarray(self.ids)
-        object.__setattr__(self, "ids", ids.astype(str) if ids.dtype.kind != "U" else ids)
-        owners = np.full(n, "", dtype=str) if self.owners is None else np.asarray(self.owners).astype(str)
+        object.__setattr__(self, "ids", _strings(self.ids))
+        owners = np.full(n, "", dtype=str) if self.owners is None else _strings(self.owners)
         object.__setattr__(self, "owners", owners)
         for name in ("est_s", "lst_s", "offsets"):
             object.__setattr__(self, name, _i64(getattr(self, name)))
