@@ -52,10 +52,11 @@ flexibilities through aggregation", 2014)
 Speed and memory
     Every per-interval pass runs over blocks of whole offers of about ``_CHUNK`` intervals (see
     :func:`blocks`), so temporaries stay in the CPU cache and each flat array is read or written about
-    once: the batch is read twice for the check and the sums, and once for the inner boxes and the
-    aggregate bounds together. The member-to-aggregate index (8 bytes per interval) is rebuilt per block
-    and kept only when the aggregates' profiles are long in total (:class:`Placement`). On a 2-core VM,
-    1e6 offers of 20 intervals aggregate in about 0.55 s and disaggregate in about 0.35 s (warm).
+    once. The inner boxes are never stored whole: an aggregation keeps ``α`` and ``1 − α − β`` per
+    member and rebuilds ``(l', u')`` per block (:meth:`Aggregation.inner_block`); the aggregate bounds
+    and the proportional split read them that way. The member-to-aggregate index (8 bytes per
+    interval) is rebuilt per block and kept only when the aggregates' profiles are long in total
+    (:class:`Placement`). ``benchmarks/flexoffers.py --memory-child N`` measures the peak memory.
 
 Disaggregation lives in :mod:`gridflex.flexoffer.disaggregation`.
 """
