@@ -322,9 +322,12 @@ def _read_measured(path: Path, batch: FlexOfferBatch):  # -> np.ndarray
     for i, oid in enumerate(batch.ids.tolist()):
         a, b = int(batch.offsets[i]), int(batch.offsets[i + 1])
         series = data.get(oid)
-        ok = isinstance(series, list) and len(series) == b - a
-        ok = ok and all(
-            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in series
+        ok = (
+            isinstance(series, list)
+            and len(series) == b - a
+            and all(
+                isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in series
+            )
         )
         if not ok:
             got = "nothing" if series is None else f"{str(series)[:40]}"

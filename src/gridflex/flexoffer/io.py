@@ -391,18 +391,22 @@ def _chunks(text: str, progress: Callable[[int, int], None] | None = None) -> It
         raise _NotPlain
     closing = "}" if head.group(1) else ""
     decode = json.JSONDecoder().raw_decode
-    ws = _WS.match
-    i = ws(text, head.end()).end()
+
+    def skip(i: int) -> int:  # past JSON whitespace (the pattern matches the empty string too)
+        m = _WS.match(text, i)
+        return i if m is None else m.end()
+
+    i = skip(head.end())
     done = text.startswith("]", i)
     i += done
     while not done:
-        chunk = []
+        chunk: list[Any] = []
         while len(chunk) < _CHUNK_OFFERS:
             item, i = decode(text, i)
             chunk.append(item)
-            i = ws(text, i).end()
+            i = skip(i)
             if text.startswith(",", i):
-                i = ws(text, i + 1).end()
+                i = skip(i + 1)
             elif text.startswith("]", i):
                 i, done = i + 1, True
                 break

@@ -83,7 +83,7 @@ class _Parser:
             getattr(self, name).extend(getattr(other, name))
         for name in SCHEDULES:
             for mine, theirs in zip(self.sched[name], other.sched[name], strict=True):
-                mine.extend(theirs)
+                mine.extend(theirs)  # type: ignore[attr-defined]
             self.has_sched[name] |= other.has_sched[name]
         if other.interval is None:
             return

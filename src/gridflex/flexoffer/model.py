@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -302,7 +303,7 @@ class FlexOfferBatch:
         )  # fmt: skip
         interval_s = batches[0].interval_s
         default, schedule = sched("default"), sched("schedule")
-        fields = {name: cat(name) for name in names}
+        fields: dict[str, Any] = {name: cat(name) for name in names}
         return FlexOfferBatch(
             offsets=np.concatenate(([0], np.cumsum(lengths))),
             interval_s=interval_s,
