@@ -348,3 +348,25 @@ def test_schedule_and_disaggregate_read_each_file_once(tmp_path, files, monkeypa
     assert sorted(calls) == sorted([str(files["fleet"]), str(files["sched"])])
     # the members list of the aggregates survives scheduling
     assert all("gridflexMembers" in o for o in json.loads((tmp_path / "s.json").read_text())["flexOffers"])
+
+
+def test_off_a_terminal_stderr_holds_the_error_line_alone(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(b"[" * 100_000)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gridflex.cli",
+            "flexoffers",
+            "schedule",
+            str(bad),
+            "-o",
+            str(tmp_path / "s.json"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: malformed JSON"), repr(proc.stderr)

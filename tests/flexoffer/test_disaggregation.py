@@ -289,13 +289,14 @@ def test_blocked_passes_give_the_same_results_for_any_block_size(data, chunk):
     ref = aggregate(batch, groups=groups)
     sched = data.draw(box_schedules(ref.aggregates))
     ref_members = disaggregate(ref, sched)
+    model_module = importlib.import_module("gridflex.flexoffer.model")
     saved = aggregate_module._CHUNK
-    aggregate_module._CHUNK = chunk
+    aggregate_module._CHUNK = model_module._CHUNK = chunk
     try:
         agg = aggregate(batch, groups=groups)
         members = disaggregate(agg, sched)
     finally:
-        aggregate_module._CHUNK = saved
+        aggregate_module._CHUNK = model_module._CHUNK = saved
     np.testing.assert_allclose(agg.aggregates.lower_kwh, ref.aggregates.lower_kwh, atol=1e-12)
     np.testing.assert_allclose(agg.aggregates.upper_kwh, ref.aggregates.upper_kwh, atol=1e-12)
     np.testing.assert_array_equal(agg.flat_index, ref.flat_index)

@@ -87,6 +87,9 @@ def _bar(text: str, unit: str, total: int, scale: float = 1.0) -> Iterator[Calla
     after ``scale``; it disappears when done, and shows only on a terminal."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    if not err.is_terminal:  # a log or a pipe gets the result and error lines only
+        yield lambda done, total: None
+        return
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -104,7 +107,10 @@ def _bar(text: str, unit: str, total: int, scale: float = 1.0) -> Iterator[Calla
 
 @contextmanager
 def _status(text: str) -> Iterator[None]:
-    """A spinner on stderr while a long step runs (stdout keeps the results only)."""
+    """A spinner on stderr while a long step runs (stdout keeps the results only; none off a terminal)."""
+    if not err.is_terminal:
+        yield
+        return
     with err.status(text):
         yield
 

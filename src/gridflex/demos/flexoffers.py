@@ -184,7 +184,7 @@ def write_demo_report(result: DemoResult, path: str | Path) -> Path:
     by_type = go.Figure()
     fleet, sched = result.fleet, result.members.schedule
     assert sched is not None
-    kinds = np.char.partition(fleet.ids.astype(str), "-")[:, 0]
+    kinds = np.strings.partition(fleet.ids, np.asarray("-", dtype=fleet.ids.dtype))[0]
     for kind in np.unique(kinds):
         idx = np.flatnonzero(kinds == kind)
         sub = fleet.take(idx)

@@ -133,12 +133,13 @@ def proportional_split(aggregation: Aggregation, energy_kwh: np.ndarray) -> np.n
     f = np.zeros(len(span))
     np.divide(energy_kwh - agg.lower_kwh, span, out=f, where=span > 0)
     np.clip(f, 0.0, 1.0, out=f)
-    lo, hi, placement = aggregation.inner_lower_kwh, aggregation.inner_upper_kwh, aggregation.placement
-    x = np.empty_like(lo)
+    placement = aggregation.placement
+    x = np.empty(len(aggregation.members.lower_kwh))
     for m0, m1, a, b in blocks(aggregation.members.offsets):
-        tmp = hi[a:b] - lo[a:b]
+        lo, hi = aggregation.inner_block(m0, m1, a, b)  # computed per block, never stored whole
+        tmp = hi - lo
         tmp *= f.take(placement.block(m0, m1, a, b))
-        np.add(tmp, lo[a:b], out=x[a:b])
+        np.add(tmp, lo, out=x[a:b])
     alone = aggregation.alone
     if alone.any():  # a member alone takes its aggregate's energies as they are (no rounding)
         single = np.flatnonzero(alone)

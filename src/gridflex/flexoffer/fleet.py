@@ -137,15 +137,24 @@ def fleet_horizon(
 # ---- shared construction ------------------------------------------------------------------------
 def _labels(prefix: str, numbers: np.ndarray, min_digits: int = 6) -> np.ndarray:
     """``prefix`` + zero-padded decimal ``numbers`` (at least ``min_digits``, all of one width), built
-    as UCS-4 code points in one pass (no per-item string formatting)."""
+    as UCS-4 code points (no per-item string formatting), as numpy ``StringDType`` strings."""
     numbers = np.asarray(numbers, dtype=np.int64)
     width = max(min_digits, len(str(int(numbers.max()))) if len(numbers) else min_digits)
-    digits = (numbers[:, None] // 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)) % 10
     head = np.array([ord(ch) for ch in prefix], dtype=np.uint32)
-    raw = np.empty((len(numbers), len(head) + width), dtype=np.uint32)
-    raw[:, : len(head)] = head
-    raw[:, len(head) :] = digits + ord("0")
-    return raw.view(f"U{raw.shape[1]}").ravel()
+    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
+    out = np.empty(len(numbers), dtype=np.dtypes.StringDType())
+    # in chunks, as variable-width strings: 16 bytes per label instead of 4 per character, and no
+    # temporaries of the size of the whole fleet
+    for a in range(0, len(numbers), _LABEL_CHUNK):
+        part = numbers[a : a + _LABEL_CHUNK]
+        raw = np.empty((len(part), len(head) + width), dtype=np.uint32)
+        raw[:, : len(head)] = head
+        raw[:, len(head) :] = (part[:, None] // powers) % 10 + ord("0")
+        out[a : a + len(part)] = raw.view(f"U{raw.shape[1]}").ravel()
+    return out
+
+
+_LABEL_CHUNK = 1 << 18
 
 
 @dataclass
@@ -449,7 +458,8 @@ def generate_fleet(
         _GENERATORS[kind](np.random.default_rng(sq), counts[kind], c)
         for kind, sq in zip(DEVICE_TYPES, seqs, strict=False)
     ]
-    fleet = FlexOfferBatch.concat(parts)
+    fleet = FlexOfferBatch.concat(parts, consume=True)  # peak: the fleet plus one field, not twice it
+    del parts
     households = max(1, math.ceil(n_devices / _DEVICES_PER_PROSUMER))
     owners = _labels("prosumer-", np.random.default_rng(seqs[-1]).integers(0, households, n_devices), 1)
     return replace(fleet, owners=owners)

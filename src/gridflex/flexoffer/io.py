@@ -379,11 +379,6 @@ _WS = re.compile(_JSON_WS)
 _HEAD = re.compile(f'{_JSON_WS}(?:(\\{{){_JSON_WS}"flexOffers"{_JSON_WS}:{_JSON_WS})?\\[')
 
 
-def _ws_end(text: str, i: int) -> int:
-    m = _WS.match(text, i)
-    return m.end() if m else i  # the pattern matches the empty string: never None
-
-
 class _NotPlain(Exception):
     """The document has more than the list of offers: decode it whole."""
 
@@ -396,7 +391,12 @@ def _chunks(text: str, progress: Callable[[int, int], None] | None = None) -> It
         raise _NotPlain
     closing = "}" if head.group(1) else ""
     decode = json.JSONDecoder().raw_decode
-    i = _ws_end(text, head.end())
+
+    def skip(i: int) -> int:  # past JSON whitespace (the pattern matches the empty string too)
+        m = _WS.match(text, i)
+        return i if m is None else m.end()
+
+    i = skip(head.end())
     done = text.startswith("]", i)
     i += done
     while not done:
@@ -404,9 +404,9 @@ def _chunks(text: str, progress: Callable[[int, int], None] | None = None) -> It
         while len(chunk) < _CHUNK_OFFERS:
             item, i = decode(text, i)
             chunk.append(item)
-            i = _ws_end(text, i)
+            i = skip(i)
             if text.startswith(",", i):
-                i = _ws_end(text, i + 1)
+                i = skip(i + 1)
             elif text.startswith("]", i):
                 i, done = i + 1, True
                 break

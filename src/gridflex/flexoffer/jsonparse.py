@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeGuard, cast
+from typing import TypeGuard
 
 import numpy as np
 
@@ -83,7 +83,7 @@ class _Parser:
             getattr(self, name).extend(getattr(other, name))
         for name in SCHEDULES:
             for mine, theirs in zip(self.sched[name], other.sched[name], strict=True):
-                cast("list[Any]", mine).extend(cast("list[Any]", theirs))
+                mine.extend(theirs)  # type: ignore[attr-defined]
             self.has_sched[name] |= other.has_sched[name]
         if other.interval is None:
             return

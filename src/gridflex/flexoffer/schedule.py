@@ -331,8 +331,6 @@ def _solve_milp(
 ) -> ScheduleResult:
     t0 = time.perf_counter()
     m, y, z = _disjunctive_model(batch, el, pi, hi, lo, grid.n)
-    if lower_bound is None:
-        lower_bound = m.solve(relax=True).objective
     try:
         sol = m.solve(time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
     except SolverError as e:
@@ -347,11 +345,16 @@ def _solve_milp(
     x = np.empty(len(batch.lower_kwh))
     chosen = sol.value(y)[el.elem_pair] > 0.5
     x[el.elem_flat[chosen]] = sol.value(z)[chosen]
-    if np.isfinite(sol.mip_gap):  # HiGHS' own dual bound can be tighter than the root relaxation
-        lower_bound = max(lower_bound, sol.objective - sol.mip_gap * abs(sol.objective))
+    status, objective, mip_gap = sol.status, sol.objective, sol.mip_gap
+    if lower_bound is None:
+        # after the MILP: a MILP warm-started from this relaxation returned a schedule that did not
+        # match its own objective (the test against brute force caught it)
+        lower_bound = m.solve(relax=True).objective
+    if np.isfinite(mip_gap):  # HiGHS' own dual bound can be tighter than the root relaxation
+        lower_bound = max(lower_bound, objective - mip_gap * abs(objective))
     obj = float(pi[el.elem_t[chosen]] @ x[el.elem_flat[chosen]])
     res = _result(batch, grid, base + delta, x, obj, min(lower_bound, obj), method, 0, _t(t0))
-    if sol.status == "time_limit":
+    if status == "time_limit":
         res.limits_hit.append(
             f"the MILP stopped at its time limit of {time_limit_s:g} s with the best schedule found, "
             f"{res.gap_eur:,.2f} EUR ({100 * res.gap:.3f} %) above the proven lower bound"
