@@ -154,18 +154,18 @@ def trade_cmd(
     limit_kw: Annotated[float | None, typer.Option(help="Portfolio power limit per period.")] = None,
 ) -> None:
     """Flex-offer trading (TotalFlex): aggregate, the buyer schedules at its prices, disaggregate, settle."""
-    from gridflex.cli.flexoffers import _grid_for, _read, _write
+    from gridflex.cli.flexoffers import _grid_for, read_document, write_document
     from gridflex.flexoffer.aggregation import aggregate
     from gridflex.market.flexoffers import trade_flexoffers
     from gridflex.market.prices import prices_on_grid
 
-    members = _read(file)
+    members = read_document(file).batch
     grid = _grid_for(members)
     t = trade_flexoffers(aggregate(members), grid, prices_on_grid(grid, zone), buyer=buyer, seller=seller,
                          margin=margin, limit_kw=limit_kw)  # fmt: skip
     res = {**t.to_json(), "members": len(members), "aggregates": len(t.aggregate_schedule.schedule.start_s)}
     if schedules is not None and t.member_schedule is not None:
-        _write(members.with_schedule(t.member_schedule), schedules)
+        write_document(members.with_schedule(t.member_schedule), schedules)
     _emit(res, out, t.reason)
 
 
