@@ -14,7 +14,9 @@ from gridflex.s2.rm.simulators import KINDS
 
 
 def test_short_demo_writes_an_offline_report(tmp_path: Path) -> None:
-    out = run_s2_demo(tmp_path / "s2.html", speed=3600.0, hours=1.0)
+    out = run_s2_demo(
+        tmp_path / "s2.html", speed=720.0, hours=1.0
+    )  # 5 s of wall time: a loaded machine still plans
     html = (tmp_path / "s2.html").read_text(encoding="utf-8")
     assert "plotly" in html.lower() and len(html) > 1_000_000  # plotly.js embedded: works offline
     # behaviour only: its wall-clock time is measured in benchmarks/s2_load.py (short_demo)
