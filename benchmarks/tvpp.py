@@ -69,7 +69,6 @@ def year(periods: int) -> dict:
 
 def pandapower_peer(periods: int) -> dict:
     import pandas as pd
-    import pandapower as pp
     from pandapower.control import ConstControl
     from pandapower.timeseries import DFData, OutputWriter, run_timeseries
 
@@ -108,7 +107,6 @@ def pandapower_peer(periods: int) -> dict:
         has_numba = True
     except ImportError:
         has_numba = False
-    _ = pp
     return {"periods": periods, "time_s": round(elapsed, 3), "numba": has_numba, "_voltage_pu": vm}
 
 
