@@ -7,6 +7,7 @@ from gridflex.grid.distribution.congestion import (
     CongestionPoint,
     Limits,
     forecast,
+    forecast_by_day,
     relieve,
 )
 from gridflex.grid.distribution.convert import (
@@ -46,6 +47,7 @@ __all__ = [
     "flat_profiles",
     "flex_requests",
     "forecast",
+    "forecast_by_day",
     "from_matpower",
     "from_pandapower",
     "from_pandapower_json",
