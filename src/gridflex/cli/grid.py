@@ -77,9 +77,16 @@ def forecast_cmd(
     t0 = time.perf_counter()
     case = open_network(network, start=start, periods=96 * days)
     t1 = time.perf_counter()
-    overrides = {"ev_share": ev_share, "heat_pump_share": heat_pump_share, "pv_scale": pv_scale, "seed": seed}
+    overrides: dict[str, float | None] = {
+        "ev_share": ev_share,
+        "heat_pump_share": heat_pump_share,
+        "pv_scale": pv_scale,
+    }
+    if seed is not None:
+        overrides["seed"] = seed
     scenario = dataclasses.replace(
-        SCENARIOS[stress_name], **{k: v for k, v in overrides.items() if v is not None}
+        SCENARIOS[stress_name],
+        **{k: v for k, v in overrides.items() if v is not None},  # type: ignore[arg-type]
     )
     periods = 96 * days * 15 // case.profiles.step_min
     series = stress(case.network, case.profiles.series(case.network, start=start, periods=periods), scenario)

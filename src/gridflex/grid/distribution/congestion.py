@@ -18,6 +18,7 @@ more production), **down** = less power into the grid.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -45,7 +46,7 @@ class Limits:
 class Violation:
     """One branch or bus out of limits in some periods."""
 
-    quantity: str  # "loading" or "voltage"
+    quantity: Literal["loading", "voltage"]
     index: int  # branch (lines then transformers) or bus index
     name: str
     periods: np.ndarray  # period indices out of limits

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
-from power_grid_model import ComponentType, DatasetType, LoadGenType, PowerGridModel, initialize_array
+from power_grid_model import (
+    ComponentAttributeFilterOptions,
+    ComponentType,
+    DatasetType,
+    LoadGenType,
+    PowerGridModel,
+    initialize_array,
+)
 from power_grid_model.errors import PowerGridError
 
 from gridflex.errors import NetworkError, Problem, SolverError
@@ -137,7 +144,9 @@ class PowerFlow:
         a = np.empty_like(v) if angles else None
         ll = np.empty((n, len(self.net.line)))
         tl = np.empty((n, len(self.net.trafo)))
-        outputs = {ComponentType.node: ["u_pu", "u_angle"] if angles else ["u_pu"]}
+        outputs: dict[ComponentType, set[str] | list[str] | ComponentAttributeFilterOptions | None] = {
+            ComponentType.node: ["u_pu", "u_angle"] if angles else ["u_pu"]
+        }
         # power-grid-model leaves out components a network does not have
         if len(self.net.line):
             outputs[ComponentType.line] = ["i_from", "i_to"]
