@@ -127,3 +127,25 @@ def test_random_radial_feeders_equal_pandapower(original):
     res = run_power_flow(net, flat_profiles(datetime(2024, 1, 1), 1).series(net))
     vm, line, trafo = _reference(copy.deepcopy(original), net.bus.name)
     _check(res, 0, vm, line, trafo)
+
+
+def test_newton_raphson_takes_over_when_the_iterative_method_fails(lv, monkeypatch):
+    from power_grid_model import CalculationMethod
+    from power_grid_model.errors import IterationDiverge
+
+    from gridflex.grid.distribution import powerflow
+
+    series = lv.profiles.series(lv.network, periods=8)
+    expected = run_power_flow(lv.network, series)
+    solve = powerflow._solve_with
+    used = []
+
+    def failing(model, method, *args):
+        used.append(method)
+        if method == CalculationMethod.iterative_current:
+            raise IterationDiverge("diverged")
+        return solve(model, method, *args)
+
+    monkeypatch.setattr(powerflow, "_solve_with", failing)
+    np.testing.assert_allclose(run_power_flow(lv.network, series).voltage_pu, expected.voltage_pu, atol=1e-9)
+    assert used == [CalculationMethod.iterative_current, CalculationMethod.newton_raphson]
