@@ -119,7 +119,8 @@ def forecast_cmd(
         table.add_row(cp.name, ", ".join(v.name for v in cp.violations[:3]) + (" …" if len(cp.violations) > 3 else ""),
                       str(len(cp.connection_buses)), f"{need.clip(0).sum() * h:.2f}", f"{(-need).clip(0).sum() * h:.2f}",
                       str(int((need != 0).sum())))  # fmt: skip
-    console.print(table)
+    if fc.points:
+        console.print(table)
     console.print(
         f"max loading {summary['max_loading_pct']:.1f} %, {len(fc.violations)} violations, "
         f"{len(batch.requests)} FlexRequests; {t2 - t1:.2f} s; outputs in {out}: requests.json, "

@@ -149,3 +149,12 @@ def test_newton_raphson_takes_over_when_the_iterative_method_fails(lv, monkeypat
     monkeypatch.setattr(powerflow, "_solve_with", failing)
     np.testing.assert_allclose(run_power_flow(lv.network, series).voltage_pu, expected.voltage_pu, atol=1e-9)
     assert used == [CalculationMethod.iterative_current, CalculationMethod.newton_raphson]
+
+
+def test_series_with_a_gap_is_refused_naming_the_element_and_period(lv):
+    from gridflex.errors import ValidationError
+
+    series = lv.profiles.series(lv.network, periods=4)
+    series.p_mw[2, 5] = np.nan
+    with pytest.raises(ValidationError, match=rf"{series.names[5]}\.p_mw: not a number in period 2"):
+        run_power_flow(lv.network, series)

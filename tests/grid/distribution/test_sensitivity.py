@@ -8,8 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gridflex.errors import ValidationError
-from gridflex.grid.distribution import PowerFlow, cigre, flat_profiles
-from gridflex.grid.distribution.sensitivity import JacobianSystem, sensitivities
+from gridflex.grid.distribution import PowerFlow, cigre, flat_profiles, from_pandapower
+from gridflex.grid.distribution.sensitivity import JacobianSystem, flexible_buses, sensitivities
+
+from .test_powerflow import radial_feeders
 
 STEP_MW = 1e-3
 REL_TOL = 0.02
@@ -85,3 +87,12 @@ def test_a_result_without_angles_is_refused(lv):
     series = lv.profiles.series(lv.network, periods=1)
     with pytest.raises(ValidationError, match="angles=True"):
         sensitivities(lv.network, PowerFlow(lv.network).run(series))
+
+
+@settings(max_examples=8, deadline=None)
+@given(original=radial_feeders())
+def test_random_radial_feeders_match_finite_differences(original):
+    net = from_pandapower(original)
+    if len(flexible_buses(net)) == 0:
+        return
+    _check(net, flat_profiles(datetime(2024, 1, 1), 1).series(net), 3)

@@ -24,7 +24,7 @@ from power_grid_model import (
 )
 from power_grid_model.errors import PowerGridError
 
-from gridflex.errors import NetworkError, Problem, SolverError
+from gridflex.errors import NetworkError, Problem, SolverError, ValidationError
 from gridflex.grid.distribution.model import DistributionNetwork, energized_buses
 from gridflex.grid.distribution.profiles import ElementSeries
 
@@ -156,6 +156,7 @@ class PowerFlow:
 
     def run(self, series: ElementSeries, angles: bool = False) -> PowerFlowResult:
         """Voltages and loadings for every period of ``series``."""
+        _check_series(self.net, series)
         n = series.periods
         v = np.empty((n, len(self.net.bus)))
         a = np.empty_like(v) if angles else None
@@ -194,6 +195,29 @@ class PowerFlow:
         if a is not None:
             a[:, ~self.fed] = np.nan
         return PowerFlowResult(series.start, series.step_min, v, a, ll, tl)
+
+
+def _check_series(net: DistributionNetwork, series: ElementSeries) -> None:
+    """Refuse series that do not fit the network or hold NaN/inf, naming the element and period."""
+    if series.p_mw.shape[1] != net.n_elements:
+        raise ValidationError(
+            "element series",
+            [Problem("series", "p_mw", f"{series.p_mw.shape[1]} elements, the network has {net.n_elements}")],
+        )
+    problems = []
+    for name, values in (("p_mw", series.p_mw), ("q_mvar", series.q_mvar)):
+        bad = ~np.isfinite(values)
+        for e in np.flatnonzero(bad.any(axis=0))[:10]:
+            t = int(np.flatnonzero(bad[:, e])[0])
+            problems.append(
+                Problem(
+                    str(series.names[e]),
+                    name,
+                    f"not a number in period {t} ({series.times()[t]:%Y-%m-%d %H:%M})",
+                )
+            )
+    if problems:
+        raise ValidationError("element series", problems)
 
 
 def _solve_with(
