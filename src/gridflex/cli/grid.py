@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -110,7 +110,17 @@ def forecast_cmd(
     }  # fmt: skip
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
 
-    table = Table(title=f"gridflex grid forecast — {case.network.name}, {start:%Y-%m-%d}, {days} day(s)")
+    _print_points(fc, f"gridflex grid forecast — {case.network.name}, {start:%Y-%m-%d}, {days} day(s)")
+    console.print(
+        f"max loading {summary['max_loading_pct']:.1f} %, {len(fc.violations)} violations, "
+        f"{len(batch.requests)} FlexRequests; {t2 - t1:.2f} s; outputs in {out}: requests.json, "
+        f"{report.name}, summary.json"
+    )
+
+
+def _print_points(fc: Any, title: str) -> None:
+    """One row per congestion point: causes, connections, energy up/down, requested periods."""
+    table = Table(title=title)
     for col in ("congestion point", "causes", "connections", "up MWh", "down MWh", "requested periods"):
         table.add_column(col)
     h = fc.result.step_min / 60
@@ -121,8 +131,3 @@ def forecast_cmd(
                       str(int((need != 0).sum())))  # fmt: skip
     if fc.points:
         console.print(table)
-    console.print(
-        f"max loading {summary['max_loading_pct']:.1f} %, {len(fc.violations)} violations, "
-        f"{len(batch.requests)} FlexRequests; {t2 - t1:.2f} s; outputs in {out}: requests.json, "
-        f"{report.name}, summary.json"
-    )
