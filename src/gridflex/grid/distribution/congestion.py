@@ -201,21 +201,24 @@ def _bounds(
     v_lo = limits.voltage_min_pu + limits.voltage_margin_pu
     v_hi = limits.voltage_max_pu - limits.voltage_margin_pu
     x_l = result.branch_loading_pct
-    _bound(lo, hi, dl, load_lim - x_l, upper=True)
+    bound_change(lo, hi, dl, load_lim - x_l, upper=True)
+    # |I| has a kink at zero: past it the flow reverses and loading rises again, so the linear loading
+    # (a signed flow, in effect) must also stay above -limit
+    bound_change(lo, hi, dl, -load_lim - x_l, upper=False)
     x_v = np.nan_to_num(result.voltage_pu, nan=1.0)
     s_v = np.nan_to_num(dv)
-    _bound(lo, hi, s_v, v_hi - x_v, upper=True)
-    _bound(lo, hi, s_v, v_lo - x_v, upper=False)
+    bound_change(lo, hi, s_v, v_hi - x_v, upper=True)
+    bound_change(lo, hi, s_v, v_lo - x_v, upper=False)
     conflicting = np.flatnonzero(lo > hi)
     # where the limits cannot all be met, relieve the point's own violations and report the conflict
     if len(conflicting):
         own_lo, own_hi = np.full(n_t, -np.inf), np.full(n_t, np.inf)
         for v in violations:
             if v.quantity == "loading":
-                _bound(own_lo, own_hi, dl[:, [v.index]], load_lim - x_l[:, [v.index]], upper=True)
+                bound_change(own_lo, own_hi, dl[:, [v.index]], load_lim - x_l[:, [v.index]], upper=True)
             else:
-                _bound(own_lo, own_hi, s_v[:, [v.index]], v_hi - x_v[:, [v.index]], upper=True)
-                _bound(own_lo, own_hi, s_v[:, [v.index]], v_lo - x_v[:, [v.index]], upper=False)
+                bound_change(own_lo, own_hi, s_v[:, [v.index]], v_hi - x_v[:, [v.index]], upper=True)
+                bound_change(own_lo, own_hi, s_v[:, [v.index]], v_lo - x_v[:, [v.index]], upper=False)
         lo[conflicting], hi[conflicting] = own_lo[conflicting], own_hi[conflicting]
     return lo, hi, conflicting
 
@@ -244,7 +247,7 @@ def _refine(
             cp.conflicting = np.union1d(cp.conflicting, conflicting)
 
 
-def _bound(lo: np.ndarray, hi: np.ndarray, s: np.ndarray, room: np.ndarray, upper: bool) -> None:
+def bound_change(lo: np.ndarray, hi: np.ndarray, s: np.ndarray, room: np.ndarray, upper: bool) -> None:
     """Tighten [lo, hi] (per period) by x + s·ΔP ≤ limit (``upper``) or ≥ limit, with room = limit - x."""
     significant = np.abs(s) > 1e-9 * (1 + np.abs(s).max(initial=0.0))
     with np.errstate(divide="ignore", invalid="ignore"):
