@@ -10,7 +10,10 @@
   with HiGHS through ``Network.optimize()`` for ``--pypsa`` scenarios, one model per scenario (PyPSA
   has no re-solve of a kept model with new bounds). For equal results the costs are made linear
   (marginal cost c1, no quadratic or constant term) on both sides; the objectives are compared per
-  scenario and the per-scenario times (serial, one process each side) are given as a ratio.
+  scenario and the per-scenario times (serial, one process each side) are given as a ratio
+  (``speedup_per_scenario``: PyPSA's time over ours); without PyPSA the JSON says how to install it.
+
+``--smoke`` runs tiny sizes (3 scenarios, 2 side by side) and prints the same one JSON document.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gridflex.grid.evaluation import build_model, evaluate, solve_state
+from gridflex.grid.evaluation import build_model, evaluate, memory_estimate, solve_state
 from gridflex.grid.scenarios import generate_scenarios
 from gridflex.grid.study import Study, build_network, bus_positions, load_study
 from gridflex.parallel import runner
@@ -48,10 +51,16 @@ def ours(study: Study, n: int, workers: int, repeat: int) -> dict:
     t = time.perf_counter()
     full = evaluate(study, n, seed=0, runner=runner(workers=workers), net=net)
     full_s = time.perf_counter() - t
+    mem = memory_estimate(study, n, net, workers)
     return {
         "scenarios": n,
         "periods": study.n_periods,
         "workers": workers,
+        "memory_estimate_mb": {  # what evaluate() checks against the memory available before a run
+            "total": round(mem.total_bytes / 1e6, 1),
+            "per_model": round(mem.model_bytes / 1e6, 1),
+            "models_at_once": mem.models,
+        },
         "current_state_total_s": round(total, 3),
         "current_state_per_scenario_ms": round(1e3 * total / n, 3),
         "current_state_runs_s": [round(x, 3) for x in times],
@@ -73,7 +82,10 @@ def pypsa_side_by_side(study: Study, n: int) -> dict:
     try:
         import pypsa
     except ImportError as exc:
-        return {"available": False, "reason": f"pypsa not importable: {exc}"}
+        return {
+            "available": False,
+            "reason": f"pypsa not importable: {exc}; install the bench extra: pip install -e '.[bench]'",
+        }
     logging.getLogger("pypsa").setLevel(logging.ERROR)
     logging.getLogger("linopy").setLevel(logging.ERROR)
     study, net = _linear(study)
@@ -114,6 +126,7 @@ def pypsa_side_by_side(study: Study, n: int) -> dict:
         "objective_mean_eur": {"gridflex": float(a.mean()), "pypsa": float(b.mean())},
         "per_scenario_ms": {"gridflex": round(1e3 * per_ours, 3), "pypsa": round(1e3 * per_theirs, 3)},
         "speedup_per_scenario": round(per_theirs / per_ours, 1),
+        "speedup_means": "PyPSA's median time per scenario / gridflex's (above 1: gridflex is faster)",
         "gridflex_per_scenario_ms_incl_build": round(1e3 * (build_s + sum(ours_t)) / n, 3),
         "speedup_incl_build": round(per_theirs / ((build_s + sum(ours_t)) / n), 1),
         "note": "medians over the scenarios, serial, one process each; gridflex: one kept model re-solved "

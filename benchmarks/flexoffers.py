@@ -1,6 +1,11 @@
 """Flex-offer lifecycle figures, printed as JSON.
 
     .venv/bin/python benchmarks/flexoffers.py [--sizes 10000 100000 1000000] [--repeat 3]
+    .venv/bin/python benchmarks/flexoffers.py --memory-child 10000000   # peak memory of one size
+
+* ``--memory-child N``: generate N devices, aggregate, schedule and disaggregate them in a child
+  process, and report its peak resident memory (``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``)
+  with the aggregation and disaggregation times (nothing else runs in that process);
 
 * aggregation and disaggregation time for each size (fleet generation excluded), flexibility retained;
 * end-to-end time for 1e5 devices (validate → aggregate → schedule → disaggregate → execute);
@@ -42,6 +47,48 @@ def timed(fn, repeat: int):
     return statistics.median(times), out
 
 
+def memory_run(n: int) -> dict:
+    """The lifecycle of ``n`` devices as the memory child runs it: times and the batch's own bytes."""
+    grid = fleet_horizon(DAY)
+    prices = prices_on_grid(grid, "France")
+    t = time.perf_counter()
+    fleet = generate_fleet(n, day=DAY, seed=1)
+    t_gen = time.perf_counter() - t
+    limit = place_on_grid(fleet, fleet.default, grid.start_s, grid.n).max() / grid.step_h
+    t = time.perf_counter()
+    agg = aggregate(fleet)
+    t_agg = time.perf_counter() - t
+    res = schedule_flexoffers(agg.aggregates, grid, prices, limit_kw=limit)
+    t = time.perf_counter()
+    sched = disaggregate(agg, res.schedule)
+    t_dis = time.perf_counter() - t
+    return {
+        "devices": n,
+        "profile_intervals": int(fleet.offsets[-1]),
+        "aggregates": len(agg.aggregates),
+        "generate_s": round(t_gen, 3),
+        "aggregate_s": round(t_agg, 3),
+        "disaggregate_s": round(t_dis, 3),
+        "member_schedule_finite": bool(np.isfinite(sched.energy_kwh).all()),
+    }
+
+
+def memory_child(n: int) -> dict:
+    """Run :func:`memory_run` in a fresh child process; its peak RSS from ``getrusage``."""
+    import resource
+    import subprocess
+
+    proc = subprocess.run(
+        [sys.executable, __file__, "--memory-run", str(n)], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"memory child for {n} devices failed:\n{proc.stderr[-3000:]}")
+    out = json.loads(proc.stdout)
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # kB on Linux
+    out["peak_rss_gb"] = round(peak_kb / 1024**2, 3)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
@@ -51,7 +98,15 @@ def main() -> None:
     ap.add_argument(
         "--smoke", action="store_true", help="Tiny sizes: checks the script runs (the test suite)."
     )
+    ap.add_argument("--memory-child", type=int, metavar="N", help="Peak memory of N devices, in a child.")
+    ap.add_argument("--memory-run", type=int, help=argparse.SUPPRESS)  # what the child runs
     args = ap.parse_args()
+    if args.memory_run:
+        print(json.dumps(memory_run(args.memory_run)))
+        return
+    if args.memory_child:
+        print(json.dumps({"memory": memory_child(args.memory_child)}, indent=2))
+        return
     if args.smoke:
         args.sizes, args.repeat, args.peer_devices, args.end_to_end = [300], 1, 50, 300
     grid = fleet_horizon(DAY)
@@ -133,6 +188,8 @@ def main() -> None:
         "member_level_s": round(t_peer, 3),
         "speedup": round(t_peer / t_ours, 2),
     }
+    if args.smoke:
+        out["memory"] = memory_child(300)
     print(json.dumps(out, indent=2))
 
 

@@ -1,6 +1,6 @@
 """S2 CEM under load, printed as JSON.
 
-    .venv/bin/python benchmarks/s2_load.py [--n 200 2000] [--duration 20] [--skip-reopt]
+    .venv/bin/python benchmarks/s2_load.py [--n 200 2000] [--duration 20] [--skip-reopt] [--skip-demo]
 
 (a) Load: the CEM runs in a process of its own (127.0.0.1 only, ephemeral port). N lightweight raw
     WebSocket RMs (in this process, one asyncio task each) speak valid s2 JSON: Handshake, RM details
@@ -14,6 +14,8 @@
     a 100 kW connection, 50 kW office load), 24 h at 15 min, real French day-ahead prices of
     2018-06-12 (Bundesnetzagentur | SMARD.de, CC BY 4.0): cold build + solve (median of 3) and a
     warm re-solve after new fill levels and a congestion limit (median of 5).
+(c) The short S2 demo (``gridflex demo s2`` at 1 simulated hour, 3600x: two sites, every simulator
+    kind, a DSO cap half-way): wall time and its outcome. The tests assert its behaviour only.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import psutil
 
+ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 TOKEN = "bench-token"
 MAX_N = 5000
@@ -164,7 +168,7 @@ class RM:
 
 
 def _battery_sd() -> tuple[dict[str, Any], dict[str, tuple[float, float]]]:
-    from gridflex.s2.simulators import BatteryPhysics
+    from gridflex.s2.rm.simulators import BatteryPhysics
 
     b = BatteryPhysics()
     sd = json.loads(b.system_description(datetime.now(UTC)).to_json())
@@ -248,10 +252,12 @@ def reoptimise_100() -> dict[str, Any]:
     import dataclasses
 
     from gridflex.market.prices import prices_on_grid
-    from gridflex.s2.frbc import battery_fleet
     from gridflex.s2.planner import PlanRequest, WarmModel, plan_site
     from gridflex.scheduling import parse_site
     from gridflex.timegrid import local_day_grid
+
+    sys.path.insert(0, str(ROOT))  # the sample fleet is the tests' fixture
+    from tests.s2.fleet import battery_fleet
 
     grid = local_day_grid("2018-06-12", "Europe/Paris")
     n = grid.n
@@ -288,12 +294,30 @@ def reoptimise_100() -> dict[str, Any]:
                              "1.4 s with the 100 kW connection binding, about 2.2 s reported in the issue"}  # fmt: skip
 
 
+# ── (c) the short S2 demo ─────────────────────────────────────────────────────────────────────────
+
+
+def short_demo() -> dict[str, Any]:
+    import tempfile
+
+    from gridflex.demos.s2 import run_s2_demo
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        out = run_s2_demo(Path(tmp) / "s2.html", speed=3600.0, hours=1.0)
+        wall = time.perf_counter() - t0
+    return {"hours": 1.0, "speed": 3600.0, "wall_s": round(wall, 2), "target_s": 30.0,
+            "plans": {k: out[k]["plans"] for k in ("household", "office")},
+            "max_over_limit_kw": {k: out[k]["max_over_limit_kw"] for k in ("household", "office")}}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, nargs="+", default=[200, 2000], help="numbers of RMs (≤ 5000)")
     ap.add_argument("--duration", type=float, default=20.0, help="steady window, s")
     ap.add_argument("--periods", type=int, default=8, help="the CEM's planning horizon (15 min periods)")
     ap.add_argument("--skip-reopt", action="store_true")
+    ap.add_argument("--skip-demo", action="store_true", help="Leave out (c), the short S2 demo.")
     ap.add_argument(
         "--smoke", action="store_true", help="Tiny sizes: checks the script runs (the test suite)."
     )
@@ -304,6 +328,8 @@ def main(argv: list[str] | None = None) -> None:
     out: dict[str, Any] = {"machine": {"cpus": psutil.cpu_count(), "python": sys.version.split()[0]}}
     if not args.skip_reopt:
         out["reoptimise_100_frbc"] = reoptimise_100()
+    if not args.skip_demo:
+        out["short_demo"] = short_demo()
     out["load"] = []
     for n in args.n:
         if time.perf_counter() - t_start > MAX_RUN_S:

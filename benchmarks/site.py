@@ -1,6 +1,9 @@
 """Site scheduling speed, printed as JSON.
 
-    .venv/bin/python benchmarks/site.py [--repeat 20]
+    .venv/bin/python benchmarks/site.py [--repeat 20] [--smoke]
+
+(``--smoke``: one repeat, a one-day MPC without EVs; the test suite runs it. The MPC runs the suite
+makes smaller are at full size in ``benchmarks/mpc.py``.)
 
 (a) one battery, 96 quarter-hours of real French day-ahead prices (2018-06-12), price arbitrage;
 (b) ten batteries, 192 quarter-hours (2018-06-12/13), sharing one site connection limit.
@@ -137,11 +140,15 @@ def _services(repeat: int) -> dict:
     }
 
 
-def _mpc(path: Path, days: int, horizon_h: float, error: float) -> dict:
+def _mpc(
+    path: Path, days: int, horizon_h: float, error: float, step_h: float = 1.0, evs: bool = True
+) -> dict:
     site = load_site(path)
+    if not evs:
+        site = site.model_copy(update={"assets": [a for a in site.assets if a.kind != "ev"]})
     t = time.perf_counter()
-    res = run_mpc(site, days=days, step_h=1.0, horizon_h=horizon_h, forecast_error=error, seed=0)
-    out = {"site": path.name, "horizon_h": horizon_h, **res.summary()}
+    res = run_mpc(site, days=days, step_h=step_h, horizon_h=horizon_h, forecast_error=error, seed=0)
+    out = {"site": path.name, "evs": evs, "horizon_h": horizon_h, "step_h": step_h, **res.summary()}
     out["time_run_s"] = round(time.perf_counter() - t, 3)
     return out
 
@@ -155,8 +162,9 @@ def main() -> None:
         "--smoke", action="store_true", help="Tiny sizes: checks the script runs (the test suite)."
     )
     args = ap.parse_args()
-    if args.smoke:
-        args.repeat, args.mpc_days = 1, 1
+    mpc_h, errors, evs = (24.0, 1.0), (0.0, args.forecast_error), True  # horizon, step
+    if args.smoke:  # one day, 6 h steps over 12 h horizons, no EVs (benchmarks/mpc.py: the full MPC)
+        args.repeat, args.mpc_days, mpc_h, errors, evs = 1, 1, (12.0, 6.0), (args.forecast_error,), False
     out = {
         "day": DAY,
         "zone": "France",
@@ -165,9 +173,9 @@ def main() -> None:
         "b_ten_batteries_192": _case(10, 48, args.repeat, 0.3, "about 4 (quoted)"),
         "c_office_services_cooptimised": _services(max(1, args.repeat // 10)),
         "d_mpc": [
-            _mpc(p, args.mpc_days, 24.0, e)
+            _mpc(p, args.mpc_days, mpc_h[0], e, mpc_h[1], evs)
             for p in (OFFICE, OFFICE.with_name("office.yaml"))
-            for e in (0.0, args.forecast_error)
+            for e in errors
         ],
     }
     print(json.dumps(out, indent=1))

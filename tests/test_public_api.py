@@ -82,7 +82,8 @@ ALLOWED: dict[str, set[str]] = {
         "power_grid_model", "simbench",  # grid/distribution: fast power flow; SimBench (optional extra)
     },
     # adapters
-    "parallel": {"distributed"},
+    # the serial runner is the core's (grid.evaluation.run_serial): one loop, and the core never imports parallel
+    "parallel": {"distributed", "gridflex.errors", "gridflex.grid"},
     "reports": SCIENCE | {"plotly"} | CORE | {"gridflex.flexoffer", "gridflex.scheduling", "gridflex.grid"},
     "s2": SCIENCE | CORE | {"s2python", "websockets", "jsonschema", "gridflex.assets", "gridflex.scheduling"},
     "demos": SCIENCE | {"plotly"} | CORE | {

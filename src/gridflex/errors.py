@@ -5,6 +5,7 @@
     GridflexError                      base: every error gridflex raises on purpose
     ├── ValidationError                input broke rules; carries a list of Problem
     │   ├── FlexOfferValidationError   flex-offers (ids and fields named)
+    │   ├── MarketError                market input that cannot be cleared as a whole (requests, network, tender)
     │   └── NetworkError               a distribution network cannot be used (element named)
     ├── DataError                      a data file cannot be read or parsed (path, row, column)
     ├── TimeGridError                  series or times that do not fit a TimeGrid
@@ -16,11 +17,13 @@
     └── DisaggregationError            an aggregate schedule cannot be split over its members
 
 Validation collects, assertion raises: ``validate_*`` functions return ``list[Problem]``;
-the public entry points raise one of these errors carrying that list.
+the public entry points raise one of these errors carrying that list. Messages list the first
+``MAX_SHOWN`` of them (:func:`capped`); ``.problems`` keeps them all.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -33,7 +36,30 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.object_id}.{self.field}: {self.message}"
+        where = f"{self.object_id}.{self.field}" if self.field else self.object_id
+        return f"{where}: {self.message}"
+
+
+MAX_SHOWN = 10
+"""How many problems an error message lists before "… and N more" (all stay in ``.problems``)."""
+
+
+def unique(problems: list[Problem]) -> list[Problem]:
+    """The problems without repeats (same object, field and message), in their first order."""
+    return list(dict.fromkeys(problems))
+
+
+def capped(
+    problems: list[Problem],
+    n: int = MAX_SHOWN,
+    total: int | None = None,
+    show: Callable[[Problem], str] = str,
+) -> str:
+    """The first ``n`` problems joined by "; ", then "… and N more" (``total``: how many there are,
+    when ``problems`` holds only the first of them; ``show``: how one problem is written)."""
+    shown = "; ".join(show(p) for p in problems[:n])
+    more = (len(problems) if total is None else total) - min(n, len(problems))
+    return shown + (f"; … and {more} more" if more > 0 else "")
 
 
 class GridflexError(Exception):
@@ -43,16 +69,17 @@ class GridflexError(Exception):
 class ValidationError(GridflexError):
     """Input broke one or more rules; ``problems`` lists each of them."""
 
-    def __init__(self, what: str, problems: list[Problem], max_shown: int = 10) -> None:
+    def __init__(self, what: str, problems: list[Problem], max_shown: int = MAX_SHOWN) -> None:
         self.problems = list(problems)
-        shown = "; ".join(str(p) for p in self.problems[:max_shown])
-        more = len(self.problems) - max_shown
-        suffix = f"; … and {more} more" if more > 0 else ""
-        super().__init__(f"{len(self.problems)} problem(s) in {what}: {shown}{suffix}")
+        super().__init__(f"{len(self.problems)} problem(s) in {what}: {capped(self.problems, max_shown)}")
 
 
 class FlexOfferValidationError(ValidationError):
     """One or more flex-offers are invalid."""
+
+
+class MarketError(ValidationError):
+    """Market input that cannot be cleared as a whole (bad orders alone are rejected one by one)."""
 
 
 class NetworkError(ValidationError):
@@ -94,6 +121,12 @@ class SiteInfeasibleError(InfeasibleError):
         self.problems = list(problems)
         super().__init__(message, groups=groups)
 
+    @classmethod
+    def of(cls, site: str, problems: list[Problem], groups: list[str] | None = None) -> SiteInfeasibleError:
+        """The error of site ``site`` with its problems' messages, capped at ``MAX_SHOWN``."""
+        text = capped(problems, show=lambda p: p.message)
+        return cls(f"site '{site}' is infeasible: {text}", problems, groups=groups)
+
 
 class UnboundedError(SolverError):
     """The objective can decrease without limit: a cost or a bound is missing."""
@@ -103,4 +136,9 @@ class UnboundedError(SolverError):
 
 
 class DisaggregationError(GridflexError):
-    """An aggregate schedule cannot be split over its members."""
+    """An aggregate schedule cannot be split over its members; ``problems`` names each aggregate or
+    member, field and reason (empty only when raised without them)."""
+
+    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
+        self.problems = list(problems or [])
+        super().__init__(message)

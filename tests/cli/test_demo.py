@@ -26,3 +26,30 @@ def test_demo_runs_and_writes_an_offline_report(tmp_path):
     # plotly.js is embedded: no script is loaded from the network.
     assert not re.search(r"<script[^>]*\bsrc=", html)
     assert len(html) > 1_000_000
+    # flex-offer measures in words, each explained; no raw identifiers
+    assert "Start-time flexibility each device keeps" in html and "Number of distinct schedules" in html
+    assert "assignment_log10" not in html and "time_per_member" not in html
+
+
+def test_demo_refuses_absurd_fleet_sizes_in_one_line(tmp_path):
+    for devices in ("0", "-5", "1000000000"):
+        r = runner.invoke(app, ["demo", "--devices", devices, "--report", str(tmp_path / "r.html")])
+        assert r.exit_code == 2, r.output
+        lines = [ln for ln in r.output.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error:") and "--devices" in lines[0], r.output
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_demo_result_names_the_solver_limits_it_hit(monkeypatch):
+    from gridflex.demos import flexoffers as demo
+
+    real = demo.schedule_flexoffers
+
+    def slow(*args, **kwargs):
+        res = real(*args, **kwargs)
+        res.limits_hit.append("the MILP stopped at its time limit of 5 s")
+        return res
+
+    monkeypatch.setattr(demo, "schedule_flexoffers", slow)
+    result = demo.run_demo(n_devices=30)
+    assert ("solver limit reached", "the MILP stopped at its time limit of 5 s") in result.summary()

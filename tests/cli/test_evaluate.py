@@ -3,6 +3,7 @@
 import json
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from gridflex.cli import app
@@ -64,3 +65,110 @@ def test_unknown_bus_is_a_clear_error(tmp_path):
     study.write_text(TINY.replace("bus: 4, power_mw", "bus: 99, power_mw"))
     res = CliRunner().invoke(app, ["evaluate", str(study), "--scenarios", "2", "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "storage.0.bus" in res.output
+
+
+# ---- bad input: one line naming the option, file or field, exit code 2, before any work ---------
+
+
+def _one_line_error(tmp_path, *args, text=TINY):
+    study = tmp_path / "tiny.yaml"
+    study.write_text(text)
+    res = CliRunner().invoke(app, ["evaluate", str(study), *args])
+    lines = [ln for ln in res.output.strip().splitlines() if ln.strip()]
+    assert res.exit_code == 2, res.output
+    assert len(lines) == 1 and lines[0].startswith("error:"), res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)
+    return lines[0]
+
+
+def test_empty_shape_names_the_field(tmp_path):
+    line = _one_line_error(
+        tmp_path, "--out", str(tmp_path / "o"), text=TINY.replace("[0.9, 1.0, 1.1, 0.95]", "[]")
+    )
+    assert "load.shape" in line and "give 1 to" in line
+    assert not (tmp_path / "o").exists()  # nothing written for a study that cannot run
+
+
+def test_too_many_scenarios_are_refused_up_front_with_the_limit(tmp_path):
+    line = _one_line_error(tmp_path, "--scenarios", "1e12", "--workers", "1", "--out", str(tmp_path / "o"))
+    assert "--scenarios" in line and "1,000,000,000,000 scenarios" in line and "scenarios fit" in line
+
+
+@pytest.mark.parametrize(("value", "why"), [("2.5", "whole number"), ("many", "not a number"), ("0", ">= 1")])
+def test_scenarios_must_be_a_whole_number(tmp_path, value, why):
+    line = _one_line_error(tmp_path, "--scenarios", value, "--out", str(tmp_path / "o"))
+    assert "--scenarios" in line and why in line
+
+
+def test_scenarios_accept_exponent_notation(tmp_path):
+    study = tmp_path / "tiny.yaml"
+    study.write_text(TINY)
+    res = CliRunner().invoke(
+        app, ["evaluate", str(study), "--scenarios", "2e0", "--workers", "1", "--out", str(tmp_path / "o")]
+    )
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["n_scenarios"] == 2
+
+
+@pytest.mark.parametrize("workers", ["0", "-1"])
+def test_fewer_than_one_worker_is_refused(tmp_path, workers):
+    line = _one_line_error(tmp_path, "--workers", workers, "--scenarios", "2", "--out", str(tmp_path / "o"))
+    assert "--workers" in line and ">= 1" in line
+
+
+def test_a_scheduler_that_is_not_an_address_is_refused_at_once(tmp_path):
+    pytest.importorskip("distributed")
+    line = _one_line_error(
+        tmp_path, "--scheduler", "garbage", "--scenarios", "2", "--out", str(tmp_path / "o")
+    )
+    assert "--scheduler" in line and "tcp://HOST:PORT" in line
+
+
+def test_out_is_checked_before_the_run(tmp_path):
+    (tmp_path / "afile").write_text("not a folder")
+    line = _one_line_error(tmp_path, "--scenarios", "2", "--workers", "1", "--out", str(tmp_path / "afile"))
+    assert "--out" in line and "is a file" in line
+    line = _one_line_error(
+        tmp_path, "--scenarios", "2", "--workers", "1", "--out", str(tmp_path / "afile" / "x")
+    )
+    assert "--out" in line and "cannot create the folder" in line
+
+
+def test_output_folder_is_created_with_its_parents(tmp_path):
+    study = tmp_path / "tiny.yaml"
+    study.write_text(TINY)
+    out = tmp_path / "new" / "deeper"
+    res = CliRunner().invoke(
+        app, ["evaluate", str(study), "--scenarios", "2", "--workers", "1", "--out", str(out)]
+    )
+    assert res.exit_code == 0, res.output
+    assert (out / "summary.json").is_file()
+
+
+def test_progress_shows_a_total_from_the_start(tmp_path, monkeypatch):
+    import importlib
+
+    cmd = importlib.import_module("gridflex.cli.evaluate")  # the package's `evaluate` is the command
+    totals = []
+    real = cmd._progress
+
+    def recording():
+        bar = real()
+        add = bar.add_task
+
+        def add_task(description, total=None, **kw):
+            totals.append(total)
+            return add(description, total=total, **kw)
+
+        bar.add_task = add_task
+        return bar
+
+    monkeypatch.setattr(cmd, "_progress", recording)
+    study = tmp_path / "tiny.yaml"
+    study.write_text(TINY)
+    res = CliRunner().invoke(
+        app, ["evaluate", str(study), "--scenarios", "3", "--workers", "1", "--out", str(tmp_path / "o")]
+    )
+    assert res.exit_code == 0, res.output
+    assert totals == [11]  # 3 states × 3 scenarios + sweep scale 0.5 × 2 (1.0 is the current state's)
+    assert "None" not in res.output and "11/11" in res.output

@@ -119,9 +119,12 @@ def full_offers(draw: st.DrawFn, **kwargs: object) -> FlexOfferBatch:
 
 @st.composite
 def box_schedules(draw: st.DrawFn, batch: FlexOfferBatch) -> Schedule:
-    """A schedule inside the *boxes* of ``batch`` (TECs ignored: for batches without TECs, such as
-    aggregates): every start on the grid in ``[EST, LST]``, every energy in ``[lower, upper]``.
-    Mixes random starts / energies with the extreme ones (EST or LST; all lower or all upper)."""
+    """A schedule inside the boxes of ``batch``: every start on the grid in ``[EST, LST]``, every
+    energy in ``[lower, upper]``; for offers with a TEC (aggregates of one member), inside their inner
+    box, so the TEC holds too. Mixes random starts / energies with the extreme ones (EST or LST; all
+    lower or all upper)."""
+    from gridflex.flexoffer.aggregation import inner_bounds
+
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     start_mode = draw(st.sampled_from(["random", "est", "lst"]))
     energy_mode = draw(st.sampled_from(["random", "random", "lower", "upper"]))
@@ -132,7 +135,8 @@ def box_schedules(draw: st.DrawFn, batch: FlexOfferBatch) -> Schedule:
         "lower": np.zeros(len(batch.lower_kwh)),
         "upper": np.ones(len(batch.lower_kwh)),
     }[energy_mode]
-    energy = batch.lower_kwh + theta * (batch.upper_kwh - batch.lower_kwh)
+    lo, hi = inner_bounds(batch)
+    energy = lo + theta * (hi - lo)
     if energy_mode == "upper":
-        energy = batch.upper_kwh.copy()
+        energy = hi.copy()
     return Schedule(batch.est_s + shift * batch.interval_s, energy)

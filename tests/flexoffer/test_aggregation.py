@@ -167,8 +167,18 @@ def test_aggregates_bound_the_inner_boxes(batch, est_tol, tf_tol):
     lo, hi = agg.inner_lower_kwh, agg.inner_upper_kwh
     # inner boxes: inside the offer's box, and their sums inside the effective TEC
     assert (lo >= batch.lower_kwh - 1e-9).all() and (hi <= batch.upper_kwh + 1e-9).all() and (lo <= hi).all()
+    # ... except members alone in their aggregate, which keep their own box and TEC
     t_lo, t_hi = batch.tec_effective
-    assert (batch.sum_per_offer(lo) >= t_lo - 1e-9).all() and (batch.sum_per_offer(hi) <= t_hi + 1e-9).all()
+    shared = ~agg.alone
+    assert (batch.sum_per_offer(lo) >= t_lo - 1e-9)[shared].all()
+    assert (batch.sum_per_offer(hi) <= t_hi + 1e-9)[shared].all()
+    alone = np.flatnonzero(agg.alone)
+    flat_alone = np.isin(batch.owner_index, alone)
+    assert (lo[flat_alone] == batch.lower_kwh[flat_alone]).all()
+    assert (hi[flat_alone] == batch.upper_kwh[flat_alone]).all()
+    np.testing.assert_array_equal(g.tec_lower_kwh[agg.group[alone]], batch.tec_lower_kwh[alone])
+    np.testing.assert_array_equal(g.tec_upper_kwh[agg.group[alone]], batch.tec_upper_kwh[alone])
+    assert np.isnan(g.tec_lower_kwh[agg.group[shared]]).all()
     # start alignment: each member's window covers the aggregate's shift range
     member_tf = batch.time_flex
     agg_tf = g.time_flex[agg.group]
@@ -187,6 +197,47 @@ def test_aggregates_bound_the_inner_boxes(batch, est_tol, tf_tol):
     np.testing.assert_allclose(g.upper_kwh, exp_hi, atol=1e-9)
     fresh = Aggregation(g, batch, agg.group, agg.offset, lo, hi)  # flat index rebuilt without the cache
     assert (fresh.flat_index == agg.flat_index).all()
+
+
+def ev_offer_batch():
+    """The EV example of docs/flexoffer-format.md: 0..11 kWh over 4 intervals, then a fixed 0.3 kWh over
+    2 intervals, 6 to 10 kWh in total, 16 intervals of time flexibility."""
+    return FlexOfferBatch.from_profiles(
+        ["ev-42"],
+        [BASE_S],
+        [BASE_S + 16 * INTERVAL_S],
+        [[0, 0, 0, 0, 0.15, 0.15]],
+        [[2.75, 2.75, 2.75, 2.75, 0.15, 0.15]],
+        interval_s=INTERVAL_S,
+        tec_lower_kwh=[6.0],
+        tec_upper_kwh=[10.0],
+        price_above_eur_per_mwh=[45.0],
+        price_below_eur_per_mwh=[30.0],
+        default=([BASE_S], [[2.75, 2.75, 1.25, 1.25, 0.15, 0.15]]),
+    )
+
+
+def test_a_one_member_aggregate_passes_its_member_through():
+    batch = ev_offer_batch()
+    agg = aggregate(batch)
+    g = agg.aggregates
+    for name in ("est_s", "lst_s", "offsets", "lower_kwh", "upper_kwh", "tec_lower_kwh", "tec_upper_kwh"):
+        np.testing.assert_array_equal(getattr(g, name), getattr(batch, name), err_msg=name)
+    np.testing.assert_array_equal(g.price_above_eur_per_mwh, [45.0])
+    np.testing.assert_array_equal(g.default.energy_kwh, batch.default.energy_kwh)
+    retained = agg.report()["retained"]
+    # all of it: before, the inner box kept 4 of the 11 kWh of energy flexibility (64 % lost)
+    assert retained["energy"] == 1.0 and retained["tec_energy"] == 1.0
+    assert retained["time_per_member"] == 1.0 and retained["absolute_area"] == 1.0
+
+
+@SETTINGS
+@given(batch=offers(max_size=10))
+def test_singletons_retain_all_their_flexibility(batch):
+    agg = aggregate(batch, groups=np.arange(len(batch)))
+    retained = agg.report()["retained"]
+    for k in ("energy", "tec_energy", "time", "time_per_member", "product", "absolute_area"):
+        assert np.isnan(retained[k]) or retained[k] == pytest.approx(1.0, rel=1e-12), k
 
 
 # ---- grouping -----------------------------------------------------------------------------------

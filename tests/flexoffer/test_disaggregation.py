@@ -186,10 +186,13 @@ def test_complementary_tecs():
 def test_non_disaggregable_schedules_name_the_aggregate_and_the_reason():
     batch = _pair()
     agg = aggregate(batch)
-    with pytest.raises(DisaggregationError, match=r"agg-0.*total 3 kWh outside the sum .* \[2, 2\]"):
+    with pytest.raises(DisaggregationError, match=r"agg-0.*total 3 kWh outside the sum .* \[2, 2\]") as e:
         disaggregate(agg, Schedule([BASE_S], [2.0, 1.0]))  # TECs allow 2 in total
-    with pytest.raises(DisaggregationError, match=r"agg-0.*period 0: 2.5 kWh outside .*\[0, 2\]"):
+    assert [(p.object_id, p.field) for p in e.value.problems] == [("agg-0", "energy_kwh")]
+    with pytest.raises(DisaggregationError, match=r"agg-0.*period 0: 2.5 kWh outside .*\[0, 2\]") as e:
         disaggregate(agg, Schedule([BASE_S], [2.5, -0.5]))  # beyond the summed boxes
+    assert [(p.object_id, p.field) for p in e.value.problems] == [("agg-0", "energy_kwh[0]")]
+    assert "2.5 kWh outside" in e.value.problems[0].message
 
 
 def test_conflicting_period_sums_and_tecs_are_named():
@@ -211,14 +214,17 @@ def test_conflicting_period_sums_and_tecs_are_named():
 
 def test_starts_outside_the_window_or_off_the_grid_are_refused():
     agg = aggregate(_pair())
-    with pytest.raises(DisaggregationError, match=r"agg-0.*start"):
+    with pytest.raises(DisaggregationError, match=r"agg-0.*start") as e:
         disaggregate(agg, Schedule([BASE_S + 3 * INTERVAL_S], [1.0, 1.0]))
+    assert [(p.object_id, p.field) for p in e.value.problems] == [("agg-0", "start_s")]
     with pytest.raises(DisaggregationError, match="agg-0"):
         disaggregate(agg, Schedule([BASE_S + 60], [1.0, 1.0]))
-    with pytest.raises(DisaggregationError, match="shapes"):
+    with pytest.raises(DisaggregationError, match="shapes") as e:
         disaggregate(agg, Schedule([BASE_S], [1.0]))
-    with pytest.raises(DisaggregationError, match="not finite"):
+    assert e.value.problems and e.value.problems[0].field == "shape"
+    with pytest.raises(DisaggregationError, match="not finite") as e:
         disaggregate(agg, Schedule([BASE_S], [1.0, np.nan]))
+    assert [(p.object_id, p.field) for p in e.value.problems] == [("agg-0", "energy_kwh")]
     with pytest.raises(ValueError):
         disaggregate(agg, Schedule([BASE_S], [1.0, 1.0]), method="magic")  # type: ignore[arg-type]
 
@@ -283,15 +289,38 @@ def test_blocked_passes_give_the_same_results_for_any_block_size(data, chunk):
     ref = aggregate(batch, groups=groups)
     sched = data.draw(box_schedules(ref.aggregates))
     ref_members = disaggregate(ref, sched)
+    model_module = importlib.import_module("gridflex.flexoffer.model")
     saved = aggregate_module._CHUNK
-    aggregate_module._CHUNK = chunk
+    aggregate_module._CHUNK = model_module._CHUNK = chunk
     try:
         agg = aggregate(batch, groups=groups)
         members = disaggregate(agg, sched)
     finally:
-        aggregate_module._CHUNK = saved
+        aggregate_module._CHUNK = model_module._CHUNK = saved
     np.testing.assert_allclose(agg.aggregates.lower_kwh, ref.aggregates.lower_kwh, atol=1e-12)
     np.testing.assert_allclose(agg.aggregates.upper_kwh, ref.aggregates.upper_kwh, atol=1e-12)
     np.testing.assert_array_equal(agg.flat_index, ref.flat_index)
     np.testing.assert_array_equal(members.start_s, ref_members.start_s)
     np.testing.assert_allclose(members.energy_kwh, ref_members.energy_kwh, atol=1e-12)
+
+
+def test_a_member_alone_takes_its_aggregates_schedule_unchanged():
+    # A TEC-bound member alone: any schedule inside its own box and TEC is handed over bit for bit,
+    # also one the inner box (0.5..1 kWh per interval here) would have excluded.
+    batch = FlexOfferBatch.from_profiles(
+        ["ev"],
+        [BASE_S],
+        [BASE_S + 4 * INTERVAL_S],
+        [[0.0, 0.0]],
+        [[2.0, 2.0]],
+        interval_s=INTERVAL_S,
+        tec_lower_kwh=[1.0],
+        tec_upper_kwh=[2.0],
+    )
+    agg = aggregate(batch)
+    x = Schedule([BASE_S + 3 * INTERVAL_S], [0.1 + 0.2, 1.7])
+    members = disaggregate(agg, x, method="proportional")
+    np.testing.assert_array_equal(members.energy_kwh, x.energy_kwh)
+    np.testing.assert_array_equal(members.start_s, x.start_s)
+    with pytest.raises(DisaggregationError, match="TEC"):  # the TEC still holds, through the aggregate
+        disaggregate(agg, Schedule([BASE_S], [0.2, 0.3]))

@@ -13,14 +13,12 @@ from hypothesis import given, settings
 
 from gridflex.errors import DataError, FlexOfferValidationError
 from gridflex.flexoffer.io import (
-    _fast_fill,
-    _parse,
-    _Parser,
     flexoffers_from_json,
     flexoffers_to_json,
     read_flexoffers,
     write_flexoffers,
 )
+from gridflex.flexoffer.jsonparse import _fast_fill, _parse, _Parser
 from gridflex.flexoffer.model import NO_TIME, FlexOfferBatch, Schedule
 
 from .strategies import BASE_S, INTERVAL_S, full_offers, offers
@@ -142,14 +140,71 @@ def test_spec_example_expands_slices_to_intervals():
 
 def test_writing_keeps_the_input_slices():
     fo = ev_offer()
+    del fo["defaultSchedule"]
     out = flexoffers_to_json(flexoffers_from_json([fo]))["flexOffers"][0]
     assert out["flexOfferProfileConstraints"] == fo["flexOfferProfileConstraints"]
-    assert out["defaultSchedule"] == fo["defaultSchedule"]
     for key in ("startAfterTime", "startBeforeTime", "acceptBeforeTime", "assignmentBeforeTime"):
         assert out[key] == fo[key]
     assert out["totalEnergyConstraint"] == fo["totalEnergyConstraint"]
     assert out["unitPrices"] == fo["unitPrices"]
-    assert "flexOfferSchedule" not in out
+    assert "flexOfferSchedule" not in out and "defaultSchedule" not in out
+
+
+def test_schedule_slices_are_written_aligned_with_the_profile_slices():
+    # The default charges 5.5 then 2.5 kWh per half hour inside one 4-interval profile slice: the
+    # profile slice is cut where the schedule changes, so slice j of both has the same duration.
+    fo = ev_offer()
+    out = flexoffers_to_json(flexoffers_from_json([fo]))["flexOffers"][0]
+    prof = out["flexOfferProfileConstraints"]
+    assert [s["minDuration"] for s in prof] == [2, 2, 2]
+    assert [s["energyConstraintList"][0] for s in prof] == [
+        {"lower": 0.0, "upper": 5.5},
+        {"lower": 0.0, "upper": 5.5},
+        {"lower": 0.3, "upper": 0.3},
+    ]
+    assert out["defaultSchedule"] == fo["defaultSchedule"]
+
+
+def test_equal_schedule_slices_are_not_merged_across_profile_slices():
+    # Two one-interval profile slices with different bounds, scheduled at the same energy: two
+    # schedule slices of one interval each, never {"duration": 2, ...}.
+    b = FlexOfferBatch.from_profiles(
+        ["x"], [BASE_S], [BASE_S], [[0.0, 0.5]], [[1.0, 2.0]], interval_s=INTERVAL_S
+    ).with_schedule(Schedule([BASE_S], [0.75, 0.75]))
+    out = flexoffers_to_json(b)["flexOffers"][0]
+    assert out["flexOfferSchedule"]["scheduleSlices"] == [
+        {"duration": 1, "energyAmount": 0.75},
+        {"duration": 1, "energyAmount": 0.75},
+    ]
+    assert_same(b, through_json(b))
+
+
+def test_merged_schedule_slices_are_still_read():
+    fo = ev_offer()
+    fo["defaultSchedule"]["scheduleSlices"] = [
+        {"duration": 4, "energyAmount": 8.0},  # spans 1.5 profile slices of the input
+        {"duration": 2, "energyAmount": 0.3},
+    ]
+    b = flexoffers_from_json([fo])
+    np.testing.assert_array_equal(b.default.energy_kwh, [2.0, 2.0, 2.0, 2.0, 0.15, 0.15])
+
+
+@settings(max_examples=60, deadline=None)
+@given(full_offers(max_size=8, max_len=8))
+def test_every_schedule_slice_matches_its_profile_slice(batch):
+    """Property: slice j of every written schedule has the duration of profile slice j and an energy
+    inside that slice's bounds (as a FlexOffer tool reading slice by slice checks it)."""
+    for fo in flexoffers_to_json(batch)["flexOffers"]:
+        prof = fo["flexOfferProfileConstraints"]
+        for name in ("defaultSchedule", "flexOfferSchedule"):
+            if name not in fo:
+                continue
+            slices = fo[name]["scheduleSlices"]
+            assert [s["duration"] for s in slices] == [p["minDuration"] for p in prof]
+            for s, p in zip(slices, prof, strict=True):
+                c = p["energyConstraintList"][0]
+                tol = 1e-6 * (1 + abs(c["lower"]) + abs(c["upper"]))
+                assert c["lower"] - tol <= s["energyAmount"] <= c["upper"] + tol
 
 
 def test_equal_neighbouring_intervals_merge():
@@ -329,7 +384,7 @@ def test_bad_input_names_offer_and_field(name):
     hits = [p for p in e.value.problems if p.object_id == oid and p.field == field]
     assert hits, e.value.problems
     assert any(words in p.message for p in hits), hits
-    assert f"{oid}.{field}" in str(e.value)
+    assert (f"{oid}.{field}" if field else f"{oid}:") in str(e.value)  # an empty field is not printed
 
 
 def test_every_problem_of_a_document_in_one_error():
@@ -401,3 +456,123 @@ def test_documented_example_parses():
     np.testing.assert_allclose(b.schedule.energy_kwh, [2.75, 2.75, 0.6, 0.6, 0.15, 0.15])
     out = flexoffers_to_json(b)["flexOffers"][0]["flexOfferSchedule"]["scheduleSlices"]
     assert out[1] == {"duration": 2, "energyAmount": 1.2}
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"", "empty"),
+        (b"  \n", "empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\xff", "not UTF-8"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"flexOffers": [', "line 1"),
+    ],
+)
+def test_unreadable_files_are_data_errors_naming_the_path(tmp_path, content, needle):
+    path = tmp_path / "bad.json"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=needle) as e:
+        read_flexoffers(path)
+    assert str(path) in str(e.value)
+
+
+def test_members_extension_round_trips_and_maps_to_groups(tmp_path):
+    from gridflex.flexoffer.io import MEMBERS_FIELD, member_groups, read_flexoffer_document
+
+    members = FlexOfferBatch.from_profiles(
+        ["a", "b", "c"], [BASE_S] * 3, [BASE_S] * 3, [[0.0]] * 3, [[1.0]] * 3, interval_s=INTERVAL_S
+    )
+    aggs = FlexOfferBatch.from_profiles(
+        ["agg-0", "agg-1"], [BASE_S] * 2, [BASE_S] * 2, [[0.0], [0.0]], [[2.0], [1.0]], interval_s=INTERVAL_S
+    )
+    path = tmp_path / "aggs.json"
+    write_flexoffers(aggs, path, members=[["a", "c"], ["b"]])
+    assert json.loads(path.read_text())["flexOffers"][0][MEMBERS_FIELD] == ["a", "c"]
+    doc = read_flexoffer_document(path)
+    assert doc.members == [["a", "c"], ["b"]]
+    assert member_groups(members, doc).tolist() == [0, 1, 0]
+    # every fault named with the aggregate and the field, in one error
+    raw = json.loads(path.read_text())
+    raw["flexOffers"][0][MEMBERS_FIELD] = ["a", "zz"]
+    raw["flexOffers"][1][MEMBERS_FIELD] = ["a"]
+    path.write_text(json.dumps(raw))
+    with pytest.raises(FlexOfferValidationError) as e:
+        member_groups(members, read_flexoffer_document(path))
+    assert [(p.object_id, p.field) for p in e.value.problems] == [
+        ("agg-0", MEMBERS_FIELD),
+        ("agg-1", MEMBERS_FIELD),
+    ]
+    assert "'zz' is not in the members" in str(e.value) and "'a' is listed by 'agg-0' too" in str(e.value)
+    raw["flexOffers"][1][MEMBERS_FIELD] = "b"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(FlexOfferValidationError, match=r"agg-1\.gridflexMembers: expected a list"):
+        read_flexoffer_document(path)
+
+
+@settings(max_examples=15, deadline=None)
+@given(full_offers(min_size=5, max_size=12))
+def test_files_are_written_and_read_in_chunks_of_offers(batch):
+    import gridflex.flexoffer.io as fio
+
+    chunk = fio._CHUNK_OFFERS
+    fio._CHUNK_OFFERS = 2  # several chunks, the last one shorter
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "offers.json"
+            write_flexoffers(batch, path, members=[[f"m{i}"] for i in range(len(batch))])
+            text = path.read_text()
+            assert text.count("\n") == len(batch) + 2  # one offer per line
+            doc = fio.read_flexoffer_document(path)
+            assert_same(batch, doc.batch)
+            assert doc.members == [[f"m{i}"] for i in range(len(batch))]
+            assert_same(batch, flexoffers_from_json(json.loads(text)))
+    finally:
+        fio._CHUNK_OFFERS = chunk
+
+
+def test_chunked_reading_names_offers_by_their_place_in_the_whole_document(tmp_path, monkeypatch):
+    import gridflex.flexoffer.io as fio
+
+    monkeypatch.setattr(fio, "_CHUNK_OFFERS", 2)
+    offers = [ev_offer() for _ in range(5)]
+    for i, fo in enumerate(offers):
+        fo["id"] = f"ev-{i}"
+    del offers[3]["id"]
+    offers[4]["numSecondsPerInterval"] = 1800
+    offers[1]["startBeforeTime"] = "2018-06-01T17:00:00Z"  # before startAfterTime: found by validation
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"flexOffers": offers}))
+    with pytest.raises(FlexOfferValidationError) as e:
+        read_flexoffers(path)
+    got = {(p.object_id, p.field) for p in e.value.problems}
+    assert ("flexOffers[3]", "id") in got and ("ev-4", "numSecondsPerInterval") in got
+    offers[3]["id"], offers[4]["numSecondsPerInterval"] = "ev-3", 900
+    offers[2]["flexOfferProfileConstraints"][1]["energyConstraintList"] = [{"lower": 1, "upper": 0}]
+    path.write_text(json.dumps(offers))  # a bare list; slice indices named as in the document
+    with pytest.raises(FlexOfferValidationError) as e:
+        read_flexoffers(path)
+    got = {(p.object_id, p.field) for p in e.value.problems}
+    assert {("ev-1", "startBeforeTime"), ("ev-2", "flexOfferProfileConstraints[1].lower")} <= got
+    assert {p.object_id for p in e.value.problems} == {"ev-1", "ev-2"}
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        '{"note": "first", "flexOffers": [OFFER]}',
+        '{"flexOffers": [OFFER], "note": [1]}',
+        " \n [ OFFER ] \n",
+        '{ "flexOffers" : [ OFFER ] }',
+    ],
+)
+def test_any_document_layout_reads_the_same(tmp_path, layout):
+    path = tmp_path / "doc.json"
+    path.write_text(layout.replace("OFFER", json.dumps(ev_offer())))
+    assert_same(read_flexoffers(path), flexoffers_from_json([ev_offer()]))
+
+
+def test_trailing_garbage_is_malformed_json(tmp_path):
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps([ev_offer()]) + " x")
+    with pytest.raises(DataError, match=r"malformed JSON .* line 1"):
+        read_flexoffers(path)

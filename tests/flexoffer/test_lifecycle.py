@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gridflex.flexoffer.aggregation import aggregate
+from gridflex.flexoffer.aggregation import aggregate, inner_bounds
 from gridflex.flexoffer.disaggregation import disaggregate
 from gridflex.flexoffer.model import place_on_grid
 from gridflex.flexoffer.schedule import schedule_flexoffers
@@ -47,9 +47,12 @@ def test_aggregate_schedule_disaggregate_keeps_every_member_feasible(
     agg = aggregate(batch, est_tolerance_s=est_tol, tf_tolerance_s=tf_tol)
     aggs = agg.aggregates
     prices = np.random.default_rng(price_seed).uniform(-30, 150, GRID.n)
-    # A limit the aggregates can meet by construction (all at EST and at their lower bounds), plus slack.
+    # A limit the aggregates can meet by construction (all at EST and at the lower bounds of their inner
+    # boxes: a one-member aggregate carries its member's TEC), plus slack.
     floor_load = np.bincount(
-        ((aggs.est_s - GRID.start_s) // INTERVAL_S)[aggs.owner_index] + aggs.position, aggs.lower_kwh, GRID.n
+        ((aggs.est_s - GRID.start_s) // INTERVAL_S)[aggs.owner_index] + aggs.position,
+        inner_bounds(aggs)[0],
+        GRID.n,
     )
     limit_kw = (floor_load.max() + slack) / GRID.step_h
     res = schedule_flexoffers(aggs, GRID, prices, limit_kw=limit_kw, method=method)

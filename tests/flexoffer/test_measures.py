@@ -191,3 +191,26 @@ def test_more_time_flexibility_never_decreases(b, seed):
     before, after = vectorized(b), vectorized(later)
     for key in MONOTONE_IN_TIME:
         assert np.all(after[key] >= before[key] - 1e-9), key
+
+
+def test_aggregation_measures_in_words_agree_with_the_retained_shares():
+    import re
+
+    from gridflex.flexoffer import aggregate, generate_fleet
+    from gridflex.flexoffer.measures import MEASURES, aggregation_in_words, flexibility_summary
+
+    fleet = generate_fleet(300, seed=2)
+    rep = aggregate(fleet).report()
+    rows = dict(aggregation_in_words(rep))
+    assert set(MEASURES) == set(flexibility_summary(fleet)) | {"time_per_member"}
+    assert len(rows) == len(MEASURES)
+    for key, (label, _, reading) in MEASURES.items():
+        text = rows[label]
+        assert reading in text
+        assert "_" not in label + text  # no raw identifier such as assignment_log10
+        kept = re.search(r"\(([\d.]+) % kept\)", text)
+        if kept:
+            assert float(kept.group(1)) == pytest.approx(100 * rep["retained"][key], abs=0.05)
+    # the device's view and the summed view differ, and both say why
+    assert "the row above" in rows["Start-time flexibility summed over offers"]
+    assert "decades" in rows["Number of distinct schedules (whole kWh per interval)"]

@@ -145,3 +145,86 @@ def test_bad_prices_are_named():
     bad[3] = np.nan
     with pytest.raises(FlexOfferValidationError, match="prices_eur_per_mwh"):
         schedule_flexoffers(batch, GRID, bad)
+
+
+def _fleet_case(n: int):
+    from gridflex.flexoffer import aggregate, fleet_horizon, generate_fleet, place_on_grid
+    from gridflex.market.prices import prices_on_grid
+
+    grid = fleet_horizon("2018-06-12")
+    fleet = generate_fleet(n, seed=0)
+    limit = float(place_on_grid(fleet, fleet.default, grid.start_s, grid.n).max() / grid.step_h)
+    return aggregate(fleet).aggregates, grid, prices_on_grid(grid, "France"), limit
+
+
+def _stopped_by_time(monkeypatch, incumbent: bool) -> None:
+    """HiGHS stops at the time limit: with its best schedule (``incumbent``) or with none. Mocked,
+    so the outcome does not depend on how busy the machine is."""
+    import dataclasses
+
+    from gridflex.errors import SolverError
+    from gridflex.optimize import Model
+
+    real = Model.solve
+
+    def solve(self, *args, **kwargs):
+        if kwargs.get("relax") or kwargs.get("time_limit_s") is None:
+            return real(self, *args, **kwargs)
+        if not incumbent:
+            raise SolverError(
+                "model 'x': HiGHS stopped with status 'Time limit reached'", status="time_limit"
+            )
+        return dataclasses.replace(real(self, *args, **kwargs), status="time_limit")
+
+    monkeypatch.setattr(Model, "solve", solve)
+
+
+def test_a_milp_stopped_by_its_time_limit_says_so(monkeypatch):
+    aggs, grid, prices, limit = _fleet_case(20)
+    _stopped_by_time(monkeypatch, incumbent=True)
+    res = schedule_flexoffers(aggs, grid, prices, limit_kw=limit, method="milp", time_limit_s=0.3)
+    assert len(res.limits_hit) == 1 and "time limit of 0.3 s" in res.limits_hit[0]
+    assert "above the proven lower bound" in res.limits_hit[0]
+    assert res.lower_bound_eur <= res.cost_eur
+    assert res.load_kwh.max() <= limit * grid.step_h + 1e-6
+
+
+def test_a_milp_without_any_schedule_in_time_raises_a_clear_solver_error(monkeypatch):
+    from gridflex.errors import SolverError
+
+    aggs, grid, prices, limit = _fleet_case(20)
+    _stopped_by_time(monkeypatch, incumbent=False)
+    with pytest.raises(SolverError, match=r"no schedule within its time limit of 0.5 s.*colgen"):
+        schedule_flexoffers(aggs, grid, prices, limit_kw=limit, method="milp", time_limit_s=0.5)
+
+
+def test_auto_uses_the_milp_only_for_small_problems():
+    from gridflex.flexoffer.limits import schedule_elements
+    from gridflex.flexoffer.schedule import MILP_MAX_ELEMENTS
+
+    small, grid, prices, _ = _fleet_case(20)
+    big, *_ = _fleet_case(150)
+    assert schedule_elements(small) <= MILP_MAX_ELEMENTS < schedule_elements(big)
+    assert schedule_flexoffers(small, grid, prices, method="auto").method == "milp"
+    res = schedule_flexoffers(big, grid, prices, method="auto")
+    assert res.method == "colgen" and res.limits_hit == []
+
+
+def test_the_milp_schedule_matches_its_own_optimum():
+    # Found by the brute-force property: the MILP solved after its relaxation returned starts that
+    # did not give its objective (fo-1 at +2 intervals instead of +1, cost -0.2016 instead of -0.3323).
+    b = FlexOfferBatch(
+        ids=np.array(["fo-0", "fo-1", "fo-2"]),
+        est_s=np.array([1527804000, 1527808500, 1527810300]),
+        lst_s=np.array([1527804900, 1527810300, 1527811200]),
+        offsets=np.array([0, 3, 5, 6]),
+        lower_kwh=np.array([-4.007, -0.062, -1.148, -1.297, 0.323, 2.519]),
+        upper_kwh=np.array([-3.549, 0.348, -0.098, -1.297, 2.54, 2.519]),
+        interval_s=900,
+        tec_lower_kwh=np.array([-3.84632887, -0.5115758, 2.519]),
+        tec_upper_kwh=np.array([-3.6749626, 0.77359023, 2.519]),
+    )
+    prices = np.random.default_rng(442).uniform(-20, 120, GRID.n).round(2)
+    res = schedule_flexoffers(b, GRID, prices, limit_kw=2.54 / GRID.step_h, method="milp")
+    check_feasible(b, res, 2.54)
+    assert res.cost_eur == pytest.approx(brute_force(b, prices, 2.54), rel=1e-6, abs=1e-7)

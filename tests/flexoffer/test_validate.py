@@ -275,3 +275,24 @@ def test_large_valid_batch_vectorized():
     assert validate_flexoffers(b) == []
     bad = replace(b, upper_kwh=set_at(b.upper_kwh, [0, -1], -10.0), _cache={})
     assert {p.object_id for p in validate_flexoffers(bad)} == {"fo-0", f"fo-{n - 1}"}
+
+
+@pytest.mark.parametrize("year", [1000, 1969, 2200, 2999, 9999])
+def test_times_outside_the_supported_years_are_refused(year):
+    from datetime import UTC, datetime
+
+    t = int(datetime(year, 1, 1, tzinfo=UTC).timestamp())
+    b = FlexOfferBatch.from_profiles(["y"], [t], [t], [[0.0]], [[1.0]], interval_s=H)
+    problems = validate_flexoffers(b)
+    assert fields(problems) == {("y", "startAfterTime"), ("y", "startBeforeTime")}
+    assert "supported years 1970 to 2199" in problems[0].message
+
+
+def test_the_last_supported_year_is_accepted():
+    from datetime import UTC, datetime
+
+    t = int(datetime(2199, 12, 31, 23, 45, tzinfo=UTC).timestamp())
+    assert (
+        validate_flexoffers(FlexOfferBatch.from_profiles(["y"], [t], [t], [[0.0]], [[1.0]], interval_s=H))
+        == []
+    )

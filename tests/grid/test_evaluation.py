@@ -147,3 +147,142 @@ def test_local_dask_equals_serial(small):
         n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
     ) as c:
         _same(serial, evaluate(st, 7, seed=3, runner=runner(scheduler=c.scheduler_address), net=two_bus()))
+
+
+# ---- memory: one model per thread, none kept after a run ----------------------------------------
+
+
+def _sweep_study(n_periods=48):
+    shape = [0.6 + 0.4 * abs(np.sin(t / 5)) for t in range(n_periods)]
+    return tiny_study(
+        shape,
+        load={"shape": shape, "noise": {"sigma_pu": 0.05}},
+        storage=[{"id": "b", "bus": 1, "power_mw": 5, "energy_mwh": 10}],
+        sensitivity={"scales": [0.25, 0.5, 0.75, 1.5, 3.0]},
+        chunk_size=1,
+    )
+
+
+def test_at_most_one_cached_model_during_and_none_after_a_run():
+    from gridflex.grid.evaluation import cached_models, run_serial
+
+    seen = []
+
+    def counting(fn, chunks, on_chunk=None):
+        def each(c):
+            out = fn(c)
+            seen.append(cached_models())
+            return out
+
+        return run_serial(each, chunks, on_chunk)
+
+    evaluate(_sweep_study(4), 2, seed=0, runner=counting, net=two_bus())
+    assert len(seen) == 2 * 8 and max(seen) == 1  # 8 storage scales (0, 1, 2 and five sweep points)
+    assert cached_models() == 0
+
+
+def test_memory_does_not_grow_with_solves_over_many_scales():
+    # numpy reports its buffers to tracemalloc, so a model kept per scale shows up here
+    import tracemalloc
+
+    from gridflex.grid.evaluation import _study_key, _Task, release_models, solve_chunk
+    from gridflex.grid.scenarios import generate_scenarios
+
+    st, net = _sweep_study(), two_bus()
+    sc = generate_scenarios(st, net.load_mw, 2, seed=0)
+
+    def task(scale):
+        return _Task(f"{_study_key(st)}:{scale}", st, net, scale, sc.load_mw, None, sc.expected_load_mw, None)
+
+    release_models()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        solve_chunk(task(1.0))
+        one_model = tracemalloc.get_traced_memory()[0] - base
+        for _ in range(2):
+            for scale in (0.25, 0.5, 0.75, 1.5, 3.0, 4.0):
+                solve_chunk(task(scale))
+        grown = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+        release_models()
+    assert one_model > 0
+    assert grown < 1.5 * one_model, (one_model, grown)  # 12 solves over 6 scales hold one model, not six
+
+
+# ---- limits checked up front, progress total, study or path ---------------------------------------
+
+
+def test_progress_knows_the_total_before_the_first_solve():
+    from gridflex.grid.evaluation import solve_plan
+
+    st = _sweep_study(4)
+    calls = []
+    evaluate(st, 3, seed=0, progress=lambda done, total: calls.append((done, total)), net=two_bus())
+    total = solve_plan(st, 3).n_solves
+    assert total == 3 * 3 + 5 * 3  # states 0, 1, 2 and five sweep scales, 3 scenarios each
+    assert calls[0] == (0, total) and calls[-1] == (total, total)
+    assert {t for _, t in calls} == {total}
+
+
+def test_memory_check_refuses_too_many_scenarios_and_states_the_limit():
+    from gridflex.errors import ValidationError
+    from gridflex.grid.evaluation import check_evaluation, memory_estimate
+
+    st, net = _sweep_study(4), two_bus()
+    est = memory_estimate(st, 1000, net)
+    avail = est.fixed_bytes + 500 * est.per_scenario_bytes
+    assert check_evaluation(st, 500, net, available_bytes=avail) == []
+    (p,) = check_evaluation(st, 501, net, available_bytes=avail)
+    assert p.field == "n_scenarios" and "at most 500 scenarios fit" in p.message
+    # a process pool holds one model per worker (and the workers themselves): fewer scenarios fit
+    pool = memory_estimate(st, 1000, net, workers=2)
+    assert pool.fixed_bytes > est.fixed_bytes
+    (p,) = check_evaluation(
+        st, 500, net, workers=2, available_bytes=pool.fixed_bytes + 100 * pool.per_scenario_bytes
+    )
+    assert p.field == "n_scenarios" and "at most 100 scenarios fit" in p.message
+    with pytest.raises(ValidationError, match="n_scenarios: must be a whole number >= 1"):
+        evaluate(st, 0, net=net)
+    with pytest.raises(ValidationError, match=r"n_scenarios: 1,000,000,000,000 scenarios .* at most"):
+        evaluate(st, 10**12, net=net)  # refused before drawing: no MemoryError from numpy
+
+
+def test_a_model_too_large_for_memory_is_refused_naming_the_shape():
+    from gridflex.grid.evaluation import check_evaluation, memory_estimate
+
+    st, net = _sweep_study(4), two_bus()
+    long = _sweep_study(400)
+    assert memory_estimate(long, 1, net).model_bytes > 50 * memory_estimate(st, 1, net).model_bytes
+    (p,) = check_evaluation(long, 1, net, available_bytes=memory_estimate(long, 1, net).model_bytes // 2)
+    assert p.field == "load.shape" and "400 periods need about" in p.message
+
+
+def test_public_functions_that_take_a_study_take_its_path(tmp_path):
+    import inspect
+
+    import yaml
+
+    import gridflex.grid.evaluation as ev
+    import gridflex.grid.scenarios as scn
+    import gridflex.grid.study as sty
+
+    doc = {"network": {"case": "case9"}, "load": {"shape": [0.9, 1.0]}}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    # every public function of the evaluation modules with a `study` argument says it takes a path
+    for mod in (ev, scn, sty):
+        for name, fn in vars(mod).items():
+            if inspect.isfunction(fn) and not name.startswith("_") and fn.__module__ == mod.__name__:
+                ann = inspect.signature(fn).parameters.get("study")
+                if ann is not None:
+                    assert "str | Path" in str(ann.annotation), f"{mod.__name__}.{name}"
+    net = sty.build_network(path)
+    sc = scn.generate_scenarios(path, net.load_mw, 2, seed=0)
+    assert sc.load_mw.shape == (2, 2, net.n_loads)
+    assert evaluate(str(path), 2, seed=0).states["current"].z.shape == (2, 2)
+    assert ev.solve_state(path, net, sc).z.shape == (2, 2)
+    assert ev.solve_plan(path, 2).n_solves == 2  # no storage: the three states are one set of solves
+    with pytest.raises(TypeError, match="a Study or the path of a study file"):
+        evaluate(doc, 2)

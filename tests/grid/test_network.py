@@ -158,6 +158,19 @@ def test_validation_names_element_and_field() -> None:
         dataclasses.replace(net, gen_cost_c2=-np.ones(net.n_gens))
 
 
+@pytest.mark.parametrize(
+    ("field", "name"),
+    [("gen_pmax_mw", "pmax_mw"), ("gen_cost_c1", "cost_c1"), ("load_mw", "load_mw"), ("line_rate_mw", "rate_mw"),
+     ("line_x_pu", "x_pu")],
+)  # fmt: skip
+def test_values_the_solver_cannot_take_name_element_and_field(field, name) -> None:
+    net = Network.from_pandapower(pp_case("case30"))
+    a = getattr(net, field).astype(float).copy()
+    a[1] = 1e300
+    with pytest.raises(ValidationError, match=rf"\.{name}: must be within"):
+        dataclasses.replace(net, **{field: a})
+
+
 def test_islanded_buses_are_named() -> None:
     net = Network.from_pandapower(pp_case("case30"))
     # cut every branch touching the two buses at positions 28 and 29 (pandapower ids 28, 29) from the rest

@@ -224,6 +224,24 @@ def test_bad_inputs_name_the_argument() -> None:
         MultiPeriodDCOPF(net, 2, renewables=Renewables(bus=np.array([0, 99]), kind=np.array(["pv", "pv"])))
 
 
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"power_mw": np.array([1e300, 50.0, 50.0])}, r"storage 0\.power_mw: must be in"),
+        ({"energy_mwh": np.array([100.0, 1e300, 100.0])}, r"storage 1\.energy_mwh: must be in"),
+        ({"eta_charge": np.array([0.9, 0.9, 1e-300])}, r"storage 2\.eta_charge: must be in"),
+    ],
+)
+def test_values_the_solver_cannot_take_are_refused_before_highs(kw, match) -> None:
+    net, st, _, _, _ = _rts_setup()
+    with pytest.raises(ValidationError, match=match):
+        MultiPeriodDCOPF(net, 2, storage=dataclasses.replace(st, **kw))
+    with pytest.raises(ValidationError, match="shed_cost_eur_per_mwh: must be in"):
+        MultiPeriodDCOPF(net, 2, shed_cost_eur_per_mwh=1e300)
+    with pytest.raises(ValidationError, match="dt_h: must be in"):
+        MultiPeriodDCOPF(net, 2, dt_h=1e300)
+
+
 def test_model_is_built_once_and_vectorized() -> None:
     net, st, ren, load, avail = _rts_setup()
     opf = MultiPeriodDCOPF(net, 24, storage=st, renewables=ren)

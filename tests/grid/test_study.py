@@ -82,3 +82,34 @@ def test_schema_in_docs_agrees_with_the_models():
 def test_example_studies_validate():
     for name in ("rts24.yaml", "case39.yaml"):
         load_study(ROOT / "examples" / name)
+
+
+# ---- limits: what the solver cannot take is refused here, naming the field ---------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ("energy_mwh: 40", "energy_mwh: 1.0e300", "storage.0.energy_mwh"),
+        ("energy_mwh: 40", "energy_mwh: .inf", "storage.0.energy_mwh"),
+        ("power_mw: 10", "power_mw: .nan", "storage.0.power_mw"),
+        ("growth: 1.1", "growth: 1.0e300", "load.growth"),
+        ("sigma_pu: 0.02", "sigma_pu: .inf", "load.noise.sigma_pu"),
+        ("shape: [0.8, 0.9, 1.0]", "shape: [0.8, 1.0e300, 1.0]", "load.shape.1"),
+        ("name: tiny", "name: tiny\nshed_cost_eur_per_mwh: 1.0e300", "shed_cost_eur_per_mwh"),
+        ("name: tiny", "name: tiny\nspill_cost_eur_per_mwh: -.inf", "spill_cost_eur_per_mwh"),
+        ("name: tiny", "name: tiny\ndt_h: 1.0e300", "dt_h"),
+        ("energy_mwh: 40", "energy_mwh: 40, eta_charge: 1.0e-300", "storage.0.eta_charge"),
+    ],
+)
+def test_values_the_solver_cannot_take_are_refused_naming_the_field(tmp_path, old, new, field):
+    probs = _problems(tmp_path, MINIMAL.replace(old, new))
+    assert list(probs) == [field], probs  # one problem, on that field (not also the union's other branch)
+
+
+@pytest.mark.parametrize("shape", ["[]", "[" + ", ".join(["1.0"] * 9000) + "]"])
+def test_shape_length_is_checked_up_front(tmp_path, shape):
+    from gridflex.grid.limits import MAX_PERIODS
+
+    probs = _problems(tmp_path, MINIMAL.replace("[0.8, 0.9, 1.0]", shape))
+    assert list(probs) == ["load.shape"] and f"give 1 to {MAX_PERIODS}" in probs["load.shape"]

@@ -13,10 +13,10 @@ from s2python.ddbc import DDBCActuatorDescription, DDBCOperationMode, DDBCSystem
 from s2python.ombc import OMBCSystemDescription
 
 from gridflex.s2.protocol import Device, Session
+from gridflex.s2.rm.sim_devices import CHP
+from gridflex.s2.rm.simulators import Simulator
 from gridflex.s2.schema import parse_problems, schema_problems
 from gridflex.s2.server import CEM
-from gridflex.s2.sim_devices import CHP
-from gridflex.s2.simulators import Simulator
 from gridflex.scheduling import Site, parse_site
 from tests.s2.helpers import TOKEN, details, handshake, start_cem
 

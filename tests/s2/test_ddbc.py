@@ -9,9 +9,9 @@ from collections.abc import Sequence
 import numpy as np
 from s2python.ddbc import DDBCActuatorStatus
 
-from gridflex.s2.ddbc import DdbcAsset, DdbcState
+from gridflex.s2.control.ddbc import DdbcAsset, DdbcState
 from gridflex.s2.planner import PlanRequest, WarmModel, plan_site
-from gridflex.s2.sim_devices import HybridHeatPump
+from gridflex.s2.rm.sim_devices import HybridHeatPump
 from gridflex.scheduling import Site, parse_site
 from tests.s2.helpers import msg, run
 from tests.s2.modes_helpers import (

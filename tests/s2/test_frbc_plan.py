@@ -8,9 +8,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gridflex.s2.frbc import battery_fleet
 from gridflex.s2.planner import PlanRequest, WarmModel, plan_site
 from gridflex.scheduling import parse_site
+from tests.s2.fleet import battery_fleet
 
 N = 12
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

@@ -1,16 +1,18 @@
-"""Re-optimisation speed of 100 FRBC devices over 24 h at 15 min, and warm re-solves that agree with cold ones."""
+"""100 FRBC devices over 24 h at 15 min: a cold build, then a warm re-solve that agrees with a cold one.
+
+Behaviour only; how fast they are is measured in benchmarks/s2_load.py (reoptimise_100_frbc)."""
 
 from __future__ import annotations
 
 import dataclasses
-import time
 from datetime import UTC, datetime
 
 import numpy as np
 
-from gridflex.s2.frbc import FrbcInputs, battery_fleet
+from gridflex.s2.control.frbc import FrbcInputs
 from gridflex.s2.planner import PlanRequest, WarmModel, plan_site
 from gridflex.scheduling import Site, parse_site
+from tests.s2.fleet import battery_fleet
 
 N = 96
 
@@ -32,9 +34,8 @@ def test_100_frbc_devices_cold_and_warm() -> None:
     s, devs = site(), fleet()
     warm = WarmModel()
     start = datetime(2024, 1, 1, tzinfo=UTC)
-    t0 = time.perf_counter()
     first = plan_site(s, PlanRequest(start, 900, N, frbc=devs, warm=warm))
-    cold_s = time.perf_counter() - t0
+    assert (warm.cold_builds, warm.warm_solves) == (1, 0)
     assert not first.warm and first.net_import_kw.max() <= 100.0 + 1e-6
     for spec in devs:  # every target is met (no virtual fill needed here)
         fill = first.frbc_fill[spec.name]
@@ -46,9 +47,8 @@ def test_100_frbc_devices_cold_and_warm() -> None:
         dataclasses.replace(d, fill_now=float(np.clip(d.fill_now + rng.normal(0, 0.5), 0, 10))) for d in devs
     ]
     req = PlanRequest(start, 900, N, frbc=moved, warm=warm, import_limit_kw=np.full(N, 80.0))
-    t0 = time.perf_counter()
     again = plan_site(s, req)
-    warm_s = time.perf_counter() - t0
+    assert (warm.cold_builds, warm.warm_solves) == (1, 1)  # the kept model, bounds changed in place
     assert again.warm and again.net_import_kw.max() <= 80.0 + 1e-6
     cold = plan_site(s, dataclasses.replace(req, warm=None))
     assert abs(cold.costs_eur["total"] - again.costs_eur["total"]) <= 1e-6 * max(
@@ -57,6 +57,3 @@ def test_100_frbc_devices_cold_and_warm() -> None:
     assert np.allclose(cold.net_import_kw, again.net_import_kw, atol=1e-3) or np.isclose(
         cold.costs_eur["total"], again.costs_eur["total"]
     )  # (degenerate optima may differ in the schedule, never in cost)
-    print(f"100 FRBC x 96: cold {cold_s:.3f} s, warm {warm_s:.3f} s")
-    assert warm_s < 1.0
-    assert cold_s < 2.0  # about 0.5 s on the 2-core machine; generous for loaded CI workers

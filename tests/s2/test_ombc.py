@@ -14,10 +14,10 @@ from s2python.common import Duration, Timer
 from s2python.generated.gen_s2 import ID
 from s2python.ombc import OMBCStatus, OMBCSystemDescription, OMBCTimerStatus
 
-from gridflex.s2.ddbc import DdbcState
-from gridflex.s2.ombc import OmbcAsset, OmbcState
+from gridflex.s2.control.ddbc import DdbcState
+from gridflex.s2.control.ombc import OmbcAsset, OmbcState
 from gridflex.s2.planner import PlanRequest, WarmModel, plan_site
-from gridflex.s2.sim_devices import CHP, HybridHeatPump
+from gridflex.s2.rm.sim_devices import CHP, HybridHeatPump
 from gridflex.scheduling import Site
 from tests.s2.helpers import msg, run
 from tests.s2.modes_helpers import (

@@ -20,10 +20,10 @@ from s2python.common import (
 from s2python.pebc import PEBCEnergyConstraint, PEBCInstruction
 
 from gridflex.s2.clock import Clock
-from gridflex.s2.pebc import ENERGY_PENALTY_EUR_PER_KWH, PebcInputs, PebcState
+from gridflex.s2.control.pebc import ENERGY_PENALTY_EUR_PER_KWH, PebcInputs, PebcState
 from gridflex.s2.planner import Plan, PlanRequest, plan_site
+from gridflex.s2.rm.simulators import Simulator, curtailable_pv_constraints
 from gridflex.s2.server import CEM
-from gridflex.s2.simulators import Simulator, curtailable_pv_constraints
 from gridflex.scheduling import Site, parse_site
 from tests.s2.helpers import TOKEN, run, small_site
 

@@ -16,12 +16,12 @@ from hypothesis import strategies as st
 from s2python.common import InstructionStatus
 from s2python.generated.gen_s2 import PPBCPowerSequenceStatus
 
+from gridflex.s2.control.ppbc import PpbcAsset, PpbcState
 from gridflex.s2.planner import Plan, PlanRequest, plan_site
-from gridflex.s2.ppbc import PpbcAsset, PpbcState
 from gridflex.s2.protocol import InstructionRecord
+from gridflex.s2.rm.sim_devices import WashingMachine, _Container
+from gridflex.s2.rm.simulators import Simulator
 from gridflex.s2.server import CEM
-from gridflex.s2.sim_devices import WashingMachine, _Container
-from gridflex.s2.simulators import Simulator
 from tests.s2.helpers import TOKEN, msg, run, start_cem
 from tests.s2.modes_helpers import T0, assert_all_valid, gas_site, run_device, sent, session, statuses
 

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gridflex.s2.protocol import NIL_UUID, Device, Session, SessionState
+from gridflex.s2.rm.simulators import BatteryPhysics
 from gridflex.s2.schema import parse_problems, schema_problems
-from gridflex.s2.simulators import BatteryPhysics
 from tests.s2.helpers import details, handshake, msg
 
 RID = str(uuid.uuid4())
@@ -164,9 +164,12 @@ frames = st.one_of(
 )
 
 
-@settings(max_examples=4000, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.integers(0, 3), frames)
-def test_fuzz_handler(stage: int, frame: str | bytes) -> None:
+FUZZ_EXAMPLES = 300
+"""Examples per suite run; benchmarks/s2_fuzz.py runs the same check at its full size (4,000)."""
+
+
+def check_fuzz_frame(stage: int, frame: str | bytes) -> None:
+    """One fuzz example: a session at ``stage`` gets ``frame``; a refused frame changes nothing."""
     s, _ = frbc_session() if stage == 3 else (Session(Device(RID), rate_per_s=1e9, burst=1e9), None)
     for f in VALID[: min(stage, 2)]:
         s.handle_frame(json.dumps({**f, "message_id": str(uuid.uuid4())}))
@@ -180,3 +183,9 @@ def test_fuzz_handler(stage: int, frame: str | bytes) -> None:
         # a refused frame changes nothing, except that a fatal one (no common version) closes
         assert _snapshot(s) == before or (out.close and _snapshot(s, with_state=False) == before_data)
         assert not out.events
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.integers(0, 3), frames)
+def test_fuzz_handler(stage: int, frame: str | bytes) -> None:
+    check_fuzz_frame(stage, frame)

@@ -12,8 +12,8 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 
 from gridflex.s2.clock import Clock
+from gridflex.s2.rm.simulators import BatteryPhysics
 from gridflex.s2.server import CEM
-from gridflex.s2.simulators import BatteryPhysics
 from tests.s2.helpers import TOKEN, details, handshake, msg, run, small_site
 
 

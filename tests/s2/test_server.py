@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
+import threading
 import uuid
 
 import pytest
@@ -12,8 +12,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from gridflex.s2 import server as server_mod
+from gridflex.s2.rm.simulators import Simulator
 from gridflex.s2.server import CEM
-from gridflex.s2.simulators import Simulator
 from tests.s2.helpers import TOKEN, details, handshake, msg, run, small_site, start_cem
 from tests.s2.modes_helpers import assert_all_valid
 
@@ -157,10 +157,14 @@ def test_dropped_connection_is_resumed_and_state_restored() -> None:
 
 
 def test_loop_answers_pings_while_optimising(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A solve runs in a worker thread: while it is held inside plan_site, the loop still answers
+    pings (behaviour, not a latency figure: the solve is blocked until the pings are answered)."""
     real = server_mod.plan_site
+    solving, release = threading.Event(), threading.Event()
 
     def slow(site, req):  # type: ignore[no-untyped-def]
-        time.sleep(0.8)  # a long solve, in the worker thread
+        solving.set()
+        release.wait(30.0)  # a long solve, in the worker thread, until the test lets it finish
         return real(site, req)
 
     monkeypatch.setattr(server_mod, "plan_site", slow)
@@ -173,19 +177,21 @@ def test_loop_answers_pings_while_optimising(monkeypatch: pytest.MonkeyPatch) ->
             )
             task = asyncio.create_task(sim.run(duration_s=1800))
             probe = await _raw(port, str(uuid.uuid4()))
-            worst = 0.0
-            t_end = time.monotonic() + 1.5
-            while time.monotonic() < t_end:
-                t0 = time.monotonic()
-                await asyncio.wait_for(await probe.ping(), 1.0)
-                worst = max(worst, time.monotonic() - t0)
-                await asyncio.sleep(0.05)
-            assert worst < 0.3, worst
+            assert await asyncio.to_thread(solving.wait, 30.0), "no plan started"
+            for _ in range(5):
+                await asyncio.wait_for(await probe.ping(), 10.0)
+                assert not release.is_set() and cem.plans == 0  # answered while the solve is held
+            release.set()
+            for _ in range(500):
+                if cem.plans >= 1:
+                    break
+                await asyncio.sleep(0.02)
             await probe.close()
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             assert cem.plans >= 1
         finally:
+            release.set()
             await cem.stop()
 
     run(go())
@@ -197,8 +203,11 @@ def test_old_instruction_records_are_trimmed_and_ppbc_keeps_what_ran() -> None:
     only instructions that never ran are dropped."""
     from s2python.common import InstructionStatus
 
+    from gridflex.s2.control.base import FINAL as _FINAL
+    from gridflex.s2.control.base import MAX_RECORDS
+    from gridflex.s2.control.base import NEVER_RAN as _NEVER_RAN
+    from gridflex.s2.control.base import trim as _trim
     from gridflex.s2.protocol import Device, InstructionRecord
-    from gridflex.s2.server import _FINAL, _NEVER_RAN, MAX_RECORDS, _trim
 
     dev = Device("r")
     statuses = [InstructionStatus.SUCCEEDED, InstructionStatus.REVOKED, InstructionStatus.NEW]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from gridflex.s2.rm.sim_frbc import EVCharger, HeatPump
+from gridflex.s2.rm.simulators import KINDS, Simulator
 from gridflex.s2.schema import parse_problems, schema_problems
 from gridflex.s2.server import CEM
-from gridflex.s2.sim_frbc import EVCharger, HeatPump
-from gridflex.s2.simulators import KINDS, Simulator
 from gridflex.scheduling import Site, parse_site
 from tests.s2.helpers import TOKEN, run, start_cem
 

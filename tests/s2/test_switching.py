@@ -24,10 +24,10 @@ from gridflex.s2 import server as server_mod
 from gridflex.s2.clock import Clock
 from gridflex.s2.planner import PlanRequest
 from gridflex.s2.protocol import SUPPORTED_CONTROL_TYPES, select_control_type
+from gridflex.s2.rm.sim_devices import CHP
+from gridflex.s2.rm.simulators import KINDS, ROLES, BatteryPhysics, Simulator
 from gridflex.s2.schema import parse_problems, schema_problems
 from gridflex.s2.server import CEM, parse_control_types
-from gridflex.s2.sim_devices import CHP
-from gridflex.s2.simulators import KINDS, ROLES, BatteryPhysics, Simulator
 from gridflex.scheduling import Site
 from tests.s2.helpers import TOKEN, details, msg, run, small_site, start_cem, stop_all
 from tests.s2.modes_helpers import T0, assert_all_valid, gas_site, session, statuses
@@ -129,7 +129,11 @@ def test_switch_end_to_end_over_the_socket() -> None:
         assert all(sim.statuses.get(i) == InstructionStatus.REVOKED for i in revoked)
         assert isinstance(sim.device, CHP) and sim.device.m.history == []  # nothing of the old plan ran
         assert not sim.pending
-        assert_all_valid(frames)
+        # a status report the RM sent before it read SelectControlType crosses it on the wire (more
+        # likely on a loaded machine): refused as out of order, which is right; nothing else is
+        crossed = [f for f in frames if "does not belong to the active control type NOT_CONTROLABLE" in f]
+        assert all(json.loads(f)["status"] == "PERMANENT_ERROR" for f in crossed)
+        assert_all_valid([f for f in frames if f not in crossed])
 
     run(go(), timeout_s=40)
 
@@ -365,7 +369,7 @@ def test_every_kind_announces_its_roles_and_is_planned(monkeypatch: pytest.Monke
     """One simulator of every kind on one CEM: the CEM keeps each one's roles as sent (gas and heat
     included), selects its control type and plans it under that type; every frame it sends is valid."""
     expected = {"battery": "frbc", "heatpump": "frbc", "ev": "frbc", "pv": "pebc",
-                "washing-machine": "s2_ppbc", "chp": "s2_ombc", "hybrid-heatpump": "s2_ddbc"}  # fmt: skip
+                "washing-machine": "power_sequence", "chp": "mode_machine", "hybrid-heatpump": "demand_machines"}  # fmt: skip
 
     async def go() -> None:
         cem, port, frames, requests = await live_cem(gas_site([20, 30, 40, 50, 60, 50, 40, 30]), 1800.0,

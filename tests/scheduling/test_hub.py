@@ -114,8 +114,12 @@ def test_solver_infeasibility_is_mapped_to_the_asset() -> None:
     with pytest.raises(SiteInfeasibleError) as info:
         schedule_site(s)
     assert "ev 'car-2' energy need" in info.value.groups
-    assert "EV 'car-2' cannot reach 40 kWh by 23:00" in str(info.value)
-    assert any(p.object_id == "car-2" for p in info.value.problems)
+    # The need against what the fuse lets through in the session: the pair, not a bound's slack.
+    assert [(p.object_id, p.field) for p in info.value.problems] == [("car-2", "energy_need_kwh")]
+    assert (
+        "EV 'car-2' needs 40 kWh between 18:00 and 23:00 (8.42 kW on average at the charger), the rest "
+        "of the site can give it at most 14.25 kWh: grid connection 'grid' allows 3 kW (fuse_kw)"
+    ) in str(info.value)
 
 
 def test_unserved_heat_is_named_by_carrier_and_node() -> None:
@@ -123,8 +127,74 @@ def test_unserved_heat_is_named_by_carrier_and_node() -> None:
         [grid(), {"kind": "heat_pump", "name": "hp", "electric_power_kw": 2, "cop": 3.0},
          {"kind": "load", "name": "heat", "carrier": "heat", "profile_kw": [4.0] * 18 + [9.0] * 6}],
     )  # fmt: skip
-    with pytest.raises(SiteInfeasibleError, match=r"heat at node 'site' cannot be balanced from 18:00"):
+    with pytest.raises(SiteInfeasibleError) as info:
         schedule_site(s)
+    assert (
+        "load 'heat' needs 9 kW of heat at node 'site' in period 18:00–19:00 (and 5 more period(s)), "
+        "heat pump 'hp' allows 6 kW"
+    ) in str(info.value)
+
+
+def test_a_load_above_the_fuse_names_the_load_and_the_fuse_not_the_battery() -> None:
+    s = site(
+        [grid(fuse_kw=60), {"kind": "load", "name": "l", "profile_kw": 100},
+         {"kind": "battery", "name": "b", "capacity_kwh": 10, "charge_power_kw": 5, "target_soc_frac": 0.9}],
+    )  # fmt: skip
+    with pytest.raises(SiteInfeasibleError) as info:
+        schedule_site(s)
+    msg = str(info.value)
+    assert "load 'l' needs 100 kW of electricity at node 'site' in period 00:00–01:00" in msg
+    assert "grid connection 'grid' 60 kW (fuse_kw)" in msg and "battery 'b' 5 kW" in msg
+    assert "short by 0" not in msg
+    alone = site([grid(fuse_kw=60, import_max_kw=80), {"kind": "load", "name": "l", "profile_kw": 100}])
+    with pytest.raises(SiteInfeasibleError) as info:
+        schedule_site(alone)
+    assert "load 'l' needs 100 kW" in str(info.value)
+    assert "grid connection 'grid' allows 60 kW (fuse_kw)" in str(info.value)
+    assert [(p.object_id, p.field) for p in info.value.problems] == [("grid", "fuse_kw")]
+
+
+def test_production_nobody_can_take_is_named() -> None:
+    s = site([grid(export_max_kw=5), {"kind": "load", "name": "gen", "profile_kw": [0] * 12 + [-20] * 12}])
+    with pytest.raises(SiteInfeasibleError) as info:
+        schedule_site(s)
+    assert (
+        "load 'gen' produces 20 kW of electricity at node 'site' in period 12:00–13:00 (and 11 more period(s)), "
+        "grid connection 'grid' allows 5 kW (export_max_kw)"
+    ) in str(info.value)
+
+
+def test_a_zero_shortfall_is_not_reported_as_short_by_zero() -> None:
+    # Two cars share a fuse that can serve either alone, not both: left to the elastic diagnosis.
+    cars = [
+        {"kind": "ev", "name": f"car-{i}", "battery_kwh": 80, "energy_need_kwh": 20, "charger_kw": 11,
+         "arrival": "18:00", "departure": "23:00"}
+        for i in (1, 2)
+    ]  # fmt: skip
+    s = site([grid(fuse_kw=6), *cars])
+    with pytest.raises(SiteInfeasibleError) as info:
+        schedule_site(s)
+    assert "short by 0 " not in str(info.value) and "short by 0)" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("departure", "expected"),
+    [
+        ("07:00", "'07:00' (next at Tue 07:00) is after the horizon's end (Tue 12 Jun 04:00, period 4)"),
+        (9, "9 is after the horizon's end (Tue 12 Jun 04:00, period 4)"),
+        ("2018-06-11T05:00:00+02:00", "is before the horizon's start"),
+        ("02:30", "'02:30' falls between two period boundaries"),
+    ],
+)
+def test_a_time_off_the_horizon_says_where_it_is(departure: object, expected: str) -> None:
+    from gridflex.errors import ValidationError
+
+    ev = {"kind": "ev", "name": "car", "battery_kwh": 40, "charger_kw": 7, "arrival": "01:00",
+          "departure": departure, "energy_need_kwh": 10}  # fmt: skip
+    with pytest.raises(ValidationError) as info:
+        site([grid(), ev], n=4)
+    assert [(p.object_id, p.field) for p in info.value.problems] == [("car", "departure")]
+    assert expected in info.value.problems[0].message
 
 
 def test_soft_ev_need_pays_the_penalty() -> None:
@@ -186,3 +256,38 @@ def test_run_schedule_file_writes_json_and_csv(tmp_path: Path) -> None:
     assert csv.read_text().splitlines()[0].startswith("start_utc,")
     wm = result.power_kw["washing-machine"]["electricity"]
     assert wm.sum() == pytest.approx(6.0)  # the sequence runs exactly once
+
+
+def test_site_functions_take_a_path_a_site_or_a_compiled_site() -> None:
+    path = ROOT / "examples" / "sites" / "home.yaml"
+    compiled = compile_site(path)
+    assert compile_site(compiled) is compiled  # never compiled twice
+    by_path, by_site = schedule_site(path), schedule_site(load_site(path))
+    assert by_path.costs_eur["total"] == pytest.approx(by_site.costs_eur["total"])
+    with pytest.raises(TypeError, match="a Site, a CompiledSite, a dict or a path"):
+        compile_site(42)  # type: ignore[arg-type]
+
+
+def test_capped_lists_the_first_problems_and_counts_the_rest() -> None:
+    from gridflex.errors import MAX_SHOWN, Problem, ValidationError, capped, unique
+
+    probs = [Problem(f"a{i}", "f", "bad") for i in range(MAX_SHOWN + 3)]
+    text = capped(probs)
+    assert text.count("bad") == MAX_SHOWN and text.endswith("; … and 3 more")
+    assert capped(probs[:2], total=5).endswith("; … and 3 more")
+    assert unique([probs[0], probs[0], probs[1]]) == probs[:2]
+    assert str(ValidationError("x", probs)).endswith("… and 3 more")
+
+
+def test_an_infeasible_message_lists_the_first_problems_and_counts_the_rest() -> None:
+    from gridflex.errors import MAX_SHOWN
+
+    cars = [
+        {"kind": "ev", "name": f"car-{i}", "battery_kwh": 80, "energy_need_kwh": 40, "charger_kw": 7,
+         "arrival": "18:00", "departure": "20:00"}
+        for i in range(MAX_SHOWN + 2)
+    ]  # fmt: skip
+    with pytest.raises(SiteInfeasibleError) as info:
+        schedule_site(site([grid(), *cars]))
+    assert len(info.value.problems) == MAX_SHOWN + 2
+    assert str(info.value).count("cannot reach") == MAX_SHOWN and str(info.value).endswith("… and 2 more")

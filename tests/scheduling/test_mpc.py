@@ -94,9 +94,17 @@ def test_shiftable_process_runs_once_a_day_as_committed() -> None:
     assert res.regret_eur > -1e-6
 
 
-def test_services_are_committed_day_ahead_and_the_realised_run_keeps_their_headroom() -> None:
+def _office_services(evs: int):
+    """office_services.yaml with its first ``evs`` EVs: the suite's size (benchmarks/mpc.py runs all
+    three over a week, at 1 h and 2 h steps)."""
     site = load_site(SITES / "office_services.yaml")
-    res = run_mpc(site, days=2, step_h=1, horizon_h=24, forecast_error=0.0, measure_cold=False)
+    names = [a.name for a in site.assets if a.kind == "ev"][:evs]
+    return site.model_copy(update={"assets": [a for a in site.assets if a.kind != "ev" or a.name in names]})
+
+
+def test_services_are_committed_day_ahead_and_the_realised_run_keeps_their_headroom() -> None:
+    site = _office_services(evs=1)
+    res = run_mpc(site, days=2, step_h=4, horizon_h=24, forecast_error=0.0, measure_cold=False)
     assert res.stages == 2  # day 0 at the start, day 1 at 12:00 the day before
     fcr = res.commitments_kw["fcr"].reshape(-1, 16)  # 4 h blocks of quarter-hours
     assert np.all(fcr == fcr[:, :1])  # constant within each block
@@ -119,12 +127,13 @@ def test_services_are_committed_day_ahead_and_the_realised_run_keeps_their_headr
     # Revenue is in the realised cost; perfect foresight co-optimises the commitments with all data.
     assert res.services_revenue_eur("realised") > 0
     assert res.regret_eur > -1e-6
+    assert list(res.ev_need_missed_kwh) == ["car-1"]
     assert all(v == pytest.approx(0.0, abs=1e-6) for v in res.ev_need_missed_kwh.values())
 
 
 def test_services_under_forecast_error_keep_asset_headroom_and_report_the_grid_side() -> None:
-    site = load_site(SITES / "office_services.yaml")
-    res = run_mpc(site, days=2, step_h=2, horizon_h=24, forecast_error=0.1, seed=2, measure_cold=False)
+    site = _office_services(evs=0)
+    res = run_mpc(site, days=2, step_h=4, horizon_h=24, forecast_error=0.1, seed=2, measure_cold=False)
     # Assets deliver what they were allocated; only the grid connection (taking the load's forecast
     # error) may miss, and it is reported by name.
     assert all(k.startswith("grid connection of") for k in res.headroom_shortfall)

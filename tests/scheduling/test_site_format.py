@@ -112,3 +112,85 @@ def test_file_errors(tmp_path: Path) -> None:
     as_json = tmp_path / "site.json"
     as_json.write_text(json.dumps(_base([{"kind": "load", "name": "l", "profile_kw": 2.0}])))
     assert load_site(as_json).assets[1].name == "l"
+
+
+@pytest.mark.parametrize(
+    ("asset", "prices", "where", "says"),
+    [
+        ({"kind": "battery", "name": "b", "capacity_kwh": 1e300, "charge_power_kw": 5}, 40.0,
+         ("b", "capacity_kwh"), "is 1e+300: give a finite number, |x| ≤ 1e9 kWh"),
+        ({"kind": "load", "name": "l", "profile_kw": [1.0, float("nan")]}, 40.0,
+         ("l", "profile_kw"), "is not a number (NaN) (value 1)"),
+        ({"kind": "load", "name": "l", "profile_kw": 1.0}, 1e300,
+         ("prices", "day_ahead_eur_per_mwh"), "|x| ≤ 1e9 EUR/MWh"),
+        ({"kind": "load", "name": "l", "profile_kw": 1.0}, [40.0] * 23 + [float("-inf")],
+         ("prices", "day_ahead_eur_per_mwh"), "is infinite (-inf) (value 23)"),
+    ],
+)  # fmt: skip
+def test_values_the_solver_cannot_take_are_refused_naming_object_and_field(
+    asset, prices, where, says
+) -> None:
+    data = _base([asset])
+    data["prices"] = {"day_ahead_eur_per_mwh": prices}
+    with pytest.raises(ValidationError) as info:
+        parse_site(data)
+    problems = {(p.object_id, p.field): p.message for p in info.value.problems}
+    assert list(problems) == [where] and says in problems[where]
+
+
+def test_infinities_from_a_yaml_file_and_in_services_are_refused(tmp_path: Path) -> None:
+    data = _base([{"kind": "battery", "name": "b", "capacity_kwh": 10, "charge_power_kw": 5}])
+    data["assets"][0]["fuse_kw"] = float("inf")
+    data["services"] = {
+        "reserves": [{"name": "fcr", "product": "fcr", "availability_price_eur_per_mw_h": 1e300}]
+    }
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(data))  # fuse_kw: .inf in YAML
+    assert ".inf" in path.read_text()
+    with pytest.raises(ValidationError) as info:
+        load_site(path)
+    fields = {(p.object_id, p.field) for p in info.value.problems}
+    assert fields == {("grid", "fuse_kw"), ("fcr", "availability_price_eur_per_mw_h")}
+
+
+def test_pydantic_errors_name_the_object_once_per_field() -> None:
+    from gridflex.documents import problems_from_pydantic
+    from gridflex.scheduling.site import Site
+
+    data = _base([{"kind": "load", "name": "l", "profile_kw": "lots"}, {"kind": "load", "profile_kw": 1.0}])
+    data["services"] = {
+        "reserves": [
+            {"name": "fcr", "product": "fcr", "block_h": "four", "availability_price_eur_per_mw_h": 1}
+        ]
+    }
+    try:
+        Site.model_validate(data)
+    except Exception as exc:  # pydantic's ValidationError
+        problems = problems_from_pydantic(exc, data, "site")
+    pairs = [(p.object_id, p.field) for p in problems]
+    # a series fails both union members (number, list): one problem, not two
+    assert pairs.count(("l", "profile_kw")) == 1
+    assert ("assets[2]", "name") in pairs and ("fcr", "block_h") in pairs
+    data["assets"][1]["profile_kw"] = [1.0, "a"]  # a bad value in a list names its position
+    try:
+        Site.model_validate(data)
+    except Exception as exc:
+        pairs = [(p.object_id, p.field) for p in problems_from_pydantic(exc, data, "site")]
+    assert ("l", "profile_kw[1]") in pairs and ("l", "profile_kw") not in pairs
+
+
+def test_a_horizon_too_long_is_refused_before_any_array_is_made() -> None:
+    data = _base([])
+    data["time"]["n_periods"] = 10**8
+    assert _problems(data) == {("time", "n_periods")}
+    data["time"] = {"start": "2018-06-12T00:00:00Z", "step_s": 1, "end": "2100-01-01T00:00:00Z"}
+    assert _problems(data) == {("time", "end")}
+
+
+def test_an_unknown_strategy_is_a_validation_error() -> None:
+    from gridflex.scheduling import run_strategy
+
+    site = parse_site(_base([{"kind": "load", "name": "l", "profile_kw": 1.0}]))
+    with pytest.raises(ValidationError) as info:
+        run_strategy(site, "bogus")
+    assert [(p.object_id, p.field) for p in info.value.problems] == [("strategy", "name")]

@@ -13,6 +13,11 @@ converter          :mod:`gridflex.assets.converter` (boilers, CHP, electrolyser,
 pv                 :mod:`gridflex.assets.pv`
 load               :mod:`gridflex.assets.load`
 shiftable_process  :mod:`gridflex.assets.shiftable_process` (MILP)
+mode_machine       :mod:`gridflex.assets.mode_machine` (modes, transitions, timers; MILP: a CHP)
+demand_machines    :mod:`gridflex.assets.mode_machine` (made by the S2 CEM for a DDBC device)
+fill_rate_fleet    :mod:`gridflex.assets.fill_rate` (made by the S2 CEM for its FRBC devices)
+power_envelope     :mod:`gridflex.assets.power_envelope` (made by the S2 CEM for a PEBC device)
+power_sequence     :mod:`gridflex.assets.power_sequence` (made by the S2 CEM for a PPBC device; MILP)
 =================  =========================================================================
 """
 
@@ -24,20 +29,38 @@ from gridflex.assets.base import AssetBase, Built, Context, Flex, Output, SoftCo
 from gridflex.assets.battery import Battery
 from gridflex.assets.converter import Converter
 from gridflex.assets.ev import EV
+from gridflex.assets.fill_rate import FillRateDevice, FillRateFleetAsset
 from gridflex.assets.grid_connection import GridConnection
 from gridflex.assets.heat_pump import HeatPump, carnot_cop
 from gridflex.assets.load import Load
+from gridflex.assets.mode_machine import DemandMachines, ModeMachine
+from gridflex.assets.power_envelope import PowerEnvelope, PowerEnvelopeDevice
+from gridflex.assets.power_sequence import PowerSequenceAsset
 from gridflex.assets.pv import PV
 from gridflex.assets.shiftable_process import ShiftableProcess
 from gridflex.assets.storage import Storage
 from gridflex.timegrid import expand
 
 Asset = Annotated[
-    GridConnection | Battery | EV | HeatPump | Storage | Converter | PV | Load | ShiftableProcess,
+    GridConnection
+    | Battery
+    | EV
+    | HeatPump
+    | Storage
+    | Converter
+    | PV
+    | Load
+    | ShiftableProcess
+    | ModeMachine
+    | DemandMachines
+    | FillRateFleetAsset
+    | PowerEnvelope
+    | PowerSequenceAsset,
     Field(discriminator="kind"),
 ]
-"""Any asset kind, chosen by its ``kind`` field."""
+"""Any asset kind, chosen by its ``kind`` field (the S2 CEM's device kinds among them)."""
 
+# The kinds a site file writes (the S2 CEM's own device kinds, e.g. demand_machines, are left out)
 ASSET_KINDS: dict[str, type[AssetBase]] = {
     "grid_connection": GridConnection,
     "battery": Battery,
@@ -49,6 +72,7 @@ ASSET_KINDS: dict[str, type[AssetBase]] = {
     "pv": PV,
     "load": Load,
     "shiftable_process": ShiftableProcess,
+    "mode_machine": ModeMachine,
 }
 
 __all__ = [
@@ -61,11 +85,18 @@ __all__ = [
     "Built",
     "Context",
     "Converter",
+    "DemandMachines",
+    "FillRateDevice",
+    "FillRateFleetAsset",
     "Flex",
     "GridConnection",
     "HeatPump",
     "Load",
+    "ModeMachine",
     "Output",
+    "PowerEnvelope",
+    "PowerEnvelopeDevice",
+    "PowerSequenceAsset",
     "ShiftableProcess",
     "SoftConstraint",
     "Storage",

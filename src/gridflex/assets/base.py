@@ -147,6 +147,22 @@ class Pair:
 
 
 @dataclass
+class EnergyNeed:
+    """Energy a store must take in within a window (an EV's need): what the infeasibility
+    explanation compares with what the rest of its bus can give in that window."""
+
+    label: str  # the asset's label, as in its variable groups ("ev 'car-2'")
+    name: str
+    field: str
+    bus: str
+    start: int  # first period of the window
+    end: int  # end of the window (exclusive)
+    energy_kwh: float  # to take in, at the store's terminals after charging losses
+    eta_charge: float
+    charge_cols: np.ndarray  # the store's charging columns (kW)
+
+
+@dataclass
 class Context:
     """The shared model being built, the time grid as arrays, the site prices, and collectors."""
 
@@ -158,10 +174,12 @@ class Context:
     self_consumption_eur_per_mwh: float = 0.0
     flows: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = field(default_factory=dict)
     fixed: dict[str, np.ndarray] = field(default_factory=dict)
+    fixed_by: dict[str, list[tuple[str, np.ndarray]]] = field(default_factory=dict)  # bus → (owner, kW)
     costs: list[tuple[str, VarBlock, np.ndarray]] = field(default_factory=list)
     const_costs: dict[str, float] = field(default_factory=dict)
     pairs: list[Pair] = field(default_factory=list)
     explain: dict[str, Callable[[int, float], str]] = field(default_factory=dict)
+    needs: list[EnergyNeed] = field(default_factory=list)  # hard energy needs, for explanations
     with_services: bool = False  # stores add an expected-activation column to their energy balance
 
     @property
@@ -199,13 +217,28 @@ class Context:
 
     def period(self, ref: TimeRef, after: int = 0) -> int | None:
         """Period index of a time reference (may equal n: the horizon end); None if off the grid."""
+        k, _ = self._locate(ref, after)
+        return k
+
+    def period_problem(self, owner: str, fld: str, ref: TimeRef, after: int = 0) -> Problem | None:
+        """Why ``ref`` is not a period boundary of the horizon (before its start, after its end, between
+        two boundaries, unreadable), or None if it is one."""
+        k, why = self._locate(ref, after)
+        return None if k is not None else Problem(owner, fld, f"{ref!r} {why}")
+
+    def _locate(self, ref: TimeRef, after: int) -> tuple[int | None, str]:
+        local_end = (self.grid.start + pd.Timedelta(seconds=self.n * self.grid.step_s)).tz_convert(self.tz)
+        end = f"the horizon's end ({local_end.strftime('%a %d %b %H:%M')}, period {self.n})"
         if isinstance(ref, bool):
-            return None
+            return None, "is not a time: give a period index, an ISO time with offset or 'HH:MM'"
         if isinstance(ref, int):
-            return ref if 0 <= ref <= self.n else None
+            if ref < 0:
+                return None, "is before the horizon's start (period 0)"
+            return (ref, "") if ref <= self.n else (None, f"is after {end}")
         text = ref.strip()
+        wall = len(text) <= 5 and ":" in text
         try:
-            if len(text) <= 5 and ":" in text:
+            if wall:
                 hh, mm = (int(p) for p in text.split(":"))
                 start_local = self.grid.start.tz_convert(self.tz)
                 anchor = start_local + pd.Timedelta(seconds=after * self.grid.step_s)
@@ -214,14 +247,23 @@ class Context:
             else:
                 t = pd.Timestamp(datetime.fromisoformat(text))
                 if t.tzinfo is None:
-                    return None
+                    return None, "has no UTC offset; add e.g. '+01:00' or 'Z', or write local 'HH:MM'"
         except (ValueError, TypeError):
-            return None
+            return None, "cannot be read: give a period index, an ISO time with offset or 'HH:MM'"
         offset = (t.tz_convert("UTC") - self.grid.start).total_seconds()
         k, rem = divmod(offset, self.grid.step_s)
-        if rem or not 0 <= k <= self.n:
-            return None
-        return int(k)
+        if k < 0:
+            return None, f"is before the horizon's start ({self.clock(0)})"
+        if k > self.n or (k == self.n and rem):
+            when = f" (next at {t.tz_convert(self.tz).strftime('%a %H:%M')})" if wall else ""
+            return None, f"{when} is after {end}".lstrip()
+        if rem:
+            step_min = self.grid.step_s / 60
+            return (
+                None,
+                f"falls between two period boundaries (periods of {step_min:g} min from {self.clock(0)})",
+            )
+        return int(k), ""
 
     def clock(self, k: int) -> str:
         """Local wall-clock time of period boundary ``k``, for messages."""
@@ -257,10 +299,15 @@ class Context:
         coef_a = np.broadcast_to(np.asarray(coef, dtype=float), cols.shape)
         self.flows.setdefault(bus_name(carrier, node), []).append((periods, cols, coef_a))
 
-    def fixed_flow(self, carrier: str, node: str, power_kw: np.ndarray) -> None:
+    def fixed_flow(self, carrier: str, node: str, power_kw: np.ndarray, owner: str = "") -> None:
+        """A flow that is data, not a decision (a load profile); ``owner`` (an asset label) is named
+        when the bus cannot be balanced."""
         bus = bus_name(carrier, node)
         self.flows.setdefault(bus, [])
         self.fixed[bus] = self.fixed.get(bus, 0.0) + power_kw
+        self.fixed_by.setdefault(bus, []).append(
+            (owner or "a fixed flow", np.broadcast_to(power_kw, (self.n,)))
+        )
 
     def relation(
         self, name: str, rows: np.ndarray, cols: np.ndarray, vals: Any, lb: Any, ub: Any, n_rows: int

@@ -18,12 +18,14 @@ from gridflex.assets.base import (
     AssetBase,
     Built,
     Context,
+    EnergyNeed,
     Flex,
     Hook,
     Output,
     Pair,
     SoftConstraint,
     TimeRef,
+    bus_name,
     storage_headroom,
 )
 from gridflex.assets.storage import Level, StoreArrays, add_store
@@ -64,14 +66,10 @@ class EV(AssetBase):
     def check(self, ctx: Context) -> list[Problem]:
         out = []
         a, d = self.window(ctx)
-        if a is None:
-            out.append(
-                Problem(self.name, "arrival", f"{self.arrival!r} is not a period boundary of the horizon")
-            )
-        if d is None:
-            out.append(
-                Problem(self.name, "departure", f"{self.departure!r} is not a period boundary of the horizon")
-            )
+        for fld, ref, k, after in (("arrival", self.arrival, a, 0), ("departure", self.departure, d, a or 0)):
+            p = None if k is not None or ref is None else ctx.period_problem(self.name, fld, ref, after)
+            if p is not None:
+                out.append(p)
         if a is not None and d is not None and d <= a:
             out.append(Problem(self.name, "departure", f"{ctx.clock(d)} is not after arrival {ctx.clock(a)}"))
         if self.initial_kwh + self.energy_need_kwh > self.battery_kwh + 1e-9:
@@ -116,7 +114,8 @@ class EV(AssetBase):
         need = self.initial_kwh + self.energy_need_kwh
         ctx.explain[group] = lambda k, amount: (
             f"EV '{self.name}' cannot reach {self.energy_need_kwh:g} kWh by {ctx.clock(d)} together with "
-            f"the site's other limits (short by {amount:.4g} kWh)"
+            f"the site's other limits"  # a zero amount: the slack was booked on the other side
+            + (f" (short by {amount:.4g} kWh)" if amount > 0 else "")
         )
         s = StoreArrays(
             label=f"ev '{self.name}'",
@@ -131,7 +130,12 @@ class EV(AssetBase):
             eta_discharge=self.discharge_efficiency,
             levels=[Level(d - 1, need, group, soft)],
         )
-        return add_store(ctx, s)
+        built = add_store(ctx, s)
+        if soft is None and built.hook is not None:
+            charge = built.hook.terms[0][0]  # add_store's hook: (charge, +1), (discharge, −1)
+            ctx.needs.append(EnergyNeed(s.label, self.name, "energy_need_kwh", bus_name(ELECTRICITY, self.node),
+                                        a, d, self.energy_need_kwh, self.charge_efficiency, charge.idx))  # fmt: skip
+        return built
 
 
 class DailyEV(EV):

@@ -62,6 +62,13 @@ class GridConnection(AssetBase):
         exp = np.inf if self.export_max_kw is None else self.export_max_kw
         return min(imp, fuse), min(exp, fuse)
 
+    def limit_field(self, direction: str) -> str:
+        """The field that sets the ``"import"`` or ``"export"`` limit (for messages)."""
+        own = self.import_max_kw if direction == "import" else self.export_max_kw
+        if self.fuse_kw is not None and (own is None or self.fuse_kw <= own):
+            return "fuse_kw"
+        return f"{direction}_max_kw"
+
     def _prices(self, ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Import energy price, tariff, export price, CO2 cost per MWh imported (EUR/MWh)."""
         n, p = ctx.n, ctx.prices

@@ -24,7 +24,7 @@ class Load(AssetBase):
 
     def build(self, ctx: Context) -> Built:
         demand = ctx.series(self.profile_kw)
-        ctx.fixed_flow(self.carrier, self.node, demand)
+        ctx.fixed_flow(self.carrier, self.node, demand, self.label)
 
         def read(sol: Solution) -> Output:
             return Output({self.carrier: demand})

@@ -43,20 +43,10 @@ class ShiftableProcess(AssetBase):
         a, b = self.window(ctx)
         out = []
         if a is None:
-            out.append(
-                Problem(
-                    self.name,
-                    "earliest_start",
-                    f"{self.earliest_start!r} is not a period boundary of the horizon",
-                )
-            )
+            out.append(ctx.period_problem(self.name, "earliest_start", self.earliest_start))
         if b is None:
-            out.append(
-                Problem(
-                    self.name, "latest_end", f"{self.latest_end!r} is not a period boundary of the horizon"
-                )
-            )
-        return out
+            out.append(ctx.period_problem(self.name, "latest_end", self.latest_end or 0, after=a or 0))
+        return [p for p in out if p is not None]
 
     def precheck(self, ctx: Context) -> list[Problem]:
         a, b = self.window(ctx)
@@ -177,7 +167,7 @@ class DailyProcess(ShiftableProcess):
         inside = periods < n
         cols, coef = y.idx[start[inside]], np.tile(prof, n)[inside]
         ctx.flow(self.carrier, self.node, periods[inside], cols, coef)
-        ctx.fixed_flow(self.carrier, self.node, fixed)
+        ctx.fixed_flow(self.carrier, self.node, fixed, self.label)
         reader = self._reader(ctx, periods[inside], cols, coef)
 
         def read(sol: Solution) -> Output:

@@ -255,7 +255,8 @@ class StoreBase(AssetBase):
             target = self.target_soc_frac * self.capacity_kwh
             ctx.explain[f"{self.label} target soc"] = lambda k, amount: (
                 f"{self.label} cannot reach its target of {target:g} kWh by {ctx.clock(ctx.n)} "
-                f"together with the other constraints (short by {amount:.4g} kWh)"
+                "together with the other constraints"  # a zero amount: the slack was booked elsewhere
+                + (f" (short by {amount:.4g} kWh)" if amount > 0 else "")
             )
         return add_store(ctx, s)
 

@@ -11,12 +11,14 @@ from gridflex.cli.demo import demo_app
 from gridflex.cli.evaluate import evaluate
 from gridflex.cli.flexoffers import flexoffers_app
 from gridflex.cli.grid import grid_app
+from gridflex.cli.market import market_app
 from gridflex.cli.s2 import cem_app, rm_app
 from gridflex.cli.schedule import schedule_site_cmd
 
 app = typer.Typer(help="gridflex: energy flexibility from the device to the grid.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
 app.add_typer(flexoffers_app, name="flexoffers")
+app.add_typer(market_app, name="market")
 app.command("evaluate")(evaluate)
 app.command("schedule")(schedule_site_cmd)
 app.add_typer(cem_app, name="cem")

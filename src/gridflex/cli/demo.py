@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from gridflex.cli.common import _progress, clear_errors, console
+from gridflex.cli.common import _progress, clear_errors, console, err
 
 demo_app = typer.Typer(
     help="The main job: flex-offers of a fleet and a multi-energy site; `demo s2` runs S2 devices live."
@@ -36,6 +36,18 @@ def demo(
     """Flex-offer lifecycle of a fleet, then a multi-energy office stacking energy, FCR and a DSO contract."""
     if ctx.invoked_subcommand is not None:
         return
+    from gridflex.cli.flexoffers import bad_option, prepare_out
+    from gridflex.flexoffer.limits import MAX_DEVICES
+
+    if not 1 <= devices <= MAX_DEVICES:
+        bad_option("--devices", f"must be 1 to {MAX_DEVICES:,}, got {devices:,}")
+    if seed < 0:
+        bad_option("--seed", f"must be >= 0, got {seed}")
+    if limit_kw is not None and not (limit_kw > 0 and limit_kw < float("inf")):
+        bad_option("--limit-kw", f"must be a positive number of kW, got {limit_kw}")
+    prepare_out(report)
+    prepare_out(site_report)
+
     from gridflex.demos.flexoffers import STEPS, run_demo, write_demo_report
     from gridflex.demos.site import run_site_demo, write_site_demo_report
 
@@ -63,6 +75,8 @@ def demo(
     for k, v in result.summary():
         table.add_row(k, v)
     console.print(table)
+    for note in result.scheduled.limits_hit:
+        err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
     out = write_demo_report(result, report)
     console.print(f"Report written to [bold]{out}[/] (open it in a browser; it works offline).")
 
@@ -76,15 +90,30 @@ def demo(
             progress.update(task, advance=1, description="compare strategies" if step == "site" else "done")
 
         site = run_site_demo(on_step=on_site_step)
-    table = Table(title=f"strategies on '{site.result.site}' (EUR; value = −total cost)")
-    table.add_column("")
-    for col in site.strategies.columns:
-        table.add_column(str(col), justify="right")
-    for idx, row in site.strategies.iterrows():
-        table.add_row(str(idx), *(f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row))
-    console.print(table)
+    console.print(strategies_table(site.result.site, site.strategies))
+    times = site.strategies.attrs.get("time_s", {})
+    if times:
+        console.print("time: " + ", ".join(f"{name} {s:.2f} s" for name, s in times.items()))
     out = write_site_demo_report(site, site_report)
     console.print(f"Site report written to [bold]{out}[/].")
+
+
+def strategies_table(site: str, strategies: Any) -> Table:
+    """The strategies side by side: money rows (EUR, value = −total cost) first, then the mean
+    commitments (kW) under their own heading; each row's unit in its name."""
+    table = Table(title=f"strategies on '{site}'", caption="value = −total cost; revenue is negative cost")
+    table.add_column("")
+    for col in strategies.columns:
+        table.add_column(str(col), justify="right")
+    money = [i for i in strategies.index if str(i).endswith("_eur")]
+    rest = [i for i in strategies.index if i not in money]
+    for k, rows in enumerate((money, rest)):
+        if k and rows:
+            table.add_section()
+        for idx in rows:
+            row = strategies.loc[idx]
+            table.add_row(str(idx), *(f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row))
+    return table
 
 
 @demo_app.command("s2")
@@ -97,8 +126,9 @@ def demo_s2(
     hours: Annotated[float, typer.Option(help="Simulated hours (at most 60 s of wall time).")] = 12.0,
 ) -> None:
     """A household and an office live over real sockets: CEM + one simulator per device kind."""
-    from gridflex.demos.s2 import run_s2_demo
+    from gridflex.demos.s2 import check_s2_demo_options, run_s2_demo
 
+    check_s2_demo_options(speed, hours)  # one clear line and exit code 2, before anything starts
     with console.status(f"running {hours:g} simulated hours at {speed:g}× on 127.0.0.1 …"):
         summary = run_s2_demo(report, speed=speed, hours=hours)
     table = Table(title=f"gridflex demo s2 — {hours:g} h at {speed:g}× in {summary['wall_s']} s")

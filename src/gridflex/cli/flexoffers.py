@@ -1,39 +1,121 @@
-"""``gridflex flexoffers ...``: the flex-offer lifecycle one step at a time, FlexOffer JSON in and out."""
+"""``gridflex flexoffers ...``: the flex-offer lifecycle one step at a time, FlexOffer JSON in and out.
+
+Every command checks its options and the limits of :mod:`gridflex.flexoffer.limits` before any long
+work, reads each file once, creates the folder of ``--out`` when it does not exist, and turns bad
+input into one line on stderr with exit code 2 (see :func:`gridflex.cli.common.clear_errors`).
+"""
 
 from __future__ import annotations
 
 import itertools
-import json
+import math
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from gridflex.cli.common import clear_errors, console
+from gridflex.cli.common import clear_errors, console, err
+
+if TYPE_CHECKING:
+    from gridflex.flexoffer.io import FlexOfferDocument
+    from gridflex.flexoffer.model import FlexOfferBatch
+    from gridflex.timegrid import TimeGrid
 
 flexoffers_app = typer.Typer(help="Flex-offer lifecycle, one step at a time (FlexOffer JSON in and out).")
 
-MEMBERS_FIELD = "gridflexMembers"
+MEMBERS_FIELD = "gridflexMembers"  # kept for importers; the extension lives in gridflex.flexoffer.io
+METHODS = ("auto", "milp", "colgen")
+MAX_NOISE = 1.0
 
 
-def _read(path: Path):  # -> FlexOfferBatch
-    from gridflex.flexoffer.io import read_flexoffers
+# ---- checks shared by the commands ----------------------------------------------------------------
+def bad_option(name: str, message: str) -> None:
+    """Refuse a command-line option with one line naming it."""
+    from gridflex.errors import Problem, ValidationError
 
-    return read_flexoffers(path)
-
-
-def _write(batch, path: Path, extra: list[dict] | None = None) -> None:
-    from gridflex.flexoffer.io import flexoffers_to_json
-
-    doc = flexoffers_to_json(batch)
-    if extra:
-        for offer, more in zip(doc["flexOffers"], extra, strict=True):
-            offer.update(more)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    raise ValidationError("the command-line options", [Problem("option", name, message)])
 
 
-def _grid_for(batch):  # -> TimeGrid
+def prepare_out(out: Path) -> Path:
+    """Check ``--out`` before the work and create its folder (the same for every command)."""
+    from gridflex.errors import DataError
+
+    if out.is_dir():
+        raise DataError(f"--out {out} is a folder: give a file name, e.g. {out / 'out.json'}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"cannot create the folder of --out {out}: {e.strerror or e}") from None
+    if not os.access(out.parent, os.W_OK):
+        raise DataError(f"cannot write --out {out}: the folder {out.parent} is not writable")
+    return out
+
+
+def read_document(path: Path) -> FlexOfferDocument:
+    """Read a FlexOffer JSON file once, within the limits of the commands."""
+    from gridflex.errors import DataError
+    from gridflex.flexoffer.io import read_flexoffer_document
+    from gridflex.flexoffer.limits import MAX_FILE_BYTES, check_batch_limits
+
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise DataError(f"cannot read flex-offers from {path}: {e.strerror or e}") from None
+    if size > MAX_FILE_BYTES:
+        raise DataError(
+            f"{path} has {size / 1024**3:.1f} GiB, at most {MAX_FILE_BYTES / 1024**3:g} GiB per file"
+        )
+    with _bar(f"reading {path.name}", "MB", size, 1e-6) as progress:
+        doc = read_flexoffer_document(path, progress)
+    check_batch_limits(doc.batch, f"flex-offer JSON {path}")
+    return doc
+
+
+def write_document(batch: FlexOfferBatch, path: Path, members: list | None = None) -> None:
+    from gridflex.flexoffer.io import write_flexoffers
+
+    with _bar(f"writing {path.name}", "offers", len(batch)) as progress:
+        write_flexoffers(batch, path, members=members, progress=progress)  # one offer per line, in chunks
+
+
+@contextmanager
+def _bar(text: str, unit: str, total: int, scale: float = 1.0) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr (stdout keeps the results only), fed ``(done, total)`` in ``unit``
+    after ``scale``; it disappears when done, and shows only on a terminal."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if not err.is_terminal:  # a log or a pipe gets the result and error lines only
+        yield lambda done, total: None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn(f"{{task.completed:,.0f}}/{{task.total:,.0f}} {unit}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(text, total=total * scale)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done * scale, total=total * scale)
+
+        yield update
+
+
+@contextmanager
+def _status(text: str) -> Iterator[None]:
+    """A spinner on stderr while a long step runs (stdout keeps the results only; none off a terminal)."""
+    if not err.is_terminal:
+        yield
+        return
+    with err.status(text):
+        yield
+
+
+def _grid_for(batch: FlexOfferBatch) -> TimeGrid:
     """Whole hours covering every offer's placement window."""
     import numpy as np
 
@@ -46,27 +128,43 @@ def _grid_for(batch):  # -> TimeGrid
     return TimeGrid(np.datetime64(start, "s").astype("datetime64[ns]").astype(str) + "Z", batch.interval_s, n)
 
 
+def _tolerance_s(name: str, minutes: int) -> int:
+    from gridflex.flexoffer.limits import MAX_WINDOW_S
+
+    if not 1 <= minutes <= MAX_WINDOW_S // 60:
+        bad_option(name, f"must be 1 to {MAX_WINDOW_S // 60:,} minutes (31 days), got {minutes}")
+    return minutes * 60
+
+
+# ---- the commands -----------------------------------------------------------------------------------
 @flexoffers_app.command()
 @clear_errors
 def generate(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output JSON file.")],
-    devices: Annotated[int, typer.Option(help="Number of devices.")] = 1000,
-    day: Annotated[str, typer.Option(help="Local day (Europe/Paris).")] = "2018-06-12",
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output JSON file (its folder is created).")],
+    devices: Annotated[int, typer.Option(help="Number of devices (1 to 1,000,000).")] = 1000,
+    day: Annotated[str, typer.Option(help="Local day (Europe/Paris), 1970 to 2198.")] = "2018-06-12",
+    seed: Annotated[int, typer.Option(help="Random seed (>= 0).")] = 0,
 ) -> None:
     """Generate a seeded fleet of flex-offers (EVs, heat pumps, wet appliances, batteries, PV)."""
     from gridflex.flexoffer.fleet import generate_fleet
+    from gridflex.flexoffer.limits import MAX_DEVICES
 
-    batch = generate_fleet(devices, day=day, seed=seed)
-    _write(batch, out)
+    if not 1 <= devices <= MAX_DEVICES:
+        bad_option("--devices", f"must be 1 to {MAX_DEVICES:,}, got {devices:,}")
+    if seed < 0:
+        bad_option("--seed", f"must be >= 0, got {seed}")
+    prepare_out(out)
+    with _status(f"generating {devices:,} devices"):
+        batch = generate_fleet(devices, day=day, seed=seed)
+    write_document(batch, out)
     console.print(f"{len(batch):,} flex-offers written to {out}")
 
 
 @flexoffers_app.command()
 @clear_errors
 def validate(file: Annotated[Path, typer.Argument(help="FlexOffer JSON file.")]) -> None:
-    """Check every rule; list each problem with offer id and field."""
-    batch = _read(file)  # reading validates and raises one error naming every problem
+    """Check every rule and the limits of the commands; list each problem with offer id and field."""
+    batch = read_document(file).batch  # reading validates and raises one error naming every problem
     console.print(f"{len(batch):,} flex-offers in {file} are valid")
 
 
@@ -75,12 +173,14 @@ def validate(file: Annotated[Path, typer.Argument(help="FlexOffer JSON file.")])
 def aggregate_cmd(
     file: Annotated[Path, typer.Argument(help="FlexOffer JSON file (the members).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output JSON of the aggregated offers.")],
-    est_tolerance_min: Annotated[int, typer.Option(help="Start-time tolerance of a group, minutes.")] = 60,
+    est_tolerance_min: Annotated[
+        int, typer.Option(help="Start-time tolerance of a group, minutes (1 to 44,640).")
+    ] = 60,
     tf_tolerance_min: Annotated[
-        int, typer.Option(help="Time-flexibility tolerance of a group, minutes.")
+        int, typer.Option(help="Time-flexibility tolerance of a group, minutes (1 to 44,640).")
     ] = 60,
     max_group_size: Annotated[
-        int | None, typer.Option(help="At most this many offers per aggregate.")
+        int | None, typer.Option(help="At most this many offers per aggregate (>= 1).")
     ] = None,
     balance: Annotated[bool, typer.Option(help="Pair consumption with production offers.")] = False,
 ) -> None:
@@ -89,17 +189,33 @@ def aggregate_cmd(
 
     from gridflex.flexoffer.aggregation import aggregate, balance_aggregate
 
-    batch = _read(file)
-    kw: dict[str, Any] = {"est_tolerance_s": est_tolerance_min * 60, "tf_tolerance_s": tf_tolerance_min * 60}
-    agg = balance_aggregate(batch, **kw) if balance else aggregate(batch, max_group_size=max_group_size, **kw)
-    order = np.argsort(agg.group, kind="stable")
-    bounds = np.searchsorted(agg.group[order], np.arange(len(agg.aggregates) + 1))
-    members = [{MEMBERS_FIELD: batch.ids[order[a:b]].tolist()} for a, b in itertools.pairwise(bounds)]
-    _write(agg.aggregates, out, members)
-    rep = agg.report()["retained"]
+    kw: dict[str, Any] = {
+        "est_tolerance_s": _tolerance_s("--est-tolerance-min", est_tolerance_min),
+        "tf_tolerance_s": _tolerance_s("--tf-tolerance-min", tf_tolerance_min),
+    }
+    if max_group_size is not None and max_group_size < 1:
+        bad_option("--max-group-size", f"must be at least 1, got {max_group_size}")
+    if balance and max_group_size is not None:
+        bad_option("--max-group-size", "balance aggregation makes pairs: leave --max-group-size out")
+    prepare_out(out)
+    batch = read_document(file).batch
+    with _status(f"aggregating {len(batch):,} offers"):
+        agg = (
+            balance_aggregate(batch, **kw)
+            if balance
+            else aggregate(batch, max_group_size=max_group_size, **kw)
+        )
+        order = np.argsort(agg.group, kind="stable")
+        bounds = np.searchsorted(agg.group[order], np.arange(len(agg.aggregates) + 1)).tolist()
+        ids = batch.ids[order].tolist()
+        members = [ids[a:b] for a, b in itertools.pairwise(bounds)]
+        rep = agg.report()
+    write_document(agg.aggregates, out, members)
+    kept = rep["retained"]
     console.print(
-        f"{len(batch):,} offers → {len(agg.aggregates):,} aggregates (ratio {agg.ratio:.1f}); "
-        f"time flexibility retained per device {100 * rep['time_per_member']:.1f} %, energy {100 * rep['energy']:.1f} %; written to {out}"
+        f"{len(batch):,} offers → {len(agg.aggregates):,} aggregates ({agg.ratio:.1f} offers per aggregate); "
+        f"each device keeps {100 * kept['time_per_member']:.1f} % of its start-time flexibility, "
+        f"the aggregates keep {100 * kept['energy']:.1f} % of the energy flexibility; written to {out}"
     )
 
 
@@ -109,25 +225,46 @@ def schedule_cmd(
     file: Annotated[Path, typer.Argument(help="FlexOffer JSON file (aggregated or not).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output JSON with flexOfferSchedule set.")],
     zone: Annotated[str, typer.Option(help="SMARD price zone.")] = "France",
-    limit_kw: Annotated[float | None, typer.Option(help="Portfolio power limit per period.")] = None,
+    limit_kw: Annotated[float | None, typer.Option(help="Portfolio power limit per period, kW.")] = None,
     method: Annotated[str, typer.Option(help="auto, milp or colgen.")] = "auto",
+    time_limit_s: Annotated[
+        float, typer.Option(help="Time limit of an exact (MILP) solve, seconds (0.1 to 3600).")
+    ] = 10.0,
 ) -> None:
     """Choose starts and energies at least cost on real day-ahead prices."""
+    from gridflex.flexoffer.limits import MAX_SCHEDULE_ELEMENTS, schedule_elements
     from gridflex.flexoffer.schedule import schedule_flexoffers
     from gridflex.market.prices import prices_on_grid
 
-    raw = json.loads(file.read_text(encoding="utf-8"))
-    batch = _read(file)
+    if method not in METHODS:
+        bad_option("--method", f"must be one of {', '.join(METHODS)}, got {method!r}")
+    if limit_kw is not None and not math.isfinite(limit_kw):
+        bad_option("--limit-kw", f"must be a finite number of kW, got {limit_kw}")
+    if not 0.1 <= time_limit_s <= 3600:
+        bad_option("--time-limit-s", f"must be 0.1 to 3600 seconds, got {time_limit_s}")
+    prepare_out(out)
+    doc = read_document(file)
+    batch = doc.batch
+    elements = schedule_elements(batch)
+    if elements > MAX_SCHEDULE_ELEMENTS:
+        bad_option(
+            "FILE",
+            f"{file}: {elements:,} (offer, start, interval) choices, at most {MAX_SCHEDULE_ELEMENTS:,}: "
+            "aggregate the offers first ('gridflex flexoffers aggregate')",
+        )
     grid = _grid_for(batch)
     prices = prices_on_grid(grid, zone)
-    res = schedule_flexoffers(batch, grid, prices, limit_kw=limit_kw, method=method)
-    offers = raw["flexOffers"] if isinstance(raw, dict) else raw
-    extra = [{MEMBERS_FIELD: o[MEMBERS_FIELD]} if MEMBERS_FIELD in o else {} for o in offers]
-    _write(batch.with_schedule(res.schedule), out, extra)
+    with _status(f"scheduling {len(batch):,} offers"):
+        res = schedule_flexoffers(
+            batch, grid, prices, limit_kw=limit_kw, method=method, time_limit_s=time_limit_s
+        )
+    write_document(batch.with_schedule(res.schedule), out, doc.members)
     console.print(
         f"scheduled {len(batch):,} offers: cost {res.cost_eur:,.2f} EUR, lower bound {res.lower_bound_eur:,.2f} EUR, "
         f"gap {100 * res.gap:.3f} % ({res.method}); written to {out}"
     )
+    for note in res.limits_hit:
+        err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
 
 
 @flexoffers_app.command("disaggregate")
@@ -142,36 +279,66 @@ def disaggregate_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output JSON: members with their schedules.")],
 ) -> None:
     """Split each aggregate schedule over its members; every member schedule is checked."""
-    import numpy as np
-
     from gridflex.errors import DataError
     from gridflex.flexoffer.aggregation import aggregate
     from gridflex.flexoffer.disaggregation import disaggregate
+    from gridflex.flexoffer.io import member_groups
 
-    members = _read(members_file)
-    aggs = _read(aggregates_file)
-    raw = json.loads(aggregates_file.read_text(encoding="utf-8"))
-    offers = raw["flexOffers"] if isinstance(raw, dict) else raw
-    if aggs.schedule is None:
+    prepare_out(out)
+    members = read_document(members_file).batch
+    aggs = read_document(aggregates_file)
+    if aggs.batch.schedule is None:
         raise DataError(f"{aggregates_file}: no flexOfferSchedule; run 'gridflex flexoffers schedule' first")
-    pos = {m: i for i, m in enumerate(members.ids.tolist())}
-    group = np.full(len(members), -1, dtype=np.int64)
-    for g, o in enumerate(offers):
-        if MEMBERS_FIELD not in o:
-            raise DataError(f"{aggregates_file}: offer {o.get('id')!r} has no {MEMBERS_FIELD} list")
-        for mid in o[MEMBERS_FIELD]:
-            if mid not in pos:
-                raise DataError(
-                    f"{aggregates_file}: member {mid!r} of {o.get('id')!r} is not in {members_file}"
-                )
-            group[pos[mid]] = g
-    if (group < 0).any():
-        missing = members.ids[group < 0][0]
-        raise DataError(f"{members_file}: offer {missing!r} belongs to no aggregate in {aggregates_file}")
-    agg = aggregate(members, groups=group)
-    schedule = disaggregate(agg, aggs.schedule)
-    _write(members.with_schedule(schedule), out)
+    group = member_groups(members, aggs, str(members_file))
+    with _status(f"disaggregating {len(aggs.batch):,} aggregates over {len(members):,} members"):
+        agg = aggregate(members, groups=group)
+        schedule = disaggregate(agg, aggs.batch.schedule)
+    write_document(members.with_schedule(schedule), out)
     console.print(f"{len(members):,} member schedules written to {out}, each inside its flex-offer")
+
+
+def _read_measured(path: Path, batch: FlexOfferBatch):  # -> np.ndarray
+    """Measured kWh per profile interval, aligned with ``batch``, from ``{id: [kWh, ...]}``."""
+    import numpy as np
+
+    from gridflex.errors import FlexOfferValidationError, Problem
+    from gridflex.flexoffer.io import load_json
+
+    data = load_json(path, "measured energies")
+    what = f"measured energies {path}"
+    if not isinstance(data, dict):
+        raise FlexOfferValidationError(
+            what,
+            [
+                Problem(
+                    "document",
+                    "",
+                    f"expected an object {{offer id: [kWh per interval]}}, not {type(data).__name__}",
+                )
+            ],
+        )
+    values = np.empty(len(batch.lower_kwh))
+    problems: list[Problem] = []
+    for i, oid in enumerate(batch.ids.tolist()):
+        a, b = int(batch.offsets[i]), int(batch.offsets[i + 1])
+        series = data.get(oid)
+        ok = (
+            isinstance(series, list)
+            and len(series) == b - a
+            and all(
+                isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in series
+            )
+        )
+        if not ok:
+            got = "nothing" if series is None else f"{str(series)[:40]}"
+            problems.append(Problem(oid, "", f"needs a list of {b - a} finite kWh values, got {got}"))
+            if len(problems) >= 10:
+                break
+            continue
+        values[a:b] = series
+    if problems:
+        raise FlexOfferValidationError(what, problems)
+    return values
 
 
 @flexoffers_app.command()
@@ -180,35 +347,34 @@ def measure(
     file: Annotated[Path, typer.Argument(help="Members with their flexOfferSchedule.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output JSON: deviations, imbalance, cost.")],
     measured: Annotated[
-        Path | None, typer.Option(help="JSON {id: [kWh per interval]}; default: simulate with --noise.")
+        Path | None,
+        typer.Option(help="JSON {id: list of kWh per interval}; default: simulate with --noise."),
     ] = None,
-    noise: Annotated[float, typer.Option(help="Relative noise of simulated measurements.")] = 0.05,
+    noise: Annotated[float, typer.Option(help="Relative noise of simulated measurements (0 to 1).")] = 0.05,
     zone: Annotated[str, typer.Option(help="SMARD price zone.")] = "France",
-    seed: Annotated[int, typer.Option(help="Seed of simulated measurements.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of simulated measurements (>= 0).")] = 0,
 ) -> None:
     """Compare measured energy with the assigned schedules: deviations, imbalance, imbalance cost."""
+    import json
+
     import numpy as np
 
     from gridflex.errors import DataError
     from gridflex.flexoffer.execution import execute, simulate_measurements
     from gridflex.market.prices import prices_on_grid
 
-    batch = _read(file)
+    if not (math.isfinite(noise) and 0 <= noise <= MAX_NOISE):
+        bad_option("--noise", f"must be 0 to {MAX_NOISE:g} (a share of the scheduled energy), got {noise}")
+    if seed < 0:
+        bad_option("--seed", f"must be >= 0, got {seed}")
+    prepare_out(out)
+    batch = read_document(file).batch
     if batch.schedule is None:
         raise DataError(f"{file}: no flexOfferSchedule; run 'gridflex flexoffers disaggregate' first")
     if measured is None:
         values = simulate_measurements(batch, batch.schedule, noise=noise, seed=seed)
     else:
-        data = json.loads(measured.read_text(encoding="utf-8"))
-        values = np.empty(len(batch.lower_kwh))
-        for i, oid in enumerate(batch.ids.tolist()):
-            a, b = batch.offsets[i], batch.offsets[i + 1]
-            series = data.get(oid)
-            if series is None or len(series) != b - a:
-                raise DataError(
-                    f"{measured}: offer {oid!r} needs {b - a} measured values, got {series!r:.60}"
-                )
-            values[a:b] = series
+        values = _read_measured(measured, batch)
     grid = _grid_for(batch)
     prices = prices_on_grid(grid, zone)
     res = execute(batch, batch.schedule, values, grid, prices)
@@ -223,7 +389,7 @@ def measure(
             zip(batch.ids.tolist(), batch.sum_per_offer(res.deviation_kwh).round(6).tolist(), strict=True)
         ),
     }
-    out.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    out.write_text(json.dumps(doc, indent=1, allow_nan=False), encoding="utf-8")
     console.print(
         f"imbalance {np.abs(res.imbalance_kwh).sum():,.2f} kWh, cost {res.imbalance_cost_eur:,.2f} EUR; written to {out}"
     )

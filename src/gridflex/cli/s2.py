@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -85,9 +86,16 @@ def rm_simulate(
     from gridflex.errors import Problem, ValidationError
     from gridflex.s2 import KINDS, simulate
 
+    problems = []
     if kind not in KINDS:
-        raise ValidationError(
-            "options", [Problem("rm simulate", "KIND", f"{kind!r} is not one of {', '.join(KINDS)}")]
+        problems.append(Problem("rm simulate", "KIND", f"{kind!r} is not one of {', '.join(KINDS)}"))
+    if not (math.isfinite(speed) and 0 < speed <= 1e5):  # NaN fails every comparison
+        problems.append(
+            Problem("rm simulate", "speed", f"must be a number > 0 and at most 1e5, got {speed:g}")
         )
+    if duration_s is not None and not (math.isfinite(duration_s) and duration_s > 0):
+        problems.append(Problem("rm simulate", "duration-s", f"must be a number > 0, got {duration_s:g}"))
+    if problems:  # checked before connecting
+        raise ValidationError("options", problems)
     summary = simulate(kind, url, token, speed=speed, duration_s=duration_s, resource_id=resource_id)
     console.print(summary)

@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from gridflex.cli.common import clear_errors, console
+
+if TYPE_CHECKING:
+    from gridflex.scheduling import SiteResult
+
+
+def cost_table(result: SiteResult) -> Table:
+    """Cost terms in one fixed order (``COST_TERMS``), revenue negative, the total last."""
+    status = f"{result.status}{', MILP' if result.is_mip else ''}"
+    table = Table(title=f"gridflex schedule — {result.site} ({status})", caption="revenue is negative")
+    table.add_column("cost term")
+    table.add_column("EUR", justify="right")
+    costs = result.costs_eur  # ordered by the scheduler: COST_TERMS, then others, total last
+    for k, v in costs.items():
+        if k != "total":
+            table.add_row(k, f"{v:,.2f}")
+    table.add_section()
+    table.add_row("total", f"{costs['total']:,.2f}", style="bold")
+    return table
 
 
 @clear_errors
@@ -27,17 +45,14 @@ def schedule_site_cmd(
 
         strategies = compare_strategies(compiled) if compiled.products else None
         write_site_report(result, report, prices=compiled.prices, strategies=strategies)
-    table = Table(
-        title=f"gridflex schedule — {result.site} ({result.status}{', MILP' if result.is_mip else ''})"
-    )
-    table.add_column("cost component")
-    table.add_column("EUR", justify="right")
-    for k, v in result.costs_eur.items():
-        table.add_row(k, f"{v:,.2f}")
-    console.print(table)
+    console.print(cost_table(result))
     console.print(
-        f"mean available flexibility: up {result.flex_up_kw.mean():,.1f} kW, down {result.flex_down_kw.mean():,.1f} kW; "
-        f"built in {result.time_build_s * 1e3:.1f} ms, solved in {result.time_solver_s * 1e3:.1f} ms"
+        # Said in draw terms: SiteResult's up/down (more/less import) is the reverse of the TSO words.
+        f"mean available flexibility: the site could draw {result.flex_up_kw.mean():,.1f} kW more "
+        f"or {result.flex_down_kw.mean():,.1f} kW less than planned, per period"
+    )
+    console.print(
+        f"time: built in {result.time_build_s * 1e3:.1f} ms, solved in {result.time_solver_s * 1e3:.1f} ms"
     )
     written = [str(p) for p in (out, csv, report) if p is not None]
     console.print("written: " + ", ".join(written))

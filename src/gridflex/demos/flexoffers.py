@@ -24,6 +24,7 @@ from gridflex.flexoffer.execution import (
     simulate_measurements,
 )
 from gridflex.flexoffer.fleet import fleet_horizon, generate_fleet
+from gridflex.flexoffer.measures import aggregation_in_words
 from gridflex.flexoffer.model import FlexOfferBatch, envelope_on_grid, place_on_grid
 from gridflex.flexoffer.schedule import ScheduleResult, schedule_flexoffers
 from gridflex.flexoffer.validate import check_flexoffers, validate_schedule
@@ -60,15 +61,16 @@ class DemoResult:
             ("devices / flex-offers", f"{len(self.fleet):,}"),
             ("aggregated flex-offers", f"{len(self.aggregation.aggregates):,}"),
             ("aggregation ratio", f"{self.aggregation.ratio:,.1f} : 1"),
-            ("time flexibility retained per device", f"{100 * retained['time_per_member']:.1f} %"),
-            ("energy flexibility retained", f"{100 * retained['energy']:.1f} %"),
-            ("absolute-area flexibility retained", f"{100 * retained['absolute_area']:.1f} %"),
+            ("start-time flexibility each device keeps", f"{100 * retained['time_per_member']:.1f} %"),
+            ("energy flexibility the aggregates keep", f"{100 * retained['energy']:.1f} %"),
+            ("total-energy flexibility the aggregates keep", f"{100 * retained['tec_energy']:.1f} %"),
             ("portfolio limit", f"{self.limit_kw:,.0f} kW (peak of the default schedules)"),
             ("cost of the default schedules", f"{self.default_cost_eur:,.2f} EUR"),
             ("cost of the optimised schedule", f"{s.cost_eur:,.2f} EUR"),
             ("saving", f"{saving:,.2f} EUR ({100 * saving / len(self.fleet):,.2f} EUR-cent per device)"),
             ("lower bound (LP relaxation)", f"{s.lower_bound_eur:,.2f} EUR"),
             ("optimality gap", f"{s.gap_eur:,.2f} EUR, {100 * s.gap:.3f} % of the cost ({s.method})"),
+            *(("solver limit reached", note) for note in s.limits_hit),
             ("prosumer remuneration (above/below default)", f"{self.activation_eur:,.2f} EUR"),
             ("imbalance (sum of |period imbalance|)", f"{np.abs(e.imbalance_kwh).sum():,.1f} kWh"),
             ("imbalance cost", f"{e.imbalance_cost_eur:,.2f} EUR"),
@@ -118,7 +120,9 @@ def run_demo(
     if problems:  # never continue silently with an infeasible device schedule
         from gridflex.errors import DisaggregationError
 
-        raise DisaggregationError(f"{len(problems)} device schedules infeasible, first: {problems[0]}")
+        raise DisaggregationError(
+            f"{len(problems)} device schedules infeasible, first: {problems[0]}", problems
+        )
     done("disaggregate")
     measured = simulate_measurements(fleet, member_schedule, noise=noise, seed=seed)
     execution = execute(fleet, member_schedule, measured, grid, prices)
@@ -180,7 +184,7 @@ def write_demo_report(result: DemoResult, path: str | Path) -> Path:
     by_type = go.Figure()
     fleet, sched = result.fleet, result.members.schedule
     assert sched is not None
-    kinds = np.char.partition(fleet.ids.astype(str), "-")[:, 0]
+    kinds = np.strings.partition(fleet.ids, np.asarray("-", dtype=fleet.ids.dtype))[0]
     for kind in np.unique(kinds):
         idx = np.flatnonzero(kinds == kind)
         sub = fleet.take(idx)
@@ -193,8 +197,7 @@ def write_demo_report(result: DemoResult, path: str | Path) -> Path:
     imb = go.Figure(go.Bar(x=x, y=result.execution.imbalance_kwh * to_kw, name="imbalance"))
     imb.update_layout(height=300, yaxis_title="kW (measured − scheduled)")
 
-    retained = result.flexibility["retained"]
-    flex_rows = [(k, f"{100 * v:.1f} %") for k, v in retained.items()]
+    flex_rows = aggregation_in_words(result.flexibility)
     sections = [
         Section("Summary", table=result.summary()),
         Section(
@@ -205,7 +208,14 @@ def write_demo_report(result: DemoResult, path: str | Path) -> Path:
         ),
         Section("Scheduled load by device type", figure=by_type),
         Section("Execution: imbalance per period", figure=imb),
-        Section("Flexibility retained by aggregation (after / before)", table=flex_rows),
+        Section(
+            "Flexibility kept by aggregation",
+            "Each measure of the devices' flex-offers (before) and of the aggregated offers (after), and "
+            "the share kept. Measures summed over offers fall with the number of offers: a window shared "
+            "by a hundred devices in one aggregate counts once. What a device keeps is the first row; "
+            "the summary's percentages are rows of this table.",
+            table=flex_rows,
+        ),
     ]
     return write_report(
         path,

@@ -1,7 +1,7 @@
 """``gridflex demo s2``: a household and an office run live over real sockets on 127.0.0.1.
 
 Each site has its own CEM (ephemeral port, bearer token) and one simulated RM per simulator kind
-(:data:`gridflex.s2.simulators.KINDS`: battery, pv, heatpump, ev and, when present, washing-machine,
+(:data:`gridflex.s2.rm.simulators.KINDS`: battery, pv, heatpump, ev and, when present, washing-machine,
 chp, hybrid-heatpump), all on one accelerated :class:`~gridflex.s2.clock.Clock`. A short simulated day
 (``hours``, default 12 from 06:00 UTC on 2018-06-12) runs at ``speed``; half-way, a DSO caps the
 office's import (``CEM.set_congestion_limit``). Real French day-ahead prices of that day
@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,10 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from gridflex.errors import Problem, ValidationError
 from gridflex.s2.clock import Clock
 from gridflex.s2.planner import GAS_EUR_PER_MWH
+from gridflex.s2.rm.simulators import KINDS, Simulator
 from gridflex.s2.server import CEM
-from gridflex.s2.simulators import KINDS, Simulator
 from gridflex.scheduling import Site, parse_site
 
 TOKEN = "demo-token"
@@ -70,6 +72,11 @@ def _state(sim: Simulator) -> tuple[float, float | None]:
     return float(dev.power_w(now)) if dev is not None else 0.0, fill
 
 
+def _fill_unit(sim: Simulator) -> str:
+    """The unit of :func:`_state`'s fill level: a heat pump's buffer in °C, stored energy in kWh."""
+    return "°C" if getattr(sim.device, "temp_c", None) is not None else "kWh"
+
+
 async def _run(speed: float, hours: float, sample_s: float) -> dict[str, Any]:
     clock = Clock(speed, start=DEMO_START)
     sites = {
@@ -105,11 +112,15 @@ async def _run(speed: float, hours: float, sample_s: float) -> dict[str, Any]:
     congested = False
     end = DEMO_START + timedelta(seconds=duration)
     try:
-        while clock.now() < end and not all(t.done() for t in tasks):
+        while True:
             now = clock.now()
+            # checked before the end, so the DSO's signal is sent even when a loaded machine let
+            # the simulated hours pass between two samples
             if not congested and now >= congestion_at:
                 cems["office"].set_congestion_limit(import_kw=office_limit_kw)  # the DSO's signal
                 congested = True
+            if now >= end or all(t.done() for t in tasks):
+                break
             for name, ss in sims.items():
                 samples[name].append((now, [_state(s) for s in ss]))
             await asyncio.sleep(sample_s)
@@ -146,6 +157,7 @@ async def _run(speed: float, hours: float, sample_s: float) -> dict[str, Any]:
             "max_over_limit_kw": round(float(np.maximum(site_kw - limit, 0.0).max(initial=0.0)), 2),
             "imported_kwh": round(float(np.maximum(site_kw, 0).mean() * hours), 2) if times else 0.0,
             "devices": devs,
+            "_units": [_fill_unit(s) for s in sims[name]],
             "_series": (times, power, site_kw, limit, [_states(samples[name], j) for j in range(len(kinds))]),
         }
     out["_frames"] = frames
@@ -182,9 +194,12 @@ def _report(path: str | Path, result: dict[str, Any], hours: float, speed: float
         for j, dev in enumerate(site["devices"]):
             f2 = make_subplots(specs=[[{"secondary_y": True}]])
             f2.add_scatter(x=times, y=power[:, j] / 1000.0, name="power (kW)")
+            f2.update_yaxes(title_text="power (kW, + = consumption)", secondary_y=False)
             st = states[j]
             if any(v is not None for v in st):
-                f2.add_scatter(x=times, y=st, name="state (fill level)", secondary_y=True)
+                unit = site["_units"][j]
+                f2.add_scatter(x=times, y=st, name=f"fill level ({unit})", secondary_y=True)
+                f2.update_yaxes(title_text=f"fill level ({unit})", secondary_y=True)
             marks = [t for t, rid, _ in instr if rid == dev["resource_id"]]
             if marks:
                 f2.add_scatter(x=marks, y=[0.0] * len(marks), mode="markers", name="instruction sent",
@@ -197,16 +212,36 @@ def _report(path: str | Path, result: dict[str, Any], hours: float, speed: float
     return write_report(path, "gridflex S2 demo: a household and an office", sections)
 
 
+MAX_WALL_S = 60.0
+"""The demo keeps its wall-clock run under this."""
+MAX_SPEED = 100_000.0
+"""Faster, the devices' clock outruns the CEM's planning (and 1e300× overflows the clock)."""
+
+
+def check_s2_demo_options(speed: float, hours: float) -> None:
+    """Refuse options the demo cannot run (checked up front): raises ValidationError naming the option."""
+
+    def bad(name: str, why: str) -> ValidationError:
+        return ValidationError("demo s2 options", [Problem("demo s2", name, why)])
+
+    # `not x > 0` also catches NaN, which compares false with everything
+    if not (math.isfinite(speed) and 0 < speed <= MAX_SPEED):
+        raise bad("speed", f"must be a number > 0 and at most {MAX_SPEED:g} (simulated seconds per real "
+                           f"second), got {speed:g}")  # fmt: skip
+    if not (math.isfinite(hours) and hours > 0):
+        raise bad("hours", f"must be a finite number > 0, got {hours:g}")
+    if hours * 3600.0 / speed > MAX_WALL_S:
+        raise bad("hours", f"{hours:g} h at {speed:g}x would take {hours * 3600 / speed:.0f} s; the demo "
+                           f"keeps under {MAX_WALL_S:.0f} s (raise --speed or lower --hours)")  # fmt: skip
+
+
 def run_s2_demo(report_path: str | Path, speed: float = 1080.0, hours: float = 12.0) -> dict[str, Any]:
     """Run the demo (``hours`` simulated at ``speed``: 12 h at 1080× take 40 s) and write the report.
 
     Returns a summary: per site the plans, re-plans by reason, the largest site power and excess over
     its limit, and per device its kind, the instructions it received and its simulator summary.
     """
-    if hours * 3600.0 / speed > 60.0:
-        raise ValueError(
-            f"{hours} h at {speed}x would take {hours * 3600 / speed:.0f} s; the demo keeps under 60 s"
-        )
+    check_s2_demo_options(speed, hours)
     t0 = time.perf_counter()
     result = asyncio.run(_run(speed, hours, sample_s=0.05))
     path = _report(report_path, result, hours, speed)

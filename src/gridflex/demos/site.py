@@ -34,10 +34,10 @@ def demo_site_path() -> Path:
 
 def run_site_demo(on_step: Callable[[str, float], None] | None = None) -> SiteDemoResult:
     """Schedule the office (co-optimised energy + FCR + DSO contract) and compare the strategies."""
-    from gridflex.scheduling import compare_strategies, compile_site, load_site, schedule_site
+    from gridflex.scheduling import compare_strategies, compile_site, schedule_site
 
     t = time.perf_counter()
-    compiled = compile_site(load_site(demo_site_path()))
+    compiled = compile_site(demo_site_path())  # read, validated and compiled once
     result = schedule_site(compiled)
     timings = {"site": time.perf_counter() - t}
     if on_step:

@@ -28,6 +28,11 @@ Aggregate of a group
     members' defaults may start at different shifts from their EST, which no single aggregate start
     reproduces (place the members' defaults on a grid with :func:`place_on_grid` for a baseline).
 
+Singletons
+    A member alone in its group passes through unchanged: its aggregate has the member's own
+    bounds (no inner box), TEC, unit prices and default schedule, so it keeps 100 % of every
+    flexibility measure; disaggregation hands the aggregate's schedule to the member as it is.
+
 Grouping (:func:`group_offers`)
     Offers fall in a cell ``(EST // est_tolerance_s, (LST − EST) // tf_tolerance_s, EST mod interval)``
     (the last part keeps members on one interval grid). Inside a cell, optional bin packing by count
@@ -47,22 +52,24 @@ flexibilities through aggregation", 2014)
 Speed and memory
     Every per-interval pass runs over blocks of whole offers of about ``_CHUNK`` intervals (see
     :func:`blocks`), so temporaries stay in the CPU cache and each flat array is read or written about
-    once: the batch is read twice for the check and the sums, and once for the inner boxes and the
-    aggregate bounds together. The member-to-aggregate index (8 bytes per interval) is rebuilt per block
-    and kept only when the aggregates' profiles are long in total (:class:`Placement`). On a 2-core VM,
-    1e6 offers of 20 intervals aggregate in about 0.55 s and disaggregate in about 0.35 s (warm).
+    once. The inner boxes are never stored whole: an aggregation keeps ``α`` and ``1 − α − β`` per
+    member and rebuilds ``(l', u')`` per block (:meth:`Aggregation.inner_block`); the aggregate bounds
+    and the proportional split read them that way. The member-to-aggregate index (8 bytes per
+    interval) is rebuilt per block and kept only when the aggregates' profiles are long in total
+    (:class:`Placement`). ``benchmarks/flexoffers.py --memory-child N`` measures the peak memory.
 
 Disaggregation lives in :mod:`gridflex.flexoffer.disaggregation`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from gridflex.errors import FlexOfferValidationError, Problem
-from gridflex.flexoffer.model import NO_TIME, FlexOfferBatch
+from gridflex.flexoffer.model import _CHUNK, NO_TIME, FlexOfferBatch, Schedule, blocks, segment_sum
 
 __all__ = [
     "Aggregation",
@@ -98,20 +105,6 @@ _MEASURE_NOTES = {
 
 
 # ---- small vectorized helpers -------------------------------------------------------------------
-def segment_sum(flat: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Sum a flat CSR array over each segment ``[offsets[i], offsets[i+1])`` (empty segments give 0).
-
-    Uses ``np.add.reduceat`` (one sequential pass, no index array).
-    """
-    n = len(offsets) - 1
-    out = np.zeros(n, dtype=np.float64)
-    lengths = np.diff(offsets)
-    nonempty = lengths > 0
-    if len(flat) and nonempty.any():
-        out[nonempty] = np.add.reduceat(flat, offsets[:-1][nonempty])
-    return out
-
-
 def _offer_of_flat(offsets: np.ndarray, flat_idx: np.ndarray) -> np.ndarray:
     return np.searchsorted(offsets, flat_idx, side="right") - 1
 
@@ -180,7 +173,6 @@ def _check_batch(batch: FlexOfferBatch) -> tuple[list[Problem], _Sums | None]:
 
 
 # ---- inner approximation ------------------------------------------------------------------------
-_CHUNK = 1 << 16  # flat intervals per block of the inner-box pass: temporaries stay in the CPU cache
 
 
 def inner_bounds(batch: FlexOfferBatch) -> tuple[np.ndarray, np.ndarray]:
@@ -193,22 +185,6 @@ def inner_bounds(batch: FlexOfferBatch) -> tuple[np.ndarray, np.ndarray]:
     if sums is None:
         raise FlexOfferValidationError("flex-offers for an inner approximation", problems)
     return _inner(batch, sums)
-
-
-def blocks(offsets: np.ndarray, chunk: int | None = None) -> list[tuple[int, int, int, int]]:
-    """Blocks ``(m0, m1, a, b)`` of whole offers ``m0..m1`` covering flat intervals ``a..b``, each about
-    ``chunk`` intervals: a loop over blocks keeps its temporaries in the CPU cache, so every flat
-    array is read or written once instead of once per numpy operation."""
-    chunk = _CHUNK if chunk is None else chunk
-    total = int(offsets[-1]) if len(offsets) else 0
-    if total == 0:
-        return []
-    cuts = np.unique(np.searchsorted(offsets, np.arange(0, total, chunk), side="right") - 1)
-    cuts = np.append(cuts, len(offsets) - 1)
-    return [
-        (m0, m1, int(offsets[m0]), int(offsets[m1]))
-        for m0, m1 in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True)
-    ]
 
 
 def _alpha_keep(sums: _Sums) -> tuple[np.ndarray, np.ndarray]:
@@ -224,23 +200,65 @@ def _alpha_keep(sums: _Sums) -> tuple[np.ndarray, np.ndarray]:
     return alpha, 1.0 - alpha - beta
 
 
-def _inner(batch: FlexOfferBatch, sums: _Sums) -> tuple[np.ndarray, np.ndarray]:
-    """Inner boxes ``(l', u')`` in one blocked pass (the batch's own arrays when no TEC binds)."""
-    alpha, keep = _alpha_keep(sums)
-    if not (alpha.any() or (keep != 1.0).any()):
-        return batch.lower_kwh, batch.upper_kwh
-    lower, upper, offsets, lengths = batch.lower_kwh, batch.upper_kwh, batch.offsets, batch.lengths
-    inner_lo = np.empty_like(lower)
-    inner_hi = np.empty_like(upper)
-    for m0, m1, a, b in blocks(offsets):
-        width = upper[a:b] - lower[a:b]
-        tmp = np.repeat(alpha[m0:m1], lengths[m0:m1])
-        tmp *= width
-        np.add(tmp, lower[a:b], out=inner_lo[a:b])
-        tmp = np.repeat(keep[m0:m1], lengths[m0:m1])
-        tmp *= width
-        np.add(tmp, inner_lo[a:b], out=inner_hi[a:b])  # u' = l' + (1 − α − β)(u − l) >= l' exactly
-    return inner_lo, inner_hi
+class _InnerBoxes:
+    """The inner boxes ``(l', u')`` of a batch, block by block, from per-offer ``α`` and ``1 − α − β``:
+    8 bytes per offer instead of 16 per profile interval (see :func:`blocks`)."""
+
+    def __init__(self, batch: FlexOfferBatch, sums: _Sums, whole: np.ndarray | None = None) -> None:
+        alpha, keep = _alpha_keep(sums)
+        if whole is not None:  # members alone keep their own box (and their TEC, in their aggregate)
+            alpha[whole] = 0.0
+            keep[whole] = 1.0
+        self.lower, self.upper, self.offsets, self.lengths = (
+            batch.lower_kwh,
+            batch.upper_kwh,
+            batch.offsets,
+            batch.lengths,
+        )
+        self.own = not (alpha.any() or (keep != 1.0).any())  # no TEC binds: the batch's own boxes
+        self.alpha, self.keep, self.whole = alpha, keep, whole
+
+    def block(self, m0: int, m1: int, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(l', u')`` of flat intervals ``a..b`` (offers ``m0..m1``)."""
+        lower, upper = self.lower[a:b], self.upper[a:b]
+        if self.own:
+            return lower, upper
+        width = upper - lower
+        lengths = self.lengths[m0:m1]
+        lo = np.repeat(self.alpha[m0:m1], lengths)
+        lo *= width
+        lo += lower
+        hi = np.repeat(self.keep[m0:m1], lengths)
+        hi *= width
+        hi += lo  # u' = l' + (1 − α − β)(u − l) >= l' exactly
+        if self.whole is not None:  # their own bounds bit for bit (l + (u − l) may round away from u)
+            w = np.repeat(self.whole[m0:m1], lengths)
+            lo[w], hi[w] = lower[w], upper[w]
+        return lo, hi
+
+    def full(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every ``(l', u')`` (the batch's own arrays, not copied, when no TEC binds)."""
+        if self.own:
+            return self.lower, self.upper
+        lo, hi = np.empty_like(self.lower), np.empty_like(self.upper)
+        for m0, m1, a, b in blocks(self.offsets):
+            lo[a:b], hi[a:b] = self.block(m0, m1, a, b)
+        return lo, hi
+
+
+def _inner(
+    batch: FlexOfferBatch, sums: _Sums, whole: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Inner boxes ``(l', u')`` (the batch's own arrays when no TEC binds); ``whole``: offers that keep
+    their own box (members alone in their aggregate, whose TEC the aggregate carries itself)."""
+    return _InnerBoxes(batch, sums, whole).full()
+
+
+def flat_indices(offsets: np.ndarray, offers: np.ndarray) -> np.ndarray:
+    """Flat profile indices of ``offers`` (in that order), for CSR ``offsets``."""
+    lengths = offsets[1:][offers] - offsets[:-1][offers]
+    k = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.repeat(offsets[:-1][offers], lengths) + k
 
 
 class Placement:
@@ -277,6 +295,29 @@ class Placement:
         idx += np.arange(a, b)
         return idx
 
+    def block_sums(
+        self, block: Callable[[int, int, int, int], tuple[np.ndarray, ...]], k: int
+    ) -> list[np.ndarray]:
+        """Sums per aggregate interval of ``k`` flat member arrays given block by block by ``block``
+        (never whole, unless the index is stored: then the arrays are built to sum them at once)."""
+        if self.stored is None and self.total > 2 * _CHUNK:
+            self.index()
+        if self.stored is not None:
+            flats = [np.empty(int(self.offsets[-1])) for _ in range(k)]
+            for m0, m1, a, b in blocks(self.offsets):
+                for f, v in zip(flats, block(m0, m1, a, b), strict=True):
+                    f[a:b] = v
+            return self.sums(*flats)
+        out = [np.zeros(self.total) for _ in range(k)]
+        for m0, m1, a, b in blocks(self.offsets):
+            idx = self.block(m0, m1, a, b)  # a fresh array here (no stored index): shifted in place
+            r0 = int(idx.min())
+            idx -= r0
+            r1 = r0 + int(idx.max()) + 1
+            for o, f in zip(out, block(m0, m1, a, b), strict=True):
+                o[r0:r1] += np.bincount(idx, weights=f, minlength=r1 - r0)
+        return out
+
     def sums(self, *flats: np.ndarray) -> list[np.ndarray]:
         """Sum of each flat member array per aggregate interval."""
         if self.stored is None and self.total > 2 * _CHUNK:
@@ -303,21 +344,64 @@ class Aggregation:
     ``members``           the input batch
     ``group``             int64 (n,): aggregate index of each member
     ``offset``            int64 (n,): member start inside its aggregate profile, in intervals
-    ``inner_lower_kwh``, ``inner_upper_kwh``  flat, aligned with ``members``: the inner boxes
+    ``inner_lower_kwh``, ``inner_upper_kwh``  flat, aligned with ``members``: the inner boxes (built on
+                          first use; :meth:`inner_block` gives them block by block without storing them)
     """
 
     aggregates: FlexOfferBatch
     members: FlexOfferBatch
     group: np.ndarray
     offset: np.ndarray
-    inner_lower_kwh: np.ndarray
-    inner_upper_kwh: np.ndarray
+    _inner_lower: np.ndarray | None = None
+    _inner_upper: np.ndarray | None = None
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def _inner_full(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._inner_lower is not None and self._inner_upper is not None:
+            return self._inner_lower, self._inner_upper
+        if "inner_full" not in self._cache:
+            self._cache["inner_full"] = self._boxes().full()
+        return self._cache["inner_full"]
+
+    def _boxes(self) -> _InnerBoxes:
+        if "inner" not in self._cache:
+            problems, sums = _check_batch(self.members)
+            if sums is None:
+                raise FlexOfferValidationError("aggregation members", problems)
+            self._cache["inner"] = _InnerBoxes(self.members, sums, self.alone if self.alone.any() else None)
+        return self._cache["inner"]
+
+    @property
+    def inner_lower_kwh(self) -> np.ndarray:
+        """Flat lower bounds ``l'`` of the members' inner boxes (aligned with ``members``)."""
+        return self._inner_full()[0]
+
+    @property
+    def inner_upper_kwh(self) -> np.ndarray:
+        """Flat upper bounds ``u'`` of the members' inner boxes (aligned with ``members``)."""
+        return self._inner_full()[1]
+
+    def inner_block(self, m0: int, m1: int, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(l', u')`` of member flat intervals ``a..b`` (members ``m0..m1``, see :func:`blocks`)."""
+        if self._inner_lower is not None and self._inner_upper is not None:
+            return self._inner_lower[a:b], self._inner_upper[a:b]
+        if "inner_full" in self._cache:
+            lo, hi = self._cache["inner_full"]
+            return lo[a:b], hi[a:b]
+        return self._boxes().block(m0, m1, a, b)
 
     @property
     def ratio(self) -> float:
         """Aggregation ratio: members per aggregate (NaN when there are no aggregates)."""
         return len(self.members) / len(self.aggregates) if len(self.aggregates) else float("nan")
+
+    @property
+    def alone(self) -> np.ndarray:
+        """bool (n,): members alone in their aggregate (passed through unchanged)."""
+        if "alone" not in self._cache:
+            size = np.bincount(self.group, minlength=len(self.aggregates))
+            self._cache["alone"] = size[self.group] == 1
+        return self._cache["alone"]
 
     @property
     def placement(self) -> Placement:
@@ -368,6 +452,7 @@ class Aggregation:
             "members": len(self.members),
             "aggregates": len(self.aggregates),
             "ratio": self.ratio,
+            "time_per_member": {"before": float(tf_members), "after": float(kept)},
             "before": before,
             "after": after,
             "retained": retained,
@@ -606,16 +691,28 @@ def _aggregate_groups(batch: FlexOfferBatch, group: np.ndarray, sums: _Sums) -> 
     agg_offsets = np.zeros(n_groups + 1, dtype=np.int64)
     np.cumsum(length_g, out=agg_offsets[1:])
 
-    inner_lo, inner_hi = _inner(batch, sums)
-    cache: dict = {}
+    # A member alone in its group passes through unchanged: its own box, TEC, prices and default
+    # (the inner box would give up flexibility only needed to split a sum over several members).
+    size = np.bincount(group, minlength=n_groups)
+    alone = size[group] == 1
+    boxes = _InnerBoxes(batch, sums, alone if alone.any() else None)  # block by block, never stored whole
+    cache: dict = {"alone": alone, "inner": boxes}
     placement = Placement(batch.offsets, agg_offsets[:-1][group] + offset, int(agg_offsets[-1]), cache)
-    agg_lo, agg_hi = placement.sums(inner_lo, inner_hi)
+    agg_lo, agg_hi = placement.block_sums(boxes.block, 2)
 
     lst_g = est_g + tf_g * interval
     # deadlines: the earliest of the members', kept in order acceptance <= assignment <= LST
     assign = _earliest_deadline(batch.assign_before_s, group, n_groups, lst_g)
     latest_accept = np.where(assign == NO_TIME, lst_g, assign)
     accept = _earliest_deadline(batch.accept_before_s, group, n_groups, latest_accept)
+    single = np.flatnonzero(alone)  # members alone, and their groups group[single]
+    g_single = group[single]
+
+    def passed(values: np.ndarray, absent: float | int = np.nan) -> np.ndarray:
+        out = np.full(n_groups, absent, dtype=values.dtype)
+        out[g_single] = values[single]
+        return out
+
     aggregates = FlexOfferBatch(
         ids=np.char.add("agg-", np.arange(n_groups).astype(str)) if n_groups else np.zeros(0, dtype="<U1"),
         owners=np.full(n_groups, AGGREGATOR_OWNER),
@@ -627,10 +724,33 @@ def _aggregate_groups(batch: FlexOfferBatch, group: np.ndarray, sums: _Sums) -> 
         interval_s=interval,
         accept_before_s=accept,
         assign_before_s=assign,
+        tec_lower_kwh=passed(batch.tec_lower_kwh),
+        tec_upper_kwh=passed(batch.tec_upper_kwh),
+        price_above_eur_per_mwh=passed(batch.price_above_eur_per_mwh),
+        price_below_eur_per_mwh=passed(batch.price_below_eur_per_mwh),
+        default=_passed_default(batch, single, g_single, n_groups, agg_offsets),
     )
-    result = Aggregation(aggregates, batch, group, offset, inner_lo, inner_hi, cache)
+    result = Aggregation(aggregates, batch, group, offset, None, None, cache)
     result._cache["placement"] = placement
     return result
+
+
+def _passed_default(
+    batch: FlexOfferBatch, single: np.ndarray, g_single: np.ndarray, n_groups: int, agg_offsets: np.ndarray
+) -> Schedule | None:
+    """The default schedules of members alone in their group, as their aggregates' defaults."""
+    d = batch.default
+    if d is None or not len(single) or np.all(d.start_s[single] == NO_TIME):
+        return None
+    start = np.full(n_groups, NO_TIME, dtype=np.int64)
+    start[g_single] = d.start_s[single]
+    energy = np.full(int(agg_offsets[-1]), np.nan)
+    lengths = batch.lengths[single]
+    k = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    energy[np.repeat(agg_offsets[g_single], lengths) + k] = d.energy_kwh[
+        np.repeat(batch.offsets[single], lengths) + k
+    ]
+    return Schedule(start, energy)
 
 
 def balance_aggregate(

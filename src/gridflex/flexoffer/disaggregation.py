@@ -35,7 +35,7 @@ from typing import Literal
 import numpy as np
 
 from gridflex.errors import DisaggregationError, InfeasibleError, Problem
-from gridflex.flexoffer.aggregation import Aggregation, blocks, segment_sum
+from gridflex.flexoffer.aggregation import Aggregation, blocks, flat_indices, segment_sum
 from gridflex.flexoffer.model import FlexOfferBatch, Schedule
 
 __all__ = ["check_disaggregation", "disaggregate", "proportional_split"]
@@ -54,7 +54,7 @@ def _raise(what: str, problems: list[Problem], count: int | None = None) -> None
     shown = "; ".join(str(p) for p in problems[:_MAX_SHOWN])
     more = (len(problems) if count is None else count) - _MAX_SHOWN
     suffix = f"; … and {more} more" if more > 0 else ""
-    raise DisaggregationError(f"{what}: {shown}{suffix}")
+    raise DisaggregationError(f"{what}: {shown}{suffix}", problems)
 
 
 def _near(bound: np.ndarray, tol: float) -> np.ndarray:
@@ -67,10 +67,11 @@ def _check_input(agg: FlexOfferBatch, schedule: Schedule, tol: float) -> tuple[n
     """Shapes, finiteness and the aggregate starts; returns (start shift in s per aggregate, outside_t)."""
     g, total = len(agg), len(agg.lower_kwh)
     if schedule.start_s.shape != (g,) or schedule.energy_kwh.shape != (total,):
-        raise DisaggregationError(
+        msg = (
             f"aggregate schedule has shapes {schedule.start_s.shape} / {schedule.energy_kwh.shape}, "
             f"expected ({g},) / ({total},) for {g} aggregates"
         )
+        raise DisaggregationError(msg, [Problem("schedule", "shape", msg)])
     x = schedule.energy_kwh
     bad = ~np.isfinite(x)
     if bad.any():
@@ -132,12 +133,19 @@ def proportional_split(aggregation: Aggregation, energy_kwh: np.ndarray) -> np.n
     f = np.zeros(len(span))
     np.divide(energy_kwh - agg.lower_kwh, span, out=f, where=span > 0)
     np.clip(f, 0.0, 1.0, out=f)
-    lo, hi, placement = aggregation.inner_lower_kwh, aggregation.inner_upper_kwh, aggregation.placement
-    x = np.empty_like(lo)
+    placement = aggregation.placement
+    x = np.empty(len(aggregation.members.lower_kwh))
     for m0, m1, a, b in blocks(aggregation.members.offsets):
-        tmp = hi[a:b] - lo[a:b]
+        lo, hi = aggregation.inner_block(m0, m1, a, b)  # computed per block, never stored whole
+        tmp = hi - lo
         tmp *= f.take(placement.block(m0, m1, a, b))
-        np.add(tmp, lo[a:b], out=x[a:b])
+        np.add(tmp, lo, out=x[a:b])
+    alone = aggregation.alone
+    if alone.any():  # a member alone takes its aggregate's energies as they are (no rounding)
+        single = np.flatnonzero(alone)
+        x[flat_indices(aggregation.members.offsets, single)] = energy_kwh[
+            flat_indices(agg.offsets, aggregation.group[single])
+        ]
     return x
 
 
@@ -196,7 +204,12 @@ def _lp_split_group(
     try:
         sol = m.solve()
     except InfeasibleError as e:
-        raise DisaggregationError(_why_not(aggregation, g, members, fl, t_local, x_g, tol, str(e))) from None
+        problem = _why_not(aggregation, g, members, fl, t_local, x_g, tol, str(e))
+        raise DisaggregationError(
+            f"aggregate {agg_id} ({len(members)} members): the schedule cannot be split over its members: "
+            f"{problem.message}",
+            [problem],
+        ) from None
     energy[fl] = p + sol.value(up) - sol.value(down)
 
 
@@ -221,11 +234,10 @@ def _why_not(
     x_g: np.ndarray,
     tol: float,
     solver_msg: str,
-) -> str:
+) -> Problem:
     """Name what an aggregate schedule asks that its members cannot give together."""
     mem, agg = aggregation.members, aggregation.aggregates
     agg_id = str(agg.ids[g])
-    head = f"aggregate {agg_id} ({len(members)} members): the schedule cannot be split over its members"
     lo_t = np.bincount(t_local, weights=mem.lower_kwh[fl], minlength=len(x_g))
     hi_t = np.bincount(t_local, weights=mem.upper_kwh[fl], minlength=len(x_g))
     bad = np.flatnonzero((x_g < lo_t - _near(lo_t, tol)) | (x_g > hi_t + _near(hi_t, tol)))
@@ -234,16 +246,22 @@ def _why_not(
             f"period {k}: {x_g[k]:g} kWh outside the members' summed bounds [{lo_t[k]:g}, {hi_t[k]:g}]"
             for k in bad[:_MAX_SHOWN]
         )
-        return f"{head}: {text}"
+        return Problem(agg_id, f"energy_kwh[{int(bad[0])}]", text)
     local = np.repeat(np.arange(len(members)), mem.lengths[members])
     t_lo, t_hi = _group_tec(mem, members, local, mem.lower_kwh[fl], mem.upper_kwh[fl])
     total, need_lo, need_hi = float(x_g.sum()), float(t_lo.sum()), float(t_hi.sum())
     if total < need_lo - tol * (1 + abs(need_lo)) or total > need_hi + tol * (1 + abs(need_hi)):
-        return (
-            f"{head}: total {total:g} kWh outside the sum of the members' total energy constraints "
-            f"[{need_lo:g}, {need_hi:g}]"
+        return Problem(
+            agg_id,
+            "energy_kwh",
+            f"total {total:g} kWh outside the sum of the members' total energy constraints "
+            f"[{need_lo:g}, {need_hi:g}]",
         )
-    return f"{head}: the per-period sums and the members' total energy constraints conflict ({solver_msg})"
+    return Problem(
+        agg_id,
+        "energy_kwh",
+        f"the per-period sums and the members' total energy constraints conflict ({solver_msg})",
+    )
 
 
 # ---- the final check ----------------------------------------------------------------------------

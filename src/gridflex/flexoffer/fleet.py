@@ -137,15 +137,24 @@ def fleet_horizon(
 # ---- shared construction ------------------------------------------------------------------------
 def _labels(prefix: str, numbers: np.ndarray, min_digits: int = 6) -> np.ndarray:
     """``prefix`` + zero-padded decimal ``numbers`` (at least ``min_digits``, all of one width), built
-    as UCS-4 code points in one pass (no per-item string formatting)."""
+    as UCS-4 code points (no per-item string formatting), as numpy ``StringDType`` strings."""
     numbers = np.asarray(numbers, dtype=np.int64)
     width = max(min_digits, len(str(int(numbers.max()))) if len(numbers) else min_digits)
-    digits = (numbers[:, None] // 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)) % 10
     head = np.array([ord(ch) for ch in prefix], dtype=np.uint32)
-    raw = np.empty((len(numbers), len(head) + width), dtype=np.uint32)
-    raw[:, : len(head)] = head
-    raw[:, len(head) :] = digits + ord("0")
-    return raw.view(f"U{raw.shape[1]}").ravel()
+    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
+    out = np.empty(len(numbers), dtype=np.dtypes.StringDType())
+    # in chunks, as variable-width strings: 16 bytes per label instead of 4 per character, and no
+    # temporaries of the size of the whole fleet
+    for a in range(0, len(numbers), _LABEL_CHUNK):
+        part = numbers[a : a + _LABEL_CHUNK]
+        raw = np.empty((len(part), len(head) + width), dtype=np.uint32)
+        raw[:, : len(head)] = head
+        raw[:, len(head) :] = (part[:, None] // powers) % 10 + ord("0")
+        out[a : a + len(part)] = raw.view(f"U{raw.shape[1]}").ravel()
+    return out
+
+
+_LABEL_CHUNK = 1 << 18
 
 
 @dataclass
@@ -370,9 +379,12 @@ def _check_args(n_devices: object, mix: object, day: object, tz: str, interval_s
     elif interval_s <= 0 or 3600 % interval_s:
         bad("interval_s", f"must be a positive divisor of 3600 s, got {interval_s}")
     try:
-        _local_midnight(day, tz)
+        year = _local_midnight(day, tz).year
     except (ValueError, TypeError) as exc:
         bad("day", f"cannot read {day!r} as a date: {exc}")
+    else:
+        if not 1970 <= year <= 2198:  # the 36-hour horizon must end before 2200, as flex-offer times do
+            bad("day", f"{day!r} is outside the supported years 1970 to 2198")
     try:
         pd.Timestamp("2000-01-01").tz_localize(tz)
     except Exception as exc:  # several exception types for an unknown zone
@@ -446,7 +458,8 @@ def generate_fleet(
         _GENERATORS[kind](np.random.default_rng(sq), counts[kind], c)
         for kind, sq in zip(DEVICE_TYPES, seqs, strict=False)
     ]
-    fleet = FlexOfferBatch.concat(parts)
+    fleet = FlexOfferBatch.concat(parts, consume=True)  # peak: the fleet plus one field, not twice it
+    del parts
     households = max(1, math.ceil(n_devices / _DEVICES_PER_PROSUMER))
     owners = _labels("prosumer-", np.random.default_rng(seqs[-1]).integers(0, households, n_devices), 1)
     return replace(fleet, owners=owners)

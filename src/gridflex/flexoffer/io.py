@@ -10,47 +10,49 @@ profile slice ``{"minDuration": d, "maxDuration": d, "energyConstraintList": [{"
 Reading collects every problem of the document (offer id, or ``flexOffers[i]`` when the id is
 missing, and field) and raises one :class:`FlexOfferValidationError`; malformed JSON in a file
 raises :class:`DataError` naming the path, line and column. The parsed batch is then validated
-with :func:`validate_flexoffers`. Writing merges consecutive intervals with identical bounds (or,
-for schedules, identical energies) into one slice, choosing slice totals whose division by the
-duration gives back the interval values bit for bit, so read → write → read is exact.
+with :func:`validate_flexoffers`. Writing merges consecutive intervals with identical bounds and
+identical schedule energies into one slice, choosing slice totals whose division by the duration
+gives back the interval values bit for bit, so read → write → read is exact. Schedules are written
+slice-aligned: schedule slice ``j`` has the duration of profile slice ``j`` (a profile slice is cut
+where a schedule's energy changes); schedules whose slices span several profile slices (the
+merged form other tools may write) are still read.
 """
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from typing import Any, TypeGuard
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from gridflex.errors import DataError, FlexOfferValidationError, Problem
-from gridflex.flexoffer.model import DEFAULT_INTERVAL_S, NO_TIME, FlexOfferBatch, Schedule
+from gridflex.flexoffer.jsonparse import PROFILE, SCHEDULES, _gc_paused, _parse, _Parser, _to_slice_fields
+from gridflex.flexoffer.model import NO_TIME, FlexOfferBatch, Schedule
 from gridflex.flexoffer.validate import check_flexoffers, validate_flexoffers
 
-__all__ = ["flexoffers_from_json", "flexoffers_to_json", "read_flexoffers", "write_flexoffers"]
+__all__ = [
+    "MEMBERS_FIELD",
+    "FlexOfferDocument",
+    "flexoffer_document_from_json",
+    "flexoffers_from_json",
+    "flexoffers_to_json",
+    "load_json",
+    "member_groups",
+    "read_flexoffer_document",
+    "read_flexoffers",
+    "write_flexoffers",
+]
 
-PROFILE = "flexOfferProfileConstraints"
-SCHEDULES = ("defaultSchedule", "flexOfferSchedule")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _WHAT = "flex-offer JSON"
+MEMBERS_FIELD = "gridflexMembers"
+"""gridflex extension on an aggregated offer: the ids of the member offers it aggregates."""
 
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building millions of small dicts and lists
-    (acyclic data: the collector would only rescan them, several times over)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+Members = list[list[str] | None]
 
 
 # ---- writing ----------------------------------------------------------------------------------
@@ -111,10 +113,9 @@ def _merge(batch: FlexOfferBatch, columns: list[np.ndarray]) -> tuple[np.ndarray
     return np.concatenate(([0], np.cumsum(counts))), dur, totals
 
 
-def _schedule_json(batch: FlexOfferBatch, sched: Schedule) -> list[dict | None]:
+def _schedule_json(sched: Schedule, soff: np.ndarray, dur: np.ndarray, tot: np.ndarray) -> list[dict | None]:
+    """Schedules sliced like the profile (``soff``, ``dur``): schedule slice j is profile slice j."""
     present = sched.start_s != NO_TIME
-    energy = np.where(present[batch.owner_index], sched.energy_kwh, 0.0)
-    soff, dur, (tot,) = _merge(batch, [energy])
     slices = [{"duration": d, "energyAmount": e} for d, e in zip(dur.tolist(), tot.tolist(), strict=True)]
     starts = _iso(sched.start_s)
     so = soff.tolist()
@@ -124,16 +125,45 @@ def _schedule_json(batch: FlexOfferBatch, sched: Schedule) -> list[dict | None]:
     ]
 
 
-def flexoffers_to_json(batch: FlexOfferBatch) -> dict[str, list[dict[str, Any]]]:
-    """``{"flexOffers": [...]}`` for a valid batch (raises :class:`FlexOfferValidationError` otherwise)."""
+def flexoffers_to_json(
+    batch: FlexOfferBatch, members: Sequence[Sequence[str] | None] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """``{"flexOffers": [...]}`` for a valid batch (raises :class:`FlexOfferValidationError` otherwise).
+
+    ``members``: per offer, the ids written as its ``gridflexMembers`` (None: none for that offer).
+    """
     check_flexoffers(batch, "flex-offers to write")
+    _check_members(batch, members)
     with _gc_paused():
-        return _to_json(batch)
+        doc = _to_json(batch)
+        if members is not None:
+            _add_members(doc["flexOffers"], members)
+        return doc
+
+
+def _check_members(batch: FlexOfferBatch, members: Sequence | None) -> None:
+    if members is not None and len(members) != len(batch):
+        raise FlexOfferValidationError(
+            "flex-offers to write",
+            [Problem("batch", MEMBERS_FIELD, f"{len(members)} member lists for {len(batch)} offers")],
+        )
+
+
+def _add_members(offers: list[dict[str, Any]], members: Sequence[Sequence[str] | None]) -> None:
+    for fo, ids in zip(offers, members, strict=True):
+        if ids is not None:
+            fo[MEMBERS_FIELD] = list(ids)
 
 
 def _to_json(batch: FlexOfferBatch) -> dict[str, list[dict[str, Any]]]:
     n = len(batch)
-    soff, dur, (tot_lo, tot_hi) = _merge(batch, [batch.lower_kwh, batch.upper_kwh])
+    # One slicing for the profile and every schedule: schedule slice j covers exactly profile slice j
+    # (as the specification reads them), so a run is cut wherever the bounds or any schedule change.
+    present = [
+        (name, s) for name, s in zip(SCHEDULES, (batch.default, batch.schedule), strict=True) if s is not None
+    ]
+    energies = [np.where((s.start_s != NO_TIME)[batch.owner_index], s.energy_kwh, 0.0) for _, s in present]
+    soff, dur, (tot_lo, tot_hi, *tot_sched) = _merge(batch, [batch.lower_kwh, batch.upper_kwh, *energies])
     slices = [
         {"minDuration": d, "maxDuration": d, "energyConstraintList": [{"lower": lo, "upper": hi}]}
         for d, lo, hi in zip(dur.tolist(), tot_lo.tolist(), tot_hi.tolist(), strict=True)
@@ -153,9 +183,7 @@ def _to_json(batch: FlexOfferBatch) -> dict[str, list[dict[str, Any]]]:
         )
     ]
     scheds = {
-        name: _schedule_json(batch, s)
-        for name, s in zip(SCHEDULES, (batch.default, batch.schedule), strict=True)
-        if s is not None
+        name: _schedule_json(s, soff, dur, tot) for (name, s), tot in zip(present, tot_sched, strict=True)
     }
     ivl = int(batch.interval_s)
     out = []
@@ -183,436 +211,122 @@ def _to_json(batch: FlexOfferBatch) -> dict[str, list[dict[str, Any]]]:
     return {"flexOffers": out}
 
 
-def write_flexoffers(batch: FlexOfferBatch, path: str | os.PathLike[str], indent: int | None = None) -> None:
-    """Write ``batch`` as FlexOffer JSON to ``path`` (compact unless ``indent`` is given)."""
-    obj = flexoffers_to_json(batch)
-    with _gc_paused():
-        text = json.dumps(obj, indent=indent, allow_nan=False, ensure_ascii=False)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
+_CHUNK_OFFERS = 20_000  # offers encoded or decoded at a time: memory stays bounded for big files
 
 
-# ---- reading ----------------------------------------------------------------------------------
+def write_flexoffers(
+    batch: FlexOfferBatch,
+    path: str | os.PathLike[str],
+    indent: int | None = None,
+    members: Sequence[Sequence[str] | None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> None:
+    """Write ``batch`` as FlexOffer JSON to ``path``, with the ``gridflexMembers`` of each offer when
+    ``members`` is given (see :func:`flexoffers_to_json`).
+
+    Without ``indent``: one offer per line, encoded and written in chunks of offers, so a million
+    offers take little memory beyond the batch (and read back in chunks, see :func:`read_flexoffers`);
+    ``progress(offers written, offers)`` is called after each chunk.
+    """
+    if indent is not None:
+        obj = flexoffers_to_json(batch, members)
+        with _gc_paused():
+            text = json.dumps(obj, indent=indent, allow_nan=False, ensure_ascii=False)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return
+    check_flexoffers(batch, "flex-offers to write")
+    _check_members(batch, members)
+    n = len(batch)
+    with open(path, "w", encoding="utf-8") as f, _gc_paused():
+        f.write('{"flexOffers": [\n')
+        for m0 in range(0, n, _CHUNK_OFFERS):
+            m1 = min(n, m0 + _CHUNK_OFFERS)
+            part = batch if (m0, m1) == (0, n) else batch.take(np.arange(m0, m1))
+            offers = _to_json(part)["flexOffers"]
+            if members is not None:
+                _add_members(offers, members[m0:m1])
+            if m0:
+                f.write(",\n")
+            f.write(",\n".join(json.dumps(fo, allow_nan=False, ensure_ascii=False) for fo in offers))
+            if progress is not None:
+                progress(m1, n)
+        f.write("\n]}\n")
 
 
-def _is_num(x: object) -> TypeGuard[int | float]:
-    return isinstance(x, int | float) and not isinstance(x, bool)
+@dataclass(frozen=True, eq=False)
+class FlexOfferDocument:
+    """A FlexOffer JSON document, parsed once: the validated batch and the ``gridflexMembers``
+    extension of each offer (``members`` is None when no offer has it; an offer without it has None)."""
+
+    batch: FlexOfferBatch
+    members: Members | None = None
 
 
-def _is_int(x: object) -> TypeGuard[int]:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-class _Parser:
-    """Collects the offers of a document into flat lists, and every problem on the way."""
-
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-        self.times: dict[str, int] = {}
-        self.interval: tuple[int, str] | None = None
-        self.ids: list[str] = []
-        self.owners: list[str] = []
-        self.est: list[int] = []
-        self.lst: list[int] = []
-        self.acc: list[int] = []
-        self.asg: list[int] = []
-        self.tec_lo: list[float] = []
-        self.tec_hi: list[float] = []
-        self.p_above: list[float] = []
-        self.p_below: list[float] = []
-        self.lengths: list[int] = []
-        self.slice_d: list[int] = []
-        self.slice_lo: list[float] = []
-        self.slice_hi: list[float] = []
-        self.sched: dict[str, tuple[list[int], list[int], list[float]]] = {
-            name: ([], [], []) for name in SCHEDULES
-        }
-        self.has_sched = dict.fromkeys(SCHEDULES, False)
-
-    def bad(self, oid: str, field: str, message: str) -> None:
-        self.problems.append(Problem(oid, field, message))
-
-    def time(self, value: object, oid: str, field: str, required: bool) -> int:
-        if value is None:
-            if required:
-                self.bad(oid, field, "missing (required)")
-            return NO_TIME
-        if not isinstance(value, str):
-            self.bad(oid, field, f"expected an ISO 8601 time string, got {type(value).__name__}")
-            return NO_TIME
-        t = self.times.get(value)
-        if t is not None:
-            return t
-        try:
-            dt = datetime.fromisoformat(value)
-        except ValueError:
-            self.bad(oid, field, f"cannot parse {value!r} as an ISO 8601 time")
-            return NO_TIME
-        if dt.tzinfo is None:
-            self.bad(oid, field, f"{value!r} has no time zone: give UTC ('...Z') or an offset")
-            return NO_TIME
-        delta = dt - _EPOCH
-        if delta.microseconds:
-            self.bad(oid, field, f"{value!r} is not a whole second")
-            return NO_TIME
-        t = delta.days * 86400 + delta.seconds
-        self.times[value] = t
-        return t
-
-    def number_pair(self, obj: object, oid: str, field: str, keys: tuple[str, str], need_both: bool):
-        nan = float("nan")
-        if obj is None:
-            return nan, nan
-        if not isinstance(obj, dict):
-            self.bad(oid, field, f"expected an object, got {type(obj).__name__}")
-            return nan, nan
-        out = []
-        for k in keys:
-            v = obj.get(k)
-            if v is None:
-                if need_both:
-                    self.bad(oid, f"{field}.{k}", "missing (required)")
-                out.append(nan)
-            elif not _is_num(v):
-                self.bad(oid, f"{field}.{k}", f"expected a number, got {type(v).__name__}")
-                out.append(nan)
-            else:
-                out.append(float(v))
-        return out[0], out[1]
-
-    def profile(self, prof: object, oid: str) -> int:
-        if prof is None:
-            self.bad(oid, PROFILE, "missing (required)")
-            return -1
-        if not isinstance(prof, list):
-            self.bad(oid, PROFILE, f"expected a list of slices, got {type(prof).__name__}")
-            return -1
-        length = 0
-        ok = True
-        for j, s in enumerate(prof):
-            f = f"{PROFILE}[{j}]"
-            if not isinstance(s, dict):
-                self.bad(oid, f, f"expected an object, got {type(s).__name__}")
-                ok = False
-                continue
-            d_min, d_max, ecl = s.get("minDuration"), s.get("maxDuration"), s.get("energyConstraintList")
-            if not _is_int(d_min) or d_min < 1:
-                self.bad(oid, f + ".minDuration", f"expected a positive integer, got {d_min!r}")
-                ok = False
-            elif not _is_int(d_max) or d_max < 1:
-                self.bad(oid, f + ".maxDuration", f"expected a positive integer, got {d_max!r}")
-                ok = False
-            elif d_min != d_max:
-                self.bad(
-                    oid,
-                    f + ".maxDuration",
-                    f"minDuration {d_min} != maxDuration {d_max}: gridflex needs fixed slice durations",
-                )
-                ok = False
-            if not isinstance(ecl, list) or not ecl:
-                self.bad(oid, f + ".energyConstraintList", "expected a list with one {lower, upper} object")
-                ok = False
-                continue
-            if len(ecl) != 1:
-                self.bad(
-                    oid,
-                    f + ".energyConstraintList",
-                    f"has {len(ecl)} entries: gridflex needs exactly one energy constraint per slice",
-                )
-                ok = False
-                continue
-            n_before = len(self.problems)
-            lo, hi = self.number_pair(ecl[0], oid, f, ("lower", "upper"), need_both=True)
-            if len(self.problems) != n_before or not ok:
-                ok = False
-                continue
-            duration = int(d_min)  # type: ignore[arg-type]  # checked by _is_int above
-            self.slice_d.append(duration)
-            self.slice_lo.append(lo)
-            self.slice_hi.append(hi)
-            length += duration
-        return length if ok else -1
-
-    def schedule(self, obj: object, oid: str, name: str, length: int) -> None:
-        starts, durs, energies = self.sched[name]
-        if obj is None:
-            starts.append(NO_TIME)
-            if length > 0:
-                durs.append(length)
-                energies.append(float("nan"))
-            return
-        self.has_sched[name] = True
-        if not isinstance(obj, dict):
-            self.bad(oid, name, f"expected an object, got {type(obj).__name__}")
-            return
-        starts.append(self.time(obj.get("startTime"), oid, name + ".startTime", required=True))
-        slices = obj.get("scheduleSlices")
-        if not isinstance(slices, list):
-            self.bad(oid, name + ".scheduleSlices", "missing or not a list")
-            return
-        covered = 0
-        for j, s in enumerate(slices):
-            f = f"{name}.scheduleSlices[{j}]"
-            d = s.get("duration") if isinstance(s, dict) else None
-            e = s.get("energyAmount") if isinstance(s, dict) else None
-            if not isinstance(s, dict):
-                self.bad(oid, f, f"expected an object, got {type(s).__name__}")
-            elif not _is_int(d) or d < 1:
-                self.bad(oid, f + ".duration", f"expected a positive integer, got {d!r}")
-            elif not _is_num(e):
-                self.bad(oid, f + ".energyAmount", f"expected a number, got {e!r}")
-            else:
-                durs.append(d)
-                energies.append(float(e))
-                covered += d
-        if length >= 0 and covered != length:
-            self.bad(oid, name + ".scheduleSlices", f"covers {covered} intervals, the profile has {length}")
-
-    def offer(self, pos: int, fo: object) -> None:
-        if not isinstance(fo, dict):
-            self.bad(f"flexOffers[{pos}]", "", f"expected an offer object, got {type(fo).__name__}")
-            return
-        get = fo.get
-        oid = get("id")
-        if not isinstance(oid, str) or not oid:
-            self.bad(f"flexOffers[{pos}]", "id", f"missing or not a non-empty string: {oid!r}")
-            oid = f"flexOffers[{pos}]"
-        owner = get("offeredById", "")
-        if owner is None:
-            owner = ""
-        elif not isinstance(owner, str):
-            self.bad(oid, "offeredById", f"expected a string, got {type(owner).__name__}")
-        ivl = get("numSecondsPerInterval")
-        if ivl is None:
-            self.bad(oid, "numSecondsPerInterval", "missing (required)")
-        elif not _is_int(ivl):
-            self.bad(oid, "numSecondsPerInterval", f"expected an integer number of seconds, got {ivl!r}")
-        elif self.interval is None:
-            self.interval = (ivl, oid)
-        elif ivl != self.interval[0]:
-            self.bad(
-                oid,
-                "numSecondsPerInterval",
-                f"{ivl} differs from {self.interval[0]} of offer {self.interval[1]}: "
-                "all offers of a batch must share one interval length",
+def _items(obj: object, what: str) -> list:
+    if isinstance(obj, dict):
+        items = obj.get("flexOffers")
+        if not isinstance(items, list):
+            raise FlexOfferValidationError(
+                what, [Problem("document", "flexOffers", "missing or not a list of offers")]
             )
-        self.ids.append(oid)
-        self.owners.append(owner if isinstance(owner, str) else "")
-        self.est.append(self.time(get("startAfterTime"), oid, "startAfterTime", required=True))
-        self.lst.append(self.time(get("startBeforeTime"), oid, "startBeforeTime", required=True))
-        self.acc.append(self.time(get("acceptBeforeTime"), oid, "acceptBeforeTime", required=False))
-        self.asg.append(self.time(get("assignmentBeforeTime"), oid, "assignmentBeforeTime", required=False))
-        tec = get("totalEnergyConstraint")
-        lo, hi = self.number_pair(tec, oid, "totalEnergyConstraint", ("lower", "upper"), need_both=False)
-        if isinstance(tec, dict) and tec.get("lower") is None and tec.get("upper") is None:
-            self.bad(oid, "totalEnergyConstraint", "needs lower and/or upper (omit it when unconstrained)")
-        self.tec_lo.append(lo)
-        self.tec_hi.append(hi)
-        keys = ("aboveDefaultEurPerMWh", "belowDefaultEurPerMWh")
-        pa, pb = self.number_pair(get("unitPrices"), oid, "unitPrices", keys, need_both=False)
-        self.p_above.append(pa)
-        self.p_below.append(pb)
-        length = self.profile(get(PROFILE), oid)
-        self.lengths.append(max(length, 0))
-        for name in SCHEDULES:
-            self.schedule(get(name), oid, name, length)
-
-    def build(self) -> FlexOfferBatch:
-        d = np.asarray(self.slice_d, dtype=np.int64)
-        lower = np.repeat(np.asarray(self.slice_lo, dtype=np.float64) / d, d) if len(d) else np.zeros(0)
-        upper = np.repeat(np.asarray(self.slice_hi, dtype=np.float64) / d, d) if len(d) else np.zeros(0)
-        scheds = {}
-        for name in SCHEDULES:
-            if self.has_sched[name]:
-                starts, durs, energies = self.sched[name]
-                sd = np.asarray(durs, dtype=np.int64)
-                flat = np.repeat(np.asarray(energies, dtype=np.float64) / sd, sd)
-                scheds[name] = Schedule(np.asarray(starts, dtype=np.int64), flat)
-        return FlexOfferBatch(
-            ids=np.asarray(self.ids, dtype=str),
-            owners=np.asarray(self.owners, dtype=str),
-            est_s=np.asarray(self.est, dtype=np.int64),
-            lst_s=np.asarray(self.lst, dtype=np.int64),
-            offsets=np.concatenate(([0], np.cumsum(np.asarray(self.lengths, dtype=np.int64)))),
-            lower_kwh=lower,
-            upper_kwh=upper,
-            interval_s=DEFAULT_INTERVAL_S if self.interval is None else self.interval[0],
-            tec_lower_kwh=np.asarray(self.tec_lo, dtype=np.float64),
-            tec_upper_kwh=np.asarray(self.tec_hi, dtype=np.float64),
-            accept_before_s=np.asarray(self.acc, dtype=np.int64),
-            assign_before_s=np.asarray(self.asg, dtype=np.int64),
-            price_above_eur_per_mwh=np.asarray(self.p_above, dtype=np.float64),
-            price_below_eur_per_mwh=np.asarray(self.p_below, dtype=np.float64),
-            default=scheds.get("defaultSchedule"),
-            schedule=scheds.get("flexOfferSchedule"),
-        )
+        return items
+    if isinstance(obj, list):
+        return obj
+    raise FlexOfferValidationError(
+        what,
+        [Problem("document", "", f"expected {{'flexOffers': [...]}} or a list, not {type(obj).__name__}")],
+    )
 
 
-_NUM = frozenset({int, float})
-_NONE = type(None)
+def _members(raw: list, ids: np.ndarray) -> tuple[Members | None, list[Problem]]:
+    """The ``gridflexMembers`` list of each offer (None where absent) and the problems of their shape."""
+    if all(m is None for m in raw):
+        return None, []
+    problems = []
+    out: Members = []
+    for oid, m in zip(ids.tolist(), raw, strict=True):
+        if m is not None and not (isinstance(m, list) and all(isinstance(x, str) and x for x in m)):
+            problems.append(Problem(oid, MEMBERS_FIELD, "expected a list of member ids (non-empty strings)"))
+            m = None
+        out.append(m)
+    return out, problems
 
 
-def _only(values: list, allowed: set | frozenset) -> bool:
-    return set(map(type, values)) <= allowed
-
-
-def _fast_times(p: _Parser, values: list, required: bool) -> list[int] | None:
-    if not _only(values, {str} if required else {str, _NONE}):
-        return None
-    cache = p.times
-    for v in set(values) - cache.keys():
-        if v is not None and p.time(v, "", "", required=True) == NO_TIME:
-            return None
-    return [NO_TIME if v is None else cache[v] for v in values]
-
-
-def _fast_pairs(items: list, key: str, names: tuple[str, str]) -> tuple[list, list] | None:
-    objs = [fo.get(key) for fo in items]
-    if not _only(objs, {dict, _NONE}):
-        return None
-    nan = float("nan")
-    a = [nan if o is None else o.get(names[0]) for o in objs]
-    b = [nan if o is None else o.get(names[1]) for o in objs]
-    if not (_only(a, _NUM | {_NONE}) and _only(b, _NUM | {_NONE})):
-        return None
-    return a, b  # None: key missing inside a given object
-
-
-def _fast_fill(p: _Parser, items: list) -> bool:
-    """Fill ``p`` from a well-formed document without per-field checks; False at the first oddity
-    (the careful parser then runs and names every problem)."""
-    if not _only(items, {dict}):
-        return False
-    ids = [fo["id"] for fo in items]
-    owners = [fo.get("offeredById", "") for fo in items]
-    ivls = [fo["numSecondsPerInterval"] for fo in items]
-    if not (_only(ids, {str}) and _only(owners, {str}) and _only(ivls, {int})) or "" in ids:
-        return False
-    if len(set(ivls)) > 1:
-        return False
-    times = [
-        _fast_times(p, [fo.get(k) for fo in items], req)
-        for k, req in (
-            ("startAfterTime", True),
-            ("startBeforeTime", True),
-            ("acceptBeforeTime", False),
-            ("assignmentBeforeTime", False),
-        )
-    ]
-    tec = _fast_pairs(items, "totalEnergyConstraint", ("lower", "upper"))
-    prices = _fast_pairs(items, "unitPrices", ("aboveDefaultEurPerMWh", "belowDefaultEurPerMWh"))
-    if any(t is None for t in times) or tec is None or prices is None:
-        return False
-    if any(a is None and b is None for a, b in zip(*tec, strict=True)):
-        return False  # an empty totalEnergyConstraint object: the careful parser names it
-    profiles = [fo[PROFILE] for fo in items]
-    if not _only(profiles, {list}):
-        return False
-    slices = [s for prof in profiles for s in prof]
-    if not _only(slices, {dict}):
-        return False
-    d_min = [s["minDuration"] for s in slices]
-    ecl = [s["energyConstraintList"] for s in slices]
-    if not (_only(d_min, {int}) and d_min == [s["maxDuration"] for s in slices] and _only(ecl, {list})):
-        return False
-    if (d_min and min(d_min) < 1) or not set(map(len, ecl)) <= {1}:
-        return False
-    ec = [e[0] for e in ecl]
-    if not _only(ec, {dict}):
-        return False
-    lows, highs = [c["lower"] for c in ec], [c["upper"] for c in ec]
-    if not (_only(lows, _NUM) and _only(highs, _NUM)):
-        return False
-    lengths, k = [], 0
-    for prof in profiles:
-        lengths.append(sum(d_min[k : k + len(prof)]))
-        k += len(prof)
-    for name in SCHEDULES:
-        scheds = [fo.get(name) for fo in items]
-        if not _only(scheds, {dict, _NONE}):
-            return False
-        present = [sc for sc in scheds if sc is not None]
-        starts = _fast_times(p, [sc["startTime"] for sc in present], required=True)
-        if starts is None:
-            return False
-        starts_iter = iter(starts)
-        all_starts, durs, energies = p.sched[name]
-        for sc, length in zip(scheds, lengths, strict=True):
-            if sc is None:
-                all_starts.append(NO_TIME)
-                if length > 0:
-                    durs.append(length)
-                    energies.append(float("nan"))
-                continue
-            sl = sc["scheduleSlices"]
-            if type(sl) is not list or not _only(sl, {dict}):
-                return False
-            ds = [x["duration"] for x in sl]
-            es = [x["energyAmount"] for x in sl]
-            if not (_only(ds, {int}) and _only(es, _NUM)) or sum(ds) != length or (ds and min(ds) < 1):
-                return False
-            all_starts.append(next(starts_iter))
-            durs.extend(ds)
-            energies.extend(es)
-        p.has_sched[name] = bool(present)
-    nan = float("nan")
-    p.interval = (ivls[0], ids[0]) if ivls else None
-    p.ids, p.owners = ids, owners
-    p.est, p.lst, p.acc, p.asg = times  # type: ignore[assignment]
-    p.tec_lo, p.tec_hi = ([nan if x is None else x for x in col] for col in tec)
-    p.p_above, p.p_below = ([nan if x is None else x for x in col] for col in prices)
-    p.lengths, p.slice_d, p.slice_lo, p.slice_hi = lengths, d_min, lows, highs
-    return True
-
-
-def _parse(items: list) -> _Parser:
+def _document(chunks: Iterable[list], what: str, all_items: Callable[[], list]) -> FlexOfferDocument:
+    """Parse the offers chunk by chunk (each chunk's dicts are dropped once parsed), then validate.
+    ``all_items`` gives every offer again, only to name slices in problems found by validation."""
     parser = _Parser()
-    try:
-        ok = _fast_fill(parser, items)
-    except (KeyError, TypeError, IndexError, AttributeError, ValueError):
-        ok = False
-    if ok:
-        return parser
-    parser = _Parser()
-    for pos, fo in enumerate(items):
-        parser.offer(pos, fo)
-    return parser
+    raw_members: list = []
+    start = 0
+    with _gc_paused():
+        for items in chunks:
+            parser.extend(_parse(items, start, parser.times))
+            raw_members.extend(fo.get(MEMBERS_FIELD) if isinstance(fo, dict) else None for fo in items)
+            start += len(items)
+    if parser.problems:
+        raise FlexOfferValidationError(what, parser.problems)
+    batch = parser.build()
+    members, problems = _members(raw_members, batch.ids)
+    problems += validate_flexoffers(batch)
+    if problems:
+        raise FlexOfferValidationError(what, _to_slice_fields(problems, all_items()))
+    return FlexOfferDocument(batch, members)
 
 
-_INDEXED = re.compile(rf"^({PROFILE}|(?:{'|'.join(SCHEDULES)})\.scheduleSlices)\[(\d+)\](.*)$")
+def flexoffer_document_from_json(
+    obj: dict[str, Any] | list[Any], source: str | None = None
+) -> FlexOfferDocument:
+    """A validated batch and its ``gridflexMembers`` from a parsed FlexOffer JSON document:
+    ``{"flexOffers": [...]}`` or a bare list.
 
-
-def _slice_index(durations: list, k: int) -> int | None:
-    pos = 0
-    for j, s in enumerate(durations):
-        pos += s
-        if k < pos:
-            return j
-    return None
-
-
-def _to_slice_fields(problems: list[Problem], items: list) -> list[Problem]:
-    """Map interval indices in validation fields (``...[k]``) back to the JSON slice indices."""
-    by_id: dict[str, int] = {}
-    for pos, fo in enumerate(items):
-        oid = fo.get("id") if isinstance(fo, dict) else None
-        by_id.setdefault(oid if isinstance(oid, str) and oid else f"flexOffers[{pos}]", pos)
-    out = []
-    for p in problems:
-        m = _INDEXED.match(p.field)
-        at = by_id.get(p.object_id)
-        if m is None or at is None:
-            out.append(p)
-            continue
-        base, k, rest = m.group(1), int(m.group(2)), m.group(3)
-        fo = items[at]
-        if base == PROFILE:
-            durations = [s["minDuration"] for s in fo[PROFILE]]
-        else:
-            durations = [s["duration"] for s in fo[base.split(".")[0]]["scheduleSlices"]]
-        j = _slice_index(durations, k)
-        out.append(p if j is None else Problem(p.object_id, f"{base}[{j}]{rest}", p.message))
-    return out
+    Raises :class:`FlexOfferValidationError` carrying every problem found (structure, types,
+    times, the members extension, then the rules of :func:`validate_flexoffers`); ``source`` (a
+    path) names the document in its message.
+    """
+    what = _WHAT if source is None else f"{_WHAT} {source}"
+    items = _items(obj, what)
+    return _document([items], what, lambda: items)
 
 
 def flexoffers_from_json(obj: dict[str, Any] | list[Any]) -> FlexOfferBatch:
@@ -621,46 +335,154 @@ def flexoffers_from_json(obj: dict[str, Any] | list[Any]) -> FlexOfferBatch:
     Raises :class:`FlexOfferValidationError` carrying every problem found (structure, types,
     times, then the rules of :func:`validate_flexoffers`).
     """
-    if isinstance(obj, dict):
-        items = obj.get("flexOffers")
-        if not isinstance(items, list):
-            raise FlexOfferValidationError(
-                _WHAT, [Problem("document", "flexOffers", "missing or not a list of offers")]
-            )
-    elif isinstance(obj, list):
-        items = obj
-    else:
-        raise FlexOfferValidationError(
-            _WHAT,
-            [
-                Problem(
-                    "document", "", f"expected {{'flexOffers': [...]}} or a list, not {type(obj).__name__}"
-                )
-            ],
-        )
-    with _gc_paused():
-        parser = _parse(items)
-    if parser.problems:
-        raise FlexOfferValidationError(_WHAT, parser.problems)
-    batch = parser.build()
-    problems = validate_flexoffers(batch)
-    if problems:
-        raise FlexOfferValidationError(_WHAT, _to_slice_fields(problems, items))
-    return batch
+    return flexoffer_document_from_json(obj).batch
+
+
+def _read_text(path: str | os.PathLike[str], what: str) -> str:
+    where = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError as e:
+        raise DataError(f"cannot read {what} from {where}: not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise DataError(f"cannot read {what} from {where}: {e.strerror or e}") from None
+    if not text.strip():
+        raise DataError(f"cannot read {what} from {where}: the file is empty")
+    return text
+
+
+@contextmanager
+def _json_errors(path: str | os.PathLike[str]) -> Iterator[None]:
+    where = os.fspath(path)
+    try:
+        yield
+    except json.JSONDecodeError as e:
+        raise DataError(f"malformed JSON in {where} at line {e.lineno}, column {e.colno}: {e.msg}") from None
+    except RecursionError:
+        raise DataError(f"malformed JSON in {where}: nested too deeply") from None
+
+
+def _decode(text: str, path: str | os.PathLike[str]) -> Any:
+    with _json_errors(path), _gc_paused():
+        return json.loads(text)
+
+
+def load_json(path: str | os.PathLike[str], what: str = "flex-offers") -> Any:
+    """The decoded JSON of a file; :class:`DataError` naming the path (and ``what`` was read) for a
+    missing, binary, empty, malformed or too deeply nested file."""
+    return _decode(_read_text(path, what), path)
+
+
+_JSON_WS = "[ \t\n\r]*"
+_WS = re.compile(_JSON_WS)
+_HEAD = re.compile(f'{_JSON_WS}(?:(\\{{){_JSON_WS}"flexOffers"{_JSON_WS}:{_JSON_WS})?\\[')
+
+
+class _NotPlain(Exception):
+    """The document has more than the list of offers: decode it whole."""
+
+
+def _chunks(text: str, progress: Callable[[int, int], None] | None = None) -> Iterator[list]:
+    """The offers of ``{"flexOffers": [...]}`` or ``[...]`` decoded a chunk at a time with the C
+    decoder; raises :class:`_NotPlain` for any other layout (e.g. more keys beside ``flexOffers``)."""
+    head = _HEAD.match(text)
+    if head is None:
+        raise _NotPlain
+    closing = "}" if head.group(1) else ""
+    decode = json.JSONDecoder().raw_decode
+
+    def skip(i: int) -> int:  # past JSON whitespace (the pattern matches the empty string too)
+        m = _WS.match(text, i)
+        return i if m is None else m.end()
+
+    i = skip(head.end())
+    done = text.startswith("]", i)
+    i += done
+    while not done:
+        chunk: list[Any] = []
+        while len(chunk) < _CHUNK_OFFERS:
+            item, i = decode(text, i)
+            chunk.append(item)
+            i = skip(i)
+            if text.startswith(",", i):
+                i = skip(i + 1)
+            elif text.startswith("]", i):
+                i, done = i + 1, True
+                break
+            else:
+                raise json.JSONDecodeError("Expecting ',' delimiter", text, i)
+        if progress is not None:
+            progress(i, len(text))
+        yield chunk
+    if text[i:].strip(" \t\n\r") != closing:
+        raise _NotPlain
+
+
+def read_flexoffer_document(
+    path: str | os.PathLike[str], progress: Callable[[int, int], None] | None = None
+) -> FlexOfferDocument:
+    """Read a FlexOffer JSON file once: the validated batch and its ``gridflexMembers``.
+
+    ``{"flexOffers": [...]}`` and bare lists are decoded a chunk of offers at a time, so the decoded
+    JSON of a big file never sits in memory whole (other layouts are decoded whole);
+    ``progress(characters decoded, characters)`` is called after each chunk."""
+    text = _read_text(path, "flex-offers")
+    source = os.fspath(path)
+    what = f"{_WHAT} {source}"
+
+    def all_items() -> list:
+        return _items(_decode(text, path), what)
+
+    try:
+        with _json_errors(path):
+            return _document(_chunks(text, progress), what, all_items)
+    except _NotPlain:
+        return flexoffer_document_from_json(_decode(text, path), source)
 
 
 def read_flexoffers(path: str | os.PathLike[str]) -> FlexOfferBatch:
     """Read and validate a FlexOffer JSON file (see :func:`flexoffers_from_json`)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"cannot read flex-offers from {os.fspath(path)}: {e}") from e
-    try:
-        with _gc_paused():
-            obj = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise DataError(
-            f"malformed JSON in {os.fspath(path)} at line {e.lineno}, column {e.colno}: {e.msg}"
-        ) from e
-    return flexoffers_from_json(obj)
+    return read_flexoffer_document(path).batch
+
+
+def member_groups(
+    members: FlexOfferBatch, aggregates: FlexOfferDocument, members_name: str = "members"
+) -> np.ndarray:
+    """Group id per member (the index of the aggregate listing it in ``gridflexMembers``).
+
+    Raises :class:`FlexOfferValidationError` naming each aggregate without the list, each listed id
+    not among ``members`` or listed twice, and each member no aggregate lists.
+    """
+    what = f"{MEMBERS_FIELD} of the aggregates"
+    agg_ids = aggregates.batch.ids.tolist()
+    lists = aggregates.members or [None] * len(agg_ids)
+    problems: list[Problem] = []
+    pos = {m: i for i, m in enumerate(members.ids.tolist())}
+    group = np.full(len(members), -1, dtype=np.int64)
+    for g, (aid, ids) in enumerate(zip(agg_ids, lists, strict=True)):
+        if ids is None:
+            problems.append(
+                Problem(aid, MEMBERS_FIELD, "missing: run 'gridflex flexoffers aggregate' to get it")
+            )
+            continue
+        for mid in ids:
+            i = pos.get(mid)
+            if i is None:
+                problems.append(Problem(aid, MEMBERS_FIELD, f"member {mid!r} is not in the {members_name}"))
+            elif group[i] >= 0:
+                other = agg_ids[group[i]]
+                problems.append(Problem(aid, MEMBERS_FIELD, f"member {mid!r} is listed by {other!r} too"))
+            else:
+                group[i] = g
+        if len(problems) > 100:  # enough to name the fault; not millions of lines
+            break
+    if not problems and (group < 0).any():
+        lost = np.flatnonzero(group < 0)
+        problems += [
+            Problem(str(members.ids[i]), "id", "belongs to no aggregate (no gridflexMembers lists it)")
+            for i in lost[:20]
+        ]
+    if problems:
+        raise FlexOfferValidationError(what, problems)
+    return group

@@ -17,7 +17,9 @@ import numpy as np
 from gridflex.flexoffer.model import FlexOfferBatch
 
 __all__ = [
+    "MEASURES",
     "absolute_area_flexibility",
+    "aggregation_in_words",
     "assignment_flexibility",
     "energy_flexibility",
     "flexibility_summary",
@@ -178,3 +180,98 @@ def flexibility_summary(batch: FlexOfferBatch, unit_kwh: float = 1.0) -> dict[st
         "absolute_area": float(absolute_area_flexibility(batch).sum()),
         "relative_area": float(rel.mean()) if len(rel) else 0.0,
     }
+
+
+MEASURES: dict[str, tuple[str, str, str]] = {
+    # key: (what it is, unit, how to read after / before for an aggregation)
+    "time_per_member": (
+        "Start-time flexibility each device keeps",
+        "intervals",
+        "Σ over devices of the start window of their aggregate / Σ of their own windows: an aggregate "
+        "keeps the narrowest window of its members, so this is what aggregation costs a device in time",
+    ),
+    "time": (
+        "Start-time flexibility summed over offers",
+        "intervals",
+        "one window per offer: many devices in one aggregate count one window, so this falls with the "
+        "number of offers even when every device keeps its window (the row above)",
+    ),
+    "energy": (
+        "Energy flexibility",
+        "kWh",
+        "Σ of the per-interval energy ranges; the aggregates keep the members' inner boxes, the part "
+        "of each range that any split of the aggregate can give every member within its total energy",
+    ),
+    "tec_energy": (
+        "Total-energy flexibility",
+        "kWh",
+        "Σ of the total-energy ranges (TEC within the profile sums): aggregation keeps all of it",
+    ),
+    "absolute_area": (
+        "Time-energy area",
+        "kWh·intervals",
+        "Σ over offers of the area every start and energy choice covers; one aggregate covers one area "
+        "for all its members, so this falls with the number of offers as the summed start time does",
+    ),
+    "relative_area": (
+        "Time-energy area per kWh of profile, mean over offers",
+        "intervals",
+        "a mean of per-offer ratios, compared as averages",
+    ),
+    "product": (
+        "Start time × energy flexibility, summed over offers",
+        "kWh·intervals",
+        "products per offer: not additive, falls with the number of offers",
+    ),
+    "vector": (
+        "Length of (start time, energy) flexibility, summed over offers",
+        "",
+        "norms per offer: not additive, falls with the number of offers",
+    ),
+    "time_series": (
+        "Length of (start time, energy per interval), summed over offers",
+        "",
+        "norms per offer: not additive, falls with the number of offers",
+    ),
+    "assignment_log10": (
+        "Number of distinct schedules (whole kWh per interval)",
+        "decades",
+        "log10 of a count: compare after − before, in decades (powers of ten); aggregation ties the "
+        "members together, so far fewer joint schedules remain",
+    ),
+    "assignment_zero_count": (
+        "Offers without a whole-kWh schedule",
+        "offers",
+        "a count of offers left out of the number of schedules, not a flexibility",
+    ),
+}
+"""Every measure of :func:`flexibility_summary` (and the per-device time of an aggregation), in words."""
+
+
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+
+
+def aggregation_in_words(report: dict) -> list[tuple[str, str]]:
+    """(measure, "before → after (kept %): how to read it") rows for ``Aggregation.report()``, one per
+    measure of :data:`MEASURES`, for reports and consoles (no raw keys such as ``assignment_log10``)."""
+    rows = []
+    before, after, kept = report["before"], report["after"], report["retained"]
+    for key, (label, unit, reading) in MEASURES.items():
+        if key == "time_per_member":
+            b, a = report["time_per_member"]["before"], report["time_per_member"]["after"]
+        elif key in before and key in after:
+            b, a = before[key], after[key]
+        else:
+            continue
+        u = f" {unit}" if unit and unit != "decades" else ""
+        if key == "assignment_log10":
+            change = f"10^{b:,.0f} → 10^{a:,.0f} schedules ({a - b:+,.0f} decades)"
+        elif key == "assignment_zero_count":
+            change = f"{b:,.0f} → {a:,.0f}"
+        else:
+            share = kept.get(key, float("nan"))
+            pct = f"{100 * share:.1f} % kept" if np.isfinite(share) else "nothing to keep"
+            change = f"{_num(b)} → {_num(a)}{u} ({pct})"
+        rows.append((label, f"{change}: {reading}"))
+    return rows

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -23,6 +24,47 @@ NO_TIME = np.iinfo(np.int64).min
 """Sentinel for an absent time (acceptance or assignment deadline, default start)."""
 
 DEFAULT_INTERVAL_S = 900
+
+
+_CHUNK = 1 << 16  # flat intervals per block of a blocked pass: temporaries stay in the CPU cache
+
+
+def segment_sum(flat: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Sum a flat CSR array over each segment ``[offsets[i], offsets[i+1])`` (empty segments give 0).
+
+    Uses ``np.add.reduceat`` (one sequential pass, no index array).
+    """
+    n = len(offsets) - 1
+    out = np.zeros(n, dtype=np.float64)
+    lengths = np.diff(offsets)
+    nonempty = lengths > 0
+    if len(flat) and nonempty.any():
+        out[nonempty] = np.add.reduceat(flat, offsets[:-1][nonempty])
+    return out
+
+
+def blocks(offsets: np.ndarray, chunk: int | None = None) -> list[tuple[int, int, int, int]]:
+    """Blocks ``(m0, m1, a, b)`` of whole offers ``m0..m1`` covering flat intervals ``a..b``, each about
+    ``chunk`` intervals: a loop over blocks keeps its temporaries in the CPU cache, so every flat
+    array is read or written once instead of once per numpy operation."""
+    chunk = _CHUNK if chunk is None else chunk
+    total = int(offsets[-1]) if len(offsets) else 0
+    if total == 0:
+        return []
+    cuts = np.unique(np.searchsorted(offsets, np.arange(0, total, chunk), side="right") - 1)
+    cuts = np.append(cuts, len(offsets) - 1)
+    return [
+        (m0, m1, int(offsets[m0]), int(offsets[m1]))
+        for m0, m1 in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True)
+    ]
+
+
+def _strings(a: object) -> np.ndarray:
+    """Fixed-width unicode (``U``) or numpy's variable-width ``StringDType`` (``T``: 16 bytes per short
+    string instead of 4 per character of the longest, e.g. for millions of generated ids) kept as
+    given; anything else as ``U``."""
+    arr = np.asarray(a)
+    return arr if arr.dtype.kind in "UT" else arr.astype(str)
 
 
 def _i64(a: object) -> np.ndarray:
@@ -51,7 +93,7 @@ class FlexOfferBatch:
 
     Fields per offer ``i`` (length ``n``) unless noted:
 
-    ``ids``, ``owners``            str identifiers
+    ``ids``, ``owners``            str identifiers (numpy ``U`` or ``StringDType``)
     ``est_s``, ``lst_s``           earliest / latest start (startAfterTime / startBeforeTime)
     ``offsets``                    int64 (n+1): profile of offer i is ``[offsets[i], offsets[i+1])``
     ``lower_kwh``, ``upper_kwh``   float64 (offsets[-1]): energy range per profile interval
@@ -82,9 +124,8 @@ class FlexOfferBatch:
 
     def __post_init__(self) -> None:
         n = len(self.ids)
-        ids = np.asarray(self.ids)
-        object.__setattr__(self, "ids", ids.astype(str) if ids.dtype.kind != "U" else ids)
-        owners = np.full(n, "", dtype=str) if self.owners is None else np.asarray(self.owners).astype(str)
+        object.__setattr__(self, "ids", _strings(self.ids))
+        owners = np.full(n, "", dtype=str) if self.owners is None else _strings(self.owners)
         object.__setattr__(self, "owners", owners)
         for name in ("est_s", "lst_s", "offsets"):
             object.__setattr__(self, name, _i64(getattr(self, name)))
@@ -157,8 +198,8 @@ class FlexOfferBatch:
         return (self.lst_s - self.est_s) // self.interval_s
 
     def sum_per_offer(self, flat: np.ndarray) -> np.ndarray:
-        """Sum a flat per-interval array over each offer's profile."""
-        return np.bincount(self.owner_index, weights=flat, minlength=len(self))
+        """Sum a flat per-interval array over each offer's profile (one pass, no index array)."""
+        return segment_sum(flat, self.offsets)
 
     def profile(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """(lower, upper) energy arrays of offer ``i``."""
@@ -212,8 +253,12 @@ class FlexOfferBatch:
         return replace(self, default=default, _cache=self._cache)
 
     @staticmethod
-    def concat(batches: Sequence[FlexOfferBatch]) -> FlexOfferBatch:
-        """Concatenate batches with the same interval length."""
+    def concat(batches: Sequence[FlexOfferBatch], consume: bool = False) -> FlexOfferBatch:
+        """Concatenate batches with the same interval length.
+
+        ``consume=True`` releases each field of ``batches`` once it is copied (the batches are left
+        unusable): the peak memory is then the result plus one field, not twice the result.
+        """
         if not batches:
             raise ValueError("concat needs at least one batch")
         interval = {b.interval_s for b in batches}
@@ -224,36 +269,47 @@ class FlexOfferBatch:
                 "batch concatenation",
                 [Problem("batch", "numSecondsPerInterval", f"mixed interval lengths {sorted(interval)}")],
             )
-        cat = np.concatenate
-        lengths = cat([b.lengths for b in batches])
+        lengths = np.concatenate([b.lengths for b in batches])
+        sizes = [(len(b), len(b.lower_kwh)) for b in batches]
+
+        def cat(name: str) -> np.ndarray:
+            out = np.concatenate([getattr(b, name) for b in batches])
+            if consume:
+                for b in batches:
+                    object.__setattr__(b, name, None)
+                    b._cache.clear()
+            return out
 
         def sched(attr: str) -> Schedule | None:
             parts = [getattr(b, attr) for b in batches]
             if all(p is None for p in parts):
                 return None
             starts, energies = [], []
-            for b, p in zip(batches, parts, strict=True):
-                starts.append(np.full(len(b), NO_TIME, np.int64) if p is None else p.start_s)
-                energies.append(np.full(len(b.lower_kwh), np.nan) if p is None else p.energy_kwh)
-            return Schedule(cat(starts), cat(energies))
+            for (n, _), p in zip(sizes, parts, strict=True):
+                starts.append(np.full(n, NO_TIME, np.int64) if p is None else p.start_s)
+            start = np.concatenate(starts)
+            del starts
+            for (_, total), p in zip(sizes, parts, strict=True):
+                energies.append(np.full(total, np.nan) if p is None else p.energy_kwh)
+            if consume:
+                for b in batches:
+                    object.__setattr__(b, attr, None)
+                del parts
+            return Schedule(start, np.concatenate(energies))
 
+        names = (
+            "ids", "owners", "est_s", "lst_s", "lower_kwh", "upper_kwh", "tec_lower_kwh", "tec_upper_kwh",
+            "accept_before_s", "assign_before_s", "price_above_eur_per_mwh", "price_below_eur_per_mwh",
+        )  # fmt: skip
+        interval_s = batches[0].interval_s
+        default, schedule = sched("default"), sched("schedule")
+        fields: dict[str, Any] = {name: cat(name) for name in names}
         return FlexOfferBatch(
-            ids=cat([b.ids for b in batches]),
-            owners=cat([b.owners for b in batches]),
-            est_s=cat([b.est_s for b in batches]),
-            lst_s=cat([b.lst_s for b in batches]),
             offsets=np.concatenate(([0], np.cumsum(lengths))),
-            lower_kwh=cat([b.lower_kwh for b in batches]),
-            upper_kwh=cat([b.upper_kwh for b in batches]),
-            interval_s=batches[0].interval_s,
-            tec_lower_kwh=cat([b.tec_lower_kwh for b in batches]),
-            tec_upper_kwh=cat([b.tec_upper_kwh for b in batches]),
-            accept_before_s=cat([b.accept_before_s for b in batches]),
-            assign_before_s=cat([b.assign_before_s for b in batches]),
-            price_above_eur_per_mwh=cat([b.price_above_eur_per_mwh for b in batches]),
-            price_below_eur_per_mwh=cat([b.price_below_eur_per_mwh for b in batches]),
-            default=sched("default"),
-            schedule=sched("schedule"),
+            interval_s=interval_s,
+            default=default,
+            schedule=schedule,
+            **fields,
         )
 
 
@@ -269,12 +325,22 @@ def place_on_grid(batch: FlexOfferBatch, schedule: Schedule, grid_start_s: int, 
         bad = int(np.flatnonzero(rel % batch.interval_s)[0])
         raise TimeGridError(f"offer {batch.ids[bad]!r}: schedule start is off the {batch.interval_s} s grid")
     start_idx = rel // batch.interval_s
-    t = start_idx[batch.owner_index] + batch.position
-    if len(t) and (t.min() < 0 or t.max() >= n_periods):
-        raise TimeGridError(
-            f"schedule reaches periods {int(t.min())}..{int(t.max())}, outside the grid of {n_periods} periods"
-        )
-    return np.bincount(t, weights=schedule.energy_kwh, minlength=n_periods)
+    lengths = batch.lengths
+    used = lengths > 0
+    if used.any():
+        first, last = int(start_idx[used].min()), int((start_idx + lengths - 1)[used].max())
+        if first < 0 or last >= n_periods:
+            raise TimeGridError(
+                f"schedule reaches periods {first}..{last}, outside the grid of {n_periods} periods"
+            )
+    # block by block: no index array of the size of the profiles is kept (see :func:`blocks`)
+    out = np.zeros(n_periods)
+    shift = start_idx - batch.offsets[:-1]
+    for m0, m1, a, b in blocks(batch.offsets):
+        t = np.repeat(shift[m0:m1], lengths[m0:m1])
+        t += np.arange(a, b)
+        out += np.bincount(t, weights=schedule.energy_kwh[a:b], minlength=n_periods)
+    return out
 
 
 def envelope_on_grid(

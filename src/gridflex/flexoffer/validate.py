@@ -16,6 +16,9 @@ Rules (the tolerance ``tol`` is absolute plus relative: ``tol * (1 + |bound|)``)
 * profile bounds finite, ``lower <= upper`` in every interval;
 * total energy constraint (TEC): each given side finite, ``lower <= upper``, and the TEC meets the
   reachable range ``[sum lower, sum upper]`` of the profile;
+* every time between 1970-01-01T00:00:00Z and 2200-01-01T00:00:00Z (:data:`TIME_MIN_S`,
+  :data:`TIME_MAX_S`: beyond, the nanosecond clocks of numpy and pandas that time grids use
+  overflow, and no price data exists);
 * ``acceptBeforeTime <= assignmentBeforeTime <= startBeforeTime`` for those given;
 * unit prices finite when given;
 * default and assigned schedules (where present): start in ``[EST, LST]`` and on the grid, every
@@ -33,6 +36,10 @@ __all__ = ["check_flexoffers", "validate_flexoffers", "validate_schedule"]
 
 PROFILE = "flexOfferProfileConstraints"
 TOL = 1e-6
+TIME_MIN_S = 0
+"""Earliest time a flex-offer may name: 1970-01-01T00:00:00Z."""
+TIME_MAX_S = 7_258_118_400
+"""Times must be before 2200-01-01T00:00:00Z (nanosecond time grids end in 2262)."""
 
 
 def _fmt_time(t: int) -> str:
@@ -232,6 +239,19 @@ def _validate_times(batch: FlexOfferBatch) -> list[Problem]:
     )
     acc, asg = batch.accept_before_s, batch.assign_before_s
     has_acc, has_asg = acc != NO_TIME, asg != NO_TIME
+    for name, t, given in (
+        ("startAfterTime", est, True),
+        ("startBeforeTime", lst, True),
+        ("acceptBeforeTime", acc, has_acc),
+        ("assignmentBeforeTime", asg, has_asg),
+    ):
+        out += _per_offer(
+            ids,
+            given & ((t < TIME_MIN_S) | (t >= TIME_MAX_S)),
+            name,
+            lambda x: f"{_fmt_time(x)} is outside the supported years 1970 to 2199",
+            t,
+        )
     if ivl > 0:
         for name, t, given in (
             ("startAfterTime", est, True),

@@ -40,10 +40,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gridflex.errors import SolverError, ValidationError
+from gridflex.errors import Problem, SolverError, ValidationError
+from gridflex.grid import limits
 from gridflex.grid.capacity import Capacity, combine, generation_capacity, load_capacity, storage_capacity
 from gridflex.grid.scenarios import Scenarios, generate_scenarios
-from gridflex.grid.study import Study, build_network, load_study, validate_study_buses
+from gridflex.grid.study import Study, as_study, build_network, validate_study_buses
 
 if TYPE_CHECKING:  # pragma: no cover
     from gridflex.grid.network import Network
@@ -280,15 +281,43 @@ class _ChunkResult:
     build_time_s: float
 
 
-_MODELS: dict[tuple[int, str], tuple[MultiPeriodDCOPF, Any]] = {}
-_MODELS_LOCK = threading.Lock()
+class _ModelCache(threading.local):
+    """One model per thread: the last key's (a worker solves the chunks of one scale after another).
+
+    A model of T periods holds about 0.5 MB per period on RTS-24 inside HiGHS; keeping one per storage
+    scale (10 on examples/rts24.yaml) made memory grow 5.7 MB per period. Thread-local, so a thread's
+    model goes with the thread.
+    """
+
+    key: str | None = None
+    model: MultiPeriodDCOPF | None = None
+    basis: Any = None
 
 
-def build_model(study: Study, net: Network, scale: float) -> MultiPeriodDCOPF:
-    """The study's multi-period DC-OPF with storage × ``scale`` (no storage when 0)."""
+_CACHE = _ModelCache()
+
+
+def cached_models() -> int:
+    """Models kept by this thread (0 or 1): what a long-lived worker holds between tasks."""
+    return int(_CACHE.model is not None)
+
+
+def release_models() -> None:
+    """Forget this thread's cached model (``evaluate`` calls it when the solves are done)."""
+    _CACHE.key, _CACHE.model, _CACHE.basis = None, None, None
+
+
+def build_model(
+    study: Study | str | Path, net: Network, scale: float, n_periods: int | None = None
+) -> MultiPeriodDCOPF:
+    """The study's multi-period DC-OPF with storage × ``scale`` (no storage when 0).
+
+    ``n_periods`` (default: the study's) builds the same model over fewer periods, e.g. to size it.
+    """
     from gridflex.grid.opf import MultiPeriodDCOPF, Renewables, Storage
     from gridflex.grid.study import bus_positions
 
+    study = as_study(study)
     storage = None
     if study.storage and scale > 0:
         a = study.storage_arrays(scale)
@@ -310,7 +339,7 @@ def build_model(study: Study, net: Network, scale: float) -> MultiPeriodDCOPF:
         )
     return MultiPeriodDCOPF(
         net,
-        study.n_periods,
+        study.n_periods if n_periods is None else n_periods,
         dt_h=study.dt_h,
         storage=storage,
         renewables=renewables,
@@ -323,7 +352,7 @@ def build_model(study: Study, net: Network, scale: float) -> MultiPeriodDCOPF:
 
 
 def _model_for(task: _Task) -> tuple[MultiPeriodDCOPF, Any, float]:
-    """The cached model of this thread for the task's key, and the basis every solve starts from.
+    """The model of this thread for the task's key (cached), and the basis every solve starts from.
 
     The basis is that of the expected scenario. Starting every scenario from the same basis makes its
     result depend on the scenario only, not on which scenarios the worker solved before: the OPF is
@@ -331,11 +360,9 @@ def _model_for(task: _Task) -> tuple[MultiPeriodDCOPF, Any, float]:
     previous scenario could pick another optimal vertex, and the z matrix would depend on the
     number of workers.
     """
-    k = (threading.get_ident(), task.key)
-    with _MODELS_LOCK:
-        hit = _MODELS.get(k)
-    if hit is not None:
-        return hit[0], hit[1], 0.0
+    if _CACHE.key == task.key and _CACHE.model is not None:
+        return _CACHE.model, _CACHE.basis, 0.0
+    release_models()  # free the old model before building the new one: never two at once
     t0 = time.perf_counter()
     m = build_model(task.study, task.net, task.scale)
     basis = None
@@ -344,10 +371,7 @@ def _model_for(task: _Task) -> tuple[MultiPeriodDCOPF, Any, float]:
         basis = m.m.basis()
     except SolverError:
         basis = None
-    with _MODELS_LOCK:
-        if len(_MODELS) > 64:  # a long-lived worker serving many studies: forget old models
-            _MODELS.clear()
-        _MODELS[k] = (m, basis)
+    _CACHE.key, _CACHE.model, _CACHE.basis = task.key, m, basis
     return m, basis, time.perf_counter() - t0
 
 
@@ -416,6 +440,8 @@ def _run_scales(
             owner.append(scale)
     total = sum(needed.values())
     done = 0
+    if progress is not None:
+        progress(0, total)  # the total is known before the first solve
 
     def on_chunk(i: int) -> None:
         nonlocal done
@@ -423,7 +449,10 @@ def _run_scales(
         if progress is not None:
             progress(done, total)
 
-    results = runner(solve_chunk, tasks, on_chunk)
+    try:
+        results = runner(solve_chunk, tasks, on_chunk)
+    finally:
+        release_models()  # a serial run solved here: do not keep its last model after the run
     out: dict[float, _ChunkResult] = {}
     for scale in needed:
         parts = [r for r, o in zip(results, owner, strict=True) if o == scale]
@@ -440,7 +469,7 @@ def _run_scales(
 
 
 def solve_state(
-    study: Study,
+    study: Study | str | Path,
     net: Network,
     sc: Scenarios,
     scale: float = 1.0,
@@ -449,14 +478,16 @@ def solve_state(
     progress: Callable[[int, int], None] | None = None,
 ) -> StateResult:
     """Balance matrix of every scenario of ``sc`` with storage × ``scale`` (0: none), in parallel."""
+    study = as_study(study)
     r = _run_scales(study, net, sc, {float(scale): sc.n}, runner or run_serial, progress)[float(scale)]
     return StateResult(
         name, float(scale), r.z, r.shed_mwh, r.spill_mwh, r.cost_eur, r.solved, r.solver_time_s
     )
 
 
-def representative_capacity(study: Study, net: Network, sc: Scenarios) -> Capacity:
+def representative_capacity(study: Study | str | Path, net: Network, sc: Scenarios) -> Capacity:
     """Available capacity (paper eqs. 18-37) of the expected-load scenario with installed storage."""
+    study = as_study(study)
     m = build_model(study, net, 1.0)
     res = m.solve(sc.expected_load_mw, sc.expected_renewable_mw)
     dt = study.dt_h
@@ -493,6 +524,133 @@ def representative_capacity(study: Study, net: Network, sc: Scenarios) -> Capaci
     return combine(sc.expected_load_mw.sum(axis=1), {"generation": gen, "load": load, "storage": stor})
 
 
+# ---- the plan and its limits, known before any work --------------------------------------------
+
+
+@dataclass(frozen=True)
+class SolvePlan:
+    """Which storage scales are solved for how many scenarios (the states, then the sweep)."""
+
+    state_scale: dict[str, float]
+    sens_scales: list[float]
+    sens_n: int
+    needed: dict[float, int]  # storage scale -> scenarios solved with it
+
+    @property
+    def n_solves(self) -> int:
+        return sum(self.needed.values())
+
+
+def solve_plan(study: Study | str | Path, n_scenarios: int) -> SolvePlan:
+    """The solves ``evaluate(study, n_scenarios)`` runs; ``.n_solves`` is the progress total."""
+    study = as_study(study)
+    has_storage = bool(study.storage)
+    state_scale = {"simulated": 0.0, "current": 1.0, "future": study.states.future_storage_scale}
+    if not has_storage:
+        state_scale = dict.fromkeys(STATES, 0.0)
+    sens_n = min(study.sensitivity.n_scenarios or n_scenarios, n_scenarios)
+    sens_scales = [float(x) for x in study.sensitivity.scales] if has_storage else []
+    needed: dict[float, int] = {}
+    for scale in state_scale.values():
+        needed[scale] = n_scenarios
+    for scale in sens_scales:
+        needed[scale] = max(needed.get(scale, 0), sens_n)
+    return SolvePlan(state_scale, sens_scales, sens_n, needed)
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Peak memory of a run, bytes, as ``fixed + per_scenario · n_scenarios`` (see gridflex.grid.limits)."""
+
+    model_bytes: int  # one OPF model of the study's periods
+    models: int  # held at once: one per worker process (one when serial)
+    fixed_bytes: int  # the models and the worker processes
+    per_scenario_bytes: int  # scenario arrays while drawn, and the results of every solve
+    n_scenarios: int
+
+    @property
+    def total_bytes(self) -> int:
+        return self.fixed_bytes + self.per_scenario_bytes * self.n_scenarios
+
+    def max_scenarios(self, available_bytes: int) -> int:
+        return max(0, (available_bytes - self.fixed_bytes) // max(1, self.per_scenario_bytes))
+
+
+def memory_estimate(
+    study: Study | str | Path, n_scenarios: int, net: Network, workers: int = 1
+) -> MemoryEstimate:
+    """Estimate the peak memory of ``evaluate``; builds the model over 2 and 3 periods only (ms)."""
+    study = as_study(study)
+    t = study.n_periods
+    sizes = []
+    for n in (2, 3):  # the model grows linearly with the periods: two points give the line
+        a = build_model(study, net, 1.0, n_periods=n).m.arrays().a
+        sizes.append((a.nnz, a.shape[0] + a.shape[1]))
+    nnz = sizes[0][0] + (t - 2) * (sizes[1][0] - sizes[0][0])
+    rc = sizes[0][1] + (t - 2) * (sizes[1][1] - sizes[0][1])
+    model = limits.MODEL_BYTES_PER_NONZERO * max(nnz, 0) + limits.MODEL_BYTES_PER_ROW_OR_COLUMN * max(rc, 0)
+    models = max(1, workers)
+    processes = workers if workers > 1 else 0
+    solves_per_scenario = len(solve_plan(study, 1).needed)  # an upper bound: the sweep may solve fewer
+    width = net.n_loads + len(study.renewables)
+    per_scenario = t * (
+        limits.SCENARIO_PEAK_FACTOR * 8 * width + limits.RESULT_BYTES_PER_SOLVE_PERIOD * solves_per_scenario
+    )
+    fixed = models * model + processes * limits.WORKER_PROCESS_BYTES
+    return MemoryEstimate(int(model), models, int(fixed), int(per_scenario), int(n_scenarios))
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
+
+
+def check_evaluation(
+    study: Study | str | Path,
+    n_scenarios: int,
+    net: Network,
+    workers: int = 1,
+    available_bytes: int | None = None,
+) -> list[Problem]:
+    """Problems that stop ``evaluate`` before any work: scenario count, buses, memory.
+
+    ``available_bytes`` defaults to the memory this machine has available now
+    (:func:`gridflex.grid.limits.available_memory_bytes`); the check is skipped when it is unknown.
+    Problems name ``n_scenarios`` (object "evaluate") or the study field (``load.shape``).
+    """
+    study = as_study(study)
+    if isinstance(n_scenarios, bool) or not isinstance(n_scenarios, int | np.integer) or n_scenarios < 1:
+        return [Problem("evaluate", "n_scenarios", f"must be a whole number >= 1, got {n_scenarios!r}")]
+    problems = validate_study_buses(study, net)
+    if problems:
+        return problems
+    avail = limits.available_memory_bytes() if available_bytes is None else available_bytes
+    if avail is None:
+        return []
+    est = memory_estimate(study, int(n_scenarios), net, workers)
+    if est.total_bytes <= avail:
+        return []
+    t = study.n_periods
+    per = f" × {est.models} worker processes" if est.models > 1 else ""
+    if est.fixed_bytes + est.per_scenario_bytes > avail:  # not even one scenario: the model is too large
+        return [
+            Problem(
+                "study",
+                "load.shape",
+                f"{t:,} periods need about {_gb(est.model_bytes)} per OPF model{per}, "
+                f"{_gb(avail)} of memory available: shorten the shape"
+                + (" or use fewer workers" if est.models > 1 else ""),
+            )
+        ]
+    return [
+        Problem(
+            "evaluate",
+            "n_scenarios",
+            f"{n_scenarios:,} scenarios of {t:,} periods need about {_gb(est.total_bytes)} of memory, "
+            f"{_gb(avail)} available: at most {est.max_scenarios(avail):,} scenarios fit",
+        )
+    ]
+
+
 def evaluate(
     study: Study | str | Path,
     n_scenarios: int,
@@ -505,37 +663,21 @@ def evaluate(
 
     ``study`` is a :class:`Study` or the path of a study file. ``runner`` maps the scenario chunks
     (serial by default); ``gridflex.parallel.runner(workers=..., scheduler=...)`` gives a process
-    pool or a Dask cluster, with results identical to the serial run.
+    pool or a Dask cluster, with results identical to the serial run. Before any scenario is drawn,
+    :func:`check_evaluation` refuses a run that cannot fit in memory (one ValidationError).
+    ``progress`` is first called with ``(0, total)``: the number of solves is known up front.
     """
-    from gridflex.errors import Problem
-
-    if isinstance(study, str | Path):
-        study = load_study(study)
-    elif not isinstance(study, Study):
-        raise TypeError(f"evaluate() takes a Study or the path of a study file, not {type(study).__name__}")
-    if n_scenarios < 1:
-        raise ValidationError(
-            "evaluate", [Problem("evaluate", "n_scenarios", f"must be >= 1, got {n_scenarios}")]
-        )
+    study = as_study(study)
     t0 = time.perf_counter()
     net = build_network(study) if net is None else net
-    problems = validate_study_buses(study, net)
+    problems = check_evaluation(study, n_scenarios, net)
     if problems:
-        raise ValidationError("study", problems)
+        raise ValidationError("evaluation", problems)
     sc = generate_scenarios(study, net.load_mw, n_scenarios, seed)
     t_scen = time.perf_counter()
 
-    has_storage = bool(study.storage)
-    state_scale = {"simulated": 0.0, "current": 1.0, "future": study.states.future_storage_scale}
-    if not has_storage:
-        state_scale = dict.fromkeys(STATES, 0.0)
-    sens_n = min(study.sensitivity.n_scenarios or n_scenarios, n_scenarios)
-    sens_scales = [float(x) for x in study.sensitivity.scales] if has_storage else []
-    needed: dict[float, int] = {}
-    for scale in state_scale.values():
-        needed[scale] = n_scenarios
-    for scale in sens_scales:
-        needed[scale] = max(needed.get(scale, 0), sens_n)
+    plan = solve_plan(study, n_scenarios)
+    state_scale, sens_scales, sens_n, needed = plan.state_scale, plan.sens_scales, plan.sens_n, plan.needed
     runs = _run_scales(study, net, sc, needed, runner or run_serial, progress)
     t_solve = time.perf_counter()
 

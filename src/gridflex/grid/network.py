@@ -31,6 +31,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from gridflex.errors import DataError, Problem, ValidationError
+from gridflex.grid.limits import MAX_VALUE
 
 _ARRAYS_F = (
     "line_x_pu", "line_rate_mw", "gen_pmin_mw", "gen_pmax_mw", "gen_cost_c2", "gen_cost_c1",
@@ -274,6 +275,18 @@ def validate_network(net: Network) -> list[Problem]:
     each(gn, net.gen_cost_c2 < 0, "cost_c2", "negative quadratic cost (non-convex)")
     each(gn, ~(net.gen_ramp_mw_per_h >= 0), "ramp_mw_per_h", "must be >= 0 (inf = unknown)")
     each(net.load_name, ~np.isfinite(net.load_mw), "load_mw", "must be finite")
+    # values the solver cannot take (HiGHS: bounds above 1e20 are infinite, costs that large rejected)
+    big = f"must be within ±{MAX_VALUE:g} (gridflex.grid.limits)"
+    for names, f, a in ((gn, "pmin_mw", net.gen_pmin_mw), (gn, "pmax_mw", net.gen_pmax_mw),
+                        (gn, "cost_c2", net.gen_cost_c2), (gn, "cost_c1", net.gen_cost_c1),
+                        (gn, "cost_c0", net.gen_cost_c0), (net.load_name, "load_mw", net.load_mw)):  # fmt: skip
+        each(names, np.isfinite(a) & (np.abs(a) > MAX_VALUE), f, big)
+    rate, ramp = net.line_rate_mw, net.gen_ramp_mw_per_h
+    each(net.line_name, np.isfinite(rate) & (rate > MAX_VALUE), "rate_mw", big + " (inf = unrated)")
+    each(gn, np.isfinite(ramp) & (ramp > MAX_VALUE), "ramp_mw_per_h", big + " (inf = unknown)")
+    x = net.line_x_pu
+    each(net.line_name, np.isfinite(x) & ((x > MAX_VALUE) | ((x > 0) & (x < 1 / MAX_VALUE))), "x_pu",
+         f"must be within [{1 / MAX_VALUE:g}, {MAX_VALUE:g}] pu")  # fmt: skip
     if not p:
         p.extend(_islands(net))
     return p

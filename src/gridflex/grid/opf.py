@@ -49,6 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gridflex.errors import Problem, ValidationError
+from gridflex.grid.limits import MAX_DT_H, MAX_FACTOR, MAX_VALUE, MIN_EFFICIENCY
 from gridflex.grid.network import Network
 from gridflex.optimize import ConstrBlock, Model, Solution, VarBlock
 
@@ -99,10 +100,12 @@ class Storage:
             p.extend(Problem(f"storage {i}", f, msg) for i in np.flatnonzero(mask))
 
         each((self.bus < 0) | (self.bus >= n_buses), "bus", f"bus position outside 0..{n_buses - 1}")
-        each(self.power_mw < 0, "power_mw", "must be >= 0")
-        each(self.energy_mwh < 0, "energy_mwh", "must be >= 0")
-        for f in ("eta_charge", "eta_discharge"):
-            each(~((getattr(self, f) > 0) & (getattr(self, f) <= 1)), f, "must be in (0, 1]")
+        big = MAX_VALUE * MAX_FACTOR  # a study's largest storage times its largest scale
+        each((self.power_mw < 0) | (self.power_mw > big), "power_mw", f"must be in [0, {big:g}]")
+        each((self.energy_mwh < 0) | (self.energy_mwh > big), "energy_mwh", f"must be in [0, {big:g}]")
+        for f in ("eta_charge", "eta_discharge"):  # Δt/η enters the matrix: η ≥ 1 % keeps it in range
+            each(~((getattr(self, f) >= MIN_EFFICIENCY) & (getattr(self, f) <= 1)), f,
+                 f"must be in [{MIN_EFFICIENCY:g}, 1]")  # fmt: skip
         each((self.soc_min < 0) | (self.soc_max > 1) | (self.soc_min > self.soc_max), "soc_min",
              "need 0 <= soc_min <= soc_max <= 1")  # fmt: skip
         each((self.soc_init < self.soc_min) | (self.soc_init > self.soc_max), "soc_init",
@@ -215,13 +218,13 @@ class MultiPeriodDCOPF:
         p: list[Problem] = []
         if not isinstance(n_periods, int | np.integer) or n_periods < 1:
             p.append(Problem("opf", "n_periods", f"must be a positive integer, got {n_periods!r}"))
-        if not (np.isfinite(dt_h) and dt_h > 0):
-            p.append(Problem("opf", "dt_h", f"must be > 0, got {dt_h!r}"))
+        if not (np.isfinite(dt_h) and 0 < dt_h <= MAX_DT_H):
+            p.append(Problem("opf", "dt_h", f"must be in (0, {MAX_DT_H:g}], got {dt_h!r}"))
         if not isinstance(pwl_segments, int | np.integer) or pwl_segments < 1:
             p.append(Problem("opf", "pwl_segments", f"must be a positive integer, got {pwl_segments!r}"))
         for f, v in (("shed_cost_eur_per_mwh", shed), ("spill_cost_eur_per_mwh", spill)):
-            if not (np.isfinite(v) and v > 0):
-                p.append(Problem("opf", f, f"must be > 0, got {v!r}"))
+            if not (np.isfinite(v) and 0 < v <= MAX_VALUE):
+                p.append(Problem("opf", f, f"must be in (0, {MAX_VALUE:g}], got {v!r}"))
         if storage is not None:
             p += storage.validate(net.n_buses)
         if renewables is not None:

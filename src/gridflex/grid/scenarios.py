@@ -16,10 +16,11 @@ seed only, never on how the work is later split over workers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from gridflex.grid.study import Study
+from gridflex.grid.study import Study, as_study
 
 
 @dataclass(frozen=True)
@@ -73,14 +74,16 @@ def correlated_normals(
     return _ar1(eps, phi)
 
 
-def expected_load_mw(study: Study, nominal_load_mw: np.ndarray) -> np.ndarray:
+def expected_load_mw(study: Study | str | Path, nominal_load_mw: np.ndarray) -> np.ndarray:
     """(T, n_loads) expected load: shape × nominal × growth."""
+    study = as_study(study)
     shape = study.load_shape_pu()
     return study.load.growth * shape[:, None] * np.asarray(nominal_load_mw, dtype=float)[None, :]
 
 
-def expected_renewable_mw(study: Study) -> np.ndarray | None:
+def expected_renewable_mw(study: Study | str | Path) -> np.ndarray | None:
     """(T, n_renewables) forecast output, or None without renewables."""
+    study = as_study(study)
     if not study.renewables:
         return None
     t = study.n_periods
@@ -90,8 +93,11 @@ def expected_renewable_mw(study: Study) -> np.ndarray | None:
     return np.stack(cols, axis=1)
 
 
-def generate_scenarios(study: Study, nominal_load_mw: np.ndarray, n_scenarios: int, seed: int) -> Scenarios:
+def generate_scenarios(
+    study: Study | str | Path, nominal_load_mw: np.ndarray, n_scenarios: int, seed: int
+) -> Scenarios:
     """``n_scenarios`` seeded scenarios of the study's day (see the module docstring for the model)."""
+    study = as_study(study)
     rng = np.random.default_rng(seed)
     base = expected_load_mw(study, nominal_load_mw)
     t, n = base.shape

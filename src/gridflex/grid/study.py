@@ -18,21 +18,37 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, model_validator
 
 from gridflex.documents import read_document
 from gridflex.errors import Problem, ValidationError
+from gridflex.grid.limits import MAX_DT_H, MAX_FACTOR, MAX_PERIODS, MAX_VALUE, MIN_EFFICIENCY
 
 if TYPE_CHECKING:  # pragma: no cover
     from gridflex.grid.network import Network
 
+# Every number is finite (allow_inf_nan=False) and within the magnitudes of gridflex.grid.limits:
+# values the solver cannot take are refused here, naming the field, not by HiGHS.
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-PositiveFloat = Annotated[float, Field(gt=0.0)]
-NonNegFloat = Annotated[float, Field(ge=0.0)]
+PositiveFloat = Annotated[float, Field(gt=0.0, le=MAX_VALUE)]
+NonNegFloat = Annotated[float, Field(ge=0.0, le=MAX_VALUE)]
+PositiveFactor = Annotated[float, Field(gt=0.0, le=MAX_FACTOR)]
+NonNegFactor = Annotated[float, Field(ge=0.0, le=MAX_FACTOR)]
+Efficiency = Annotated[float, Field(ge=MIN_EFFICIENCY, le=1.0)]
+
+
+# A shape is a name or a list of values: the discriminator picks the branch from the input, so a bad
+# list is reported as such and not also as "should be 'rts_peak_day' or 'rts_day'".
+_SHAPE_TAGS = ("named", "values")
+ShapeSpec = Annotated[
+    Annotated[Literal["rts_peak_day", "rts_day"], Tag("named")]
+    | Annotated[list[NonNegFactor], Tag("values")],
+    Discriminator(lambda v: "values" if isinstance(v, list | tuple) else "named"),
+]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class NetworkSpec(_Model):
@@ -57,8 +73,10 @@ class NetworkSpec(_Model):
 class NoiseSpec(_Model):
     """Load fluctuation ΔP ~ N(μ, σ²) per node and period, relative to the node's expected load."""
 
-    mu_pu: float = Field(0.0, description="Mean of the fluctuation, fraction of the expected load.")
-    sigma_pu: NonNegFloat = Field(
+    mu_pu: Annotated[float, Field(ge=-MAX_FACTOR, le=MAX_FACTOR)] = Field(
+        0.0, description="Mean of the fluctuation, fraction of the expected load."
+    )
+    sigma_pu: NonNegFactor = Field(
         0.0, description="Standard deviation of the fluctuation, fraction of the expected load."
     )
     correlation: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
@@ -72,16 +90,16 @@ class NoiseSpec(_Model):
 class LoadSpec(_Model):
     """The day's expected load: a per-unit shape times each node's nominal load times a growth factor."""
 
-    shape: Literal["rts_peak_day", "rts_day"] | list[NonNegFloat] = Field(
+    shape: ShapeSpec = Field(
         "rts_peak_day",
         description="'rts_peak_day' (the IEEE RTS day of the annual peak), 'rts_day' (day `day` of the "
         "RTS year) or an explicit list of per-unit values, one per period, multiplying the network's "
-        "nominal load of every node.",
+        f"nominal load of every node (1 to {MAX_PERIODS} values).",
     )
     day: Annotated[int, Field(ge=1, le=364)] = Field(
         352, description="Day of the RTS year (1..364) when shape is 'rts_day' (352 is the peak day)."
     )
-    growth: PositiveFloat = Field(1.0, description="Load growth factor multiplying every node's load.")
+    growth: PositiveFactor = Field(1.0, description="Load growth factor multiplying every node's load.")
     noise: NoiseSpec = Field(default_factory=NoiseSpec)  # type: ignore[arg-type]
 
 
@@ -95,7 +113,7 @@ class RenewableSpec(_Model):
     profile_pu: list[Fraction] = Field(
         description="Forecast output per period as a fraction of capacity (length 1 or n_periods)."
     )
-    error_sigma_pu: NonNegFloat = Field(
+    error_sigma_pu: NonNegFactor = Field(
         0.1, description="Standard deviation of the forecast error, fraction of capacity."
     )
     error_autocorrelation: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
@@ -110,8 +128,8 @@ class StorageSpec(_Model):
     bus: int = Field(description="Bus id (as in the network's bus_ids).")
     power_mw: PositiveFloat = Field(description="Maximum charge and discharge power.")
     energy_mwh: PositiveFloat = Field(description="Installed energy capacity.")
-    eta_charge: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
-    eta_discharge: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
+    eta_charge: Efficiency = 0.95
+    eta_discharge: Efficiency = 0.95
     soc_min: Fraction = 0.1
     soc_max: Fraction = 0.9
     soc_init: Fraction = 0.5
@@ -131,7 +149,7 @@ class DemandResponseSpec(_Model):
     bus: int = Field(description="Bus id (as in the network's bus_ids).")
     category: str = Field(description="Load category, e.g. 'industrial', 'commercial', 'residential'.")
     q: Fraction = Field(description="Expected participation rate of demand response.")
-    delta: NonNegFloat = Field(description="Volatility from user behaviour: σ = δ·P_nom.")
+    delta: NonNegFactor = Field(description="Volatility from user behaviour: σ = δ·P_nom.")
     nominal_mw: PositiveFloat | list[NonNegFloat] = Field(
         description="Total flexible capacity P_nom (one value, or one per period)."
     )
@@ -140,7 +158,7 @@ class DemandResponseSpec(_Model):
 class StatesSpec(_Model):
     """The three states of the paper: simulated (no storage), current (installed), future (scaled)."""
 
-    future_storage_scale: NonNegFloat = Field(
+    future_storage_scale: NonNegFactor = Field(
         2.0, description="Future state: installed storage power and energy multiplied by this factor."
     )
 
@@ -148,7 +166,7 @@ class StatesSpec(_Model):
 class SensitivitySpec(_Model):
     """Storage sweep for the fit score = β·ln(E) + γ."""
 
-    scales: list[PositiveFloat] = Field(
+    scales: list[PositiveFactor] = Field(
         default_factory=lambda: [0.25, 0.5, 1.0, 2.0, 4.0],
         description="Multipliers of the installed storage (power and energy) to evaluate.",
     )
@@ -158,7 +176,7 @@ class SensitivitySpec(_Model):
     investment_eur_per_mwh: PositiveFloat | None = Field(
         None, description="If given, E is the investment in EUR (energy × this price) instead of MWh."
     )
-    saturation_eps: NonNegFloat = Field(
+    saturation_eps: Annotated[float, Field(ge=0.0, le=100.0)] = Field(
         0.05, description="Points with score >= 100 - saturation_eps are saturated and left out of the fit."
     )
 
@@ -170,7 +188,9 @@ class Study(_Model):
     description: str = ""
     network: NetworkSpec
     load: LoadSpec = Field(default_factory=LoadSpec)  # type: ignore[arg-type]
-    dt_h: PositiveFloat = Field(1.0, description="Length of one period, hours.")
+    dt_h: Annotated[float, Field(gt=0.0, le=MAX_DT_H)] = Field(
+        1.0, description="Length of one period, hours."
+    )
     renewables: list[RenewableSpec] = Field(default_factory=list)
     storage: list[StorageSpec] = Field(default_factory=list)
     demand_response: list[DemandResponseSpec] = Field(default_factory=list)
@@ -195,6 +215,8 @@ class Study(_Model):
     @model_validator(mode="after")
     def _lengths(self) -> Study:
         t = self.n_periods
+        if not 1 <= t <= MAX_PERIODS:
+            raise ValueError(f"load.shape: {t} periods; give 1 to {MAX_PERIODS} per-unit values")
         for i, r in enumerate(self.renewables):
             if len(r.profile_pu) not in (1, t):
                 raise ValueError(f"renewables.{i}.profile_pu: length {len(r.profile_pu)}, need 1 or {t}")
@@ -243,10 +265,20 @@ class Study(_Model):
         return Path(self._base_dir)
 
 
-def build_network(study: Study) -> Network:
+def as_study(study: Study | str | Path) -> Study:
+    """A :class:`Study` as given, or read from the path of a study file (YAML or JSON)."""
+    if isinstance(study, Study):
+        return study
+    if isinstance(study, str | Path):
+        return load_study(study)
+    raise TypeError(f"expected a Study or the path of a study file, not {type(study).__name__}")
+
+
+def build_network(study: Study | str | Path) -> Network:
     """The study's network (RTS-24 with the RTS-96 ramp rates, another pandapower case, or MATPOWER)."""
     from gridflex.grid.network import Network
 
+    study = as_study(study)
     spec = study.network
     if spec.case is not None:
         if spec.case == "case24_ieee_rts":
@@ -279,8 +311,9 @@ def bus_positions(net: Network, bus_ids: np.ndarray, what: str, object_id: str =
     return np.array([lookup[int(b)] for b in np.asarray(bus_ids).tolist()], dtype=np.int64)
 
 
-def validate_study_buses(study: Study, net: Network, object_id: str = "study") -> list[Problem]:
+def validate_study_buses(study: Study | str | Path, net: Network, object_id: str = "study") -> list[Problem]:
     """Problems of bus ids that the network does not have (renewables, storage, demand response)."""
+    study = as_study(study)
     known = {int(b) for b in np.asarray(net.bus_ids).tolist()}
     problems: list[Problem] = []
     groups: tuple[tuple[str, Sequence[RenewableSpec | StorageSpec | DemandResponseSpec]], ...] = (
@@ -303,7 +336,8 @@ _FIELD_IN_MESSAGE = re.compile(r"^([A-Za-z_][\w]*(?:\.[\w]+)+): (.*)$")
 def _problems_from_pydantic(exc: pydantic.ValidationError, object_id: str) -> list[Problem]:
     out = []
     for e in exc.errors():
-        loc = ".".join(str(x) for x in e.get("loc", ()))
+        parts = [x for x in e.get("loc", ()) if x not in _SHAPE_TAGS]  # a union's branch is not a field
+        loc = ".".join(str(x) for x in parts)
         msg = str(e.get("msg", "invalid"))
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]

@@ -1,5 +1,110 @@
-"""Markets: day-ahead prices (SMARD) today; products, orders, clearing, baselines and settlement next."""
+"""Markets: day-ahead prices (SMARD), products, orders, clearing (auction, continuous book, local
+flexibility, capacity), flex-offer trading. Baselines and settlement live next to them."""
 
+from gridflex.market.auction import AuctionResult, clear_auction, clear_curves
+from gridflex.market.baselines import (
+    AccuracyReport,
+    BaselineDocument,
+    BaselineSpec,
+    DayLayout,
+    MeterData,
+    accuracy,
+    baselines_from_files,
+    compute_baseline,
+    day_layout,
+    fixed_reference,
+    held_out_accuracy,
+    like_day_average,
+    meter_before_meter_after,
+    nominated,
+    nominated_from_flexoffers,
+    read_meter_csv,
+    same_day_adjustment,
+    write_meter_csv,
+    x_of_y,
+)
+from gridflex.market.book import ContinuousBook, Trade
+from gridflex.market.capacity import (
+    ActivationResult,
+    CapacityBid,
+    CapacityResult,
+    CapacityTender,
+    Reserve,
+    activate,
+    procure_capacity,
+)
+from gridflex.market.flexoffers import FlexOfferTrade, trade_flexoffers
+from gridflex.market.local import FlexNetwork, FlexOffer, FlexOrder, FlexRequest, LocalResult, clear_local
+from gridflex.market.orders import BlockOrder, Execution, Order, OrderArrays, OrderResult, OrderStatus, Side
 from gridflex.market.prices import available_years, load_smard_prices, prices_on_grid
+from gridflex.market.products import Product, ProductKind
+from gridflex.market.settlement import (
+    Settlement,
+    SettlementDocument,
+    activation_amounts,
+    delivered_kw,
+    settle,
+    settle_files,
+    validate_settlement,
+)
 
-__all__ = ["available_years", "load_smard_prices", "prices_on_grid"]
+__all__ = [
+    "AccuracyReport",
+    "ActivationResult",
+    "AuctionResult",
+    "BaselineDocument",
+    "BaselineSpec",
+    "BlockOrder",
+    "CapacityBid",
+    "CapacityResult",
+    "CapacityTender",
+    "ContinuousBook",
+    "DayLayout",
+    "Execution",
+    "FlexNetwork",
+    "FlexOffer",
+    "FlexOfferTrade",
+    "FlexOrder",
+    "FlexRequest",
+    "LocalResult",
+    "MeterData",
+    "Order",
+    "OrderArrays",
+    "OrderResult",
+    "OrderStatus",
+    "Product",
+    "ProductKind",
+    "Reserve",
+    "Settlement",
+    "SettlementDocument",
+    "Side",
+    "Trade",
+    "accuracy",
+    "activate",
+    "activation_amounts",
+    "available_years",
+    "baselines_from_files",
+    "clear_auction",
+    "clear_curves",
+    "clear_local",
+    "compute_baseline",
+    "day_layout",
+    "delivered_kw",
+    "fixed_reference",
+    "held_out_accuracy",
+    "like_day_average",
+    "load_smard_prices",
+    "meter_before_meter_after",
+    "nominated",
+    "nominated_from_flexoffers",
+    "prices_on_grid",
+    "procure_capacity",
+    "read_meter_csv",
+    "same_day_adjustment",
+    "settle",
+    "settle_files",
+    "trade_flexoffers",
+    "validate_settlement",
+    "write_meter_csv",
+    "x_of_y",
+]

@@ -11,15 +11,20 @@ Public API::
     Session(Device(rid)).handle_frame(frame) → Outcome(replies, events, close)   # pure handler
     plan_site(site, PlanRequest(...)) → Plan                                   # the optimiser step
 
+Layout: the protocol here (``server``, ``protocol``, ``planner``, ``schema``, ``clock``);
+``control/`` one module per control type behind one registry (``control.CONTROLS``); ``rm/`` the
+device simulators. The device models are assets of the core (``gridflex.assets``: ``fill_rate``,
+``power_envelope``, ``power_sequence``, ``mode_machine``).
+
 The core never imports this package (see ARCHITECTURE.md); it only calls the core.
 """
 
 from gridflex.s2.clock import Clock
 from gridflex.s2.planner import Plan, PlanRequest, plan_site
 from gridflex.s2.protocol import SUPPORTED_CONTROL_TYPES, Device, Event, Outcome, Session, SessionState
+from gridflex.s2.rm.simulators import KINDS, Simulator, simulate
 from gridflex.s2.schema import PROTOCOL_VERSION, s2_json_schema
 from gridflex.s2.server import CEM, parse_control_types, read_tokens, serve
-from gridflex.s2.simulators import KINDS, Simulator, simulate
 
 __all__ = [
     "CEM",

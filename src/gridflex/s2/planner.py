@@ -1,15 +1,17 @@
 """Run the S2 devices of a site through the site optimiser (``gridflex.scheduling``).
 
 :func:`plan_site` is pure and synchronous (the CEM calls it in a worker thread): it appends the
-devices' assets (the FRBC fleet, :func:`~gridflex.s2.pebc.pebc_assets`, the PPBC / OMBC / DDBC
+devices' assets (the FRBC fleet, :func:`~gridflex.assets.power_envelope.power_envelope_assets`, the PPBC / OMBC / DDBC
 device assets, fixed loads of NOT_CONTROLABLE devices) to the site's own assets (grid connection with its fuse
 limit, prices, CO2, other loads and PV), moves the horizon to ``start``, builds the site model,
 adds the FRBC fill-level targets as soft bounds and solves. The site file's per-period series
 (prices, profiles) are read at the new horizon's timestamps (:func:`~gridflex.scheduling.site_on_horizon`:
 a 24 h site file is a daily profile), so a CEM that runs for days plans against the right prices.
-Only public scheduling/assets API is used.
+The devices are assets of the Asset union like the site's own, so the site with its devices is
+validated as any site and compiled once per cold plan (the base site once per CEM, kept in the
+:class:`WarmModel`). Only public scheduling/assets API is used.
 
-All FRBC devices enter as one asset (:class:`~gridflex.s2.frbc.FrbcFleetAsset`, the lean formulation
+All FRBC devices enter as one asset (:class:`~gridflex.assets.fill_rate.FillRateFleetAsset`, the lean formulation
 of docs/s2.md). A congestion limit (``import_limit_kw`` / ``export_limit_kw``, set by a DSO at run time)
 caps the site's net import / export over all its electricity grid connections, softly (each kWh over
 costs ``CONGESTION_PENALTY_EUR_PER_KWH``). With ``req.warm`` (a :class:`WarmModel` the CEM keeps),
@@ -20,22 +22,27 @@ from the last basis; anything else (another device, another period start) builds
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import pickle
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
 import numpy as np
+import pydantic
 
-from gridflex.s2.frbc import FLEET_ASSET, FrbcFleet, FrbcFleetAsset, FrbcInputs, fleet_signature
-from gridflex.s2.pebc import PebcInputs, pebc_assets
+from gridflex.assets.fill_rate import FillRateFleet, FillRateFleetAsset, fleet_signature
+from gridflex.assets.power_envelope import PowerEnvelopeDevice, power_envelope_assets
+from gridflex.errors import Problem, ValidationError
+from gridflex.s2.control.frbc import FLEET_ASSET, FrbcInputs
 from gridflex.scheduling import (
+    CompiledSite,
     Site,
     build_site_model,
     compile_site,
-    parse_site,
     site_on_horizon,
     solve_site_model,
 )
@@ -55,8 +62,9 @@ class WarmModel:
     """The last site model, kept between plans so a data-only change re-solves warm (see module doc)."""
 
     key: bytes = b""
+    base: CompiledSite | None = None  # the base site compiled (once per CEM)
     sm: SiteModel | None = None
-    fleet: FrbcFleet | None = None
+    fleet: FillRateFleet | None = None
     congestion: Any = None  # ConstrBlock of the congestion rows (None: no electricity grid connection)
     solution: list[Any] = field(default_factory=list)  # the last Solution, captured by a reader
     warm_solves: int = 0
@@ -71,12 +79,17 @@ class PlanRequest:
     step_s: int
     n: int
     frbc: list[FrbcInputs] = field(default_factory=list)
-    pebc: list[PebcInputs] = field(default_factory=list)
+    pebc: list[PowerEnvelopeDevice] = field(default_factory=list)
     loads_kw: dict[str, np.ndarray] = field(default_factory=dict)  # NOT_CONTROLABLE devices, + = load
     import_limit_kw: np.ndarray | None = None  # congestion: net import cap per period (inf: none)
     export_limit_kw: np.ndarray | None = None  # congestion: net export cap per period (inf: none)
     warm: WarmModel | None = None  # kept by the CEM; not part of the request's data
-    extra: list[Any] = field(default_factory=list)  # PPBC / OMBC / DDBC device assets (s2_ppbc, ...)
+    extra: list[Any] = field(default_factory=list)  # PPBC / OMBC / DDBC device assets (power_sequence, ...)
+
+    @functools.cached_property
+    def by_name(self) -> dict[str, Any]:
+        """The FRBC and PEBC device inputs by device name (taken once the request is complete)."""
+        return {**{f.name: f for f in self.frbc}, **{p.name: p for p in self.pebc}}
 
 
 @dataclass
@@ -95,23 +108,36 @@ class Plan:
     extra: dict[str, Any] = field(default_factory=dict)  # asset name → the solved PPBC/OMBC/DDBC asset
 
 
-def site_with_devices(base: Site, req: PlanRequest) -> Site:
-    """The base site on the request's horizon with the devices' assets appended."""
-    data = site_on_horizon(base, req.start, req.n, req.step_s).model_dump(mode="json", exclude_none=True)
-    assets = data["assets"]
+def site_with_devices(
+    base: Site, req: PlanRequest, compiled: CompiledSite | None = None, devices: Sequence[Any] = ()
+) -> Site:
+    """The base site on the request's horizon with the devices' assets appended: a grid connection
+    (and a gas one for gas-using devices) when the site has none, the NOT_CONTROLABLE devices' loads,
+    then ``devices``. Validated as any site (every asset a member of the Asset union), never through
+    a dict; ``compiled``: the base site compiled already, so it is not compiled again."""
+    moved = site_on_horizon(base, req.start, req.n, req.step_s, compiled=compiled)
+    assets: list[Any] = list(moved.assets)
 
     def connected(carrier: str) -> bool:  # the S2 devices are on node "site"
-        return any(a["kind"] == "grid_connection" and a.get("carrier", "electricity") == carrier
-                   and a.get("node", "site") == "site" for a in assets)  # fmt: skip
+        return any(
+            a.kind == "grid_connection" and a.carrier == carrier and a.node == "site" for a in moved.assets
+        )
 
     if not connected("electricity"):
         assets.append({"kind": "grid_connection", "name": "s2-grid"})
-    if any("gas" in getattr(a, "carriers", ()) for a in req.extra) and not connected("gas"):
+    gas_devices = [*req.extra, *devices]
+    if any("gas" in getattr(a, "carriers", ()) for a in gas_devices) and not connected("gas"):
         assets.append({"kind": "grid_connection", "name": "s2-gas", "carrier": "gas", "export_max_kw": 0.0,
                        "import_price_eur_per_mwh": GAS_EUR_PER_MWH})  # fmt: skip
     for name, kw in req.loads_kw.items():
         assets.append({"kind": "load", "name": f"{name}/load", "profile_kw": [float(x) for x in kw]})
-    return parse_site(data, source="CEM site with S2 devices")
+    assets += devices
+    data = {name: getattr(moved, name) for name in Site.model_fields if name != "assets"}
+    try:
+        return Site.model_validate({**data, "assets": assets})
+    except pydantic.ValidationError as exc:
+        problems = [Problem("site", ".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors()]
+        raise ValidationError("CEM site with S2 devices", problems) from None
 
 
 def _structure_key(base: Site, req: PlanRequest) -> bytes:
@@ -162,15 +188,13 @@ def _set_congestion(sm: SiteModel, block: Any, req: PlanRequest) -> None:
 
 
 def _build(base: Site, req: PlanRequest, warm: WarmModel) -> None:
-    site = site_with_devices(base, req)
-    compiled = compile_site(site)
-    fleet_asset = FrbcFleetAsset(name=FLEET_ASSET, node="site", specs=list(req.frbc))
+    if warm.base is None or warm.base.site is not base:  # once per base site (per CEM)
+        warm.base = compile_site(base)
+    fleet_asset = FillRateFleetAsset(name=FLEET_ASSET, node="site", specs=list(req.frbc))
     added: list[Any] = [fleet_asset] if req.frbc else []
-    added += [a for pspec in req.pebc for a in pebc_assets(pspec)]  # PEBC: production + energy rows
-    if added or req.extra:
-        compiled.site = compiled.site.model_copy(
-            update={"assets": [*compiled.site.assets, *added, *req.extra]}
-        )
+    added += [a for pspec in req.pebc for a in power_envelope_assets(pspec)]  # PEBC: production + energy rows
+    # one compile per cold plan: of the site with every device in it
+    compiled = compile_site(site_with_devices(base, req, warm.base, [*added, *req.extra]))
     sm = build_site_model(compiled)
     warm.sm = sm
     warm.fleet = fleet_asset.fleet if req.frbc else None
@@ -219,6 +243,7 @@ def plan_site(base: Site, req: PlanRequest) -> Plan:
         ):
             rates[spec.name], fill[spec.name], power[spec.name] = r, f, p
     pv = {p.name: -res.power_kw[f"{p.name}/pv"]["electricity"] for p in req.pebc}
-    extra = {a.name: a for a in sm.compiled.site.assets if str(a.kind) in ("s2_ppbc", "s2_ombc", "s2_ddbc")}
+    mine = {a.name for a in req.extra}
+    extra = {a.name: a for a in sm.compiled.site.assets if a.name in mine}
     return Plan(req.start, req.step_s, req.n, rates, fill, pv, res.net_import_kw(),
                 dict(res.costs_eur), time.perf_counter() - t0, power, reused, extra)  # fmt: skip

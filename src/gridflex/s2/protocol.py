@@ -53,34 +53,17 @@ from s2python.common import (
 )
 from s2python.s2_parser import TYPE_TO_MESSAGE_CLASS
 
-from gridflex.s2.ddbc import DdbcState
-from gridflex.s2.frbc import FrbcState
-from gridflex.s2.ombc import OmbcState, as_uuid, revoke_pending
-from gridflex.s2.pebc import PebcState
-from gridflex.s2.ppbc import PpbcState
+from gridflex.s2.control import BY_SHORT, CONTROLS, EVENT_KINDS, new_states
+from gridflex.s2.control.base import as_uuid, revoke_pending
 from gridflex.s2.schema import PROTOCOL_VERSION
 
 NIL_UUID = uuid.UUID(int=0)
 S2Msg = Any  # an s2-python message instance
 
-SUPPORTED_CONTROL_TYPES: tuple[ControlType, ...] = (
-    ControlType.FILL_RATE_BASED_CONTROL,
-    ControlType.DEMAND_DRIVEN_BASED_CONTROL,
-    ControlType.OPERATION_MODE_BASED_CONTROL,
-    ControlType.POWER_PROFILE_BASED_CONTROL,
-    ControlType.POWER_ENVELOPE_BASED_CONTROL,
-    ControlType.NOT_CONTROLABLE,
-)
+SUPPORTED_CONTROL_TYPES: tuple[ControlType, ...] = tuple(CONTROLS)
 """Control types the CEM maps onto the optimiser, best first (the default policy): the more of the
 device's flexibility a type describes, the better."""
 
-_FAMILY = {
-    ControlType.FILL_RATE_BASED_CONTROL: "FRBC.",
-    ControlType.POWER_ENVELOPE_BASED_CONTROL: "PEBC.",
-    ControlType.POWER_PROFILE_BASED_CONTROL: "PPBC.",
-    ControlType.OPERATION_MODE_BASED_CONTROL: "OMBC.",
-    ControlType.DEMAND_DRIVEN_BASED_CONTROL: "DDBC.",
-}
 CEM_ONLY = {
     "HandshakeResponse",
     "SelectControlType",
@@ -135,26 +118,34 @@ class Device:
     control_type: ControlType = ControlType.NO_SELECTION
     measurement: PowerMeasurement | None = None
     forecast: PowerForecast | None = None
-    frbc: FrbcState = field(default_factory=FrbcState)
-    pebc: PebcState = field(default_factory=PebcState)
-    ppbc: PpbcState = field(default_factory=PpbcState)
-    ombc: OmbcState = field(default_factory=OmbcState)
-    ddbc: DdbcState = field(default_factory=DdbcState)
+    states: dict[ControlType, Any] = field(default_factory=dict)  # per control type (the registry's)
     preference: tuple[ControlType, ...] = SUPPORTED_CONTROL_TYPES  # the CEM's policy, best first
     instructions: dict[uuid.UUID, InstructionRecord] = field(default_factory=dict)
     revision: int = 0  # bumped on every accepted change that matters to the optimiser
 
     def __post_init__(self) -> None:
-        self.ppbc.records = self.instructions  # PPBC follows its programme through these
+        if not self.states:
+            self.states = new_states(self.instructions)  # PPBC follows its programme through these
 
     @property
     def name(self) -> str:
         return f"s2-{self.resource_id}"
 
-    def mode_state(self) -> PpbcState | OmbcState | DdbcState | None:
-        """The state of the active PPBC / OMBC / DDBC control type (None for the others)."""
-        attr = _MODE_STATE.get(self.control_type)
-        return None if attr is None else getattr(self, attr)
+    @property
+    def state(self) -> Any:
+        """The state of the active control type (None before one is selected, or NOT_CONTROLABLE)."""
+        return self.states.get(self.control_type)
+
+    def state_of(self, short: str) -> Any:
+        """The state of a control type by its short name (FRBC, …), whether active or not."""
+        return self.states[BY_SHORT[short]]
+
+    # each control type's state (what the RM told the CEM under that type), for tests and tools
+    frbc = property(lambda self: self.state_of("FRBC"))
+    pebc = property(lambda self: self.state_of("PEBC"))
+    ppbc = property(lambda self: self.state_of("PPBC"))
+    ombc = property(lambda self: self.state_of("OMBC"))
+    ddbc = property(lambda self: self.state_of("DDBC"))
 
 
 class _RateLimit:
@@ -294,8 +285,8 @@ class Session:
         if "." in mtype:
             if self.state != SessionState.CONTROL_TYPE_SELECTED:
                 return f"{mtype} before SelectControlType"
-            family = _FAMILY.get(self.device.control_type)
-            if family is None or not mtype.startswith(family):
+            control = CONTROLS.get(self.device.control_type)
+            if control is None or not mtype.startswith(control.prefix):
                 return f"{mtype} does not belong to the active control type {self.device.control_type.value}"
         return None
 
@@ -338,24 +329,13 @@ class Session:
         if isinstance(msg, RevokeObject):
             return self._on_revoke(msg, subject)
         mtype = msg.message_type
-        if mtype.startswith("FRBC."):
-            problem = dev.frbc.check(msg)
-            if problem:
-                return self._refuse(subject, ReceptionStatusValues.INVALID_CONTENT, problem)
-            dev.frbc.apply(msg)
-        elif mtype.startswith("PEBC."):
-            problem = dev.pebc.check(msg)
-            if problem:
-                return self._refuse(subject, ReceptionStatusValues.INVALID_CONTENT, problem)
-            dev.pebc.apply(msg)
-        else:  # PPBC / OMBC / DDBC: _order_problem let only the active type through
-            state: Any = dev.mode_state()
-            problem = "no state for the active control type" if state is None else state.check(msg)
-            if problem:
-                return self._refuse(subject, ReceptionStatusValues.INVALID_CONTENT, problem)
-            state.apply(msg)
+        state: Any = dev.state  # _order_problem let only the active control type's messages through
+        problem = "no state for the active control type" if state is None else state.check(msg)
+        if problem:
+            return self._refuse(subject, ReceptionStatusValues.INVALID_CONTENT, problem)
+        state.apply(msg)
         dev.revision += 1
-        kind = _EVENT_KIND.get(mtype, "status")
+        kind = EVENT_KINDS.get(mtype, "status")
         # Status reports (fill level, active mode, timers) feed the next periodic plan; descriptions,
         # targets, forecasts and constraints re-plan at once (debounced by the CEM).
         return Outcome([reception(subject, ok)], [Event(kind, rid, replan=kind != "status")])
@@ -404,8 +384,7 @@ class Session:
         if chosen != dev.control_type:
             now = datetime.now(UTC) - timedelta(days=3650)  # every pending instruction, whatever its time
             out = [self.sent(m) for m in revoke_pending(dev.instructions, now)]
-            dev.frbc, dev.pebc = FrbcState(), PebcState()  # another control type: its data starts anew
-            dev.ppbc, dev.ombc, dev.ddbc = PpbcState(records=dev.instructions), OmbcState(), DdbcState()
+            dev.states = new_states(dev.instructions)  # another control type: its data starts anew
         dev.control_type = chosen
         dev.revision += 1
         return [*out, self.sent(SelectControlType(message_id=uuid.uuid4(), control_type=chosen))]
@@ -425,13 +404,9 @@ class Session:
         dev = self.device
         kind = msg.object_type.value
         done = False
-        if kind == "FRBC.SystemDescription":
-            done = dev.frbc.revoke_system_description(msg.object_id)
-        elif kind in ("PEBC.PowerConstraints", "PEBC.EnergyConstraint"):
-            done = dev.pebc.revoke(kind, msg.object_id)
-        elif kind.split(".")[0] in _MODE_FAMILIES and kind.startswith(_FAMILY.get(dev.control_type, "-")):
-            state: Any = dev.mode_state()
-            done = state is not None and state.revoke(kind, msg.object_id)
+        control, state = CONTROLS.get(dev.control_type), dev.state
+        if control is not None and state is not None and kind.startswith(control.prefix):
+            done = state.revoke(kind, msg.object_id)
         if not done:
             return self._refuse(
                 subject, ReceptionStatusValues.INVALID_CONTENT, f"no {kind} {msg.object_id} to revoke"
@@ -456,24 +431,6 @@ class Session:
                     rec.status = InstructionStatus.REJECTED
 
 
-_EVENT_KIND = {
-    "FRBC.SystemDescription": "system",
-    "FRBC.FillLevelTargetProfile": "target",
-    "FRBC.LeakageBehaviour": "system",
-    "FRBC.UsageForecast": "forecast",
-    "PEBC.PowerConstraints": "system",
-    "PEBC.EnergyConstraint": "target",
-    "PPBC.PowerProfileDefinition": "system",
-    "OMBC.SystemDescription": "system",
-    "DDBC.SystemDescription": "system",
-    "DDBC.AverageDemandRateForecast": "forecast",
-}
-_MODE_FAMILIES = {"PPBC", "OMBC", "DDBC"}
-_MODE_STATE = {
-    ControlType.POWER_PROFILE_BASED_CONTROL: "ppbc",
-    ControlType.OPERATION_MODE_BASED_CONTROL: "ombc",
-    ControlType.DEMAND_DRIVEN_BASED_CONTROL: "ddbc",
-}
 _REPLAN_ON = {InstructionStatus.REJECTED, InstructionStatus.ABORTED}  # REVOKED: the CEM did it
 
 

@@ -32,7 +32,6 @@ import math
 import re
 import signal
 import ssl
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -41,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from s2python.common import ControlType, InstructionStatus, RevokableObjects, RevokeObject
+from s2python.common import ControlType
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as ws_serve
 from websockets.exceptions import ConnectionClosed
@@ -49,7 +48,9 @@ from websockets.http11 import Request, Response
 
 from gridflex.errors import DataError, GridflexError, Problem, ValidationError
 from gridflex.s2.clock import Clock
-from gridflex.s2.frbc import ELECTRIC
+from gridflex.s2.control import BY_SHORT, CONTROLS
+from gridflex.s2.control.base import delay_s, trim
+from gridflex.s2.control.frbc import ELECTRIC
 from gridflex.s2.planner import Plan, PlanRequest, WarmModel, plan_site
 from gridflex.s2.protocol import SUPPORTED_CONTROL_TYPES, Device, Session, SessionState
 from gridflex.scheduling import Site, load_site
@@ -382,31 +383,9 @@ class CEM:
             )
         for rid, conn in self.connections.items():
             dev = self.devices[rid]
-            if conn.session.state != SessionState.CONTROL_TYPE_SELECTED:
-                continue
-            if dev.control_type == ControlType.FILL_RATE_BASED_CONTROL:
-                fi = dev.frbc.inputs(dev.name, start, self.step_s, self.n_periods)
-                if fi is not None:
-                    fi.first_frac = float(
-                        np.clip(1.0 - (now - start).total_seconds() / self.step_s, 0.0, 1.0)
-                    )
-                    req.frbc.append(fi)
-            elif dev.control_type == ControlType.POWER_ENVELOPE_BASED_CONTROL:
-                pi = dev.pebc.inputs(
-                    dev.name, start, self.step_s, self.n_periods, dev.forecast, dev.measurement, now
-                )
-                if pi is not None:
-                    req.pebc.append(pi)
-            elif dev.control_type == ControlType.NOT_CONTROLABLE and dev.measurement is not None:
-                w = sum(v.value for v in dev.measurement.values if v.commodity_quantity in ELECTRIC)
-                req.loads_kw[dev.name] = [w / 1000.0] * self.n_periods  # type: ignore[assignment]
-            elif (ms := dev.mode_state()) is not None:  # PPBC / OMBC / DDBC: a device asset
-                delay_ms = dev.details.instruction_processing_delay.root if dev.details is not None else 0
-                asset = ms.asset(
-                    dev.name, start, self.step_s, self.n_periods, now + timedelta(milliseconds=delay_ms)
-                )
-                if asset is not None:
-                    req.extra.append(asset)
+            control = CONTROLS.get(dev.control_type)
+            if conn.session.state == SessionState.CONTROL_TYPE_SELECTED and control is not None:
+                control.snapshot(dev, dev.state, req, now, now + timedelta(seconds=delay_s(dev)))
         return req
 
     async def replan(self) -> Plan | None:
@@ -446,79 +425,20 @@ class CEM:
 
     async def _send_instructions(self, plan: Plan, req: PlanRequest) -> None:
         now = self.clock.now()
-        by_name = {f.name: f for f in req.frbc}
-        pv_by_name = {p.name: p for p in req.pebc}
         for conn in list(self.connections.values()):
             dev = conn.session.device
-            if conn.session.state != SessionState.CONTROL_TYPE_SELECTED:
+            control = CONTROLS.get(dev.control_type)
+            if conn.session.state != SessionState.CONTROL_TYPE_SELECTED or control is None:
                 continue
-            delay_ms = dev.details.instruction_processing_delay.root if dev.details is not None else 0
-            earliest = now + timedelta(milliseconds=delay_ms)
-            new: list[Any] = []
-            if dev.name in by_name:
-                new = dev.frbc.instructions(by_name[dev.name], plan.frbc_rate_per_s[dev.name], plan.start,
-                                            plan.step_s, earliest, self.instructions_ahead)  # fmt: skip
-                kind = RevokableObjects.FRBC_Instruction
-            elif dev.name in pv_by_name:
-                one = dev.pebc.instruction(
-                    pv_by_name[dev.name], plan.pv_kw[dev.name], plan.start, plan.step_s, earliest
-                )
-                new = [] if one is None else [one]
-                kind = RevokableObjects.PEBC_Instruction
-            else:
-                key = next((k for k in plan.extra if k.split("/")[0] == dev.name), None)
-                ms = dev.mode_state()
-                if key is not None and ms is not None:  # PPBC / OMBC / DDBC revoke and send their own
-                    out = ms.messages(
-                        plan.extra[key], earliest, now, dev.instructions, self.instructions_ahead
-                    )
-                    if out:
-                        await conn.send([conn.session.sent(m) for m in out])
-                    # PPBC follows its programme through its done instructions: drop only those that never ran
-                    _trim(dev, _NEVER_RAN)
+            earliest = now + timedelta(seconds=delay_s(dev))
+            out = control.instructions(dev, dev.state, plan, req, earliest, now, self.instructions_ahead)
+            if out is None:  # not in this plan
                 continue
-            keep = _unchanged(dev, new, now) if kind == RevokableObjects.FRBC_Instruction else set()
-            if keep:
-                new = [m for m in new if _same_key(m) not in keep]
-            msgs: list[Any] = [conn.session.sent(m) for m in self._revocations(dev, kind, now, keep)]
-            msgs += [conn.session.sent(m) for m in new]
-            if msgs:
-                await conn.send(msgs)
+            if out:
+                await conn.send([conn.session.sent(m) for m in out])
+            if control.trim_after is not None:
+                trim(dev, set(control.trim_after))
             await asyncio.sleep(0)  # let frames of other sessions in between: one device at a time
-
-    @staticmethod
-    def _revocations(
-        dev: Device, kind: RevokableObjects, now: datetime, keep: set[Any] | None = None
-    ) -> list[RevokeObject]:
-        """Revoke the instructions of the previous plan that have not started yet (except those the
-        new plan sends again unchanged: ``keep``, by actuator, mode, factor and time)."""
-        out = []
-        for iid, rec in dev.instructions.items():
-            pending = rec.status in (InstructionStatus.NEW, InstructionStatus.ACCEPTED)
-            if keep and pending and _same_key(rec.instruction) in keep:
-                continue
-            if pending and rec.instruction.execution_time > now:
-                rec.status = InstructionStatus.REVOKED
-                out.append(RevokeObject(message_id=uuid.uuid4(), object_type=kind, object_id=iid))
-        _trim(dev, _FINAL)
-        return out
-
-
-def _same_key(m: Any) -> tuple[Any, ...]:
-    return (m.actuator_id, m.operation_mode, round(float(m.operation_mode_factor), 4), m.execution_time)
-
-
-def _unchanged(dev: Device, new: list[Any], now: datetime) -> set[Any]:
-    """Keys of pending FRBC instructions that the new plan would send again identically."""
-    wanted = {_same_key(m) for m in new}
-    return {
-        _same_key(r.instruction)
-        for r in dev.instructions.values()
-        if r.status in (InstructionStatus.NEW, InstructionStatus.ACCEPTED)
-        and r.instruction.execution_time > now
-        and r.instruction.message_type == "FRBC.Instruction"
-        and _same_key(r.instruction) in wanted
-    }
 
 
 def _ts(t: datetime | str) -> float:
@@ -545,18 +465,6 @@ def _segments(value: Any, t0: float, step_s: int, side: str) -> list[tuple[float
     if any(not kw >= 0 or math.isnan(kw) for _, _, kw in out):
         raise ValueError(f"{side} limit: every value must be a number >= 0 kW")
     return out
-
-
-_NEVER_RAN = {InstructionStatus.REVOKED, InstructionStatus.ABORTED, InstructionStatus.REJECTED}
-_FINAL = _NEVER_RAN | {InstructionStatus.SUCCEEDED}
-MAX_RECORDS = 1000
-"""Instruction records kept per device: the oldest finished ones beyond this are dropped."""
-
-
-def _trim(dev: Device, statuses: set[InstructionStatus]) -> None:
-    finished = [i for i, r in dev.instructions.items() if r.status in statuses]
-    for iid in finished[: max(len(dev.instructions) - MAX_RECORDS, 0)]:
-        del dev.instructions[iid]
 
 
 def tls_context(certfile: str | Path, keyfile: str | Path | None = None) -> ssl.SSLContext:
@@ -591,14 +499,7 @@ async def run_cem(
         await cem.stop()
 
 
-CONTROL_TYPE_SHORT_NAMES: dict[str, ControlType] = {
-    "FRBC": ControlType.FILL_RATE_BASED_CONTROL,
-    "DDBC": ControlType.DEMAND_DRIVEN_BASED_CONTROL,
-    "OMBC": ControlType.OPERATION_MODE_BASED_CONTROL,
-    "PPBC": ControlType.POWER_PROFILE_BASED_CONTROL,
-    "PEBC": ControlType.POWER_ENVELOPE_BASED_CONTROL,
-    "NOT_CONTROLABLE": ControlType.NOT_CONTROLABLE,
-}
+CONTROL_TYPE_SHORT_NAMES: dict[str, ControlType] = BY_SHORT
 """Short forms a CEM policy may use besides the S2 names (FILL_RATE_BASED_CONTROL, …)."""
 
 

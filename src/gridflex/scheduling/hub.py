@@ -13,7 +13,6 @@ relaxation is exact whenever it needs no binaries, which is the usual case (loss
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,8 +23,9 @@ from gridflex.assets.base import Built, Context, Output, Pair
 from gridflex.errors import InfeasibleError, Problem, SiteInfeasibleError
 from gridflex.optimize import ConstrBlock, Model, Solution
 from gridflex.scheduling.flexibility import site_flexibility
-from gridflex.scheduling.result import SiteResult
-from gridflex.scheduling.site import CompiledSite, Site, compile_site
+from gridflex.scheduling.infeasible import explain_infeasible
+from gridflex.scheduling.result import COST_TERMS, SiteResult, ordered_costs
+from gridflex.scheduling.site import CompiledSite, SiteLike, compile_site
 
 EXCLUSIVE_TOL_KW = 1e-6
 """Both sides of a pair above this (kW) in the same period count as simultaneous."""
@@ -48,8 +48,9 @@ class SiteModel:
         return self.ctx.model
 
 
-def precheck_site(compiled: CompiledSite) -> list[Problem]:
-    """Cheap per-asset feasibility tests, plus buses with demand but nothing that can supply it."""
+def precheck_site(site: SiteLike) -> list[Problem]:
+    """Cheap per-asset feasibility tests (``site``: a path, a dict, a Site or a CompiledSite)."""
+    compiled = compile_site(site)
     ctx = compiled.context(Model("precheck"))
     problems: list[Problem] = []
     for a in compiled.site.assets:
@@ -57,8 +58,11 @@ def precheck_site(compiled: CompiledSite) -> list[Problem]:
     return problems
 
 
-def build_site_model(compiled: CompiledSite) -> SiteModel:
+def build_site_model(site: SiteLike) -> SiteModel:
+    """The site's model, ready for extra groups and :func:`solve_site_model`. ``site``: a path, a
+    dict, a Site or (not compiled again) a CompiledSite."""
     t0 = time.perf_counter()
+    compiled = compile_site(site)
     site = compiled.site
     ctx = compiled.context(Model(f"site '{site.name}'"))
     built = {a.name: a.build(ctx) for a in site.assets}
@@ -139,6 +143,7 @@ def solve_site_model(
     result = _result(sm, sol)
     for reader in sm.readers:
         reader(sol, result)
+    result.costs_eur = ordered_costs(result.costs_eur)  # readers add terms (services): total stays last
     result.time_build_s = time_build + (time.perf_counter() - t0)
     result.time_solver_s = time_solver
     return result
@@ -150,17 +155,7 @@ def _result(sm: SiteModel, sol: Solution) -> SiteResult:
     costs: dict[str, float] = {}
     for category, block, coef in ctx.costs:
         costs[category] = costs.get(category, 0.0) + float(coef @ sol.value(block))
-    for k in (
-        "energy",
-        "intraday",
-        "tariff",
-        "feed_in",
-        "peak",
-        "co2",
-        "degradation",
-        "penalty",
-        "self_consumption",
-    ):
+    for k in COST_TERMS[: COST_TERMS.index("feed_in") + 1]:  # energy terms always; services if sold
         costs.setdefault(k, 0.0)
     costs["total"] = float(sol.objective)
     up, down = site_flexibility(outputs)
@@ -182,48 +177,10 @@ def _result(sm: SiteModel, sol: Solution) -> SiteResult:
     )
 
 
-_OWNER = re.compile(r"'([^']*)'")
-
-
-def explain_infeasible(sm: SiteModel, exc: InfeasibleError) -> SiteInfeasibleError:
-    """Turn the optimize layer's group names into one message per asset, in human terms."""
-    ctx = sm.ctx
-    violations = getattr(exc, "violations", None) or []
-    problems = []
-    for v in violations:
-        group = v.group
-        m = _OWNER.search(group)
-        owner = m.group(1) if m else "site"
-        if group in ctx.explain:
-            text = ctx.explain[group](v.first_index, v.amount)
-        elif group.startswith("balance "):
-            carrier, node = group.removeprefix("balance ").split("@", 1)
-            side = (
-                "the other side of that conflict"
-                if v.amount <= 0
-                else (f"short by {v.amount * ctx.dt_h:.4g} kWh over {v.n_violated} period(s)")
-            )
-            text = (
-                f"{carrier} at node '{node}' cannot be balanced from {ctx.clock(v.first_index)}: "
-                f"supply, storage and demand do not match ({side})"
-            )
-            owner = node
-        else:
-            text = v.describe()
-        problems.append(Problem(owner, group, text))
-    if not problems:
-        problems = [Problem("site", "", str(exc))]
-    message = f"site '{sm.compiled.site.name}' is infeasible: " + "; ".join(p.message for p in problems)
-    return SiteInfeasibleError(message, problems, groups=exc.groups)
-
-
-def checked_site(site: Site | CompiledSite) -> CompiledSite:
+def checked_site(site: SiteLike) -> CompiledSite:
     """The compiled site; raise :class:`SiteInfeasibleError` if a precheck already shows it infeasible."""
-    compiled = site if isinstance(site, CompiledSite) else compile_site(site)
+    compiled = compile_site(site)
     problems = precheck_site(compiled)
     if problems:
-        text = "; ".join(p.message for p in problems)
-        raise SiteInfeasibleError(
-            f"site '{compiled.site.name}' is infeasible: {text}", problems, groups=[p.field for p in problems]
-        )
+        raise SiteInfeasibleError.of(compiled.site.name, problems, groups=[p.field for p in problems])
     return compiled

@@ -72,9 +72,9 @@ from gridflex.errors import Problem, ValidationError
 from gridflex.optimize import Model, Solution
 from gridflex.scheduling.hub import SiteModel, build_site_model, precheck_site, solve_site_model
 from gridflex.scheduling.products import Product
-from gridflex.scheduling.result import SiteResult
+from gridflex.scheduling.result import SiteResult, ordered_costs
 from gridflex.scheduling.services import SERVICE_COSTS, add_services
-from gridflex.scheduling.site import CompiledSite, Site, compile_site
+from gridflex.scheduling.site import CompiledSite, Site, SiteLike, compile_site
 from gridflex.timegrid import TimeGrid, expand
 
 _GRID_ROWS = "grid connection of '"  # service rows of a node's grid connections (see services.py)
@@ -163,9 +163,10 @@ def _daily(a: Any, ctx: Context, probs: list[Problem]) -> Any:
     return DailyProcess(**common, n_day=n_day, start_period=first or 0, end_period=end or n_day)
 
 
-def week_site(site: Site, days: int) -> Site:
+def week_site(site: SiteLike, days: int) -> Site:
     """The one-day site repeated over ``days`` days (see the module docstring)."""
     compiled = compile_site(site)
+    site = compiled.site
     n_day = compiled.grid.n
     probs: list[Problem] = []
     if abs(n_day * compiled.grid.step_h - 24.0) > 1e-9:
@@ -379,11 +380,12 @@ def _stage(
 
 
 def run_mpc(
-    site: Site, days: int = 7, step_h: float = 1.0, horizon_h: float = 24.0, forecast_error: float = 0.1,
+    site: SiteLike, days: int = 7, step_h: float = 1.0, horizon_h: float = 24.0, forecast_error: float = 0.1,
     seed: int = 0, measure_cold: bool = True, gate_h_before: float = 12.0,
     shortfall_eur_per_mw_h: float = 1000.0,
 ) -> MpcResult:  # fmt: skip
-    """Rolling-horizon control over ``days`` days; see the module docstring."""
+    """Rolling-horizon control over ``days`` days; see the module docstring. ``site``: a
+    :class:`Site`, its :class:`CompiledSite`, a site file's path or its dict (one day of the site)."""
     week = compile_site(week_site(site, days))
     n = week.grid.n
     n_day = n // days
@@ -393,7 +395,7 @@ def run_mpc(
         raise ValidationError("run_mpc", [Problem("mpc", "step_h", "needs 0 < step_h <= horizon_h")])
     problems = precheck_site(week)
     if problems:
-        raise ValidationError(f"site '{site.name}' for MPC", problems)
+        raise ValidationError(f"site '{week.site.name}' for MPC", problems)
     rng = np.random.default_rng(seed) if forecast_error > 0 else None
     assets = week.site.assets
     stores = [a for a in assets if a.kind in ("battery", "storage", "thermal_storage")]
@@ -484,8 +486,10 @@ def _finish(
         name = p.name
         out.commitment_shortfall_kw[name] = float(np.max(c - kept, initial=0.0))
         miss += float(np.sum(np.maximum(c - kept, 0.0))) * dt / 1000.0 * penalty
-    out.realised.costs_eur["commitment_shortfall"] = miss
-    out.realised.costs_eur["total"] += miss
+    costs = out.realised.costs_eur
+    costs["commitment_shortfall"] = miss
+    costs["total"] += miss
+    out.realised.costs_eur = ordered_costs(costs)  # total last
     out.realised_cost_eur = out.realised.costs_eur["total"]
     for a in week.site.assets:
         if isinstance(a, DailyEV):

@@ -18,6 +18,23 @@ import pandas as pd
 
 from gridflex.timegrid import TimeGrid
 
+COST_TERMS = (
+    "energy", "intraday", "tariff", "co2", "peak", "degradation", "penalty", "self_consumption", "feed_in",
+    "reserve_availability", "reserve_activation", "dso_availability", "dso_activation",
+)  # fmt: skip
+"""The cost terms of a site result in the order every table shows them: what is paid for energy and
+its use, then revenue (negative costs: feed-in, services); ``total`` comes last."""
+
+
+def ordered_costs(costs: dict[str, float]) -> dict[str, float]:
+    """``costs`` in :data:`COST_TERMS` order, other terms after them by name, ``total`` last."""
+    known = [k for k in COST_TERMS if k in costs]
+    other = sorted(k for k in costs if k not in COST_TERMS and k != "total")
+    out = {k: costs[k] for k in known + other}
+    if "total" in costs:
+        out["total"] = costs["total"]
+    return out
+
 
 @dataclass
 class SiteResult:

@@ -9,16 +9,18 @@ from pathlib import Path
 
 from gridflex.scheduling.hub import build_site_model, checked_site, solve_site_model
 from gridflex.scheduling.result import SiteResult
-from gridflex.scheduling.site import CompiledSite, Site, compile_site, load_site
+from gridflex.scheduling.site import CompiledSite, SiteLike, compile_site
 from gridflex.scheduling.strategies import run_strategy
 
 
-def schedule_site(
-    site: Site | CompiledSite, time_limit_s: float | None = None, mip_rel_gap: float = 1e-6
-) -> SiteResult:
-    """Schedule a site at least cost; raise :class:`SiteInfeasibleError` with asset-level reasons."""
+def schedule_site(site: SiteLike, time_limit_s: float | None = None, mip_rel_gap: float = 1e-6) -> SiteResult:
+    """Schedule a site at least cost; raise :class:`SiteInfeasibleError` with asset-level reasons.
+
+    ``site``: a :class:`Site`, a :class:`CompiledSite` (not compiled again), a site file's path or
+    its dict.
+    """
     t0 = time.perf_counter()
-    compiled = site if isinstance(site, CompiledSite) else compile_site(site)
+    compiled = compile_site(site)
     if compiled.products:  # the strategy prechecks the site itself
         return run_strategy(compiled, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
     sm = build_site_model(checked_site(compiled))
@@ -33,7 +35,7 @@ def run_schedule_file(
 
     Returns the compiled site too: its prices and services feed the report.
     """
-    compiled = compile_site(load_site(site_path))
+    compiled = compile_site(site_path)  # read, validated and compiled once
     result = schedule_site(compiled)
     result.to_json(out_json)
     if csv is not None:

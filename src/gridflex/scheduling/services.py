@@ -340,10 +340,7 @@ def _precheck_forced(sm: SiteModel, products: list[Product], hooks: dict[str, Ho
                 )
             )  # fmt: skip
     if problems:
-        text = "; ".join(x.message for x in problems)
-        raise SiteInfeasibleError(
-            f"site '{sm.compiled.site.name}' is infeasible: {text}", problems, [x.field for x in problems]
-        )
+        raise SiteInfeasibleError.of(sm.compiled.site.name, problems, [x.field for x in problems])
 
 
 def _best_case(hooks: dict[str, Hook], h: Hook, p: Product) -> np.ndarray:

@@ -7,8 +7,9 @@ Public API::
 
     load_site(path) -> Site                  # YAML or JSON; raises ValidationError / DataError
     parse_site(data, source="site") -> Site  # from a dict
-    validate_site(site) -> list[Problem]     # cross-field checks, series lengths, asset checks
-    compile_site(site) -> CompiledSite       # time grid and price arrays (SMARD resolved)
+    validate_site(site) -> list[Problem]     # cross-field checks, series lengths, asset checks, magnitudes
+    compile_site(site | path) -> CompiledSite   # time grid and price arrays (SMARD resolved); a path is
+                                                # read, validated and compiled in one pass
     site_on_horizon(site, start, n)          # the same site on another horizon, series by timestamp
     site_json_schema() -> dict
 """
@@ -29,8 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gridflex.assets import Asset
 from gridflex.assets.base import ELECTRICITY, Context
-from gridflex.documents import read_document
-from gridflex.errors import GridflexError, Problem, ValidationError
+from gridflex.documents import magnitude_problems, problems_from_pydantic, read_document
+from gridflex.errors import GridflexError, Problem, ValidationError, unique
 from gridflex.optimize import Model
 from gridflex.scheduling.products import Product, compile_services
 from gridflex.scheduling.service_spec import ServicesSpec, StrategySpec
@@ -150,58 +151,50 @@ def site_json_schema() -> dict:
 
 def load_site(path: str | Path) -> Site:
     """Read, parse and validate a site file (YAML or JSON); raise one error naming every problem."""
-    p = Path(path)
-    return parse_site(read_document(p, "site file"), source=f"site file {p}")
+    return _compiled_from(path).site
 
 
 def parse_site(data: Any, source: str = "site") -> Site:
     """A validated :class:`Site` from a dict; raise :class:`ValidationError` naming asset and field."""
-    if not isinstance(data, dict):
-        raise ValidationError(source, [Problem("site", "", f"expected a mapping, got {type(data).__name__}")])
-    try:
-        site = Site.model_validate(data)
-    except pydantic.ValidationError as exc:
-        raise ValidationError(source, _problems_from_pydantic(exc, data)) from None
+    site = _parsed(data, source)
     problems = validate_site(site)
     if problems:
         raise ValidationError(source, problems)
     return site
 
 
-def _problems_from_pydantic(exc: pydantic.ValidationError, data: dict) -> list[Problem]:
-    out = []
-    given = data.get("assets")
-    raw_assets: list[Any] = given if isinstance(given, list) else []
-    services = data.get("services")
-    for err in exc.errors():
-        loc = list(err["loc"])
-        obj = "site"
-        if len(loc) >= 3 and loc[0] == "services" and isinstance(loc[2], int):
-            items = services.get(loc[1]) if isinstance(services, dict) else None
-            raw = items[loc[2]] if isinstance(items, list) and loc[2] < len(items) else {}
-            name = raw.get("name") if isinstance(raw, dict) else None
-            obj = str(name or f"services.{loc[1]}[{loc[2]}]")
-            loc = loc[3:]
-        if len(loc) >= 2 and loc[0] == "assets" and isinstance(loc[1], int):
-            i = loc[1]
-            raw = raw_assets[i] if i < len(raw_assets) and isinstance(raw_assets[i], dict) else {}
-            obj = str(raw.get("name") or f"assets[{i}]")
-            loc = loc[2:]
-            if loc and loc[0] == raw.get("kind"):  # the discriminator tag pydantic inserts
-                loc = loc[1:]
-        fld = ".".join(str(x) for x in loc)
-        # Union members (Series = float | list) give one error each; keep the message short.
-        out.append(Problem(obj, fld, err["msg"]))
-    seen: set[tuple[str, str]] = set()
-    unique = []
-    for p in out:
-        if (p.object_id, p.field) not in seen:
-            seen.add((p.object_id, p.field))
-            unique.append(p)
-    return unique
+def _parsed(data: Any, source: str) -> Site:
+    """The pydantic model of ``data`` (types and per-field rules only; no cross-field validation)."""
+    if not isinstance(data, dict):
+        raise ValidationError(source, [Problem("site", "", f"expected a mapping, got {type(data).__name__}")])
+    try:
+        return Site.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise ValidationError(source, problems_from_pydantic(exc, data, "site")) from None
+
+
+def _compiled_from(path: str | Path) -> CompiledSite:
+    """Read, parse, validate and compile a site file in one pass (the file compiled once)."""
+    p = Path(path)
+    source = f"site file {p}"
+    site = _parsed(read_document(p, "site file"), source)
+    compiled, problems = _compile(site)
+    if problems or compiled is None:
+        raise ValidationError(source, problems)
+    return compiled
+
+
+SiteLike = Site | CompiledSite | str | Path | dict
+"""What the public site functions take: a parsed :class:`Site`, a :class:`CompiledSite` (used as
+is: compile a site once and pass it on), the path of a site file (YAML or JSON) or its dict."""
 
 
 # ── validation ────────────────────────────────────────────────────────────────────────────────
+
+
+MAX_PERIODS = 1_000_000
+"""Most periods a site horizon may have (a year of 1-minute periods is 525,600): checked before any
+array of the horizon is made."""
 
 
 def _grid(t: TimeSpec) -> tuple[TimeGrid | None, tzinfo | str, list[Problem]]:
@@ -234,8 +227,12 @@ def _grid(t: TimeSpec) -> tuple[TimeGrid | None, tzinfo | str, list[Problem]]:
             grid = TimeGrid.between(start, datetime.fromisoformat(t.end.replace("Z", "+00:00")), t.step_s)
             if grid.n == 0:
                 probs.append(Problem("time", "end", "is not after start"))
-    except (GridflexError, ValueError) as exc:
+    except (GridflexError, ValueError, OverflowError) as exc:
         probs.append(Problem("time", "end", str(exc)))
+        return None, tz, probs
+    if grid.n > MAX_PERIODS:
+        fld = "n_periods" if t.n_periods is not None else "end"
+        probs.append(Problem("time", fld, f"gives {grid.n:,} periods; at most {MAX_PERIODS:,} are allowed"))
         return None, tz, probs
     return grid, tz, probs
 
@@ -279,7 +276,21 @@ def _price_arrays(site: Site, grid: TimeGrid) -> tuple[dict[str, np.ndarray], li
     return out, probs
 
 
+def _magnitudes(site: Site) -> list[Problem]:
+    """NaN, infinities and numbers beyond ``MAX_ABS`` anywhere in the site, named by object and field."""
+    probs = []
+    for owner in ("time", "prices", "objective", "strategy"):
+        probs += magnitude_problems(getattr(site, owner), owner)
+    for a in site.assets:
+        probs += magnitude_problems(a, a.name)
+    probs += magnitude_problems(site.services, "services")
+    return probs
+
+
 def _compile(site: Site) -> tuple[CompiledSite | None, list[Problem]]:
+    magnitudes = _magnitudes(site)
+    if magnitudes:  # the arrays below would carry them into the model: stop here
+        return None, magnitudes
     grid, tz, probs = _grid(site.time)
     if grid is None:
         return None, probs
@@ -306,7 +317,7 @@ def _compile(site: Site) -> tuple[CompiledSite | None, list[Problem]]:
         )
     elif not isinstance(forecast, str):
         probs += ctx.series_problems("strategy", price_forecast=forecast)
-    return compiled, probs
+    return compiled, unique(probs)
 
 
 def validate_site(site: Site) -> list[Problem]:
@@ -314,8 +325,22 @@ def validate_site(site: Site) -> list[Problem]:
     return _compile(site)[1]
 
 
-def compile_site(site: Site) -> CompiledSite:
-    """The site's time grid and price arrays; raises :class:`ValidationError` if the site is invalid."""
+def compile_site(site: SiteLike) -> CompiledSite:
+    """The site's time grid and price arrays; raises :class:`ValidationError` if the site is invalid.
+
+    ``site``: a :class:`Site`, a site file's path or a dict (read, validated and compiled in one
+    pass), or a :class:`CompiledSite` (returned as is).
+    """
+    if isinstance(site, CompiledSite):
+        return site
+    if isinstance(site, str | Path):
+        return _compiled_from(site)
+    if isinstance(site, dict):
+        site = _parsed(site, "site")
+    if not isinstance(site, Site):
+        raise TypeError(
+            f"compile_site takes a Site, a CompiledSite, a dict or a path, not {type(site).__name__}"
+        )
     compiled, probs = _compile(site)
     if probs or compiled is None:
         raise ValidationError(f"site '{site.name}'", probs)
@@ -345,7 +370,13 @@ def _realigned(obj: BaseModel, idx: np.ndarray, n_base: int) -> BaseModel:
     return obj.model_copy(update=update) if update else obj
 
 
-def site_on_horizon(site: Site, start: datetime, n_periods: int, step_s: int | None = None) -> Site:
+def site_on_horizon(
+    site: SiteLike,
+    start: datetime,
+    n_periods: int,
+    step_s: int | None = None,
+    compiled: CompiledSite | None = None,
+) -> Site:
     """The site on ``n_periods`` of ``step_s`` (default: its own step) from ``start``, every
     per-period series read by timestamp.
 
@@ -356,9 +387,12 @@ def site_on_horizon(site: Site, start: datetime, n_periods: int, step_s: int | N
     where the packaged data does not cover the new horizon (a CEM running today), the site's own
     SMARD horizon repeats like any series, with a log warning. Time references of EV sessions and processes are kept as written (an index counts from
     the new start; 'HH:MM' is the next such local time). Raises :class:`ValidationError` if the site
-    is invalid.
+    is invalid. ``compiled``: the site compiled already (a caller moving one site often, as the S2
+    CEM does), so it is not compiled again.
     """
-    compiled = compile_site(site)
+    if compiled is None or compiled.site is not site:
+        compiled = compile_site(site)
+    site = compiled.site
     grid = compiled.grid
     step = grid.step_s if step_s is None else int(step_s)
     t = pd.Timestamp(start).tz_convert("UTC") if pd.Timestamp(start).tzinfo else None

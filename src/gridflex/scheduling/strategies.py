@@ -26,16 +26,17 @@ import time
 import numpy as np
 import pandas as pd
 
+from gridflex.errors import Problem, ValidationError
 from gridflex.scheduling.hub import SiteModel, build_site_model, checked_site, solve_site_model
-from gridflex.scheduling.result import SiteResult
+from gridflex.scheduling.result import SiteResult, ordered_costs
 from gridflex.scheduling.services import SERVICE_COSTS, ServiceModel, add_services
-from gridflex.scheduling.site import CompiledSite, Site, SmardSource
+from gridflex.scheduling.site import CompiledSite, SiteLike, SmardSource
 
 STRATEGIES = ("cooptimised", "energy_first", "services_first")
 
 
 def run_strategy(
-    site: Site | CompiledSite, name: str | None = None, time_limit_s: float | None = None,
+    site: SiteLike, name: str | None = None, time_limit_s: float | None = None,
     mip_rel_gap: float = 1e-6,
 ) -> SiteResult:  # fmt: skip
     """Schedule a site with services under a strategy (default: the site's ``strategy.name``)."""
@@ -43,7 +44,8 @@ def run_strategy(
     compiled = checked_site(site)
     name = name or compiled.site.strategy.name
     if name not in STRATEGIES:
-        raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+        why = f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}"
+        raise ValidationError("run_strategy", [Problem("strategy", "name", why)])
     if name == "services_first":
         forecast = dataclasses.replace(compiled, prices=_forecast_prices(compiled))
         first = _solve(forecast, time_limit_s, mip_rel_gap)
@@ -120,23 +122,28 @@ def _fix_grid_position(sm: SiteModel, energy: SiteResult) -> None:
 
 
 def strategy_table(results: dict[str, SiteResult]) -> pd.DataFrame:
-    """Value (EUR, higher is better) and cost breakdown per strategy, one column each."""
-    keys: list[str] = []
+    """Cost terms (``COST_TERMS`` order, revenue negative), total cost, value (EUR, −total: higher
+    is better), services revenue and mean commitments per strategy, one column each; every row name
+    carries its unit. The run time of each strategy (build + solve, s) is in
+    ``table.attrs["time_s"]``, not among the rows: it is no money."""
+    merged: dict[str, float] = {}
     for r in results.values():
-        keys += [k for k in r.costs_eur if k != "total" and k not in keys]
+        merged |= {k: 0.0 for k in r.costs_eur}
+    keys = [k for k in ordered_costs(merged) if k != "total"]
     rows = {}
     for name, r in results.items():
-        col = {"value_eur": -r.costs_eur["total"], "total_cost_eur": r.costs_eur["total"]}
-        col |= {f"cost_{k}_eur": r.costs_eur.get(k, 0.0) for k in keys}
+        col = {f"cost_{k}_eur": r.costs_eur.get(k, 0.0) for k in keys}  # the cost terms, total last
+        col |= {"total_cost_eur": r.costs_eur["total"], "value_eur": -r.costs_eur["total"]}
         col["services_revenue_eur"] = -sum(r.costs_eur.get(k, 0.0) for k in SERVICE_COSTS)
         for s, kw in r.service_kw.items():
             col[f"mean_committed_kw_{s}"] = float(np.mean(kw))
-        col["time_s"] = r.time_build_s + r.time_solver_s
         rows[name] = col
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.attrs["time_s"] = {name: r.time_build_s + r.time_solver_s for name, r in results.items()}
+    return table
 
 
-def compare_strategies(site: Site | CompiledSite, names: tuple[str, ...] = STRATEGIES) -> pd.DataFrame:
+def compare_strategies(site: SiteLike, names: tuple[str, ...] = STRATEGIES) -> pd.DataFrame:
     """Run every strategy on the same site and prices; the table of :func:`strategy_table`."""
     compiled = checked_site(site)
     return strategy_table({n: run_strategy(compiled, n) for n in names})

@@ -41,7 +41,7 @@ class FlexRequestISP(BaseModel):
     duration_min: int = 15
     disposition: Literal["requested", "available"]
     direction: Literal["up", "down"] | None = None
-    power_mw: float = Field(0.0, ge=0, description="flexibility requested in `direction` (MW)")
+    power_mw: float = Field(default=0.0, ge=0, description="flexibility requested in `direction` (MW)")
     min_power_mw: float | None = Field(description="lowest allowed change of net consumption (MW)")
     max_power_mw: float | None = Field(description="highest allowed change of net consumption (MW)")
 

@@ -2,7 +2,7 @@
 
 State: PEBC.PowerConstraints and PEBC.EnergyConstraint by id (revocable), plus the session's
 PowerForecast / PowerMeasurement for the available production. Mapping: a curtailable production
-asset (:class:`PebcAsset`, named ``<device>/pv``) whose bound per period is the available production
+asset (:class:`~gridflex.assets.power_envelope.PowerEnvelope`, ``<device>/pv``) whose bound per period is the available production
 (kW, from the forecast's expected electric values, else the last measurement held); the schedule's
 production ``x_t`` becomes the envelope's lower limit ``−x_t`` (W; production at most ``x_t``),
 clamped to the constraint's LOWER_LIMIT range, and the most permissive value of its UPPER_LIMIT
@@ -27,11 +27,17 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import ConfigDict, Field, PrivateAttr
-from s2python.common import CommodityQuantity, Duration, PowerForecast, PowerMeasurement
+from s2python.common import (
+    CommodityQuantity,
+    ControlType,
+    Duration,
+    PowerForecast,
+    PowerMeasurement,
+    RevokableObjects,
+)
 from s2python.generated.gen_s2 import ID, PEBCPowerEnvelopeLimitType
 from s2python.pebc import (
     PEBCEnergyConstraint,
@@ -41,38 +47,19 @@ from s2python.pebc import (
     PEBCPowerEnvelopeElement,
 )
 
-from gridflex.assets.base import AssetBase, Built, Context, Output
-from gridflex.assets.pv import add_production
-from gridflex.optimize import Solution
-from gridflex.s2.frbc import ELECTRIC, profile_average
+from gridflex.assets.power_envelope import (  # noqa: F401  (ENERGY_PENALTY_EUR_PER_KWH: its home before)
+    ENERGY_PENALTY_EUR_PER_KWH,
+    EnergyWindow,
+    PowerEnvelope,
+    PowerEnvelopeDevice,
+    power_envelope_assets,
+)
+from gridflex.s2.control.base import Control, revoke_previous
+from gridflex.s2.control.frbc import ELECTRIC, profile_average
 
 log = logging.getLogger(__name__)
 
 PebcMessage = PEBCPowerConstraints | PEBCEnergyConstraint
-
-ENERGY_PENALTY_EUR_PER_KWH = 10_000.0
-"""Cost of each kWh by which the planned production misses a PEBC.EnergyConstraint (either side)."""
-
-
-@dataclass
-class EnergyWindow:
-    """One active PEBC.EnergyConstraint on the period grid: the production (kWh) over ``hours``
-    must lie in ``[min_kwh, max_kwh]``."""
-
-    constraint_id: uuid.UUID
-    hours: np.ndarray  # per period: hours of the period inside the window and ahead of now
-    min_kwh: float  # −upper_average_power (kW) × Σ hours
-    max_kwh: float  # −lower_average_power (kW) × Σ hours
-
-
-@dataclass
-class PebcInputs:
-    """Plain-data snapshot of one PEBC device for the optimiser."""
-
-    name: str
-    constraints_id: uuid.UUID
-    available_kw: np.ndarray  # production available per period, kW >= 0
-    energy: list[EnergyWindow] = field(default_factory=list)  # active electric energy constraints
 
 
 @dataclass
@@ -98,6 +85,8 @@ class PebcState:
                          msg.id, msg.commodity_quantity)  # fmt: skip
 
     def revoke(self, object_type: str, object_id: uuid.UUID) -> bool:
+        if object_type not in ("PEBC.PowerConstraints", "PEBC.EnergyConstraint"):
+            return False
         table: dict[uuid.UUID, Any] = (
             self.power_constraints if object_type == "PEBC.PowerConstraints" else self.energy_constraints
         )
@@ -120,7 +109,7 @@ class PebcState:
         forecast: PowerForecast | None,
         measurement: PowerMeasurement | None,
         now: datetime | None = None,
-    ) -> PebcInputs | None:
+    ) -> PowerEnvelopeDevice | None:
         """The device on the horizon ``start + k·step_s`` (k < n); ``now`` (default ``start``) cuts
         the elapsed part of the first period out of the energy constraints' windows, and the power
         constraints in force are those at ``now`` (one that became valid during the first period counts)."""
@@ -132,7 +121,7 @@ class PebcState:
             power_w = profile_average(forecast, start, step_s, n, _expected_w, hold_last=True)
         elif measurement is not None:
             power_w = np.full(n, sum(v.value for v in measurement.values if v.commodity_quantity in ELECTRIC))
-        return PebcInputs(name, pc.id, np.maximum(-power_w / 1000.0, 0.0),
+        return PowerEnvelopeDevice(name, pc.id, np.maximum(-power_w / 1000.0, 0.0),
                           self.energy_windows(start, step_s, n, now))  # fmt: skip
 
     def energy_windows(
@@ -157,7 +146,12 @@ class PebcState:
         return out
 
     def instruction(
-        self, spec: PebcInputs, production_kw: np.ndarray, start: datetime, step_s: int, earliest: datetime
+        self,
+        spec: PowerEnvelopeDevice,
+        production_kw: np.ndarray,
+        start: datetime,
+        step_s: int,
+        earliest: datetime,
     ) -> PEBCInstruction | None:
         pc = self.power_constraints.get(spec.constraints_id)
         if pc is None:
@@ -222,52 +216,31 @@ def _merge(
     return out[:288]
 
 
-class PebcAsset(AssetBase):
-    """A PEBC device in the site (kind ``s2_pebc``, made by the CEM's planner only): production
-    ``0 ≤ x_t ≤ available_t`` on the electricity bus (flow ``−x_t``, like a curtailable ``pv``
-    asset) plus one soft row per energy constraint (module docstring)."""
-
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
-    kind: Literal["s2_pebc"] = "s2_pebc"
-    spec: Any = Field(description="the device's PebcInputs")
-    _missed_kwh: np.ndarray = PrivateAttr(default_factory=lambda: np.zeros(0))
-
-    @property
-    def missed_kwh(self) -> np.ndarray:
-        """Per energy constraint of the last solution: kWh below (−) or above (+) its bounds."""
-        return self._missed_kwh
-
-    def build(self, ctx: Context) -> Built:
-        spec: PebcInputs = self.spec
-        avail = np.asarray(spec.available_kw, dtype=float)
-        x, production = add_production(ctx, self.label, self.node, avail)
-        k = len(spec.energy)
-        if not k:
-            return production
-        pen = {"penalty": ENERGY_PENALTY_EUR_PER_KWH}
-        short = ctx.add_vars(f"{self.label} energy shortfall", k, 0.0, np.inf, pen)
-        over = ctx.add_vars(f"{self.label} energy excess", k, 0.0, np.inf, pen)
-        hours = np.array([w.hours for w in spec.energy])  # (k, n)
-        lo = np.array([min(w.min_kwh, w.max_kwh) for w in spec.energy])
-        hi = np.array([w.max_kwh for w in spec.energy])
-        j = np.arange(k)
-        nz = hours > 0
-        rows = np.concatenate([np.nonzero(nz)[0], j, j])
-        cols = np.concatenate([np.broadcast_to(x.idx, hours.shape)[nz], short.idx, over.idx])
-        vals = np.concatenate([hours[nz], np.ones(k), -np.ones(k)])
-        ctx.relation(f"{self.label} energy constraint", rows, cols, vals, lo, hi, k)
-
-        def read(sol: Solution) -> Output:
-            self._missed_kwh = sol.value(over) - sol.value(short)
-            for w, m in zip(spec.energy, self._missed_kwh, strict=True):
-                if abs(m) > 1e-6:
-                    log.warning("PEBC '%s': energy constraint %s missed by %.3f kWh (cannot be met)",
-                                spec.name, w.constraint_id, abs(m))  # fmt: skip
-            return production.read(sol)
-
-        return Built(read, production.hook)
+def _snapshot(dev: Any, state: PebcState, req: Any, now: datetime, earliest: datetime) -> None:
+    pi = state.inputs(dev.name, req.start, req.step_s, req.n, dev.forecast, dev.measurement, now)
+    if pi is not None:
+        req.pebc.append(pi)
 
 
-def pebc_assets(spec: PebcInputs, node: str = "site") -> list[PebcAsset]:
-    """The device's assets for the site: one :class:`PebcAsset` named ``<device>/pv``."""
-    return [PebcAsset(name=f"{spec.name}/pv", node=node, spec=spec)]
+def _instructions(
+    dev: Any, state: PebcState, plan: Any, req: Any, earliest: datetime, now: datetime, max_count: int
+) -> list[Any] | None:
+    spec = req.by_name.get(dev.name)
+    if not isinstance(spec, PowerEnvelopeDevice) or dev.name not in plan.pv_kw:
+        return None
+    one = state.instruction(spec, plan.pv_kw[dev.name], plan.start, plan.step_s, earliest)
+    return [*revoke_previous(dev, RevokableObjects.PEBC_Instruction, now), *([] if one is None else [one])]
+
+
+CONTROL = Control(
+    ControlType.POWER_ENVELOPE_BASED_CONTROL,
+    "PEBC",
+    new_state=lambda records: PebcState(),
+    events={"PEBC.PowerConstraints": "system", "PEBC.EnergyConstraint": "target"},
+    snapshot=_snapshot,
+    instructions=_instructions,
+)
+
+PebcAsset = PowerEnvelope
+PebcInputs = PowerEnvelopeDevice
+pebc_assets = power_envelope_assets  # the names before the move to gridflex.assets.power_envelope

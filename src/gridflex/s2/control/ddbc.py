@@ -4,7 +4,8 @@ State (:class:`DdbcState`): DDBC.SystemDescription, DDBC.ActuatorStatus, DDBC.Ti
 DDBC.AverageDemandRateForecast. ``check`` refuses unknown references (actuator, operation mode,
 timer) before ``apply`` changes anything.
 
-Mapping (docs/s2.md): every actuator is an operation-mode machine (:func:`~gridflex.s2.ombc.add_machine`)
+Mapping (docs/s2.md): a :class:`~gridflex.assets.mode_machine.DemandMachines` asset; every actuator is
+an operation-mode machine (:func:`~gridflex.assets.mode_machine.add_machine`)
 whose modes take power per carrier (electricity and natural gas, both buses of the site; the CEM's
 planner adds a gas grid connection when the site has none) and deliver a supply rate, both linear in
 the factor. Per period the supplies of all actuators meet the demand rate: ``Σ supply + short − over
@@ -28,10 +29,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import PrivateAttr
+from s2python.common import ControlType
 from s2python.ddbc import (
     DDBCActuatorDescription,
     DDBCActuatorStatus,
@@ -42,81 +43,23 @@ from s2python.ddbc import (
 )
 from s2python.generated.gen_s2 import ID
 
-from gridflex.assets.base import AssetBase, Built, Context, Output
-from gridflex.optimize import Solution
-from gridflex.s2.frbc import profile_average
-from gridflex.s2.ombc import (
-    MachineSpec,
-    add_machine,
+from gridflex.assets.mode_machine import DEMAND_PENALTY_EUR  # noqa: F401  (its home before)
+from gridflex.assets.mode_machine import DemandMachines as DdbcAsset
+from gridflex.s2.control.base import NEVER_RAN, Control
+from gridflex.s2.control.frbc import profile_average
+from gridflex.s2.control.ombc import (
     as_uuid,
     machine_problem,
     machine_spec,
     mode_instructions,
+    mode_instructions_of,
+    mode_snapshot,
     mode_specs,
     revoke_pending,
     status_problem,
 )
 
-DEMAND_PENALTY_EUR = 1000.0
-"""Cost of one unit of demand rate missed (or exceeded) during one hour."""
-
 DdbcMessage = DDBCSystemDescription | DDBCActuatorStatus | DDBCTimerStatus | DDBCAverageDemandRateForecast
-
-
-class DdbcAsset(AssetBase):
-    """A DDBC device in the site: one machine per actuator and the demand balance."""
-
-    kind: Literal["s2_ddbc"] = "s2_ddbc"
-    _specs: list[tuple[uuid.UUID, MachineSpec]] = PrivateAttr(default_factory=list)
-    _demand: np.ndarray | None = PrivateAttr(None)
-    _decision: dict[uuid.UUID, tuple[np.ndarray, np.ndarray]] | None = PrivateAttr(None)
-    _supply: np.ndarray | None = PrivateAttr(None)
-    _vent_kw: np.ndarray | None = PrivateAttr(None)  # heat vented (None: no heat on a site bus)
-    _start: datetime | None = PrivateAttr(None)
-    _step_s: int = PrivateAttr(900)
-
-    @property
-    def carriers(self) -> list[str]:
-        return sorted({c for _, spec in self._specs for c in spec.carriers})
-
-    def build(self, ctx: Context) -> Built:
-        n = ctx.n
-        demand = self._demand if self._demand is not None else np.zeros(n)
-        built = []
-        rows, cols, vals = [], [], []
-        for aid, spec in self._specs:
-            mv, supply = add_machine(ctx, spec, self.node, with_supply=True)
-            built.append((aid, spec, mv))
-            rows.append(supply[0])
-            cols.append(supply[1])
-            vals.append(supply[2])
-        pen = DEMAND_PENALTY_EUR * ctx.dt_h
-        short = ctx.add_vars(f"s2 '{self.name}' demand short", n, 0.0, np.inf, {"penalty": pen})
-        over = ctx.add_vars(f"s2 '{self.name}' demand over", n, 0.0, np.inf, {"penalty": pen})
-        t = np.arange(n)
-        ctx.relation(f"s2 '{self.name}' demand met",
-                     np.concatenate([*rows, t, t]), np.concatenate([*cols, short.idx, over.idx]),
-                     np.concatenate([*vals, np.ones(n), -np.ones(n)]), demand, demand, n)  # fmt: skip
-
-        def read(sol: Solution) -> Output:
-            decision: dict[uuid.UUID, tuple[np.ndarray, np.ndarray]] = {}
-            power: dict[str, np.ndarray] = {}
-            supply = np.zeros(n)
-            vent: np.ndarray | None = None
-            for aid, spec, mv in built:
-                mode, factor = mv.decode(sol, spec, n)
-                decision[aid] = (mode, factor)
-                for c, p in mv.power(sol, spec, mode, factor).items():
-                    power[c] = power.get(c, 0.0) + p
-                if mv.vent is not None:
-                    vent = (0.0 if vent is None else vent) + sol.value(mv.vent)
-                s0 = np.array([md.supply0 for md in spec.modes])
-                s1 = np.array([md.supply1 for md in spec.modes])
-                supply += s0[mode] + (s1 - s0)[mode] * factor
-            self._decision, self._supply, self._vent_kw = decision, supply, vent
-            return Output(power or {"electricity": np.zeros(n)})
-
-        return Built(read)
 
 
 @dataclass
@@ -224,3 +167,14 @@ class DdbcState:
             out += mode_instructions(make, spec, decision, list(act.transitions), finish, current,
                                      asset._start, asset._step_s, earliest, max_count)  # fmt: skip
         return out
+
+
+CONTROL = Control(
+    ControlType.DEMAND_DRIVEN_BASED_CONTROL,
+    "DDBC",
+    new_state=lambda records: DdbcState(),
+    events={"DDBC.SystemDescription": "system", "DDBC.AverageDemandRateForecast": "forecast"},
+    snapshot=mode_snapshot,
+    instructions=mode_instructions_of,
+    trim_after=frozenset(NEVER_RAN),
+)

@@ -1,4 +1,4 @@
-"""Physics and S2 messages of the PPBC / OMBC / DDBC simulators (used by :mod:`gridflex.s2.simulators`).
+"""Physics and S2 messages of the PPBC / OMBC / DDBC simulators (used by :mod:`gridflex.s2.rm.simulators`).
 
 * ``washing-machine`` (PPBC): a programme of three containers (heating: an interruptible *eco* or a
   short *quick* sequence; washing, interruptible; spinning). Sequences start, pause and resume at the
@@ -69,7 +69,7 @@ from s2python.ppbc import (
     PPBCStartInterruptionInstruction,
 )
 
-from gridflex.s2.ombc import as_uuid
+from gridflex.s2.control.ombc import as_uuid
 
 ELEC = CommodityQuantity.ELECTRIC_POWER_3_PHASE_SYMMETRIC
 GAS = CommodityQuantity.NATURAL_GAS_FLOW_RATE
@@ -492,7 +492,7 @@ class HybridHeatPump:
         acts = []
         for aid, m in self.machines.items():
             label = "heat pump" if aid == self.hp_id else "gas boiler"
-            # s2-python 0.11 wants both "Id" and "id", and supply_range as a list (see gridflex.s2.ddbc)
+            # s2-python 0.11 wants both "Id" and "id", and supply_range as a list (see gridflex.s2.control.ddbc)
             modes = [DDBCOperationMode.model_validate({
                 "Id": str(mid), "id": mid, "diagnostic_label": lab, "power_ranges": m.ranges(mid),
                 "supply_range": [NumberRange(start_of_range=s0, end_of_range=s1)], "abnormal_condition_only": False})

@@ -1,4 +1,5 @@
-"""FRBC (fill-rate based control): what the RM told us, its linearisation as site assets, and instructions.
+"""FRBC (fill-rate based control): what the RM told us, its linearisation into a fill-rate device
+(:mod:`gridflex.assets.fill_rate`), and instructions.
 
 State (:class:`FrbcState`) is built from FRBC.SystemDescription, StorageStatus, ActuatorStatus,
 TimerStatus, FillLevelTargetProfile, LeakageBehaviour and UsageForecast. ``check`` finds unknown
@@ -36,11 +37,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import ConfigDict, Field, PrivateAttr
-from s2python.common import CommodityQuantity
+from s2python.common import ControlType, RevokableObjects
 from s2python.frbc import (
     FRBCActuatorDescription,
     FRBCActuatorStatus,
@@ -55,18 +55,17 @@ from s2python.frbc import (
     FRBCUsageForecast,
 )
 
-from gridflex.assets.base import AssetBase, Built, Context, Output, Pair
-from gridflex.optimize import ConstrBlock, Solution, VarBlock
+from gridflex.assets.fill_rate import (  # noqa: F401  (TARGET_PENALTY_EUR: its home before)
+    TARGET_PENALTY_EUR,
+    ActuatorPlanSpec,
+    FillRateDevice,
+    ModeChoice,
+)
+from gridflex.s2.control.base import ELECTRIC, PENDING, Control, revoke_previous
 
-TARGET_PENALTY_EUR = 10_000.0
-"""Cost per fill-level unit by which a fill-level target range is missed (per period)."""
+FrbcInputs = FillRateDevice
+"""The linearised FRBC device (its name before it moved to :mod:`gridflex.assets.fill_rate`)."""
 
-ELECTRIC = {
-    CommodityQuantity.ELECTRIC_POWER_L1,
-    CommodityQuantity.ELECTRIC_POWER_L2,
-    CommodityQuantity.ELECTRIC_POWER_L3,
-    CommodityQuantity.ELECTRIC_POWER_3_PHASE_SYMMETRIC,
-}
 
 FrbcMessage = (
     FRBCSystemDescription
@@ -97,47 +96,6 @@ def element_at(mode: FRBCOperationMode, fill: float) -> FRBCOperationModeElement
         if d < dist:
             best, dist = el, d
     return best
-
-
-@dataclass
-class ModeChoice:
-    """One operation mode at the present fill level: fill rate and electric power at factor 0 and 1."""
-
-    mode_id: uuid.UUID
-    f0: float  # fill units per second at factor 0
-    f1: float
-    p0_w: float
-    p1_w: float
-
-    def factor_for_rate(self, rate: float) -> float:
-        if abs(self.f1 - self.f0) < 1e-12:
-            return 0.0
-        return float(np.clip((rate - self.f0) / (self.f1 - self.f0), 0.0, 1.0))
-
-
-@dataclass
-class ActuatorPlanSpec:
-    """The linearised actuator: its charge / discharge / idle modes (see the module docstring)."""
-
-    actuator_id: uuid.UUID
-    charge: ModeChoice | None
-    discharge: ModeChoice | None
-    idle: ModeChoice | None
-
-
-@dataclass
-class FrbcInputs:
-    """A plain-data snapshot of one FRBC device, taken on the event loop, optimised in a thread."""
-
-    name: str
-    fill_now: float
-    fill_min: float
-    fill_max: float
-    actuators: list[ActuatorPlanSpec]
-    drain_per_h: np.ndarray  # usage + leakage, fill units per hour per period
-    target_lo: np.ndarray  # per period, -inf where none
-    target_hi: np.ndarray  # per period, +inf where none
-    first_frac: float = 1.0  # share of the first period still ahead (the plan starts at its start)
 
 
 @dataclass
@@ -203,6 +161,9 @@ class FrbcState:
             self.leakage = msg
         elif isinstance(msg, FRBCUsageForecast):
             self.usage = msg
+
+    def revoke(self, object_type: str, object_id: uuid.UUID) -> bool:
+        return object_type == "FRBC.SystemDescription" and self.revoke_system_description(object_id)
 
     def revoke_system_description(self, object_id: uuid.UUID) -> bool:
         if self.system_description is not None and self.system_description.message_id == object_id:
@@ -412,206 +373,58 @@ def _leakage_at(leak: FRBCLeakageBehaviour | None, fill: float) -> float:
 FLEET_ASSET = "s2-frbc-fleet"
 """Name of the asset that carries every FRBC device of a plan in the site model."""
 
-_EPS_EUR_PER_MWH = 1e-3  # tiny cost on every fill-rate column: no needless cycling
-EARLY_EUR_PER_MWH = 0.5
-"""Filling in the last period costs this much more (EUR per MWh of electricity) than in the first:
-at equal prices the plan fills early, so execution lags do not make it miss a target."""
+
+def _snapshot(dev: Any, state: FrbcState, req: Any, now: datetime, earliest: datetime) -> None:
+    fi = state.inputs(dev.name, req.start, req.step_s, req.n)
+    if fi is not None:
+        # only the rest of the running period can still be used
+        fi.first_frac = float(np.clip(1.0 - (now - req.start).total_seconds() / req.step_s, 0.0, 1.0))
+        req.frbc.append(fi)
 
 
-def _endpoint(m: ModeChoice, highest: bool) -> tuple[float, float]:
-    """(fill units per hour, kW) at the factor with the highest (or lowest) fill rate of a mode."""
-    use_one = (m.f1 >= m.f0) if highest else (m.f1 <= m.f0)
-    f, p = (m.f1, m.p1_w) if use_one else (m.f0, m.p0_w)
-    return f * 3600.0, p / 1000.0
+def same_key(m: Any) -> tuple[Any, ...]:
+    """What makes two FRBC.Instructions the same: actuator, mode, factor and time."""
+    return (m.actuator_id, m.operation_mode, round(float(m.operation_mode_factor), 4), m.execution_time)
 
 
-def battery_fleet(n_dev: int, n: int, seed: int = 0, kw: float = 5.0, kwh: float = 10.0) -> list[FrbcInputs]:
-    """A sample fleet for tests and benchmarks: batteries (``kw``, ``kwh``, 95 % one way, fill in
-    kWh) at a random fill level, a small drain, and a target of 80 % for one hour somewhere in the day."""
-    rng = np.random.default_rng(seed)
-    p, eta = kw * 1000.0, 0.95
-    out = []
-    for i in range(n_dev):
-        ch = ModeChoice(uuid.uuid4(), 0.0, p * eta / 3.6e6, 0.0, p)
-        dis = ModeChoice(uuid.uuid4(), -p / eta / 3.6e6, 0.0, -p, 0.0)
-        idle = ModeChoice(uuid.uuid4(), 0.0, 0.0, 0.0, 0.0)
-        lo, hi = np.full(n, -np.inf), np.full(n, np.inf)
-        k = int(rng.integers(min(8, n - 1), max(n - 4, min(8, n - 1) + 1)))
-        lo[k : k + 4] = 0.8 * kwh
-        fill = float(rng.uniform(0.1, 0.9) * kwh)
-        act = ActuatorPlanSpec(uuid.uuid4(), ch, dis, idle)
-        out.append(FrbcInputs(f"s2-{i}", fill, 0.0, kwh, [act], np.full(n, 0.02), lo, hi))
-    return out
+def unchanged(dev: Any, new: list[Any], now: datetime) -> set[Any]:
+    """Keys of pending FRBC instructions that the new plan would send again identically."""
+    wanted = {same_key(m) for m in new}
+    return {
+        same_key(r.instruction)
+        for r in dev.instructions.values()
+        if r.status in PENDING
+        and r.instruction.execution_time > now
+        and r.instruction.message_type == "FRBC.Instruction"
+        and same_key(r.instruction) in wanted
+    }
 
 
-def actuator_columns(a: ActuatorPlanSpec) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
-    """((max fill-in rate per hour, kW per fill unit/h), same for fill-out) of an actuator, or None.
-
-    Charging needs a mode with a positive fill rate that takes electricity; discharging a mode with a
-    negative fill rate (a battery's discharge gives electricity: negative kW per unit, a cooling mode
-    takes it: positive)."""
-    charge = discharge = None
-    if a.charge is not None:
-        f_h, p_kw = _endpoint(a.charge, highest=True)
-        if f_h > 1e-12 and p_kw > 1e-9:
-            charge = (f_h, p_kw / f_h)
-    if a.discharge is not None:
-        f_h, p_kw = _endpoint(a.discharge, highest=False)
-        if f_h < -1e-12 and abs(p_kw) > 1e-9:
-            discharge = (-f_h, p_kw / -f_h)
-    return charge, discharge
+def _instructions(
+    dev: Any, state: FrbcState, plan: Any, req: Any, earliest: datetime, now: datetime, max_count: int
+) -> list[Any] | None:
+    spec = req.by_name.get(dev.name)
+    if not isinstance(spec, FillRateDevice) or dev.name not in plan.frbc_rate_per_s:
+        return None
+    new = state.instructions(
+        spec, plan.frbc_rate_per_s[dev.name], plan.start, plan.step_s, earliest, max_count
+    )
+    keep = unchanged(dev, new, now)  # pending ones the plan sends again: kept, not revoked and resent
+    if keep:
+        new = [m for m in new if same_key(m) not in keep]
+    return [*revoke_previous(dev, RevokableObjects.FRBC_Instruction, now, keep, same_key), *new]
 
 
-def fleet_signature(specs: list[FrbcInputs]) -> tuple[Any, ...]:
-    """What fixes the structure of the fleet's model part (names, actuators, kW per fill unit):
-    two requests with the same signature differ only in bounds and right-hand sides."""
-    out = []
-    for s in specs:
-        cols = []
-        for a in s.actuators:
-            ch, dis = actuator_columns(a)
-            cols.append(
-                (None if ch is None else round(ch[1], 12), None if dis is None else round(dis[1], 12))
-            )
-        out.append((s.name, tuple(cols)))
-    return tuple(out)
-
-
-@dataclass
-class FrbcFleet:
-    """The FRBC devices of a plan inside the site model (see the module docstring and docs/s2.md).
-
-    Per device and period: the fill level ``soc`` (fill − fill_min, bounded by the storage range and
-    the target profile), one fill-in column per charging actuator and one fill-out column per
-    discharging actuator (fill units per hour; each feeds the electricity bus with its kW per fill
-    unit), and two penalised virtual-fill slacks (``add``: usage that cannot be served or a low target
-    that cannot be reached; ``dump``: fill above a high target that cannot be avoided). One row per
-    device and period: the fill balance. Usage and leakage are its right-hand side, so a new fill
-    level, usage forecast or target changes bounds and right-hand sides only (:meth:`update`).
-    """
-
-    specs: list[FrbcInputs]
-    n: int
-    dt_h: float
-    soc: VarBlock  # device-major: device d, period t at d·n + t
-    add: VarBlock
-    dump: VarBlock
-    balance: ConstrBlock
-    cols: list[tuple[int, int, VarBlock, float, float]]  # (device, actuator, block, fill sign, kW per unit/h)
-
-    def _data(self, specs: list[FrbcInputs]) -> dict[str, np.ndarray]:
-        dt = self.dt_h
-        width = np.array([max(s.fill_max - s.fill_min, 1e-6) for s in specs])
-        fmin = np.array([s.fill_min for s in specs])
-        lo = np.stack([s.target_lo for s in specs]) - fmin[:, None]
-        hi = np.stack([s.target_hi for s in specs]) - fmin[:, None]
-        lb = np.clip(np.where(np.isfinite(lo), lo, 0.0), 0.0, width[:, None])
-        ub = np.clip(np.where(np.isfinite(hi), hi, width[:, None]), 0.0, width[:, None])
-        lb = np.minimum(lb, ub)
-        rhs = -dt * np.stack([s.drain_per_h for s in specs])
-        rhs[:, 0] *= np.array([s.first_frac for s in specs])  # usage in what is left of period 0
-        init = np.array([np.clip(s.fill_now - s.fill_min, 0.0, w) for s, w in zip(specs, width, strict=True)])
-        rhs[:, 0] += init
-        return {"lb": lb.ravel(), "ub": ub.ravel(), "rhs": rhs.ravel()}
-
-    def update(self, model: Any, specs: list[FrbcInputs]) -> None:
-        """New data for the same structure (``fleet_signature`` equal): bounds and right-hand sides."""
-        d = self._data(specs)
-        model.set_bounds(self.soc, d["lb"], d["ub"])
-        model.set_row_bounds(self.balance, d["rhs"], d["rhs"])
-        for dev, act, block, _, _ in self.cols:
-            ch, dis = actuator_columns(specs[dev].actuators[act])
-            limit = (ch if block.name.endswith("in") else dis) or (0.0, 0.0)
-            ub = np.full(self.n, limit[0])
-            ub[0] *= specs[dev].first_frac  # only the rest of the running period can still be used
-            model.set_bounds(block, 0.0, ub)
-        self.specs = specs
-
-    def device_power_kw(self, sol: Any) -> np.ndarray:
-        """Electric power per device and period (kW, + = consumption), shape (devices, n)."""
-        out = np.zeros((len(self.specs), self.n))
-        for dev, _, block, _, kw in self.cols:
-            out[dev] += kw * sol.value(block)
-        return out
-
-    def rates_per_s(self, sol: Any) -> list[dict[Any, np.ndarray]]:
-        """Net fill rate (fill units per second) per device → actuator id."""
-        out: list[dict[Any, np.ndarray]] = [
-            {a.actuator_id: np.zeros(self.n) for a in s.actuators} for s in self.specs
-        ]
-        for dev, act, block, sign, _ in self.cols:
-            out[dev][self.specs[dev].actuators[act].actuator_id] += sign * sol.value(block) / 3600.0
-        return out
-
-    def fill(self, sol: Any) -> np.ndarray:
-        """Planned fill level at the end of each period, shape (devices, n)."""
-        fmin = np.array([s.fill_min for s in self.specs])
-        return sol.value(self.soc).reshape(len(self.specs), self.n) + fmin[:, None]
-
-
-def add_frbc_fleet(ctx: Any, specs: list[FrbcInputs], node: str = "site") -> FrbcFleet:
-    """Add every FRBC device to the site model being built (before its balances; one pass)."""
-    n, dt = ctx.n, ctx.dt_h
-    nd = len(specs)
-    t = np.arange(n)
-    ramp = 1.0 + 1e-3 * np.tile(t[::-1], nd) / max(n, 1)  # a virtual fill is taken as late as possible
-    pen = {"penalty": TARGET_PENALTY_EUR * ramp}
-    soc = ctx.add_vars("s2 frbc fill level", nd * n, 0.0, np.inf)
-    add = ctx.add_vars("s2 frbc virtual fill in", nd * n, 0.0, np.inf, pen)
-    dump = ctx.add_vars("s2 frbc virtual fill out", nd * n, 0.0, np.inf, pen)
-    rows = [np.arange(nd * n), np.flatnonzero(np.tile(t, nd) > 0), np.arange(nd * n), np.arange(nd * n)]
-    cols = [soc.idx, soc.idx[np.tile(t, nd) < n - 1], add.idx, dump.idx]
-    vals = [np.ones(nd * n), np.full(nd * (n - 1), -1.0), np.full(nd * n, -1.0), np.ones(nd * n)]
-    blocks: list[tuple[int, int, VarBlock, float, float]] = []
-    for d, s in enumerate(specs):
-        for j, a in enumerate(s.actuators):
-            sides: dict[str, tuple[VarBlock, float]] = {}
-            for side, col, sign in zip(("in", "out"), actuator_columns(a), (1.0, -1.0), strict=True):
-                if col is None:
-                    continue
-                # a small cost: no needless cycling; and at equal prices fill in early, not at the last
-                # moment (a ramp of EARLY_EUR_PER_MWH over the horizon, above the solver's tolerance)
-                kw = max(abs(col[1]), 1e-3)
-                ramp_eur = EARLY_EUR_PER_MWH * t / n if sign > 0 else 0.0
-                eps = (_EPS_EUR_PER_MWH + ramp_eur) * dt / 1000.0 * kw
-                b = ctx.add_vars(f"s2 frbc '{s.name}' a{j} fill {side}", n, 0.0, col[0], {"degradation": eps})
-                blocks.append((d, j, b, sign, col[1]))
-                rows.append(d * n + t)
-                cols.append(b.idx)
-                vals.append(np.full(n, -sign * dt))
-                ctx.flow("electricity", node, t, b.idx, col[1])
-                sides[side] = (b, col[0])
-            if len(sides) == 2:  # one actuator runs one mode at a time: no filling and emptying at once
-                (b_in, in_max), (b_out, out_max) = sides["in"], sides["out"]
-                label = f"FRBC device '{s.name}' actuator {j}"
-                ctx.pairs.append(Pair(label, [b_in], [b_out], np.full(n, in_max), np.full(n, out_max)))
-    balance = ctx.model.add_constrs("s2 frbc fill balance", np.concatenate(rows), np.concatenate(cols),
-                                    np.concatenate(vals), 0.0, 0.0, nd * n)  # fmt: skip
-    fleet = FrbcFleet(list(specs), n, dt, soc, add, dump, balance, blocks)
-    fleet.update(ctx.model, list(specs))
-    return fleet
-
-
-class FrbcFleetAsset(AssetBase):
-    """The FRBC devices of a plan as one site asset (kind ``s2_frbc``): :func:`add_frbc_fleet` in
-    the site's build pass, so the devices' electricity enters the site balance like any asset's.
-    Made by the CEM's planner only (not a site-file kind)."""
-
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
-    kind: Literal["s2_frbc"] = "s2_frbc"
-    specs: list[Any] = Field(default_factory=list)
-    _fleet: FrbcFleet | None = PrivateAttr(None)
-
-    @property
-    def fleet(self) -> FrbcFleet:
-        assert self._fleet is not None, "build() first"
-        return self._fleet
-
-    def build(self, ctx: Context) -> Built:
-        fleet = add_frbc_fleet(ctx, list(self.specs), self.node)
-        self._fleet = fleet
-
-        def read(sol: Solution) -> Output:
-            return Output({"electricity": fleet.device_power_kw(sol).sum(axis=0)})
-
-        return Built(read)
+CONTROL = Control(
+    ControlType.FILL_RATE_BASED_CONTROL,
+    "FRBC",
+    new_state=lambda records: FrbcState(),
+    events={
+        "FRBC.SystemDescription": "system",
+        "FRBC.FillLevelTargetProfile": "target",
+        "FRBC.LeakageBehaviour": "system",
+        "FRBC.UsageForecast": "forecast",
+    },
+    snapshot=_snapshot,
+    instructions=_instructions,
+)

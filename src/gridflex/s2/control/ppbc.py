@@ -65,11 +65,10 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import PrivateAttr
-from s2python.common import InstructionStatus, RevokableObjects, RevokeObject
+from s2python.common import ControlType, InstructionStatus, RevokableObjects, RevokeObject
 from s2python.generated.gen_s2 import PPBCPowerSequenceStatus
 from s2python.ppbc import (
     PPBCEndInterruptionInstruction,
@@ -81,9 +80,11 @@ from s2python.ppbc import (
     PPBCStartInterruptionInstruction,
 )
 
-from gridflex.assets.base import AssetBase, Built, Context, Output
-from gridflex.optimize import Solution, VarBlock
-from gridflex.s2.frbc import ELECTRIC
+from gridflex.assets.power_sequence import Elements, Mode, Placement, SeqSpec, profile_from
+from gridflex.assets.power_sequence import PowerSequenceAsset as PpbcAsset
+from gridflex.s2.control.base import NEVER_RAN, Control
+from gridflex.s2.control.frbc import ELECTRIC
+from gridflex.s2.control.ombc import mode_instructions_of, mode_snapshot
 
 PpbcMessage = PPBCPowerProfileDefinition | PPBCPowerProfileStatus
 PpbcInstruction = PPBCScheduleInstruction | PPBCStartInterruptionInstruction | PPBCEndInterruptionInstruction
@@ -97,26 +98,6 @@ _PENDING = {InstructionStatus.NEW, InstructionStatus.ACCEPTED}
 _DEAD = {InstructionStatus.REVOKED, InstructionStatus.REJECTED, InstructionStatus.ABORTED}
 _RAN = {InstructionStatus.STARTED, InstructionStatus.SUCCEEDED}
 _EPS_S = 1e-6
-Mode = Literal["new", "run", "pause_now", "paused"]
-Elements = list[tuple[float, float]]  # (duration s, kW) per element of a sequence
-
-
-@dataclass
-class SeqSpec:
-    """One sequence (or the rest of a running one) on the period grid."""
-
-    container_id: uuid.UUID
-    sequence_id: uuid.UUID
-    profile_kw: np.ndarray  # one value per step (period) it runs
-    interruptible: bool
-    max_pause: int  # whole periods (pauses inside the sequence)
-    max_pause_s: float | None = None  # max_pause_before (None: unbounded)
-    lo: int = 0  # first period of its first step
-    first_max: int | None = None  # last period of its first step (None: only the window)
-    end_frac: float = 1.0  # the part of its last step's period it runs
-    pre_kw: np.ndarray | None = None  # power per period of the horizon that comes with this choice
-    mode: Mode = "new"  # new sequence; running (runs on until b0); pauses at τ; interrupted
-    pause_at: datetime | None = None  # "pause_now": the time of the pause
 
 
 def elements(seq: PPBCPowerSequence) -> Elements:
@@ -124,21 +105,6 @@ def elements(seq: PPBCPowerSequence) -> Elements:
     return [(el.duration.root / 1000.0,
              sum(v.value_expected for v in el.power_values if v.commodity_quantity in ELECTRIC) / 1000.0)
             for el in seq.elements]  # fmt: skip
-
-
-def profile_from(els: Elements, progress_s: float, step_s: int) -> tuple[np.ndarray, float]:
-    """The rest of a sequence from ``progress_s`` on, in steps of one period: average kW per step, and
-    the part of the last step's period it runs."""
-    rest = max(sum(d for d, _ in els) - progress_s, 0.0)
-    steps = max(1, math.ceil(rest / step_s - 1e-9))
-    edges = progress_s + np.arange(steps + 1, dtype=float) * step_s
-    energy = np.zeros(steps)  # kW·s
-    t = 0.0
-    for dur, kw in els:
-        ov = np.maximum(np.minimum(edges[1:], t + dur) - np.maximum(edges[:-1], t), 0.0)
-        energy += ov * kw
-        t += dur
-    return energy / step_s, rest / step_s - (steps - 1)
 
 
 def sequence_profile(seq: PPBCPowerSequence, step_s: int) -> np.ndarray:
@@ -227,196 +193,6 @@ def _run_of(msgs: list[Any]) -> _Run | None:
     if since is not None:
         pauses.append((since, None))
     return _Run(sched.power_sequence_id, sched.execution_time, pauses)
-
-
-@dataclass
-class Placement:
-    """The plan of one container: its sequence and the periods of its (remaining) steps."""
-
-    container_id: uuid.UUID
-    sequence_id: uuid.UUID
-    periods: list[int]
-    profile_kw: np.ndarray
-    mode: Mode = "new"
-    lo: int = 0
-    pause_at: datetime | None = None
-    end_frac: float = 1.0
-    max_pause_s: float | None = None
-
-
-class PpbcAsset(AssetBase):
-    """A PPBC device in the site (see the module docstring): a fixed load (what is done or cannot
-    change) plus the containers still to place."""
-
-    kind: Literal["s2_ppbc"] = "s2_ppbc"
-    _containers: list[list[SeqSpec]] = PrivateAttr(default_factory=list)
-    _window: tuple[int, int] = PrivateAttr((0, 0))
-    _fixed_kw: np.ndarray | None = PrivateAttr(None)
-    _frozen: bool = PrivateAttr(False)  # keep the instructions sent (the rest does not fit)
-    _decision: list[Placement] | None = PrivateAttr(None)
-    _power_kw: np.ndarray | None = PrivateAttr(None)  # the planned power, fixed part included
-    _revocable: set[uuid.UUID] = PrivateAttr(default_factory=set)  # pending ids the plan may change
-    _start: datetime | None = PrivateAttr(None)
-    _tau: datetime | None = PrivateAttr(None)  # now + processing delay: what is before is done
-    _prev_end: datetime | None = PrivateAttr(None)  # end of the container before the first placed one
-    _step_s: int = PrivateAttr(900)
-
-    def build(self, ctx: Context) -> Built:
-        n = ctx.n
-        fixed = np.zeros(n) if self._fixed_kw is None else self._fixed_kw
-        ctx.fixed_flow("electricity", self.node, fixed)
-        if self._frozen or not self._containers:
-
-            def read_fixed(sol: Solution) -> Output:
-                self._decision, self._power_kw = [], fixed.copy()
-                return Output({"electricity": fixed.copy()})
-
-            return Built(read_fixed)
-        b = self._window[1]
-        lab = self.name
-        rows = _Rows()
-        seq_vars: list[list[_SeqVars]] = []
-        zs: list[VarBlock] = []
-        for ci, cont in enumerate(self._containers):
-            z = ctx.add_vars(f"s2 '{lab}' c{ci} sequence", len(cont), 0.0, 1.0, integer=True)
-            zs.append(z)
-            rows.add("one sequence", z.idx, np.ones(len(cont)), 1.0, 1.0)
-            cur: list[_SeqVars] = []
-            for si, seq in enumerate(cont):
-                zc = int(z.idx[si])
-                if seq.pre_kw is not None and seq.pre_kw.any():
-                    per = np.flatnonzero(seq.pre_kw)
-                    ctx.flow("electricity", self.node, per, np.full(per.size, zc), seq.pre_kw[per])
-                place = _stepped if seq.interruptible else _block
-                sv = place(ctx, rows, self.node, f"s2 '{lab}' c{ci}s{si}", seq, zc, b)
-                if sv is None:
-                    rows.add("cannot start", np.array([zc]), np.ones(1), 0.0, 0.0)
-                else:
-                    cur.append(sv)
-            seq_vars.append(cur)
-        for ci in range(1, len(self._containers)):
-            nxt, prev = seq_vars[ci], seq_vars[ci - 1]
-            cols = np.concatenate([*(v.start_cols for v in nxt), *(v.end_cols for v in prev)])
-            starts = [v.start_at for v in nxt]
-            rows.add("containers in order", cols, np.concatenate([*starts, *(-v.end_at for v in prev)]),
-                     0.0, np.inf)  # fmt: skip
-            # the pause from the end of the previous one's last period (a container that would start
-            # too late for a period start gets an earlier ScheduleInstruction: PpbcState.messages)
-            vals = np.concatenate([*starts, *(-v.end_period for v in prev)])
-            pauses = np.array([-(float(n) if s.max_pause_s is None else s.max_pause_s / self._step_s)
-                               for s in self._containers[ci]])  # fmt: skip
-            rows.add("max pause before", np.concatenate([cols, zs[ci].idx]), np.concatenate([vals, pauses]),
-                     -np.inf, 0.0)  # fmt: skip
-        rows.flush(ctx, f"s2 '{lab}'")
-
-        def read(sol: Solution) -> Output:
-            plan: list[Placement] = []
-            power = fixed.copy()
-            for cont in seq_vars:
-                for sv in cont:
-                    seq, t, k = sv.seq, sv.t, sv.k
-                    on = np.round(sol.value(sv.v)) > 0.5
-                    if not on.any():
-                        continue
-                    steps = seq.profile_kw.size
-                    if seq.interruptible:
-                        per = [int(t[on & (k == j)][0]) for j in range(steps)]
-                    else:
-                        s0 = int(t[on][0])
-                        per = list(range(s0, s0 + steps))
-                    plan.append(Placement(seq.container_id, seq.sequence_id, per, seq.profile_kw, seq.mode,
-                                          seq.lo, seq.pause_at, seq.end_frac, seq.max_pause_s))  # fmt: skip
-                    power[per] += seq.profile_kw
-                    if seq.pre_kw is not None:
-                        power += seq.pre_kw
-            self._decision, self._power_kw = plan, power
-            return Output({"electricity": power})
-
-        return Built(read)
-
-
-class _Rows:
-    """Constraint rows collected one by one, added as one group."""
-
-    def __init__(self) -> None:
-        self.r: list[np.ndarray] = []
-        self.c: list[np.ndarray] = []
-        self.v: list[np.ndarray] = []
-        self.lb: list[float] = []
-        self.ub: list[float] = []
-
-    def add(self, _what: str, cols: np.ndarray, vals: np.ndarray, lb: float, ub: float) -> None:
-        self.r.append(np.full(len(cols), len(self.lb)))
-        self.c.append(np.asarray(cols))
-        self.v.append(np.asarray(vals, dtype=float))
-        self.lb.append(lb)
-        self.ub.append(ub)
-
-    def flush(self, ctx: Context, name: str) -> None:
-        if self.lb:
-            ctx.relation(f"{name} sequences", np.concatenate(self.r), np.concatenate(self.c),
-                         np.concatenate(self.v), np.array(self.lb), np.array(self.ub), len(self.lb))  # fmt: skip
-
-
-@dataclass
-class _SeqVars:
-    """One sequence's placement variables ``v`` (per candidate period ``t`` and step ``k``) and its
-    start / end terms: columns, start period, exact end and end of the last period."""
-
-    seq: SeqSpec
-    v: VarBlock
-    t: np.ndarray
-    k: np.ndarray
-    start_cols: np.ndarray
-    start_at: np.ndarray
-    end_cols: np.ndarray
-    end_at: np.ndarray
-    end_period: np.ndarray
-
-
-def _block(ctx: Context, rows: _Rows, node: str, lab: str, seq: SeqSpec, zc: int, b: int) -> _SeqVars | None:
-    """A sequence that is not interruptible: one start binary per period, its steps back to back."""
-    steps, lo = seq.profile_kw.size, seq.lo
-    top = b - steps if seq.first_max is None else min(b - steps, seq.first_max)
-    tt = np.arange(lo, top + 1)
-    if tt.size == 0:
-        return None
-    y = ctx.add_vars(f"{lab} start", tt.size, 0.0, 1.0, integer=True)
-    rows.add("chosen sequence starts once", np.append(y.idx, zc), np.append(np.ones(tt.size), -1.0), 0.0, 0.0)
-    per = (tt[:, None] + np.arange(steps)[None, :]).ravel()
-    ctx.flow("electricity", node, per, np.repeat(y.idx, steps), np.tile(seq.profile_kw, tt.size))
-    return _SeqVars(seq, y, tt, np.zeros(0), y.idx, tt.astype(float), y.idx, tt + steps - 1 + seq.end_frac,
-                    (tt + steps).astype(float))  # fmt: skip
-
-
-def _stepped(
-    ctx: Context, rows: _Rows, node: str, lab: str, seq: SeqSpec, zc: int, b: int
-) -> _SeqVars | None:
-    """An interruptible sequence: one binary per step and period, steps in order, pauses at most
-    ``max_pause`` periods."""
-    steps, lo = seq.profile_kw.size, seq.lo
-    width = max(b - lo, 0)
-    k = np.repeat(np.arange(steps), width)
-    t = np.tile(np.arange(lo, lo + width), steps)
-    ok = (t >= lo + k) & (t <= b - steps + k)  # room before and after each step
-    if seq.first_max is not None:
-        ok &= (k > 0) | (t <= seq.first_max)
-    if not ok.any():
-        return None
-    x = ctx.add_vars(f"{lab} steps", steps * width, 0.0, ok.astype(float), integer=True)
-    for j in range(steps):
-        sel = k == j
-        rows.add("each step once", np.append(x.idx[sel], zc), np.append(np.ones(sel.sum()), -1.0), 0.0, 0.0)
-    for j in range(steps - 1):
-        nxt, now_ = k == j + 1, k == j
-        cols = np.concatenate([x.idx[nxt], x.idx[now_], [zc]])
-        gap = np.concatenate([t[nxt], -t[now_]]).astype(float)
-        rows.add("steps in order", cols, np.append(gap, -1.0), 0.0, np.inf)
-        rows.add("max pause inside", cols, np.append(gap, -(seq.max_pause + 1.0)), -np.inf, 0.0)
-    ctx.flow("electricity", node, t, x.idx, seq.profile_kw[k])
-    first, last = k == 0, k == steps - 1
-    return _SeqVars(seq, x, t, k, x.idx[first], t[first].astype(float), x.idx[last], t[last] + seq.end_frac,
-                    (t[last] + 1).astype(float))  # fmt: skip
 
 
 @dataclass
@@ -768,3 +544,14 @@ def _instructions(
         prev_end = at(ks[-1]) + timedelta(seconds=p.end_frac * step) - shift - late
 
     return want
+
+
+CONTROL = Control(
+    ControlType.POWER_PROFILE_BASED_CONTROL,
+    "PPBC",
+    new_state=lambda records: PpbcState(records=records),  # it follows its programme through these
+    events={"PPBC.PowerProfileDefinition": "system"},
+    snapshot=mode_snapshot,
+    instructions=mode_instructions_of,
+    trim_after=frozenset(NEVER_RAN),  # it follows its programme through what ran: keep that
+)

@@ -83,16 +83,16 @@ from s2python.frbc import (
 from s2python.generated.gen_s2 import PEBCPowerEnvelopeConsequenceType, PEBCPowerEnvelopeLimitType
 from s2python.pebc import PEBCAllowedLimitRange, PEBCInstruction, PEBCPowerConstraints
 
-from gridflex.s2 import sim_devices, sim_frbc
 from gridflex.s2.clock import Clock
-from gridflex.s2.ombc import as_uuid
-from gridflex.s2.sim_devices import _Control
+from gridflex.s2.control.ombc import as_uuid
+from gridflex.s2.rm import sim_devices, sim_frbc
+from gridflex.s2.rm.sim_devices import _Control
 
 log = logging.getLogger("gridflex.s2.sim")
 ELEC = CommodityQuantity.ELECTRIC_POWER_3_PHASE_SYMMETRIC
 KINDS = ("battery", "pv", *sim_frbc.FRBC_KINDS, *sim_devices.DEVICE_KINDS)
 """Simulators available now; washing-machine (PPBC), chp (OMBC) and hybrid-heatpump (DDBC) live in
-:mod:`gridflex.s2.sim_devices`; heatpump and ev (FRBC) in :mod:`gridflex.s2.sim_frbc`."""
+:mod:`gridflex.s2.rm.sim_devices`; heatpump and ev (FRBC) in :mod:`gridflex.s2.rm.sim_frbc`."""
 
 _P, _C, _S = RoleType.ENERGY_PRODUCER, RoleType.ENERGY_CONSUMER, RoleType.ENERGY_STORAGE
 _E, _G, _H = Commodity.ELECTRICITY, Commodity.GAS, Commodity.HEAT
@@ -238,7 +238,7 @@ def curtailable_pv_constraints(cid: uuid.UUID, valid_from: datetime, peak_w: flo
 
 
 class _Via:
-    """A device stand-in for :class:`~gridflex.s2.sim_devices._Control` whose activation is one of
+    """A device stand-in for :class:`~gridflex.s2.rm.sim_devices._Control` whose activation is one of
     the simulator's own methods (battery, PV, uncontrolled)."""
 
     def __init__(self, activate: Any) -> None:
@@ -341,9 +341,9 @@ class Simulator:
         self.report_every_s = report_every_s
         self.battery = BatteryPhysics() if kind == "battery" else None
         self.pv = PVPhysics() if kind == "pv" else None
-        # PPBC / OMBC / DDBC devices (washing machine, CHP, hybrid heat pump): gridflex.s2.sim_devices
+        # PPBC / OMBC / DDBC devices (washing machine, CHP, hybrid heat pump): gridflex.s2.rm.sim_devices
         self.device: Any = sim_devices.make_device(kind) if kind in sim_devices.DEVICE_KINDS else None
-        if kind in sim_frbc.FRBC_KINDS:  # heatpump, ev (FRBC): gridflex.s2.sim_frbc, same interface
+        if kind in sim_frbc.FRBC_KINDS:  # heatpump, ev (FRBC): gridflex.s2.rm.sim_frbc, same interface
             self.device = sim_frbc.make_device(kind)
         own = self.device.control_types if self.device is not None else (
             ControlType.FILL_RATE_BASED_CONTROL if kind == "battery" else ControlType.POWER_ENVELOPE_BASED_CONTROL,

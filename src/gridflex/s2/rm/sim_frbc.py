@@ -1,5 +1,5 @@
 """Physics and S2 messages of the FRBC simulators ``heatpump`` and ``ev`` (used by
-:mod:`gridflex.s2.simulators`, with the device interface of :mod:`gridflex.s2.sim_devices`).
+:mod:`gridflex.s2.rm.simulators`, with the device interface of :mod:`gridflex.s2.rm.sim_devices`).
 
 * ``heatpump``: an air-water heat pump charging a buffer tank. Fill level = the buffer's temperature
   (°C, 35–55). The house's heat demand is the usage (a UsageForecast in K/s), the tank's heat loss
@@ -61,7 +61,7 @@ from s2python.frbc import (
     FRBCUsageForecastElement,
 )
 
-from gridflex.s2.sim_devices import _Control
+from gridflex.s2.rm.sim_devices import _Control
 
 ELEC = CommodityQuantity.ELECTRIC_POWER_3_PHASE_SYMMETRIC
 FRBC_KINDS = ("heatpump", "ev")

@@ -1,0 +1,181 @@
+"""``gridflex market ...``: clear an auction, replay a continuous book, run a DSO request round,
+award a capacity tender — each on one JSON file (formats: docs/market.md, schemas in docs/schemas/market/).
+
+Results are one JSON document, written to ``--out`` or printed on stdout; a summary goes to stderr
+when ``--out`` is given. Bad input is one line on stderr and exit code 2; bad orders inside a good
+file are rejected one by one in the result, the rest clears.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from gridflex.cli.common import clear_errors, err
+
+market_app = typer.Typer(
+    help="Market clearing on JSON files: auction, continuous book, local flexibility, capacity."
+)
+
+OutOpt = Annotated[
+    Path | None, typer.Option("--out", "-o", help="Write the result JSON here (default: stdout).")
+]
+
+
+def _emit(result: dict[str, Any], out: Path | None, summary: str) -> None:
+    text = json.dumps(result, indent=1, default=str)
+    if out is None:
+        print(text)  # plain print: exact JSON for pipes, no console wrapping
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n", encoding="utf-8")
+    err.print(f"{summary}; written to {out}", highlight=False)
+
+
+def _time_s(t) -> int | None:
+    return None if t is None else int(t.timestamp())
+
+
+@market_app.command("clear")
+@clear_errors
+def clear_cmd(file: Annotated[Path, typer.Argument(help="Auction JSON (products, orders, block_orders).")],
+              out: OutOpt = None) -> None:  # fmt: skip
+    """Uniform-price (pay-as-clear) auction per ISP, with block orders."""
+    from gridflex.market.auction import clear_auction
+    from gridflex.market.io import AuctionDocument, read_document
+    from gridflex.market.orders import OrderArrays
+
+    doc = read_document(file, AuctionDocument)
+    r = clear_auction(
+        doc.products, OrderArrays.from_orders(doc.orders), doc.block_orders, _time_s(doc.cleared_at)
+    )
+    res = r.to_json()
+    traded = sum(c["volume_mw"] for c in res["cells"])
+    rejected = int((~r.valid).sum()) + sum(b.reason.startswith("rejected") for b in r.blocks)
+    _emit(res, out, f"{len(doc.orders)} orders, {len(doc.block_orders)} blocks: {traded:g} MW traded, "
+                    f"welfare {res['welfare_eur']:.2f} EUR, {rejected} rejected")  # fmt: skip
+
+
+@market_app.command("book")
+@clear_errors
+def book_cmd(
+    file: Annotated[Path, typer.Argument(help="Book JSON (products, events).")], out: OutOpt = None
+) -> None:
+    """Replay events through the continuous book (price-time priority)."""
+    from gridflex.market.book import ContinuousBook
+    from gridflex.market.io import BookDocument, read_document
+
+    doc = read_document(file, BookDocument)
+    book = ContinuousBook(doc.products)
+    log = []
+    for k, ev in enumerate(doc.events):
+        if ev.action == "submit":
+            if ev.order is None:
+                raise _bad(file, k, "submit needs an order")
+            r = book.submit(ev.order, _time_s(ev.at))
+        elif ev.action == "cancel":
+            if ev.order_id is None:
+                raise _bad(file, k, "cancel needs an order_id")
+            r = book.cancel(ev.order_id)
+        else:
+            if ev.at is None:
+                raise _bad(file, k, "close_gates needs at")
+            log.append({"event": k, "expired": book.close_gates(int(ev.at.timestamp()))})
+            continue
+        log.append({"event": k, **r.model_dump(mode="json")})
+    ids = [e.order.order_id for e in doc.events if e.order is not None]
+    final = {i: book.status(i).model_dump(mode="json") for i in dict.fromkeys(ids) if i in book}
+    res = {"events": log, "trades": [_trade(t) for t in book.trades], "orders": final}
+    _emit(res, out, f"{len(doc.events)} events, {len(book.trades)} trades")
+
+
+def _trade(t) -> dict:
+    return t._asdict()
+
+
+def _bad(file: Path, k: int, msg: str) -> Exception:
+    from gridflex.errors import DataError
+
+    return DataError(f"{file}: events.{k}: {msg}")
+
+
+@market_app.command("local")
+@clear_errors
+def local_cmd(file: Annotated[Path, typer.Argument(help="Local round JSON (product, requests, offers, network).")],
+              out: OutOpt = None) -> None:  # fmt: skip
+    """DSO request round: least-cost pay-as-bid selection of FlexOffers, network-aware when a network is given."""
+    from gridflex.market.io import LocalDocument, read_document
+    from gridflex.market.local import clear_local
+
+    doc = read_document(file, LocalDocument)
+    r = clear_local(doc.product, doc.requests, doc.offers, network=doc.network, balanced=doc.balanced,
+                    balance_tolerance_mw=doc.balance_tolerance_mw, now_s=_time_s(doc.cleared_at),
+                    time_limit_s=doc.time_limit_s, mip_rel_gap=doc.mip_rel_gap)  # fmt: skip
+    unmet = sum(r.request_unmet_mw.values())
+    gap = "" if not r.is_mip else f", gap {r.mip_gap:.3%}"
+    _emit(
+        r.to_json(),
+        out,
+        f"{len(r.orders)} FlexOrders, cost {r.cost_eur:.2f} EUR, unmet {unmet:g} MW ({r.status}{gap})",
+    )
+
+
+@market_app.command("capacity")
+@clear_errors
+def capacity_cmd(file: Annotated[Path, typer.Argument(help="Capacity JSON (tender, bids, activations).")],
+                 out: OutOpt = None) -> None:  # fmt: skip
+    """Award a capacity tender (local reservation or TSO reserve), then run its activation calls."""
+    from gridflex.market.capacity import activate, procure_capacity
+    from gridflex.market.io import CapacityDocument, read_document
+
+    doc = read_document(file, CapacityDocument)
+    r = procure_capacity(doc.tender, doc.bids)
+    acts = [activate(doc.tender, doc.bids, r, a.start, a.duration_h, a.power_mw).model_dump(mode="json")
+            for a in doc.activations]  # fmt: skip
+    res = {"award": r.model_dump(mode="json"), "activations": acts}
+    _emit(res, out, f"{r.procured_mw:g} of {doc.tender.required_mw:g} MW procured for {r.cost_eur:.2f} EUR")
+
+
+@market_app.command("trade")
+@clear_errors
+def trade_cmd(
+    file: Annotated[Path, typer.Argument(help="FlexOffer JSON of the prosumers (defaults and unit prices).")],
+    out: OutOpt = None,
+    schedules: Annotated[
+        Path | None, typer.Option(help="Write the prosumers' assigned schedules here (FlexOffer JSON).")
+    ] = None,
+    zone: Annotated[str, typer.Option(help="SMARD zone of the buyer's day-ahead prices.")] = "France",
+    margin: Annotated[float, typer.Option(help="Aggregator's mark-up on the prosumer payments.")] = 0.1,
+    buyer: Annotated[str, typer.Option(help="Buyer (BRP or DSO).")] = "BRP",
+    seller: Annotated[str, typer.Option(help="Seller (the aggregator).")] = "aggregator",
+    limit_kw: Annotated[float | None, typer.Option(help="Portfolio power limit per period.")] = None,
+) -> None:
+    """Flex-offer trading (TotalFlex): aggregate, the buyer schedules at its prices, disaggregate, settle."""
+    from gridflex.cli.flexoffers import _grid_for, read_document, write_document
+    from gridflex.flexoffer.aggregation import aggregate
+    from gridflex.market.flexoffers import trade_flexoffers
+    from gridflex.market.prices import prices_on_grid
+
+    members = read_document(file).batch
+    grid = _grid_for(members)
+    t = trade_flexoffers(aggregate(members), grid, prices_on_grid(grid, zone), buyer=buyer, seller=seller,
+                         margin=margin, limit_kw=limit_kw)  # fmt: skip
+    res = {**t.to_json(), "members": len(members), "aggregates": len(t.aggregate_schedule.schedule.start_s)}
+    if schedules is not None and t.member_schedule is not None:
+        write_document(members.with_schedule(t.member_schedule), schedules)
+    _emit(res, out, t.reason)
+
+
+@market_app.command("schemas")
+@clear_errors
+def schemas_cmd(
+    directory: Annotated[Path, typer.Argument(help="Folder for the *.schema.json files.")],
+) -> None:
+    """Write the JSON Schemas of the market documents (generated from the models)."""
+    from gridflex.market.io import write_schemas
+
+    paths = write_schemas(directory)
+    err.print(f"{len(paths)} schemas written to {directory}", highlight=False)

@@ -1,0 +1,124 @@
+"""What every control type shares: the :class:`Control` entry of the registry, ids, instruction records.
+
+A control type (FRBC, PPBC, OMBC, DDBC, PEBC, and NOT_CONTROLABLE) is one module of this package
+with a ``CONTROL`` entry: its short name (the prefix of its messages), a fresh state for a device,
+the event kind of each message that is not a status report, how a device of that type enters a plan
+(``snapshot``) and what it is sent after one (``instructions``). The protocol handler, the CEM and
+the planner look a type up in :data:`gridflex.s2.control.CONTROLS`, never compare control types.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from s2python.common import CommodityQuantity, ControlType, InstructionStatus, RevokableObjects, RevokeObject
+
+if TYPE_CHECKING:  # only for the annotations: the planner imports the control modules
+    from gridflex.s2.planner import Plan, PlanRequest
+
+PENDING = {InstructionStatus.NEW, InstructionStatus.ACCEPTED}
+NEVER_RAN = {InstructionStatus.REVOKED, InstructionStatus.ABORTED, InstructionStatus.REJECTED}
+FINAL = NEVER_RAN | {InstructionStatus.SUCCEEDED}
+MAX_RECORDS = 1000
+"""Instruction records kept per device: the oldest finished ones beyond this are dropped."""
+
+
+def as_uuid(value: Any) -> uuid.UUID:
+    """An id as a UUID: s2-python 0.11 leaves some ids as the generated ``ID`` (a string model)."""
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(getattr(value, "root", value)))
+
+
+def revoke_pending(records: dict[uuid.UUID, Any], now: datetime) -> list[RevokeObject]:
+    """RevokeObjects for the instructions that have not started (their type from the instruction)."""
+    out = []
+    for iid, rec in records.items():
+        if rec.status in PENDING and rec.instruction.execution_time > now:
+            rec.status = InstructionStatus.REVOKED
+            kind = RevokableObjects(rec.instruction.message_type)
+            out.append(RevokeObject(message_id=uuid.uuid4(), object_type=kind, object_id=iid))
+    return out
+
+
+def revoke_previous(
+    dev: Any,
+    kind: RevokableObjects,
+    now: datetime,
+    keep: set[Any] | None = None,
+    key: Callable[[Any], Any] | None = None,
+) -> list[RevokeObject]:
+    """Revoke the instructions of the previous plan that have not started yet (except those the new
+    plan sends again unchanged: ``keep``, compared by ``key``), then trim the finished records."""
+    out = []
+    for iid, rec in dev.instructions.items():
+        pending = rec.status in PENDING
+        if keep and key is not None and pending and key(rec.instruction) in keep:
+            continue
+        if pending and rec.instruction.execution_time > now:
+            rec.status = InstructionStatus.REVOKED
+            out.append(RevokeObject(message_id=uuid.uuid4(), object_type=kind, object_id=iid))
+    trim(dev, FINAL)
+    return out
+
+
+def trim(dev: Any, statuses: set[InstructionStatus]) -> None:
+    """Drop the oldest records in ``statuses`` beyond :data:`MAX_RECORDS` (a CEM that runs for a year)."""
+    finished = [i for i, r in dev.instructions.items() if r.status in statuses]
+    for iid in finished[: max(len(dev.instructions) - MAX_RECORDS, 0)]:
+        del dev.instructions[iid]
+
+
+ELECTRIC = {
+    CommodityQuantity.ELECTRIC_POWER_L1,
+    CommodityQuantity.ELECTRIC_POWER_L2,
+    CommodityQuantity.ELECTRIC_POWER_L3,
+    CommodityQuantity.ELECTRIC_POWER_3_PHASE_SYMMETRIC,
+}
+"""The commodity quantities of electric power."""
+
+
+def electric_w(values: Any) -> float:
+    """Electric power (W) of a PowerMeasurement's values (any phase)."""
+    return float(sum(v.value for v in values if v.commodity_quantity in ELECTRIC))
+
+
+def delay_s(dev: Any) -> float:
+    """The RM's instruction processing delay, s (0 before its ResourceManagerDetails)."""
+    return dev.details.instruction_processing_delay.root / 1000.0 if dev.details is not None else 0.0
+
+
+Snapshot = Callable[[Any, Any, "PlanRequest", datetime, datetime], None]
+"""(device, its state, the request to add it to, now, earliest instruction time) → None."""
+Instructions = Callable[[Any, Any, "Plan", "PlanRequest", datetime, datetime, int], "list[Any] | None"]
+"""(device, state, plan, request, earliest, now, instructions ahead) → messages to send, revocations
+first (None: the device is not in the plan)."""
+
+
+def _no_state(records: dict[uuid.UUID, Any]) -> None:
+    return None
+
+
+def _not_planned(*_: Any) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Control:
+    """One control type in the registry (module docstring)."""
+
+    control_type: ControlType
+    short: str  # FRBC, PPBC, ...; its messages are "<short>.<name>"
+    new_state: Callable[[dict[uuid.UUID, Any]], Any] = _no_state  # (the device's instruction records)
+    events: Mapping[str, str] = field(default_factory=dict)  # message type → event kind (else "status")
+    snapshot: Snapshot = _not_planned
+    instructions: Instructions = _not_planned
+    trim_after: frozenset[InstructionStatus] | None = (
+        None  # records to trim after sending (PPBC: keeps what ran)
+    )
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.short}."
