@@ -77,14 +77,16 @@ def forecast_cmd(
     t0 = time.perf_counter()
     case = open_network(network, start=start, periods=96 * days)
     t1 = time.perf_counter()
-    overrides: dict[str, Any] = {
+    overrides: dict[str, float | None] = {
         "ev_share": ev_share,
         "heat_pump_share": heat_pump_share,
         "pv_scale": pv_scale,
-        "seed": seed,
     }
+    if seed is not None:
+        overrides["seed"] = seed
     scenario = dataclasses.replace(
-        SCENARIOS[stress_name], **{k: v for k, v in overrides.items() if v is not None}
+        SCENARIOS[stress_name],
+        **{k: v for k, v in overrides.items() if v is not None},  # type: ignore[arg-type]
     )
     periods = 96 * days * 15 // case.profiles.step_min
     series = stress(case.network, case.profiles.series(case.network, start=start, periods=periods), scenario)
@@ -108,7 +110,17 @@ def forecast_cmd(
     }  # fmt: skip
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
 
-    table = Table(title=f"gridflex grid forecast — {case.network.name}, {start:%Y-%m-%d}, {days} day(s)")
+    _print_points(fc, f"gridflex grid forecast — {case.network.name}, {start:%Y-%m-%d}, {days} day(s)")
+    console.print(
+        f"max loading {summary['max_loading_pct']:.1f} %, {len(fc.violations)} violations, "
+        f"{len(batch.requests)} FlexRequests; {t2 - t1:.2f} s; outputs in {out}: requests.json, "
+        f"{report.name}, summary.json"
+    )
+
+
+def _print_points(fc: Any, title: str) -> None:
+    """One row per congestion point: causes, connections, energy up/down, requested periods."""
+    table = Table(title=title)
     for col in ("congestion point", "causes", "connections", "up MWh", "down MWh", "requested periods"):
         table.add_column(col)
     h = fc.result.step_min / 60
@@ -117,9 +129,5 @@ def forecast_cmd(
         table.add_row(cp.name, ", ".join(v.name for v in cp.violations[:3]) + (" …" if len(cp.violations) > 3 else ""),
                       str(len(cp.connection_buses)), f"{need.clip(0).sum() * h:.2f}", f"{(-need).clip(0).sum() * h:.2f}",
                       str(int((need != 0).sum())))  # fmt: skip
-    console.print(table)
-    console.print(
-        f"max loading {summary['max_loading_pct']:.1f} %, {len(fc.violations)} violations, "
-        f"{len(batch.requests)} FlexRequests; {t2 - t1:.2f} s; outputs in {out}: requests.json, "
-        f"{report.name}, summary.json"
-    )
+    if fc.points:
+        console.print(table)

@@ -7,6 +7,7 @@ from gridflex.grid.distribution.congestion import (
     CongestionPoint,
     Limits,
     forecast,
+    forecast_by_day,
     relieve,
 )
 from gridflex.grid.distribution.convert import (
@@ -16,6 +17,7 @@ from gridflex.grid.distribution.convert import (
     from_pandapower_json,
     from_simbench,
 )
+from gridflex.grid.distribution.envelopes import OperatingEnvelopes, operating_envelopes
 from gridflex.grid.distribution.gridfile import SHIPPED, GridCase, load_grid, save_grid
 from gridflex.grid.distribution.model import DistributionNetwork, check_network, validate_network
 from gridflex.grid.distribution.powerflow import PowerFlow, PowerFlowResult, run_power_flow
@@ -36,6 +38,7 @@ __all__ = [
     "GridCase",
     "JacobianSystem",
     "Limits",
+    "OperatingEnvelopes",
     "PowerFlow",
     "PowerFlowResult",
     "Profiles",
@@ -46,11 +49,13 @@ __all__ = [
     "flat_profiles",
     "flex_requests",
     "forecast",
+    "forecast_by_day",
     "from_matpower",
     "from_pandapower",
     "from_pandapower_json",
     "from_simbench",
     "load_grid",
+    "operating_envelopes",
     "relieve",
     "request_batch",
     "run_power_flow",

@@ -120,9 +120,18 @@ def find_violations(net: DistributionNetwork, result: PowerFlowResult, limits: L
 
 
 def forecast(
-    net: DistributionNetwork, series: ElementSeries, limits: Limits | None = None, pf: PowerFlow | None = None
+    net: DistributionNetwork,
+    series: ElementSeries,
+    limits: Limits | None = None,
+    pf: PowerFlow | None = None,
+    refine: int = 2,
 ) -> CongestionForecast:
-    """Power flow, violations, congestion points and their needs over the periods of ``series``."""
+    """Power flow, violations, congestion points and their needs over the periods of ``series``.
+
+    ``refine``: Newton-like corrections of the needs: deliver them, solve the power flow again, and
+    size what is still missing (or no longer needed) with the sensitivities at that operating point.
+    Large overloads (150 % and more) otherwise keep a residual of a point or so after relief.
+    """
     import time
 
     limits = limits or Limits()
@@ -131,6 +140,8 @@ def forecast(
     t1 = time.perf_counter()
     violations = find_violations(net, result, limits)
     points = congestion_points(net, result, violations, limits) if violations else []
+    if points:
+        _refine(net, series, result, points, limits, pf or PowerFlow(net), refine)
     t2 = time.perf_counter()
     timings = {"power_flow": t1 - t0, "needs": t2 - t1}
     return CongestionForecast(net, series, result, limits, violations, points, timings)
@@ -166,6 +177,20 @@ def _needs(
     violations: list[Violation],
     limits: Limits,
 ) -> CongestionPoint:
+    lo, hi, conflicting = _bounds(net, result, system, members, violations, limits)
+    names = [str(n) for n in net.bus.name[members]]
+    return CongestionPoint(f"CP {lead.name}", violations, members, names, lo, hi, conflicting)
+
+
+def _bounds(
+    net: DistributionNetwork,
+    result: PowerFlowResult,
+    system: JacobianSystem,
+    members: np.ndarray,
+    violations: list[Violation],
+    limits: Limits,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per period, the range of change of the point's consumption (MW) that keeps every limit, linearised."""
     weights = np.zeros(len(net.bus))
     weights[members] = 1.0 / len(members)
     dv, dl = system.forward(weights)  # per MW of the point's consumption, spread evenly
@@ -176,27 +201,53 @@ def _needs(
     v_lo = limits.voltage_min_pu + limits.voltage_margin_pu
     v_hi = limits.voltage_max_pu - limits.voltage_margin_pu
     x_l = result.branch_loading_pct
-    _bound(lo, hi, dl, load_lim - x_l, upper=True)
+    bound_change(lo, hi, dl, load_lim - x_l, upper=True)
+    # |I| has a kink at zero: past it the flow reverses and loading rises again, so the linear loading
+    # (a signed flow, in effect) must also stay above -limit
+    bound_change(lo, hi, dl, -load_lim - x_l, upper=False)
     x_v = np.nan_to_num(result.voltage_pu, nan=1.0)
     s_v = np.nan_to_num(dv)
-    _bound(lo, hi, s_v, v_hi - x_v, upper=True)
-    _bound(lo, hi, s_v, v_lo - x_v, upper=False)
+    bound_change(lo, hi, s_v, v_hi - x_v, upper=True)
+    bound_change(lo, hi, s_v, v_lo - x_v, upper=False)
     conflicting = np.flatnonzero(lo > hi)
     # where the limits cannot all be met, relieve the point's own violations and report the conflict
     if len(conflicting):
         own_lo, own_hi = np.full(n_t, -np.inf), np.full(n_t, np.inf)
         for v in violations:
             if v.quantity == "loading":
-                _bound(own_lo, own_hi, dl[:, [v.index]], load_lim - x_l[:, [v.index]], upper=True)
+                bound_change(own_lo, own_hi, dl[:, [v.index]], load_lim - x_l[:, [v.index]], upper=True)
             else:
-                _bound(own_lo, own_hi, s_v[:, [v.index]], v_hi - x_v[:, [v.index]], upper=True)
-                _bound(own_lo, own_hi, s_v[:, [v.index]], v_lo - x_v[:, [v.index]], upper=False)
+                bound_change(own_lo, own_hi, s_v[:, [v.index]], v_hi - x_v[:, [v.index]], upper=True)
+                bound_change(own_lo, own_hi, s_v[:, [v.index]], v_lo - x_v[:, [v.index]], upper=False)
         lo[conflicting], hi[conflicting] = own_lo[conflicting], own_hi[conflicting]
-    names = [str(n) for n in net.bus.name[members]]
-    return CongestionPoint(f"CP {lead.name}", violations, members, names, lo, hi, conflicting)
+    return lo, hi, conflicting
 
 
-def _bound(lo: np.ndarray, hi: np.ndarray, s: np.ndarray, room: np.ndarray, upper: bool) -> None:
+def _refine(
+    net: DistributionNetwork,
+    series: ElementSeries,
+    result: PowerFlowResult,
+    points: list[CongestionPoint],
+    limits: Limits,
+    pf: PowerFlow,
+    passes: int,
+) -> None:
+    for _ in range(passes):
+        trial = CongestionForecast(net, series, result, limits, [], points)
+        relieved = pf.run(relieve(trial), angles=True)
+        asked = np.any([cp.requested_mw != 0 for cp in points], axis=0)
+        left = find_violations(net, relieved, limits)
+        if not any(asked[v.periods].any() for v in left):
+            return
+        system = JacobianSystem(net, relieved)
+        for cp in points:
+            applied = -cp.requested_mw  # change of consumption already in the relieved flow
+            lo, hi, conflicting = _bounds(net, relieved, system, cp.connection_buses, cp.violations, limits)
+            cp.min_change_mw, cp.max_change_mw = applied + lo, applied + hi
+            cp.conflicting = np.union1d(cp.conflicting, conflicting)
+
+
+def bound_change(lo: np.ndarray, hi: np.ndarray, s: np.ndarray, room: np.ndarray, upper: bool) -> None:
     """Tighten [lo, hi] (per period) by x + s·ΔP ≤ limit (``upper``) or ≥ limit, with room = limit - x."""
     significant = np.abs(s) > 1e-9 * (1 + np.abs(s).max(initial=0.0))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -223,3 +274,15 @@ def relieve(forecast_: CongestionForecast) -> ElementSeries:
         for b in cp.connection_buses:
             delta[:, int(np.flatnonzero(bus_of == b)[0])] += change
     return series.with_changes(delta, note="relieved as requested")
+
+
+def forecast_by_day(
+    net: DistributionNetwork, series: ElementSeries, limits: Limits | None = None, pf: PowerFlow | None = None
+) -> list[CongestionForecast]:
+    """``forecast`` day by day (as a DSO runs it day-ahead): a year stays a year of small systems."""
+    pf = pf or PowerFlow(net)
+    per_day = 24 * 60 // series.step_min
+    return [
+        forecast(net, series.window(t0, min(per_day, series.periods - t0)), limits, pf)
+        for t0 in range(0, series.periods, per_day)
+    ]

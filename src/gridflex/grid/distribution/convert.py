@@ -54,37 +54,55 @@ def _fuse_buses(net: Any) -> np.ndarray:
 
 def from_pandapower(net: Any, name: str | None = None, source: str = "pandapower") -> DistributionNetwork:
     """Convert a pandapower network (in-service elements only); raise ``NetworkError`` naming what cannot be."""
-    problems: list[Problem] = []
-    for kind in sorted(_element_tables(net) - SUPPORTED - IGNORED):
-        for idx, row in net[kind].iterrows():
-            if bool(row.get("in_service", True)):
-                label = row.get("name") if isinstance(row.get("name"), str) else f"{kind}{idx}"
-                problems.append(Problem(f"{kind} {label}", "type", f"element type '{kind}' is not supported"))
-    sw = net.switch
-    for idx, s in sw[(sw.et == "b") & sw.closed.astype(bool)].iterrows():
-        if float(s.get("z_ohm", 0.0) or 0.0) > 0:
-            problems.append(Problem(f"switch {s.get('name') or idx}", "z_ohm", "switch with impedance"))
+    conv = _PandapowerConverter(net)
+    tables = {"bus": conv.buses(), "line": conv.lines(), "trafo": conv.trafos(), "ext_grid": conv.ext_grids()}
+    for kind in ("load", "sgen", "storage"):
+        tables[kind] = conv.elements(kind)
+    label = name or (net.name if isinstance(getattr(net, "name", None), str) and net.name else "network")
+    if conv.problems:
+        raise NetworkError(f"network {label}", conv.problems)
+    f_hz = float(getattr(net, "f_hz", 50.0) or 50.0)
+    return check_network(DistributionNetwork(label, tables, f_hz=f_hz, source=source))
 
-    rep = _fuse_buses(net)
-    bus_index = {int(b): i for i, b in enumerate(net.bus.index)}
-    bus_ok = net.bus.in_service.to_numpy(bool) if "in_service" in net.bus else np.ones(len(net.bus), bool)
-    keep = [i for i, b in enumerate(net.bus.index) if rep[i] == int(b) and bus_ok[i]]
-    new_of_rep = {int(net.bus.index[i]): k for k, i in enumerate(keep)}
 
-    def new_bus(pp_bus: Any) -> np.ndarray:
+class _PandapowerConverter:
+    """One method per table; ``problems`` collects what cannot be represented, naming each element."""
+
+    def __init__(self, net: Any) -> None:
+        self.net = net
+        self.problems: list[Problem] = []
+        for kind in sorted(_element_tables(net) - SUPPORTED - IGNORED):
+            for idx, row in net[kind].iterrows():
+                if bool(row.get("in_service", True)):
+                    label = row.get("name") if isinstance(row.get("name"), str) else f"{kind}{idx}"
+                    self.problems.append(
+                        Problem(f"{kind} {label}", "type", f"element type '{kind}' is not supported")
+                    )
+        sw = net.switch
+        for idx, s in sw[(sw.et == "b") & sw.closed.astype(bool)].iterrows():
+            if float(s.get("z_ohm", 0.0) or 0.0) > 0:
+                self.problems.append(
+                    Problem(f"switch {s.get('name') or idx}", "z_ohm", "switch with impedance")
+                )
+        self.rep = _fuse_buses(net)
+        self.bus_index = {int(b): i for i, b in enumerate(net.bus.index)}
+        self.bus_ok = (
+            net.bus.in_service.to_numpy(bool) if "in_service" in net.bus else np.ones(len(net.bus), bool)
+        )
+        self.keep = [i for i, b in enumerate(net.bus.index) if self.rep[i] == int(b) and self.bus_ok[i]]
+        self.new_of_rep = {int(net.bus.index[i]): k for k, i in enumerate(self.keep)}
+
+    def new_bus(self, pp_bus: Any) -> np.ndarray:
+        """gridflex bus index of pandapower buses (-1: out of service)."""
         out = []
         for b in np.asarray(pp_bus, dtype=np.int64):
-            i = bus_index.get(int(b))
-            out.append(-1 if i is None or not bus_ok[i] else new_of_rep.get(int(rep[i]), -1))
+            i = self.bus_index.get(int(b))
+            out.append(-1 if i is None or not self.bus_ok[i] else self.new_of_rep.get(int(self.rep[i]), -1))
         return np.array(out, dtype=np.int64)
 
-    bus_df = net.bus.iloc[keep]
-    tables: dict[str, Table] = {
-        "bus": Table("bus", {"name": _names(bus_df, "bus"), "vn_kv": _col(bus_df, "vn_kv", np.nan)})
-    }
-
-    def closed_end(kind: str, df: pd.DataFrame, pp_bus_col: str) -> np.ndarray:
-        """False where an open switch of type ``kind`` sits at that end (or the end bus is out of service)."""
+    def closed_end(self, kind: str, df: pd.DataFrame, pp_bus_col: str) -> np.ndarray:
+        """False where an open switch of type ``kind`` sits at that end."""
+        sw = self.net.switch
         et = {"line": "l", "trafo": "t"}[kind]
         open_sw = sw[(sw.et == et) & ~sw.closed.astype(bool)]
         opened = set(zip(open_sw.element.astype(int), open_sw.bus.astype(int), strict=True))
@@ -93,56 +111,64 @@ def from_pandapower(net: Any, name: str | None = None, source: str = "pandapower
             dtype=bool,
         )
 
-    ln = net.line[net.line.in_service.astype(bool)]
-    par = _col(ln, "parallel", 1.0)
-    length = _col(ln, "length_km", np.nan)
-    fb, tb = new_bus(ln.from_bus), new_bus(ln.to_bus)
-    tables["line"] = Table("line", {
-        "name": _names(ln, "line"), "from_bus": fb, "to_bus": tb,
-        "r_ohm": _col(ln, "r_ohm_per_km", np.nan) * length / par,
-        "x_ohm": _col(ln, "x_ohm_per_km", np.nan) * length / par,
-        "c_nf": _col(ln, "c_nf_per_km", 0.0) * length * par,
-        "g_us": _col(ln, "g_us_per_km", 0.0) * length * par,
-        "max_i_ka": _col(ln, "max_i_ka", np.nan) * par * _col(ln, "df", 1.0),
-        "from_closed": closed_end("line", ln, "from_bus") & (fb >= 0),
-        "to_closed": closed_end("line", ln, "to_bus") & (tb >= 0),
-    })  # fmt: skip
-    tr = net.trafo[net.trafo.in_service.astype(bool)]
-    par = _col(tr, "parallel", 1.0)
-    step_deg = _col(tr, "tap_step_degree", 0.0)
-    tap_pos = _col(tr, "tap_pos", 0.0)
-    tap_neutral = _col(tr, "tap_neutral", 0.0)
-    if "tap_changer_type" in tr:  # pandapower 3: no tap changer type means the tap position is ignored
-        kind = tr["tap_changer_type"].to_numpy(object)
-        none = np.array([not isinstance(k, str) or k in ("", "None") for k in kind], dtype=bool)
-        tap_pos = np.where(none, tap_neutral, tap_pos)
-        for i in np.flatnonzero(~none & (kind != "Ratio").astype(bool) & (tap_pos != tap_neutral)):
-            problems.append(
-                Problem(f"trafo {_names(tr, 'trafo')[i]}", "tap_changer_type", f"'{kind[i]}' taps")
-            )
-    for i in np.flatnonzero((step_deg != 0) & (tap_pos != tap_neutral)):
-        problems.append(Problem(f"trafo {_names(tr, 'trafo')[i]}", "tap_step_degree", "phase shifter"))
-    side = tr["tap_side"].astype(str).str.lower().to_numpy() if "tap_side" in tr else np.full(len(tr), "hv")
-    hv, lv = new_bus(tr.hv_bus), new_bus(tr.lv_bus)
-    sn = _col(tr, "sn_mva", np.nan)
-    tables["trafo"] = Table("trafo", {
-        "name": _names(tr, "trafo"), "hv_bus": hv, "lv_bus": lv,
-        "sn_mva": sn * par, "rating_mva": sn * par * _col(tr, "df", 1.0),
-        "vn_hv_kv": _col(tr, "vn_hv_kv", np.nan), "vn_lv_kv": _col(tr, "vn_lv_kv", np.nan),
-        "vk_percent": _col(tr, "vk_percent", np.nan), "vkr_percent": _col(tr, "vkr_percent", np.nan),
-        "pfe_kw": _col(tr, "pfe_kw", 0.0) * par, "i0_percent": _col(tr, "i0_percent", 0.0),
-        "shift_degree": _col(tr, "shift_degree", 0.0), "tap_side_lv": side == "lv",
-        "tap_pos": np.round(tap_pos).astype(int), "tap_neutral": np.round(tap_neutral).astype(int),
-        "tap_min": np.round(_col(tr, "tap_min", 0.0)).astype(int).clip(max=np.round(tap_pos).astype(int)),
-        "tap_max": np.round(_col(tr, "tap_max", 0.0)).astype(int).clip(min=np.round(tap_pos).astype(int)),
-        "tap_step_percent": _col(tr, "tap_step_percent", 0.0),
-        "hv_closed": closed_end("trafo", tr, "hv_bus") & (hv >= 0),
-        "lv_closed": closed_end("trafo", tr, "lv_bus") & (lv >= 0),
-    })  # fmt: skip
+    def buses(self) -> Table:
+        df = self.net.bus.iloc[self.keep]
+        return Table("bus", {"name": _names(df, "bus"), "vn_kv": _col(df, "vn_kv", np.nan)})
 
-    for kind in ("load", "sgen", "storage"):
-        df = net[kind][net[kind].in_service.astype(bool)]
-        b = new_bus(df.bus)
+    def lines(self) -> Table:
+        ln = self.net.line[self.net.line.in_service.astype(bool)]
+        par = _col(ln, "parallel", 1.0)
+        length = _col(ln, "length_km", np.nan)
+        fb, tb = self.new_bus(ln.from_bus), self.new_bus(ln.to_bus)
+        return Table("line", {
+            "name": _names(ln, "line"), "from_bus": fb, "to_bus": tb,
+            "r_ohm": _col(ln, "r_ohm_per_km", np.nan) * length / par,
+            "x_ohm": _col(ln, "x_ohm_per_km", np.nan) * length / par,
+            "c_nf": _col(ln, "c_nf_per_km", 0.0) * length * par,
+            "g_us": _col(ln, "g_us_per_km", 0.0) * length * par,
+            "max_i_ka": _col(ln, "max_i_ka", np.nan) * par * _col(ln, "df", 1.0),
+            "from_closed": self.closed_end("line", ln, "from_bus") & (fb >= 0),
+            "to_closed": self.closed_end("line", ln, "to_bus") & (tb >= 0),
+        })  # fmt: skip
+
+    def trafos(self) -> Table:
+        tr = self.net.trafo[self.net.trafo.in_service.astype(bool)]
+        names = _names(tr, "trafo")
+        par = _col(tr, "parallel", 1.0)
+        tap_pos = _col(tr, "tap_pos", 0.0)
+        tap_neutral = _col(tr, "tap_neutral", 0.0)
+        if "tap_changer_type" in tr:  # pandapower 3: no tap changer type means the tap position is ignored
+            kind = tr["tap_changer_type"].to_numpy(object)
+            none = np.array([not isinstance(k, str) or k in ("", "None") for k in kind], dtype=bool)
+            tap_pos = np.where(none, tap_neutral, tap_pos)
+            for i in np.flatnonzero(~none & (kind != "Ratio").astype(bool) & (tap_pos != tap_neutral)):
+                self.problems.append(Problem(f"trafo {names[i]}", "tap_changer_type", f"'{kind[i]}' taps"))
+        for i in np.flatnonzero((_col(tr, "tap_step_degree", 0.0) != 0) & (tap_pos != tap_neutral)):
+            self.problems.append(Problem(f"trafo {names[i]}", "tap_step_degree", "phase shifter"))
+        side = (
+            tr["tap_side"].astype(str).str.lower().to_numpy() if "tap_side" in tr else np.full(len(tr), "hv")
+        )
+        hv, lv = self.new_bus(tr.hv_bus), self.new_bus(tr.lv_bus)
+        sn = _col(tr, "sn_mva", np.nan)
+        pos = np.round(tap_pos).astype(int)
+        return Table("trafo", {
+            "name": names, "hv_bus": hv, "lv_bus": lv,
+            "sn_mva": sn * par, "rating_mva": sn * par * _col(tr, "df", 1.0),
+            "vn_hv_kv": _col(tr, "vn_hv_kv", np.nan), "vn_lv_kv": _col(tr, "vn_lv_kv", np.nan),
+            "vk_percent": _col(tr, "vk_percent", np.nan), "vkr_percent": _col(tr, "vkr_percent", np.nan),
+            "pfe_kw": _col(tr, "pfe_kw", 0.0) * par, "i0_percent": _col(tr, "i0_percent", 0.0),
+            "shift_degree": _col(tr, "shift_degree", 0.0), "tap_side_lv": side == "lv",
+            "tap_pos": pos, "tap_neutral": np.round(tap_neutral).astype(int),
+            "tap_min": np.round(_col(tr, "tap_min", 0.0)).astype(int).clip(max=pos),
+            "tap_max": np.round(_col(tr, "tap_max", 0.0)).astype(int).clip(min=pos),
+            "tap_step_percent": _col(tr, "tap_step_percent", 0.0),
+            "hv_closed": self.closed_end("trafo", tr, "hv_bus") & (hv >= 0),
+            "lv_closed": self.closed_end("trafo", tr, "lv_bus") & (lv >= 0),
+        })  # fmt: skip
+
+    def elements(self, kind: str) -> Table:
+        df = self.net[kind][self.net[kind].in_service.astype(bool)]
+        b = self.new_bus(df.bus)
         df, b = df[b >= 0], b[b >= 0]  # on an out-of-service bus: not connected, as in pandapower
         scaling = _col(df, "scaling", 1.0)
         cols: dict[str, Any] = {
@@ -154,24 +180,20 @@ def from_pandapower(net: Any, name: str | None = None, source: str = "pandapower
             for col in ("const_z_percent", "const_i_percent", "const_z_p_percent", "const_i_p_percent",
                         "const_z_q_percent", "const_i_q_percent"):  # fmt: skip
                 for i in np.flatnonzero(_col(df, col, 0.0) != 0):
-                    problems.append(Problem(f"load {cols['name'][i]}", col, "voltage-dependent load"))
+                    self.problems.append(Problem(f"load {cols['name'][i]}", col, "voltage-dependent load"))
         if kind == "sgen":
-            cols["kind"] = np.array(
-                [str(t) if isinstance(t, str) else "" for t in df.get("type", [None] * len(df))], dtype=object
-            )
+            types = df.get("type", [None] * len(df))
+            cols["kind"] = np.array([str(t) if isinstance(t, str) else "" for t in types], dtype=object)
         if kind == "storage":
             cols["max_e_mwh"] = _col(df, "max_e_mwh", np.nan)
-        tables[kind] = Table(kind, cols)
-    eg = net.ext_grid[net.ext_grid.in_service.astype(bool)]
-    tables["ext_grid"] = Table("ext_grid", {
-        "name": _names(eg, "ext_grid"), "bus": new_bus(eg.bus),
-        "vm_pu": _col(eg, "vm_pu", 1.0), "va_degree": _col(eg, "va_degree", 0.0),
-    })  # fmt: skip
-    f_hz = float(getattr(net, "f_hz", 50.0) or 50.0)
-    label = name or (net.name if isinstance(getattr(net, "name", None), str) and net.name else "network")
-    if problems:
-        raise NetworkError(f"network {label}", problems)
-    return check_network(DistributionNetwork(label, tables, f_hz=f_hz, source=source))
+        return Table(kind, cols)
+
+    def ext_grids(self) -> Table:
+        eg = self.net.ext_grid[self.net.ext_grid.in_service.astype(bool)]
+        return Table("ext_grid", {
+            "name": _names(eg, "ext_grid"), "bus": self.new_bus(eg.bus),
+            "vm_pu": _col(eg, "vm_pu", 1.0), "va_degree": _col(eg, "va_degree", 0.0),
+        })  # fmt: skip
 
 
 def _element_tables(net: Any) -> set[str]:

@@ -265,7 +265,10 @@ def per_unit_branches(net: DistributionNetwork) -> PerUnitBranches:
     )
 
 
-def _open_ends(yff, yft, ytf, ytt, ys, ysh, from_closed, to_closed):
+def _open_ends(
+    yff: np.ndarray, yft: np.ndarray, ytf: np.ndarray, ytt: np.ndarray, ys: np.ndarray, ysh: np.ndarray,
+    from_closed: np.ndarray, to_closed: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """A branch open at one end leaves only its shunt path (series + far shunt) on the other."""
     yff, yft, ytf, ytt = (np.array(a, dtype=complex) for a in (yff, yft, ytf, ytt))
     only_from = from_closed & ~to_closed

@@ -129,7 +129,12 @@ def _isp(cp: CongestionPoint, t: int, start: datetime, step_min: int) -> FlexReq
     lo, hi = _finite(cp.min_change_mw[t]), _finite(cp.max_change_mw[t])
     if need == 0:
         return FlexRequestISP(
-            start=start, duration_min=step_min, disposition="available", min_power_mw=lo, max_power_mw=hi
+            start=start,
+            duration_min=step_min,
+            disposition="available",
+            power_mw=0.0,
+            min_power_mw=lo,
+            max_power_mw=hi,
         )
     return FlexRequestISP(
         start=start, duration_min=step_min, disposition="requested", direction="up" if need > 0 else "down",
