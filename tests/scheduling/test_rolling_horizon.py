@@ -10,11 +10,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gridflex.assets.ev import EV
 from gridflex.assets.shiftable_process import ShiftableProcess
 from gridflex.s2.planner import PlanRequest, plan_site
-from gridflex.scheduling import Site, SiteResult, load_site, parse_site, schedule_site, site_on_horizon
+from gridflex.scheduling import (
+    Site,
+    SiteResult,
+    load_site,
+    parse_site,
+    precheck_site,
+    schedule_site,
+    site_on_horizon,
+)
 from gridflex.scheduling.site import check_rolling
 from tests.scheduling.helpers import balance_residual
 
@@ -118,6 +128,21 @@ def test_home_at_16_55_utc_plans_the_washing_machine_before_22_00() -> None:
     wm = next(a for a in moved.assets if a.name == "washing-machine")
     assert (wm.earliest_start, wm.latest_end) == (0, 17)  # 16:55 + 17 × 15 min = 21:10 UTC
     _check_invariants(moved, schedule_site(moved))
+
+
+@settings(max_examples=60, deadline=None)
+@given(minute=st.integers(0, 366 * 24 * 60), stem=st.sampled_from(["home", "office", "office_services"]))
+def test_any_minute_of_a_year_gives_a_valid_plannable_site(minute: int, stem: str) -> None:
+    """Starts off the period boundaries too: every window lands inside the horizon, prechecks pass."""
+    site = _site(SITES[[p.stem for p in SITES].index(stem)])
+    start = datetime(2025, 1, 1, tzinfo=UTC) + pd.Timedelta(minutes=minute)
+    moved = site_on_horizon(site, start, 96)
+    assert precheck_site(moved) == []
+    for a in moved.assets:
+        if isinstance(a, EV | ShiftableProcess):
+            window = (a.arrival, a.departure) if isinstance(a, EV) else (a.earliest_start, a.latest_end)
+            assert isinstance(window[0], int) and isinstance(window[1], int)
+            assert 0 <= window[0] < window[1] <= 96
 
 
 # ── the rules, one by one ─────────────────────────────────────────────────────────────────────
