@@ -145,6 +145,23 @@ def test_any_minute_of_a_year_gives_a_valid_plannable_site(minute: int, stem: st
             assert 0 <= window[0] < window[1] <= 96
 
 
+@pytest.mark.parametrize("path", SITES, ids=lambda p: p.stem)
+def test_the_cem_plans_every_example_site_at_every_hour_today(path: Path) -> None:
+    """The S2 planner's path (devices appended, site validated again) on a date SMARD does not cover."""
+    site = _site(path)
+    n = site.time.n_periods or 96
+    for h in range(24):
+        start = datetime(2026, 12, 3, h, tzinfo=UTC)
+        plan = plan_site(site, PlanRequest(start, site.time.step_s, n, loads_kw={"dev": np.full(n, 0.5)}))
+        assert plan.n == n and np.isfinite(plan.net_import_kw).all()
+
+
+def test_a_lone_local_end_is_after_the_start() -> None:
+    car = {**EV_SPEC, "arrival": 0, "departure": "07:00"}
+    moved = _moved(_one(car, n=24), "2025-06-13 07:00")  # 07:00 now is no session: the next 07:00
+    assert (moved.arrival, moved.departure) == (0, 24)
+
+
 # ── the rules, one by one ─────────────────────────────────────────────────────────────────────
 
 

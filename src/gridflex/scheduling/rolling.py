@@ -111,7 +111,10 @@ def rolled_asset(asset: Any, grid: TimeGrid, tz: tzinfo | str) -> Any | None:
     if a_min is None and b_min is None:
         return asset  # indices count from the new start; ISO times are refused by check_rolling
     if a_min is None or b_min is None:  # one local time: its next occurrence, the other kept
-        k = _next_time(grid, tz, a_min if a_min is not None else b_min)  # type: ignore[arg-type]
+        if a_min is not None:
+            k = _next_time(grid, tz, a_min, 0)
+        else:  # an end: after the start index (0 when the start is the horizon start)
+            k = _next_time(grid, tz, b_min, (ra if isinstance(ra, int) else 0) + 1)  # type: ignore[arg-type]
         if k > grid.n:
             return None
         return asset.model_copy(update={fa if a_min is not None else fb: k})
@@ -134,13 +137,15 @@ def rolled_asset(asset: Any, grid: TimeGrid, tz: tzinfo | str) -> Any | None:
     return None
 
 
-def _next_time(grid: TimeGrid, tz: tzinfo | str, minutes: int) -> int:
+def _next_time(grid: TimeGrid, tz: tzinfo | str, minutes: int, first: int) -> int:
+    """The boundary of the next occurrence of a local time at or after period ``first``."""
     day = grid.start.tz_convert(tz).tz_localize(None).normalize()
-    naive = pd.DatetimeIndex([day + pd.Timedelta(days=d, minutes=minutes) for d in (-1, 0, 1)])
+    days = int((grid.end - grid.start).total_seconds() // 86400) + 3
+    naive = pd.DatetimeIndex([day + pd.Timedelta(days=d - 1, minutes=minutes) for d in range(days)])
     for t in _localize(naive, tz):
-        k = (t - grid.start).total_seconds() / grid.step_s
-        if k > -1e-9:
-            return _boundary(k)
+        k = _boundary((t - grid.start).total_seconds() / grid.step_s)
+        if k >= first:
+            return k
     return grid.n + 1
 
 
