@@ -381,11 +381,11 @@ def site_on_horizon(site: SiteLike, start: datetime, n_periods: int, step_s: int
     a 24 h site): period ``k`` of the new horizon takes the value of the site period that contains
     ``start + k·step`` modulo the site's horizon. SMARD prices are read from the data by timestamp;
     where the packaged data does not cover the new horizon (a CEM running today), the site's own
-    SMARD horizon repeats like any series, with a log warning. Time references of EV sessions and processes are kept as written (an index counts from
-    the new start; local 'HH:MM' windows roll with the horizon, :mod:`gridflex.scheduling.rolling`).
-    DSO contracts whose validity does not reach into the new horizon are left out; a
-    ``previous_day`` price forecast follows the repeated prices. Raises :class:`ValidationError` if the site
-    is invalid.
+    SMARD horizon repeats like any series, with a log warning. Windows of EV sessions and processes:
+    an index counts from the new start; local 'HH:MM' windows roll with the horizon (clipped when
+    open at the start, left to a later plan when they end after it: :mod:`~gridflex.scheduling.rolling`).
+    DSO contracts not in force on the new horizon are left out; a ``previous_day`` price forecast
+    follows the repeated prices. Raises :class:`ValidationError` if the site is invalid.
     """
     compiled = compile_site(site)
     site = compiled.site
