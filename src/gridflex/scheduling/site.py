@@ -11,6 +11,7 @@ Public API::
     compile_site(site | path) -> CompiledSite   # time grid and price arrays (SMARD resolved); a path is
                                                 # read, validated and compiled in one pass
     site_on_horizon(site, start, n)          # the same site on another horizon, series by timestamp
+    check_rolling(site, horizon_h, step_s)   # -> list[Problem]: can it roll on such a horizon?
     site_json_schema() -> dict
 """
 
@@ -34,6 +35,7 @@ from gridflex.documents import magnitude_problems, problems_from_pydantic, read_
 from gridflex.errors import GridflexError, Problem, ValidationError, unique
 from gridflex.optimize import Model
 from gridflex.scheduling.products import Product, compile_services
+from gridflex.scheduling.rolling import WINDOW_FIELDS, rolled_asset, wall_minutes, window_hours
 from gridflex.scheduling.service_spec import ServicesSpec, StrategySpec
 from gridflex.timegrid import Series, TimeGrid, expand
 
@@ -385,10 +387,13 @@ def site_on_horizon(
     a 24 h site): period ``k`` of the new horizon takes the value of the site period that contains
     ``start + k·step`` modulo the site's horizon. SMARD prices are read from the data by timestamp;
     where the packaged data does not cover the new horizon (a CEM running today), the site's own
-    SMARD horizon repeats like any series, with a log warning. Time references of EV sessions and processes are kept as written (an index counts from
-    the new start; 'HH:MM' is the next such local time). Raises :class:`ValidationError` if the site
-    is invalid. ``compiled``: the site compiled already (a caller moving one site often, as the S2
-    CEM does), so it is not compiled again.
+    SMARD horizon repeats like any series, with a log warning. Windows of EV sessions and processes:
+    an index counts from the new start; local 'HH:MM' windows roll with the horizon (clipped when
+    open at the start, left to a later plan when they end after it: :mod:`~gridflex.scheduling.rolling`).
+    DSO contracts not in force on the new horizon are left out; a ``previous_day`` price forecast
+    follows the repeated prices. Raises :class:`ValidationError` if the site is invalid.
+    ``compiled``: the site compiled already (a caller moving one site often, as the S2 CEM does),
+    so it is not compiled again.
     """
     if compiled is None or compiled.site is not site:
         compiled = compile_site(site)
@@ -417,7 +422,128 @@ def site_on_horizon(
             moved = moved.model_copy(
                 update={"prices": moved.prices.model_copy(update={"day_ahead_eur_per_mwh": own})}
             )
+    moved = _rolled(moved, compiled, TimeGrid(t, step, n_periods), idx)
     own_offset = datetime.fromisoformat(site.time.start.replace("Z", "+00:00")).tzinfo
     iso = t.tz_convert(own_offset).isoformat()  # 'HH:MM' keeps its meaning when no timezone is given
     time = site.time.model_copy(update={"start": iso, "step_s": step, "n_periods": n_periods, "end": None})
     return moved.model_copy(update={"time": time})
+
+
+def _rolled(moved: Site, compiled: CompiledSite, grid: TimeGrid, idx: np.ndarray) -> Site:
+    """Local-time windows, contract validity and the previous-day forecast on the new ``grid``."""
+    site = compiled.site
+    assets = []
+    for a in moved.assets:
+        r = rolled_asset(a, grid, compiled.tz)
+        if r is None:
+            log.debug(
+                "site '%s': %s has no occurrence inside %s + %d periods",
+                site.name,
+                a.name,
+                grid.start,
+                grid.n,
+            )
+        else:
+            assets.append(r)
+    contracts = [d for d in moved.services.dso_contracts if _valid_on(d.start, d.end, grid)]
+    for d in moved.services.dso_contracts:
+        if d not in contracts and (site.name, d.name) not in _warned_contracts:
+            _warned_contracts.add((site.name, d.name))  # once: a CEM moves its horizon every period
+            log.warning("site '%s': DSO contract '%s' (%s to %s) is not in force on the horizon from %s; "
+                        "it is left out", site.name, d.name, d.start, d.end, grid.start)  # fmt: skip
+    services = moved.services.model_copy(update={"dso_contracts": contracts})
+    strategy = moved.strategy
+    own_prices = not isinstance(moved.prices.day_ahead_eur_per_mwh, SmardSource)
+    if strategy.price_forecast == "previous_day" and own_prices and "day_ahead" in compiled.prices:
+        # The repeated prices stand in for SMARD: the forecast is the same series one day earlier.
+        prev = (idx - round(86400 / compiled.grid.step_s)) % compiled.grid.n
+        forecast = [float(x) for x in compiled.prices["day_ahead"][prev]]
+        strategy = strategy.model_copy(update={"price_forecast": forecast})
+    return moved.model_copy(update={"assets": assets, "services": services, "strategy": strategy})
+
+
+_warned_contracts: set[tuple[str, str]] = set()
+
+
+def _valid_on(start: str | None, end: str | None, grid: TimeGrid) -> bool:
+    """Whether a contract valid on ``[start, end)`` (ISO; None: open) reaches into ``grid``."""
+    s = None if start is None else _instant(start)
+    e = None if end is None else _instant(end)
+    return (s is None or s < grid.end) and (e is None or e > grid.start)
+
+
+def check_rolling(site: SiteLike, horizon_h: float, step_s: int | None = None) -> list[Problem]:
+    """Why the site cannot be planned on a moving horizon of ``horizon_h`` hours of ``step_s``
+    (default: the site's step) periods starting at any time, or ``[]``: once, when a long-running
+    planner (the S2 CEM) loads the site, so that a bad file is refused at start, not at every plan.
+
+    Refused: a window (EV session, process window) given as a fixed ISO time or an index past the
+    horizon, a local-time window longer than the horizon on some day (DST included) or too short for
+    its process, a DSO contract or calendar that never applies; then a dry run (the site moved to
+    each whole hour of its first local day) reports what compiling still finds.
+    """
+    compiled = compile_site(site)
+    s, grid, tz = compiled.site, compiled.grid, compiled.tz
+    step = grid.step_s if step_s is None else int(step_s)
+    n_f = horizon_h * 3600.0 / step if step > 0 else 0.0
+    if step <= 0 or n_f < 1 or abs(n_f - round(n_f)) > 1e-9:
+        why = f"a {horizon_h:g} h horizon is not a whole number of {step} s periods"
+        return [Problem("time", "step_s", why)]
+    n = round(n_f)
+    probs: list[Problem] = []
+    for a in s.assets:
+        probs += _window_problems(a, grid.start, tz, horizon_h, step, n)
+    for d in s.services.dso_contracts:
+        if all(not w.days for w in d.calendar):
+            probs.append(Problem(d.name, "calendar", "has no day of the week: the contract never applies"))
+        if d.start is not None and d.end is not None and _instant(d.end) <= _instant(d.start):
+            probs.append(Problem(d.name, "end", "is not after start: the contract never applies"))
+    if probs:
+        return unique(probs)
+    day = grid.start.tz_convert(tz).normalize()
+    for h in range(24):  # the dry run: whatever else a moved site meets (series, services, ...)
+        try:
+            site_on_horizon(compiled, (day + pd.Timedelta(hours=h)).tz_convert("UTC"), n, step)
+        except ValidationError as exc:
+            return unique(exc.problems)
+    return []
+
+
+def _window_problems(
+    a: Any, start: pd.Timestamp, tz: tzinfo | str, horizon_h: float, step: int, n: int
+) -> list[Problem]:
+    fields = next((f for kind, f in WINDOW_FIELDS.items() if isinstance(a, kind)), None)
+    if fields is None:
+        return []
+    probs = []
+    refs = [getattr(a, f) for f in fields]
+    for fld, ref in zip(fields, refs, strict=True):
+        if isinstance(ref, str) and wall_minutes(ref) is None:
+            why = f"{ref!r} is a fixed time: it cannot roll with the horizon; write a local time 'HH:MM'"
+            probs.append(Problem(a.name, fld, why))
+        elif isinstance(ref, int) and not isinstance(ref, bool) and ref > n:
+            probs.append(
+                Problem(a.name, fld, f"period {ref} is after the {horizon_h:g} h horizon's end (period {n})")
+            )
+    mins = [wall_minutes(r) for r in refs]
+    if probs or mins[0] is None or mins[1] is None:
+        return probs
+    shortest, longest = window_hours(start, tz, mins[0], mins[1])
+    span = f"the window {refs[0]}–{refs[1]}"
+    if longest > horizon_h + 1e-9:
+        why = (f"{span} lasts up to {longest:g} h, longer than the {horizon_h:g} h horizon: "
+               "it would never be planned in full")  # fmt: skip
+        probs.append(Problem(a.name, fields[1], why))
+    need_h = len(getattr(a, "profile_kw", [0.0])) * step / 3600.0
+    if shortest + 1e-9 < need_h:
+        what = "its sequence" if hasattr(a, "profile_kw") else "one period"
+        probs.append(
+            Problem(
+                a.name, fields[1], f"{span} lasts {shortest:g} h on some day, less than {what} ({need_h:g} h)"
+            )
+        )
+    return probs
+
+
+def _instant(text: str) -> pd.Timestamp:
+    return pd.Timestamp(datetime.fromisoformat(text.replace("Z", "+00:00")))
