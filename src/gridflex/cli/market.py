@@ -1,5 +1,6 @@
 """``gridflex market ...``: clear an auction, replay a continuous book, run a DSO request round,
-award a capacity tender — each on one JSON file (formats: docs/market.md, schemas in docs/schemas/market/).
+award a capacity tender — each on one JSON file (formats: docs/market.md, schemas in docs/schemas/market/);
+compute baselines and settle a period on meter CSVs (docs/market-baselines-settlement.md).
 
 Results are one JSON document, written to ``--out`` or printed on stdout; a summary goes to stderr
 when ``--out`` is given. Bad input is one line on stderr and exit code 2; bad orders inside a good
@@ -17,7 +18,7 @@ import typer
 from gridflex.cli.common import clear_errors, err
 
 market_app = typer.Typer(
-    help="Market clearing on JSON files: auction, continuous book, local flexibility, capacity."
+    help="Markets on files: auction, continuous book, local flexibility, capacity, baselines, settlement."
 )
 
 OutOpt = Annotated[
@@ -32,7 +33,7 @@ def _emit(result: dict[str, Any], out: Path | None, summary: str) -> None:
         return
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text + "\n", encoding="utf-8")
-    err.print(f"{summary}; written to {out}", highlight=False)
+    err.print(f"{summary}; written to {out}", highlight=False, soft_wrap=True)
 
 
 def _time_s(t) -> int | None:
@@ -154,18 +155,18 @@ def trade_cmd(
     limit_kw: Annotated[float | None, typer.Option(help="Portfolio power limit per period.")] = None,
 ) -> None:
     """Flex-offer trading (TotalFlex): aggregate, the buyer schedules at its prices, disaggregate, settle."""
-    from gridflex.cli.flexoffers import _grid_for, _read, _write
+    from gridflex.cli.flexoffers import _grid_for, read_document, write_document
     from gridflex.flexoffer.aggregation import aggregate
     from gridflex.market.flexoffers import trade_flexoffers
     from gridflex.market.prices import prices_on_grid
 
-    members = _read(file)
+    members = read_document(file).batch
     grid = _grid_for(members)
     t = trade_flexoffers(aggregate(members), grid, prices_on_grid(grid, zone), buyer=buyer, seller=seller,
                          margin=margin, limit_kw=limit_kw)  # fmt: skip
     res = {**t.to_json(), "members": len(members), "aggregates": len(t.aggregate_schedule.schedule.start_s)}
     if schedules is not None and t.member_schedule is not None:
-        _write(members.with_schedule(t.member_schedule), schedules)
+        write_document(members.with_schedule(t.member_schedule), schedules)
     _emit(res, out, t.reason)
 
 
@@ -179,3 +180,88 @@ def schemas_cmd(
 
     paths = write_schemas(directory)
     err.print(f"{len(paths)} schemas written to {directory}", highlight=False)
+
+
+def _csv_to_stdout(frame) -> None:
+    import sys
+
+    frame.to_csv(sys.stdout, index=False, float_format="%.10g")
+
+
+@market_app.command("baseline")
+@clear_errors
+def baseline_cmd(
+    metered: Annotated[Path, typer.Argument(help="Meter CSV: time_utc, then one column per meter (kW).")],
+    document: Annotated[
+        Path, typer.Argument(help="Baseline JSON (tz, holidays, event days, events, method).")
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the baseline CSV here (default: stdout).")
+    ] = None,
+    prognosis: Annotated[
+        Path | None, typer.Option(help="Meter CSV of the nominated schedules (method 'nominated').")
+    ] = None,
+) -> None:
+    """Baseline of every meter, as a meter CSV (kW; an empty cell: too little history, no baseline)."""
+    import numpy as np
+    import pandas as pd
+
+    from gridflex.market.baselines import baselines_from_files
+
+    result = baselines_from_files(metered, document, out_csv=out, prognosis_csv=prognosis)
+    if out is None:
+        frame = pd.DataFrame(result.kw.T, columns=result.meter_ids)
+        frame.insert(0, "time_utc", result.grid.index.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        _csv_to_stdout(frame)
+        return
+    missing = int((~np.isfinite(result.kw)).sum())
+    err.print(f"baseline of {len(result.meter_ids)} meters × {result.grid.n} periods "
+              f"({missing} meter-periods without one); written to {out}", highlight=False, soft_wrap=True)  # fmt: skip
+
+
+@market_app.command("settle")
+@clear_errors
+def settle_cmd(
+    document: Annotated[
+        Path, typer.Argument(help="Settlement JSON (participants, meters, reservations, activations).")
+    ],
+    metered: Annotated[Path, typer.Argument(help="Meter CSV (kW).")],
+    baseline: Annotated[Path, typer.Argument(help="Baseline CSV, same meters and times (kW).")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the statements CSV here (default: stdout).")
+    ] = None,
+    period: Annotated[
+        str | None,
+        typer.Option(help="Sum statements per pandas period: D (UTC day), MS (month); default: per ISP."),
+    ] = None,
+    summary: Annotated[
+        Path | None, typer.Option(help="Write activations (delivered, performance) and totals as JSON here.")
+    ] = None,
+) -> None:
+    """Settle a period: activation payments, penalties, availability, BRP correction, per participant."""
+    from gridflex.errors import DataError
+    from gridflex.market.settlement import settle_files
+
+    if period not in (None, "D", "W", "MS", "h", "YS"):
+        raise DataError(f"--period: expected D, W, MS, YS or h, got {period!r}")
+    result = settle_files(document, metered, baseline, out_csv=out, period=period)
+    if summary is not None:
+        totals = result.totals()
+        doc = {
+            "activations": result.activations.to_dict(orient="records"),
+            "totals_eur": {p: {k: float(v) for k, v in row.items()} for p, row in totals.iterrows()},
+        }
+        summary.parent.mkdir(parents=True, exist_ok=True)
+        summary.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    if out is None:
+        statements = result.statements(period)
+        statements["period_start_utc"] = statements.period_start_utc.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        _csv_to_stdout(statements)
+        return
+    net = result.totals().net_eur if len(result.lines) else {}
+    parts = ", ".join(f"{p} {v:+.2f}" for p, v in dict(net).items())
+    err.print(
+        f"net EUR (+ receives): {parts or 'nothing settled'}; written to {out}",
+        highlight=False,
+        soft_wrap=True,
+    )
