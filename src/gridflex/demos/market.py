@@ -1,0 +1,285 @@
+"""The marketplace worked example: a DSO request on a congested feeder, answered by an aggregator,
+cleared, activated, metered, baselined and settled.
+
+1. Grid: the SimBench MV grid shipped with gridflex (``mv-semiurb``), on a winter weekday with the
+   stress generator's EV and heat-pump adoption (``WINTER``): a time-series AC power flow forecasts the
+   overloads of one feeder in the evening (``gridflex.grid.distribution.forecast``).
+2. Requests: per overloaded branch and ISP of the evening run, a USEF FlexRequest (up) for the MW above
+   its limit (less the 1 % margin the forecast keeps for non-linearity).
+3. Network: the sensitivity of every branch to injection at the aggregator's connection buses, from
+   the power-flow Jacobian (loading %/MW, converted to MW with each branch's rating), as a
+   :class:`FlexNetwork`: offers count only through their sensitivity.
+4. Portfolio: the aggregator controls the EVs and heat pumps the stress scenario added behind a few
+   connection points (real SimBench EV and heat-pump profiles); it offers to curtail a share of the
+   load it expects (its baseline) over the evening, pay as bid. One cheap pool sits outside the feeder:
+   network-aware clearing leaves it out.
+5. Clearing: ``clear_local`` (least cost, network-aware); an AC power flow with the accepted
+   curtailment checks the relief.
+6. Metering: the pools' consumption over eleven days with seeded Gaussian noise; on the event
+   day the activated pools deliver (one pool only part of what it was ordered: a penalty follows).
+7. Baseline: the aggregator's D-prognosis (USEF's nominated baseline), its forecast error seeded.
+8. Settlement: per FlexOrder, activation payment and USEF penalty (DSO ↔ aggregator), BRP correction
+   (aggregator → BRP); money only moves between participants, so the statements sum to zero.
+
+The EV/heat-pump adoption, the offer prices, the performance of the pools and the transfer price are
+synthetic (no public data exists for them); the grid, loads and device profiles are SimBench (ODbL).
+Signs: power positive = consumption; flexibility **up** = more power into the grid.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gridflex.market.baselines import BaselineSpec, compute_baseline, day_layout, write_meter_csv
+from gridflex.market.baselines.spec import BaselineInputs
+from gridflex.market.local import Direction, FlexNetwork, FlexOffer, FlexRequest, LocalResult, clear_local
+from gridflex.market.products import Product
+from gridflex.market.settlement import Settlement, SettlementDocument, settle
+from gridflex.timegrid import TimeGrid
+
+__all__ = ["MarketDemo", "run_market_demo", "write_market_demo"]
+
+GRID = "mv-semiurb"
+EVENT_DAY = datetime(2016, 1, 20, tzinfo=UTC)  # a Wednesday in winter; SimBench times read as UTC
+HISTORY_DAYS = 10
+POOLS_ON_FEEDER = 12
+OFFER_SHARE = 0.5  # of the expected (baseline) load a pool offers to curtail
+MAX_PRICE_EUR_PER_MWH = 400.0
+PENALTY_EUR_PER_MWH = 300.0
+TRANSFER_PRICE_EUR_PER_MWH = 60.0
+NOISE_SHARE = 0.03  # meter noise: standard deviation as a share of the pool's mean load
+UNDER_DELIVERY = 0.6  # the largest activated pool delivers this share of its order
+DSO, AGGREGATOR, BRP = "dso", "aggregator", "brp"
+# USEF's baseline for DSO flexibility: the aggregator's D-prognosis (nominated). Like-day methods
+# miss this day: heat pumps follow the weather, and the cold event day lies far above its like days.
+BASELINE = BaselineSpec.model_validate({"method": "nominated"})
+
+
+@dataclass(eq=False)
+class MarketDemo:
+    """Everything the worked example produced, for the summary, the files and the tests."""
+
+    product: Product
+    requests: list[FlexRequest]
+    offers: list[FlexOffer]
+    network: FlexNetwork
+    cleared: LocalResult
+    congestion_point: str
+    event_isps: np.ndarray  # ISP indices of the event day
+    loading_before_pct: dict[str, float]  # AC power flow, worst over the event ISPs
+    loading_after_pct: dict[str, float]
+    grid: TimeGrid  # the meter grid: history and event day
+    meter_ids: list[str]
+    metered_kw: np.ndarray  # meters × periods
+    baseline_kw: np.ndarray
+    settlement_doc: SettlementDocument
+    settlement: Settlement
+
+    def summary(self) -> list[tuple[str, str]]:
+        acts = self.settlement.activations
+        net = self.settlement.totals().net_eur
+        requested = sum(r.power_mw for r in self.requests if r.congestion_point == self.congestion_point)
+        return [
+            ("grid", f"{GRID}, {EVENT_DAY:%Y-%m-%d}, winter stress (EVs, heat pumps)"),
+            ("congestion point", f"{self.congestion_point}, ISPs {self.event_isps[0]}–{self.event_isps[-1]}"),
+            ("requested (up)", f"{requested:.3f} MW·ISP on {self.congestion_point}, {len(self.requests)} requests"),
+            ("offers / accepted", f"{len(self.offers)} / {len(self.cleared.orders)}, cost {self.cleared.cost_eur:.2f} EUR"),
+            ("worst loading before → after", f"{max(self.loading_before_pct.values()):.1f} % → "
+                                               f"{max(self.loading_after_pct.values()):.1f} % (AC power flow)"),
+            ("ordered / delivered", f"{acts.ordered_kwh.sum():.1f} / {acts.delivered_kwh.sum():.1f} kWh"),
+            ("penalties", f"{acts.penalty_eur.sum():.2f} EUR"),
+            *((f"net {p}", f"{v:+.2f} EUR") for p, v in net.items()),
+        ]  # fmt: skip
+
+
+def _runs(periods: np.ndarray) -> list[np.ndarray]:
+    return [r for r in np.split(periods, np.flatnonzero(np.diff(periods) != 1) + 1) if len(r)]
+
+
+def _rating_mw(net) -> np.ndarray:
+    """Branch ratings (lines then transformers) in MVA, read as MW: loading % × rating = flow."""
+    line = np.sqrt(3.0) * net.bus.vn_kv[net.line.from_bus] * net.line.max_i_ka
+    return np.concatenate([line, net.trafo.rating_mva]).astype(float)
+
+
+def _feeder(seed: int):
+    """The stressed grid over history + event day, and its forecast on the event day."""
+    from gridflex.grid.distribution import forecast, load_grid, stress
+    from gridflex.grid.distribution.stress import WINTER, StressScenario
+
+    case = load_grid(GRID)
+    net = case.network
+    start = (EVENT_DAY - timedelta(days=HISTORY_DAYS)).replace(tzinfo=None)
+    days = case.profiles.series(net, start=start, periods=96 * (HISTORY_DAYS + 1))
+    stressed = stress(net, days, StressScenario(**{**WINTER.__dict__, "seed": WINTER.seed + seed}))
+    pools_mw = stressed.p_mw - days.p_mw  # the EVs and heat pumps the scenario added: the aggregator's
+    event = stressed.window(96 * HISTORY_DAYS, 96)
+    return net, event, pools_mw, forecast(net, event)
+
+
+def _network(net, fc, buses: np.ndarray, event_isps: np.ndarray, margin_pct: float) -> FlexNetwork:
+    from gridflex.grid.distribution import PowerFlow, sensitivities
+
+    rating = _rating_mw(net)
+    res = PowerFlow(net).run(fc.series.window(int(event_isps[0]), len(event_isps)), angles=True)
+    per_mw = sensitivities(net, res, buses).loading_pct_per_mw.mean(axis=0)  # branches × buses
+    used = rating > 0
+    return FlexNetwork(
+        nodes=[str(b) for b in net.bus.name[buses]],
+        elements=[str(n) for n in net.branch_names()[used]],
+        # injection = −consumption; loading % → MW of the branch's rating
+        sensitivity=(-per_mw[used] / 100.0 * rating[used, None]).round(6).tolist(),
+        base_flow_mw=(fc.result.branch_loading_pct[:, used].T / 100.0 * rating[used, None]).round(6).tolist(),
+        limit_mw=(rating[used] * (1.0 - margin_pct / 100.0)).round(6).tolist(),
+    )
+
+
+def run_market_demo(seed: int = 0) -> MarketDemo:
+    """The worked example (see the module docstring); ``seed`` draws the stress, prices and meter noise."""
+    from gridflex.grid.distribution import forecast
+
+    rng = np.random.default_rng(seed)
+    net, event, pools_mw, fc = _feeder(seed)
+    if not fc.points:
+        raise RuntimeError(f"no congestion on {GRID} with seed {seed}")
+    cp = fc.points[0]
+    lead = cp.violations[0]
+    event_isps = max(_runs(np.asarray(lead.periods)), key=len)  # the longest overload: the evening peak
+    n_hist = 96 * HISTORY_DAYS
+
+    # meters: the aggregator's pools, the largest on the congested feeder and one cheap pool outside
+    load_rows = np.arange(len(net.load))
+    pool_bus = net.load.bus
+    evening_mw = pools_mw[n_hist + event_isps][:, load_rows].min(axis=0)
+    on_feeder = np.isin(pool_bus, cp.connection_buses)
+    inside = load_rows[on_feeder][np.argsort(-evening_mw[on_feeder], kind="stable")][:POOLS_ON_FEEDER]
+    outside = load_rows[~on_feeder][np.argsort(-evening_mw[~on_feeder], kind="stable")][:1]
+    pools = np.concatenate([inside, outside])
+    meter_ids = [f"pool-{net.load.name[i]}" for i in pools]
+
+    grid = TimeGrid(EVENT_DAY - timedelta(days=HISTORY_DAYS), 900, 96 * (HISTORY_DAYS + 1))
+    true_kw = pools_mw[:, pools].T * 1000.0  # meters × periods, what they would consume anyway
+    layout = day_layout(grid, "UTC")
+    sigma_kw = NOISE_SHARE * true_kw.mean(axis=1, keepdims=True)
+    prognosis_kw = true_kw + rng.normal(0.0, sigma_kw, true_kw.shape)  # the aggregator's forecast error
+    unflexed_kw = true_kw + rng.normal(0.0, sigma_kw, true_kw.shape)  # meter noise
+    inputs = BaselineInputs(layout, layout.day_mask([EVENT_DAY.date()]), prognosis_kw=prognosis_kw)
+    baseline_kw = compute_baseline(unflexed_kw, BASELINE, inputs)
+
+    # offers: a share of the load each pool expects (its baseline) over the evening, pay as bid
+    product = Product.model_validate(dict(product_id=f"LF-{GRID}-{EVENT_DAY:%Y-%m-%d}", kind="local_flex", isp_s=900,
+        n_isps=96, delivery_start=EVENT_DAY, price_min_eur_per_mwh=-1000, price_max_eur_per_mwh=1000))  # fmt: skip
+    offer_mw = OFFER_SHARE * baseline_kw[:, n_hist + event_isps].min(axis=1) / 1000.0
+    prices = np.round(rng.uniform(80.0, 250.0, len(pools)), 0)
+    prices[-1] = 30.0  # the pool outside the feeder is the cheapest: it would win without the network
+    buses = np.unique(pool_bus[pools])
+    offers = [
+        FlexOffer(offer_id=f"offer-{m}", participant=AGGREGATOR, product=product.product_id,
+                  congestion_point=str(lead.name), node=str(net.bus.name[pool_bus[i]]), direction=Direction.UP, isps=[int(t) for t in event_isps],
+                  power_mw=round(float(p), 3), price_eur_per_mwh=float(c), divisible=k % 2 == 0,
+                  min_activation_factor=0.5 if k % 2 == 0 else 1.0)
+        for k, (i, m, p, c) in enumerate(zip(pools, meter_ids, offer_mw, prices, strict=True))
+    ]  # fmt: skip
+    network = _network(net, fc, buses, event_isps, fc.limits.loading_margin_pct)
+    elements = {e: k for k, e in enumerate(network.elements)}
+    requests = []
+    for v in cp.violations:  # one request per overloaded branch of the congestion point and ISP
+        e = elements[str(v.name)]
+        for t in np.intersect1d(v.periods, event_isps):
+            need_mw = network.base_flow_mw[e][t] - network.limit_mw[e]
+            if need_mw > 0:
+                requests.append(FlexRequest(request_id=f"req-{v.name}-{t}", participant=DSO,
+                                            product=product.product_id, congestion_point=str(v.name), isp=int(t),
+                                            direction=Direction.UP, power_mw=float(np.ceil(need_mw * 1000) / 1000),
+                                            max_price_eur_per_mwh=MAX_PRICE_EUR_PER_MWH))  # fmt: skip
+    cleared = clear_local(product, requests, offers, network=network)
+
+    # AC check: the accepted curtailment in the power flow
+    accepted_mw = np.array([cleared.activation.get(o.offer_id, 0.0) * float(o.power_mw) for o in offers])  # type: ignore[arg-type]
+    delta = np.zeros_like(event.p_mw)
+    delta[np.ix_(event_isps, pools)] = -accepted_mw  # loads come first among the elements
+    after = forecast(net, event.with_changes(delta, "accepted FlexOrders"))
+    watched = np.array(
+        [i for i, n in enumerate(net.branch_names()) if n in {str(v.name) for v in cp.violations}]
+    )
+    names = [str(n) for n in net.branch_names()[watched]]
+    before_pct = fc.result.branch_loading_pct[np.ix_(event_isps, watched)].max(axis=0)
+    after_pct = after.result.branch_loading_pct[np.ix_(event_isps, watched)].max(axis=0)
+
+    # metering: the activated pools respond (the largest only partly), on top of the noisy load
+    metered_kw = unflexed_kw.copy()
+    performance = np.ones(len(pools))
+    if accepted_mw.max() > 0:
+        performance[int(np.argmax(accepted_mw))] = UNDER_DELIVERY
+    response_kw = accepted_mw * performance * 1000.0
+    metered_kw[:, n_hist + event_isps] -= response_kw[:, None]
+
+    t0, t1 = (EVENT_DAY + timedelta(minutes=15 * int(t)) for t in (event_isps[0], event_isps[-1] + 1))
+    doc = SettlementDocument.model_validate(dict(
+        participants=[{"id": DSO, "role": "DSO"}, {"id": AGGREGATOR, "role": "aggregator"},
+                      {"id": BRP, "role": "BRP"}],
+        meters=[{"id": m, "brp": BRP} for m in meter_ids],
+        activations=[
+            {"id": f"flexorder-{o.offer_id.removeprefix('offer-')}", "buyer": DSO, "seller": AGGREGATOR,
+             "direction": "up", "start": f"{t0:%Y-%m-%dT%H:%M:%SZ}", "end": f"{t1:%Y-%m-%dT%H:%M:%SZ}",
+             "power_kw": round(a * 1000.0, 6), "price_eur_per_mwh": o.price_eur_per_mwh,
+             "penalty_eur_per_mwh": PENALTY_EUR_PER_MWH, "meters": [m]}
+            for o, a, m in zip(offers, accepted_mw, meter_ids, strict=True) if a > 0
+        ],
+        transfer_price_eur_per_mwh=TRANSFER_PRICE_EUR_PER_MWH,
+    ))  # fmt: skip
+    settlement = settle(doc, grid, meter_ids, baseline_kw, metered_kw)
+    return MarketDemo(
+        product, requests, offers, network, cleared, str(lead.name), event_isps,
+        dict(zip(names, before_pct.round(2).tolist(), strict=True)),
+        dict(zip(names, after_pct.round(2).tolist(), strict=True)),
+        grid, meter_ids, metered_kw, baseline_kw, doc, settlement,
+    )  # fmt: skip
+
+
+def write_market_demo(demo: MarketDemo, out: str | Path) -> dict[str, Path]:
+    """Write the example's files under ``out``: the local round (``gridflex market local`` reads it), the
+    meter and baseline CSVs and the settlement document (``gridflex market settle`` reads them), the
+    statements CSV and a JSON summary. Returns name → path."""
+    from gridflex.market.io import LocalDocument
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {k: out / v for k, v in {
+        "local": "local-round.json", "metered": "metered.csv", "baseline": "baseline.csv",
+        "settlement_document": "settlement-document.json", "statements": "statements.csv", "summary": "summary.json",
+    }.items()}  # fmt: skip
+    round_ = LocalDocument.model_validate(
+        dict(product=demo.product, requests=demo.requests, offers=demo.offers, network=demo.network)
+    )
+    paths["local"].write_text(round_.model_dump_json(indent=1, exclude_none=True) + "\n", encoding="utf-8")
+    write_meter_csv(paths["metered"], demo.meter_ids, demo.grid, demo.metered_kw)
+    write_meter_csv(paths["baseline"], demo.meter_ids, demo.grid, demo.baseline_kw)
+    paths["settlement_document"].write_text(
+        demo.settlement_doc.model_dump_json(indent=1) + "\n", encoding="utf-8"
+    )
+    demo.settlement.write_csv(paths["statements"])
+    paths["summary"].write_text(json.dumps(_summary_json(demo), indent=1) + "\n", encoding="utf-8")
+    return paths
+
+
+def _summary_json(demo: MarketDemo) -> dict[str, Any]:
+    totals = demo.settlement.totals()
+    acts: pd.DataFrame = demo.settlement.activations
+    return {
+        "directions": "up = more power into the grid (less consumption); power positive = consumption",
+        "congestion_point": demo.congestion_point,
+        "event_isps": [int(t) for t in demo.event_isps],
+        "clearing": demo.cleared.to_json(),
+        "loading_before_pct": demo.loading_before_pct,
+        "loading_after_pct": demo.loading_after_pct,
+        "activations": acts.to_dict(orient="records"),
+        "totals_eur": {str(p): {str(k): float(v) for k, v in row.items()} for p, row in totals.iterrows()},
+    }

@@ -1,0 +1,102 @@
+"""The marketplace worked example (gridflex.demos.market): its invariants, and `gridflex demo market`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from gridflex.cli import app
+from gridflex.demos.market import PENALTY_EUR_PER_MWH, run_market_demo
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return run_market_demo(seed=0)
+
+
+def test_accepted_volume_relieves_the_congestion_through_the_sensitivity(demo):
+    net, r = demo.network, demo.cleared
+    assert r.status == "optimal" and sum(r.request_unmet_mw.values()) == 0
+    injected = np.zeros(len(net.nodes))  # MW up per node: accepted offers
+    for o in demo.offers:
+        injected[net.nodes.index(o.node)] += r.activation.get(o.offer_id, 0.0) * float(o.power_mw)  # type: ignore[arg-type]
+    sens, base, limit = (np.asarray(a) for a in (net.sensitivity, net.base_flow_mw, net.limit_mw))
+    after = base[:, demo.event_isps] + (sens @ injected)[:, None]
+    # every requested element is brought within its limit (flows here are loading magnitudes, ≥ 0)
+    for req in demo.requests:
+        e = net.elements.index(req.congestion_point)
+        k = int(np.flatnonzero(demo.event_isps == req.isp)[0])
+        assert base[e, req.isp] - after[e, k] >= req.power_mw - 1e-6
+        assert after[e, k] <= limit[e] + 1e-6
+    # nothing that was within its limit is pushed over it
+    ok = base[:, demo.event_isps] <= limit[:, None]
+    assert np.all(after[ok] <= np.broadcast_to(limit[:, None], after.shape)[ok] + 1e-6)
+    # the cheapest offer sits outside the feeder: next to no sensitivity, not selected
+    outside = min(demo.offers, key=lambda o: o.price_eur_per_mwh)
+    assert (
+        abs(sens[net.elements.index(demo.congestion_point), net.nodes.index(outside.node)]) < 0.01
+    )  # vs about 1 on the feeder
+    assert r.offer_status[outside.offer_id] != "accepted"
+    # and the AC power flow agrees: the congested branches end within their rating
+    assert max(demo.loading_before_pct.values()) > 100.0
+    assert max(demo.loading_after_pct.values()) <= 100.0
+
+
+def test_money_only_moves_between_participants(demo):
+    per_period = demo.settlement.statements().groupby("period_start_utc").amount_eur.sum()
+    assert np.allclose(per_period, 0.0, atol=1e-9)
+    assert demo.settlement.totals().net_eur.sum() == pytest.approx(0.0, abs=1e-9)
+    assert set(demo.settlement.totals().index) == {"dso", "aggregator", "brp"}
+
+
+def test_delivered_is_baseline_minus_metered_and_usef_rules_apply(demo):
+    acts = demo.settlement.activations.set_index("order_id")
+    lines = demo.settlement.lines
+    h = demo.grid.step_h
+    for a in demo.settlement_doc.activations:
+        row = demo.meter_ids.index(a.meters[0])
+        span = (demo.grid.index >= pd.Timestamp(a.start)) & (demo.grid.index < pd.Timestamp(a.end))
+        delivered_kwh = (demo.baseline_kw[row, span] - demo.metered_kw[row, span]) * h  # up
+        ordered_kwh = a.power_kw * h
+        assert acts.loc[a.id, "delivered_kwh"] == pytest.approx(delivered_kwh.sum())
+        mine = lines[lines.order_id == a.id].set_index(["item", "period_start_utc"]).amount_eur
+        paid = mine["activation"].to_numpy()
+        penalty = mine["penalty"].to_numpy()
+        # USEF: pay as bid for the delivered energy up to the order; penalise the shortfall
+        np.testing.assert_allclose(paid, a.price_eur_per_mwh * np.clip(delivered_kwh, 0, ordered_kwh) / 1000)
+        np.testing.assert_allclose(
+            penalty, PENALTY_EUR_PER_MWH * np.maximum(ordered_kwh - delivered_kwh, 0) / 1000
+        )
+    # the pool that under-delivers pays a penalty that matters; the others about noise only
+    ratio = acts.performance_ratio
+    assert ratio.min() < 0.8 < ratio.drop(ratio.idxmin()).min()
+    assert acts.penalty_eur[ratio.idxmin()] == acts.penalty_eur.max()
+
+
+def test_demo_market_command_writes_files_the_market_commands_read(tmp_path):
+    runner = CliRunner()
+    r = runner.invoke(app, ["demo", "market", "--out", str(tmp_path / "demo")], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert "settlement per participant" in r.output
+    d = tmp_path / "demo"
+    summary = json.loads((d / "summary.json").read_text())
+    assert sum(t["net_eur"] for t in summary["totals_eur"].values()) == pytest.approx(0.0, abs=1e-9)
+    r = runner.invoke(
+        app, ["market", "local", str(d / "local-round.json"), "-o", str(tmp_path / "local.json")]
+    )
+    assert r.exit_code == 0, r.output
+    again = json.loads((tmp_path / "local.json").read_text())
+    assert again["cost_eur"] == pytest.approx(summary["clearing"]["cost_eur"])
+    r = runner.invoke(app, ["market", "settle", str(d / "settlement-document.json"), str(d / "metered.csv"),
+                            str(d / "baseline.csv"), "-o", str(tmp_path / "statements.csv")])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert pd.read_csv(tmp_path / "statements.csv").amount_eur.sum() == pytest.approx(0.0, abs=1e-9)
+
+
+def test_demo_market_bad_seed_is_one_line_exit_2(tmp_path):
+    r = CliRunner().invoke(app, ["demo", "market", "--seed", "-1", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "--seed" in r.output
