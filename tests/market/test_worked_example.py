@@ -100,3 +100,49 @@ def test_demo_market_command_writes_files_the_market_commands_read(tmp_path):
 def test_demo_market_bad_seed_is_one_line_exit_2(tmp_path):
     r = CliRunner().invoke(app, ["demo", "market", "--seed", "-1", "--out", str(tmp_path)])
     assert r.exit_code == 2 and "--seed" in r.output
+
+
+# ── reserved capacity, activated within its calendar, reaching the devices ──────────────────────
+
+
+@pytest.fixture(scope="module")
+def capacity():
+    from gridflex.demos.market import run_capacity_demo
+
+    return run_capacity_demo(seed=0)
+
+
+def test_capacity_call_reaches_every_device_through_the_flexoffer_path(capacity):
+    from gridflex.flexoffer.model import place_on_grid
+    from gridflex.flexoffer.validate import validate_schedule
+
+    grid = capacity.grid
+    assert capacity.award.procured_mw == pytest.approx(0.04) and capacity.activation.unmet_mw == 0
+    assert (
+        {i.site_id for i in capacity.activation.instructions} == set(capacity.sites) == {"site-1", "site-2"}
+    )
+    for site in capacity.sites.values():
+        on = site.instructed_kw > 0
+        called = grid.index[on]
+        assert called[0] == pd.Timestamp("2018-06-13T01:00Z") and len(called) == 4  # 1 h of 15 min
+        assert np.allclose(site.instructed_kw[on], 20.0)
+        # up: the site takes at least the called power less from the grid than planned, in every period
+        assert np.all(site.dispatched_kw[on] <= site.planned_kw[on] - site.instructed_kw[on] + 1e-6)
+        # the devices' schedules are inside their flex-offers and add up to the site's power
+        members = site.members
+        assert members.schedule is not None
+        assert validate_schedule(members, members.schedule) == []
+        device_kw = place_on_grid(members, members.schedule, grid.start_s, grid.n) / grid.step_h
+        np.testing.assert_allclose(device_kw, site.dispatched_kw, atol=1e-6)
+
+
+def test_a_call_outside_the_activation_calendar_is_refused(capacity):
+    from datetime import UTC, datetime
+
+    from gridflex.errors import GridflexError
+    from gridflex.market.capacity import activate
+
+    with pytest.raises(GridflexError, match="calendar"):
+        activate(
+            capacity.tender, capacity.bids, capacity.award, datetime(2018, 6, 13, 5, tzinfo=UTC), 1.0, 0.04
+        )

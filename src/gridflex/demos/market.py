@@ -37,14 +37,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gridflex.flexoffer.model import FlexOfferBatch
 from gridflex.market.baselines import BaselineSpec, compute_baseline, day_layout, write_meter_csv
 from gridflex.market.baselines.spec import BaselineInputs
+from gridflex.market.capacity import ActivationResult, CapacityBid, CapacityResult, CapacityTender
 from gridflex.market.local import Direction, FlexNetwork, FlexOffer, FlexRequest, LocalResult, clear_local
 from gridflex.market.products import Product
 from gridflex.market.settlement import Settlement, SettlementDocument, settle
 from gridflex.timegrid import TimeGrid
 
-__all__ = ["MarketDemo", "run_market_demo", "write_market_demo"]
+__all__ = [
+    "CapacityDemo", "MarketDemo", "SiteDispatch", "dispatch_activation", "run_capacity_demo", "run_market_demo",
+    "write_market_demo",
+]  # fmt: skip
 
 GRID = "mv-semiurb"
 EVENT_DAY = datetime(2016, 1, 20, tzinfo=UTC)  # a Wednesday in winter; SimBench times read as UTC
@@ -283,3 +288,112 @@ def _summary_json(demo: MarketDemo) -> dict[str, Any]:
         "activations": acts.to_dict(orient="records"),
         "totals_eur": {str(p): {str(k): float(v) for k, v in row.items()} for p, row in totals.iterrows()},
     }
+
+
+# ── activation of reserved capacity, down to the devices ──────────────────────────────────────
+
+
+@dataclass(eq=False)
+class SiteDispatch:
+    """One site's answer to its activation instructions: its devices' schedules before and after."""
+
+    site_id: str
+    planned_kw: np.ndarray  # site power per grid period before the call (the aggregator's plan)
+    dispatched_kw: np.ndarray  # after the call
+    instructed_kw: np.ndarray  # called power per period, in the tender's direction (0 outside the call)
+    members: FlexOfferBatch  # the site's devices with their new schedules
+
+
+def dispatch_activation(
+    activation: ActivationResult,
+    direction: str,
+    fleets: dict[str, FlexOfferBatch],
+    grid: TimeGrid,
+    prices_eur_per_mwh: np.ndarray,
+) -> dict[str, SiteDispatch]:
+    """Carry ``capacity.activate``'s per-site instructions to the devices through the flex-offer path.
+
+    Each site is a fleet of flex-offers. Its plan is the least-cost schedule at ``prices_eur_per_mwh``;
+    the call bounds the site's power in the instructed periods: at most plan − instructed (``up``:
+    less into the site, more into the grid) or at least plan + instructed (``down``). The aggregate is
+    rescheduled under that bound and disaggregated to the devices, each schedule checked against its
+    flex-offer. Raises the scheduler's :class:`InfeasibleError` when a site cannot follow its call.
+    """
+    from gridflex.errors import DisaggregationError, Problem, ValidationError
+    from gridflex.flexoffer.aggregation import aggregate
+    from gridflex.flexoffer.disaggregation import disaggregate
+    from gridflex.flexoffer.schedule import schedule_flexoffers
+    from gridflex.flexoffer.validate import validate_schedule
+
+    if direction not in ("up", "down"):
+        raise ValidationError(
+            "activation", [Problem("activation", "direction", f"up or down, not {direction!r}")]
+        )
+    called: dict[str, np.ndarray] = {}
+    for ins in activation.instructions:
+        if ins.site_id not in fleets:
+            raise ValidationError(
+                "activation", [Problem(ins.bid_id, "site_id", f"no fleet for {ins.site_id!r}")]
+            )
+        t = grid.index
+        inside = (t >= pd.Timestamp(ins.start)) & (t < pd.Timestamp(ins.end))
+        called.setdefault(ins.site_id, np.zeros(grid.n))[inside] += ins.power_mw * 1000.0
+    out = {}
+    for site_id, instructed_kw in called.items():
+        fleet = fleets[site_id]
+        agg = aggregate(fleet)
+        plan_kw = schedule_flexoffers(agg.aggregates, grid, prices_eur_per_mwh).load_kwh / grid.step_h
+        on = instructed_kw > 0
+        up = direction == "up"
+        limit_kw = np.where(on, plan_kw - instructed_kw, np.inf) if up else None
+        floor_kw = None if up else np.where(on, plan_kw + instructed_kw, -np.inf)
+        res = schedule_flexoffers(
+            agg.aggregates, grid, prices_eur_per_mwh, limit_kw=limit_kw, floor_kw=floor_kw
+        )
+        member_schedule = disaggregate(agg, res.schedule)
+        problems = validate_schedule(fleet, member_schedule)
+        if problems:  # never hand a device a schedule outside its flex-offer
+            raise DisaggregationError(f"{site_id}: {len(problems)} device schedules infeasible", problems)
+        out[site_id] = SiteDispatch(
+            site_id, plan_kw, res.load_kwh / grid.step_h, instructed_kw, fleet.with_schedule(member_schedule)
+        )
+    return out
+
+
+@dataclass(eq=False)
+class CapacityDemo:
+    tender: CapacityTender
+    bids: list[CapacityBid]
+    award: CapacityResult
+    activation: ActivationResult
+    grid: TimeGrid
+    sites: dict[str, SiteDispatch]
+
+
+def run_capacity_demo(seed: int = 0) -> CapacityDemo:
+    """A DSO reserves an aggregator's pool of two sites (generated fleets of 300 devices each) for a
+    night peak, calls 1 h of it inside the activation calendar, and the call reaches the devices."""
+    from gridflex.flexoffer.fleet import fleet_horizon, generate_fleet
+    from gridflex.market.capacity import activate, procure_capacity
+    from gridflex.market.prices import prices_on_grid
+
+    day = "2018-06-12"
+    grid = fleet_horizon(day)  # 36 h from local midnight: the EVs charge over night
+    prices = prices_on_grid(grid, "France")
+    fleets = {f"site-{k}": generate_fleet(300, day=day, seed=seed + k) for k in (1, 2)}
+    tender = CapacityTender.model_validate(dict(
+        tender_id="dso-night-peak", buyer=DSO, reserve="local", direction="up", place="feeder-1",
+        contract_start="2018-06-12T00:00:00Z", contract_end="2018-06-14T00:00:00Z", required_mw=0.04,
+        min_bid_mw=0.03, min_duration_h=1.0,
+        activation_calendar=[{"start": "2018-06-13T00:00:00Z", "end": "2018-06-13T04:00:00Z"}],
+    ))  # fmt: skip
+    bid = CapacityBid.model_validate(dict(
+        bid_id="pool-1", participant=AGGREGATOR, tender_id=tender.tender_id, direction="up",
+        sites=[{"site_id": s, "power_mw": 0.02} for s in fleets], availability_price_eur_per_mw_h=5.0,
+        activation_price_eur_per_mwh=120.0, activation_time_s=600, max_duration_h=2.0,
+    ))  # fmt: skip
+    award = procure_capacity(tender, [bid])
+    call = activate(tender, [bid], award, datetime(2018, 6, 13, 1, tzinfo=UTC), 1.0, 0.04)
+    return CapacityDemo(
+        tender, [bid], award, call, grid, dispatch_activation(call, "up", fleets, grid, prices)
+    )
