@@ -115,3 +115,18 @@ def test_bad_inputs_are_one_line_exit_2(tmp_path):
             "market", "settle", tmp_path / "doc.json", SETTLEMENT / "metered.csv", SETTLEMENT / "baseline.csv"
         )
     )
+
+
+def test_nominated_baseline_reads_the_prognosis(tmp_path):
+    doc = tmp_path / "nominated.json"
+    doc.write_text('{"tz": "Europe/Berlin", "baseline": {"method": "nominated"}}')
+    out = tmp_path / "baseline.csv"
+    metered = SETTLEMENT / "metered.csv"
+    r = run("market", "baseline", metered, doc, "--prognosis", SETTLEMENT / "baseline.csv", "-o", out)
+    assert r.exit_code == 0, r.output
+    # the nominated baseline is the prognosis itself
+    pd.testing.assert_frame_equal(
+        pd.read_csv(out), pd.read_csv(SETTLEMENT / "baseline.csv"), check_exact=False
+    )
+    r = run("market", "baseline", metered, doc)
+    assert "prognosis" in _one_line_exit_2(r)  # nominated without --prognosis
