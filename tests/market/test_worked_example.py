@@ -81,9 +81,13 @@ def test_demo_market_command_writes_files_the_market_commands_read(tmp_path):
     runner = CliRunner()
     r = runner.invoke(app, ["demo", "market", "--out", str(tmp_path / "demo")], catch_exceptions=False)
     assert r.exit_code == 0, r.output
-    assert "settlement per participant" in r.output
+    assert "settlement per participant" in r.output and "called (up)" in r.output
     d = tmp_path / "demo"
     summary = json.loads((d / "summary.json").read_text())
+    report = (d / "report.html").read_text()
+    assert (
+        "Settlement per participant" in report and "<script src=" not in report
+    )  # offline: plotly.js inline
     assert sum(t["net_eur"] for t in summary["totals_eur"].values()) == pytest.approx(0.0, abs=1e-9)
     r = runner.invoke(
         app, ["market", "local", str(d / "local-round.json"), "-o", str(tmp_path / "local.json")]

@@ -1,4 +1,4 @@
-"""``gridflex demo``: the main job, and ``demo s2``."""
+"""``gridflex demo``: the main job, ``demo s2`` and ``demo market``."""
 
 from __future__ import annotations
 
@@ -175,3 +175,17 @@ def demo_market(
         statements.add_row(str(name), *(f"{v:,.2f}" for v in row))
     console.print(statements)
     console.print(f"Files written to [bold]{out}[/]: " + ", ".join(p.name for p in paths.values()))
+
+    console.rule("reserved capacity: a call inside the activation calendar, down to the devices")
+    from gridflex.demos.market import run_capacity_demo
+
+    with console.status("award the reservation, call it, reschedule and disaggregate each site …"):
+        cap = run_capacity_demo(seed=seed)
+    calls = Table(title=f"{cap.tender.tender_id}: {cap.activation.activated_mw:g} MW called (up)")
+    for col in ("site", "devices", "called kW", "planned kW", "after the call kW"):
+        calls.add_column(col, justify="right")
+    for site in cap.sites.values():
+        on = site.instructed_kw > 0
+        calls.add_row(site.site_id, str(len(site.members)), f"{site.instructed_kw[on].mean():.1f}",
+                      f"{site.planned_kw[on].mean():.1f}", f"{site.dispatched_kw[on].mean():.1f}")  # fmt: skip
+    console.print(calls)

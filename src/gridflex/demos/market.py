@@ -49,6 +49,7 @@ from gridflex.timegrid import TimeGrid
 __all__ = [
     "CapacityDemo", "MarketDemo", "SiteDispatch", "dispatch_activation", "run_capacity_demo", "run_market_demo",
     "write_market_demo",
+    "write_market_demo_report",
 ]  # fmt: skip
 
 GRID = "mv-semiurb"
@@ -80,6 +81,7 @@ class MarketDemo:
     event_isps: np.ndarray  # ISP indices of the event day
     loading_before_pct: dict[str, float]  # AC power flow, worst over the event ISPs
     loading_after_pct: dict[str, float]
+    congestion_loading_pct: dict[str, np.ndarray]  # before / after: the congestion point per ISP of the day
     grid: TimeGrid  # the meter grid: history and event day
     meter_ids: list[str]
     metered_kw: np.ndarray  # meters × periods
@@ -217,6 +219,10 @@ def run_market_demo(seed: int = 0) -> MarketDemo:
     names = [str(n) for n in net.branch_names()[watched]]
     before_pct = fc.result.branch_loading_pct[np.ix_(event_isps, watched)].max(axis=0)
     after_pct = after.result.branch_loading_pct[np.ix_(event_isps, watched)].max(axis=0)
+    lead_row = int(np.flatnonzero(net.branch_names() == lead.name)[0])
+    series_pct = {
+        k: r.result.branch_loading_pct[:, lead_row].copy() for k, r in (("before", fc), ("after", after))
+    }
 
     # metering: the activated pools respond (the largest only partly), on top of the noisy load
     metered_kw = unflexed_kw.copy()
@@ -245,6 +251,7 @@ def run_market_demo(seed: int = 0) -> MarketDemo:
         product, requests, offers, network, cleared, str(lead.name), event_isps,
         dict(zip(names, before_pct.round(2).tolist(), strict=True)),
         dict(zip(names, after_pct.round(2).tolist(), strict=True)),
+        series_pct,
         grid, meter_ids, metered_kw, baseline_kw, doc, settlement,
     )  # fmt: skip
 
@@ -252,7 +259,7 @@ def run_market_demo(seed: int = 0) -> MarketDemo:
 def write_market_demo(demo: MarketDemo, out: str | Path) -> dict[str, Path]:
     """Write the example's files under ``out``: the local round (``gridflex market local`` reads it), the
     meter and baseline CSVs and the settlement document (``gridflex market settle`` reads them), the
-    statements CSV and a JSON summary. Returns name → path."""
+    statements CSV, a JSON summary and an offline HTML report. Returns name → path."""
     from gridflex.market.io import LocalDocument
 
     out = Path(out)
@@ -260,6 +267,7 @@ def write_market_demo(demo: MarketDemo, out: str | Path) -> dict[str, Path]:
     paths = {k: out / v for k, v in {
         "local": "local-round.json", "metered": "metered.csv", "baseline": "baseline.csv",
         "settlement_document": "settlement-document.json", "statements": "statements.csv", "summary": "summary.json",
+        "report": "report.html",
     }.items()}  # fmt: skip
     round_ = LocalDocument.model_validate(
         dict(product=demo.product, requests=demo.requests, offers=demo.offers, network=demo.network)
@@ -272,6 +280,7 @@ def write_market_demo(demo: MarketDemo, out: str | Path) -> dict[str, Path]:
     )
     demo.settlement.write_csv(paths["statements"])
     paths["summary"].write_text(json.dumps(_summary_json(demo), indent=1) + "\n", encoding="utf-8")
+    write_market_demo_report(demo, paths["report"])
     return paths
 
 
@@ -397,3 +406,51 @@ def run_capacity_demo(seed: int = 0) -> CapacityDemo:
     return CapacityDemo(
         tender, [bid], award, call, grid, dispatch_activation(call, "up", fleets, grid, prices)
     )
+
+
+def write_market_demo_report(demo: MarketDemo, path: str | Path) -> Path:
+    """An offline HTML page: the congestion before and after, baseline against metered, the settlement."""
+    import plotly.graph_objects as go
+
+    from gridflex.reports.html import Section, write_report
+
+    day = demo.grid.index[-96:]
+    loading = go.Figure()
+    for name, pct in demo.congestion_loading_pct.items():
+        loading.add_scatter(x=day, y=pct, name=f"{name} the FlexOrders", mode="lines")
+    loading.add_hline(y=100.0, line_dash="dot", annotation_text="rating")
+    loading.update_layout(yaxis_title="loading %", xaxis_title="UTC", height=360)
+    activated = [demo.meter_ids.index(a.meters[0]) for a in demo.settlement_doc.activations]
+    meters = go.Figure()
+    for label, kw in (("baseline (D-prognosis)", demo.baseline_kw), ("metered", demo.metered_kw)):
+        meters.add_scatter(x=day, y=kw[activated, -96:].sum(axis=0), name=label, mode="lines")
+    meters.update_layout(yaxis_title="kW (consumption +)", xaxis_title="UTC", height=360)
+    acts = demo.settlement.activations
+    rows = [(str(r.order_id), f"ordered {r.ordered_kwh:.1f} kWh, delivered {r.delivered_kwh:.1f} kWh "
+             f"({r.performance_ratio:.0%}), paid {r.activation_eur:.2f} EUR, penalty {r.penalty_eur:.2f} EUR")
+            for r in acts.itertuples()]  # fmt: skip
+    totals = demo.settlement.totals()
+    money = [
+        (str(p), ", ".join(f"{k} {v:+.2f}" for k, v in row.items()) + " EUR") for p, row in totals.iterrows()
+    ]
+    sections = [
+        Section(
+            "Summary", "Flexibility up = more power into the grid (less consumption).", table=demo.summary()
+        ),
+        Section(
+            f"Congestion point {demo.congestion_point}",
+            "AC power flow before and after the accepted "
+            "FlexOrders (the requests keep a 1 % margin below the rating).",
+            figure=loading,
+        ),
+        Section("Activated pools: baseline and metered", "Delivered up = baseline − metered.", figure=meters),
+        Section("FlexOrders settled", table=rows),
+        Section(
+            "Settlement per participant (+ = receives)",
+            "Money only moves between them: it sums to zero.",
+            table=money,
+        ),
+    ]
+    footer = ("Grid, loads and device profiles: SimBench (ODbL). EV/heat-pump adoption, offer prices, "
+              "performance and the transfer price are synthetic.")  # fmt: skip
+    return write_report(path, "gridflex — worked example of the flexibility market", sections, footer)
