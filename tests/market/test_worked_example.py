@@ -150,3 +150,9 @@ def test_a_call_outside_the_activation_calendar_is_refused(capacity):
         activate(
             capacity.tender, capacity.bids, capacity.award, datetime(2018, 6, 13, 5, tzinfo=UTC), 1.0, 0.04
         )
+
+
+def test_the_d_prognosis_baseline_fits_the_cold_day_where_like_days_do_not(demo):
+    nominated, like_days = demo.baseline_accuracy
+    assert abs(nominated.bias_pct) < 2.0  # the aggregator's forecast error only
+    assert like_days.bias_pct < -20.0  # heat pumps on a cold day: like days under-estimate the load

@@ -38,7 +38,14 @@ import numpy as np
 import pandas as pd
 
 from gridflex.flexoffer.model import FlexOfferBatch
-from gridflex.market.baselines import BaselineSpec, compute_baseline, day_layout, write_meter_csv
+from gridflex.market.baselines import (
+    AccuracyReport,
+    BaselineSpec,
+    accuracy,
+    compute_baseline,
+    day_layout,
+    write_meter_csv,
+)
 from gridflex.market.baselines.spec import BaselineInputs
 from gridflex.market.capacity import ActivationResult, CapacityBid, CapacityResult, CapacityTender
 from gridflex.market.local import Direction, FlexNetwork, FlexOffer, FlexRequest, LocalResult, clear_local
@@ -66,6 +73,7 @@ DSO, AGGREGATOR, BRP = "dso", "aggregator", "brp"
 # USEF's baseline for DSO flexibility: the aggregator's D-prognosis (nominated). Like-day methods
 # miss this day: heat pumps follow the weather, and the cold event day lies far above its like days.
 BASELINE = BaselineSpec.model_validate({"method": "nominated"})
+LIKE_DAYS = BaselineSpec.model_validate({"method": "x_of_y", "x": 4, "y": 5, "variant": "high"})  # compared
 
 
 @dataclass(eq=False)
@@ -82,6 +90,7 @@ class MarketDemo:
     loading_before_pct: dict[str, float]  # AC power flow, worst over the event ISPs
     loading_after_pct: dict[str, float]
     congestion_loading_pct: dict[str, np.ndarray]  # before / after: the congestion point per ISP of the day
+    baseline_accuracy: list[AccuracyReport]  # on the event, against the load the pools would have had
     grid: TimeGrid  # the meter grid: history and event day
     meter_ids: list[str]
     metered_kw: np.ndarray  # meters × periods
@@ -95,15 +104,21 @@ class MarketDemo:
         requested = sum(r.power_mw for r in self.requests if r.congestion_point == self.congestion_point)
         return [
             ("grid", f"{GRID}, {EVENT_DAY:%Y-%m-%d}, winter stress (EVs, heat pumps)"),
-            ("congestion point", f"{self.congestion_point}, ISPs {self.event_isps[0]}–{self.event_isps[-1]}"),
+            ("congestion point", f"{self.congestion_point}, ISPs {self.event_isps[0]}–{self.event_isps[-1]} "
+                                 f"({_clock(self.event_isps[0])}–{_clock(self.event_isps[-1] + 1)} UTC)"),
             ("requested (up)", f"{requested:.3f} MW·ISP on {self.congestion_point}, {len(self.requests)} requests"),
             ("offers / accepted", f"{len(self.offers)} / {len(self.cleared.orders)}, cost {self.cleared.cost_eur:.2f} EUR"),
             ("worst loading before → after", f"{max(self.loading_before_pct.values()):.1f} % → "
                                                f"{max(self.loading_after_pct.values()):.1f} % (AC power flow)"),
             ("ordered / delivered", f"{acts.ordered_kwh.sum():.1f} / {acts.delivered_kwh.sum():.1f} kWh"),
             ("penalties", f"{acts.penalty_eur.sum():.2f} EUR"),
+            ("baseline bias on the event", ", ".join(f"{a.method} {a.bias_pct:+.1f} %" for a in self.baseline_accuracy)),
             *((f"net {p}", f"{v:+.2f} EUR") for p, v in net.items()),
         ]  # fmt: skip
+
+
+def _clock(isp: int) -> str:
+    return f"{isp * 15 // 60:02d}:{isp * 15 % 60:02d}"
 
 
 def _runs(periods: np.ndarray) -> list[np.ndarray]:
@@ -179,6 +194,10 @@ def run_market_demo(seed: int = 0) -> MarketDemo:
     unflexed_kw = true_kw + rng.normal(0.0, sigma_kw, true_kw.shape)  # meter noise
     inputs = BaselineInputs(layout, layout.day_mask([EVENT_DAY.date()]), prognosis_kw=prognosis_kw)
     baseline_kw = compute_baseline(unflexed_kw, BASELINE, inputs)
+    on_event = np.zeros(grid.n, dtype=bool)
+    on_event[n_hist + event_isps] = True
+    checks = [accuracy(baseline_kw, unflexed_kw, on_event, "nominated (D-prognosis)"),
+              accuracy(compute_baseline(unflexed_kw, LIKE_DAYS, inputs), unflexed_kw, on_event, "X-of-Y 4/5 high")]  # fmt: skip
 
     # offers: a share of the load each pool expects (its baseline) over the evening, pay as bid
     product = Product.model_validate(dict(product_id=f"LF-{GRID}-{EVENT_DAY:%Y-%m-%d}", kind="local_flex", isp_s=900,
@@ -252,6 +271,7 @@ def run_market_demo(seed: int = 0) -> MarketDemo:
         dict(zip(names, before_pct.round(2).tolist(), strict=True)),
         dict(zip(names, after_pct.round(2).tolist(), strict=True)),
         series_pct,
+        checks,
         grid, meter_ids, metered_kw, baseline_kw, doc, settlement,
     )  # fmt: skip
 
@@ -295,6 +315,10 @@ def _summary_json(demo: MarketDemo) -> dict[str, Any]:
         "loading_before_pct": demo.loading_before_pct,
         "loading_after_pct": demo.loading_after_pct,
         "activations": acts.to_dict(orient="records"),
+        "baseline_accuracy": [
+            {"method": a.method, "bias_pct": a.bias_pct, "mape_pct": a.mape_pct}
+            for a in demo.baseline_accuracy
+        ],
         "totals_eur": {str(p): {str(k): float(v) for k, v in row.items()} for p, row in totals.iterrows()},
     }
 
