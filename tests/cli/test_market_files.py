@@ -130,3 +130,15 @@ def test_nominated_baseline_reads_the_prognosis(tmp_path):
     )
     r = run("market", "baseline", metered, doc)
     assert "prognosis" in _one_line_exit_2(r)  # nominated without --prognosis
+
+
+@pytest.mark.parametrize(
+    ("schema", "example"),
+    [("baseline", BASELINES / "x_of_y.json"), ("baseline", BASELINES / "mbma.json"),
+     ("settlement", SETTLEMENT / "document.json")],
+)  # fmt: skip
+def test_the_examples_follow_the_committed_schemas(schema, example):
+    import jsonschema
+
+    committed = json.loads((ROOT / "docs" / "schemas" / "market" / f"{schema}.schema.json").read_text())
+    jsonschema.validate(json.loads(example.read_text()), committed)
