@@ -165,94 +165,121 @@ def _network(net, fc, buses: np.ndarray, event_isps: np.ndarray, margin_pct: flo
 
 def run_market_demo(seed: int = 0) -> MarketDemo:
     """The worked example (see the module docstring); ``seed`` draws the stress, prices and meter noise."""
-    from gridflex.grid.distribution import forecast
+    from gridflex.errors import DataError
 
     rng = np.random.default_rng(seed)
     net, event, pools_mw, fc = _feeder(seed)
     if not fc.points:
-        raise RuntimeError(f"no congestion on {GRID} with seed {seed}")
+        raise DataError(f"no congestion on {GRID} with seed {seed}: nothing to request")
     cp = fc.points[0]
     lead = cp.violations[0]
     event_isps = max(_runs(np.asarray(lead.periods)), key=len)  # the longest overload: the evening peak
-    n_hist = 96 * HISTORY_DAYS
-
-    # meters: the aggregator's pools, the largest on the congested feeder and one cheap pool outside
-    load_rows = np.arange(len(net.load))
-    pool_bus = net.load.bus
-    evening_mw = pools_mw[n_hist + event_isps][:, load_rows].min(axis=0)
-    on_feeder = np.isin(pool_bus, cp.connection_buses)
-    inside = load_rows[on_feeder][np.argsort(-evening_mw[on_feeder], kind="stable")][:POOLS_ON_FEEDER]
-    outside = load_rows[~on_feeder][np.argsort(-evening_mw[~on_feeder], kind="stable")][:1]
-    pools = np.concatenate([inside, outside])
+    on_event = 96 * HISTORY_DAYS + event_isps  # the event's periods on the meter grid
+    pools = _pools(net, cp.connection_buses, pools_mw[on_event])
     meter_ids = [f"pool-{net.load.name[i]}" for i in pools]
-
     grid = TimeGrid(EVENT_DAY - timedelta(days=HISTORY_DAYS), 900, 96 * (HISTORY_DAYS + 1))
-    true_kw = pools_mw[:, pools].T * 1000.0  # meters × periods, what they would consume anyway
-    layout = day_layout(grid, "UTC")
-    sigma_kw = NOISE_SHARE * true_kw.mean(axis=1, keepdims=True)
-    prognosis_kw = true_kw + rng.normal(0.0, sigma_kw, true_kw.shape)  # the aggregator's forecast error
-    unflexed_kw = true_kw + rng.normal(0.0, sigma_kw, true_kw.shape)  # meter noise
-    inputs = BaselineInputs(layout, layout.day_mask([EVENT_DAY.date()]), prognosis_kw=prognosis_kw)
-    baseline_kw = compute_baseline(unflexed_kw, BASELINE, inputs)
-    on_event = np.zeros(grid.n, dtype=bool)
-    on_event[n_hist + event_isps] = True
-    checks = [accuracy(baseline_kw, unflexed_kw, on_event, "nominated (D-prognosis)"),
-              accuracy(compute_baseline(unflexed_kw, LIKE_DAYS, inputs), unflexed_kw, on_event, "X-of-Y 4/5 high")]  # fmt: skip
+    unflexed_kw, baseline_kw, checks = _meters(pools_mw[:, pools].T * 1000.0, grid, on_event, rng)
 
     # offers: a share of the load each pool expects (its baseline) over the evening, pay as bid
     product = Product.model_validate(dict(product_id=f"LF-{GRID}-{EVENT_DAY:%Y-%m-%d}", kind="local_flex", isp_s=900,
         n_isps=96, delivery_start=EVENT_DAY, price_min_eur_per_mwh=-1000, price_max_eur_per_mwh=1000))  # fmt: skip
-    offer_mw = OFFER_SHARE * baseline_kw[:, n_hist + event_isps].min(axis=1) / 1000.0
+    offer_mw = OFFER_SHARE * baseline_kw[:, on_event].min(axis=1) / 1000.0
     prices = np.round(rng.uniform(80.0, 250.0, len(pools)), 0)
     prices[-1] = 30.0  # the pool outside the feeder is the cheapest: it would win without the network
-    buses = np.unique(pool_bus[pools])
     offers = [
         FlexOffer(offer_id=f"offer-{m}", participant=AGGREGATOR, product=product.product_id,
-                  congestion_point=str(lead.name), node=str(net.bus.name[pool_bus[i]]), direction=Direction.UP, isps=[int(t) for t in event_isps],
-                  power_mw=round(float(p), 3), price_eur_per_mwh=float(c), divisible=k % 2 == 0,
-                  min_activation_factor=0.5 if k % 2 == 0 else 1.0)
+                  congestion_point=str(lead.name), node=str(net.bus.name[net.load.bus[i]]), direction=Direction.UP,
+                  isps=[int(t) for t in event_isps], power_mw=round(float(p), 3), price_eur_per_mwh=float(c),
+                  divisible=k % 2 == 0, min_activation_factor=0.5 if k % 2 == 0 else 1.0)
         for k, (i, m, p, c) in enumerate(zip(pools, meter_ids, offer_mw, prices, strict=True))
     ]  # fmt: skip
-    network = _network(net, fc, buses, event_isps, fc.limits.loading_margin_pct)
-    elements = {e: k for k, e in enumerate(network.elements)}
-    requests = []
-    for v in cp.violations:  # one request per overloaded branch of the congestion point and ISP
-        e = elements[str(v.name)]
-        for t in np.intersect1d(v.periods, event_isps):
-            need_mw = network.base_flow_mw[e][t] - network.limit_mw[e]
-            if need_mw > 0:
-                requests.append(FlexRequest(request_id=f"req-{v.name}-{t}", participant=DSO,
-                                            product=product.product_id, congestion_point=str(v.name), isp=int(t),
-                                            direction=Direction.UP, power_mw=float(np.ceil(need_mw * 1000) / 1000),
-                                            max_price_eur_per_mwh=MAX_PRICE_EUR_PER_MWH))  # fmt: skip
+    network = _network(net, fc, np.unique(net.load.bus[pools]), event_isps, fc.limits.loading_margin_pct)
+    requests = _requests(product, network, cp.violations, event_isps)
     cleared = clear_local(product, requests, offers, network=network)
-
-    # AC check: the accepted curtailment in the power flow
-    accepted_mw = np.array([cleared.activation.get(o.offer_id, 0.0) * float(o.power_mw) for o in offers])  # type: ignore[arg-type]
-    delta = np.zeros_like(event.p_mw)
-    delta[np.ix_(event_isps, pools)] = -accepted_mw  # loads come first among the elements
-    after = forecast(net, event.with_changes(delta, "accepted FlexOrders"))
-    watched = np.array(
-        [i for i, n in enumerate(net.branch_names()) if n in {str(v.name) for v in cp.violations}]
+    accepted_mw = np.array([cleared.activation.get(o.offer_id, 0.0) * np.max(o.power_mw) for o in offers])
+    before_pct, after_pct, series_pct = _ac_check(
+        net, event, fc, cp.violations, pools, accepted_mw, event_isps
     )
-    names = [str(n) for n in net.branch_names()[watched]]
-    before_pct = fc.result.branch_loading_pct[np.ix_(event_isps, watched)].max(axis=0)
-    after_pct = after.result.branch_loading_pct[np.ix_(event_isps, watched)].max(axis=0)
-    lead_row = int(np.flatnonzero(net.branch_names() == lead.name)[0])
-    series_pct = {
-        k: r.result.branch_loading_pct[:, lead_row].copy() for k, r in (("before", fc), ("after", after))
-    }
 
     # metering: the activated pools respond (the largest only partly), on top of the noisy load
     metered_kw = unflexed_kw.copy()
     performance = np.ones(len(pools))
     if accepted_mw.max() > 0:
         performance[int(np.argmax(accepted_mw))] = UNDER_DELIVERY
-    response_kw = accepted_mw * performance * 1000.0
-    metered_kw[:, n_hist + event_isps] -= response_kw[:, None]
+    metered_kw[:, on_event] -= (accepted_mw * performance * 1000.0)[:, None]
+    doc = _settlement_document(offers, accepted_mw, meter_ids, event_isps)
+    settlement = settle(doc, grid, meter_ids, baseline_kw, metered_kw)
+    return MarketDemo(product, requests, offers, network, cleared, str(lead.name), event_isps, before_pct,
+                      after_pct, series_pct, checks, grid, meter_ids, metered_kw, baseline_kw, doc, settlement)  # fmt: skip
 
+
+def _pools(net, feeder_buses: np.ndarray, evening_mw: np.ndarray) -> np.ndarray:
+    """Load rows of the aggregator's pools: the largest in the evening on the feeder, and one outside."""
+    rows = np.arange(len(net.load))
+    low_mw = evening_mw[:, rows].min(axis=0)
+    on_feeder = np.isin(net.load.bus, feeder_buses)
+    inside = rows[on_feeder][np.argsort(-low_mw[on_feeder], kind="stable")][:POOLS_ON_FEEDER]
+    outside = rows[~on_feeder][np.argsort(-low_mw[~on_feeder], kind="stable")][:1]
+    return np.concatenate([inside, outside])
+
+
+def _meters(true_kw: np.ndarray, grid: TimeGrid, on_event: np.ndarray, rng: np.random.Generator):
+    """Noisy meter data without flexibility, the D-prognosis baseline, and how two baselines fit the event."""
+    layout = day_layout(grid, "UTC")
+    sigma_kw = NOISE_SHARE * true_kw.mean(axis=1, keepdims=True)
+    prognosis_kw = true_kw + rng.normal(0.0, sigma_kw, true_kw.shape)  # the aggregator's forecast error
+    unflexed_kw = true_kw + rng.normal(0.0, sigma_kw, true_kw.shape)  # meter noise
+    inputs = BaselineInputs(layout, layout.day_mask([EVENT_DAY.date()]), prognosis_kw=prognosis_kw)
+    baseline_kw = compute_baseline(unflexed_kw, BASELINE, inputs)
+    mask = np.zeros(grid.n, dtype=bool)
+    mask[on_event] = True
+    checks = [accuracy(baseline_kw, unflexed_kw, mask, "nominated (D-prognosis)"),
+              accuracy(compute_baseline(unflexed_kw, LIKE_DAYS, inputs), unflexed_kw, mask, "X-of-Y 4/5 high")]  # fmt: skip
+    return unflexed_kw, baseline_kw, checks
+
+
+def _requests(
+    product: Product, network: FlexNetwork, violations, event_isps: np.ndarray
+) -> list[FlexRequest]:
+    """One request (up) per overloaded branch of the congestion point and ISP: the MW above its limit."""
+    elements = {e: k for k, e in enumerate(network.elements)}
+    out = []
+    for v in violations:
+        e = elements[str(v.name)]
+        for t in np.intersect1d(v.periods, event_isps):
+            need_mw = network.base_flow_mw[e][t] - network.limit_mw[e]
+            if need_mw > 0:
+                out.append(FlexRequest(request_id=f"req-{v.name}-{t}", participant=DSO, product=product.product_id,
+                                       congestion_point=str(v.name), isp=int(t), direction=Direction.UP,
+                                       power_mw=float(np.ceil(need_mw * 1000) / 1000),
+                                       max_price_eur_per_mwh=MAX_PRICE_EUR_PER_MWH))  # fmt: skip
+    return out
+
+
+def _ac_check(net, event, fc, violations, pools: np.ndarray, accepted_mw: np.ndarray, event_isps: np.ndarray):
+    """The accepted curtailment in the AC power flow: worst loadings of the overloaded branches before
+    and after, and the congestion point's loading over the day."""
+    from gridflex.grid.distribution import forecast
+
+    delta = np.zeros_like(event.p_mw)
+    delta[np.ix_(event_isps, pools)] = -accepted_mw  # loads come first among the elements
+    after = forecast(net, event.with_changes(delta, "accepted FlexOrders"))
+    branches = [str(n) for n in net.branch_names()]
+    names = [str(v.name) for v in violations]
+    rows = np.array([branches.index(n) for n in names])
+    worst = [dict(zip(names, r.result.branch_loading_pct[np.ix_(event_isps, rows)].max(axis=0).round(2).tolist(),
+                      strict=True)) for r in (fc, after)]  # fmt: skip
+    series = {
+        k: r.result.branch_loading_pct[:, rows[0]].copy() for k, r in (("before", fc), ("after", after))
+    }
+    return worst[0], worst[1], series
+
+
+def _settlement_document(offers: list[FlexOffer], accepted_mw: np.ndarray, meter_ids: list[str],
+                         event_isps: np.ndarray) -> SettlementDocument:  # fmt: skip
+    """One activation per FlexOrder, each on its pool's meter; every meter in the BRP's perimeter."""
     t0, t1 = (EVENT_DAY + timedelta(minutes=15 * int(t)) for t in (event_isps[0], event_isps[-1] + 1))
-    doc = SettlementDocument.model_validate(dict(
+    return SettlementDocument.model_validate(dict(
         participants=[{"id": DSO, "role": "DSO"}, {"id": AGGREGATOR, "role": "aggregator"},
                       {"id": BRP, "role": "BRP"}],
         meters=[{"id": m, "brp": BRP} for m in meter_ids],
@@ -265,15 +292,6 @@ def run_market_demo(seed: int = 0) -> MarketDemo:
         ],
         transfer_price_eur_per_mwh=TRANSFER_PRICE_EUR_PER_MWH,
     ))  # fmt: skip
-    settlement = settle(doc, grid, meter_ids, baseline_kw, metered_kw)
-    return MarketDemo(
-        product, requests, offers, network, cleared, str(lead.name), event_isps,
-        dict(zip(names, before_pct.round(2).tolist(), strict=True)),
-        dict(zip(names, after_pct.round(2).tolist(), strict=True)),
-        series_pct,
-        checks,
-        grid, meter_ids, metered_kw, baseline_kw, doc, settlement,
-    )  # fmt: skip
 
 
 def write_market_demo(demo: MarketDemo, out: str | Path) -> dict[str, Path]:
