@@ -156,3 +156,32 @@ def test_the_d_prognosis_baseline_fits_the_cold_day_where_like_days_do_not(demo)
     nominated, like_days = demo.baseline_accuracy
     assert abs(nominated.bias_pct) < 2.0  # the aggregator's forecast error only
     assert like_days.bias_pct < -20.0  # heat pumps on a cold day: like days under-estimate the load
+
+
+def test_a_down_call_raises_the_site_power_and_an_unknown_site_is_named():
+    from datetime import UTC, datetime
+
+    from gridflex.demos.market import dispatch_activation
+    from gridflex.errors import ValidationError
+    from gridflex.flexoffer.fleet import fleet_horizon, generate_fleet
+    from gridflex.market.capacity import ActivationResult, Instruction
+    from gridflex.market.prices import prices_on_grid
+
+    grid = fleet_horizon("2018-06-12")
+    prices = prices_on_grid(grid, "France")
+    fleets = {"site-1": generate_fleet(300, day="2018-06-12", seed=1)}
+
+    def call(site: str) -> ActivationResult:
+        ins = Instruction(bid_id="b", participant="agr", site_id=site, power_mw=0.02,
+                          start=datetime(2018, 6, 12, 14, tzinfo=UTC), end=datetime(2018, 6, 12, 15, tzinfo=UTC))  # fmt: skip
+        return ActivationResult(instructions=[ins], activated_mw=0.02, unmet_mw=0.0, activation_cost_eur=0.0)
+
+    site = dispatch_activation(call("site-1"), "down", fleets, grid, prices)["site-1"]
+    on = site.instructed_kw > 0
+    assert on.sum() == 4
+    # down: at least the called power more into the site (less into the grid) than planned (PV hours)
+    assert np.all(site.dispatched_kw[on] >= site.planned_kw[on] + 20.0 - 1e-6)
+    with pytest.raises(ValidationError, match="site-9"):
+        dispatch_activation(call("site-9"), "down", fleets, grid, prices)
+    with pytest.raises(ValidationError, match="direction"):
+        dispatch_activation(call("site-1"), "symmetric", fleets, grid, prices)
