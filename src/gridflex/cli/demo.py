@@ -147,12 +147,15 @@ def demo_s2(
 @demo_app.command("market")
 @clear_errors
 def demo_market(
-    out: Annotated[Path, typer.Option(help="Folder for the JSON and CSV outputs.")] = Path("out/demo-market"),
+    out: Annotated[Path, typer.Option(help="Folder for the JSON, CSV and offline HTML outputs.")] = Path(
+        "out/demo-market"
+    ),
     seed: Annotated[
         int, typer.Option(help="Seed of the stress scenario, the offer prices and the meter noise.")
     ] = 0,
 ) -> None:
-    """A DSO request on a congested feeder answered by an aggregator: cleared, metered, baselined, settled."""
+    """A DSO request on a congested feeder answered by an aggregator: cleared, metered, baselined, settled;
+    then a reserved-capacity call carried down to the devices."""
     from gridflex.cli.flexoffers import bad_option
 
     if seed < 0:
