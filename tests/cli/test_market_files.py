@@ -142,3 +142,41 @@ def test_the_examples_follow_the_committed_schemas(schema, example):
 
     committed = json.loads((ROOT / "docs" / "schemas" / "market" / f"{schema}.schema.json").read_text())
     jsonschema.validate(json.loads(example.read_text()), committed)
+
+
+# ── a capacity call carried down to the devices ─────────────────────────────────────────────────
+
+MARKET = ROOT / "examples" / "market"
+
+
+def test_dispatch_example_reaches_every_device(tmp_path):
+    from gridflex.cli.flexoffers import read_document
+    from gridflex.flexoffer.validate import validate_schedule
+
+    r = run("market", "dispatch", MARKET / "capacity_devices.json",
+            "--fleet", f"prosumers={MARKET / 'flexoffers.json'}", "-o", tmp_path)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    summary = json.loads((tmp_path / "dispatch.json").read_text())
+    [call] = summary["calls"]
+    site = call["sites"]["prosumers"]
+    assert site["called_kw"] == pytest.approx(5.0) and len(site["planned_kw"]) == 4  # 1 h of 15 min
+    assert all(d <= p - 5.0 + 1e-6 for p, d in zip(site["planned_kw"], site["dispatched_kw"], strict=True))
+    devices = read_document(tmp_path / "call-0-prosumers.json").batch
+    assert len(devices) == site["devices"] == 20
+    assert devices.schedule is not None and validate_schedule(devices, devices.schedule) == []
+
+
+def test_dispatch_bad_inputs_are_one_line_exit_2(tmp_path):
+    fleet = f"prosumers={MARKET / 'flexoffers.json'}"
+    doc = MARKET / "capacity_devices.json"
+    assert "SITE=FILE" in _one_line_exit_2(
+        run("market", "dispatch", doc, "--fleet", "prosumers", "-o", tmp_path)
+    )
+    other = f"elsewhere={MARKET / 'flexoffers.json'}"
+    assert "prosumers" in _one_line_exit_2(run("market", "dispatch", doc, "--fleet", other, "-o", tmp_path))
+    late = json.loads(doc.read_text())
+    late["activations"][0]["start"] = "2018-06-13T05:00:00Z"  # after the activation calendar
+    (tmp_path / "late.json").write_text(json.dumps(late))
+    assert "calendar" in _one_line_exit_2(
+        run("market", "dispatch", tmp_path / "late.json", "--fleet", fleet, "-o", tmp_path)
+    )

@@ -1,6 +1,7 @@
 """``gridflex market ...``: clear an auction, replay a continuous book, run a DSO request round,
 award a capacity tender — each on one JSON file (formats: docs/market.md, schemas in docs/schemas/market/);
-compute baselines and settle a period on meter CSVs (docs/market-baselines-settlement.md).
+compute baselines and settle a period on meter CSVs (docs/market-baselines-settlement.md); carry
+capacity calls down to the devices of each site (``dispatch``).
 
 Results are one JSON document, written to ``--out`` or printed on stdout; a summary goes to stderr
 when ``--out`` is given. Bad input is one line on stderr and exit code 2; bad orders inside a good
@@ -265,3 +266,64 @@ def settle_cmd(
         highlight=False,
         soft_wrap=True,
     )
+
+
+@market_app.command("dispatch")
+@clear_errors
+def dispatch_cmd(
+    file: Annotated[Path, typer.Argument(help="Capacity JSON (tender, bids, activation calls).")],
+    fleet: Annotated[
+        list[str], typer.Option(help="SITE=FILE: a site's devices as FlexOffer JSON (repeat per site).")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for the device schedules and the summary.")
+    ],
+    zone: Annotated[str, typer.Option(help="SMARD zone of the prices the sites plan against.")] = "France",
+) -> None:
+    """Award a capacity tender, run its calls, and carry each call down to the devices of every site
+    (its flex-offers rescheduled under the call and disaggregated)."""
+    from gridflex.cli.flexoffers import _grid_for, read_document, write_document
+    from gridflex.demos.market import dispatch_activation
+    from gridflex.errors import DataError
+    from gridflex.market.capacity import activate, procure_capacity
+    from gridflex.market.io import CapacityDocument
+    from gridflex.market.io import read_document as read_market_document
+    from gridflex.market.prices import prices_on_grid
+    from gridflex.timegrid import TimeGrid
+
+    doc = read_market_document(file, CapacityDocument)
+    if doc.tender.direction not in ("up", "down"):
+        raise DataError(
+            f"{file}: tender.direction: a call on a symmetric reserve needs its direction (up/down)"
+        )
+    fleets = {}
+    for spec in fleet:
+        site, sep, path = spec.partition("=")
+        if not sep or not site or not path:
+            raise DataError(f"--fleet: expected SITE=FILE, got {spec!r}")
+        fleets[site] = read_document(Path(path)).batch
+    grids = [_grid_for(b) for b in fleets.values()]
+    first = min(grids, key=lambda g: g.start_s)  # one grid covering every site's flex-offers
+    if any(g.step_s != first.step_s for g in grids):
+        raise DataError("--fleet: the sites' flex-offers must share one interval length")
+    end_s = max(g.start_s + g.n * g.step_s for g in grids)
+    grid = TimeGrid(first.start, first.step_s, (end_s - first.start_s) // first.step_s)
+    prices = prices_on_grid(grid, zone)
+    award = procure_capacity(doc.tender, doc.bids)
+    out.mkdir(parents=True, exist_ok=True)
+    calls = []
+    for k, call in enumerate(doc.activations):
+        act = activate(doc.tender, doc.bids, award, call.start, call.duration_h, call.power_mw)
+        sites = dispatch_activation(act, str(doc.tender.direction), fleets, grid, prices)
+        rows = {}
+        for site, d in sites.items():
+            write_document(d.members, out / f"call-{k}-{site}.json")
+            on = d.instructed_kw > 0
+            rows[site] = {"devices": len(d.members), "called_kw": float(d.instructed_kw[on].mean()),
+                          "planned_kw": d.planned_kw[on].round(3).tolist(),
+                          "dispatched_kw": d.dispatched_kw[on].round(3).tolist()}  # fmt: skip
+        calls.append({"call": k, **act.model_dump(mode="json"), "sites": rows})
+    summary = {"direction": str(doc.tender.direction), "award": award.model_dump(mode="json"), "calls": calls}
+    (out / "dispatch.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    err.print(f"{len(calls)} call(s) dispatched to {len(fleets)} site(s); written to {out}",
+              highlight=False, soft_wrap=True)  # fmt: skip
