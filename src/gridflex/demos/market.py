@@ -55,8 +55,7 @@ from gridflex.timegrid import TimeGrid
 
 __all__ = [
     "CapacityDemo", "MarketDemo", "SiteDispatch", "dispatch_activation", "run_capacity_demo", "run_market_demo",
-    "write_market_demo",
-    "write_market_demo_report",
+    "write_market_demo", "write_market_demo_report",
 ]  # fmt: skip
 
 GRID = "mv-semiurb"
@@ -141,7 +140,7 @@ def _feeder(seed: int):
     start = (EVENT_DAY - timedelta(days=HISTORY_DAYS)).replace(tzinfo=None)
     days = case.profiles.series(net, start=start, periods=96 * (HISTORY_DAYS + 1))
     stressed = stress(net, days, StressScenario(**{**WINTER.__dict__, "seed": WINTER.seed + seed}))
-    pools_mw = stressed.p_mw - days.p_mw  # the EVs and heat pumps the scenario added: the aggregator's
+    pools_mw = stressed.p_mw - days.p_mw  # the EVs and heat pumps the scenario added: the aggregator's pools
     event = stressed.window(96 * HISTORY_DAYS, 96)
     return net, event, pools_mw, forecast(net, event)
 
@@ -151,6 +150,7 @@ def _network(net, fc, buses: np.ndarray, event_isps: np.ndarray, margin_pct: flo
 
     rating = _rating_mw(net)
     res = PowerFlow(net).run(fc.series.window(int(event_isps[0]), len(event_isps)), angles=True)
+    # one matrix for the round (FlexNetwork has no per-ISP sensitivity): the mean over the event's ISPs
     per_mw = sensitivities(net, res, buses).loading_pct_per_mw.mean(axis=0)  # branches × buses
     used = rating > 0
     return FlexNetwork(
