@@ -87,7 +87,8 @@ class MarketDemo:
     congestion_point: str
     event_isps: np.ndarray  # ISP indices of the event day
     loading_before_pct: dict[str, float]  # AC power flow, worst over the event ISPs
-    loading_after_pct: dict[str, float]
+    loading_after_pct: dict[str, float]  # with the FlexOrders as ordered
+    loading_delivered_pct: dict[str, float]  # with the response as delivered (one pool falls short)
     congestion_loading_pct: dict[str, np.ndarray]  # before / after: the congestion point per ISP of the day
     baseline_accuracy: list[AccuracyReport]  # on the event, against the load the pools would have had
     grid: TimeGrid  # the meter grid: history and event day
@@ -107,8 +108,8 @@ class MarketDemo:
                                  f"({_clock(self.event_isps[0])}–{_clock(self.event_isps[-1] + 1)} UTC)"),
             ("requested (up)", f"{requested:.3f} MW·ISP on {self.congestion_point}, {len(self.requests)} requests"),
             ("offers / accepted", f"{len(self.offers)} / {len(self.cleared.orders)}, cost {self.cleared.cost_eur:.2f} EUR"),
-            ("worst loading before → after", f"{max(self.loading_before_pct.values()):.1f} % → "
-                                               f"{max(self.loading_after_pct.values()):.1f} % (AC power flow)"),
+            ("worst loading: forecast, ordered, delivered", f"{max(self.loading_before_pct.values()):.1f} %, "
+                f"{max(self.loading_after_pct.values()):.1f} %, {max(self.loading_delivered_pct.values()):.1f} % (AC power flow)"),
             ("ordered / delivered", f"{acts.ordered_kwh.sum():.1f} / {acts.delivered_kwh.sum():.1f} kWh"),
             ("penalties", f"{acts.penalty_eur.sum():.2f} EUR"),
             ("baseline bias on the event", ", ".join(f"{a.method} {a.bias_pct:+.1f} %" for a in self.baseline_accuracy)),
@@ -197,20 +198,22 @@ def run_market_demo(seed: int = 0) -> MarketDemo:
     requests = _requests(product, network, cp.violations, event_isps)
     cleared = clear_local(product, requests, offers, network=network)
     accepted_mw = np.array([cleared.activation.get(o.offer_id, 0.0) * np.max(o.power_mw) for o in offers])
-    before_pct, after_pct, series_pct = _ac_check(
-        net, event, fc, cp.violations, pools, accepted_mw, event_isps
-    )
-
     # metering: the activated pools respond (the largest only partly), on top of the noisy load
     metered_kw = unflexed_kw.copy()
     performance = np.ones(len(pools))
     if accepted_mw.max() > 0:
         performance[int(np.argmax(accepted_mw))] = UNDER_DELIVERY
     metered_kw[:, on_event] -= (accepted_mw * performance * 1000.0)[:, None]
+    before_pct, after_pct, series_pct = _ac_check(
+        net, event, fc, cp.violations, pools, accepted_mw, event_isps
+    )
+    _, delivered_pct, _ = _ac_check(
+        net, event, fc, cp.violations, pools, accepted_mw * performance, event_isps
+    )
     doc = _settlement_document(offers, accepted_mw, meter_ids, event_isps)
     settlement = settle(doc, grid, meter_ids, baseline_kw, metered_kw)
     return MarketDemo(product, requests, offers, network, cleared, str(lead.name), event_isps, before_pct,
-                      after_pct, series_pct, checks, grid, meter_ids, metered_kw, baseline_kw, doc, settlement)  # fmt: skip
+                      after_pct, delivered_pct, series_pct, checks, grid, meter_ids, metered_kw, baseline_kw, doc, settlement)  # fmt: skip
 
 
 def _pools(net, feeder_buses: np.ndarray, evening_mw: np.ndarray) -> np.ndarray:
@@ -332,6 +335,7 @@ def _summary_json(demo: MarketDemo) -> dict[str, Any]:
         "clearing": demo.cleared.to_json(),
         "loading_before_pct": demo.loading_before_pct,
         "loading_after_pct": demo.loading_after_pct,
+        "loading_delivered_pct": demo.loading_delivered_pct,
         "activations": acts.to_dict(orient="records"),
         "baseline_accuracy": [
             {"method": a.method, "bias_pct": a.bias_pct, "mape_pct": a.mape_pct}
