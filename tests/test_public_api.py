@@ -88,6 +88,7 @@ ALLOWED: dict[str, set[str]] = {
     "s2": SCIENCE | CORE | {"s2python", "websockets", "jsonschema", "gridflex.assets", "gridflex.scheduling"},
     "demos": SCIENCE | {"plotly"} | CORE | {
         "gridflex.flexoffer", "gridflex.scheduling", "gridflex.market", "gridflex.reports", "gridflex.s2",
+        "gridflex.grid",  # the market demo: a congested distribution feeder (demos drive every layer)
     },
 }  # fmt: skip
 # Only this module talks to HiGHS.

@@ -1,5 +1,7 @@
 """``gridflex market ...``: clear an auction, replay a continuous book, run a DSO request round,
-award a capacity tender — each on one JSON file (formats: docs/market.md, schemas in docs/schemas/market/).
+award a capacity tender — each on one JSON file (formats: docs/market.md, schemas in docs/schemas/market/);
+compute baselines and settle a period on meter CSVs (docs/market-baselines-settlement.md); carry
+capacity calls down to the devices of each site (``dispatch``).
 
 Results are one JSON document, written to ``--out`` or printed on stdout; a summary goes to stderr
 when ``--out`` is given. Bad input is one line on stderr and exit code 2; bad orders inside a good
@@ -17,7 +19,7 @@ import typer
 from gridflex.cli.common import clear_errors, err
 
 market_app = typer.Typer(
-    help="Market clearing on JSON files: auction, continuous book, local flexibility, capacity."
+    help="Markets on files: auction, continuous book, local flexibility, capacity, baselines, settlement."
 )
 
 OutOpt = Annotated[
@@ -32,7 +34,7 @@ def _emit(result: dict[str, Any], out: Path | None, summary: str) -> None:
         return
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text + "\n", encoding="utf-8")
-    err.print(f"{summary}; written to {out}", highlight=False)
+    err.print(f"{summary}; written to {out}", highlight=False, soft_wrap=True)
 
 
 def _time_s(t) -> int | None:
@@ -179,3 +181,149 @@ def schemas_cmd(
 
     paths = write_schemas(directory)
     err.print(f"{len(paths)} schemas written to {directory}", highlight=False)
+
+
+def _csv_to_stdout(frame) -> None:
+    import sys
+
+    frame.to_csv(sys.stdout, index=False, float_format="%.10g")
+
+
+@market_app.command("baseline")
+@clear_errors
+def baseline_cmd(
+    metered: Annotated[Path, typer.Argument(help="Meter CSV: time_utc, then one column per meter (kW).")],
+    document: Annotated[
+        Path, typer.Argument(help="Baseline JSON (tz, holidays, event days, events, method).")
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the baseline CSV here (default: stdout).")
+    ] = None,
+    prognosis: Annotated[
+        Path | None, typer.Option(help="Meter CSV of the nominated schedules (method 'nominated').")
+    ] = None,
+) -> None:
+    """Baseline of every meter, as a meter CSV (kW; an empty cell: too little history, no baseline)."""
+    import numpy as np
+    import pandas as pd
+
+    from gridflex.market.baselines import baselines_from_files
+
+    result = baselines_from_files(metered, document, out_csv=out, prognosis_csv=prognosis)
+    if out is None:
+        frame = pd.DataFrame(result.kw.T, columns=result.meter_ids)
+        frame.insert(0, "time_utc", result.grid.index.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        _csv_to_stdout(frame)
+        return
+    missing = int((~np.isfinite(result.kw)).sum())
+    err.print(f"baseline of {len(result.meter_ids)} meters × {result.grid.n} periods "
+              f"({missing} meter-periods without one); written to {out}", highlight=False, soft_wrap=True)  # fmt: skip
+
+
+@market_app.command("settle")
+@clear_errors
+def settle_cmd(
+    document: Annotated[
+        Path, typer.Argument(help="Settlement JSON (participants, meters, reservations, activations).")
+    ],
+    metered: Annotated[Path, typer.Argument(help="Meter CSV (kW).")],
+    baseline: Annotated[Path, typer.Argument(help="Baseline CSV, same meters and times (kW).")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the statements CSV here (default: stdout).")
+    ] = None,
+    period: Annotated[
+        str | None,
+        typer.Option(help="Sum statements per pandas period: D (UTC day), MS (month); default: per ISP."),
+    ] = None,
+    summary: Annotated[
+        Path | None, typer.Option(help="Write activations (delivered, performance) and totals as JSON here.")
+    ] = None,
+) -> None:
+    """Settle a period: activation payments, penalties, availability, BRP correction, per participant."""
+    from gridflex.errors import DataError
+    from gridflex.market.settlement import settle_files
+
+    if period not in (None, "D", "W", "MS", "h", "YS"):
+        raise DataError(f"--period: expected D, W, MS, YS or h, got {period!r}")
+    result = settle_files(document, metered, baseline, out_csv=out, period=period)
+    if summary is not None:
+        totals = result.totals()
+        doc = {
+            "activations": result.activations.to_dict(orient="records"),
+            "totals_eur": {p: {k: float(v) for k, v in row.items()} for p, row in totals.iterrows()},
+        }
+        summary.parent.mkdir(parents=True, exist_ok=True)
+        summary.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    if out is None:
+        statements = result.statements(period)
+        statements["period_start_utc"] = statements.period_start_utc.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        _csv_to_stdout(statements)
+        return
+    net = result.totals().net_eur if len(result.lines) else {}
+    parts = ", ".join(f"{p} {v:+.2f}" for p, v in dict(net).items())
+    err.print(
+        f"net EUR (+ receives): {parts or 'nothing settled'}; written to {out}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@market_app.command("dispatch")
+@clear_errors
+def dispatch_cmd(
+    file: Annotated[Path, typer.Argument(help="Capacity JSON (tender, bids, activation calls).")],
+    fleet: Annotated[
+        list[str], typer.Option(help="SITE=FILE: a site's devices as FlexOffer JSON (repeat per site).")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for the device schedules and the summary.")
+    ],
+    zone: Annotated[str, typer.Option(help="SMARD zone of the prices the sites plan against.")] = "France",
+) -> None:
+    """Award a capacity tender, run its calls, and carry each call down to the devices of every site
+    (its flex-offers rescheduled under the call and disaggregated)."""
+    from gridflex.cli.flexoffers import _grid_for, read_document, write_document
+    from gridflex.demos.market import dispatch_activation
+    from gridflex.errors import DataError
+    from gridflex.market.capacity import activate, procure_capacity
+    from gridflex.market.io import CapacityDocument
+    from gridflex.market.io import read_document as read_market_document
+    from gridflex.market.prices import prices_on_grid
+    from gridflex.timegrid import TimeGrid
+
+    doc = read_market_document(file, CapacityDocument)
+    if doc.tender.direction not in ("up", "down"):
+        raise DataError(
+            f"{file}: tender.direction: a call on a symmetric reserve needs its direction (up/down)"
+        )
+    fleets = {}
+    for spec in fleet:
+        site, sep, path = spec.partition("=")
+        if not sep or not site or not path:
+            raise DataError(f"--fleet: expected SITE=FILE, got {spec!r}")
+        fleets[site] = read_document(Path(path)).batch
+    grids = [_grid_for(b) for b in fleets.values()]
+    first = min(grids, key=lambda g: g.start_s)  # one grid covering every site's flex-offers
+    if any(g.step_s != first.step_s for g in grids):
+        raise DataError("--fleet: the sites' flex-offers must share one interval length")
+    end_s = max(g.start_s + g.n * g.step_s for g in grids)
+    grid = TimeGrid(first.start, first.step_s, (end_s - first.start_s) // first.step_s)
+    prices = prices_on_grid(grid, zone)
+    award = procure_capacity(doc.tender, doc.bids)
+    out.mkdir(parents=True, exist_ok=True)
+    calls = []
+    for k, call in enumerate(doc.activations):
+        act = activate(doc.tender, doc.bids, award, call.start, call.duration_h, call.power_mw)
+        sites = dispatch_activation(act, str(doc.tender.direction), fleets, grid, prices)
+        rows = {}
+        for site, d in sites.items():
+            write_document(d.members, out / f"call-{k}-{site}.json")
+            on = d.instructed_kw > 0
+            rows[site] = {"devices": len(d.members), "called_kw": float(d.instructed_kw[on].mean()),
+                          "planned_kw": d.planned_kw[on].round(3).tolist(),
+                          "dispatched_kw": d.dispatched_kw[on].round(3).tolist()}  # fmt: skip
+        calls.append({"call": k, **act.model_dump(mode="json"), "sites": rows})
+    summary = {"direction": str(doc.tender.direction), "award": award.model_dump(mode="json"), "calls": calls}
+    (out / "dispatch.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    err.print(f"{len(calls)} call(s) dispatched to {len(fleets)} site(s); written to {out}",
+              highlight=False, soft_wrap=True)  # fmt: skip

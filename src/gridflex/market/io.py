@@ -16,10 +16,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from gridflex.errors import DataError
+from gridflex.market.baselines.files import BaselineDocument
 from gridflex.market.capacity import CapacityBid, CapacityTender
 from gridflex.market.local import FlexNetwork, FlexOffer, FlexRequest
 from gridflex.market.orders import BlockOrder, Order, OrderResult
 from gridflex.market.products import Product
+from gridflex.market.settlement import SettlementDocument
 
 __all__ = [
     "AuctionDocument",
@@ -111,6 +113,8 @@ DOCUMENTS: dict[str, type[BaseModel]] = {
     "book": BookDocument,
     "local": LocalDocument,
     "capacity": CapacityDocument,
+    "baseline": BaselineDocument,  # gridflex market baseline
+    "settlement": SettlementDocument,  # gridflex market settle
 }
 
 
