@@ -163,10 +163,10 @@ def test_the_d_prognosis_baseline_fits_the_cold_day_where_like_days_do_not(demo)
 def test_a_down_call_raises_the_site_power_and_an_unknown_site_is_named():
     from datetime import UTC, datetime
 
-    from gridflex.demos.market import dispatch_activation
     from gridflex.errors import ValidationError
     from gridflex.flexoffer.fleet import fleet_horizon, generate_fleet
     from gridflex.market.capacity import ActivationResult, Instruction
+    from gridflex.market.dispatch import dispatch_activation
     from gridflex.market.prices import prices_on_grid
 
     grid = fleet_horizon("2018-06-12")

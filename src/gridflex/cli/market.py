@@ -283,9 +283,9 @@ def dispatch_cmd(
     """Award a capacity tender, run its calls, and carry each call down to the devices of every site
     (its flex-offers rescheduled under the call and disaggregated)."""
     from gridflex.cli.flexoffers import _grid_for, read_document, write_document
-    from gridflex.demos.market import dispatch_activation
     from gridflex.errors import DataError
     from gridflex.market.capacity import activate, procure_capacity
+    from gridflex.market.dispatch import dispatch_activation
     from gridflex.market.io import CapacityDocument
     from gridflex.market.io import read_document as read_market_document
     from gridflex.market.prices import prices_on_grid

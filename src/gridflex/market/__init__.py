@@ -33,6 +33,7 @@ from gridflex.market.capacity import (
     activate,
     procure_capacity,
 )
+from gridflex.market.dispatch import SiteDispatch, dispatch_activation
 from gridflex.market.flexoffers import FlexOfferTrade, trade_flexoffers
 from gridflex.market.local import FlexNetwork, FlexOffer, FlexOrder, FlexRequest, LocalResult, clear_local
 from gridflex.market.orders import BlockOrder, Execution, Order, OrderArrays, OrderResult, OrderStatus, Side
@@ -78,6 +79,7 @@ __all__ = [
     "Settlement",
     "SettlementDocument",
     "Side",
+    "SiteDispatch",
     "Trade",
     "accuracy",
     "activate",
@@ -90,6 +92,7 @@ __all__ = [
     "compute_baseline",
     "day_layout",
     "delivered_kw",
+    "dispatch_activation",
     "fixed_reference",
     "held_out_accuracy",
     "like_day_average",
