@@ -4,12 +4,36 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from gridflex.cli.common import clear_errors, console
+
+
+def clock_problems(command: str, speed: float, start: str | None) -> tuple[list[Any], datetime | None]:
+    """Problems with the clock options shared by ``cem serve`` and ``rm simulate``; the start time."""
+    from gridflex.errors import Problem
+
+    problems = []
+    if not (math.isfinite(speed) and 0 < speed <= 1e5):  # NaN fails every comparison
+        problems.append(Problem(command, "speed", f"must be a number > 0 and at most 1e5, got {speed:g}"))
+    t0 = None
+    if start is not None:
+        try:
+            t0 = datetime.fromisoformat(start.replace("Z", "+00:00"))
+        except ValueError:
+            problems.append(Problem(command, "start", f"{start!r} is not an ISO 8601 time"))
+        else:
+            if t0.tzinfo is None:
+                problems.append(Problem(command, "start", f"{start!r} has no time zone (e.g. Z)"))
+    return problems, t0
+
+
+SPEED_HELP = "Simulated seconds per real second (give the CEM and its RMs the same)."
+START_HELP = "Simulated start time, ISO 8601 with a zone, e.g. 2018-06-12T06:00:00Z (default: now)."
 
 cem_app = typer.Typer(help="S2 customer energy manager (s2-ws-json over WebSockets).")
 rm_app = typer.Typer(help="S2 resource managers: device simulators that connect to a CEM.")
@@ -34,6 +58,8 @@ def cem_serve(
     log_level: Annotated[
         str, typer.Option(help="DEBUG, INFO (connections, control types, every plan), WARNING or ERROR.")
     ] = "INFO",
+    speed: Annotated[float, typer.Option(help=SPEED_HELP)] = 1.0,
+    start: Annotated[str | None, typer.Option(help=START_HELP)] = None,
 ) -> None:
     """Serve RMs at ws://HOST:PORT/s2/<resource-id> (Authorization: Bearer <token>) until interrupted."""
     import logging
@@ -45,7 +71,8 @@ def cem_serve(
     from gridflex.s2.server import check_listen_options, parse_control_types
 
     levels = ("DEBUG", "INFO", "WARNING", "ERROR")
-    problems = check_listen_options(host, port, certfile, keyfile)
+    problems, t0 = clock_problems("cem serve", speed, start)
+    problems += check_listen_options(host, port, certfile, keyfile)
     if log_level.upper() not in levels:
         problems.append(
             Problem("cem serve", "--log-level", f"{log_level!r} is not one of {', '.join(levels)}")
@@ -76,6 +103,8 @@ def cem_serve(
         keyfile=keyfile,
         control_types=policy,
         on_listening=listening,
+        speed=speed,
+        start=t0,
     )
 
 
@@ -90,7 +119,8 @@ def rm_simulate(
     kind: Annotated[str, typer.Argument(help=f"Device kind: {', '.join(SIM_KINDS)}.")],
     url: Annotated[str, typer.Option(help="CEM address, e.g. ws://127.0.0.1:8765/s2.")],
     token: Annotated[str, typer.Option(help="Bearer token accepted by the CEM.")],
-    speed: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 1.0,
+    speed: Annotated[float, typer.Option(help=SPEED_HELP)] = 1.0,
+    start: Annotated[str | None, typer.Option(help=START_HELP)] = None,
     duration_s: Annotated[float | None, typer.Option(help="Stop after this many simulated seconds.")] = None,
     resource_id: Annotated[
         str | None, typer.Option(help="Resource id: letters, digits, _ - : . (default: a new UUID).")
@@ -109,7 +139,7 @@ def rm_simulate(
     from gridflex.errors import Problem, ValidationError
     from gridflex.s2 import KINDS, simulate
 
-    problems = []
+    problems, t0 = clock_problems("rm simulate", speed, start)
     if resource_id is not None and not RESOURCE_ID.match(resource_id):
         problems.append(Problem("rm simulate", "resource-id", "must be 1-128 of A-Z a-z 0-9 _ - : ."))
     if retries < 0:
@@ -118,14 +148,11 @@ def rm_simulate(
         problems.append(Problem("rm simulate", "insecure", "--insecure and --cafile exclude each other"))
     if kind not in KINDS:
         problems.append(Problem("rm simulate", "KIND", f"{kind!r} is not one of {', '.join(KINDS)}"))
-    if not (math.isfinite(speed) and 0 < speed <= 1e5):  # NaN fails every comparison
-        problems.append(
-            Problem("rm simulate", "speed", f"must be a number > 0 and at most 1e5, got {speed:g}")
-        )
     if duration_s is not None and not (math.isfinite(duration_s) and duration_s > 0):
         problems.append(Problem("rm simulate", "duration-s", f"must be a number > 0, got {duration_s:g}"))
     if problems:  # checked before connecting
         raise ValidationError("options", problems)
     summary = simulate(kind, url, token, speed=speed, duration_s=duration_s, resource_id=resource_id,
-                       cafile=None if cafile is None else str(cafile), insecure=insecure, retries=retries)  # fmt: skip
+                       cafile=None if cafile is None else str(cafile), insecure=insecure, retries=retries,
+                       start=t0)  # fmt: skip
     console.print(summary)

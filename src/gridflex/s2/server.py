@@ -33,6 +33,7 @@ import math
 import re
 import signal
 import ssl
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -117,6 +118,8 @@ class CEM:
         rate_per_s: float = 100.0,
         rate_burst: float = 200.0,
         max_power_w: float = MAX_POWER_W,
+        plan_time_limit_s: float | None = 10.0,
+        plan_mip_rel_gap: float = 1e-3,
         deviation_kw: float = 0.5,
         deviation_fill_frac: float = 0.05,
         control_types: Sequence[ControlType | str] | str | None = None,
@@ -133,6 +136,14 @@ class CEM:
         self.rate_per_s = rate_per_s  # frames per second per session (every frame counts), bursts of:
         self.rate_burst = rate_burst
         self.max_power_w = max_power_w  # a power value beyond it (W) is refused: INVALID_CONTENT
+        # real time: HiGHS stops at the limit (or gap) and the best plan found is used; without one,
+        # the last good plan is kept and its instructions sent again
+        self.plan_time_limit_s = plan_time_limit_s
+        self.plan_mip_rel_gap = plan_mip_rel_gap
+        self.time_limit_hits = 0  # plans that stopped at the time limit
+        self.isolated: dict[str, Isolation] = {}  # resource id → why it is left out of the plans
+        self._last_req: PlanRequest | None = None
+        self._solved_req: PlanRequest | None = None  # the request the last solve was of
         self.devices: dict[str, Device] = {}
         # the control-type policy of every new device, best first (Session.set_preference changes one)
         self.control_types = (
@@ -384,7 +395,10 @@ class CEM:
         def js(a: Any) -> list[float | None]:
             return [None if not math.isfinite(x) else round(float(x), 3) for x in a]
 
+        isolated = {rid: iso.why for rid, iso in self.isolated.items()}
         return {"ok": True, "plans": self.plans, "devices": len(self.connections), "start": start.isoformat(),
+                "isolated": isolated, "time_limit_hits": self.time_limit_hits,
+                "last_error": None if self.last_error is None else str(self.last_error)[:300],
                 "import_limit_kw": js(imp), "export_limit_kw": js(exp),
                 "net_import_kw": None if plan is None else js(plan.net_import_kw)}  # fmt: skip
 
@@ -398,25 +412,42 @@ class CEM:
             req.import_limit_kw, req.export_limit_kw = self.congestion_limit_kw(
                 start, self.step_s, self.n_periods
             )
+        req.time_limit_s, req.mip_rel_gap = self.plan_time_limit_s, self.plan_mip_rel_gap
         for rid, conn in self.connections.items():
             dev = self.devices[rid]
             control = CONTROLS.get(dev.control_type)
             if conn.session.state == SessionState.CONTROL_TYPE_SELECTED and control is not None:
                 control.snapshot(dev, dev.state, req, now, now + timedelta(seconds=delay_s(dev)))
+        for rid, iso in list(self.isolated.items()):
+            known = self.devices.get(rid)
+            if known is None or known.revision != iso.revision or now.timestamp() >= iso.until:
+                del self.isolated[rid]  # new data, or a period later: try it again
+                log.info("RM %s: planned again after isolation", rid)
+            else:
+                req = req.without(known.name)
         return req
 
     async def replan(self) -> Plan | None:
-        """Snapshot, solve in a worker thread, send instructions; returns the plan (None if none)."""
+        """Snapshot, solve in a planning thread, send instructions; returns the plan (None if none).
+
+        A failed plan is tried again without each device in turn: a device whose data alone makes
+        the site infeasible is isolated (left out of the plans until it sends new data or a period
+        passed; said in the log and in ``/admin`` status). With no plan at all, the last good plan's
+        instructions are sent again."""
         req = self.snapshot()
         if not (req.frbc or req.pebc or req.extra):
             return None
-        try:
-            plan = await asyncio.to_thread(plan_site, self.site, req)
-        except GridflexError as exc:
-            self.last_error = exc
-            log.warning("re-optimisation failed: %s", exc)
+        plan = await self._plan_isolating(req)
+        if plan is None:
+            if self.last_plan is not None and self._last_req is not None:
+                await self._send_instructions(self.last_plan, self._last_req)  # the last good plan
             return None
-        self.last_plan, self.last_error = plan, None
+        req = self._solved_req or req
+        self.last_plan, self.last_error, self._last_req = plan, None, req
+        if plan.status == "time_limit":
+            self.time_limit_hits += 1
+            log.warning("plan %d stopped at the time limit (%.1f s): the best plan found is used",
+                        self.plans + 1, self.plan_time_limit_s or 0.0)  # fmt: skip
         log.info("plan %d: %d device(s), net import %.1f..%.1f kW, cost %.2f EUR, %s solve %.3f s",
                  self.plans + 1, len(req.frbc) + len(req.pebc) + len(req.extra) + len(req.loads_kw),
                  plan.net_import_kw.min(initial=0.0), plan.net_import_kw.max(initial=0.0),
@@ -425,6 +456,46 @@ class CEM:
         self.plans += 1
         await self._send_instructions(plan, req)
         return plan
+
+    async def _plan_isolating(self, req: PlanRequest) -> Plan | None:
+        """The plan of ``req``, or of ``req`` without the one device that makes it fail (isolated)."""
+        self._solved_req = req
+        try:
+            return await in_daemon_thread(plan_site, self.site, req)
+        except GridflexError as exc:
+            first = exc
+        culprit = await in_daemon_thread(self._culprit, req)
+        if culprit is None:
+            self.last_error = first
+            log.warning("re-optimisation failed: %s", first)
+            return None
+        rid = culprit.removeprefix("s2-")
+        dev = self.devices.get(rid)
+        why = f"its data makes the site's plan fail ({' '.join(str(first).split())[:300]})"
+        until = self.clock.now().timestamp() + self.step_s
+        self.isolated[rid] = Isolation(why, dev.revision if dev is not None else -1, until)
+        log.warning("RM %s isolated: %s; the other devices are planned without it", rid, why)
+        req = req.without(culprit)
+        self._solved_req = req
+        try:
+            return await in_daemon_thread(plan_site, self.site, req)
+        except GridflexError as exc:
+            self.last_error = exc
+            log.warning("re-optimisation failed: %s", exc)
+            return None
+
+    def _culprit(self, req: PlanRequest, max_tries: int = 16) -> str | None:
+        """The device whose removal alone makes the plan succeed (in the planning thread), or None.
+        Each trial builds a model of its own (the CEM's warm model is left as it was)."""
+        for name in req.devices()[:max_tries]:
+            trial = req.without(name)
+            trial.warm = WarmModel(base=self.warm.base)  # the base site compiled once, reused
+            try:
+                plan_site(self.site, trial)
+            except GridflexError:
+                continue
+            return name
+        return None
 
     async def _planner(self) -> None:
         while True:
@@ -459,6 +530,37 @@ class CEM:
 
 
 _NOT_JSON = object()  # an /admin frame that does not parse
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """Why a device is left out of the plans, until its data changes or ``until`` (epoch s)."""
+
+    why: str
+    revision: int
+    until: float
+
+
+async def in_daemon_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` in a daemon thread of its own: unlike ``asyncio.to_thread`` the interpreter does
+    not wait for it at exit, so SIGTERM during a long solve shuts the CEM down at once."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any, exc: BaseException | None) -> None:
+        if not fut.done():
+            fut.set_exception(exc) if exc is not None else fut.set_result(result)
+
+    def work() -> None:
+        try:
+            result, exc = fn(*args), None
+        except BaseException as e:
+            result, exc = None, e
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+            loop.call_soon_threadsafe(settle, result, exc)
+
+    threading.Thread(target=work, name="cem-plan", daemon=True).start()
+    return await fut
 
 
 def _ts(t: datetime | str) -> float:
@@ -531,6 +633,7 @@ async def run_cem(
     stop: asyncio.Event | None = None,
     control_types: Sequence[ControlType | str] | str | None = None,
     on_listening: Callable[[str], None] | None = None,
+    clock: Clock | None = None,
 ) -> None:
     """Run a CEM until ``stop`` is set (or SIGINT / SIGTERM), then shut down cleanly.
 
@@ -541,7 +644,7 @@ async def run_cem(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     # an "@admin" token in the tokens file opens /admin (congestion limits)
-    cem = CEM(site, tokens, control_types=control_types)
+    cem = CEM(site, tokens, clock=clock, control_types=control_types)
     bound = await cem.start(host, port, ssl_context)
     scheme = "wss" if ssl_context else "ws"
     url = f"{scheme}://{host}:{bound}/s2/<resource-id>"
@@ -600,8 +703,13 @@ def serve(
     keyfile: str | Path | None = None,
     control_types: Sequence[ControlType | str] | str | None = None,
     on_listening: Callable[[str], None] | None = None,
+    speed: float = 1.0,
+    start: datetime | None = None,
 ) -> None:
     """``gridflex cem serve``: load the site and tokens, serve until interrupted.
+
+    ``speed`` and ``start``: the CEM's clock (:class:`~gridflex.s2.clock.Clock`), as ``rm simulate``'s:
+    simulated time from ``start`` (default: now) at ``speed`` simulated seconds per real second.
 
     Refuses a key without a certificate (and the reverse) and a port outside 0..65535 before loading
     anything; warns when listening on a non-loopback address without TLS (tokens in clear text).
@@ -621,4 +729,6 @@ def serve(
     if ctx is None and not is_loopback(host):
         log.warning("listening on %s without TLS: bearer tokens and S2 data cross the network in clear "
                     "text (use --certfile and --keyfile)", host)  # fmt: skip
-    asyncio.run(run_cem(site, tokens, host, port, ctx, control_types=policy, on_listening=on_listening))
+    clock = Clock(speed, start)
+    asyncio.run(run_cem(site, tokens, host, port, ctx, control_types=policy, on_listening=on_listening,
+                        clock=clock))  # fmt: skip

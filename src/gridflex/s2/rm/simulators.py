@@ -779,18 +779,18 @@ class Simulator:
 
 
 async def run_simulator(kind: str, url: str, token: str, speed: float = 1.0, duration_s: float | None = None,
-                        **kw: Any) -> dict[str, Any]:  # fmt: skip
-    return await Simulator(kind, url, token, clock=Clock(speed), **kw).run(duration_s)
+                        start: datetime | None = None, **kw: Any) -> dict[str, Any]:  # fmt: skip
+    return await Simulator(kind, url, token, clock=Clock(speed, start), **kw).run(duration_s)
 
 
 def simulate(kind: str, url: str, token: str, speed: float = 1.0, duration_s: float | None = None,
              resource_id: str | None = None, cafile: str | None = None, insecure: bool = False,
-             retries: int = 8) -> dict[str, Any]:  # fmt: skip
+             retries: int = 8, start: datetime | None = None) -> dict[str, Any]:  # fmt: skip
     """``gridflex rm simulate KIND --url ws://host:port/s2 --token T``: run one simulated RM.
 
     ``url`` is the CEM's ``/s2`` base (the resource id is appended) or a full ``/s2/<id>`` URL;
-    ``speed`` accelerates simulated time; ``duration_s`` (simulated) ends the run (None: forever).
-    ``resource_id``: any id the CEM accepts (``[A-Za-z0-9_-:.]``, 1-128); ``cafile`` trusts a private
+    ``speed`` accelerates simulated time from ``start`` (default: now; give the CEM the same clock);
+    ``duration_s`` (simulated) ends the run (None: forever). ``resource_id``: any id the CEM accepts (``[A-Za-z0-9_-:.]``, 1-128); ``cafile`` trusts a private
     CA over ``wss://``, ``insecure`` skips verification (tests only). Returns a summary (fill level,
     energy clipped or curtailed, connections, instructions); raises :class:`RMConnectError`.
     """
@@ -798,5 +798,5 @@ def simulate(kind: str, url: str, token: str, speed: float = 1.0, duration_s: fl
         ctx = client_ssl_context(cafile, insecure) if url.startswith("wss://") else None
     except (OSError, ssl.SSLError) as exc:
         raise RMConnectError(f"cafile {cafile}: cannot load it ({exc.strerror or exc})") from None
-    return asyncio.run(run_simulator(kind, url, token, speed, duration_s, resource_id=resource_id or None,
+    return asyncio.run(run_simulator(kind, url, token, speed, duration_s, start, resource_id=resource_id or None,
                                      ssl_context=ctx, retries=retries))  # fmt: skip
