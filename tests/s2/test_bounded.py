@@ -113,7 +113,7 @@ def slow(site, req):  # a solve that would run for ten minutes
 
 server.plan_site = slow
 from gridflex.cli import app
-app(["cem", "serve", "--site", sys.argv[2], "--tokens", sys.argv[3], "--port", "0"])
+app(["cem", "serve", "--site", sys.argv[2], "--tokens", sys.argv[3], "--port", "0", "--planner", "thread"])
 """
 
 
@@ -158,3 +158,32 @@ def test_signal_during_a_long_solve_shuts_down(tmp_path: Path, sig: signal.Signa
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_planning_process_plans_and_stops() -> None:
+    """planner="process": the plan is built and solved in a worker process; a device still gets
+    instructions, an infeasible one is isolated there too, and stop() ends the worker."""
+
+    async def go() -> None:
+        from gridflex.s2.server import CEM
+        from tests.s2.helpers import site_clock
+
+        site = small_site()
+        cem = CEM(site, {TOKEN: None}, clock=site_clock(site, 60.0), debounce_s=0.05, ping_interval_s=None,
+                  planner="process")  # fmt: skip
+        port = await cem.start("127.0.0.1", 0)
+        proc = cem._process
+        try:
+            bat = Simulator(
+                "battery", f"ws://127.0.0.1:{port}/s2", TOKEN, clock=cem.clock, report_every_s=0.2
+            )
+            task = asyncio.create_task(bat.run(duration_s=3600))
+            await _until(lambda: cem.plans >= 1 and bat.received, tries=1200)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            assert cem.plans >= 1 and bat.received and cem.last_error is None
+        finally:
+            await cem.stop()
+        assert proc is not None and not proc._proc.is_alive()
+
+    run(go(), timeout_s=90)

@@ -3,6 +3,7 @@ connection failures in one line with a non-zero exit, the options refused before
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
+from websockets.asyncio.client import connect
 
 from gridflex.cli import app
 from gridflex.cli.s2 import SIM_KINDS
@@ -122,7 +124,8 @@ def serve(*args: str) -> tuple[int, list[str]]:
 @pytest.mark.parametrize(
     ("args", "field"),
     [(["--keyfile", "k.pem"], "keyfile"), (["--certfile", "c.pem"], "certfile"),
-     (["--port", "70000"], "port"), (["--port", "-1"], "port")],
+     (["--port", "70000"], "port"), (["--port", "-1"], "port"), (["--speed", "0"], "speed"),
+     (["--speed", "nan"], "speed"), (["--start", "soon"], "start"), (["--start", "2018-06-12T06:00:00"], "start")],
 )  # fmt: skip
 def test_cem_serve_refuses_bad_options(tmp_path: Path, args: list[str], field: str) -> None:
     tokens = tmp_path / "tokens.txt"
@@ -178,9 +181,9 @@ def test_cem_serve_prints_listening_once_bound(tmp_path: Path) -> None:
     """A real `gridflex cem serve` on port 0: the line names the bound port, which accepts an RM at
     once; SIGTERM then ends it cleanly (exit 0)."""
     tokens = tmp_path / "tokens.txt"
-    tokens.write_text(f"{TOKEN}\n")
+    tokens.write_text(f"{TOKEN}\nadmin-token @admin\n")
     cmd = [str(Path(sys.executable).parent / "gridflex"), "cem", "serve", "--site", str(HOME), "--tokens", str(tokens),
-           "--port", "0", "--log-level", "WARNING"]  # fmt: skip
+           "--port", "0", "--log-level", "WARNING", "--speed", "10", "--start", "2018-06-12T06:00:00Z"]  # fmt: skip
     env = {**os.environ, "COLUMNS": "300"}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
@@ -193,6 +196,14 @@ def test_cem_serve_prints_listening_once_bound(tmp_path: Path) -> None:
         )
         run(s.run(duration_s=0.5))
         assert s.connections == 1
+
+        async def status() -> dict[str, object]:
+            hdr = {"Authorization": "Bearer admin-token"}
+            async with connect(f"ws://127.0.0.1:{m.group(1)}/admin", additional_headers=hdr) as ws:
+                await ws.send('{"action": "status"}')
+                return dict(json.loads(await ws.recv()))
+
+        assert str(run(status())["start"]).startswith("2018-06-12T0")  # the CEM runs on --start's clock
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     finally:

@@ -12,16 +12,23 @@ import pytest
 from websockets.asyncio.client import connect
 
 from gridflex.s2.rm.simulators import Simulator
-from tests.s2.helpers import TOKEN, details, handshake, msg, run, small_site, start_cem
+from gridflex.s2.server import CEM
+from tests.s2.helpers import TOKEN, details, handshake, msg, run, site_clock, small_site
 
 ELEC = "ELECTRIC.POWER.3_PHASE_SYMMETRIC"
 
 
-def test_infeasible_load_is_isolated_and_the_battery_still_planned(caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("planner", ["thread", "process"])
+def test_infeasible_load_is_isolated_and_the_battery_still_planned(
+    caplog: pytest.LogCaptureFixture, planner: str
+) -> None:
     bad = f"meter-{uuid.uuid4().hex[:8]}"
 
     async def go() -> None:
-        cem, port, _ = await start_cem(small_site(), speed=60.0)
+        site = small_site()
+        cem = CEM(site, {TOKEN: None}, clock=site_clock(site, 60.0), debounce_s=0.05, ping_interval_s=None,
+                  planner=planner)  # fmt: skip
+        port = await cem.start("127.0.0.1", 0)
         try:
             hdr = {"Authorization": f"Bearer {TOKEN}"}
             async with connect(f"ws://127.0.0.1:{port}/s2/{bad}", additional_headers=hdr) as ws:
@@ -35,7 +42,7 @@ def test_infeasible_load_is_isolated_and_the_battery_still_planned(caplog: pytes
                     "battery", f"ws://127.0.0.1:{port}/s2", TOKEN, clock=cem.clock, report_every_s=0.2
                 )
                 task = asyncio.create_task(bat.run(duration_s=3600))
-                for _ in range(600):
+                for _ in range(1200):
                     await asyncio.sleep(0.05)
                     if bat.received and bad in cem.isolated:
                         break
@@ -50,5 +57,5 @@ def test_infeasible_load_is_isolated_and_the_battery_still_planned(caplog: pytes
             await cem.stop()
 
     with caplog.at_level(logging.INFO, logger="gridflex.s2"):
-        run(go(), timeout_s=60)
+        run(go(), timeout_s=90)
     assert any(f"RM {bad} isolated" in r.getMessage() for r in caplog.records)  # the culprit, by name

@@ -60,6 +60,9 @@ def cem_serve(
     ] = "INFO",
     speed: Annotated[float, typer.Option(help=SPEED_HELP)] = 1.0,
     start: Annotated[str | None, typer.Option(help=START_HELP)] = None,
+    planner: Annotated[
+        str, typer.Option(help="process (plans in a worker process, the default) or thread.")
+    ] = "process",
 ) -> None:
     """Serve RMs at ws://HOST:PORT/s2/<resource-id> (Authorization: Bearer <token>) until interrupted."""
     import logging
@@ -73,6 +76,8 @@ def cem_serve(
     levels = ("DEBUG", "INFO", "WARNING", "ERROR")
     problems, t0 = clock_problems("cem serve", speed, start)
     problems += check_listen_options(host, port, certfile, keyfile)
+    if planner not in ("process", "thread"):
+        problems.append(Problem("cem serve", "--planner", f"{planner!r} is not one of process, thread"))
     if log_level.upper() not in levels:
         problems.append(
             Problem("cem serve", "--log-level", f"{log_level!r} is not one of {', '.join(levels)}")
@@ -105,6 +110,7 @@ def cem_serve(
         on_listening=listening,
         speed=speed,
         start=t0,
+        planner=planner,
     )
 
 

@@ -33,7 +33,6 @@ import math
 import re
 import signal
 import ssl
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -55,6 +54,7 @@ from gridflex.s2.control import BY_SHORT, CONTROLS
 from gridflex.s2.control.base import delay_s, trim
 from gridflex.s2.control.frbc import ELECTRIC
 from gridflex.s2.planner import Plan, PlanRequest, WarmModel, plan_site
+from gridflex.s2.planning_process import PlanningProcess, in_daemon_thread
 from gridflex.s2.protocol import MAX_POWER_W, SUPPORTED_CONTROL_TYPES, Device, Session, SessionState
 from gridflex.scheduling import Site, load_site
 
@@ -120,6 +120,7 @@ class CEM:
         max_power_w: float = MAX_POWER_W,
         plan_time_limit_s: float | None = 10.0,
         plan_mip_rel_gap: float = 1e-3,
+        planner: str = "thread",
         deviation_kw: float = 0.5,
         deviation_fill_frac: float = 0.05,
         control_types: Sequence[ControlType | str] | str | None = None,
@@ -141,6 +142,11 @@ class CEM:
         self.plan_time_limit_s = plan_time_limit_s
         self.plan_mip_rel_gap = plan_mip_rel_gap
         self.time_limit_hits = 0  # plans that stopped at the time limit
+        if planner not in ("thread", "process"):
+            raise ValueError(f"planner must be 'thread' or 'process', got {planner!r}")
+        # "process": build and solve in a worker process (no GIL shared with the protocol loop)
+        self.planner = planner
+        self._process: PlanningProcess | None = None
         self.isolated: dict[str, Isolation] = {}  # resource id → why it is left out of the plans
         self._last_req: PlanRequest | None = None
         self._solved_req: PlanRequest | None = None  # the request the last solve was of
@@ -181,6 +187,8 @@ class CEM:
             ping_timeout=self.ping_interval_s,
             server_header="gridflex-cem",
         )
+        if self.planner == "process":
+            self._process = PlanningProcess(self.site)
         self._planner_task = asyncio.create_task(self._planner(), name="cem-planner")
         sock = next(iter(self._server.sockets))
         return int(sock.getsockname()[1])
@@ -191,6 +199,9 @@ class CEM:
             self._planner_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._planner_task
+        if self._process is not None:
+            self._process.close()  # a solve in progress is abandoned
+            self._process = None
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -461,10 +472,12 @@ class CEM:
         """The plan of ``req``, or of ``req`` without the one device that makes it fail (isolated)."""
         self._solved_req = req
         try:
-            return await in_daemon_thread(plan_site, self.site, req)
+            return await self._solve(req)
         except GridflexError as exc:
             first = exc
-        culprit = await in_daemon_thread(self._culprit, req)
+        culprit = await (
+            self._process.culprit(req) if self._process else in_daemon_thread(self._culprit, req)
+        )
         if culprit is None:
             self.last_error = first
             log.warning("re-optimisation failed: %s", first)
@@ -478,11 +491,16 @@ class CEM:
         req = req.without(culprit)
         self._solved_req = req
         try:
-            return await in_daemon_thread(plan_site, self.site, req)
+            return await self._solve(req)
         except GridflexError as exc:
             self.last_error = exc
             log.warning("re-optimisation failed: %s", exc)
             return None
+
+    async def _solve(self, req: PlanRequest) -> Plan:
+        if self._process is not None:
+            return await self._process.plan(req)
+        return await in_daemon_thread(plan_site, self.site, req)
 
     def _culprit(self, req: PlanRequest, max_tries: int = 16) -> str | None:
         """The device whose removal alone makes the plan succeed (in the planning thread), or None.
@@ -539,28 +557,6 @@ class Isolation:
     why: str
     revision: int
     until: float
-
-
-async def in_daemon_thread(fn: Callable[..., Any], *args: Any) -> Any:
-    """``fn(*args)`` in a daemon thread of its own: unlike ``asyncio.to_thread`` the interpreter does
-    not wait for it at exit, so SIGTERM during a long solve shuts the CEM down at once."""
-    loop = asyncio.get_running_loop()
-    fut: asyncio.Future[Any] = loop.create_future()
-
-    def settle(result: Any, exc: BaseException | None) -> None:
-        if not fut.done():
-            fut.set_exception(exc) if exc is not None else fut.set_result(result)
-
-    def work() -> None:
-        try:
-            result, exc = fn(*args), None
-        except BaseException as e:
-            result, exc = None, e
-        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
-            loop.call_soon_threadsafe(settle, result, exc)
-
-    threading.Thread(target=work, name="cem-plan", daemon=True).start()
-    return await fut
 
 
 def _ts(t: datetime | str) -> float:
@@ -634,6 +630,7 @@ async def run_cem(
     control_types: Sequence[ControlType | str] | str | None = None,
     on_listening: Callable[[str], None] | None = None,
     clock: Clock | None = None,
+    planner: str = "thread",
 ) -> None:
     """Run a CEM until ``stop`` is set (or SIGINT / SIGTERM), then shut down cleanly.
 
@@ -644,7 +641,7 @@ async def run_cem(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     # an "@admin" token in the tokens file opens /admin (congestion limits)
-    cem = CEM(site, tokens, clock=clock, control_types=control_types)
+    cem = CEM(site, tokens, clock=clock, control_types=control_types, planner=planner)
     bound = await cem.start(host, port, ssl_context)
     scheme = "wss" if ssl_context else "ws"
     url = f"{scheme}://{host}:{bound}/s2/<resource-id>"
@@ -705,11 +702,13 @@ def serve(
     on_listening: Callable[[str], None] | None = None,
     speed: float = 1.0,
     start: datetime | None = None,
+    planner: str = "process",
 ) -> None:
     """``gridflex cem serve``: load the site and tokens, serve until interrupted.
 
     ``speed`` and ``start``: the CEM's clock (:class:`~gridflex.s2.clock.Clock`), as ``rm simulate``'s:
     simulated time from ``start`` (default: now) at ``speed`` simulated seconds per real second.
+    ``planner``: "process" (default: plans in a worker process) or "thread".
 
     Refuses a key without a certificate (and the reverse) and a port outside 0..65535 before loading
     anything; warns when listening on a non-loopback address without TLS (tokens in clear text).
@@ -731,4 +730,4 @@ def serve(
                     "text (use --certfile and --keyfile)", host)  # fmt: skip
     clock = Clock(speed, start)
     asyncio.run(run_cem(site, tokens, host, port, ctx, control_types=policy, on_listening=on_listening,
-                        clock=clock))  # fmt: skip
+                        clock=clock, planner=planner))  # fmt: skip
