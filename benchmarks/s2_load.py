@@ -181,8 +181,12 @@ async def _load(n: int, duration_s: float, periods: int, planner: str = "process
         raise SystemExit(f"--n must be within 1..{MAX_N}")
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_cem_process, args=(child, periods, planner), daemon=True)
+    # not a daemon: the CEM starts its own planning process
+    proc = ctx.Process(target=_cem_process, args=(child, periods, planner), daemon=False)
     proc.start()
+    if not parent.poll(120):  # the CEM process failed to start: do not wait for ever
+        proc.terminate()
+        raise SystemExit("the CEM process did not start")
     port = parent.recv()
     ps = psutil.Process(proc.pid)
     rss0 = ps.memory_info().rss
@@ -215,6 +219,9 @@ async def _load(n: int, duration_s: float, periods: int, planner: str = "process
     await asyncio.gather(*tasks, return_exceptions=True)
     parent.send("stop")
     proc.join(10)
+    if proc.is_alive():
+        proc.terminate()
+        proc.join(5)
     lat = np.array([x for rm in rms for x in rm.latencies]) * 1000.0
     cpu_s = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
     wall = t1 - t0

@@ -188,7 +188,10 @@ class CEM:
             server_header="gridflex-cem",
         )
         if self.planner == "process":
-            self._process = PlanningProcess(self.site)
+            try:
+                self._process = PlanningProcess(self.site)
+            except (AssertionError, OSError) as exc:  # e.g. in a daemon process: no children allowed
+                log.warning("no planning process (%s): planning in a thread", exc)
         self._planner_task = asyncio.create_task(self._planner(), name="cem-planner")
         sock = next(iter(self._server.sockets))
         return int(sock.getsockname()[1])
