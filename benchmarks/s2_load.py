@@ -1,6 +1,6 @@
 """S2 CEM under load, printed as JSON.
 
-    .venv/bin/python benchmarks/s2_load.py [--n 200 2000] [--duration 20] [--skip-reopt] [--skip-demo]
+    .venv/bin/python benchmarks/s2_load.py [--n 200 2000] [--duration 20] [--planner process|thread] [--skip-reopt] [--skip-demo]
 
 (a) Load: the CEM runs in a process of its own (127.0.0.1 only, ephemeral port). N lightweight raw
     WebSocket RMs (in this process, one asyncio task each) speak valid s2 JSON: Handshake, RM details
@@ -47,7 +47,7 @@ RNG = np.random.default_rng(0)
 # ── the CEM process ─────────────────────────────────────────────────────────────────────────────
 
 
-def _cem_process(conn: Any, periods: int) -> None:
+def _cem_process(conn: Any, periods: int, planner: str = "process") -> None:
     from gridflex.s2.server import CEM
     from gridflex.scheduling import parse_site
 
@@ -56,7 +56,7 @@ def _cem_process(conn: Any, periods: int) -> None:
                            "prices": {"day_ahead_eur_per_mwh": [40.0 + 10.0 * (k % 4) for k in range(periods)]},
                            "assets": [{"kind": "grid_connection", "name": "meter"},
                                       {"kind": "load", "name": "base", "profile_kw": 100.0}]})  # fmt: skip
-        cem = CEM(site, {TOKEN: None}, debounce_s=1.0, ping_interval_s=None)
+        cem = CEM(site, {TOKEN: None}, debounce_s=1.0, ping_interval_s=None, planner=planner)
         port = await cem.start(HOST, 0)
         conn.send(port)
         loop = asyncio.get_running_loop()
@@ -176,13 +176,17 @@ def _battery_sd() -> tuple[dict[str, Any], dict[str, tuple[float, float]]]:
     return sd, modes
 
 
-async def _load(n: int, duration_s: float, periods: int) -> dict[str, Any]:
+async def _load(n: int, duration_s: float, periods: int, planner: str = "process") -> dict[str, Any]:
     if not 1 <= n <= MAX_N:
         raise SystemExit(f"--n must be within 1..{MAX_N}")
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_cem_process, args=(child, periods), daemon=True)
+    # not a daemon: the CEM starts its own planning process
+    proc = ctx.Process(target=_cem_process, args=(child, periods, planner), daemon=False)
     proc.start()
+    if not parent.poll(120):  # the CEM process failed to start: do not wait for ever
+        proc.terminate()
+        raise SystemExit("the CEM process did not start")
     port = parent.recv()
     ps = psutil.Process(proc.pid)
     rss0 = ps.memory_info().rss
@@ -215,6 +219,9 @@ async def _load(n: int, duration_s: float, periods: int) -> dict[str, Any]:
     await asyncio.gather(*tasks, return_exceptions=True)
     parent.send("stop")
     proc.join(10)
+    if proc.is_alive():
+        proc.terminate()
+        proc.join(5)
     lat = np.array([x for rm in rms for x in rm.latencies]) * 1000.0
     cpu_s = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
     wall = t1 - t0
@@ -242,6 +249,8 @@ async def _load(n: int, duration_s: float, periods: int) -> dict[str, Any]:
         "rms_with_instructions": sum(rm.instructions > 0 for rm in rms),
         "connect_errors": sum(rm.errors for rm in rms),
         "horizon_periods": periods,
+        "planner": planner,  # "process": plans in a worker (its CPU is not in cem_cpu_*)
+        "replanning": "on (deviation-triggered, debounced 1 s, and once per period)",
     }
 
 
@@ -316,6 +325,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n", type=int, nargs="+", default=[200, 2000], help="numbers of RMs (≤ 5000)")
     ap.add_argument("--duration", type=float, default=20.0, help="steady window, s")
     ap.add_argument("--periods", type=int, default=8, help="the CEM's planning horizon (15 min periods)")
+    ap.add_argument("--planner", choices=["process", "thread"], default="process",
+                    help="where the CEM plans: a worker process (default) or a thread of its own process")  # fmt: skip
     ap.add_argument("--skip-reopt", action="store_true")
     ap.add_argument("--skip-demo", action="store_true", help="Leave out (c), the short S2 demo.")
     ap.add_argument(
@@ -334,7 +345,7 @@ def main(argv: list[str] | None = None) -> None:
     for n in args.n:
         if time.perf_counter() - t_start > MAX_RUN_S:
             break
-        out["load"].append(asyncio.run(_load(n, min(args.duration, 120.0), args.periods)))
+        out["load"].append(asyncio.run(_load(n, min(args.duration, 120.0), args.periods, args.planner)))
     out["total_s"] = round(time.perf_counter() - t_start, 1)
     print(json.dumps(out, indent=2))
 

@@ -11,7 +11,8 @@ Public API::
     Session(Device(rid)).handle_frame(frame) → Outcome(replies, events, close)   # pure handler
     plan_site(site, PlanRequest(...)) → Plan                                   # the optimiser step
 
-Layout: the protocol here (``server``, ``protocol``, ``planner``, ``schema``, ``clock``);
+Layout: the protocol here (``server``, ``protocol``, ``planner``, ``schema``, ``clock``; ``admin``
+checks the operator's commands, ``planning_process`` plans in a worker process);
 ``control/`` one module per control type behind one registry (``control.CONTROLS``); ``rm/`` the
 device simulators. The device models are assets of the core (``gridflex.assets``: ``fill_rate``,
 ``power_envelope``, ``power_sequence``, ``mode_machine``).

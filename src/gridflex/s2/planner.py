@@ -27,7 +27,7 @@ import hashlib
 import pickle
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -85,6 +85,22 @@ class PlanRequest:
     export_limit_kw: np.ndarray | None = None  # congestion: net export cap per period (inf: none)
     warm: WarmModel | None = None  # kept by the CEM; not part of the request's data
     extra: list[Any] = field(default_factory=list)  # PPBC / OMBC / DDBC device assets (power_sequence, ...)
+    time_limit_s: float | None = None  # HiGHS' time limit per solve (None: none); the best plan found
+    mip_rel_gap: float = 1e-6  # by then is used (Plan.status "time_limit")
+
+    def devices(self) -> list[str]:
+        """The device names in the request (``s2-<resource id>``), each once, in order."""
+        names = [f.name for f in self.frbc] + [p.name for p in self.pebc] + list(self.loads_kw)
+        names += [a.name.split("/")[0] for a in self.extra]
+        return list(dict.fromkeys(names))
+
+    def without(self, name: str) -> PlanRequest:
+        """The same request without device ``name`` (its FRBC, PEBC, load or PPBC/OMBC/DDBC part)."""
+        return replace(
+            self, frbc=[f for f in self.frbc if f.name != name], pebc=[p for p in self.pebc if p.name != name],
+            loads_kw={k: v for k, v in self.loads_kw.items() if k != name},
+            extra=[a for a in self.extra if a.name.split("/")[0] != name],
+        )  # fmt: skip
 
     @functools.cached_property
     def by_name(self) -> dict[str, Any]:
@@ -106,6 +122,7 @@ class Plan:
     frbc_power_kw: dict[str, np.ndarray] = field(default_factory=dict)  # FRBC device → planned kW
     warm: bool = False  # re-solved in place from the last basis
     extra: dict[str, Any] = field(default_factory=dict)  # asset name → the solved PPBC/OMBC/DDBC asset
+    status: str = "optimal"  # or "time_limit": the best plan found within req.time_limit_s
 
 
 def site_with_devices(
@@ -145,7 +162,14 @@ def _structure_key(base: Site, req: PlanRequest) -> bytes:
     h = hashlib.sha256()
     h.update(repr((id(base), fleet_signature(req.frbc))).encode())
     for f in fields(req):
-        if f.name not in ("frbc", "import_limit_kw", "export_limit_kw", "warm"):
+        if f.name not in (
+            "frbc",
+            "import_limit_kw",
+            "export_limit_kw",
+            "warm",
+            "time_limit_s",
+            "mip_rel_gap",
+        ):
             h.update(f.name.encode())
             h.update(pickle.dumps(getattr(req, f.name)))
     return h.digest()
@@ -226,7 +250,7 @@ def plan_site(base: Site, req: PlanRequest) -> Plan:
     assert sm is not None
     _set_congestion(sm, warm.congestion, req)
     try:
-        res = solve_site_model(sm)
+        res = solve_site_model(sm, time_limit_s=req.time_limit_s, mip_rel_gap=req.mip_rel_gap)
     except Exception:
         warm.key = b""  # never re-solve a model whose last solve failed
         raise
@@ -246,4 +270,4 @@ def plan_site(base: Site, req: PlanRequest) -> Plan:
     mine = {a.name for a in req.extra}
     extra = {a.name: a for a in sm.compiled.site.assets if a.name in mine}
     return Plan(req.start, req.step_s, req.n, rates, fill, pv, res.net_import_kw(),
-                dict(res.costs_eur), time.perf_counter() - t0, power, reused, extra)  # fmt: skip
+                dict(res.costs_eur), time.perf_counter() - t0, power, reused, extra, res.status)  # fmt: skip

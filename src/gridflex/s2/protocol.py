@@ -13,8 +13,11 @@ INVALID_DATA          not UTF-8 / not JSON / not an object / no usable ``message
                       the nil UUID when the id cannot be read)
 INVALID_MESSAGE       the frame breaks the S2 schema (s2-python's models), or an unknown type
 INVALID_CONTENT       it refers to something unknown (instruction id, actuator, operation mode,
-                      timer, revoked object) or is not a message an RM may send
-TEMPORARY_ERROR       the session is over its message rate (try again later)
+                      timer, revoked object) or is not a message an RM may send; or a number is
+                      not finite, beyond ``MAX_ABS_VALUE``, a power beyond ``max_power_w``, or a
+                      value far outside the device's declared ranges (a fill level)
+TEMPORARY_ERROR       the session is over its message rate (try again later); every frame counts,
+                      and over the rate a frame without a readable message_id gets no reply
 PERMANENT_ERROR       out of order: anything but Handshake first, control-type messages before
                       SelectControlType or for another control type, no common protocol version
 OK                    accepted (state updated, events emitted)
@@ -27,6 +30,7 @@ leaves the session, the device and the optimiser inputs as they were.
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -76,6 +80,36 @@ CEM_ONLY = {
     "DDBC.Instruction",
 }
 """Messages only a CEM sends; from an RM they are refused with INVALID_CONTENT."""
+
+
+MAX_ABS_VALUE = 1e12
+"""The largest magnitude of any number an RM may send (fill levels in J, durations in ms included)."""
+MAX_POWER_W = 1e7
+"""Default bound of a power value (W): 10 MW, beyond any device in a building; a CEM may set another."""
+
+
+def number_problem(data: Any, mtype: str, max_power_w: float, path: str = "") -> str | None:
+    """The first non-finite or absurd number of a message (its path and why), else None. A number
+    is a power when the message type or a key on its path says so (``PowerMeasurement``,
+    ``power_ranges``, ``power_values``, ...)."""
+    power = "power" in mtype.lower()
+    stack: list[tuple[str, Any, bool]] = [(path, data, power)]
+    while stack:
+        where, x, is_power = stack.pop()
+        if isinstance(x, dict):
+            stack += [
+                (f"{where}.{k}" if where else str(k), v, is_power or "power" in str(k)) for k, v in x.items()
+            ]
+        elif isinstance(x, list):
+            stack += [(f"{where}[{i}]", v, is_power) for i, v in enumerate(x)]
+        elif isinstance(x, float | int) and not isinstance(x, bool):
+            if not math.isfinite(x):
+                return f"{where}: {x} is not a finite number"
+            if abs(x) > MAX_ABS_VALUE:
+                return f"{where}: {x:g} is beyond {MAX_ABS_VALUE:g}"
+            if is_power and abs(x) > max_power_w:
+                return f"{where}: {x:g} W is beyond the CEM's bound of {max_power_w:g} W"
+    return None
 
 
 class SessionState(StrEnum):
@@ -190,8 +224,10 @@ class Session:
         max_frame_bytes: int = 1 << 20,
         rate_per_s: float = 100.0,
         burst: float = 200.0,
+        max_power_w: float = MAX_POWER_W,
     ) -> None:
         self.device = device
+        self.max_power_w = max_power_w  # a larger power value (W) is refused: INVALID_CONTENT
         self.state = SessionState.CONNECTED
         self.max_frame_bytes = max_frame_bytes
         self.busy = False  # set by the server when it cannot keep up: TEMPORARY_ERROR
@@ -238,17 +274,22 @@ class Session:
 
     def _handle(self, frame: str | bytes) -> Outcome:
         bad = ReceptionStatusValues
+        # Every frame takes from the rate budget, junk and garbage included; over it, only a frame
+        # with a readable message_id is answered (TEMPORARY_ERROR, so an RM sends it again): a flood
+        # of junk gets no flood of INVALID_DATA back.
+        limited = self.busy or not self._limit.take()
         if len(frame) > self.max_frame_bytes:
-            return self._refuse(NIL_UUID, bad.INVALID_DATA, f"frame over {self.max_frame_bytes} bytes")
+            return Outcome() if limited else self._refuse(
+                NIL_UUID, bad.INVALID_DATA, f"frame over {self.max_frame_bytes} bytes")  # fmt: skip
         try:
             text = frame.decode("utf-8") if isinstance(frame, bytes) else frame
             data = json.loads(text)
         except (UnicodeDecodeError, ValueError, RecursionError):
-            return self._refuse(NIL_UUID, bad.INVALID_DATA, "not valid JSON")
+            return Outcome() if limited else self._refuse(NIL_UUID, bad.INVALID_DATA, "not valid JSON")
         if not isinstance(data, dict):
-            return self._refuse(NIL_UUID, bad.INVALID_DATA, "not a JSON object")
+            return Outcome() if limited else self._refuse(NIL_UUID, bad.INVALID_DATA, "not a JSON object")
         mtype = data.get("message_type")
-        if mtype == "ReceptionStatus":
+        if mtype == "ReceptionStatus":  # never answered; still read, or instructions look unanswered
             self._on_reception_status(data)
             return Outcome()
         raw_id = data.get("message_id")
@@ -257,10 +298,10 @@ class Session:
         except ValueError:
             subject = None
         if subject is None:
-            return self._refuse(NIL_UUID, bad.INVALID_DATA, "no message_id (UUID)")
+            return Outcome() if limited else self._refuse(NIL_UUID, bad.INVALID_DATA, "no message_id (UUID)")
         if self.state == SessionState.CLOSED:
             return self._refuse(subject, bad.PERMANENT_ERROR, "session is closed")
-        if self.busy or not self._limit.take():
+        if limited:
             return self._refuse(subject, bad.TEMPORARY_ERROR, "busy; send again later")
         cls = TYPE_TO_MESSAGE_CLASS.get(mtype) if isinstance(mtype, str) else None
         if cls is None:
@@ -275,6 +316,9 @@ class Session:
         order = self._order_problem(str(mtype))
         if order:
             return self._refuse(subject, bad.PERMANENT_ERROR, order)
+        absurd = number_problem(data, mtype, self.max_power_w)
+        if absurd:  # one device's broken sensor must not reach (and stop) the site's plan
+            return self._refuse(subject, bad.INVALID_CONTENT, absurd)
         return self._dispatch(msg, subject)
 
     def _order_problem(self, mtype: str) -> str | None:

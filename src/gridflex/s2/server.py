@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import ipaddress
 import json
 import logging
 import math
@@ -47,12 +48,14 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from gridflex.errors import DataError, GridflexError, Problem, ValidationError
+from gridflex.s2.admin import AdminError, check_command
 from gridflex.s2.clock import Clock
 from gridflex.s2.control import BY_SHORT, CONTROLS
 from gridflex.s2.control.base import delay_s, trim
 from gridflex.s2.control.frbc import ELECTRIC
 from gridflex.s2.planner import Plan, PlanRequest, WarmModel, plan_site
-from gridflex.s2.protocol import SUPPORTED_CONTROL_TYPES, Device, Session, SessionState
+from gridflex.s2.planning_process import PlanningProcess, in_daemon_thread
+from gridflex.s2.protocol import MAX_POWER_W, SUPPORTED_CONTROL_TYPES, Device, Session, SessionState
 from gridflex.scheduling import Site, load_site
 
 log = logging.getLogger("gridflex.s2")
@@ -113,6 +116,11 @@ class CEM:
         max_frame_bytes: int = 1 << 20,
         ping_interval_s: float | None = 20.0,
         rate_per_s: float = 100.0,
+        rate_burst: float = 200.0,
+        max_power_w: float = MAX_POWER_W,
+        plan_time_limit_s: float | None = 10.0,
+        plan_mip_rel_gap: float = 1e-3,
+        planner: str = "thread",
         deviation_kw: float = 0.5,
         deviation_fill_frac: float = 0.05,
         control_types: Sequence[ControlType | str] | str | None = None,
@@ -126,7 +134,22 @@ class CEM:
         self.instructions_ahead = instructions_ahead
         self.max_frame_bytes = max_frame_bytes
         self.ping_interval_s = ping_interval_s
-        self.rate_per_s = rate_per_s
+        self.rate_per_s = rate_per_s  # frames per second per session (every frame counts), bursts of:
+        self.rate_burst = rate_burst
+        self.max_power_w = max_power_w  # a power value beyond it (W) is refused: INVALID_CONTENT
+        # real time: HiGHS stops at the limit (or gap) and the best plan found is used; without one,
+        # the last good plan is kept and its instructions sent again
+        self.plan_time_limit_s = plan_time_limit_s
+        self.plan_mip_rel_gap = plan_mip_rel_gap
+        self.time_limit_hits = 0  # plans that stopped at the time limit
+        if planner not in ("thread", "process"):
+            raise ValueError(f"planner must be 'thread' or 'process', got {planner!r}")
+        # "process": build and solve in a worker process (no GIL shared with the protocol loop)
+        self.planner = planner
+        self._process: PlanningProcess | None = None
+        self.isolated: dict[str, Isolation] = {}  # resource id → why it is left out of the plans
+        self._last_req: PlanRequest | None = None
+        self._solved_req: PlanRequest | None = None  # the request the last solve was of
         self.devices: dict[str, Device] = {}
         # the control-type policy of every new device, best first (Session.set_preference changes one)
         self.control_types = (
@@ -164,6 +187,11 @@ class CEM:
             ping_timeout=self.ping_interval_s,
             server_header="gridflex-cem",
         )
+        if self.planner == "process":
+            try:
+                self._process = PlanningProcess(self.site)
+            except (AssertionError, OSError) as exc:  # e.g. in a daemon process: no children allowed
+                log.warning("no planning process (%s): planning in a thread", exc)
         self._planner_task = asyncio.create_task(self._planner(), name="cem-planner")
         sock = next(iter(self._server.sockets))
         return int(sock.getsockname()[1])
@@ -174,6 +202,9 @@ class CEM:
             self._planner_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._planner_task
+        if self._process is not None:
+            self._process.close()  # a solve in progress is abandoned
+            self._process = None
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -215,7 +246,7 @@ class CEM:
         old = self.connections.get(rid)
         if old is not None:  # a newer connection of the same resource wins
             await old.ws.close(1000, "replaced by a newer connection")
-        session = Session(device, self.max_frame_bytes, self.rate_per_s)
+        session = Session(device, self.max_frame_bytes, self.rate_per_s, self.rate_burst, self.max_power_w)
         conn = _Conn(ws, session, self.frame_tap)
         self.connections[rid] = conn
         log.info("RM %s connected from %s", rid, ws.remote_address)
@@ -301,6 +332,8 @@ class CEM:
         that touches it. The cap is soft (``CONGESTION_PENALTY_EUR_PER_KWH`` per kWh over), so a
         limit below the site's inflexible load gives the least possible excess, never a failed plan.
         """
+        if step_s is not None and not (isinstance(step_s, int | float) and 0 < step_s < math.inf):
+            raise ValueError(f"step_s must be a number > 0, got {step_s!r}")
         step = int(step_s or self.step_s)
         if start is None:
             now = self.clock.now().timestamp()
@@ -321,44 +354,53 @@ class CEM:
         out = []
         for side in ("import", "export"):
             lim = np.full(n, np.inf)
-            for a, b, kw in self._limits[side]:
-                touch = (edges[:-1] < b) & (edges[1:] > a)
-                lim[touch] = np.minimum(lim[touch], kw)
+            if self._limits[side]:  # one vectorised pass (a limit may hold 10,000 values)
+                a, b, kw = np.asarray(self._limits[side], dtype=float).T
+                touch = (edges[:-1, None] < b) & (edges[1:, None] > a)
+                lim = np.minimum(lim, np.where(touch, kw, np.inf).min(axis=1))
             out.append(lim)
         return out[0], out[1]
 
     async def _admin(self, ws: ServerConnection) -> None:
-        """The operator's WebSocket: one JSON command per frame, one JSON reply each."""
+        """The operator's WebSocket: one JSON command per frame, one JSON reply each; a bad command
+        gets ``{"ok": false, "error": "<field>: ..."}`` and the connection stays open."""
         try:
             async for frame in ws:
                 try:
                     cmd = json.loads(frame)
-                    reply = self.admin_command(cmd if isinstance(cmd, dict) else {})
-                except (ValueError, TypeError) as exc:
-                    reply = {"ok": False, "error": str(exc)[:300]}
-                await ws.send(json.dumps(reply))
+                except (ValueError, RecursionError):
+                    cmd = _NOT_JSON
+                try:
+                    text = json.dumps(self.admin_command(cmd), allow_nan=False)
+                except Exception as exc:  # the operator's socket must survive any command
+                    log.warning("admin command failed: %s: %s", type(exc).__name__, str(exc)[:200])
+                    text = json.dumps({"ok": False, "error": f"internal error: {type(exc).__name__}"})
+                await ws.send(text)
         except ConnectionClosed:
             pass
 
-    def admin_command(self, cmd: dict[str, Any]) -> dict[str, Any]:
+    def admin_command(self, cmd: Any) -> dict[str, Any]:
         """Run one operator command (the ``/admin`` WebSocket's frames); returns the JSON reply.
 
         * ``{"action": "set_congestion_limit", "import_kw": …, "export_kw": …, "start": ISO, "step_s": s}``
           (the values as in :meth:`set_congestion_limit`; time-stamped series as ``[[ISO, kW], …]``)
         * ``{"action": "clear_congestion_limit"}``
         * ``{"action": "status"}``: plans so far, devices, the limits and the plan's net import (kW)
+
+        Every field is checked first (:func:`gridflex.s2.admin.check_command`: types, finite values,
+        0..1 GW, at most 10,000 values, whole seconds); a bad one gets ``{"ok": false, "error": ...}``
+        naming it, and nothing changes.
         """
-        action = cmd.get("action")
+        if cmd is _NOT_JSON:
+            return {"ok": False, "error": "command: not valid JSON"}
+        try:
+            action, args = check_command(cmd)
+        except AdminError as exc:
+            return {"ok": False, "error": str(exc)}
         if action == "set_congestion_limit":
-            start = cmd.get("start")
-            self.set_congestion_limit(
-                cmd.get("import_kw"), cmd.get("export_kw"),
-                None if start is None else datetime.fromisoformat(str(start)), cmd.get("step_s"),
-            )  # fmt: skip
+            self.set_congestion_limit(**args)
         elif action == "clear_congestion_limit":
             self.clear_congestion_limit()
-        elif action != "status":
-            return {"ok": False, "error": f"unknown action {str(action)[:40]!r}"}
         now = self.clock.now()
         start = datetime.fromtimestamp(int(now.timestamp()) // self.step_s * self.step_s, UTC)
         imp, exp = self.congestion_limit_kw(start, self.step_s, self.n_periods)
@@ -367,7 +409,10 @@ class CEM:
         def js(a: Any) -> list[float | None]:
             return [None if not math.isfinite(x) else round(float(x), 3) for x in a]
 
+        isolated = {rid: iso.why for rid, iso in self.isolated.items()}
         return {"ok": True, "plans": self.plans, "devices": len(self.connections), "start": start.isoformat(),
+                "isolated": isolated, "time_limit_hits": self.time_limit_hits,
+                "last_error": None if self.last_error is None else str(self.last_error)[:300],
                 "import_limit_kw": js(imp), "export_limit_kw": js(exp),
                 "net_import_kw": None if plan is None else js(plan.net_import_kw)}  # fmt: skip
 
@@ -381,25 +426,42 @@ class CEM:
             req.import_limit_kw, req.export_limit_kw = self.congestion_limit_kw(
                 start, self.step_s, self.n_periods
             )
+        req.time_limit_s, req.mip_rel_gap = self.plan_time_limit_s, self.plan_mip_rel_gap
         for rid, conn in self.connections.items():
             dev = self.devices[rid]
             control = CONTROLS.get(dev.control_type)
             if conn.session.state == SessionState.CONTROL_TYPE_SELECTED and control is not None:
                 control.snapshot(dev, dev.state, req, now, now + timedelta(seconds=delay_s(dev)))
+        for rid, iso in list(self.isolated.items()):
+            known = self.devices.get(rid)
+            if known is None or known.revision != iso.revision or now.timestamp() >= iso.until:
+                del self.isolated[rid]  # new data, or a period later: try it again
+                log.info("RM %s: planned again after isolation", rid)
+            else:
+                req = req.without(known.name)
         return req
 
     async def replan(self) -> Plan | None:
-        """Snapshot, solve in a worker thread, send instructions; returns the plan (None if none)."""
+        """Snapshot, solve in a planning thread, send instructions; returns the plan (None if none).
+
+        A failed plan is tried again without each device in turn: a device whose data alone makes
+        the site infeasible is isolated (left out of the plans until it sends new data or a period
+        passed; said in the log and in ``/admin`` status). With no plan at all, the last good plan's
+        instructions are sent again."""
         req = self.snapshot()
         if not (req.frbc or req.pebc or req.extra):
             return None
-        try:
-            plan = await asyncio.to_thread(plan_site, self.site, req)
-        except GridflexError as exc:
-            self.last_error = exc
-            log.warning("re-optimisation failed: %s", exc)
+        plan = await self._plan_isolating(req)
+        if plan is None:
+            if self.last_plan is not None and self._last_req is not None:
+                await self._send_instructions(self.last_plan, self._last_req)  # the last good plan
             return None
-        self.last_plan, self.last_error = plan, None
+        req = self._solved_req or req
+        self.last_plan, self.last_error, self._last_req = plan, None, req
+        if plan.status == "time_limit":
+            self.time_limit_hits += 1
+            log.warning("plan %d stopped at the time limit (%.1f s): the best plan found is used",
+                        self.plans + 1, self.plan_time_limit_s or 0.0)  # fmt: skip
         log.info("plan %d: %d device(s), net import %.1f..%.1f kW, cost %.2f EUR, %s solve %.3f s",
                  self.plans + 1, len(req.frbc) + len(req.pebc) + len(req.extra) + len(req.loads_kw),
                  plan.net_import_kw.min(initial=0.0), plan.net_import_kw.max(initial=0.0),
@@ -408,6 +470,53 @@ class CEM:
         self.plans += 1
         await self._send_instructions(plan, req)
         return plan
+
+    async def _plan_isolating(self, req: PlanRequest) -> Plan | None:
+        """The plan of ``req``, or of ``req`` without the one device that makes it fail (isolated)."""
+        self._solved_req = req
+        try:
+            return await self._solve(req)
+        except GridflexError as exc:
+            first = exc
+        culprit = await (
+            self._process.culprit(req) if self._process else in_daemon_thread(self._culprit, req)
+        )
+        if culprit is None:
+            self.last_error = first
+            log.warning("re-optimisation failed: %s", first)
+            return None
+        rid = culprit.removeprefix("s2-")
+        dev = self.devices.get(rid)
+        why = f"its data makes the site's plan fail ({' '.join(str(first).split())[:300]})"
+        until = self.clock.now().timestamp() + self.step_s
+        self.isolated[rid] = Isolation(why, dev.revision if dev is not None else -1, until)
+        log.warning("RM %s isolated: %s; the other devices are planned without it", rid, why)
+        req = req.without(culprit)
+        self._solved_req = req
+        try:
+            return await self._solve(req)
+        except GridflexError as exc:
+            self.last_error = exc
+            log.warning("re-optimisation failed: %s", exc)
+            return None
+
+    async def _solve(self, req: PlanRequest) -> Plan:
+        if self._process is not None:
+            return await self._process.plan(req)
+        return await in_daemon_thread(plan_site, self.site, req)
+
+    def _culprit(self, req: PlanRequest, max_tries: int = 16) -> str | None:
+        """The device whose removal alone makes the plan succeed (in the planning thread), or None.
+        Each trial builds a model of its own (the CEM's warm model is left as it was)."""
+        for name in req.devices()[:max_tries]:
+            trial = req.without(name)
+            trial.warm = WarmModel(base=self.warm.base)  # the base site compiled once, reused
+            try:
+                plan_site(self.site, trial)
+            except GridflexError:
+                continue
+            return name
+        return None
 
     async def _planner(self) -> None:
         while True:
@@ -441,6 +550,18 @@ class CEM:
             await asyncio.sleep(0)  # let frames of other sessions in between: one device at a time
 
 
+_NOT_JSON = object()  # an /admin frame that does not parse
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """Why a device is left out of the plans, until its data changes or ``until`` (epoch s)."""
+
+    why: str
+    revision: int
+    until: float
+
+
 def _ts(t: datetime | str) -> float:
     d = datetime.fromisoformat(t) if isinstance(t, str) else t
     if d.tzinfo is None:
@@ -468,9 +589,38 @@ def _segments(value: Any, t0: float, step_s: int, side: str) -> list[tuple[float
 
 
 def tls_context(certfile: str | Path, keyfile: str | Path | None = None) -> ssl.SSLContext:
+    """A server TLS context; raises DataError naming the file it cannot use."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(str(certfile), None if keyfile is None else str(keyfile))
+    try:
+        ctx.load_cert_chain(str(certfile), None if keyfile is None else str(keyfile))
+    except (OSError, ssl.SSLError) as exc:
+        why = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
+        names = str(certfile) if keyfile is None else f"{certfile} / {keyfile}"
+        raise DataError(f"cannot use TLS certificate / key {names}: {why}") from None
     return ctx
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (or ``localhost``): only this machine can connect."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_listen_options(
+    host: str, port: int, certfile: str | Path | None, keyfile: str | Path | None
+) -> list[Problem]:
+    """Problems with ``cem serve``'s address and TLS options (checked before loading anything)."""
+    out = []
+    if not 0 <= port <= 65535:
+        out.append(Problem("cem serve", "port", f"must be 0..65535 (0: any free port), got {port}"))
+    if (certfile is None) != (keyfile is None):
+        given, missing = ("keyfile", "certfile") if certfile is None else ("certfile", "keyfile")
+        out.append(Problem("cem serve", given, f"--{given} needs --{missing} (wss:// needs both)"))
+    return out
 
 
 async def run_cem(
@@ -481,18 +631,27 @@ async def run_cem(
     ssl_context: ssl.SSLContext | None = None,
     stop: asyncio.Event | None = None,
     control_types: Sequence[ControlType | str] | str | None = None,
+    on_listening: Callable[[str], None] | None = None,
+    clock: Clock | None = None,
+    planner: str = "thread",
 ) -> None:
-    """Run a CEM until ``stop`` is set (or SIGINT / SIGTERM), then shut down cleanly."""
+    """Run a CEM until ``stop`` is set (or SIGINT / SIGTERM), then shut down cleanly.
+
+    ``on_listening(url)`` is called once the socket is bound (default: an INFO log line)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     # an "@admin" token in the tokens file opens /admin (congestion limits)
-    cem = CEM(site, tokens, control_types=control_types)
+    cem = CEM(site, tokens, clock=clock, control_types=control_types, planner=planner)
     bound = await cem.start(host, port, ssl_context)
     scheme = "wss" if ssl_context else "ws"
-    log.info("CEM for site '%s' listening on %s://%s:%d/s2/<resource-id>", site.name, scheme, host, bound)
+    url = f"{scheme}://{host}:{bound}/s2/<resource-id>"
+    if on_listening is not None:
+        on_listening(url)
+    else:
+        log.info("CEM for site '%s' listening on %s", site.name, url)
     try:
         await stop.wait()
     finally:
@@ -543,15 +702,35 @@ def serve(
     certfile: str | Path | None = None,
     keyfile: str | Path | None = None,
     control_types: Sequence[ControlType | str] | str | None = None,
+    on_listening: Callable[[str], None] | None = None,
+    speed: float = 1.0,
+    start: datetime | None = None,
+    planner: str = "process",
 ) -> None:
     """``gridflex cem serve``: load the site and tokens, serve until interrupted.
+
+    ``speed`` and ``start``: the CEM's clock (:class:`~gridflex.s2.clock.Clock`), as ``rm simulate``'s:
+    simulated time from ``start`` (default: now) at ``speed`` simulated seconds per real second.
+    ``planner``: "process" (default: plans in a worker process) or "thread".
+
+    Refuses a key without a certificate (and the reverse) and a port outside 0..65535 before loading
+    anything; warns when listening on a non-loopback address without TLS (tokens in clear text).
+    ``on_listening(url)`` is called once the site is loaded and the socket bound.
 
     ``control_types``: the CEM's control-type policy for every device, best first (S2 names or
     FRBC, DDBC, OMBC, PPBC, PEBC, NOT_CONTROLABLE; a list or ``"PEBC,NOT_CONTROLABLE"``); default
     :data:`~gridflex.s2.protocol.SUPPORTED_CONTROL_TYPES`.
     """
+    problems = check_listen_options(host, port, certfile, keyfile)
+    if problems:
+        raise ValidationError("options", problems)
     policy = None if control_types is None else parse_control_types(control_types)
     site = load_site(site_path)
     tokens = read_tokens(tokens_path)
     ctx = tls_context(certfile, keyfile) if certfile else None
-    asyncio.run(run_cem(site, tokens, host, port, ctx, control_types=policy))
+    if ctx is None and not is_loopback(host):
+        log.warning("listening on %s without TLS: bearer tokens and S2 data cross the network in clear "
+                    "text (use --certfile and --keyfile)", host)  # fmt: skip
+    clock = Clock(speed, start)
+    asyncio.run(run_cem(site, tokens, host, port, ctx, control_types=policy, on_listening=on_listening,
+                        clock=clock, planner=planner))  # fmt: skip

@@ -142,6 +142,13 @@ class FrbcState:
             return None
         if self.system_description is None and not isinstance(msg, FRBCStorageStatus):
             return f"{msg.message_type} before any FRBC.SystemDescription"
+        if isinstance(msg, FRBCStorageStatus) and self.system_description is not None:
+            # beyond the declared range by more than its width: a broken sensor, not a full storage
+            fr = self.system_description.storage.fill_level_range
+            w = max(fr.end_of_range - fr.start_of_range, 1e-9)
+            if not fr.start_of_range - w <= msg.present_fill_level <= fr.end_of_range + w:
+                return (f"present_fill_level {msg.present_fill_level:g} is far outside the declared "
+                        f"fill_level_range {fr.start_of_range:g}..{fr.end_of_range:g}")  # fmt: skip
         return None
 
     def apply(self, msg: FrbcMessage) -> None:

@@ -18,6 +18,11 @@ Every kind announces its S2 energy roles (:data:`ROLES`) in its ResourceManagerD
 also offer NOT_CONTROLABLE, as do the devices whose ``control_types`` list it: not controlled, a
 simulator only reports its power measurements. :meth:`Simulator.offer` announces other control
 types during a session (a new ResourceManagerDetails), as an RM whose device changed does.
+
+Connecting: over ``wss://`` the CEM's certificate is verified (system CAs, or ``cafile`` for a private
+CA; ``insecure=True`` turns verification off, for tests only). HTTP 401/403, a bad URL or an untrusted
+certificate end the run at once with :class:`RMConnectError`; other failures (refused, 404, timeout)
+are retried ``retries`` times in a row with exponential backoff, then end it the same way.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import ssl
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -83,6 +89,7 @@ from s2python.frbc import (
 from s2python.generated.gen_s2 import PEBCPowerEnvelopeConsequenceType, PEBCPowerEnvelopeLimitType
 from s2python.pebc import PEBCAllowedLimitRange, PEBCInstruction, PEBCPowerConstraints
 
+from gridflex.errors import GridflexError
 from gridflex.s2.clock import Clock
 from gridflex.s2.control.ombc import as_uuid
 from gridflex.s2.rm import sim_devices, sim_frbc
@@ -312,6 +319,83 @@ class _Handler(ResourceManagerHandler):
         return None if c is None else c.get_protocol_control_type()
 
 
+# ── connecting ──────────────────────────────────────────────────────────────────────────────────
+
+
+class RMConnectError(GridflexError):
+    """The RM could not connect to its CEM (one line: the URL and why)."""
+
+
+class _ConnectFailed(Exception):
+    def __init__(self, message: str, final: bool) -> None:
+        super().__init__(message)
+        self.final = final  # retrying cannot help (401/403, bad URL, untrusted certificate)
+
+
+def client_ssl_context(cafile: str | None = None, insecure: bool = False) -> ssl.SSLContext:
+    """Verify the CEM's certificate (system CAs, or ``cafile``); ``insecure``: no verification."""
+    if insecure:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    return ssl.create_default_context(cafile=cafile)
+
+
+def _why(url: str, exc: BaseException) -> _ConnectFailed:
+    """One line naming the URL and the reason; ``final`` when retrying cannot help."""
+    from websockets.exceptions import InvalidStatus, InvalidURI
+
+    if isinstance(exc, InvalidStatus):
+        code = exc.response.status_code
+        phrase = exc.response.reason_phrase
+        hint = " (token not accepted)" if code in (401, 403) else ""
+        return _ConnectFailed(f"{url}: HTTP {code} {phrase}{hint}", final=code in (401, 403))
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return _ConnectFailed(f"{url}: the CEM's certificate is not trusted ({exc.verify_message}); "
+                              "--cafile trusts a private CA", final=True)  # fmt: skip
+    # after the certificate error: SSLCertVerificationError is a ValueError too
+    if isinstance(exc, InvalidURI | ValueError):
+        return _ConnectFailed(f"{url}: not a ws:// or wss:// URL ({exc})", final=True)
+    if isinstance(exc, ConnectionRefusedError):
+        return _ConnectFailed(f"{url}: connection refused", final=False)
+    if isinstance(exc, TimeoutError):
+        return _ConnectFailed(f"{url}: timed out", final=False)
+    return _ConnectFailed(f"{url}: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}", final=False)
+
+
+class _Medium(WebsocketClientMedium):
+    """s2-python's client medium with our TLS context; connection errors are raised as they are
+    (s2-python's own ``connect`` only knows verify-or-not and hides the HTTP status)."""
+
+    def __init__(self, url: str, token: str, ssl_context: ssl.SSLContext | None) -> None:
+        super().__init__(url=url, verify_certificate=True, bearer_token=token)
+        self._ssl = ssl_context
+
+    async def connect(self) -> None:
+        from websockets.asyncio.client import connect as ws_connect
+
+        kw: dict[str, Any] = {"additional_headers": {"Authorization": f"Bearer {self._bearer_token}"}}
+        if self.url.startswith("wss://"):
+            kw["ssl"] = self._ssl or client_ssl_context()
+        try:
+            self._ws = await ws_connect(uri=self.url, open_timeout=10, **kw)
+        except BaseException:
+            self._closed = True
+            raise
+
+
+def s2_resource_id(resource_id: str | uuid.UUID) -> uuid.UUID:
+    """The S2 ``resource_id`` (a UUID) of a URL resource id: itself if a UUID, else a UUID derived
+    from it (the CEM accepts any id of ``[A-Za-z0-9_-:.]``, S2 messages need a UUID)."""
+    if isinstance(resource_id, uuid.UUID):
+        return resource_id
+    try:
+        return uuid.UUID(resource_id)
+    except ValueError:
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"gridflex-rm:{resource_id}")
+
+
 # ── the RM process ──────────────────────────────────────────────────────────────────────────────
 
 
@@ -324,14 +408,20 @@ class Simulator:
         url: str,
         token: str,
         clock: Clock | None = None,
-        resource_id: uuid.UUID | None = None,
+        resource_id: uuid.UUID | str | None = None,
         tick_s: float = 0.05,
         report_every_s: float = 1.0,
+        ssl_context: ssl.SSLContext | None = None,
+        retries: int = 8,
     ) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown simulator {kind!r}; available now: {', '.join(KINDS)}")
         self.kind = kind
-        self.resource_id = resource_id or uuid.uuid4()
+        self.resource_id: uuid.UUID | str = resource_id or uuid.uuid4()  # the URL's id
+        self.s2_resource_id = s2_resource_id(self.resource_id)
+        self.ssl_context = ssl_context  # None: verify against the system CAs (wss://)
+        self.retries = retries  # failed connection attempts in a row before giving up
+        self.attempts = 0  # connection attempts, successful or not
         self.url = url.rstrip("/") + (
             "" if url.rstrip("/").endswith(str(self.resource_id)) else f"/{self.resource_id}"
         )
@@ -604,12 +694,18 @@ class Simulator:
 
     async def _connect_once(self) -> None:
         details = AssetDetails(
-            resource_id=self.resource_id, provides_forecast=self.kind == "pv", provides_power_measurements=[ELEC],
+            resource_id=self.s2_resource_id, provides_forecast=self.kind == "pv", provides_power_measurements=[ELEC],
             instruction_processing_delay=Duration(100), roles=roles(self.kind), name=f"simulated {self.kind}",
             manufacturer="gridflex", model="sim",
         )  # fmt: skip
-        medium = WebsocketClientMedium(url=self.url, verify_certificate=False, bearer_token=self.token)
-        await medium.connect()
+        medium = _Medium(self.url, self.token, self.ssl_context)
+        self.attempts += 1
+        try:
+            await medium.connect()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            raise _why(self.url, exc) from None
         self._medium = medium
         self.connections += 1
         conn = S2AsyncConnection(medium=medium)
@@ -626,18 +722,32 @@ class Simulator:
             await medium.disconnect()
 
     async def run(self, duration_s: float | None = None, max_reconnects: int = 1000) -> dict[str, Any]:
-        """Connect (and reconnect after drops) until ``duration_s`` simulated seconds passed."""
+        """Connect (and reconnect after drops) until ``duration_s`` simulated seconds passed; raises
+        :class:`RMConnectError` when the CEM refuses the token (401/403), the URL or certificate is bad,
+        or ``retries`` attempts in a row failed."""
         until = None if duration_s is None else self.clock.now() + timedelta(seconds=duration_s)
         physics = asyncio.create_task(self._physics(until))
         backoff = 0.05
+        failed = 0  # connection attempts in a row that failed
         try:
             while not physics.done() and not self.terminated and self.connections <= max_reconnects:
                 conn_task = asyncio.create_task(self._connect_once())
                 await asyncio.wait({conn_task, physics}, return_when=asyncio.FIRST_COMPLETED)
                 if not conn_task.done():
                     conn_task.cancel()
-                with contextlib.suppress(BaseException):
+                why: _ConnectFailed | None = None
+                try:
                     await conn_task
+                except _ConnectFailed as exc:
+                    why = exc
+                except BaseException:  # a dropped session: reconnect
+                    pass
+                if why is None:
+                    failed, backoff = 0, 0.05
+                else:
+                    failed += 1
+                    if why.final or failed > self.retries:
+                        raise RMConnectError(str(why))
                 if physics.done() or self.terminated:
                     break
                 await asyncio.sleep(backoff)
@@ -669,17 +779,24 @@ class Simulator:
 
 
 async def run_simulator(kind: str, url: str, token: str, speed: float = 1.0, duration_s: float | None = None,
-                        **kw: Any) -> dict[str, Any]:  # fmt: skip
-    return await Simulator(kind, url, token, clock=Clock(speed), **kw).run(duration_s)
+                        start: datetime | None = None, **kw: Any) -> dict[str, Any]:  # fmt: skip
+    return await Simulator(kind, url, token, clock=Clock(speed, start), **kw).run(duration_s)
 
 
 def simulate(kind: str, url: str, token: str, speed: float = 1.0, duration_s: float | None = None,
-             resource_id: str | None = None) -> dict[str, Any]:  # fmt: skip
+             resource_id: str | None = None, cafile: str | None = None, insecure: bool = False,
+             retries: int = 8, start: datetime | None = None) -> dict[str, Any]:  # fmt: skip
     """``gridflex rm simulate KIND --url ws://host:port/s2 --token T``: run one simulated RM.
 
     ``url`` is the CEM's ``/s2`` base (the resource id is appended) or a full ``/s2/<id>`` URL;
-    ``speed`` accelerates simulated time; ``duration_s`` (simulated) ends the run (None: forever).
-    Returns a summary (fill level, energy clipped or curtailed, connections, instructions).
+    ``speed`` accelerates simulated time from ``start`` (default: now; give the CEM the same clock);
+    ``duration_s`` (simulated) ends the run (None: forever). ``resource_id``: any id the CEM accepts (``[A-Za-z0-9_-:.]``, 1-128); ``cafile`` trusts a private
+    CA over ``wss://``, ``insecure`` skips verification (tests only). Returns a summary (fill level,
+    energy clipped or curtailed, connections, instructions); raises :class:`RMConnectError`.
     """
-    rid = uuid.UUID(resource_id) if resource_id else None
-    return asyncio.run(run_simulator(kind, url, token, speed, duration_s, resource_id=rid))
+    try:
+        ctx = client_ssl_context(cafile, insecure) if url.startswith("wss://") else None
+    except (OSError, ssl.SSLError) as exc:
+        raise RMConnectError(f"cafile {cafile}: cannot load it ({exc.strerror or exc})") from None
+    return asyncio.run(run_simulator(kind, url, token, speed, duration_s, start, resource_id=resource_id or None,
+                                     ssl_context=ctx, retries=retries))  # fmt: skip
