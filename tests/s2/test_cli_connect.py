@@ -210,3 +210,22 @@ def test_cem_serve_prints_listening_once_bound(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_cem_serve_refuses_at_start_a_site_that_cannot_roll(tmp_path: Path) -> None:
+    # a 4 h horizon cannot hold the home's overnight EV session or the washing machine's window:
+    # refused once, naming the file and the fields, before listening (not at every plan)
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text("t\n")
+    short = tmp_path / "home-4h.yaml"
+    short.write_text(
+        HOME.read_text(encoding="utf-8").replace(
+            'end: "2018-06-13T12:00:00+02:00"', 'end: "2018-06-12T16:00:00+02:00"'
+        ),
+        encoding="utf-8",
+    )
+    r = CliRunner().invoke(
+        app, ["cem", "serve", "--site", str(short), "--tokens", str(tokens), "--port", "0"]
+    )
+    assert r.exit_code == 2 and "home-4h.yaml" in r.output and "listening" not in r.output, r.output
+    assert "departure" in r.output or "latest_end" in r.output, r.output

@@ -57,6 +57,7 @@ from gridflex.s2.planner import Plan, PlanRequest, WarmModel, plan_site
 from gridflex.s2.planning_process import PlanningProcess, in_daemon_thread
 from gridflex.s2.protocol import MAX_POWER_W, SUPPORTED_CONTROL_TYPES, Device, Session, SessionState
 from gridflex.scheduling import Site, load_site
+from gridflex.scheduling.site import check_rolling
 
 log = logging.getLogger("gridflex.s2")
 
@@ -726,6 +727,12 @@ def serve(
         raise ValidationError("options", problems)
     policy = None if control_types is None else parse_control_types(control_types)
     site = load_site(site_path)
+    # once, at start: a site whose local windows cannot roll with the moving horizon is refused
+    # here, not at every plan
+    n_periods = site.time.n_periods or 96
+    rolling = check_rolling(site, n_periods * site.time.step_s / 3600, site.time.step_s)
+    if rolling:
+        raise ValidationError(f"site file {site_path}", rolling)
     tokens = read_tokens(tokens_path)
     ctx = tls_context(certfile, keyfile) if certfile else None
     if ctx is None and not is_loopback(host):
