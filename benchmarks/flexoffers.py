@@ -36,6 +36,9 @@ from gridflex.flexoffer.validate import check_flexoffers
 from gridflex.market.prices import prices_on_grid
 
 DAY = "2018-06-12"
+DTYPE = (
+    "float32"  # compact storage of per-interval energies (docs/decisions/0007-compact-flexoffer-arrays.md)
+)
 
 
 def timed(fn, repeat: int):
@@ -52,7 +55,7 @@ def memory_run(n: int) -> dict:
     grid = fleet_horizon(DAY)
     prices = prices_on_grid(grid, "France")
     t = time.perf_counter()
-    fleet = generate_fleet(n, day=DAY, seed=1)
+    fleet = generate_fleet(n, day=DAY, seed=1, dtype=DTYPE)
     t_gen = time.perf_counter() - t
     limit = place_on_grid(fleet, fleet.default, grid.start_s, grid.n).max() / grid.step_h
     t = time.perf_counter()
@@ -114,7 +117,7 @@ def main() -> None:
     out: dict = {"day": DAY, "zone": "France", "repeat": args.repeat, "sizes": {}}
 
     for n in args.sizes:
-        fleet = generate_fleet(n, day=DAY, seed=1)
+        fleet = generate_fleet(n, day=DAY, seed=1, dtype=DTYPE)
         t_agg, agg = timed(lambda fleet=fleet: aggregate(fleet), args.repeat)
         limit = place_on_grid(fleet, fleet.default, grid.start_s, grid.n).max() / grid.step_h
         res = schedule_flexoffers(agg.aggregates, grid, prices, limit_kw=limit)

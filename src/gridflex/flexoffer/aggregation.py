@@ -223,7 +223,7 @@ class _InnerBoxes:
         lower, upper = self.lower[a:b], self.upper[a:b]
         if self.own:
             return lower, upper
-        width = upper - lower
+        width = np.subtract(upper, lower, dtype=np.float64)  # float64 also for float32 bounds
         lengths = self.lengths[m0:m1]
         lo = np.repeat(self.alpha[m0:m1], lengths)
         lo *= width
@@ -240,7 +240,7 @@ class _InnerBoxes:
         """Every ``(l', u')`` (the batch's own arrays, not copied, when no TEC binds)."""
         if self.own:
             return self.lower, self.upper
-        lo, hi = np.empty_like(self.lower), np.empty_like(self.upper)
+        lo, hi = np.empty(len(self.lower)), np.empty(len(self.upper))  # float64, also for float32 bounds
         for m0, m1, a, b in blocks(self.offsets):
             lo[a:b], hi[a:b] = self.block(m0, m1, a, b)
         return lo, hi

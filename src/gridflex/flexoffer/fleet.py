@@ -421,6 +421,20 @@ def _counts(n_devices: int, shares: Mapping[str, float]) -> dict[str, int]:
     return dict(zip(DEVICE_TYPES, base.tolist(), strict=True))
 
 
+def _stored(batch: FlexOfferBatch, dtype: np.dtype) -> FlexOfferBatch:
+    """``batch`` with its per-interval energies stored as ``dtype`` (each type cast as soon as it is
+    drawn, so only one type is ever held in float64)."""
+    if dtype == batch.lower_kwh.dtype:
+        return batch
+    d = batch.default
+    return replace(
+        batch,
+        lower_kwh=batch.lower_kwh.astype(dtype),
+        upper_kwh=batch.upper_kwh.astype(dtype),
+        default=None if d is None else Schedule(d.start_s, d.energy_kwh.astype(dtype)),
+    )
+
+
 def generate_fleet(
     n_devices: int = 10_000,
     day: str | date | datetime = "2018-06-12",
@@ -428,6 +442,7 @@ def generate_fleet(
     seed: int = 0,
     mix: Mapping[str, float] | None = None,
     interval_s: int = 900,
+    dtype: str | type | np.dtype = "float64",
 ) -> FlexOfferBatch:
     """A synthetic fleet of ``n_devices`` flex-offers for ``day``, reproducible from ``seed``.
 
@@ -446,16 +461,29 @@ def generate_fleet(
     its distributions. Each type draws from its own child seed, so changing the count of one type
     does not change the devices of another.
 
+    ``dtype``: storage of the per-interval energies (bounds and default schedule), ``"float64"`` or
+    ``"float32"`` (half the memory, for fleets of millions: each value is the float64 draw rounded
+    to the nearest float32, so bounds stay ordered and the default inside them; see
+    ``docs/decisions/0007-compact-flexoffer-arrays.md``).
+
     Raises :class:`~gridflex.errors.ValidationError` naming the field (``n_devices``, ``mix.<type>``,
-    ``day``, ``tz``, ``interval_s``).
+    ``day``, ``tz``, ``interval_s``, ``dtype``).
     """
     shares = _check_args(n_devices, mix, day, tz, interval_s)
+    try:
+        flat_dtype = np.dtype(dtype)
+    except TypeError:
+        flat_dtype = None
+    if flat_dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise ValidationError(
+            "fleet arguments", [Problem("fleet", "dtype", f"must be float64 or float32, got {dtype!r}")]
+        )
     n_devices, interval_s = int(n_devices), int(interval_s)
     c = _clock(day, tz, interval_s)
     counts = _counts(n_devices, shares)
     seqs = np.random.SeedSequence(seed).spawn(len(DEVICE_TYPES) + 1)
     parts = [
-        _GENERATORS[kind](np.random.default_rng(sq), counts[kind], c)
+        _stored(_GENERATORS[kind](np.random.default_rng(sq), counts[kind], c), flat_dtype)
         for kind, sq in zip(DEVICE_TYPES, seqs, strict=False)
     ]
     fleet = FlexOfferBatch.concat(parts, consume=True)  # peak: the fleet plus one field, not twice it
