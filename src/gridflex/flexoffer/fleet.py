@@ -24,6 +24,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -166,8 +167,15 @@ class _Layout:
     def __post_init__(self) -> None:
         self.lengths = np.asarray(self.lengths, dtype=np.int64)
         self.offsets = np.concatenate(([0], np.cumsum(self.lengths))).astype(np.int64)
-        self.owner = np.repeat(np.arange(len(self.lengths), dtype=np.int64), self.lengths)
-        self.pos = np.arange(self.offsets[-1], dtype=np.int64) - self.offsets[:-1][self.owner]
+
+    # built on first use (8 bytes per interval each): fixed-length types broadcast instead
+    @cached_property
+    def owner(self) -> np.ndarray:
+        return np.repeat(np.arange(len(self.lengths), dtype=np.int64), self.lengths)
+
+    @cached_property
+    def pos(self) -> np.ndarray:
+        return np.arange(self.offsets[-1], dtype=np.int64) - self.offsets[:-1][self.owner]
 
 
 def _batch(
@@ -261,9 +269,9 @@ def _heat_pump(rng: np.random.Generator, n: int, c: _Clock) -> FlexOfferBatch:
     tf = rng.integers(0, int(c.n_intervals(2.0)) + 1, n)
     lst = np.minimum(est + tf * c.interval_s, c.end_s - length * c.interval_s)
     lay = _Layout(np.full(n, length))
-    upper = (power_kw * c.interval_s / 3600.0)[lay.owner]
-    default = (energy / length)[lay.owner]
-    lower = np.zeros(len(lay.owner))
+    upper = np.repeat(power_kw * c.interval_s / 3600.0, length)
+    default = np.repeat(energy / length, length)
+    lower = np.zeros(len(upper))
     return _batch("heat_pump", rng, c, est, lst, lay, lower, upper, default, (energy - band, energy + band))
 
 
@@ -351,10 +359,12 @@ def _pv(rng: np.random.Generator, n: int, c: _Clock) -> FlexOfferBatch:
     kwp = rng.uniform(3.0, 9.0, n)
     cloud = rng.uniform(0.5, 1.0, n)
     lay = _Layout(np.full(n, length))
-    pv_kwh = (kwp * cloud)[lay.owner] * np.tile(np.clip(shape_kwh_per_kwp, 0.0, None), n)
+    # −(kwp·cloud)_i · shape_k, broadcast (no per-interval index arrays): the largest type in a fleet
+    lower = np.multiply.outer(kwp * cloud, np.clip(shape_kwh_per_kwp, 0.0, None)).ravel()
+    np.negative(lower, out=lower)
     est = np.full(n, est_s, dtype=np.int64)
-    upper = np.zeros(len(lay.owner))
-    return _batch("pv", rng, c, est, est.copy(), lay, -pv_kwh, upper, -pv_kwh)
+    upper = np.zeros(len(lower))
+    return _batch("pv", rng, c, est, est.copy(), lay, lower, upper, lower.copy())
 
 
 _GENERATORS: dict[str, Callable[[np.random.Generator, int, _Clock], FlexOfferBatch]] = {

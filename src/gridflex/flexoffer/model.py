@@ -296,7 +296,21 @@ class FlexOfferBatch:
         sizes = [(len(b), len(b.lower_kwh)) for b in batches]
 
         def cat(name: str) -> np.ndarray:
-            out = np.concatenate([getattr(b, name) for b in batches])
+            parts = [getattr(b, name) for b in batches]
+            if not consume or any(p.dtype.kind not in "biuf" for p in parts):
+                out = np.concatenate(parts)
+            else:  # each part released as soon as it is copied (the output's pages fill as they go)
+                out = np.empty(sum(len(p) for p in parts), dtype=np.result_type(*parts))
+                del parts
+                pos = 0
+                for b in batches:
+                    p = getattr(b, name)
+                    out[pos : pos + len(p)] = p
+                    pos += len(p)
+                    object.__setattr__(b, name, None)
+                    b._cache.clear()
+                    del p
+                return out
             if consume:
                 for b in batches:
                     object.__setattr__(b, name, None)
@@ -312,12 +326,20 @@ class FlexOfferBatch:
                 starts.append(np.full(n, NO_TIME, np.int64) if p is None else p.start_s)
             start = np.concatenate(starts)
             del starts
+            if consume:  # each part released as soon as it is copied
+                dtypes = [np.dtype(np.float64) if p is None else p.energy_kwh.dtype for p in parts]
+                energy = np.empty(sum(total for _, total in sizes), dtype=np.result_type(*dtypes))
+                del parts
+                pos = 0
+                for (_, total), b in zip(sizes, batches, strict=True):
+                    p = getattr(b, attr)
+                    energy[pos : pos + total] = np.nan if p is None else p.energy_kwh
+                    pos += total
+                    object.__setattr__(b, attr, None)
+                    del p
+                return Schedule(start, energy)
             for (_, total), p in zip(sizes, parts, strict=True):
                 energies.append(np.full(total, np.nan) if p is None else p.energy_kwh)
-            if consume:
-                for b in batches:
-                    object.__setattr__(b, attr, None)
-                del parts
             return Schedule(start, np.concatenate(energies))
 
         names = (
