@@ -481,10 +481,10 @@ def generate_fleet(
     """
     shares = _check_args(n_devices, mix, day, tz, interval_s)
     try:
-        flat_dtype = np.dtype(dtype)
+        flat_dtype = None if dtype is None else np.dtype(dtype)  # np.dtype(None) would be float64
     except TypeError:
         flat_dtype = None
-    if flat_dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
+    if flat_dtype is None or flat_dtype.name not in ("float64", "float32"):
         raise ValidationError(
             "fleet arguments", [Problem("fleet", "dtype", f"must be float64 or float32, got {dtype!r}")]
         )
@@ -493,7 +493,7 @@ def generate_fleet(
     counts = _counts(n_devices, shares)
     seqs = np.random.SeedSequence(seed).spawn(len(DEVICE_TYPES) + 1)
     parts = [
-        _stored(_GENERATORS[kind](np.random.default_rng(sq), counts[kind], c), flat_dtype)
+        _stored(_GENERATORS[kind](np.random.default_rng(sq), counts[kind], c), np.dtype(flat_dtype))
         for kind, sq in zip(DEVICE_TYPES, seqs, strict=False)
     ]
     fleet = FlexOfferBatch.concat(parts, consume=True)  # peak: the fleet plus one field, not twice it
