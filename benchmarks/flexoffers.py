@@ -5,7 +5,9 @@
 
 * ``--memory-child N``: generate N devices, aggregate, schedule and disaggregate them in a child
   process, and report its peak resident memory (``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``)
-  with the aggregation and disaggregation times (nothing else runs in that process);
+  with the aggregation and disaggregation times (nothing else runs in that process); the fleet's
+  per-interval energies are stored as float32 (``DTYPE``) and its default schedules are dropped once
+  they have set the portfolio limit (docs/decisions/0007-compact-flexoffer-arrays.md);
 
 * aggregation and disaggregation time for each size (fleet generation excluded), flexibility retained;
 * end-to-end time for 1e5 devices (validate → aggregate → schedule → disaggregate → execute);
