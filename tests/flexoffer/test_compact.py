@@ -18,7 +18,7 @@ from gridflex.flexoffer.disaggregation import check_disaggregation, disaggregate
 from gridflex.flexoffer.fleet import generate_fleet
 from gridflex.flexoffer.io import flexoffers_from_json, flexoffers_to_json
 from gridflex.flexoffer.model import FlexOfferBatch, Schedule, segment_sum
-from gridflex.flexoffer.validate import check_flexoffers
+from gridflex.flexoffer.validate import check_flexoffers, validate_schedule
 
 EPS32 = float(np.finfo(np.float32).eps)
 
@@ -136,3 +136,21 @@ def test_float32_json_shows_the_shortest_decimals_and_round_trips(fleets) -> Non
     assert np.array_equal(back.upper_kwh.astype(np.float32), part.upper_kwh)
     assert back.default is not None and part.default is not None
     assert np.array_equal(back.default.energy_kwh.astype(np.float32), part.default.energy_kwh)
+
+
+def test_validation_sums_float32_in_float64_and_allows_its_rounding() -> None:
+    n = 20_000
+    x = np.full(n, 0.1, dtype=np.float32)
+    exact = float(np.add.reduce(x.astype(np.float64)))  # the float64 sum of the stored values
+    batch = FlexOfferBatch(
+        ids=["a"], est_s=[0], lst_s=[0], offsets=[0, n], lower_kwh=np.zeros(n, np.float32),
+        upper_kwh=np.ones(n, np.float32), tec_lower_kwh=[exact], tec_upper_kwh=[exact],
+    )  # fmt: skip
+    assert validate_schedule(batch, Schedule([0], x), tol=0.0) == []
+    assert validate_schedule(batch, Schedule([0], x), tol=0.0) == validate_schedule(batch, Schedule([0], x))
+    assert validate_schedule(batch, Schedule([0], x.astype(np.float64)), tol=0.0) == []
+    low = x.copy()
+    low[:100] = 0.0  # 10 kWh short
+    assert [p.field for p in validate_schedule(batch, Schedule([0], low), tol=0.0)] == [
+        "flexOfferSchedule.scheduleSlices"
+    ]
