@@ -5,7 +5,9 @@
 
 * ``--memory-child N``: generate N devices, aggregate, schedule and disaggregate them in a child
   process, and report its peak resident memory (``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``)
-  with the aggregation and disaggregation times (nothing else runs in that process);
+  with the aggregation and disaggregation times (nothing else runs in that process); the fleet's
+  per-interval energies are stored as float32 (``DTYPE``) and its default schedules are dropped once
+  they have set the portfolio limit (docs/decisions/0007-compact-flexoffer-arrays.md);
 
 * aggregation and disaggregation time for each size (fleet generation excluded), flexibility retained;
 * end-to-end time for 1e5 devices (validate → aggregate → schedule → disaggregate → execute);
@@ -36,6 +38,9 @@ from gridflex.flexoffer.validate import check_flexoffers
 from gridflex.market.prices import prices_on_grid
 
 DAY = "2018-06-12"
+DTYPE = (
+    "float32"  # compact storage of per-interval energies (docs/decisions/0007-compact-flexoffer-arrays.md)
+)
 
 
 def timed(fn, repeat: int):
@@ -52,9 +57,11 @@ def memory_run(n: int) -> dict:
     grid = fleet_horizon(DAY)
     prices = prices_on_grid(grid, "France")
     t = time.perf_counter()
-    fleet = generate_fleet(n, day=DAY, seed=1)
+    fleet = generate_fleet(n, day=DAY, seed=1, dtype=DTYPE)
     t_gen = time.perf_counter() - t
     limit = place_on_grid(fleet, fleet.default, grid.start_s, grid.n).max() / grid.step_h
+    # the defaults only set the limit: not held through aggregation and disaggregation
+    fleet = fleet.with_default(None)
     t = time.perf_counter()
     agg = aggregate(fleet)
     t_agg = time.perf_counter() - t
@@ -114,7 +121,7 @@ def main() -> None:
     out: dict = {"day": DAY, "zone": "France", "repeat": args.repeat, "sizes": {}}
 
     for n in args.sizes:
-        fleet = generate_fleet(n, day=DAY, seed=1)
+        fleet = generate_fleet(n, day=DAY, seed=1, dtype=DTYPE)
         t_agg, agg = timed(lambda fleet=fleet: aggregate(fleet), args.repeat)
         limit = place_on_grid(fleet, fleet.default, grid.start_s, grid.n).max() / grid.step_h
         res = schedule_flexoffers(agg.aggregates, grid, prices, limit_kw=limit)

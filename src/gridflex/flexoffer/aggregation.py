@@ -223,7 +223,7 @@ class _InnerBoxes:
         lower, upper = self.lower[a:b], self.upper[a:b]
         if self.own:
             return lower, upper
-        width = upper - lower
+        width = np.subtract(upper, lower, dtype=np.float64)  # float64 also for float32 bounds
         lengths = self.lengths[m0:m1]
         lo = np.repeat(self.alpha[m0:m1], lengths)
         lo *= width
@@ -240,7 +240,7 @@ class _InnerBoxes:
         """Every ``(l', u')`` (the batch's own arrays, not copied, when no TEC binds)."""
         if self.own:
             return self.lower, self.upper
-        lo, hi = np.empty_like(self.lower), np.empty_like(self.upper)
+        lo, hi = np.empty(len(self.lower)), np.empty(len(self.upper))  # float64, also for float32 bounds
         for m0, m1, a, b in blocks(self.offsets):
             lo[a:b], hi[a:b] = self.block(m0, m1, a, b)
         return lo, hi
@@ -270,10 +270,17 @@ class Placement:
     blocks); otherwise the index is built once, kept, and summed with one ``np.bincount``.
     """
 
-    def __init__(self, offsets: np.ndarray, targets: np.ndarray, total: int, cache: dict) -> None:
+    def __init__(
+        self,
+        offsets: np.ndarray,
+        targets: np.ndarray,
+        total: int,
+        cache: dict,
+        lengths: np.ndarray | None = None,
+    ) -> None:
         self.offsets, self.total, self.cache = offsets, total, cache
         self.start = targets - offsets[:-1]
-        self.lengths = np.diff(offsets)
+        self.lengths = np.diff(offsets) if lengths is None else lengths  # shared with the inner boxes
 
     @property
     def stored(self) -> np.ndarray | None:
@@ -697,7 +704,10 @@ def _aggregate_groups(batch: FlexOfferBatch, group: np.ndarray, sums: _Sums) -> 
     alone = size[group] == 1
     boxes = _InnerBoxes(batch, sums, alone if alone.any() else None)  # block by block, never stored whole
     cache: dict = {"alone": alone, "inner": boxes}
-    placement = Placement(batch.offsets, agg_offsets[:-1][group] + offset, int(agg_offsets[-1]), cache)
+    targets = agg_offsets[:-1][group]
+    targets += offset
+    placement = Placement(batch.offsets, targets, int(agg_offsets[-1]), cache, boxes.lengths)
+    del targets
     agg_lo, agg_hi = placement.block_sums(boxes.block, 2)
 
     lst_g = est_g + tf_g * interval

@@ -43,6 +43,7 @@ __all__ = ["check_disaggregation", "disaggregate", "proportional_split"]
 Method = Literal["auto", "proportional", "lp"]
 _ROUNDING = 1e-9  # relative to Σ|x| per period: float rounding of sums over many members
 _MAX_SHOWN = 10
+_OFFERS_PER_CHUNK = 1 << 18  # per-offer checks in chunks: temporaries in the cache, not 8 bytes per offer
 
 
 def _fmt_time(t: int) -> str:
@@ -55,6 +56,14 @@ def _raise(what: str, problems: list[Problem], count: int | None = None) -> None
     more = (len(problems) if count is None else count) - _MAX_SHOWN
     suffix = f"; … and {more} more" if more > 0 else ""
     raise DisaggregationError(f"{what}: {shown}{suffix}", problems)
+
+
+def _storage_eps(x: np.ndarray) -> float:
+    """Relative rounding of stored energies: 0 for float64 (computed there), float32's machine epsilon
+    (2**-23, twice its rounding to nearest) for float32 storage. A member schedule in float32 may then
+    miss a TEC by ``eps · Σ|x|`` of the offer and a per-period sum by ``eps · Σ|x|`` of the period,
+    on top of ``tol``; interval bounds are kept exactly (float32 bounds, monotonic rounding)."""
+    return float(np.finfo(np.float32).eps) if x.dtype == np.float32 else 0.0
 
 
 def _near(bound: np.ndarray, tol: float) -> np.ndarray:
@@ -134,10 +143,12 @@ def proportional_split(aggregation: Aggregation, energy_kwh: np.ndarray) -> np.n
     np.divide(energy_kwh - agg.lower_kwh, span, out=f, where=span > 0)
     np.clip(f, 0.0, 1.0, out=f)
     placement = aggregation.placement
-    x = np.empty(len(aggregation.members.lower_kwh))
+    # stored like the members' bounds (float32 bounds: float32 energies, rounded once from float64;
+    # rounding is monotonic, so a value inside float32 bounds stays inside them, see _storage_eps)
+    x = np.empty(len(aggregation.members.lower_kwh), dtype=aggregation.members.lower_kwh.dtype)
     for m0, m1, a, b in blocks(aggregation.members.offsets):
         lo, hi = aggregation.inner_block(m0, m1, a, b)  # computed per block, never stored whole
-        tmp = hi - lo
+        tmp = np.subtract(hi, lo, dtype=np.float64)  # float64 also for float32 bounds
         tmp *= f.take(placement.block(m0, m1, a, b))
         np.add(tmp, lo, out=x[a:b])
     alone = aggregation.alone
@@ -272,7 +283,6 @@ def check_disaggregation(
     sums against the aggregate energies. Vectorized; ``[]`` when all is well."""
     mem, agg = aggregation.members, aggregation.aggregates
     start, x = member_schedule.start_s, member_schedule.energy_kwh
-    shift = start - mem.est_s
     out: list[Problem] = []
 
     def add(bad: np.ndarray, field: str, message: Callable[[int], str]) -> None:
@@ -281,7 +291,11 @@ def check_disaggregation(
         if len(idx) > _MAX_SHOWN:
             out.append(Problem("members", field, f"{len(idx) - _MAX_SHOWN} more members"))
 
-    window = (shift < 0) | (start > mem.lst_s) | (shift % mem.interval_s != 0)
+    window = np.empty(len(mem), dtype=bool)
+    for i0 in range(0, len(mem), _OFFERS_PER_CHUNK):  # in chunks: no temporaries of 8 bytes per offer
+        sl = slice(i0, i0 + _OFFERS_PER_CHUNK)
+        sh = start[sl] - mem.est_s[sl]
+        window[sl] = (sh < 0) | (start[sl] > mem.lst_s[sl]) | (sh % mem.interval_s != 0)
     add(window, "start_s", lambda i: f"start {_fmt_time(start[i])} outside its window or off the grid")
     lo, hi = mem.lower_kwh, mem.upper_kwh
     worst = 0.0  # largest excess beyond a bound; the allowance is >= tol, so only excess > tol can fail
@@ -296,8 +310,21 @@ def check_disaggregation(
         add(bad, "energy_kwh", lambda i: "an interval energy is outside the offer's bounds (or not finite)")
     total = segment_sum(x, mem.offsets)
     t_lo, t_hi = mem.tec_lower_kwh, mem.tec_upper_kwh
-    d = mem.lengths
-    bad_tec = (total < t_lo - tol * d * (1 + np.abs(t_lo))) | (total > t_hi + tol * d * (1 + np.abs(t_hi)))
+    eps = _storage_eps(x)
+    slack = None
+    bad_tec = np.empty(len(mem), dtype=bool)
+    for _ in range(2):
+        for i0 in range(0, len(mem), _OFFERS_PER_CHUNK):
+            sl = slice(i0, i0 + _OFFERS_PER_CHUNK)
+            d = np.diff(mem.offsets[i0 : i0 + _OFFERS_PER_CHUNK + 1])
+            lo_t, hi_t, tot = t_lo[sl], t_hi[sl], total[sl]
+            extra = 0.0 if slack is None else slack[sl]
+            bad_tec[sl] = (tot < lo_t - tol * d * (1 + np.abs(lo_t)) - extra) | (
+                tot > hi_t + tol * d * (1 + np.abs(hi_t)) + extra
+            )
+        if not (eps and slack is None and bad_tec.any()):
+            break
+        slack = eps * segment_sum(np.abs(x), mem.offsets)  # float32 storage: see _storage_eps
     add(bad_tec, "energy_kwh", lambda i: f"total {total[i]:g} kWh outside its TEC [{t_lo[i]:g}, {t_hi[i]:g}]")
     sums = aggregation.sum_to_aggregates(x)
     gap = np.abs(sums - aggregate_energy_kwh)
@@ -308,7 +335,7 @@ def check_disaggregation(
     bad_t = gap > allowed
     if bad_t.any():  # allow float rounding relative to Σ|x| (cancelling members), computed only now
         scale = aggregation.sum_to_aggregates(np.abs(x))
-        bad_t &= gap > allowed + _ROUNDING * scale
+        bad_t &= gap > allowed + (_ROUNDING + eps) * scale
     for k in np.flatnonzero(bad_t)[:_MAX_SHOWN]:
         o = int(np.searchsorted(agg.offsets, k, side="right") - 1)
         out.append(
@@ -353,7 +380,9 @@ def disaggregate(
         for g in lp_groups.tolist():
             members = order[bounds[g] : bounds[g + 1]]
             _lp_split_group(aggregation, g, members, x_agg, energy, tol)
-    result = Schedule(mem.est_s + shift[aggregation.group], energy)
+    start = shift[aggregation.group]
+    start += mem.est_s
+    result = Schedule(start, energy)
     problems = check_disaggregation(aggregation, result, x_agg, tol)
     if problems:
         _raise("disaggregated member schedule fails its check", problems)

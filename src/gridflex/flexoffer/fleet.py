@@ -24,6 +24,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -166,8 +167,15 @@ class _Layout:
     def __post_init__(self) -> None:
         self.lengths = np.asarray(self.lengths, dtype=np.int64)
         self.offsets = np.concatenate(([0], np.cumsum(self.lengths))).astype(np.int64)
-        self.owner = np.repeat(np.arange(len(self.lengths), dtype=np.int64), self.lengths)
-        self.pos = np.arange(self.offsets[-1], dtype=np.int64) - self.offsets[:-1][self.owner]
+
+    # built on first use (8 bytes per interval each): fixed-length types broadcast instead
+    @cached_property
+    def owner(self) -> np.ndarray:
+        return np.repeat(np.arange(len(self.lengths), dtype=np.int64), self.lengths)
+
+    @cached_property
+    def pos(self) -> np.ndarray:
+        return np.arange(self.offsets[-1], dtype=np.int64) - self.offsets[:-1][self.owner]
 
 
 def _batch(
@@ -261,9 +269,9 @@ def _heat_pump(rng: np.random.Generator, n: int, c: _Clock) -> FlexOfferBatch:
     tf = rng.integers(0, int(c.n_intervals(2.0)) + 1, n)
     lst = np.minimum(est + tf * c.interval_s, c.end_s - length * c.interval_s)
     lay = _Layout(np.full(n, length))
-    upper = (power_kw * c.interval_s / 3600.0)[lay.owner]
-    default = (energy / length)[lay.owner]
-    lower = np.zeros(len(lay.owner))
+    upper = np.repeat(power_kw * c.interval_s / 3600.0, length)
+    default = np.repeat(energy / length, length)
+    lower = np.zeros(len(upper))
     return _batch("heat_pump", rng, c, est, lst, lay, lower, upper, default, (energy - band, energy + band))
 
 
@@ -351,10 +359,12 @@ def _pv(rng: np.random.Generator, n: int, c: _Clock) -> FlexOfferBatch:
     kwp = rng.uniform(3.0, 9.0, n)
     cloud = rng.uniform(0.5, 1.0, n)
     lay = _Layout(np.full(n, length))
-    pv_kwh = (kwp * cloud)[lay.owner] * np.tile(np.clip(shape_kwh_per_kwp, 0.0, None), n)
+    # −(kwp·cloud)_i · shape_k, broadcast (no per-interval index arrays): the largest type in a fleet
+    lower = np.multiply.outer(kwp * cloud, np.clip(shape_kwh_per_kwp, 0.0, None)).ravel()
+    np.negative(lower, out=lower)
     est = np.full(n, est_s, dtype=np.int64)
-    upper = np.zeros(len(lay.owner))
-    return _batch("pv", rng, c, est, est.copy(), lay, -pv_kwh, upper, -pv_kwh)
+    upper = np.zeros(len(lower))
+    return _batch("pv", rng, c, est, est.copy(), lay, lower, upper, lower.copy())
 
 
 _GENERATORS: dict[str, Callable[[np.random.Generator, int, _Clock], FlexOfferBatch]] = {
@@ -421,6 +431,20 @@ def _counts(n_devices: int, shares: Mapping[str, float]) -> dict[str, int]:
     return dict(zip(DEVICE_TYPES, base.tolist(), strict=True))
 
 
+def _stored(batch: FlexOfferBatch, dtype: np.dtype) -> FlexOfferBatch:
+    """``batch`` with its per-interval energies stored as ``dtype`` (each type cast as soon as it is
+    drawn, so only one type is ever held in float64)."""
+    if dtype == batch.lower_kwh.dtype:
+        return batch
+    d = batch.default
+    return replace(
+        batch,
+        lower_kwh=batch.lower_kwh.astype(dtype),
+        upper_kwh=batch.upper_kwh.astype(dtype),
+        default=None if d is None else Schedule(d.start_s, d.energy_kwh.astype(dtype)),
+    )
+
+
 def generate_fleet(
     n_devices: int = 10_000,
     day: str | date | datetime = "2018-06-12",
@@ -428,6 +452,7 @@ def generate_fleet(
     seed: int = 0,
     mix: Mapping[str, float] | None = None,
     interval_s: int = 900,
+    dtype: str | type | np.dtype = "float64",
 ) -> FlexOfferBatch:
     """A synthetic fleet of ``n_devices`` flex-offers for ``day``, reproducible from ``seed``.
 
@@ -446,16 +471,29 @@ def generate_fleet(
     its distributions. Each type draws from its own child seed, so changing the count of one type
     does not change the devices of another.
 
+    ``dtype``: storage of the per-interval energies (bounds and default schedule), ``"float64"`` or
+    ``"float32"`` (half the memory, for fleets of millions: each value is the float64 draw rounded
+    to the nearest float32, so bounds stay ordered and the default inside them; see
+    ``docs/decisions/0007-compact-flexoffer-arrays.md``).
+
     Raises :class:`~gridflex.errors.ValidationError` naming the field (``n_devices``, ``mix.<type>``,
-    ``day``, ``tz``, ``interval_s``).
+    ``day``, ``tz``, ``interval_s``, ``dtype``).
     """
     shares = _check_args(n_devices, mix, day, tz, interval_s)
+    try:
+        flat_dtype = None if dtype is None else np.dtype(dtype)  # np.dtype(None) would be float64
+    except TypeError:
+        flat_dtype = None
+    if flat_dtype is None or flat_dtype.name not in ("float64", "float32"):
+        raise ValidationError(
+            "fleet arguments", [Problem("fleet", "dtype", f"must be float64 or float32, got {dtype!r}")]
+        )
     n_devices, interval_s = int(n_devices), int(interval_s)
     c = _clock(day, tz, interval_s)
     counts = _counts(n_devices, shares)
     seqs = np.random.SeedSequence(seed).spawn(len(DEVICE_TYPES) + 1)
     parts = [
-        _GENERATORS[kind](np.random.default_rng(sq), counts[kind], c)
+        _stored(_GENERATORS[kind](np.random.default_rng(sq), counts[kind], c), np.dtype(flat_dtype))
         for kind, sq in zip(DEVICE_TYPES, seqs, strict=False)
     ]
     fleet = FlexOfferBatch.concat(parts, consume=True)  # peak: the fleet plus one field, not twice it

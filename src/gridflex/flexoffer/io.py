@@ -65,6 +65,21 @@ def _iso(t: np.ndarray) -> list[str | None]:
     return [s + "Z" if p else None for s, p in zip(text, present.tolist(), strict=True)]
 
 
+def _as_written(values: np.ndarray) -> np.ndarray:
+    """float64 energies as they are; float32 ones (compact storage) as the float64 of their shortest
+    decimal that round-trips in float32 (``1.85``, not ``1.850000023841858``): read back and stored in
+    float32 again, every value is the same, and the file shows the digits the offer holds."""
+    if values.dtype != np.float32:
+        return values
+    out = np.empty(len(values))
+    for a in range(0, len(values), _DECIMAL_CHUNK):
+        out[a : a + _DECIMAL_CHUNK] = values[a : a + _DECIMAL_CHUNK].astype(str).astype(np.float64)
+    return out
+
+
+_DECIMAL_CHUNK = 1 << 16
+
+
 def _exact_totals(v: np.ndarray, d: np.ndarray) -> np.ndarray:
     """Slice totals ``T`` with ``T / d == v`` exactly, preferring short decimals; NaN if none found
     (some values, e.g. 0.1 over 3 intervals, have no such total: those runs are written unmerged)."""
@@ -162,8 +177,12 @@ def _to_json(batch: FlexOfferBatch) -> dict[str, list[dict[str, Any]]]:
     present = [
         (name, s) for name, s in zip(SCHEDULES, (batch.default, batch.schedule), strict=True) if s is not None
     ]
-    energies = [np.where((s.start_s != NO_TIME)[batch.owner_index], s.energy_kwh, 0.0) for _, s in present]
-    soff, dur, (tot_lo, tot_hi, *tot_sched) = _merge(batch, [batch.lower_kwh, batch.upper_kwh, *energies])
+    energies = [
+        np.where((s.start_s != NO_TIME)[batch.owner_index], _as_written(s.energy_kwh), 0.0)
+        for _, s in present
+    ]
+    columns = [_as_written(batch.lower_kwh), _as_written(batch.upper_kwh), *energies]
+    soff, dur, (tot_lo, tot_hi, *tot_sched) = _merge(batch, columns)
     slices = [
         {"minDuration": d, "maxDuration": d, "energyConstraintList": [{"lower": lo, "upper": hi}]}
         for d, lo, hi in zip(dur.tolist(), tot_lo.tolist(), tot_hi.tolist(), strict=True)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from gridflex.errors import FlexOfferValidationError, Problem
-from gridflex.flexoffer.model import NO_TIME, FlexOfferBatch, Schedule
+from gridflex.flexoffer.model import NO_TIME, FlexOfferBatch, Schedule, segment_sum
 
 __all__ = ["check_flexoffers", "validate_flexoffers", "validate_schedule"]
 
@@ -85,6 +85,8 @@ def _seg_sum(batch: FlexOfferBatch, flat: np.ndarray) -> np.ndarray:
     n, total = len(batch), len(flat)
     if total == 0:
         return np.zeros(n)
+    if flat.dtype != np.float64:  # float32 storage: float64 accumulation, block by block
+        return segment_sum(flat, batch.offsets)
     lengths = batch.lengths
     out = np.add.reduceat(flat, np.minimum(batch.offsets[:-1], total - 1))
     out[lengths == 0] = 0.0
@@ -136,7 +138,8 @@ def validate_schedule(
     interval energy finite and within ``[lower, upper]``, the total within the effective TEC.
 
     Energy comparisons allow ``tol * (1 + |bound|)`` kWh (the total: ``tol * (1 + |bound|)`` times
-    the profile length). With ``allow_missing``, offers whose start is ``NO_TIME`` have no schedule
+    the profile length; for a float32 schedule, plus ``2**-23 · Σ|x|`` of the offer, its rounding to
+    float32, see ``docs/decisions/0007-compact-flexoffer-arrays.md``). With ``allow_missing``, offers whose start is ``NO_TIME`` have no schedule
     and are skipped; otherwise a missing start is a problem.
     """
     structural = _structure(batch)
@@ -212,6 +215,11 @@ def validate_schedule(
                 | (total_e > t_hi + tol * d * (1 + np.abs(t_hi)))
             )
         )
+        if e.dtype == np.float32 and out_tec.any():  # each value rounded once to float32: 2**-23 · Σ|x|
+            slack = float(np.finfo(np.float32).eps) * _seg_sum(batch, np.abs(e))
+            out_tec &= (total_e < t_lo - tol * d * (1 + np.abs(t_lo)) - slack) | (
+                total_e > t_hi + tol * d * (1 + np.abs(t_hi)) + slack
+            )
     out += _per_offer(
         ids,
         out_tec,
