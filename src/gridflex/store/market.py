@@ -113,6 +113,7 @@ class Orders:
         now = now or utcnow()
         fields = dict(fields)
         key_row = None
+        client_ref = str(fields.get("client_ref") or "")
         if idempotency_key is not None:
             h = _request_hash(fields)
             seen = self._replay(idempotency_key, h)
@@ -136,7 +137,8 @@ class Orders:
             raise ValidationError("order", [Problem("order", "product", f"unknown product {product_id!r}")])
         try:
             order = Order.model_validate(
-                {**fields, "order_id": "new", "participant": str(self.p.org_id), "submitted_at": now}
+                {k: v for k, v in fields.items() if k != "client_ref"}
+                | {"order_id": "new", "participant": str(self.p.org_id), "submitted_at": now}
             )
         except pydantic.ValidationError as exc:
             raise ValidationError("order", problems_of(exc, "order")) from None
@@ -151,7 +153,7 @@ class Orders:
             side=order.side.value, quantity_mw=order.quantity_mw, price_eur_per_mwh=order.price_eur_per_mwh,
             execution=order.execution.value,
             status=(OrderStatus.ACTIVE if ok[0] else OrderStatus.REJECTED).value, reason=why,
-            client_ref=str(fields.get("client_ref", "")), submitted_at=now, updated_at=now,
+            client_ref=client_ref, submitted_at=now, updated_at=now,
         )  # fmt: skip
         self.s.add(row)
         self.s.flush()
