@@ -218,3 +218,28 @@ def test_times_come_back_aware_utc(store: Store):
 
 def test_system_principal_is_an_admin():
     assert Principal.system().is_admin
+
+
+def test_concurrent_twins_with_one_idempotency_key_make_one_order(store: Store):
+    import threading
+
+    w = build_world(store)
+    body, results, errors = order("buy", 5, 1, 10), [], []
+    start = threading.Barrier(4)
+
+    def submit() -> None:
+        try:
+            start.wait()
+            with store.repos(w.principals["bob"]) as r:
+                results.append(r.orders.submit(body, idempotency_key="twin", now=BEFORE_GATE).order.id)
+        except Exception as exc:  # collected: the assertion below shows it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=submit) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(results) == 4 and len(set(results)) == 1
+    with store.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(OrderRow)) == 1
