@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 
 from gridflex.errors import ValidationError
 from gridflex.store import AuthError, ConflictError, NotFoundError, PermissionDeniedError
+from gridflex.store.errors import StoreBusyError
 
 __all__ = ["install_error_handlers"]
 
@@ -63,9 +64,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": detail}, status_code=422)
 
     @app.exception_handler(OperationalError)
-    async def _busy(_r: Request, exc: OperationalError) -> JSONResponse:
+    async def _unreachable(_r: Request, exc: OperationalError) -> JSONResponse:
         log.warning("database error: %s", exc.orig)
         return _detail(503, "the database is busy or unreachable; retry", **{"Retry-After": "1"})
+
+    @app.exception_handler(StoreBusyError)
+    async def _busy(_r: Request, exc: StoreBusyError) -> JSONResponse:
+        return _detail(503, f"{exc}; retry", **{"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     async def _internal(_r: Request, exc: Exception) -> JSONResponse:

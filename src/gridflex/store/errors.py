@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from gridflex.errors import GridflexError
 
-__all__ = ["AuthError", "ConflictError", "NotFoundError", "PermissionDeniedError", "StoreError"]
+__all__ = [
+    "AuthError",
+    "ConflictError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "StoreBusyError",
+    "StoreError",
+]
 
 
 class StoreError(GridflexError):
@@ -25,3 +32,7 @@ class PermissionDeniedError(StoreError):
 
 class ConflictError(StoreError):
     """The action contradicts the stored state: a name taken, an order no longer active (409)."""
+
+
+class StoreBusyError(StoreError):
+    """The database stayed locked by other writers too long (503: retry)."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
@@ -11,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gridflex.store.accounts import Accounts, NewToken
 from gridflex.store.engine import make_engine, normalise_url
+from gridflex.store.errors import StoreBusyError
 from gridflex.store.market import Clearing, Orders, Products
 from gridflex.store.migrate import upgrade
 from gridflex.store.places import Places
@@ -41,6 +44,20 @@ class Repos:
         )
 
 
+class _Mutex:
+    """A lock that gives up after ``timeout_s`` (a busy database, reported as 503) instead of hanging."""
+
+    def __init__(self, timeout_s: float = 30.0) -> None:
+        self._lock, self.timeout_s = threading.Lock(), timeout_s
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(timeout=self.timeout_s):
+            raise StoreBusyError(f"the database stayed busy for {self.timeout_s:g} s")
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
 class Store:
     """``Store(url)``: SQLite file by default (``./gridflex.db``), PostgreSQL via its URL."""
 
@@ -48,6 +65,13 @@ class Store:
         self.url = normalise_url(url) if engine is None else str(engine.url)
         self.engine = engine if engine is not None else make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time and every transaction here takes the write lock (BEGIN
+        # IMMEDIATE). Threads of this process queue on a mutex instead: SQLite's own busy handler
+        # sleeps in growing steps (up to 100 ms), which made p95 latency ~10x the mean under load.
+        # Other processes (a shell command next to the server) still wait on busy_timeout.
+        self._writer: AbstractContextManager[object] = (
+            threading.Lock() if self.engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        )
 
     def upgrade(self) -> None:
         """Create or migrate the schema (Alembic, to the newest revision)."""
@@ -56,7 +80,7 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One transaction: committed when the block ends, rolled back when it raises."""
-        with self._sessions.begin() as session:
+        with self._writer, self._sessions.begin() as session:
             yield session
 
     @contextmanager
