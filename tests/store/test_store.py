@@ -243,3 +243,26 @@ def test_concurrent_twins_with_one_idempotency_key_make_one_order(store: Store):
     assert errors == [] and len(results) == 4 and len(set(results)) == 1
     with store.transaction() as s:
         assert s.scalar(select(func.count()).select_from(OrderRow)) == 1
+
+
+def test_the_migrations_match_the_tables(store: Store):
+    """A table changed without a new migration shows here as a difference."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from gridflex.store.tables import Base
+
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    assert diff == []
+
+
+def test_downgrade_to_base_and_up_again(store: Store):
+    from alembic import command
+
+    from gridflex.store.migrate import alembic_config
+
+    command.downgrade(alembic_config(store.engine), "base")
+    assert "orders" not in inspect(store.engine).get_table_names()
+    store.upgrade()
+    assert current_revision(store.engine) == head_revision()
