@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -226,13 +226,12 @@ class Clearing:
         product = product_of(prod_row)
         if product.gate_closure is not None and now < product.gate_closure:
             raise ConflictError(f"the gate of {product_id!r} closes at {product.gate_closure.isoformat()}")
-        rows = list(
-            self.s.scalars(
-                select(OrderRow)
-                .where(OrderRow.product_id == product_id, OrderRow.status.in_(OPEN_STATUSES))
-                .order_by(OrderRow.id)
-            )
-        )
+        # Plain rows, not ORM objects: a gate closure may load 100,000 orders.
+        rows = self.s.execute(
+            select(*_BOOK_COLUMNS)
+            .where(OrderRow.product_id == product_id, OrderRow.status.in_(OPEN_STATUSES))
+            .order_by(OrderRow.id)
+        ).all()
         arrays = _arrays(rows)
         result = clear_auction({product_id: product}, arrays)
         summary = result.to_json(orders=False)
@@ -249,7 +248,7 @@ class Clearing:
         self.s.flush()
         return run
 
-    def _write_trades(self, run: ClearingRun, rows: list[OrderRow], result: Any) -> list[dict[str, Any]]:
+    def _write_trades(self, run: ClearingRun, rows: Sequence[Any], result: Any) -> list[dict[str, Any]]:
         acc = result.accepted_mw
         trades = [
             {
@@ -270,7 +269,7 @@ class Clearing:
             self.s.execute(insert(TradeRow), trades)
         return trades
 
-    def _update_orders(self, rows: list[OrderRow], result: Any, now: datetime) -> None:
+    def _update_orders(self, rows: Sequence[Any], result: Any, now: datetime) -> None:
         status = result.status
         changes = [
             {
@@ -304,7 +303,13 @@ class Clearing:
         return list(self.s.scalars(q.order_by(TradeRow.id).limit(limit)))
 
 
-def _arrays(rows: list[OrderRow]) -> OrderArrays:
+_BOOK_COLUMNS = (
+    OrderRow.id, OrderRow.participant_org_id, OrderRow.product_id, OrderRow.place, OrderRow.isp,
+    OrderRow.side, OrderRow.quantity_mw, OrderRow.price_eur_per_mwh, OrderRow.submitted_at,
+)  # fmt: skip
+
+
+def _arrays(rows: Sequence[Any]) -> OrderArrays:
     n = len(rows)
     return OrderArrays(
         order_id=np.array([str(r.id) for r in rows], dtype=str).reshape(n),
