@@ -90,6 +90,9 @@ ALLOWED: dict[str, set[str]] = {
         "gridflex.flexoffer", "gridflex.scheduling", "gridflex.market", "gridflex.reports", "gridflex.s2",
         "gridflex.grid",  # the market demo: a congested distribution feeder (demos drive every layer)
     },
+    # the service: the store alone knows the database libraries, the api alone the web framework
+    "store": SCIENCE | CORE | {"sqlalchemy", "alembic", "psycopg", "gridflex.market"},
+    "api": {"pydantic"} | CORE | {"fastapi", "starlette", "uvicorn", "sqlalchemy", "gridflex.market", "gridflex.store"},
 }  # fmt: skip
 # Only this module talks to HiGHS.
 HIGHSPY_ONLY_IN = {Path("optimize/highs.py")}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typer
 
+from gridflex.cli.accounts import accounts_app
 from gridflex.cli.demo import demo_app
 from gridflex.cli.evaluate import evaluate
 from gridflex.cli.flexoffers import flexoffers_app
@@ -14,6 +15,7 @@ from gridflex.cli.grid import grid_app
 from gridflex.cli.market import market_app
 from gridflex.cli.s2 import cem_app, rm_app
 from gridflex.cli.schedule import schedule_site_cmd
+from gridflex.cli.serve import db_app, serve
 
 app = typer.Typer(help="gridflex: energy flexibility from the device to the grid.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
@@ -24,6 +26,9 @@ app.command("schedule")(schedule_site_cmd)
 app.add_typer(cem_app, name="cem")
 app.add_typer(rm_app, name="rm")
 app.add_typer(grid_app, name="grid")
+app.command("serve")(serve)
+app.add_typer(db_app, name="db")
+app.add_typer(accounts_app, name="accounts")
 
 
 def main() -> None:  # pragma: no cover - console entry point

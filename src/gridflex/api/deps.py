@@ -1,0 +1,59 @@
+"""The dependencies every route takes: one transaction, the caller (Bearer token), its repositories.
+
+Tests override them (``app.dependency_overrides``) or hand ``create_app`` a store and a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from gridflex.store import AuthError, Principal, Repos, Store, authenticate
+
+__all__ = ["Caller", "Now", "Tx", "Using", "caller", "now", "repos", "transaction"]
+
+_bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer gfx_…`")
+
+
+def store_of(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def now(request: Request) -> datetime:
+    clock: Callable[[], datetime] = request.app.state.clock
+    return clock()
+
+
+def transaction(request: Request) -> Iterator[Session]:
+    """The request's one transaction: committed before the response is sent, rolled back on error."""
+    with store_of(request).transaction() as session:
+        yield session
+
+
+# scope="function": the commit happens before the answer leaves, so a 201 is always durable.
+Tx = Annotated[Session, Depends(transaction, scope="function")]
+Now = Annotated[datetime, Depends(now)]
+
+
+def caller(
+    session: Tx, at: Now, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
+        raise AuthError("missing bearer token")
+    return authenticate(session, creds.credentials, now=at)
+
+
+Caller = Annotated[Principal, Depends(caller)]
+
+
+def repos(session: Tx, principal: Caller) -> Repos:
+    return Repos.of(session, principal)
+
+
+Using = Annotated[Repos, Depends(repos)]

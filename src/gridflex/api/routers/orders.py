@@ -1,0 +1,55 @@
+"""Orders: submit (with an ``Idempotency-Key``), list and read the visible ones, cancel one's own."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+
+from gridflex.api.deps import Now, Using
+from gridflex.api.schemas import OrderIn, OrderOut
+from gridflex.market import OrderStatus
+
+router = APIRouter(prefix="/v1/orders", tags=["orders"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="The same key and body again return the first answer; no second order is made.",
+    ),
+]
+
+
+@router.post("", response_model=OrderOut, status_code=status.HTTP_201_CREATED)
+def submit_order(
+    body: OrderIn, r: Using, at: Now, response: Response, key: IdempotencyKey = None
+) -> OrderOut:
+    done = r.orders.submit(body.model_dump(mode="json"), idempotency_key=key, now=at)
+    if done.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return OrderOut.model_validate(done.order)
+
+
+@router.get("", response_model=list[OrderOut])
+def list_orders(
+    r: Using,
+    product: Annotated[str | None, Query(max_length=200)] = None,
+    status_: Annotated[OrderStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: Annotated[int, Query(ge=0, description="Return orders with an id above this (paging).")] = 0,
+) -> list[OrderOut]:
+    rows = r.orders.list(product, None if status_ is None else status_.value, limit, after)
+    return [OrderOut.model_validate(o) for o in rows]
+
+
+@router.get("/{order_id}", response_model=OrderOut)
+def get_order(order_id: int, r: Using) -> OrderOut:
+    return OrderOut.model_validate(r.orders.get(order_id))
+
+
+@router.post("/{order_id}/cancel", response_model=OrderOut)
+def cancel_order(order_id: int, r: Using, at: Now) -> OrderOut:
+    return OrderOut.model_validate(r.orders.cancel(order_id, now=at))

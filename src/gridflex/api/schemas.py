@@ -1,0 +1,164 @@
+"""Request and response bodies. Orders take the market engine's field names and enums
+(`gridflex.market.Order`); quantities MW per ISP, prices EUR/MWh, times UTC (ISO 8601)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from gridflex.market import Execution, Side
+from gridflex.store.tables import Role
+
+__all__ = [
+    "ClearingRunIn",
+    "ClearingRunOut",
+    "CongestionPointIn",
+    "CongestionPointOut",
+    "GridAreaIn",
+    "GridAreaOut",
+    "Health",
+    "OrderIn",
+    "OrderOut",
+    "ParticipantIn",
+    "ParticipantOut",
+    "TokenCreated",
+    "TokenIn",
+    "TokenOut",
+    "TradeOut",
+]
+
+_IN = ConfigDict(extra="forbid")  # an unknown field is a 422 naming it, not silently dropped
+_OUT = ConfigDict(from_attributes=True)
+Name = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")
+
+
+class Health(BaseModel):
+    status: str = "ok"
+    database: str
+
+
+class ParticipantIn(BaseModel):
+    model_config = _IN
+    name: str = Name
+    roles: list[Role] = Field(min_length=1, max_length=len(Role))
+
+
+class ParticipantOut(BaseModel):
+    id: int
+    name: str
+    roles: list[str]
+    created_at: datetime
+
+
+class TokenIn(BaseModel):
+    model_config = _IN
+    name: str = Name
+    org_id: int | None = Field(None, description="Whose token; default: the caller's organisation.")
+    expires_at: AwareDatetime | None = None
+
+
+class TokenOut(BaseModel):
+    model_config = _OUT
+    id: int
+    org_id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenCreated(TokenOut):
+    secret: str = Field(description="Shown once; only its SHA-256 digest is stored.")
+
+
+class GridAreaIn(BaseModel):
+    model_config = _IN
+    name: str = Name
+    dso_org_id: int | None = Field(None, description="The owning DSO; default: the caller.")
+
+
+class GridAreaOut(BaseModel):
+    model_config = _OUT
+    id: int
+    name: str
+    dso_org_id: int
+
+
+class CongestionPointIn(BaseModel):
+    model_config = _IN
+    name: str = Name
+
+
+class CongestionPointOut(BaseModel):
+    model_config = _OUT
+    id: int
+    name: str
+    grid_area_id: int
+
+
+class OrderIn(BaseModel):
+    """A single-ISP order; the participant is the caller. Rules of the product (horizon, price
+    limits, gate closure, places) are checked by the market engine: a broken rule gives an order
+    with status ``rejected`` and its reason."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    product: str = Field(min_length=1, max_length=200)
+    place: str = Field("", max_length=200, description="Bidding zone or congestion point.")
+    side: Side
+    isp: int = Field(ge=0, le=100_000, description="ISP index in the product horizon, 0-based.")
+    quantity_mw: float = Field(gt=0, le=1e6, description="MW over the ISP.")
+    price_eur_per_mwh: float | None = Field(None, ge=-1e6, le=1e6, description="Limit price.")
+    execution: Execution = Execution.NORMAL
+    client_ref: str = Field("", max_length=200, description="The participant's own reference.")
+
+
+class OrderOut(BaseModel):
+    model_config = _OUT
+    id: int
+    participant_org_id: int
+    product_id: str
+    place: str
+    side: str
+    isp: int
+    quantity_mw: float
+    price_eur_per_mwh: float | None
+    execution: str
+    status: str
+    reason: str
+    accepted_mw: float
+    client_ref: str
+    submitted_at: datetime
+    updated_at: datetime
+
+
+class ClearingRunIn(BaseModel):
+    model_config = _IN
+    product_id: str = Field(min_length=1, max_length=200)
+
+
+class ClearingRunOut(BaseModel):
+    model_config = _OUT
+    id: int
+    product_id: str
+    created_at: datetime
+    n_orders: int
+    n_trades: int
+    welfare_eur: float
+    cells: dict[str, Any] = Field(description="Per place and ISP: price, volume, welfare, marginal order.")
+
+
+class TradeOut(BaseModel):
+    model_config = _OUT
+    id: int
+    run_id: int
+    order_id: int
+    participant_org_id: int
+    product_id: str
+    place: str
+    isp: int
+    side: str
+    quantity_mw: float
+    price_eur_per_mwh: float

@@ -1,0 +1,109 @@
+"""``gridflex accounts ...``: bootstrap organisations and API tokens from the shell (as the admin)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from gridflex.cli.common import clear_errors, console
+from gridflex.cli.serve import DbOpt
+
+if TYPE_CHECKING:
+    from gridflex.store import Store
+    from gridflex.store.tables import ApiToken
+
+accounts_app = typer.Typer(help="Organisations and API tokens of the service, from the shell.")
+
+
+def _open(db: str | None) -> Store:
+    from gridflex.store import Store
+
+    store = Store(db)
+    store.upgrade()  # idempotent: a fresh file gets its schema, a current one is left alone
+    return store
+
+
+@accounts_app.command("create-org")
+@clear_errors
+def create_org(
+    name: Annotated[str, typer.Argument(help="Organisation name (unique).")],
+    role: Annotated[
+        list[str],
+        typer.Option(
+            "--role", help="dso, tso, brp, aggregator, prosumer, market_operator or admin (repeat)."
+        ),
+    ],
+    db: DbOpt = None,
+) -> None:
+    """Create an organisation with its market roles."""
+    from gridflex.store import Principal
+
+    store = _open(db)
+    with store.repos(Principal.system()) as r:
+        org = r.accounts.create_org(name, role)
+        console.print(f"organisation {org.id} {org.name!r}: {', '.join(org.role_names)}", highlight=False)
+    store.close()
+
+
+@accounts_app.command("create-token")
+@clear_errors
+def create_token(
+    org: Annotated[str, typer.Argument(help="Organisation name.")],
+    name: Annotated[str, typer.Option("--name", help="A name for the token (what it is for).")] = "cli",
+    expires_days: Annotated[
+        float | None, typer.Option("--expires-days", min=0.0, help="Expire after this many days.")
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """Create an API token and print its secret once (only its digest is stored)."""
+    from gridflex.store import Principal
+    from gridflex.store.columns import utcnow
+
+    store = _open(db)
+    expires = None if expires_days is None else utcnow() + timedelta(days=expires_days)
+    with store.repos(Principal.system()) as r:
+        new = r.accounts.create_token(r.accounts.find_org(org).id, name, expires)
+    print(new.secret, flush=True)  # plain: `TOKEN=$(gridflex accounts create-token …)` works
+    store.close()
+
+
+@accounts_app.command("revoke-token")
+@clear_errors
+def revoke_token(
+    token_id: Annotated[int, typer.Argument(help="Token id (see `list`).")], db: DbOpt = None
+) -> None:
+    """Revoke a token: it is refused from the next request on."""
+    from gridflex.store import Principal
+
+    store = _open(db)
+    with store.repos(Principal.system()) as r:
+        tok = r.accounts.revoke_token(token_id)
+        console.print(f"token {tok.id} {tok.name!r} revoked", highlight=False)
+    store.close()
+
+
+@accounts_app.command("list")
+@clear_errors
+def list_cmd(db: DbOpt = None) -> None:
+    """Organisations, their roles and their tokens (never the secrets)."""
+    from rich.table import Table
+
+    from gridflex.store import Principal
+
+    store = _open(db)
+    table = Table("org", "name", "roles", "token", "token name", "prefix", "state")
+    with store.repos(Principal.system()) as r:
+        tokens = r.accounts.list_tokens()
+        for org in r.accounts.list_orgs():
+            mine: list[ApiToken | None] = [t for t in tokens if t.org_id == org.id] or [None]
+            for t in mine:
+                state = "" if t is None else ("revoked" if t.revoked_at else f"expires {t.expires_at:%Y-%m-%d %H:%M}Z" if t.expires_at else "active")  # fmt: skip
+                table.add_row(
+                    str(org.id), org.name, ", ".join(org.role_names),
+                    "" if t is None else str(t.id), "" if t is None else t.name,
+                    "" if t is None else t.prefix + "…", state,
+                )  # fmt: skip
+    console.print(table)
+    store.close()

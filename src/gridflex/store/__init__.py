@@ -1,0 +1,38 @@
+"""The store: SQLAlchemy tables and repositories; SQLite by default, PostgreSQL in production.
+
+Tenancy is enforced here and only here (:mod:`gridflex.store.tenancy`): every repository takes the
+calling :class:`Principal`. An adapter layer: the core never imports it.
+"""
+
+from gridflex.store.accounts import Accounts, NewToken, authenticate
+from gridflex.store.engine import DEFAULT_URL, make_engine, normalise_url
+from gridflex.store.errors import AuthError, ConflictError, NotFoundError, PermissionDeniedError, StoreError
+from gridflex.store.market import Clearing, Orders, Products, Submitted
+from gridflex.store.places import Places
+from gridflex.store.session import Repos, Store, bootstrap_admin
+from gridflex.store.tables import Role
+from gridflex.store.tenancy import Principal
+
+__all__ = [
+    "DEFAULT_URL",
+    "Accounts",
+    "AuthError",
+    "Clearing",
+    "ConflictError",
+    "NewToken",
+    "NotFoundError",
+    "Orders",
+    "PermissionDeniedError",
+    "Places",
+    "Principal",
+    "Products",
+    "Repos",
+    "Role",
+    "Store",
+    "StoreError",
+    "Submitted",
+    "authenticate",
+    "bootstrap_admin",
+    "make_engine",
+    "normalise_url",
+]

@@ -1,0 +1,328 @@
+"""Products, orders and clearing runs: the market engine (`gridflex.market`) on the stored book.
+
+Orders are validated by the engine's own models and screening (:func:`gridflex.market.orders.screen_orders`)
+when they arrive: a bad one is stored as ``rejected`` with the engine's reason. Clearing loads the
+active orders of one product, runs :func:`gridflex.market.clear_auction` and writes the run, its trades
+and every order's new status in the caller's one transaction: all of it or nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pydantic
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from gridflex.errors import Problem, ValidationError
+from gridflex.market import Order, OrderArrays, OrderStatus, Product, ProductKind, clear_auction
+from gridflex.market.orders import NO_TIME, screen_orders
+from gridflex.market.products import epoch_s
+from gridflex.store.columns import utcnow
+from gridflex.store.errors import ConflictError, NotFoundError, PermissionDeniedError
+from gridflex.store.tables import ClearingRun, IdempotencyKey, OrderRow, ProductRow, Role, TradeRow
+from gridflex.store.tenancy import TRADING_ROLES, Principal, orders_visible, require_role, trades_visible
+
+__all__ = ["OPEN_STATUSES", "Clearing", "Orders", "Products", "Submitted", "problems_of"]
+
+OPEN_STATUSES = (OrderStatus.ACTIVE.value, OrderStatus.PARTIALLY_FILLED.value)
+# The service clears uniform-price auctions today; the other mechanisms get their own repositories.
+SERVED_KINDS = (ProductKind.ENERGY_AUCTION,)
+
+
+def problems_of(exc: pydantic.ValidationError, object_id: str) -> list[Problem]:
+    """pydantic's errors as the house's structured problems (field path, message)."""
+    return [
+        Problem(object_id, ".".join(str(x) for x in e["loc"]), e["msg"])
+        for e in exc.errors(include_url=False)
+    ]
+
+
+def product_of(row: ProductRow) -> Product:
+    return Product.model_validate(row.spec)
+
+
+class Products:
+    """Readable by every caller; created by the market operator."""
+
+    def __init__(self, session: Session, principal: Principal) -> None:
+        self.s, self.p = session, principal
+
+    def create(self, product: Product) -> ProductRow:
+        require_role(self.p, Role.MARKET_OPERATOR, action="creating a product")
+        if product.kind not in SERVED_KINDS:
+            raise ValidationError(
+                "product",
+                [
+                    Problem(
+                        product.product_id,
+                        "kind",
+                        f"the service clears {', '.join(SERVED_KINDS)} products only (so far)",
+                    )
+                ],
+            )
+        if self.s.get(ProductRow, product.product_id) is not None:
+            raise ConflictError(f"product {product.product_id!r} exists")
+        row = ProductRow(
+            product_id=product.product_id, kind=product.kind.value, spec=product.model_dump(mode="json")
+        )
+        self.s.add(row)
+        self.s.flush()
+        return row
+
+    def get(self, product_id: str) -> ProductRow:
+        row = self.s.get(ProductRow, product_id)
+        if row is None:
+            raise NotFoundError(f"product {product_id!r} not found")
+        return row
+
+    def list(self) -> list[ProductRow]:
+        return list(self.s.scalars(select(ProductRow).order_by(ProductRow.created_at, ProductRow.product_id)))
+
+
+@dataclass(frozen=True)
+class Submitted:
+    order: OrderRow
+    replayed: bool  # True: the Idempotency-Key was seen before, this is the order it created
+
+
+def _request_hash(fields: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class Orders:
+    """The caller's orders (and, for a DSO, those at its congestion points; for the operator, all)."""
+
+    def __init__(self, session: Session, principal: Principal) -> None:
+        self.s, self.p = session, principal
+
+    def submit(
+        self, fields: Mapping[str, Any], idempotency_key: str | None = None, now: datetime | None = None
+    ) -> Submitted:
+        """Screen and store one order; ``fields`` are :class:`gridflex.market.Order`'s but
+        ``order_id`` and ``participant`` (the store gives them). Bad fields raise 422-type
+        :class:`ValidationError`; a rule of the product broken stores a ``rejected`` order with its reason."""
+        require_role(self.p, *TRADING_ROLES, action="submitting an order")
+        now = now or utcnow()
+        fields = dict(fields)
+        key_row = None
+        client_ref = str(fields.get("client_ref") or "")
+        if idempotency_key is not None:
+            h = _request_hash(fields)
+            seen = self._replay(idempotency_key, h)
+            if seen is not None:
+                return Submitted(seen, True)
+            key_row = IdempotencyKey(
+                org_id=self.p.org_id, key=idempotency_key, request_hash=h, resource="order", resource_id=0
+            )
+            try:
+                with self.s.begin_nested():  # a concurrent twin commits first: return its order
+                    self.s.add(key_row)
+                    self.s.flush()
+            except IntegrityError:
+                seen = self._replay(idempotency_key, h)
+                if seen is None:  # pragma: no cover - the twin rolled back: nothing to replay
+                    raise ConflictError("Idempotency-Key in use by a concurrent request; retry") from None
+                return Submitted(seen, True)
+        product_id = str(fields.get("product", ""))
+        prod_row = self.s.get(ProductRow, product_id)
+        if prod_row is None:
+            raise ValidationError("order", [Problem("order", "product", f"unknown product {product_id!r}")])
+        try:
+            order = Order.model_validate(
+                {k: v for k, v in fields.items() if k != "client_ref"}
+                | {"order_id": "new", "participant": str(self.p.org_id), "submitted_at": now}
+            )
+        except pydantic.ValidationError as exc:
+            raise ValidationError("order", problems_of(exc, "order")) from None
+        ok, reason = screen_orders(
+            OrderArrays.from_orders([order]), [product_of(prod_row)], kinds=SERVED_KINDS
+        )
+        why = str(reason[0])
+        if ok[0] and prod_row.cleared_at is not None:
+            ok[0], why = False, "the product has been cleared"
+        row = OrderRow(
+            participant_org_id=self.p.org_id, product_id=order.product, place=order.place, isp=order.isp,
+            side=order.side.value, quantity_mw=order.quantity_mw, price_eur_per_mwh=order.price_eur_per_mwh,
+            execution=order.execution.value,
+            status=(OrderStatus.ACTIVE if ok[0] else OrderStatus.REJECTED).value, reason=why,
+            client_ref=client_ref, submitted_at=now, updated_at=now,
+        )  # fmt: skip
+        self.s.add(row)
+        self.s.flush()
+        if key_row is not None:
+            key_row.resource_id = row.id
+            self.s.flush()
+        return Submitted(row, False)
+
+    def _replay(self, key: str, request_hash: str) -> OrderRow | None:
+        seen = self.s.scalar(
+            select(IdempotencyKey).where(IdempotencyKey.org_id == self.p.org_id, IdempotencyKey.key == key)
+        )
+        if seen is None:
+            return None
+        if seen.request_hash != request_hash:
+            raise ValidationError(
+                "request",
+                [Problem("request", "Idempotency-Key", "this key was used before with a different body")],
+            )
+        return self.s.get(OrderRow, seen.resource_id)
+
+    def get(self, order_id: int) -> OrderRow:
+        row = self.s.scalar(select(OrderRow).where(OrderRow.id == order_id, orders_visible(self.p)))
+        if row is None:
+            raise NotFoundError(f"order {order_id} not found")
+        return row
+
+    def list(
+        self, product_id: str | None = None, status: str | None = None, limit: int = 100, after_id: int = 0
+    ) -> list[OrderRow]:
+        q = select(OrderRow).where(orders_visible(self.p), OrderRow.id > after_id)
+        if product_id is not None:
+            q = q.where(OrderRow.product_id == product_id)
+        if status is not None:
+            q = q.where(OrderRow.status == status)
+        return list(self.s.scalars(q.order_by(OrderRow.id).limit(limit)))
+
+    def cancel(self, order_id: int, now: datetime | None = None) -> OrderRow:
+        row = self.get(order_id)
+        if row.participant_org_id != self.p.org_id and not self.p.is_admin:
+            raise PermissionDeniedError(f"order {order_id} is not yours to cancel")
+        if row.status not in OPEN_STATUSES:
+            raise ConflictError(f"order {order_id} is {row.status}, not active")
+        row.status, row.reason, row.updated_at = (
+            OrderStatus.CANCELLED.value,
+            "cancelled by the participant",
+            now or utcnow(),
+        )
+        self.s.flush()
+        return row
+
+
+class Clearing:
+    """Clearing runs (the market operator) and the trades they made (tenancy as for orders)."""
+
+    def __init__(self, session: Session, principal: Principal) -> None:
+        self.s, self.p = session, principal
+
+    def run(self, product_id: str, now: datetime | None = None) -> ClearingRun:
+        """Clear the product's active orders once. Everything is written in the caller's transaction."""
+        require_role(self.p, Role.MARKET_OPERATOR, action="running a clearing")
+        now = now or utcnow()
+        prod_row = self.s.scalar(
+            select(ProductRow).where(ProductRow.product_id == product_id).with_for_update()
+        )  # PostgreSQL: a second run of the same product waits here, then sees cleared_at
+        if prod_row is None:
+            raise NotFoundError(f"product {product_id!r} not found")
+        if prod_row.cleared_at is not None:
+            raise ConflictError(f"product {product_id!r} was cleared at {prod_row.cleared_at.isoformat()}")
+        product = product_of(prod_row)
+        if product.gate_closure is not None and now < product.gate_closure:
+            raise ConflictError(f"the gate of {product_id!r} closes at {product.gate_closure.isoformat()}")
+        # Plain rows, not ORM objects: a gate closure may load 100,000 orders.
+        rows = self.s.execute(
+            select(*_BOOK_COLUMNS)
+            .where(OrderRow.product_id == product_id, OrderRow.status.in_(OPEN_STATUSES))
+            .order_by(OrderRow.id)
+        ).all()
+        arrays = _arrays(rows)
+        result = clear_auction({product_id: product}, arrays)
+        summary = result.to_json(orders=False)
+        run = ClearingRun(
+            product_id=product_id, started_by_org_id=self.p.org_id, created_at=now, n_orders=len(rows),
+            welfare_eur=float(summary["welfare_eur"]), cells={"cells": summary["cells"]},
+        )  # fmt: skip
+        self.s.add(run)
+        self.s.flush()
+        trades = self._write_trades(run, rows, result)
+        run.n_trades = len(trades)
+        self._update_orders(rows, result, now)
+        prod_row.cleared_at = now
+        self.s.flush()
+        return run
+
+    def _write_trades(self, run: ClearingRun, rows: Sequence[Any], result: Any) -> list[dict[str, Any]]:
+        acc = result.accepted_mw
+        trades = [
+            {
+                "run_id": run.id,
+                "order_id": r.id,
+                "participant_org_id": r.participant_org_id,
+                "product_id": r.product_id,
+                "place": r.place,
+                "isp": r.isp,
+                "side": r.side,
+                "quantity_mw": float(acc[i]),
+                "price_eur_per_mwh": float(result.price_eur_per_mwh[result.order_cell[i]]),
+            }
+            for i, r in enumerate(rows)
+            if acc[i] > 0
+        ]
+        if trades:
+            self.s.execute(insert(TradeRow), trades)
+        return trades
+
+    def _update_orders(self, rows: Sequence[Any], result: Any, now: datetime) -> None:
+        status = result.status
+        changes = [
+            {
+                "id": r.id,
+                "status": str(status[i]),
+                "accepted_mw": float(result.accepted_mw[i]),
+                "reason": result.reason(i)[:500],
+                "updated_at": now,
+            }
+            for i, r in enumerate(rows)
+        ]
+        if changes:
+            self.s.execute(update(OrderRow), changes)  # bulk UPDATE by primary key
+
+    def get_run(self, run_id: int) -> ClearingRun:
+        run = self.s.get(ClearingRun, run_id)  # prices and volumes are market information
+        if run is None:
+            raise NotFoundError(f"clearing run {run_id} not found")
+        return run
+
+    def list_runs(self, product_id: str | None = None) -> list[ClearingRun]:
+        q = select(ClearingRun).order_by(ClearingRun.id)
+        if product_id is not None:
+            q = q.where(ClearingRun.product_id == product_id)
+        return list(self.s.scalars(q))
+
+    def list_trades(self, run_id: int | None = None, limit: int = 1000, after_id: int = 0) -> list[TradeRow]:
+        q = select(TradeRow).where(trades_visible(self.p), TradeRow.id > after_id)
+        if run_id is not None:
+            q = q.where(TradeRow.run_id == run_id)
+        return list(self.s.scalars(q.order_by(TradeRow.id).limit(limit)))
+
+
+_BOOK_COLUMNS = (
+    OrderRow.id, OrderRow.participant_org_id, OrderRow.product_id, OrderRow.place, OrderRow.isp,
+    OrderRow.side, OrderRow.quantity_mw, OrderRow.price_eur_per_mwh, OrderRow.submitted_at,
+)  # fmt: skip
+
+
+def _arrays(rows: Sequence[Any]) -> OrderArrays:
+    n = len(rows)
+    return OrderArrays(
+        order_id=np.array([str(r.id) for r in rows], dtype=str).reshape(n),
+        participant=np.array([str(r.participant_org_id) for r in rows], dtype=str).reshape(n),
+        product=np.array([r.product_id for r in rows], dtype=str).reshape(n),
+        place=np.array([r.place for r in rows], dtype=str).reshape(n),
+        is_buy=np.array([r.side == "buy" for r in rows], dtype=bool),
+        isp=np.array([r.isp for r in rows], dtype=np.int64),
+        quantity_mw=np.array([r.quantity_mw for r in rows], dtype=float),
+        price_eur_per_mwh=np.array(
+            [np.nan if r.price_eur_per_mwh is None else r.price_eur_per_mwh for r in rows], dtype=float
+        ),
+        submitted_s=np.array(
+            [epoch_s(r.submitted_at) if r.submitted_at else NO_TIME for r in rows], dtype=np.int64
+        ),
+    )

@@ -1,0 +1,227 @@
+"""The tables (SQLAlchemy 2 declarative). Every order, trade and run is keyed by participant,
+product, place and ISP, as in the market engine (`gridflex.market.orders`).
+
+Quantities MW per ISP, prices EUR/MWh, times aware UTC (naive UTC in the database).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from gridflex.store.columns import UTCDateTime, utcnow
+
+__all__ = [
+    "ApiToken",
+    "Base",
+    "ClearingRun",
+    "CongestionPoint",
+    "GridArea",
+    "IdempotencyKey",
+    "OrderRow",
+    "OrgRole",
+    "Organisation",
+    "ProductRow",
+    "Role",
+    "TradeRow",
+    "User",
+]
+
+# Named constraints: Alembic can drop and alter them on both SQLite (batch mode) and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class Role(StrEnum):
+    """Market roles of an organisation (an organisation may hold several)."""
+
+    DSO = "dso"
+    TSO = "tso"
+    BRP = "brp"
+    AGGREGATOR = "aggregator"
+    PROSUMER = "prosumer"
+    MARKET_OPERATOR = "market_operator"
+    ADMIN = "admin"
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    roles: Mapped[list[OrgRole]] = relationship(
+        back_populates="organisation", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    @property
+    def role_names(self) -> list[str]:
+        return sorted(r.role for r in self.roles)
+
+
+class OrgRole(Base):
+    __tablename__ = "organisation_roles"
+
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+    organisation: Mapped[Organisation] = relationship(back_populates="roles")
+
+
+class User(Base):
+    """A person of an organisation. Passwords, when they come, are argon2 hashes (ADR 0006)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    """A named API token: only the SHA-256 digest of its secret is kept (ADR 0006)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16))  # first characters of the secret, for display only
+    digest: Mapped[str] = mapped_column(String(64), unique=True)  # hex SHA-256 of the whole secret
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class GridArea(Base):
+    """A DSO's grid area; its congestion points are the places of local flexibility."""
+
+    __tablename__ = "grid_areas"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    dso_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="RESTRICT"), index=True)
+
+
+class CongestionPoint(Base):
+    """A set of connection points behind a constraint; ``name`` is the ``place`` orders refer to."""
+
+    __tablename__ = "congestion_points"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    grid_area_id: Mapped[int] = mapped_column(ForeignKey("grid_areas.id", ondelete="CASCADE"), index=True)
+
+
+class ProductRow(Base):
+    """A market product: ``spec`` is the market engine's :class:`gridflex.market.Product` as JSON."""
+
+    __tablename__ = "products"
+
+    product_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    spec: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    cleared_at: Mapped[datetime | None] = mapped_column(default=None)  # set by the one clearing run
+
+
+class OrderRow(Base):
+    __tablename__ = "orders"
+    __table_args__ = (Index("ix_orders_product_status", "product_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    participant_org_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="RESTRICT"), index=True
+    )
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.product_id", ondelete="RESTRICT"))
+    place: Mapped[str] = mapped_column(String(200), default="", index=True)
+    isp: Mapped[int] = mapped_column(Integer)
+    side: Mapped[str] = mapped_column(String(8))
+    quantity_mw: Mapped[float] = mapped_column(Float)
+    price_eur_per_mwh: Mapped[float | None] = mapped_column(Float, default=None)
+    execution: Mapped[str] = mapped_column(String(16), default="normal")
+    status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    accepted_mw: Mapped[float] = mapped_column(Float, default=0.0)
+    client_ref: Mapped[str] = mapped_column(String(200), default="")
+    submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IdempotencyKey(Base):
+    """A POST's Idempotency-Key: the same key and body again returns the same resource."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("org_id", "key", name="uq_idempotency_keys_org_key"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    resource: Mapped[str] = mapped_column(String(32))
+    resource_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ClearingRun(Base):
+    """One clearing of a product: written with all its trades in one transaction, or not at all."""
+
+    __tablename__ = "clearing_runs"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    product_id: Mapped[str] = mapped_column(
+        ForeignKey("products.product_id", ondelete="RESTRICT"), index=True
+    )
+    started_by_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="RESTRICT"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    n_orders: Mapped[int] = mapped_column(Integer, default=0)
+    n_trades: Mapped[int] = mapped_column(Integer, default=0)
+    welfare_eur: Mapped[float] = mapped_column(Float, default=0.0)
+    cells: Mapped[dict[str, Any]] = mapped_column()  # {"cells": [...]}: price and volume per place × ISP
+
+
+class TradeRow(Base):
+    __tablename__ = "trades"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("clearing_runs.id", ondelete="CASCADE"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="RESTRICT"), index=True)
+    participant_org_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="RESTRICT"), index=True
+    )
+    product_id: Mapped[str] = mapped_column(String(200))
+    place: Mapped[str] = mapped_column(String(200), default="")
+    isp: Mapped[int] = mapped_column(Integer)
+    side: Mapped[str] = mapped_column(String(8))
+    quantity_mw: Mapped[float] = mapped_column(Float)
+    price_eur_per_mwh: Mapped[float] = mapped_column(Float)

@@ -1,0 +1,164 @@
+"""Every route of the app, enumerated: refused without a token (401) and with another tenant's
+token (403/404, never data). A new route fails this test until it is classified below."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from gridflex.api import create_app
+from gridflex.api.app import ROUTERS
+from gridflex.store import Principal
+from tests.api.conftest import Api
+from tests.store.world import AFTER_GATE, PRODUCT, order
+
+# How a route treats a caller who is not the owner ("bob" unless named):
+#   public  no token needed (health, the OpenAPI document)
+#   owned   names another tenant's object: 403 or 404, never its data
+#   role    needs a role the caller lacks: 403
+#   list    answers with the caller's own objects only (checked: none of the victim's)
+#   shared  market information every authenticated caller reads (products, places, prices)
+#   self    acts on the caller itself (its own new order, its own organisation)
+ROUTES: dict[tuple[str, str], str] = {
+    ("GET", "/health"): "public",
+    ("GET", "/openapi.json"): "public",
+    ("GET", "/v1/me"): "self",
+    ("GET", "/v1/participants"): "list",
+    ("POST", "/v1/participants"): "role",
+    ("GET", "/v1/participants/{org_id}"): "owned",
+    ("GET", "/v1/tokens"): "list",
+    ("POST", "/v1/tokens"): "owned",
+    ("GET", "/v1/tokens/{token_id}"): "owned",
+    ("DELETE", "/v1/tokens/{token_id}"): "owned",
+    ("GET", "/v1/grid-areas"): "shared",
+    ("POST", "/v1/grid-areas"): "role",
+    ("GET", "/v1/grid-areas/{area_id}"): "shared",
+    ("GET", "/v1/grid-areas/{area_id}/congestion-points"): "shared",
+    ("POST", "/v1/grid-areas/{area_id}/congestion-points"): "owned:dso2",
+    ("GET", "/v1/products"): "shared",
+    ("POST", "/v1/products"): "role",
+    ("GET", "/v1/products/{product_id}"): "shared",
+    ("POST", "/v1/orders"): "self",
+    ("GET", "/v1/orders"): "list",
+    ("GET", "/v1/orders/{order_id}"): "owned",
+    ("POST", "/v1/orders/{order_id}/cancel"): "owned",
+    ("POST", "/v1/clearing-runs"): "role",
+    ("GET", "/v1/clearing-runs"): "shared",
+    ("GET", "/v1/clearing-runs/{run_id}"): "shared",
+    ("GET", "/v1/trades"): "list",
+}
+
+
+def app_routes() -> set[tuple[str, str]]:
+    """The app's own routes and those of every router it includes (``gridflex.api.app.ROUTERS``)."""
+    app = create_app(url="sqlite:///:memory:")
+    routes = [r for r in app.routes if hasattr(r, "methods")]
+    routes += [r for router in ROUTERS for r in router.routes]
+    return {
+        (method, r.path)  # type: ignore[attr-defined]
+        for r in routes
+        for method in r.methods  # type: ignore[attr-defined]
+        if method not in ("HEAD", "OPTIONS")
+    }
+
+
+def test_every_route_is_classified():
+    assert app_routes() == set(ROUTES)
+    documented = create_app(url="sqlite:///:memory:").openapi()["paths"]
+    listed = {(m.upper(), path) for path, ops in documented.items() for m in ops}
+    assert listed == set(ROUTES) - {("GET", "/openapi.json")}  # nothing hidden from the document
+
+
+def _victim_objects(api: Api) -> dict[str, str]:
+    """Objects of alice (a prosumer at dso1's congestion point) and dso1, with a clearing run."""
+    w = api.world
+    r = api.client.post("/v1/orders", json=order("buy", 0, 5, 50, "CP-A"), headers=api.auth("alice"))
+    assert r.status_code == 201, r.text
+    api.client.post("/v1/orders", json=order("sell", 0, 5, 10, "CP-A"), headers=api.auth("bob"))
+    api.clock[0] = AFTER_GATE
+    run = api.client.post(
+        "/v1/clearing-runs", json={"product_id": PRODUCT.product_id}, headers=api.auth("operator")
+    )
+    assert run.status_code == 201, run.text
+    with api.store.repos(Principal.system()) as repos:
+        area = next(a for a in repos.places.list_grid_areas() if a.dso_org_id == w.org_ids["dso1"])
+    return {
+        "org_id": str(w.org_ids["alice"]),
+        "token_id": str(w.principals["alice"].token_id),
+        "order_id": str(r.json()["id"]),
+        "area_id": str(area.id),
+        "product_id": PRODUCT.product_id,
+        "run_id": str(run.json()["id"]),
+    }
+
+
+BODIES = {
+    ("POST", "/v1/participants"): {"name": "new-org", "roles": ["prosumer"]},
+    ("POST", "/v1/tokens"): {"name": "intruder", "org_id": "{org_id}"},
+    ("POST", "/v1/grid-areas"): {"name": "new-area"},
+    ("POST", "/v1/grid-areas/{area_id}/congestion-points"): {"name": "CP-X"},
+    ("POST", "/v1/products"): {**json.loads(PRODUCT.model_dump_json()), "product_id": "P2"},
+    ("POST", "/v1/orders"): order("buy", 1, 1, 10),
+    ("POST", "/v1/clearing-runs"): {"product_id": PRODUCT.product_id},
+}
+
+
+def _fill(text: str, ids: dict[str, str]) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: ids[m[1]], text)
+
+
+def _request(api: Api, method: str, path: str, ids: dict[str, str], headers: dict[str, str]):
+    body = BODIES.get((method, path))
+    if body is not None:
+        body = json.loads(_fill(json.dumps(body), ids).replace(f'"{ids["org_id"]}"', ids["org_id"]))
+    return api.client.request(method, _fill(path, ids), json=body, headers=headers)
+
+
+def _mentions(payload: object, org_id: int) -> bool:
+    """Whether a JSON answer holds an object of organisation ``org_id``."""
+    if isinstance(payload, list):
+        return any(_mentions(x, org_id) for x in payload)
+    if isinstance(payload, dict):
+        if payload.get("participant_org_id") == org_id or payload.get("org_id") == org_id:
+            return True
+        if "roles" in payload and payload.get("id") == org_id:  # a participant
+            return True
+        return any(_mentions(v, org_id) for v in payload.values())
+    return False
+
+
+def test_every_route_refuses_strangers_and_other_tenants(api: Api):
+    ids = _victim_objects(api)
+    victim = api.world.org_ids["alice"]
+    for (method, path), kind in sorted(ROUTES.items()):
+        where = f"{method} {path}"
+        if kind == "public":
+            assert _request(api, method, path, ids, {}).status_code == 200, where
+            continue
+        for headers in ({}, {"Authorization": "Bearer gfx_not-a-token"}, {"Authorization": "Basic eDp5"}):
+            r = _request(api, method, path, ids, headers)
+            assert r.status_code == 401, (where, headers, r.status_code, r.text)
+            assert r.json().keys() == {"detail"} and r.headers["www-authenticate"] == "Bearer"
+        kind, _, who = kind.partition(":")
+        r = _request(api, method, path, ids, api.auth(who or "bob"))
+        assert "Traceback" not in r.text, where
+        if kind == "owned":
+            assert r.status_code in (403, 404), (where, r.status_code, r.text)
+            assert r.json().keys() == {"detail"}, where
+        elif kind == "role":
+            assert r.status_code == 403, (where, r.status_code, r.text)
+        else:
+            assert r.status_code < 400, (where, r.status_code, r.text)
+            if kind == "list":
+                assert not _mentions(r.json(), victim), (where, r.text)
+
+
+@pytest.mark.parametrize("path", ["/v1/orders", "/v1/me"])
+def test_a_revoked_token_is_refused_at_once(api: Api, path: str):
+    assert api.client.get(path, headers=api.auth("alice")).status_code == 200
+    tid = api.world.principals["alice"].token_id
+    assert api.client.delete(f"/v1/tokens/{tid}", headers=api.auth("alice")).status_code == 200
+    r = api.client.get(path, headers=api.auth("alice"))
+    assert r.status_code == 401 and "revoked" in r.json()["detail"]
