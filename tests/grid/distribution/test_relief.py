@@ -1,10 +1,14 @@
 """Close the loop: forecast → FlexRequests → offers → clear_local → activation → AC re-check."""
 
+import csv
+import json
 from datetime import datetime
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from gridflex.cli import app
 from gridflex.grid.distribution import Limits, PowerFlow, stress
 from gridflex.grid.distribution.congestion import find_violations
 from gridflex.grid.distribution.relief import OfferModel, generate_offers, relieve_by_market
@@ -71,3 +75,35 @@ def test_an_uncongested_day_trades_nothing(mv):
     rel = relieve_by_market(net, series)
     assert rel.summary()["requests"] == 0 and rel.summary()["cost_eur"] == 0
     assert np.array_equal(rel.relieved.p_mw, series.p_mw)
+
+
+def test_cli_writes_summary_days_and_orders(tmp_path):
+    res = CliRunner().invoke(
+        app, ["grid", "relieve", "mv-semiurb", "--day", "2016-01-27", "--days", "2", "--out", str(tmp_path)]
+    )
+    assert res.exit_code == 0, res.output
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert s["days"] == 2 and s["periods_requested"] > 0 and s["periods_residual"] == 0
+    with (tmp_path / "orders.csv").open() as f:
+        orders = list(csv.DictReader(f))
+    assert len(orders) == s["accepted"]
+    assert sum(float(o["cost_eur"]) for o in orders) == pytest.approx(s["cost_eur"], abs=0.01)
+    assert len((tmp_path / "days.csv").read_text().splitlines()) == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nosuch"], "unknown network 'nosuch'"),
+        (["mv-semiurb", "--day", "20160127"], "--day"),
+        (["mv-semiurb", "--days", "0"], "--days"),
+        (["mv-semiurb", "--rounds", "0"], "--rounds"),
+        (["mv-semiurb", "--stress", "hot"], "--stress"),
+        (["mv-semiurb", "--day", "2019-01-01"], "not a period of the profiles"),
+    ],
+)
+def test_cli_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
+    res = CliRunner().invoke(app, ["grid", "relieve", *args, "--out", str(tmp_path)])
+    assert res.exit_code == 2
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in res.output
