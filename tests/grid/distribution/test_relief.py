@@ -12,7 +12,7 @@ from gridflex.cli import app
 from gridflex.grid.distribution import Limits, PowerFlow, stress
 from gridflex.grid.distribution.congestion import find_violations
 from gridflex.grid.distribution.relief import OfferModel, generate_offers, relieve_by_market
-from gridflex.grid.distribution.stress import WINTER
+from gridflex.grid.distribution.stress import SUMMER, WINTER
 
 DAYS = 3  # 2016-01-27..29: the hardest winter days of the shipped MV grid (peaks 162-171 %)
 
@@ -107,3 +107,12 @@ def test_cli_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
     assert res.exit_code == 2
     lines = [line for line in res.output.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in res.output
+
+
+def test_summer_reverse_flow_is_relieved_by_pv_curtailment(mv):
+    net = mv.network
+    series = stress(net, mv.profiles.series(net, start=datetime(2016, 6, 21), periods=96), SUMMER)
+    rel = relieve_by_market(net, series)
+    s = rel.summary()
+    assert s["periods_requested"] > 0 and s["periods_residual"] <= 0.01 * s["periods_requested"]
+    assert {o["direction"] for d in rel.days for o in d.orders} == {"down"}  # less PV into the grid
