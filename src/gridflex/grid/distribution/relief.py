@@ -127,7 +127,7 @@ class DayRelief:
     cost_eur: float
     max_loading_before_pct: float
     max_loading_after_pct: float
-    rounds: int
+    rounds: int  # clearing rounds run (0: nothing to request, or no offer)
     delta_p_mw: np.ndarray  # periods × elements: change of consumption by the activations
     orders: list[dict] = field(default_factory=list)  # accepted offers: id, element, factor, MWh, EUR
 
@@ -208,7 +208,7 @@ def _relieve_day(
     orders: list[dict] = []
     result = pf.run(day, angles=True)
     before = float(result.branch_loading_pct.max(initial=0.0))
-    r = 0
+    cleared_rounds = 0
     for r in range(1, rounds + 1):
         flow_mw = result.branch_loading_pct / 100.0 * rating
         # a violation asks for relief down to the limit less the margin (the nonlinearity's reserve)
@@ -231,6 +231,7 @@ def _relieve_day(
         buses = np.unique(bus_of[pool.element[rows]])
         network = _network(net, result, buses, isps, rating, used, limit_mw)
         cleared = clear_local(product, requests, offers, network=network)
+        cleared_rounds += 1
         for o, k in zip(offers, rows, strict=True):
             a = cleared.activation.get(o.offer_id, 0.0)
             if a <= 0:
@@ -264,7 +265,7 @@ def _relieve_day(
         cost_eur=float(sum(o["cost_eur"] for o in orders)),
         max_loading_before_pct=before,
         max_loading_after_pct=float(result.branch_loading_pct.max(initial=0.0)),
-        rounds=r,
+        rounds=cleared_rounds,
         delta_p_mw=delta,
         orders=orders,
     )
