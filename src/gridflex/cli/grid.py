@@ -12,7 +12,8 @@ from rich.table import Table
 from gridflex.cli.common import clear_errors, console
 
 grid_app = typer.Typer(
-    help="Distribution grids: congestion forecast and flexibility requests.", no_args_is_help=True
+    help="Distribution grids: congestion forecast, flexibility requests and market relief.",
+    no_args_is_help=True,
 )
 
 
@@ -115,6 +116,98 @@ def forecast_cmd(
         f"max loading {summary['max_loading_pct']:.1f} %, {len(fc.violations)} violations, "
         f"{len(batch.requests)} FlexRequests; {t2 - t1:.2f} s; outputs in {out}: requests.json, "
         f"{report.name}, summary.json"
+    )
+
+
+@grid_app.command("relieve")
+@clear_errors
+def relieve_cmd(
+    network: Annotated[
+        str, typer.Argument(help="Shipped grid, .npz grid file, pandapower .json, cigre-mv, ...")
+    ],
+    day: Annotated[
+        str, typer.Option(help="First day, YYYY-MM-DD (UTC); shipped profiles cover 2016.")
+    ] = "2016-01-20",
+    days: Annotated[
+        int, typer.Option(help="Days, each cleared on its own (366 = a year from 2016-01-01).")
+    ] = 1,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("relief"),
+    stress_name: Annotated[
+        str, typer.Option("--stress", help="Stress scenario: none, winter, summer.")
+    ] = "winter",
+    offer_seed: Annotated[
+        int, typer.Option(help="Seed of the offer generator (prices, shares, divisibility).")
+    ] = 0,
+    rounds: Annotated[int, typer.Option(help="Clearing rounds per day (residuals are requested again).")] = 3,
+    loading_limit: Annotated[
+        float, typer.Option(help="Loading limit of lines and transformers (%).")
+    ] = 100.0,
+) -> None:
+    """Close the loop: forecast, FlexRequests, offers at the connections, network-aware clearing,
+    activation and an AC re-check; writes summary.json, days.csv and orders.csv.
+
+    Signs: power positive = consumption; flexibility up = more power into the grid, down = less.
+    """
+    import csv
+    import json
+    import time
+
+    from gridflex.errors import Problem, ValidationError
+    from gridflex.grid.distribution.congestion import Limits
+    from gridflex.grid.distribution.gridfile import open_network
+    from gridflex.grid.distribution.relief import OfferModel, relieve_by_market
+    from gridflex.grid.distribution.stress import SCENARIOS, stress
+
+    problems = []
+    try:
+        start = datetime.strptime(day, "%Y-%m-%d")
+    except ValueError:
+        problems.append(Problem("options", "--day", f"{day!r} is not a date YYYY-MM-DD"))
+    if days < 1:
+        problems.append(Problem("options", "--days", "must be >= 1"))
+    if rounds < 1:
+        problems.append(Problem("options", "--rounds", "must be >= 1"))
+    if stress_name not in SCENARIOS:
+        problems.append(Problem("options", "--stress", f"{stress_name!r}: one of {', '.join(SCENARIOS)}"))
+    if problems:
+        raise ValidationError("options", problems)
+    t0 = time.perf_counter()
+    case = open_network(network, start=start, periods=96 * days)
+    periods = 96 * days * 15 // case.profiles.step_min
+    series = stress(
+        case.network, case.profiles.series(case.network, start=start, periods=periods), SCENARIOS[stress_name]
+    )
+    rel = relieve_by_market(
+        case.network, series, Limits(loading_pct=loading_limit), OfferModel(seed=offer_seed), rounds
+    )
+    elapsed_s = time.perf_counter() - t0
+    summary = {"network": case.network.name, "start": start.isoformat(), "stress": stress_name,
+               **rel.summary(), "time_s": round(elapsed_s, 3)}  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    with (out / "days.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["start", "periods_requested", "periods_residual", "unrequested_periods", "requests", "offers",
+                    "accepted", "energy_mwh", "cost_eur", "max_loading_before_pct", "max_loading_after_pct"])  # fmt: skip
+        for d in rel.days:
+            w.writerow([d.start, len(d.periods_requested), len(d.periods_residual), len(d.unrequested_periods),
+                        d.requests, d.offers, d.accepted, round(d.energy_mwh, 6), round(d.cost_eur, 4),
+                        round(d.max_loading_before_pct, 3), round(d.max_loading_after_pct, 3)])  # fmt: skip
+    with (out / "orders.csv").open("w", newline="") as f:
+        fields = ["day", "offer_id", "element", "node", "direction", "factor", "price_eur_per_mwh", "energy_mwh",
+                  "cost_eur"]  # fmt: skip
+        w2 = csv.DictWriter(f, fieldnames=fields)
+        w2.writeheader()
+        for d in rel.days:
+            for o in d.orders:
+                w2.writerow({"day": d.start[:10], **o})
+    console.print(
+        f"{case.network.name}, {days} day(s) from {start:%Y-%m-%d}, stress {stress_name}: "
+        f"{summary['periods_requested']} periods requested, {summary['periods_relieved']} relieved, "
+        f"{summary['periods_residual']} residual; {summary['accepted']} of {summary['offers']} offers accepted, "
+        f"{summary['energy_mwh']:.2f} MWh, {summary['cost_eur']:.2f} EUR; max loading "
+        f"{summary['max_loading_before_pct']:.1f} % → {summary['max_loading_after_pct']:.1f} %; {elapsed_s:.2f} s; "
+        f"outputs in {out}: summary.json, days.csv, orders.csv"
     )
 
 
