@@ -29,7 +29,7 @@ from gridflex.s2.clock import Clock
 from gridflex.s2.planner import GAS_EUR_PER_MWH
 from gridflex.s2.rm.simulators import KINDS, Simulator
 from gridflex.s2.server import CEM
-from gridflex.scheduling import Site, parse_site
+from gridflex.scheduling import Site, compile_site, parse_site
 
 TOKEN = "demo-token"
 DEMO_START = datetime(2018, 6, 12, 6, 0, tzinfo=UTC)
@@ -139,12 +139,17 @@ async def _run(speed: float, hours: float, sample_s: float) -> dict[str, Any]:
         if name == "office":
             limit = np.where([t >= congestion_at for t in times], min(fuse, office_limit_kw), fuse)
         devs = []
+        prices = compile_site(_site_model).prices["day_ahead"]
+        outcomes: dict[str, Any] = {}
         for sim in sims[name]:
             summ = summaries[i]
             i += 1
             devs.append({"kind": sim.kind, "resource_id": str(sim.resource_id),
                          "instructions": sum(1 for _, rid, _ in frames[name] if rid == str(sim.resource_id)),
                          "summary": summ if isinstance(summ, dict) else {"error": repr(summ)}})  # fmt: skip
+            oc = _outcomes(sim, np.asarray(prices, float), min(clock.now(), end))
+            if oc is not None:
+                outcomes[sim.kind] = oc
         cem = cems[name]
         out[name] = {
             "kinds": list(kinds),
@@ -157,11 +162,51 @@ async def _run(speed: float, hours: float, sample_s: float) -> dict[str, Any]:
             "max_over_limit_kw": round(float(np.maximum(site_kw - limit, 0.0).max(initial=0.0)), 2),
             "imported_kwh": round(float(np.maximum(site_kw, 0).mean() * hours), 2) if times else 0.0,
             "devices": devs,
+            "outcomes": outcomes,
             "_units": [_fill_unit(s) for s in sims[name]],
             "_series": (times, power, site_kw, limit, [_states(samples[name], j) for j in range(len(kinds))]),
         }
     out["_frames"] = frames
     return out
+
+
+EV_NEED_TOL = 0.005
+"""An EV's need counts as met at departure from (1 − this) × need (0.5 %: execution lags of seconds)."""
+BAND_TOL_C = 0.1
+"""A heat pump's buffer counts as inside its band within this many K (the thermostat's hysteresis)."""
+
+
+def _outcomes(sim: Simulator, prices: np.ndarray, end: datetime) -> dict[str, Any] | None:
+    """What a device achieved in execution (not in the plan), with the reason of any shortfall:
+    an EV's energy at departure against its need, a heat pump's buffer against its band, PV
+    curtailed at a positive price (by 15-min slot, ``prices`` per slot from the demo's start)."""
+    dev: Any = sim.device
+    if sim.pv is not None:
+        pos = {t: kwh for t, kwh in sim.pv.curtailed_by_slot.items()
+               if (k := int((t - DEMO_START).total_seconds() // 900)) < len(prices) and prices[k] > 0}  # fmt: skip
+        return {"curtailed_kwh": round(sim.pv.curtailed_kwh, 3),
+                "curtailed_at_positive_price_kwh": round(sum(pos.values()), 3),
+                "ok": sum(pos.values()) < 0.01,
+                "why": "" if sum(pos.values()) < 0.01 else f"curtailed in {len(pos)} slot(s) at a positive price"}  # fmt: skip
+    if sim.kind == "ev" and dev is not None:
+        got, need = dev.charged_at_departure_kwh, dev.need_kwh
+        out = {"need_kwh": need, "charged_at_departure_kwh": None if got is None else round(got, 3)}
+        if got is None:  # the run ended first: met only if the need can still be charged in time
+            left_h = max(((dev.departure or end) - end).total_seconds(), 0.0) / 3600.0
+            reachable = dev.charged_kwh + dev.p_max_w * dev.eta / 1000.0 * left_h >= need * (1 - EV_NEED_TOL)
+            return {**out, "ok": reachable, "why": "the run ended before departure" + (
+                "" if reachable else "; the need can no longer be charged in time")}  # fmt: skip
+        ok = got >= need * (1 - EV_NEED_TOL)
+        return {**out, "ok": ok, "why": "" if ok else f"{need - got:.2f} kWh short at departure"}
+    if sim.kind == "heatpump" and dev is not None:
+        temps = [f for _, f, _ in dev.history] or [dev.temp_c]
+        lo, hi = dev.band_c
+        t_min, t_max = min(temps), max(temps)
+        ok = t_min >= lo - BAND_TOL_C and t_max <= hi + BAND_TOL_C
+        why = "" if ok else f"buffer {t_min:.2f}..{t_max:.2f} °C outside its band {lo:g}..{hi:g} °C"
+        return {"band_c": [lo, hi], "temp_min_c": round(t_min, 2), "temp_max_c": round(t_max, 2),
+                "ok": ok, "why": why}  # fmt: skip
+    return None
 
 
 def _states(rows: list[tuple[datetime, list[tuple[float, float | None]]]], j: int) -> list[float | None]:
@@ -188,6 +233,9 @@ def _report(path: str | Path, result: dict[str, Any], hours: float, speed: float
         rows = [("plans", str(site["plans"])), ("max site power", f"{site['max_site_kw']} kW"),
                 ("max over the limit", f"{site['max_over_limit_kw']} kW"),
                 ("re-plans by reason", json.dumps(site["replans"]))]  # fmt: skip
+        for kind, oc in site.get("outcomes", {}).items():  # needs and bands as executed, with any shortfall
+            rows.append((f"{kind} outcome", ("met" if oc["ok"] else "NOT met") + (f": {oc['why']}" if oc["why"] else "")
+                         + " (" + ", ".join(f"{k}={v}" for k, v in oc.items() if k not in ("ok", "why")) + ")"))  # fmt: skip
         sections.append(Section(f"{name}: site power against its limit", figure=fig))
         sections.append(Section(f"{name}: figures", table=rows))
         instr = result["_frames"][name]
