@@ -74,3 +74,26 @@ def test_demo_meets_needs_and_holds_bands_in_execution(tmp_path: Path) -> None:
         assert pv["curtailed_at_positive_price_kwh"] < 0.01, (name, pv)
         assert ev["ok"] and hp["ok"] and pv["ok"]
         assert out[name]["max_over_limit_kw"] <= 0.5
+
+
+def test_pv_curtailment_is_explained_only_where_the_export_limit_binds() -> None:
+    from datetime import timedelta
+
+    from gridflex.demos.s2 import DEMO_START, _outcomes
+    from gridflex.s2.rm.simulators import Simulator
+
+    sim = Simulator("pv", "ws://127.0.0.1:1/s2", "t")  # not run: only its physics' record is read
+    assert sim.pv is not None
+    a, b = DEMO_START, DEMO_START + timedelta(minutes=15)
+    sim.pv.curtailed_by_slot = {a: 0.2, b: 0.3}
+    sim.pv.curtailed_kwh = 0.5
+    prices = np.full(96, 50.0)
+    oc = _outcomes(sim, prices, DEMO_START, export_bound={a})
+    assert oc is not None and not oc["ok"]
+    assert oc["curtailed_at_positive_price_kwh"] == 0.5 and oc["curtailed_with_a_limit_binding_kwh"] == 0.2
+    assert "no limit binding" in oc["why"] and "export was at its limit" in oc["why"]
+    ok = _outcomes(sim, prices, DEMO_START, export_bound={a, b})
+    assert ok is not None and ok["ok"]
+    prices[:2] = -5.0  # at a negative price curtailing is what the plan should do
+    neg = _outcomes(sim, prices, DEMO_START)
+    assert neg is not None and neg["ok"] and neg["curtailed_at_positive_price_kwh"] == 0
