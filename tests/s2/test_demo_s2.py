@@ -27,6 +27,10 @@ def test_short_demo_writes_an_offline_report(tmp_path: Path) -> None:
         assert site["max_over_limit_kw"] <= 0.5  # the site stays under its fuse (and the DSO limit)
         kinds |= {d["kind"] for d in site["devices"]}
         assert any(d["instructions"] > 0 for d in site["devices"])
+        # outcomes as executed (tests/s2/test_demo_outcomes.py runs long enough for departures)
+        oc = site["outcomes"]
+        assert {"ev", "heatpump", "pv"} <= set(oc) and oc["pv"]["ok"], oc
+        assert oc["ev"]["charged_at_departure_kwh"] is None and oc["ev"]["ok"], oc  # still reachable
     assert set(KINDS) <= kinds  # one simulator per kind available
     assert out["office"]["replans"].get("congestion") == 1
 

@@ -109,11 +109,13 @@ def test_upper_production_bound_curtails_to_the_window_average() -> None:
     assert abs(window_avg_kw(pv, a, b) - 2.0) < TOL
     assert np.allclose(pv[[0, 1, 6, 7]], 5.0)  # outside the window: as before
     assert p.costs_eur.get("penalty", 0.0) < 1e-6
-    # the instruction follows the plan: the envelope lets at most the planned production through
+    # the instruction follows the plan: the envelope lets at most the planned production through in
+    # the window; outside it the plan curtails nothing, so no limit (the forecast is only an average)
     instr = state.instruction(spec, pv, T0, STEP, T0)
     assert instr is not None
     lower = envelope_lower_w(instr)
-    assert np.allclose(lower, -pv * 1000.0, atol=0.1)
+    assert np.allclose(lower[2:6], -pv[2:6] * 1000.0, atol=0.1)
+    assert np.allclose(lower[[0, 1, 6, 7]], -10_000.0)  # the constraint's most permissive lower limit
     assert abs(-lower[2:6].mean() - 2000.0) < 0.5
 
 

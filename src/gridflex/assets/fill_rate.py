@@ -167,20 +167,43 @@ class FillRateFleet:
             model.set_bounds(block, 0.0, ub)
         self.specs = specs
 
-    def device_power_kw(self, sol: Any) -> np.ndarray:
-        """Electric power per device and period (kW, + = consumption), shape (devices, n)."""
+    def _running(self, dev: int, values: np.ndarray, boost: np.ndarray | None) -> np.ndarray:
+        """Column values as the rate to run at: period 0's value is its fill over the whole period,
+        all of it due in the share ``first_frac`` still ahead, so the device runs at value / first_frac
+        (at the period average it would deliver only ``first_frac`` of the planned fill). ``boost``
+        (per device, 0..1) scales that raise down where a site limit leaves no room for it."""
+        out = np.array(values, dtype=float)
+        ff = self.specs[dev].first_frac
+        if out.size and ff > 1e-9:
+            b = 1.0 if boost is None else float(boost[dev])
+            out[0] *= 1.0 + b * (1.0 / ff - 1.0)
+        return out
+
+    def device_energy_kw(self, sol: Any) -> np.ndarray:
+        """Electric power per device and period as the site balance sees it (kW averaged over whole
+        periods, + = consumption), shape (devices, n)."""
         out = np.zeros((len(self.specs), self.n))
         for dev, _, block, _, kw in self.cols:
             out[dev] += kw * sol.value(block)
         return out
 
-    def rates_per_s(self, sol: Any) -> list[dict[Any, np.ndarray]]:
-        """Net fill rate (fill units per second) per device → actuator id."""
+    def device_power_kw(self, sol: Any, boost: np.ndarray | None = None) -> np.ndarray:
+        """Electric power per device and period (kW, + = consumption) while it runs, shape (devices, n)
+        (period 0: during the part still ahead; ``boost`` as in :meth:`rates_per_s`)."""
+        out = np.zeros((len(self.specs), self.n))
+        for dev, _, block, _, kw in self.cols:
+            out[dev] += kw * self._running(dev, sol.value(block), boost)
+        return out
+
+    def rates_per_s(self, sol: Any, boost: np.ndarray | None = None) -> list[dict[Any, np.ndarray]]:
+        """Net fill rate (fill units per second) per device → actuator id, to run at (period 0: during
+        the part still ahead, raised by ``boost`` (per device, 0..1; None: fully) of 1/first_frac)."""
         out: list[dict[Any, np.ndarray]] = [
             {a.actuator_id: np.zeros(self.n) for a in s.actuators} for s in self.specs
         ]
         for dev, act, block, sign, _ in self.cols:
-            out[dev][self.specs[dev].actuators[act].actuator_id] += sign * sol.value(block) / 3600.0
+            run = self._running(dev, sol.value(block), boost)
+            out[dev][self.specs[dev].actuators[act].actuator_id] += sign * run / 3600.0
         return out
 
     def fill(self, sol: Any) -> np.ndarray:
@@ -260,6 +283,6 @@ class FillRateFleetAsset(AssetBase):
         self._fleet = fleet
 
         def read(sol: Solution) -> Output:
-            return Output({"electricity": fleet.device_power_kw(sol).sum(axis=0)})
+            return Output({"electricity": fleet.device_energy_kw(sol).sum(axis=0)})
 
         return Built(read)

@@ -9,6 +9,11 @@ office's import (``CEM.set_congestion_limit``). Real French day-ahead prices of 
 its CHP, so the CHP runs when its heat and electricity together beat boiler gas and grid power. The offline HTML report (plotly embedded) shows per site
 its power against the fuse and congestion limits, and per device its power, its state (fill level)
 and the instructions it received.
+
+Outcomes are measured in execution, on the simulators (``outcomes`` per site in the summary and
+the report): each EV's energy at departure against its need, each heat-pump buffer's range against
+its comfort band, PV curtailed at a positive price (and how much of it while the site's export was
+at its limit); a shortfall is reported with its reason.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from gridflex.s2.clock import Clock
 from gridflex.s2.planner import GAS_EUR_PER_MWH
 from gridflex.s2.rm.simulators import KINDS, Simulator
 from gridflex.s2.server import CEM
-from gridflex.scheduling import Site, parse_site
+from gridflex.scheduling import Site, compile_site, parse_site
 
 TOKEN = "demo-token"
 DEMO_START = datetime(2018, 6, 12, 6, 0, tzinfo=UTC)
@@ -138,13 +143,21 @@ async def _run(speed: float, hours: float, sample_s: float) -> dict[str, Any]:
         limit = np.full(len(times), fuse)
         if name == "office":
             limit = np.where([t >= congestion_at for t in times], min(fuse, office_limit_kw), fuse)
+        # 15-min slots in which the site exported at its limit: curtailment there is the limit's
+        export_bound = {t.replace(minute=t.minute // 15 * 15, second=0, microsecond=0)
+                        for t, kw, lim in zip(times, site_kw, limit, strict=True) if kw <= -lim + 0.5}  # fmt: skip
         devs = []
+        prices = compile_site(_site_model).prices["day_ahead"]
+        outcomes: dict[str, Any] = {}
         for sim in sims[name]:
             summ = summaries[i]
             i += 1
             devs.append({"kind": sim.kind, "resource_id": str(sim.resource_id),
                          "instructions": sum(1 for _, rid, _ in frames[name] if rid == str(sim.resource_id)),
                          "summary": summ if isinstance(summ, dict) else {"error": repr(summ)}})  # fmt: skip
+            oc = _outcomes(sim, np.asarray(prices, float), min(clock.now(), end), export_bound)
+            if oc is not None:
+                outcomes[sim.kind] = oc
         cem = cems[name]
         out[name] = {
             "kinds": list(kinds),
@@ -157,11 +170,65 @@ async def _run(speed: float, hours: float, sample_s: float) -> dict[str, Any]:
             "max_over_limit_kw": round(float(np.maximum(site_kw - limit, 0.0).max(initial=0.0)), 2),
             "imported_kwh": round(float(np.maximum(site_kw, 0).mean() * hours), 2) if times else 0.0,
             "devices": devs,
+            "outcomes": outcomes,
             "_units": [_fill_unit(s) for s in sims[name]],
             "_series": (times, power, site_kw, limit, [_states(samples[name], j) for j in range(len(kinds))]),
         }
     out["_frames"] = frames
     return out
+
+
+EV_NEED_TOL = 0.005
+"""An EV's need counts as met at departure from (1 − this) × need (0.5 %: execution lags of seconds)."""
+BAND_TOL_C = 0.1
+"""A heat pump's buffer counts as inside its band within this many K (the thermostat's hysteresis)."""
+
+
+def _outcomes(
+    sim: Simulator, prices: np.ndarray, end: datetime, export_bound: set[datetime] | None = None
+) -> dict[str, Any] | None:
+    """What a device achieved in execution (not in the plan), with the reason of any shortfall:
+    an EV's energy at departure against its need, a heat pump's buffer against its band, PV
+    curtailed at a positive price (by 15-min slot, ``prices`` per slot from the demo's start); such
+    curtailment is explained only in the slots of ``export_bound`` (the site's export at its limit)."""
+    dev: Any = sim.device
+    if sim.pv is not None:
+        pos = {t: kwh for t, kwh in sim.pv.curtailed_by_slot.items()
+               if (k := int((t - DEMO_START).total_seconds() // 900)) < len(prices) and prices[k] > 0}  # fmt: skip
+        bound = {t: kwh for t, kwh in pos.items() if t in (export_bound or set())}
+        free = sum(pos.values()) - sum(bound.values())
+        why = (
+            f"{sum(bound.values()):.3f} kWh while the site's export was at its limit (fuse / DSO)"
+            if bound
+            else ""
+        )
+        if free >= 0.01:
+            why = f"{free:.3f} kWh curtailed at a positive price with no limit binding" + (
+                f"; {why}" if why else ""
+            )
+        return {"curtailed_kwh": round(sim.pv.curtailed_kwh, 3),
+                "curtailed_at_positive_price_kwh": round(sum(pos.values()), 3),
+                "curtailed_with_a_limit_binding_kwh": round(sum(bound.values()), 3),
+                "ok": free < 0.01, "why": why}  # fmt: skip
+    if sim.kind == "ev" and dev is not None:
+        got, need = dev.charged_at_departure_kwh, dev.need_kwh
+        out = {"need_kwh": need, "charged_at_departure_kwh": None if got is None else round(got, 3)}
+        if got is None:  # the run ended first: met only if the need can still be charged in time
+            left_h = max(((dev.departure or end) - end).total_seconds(), 0.0) / 3600.0
+            reachable = dev.charged_kwh + dev.p_max_w * dev.eta / 1000.0 * left_h >= need * (1 - EV_NEED_TOL)
+            return {**out, "ok": reachable, "why": "the run ended before departure" + (
+                "" if reachable else "; the need can no longer be charged in time")}  # fmt: skip
+        ok = got >= need * (1 - EV_NEED_TOL)
+        return {**out, "ok": ok, "why": "" if ok else f"{need - got:.2f} kWh short at departure"}
+    if sim.kind == "heatpump" and dev is not None:
+        temps = [f for _, f, _ in dev.history] or [dev.temp_c]
+        lo, hi = dev.band_c
+        t_min, t_max = min(temps), max(temps)
+        ok = t_min >= lo - BAND_TOL_C and t_max <= hi + BAND_TOL_C
+        why = "" if ok else f"buffer {t_min:.2f}..{t_max:.2f} °C outside its band {lo:g}..{hi:g} °C"
+        return {"band_c": [lo, hi], "temp_min_c": round(t_min, 2), "temp_max_c": round(t_max, 2),
+                "ok": ok, "why": why}  # fmt: skip
+    return None
 
 
 def _states(rows: list[tuple[datetime, list[tuple[float, float | None]]]], j: int) -> list[float | None]:
@@ -188,6 +255,9 @@ def _report(path: str | Path, result: dict[str, Any], hours: float, speed: float
         rows = [("plans", str(site["plans"])), ("max site power", f"{site['max_site_kw']} kW"),
                 ("max over the limit", f"{site['max_over_limit_kw']} kW"),
                 ("re-plans by reason", json.dumps(site["replans"]))]  # fmt: skip
+        for kind, oc in site.get("outcomes", {}).items():  # needs and bands as executed, with any shortfall
+            rows.append((f"{kind} outcome", ("met" if oc["ok"] else "NOT met") + (f": {oc['why']}" if oc["why"] else "")
+                         + " (" + ", ".join(f"{k}={v}" for k, v in oc.items() if k not in ("ok", "why")) + ")"))  # fmt: skip
         sections.append(Section(f"{name}: site power against its limit", figure=fig))
         sections.append(Section(f"{name}: figures", table=rows))
         instr = result["_frames"][name]

@@ -232,6 +232,30 @@ def _build(base: Site, req: PlanRequest, warm: WarmModel) -> None:
     warm.cold_builds += 1
 
 
+def _first_period_boost(
+    base: Site, req: PlanRequest, fleet: FillRateFleet, sol: Any, net_import_kw: np.ndarray
+) -> np.ndarray:
+    """Per FRBC device, how much of its period-0 raise (its fill is due in the part of the running
+    period still ahead: :meth:`FillRateFleet.rates_per_s`) fits under the site's limits. The model
+    limits the period's average import; running faster in the rest of it raises the import there,
+    so where the fuse or a congestion limit leaves no room the raise is scaled down (that device
+    then runs short of its plan until the next re-plan catches up)."""
+    avg = fleet.device_energy_kw(sol)[:, 0]
+    extra = fleet.device_power_kw(sol)[:, 0] - avg  # + more import, − more export
+    fuses = [float(f) for a in base.assets if a.kind == "grid_connection" and getattr(a, "carrier", "") == "electricity"
+             and a.node == "site" and (f := getattr(a, "fuse_kw", None)) is not None]  # fmt: skip
+    fuse = min(fuses, default=float(np.inf))
+    imp = min(fuse, np.inf if req.import_limit_kw is None else float(req.import_limit_kw[0]))
+    exp = min(fuse, np.inf if req.export_limit_kw is None else float(req.export_limit_kw[0]))
+    now0 = float(net_import_kw[0]) if len(net_import_kw) else 0.0
+    boost = np.ones(len(avg))
+    for mask, room in ((extra > 1e-9, imp - now0), (extra < -1e-9, exp + now0)):
+        need = float(np.abs(extra[mask]).sum())
+        if need > room:
+            boost[mask] = max(room, 0.0) / need
+    return boost
+
+
 def plan_site(base: Site, req: PlanRequest) -> Plan:
     """Schedule the site with its S2 devices; raises a GridflexError subclass if it cannot."""
     t0 = time.perf_counter()
@@ -262,8 +286,9 @@ def plan_site(base: Site, req: PlanRequest) -> Plan:
     power: dict[str, np.ndarray] = {}
     if warm.fleet is not None:
         fl = warm.fleet
+        boost = _first_period_boost(base, req, fl, sol, res.net_import_kw())
         for spec, r, f, p in zip(
-            fl.specs, fl.rates_per_s(sol), fl.fill(sol), fl.device_power_kw(sol), strict=True
+            fl.specs, fl.rates_per_s(sol, boost), fl.fill(sol), fl.device_power_kw(sol, boost), strict=True
         ):
             rates[spec.name], fill[spec.name], power[spec.name] = r, f, p
     pv = {p.name: -res.power_kw[f"{p.name}/pv"]["electricity"] for p in req.pebc}

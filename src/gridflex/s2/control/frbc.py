@@ -199,6 +199,7 @@ class FrbcState:
         if self.target is not None:
             lo = profile_extreme(self.target, start, step_s, n, _target_lo, -np.inf, np.fmax)
             hi = profile_extreme(self.target, start, step_s, n, _target_hi, np.inf, np.fmin)
+            lo, hi = _with_margin(lo, hi, fr.start_of_range, fr.end_of_range)
         return FrbcInputs(name, fill, fr.start_of_range, fr.end_of_range, acts, drain, lo, hi)
 
     def instructions(
@@ -356,6 +357,25 @@ def profile_extreme(
         out[touch] = pick(out[touch], float(value(el)))
         t += dur
     return np.where(np.isnan(out), default, out)
+
+
+TARGET_MARGIN_FRAC = 0.02
+"""The plan aims this share of a target band's width inside it (at most half of it): executed
+instructions lag the plan by seconds (transport, the RM's tick, a blocking timer), so a plan that
+rides a band's edge exactly ends just outside it in execution."""
+
+
+def _with_margin(
+    lo: np.ndarray, hi: np.ndarray, fill_min: float, fill_max: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Target bounds moved :data:`TARGET_MARGIN_FRAC` of their band inside it; a side at the
+    storage's own limit (no target there) stays."""
+    top = np.where(np.isfinite(hi), np.minimum(hi, fill_max), fill_max)
+    bottom = np.where(np.isfinite(lo), np.maximum(lo, fill_min), fill_min)
+    m = np.clip(TARGET_MARGIN_FRAC * (top - bottom), 0.0, None)
+    lo = np.where(np.isfinite(lo) & (lo > fill_min), np.minimum(lo + m, (bottom + top) / 2), lo)
+    hi = np.where(np.isfinite(hi) & (hi < fill_max), np.maximum(hi - m, (bottom + top) / 2), hi)
+    return lo, hi
 
 
 def _target_lo(e: Any) -> float:

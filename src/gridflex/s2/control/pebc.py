@@ -4,7 +4,9 @@ State: PEBC.PowerConstraints and PEBC.EnergyConstraint by id (revocable), plus t
 PowerForecast / PowerMeasurement for the available production. Mapping: a curtailable production
 asset (:class:`~gridflex.assets.power_envelope.PowerEnvelope`, ``<device>/pv``) whose bound per period is the available production
 (kW, from the forecast's expected electric values, else the last measurement held); the schedule's
-production ``x_t`` becomes the envelope's lower limit ``−x_t`` (W; production at most ``x_t``),
+production ``x_t`` becomes the envelope's lower limit ``−x_t`` (W; production at most ``x_t``; no limit, the range's
+most permissive value, where ``x_t`` is all the forecast production outside every energy window: the
+plan curtails nothing there),
 clamped to the constraint's LOWER_LIMIT range, and the most permissive value of its UPPER_LIMIT
 range as upper limit. Consecutive equal periods are merged.
 
@@ -170,6 +172,13 @@ class PebcState:
             lo_max = max(r.end_of_range for r in lows)
             upper = max(r.end_of_range for r in ups)
             lower = np.clip(-production_kw * 1000.0, lo_min, lo_max)
+            # Where the plan takes all the forecast production and no energy window counts it, no
+            # limit: the forecast is a period average (hourly here), so capping at it curtails
+            # whatever the sun gives above it, at any price.
+            free = production_kw >= np.asarray(spec.available_kw, float) - 1e-3
+            for w in spec.energy:
+                free &= np.asarray(w.hours) <= 0.0
+            lower = np.where(free, lo_min, lower)
             lower = np.minimum(np.round(lower, 1), upper)
             envelopes.append(
                 PEBCPowerEnvelope(

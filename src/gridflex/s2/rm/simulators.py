@@ -271,6 +271,7 @@ class PVPhysics:
     curtailed_kwh: float = 0.0
     power_w: float = 0.0
     violations: int = 0
+    curtailed_by_slot: dict[datetime, float] = field(default_factory=dict)  # 15-min slot start → kWh
 
     def available_w(self, t: datetime) -> float:
         h = t.hour + t.minute / 60 + t.second / 3600
@@ -291,6 +292,9 @@ class PVPhysics:
         self.power_w = p
         self.produced_kwh += -p * dt_s / 3.6e6
         self.curtailed_kwh += (avail + p) * dt_s / 3.6e6
+        if avail + p > 1e-9:  # by 15-min slot: the demo weighs it against that slot's price
+            slot = t.replace(minute=t.minute // 15 * 15, second=0, microsecond=0)
+            self.curtailed_by_slot[slot] = self.curtailed_by_slot.get(slot, 0.0) + (avail + p) * dt_s / 3.6e6
 
 
 class _PVControl(_Control, PEBCControlType):
