@@ -34,7 +34,7 @@ from typing import Literal
 
 import numpy as np
 
-from gridflex.errors import DisaggregationError, InfeasibleError, Problem
+from gridflex.errors import MAX_SHOWN, DisaggregationError, InfeasibleError, Problem, capped
 from gridflex.flexoffer.aggregation import Aggregation, blocks, flat_indices, segment_sum
 from gridflex.flexoffer.model import FlexOfferBatch, Schedule
 
@@ -42,7 +42,7 @@ __all__ = ["check_disaggregation", "disaggregate", "proportional_split"]
 
 Method = Literal["auto", "proportional", "lp"]
 _ROUNDING = 1e-9  # relative to Σ|x| per period: float rounding of sums over many members
-_MAX_SHOWN = 10
+_MAX_SHOWN = MAX_SHOWN  # problems collected per rule: no more than a message shows
 _OFFERS_PER_CHUNK = 1 << 18  # per-offer checks in chunks: temporaries in the cache, not 8 bytes per offer
 
 
@@ -52,10 +52,7 @@ def _fmt_time(t: int) -> str:
 
 def _raise(what: str, problems: list[Problem], count: int | None = None) -> None:
     """Raise one DisaggregationError listing the first problems (``count``: how many there are)."""
-    shown = "; ".join(str(p) for p in problems[:_MAX_SHOWN])
-    more = (len(problems) if count is None else count) - _MAX_SHOWN
-    suffix = f"; … and {more} more" if more > 0 else ""
-    raise DisaggregationError(f"{what}: {shown}{suffix}", problems)
+    raise DisaggregationError(f"{what}: {capped(problems, total=count)}", problems)
 
 
 def _storage_eps(x: np.ndarray) -> float:
