@@ -74,3 +74,11 @@ def test_cli_refuses_bad_options_in_one_line(tmp_path: Path, option: str, value:
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and "error:" in lines[0] and option.lstrip("-") in lines[0], r.output
     assert not report.exists()
+
+
+def test_demo_s2_command_prints_needs_and_bands_as_executed(tmp_path: Path) -> None:
+    report = tmp_path / "s2.html"
+    r = CliRunner().invoke(app, ["demo", "s2", "--report", str(report), "--speed", "720", "--hours", "1"])
+    assert r.exit_code == 0, r.output
+    assert "needs and" in r.output and report.exists(), r.output  # the column header (wrapped at 80)
+    assert "met" in r.output  # "all N met" or each shortfall with its reason

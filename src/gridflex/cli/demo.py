@@ -132,13 +132,22 @@ def demo_s2(
     with console.status(f"running {hours:g} simulated hours at {speed:g}× on 127.0.0.1 …"):
         summary = run_s2_demo(report, speed=speed, hours=hours)
     table = Table(title=f"gridflex demo s2 — {hours:g} h at {speed:g}× in {summary['wall_s']} s")
-    for col in ("site", "devices", "plans", "largest site power", "above its limit"):
+    for col in ("site", "devices", "plans", "largest site power", "above its limit", "needs and bands"):
         table.add_column(col)
     for name in ("household", "office"):
         site = summary[name]
         kinds = ", ".join(site["kinds"])
+        # as executed on the devices, not as planned: each shortfall with its reason
+        outcomes = site.get("outcomes", {})
+        missed = [f"{kind}: {oc['why']}" for kind, oc in outcomes.items() if not oc["ok"]]
+        met = "; ".join(missed) if missed else f"all {len(outcomes)} met"
         table.add_row(
-            name, kinds, str(site["plans"]), f"{site['max_site_kw']} kW", f"{site['max_over_limit_kw']} kW"
+            name,
+            kinds,
+            str(site["plans"]),
+            f"{site['max_site_kw']} kW",
+            f"{site['max_over_limit_kw']} kW",
+            met,
         )
     console.print(table)
     console.print(f"Report written to [bold]{report}[/].")
