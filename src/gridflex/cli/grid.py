@@ -57,24 +57,13 @@ def forecast_cmd(
     import json
     import time
 
-    from gridflex.errors import Problem, ValidationError
     from gridflex.grid.distribution.congestion import Limits, forecast
     from gridflex.grid.distribution.gridfile import open_network
     from gridflex.grid.distribution.requests import request_batch
-    from gridflex.grid.distribution.stress import SCENARIOS, stress
+    from gridflex.grid.distribution.stress import SCENARIOS
     from gridflex.reports.tvpp import forecast_report
 
-    problems = []
-    try:
-        start = datetime.strptime(day, "%Y-%m-%d")
-    except ValueError:
-        problems.append(Problem("options", "--day", f"{day!r} is not a date YYYY-MM-DD"))
-    if days < 1:
-        problems.append(Problem("options", "--days", "must be >= 1"))
-    if stress_name not in SCENARIOS:
-        problems.append(Problem("options", "--stress", f"{stress_name!r}: one of {', '.join(SCENARIOS)}"))
-    if problems:
-        raise ValidationError("options", problems)
+    start = _checked_options(day, days, stress_name)
     t0 = time.perf_counter()
     case = open_network(network, start=start, periods=96 * days)
     t1 = time.perf_counter()
@@ -89,8 +78,7 @@ def forecast_cmd(
         SCENARIOS[stress_name],
         **{k: v for k, v in overrides.items() if v is not None},  # type: ignore[arg-type]
     )
-    periods = 96 * days * 15 // case.profiles.step_min
-    series = stress(case.network, case.profiles.series(case.network, start=start, periods=periods), scenario)
+    periods, series = _stressed_series(case, start, days, scenario)
     fc = forecast(
         case.network,
         series,
@@ -152,31 +140,17 @@ def relieve_cmd(
     import json
     import time
 
-    from gridflex.errors import Problem, ValidationError
+    from gridflex.errors import Problem
     from gridflex.grid.distribution.congestion import Limits
     from gridflex.grid.distribution.gridfile import open_network
     from gridflex.grid.distribution.relief import OfferModel, relieve_by_market
-    from gridflex.grid.distribution.stress import SCENARIOS, stress
+    from gridflex.grid.distribution.stress import SCENARIOS
 
-    problems = []
-    try:
-        start = datetime.strptime(day, "%Y-%m-%d")
-    except ValueError:
-        problems.append(Problem("options", "--day", f"{day!r} is not a date YYYY-MM-DD"))
-    if days < 1:
-        problems.append(Problem("options", "--days", "must be >= 1"))
-    if rounds < 1:
-        problems.append(Problem("options", "--rounds", "must be >= 1"))
-    if stress_name not in SCENARIOS:
-        problems.append(Problem("options", "--stress", f"{stress_name!r}: one of {', '.join(SCENARIOS)}"))
-    if problems:
-        raise ValidationError("options", problems)
+    extra = [Problem("options", "--rounds", "must be >= 1")] if rounds < 1 else []
+    start = _checked_options(day, days, stress_name, extra)
     t0 = time.perf_counter()
     case = open_network(network, start=start, periods=96 * days)
-    periods = 96 * days * 15 // case.profiles.step_min
-    series = stress(
-        case.network, case.profiles.series(case.network, start=start, periods=periods), SCENARIOS[stress_name]
-    )
+    _, series = _stressed_series(case, start, days, SCENARIOS[stress_name])
     rel = relieve_by_market(
         case.network, series, Limits(loading_pct=loading_limit), OfferModel(seed=offer_seed), rounds
     )
@@ -208,6 +182,36 @@ def relieve_cmd(
         f"{summary['energy_mwh']:.2f} MWh, {summary['cost_eur']:.2f} EUR; max loading "
         f"{summary['max_loading_before_pct']:.1f} % → {summary['max_loading_after_pct']:.1f} %; {elapsed_s:.2f} s; "
         f"outputs in {out}: summary.json, days.csv, orders.csv"
+    )
+
+
+def _checked_options(day: str, days: int, stress_name: str, extra: list | None = None) -> datetime:
+    """The first day of a run; every bad option (with ``extra`` problems) in one ValidationError."""
+    from gridflex.errors import Problem, ValidationError
+    from gridflex.grid.distribution.stress import SCENARIOS
+
+    problems = list(extra or [])
+    start = None
+    try:
+        start = datetime.strptime(day, "%Y-%m-%d")
+    except ValueError:
+        problems.append(Problem("options", "--day", f"{day!r} is not a date YYYY-MM-DD"))
+    if days < 1:
+        problems.append(Problem("options", "--days", "must be >= 1"))
+    if stress_name not in SCENARIOS:
+        problems.append(Problem("options", "--stress", f"{stress_name!r}: one of {', '.join(SCENARIOS)}"))
+    if problems or start is None:
+        raise ValidationError("options", problems)
+    return start
+
+
+def _stressed_series(case: Any, start: datetime, days: int, scenario: Any) -> tuple[int, Any]:
+    """The network's profiles over ``days`` from ``start`` with the stress scenario applied."""
+    from gridflex.grid.distribution.stress import stress
+
+    periods = 96 * days * 15 // case.profiles.step_min
+    return periods, stress(
+        case.network, case.profiles.series(case.network, start=start, periods=periods), scenario
     )
 
 
