@@ -247,12 +247,13 @@ def _validate_times(batch: FlexOfferBatch) -> list[Problem]:
     )
     acc, asg = batch.accept_before_s, batch.assign_before_s
     has_acc, has_asg = acc != NO_TIME, asg != NO_TIME
-    for name, t, given in (
+    times = (
         ("startAfterTime", est, True),
         ("startBeforeTime", lst, True),
         ("acceptBeforeTime", acc, has_acc),
         ("assignmentBeforeTime", asg, has_asg),
-    ):
+    )
+    for name, t, given in times:
         out += _per_offer(
             ids,
             given & ((t < TIME_MIN_S) | (t >= TIME_MAX_S)),
@@ -261,12 +262,7 @@ def _validate_times(batch: FlexOfferBatch) -> list[Problem]:
             t,
         )
     if ivl > 0:
-        for name, t, given in (
-            ("startAfterTime", est, True),
-            ("startBeforeTime", lst, True),
-            ("acceptBeforeTime", acc, has_acc),
-            ("assignmentBeforeTime", asg, has_asg),
-        ):
+        for name, t, given in times:
             out += _per_offer(
                 ids,
                 given & (t % ivl != 0),
