@@ -68,6 +68,15 @@ def test_bad_frames_get_the_right_status(frame: str | bytes, status: str, nil: b
     assert not out.events
 
 
+def test_schema_errors_name_each_wrong_field() -> None:
+    s = Session(Device(RID))
+    out = s.handle_frame(msg("Handshake", role="XX", supported_protocol_versions=[1]))
+    assert statuses(out) == ["INVALID_MESSAGE"]
+    label = out.replies[0].diagnostic_label
+    assert "Handshake.role: Input should be 'CEM' or 'RM'" in label
+    assert "Handshake.supported_protocol_versions[0]:" in label
+
+
 def test_unknown_references_are_invalid_content() -> None:
     s, b = frbc_session()
     rev = s.device.revision

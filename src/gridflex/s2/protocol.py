@@ -57,6 +57,7 @@ from s2python.common import (
 )
 from s2python.s2_parser import TYPE_TO_MESSAGE_CLASS
 
+from gridflex.documents import problems_from_pydantic
 from gridflex.s2.control import BY_SHORT, CONTROLS, EVENT_KINDS, new_states
 from gridflex.s2.control.base import as_uuid, revoke_pending
 from gridflex.s2.schema import PROTOCOL_VERSION
@@ -309,7 +310,11 @@ class Session:
         try:
             msg = cls.model_validate(data)
         except Exception as exc:  # pydantic / S2ValidationError / ValueError
-            return self._refuse(subject, bad.INVALID_MESSAGE, f"{mtype} breaks the schema: {_short(exc)}")
+            return self._refuse(
+                subject,
+                bad.INVALID_MESSAGE,
+                f"{mtype} breaks the schema: {_schema_problems(exc, data, str(mtype))}",
+            )
         mtype = str(mtype)
         if mtype in CEM_ONLY:
             return self._refuse(subject, bad.INVALID_CONTENT, f"{mtype} is sent by a CEM, not an RM")
@@ -478,5 +483,10 @@ class Session:
 _REPLAN_ON = {InstructionStatus.REJECTED, InstructionStatus.ABORTED}  # REVOKED: the CEM did it
 
 
-def _short(exc: Exception) -> str:
-    return " ".join(str(exc).split())[:160]
+def _schema_problems(exc: Exception, data: dict[str, Any], mtype: str) -> str:
+    """The wrong fields, named as in site files ("FRBC.StorageStatus.present_fill_level: ..."), bounded:
+    the diagnostic label goes back on the wire."""
+    errors = getattr(exc, "errors", None)
+    problems = [str(p) for p in problems_from_pydantic(exc, data, root=mtype)] if callable(errors) else []
+    text = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+    return " ".join((text or str(exc)).split())[:300]
