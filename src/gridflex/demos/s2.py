@@ -2,7 +2,7 @@
 
 Each site has its own CEM (ephemeral port, bearer token) and one simulated RM per simulator kind
 (:data:`gridflex.s2.rm.simulators.KINDS`: battery, pv, heatpump, ev and, when present, washing-machine,
-chp, hybrid-heatpump), all on one accelerated :class:`~gridflex.s2.clock.Clock`. A short simulated day
+chp, hybrid-heatpump), all on one accelerated :class:`~gridflex.s2.clock.Clock` that stands still while a CEM plans. A short simulated day
 (``hours``, default 12 from 06:00 UTC on 2018-06-12) runs at ``speed``; half-way, a DSO caps the
 office's import (``CEM.set_congestion_limit``). Real French day-ahead prices of that day
 (Bundesnetzagentur | SMARD.de, CC BY 4.0). The office also needs 8 kW of heat, from a gas boiler or
@@ -83,7 +83,7 @@ def _fill_unit(sim: Simulator) -> str:
 
 
 async def _run(speed: float, hours: float, sample_s: float) -> dict[str, Any]:
-    clock = Clock(speed, start=DEMO_START)
+    clock = Clock(speed, start=DEMO_START, stops_for_planning=True)
     sites = {
         "household": (_site("household", 17.0, 0.4, DEMO_START), [k for k in HOUSEHOLD if k in KINDS]),
         "office": (_site("office", 60.0, 15.0, DEMO_START, heat_kw=8.0), [k for k in OFFICE if k in KINDS]),

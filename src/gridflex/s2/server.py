@@ -449,6 +449,10 @@ class CEM:
         the site infeasible is isolated (left out of the plans until it sends new data or a period
         passed; said in the log and in ``/admin`` status). With no plan at all, the last good plan's
         instructions are sent again."""
+        with self.clock.holding():
+            return await self._replan()
+
+    async def _replan(self) -> Plan | None:
         req = self.snapshot()
         if not (req.frbc or req.pebc or req.extra):
             return None
