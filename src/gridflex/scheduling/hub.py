@@ -25,6 +25,7 @@ from gridflex.optimize import ConstrBlock, Model, Solution
 from gridflex.scheduling.flexibility import site_flexibility
 from gridflex.scheduling.infeasible import explain_infeasible
 from gridflex.scheduling.result import COST_TERMS, SiteResult, ordered_costs
+from gridflex.scheduling.sharing import add_sharing
 from gridflex.scheduling.site import CompiledSite, SiteLike, compile_site
 
 EXCLUSIVE_TOL_KW = 1e-6
@@ -66,6 +67,7 @@ def build_site_model(site: SiteLike) -> SiteModel:
     site = compiled.site
     ctx = compiled.context(Model(f"site '{site.name}'"))
     built = {a.name: a.build(ctx) for a in site.assets}
+    add_sharing(ctx, site, built)
     balance = {}
     for bus, terms in ctx.flows.items():
         fixed = ctx.fixed.get(bus)
