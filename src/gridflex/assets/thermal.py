@@ -148,6 +148,10 @@ class ZoneBase(AssetBase):
                     self._gains(ctx), self.initial_temperature_c, lo, hi, self.comfort_penalty_eur_per_kh,
                     self.final_temperature_c)  # fmt: skip
 
+    def heat_into_zone(self, power_kw: dict[str, np.ndarray]) -> np.ndarray:
+        """Heat (kW) the zone received per period, from the asset's flows in a result."""
+        raise NotImplementedError
+
     def _band_problems(self, ctx: Context) -> list[Problem]:
         lo, hi = self._band(ctx)
         bad = np.flatnonzero(lo > hi)
@@ -189,6 +193,12 @@ class Building(ZoneBase):
 
     def _band(self, ctx: Context) -> tuple[np.ndarray, np.ndarray]:
         return ctx.series(self.comfort_min_c), ctx.series(self.comfort_max_c)
+
+    def heat_into_zone(self, power_kw: dict[str, np.ndarray]) -> np.ndarray:
+        zero = np.zeros(len(next(iter(power_kw.values()))))
+        heat = power_kw.get(self.heat_carrier, zero) if self.heat_carrier else zero
+        cold = power_kw.get(self.cold_carrier, zero) if self.cold_carrier else zero
+        return np.asarray(heat) - np.asarray(cold)
 
     def check(self, ctx: Context) -> list[Problem]:
         out = ctx.series_problems(
@@ -313,6 +323,9 @@ class ColdAppliance(ZoneBase):
 
     def _band(self, ctx: Context) -> tuple[np.ndarray, np.ndarray]:
         return ctx.series(self.temperature_min_c), ctx.series(self.temperature_max_c)
+
+    def heat_into_zone(self, power_kw: dict[str, np.ndarray]) -> np.ndarray:
+        return -float(self.cop or 0.0) * np.asarray(power_kw[ELECTRICITY])
 
     def check(self, ctx: Context) -> list[Problem]:
         out = ctx.series_problems(self.name, room_temperature_c=self.room_temperature_c,
