@@ -78,12 +78,12 @@ class CommunitySpec(BaseModel):
 ALLOCATION_KEYS = ("dynamic_pro_rata", "static")
 
 
-def community_problems(site: Site) -> list[Problem]:
-    """Members, nodes and shares that do not fit the site (validation collects)."""
+def community_problems(site: Site, ctx: Context) -> list[Problem]:
+    """Members, nodes, shares and a sharing value that do not fit the site (validation collects)."""
     c = site.community
     if c is None:
         return []
-    out = []
+    out = _value_problems(site, ctx)
     nodes = {a.node for a in site.assets} | {getattr(a, "to_node", a.node) for a in site.assets}
     seen: dict[str, str] = {}
     names = [m.name for m in c.members]
@@ -116,6 +116,27 @@ def community_problems(site: Site) -> list[Problem]:
     return out
 
 
+def _value_problems(site: Site, ctx: Context) -> list[Problem]:
+    """A sharing value at or above a meter's import-minus-export price margin would pay that member
+    to import and export at once (the pooled total counts both): refuse it."""
+    c = site.community
+    assert c is not None
+    if c.value_eur_per_mwh <= 0:
+        return []
+    names = {n for names in _member_meters(site).values() for n in names}
+    margins = []
+    for a in site.assets:
+        if isinstance(a, GridConnection) and a.name in names and not a.check(ctx):
+            energy, tariff, export, co2 = a._prices(ctx)
+            margins.append(float(np.min(energy + tariff + co2 - export)))
+    if margins and c.value_eur_per_mwh >= min(margins):
+        why = (f"{c.value_eur_per_mwh:g} EUR/MWh is not below the smallest import − export price margin of "
+               f"the members' meters ({min(margins):g} EUR/MWh): a member would be paid to import and export "
+               "at once")  # fmt: skip
+        return [Problem("community", "value_eur_per_mwh", why)]
+    return []
+
+
 def allocate(
     exports_kw: np.ndarray,
     imports_kw: np.ndarray,
@@ -131,8 +152,8 @@ def allocate(
     imp = np.maximum(np.asarray(imports_kw, float), 0.0)
     surplus, demand = exp.sum(axis=0), imp.sum(axis=0)
     if key == "dynamic_pro_rata":
-        ratio = np.divide(surplus, demand, out=np.zeros_like(surplus), where=demand > 0)
-        received = imp * np.minimum(ratio, 1.0)
+        short = demand > surplus  # only then is the ratio below 1 (and never overflows)
+        received = imp * np.divide(surplus, demand, out=np.ones_like(surplus), where=short)
     elif key == "static":
         k = np.zeros(exp.shape[0]) if shares is None else np.asarray(shares, float)
         received = np.minimum(imp, k[:, None] * surplus)

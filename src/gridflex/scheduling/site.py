@@ -312,7 +312,7 @@ def _compile(site: Site) -> tuple[CompiledSite | None, list[Problem]]:
             probs.append(Problem(a.name, "name", "is used by more than one asset"))
         names.add(a.name)
         probs += a.check(ctx)
-    probs += community_problems(site)
+    probs += community_problems(site, ctx)
     has_elec_grid = any(a.kind == "grid_connection" and a.carrier == ELECTRICITY for a in site.assets)
     if site.prices.intraday is not None and not has_elec_grid:
         probs.append(Problem("prices", "intraday", "needs an electricity grid_connection"))
