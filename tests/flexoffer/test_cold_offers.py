@@ -45,7 +45,7 @@ def _check(p, batch, i: int, energy: np.ndarray) -> None:
 
 
 def test_extreme_schedules_keep_the_band(offers) -> None:
-    kind, p, batch = offers
+    _, p, batch = offers
     assert validate_flexoffers(batch) == []
     for i in range(len(batch)):
         lo, hi = batch.offsets[i], batch.offsets[i + 1]
@@ -61,7 +61,7 @@ def test_extreme_schedules_keep_the_band(offers) -> None:
     i=st.integers(0, 299), share=st.floats(0, 1), weights=st.lists(st.floats(0, 1), min_size=40, max_size=40)
 )
 def test_any_schedule_inside_an_offer_keeps_the_band(offers, i, share, weights) -> None:
-    kind, p, batch = offers
+    _, p, batch = offers
     lo, hi = batch.offsets[i], batch.offsets[i + 1]
     upper = batch.upper_kwh[lo:hi]
     total = batch.tec_lower_kwh[i] + share * (batch.tec_upper_kwh[i] - batch.tec_lower_kwh[i])

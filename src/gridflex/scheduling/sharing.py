@@ -29,7 +29,7 @@ and sent to the community, what remained grid import and grid export, and link f
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -233,9 +233,7 @@ class SharingReport:
 
 def sharing_report(site: Site | CompiledSite, result: SiteResult) -> SharingReport:
     """Shared versus grid energy per member of the site's community, from a schedule's result."""
-    from gridflex.scheduling.site import CompiledSite
-
-    s = site.site if isinstance(site, CompiledSite) else site
+    s = cast("Site", getattr(site, "site", site))  # a CompiledSite carries its Site
     c = s.community
     if c is None:
         raise ValueError(f"site '{s.name}' has no community section")
