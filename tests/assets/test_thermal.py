@@ -194,3 +194,22 @@ def test_precheck_names_a_heater_too_small_to_reach_the_band() -> None:
     house = _house(initial_temperature_c=15.0, heating_max_kw=1.0)
     with pytest.raises(SiteInfeasibleError, match="cannot reach 20 °C by 01:00"):
         schedule_site(site([grid(), _hp(), house]))
+
+
+def test_cooled_building_sits_at_the_top_of_its_band() -> None:
+    # Summer: 32 °C outside, a chiller (a heat pump giving cold, COP 3) holds 26 °C at flat prices:
+    # H·(32 − 26) + gains = 0.2·6 + 0.4 = 1.6 kW of cooling, 1.6/3 kW of electricity (hand-computed).
+    chiller = {
+        "kind": "heat_pump",
+        "name": "chiller",
+        "electric_power_kw": 5.0,
+        "cop": 3.0,
+        "heat_carrier": "cold",
+    }
+    house = _house(heat_carrier=None, cold_carrier="cold", outdoor_temperature_c=32.0, initial_temperature_c=26.0,
+                   comfort_min_c=22.0, comfort_max_c=26.0, internal_gains_kw=0.4)  # fmt: skip
+    s = site([grid(), chiller, house], prices=50.0)
+    r = schedule_site(s)
+    np.testing.assert_allclose(r.power_kw["house"]["cold"], 1.6, atol=1e-6)
+    np.testing.assert_allclose(r.power_kw["chiller"]["electricity"], 1.6 / 3.0, atol=1e-6)
+    np.testing.assert_allclose(zone_temperatures(s, r)["house"], 26.0, atol=1e-6)

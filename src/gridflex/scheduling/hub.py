@@ -2,7 +2,8 @@
 
 ``build_site_model`` asks every asset to add its part (one vectorized pass each) and then adds one
 balance group per bus (``"balance heat@site"``: the flows taken from the bus sum to zero in every
-period, inflexible loads on the right-hand side). The returned :class:`SiteModel` can take extra
+period, inflexible loads on the right-hand side); a ``community`` with a sharing value adds its pooled
+shared energy (:mod:`gridflex.scheduling.sharing`). The returned :class:`SiteModel` can take extra
 constraint groups (reserves, DSO limits) on ``site_model.model`` before :func:`solve_site_model`.
 
 Exclusivity (charge/discharge, import/export): the LP is solved first; if any pair is positive on
