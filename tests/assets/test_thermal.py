@@ -166,7 +166,7 @@ def test_soft_band_pays_for_each_kelvin_hour_outside() -> None:
     temps = zone_temperatures(s, r)["house"]
     assert r.costs_eur["penalty"] == pytest.approx(2.0 * np.maximum(20.0 - temps, 0).sum(), rel=1e-9)
     hard = site([grid(), _hp(cop=1.0, kw=1.0), _house(outdoor_temperature_c=-10.0)], n=6, prices=0.0)
-    with pytest.raises(SiteInfeasibleError):
+    with pytest.raises(SiteInfeasibleError, match=r"building 'house' cannot stay within 20–23 °C from 01:00"):
         schedule_site(hard)
 
 

@@ -83,6 +83,11 @@ def add_zone(ctx: Context, z: Zone, heat: list[tuple[VarBlock, float]]) -> VarBl
     vals = [np.ones(n), np.full(n - 1, -a)] + [np.full(n, -(1.0 - a) * c / h) for _, c in heat]
     ctx.relation(f"{z.label} heat balance", np.concatenate(rows), np.concatenate(cols),
                  np.concatenate(vals), rhs, rhs, n)  # fmt: skip
+    ctx.explain[f"{z.label} heat balance"] = lambda k, amount: (
+        f"{z.label} cannot stay within {z.min_c[k]:g}–{z.max_c[k]:g} °C from {ctx.clock(k + 1)} with the heat "
+        "its buses can give or take" + (f" (short by {amount:.3g} K)" if amount > 0 else "")
+        + "; comfort_penalty_eur_per_kh makes the band soft"
+    )  # fmt: skip
     if penalty is not None:
         cost = {"penalty": np.full(n, penalty * ctx.dt_h)}
         for side, sign, bound in (("below", 1.0, z.min_c), ("above", -1.0, z.max_c)):
