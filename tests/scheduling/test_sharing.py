@@ -50,9 +50,11 @@ def test_a_link_stops_exporting_here_and_importing_there() -> None:
     linked = schedule_site(parse_site(_community(CABLE)))
     a, b = linked.power_kw["meter-a"]["electricity"], linked.power_kw["meter-b"]["electricity"]
     assert not ((a < -1e-6) & (b > 1e-6)).any()
-    sent = linked.power_kw["cable"]["electricity@a"]
-    got = -linked.power_kw["cable"]["electricity@b"]
+    rep = sharing_report(parse_site(_community(CABLE)), linked)
+    sent, got = rep.link_out_kw[0], rep.link_in_kw[1]
     np.testing.assert_allclose(got, 0.95 * sent, atol=1e-9)  # 5 % lost on the way
+    np.testing.assert_allclose(linked.power_kw["cable"]["electricity"], 0.05 * sent, atol=1e-9)
+    assert rep.link_in_kw[0].max() < 1e-9 and rep.link_out_kw[1].max() < 1e-9
     surplus = np.maximum(np.array(PV) - 1.0, 0.0)
     np.testing.assert_allclose(sent, np.minimum(surplus, 3.0 / 0.95), atol=1e-6)
     np.testing.assert_allclose(b, 3.0 - got, atol=1e-9)
@@ -60,13 +62,14 @@ def test_a_link_stops_exporting_here_and_importing_there() -> None:
 
 
 def test_link_limit_and_wheeling_fee() -> None:
-    r = schedule_site(parse_site(_community({**CABLE, "capacity_kw": 1.5, "wheeling_eur_per_mwh": 10.0})))
-    sent = r.power_kw["cable"]["electricity@a"]
+    data = _community({**CABLE, "capacity_kw": 1.5, "wheeling_eur_per_mwh": 10.0})
+    r = schedule_site(parse_site(data))
+    sent = sharing_report(parse_site(data), r).link_out_kw[0]
     assert sent.max() <= 1.5 + 1e-9
     assert r.costs_eur["wheeling"] == pytest.approx(sent.sum() * 10.0 / 1000, rel=1e-9)
     # a fee above the import price saved makes the link idle
     idle = schedule_site(parse_site(_community({**CABLE, "wheeling_eur_per_mwh": 500.0})))
-    assert idle.power_kw["cable"]["electricity@a"].max() < 1e-9
+    assert idle.power_kw["cable"]["electricity"].max() < 1e-9
 
 
 def test_dynamic_pro_rata_hand_computed() -> None:

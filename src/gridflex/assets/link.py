@@ -5,8 +5,8 @@ sending end, ``≤ capacity_kw`` / ``reverse_capacity_kw``). The receiving end g
 of what is sent; the difference is lost. A wheeling fee per MWh sent goes to the cost term
 ``wheeling``. Sending both ways in the same period is excluded by the scheduler's exactness check.
 
-Results: the flow taken from each end, keyed ``"<carrier>@<node>"`` (+ = taken from that node's bus,
-− = given to it); their sum is the loss.
+Results: per carrier, like every asset with the site's nodes summed, the link consumes its loss.
+The flow sent and received at each member's nodes: :func:`gridflex.scheduling.sharing.sharing_report`.
 """
 
 from __future__ import annotations
@@ -62,8 +62,8 @@ class Link(AssetBase):
                                   bus_name(self.carrier, self.node)))  # fmt: skip
 
         def read(sol: Solution) -> Output:
-            x, y = sol.value(ab), sol.value(ba)
-            return Output({bus_name(self.carrier, self.node): x - keep * y,
-                           bus_name(self.carrier, self.to_node): y - keep * x})  # fmt: skip
+            # Per carrier, as every result reports assets (nodes summed): what the link consumes is its
+            # loss. What each member's nodes send and receive: gridflex.scheduling.sharing.
+            return Output({self.carrier: self.loss_frac * (sol.value(ab) + sol.value(ba))})
 
         return Built(read)

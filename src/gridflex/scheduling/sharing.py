@@ -246,16 +246,19 @@ def sharing_report(site: Site | CompiledSite, result: SiteResult) -> SharingRepo
             net = np.asarray(result.power_kw[g][c.carrier])
             imp[i] += np.maximum(net, 0.0)
             exp[i] += np.maximum(-net, 0.0)
-    link_in, link_out = np.zeros((len(names), n)), np.zeros((len(names), n))
-    for i, m in enumerate(c.members):
-        for a in s.assets:
-            if not isinstance(a, Link) or a.carrier != c.carrier:
-                continue
-            for node in m.nodes:
-                taken = result.power_kw[a.name].get(f"{c.carrier}@{node}")
-                if taken is not None:
-                    link_out[i] += np.maximum(taken, 0.0)
-                    link_in[i] += np.maximum(-taken, 0.0)
+    # What links took from (+) or gave to (−) each member's nodes: the rest of each node's balance.
+    at_node = {a.name: a.node for a in s.assets if not isinstance(a, Link)}
+    node_member = {nd: i for i, m in enumerate(c.members) for nd in m.nodes}
+    by_links = np.zeros((len(names), n))
+    for name, node in at_node.items():
+        row = node_member.get(node)
+        kw = result.power_kw[name].get(c.carrier)
+        if row is None or kw is None:
+            continue
+        by_links[row] += np.asarray(kw) if result.kinds[name] == "grid_connection" else -np.asarray(kw)
+    if not any(isinstance(a, Link) for a in s.assets):
+        by_links[:] = 0.0  # no links: only rounding is left
+    link_out, link_in = np.maximum(by_links, 0.0), np.maximum(-by_links, 0.0)
     shares = None if c.static_shares is None else np.array([c.static_shares.get(m, 0.0) for m in names])
     received, sent = allocate(exp, imp, c.allocation, shares)
     return SharingReport(
