@@ -9,7 +9,12 @@ battery            :mod:`gridflex.assets.battery`
 ev                 :mod:`gridflex.assets.ev`
 heat_pump          :mod:`gridflex.assets.heat_pump`
 storage            :mod:`gridflex.assets.storage` (also ``thermal_storage``; any carrier)
-converter          :mod:`gridflex.assets.converter` (boilers, CHP, electrolyser, fuel cell)
+converter          :mod:`gridflex.assets.converter` (boilers, CHP, electrolyser, fuel cell; several inputs)
+compressed_air_storage  :mod:`gridflex.assets.bulk_storage` (diabatic CAES: compressor, cavern, gas-fired expander)
+liquid_air_storage :mod:`gridflex.assets.bulk_storage` (LAES; optional heat and cold coupling)
+building           :mod:`gridflex.assets.thermal` (indoor temperature state, RC model, comfort band)
+fridge, freezer    :mod:`gridflex.assets.thermal` (a compartment cooled by a compressor, temperature band)
+link               :mod:`gridflex.assets.link` (a line between two nodes: limits and losses)
 pv                 :mod:`gridflex.assets.pv`
 load               :mod:`gridflex.assets.load`
 shiftable_process  :mod:`gridflex.assets.shiftable_process` (MILP)
@@ -27,11 +32,13 @@ from pydantic import Field
 
 from gridflex.assets.base import AssetBase, Built, Context, Flex, Output, SoftConstraint
 from gridflex.assets.battery import Battery
+from gridflex.assets.bulk_storage import CompressedAirStorage, LiquidAirStorage
 from gridflex.assets.converter import Converter
 from gridflex.assets.ev import EV
 from gridflex.assets.fill_rate import FillRateDevice, FillRateFleetAsset
 from gridflex.assets.grid_connection import GridConnection
 from gridflex.assets.heat_pump import HeatPump, carnot_cop
+from gridflex.assets.link import Link
 from gridflex.assets.load import Load
 from gridflex.assets.mode_machine import DemandMachines, ModeMachine
 from gridflex.assets.power_envelope import PowerEnvelope, PowerEnvelopeDevice
@@ -39,6 +46,7 @@ from gridflex.assets.power_sequence import PowerSequenceAsset
 from gridflex.assets.pv import PV
 from gridflex.assets.shiftable_process import ShiftableProcess
 from gridflex.assets.storage import Storage
+from gridflex.assets.thermal import Building, ColdAppliance
 from gridflex.timegrid import expand
 
 Asset = Annotated[
@@ -55,7 +63,12 @@ Asset = Annotated[
     | DemandMachines
     | FillRateFleetAsset
     | PowerEnvelope
-    | PowerSequenceAsset,
+    | PowerSequenceAsset
+    | CompressedAirStorage
+    | LiquidAirStorage
+    | Building
+    | ColdAppliance
+    | Link,
     Field(discriminator="kind"),
 ]
 """Any asset kind, chosen by its ``kind`` field (the S2 CEM's device kinds among them)."""
@@ -73,6 +86,12 @@ ASSET_KINDS: dict[str, type[AssetBase]] = {
     "load": Load,
     "shiftable_process": ShiftableProcess,
     "mode_machine": ModeMachine,
+    "compressed_air_storage": CompressedAirStorage,
+    "liquid_air_storage": LiquidAirStorage,
+    "building": Building,
+    "fridge": ColdAppliance,
+    "freezer": ColdAppliance,
+    "link": Link,
 }
 
 __all__ = [
@@ -82,7 +101,10 @@ __all__ = [
     "Asset",
     "AssetBase",
     "Battery",
+    "Building",
     "Built",
+    "ColdAppliance",
+    "CompressedAirStorage",
     "Context",
     "Converter",
     "DemandMachines",
@@ -91,6 +113,8 @@ __all__ = [
     "Flex",
     "GridConnection",
     "HeatPump",
+    "Link",
+    "LiquidAirStorage",
     "Load",
     "ModeMachine",
     "Output",

@@ -132,6 +132,7 @@ class Built:
 
     read: Callable[[Solution], Output]
     hook: Hook | None = None
+    activity: VarBlock | None = None  # a converter's activity (kW), for assets built of converters
 
 
 @dataclass

@@ -1,9 +1,12 @@
-"""Converter: one input carrier to one or more outputs with fixed efficiencies.
+"""Converter: several input carriers to several output carriers with fixed ratios.
 
-Covers electric and gas boilers, CHP (electric and thermal efficiencies fix their ratio),
-electrolysers and fuel cells by parameters. Input power ``u_t ∈ [0, input_max_kw]``; it takes
-``u_t`` from the input bus and gives ``η_c·u_t`` to each output bus ``c``. With ``min_load_frac > 0``
-an on/off binary per period enforces ``u_t ∈ {0} ∪ [min_load_frac·max, max]`` (MILP).
+One activity variable ``x_t ∈ [0, x_max]`` (kW) per period; the converter takes ``a_c·x_t`` from each
+input bus ``c`` and gives ``b_c·x_t`` to each output bus ``c``. A single-input converter
+(``input_carrier`` + ``outputs``, the older form) is the case ``inputs = {input_carrier: 1}``: its
+activity is its input power and ``outputs`` are its efficiencies. Several inputs cover a diabatic
+compressed-air expander (air energy + gas → electricity + heat) or a fuel blend; electric and gas
+boilers, CHP, electrolysers and fuel cells are the single-input case. With ``min_load_frac > 0`` an
+on/off binary per period enforces ``x_t ∈ {0} ∪ [min_load_frac·x_max, x_max]`` (MILP).
 """
 
 from __future__ import annotations
@@ -22,107 +25,145 @@ def add_conversion(
     ctx: Context,
     label: str,
     node: str,
-    input_carrier: str,
-    efficiency: dict[str, np.ndarray],
-    input_max_kw: np.ndarray,
+    inputs: dict[str, np.ndarray],
+    outputs: dict[str, np.ndarray],
+    activity_max_kw: np.ndarray,
     min_load_frac: float = 0.0,
+    nodes: dict[str, str] | None = None,
 ) -> Built:
-    """Variables and flows of a converter; ``efficiency`` holds one array per output carrier."""
+    """Variables and flows of a converter: per unit of activity, ``inputs[c]`` kW taken from the bus
+    of carrier ``c`` at ``node`` and ``outputs[c]`` kW given to it (one array per carrier);
+    ``nodes`` places some carriers at another node (a store's private bus)."""
     n = ctx.n
+    where = nodes or {}
     t = np.arange(n)
-    u = ctx.add_vars(f"{label} input", n, 0.0, input_max_kw)
-    ctx.flow(input_carrier, node, t, u.idx, 1.0)
-    for carrier, eff in efficiency.items():
-        ctx.flow(carrier, node, t, u.idx, -eff)
+    u = ctx.add_vars(f"{label} input", n, 0.0, activity_max_kw)
+    coef_by_carrier: dict[str, np.ndarray] = {}
+    for carrier, ratio in inputs.items():
+        coef_by_carrier[carrier] = coef_by_carrier.get(carrier, np.zeros(n)) + ratio
+    for carrier, ratio in outputs.items():
+        coef_by_carrier[carrier] = coef_by_carrier.get(carrier, np.zeros(n)) - ratio
+    for carrier, k in coef_by_carrier.items():
+        ctx.flow(carrier, where.get(carrier, node), t, u.idx, k)
     lo = np.zeros(n)
     if min_load_frac > 0:
         on = ctx.add_vars(f"{label} on", n, 0.0, 1.0, integer=True)
         rows = np.concatenate([t, t])
         cols = np.concatenate([u.idx, on.idx])
-        ctx.relation(
-            f"{label} capacity when on",
-            rows,
-            cols,
-            np.concatenate([np.ones(n), -input_max_kw]),
-            -np.inf,
-            0.0,
-            n,
-        )
-        lo = min_load_frac * input_max_kw
-        ctx.relation(f"{label} minimum load", rows, cols, np.concatenate([np.ones(n), -lo]), 0.0, np.inf, n)
-    coef = {bus_name(input_carrier, node): np.ones(n)}
-    for carrier, eff in efficiency.items():
-        key = bus_name(carrier, node)
-        coef[key] = coef.get(key, 0.0) - eff
+        ones = np.ones(n)
+        ctx.relation(f"{label} capacity when on", rows, cols, np.concatenate([ones, -activity_max_kw]),
+                     -np.inf, 0.0, n)  # fmt: skip
+        lo = min_load_frac * activity_max_kw
+        ctx.relation(f"{label} minimum load", rows, cols, np.concatenate([ones, -lo]), 0.0, np.inf, n)
+    coef = {bus_name(c, where.get(c, node)): k for c, k in coef_by_carrier.items()}
 
     def read(sol: Solution) -> Output:
         x = sol.value(u)
-        power = {input_carrier: x.copy()}
-        for carrier, eff in efficiency.items():
-            power[carrier] = power.get(carrier, 0.0) - eff * x
+        power = {c: k * x for c, k in coef_by_carrier.items()}
         # With a minimum load the converter can still drop from it to zero, or rise from zero to it.
         down = np.where(x >= lo - 1e-9, x, 0.0)
-        return Output(power, None, Flex(None, np.maximum(input_max_kw - x, 0.0), down, coef))
+        return Output(power, None, Flex(None, np.maximum(activity_max_kw - x, 0.0), down, coef))
 
     hook = None
-    if min_load_frac == 0 and input_carrier == ELECTRICITY and ELECTRICITY not in efficiency:
-        # An electric-input converter moves its outputs with its input: stores there must absorb it.
-        coupled = {bus_name(c, node): -eff for c, eff in efficiency.items()}
-        hook = Hook(
-            label, bus_name(ELECTRICITY, node), [(u, 1.0)], np.zeros(n), input_max_kw, coupled=coupled
-        )
-    return Built(read, hook)
+    a_e = coef_by_carrier.get(ELECTRICITY)
+    if min_load_frac == 0 and a_e is not None and a_e[0] > 0 and np.all(a_e == a_e[0]):
+        # A converter taking electricity moves its other buses with it: stores there must absorb it.
+        e = float(a_e[0])
+        coupled = {b: k / e for b, k in coef.items() if b != bus_name(ELECTRICITY, node)}
+        hook = Hook(label, bus_name(ELECTRICITY, node), [(u, e)], np.zeros(n), e * activity_max_kw,
+                    coupled=coupled)  # fmt: skip
+    return Built(read, hook, u)
+
+
+def activity_limit(
+    limit: float | None, ratios: dict[str, float], carrier_max: dict[str, float] | None
+) -> float:
+    """The tightest bound on the activity: its own limit and each carrier's limit over its ratio."""
+    limits = [] if limit is None else [limit]
+    for carrier, kw in (carrier_max or {}).items():
+        r = ratios.get(carrier)
+        if r:
+            limits.append(kw / r)
+    return min(limits) if limits else np.inf
 
 
 class Converter(AssetBase):
-    """Input carrier → output carriers with efficiencies (CHP, boilers, electrolyser, fuel cell)."""
+    """Input carriers → output carriers with fixed ratios (CHP, boilers, electrolyser, fuel cell,
+    a compressed-air expander burning gas)."""
 
     kind: Literal["converter"]
-    input_carrier: str = Field(min_length=1, description="carrier taken in (electricity, gas, hydrogen, ...)")
+    input_carrier: str | None = Field(
+        None,
+        min_length=1,
+        description="the one carrier taken in (electricity, gas, hydrogen, ...); or give inputs",
+    )
+    inputs: dict[str, float] | None = Field(
+        None,
+        min_length=1,
+        description="kW taken per kW of activity, per input carrier (several inputs); "
+        "or give input_carrier (one input, ratio 1)",
+    )
     outputs: dict[str, float] = Field(
         min_length=1,
-        description="efficiency per output carrier: kW out per kW in (CHP: electricity and heat)",
+        description="kW given per kW of activity, per output carrier (one input: its efficiencies; "
+        "CHP: electricity and heat)",
     )
-    input_max_kw: float | None = Field(None, gt=0, description="maximum input power, kW")
+    input_max_kw: float | None = Field(
+        None, gt=0, description="maximum activity, kW (one input: its maximum input power)"
+    )
     output_max_kw: dict[str, float] | None = Field(
-        None, description="maximum output power per carrier, kW (turned into an input limit)"
+        None, description="maximum output power per carrier, kW (turned into an activity limit)"
+    )
+    inputs_max_kw: dict[str, float] | None = Field(
+        None, description="maximum input power per carrier, kW (turned into an activity limit)"
     )
     min_load_frac: float = Field(
-        0.0, ge=0, le=1, description="minimum input when running, share of maximum (MILP)"
+        0.0, ge=0, le=1, description="minimum activity when running, share of maximum (MILP)"
     )
 
+    def input_ratios(self) -> dict[str, float]:
+        return dict(self.inputs) if self.inputs is not None else {str(self.input_carrier): 1.0}
+
     def input_limit(self) -> float:
-        limits = [] if self.input_max_kw is None else [self.input_max_kw]
-        for carrier, kw in (self.output_max_kw or {}).items():
-            eff = self.outputs.get(carrier)
-            if eff:
-                limits.append(kw / eff)
-        return min(limits) if limits else np.inf
+        out_limit = activity_limit(self.input_max_kw, self.outputs, self.output_max_kw)
+        return activity_limit(out_limit, self.input_ratios(), self.inputs_max_kw)
 
     def check(self, ctx: Context) -> list[Problem]:
         out = []
-        for carrier, eff in self.outputs.items():
-            if not eff > 0:
-                out.append(Problem(self.name, f"outputs.{carrier}", f"efficiency must be > 0, got {eff}"))
-        for carrier, kw in (self.output_max_kw or {}).items():
-            if carrier not in self.outputs:
-                out.append(Problem(self.name, f"output_max_kw.{carrier}", f"{carrier!r} is not an output"))
-            elif not kw >= 0:
-                out.append(Problem(self.name, f"output_max_kw.{carrier}", f"must be >= 0, got {kw}"))
-        if self.input_max_kw is None and not self.output_max_kw:
-            out.append(Problem(self.name, "input_max_kw", "give input_max_kw or output_max_kw"))
+        if (self.input_carrier is None) == (self.inputs is None):
+            out.append(Problem(self.name, "inputs", "give exactly one of input_carrier and inputs"))
+            return out
+        for what, ratios in (("inputs", self.input_ratios()), ("outputs", self.outputs)):
+            for carrier, r in ratios.items():
+                if not r > 0:
+                    word = "efficiency" if what == "outputs" and self.inputs is None else "ratio"
+                    out.append(Problem(self.name, f"{what}.{carrier}", f"{word} must be > 0, got {r}"))
+        for what, ratios, limits in (
+            ("output_max_kw", self.outputs, self.output_max_kw),
+            ("inputs_max_kw", self.input_ratios(), self.inputs_max_kw),
+        ):
+            for carrier, kw in (limits or {}).items():
+                kind = "an output" if what == "output_max_kw" else "an input"
+                if carrier not in ratios:
+                    out.append(Problem(self.name, f"{what}.{carrier}", f"{carrier!r} is not {kind}"))
+                elif not kw >= 0:
+                    out.append(Problem(self.name, f"{what}.{carrier}", f"must be >= 0, got {kw}"))
+        if self.input_max_kw is None and not self.output_max_kw and not self.inputs_max_kw:
+            out.append(
+                Problem(self.name, "input_max_kw", "give input_max_kw, output_max_kw or inputs_max_kw")
+            )
         if self.min_load_frac > 0 and not np.isfinite(self.input_limit()):
             out.append(Problem(self.name, "min_load_frac", "needs a finite input_max_kw"))
         return out
 
     def build(self, ctx: Context) -> Built:
-        eff = {c: np.full(ctx.n, e) for c, e in self.outputs.items()}
+        full = lambda ratios: {c: np.full(ctx.n, r) for c, r in ratios.items()}  # noqa: E731
         return add_conversion(
             ctx,
             self.label,
             self.node,
-            self.input_carrier,
-            eff,
+            full(self.input_ratios()),
+            full(self.outputs),
             np.full(ctx.n, self.input_limit()),
             self.min_load_frac,
         )

@@ -62,7 +62,7 @@ class HeatPump(AssetBase):
             ctx,
             self.label,
             self.node,
-            ELECTRICITY,
+            {ELECTRICITY: np.ones(ctx.n)},
             {self.heat_carrier: self.cop_series(ctx)},
             np.full(ctx.n, self.electric_power_kw),
         )

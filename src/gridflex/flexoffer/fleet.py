@@ -33,7 +33,15 @@ from gridflex.errors import Problem, ValidationError
 from gridflex.flexoffer.model import FlexOfferBatch, Schedule
 from gridflex.timegrid import TimeGrid
 
-__all__ = ["DEFAULT_MIX", "DEVICE_TYPES", "fleet_horizon", "generate_fleet"]
+__all__ = [
+    "COLD_TYPES",
+    "DEFAULT_MIX",
+    "DEVICE_TYPES",
+    "ColdParams",
+    "cold_offers",
+    "fleet_horizon",
+    "generate_fleet",
+]
 
 DEFAULT_MIX: dict[str, float] = {
     "ev": 0.35,
@@ -44,7 +52,14 @@ DEFAULT_MIX: dict[str, float] = {
 }
 """Share of each device type in a fleet (assumption: an aggregator portfolio of French households)."""
 
-DEVICE_TYPES: tuple[str, ...] = tuple(DEFAULT_MIX)
+COLD_TYPES: tuple[str, ...] = ("fridge", "freezer")
+"""Cold appliances: generated when a ``mix`` asks for them (they are not in :data:`DEFAULT_MIX`, so the
+default fleet stays as it was)."""
+
+DEVICE_TYPES: tuple[str, ...] = (*DEFAULT_MIX, *COLD_TYPES)
+
+# Child seeds in this order, so a type added later never changes the devices of another, nor owners.
+_SEED_ORDER: tuple[str, ...] = (*DEFAULT_MIX, "owners", *COLD_TYPES)
 
 HORIZON_H = 36
 """Length of :func:`fleet_horizon` in hours (absolute, from local midnight of ``day``)."""
@@ -367,12 +382,92 @@ def _pv(rng: np.random.Generator, n: int, c: _Clock) -> FlexOfferBatch:
     return _batch("pv", rng, c, est, est.copy(), lay, lower, upper, lower.copy())
 
 
+@dataclass(frozen=True)
+class ColdParams:
+    """The 1R1C compartment of cold appliances (the model of ``gridflex.assets.thermal``), one value
+    per device: capacity ``C`` (kWh/K), loss ``H`` to the room (kW/K), COP, compressor power (kW),
+    room temperature and band (°C), internal gains (door openings, kW)."""
+
+    capacity_kwh_per_k: np.ndarray
+    loss_kw_per_k: np.ndarray
+    cop: np.ndarray
+    compressor_kw: np.ndarray
+    room_c: np.ndarray
+    min_c: np.ndarray
+    max_c: np.ndarray
+    gains_kw: np.ndarray
+
+
+# Assumptions (per kind): C from 20–40 kg (fridge) / 20–40 kg frozen (freezer) of water-equivalent
+# contents and liner; H of EU class A–D appliances (100–300 kWh a year); COPs of domestic compressors.
+_COLD_DRAWS = {
+    "fridge": {"c": (0.03, 0.06), "h": (0.0015, 0.0025), "cop": (1.6, 2.4), "p": (0.07, 0.12), "band": (2.0, 6.0)},
+    "freezer": {"c": (0.04, 0.08), "h": (0.001, 0.002), "cop": (1.2, 1.8), "p": (0.08, 0.15), "band": (-24.0, -16.0)},
+}  # fmt: skip
+
+
+def draw_cold_params(kind: str, rng: np.random.Generator, n: int) -> ColdParams:
+    """Device parameters of ``n`` fridges or freezers (uniform in the ranges of ``_COLD_DRAWS``;
+    room 18–24 °C, gains 0–5 W)."""
+    d = _COLD_DRAWS[kind]
+    u = lambda r: rng.uniform(r[0], r[1], n)  # noqa: E731
+    lo, hi = d["band"]
+    return ColdParams(u(d["c"]), u(d["h"]), u(d["cop"]), u(d["p"]), u((18.0, 24.0)), np.full(n, lo),
+                      np.full(n, hi), u((0.0, 0.005)))  # fmt: skip
+
+
+def cold_offers(kind: str, p: ColdParams, rng: np.random.Generator, c: _Clock) -> FlexOfferBatch:
+    """Flex-offers of cold appliances whose every schedule keeps the compartment in its band.
+
+    Each offer is a window of ``L`` intervals starting with the compartment at the band's middle
+    ``T_m`` (the thermostat holds it there before the window). With ``h`` the half band, the most heat
+    that can enter is ``g_max = H·(T_room − T_min) + gains`` (compartment at its coldest), the least
+    ``g_min = H·(T_room − T_max) + gains``; the window lasts at most ``C·h / g_max`` (so even no
+    cooling at all keeps ``T ≤ T_max``). Heat removed ``R = COP·E`` over the window lies in
+    ``[G_m − C·h/2, min(G_m + C·h/2, C·h)]`` with ``G_m = (H·(T_room − T_m) + gains)·L·Δh`` (the
+    energy-neutral removal): the compartment ends within the band, and front-loading all of it drops
+    ``T`` by at most ``C·h/C = h``. Per interval ``[0, p·Δh]``. EST uniform on the local grid
+    02:00–20:00, time flexibility 0–4 h (assumption); default: ``G_m/COP`` spread evenly.
+    """
+    n = len(p.cop)
+    dt_h = c.interval_s / 3600.0
+    half = (p.max_c - p.min_c) / 2.0
+    band_kwh = p.capacity_kwh_per_k * half
+    g_max = p.loss_kw_per_k * (p.room_c - p.min_c) + p.gains_kw
+    mid_kw = p.loss_kw_per_k * (p.room_c - (p.min_c + half)) + p.gains_kw
+    length = np.clip(np.floor(band_kwh / g_max / dt_h + 1e-9).astype(np.int64), 1, int(c.n_intervals(8.0)))
+    w_h = length * dt_h
+    neutral = mid_kw * w_h
+    lo_heat = np.maximum(neutral - band_kwh / 2.0, 0.0)
+    hi_heat = np.minimum.reduce([neutral + band_kwh / 2.0, band_kwh, p.compressor_kw * p.cop * w_h])
+    est = c.wall_k(rng.integers(int(c.n_intervals(2.0)), int(c.n_intervals(20.0)) + 1, n))
+    tf = rng.integers(0, int(c.n_intervals(4.0)) + 1, n)
+    lst = np.minimum(est + tf * c.interval_s, c.end_s - length * c.interval_s)
+    lay = _Layout(length)
+    upper = (p.compressor_kw * dt_h)[lay.owner]
+    default = (neutral / p.cop / length)[lay.owner]
+    tec = (lo_heat / p.cop, hi_heat / p.cop)
+    return _batch(kind, rng, c, est, lst, lay, np.zeros(len(upper)), upper, default, tec)
+
+
+def _fridge(rng: np.random.Generator, n: int, c: _Clock) -> FlexOfferBatch:
+    """Fridges: see :func:`cold_offers` and :func:`draw_cold_params`."""
+    return cold_offers("fridge", draw_cold_params("fridge", rng, n), rng, c)
+
+
+def _freezer(rng: np.random.Generator, n: int, c: _Clock) -> FlexOfferBatch:
+    """Freezers: see :func:`cold_offers` and :func:`draw_cold_params`."""
+    return cold_offers("freezer", draw_cold_params("freezer", rng, n), rng, c)
+
+
 _GENERATORS: dict[str, Callable[[np.random.Generator, int, _Clock], FlexOfferBatch]] = {
     "ev": _ev,
     "heat_pump": _heat_pump,
     "wet_appliance": _wet_appliance,
     "home_battery": _home_battery,
     "pv": _pv,
+    "fridge": _fridge,
+    "freezer": _freezer,
 }
 
 
@@ -404,7 +499,7 @@ def _check_args(n_devices: object, mix: object, day: object, tz: str, interval_s
         bad("mix", f"must be a mapping of device type to share, got {type(mix).__name__}")
     elif mix is not None:
         for name, share in mix.items():
-            if name not in DEFAULT_MIX:
+            if name not in DEVICE_TYPES:
                 bad(f"mix.{name}", f"unknown device type; known: {', '.join(DEVICE_TYPES)}")
             elif isinstance(share, bool) or not isinstance(share, int | float | np.integer | np.floating):
                 bad(f"mix.{name}", f"share must be a number, got {share!r}")
@@ -456,8 +551,8 @@ def generate_fleet(
 ) -> FlexOfferBatch:
     """A synthetic fleet of ``n_devices`` flex-offers for ``day``, reproducible from ``seed``.
 
-    ``mix`` maps device types (:data:`DEVICE_TYPES`) to non-negative shares (normalised; missing
-    types get 0); counts per type use the largest remainder, so they sum exactly to ``n_devices``.
+    ``mix`` maps device types (:data:`DEVICE_TYPES`: the default mix's and ``fridge``, ``freezer``) to
+    non-negative shares (normalised; missing types get 0); counts per type use the largest remainder, so they sum exactly to ``n_devices``.
     Offers come grouped by type in the order of :data:`DEFAULT_MIX`, ids ``"<type>-<6 digits>"``
     numbered within each type. Owners ``"prosumer-<n>"`` (``n`` zero-padded to one width per fleet)
     are drawn uniformly among ``ceil(n_devices / 1.6)`` households (assumption: ~1.6 flexible
@@ -491,13 +586,13 @@ def generate_fleet(
     n_devices, interval_s = int(n_devices), int(interval_s)
     c = _clock(day, tz, interval_s)
     counts = _counts(n_devices, shares)
-    seqs = np.random.SeedSequence(seed).spawn(len(DEVICE_TYPES) + 1)
+    seqs = dict(zip(_SEED_ORDER, np.random.SeedSequence(seed).spawn(len(_SEED_ORDER)), strict=True))
     parts = [
-        _stored(_GENERATORS[kind](np.random.default_rng(sq), counts[kind], c), np.dtype(flat_dtype))
-        for kind, sq in zip(DEVICE_TYPES, seqs, strict=False)
+        _stored(_GENERATORS[kind](np.random.default_rng(seqs[kind]), counts[kind], c), np.dtype(flat_dtype))
+        for kind in DEVICE_TYPES
     ]
     fleet = FlexOfferBatch.concat(parts, consume=True)  # peak: the fleet plus one field, not twice it
     del parts
     households = max(1, math.ceil(n_devices / _DEVICES_PER_PROSUMER))
-    owners = _labels("prosumer-", np.random.default_rng(seqs[-1]).integers(0, households, n_devices), 1)
+    owners = _labels("prosumer-", np.random.default_rng(seqs["owners"]).integers(0, households, n_devices), 1)
     return replace(fleet, owners=owners)

@@ -2,7 +2,8 @@
 
 ``build_site_model`` asks every asset to add its part (one vectorized pass each) and then adds one
 balance group per bus (``"balance heat@site"``: the flows taken from the bus sum to zero in every
-period, inflexible loads on the right-hand side). The returned :class:`SiteModel` can take extra
+period, inflexible loads on the right-hand side); a ``community`` with a sharing value adds its pooled
+shared energy (:mod:`gridflex.scheduling.sharing`). The returned :class:`SiteModel` can take extra
 constraint groups (reserves, DSO limits) on ``site_model.model`` before :func:`solve_site_model`.
 
 Exclusivity (charge/discharge, import/export): the LP is solved first; if any pair is positive on
@@ -25,6 +26,7 @@ from gridflex.optimize import ConstrBlock, Model, Solution
 from gridflex.scheduling.flexibility import site_flexibility
 from gridflex.scheduling.infeasible import explain_infeasible
 from gridflex.scheduling.result import COST_TERMS, SiteResult, ordered_costs
+from gridflex.scheduling.sharing import add_sharing
 from gridflex.scheduling.site import CompiledSite, SiteLike, compile_site
 
 EXCLUSIVE_TOL_KW = 1e-6
@@ -66,6 +68,7 @@ def build_site_model(site: SiteLike) -> SiteModel:
     site = compiled.site
     ctx = compiled.context(Model(f"site '{site.name}'"))
     built = {a.name: a.build(ctx) for a in site.assets}
+    add_sharing(ctx, site, built)
     balance = {}
     for bus, terms in ctx.flows.items():
         fixed = ctx.fixed.get(bus)

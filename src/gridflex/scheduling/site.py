@@ -37,6 +37,7 @@ from gridflex.optimize import Model
 from gridflex.scheduling.products import Product, compile_services
 from gridflex.scheduling.rolling import WINDOW_FIELDS, rolled_asset, wall_minutes, window_hours
 from gridflex.scheduling.service_spec import ServicesSpec, StrategySpec
+from gridflex.scheduling.sharing import CommunitySpec, community_problems
 from gridflex.timegrid import Series, TimeGrid, expand
 
 log = logging.getLogger("gridflex.scheduling")
@@ -114,6 +115,9 @@ class Site(_Strict):
     )
     strategy: StrategySpec = Field(
         StrategySpec.model_validate({}), description="how energy and services are decided (with services)"
+    )
+    community: CommunitySpec | None = Field(
+        None, description="members sharing energy and their allocation key (docs/site-format.md, Community)"
     )
 
 
@@ -286,6 +290,8 @@ def _magnitudes(site: Site) -> list[Problem]:
     for a in site.assets:
         probs += magnitude_problems(a, a.name)
     probs += magnitude_problems(site.services, "services")
+    if site.community is not None:
+        probs += magnitude_problems(site.community, "community")
     return probs
 
 
@@ -306,6 +312,7 @@ def _compile(site: Site) -> tuple[CompiledSite | None, list[Problem]]:
             probs.append(Problem(a.name, "name", "is used by more than one asset"))
         names.add(a.name)
         probs += a.check(ctx)
+    probs += community_problems(site, ctx)
     has_elec_grid = any(a.kind == "grid_connection" and a.carrier == ELECTRICITY for a in site.assets)
     if site.prices.intraday is not None and not has_elec_grid:
         probs.append(Problem("prices", "intraday", "needs an electricity grid_connection"))
