@@ -221,17 +221,25 @@ def _hhmm(text: str) -> float | None:
     return hh + mm / 60.0
 
 
-def _instant(ctx: Context, text: str | None, default: int, name: str, fld: str, probs: list[Problem]) -> int:
+def _timestamp(text: str | None, name: str, fld: str, probs: list[Problem]) -> pd.Timestamp | None:
+    """An ISO 8601 instant with offset, in UTC (None if absent or unreadable: a problem is added)."""
     if text is None:
-        return default
+        return None
     try:
         t = pd.Timestamp(datetime.fromisoformat(text.replace("Z", "+00:00")))
     except ValueError:
         t = None
     if t is None or t.tzinfo is None:
         probs.append(Problem(name, fld, f"cannot read {text!r}: give ISO 8601 with a UTC offset"))
+        return None
+    return t.tz_convert("UTC")
+
+
+def _period_of(ctx: Context, t: pd.Timestamp | None, default: int) -> int:
+    """First period starting at or after ``t``, clipped to the horizon (a contract outside it is empty)."""
+    if t is None:
         return default
-    offset_s = (t.tz_convert("UTC") - ctx.grid.start).total_seconds()
+    offset_s = (t - ctx.grid.start).total_seconds()
     return int(np.clip(np.ceil(offset_s / ctx.grid.step_s - 1e-9), 0, ctx.n))
 
 
@@ -254,10 +262,12 @@ def window_mask(d: DsoContractSpec, ctx: Context, probs: list[Problem]) -> np.nd
             continue
         days = np.isin(weekday, [WEEKDAYS.index(x) for x in w.days])
         mask |= days & (hours >= a - 1e-9) & (hours < b - 1e-9)
-    s = _instant(ctx, d.start, 0, d.name, "start", probs)
-    e = _instant(ctx, d.end, ctx.n, d.name, "end", probs)
-    if d.end is not None and d.start is not None and e <= s and not probs:
-        probs.append(Problem(d.name, "end", "is not after start"))
+    t_start = _timestamp(d.start, d.name, "start", probs)
+    t_end = _timestamp(d.end, d.name, "end", probs)
+    if t_start is not None and t_end is not None and t_end <= t_start:
+        probs.append(Problem(d.name, "end", f"{d.end} is not after start {d.start}"))
+    # A contract that does not overlap the horizon is simply inactive in it (one file, all seasons).
+    s, e = _period_of(ctx, t_start, 0), _period_of(ctx, t_end, ctx.n)
     inside = np.zeros(ctx.n, bool)
     inside[s:e] = True
     return mask & inside
