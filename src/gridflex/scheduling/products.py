@@ -7,6 +7,7 @@ not offered), commitment bounds per block, bid rules, prices per period and its 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +17,14 @@ import pandas as pd
 
 from gridflex.assets.base import ELECTRICITY, Context
 from gridflex.errors import Problem
-from gridflex.scheduling.service_spec import WEEKDAYS, DsoContractSpec, ReserveSpec, ServicesSpec
+from gridflex.scheduling.service_spec import (
+    DEFAULT_ASSET_RESPONSE_S,
+    DEFAULT_MIN_LOAD_RESPONSE_S,
+    WEEKDAYS,
+    DsoContractSpec,
+    ReserveSpec,
+    ServicesSpec,
+)
 from gridflex.timegrid import expand
 
 
@@ -39,6 +47,13 @@ class Product:
     activation_eur_per_mwh: np.ndarray
     providers: list[str]
     forced: bool  # the commitment is given (sold before, or a DSO reservation)
+    delay_h: float = 0.0  # delivery starts this long after the call (RR, RC)
+    response_s: float | None = None  # full activation time required (None: not restricted)
+
+    @property
+    def end_h(self) -> float:
+        """How long after a call the delivery ends: the span the headroom must cover."""
+        return self.delay_h + self.duration_h
 
     @property
     def key(self) -> str:
@@ -105,6 +120,7 @@ def compile_services(spec: ServicesSpec, ctx: Context, site: Any) -> tuple[list[
     products: list[Product] = []
     problems: list[Problem] = []
     eligible = eligible_providers(site)
+    response, problems = asset_response_s(spec, site)
     names: set[str] = set()
     items: list[ReserveSpec | DsoContractSpec] = [*spec.reserves, *spec.dso_contracts]
     for spec_item in items:
@@ -112,7 +128,9 @@ def compile_services(spec: ServicesSpec, ctx: Context, site: Any) -> tuple[list[
         if name in names:
             problems.append(Problem(name, "name", "is used by more than one service"))
         names.add(name)
-        providers, probs = _providers(name, spec_item.providers, eligible)
+        need_s = spec_item.response_s if isinstance(spec_item, ReserveSpec) else spec_item.response_time_s
+        fast = _fast_enough(eligible, response, need_s)
+        providers, probs = _providers(name, spec_item.providers, fast)
         problems += probs
         if isinstance(spec_item, ReserveSpec):
             prod, probs = _reserve(spec_item, ctx, providers)
@@ -124,6 +142,39 @@ def compile_services(spec: ServicesSpec, ctx: Context, site: Any) -> tuple[list[
     if (spec.reserves or spec.dso_contracts) and not any(not w for w in eligible.values()):
         problems.append(Problem("services", "", "no asset of the site can provide services"))
     return products, problems
+
+
+def asset_response_s(spec: ServicesSpec, site: Any) -> tuple[dict[str, float], list[Problem]]:
+    """Asset name → time to reach a new set point, s: ``services.response_times_s`` or the kind's default."""
+    out: dict[str, float] = {}
+    for a in site.assets:
+        kind = str(a.kind)
+        default = DEFAULT_ASSET_RESPONSE_S.get(kind, 0.0)
+        if getattr(a, "min_load_frac", 0.0) > 0:
+            default = DEFAULT_MIN_LOAD_RESPONSE_S
+        out[a.name] = default
+    probs = []
+    for name, sec in spec.response_times_s.items():
+        if name not in out:
+            probs.append(Problem("services", f"response_times_s.{name}", "is not an asset of the site"))
+        elif not (math.isfinite(sec) and sec > 0):
+            probs.append(Problem("services", f"response_times_s.{name}", f"{sec!r} is not a time > 0 s"))
+        else:
+            out[name] = float(sec)
+    return out, probs
+
+
+def _fast_enough(
+    eligible: dict[str, str], response: dict[str, float], need_s: float | None
+) -> dict[str, str]:
+    """``eligible`` with the assets slower than ``need_s`` refused (and why)."""
+    if need_s is None:
+        return eligible
+    return {
+        a: why
+        or (f"responds in {response[a]:g} s, the product needs {need_s:g} s" if response[a] > need_s else "")
+        for a, why in eligible.items()
+    }
 
 
 def _providers(
@@ -184,14 +235,18 @@ def _reserve(r: ReserveSpec, ctx: Context, providers: list[str]) -> tuple[Produc
     hours = local.hour + local.minute / 60.0
     day = (local.normalize() - local[0].normalize()).days.to_numpy()
     raw = day * round(24.0 / r.block_h) + np.floor(hours.to_numpy() / r.block_h + 1e-9).astype(int)
-    _, block = np.unique(raw, return_inverse=True)
+    # A call whose delivery (after the activation delay) starts past the horizon is not offered
+    # here: the next horizon's plan sells those periods.
+    offered = np.arange(n) * dt + r.delay_h < n * dt - 1e-9
+    block = np.full(n, -1, np.int64)
+    _, block[offered] = np.unique(raw[offered], return_inverse=True)
     nb = int(block.max()) + 1
-    first = np.array([np.flatnonzero(block == b)[0] for b in range(nb)])
+    first = np.array([np.flatnonzero(block == b)[0] for b in range(nb)], dtype=np.int64)
     lb, ub = np.zeros(nb), np.full(nb, np.inf if r.max_kw is None else r.max_kw)
     forced = r.committed_kw is not None
     if r.committed_kw is not None:
         c = _series(ctx, r.name, "committed_kw", r.committed_kw, probs)
-        if not probs and (np.abs(c - c[first][block]) > 1e-9).any():
+        if not probs and nb and (np.abs(c - c[first][block])[offered] > 1e-9).any():
             probs.append(Problem(r.name, "committed_kw", "must be constant within each block"))
         c = c[first]
         if (c < -1e-9).any():
@@ -206,7 +261,8 @@ def _reserve(r: ReserveSpec, ctx: Context, providers: list[str]) -> tuple[Produc
         name=r.name, kind=r.product, up=direction in ("up", "symmetric"), down=direction in ("down", "symmetric"),
         duration_h=r.duration_h, block=block.astype(np.int64), lb_kw=lb, ub_kw=ub, min_kw=r.min_bid_kw,
         step_kw=r.step_kw, availability_eur_per_mw_h=price, activation_share=np.full(n, r.activation_share),
-        activation_eur_per_mwh=act, providers=providers, forced=forced,
+        activation_eur_per_mwh=act, providers=providers, forced=forced, delay_h=r.delay_h,
+        response_s=r.response_s,
     )  # fmt: skip
     return (None if probs else prod), probs
 
@@ -301,6 +357,6 @@ def _dso(d: DsoContractSpec, ctx: Context, providers: list[str]) -> tuple[Produc
         block=block, lb_kw=lb, ub_kw=ub, min_kw=0.0 if d.reservation else d.min_power_kw, step_kw=0.0,
         availability_eur_per_mw_h=np.full(n, d.availability_price_eur_per_mw_h if d.reservation else 0.0),
         activation_share=np.full(n, d.activation_share), activation_eur_per_mwh=np.full(n, d.activation_price_eur_per_mwh),
-        providers=providers, forced=d.reservation,
+        providers=providers, forced=d.reservation, response_s=d.response_time_s,
     )  # fmt: skip
     return prod, probs

@@ -187,10 +187,11 @@ def _power_rows(
 ) -> None:  # fmt: skip
     n, dt = ctx.n, ctx.dt_h
     limit = lo if up else hi
-    steps = max(math.ceil(p.duration_h / dt - _EPS) for p, _ in prs)
+    steps = max(math.ceil(p.end_h / dt - _EPS) for p, _ in prs)
     word = "up" if up else "down"
     for k in range(min(steps, n)):
-        active = [(p, r) for p, r in prs if p.duration_h > k * dt + _EPS]
+        # Period k after the call overlaps the delivery [delay, delay + D) of these products.
+        active = [(p, r) for p, r in prs if p.end_h > k * dt + _EPS and (k + 1) * dt > p.delay_h + _EPS]
         src = _offered(active, n - k)  # activation start periods: rows only where something is offered
         m = src.size
         lim = limit[src + k]
@@ -229,15 +230,16 @@ def _offered(prs: list[tuple[Product, VarBlock]], m: int) -> np.ndarray:
 def _energy_rows(ctx: Context, h: Hook, prs: list[tuple[Product, VarBlock]], up: bool) -> None:
     assert h.soc is not None and h.soc_lo_kwh is not None and h.soc_hi_kwh is not None
     n, dt = ctx.n, ctx.dt_h
-    dmax = max(p.duration_h for p, _ in prs)
-    taus = {j * dt for j in range(1, math.ceil(dmax / dt - _EPS) + 1) if j * dt < dmax - _EPS}
-    taus |= {p.duration_h for p, _ in prs}
+    dmax = max(p.end_h for p, _ in prs)
+    first = min(p.delay_h for p, _ in prs)  # before any delivery starts the energy is the schedule's
+    taus = {j * dt for j in range(1, math.ceil(dmax / dt - _EPS) + 1) if first + _EPS < j * dt < dmax - _EPS}
+    taus |= {p.end_h for p, _ in prs}
     word = "up" if up else "down"
     for tau in sorted(taus):
         kk = math.ceil(tau / dt - _EPS) - 1  # the period (offset) in which the checkpoint lies
         f = tau / dt - kk
         # From periods where a product lasting at least τ is offered (shorter ones count in full).
-        src = _offered([(p, r) for p, r in prs if p.duration_h >= tau - _EPS], n - kk)
+        src = _offered([(p, r) for p, r in prs if p.end_h >= tau - _EPS], n - kk)
         m = src.size
         if m == 0:
             continue
@@ -251,7 +253,10 @@ def _energy_rows(ctx: Context, h: Hook, prs: list[tuple[Product, VarBlock]], up:
         vals.append(np.full(int(has.sum()), 1.0 - f))
         const[~has] = (1.0 - f) * h.initial_kwh
         for p, r in prs:
-            coef = min(tau, p.duration_h) * (1.0 / h.eta_discharge if up else h.eta_charge)
+            delivered_h = min(max(tau - p.delay_h, 0.0), p.duration_h)  # energy moved by τ after the call
+            coef = delivered_h * (1.0 / h.eta_discharge if up else h.eta_charge)
+            if coef == 0.0:
+                continue
             rows.append(t)
             cols.append(r.idx[src])
             vals.append(np.full(m, -coef if up else coef))
@@ -381,6 +386,7 @@ def read_services(sv: ServiceModel, sm: SiteModel, sol: Solution, res: SiteResul
         res.service_blocks[name] = blocks
         res.service_info[name] = {
             "kind": p.kind, "direction": p.direction, "delivery_duration_h": p.duration_h,
+            "activation_delay_h": p.delay_h, "response_time_s": p.response_s, "providers": list(p.providers),
             "min_bid_kw": p.min_kw, "step_kw": p.step_kw, "forced": p.forced,
             "binaries": [blk.name for blk in pv.integers],
         }  # fmt: skip
