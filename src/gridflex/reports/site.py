@@ -51,6 +51,7 @@ COST_TEXT = {
     "reserve_activation": "expected reserve activation energy",
     "dso_availability": "DSO contract capacity payment",
     "dso_activation": "expected DSO activation payment",
+    "capacity_availability": "capacity mechanism: certified capacity paid per MW",
     "commitment_shortfall": "service commitments not kept (MPC)",
     "total": "sum of the terms above",
 }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ from gridflex.scheduling.service_spec import (
     DEFAULT_ASSET_RESPONSE_S,
     DEFAULT_MIN_LOAD_RESPONSE_S,
     WEEKDAYS,
+    CapacitySpec,
     DsoContractSpec,
     ReserveSpec,
     ServicesSpec,
@@ -55,13 +56,16 @@ class Product:
         """How long after a call the delivery ends: the span the headroom must cover."""
         return self.delay_h + self.duration_h
 
+    group: str = ""  # products of one group share one commitment (the capacity mechanism's windows)
+
     @property
     def key(self) -> str:
-        return f"{'dso contract' if self.kind == 'dso' else 'reserve'} '{self.name}'"
+        word = {"dso": "dso contract", "capacity": "capacity"}.get(self.kind, "reserve")
+        return f"{word} '{self.name}'"
 
     @property
     def category(self) -> str:
-        return "dso" if self.kind == "dso" else "reserve"
+        return self.kind if self.kind in ("dso", "capacity") else "reserve"
 
     @property
     def n_blocks(self) -> int:
@@ -139,6 +143,15 @@ def compile_services(spec: ServicesSpec, ctx: Context, site: Any) -> tuple[list[
         problems += probs
         if prod is not None and not probs:
             products.append(prod)
+    if spec.capacity is not None:
+        cap = spec.capacity
+        if cap.name in names:
+            problems.append(Problem(cap.name, "name", "is used by more than one service"))
+        providers, probs = _providers(cap.name, cap.providers, eligible)
+        prods, more = _capacity(cap, ctx, providers)
+        problems += probs + more
+        if not probs and not more:
+            products += prods
     if (spec.reserves or spec.dso_contracts) and not any(not w for w in eligible.values()):
         problems.append(Problem("services", "", "no asset of the site can provide services"))
     return products, problems
@@ -360,3 +373,54 @@ def _dso(d: DsoContractSpec, ctx: Context, providers: list[str]) -> tuple[Produc
         providers=providers, forced=d.reservation, response_s=d.response_time_s,
     )  # fmt: skip
     return prod, probs
+
+
+def _capacity(c: CapacitySpec, ctx: Context, providers: list[str]) -> tuple[list[Product], list[Problem]]:
+    """One product per peak window of the day, offered at the window's start on each peak day with
+    the window's length as delivery duration; one commitment shared by all (``group``)."""
+    probs: list[Problem] = []
+    days: set[str] = set()
+    for fld in ("pp1_days", "pp2_days"):
+        for i, text in enumerate(getattr(c, fld)):
+            try:
+                days.add(date.fromisoformat(text).isoformat())
+            except ValueError:
+                probs.append(Problem(c.name, f"{fld}.{i}", f"{text!r} is not a date 'YYYY-MM-DD'"))
+    windows = []
+    for i, w in enumerate(c.hours):
+        a, b = _hhmm(w.start), _hhmm(w.end)
+        if a is None or b is None:
+            bad = "start" if a is None else "end"
+            probs.append(
+                Problem(c.name, f"hours.{i}.{bad}", f"{getattr(w, bad)!r} is not a local time 'HH:MM'")
+            )
+        elif b <= a:
+            probs.append(Problem(c.name, f"hours.{i}.end", f"{w.end} is not after start {w.start}"))
+        else:
+            windows.append((w, a, b))
+    if probs:
+        return [], probs
+    total_h = c.peak_hours_per_year or len(days) * sum(b - a for _, a, b in windows)
+    if total_h <= 0:
+        return [], [Problem(c.name, "pp2_days", "no peak day is given: list pp1_days or pp2_days")]
+    local = _local(ctx)
+    hours = (local.hour + local.minute / 60.0).to_numpy()
+    peak_day = np.isin(np.asarray(local.strftime("%Y-%m-%d")), sorted(days))
+    n, dt = ctx.n, ctx.dt_h
+    out = []
+    for w, a, b in windows:
+        inside = peak_day & (hours >= a - 1e-9) & (hours < b - 1e-9)
+        starts = inside & ~np.r_[False, inside[:-1]]
+        block = np.where(starts, 0, -1).astype(np.int64)
+        nb = int(starts.any())
+        price = np.zeros(n)
+        # Paid for the whole window at its start: price per MW and peak hour × window hours / dt.
+        price[starts] = c.price_eur_per_mw_year / total_h * (b - a) / dt
+        ub = np.full(nb, np.inf if c.max_kw is None else c.max_kw)
+        out.append(Product(
+            name=f"{c.name} {w.start}-{w.end}", kind="capacity", up=True, down=False, duration_h=b - a,
+            block=block, lb_kw=np.zeros(nb), ub_kw=ub, min_kw=0.0, step_kw=0.0,
+            availability_eur_per_mw_h=price, activation_share=np.zeros(n), activation_eur_per_mwh=np.zeros(n),
+            providers=providers, forced=False, group=c.name,
+        ))  # fmt: skip
+    return out, probs

@@ -22,7 +22,7 @@ from gridflex.timegrid import TimeGrid
 
 COST_TERMS = (
     "energy", "intraday", "tariff", "co2", "peak", "degradation", "penalty", "self_consumption", "feed_in",
-    "reserve_availability", "reserve_activation", "dso_availability", "dso_activation",
+    "reserve_availability", "reserve_activation", "dso_availability", "dso_activation", "capacity_availability",
 )  # fmt: skip
 """The cost terms of a site result in the order every table shows them: what is paid for energy and
 its use, then revenue (negative costs: feed-in, services); ``total`` comes last."""
@@ -73,7 +73,8 @@ class SiteResult:
     @property
     def revenue_eur(self) -> dict[str, float]:
         """Revenue per source, positive (export at feed-in / market prices, intraday sales)."""
-        keys = ("feed_in", "reserve_availability", "reserve_activation", "dso_availability", "dso_activation")
+        keys = ("feed_in", "reserve_availability", "reserve_activation", "dso_availability", "dso_activation",
+                "capacity_availability")  # fmt: skip
         return {k: -self.costs_eur.get(k, 0.0) for k in keys if k == "feed_in" or k in self.costs_eur}
 
     def net_import_kw(self, carrier: str = "electricity") -> np.ndarray:

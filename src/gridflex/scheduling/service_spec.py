@@ -173,11 +173,51 @@ class DsoContractSpec(_Strict):
     )
 
 
+class PeakHours(_Strict):
+    """Local hours of a peak window on a peak day."""
+
+    start: str = Field(description="local start time 'HH:MM'")
+    end: str = Field(description="local end time 'HH:MM' (exclusive)")
+
+
+def _rte_peak_hours() -> list[PeakHours]:
+    return [PeakHours(start="07:00", end="15:00"), PeakHours(start="18:00", end="20:00")]
+
+
+class CapacitySpec(_Strict):
+    """RTE capacity mechanism: capacity certified on the peak periods (PP1/PP2), kept available in them.
+
+    The certified capacity ``C`` (kW, one value) must be deliverable up (less import or more
+    export) over every whole peak window of the calendar's days in the horizon, and is paid
+    ``price_eur_per_mw_year`` per MW for the delivery year, spread over the year's peak hours.
+    """
+
+    name: str = Field("capacity", min_length=1, description="service name, used in results and messages")
+    price_eur_per_mw_year: float = Field(
+        ge=0, description="capacity price, EUR per MW certified for the year"
+    )
+    pp1_days: list[str] = Field(default_factory=list, description="PP1 days, local dates 'YYYY-MM-DD'")
+    pp2_days: list[str] = Field(default_factory=list, description="PP2 days, local dates 'YYYY-MM-DD'")
+    hours: list[PeakHours] = Field(
+        default_factory=_rte_peak_hours, min_length=1,
+        description="peak windows of a peak day, local (RTE: 07:00-15:00 and 18:00-20:00)",
+    )  # fmt: skip
+    peak_hours_per_year: float | None = Field(
+        None, gt=0, description="peak hours of the delivery year the price spreads over (default: the listed "
+        "days × the windows' hours)",
+    )  # fmt: skip
+    max_kw: float | None = Field(None, gt=0, description="largest capacity to certify, kW")
+    providers: list[str] | None = Field(
+        None, description="assets allowed to provide it (default: all eligible)"
+    )
+
+
 class ServicesSpec(_Strict):
     reserves: list[ReserveSpec] = Field(default_factory=list, description="frequency reserves offered")
     dso_contracts: list[DsoContractSpec] = Field(
         default_factory=list, description="DSO local flexibility contracts"
     )
+    capacity: CapacitySpec | None = Field(None, description="RTE capacity mechanism (PP1/PP2 peak periods)")
     response_times_s: dict[str, float] = Field(
         default_factory=dict,
         description="asset name → time to reach a new set point, s (defaults per kind: battery 1, EV 10, "

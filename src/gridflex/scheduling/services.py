@@ -38,7 +38,9 @@ from gridflex.scheduling.products import Product
 from gridflex.scheduling.result import SiteResult
 
 _EPS = 1e-9
-SERVICE_COSTS = ("reserve_availability", "reserve_activation", "dso_availability", "dso_activation")
+SERVICE_COSTS = (
+    "reserve_availability", "reserve_activation", "dso_availability", "dso_activation", "capacity_availability",
+)  # fmt: skip
 
 
 @dataclass
@@ -103,12 +105,26 @@ def add_services(sm: SiteModel, products: list[Product]) -> ServiceModel:
             cols = np.concatenate([s.idx for s in s_blocks] + [r.idx for r, _ in terms])
             vals = np.concatenate([np.ones(ctx.n)] * len(s_blocks) + [-c for _, c in terms])
             ctx.relation(f"{p.key} absorbed on {bus}", rows, cols, vals, 0.0, 0.0, ctx.n)
+    _tie_groups(ctx, out)
     for a, prs in parts.items():
         _asset_rows(sm, hooks[a], prs)
     _grid_rows(sm, hooks, parts)
     sv = ServiceModel(out)
     sm.readers.append(lambda sol, res: read_services(sv, sm, sol, res))
     return sv
+
+
+def _tie_groups(ctx: Context, products: dict[str, ProductVars]) -> None:
+    """Products of one group (the capacity mechanism's windows) share one commitment."""
+    groups: dict[str, list[ProductVars]] = defaultdict(list)
+    for pv in products.values():
+        if pv.product.group and pv.product.n_blocks == 1:
+            groups[pv.product.group].append(pv)
+    for name, pvs in groups.items():
+        for other in pvs[1:]:
+            cols = np.r_[pvs[0].commit.idx, other.commit.idx]
+            ctx.relation(f"capacity '{name}' one certified level", np.zeros(2, np.int64), cols,
+                         np.array([1.0, -1.0]), 0.0, 0.0, 1)  # fmt: skip
 
 
 def _bound(p: Product, hooks: dict[str, Hook]) -> float:
@@ -127,7 +143,9 @@ def _commitment(ctx: Context, p: Product, big: float) -> ProductVars:
         blk, weights=w * p.activation_share * p.activation_eur_per_mwh, minlength=nb
     )
     ub = np.minimum(p.ub_kw, big)
-    costs = {f"{p.category}_availability": avail, f"{p.category}_activation": act}
+    costs: dict[str, np.ndarray] = {f"{p.category}_availability": avail}
+    if p.category != "capacity":  # the capacity mechanism pays availability only
+        costs[f"{p.category}_activation"] = act
     c = ctx.add_vars(f"{p.key} commitment", nb, p.lb_kw, ub, costs)
     pv = ProductVars(p, c)
     if p.forced or nb == 0:
@@ -387,6 +405,7 @@ def read_services(sv: ServiceModel, sm: SiteModel, sol: Solution, res: SiteResul
         res.service_info[name] = {
             "kind": p.kind, "direction": p.direction, "delivery_duration_h": p.duration_h,
             "activation_delay_h": p.delay_h, "response_time_s": p.response_s, "providers": list(p.providers),
+            **({"group": p.group} if p.group else {}),
             "min_bid_kw": p.min_kw, "step_kw": p.step_kw, "forced": p.forced,
             "binaries": [blk.name for blk in pv.integers],
         }  # fmt: skip
