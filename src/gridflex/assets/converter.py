@@ -8,14 +8,15 @@ an on/off binary per period enforces ``u_t ∈ {0} ∪ [min_load_frac·max, max]
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
 from gridflex.assets.base import ELECTRICITY, AssetBase, Built, Context, Flex, Hook, Output, bus_name
 from gridflex.errors import Problem
-from gridflex.optimize import Solution
+from gridflex.optimize import Solution, VarBlock
 
 
 def add_conversion(
@@ -35,6 +36,7 @@ def add_conversion(
     for carrier, eff in efficiency.items():
         ctx.flow(carrier, node, t, u.idx, -eff)
     lo = np.zeros(n)
+    on = None
     if min_load_frac > 0:
         on = ctx.add_vars(f"{label} on", n, 0.0, 1.0, integer=True)
         rows = np.concatenate([t, t])
@@ -64,14 +66,50 @@ def add_conversion(
         down = np.where(x >= lo - 1e-9, x, 0.0)
         return Output(power, None, Flex(None, np.maximum(input_max_kw - x, 0.0), down, coef))
 
-    hook = None
+    hook: Hook | None = None
     if min_load_frac == 0 and input_carrier == ELECTRICITY and ELECTRICITY not in efficiency:
         # An electric-input converter moves its outputs with its input: stores there must absorb it.
         coupled = {bus_name(c, node): -eff for c, eff in efficiency.items()}
         hook = Hook(
             label, bus_name(ELECTRICITY, node), [(u, 1.0)], np.zeros(n), input_max_kw, coupled=coupled
         )
+    elif ELECTRICITY in efficiency or input_carrier == ELECTRICITY:
+        hook = _running_hook(label, node, input_carrier, efficiency, u, on, input_max_kw, lo)
     return Built(read, hook)
+
+
+@dataclass
+class RunningHook(Hook):
+    """A unit that provides services only while running (CHP, fuel cell, electrolyser with a minimum
+    load): ``running`` is its on/off column (None without a minimum load) and the services layer
+    keeps ``Σ_p r_{p,t} ≤ running_kw_t · on_t``. ``terms`` are the electric flow measured from its
+    lowest running value, so the usual rows give the room above minimum and below maximum."""
+
+    running: VarBlock | None = None
+    running_kw: np.ndarray | None = None
+
+
+def _running_hook(
+    label: str, node: str, input_carrier: str, efficiency: dict[str, np.ndarray], u: VarBlock,
+    on: VarBlock | None, input_max_kw: np.ndarray, lo: np.ndarray,
+) -> RunningHook:  # fmt: skip
+    """Electric flow f = a·u (a = 1 for an electric input, −η for an electric output); while on it
+    ranges over a·[lo, max]. With f_min its lower end: terms ``a·u − f_min·on``, limits
+    ``[0, |a|·(max − lo)]``, and allocations gated by ``on``."""
+    n = u.idx.size
+    a = (1.0 if input_carrier == ELECTRICITY else 0.0) - efficiency.get(ELECTRICITY, np.zeros(n))
+    f_min = np.minimum(a * lo, a * input_max_kw)
+    span = np.abs(a) * (input_max_kw - lo)
+    terms: list[tuple[VarBlock, Any]] = [(u, a)]
+    if on is not None:
+        terms.append((on, -f_min))
+    # Per kW more taken from electricity, the other buses' flows (input and outputs) move by these.
+    per_u = {bus_name(input_carrier, node): np.ones(n)}
+    for c, eff in efficiency.items():
+        per_u[bus_name(c, node)] = per_u.get(bus_name(c, node), 0.0) - eff
+    elec = bus_name(ELECTRICITY, node)
+    coupled = {b: c / a for b, c in per_u.items() if b != elec}
+    return RunningHook(label, elec, terms, np.zeros(n), span, coupled=coupled, running=on, running_kw=span)
 
 
 class Converter(AssetBase):

@@ -89,6 +89,7 @@ def eligible_providers(site: Any) -> dict[str, str]:
         (a.node, a.carrier if a.kind != "battery" else ELECTRICITY) for a in site.assets if _is_store(a)
     }
     grids = {a.node for a in site.assets if a.kind == "grid_connection" and a.carrier == ELECTRICITY}
+    networks = {(a.node, a.carrier) for a in site.assets if a.kind == "grid_connection"}
     out: dict[str, str] = {}
     for a in site.assets:
         why = ""
@@ -103,16 +104,27 @@ def eligible_providers(site: Any) -> dict[str, str]:
                 "" if (a.node, a.heat_carrier) in stores else f"needs a store of {a.heat_carrier} at its node"
             )
         elif a.kind == "converter":
-            if a.input_carrier != ELECTRICITY or ELECTRICITY in a.outputs or a.min_load_frac > 0:
-                why = "only converters from electricity without minimum load can provide"
-            elif any((a.node, c) not in stores for c in a.outputs):
-                why = "needs a store of each output carrier at its node"
+            why = _converter_why(a, stores, networks)
         else:
             why = f"a {a.kind} cannot provide services"
         if not why and a.node not in grids:
             why = f"node '{a.node}' has no electricity grid connection"
         out[a.name] = why
     return out
+
+
+def _converter_why(a: Any, stores: set[tuple[str, str]], networks: set[tuple[str, str]]) -> str:
+    """Why a converter cannot provide ('' = it can): it must touch electricity; its other outputs need
+    a store at its node to take the change; a non-electric input a store or a network."""
+    if a.input_carrier != ELECTRICITY and ELECTRICITY not in a.outputs:
+        return "a converter that neither takes nor gives electricity cannot move the site's power"
+    missing = [c for c in a.outputs if c != ELECTRICITY and (a.node, c) not in stores]
+    if missing:
+        return f"needs a store of {', '.join(missing)} at its node to take the change of its output"
+    c = a.input_carrier
+    if c != ELECTRICITY and (a.node, c) not in stores and (a.node, c) not in networks:
+        return f"needs a store or a network connection of its input {c} at its node"
+    return ""
 
 
 def _is_store(a: Any) -> bool:

@@ -23,6 +23,7 @@ store's energy balance, and is paid at the activation price (cost categories ``r
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -83,22 +84,30 @@ def add_services(sm: SiteModel, products: list[Product]) -> ServiceModel:
         pv = _commitment(ctx, p, _bound(p, hooks))
         out[p.name] = pv
         active = p.block >= 0
-        need: dict[str, list[tuple[VarBlock, np.ndarray]]] = defaultdict(list)
+        # Per coupled bus and sense (+1: its stores move with the product, −1: against it).
+        need: dict[tuple[str, int], list[tuple[VarBlock, np.ndarray]]] = defaultdict(list)
         for a in p.providers:
             h = hooks[a]
             r = ctx.add_vars(f"{p.key} by {h.label}", ctx.n, 0.0, np.where(active, np.inf, 0.0))
             pv.alloc[a] = r
             parts[a].append((p, r))
             for bus, coef in (h.coupled or {}).items():
-                need[bus].append((r, -np.asarray(coef, float)))
+                c = np.broadcast_to(np.asarray(coef, float), (ctx.n,))
+                if not _stored(hooks, bus) and _networked(hooks, bus):
+                    continue  # a network on that bus (gas, hydrogen pipeline) absorbs the change
+                # A heat pump (coef < 0) makes less heat when it moves up: its stores move up too;
+                # a CHP (coef > 0) makes more heat when it moves up: its stores take it (down).
+                sense = -1 if np.all(c >= 0) and np.any(c > 0) else 1
+                need[(bus, sense)].append((r, -sense * c))
         _split_rows(ctx, p, pv, active)
-        for bus, terms in need.items():
+        for (bus, sense), terms in need.items():
             stores = [a for a, h in hooks.items() if h.bus == bus and h.soc is not None]
             s_blocks = []
+            ps = p if sense > 0 else dataclasses.replace(p, up=p.down, down=p.up)
             for a in stores:
                 s = ctx.add_vars(f"{p.key} by {hooks[a].label}", ctx.n, 0.0, np.inf)
                 pv.alloc[a] = s
-                parts[a].append((p, s))
+                parts[a].append((ps, s))
                 s_blocks.append(s)
             t = np.arange(ctx.n)
             rows = np.concatenate([t] * (len(s_blocks) + len(terms)))
@@ -112,6 +121,27 @@ def add_services(sm: SiteModel, products: list[Product]) -> ServiceModel:
     sv = ServiceModel(out)
     sm.readers.append(lambda sol, res: read_services(sv, sm, sol, res))
     return sv
+
+
+def _stored(hooks: dict[str, Hook], bus: str) -> bool:
+    return any(h.bus == bus and h.soc is not None for h in hooks.values())
+
+
+def _networked(hooks: dict[str, Hook], bus: str) -> bool:
+    return any(h.bus == bus and h.is_grid for h in hooks.values())
+
+
+def _running_rows(ctx: Context, h: Hook, prs: list[tuple[Product, VarBlock]]) -> None:
+    """A unit with a minimum load provides only while on: Σ_p r_{p,t} ≤ span_t·on_t."""
+    on, span = getattr(h, "running", None), getattr(h, "running_kw", None)
+    if on is None or span is None:
+        return
+    n = ctx.n
+    t = np.arange(n)
+    rows = np.concatenate([t] * (len(prs) + 1))
+    cols = np.concatenate([r.idx for _, r in prs] + [on.idx])
+    vals = np.concatenate([np.ones(n)] * len(prs) + [-np.asarray(span, float)])
+    ctx.relation(f"{h.label} provides while running", rows, cols, vals, -np.inf, 0.0, n)
 
 
 def _tie_groups(ctx: Context, products: dict[str, ProductVars]) -> None:
@@ -188,6 +218,7 @@ def _split_rows(ctx: Context, p: Product, pv: ProductVars, active: np.ndarray) -
 
 def _asset_rows(sm: SiteModel, h: Hook, prs: list[tuple[Product, VarBlock]]) -> None:
     ctx = sm.ctx
+    _running_rows(ctx, h, prs)
     for up in (True, False):
         mine = [(p, r) for p, r in prs if (p.up if up else p.down)]
         if not mine:
@@ -219,7 +250,8 @@ def _power_rows(
         rows = [t] * (len(terms) + len(active))
         cols = [blk.idx[src + k] for blk, _ in terms] + [r.idx[src] for _, r in active]
         sign = -1.0 if up else 1.0
-        vals = [np.full(m, c) for _, c in terms] + [np.full(m, sign)] * len(active)
+        vals = [np.broadcast_to(np.asarray(c, float), (n,))[src + k] for _, c in terms]
+        vals += [np.full(m, sign)] * len(active)
         lim = np.where(np.isfinite(lim), lim, (-1e12 if up else 1e12))
         group = f"{label} {word} power for services" + (f" (+{k} periods)" if k else "")
         lb, ub = (lim, np.inf) if up else (-np.inf, lim)
@@ -378,9 +410,11 @@ def _best_case(hooks: dict[str, Hook], h: Hook, p: Product) -> np.ndarray:
         if p.up and p.down:  # symmetric: half the range each way at best
             cap = cap / 2.0
     for bus, coef in (h.coupled or {}).items():
+        if not _stored(hooks, bus) and _networked(hooks, bus):
+            continue
         stores = [s for s in hooks.values() if s.bus == bus and s.soc is not None]
         absorb = sum((_best_case(hooks, s, p) for s in stores), np.zeros_like(cap))
-        cap = np.minimum(cap, absorb / np.maximum(-np.asarray(coef, float), _EPS))
+        cap = np.minimum(cap, absorb / np.maximum(np.abs(np.asarray(coef, float)), _EPS))
     return cap
 
 
