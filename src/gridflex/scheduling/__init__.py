@@ -43,6 +43,7 @@ from gridflex.scheduling.site import (
     site_on_horizon,
     validate_site,
 )
+from gridflex.scheduling.pooling import PoolResult, pool_dso_contract
 from gridflex.scheduling.strategies import STRATEGIES, compare_strategies, run_strategy, strategy_table
 
 __all__ = [
@@ -57,6 +58,8 @@ __all__ = [
     "add_services",
     "build_site_model",
     "compare_strategies",
+    "pool_dso_contract",
+    "PoolResult",
     "compile_site",
     "load_site",
     "parse_site",
