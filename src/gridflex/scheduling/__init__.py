@@ -30,6 +30,7 @@ from gridflex.scheduling.hub import (
     solve_site_model,
 )
 from gridflex.scheduling.mpc import MpcResult, run_mpc
+from gridflex.scheduling.pooling import PoolResult, pool_dso_contract
 from gridflex.scheduling.result import SiteResult
 from gridflex.scheduling.schedule import run_schedule_file, schedule_site
 from gridflex.scheduling.services import ServiceModel, add_services
@@ -43,13 +44,13 @@ from gridflex.scheduling.site import (
     site_on_horizon,
     validate_site,
 )
-from gridflex.scheduling.pooling import PoolResult, pool_dso_contract
 from gridflex.scheduling.strategies import STRATEGIES, compare_strategies, run_strategy, strategy_table
 
 __all__ = [
     "STRATEGIES",
     "CompiledSite",
     "MpcResult",
+    "PoolResult",
     "ServiceModel",
     "Site",
     "SiteInfeasibleError",
@@ -58,11 +59,10 @@ __all__ = [
     "add_services",
     "build_site_model",
     "compare_strategies",
-    "pool_dso_contract",
-    "PoolResult",
     "compile_site",
     "load_site",
     "parse_site",
+    "pool_dso_contract",
     "precheck_site",
     "run_mpc",
     "run_schedule_file",
