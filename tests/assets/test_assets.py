@@ -179,14 +179,16 @@ def test_heat_pump_flexibility_needs_a_heat_store() -> None:
     assert heat == pytest.approx(cop * with_tank.power_kw["hp"]["electricity"])
 
 
-def test_pv_is_curtailed_at_negative_prices_and_reports_up_flex() -> None:
+def test_pv_is_curtailed_at_negative_prices_and_reports_its_flexibility() -> None:
     prices = np.r_[np.full(12, 40.0), np.full(12, -20.0)]
     s = site([grid(), {"kind": "pv", "name": "pv", "profile_kw": 5.0}], prices=prices)
     result = schedule_site(s)
     pv = result.power_kw["pv"]["electricity"]
     assert pv[:12] == pytest.approx(-5.0) and pv[12:] == pytest.approx(0.0, abs=1e-9)
-    assert result.flex_up_kw[:12] == pytest.approx(5.0)
-    assert result.flex_down_kw[12:] == pytest.approx(5.0)
+    # up = more power into the grid: releasing the curtailed PV; down = curtailing it.
+    assert result.flex_down_kw[:12] == pytest.approx(5.0) and result.flex_up_kw[12:] == pytest.approx(5.0)
+    assert result.flex_up_kw[:12] == pytest.approx(0.0, abs=1e-9)
+    assert result.flex_by_asset_kw["pv"]["down"][:12] == pytest.approx(5.0)
 
 
 def test_ev_with_v2g_meets_its_need_and_exports_at_the_peak() -> None:

@@ -11,14 +11,15 @@ on/off binary per period enforces ``x_t ∈ {0} ∪ [min_load_frac·x_max, x_max
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
 from gridflex.assets.base import ELECTRICITY, AssetBase, Built, Context, Flex, Hook, Output, bus_name
 from gridflex.errors import Problem
-from gridflex.optimize import Solution
+from gridflex.optimize import Solution, VarBlock
 
 
 def add_conversion(
@@ -46,6 +47,7 @@ def add_conversion(
     for carrier, k in coef_by_carrier.items():
         ctx.flow(carrier, where.get(carrier, node), t, u.idx, k)
     lo = np.zeros(n)
+    on = None
     if min_load_frac > 0:
         on = ctx.add_vars(f"{label} on", n, 0.0, 1.0, integer=True)
         rows = np.concatenate([t, t])
@@ -64,14 +66,16 @@ def add_conversion(
         down = np.where(x >= lo - 1e-9, x, 0.0)
         return Output(power, None, Flex(None, np.maximum(activity_max_kw - x, 0.0), down, coef))
 
-    hook = None
+    hook: Hook | None = None
     a_e = coef_by_carrier.get(ELECTRICITY)
+    elec = bus_name(ELECTRICITY, node)
     if min_load_frac == 0 and a_e is not None and a_e[0] > 0 and np.all(a_e == a_e[0]):
         # A converter taking electricity moves its other buses with it: stores there must absorb it.
         e = float(a_e[0])
-        coupled = {b: k / e for b, k in coef.items() if b != bus_name(ELECTRICITY, node)}
-        hook = Hook(label, bus_name(ELECTRICITY, node), [(u, e)], np.zeros(n), e * activity_max_kw,
-                    coupled=coupled)  # fmt: skip
+        coupled = {b: k / e for b, k in coef.items() if b != elec}
+        hook = Hook(label, elec, [(u, e)], np.zeros(n), e * activity_max_kw, coupled=coupled)
+    elif a_e is not None and np.all(a_e != 0):
+        hook = _running_hook(label, elec, coef, a_e, u, on, activity_max_kw, lo)
     return Built(read, hook, u)
 
 
@@ -85,6 +89,35 @@ def activity_limit(
         if r:
             limits.append(kw / r)
     return min(limits) if limits else np.inf
+
+
+@dataclass
+class RunningHook(Hook):
+    """A unit that provides services only while running (CHP, fuel cell, electrolyser with a minimum
+    load): ``running`` is its on/off column (None without a minimum load) and the services layer
+    keeps ``Σ_p r_{p,t} ≤ running_kw_t · on_t``. ``terms`` are the electric flow measured from its
+    lowest running value, so the usual rows give the room above minimum and below maximum."""
+
+    running: VarBlock | None = None
+    running_kw: np.ndarray | None = None
+
+
+def _running_hook(
+    label: str, elec: str, coef: dict[str, np.ndarray], a: np.ndarray, u: VarBlock,
+    on: VarBlock | None, activity_max_kw: np.ndarray, lo: np.ndarray,
+) -> RunningHook:  # fmt: skip
+    """Electric flow f = a·u (a: the net electricity taken per unit of activity, negative for an
+    electric output); while on it ranges over a·[lo, max]. With f_min its lower end: terms
+    ``a·u − f_min·on``, limits ``[0, |a|·(max − lo)]``, and allocations gated by ``on``."""
+    f_min = np.minimum(a * lo, a * activity_max_kw)
+    span = np.abs(a) * (activity_max_kw - lo)
+    terms: list[tuple[VarBlock, Any]] = [(u, a)]
+    if on is not None:
+        terms.append((on, -f_min))
+    # Per kW more taken from electricity, the other buses' flows (inputs and outputs) move by these.
+    coupled = {b: c / a for b, c in coef.items() if b != elec}
+    return RunningHook(label, elec, terms, np.zeros(u.idx.size), span, coupled=coupled,
+                       running=on, running_kw=span)  # fmt: skip
 
 
 class Converter(AssetBase):

@@ -47,9 +47,8 @@ def schedule_site_cmd(
         write_site_report(result, report, prices=compiled.prices, strategies=strategies)
     console.print(cost_table(result))
     console.print(
-        # Said in draw terms: SiteResult's up/down (more/less import) is the reverse of the TSO words.
-        f"mean available flexibility: the site could draw {result.flex_up_kw.mean():,.1f} kW more "
-        f"or {result.flex_down_kw.mean():,.1f} kW less than planned, per period"
+        f"mean available flexibility: up (more into the grid) {result.flex_up_kw.mean():,.1f} kW, "
+        f"down (less into the grid) {result.flex_down_kw.mean():,.1f} kW, per period"
     )
     console.print(
         f"time: built in {result.time_build_s * 1e3:.1f} ms, solved in {result.time_solver_s * 1e3:.1f} ms"

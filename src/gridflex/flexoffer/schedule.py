@@ -24,12 +24,12 @@ The gap reported is ``(cost − lower bound) / max(|cost|, 1e-9)``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from gridflex.errors import FlexOfferValidationError, InfeasibleError, Problem, SolverError
-from gridflex.flexoffer.model import FlexOfferBatch, Schedule
+from gridflex.flexoffer.model import NO_TIME, FlexOfferBatch, Schedule
 from gridflex.optimize import Model
 from gridflex.timegrid import TimeGrid
 
@@ -57,6 +57,9 @@ class ScheduleResult:
     limits_hit: list[str] = field(default_factory=list)
     """One sentence per limit the solve ran into (MILP time limit, column-generation iterations):
     the schedule is feasible, but :attr:`gap` may be larger than a full solve would give."""
+    rejected: dict[str, str] = field(default_factory=dict)
+    """Offer id → why it was not scheduled (a deadline passed at ``now_s``). A rejected offer keeps
+    start ``NO_TIME`` and NaN energies in :attr:`schedule` and adds nothing to :attr:`load_kwh`."""
 
     @property
     def gap_eur(self) -> float:
@@ -188,8 +191,15 @@ def schedule_flexoffers(
     method: str = "auto",
     max_iterations: int = 200,
     time_limit_s: float | None = 60.0,
+    now_s: int | None = None,
 ) -> ScheduleResult:
     """Choose start times and energies for every offer at least cost (see module docstring).
+
+    ``now_s`` (UTC seconds): when the schedule is decided and sent. Then the offers' deadlines
+    hold: an offer whose ``acceptBeforeTime`` or ``assignmentBeforeTime`` is before ``now_s`` is
+    rejected (named in :attr:`ScheduleResult.rejected`), and no schedule starts before ``now_s``
+    (an offer whose every start has passed is rejected too). ``None``: no clock, every offer and
+    start is open (a study over past data).
 
     ``limit_kw`` / ``floor_kw``: upper / lower bound of the portfolio power per period (scalar or
     one value per grid period). ``method``: "auto" (the MILP for at most :data:`MILP_MAX_ELEMENTS`
@@ -209,8 +219,14 @@ def schedule_flexoffers(
         )
     if method not in ("auto", "milp", "colgen"):
         raise ValueError(f"method must be 'auto', 'milp' or 'colgen', got {method!r}")
-    base = _check_fits(batch, grid)
     hi, lo = _limits(grid, limit_kw, floor_kw)
+    if now_s is not None:
+        return _schedule_at(batch, grid, prices, hi, lo, int(now_s), method, max_iterations, time_limit_s)
+    return _solve(batch, grid, prices, hi, lo, method, max_iterations, time_limit_s)
+
+
+def _solve(batch, grid, prices, hi, lo, method, max_iterations, time_limit_s) -> ScheduleResult:
+    base = _check_fits(batch, grid)
     el = _elements(batch, base)
     auto_limit = AUTO_MILP_TIME_LIMIT_S if time_limit_s is None else min(time_limit_s, AUTO_MILP_TIME_LIMIT_S)
     if method == "auto" and len(el.elem_pair) <= MILP_MAX_ELEMENTS:
@@ -219,6 +235,45 @@ def schedule_flexoffers(
         return _solve_milp(batch, grid, base, el, prices / 1000.0, hi, lo, time_limit_s)
     fallback = auto_limit if method == "auto" else time_limit_s
     return _solve_colgen(batch, grid, base, el, prices / 1000.0, hi, lo, max_iterations, fallback)
+
+
+def _deadline_reasons(batch: FlexOfferBatch, now_s: int) -> np.ndarray:
+    """Why each offer can no longer be scheduled at ``now_s`` ('' = it can)."""
+    why = np.full(len(batch), "", dtype=object)
+    last_start = batch.lst_s
+    for field_name, t in (("startBeforeTime", last_start), ("assignmentBeforeTime", batch.assign_before_s),
+                          ("acceptBeforeTime", batch.accept_before_s)):  # fmt: skip
+        late = (t != NO_TIME) & (t < now_s)
+        when = np.datetime64(now_s, "s")
+        for i in np.flatnonzero(late):
+            why[i] = f"{field_name} {np.datetime64(int(t[i]), 's')}Z passed at the decision time {when}Z"
+    return why
+
+
+def _schedule_at(batch, grid, prices, hi, lo, now_s, method, max_iterations, time_limit_s) -> ScheduleResult:
+    """Schedule the offers still open at ``now_s``, each starting no earlier than ``now_s``."""
+    why = _deadline_reasons(batch, now_s)
+    keep = np.flatnonzero(why == "")
+    rejected = {str(batch.ids[i]): str(why[i]) for i in np.flatnonzero(why != "")}
+    n_flat = len(batch.lower_kwh)
+    start_s = np.full(len(batch), NO_TIME, dtype=np.int64)
+    energy = np.full(n_flat, np.nan)
+    if not len(keep):
+        res = ScheduleResult(Schedule(start_s, energy), 0.0, 0.0, method, np.zeros(grid.n))
+        res.rejected = rejected
+        return res
+    # Starts before now are gone: the earliest start moves to the first interval at or after now.
+    sub = batch.take(keep)
+    step = sub.interval_s
+    late = np.maximum(0, -(-(now_s - sub.est_s) // step)) * step
+    sub = replace(sub, est_s=sub.est_s + late, _cache={})
+    res = _solve(sub, grid, prices, hi, lo, method, max_iterations, time_limit_s)
+    start_s[keep] = res.schedule.start_s
+    flat = np.concatenate([np.arange(batch.offsets[i], batch.offsets[i + 1]) for i in keep])
+    energy[flat] = res.schedule.energy_kwh
+    res.schedule = Schedule(start_s, energy)
+    res.rejected = rejected
+    return res
 
 
 def _limit_rows(m: Model, name: str, t: np.ndarray, col: np.ndarray, n: int, hi: np.ndarray, lo: np.ndarray):

@@ -11,7 +11,9 @@ One convention for the whole report, said where it matters:
   the result files and the console; tables and charts show the same numbers with the same sign;
 * power: kW taken from a bus, **+ = consumption, − = production**; a network connection's line is
   the site's net import (+ = drawn from the network);
-* time: every chart axis and table in the site's local time zone (named on the axis).
+* time: every chart axis and table in the site's local time zone (named on the axis);
+* flexibility: **up = more power into the grid** (less consumption or more production), **down =
+  less power into the grid**, as TSOs and DSOs use the words (``SiteResult.flex_up_kw``).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ COST_TEXT = {
     "reserve_activation": "expected reserve activation energy",
     "dso_availability": "DSO contract capacity payment",
     "dso_activation": "expected DSO activation payment",
+    "capacity_availability": "capacity mechanism: certified capacity paid per MW",
     "commitment_shortfall": "service commitments not kept (MPC)",
     "total": "sum of the terms above",
 }
@@ -139,6 +142,25 @@ def _services(result: SiteResult) -> go.Figure:
     return fig
 
 
+FLEX_TEXT = (
+    "Available flexibility per period, one period at a time, the rest of the schedule unchanged: "
+    "up = more power into the grid (less consumption or more production), drawn above zero; down = "
+    "less power into the grid, drawn below. The site's value is capped by its grid connection; the "
+    "table gives each asset's mean on its own, kW."
+)
+
+
+def _flexibility(result: SiteResult) -> go.Figure:
+    fig = go.Figure()
+    x = _x(result)
+    fig.add_scatter(x=x, y=result.flex_up_kw, name="site up", line={"shape": "hv", "color": "#2a9d8f"})
+    fig.add_scatter(x=x, y=-result.flex_down_kw, name="site down", line={"shape": "hv", "color": "#e76f51"})
+    fig.update_layout(
+        yaxis_title="kW (+ = up: more into the grid, − = down)", xaxis_title=_time_axis(result), height=320
+    )
+    return fig
+
+
 def _costs(result: SiteResult) -> go.Figure:
     items = {k: v for k, v in result.costs_eur.items() if k != "total" and abs(v) > 1e-9}
     fig = go.Figure(
@@ -187,6 +209,11 @@ def site_report_sections(
         sections.append(
             Section("State of charge", "Energy stored at the end of each period, kWh.", _soc(result))
         )
+    flex_rows = [
+        (name, f"up {float(np.mean(ud['up'])):.1f} kW, down {float(np.mean(ud['down'])):.1f} kW")
+        for name, ud in result.flex_by_asset_kw.items()
+    ]
+    sections.append(Section("Available flexibility", FLEX_TEXT, _flexibility(result), flex_rows))
     fig = _prices(result, prices)
     if fig is not None:
         text = "Prices and tariffs per period, EUR/MWh (left axis)."

@@ -30,6 +30,7 @@ from gridflex.scheduling.hub import (
     solve_site_model,
 )
 from gridflex.scheduling.mpc import MpcResult, run_mpc
+from gridflex.scheduling.pooling import PoolResult, pool_dso_contract
 from gridflex.scheduling.result import SiteResult
 from gridflex.scheduling.schedule import run_schedule_file, schedule_site
 from gridflex.scheduling.services import ServiceModel, add_services
@@ -49,6 +50,7 @@ __all__ = [
     "STRATEGIES",
     "CompiledSite",
     "MpcResult",
+    "PoolResult",
     "ServiceModel",
     "Site",
     "SiteInfeasibleError",
@@ -60,6 +62,7 @@ __all__ = [
     "compile_site",
     "load_site",
     "parse_site",
+    "pool_dso_contract",
     "precheck_site",
     "run_mpc",
     "run_schedule_file",

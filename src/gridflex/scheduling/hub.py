@@ -23,7 +23,7 @@ import numpy as np
 from gridflex.assets.base import Built, Context, Output, Pair
 from gridflex.errors import InfeasibleError, Problem, SiteInfeasibleError
 from gridflex.optimize import ConstrBlock, Model, Solution
-from gridflex.scheduling.flexibility import site_flexibility
+from gridflex.scheduling.flexibility import asset_flexibility, site_flexibility
 from gridflex.scheduling.infeasible import explain_infeasible
 from gridflex.scheduling.result import COST_TERMS, SiteResult, ordered_costs
 from gridflex.scheduling.sharing import add_sharing
@@ -172,6 +172,7 @@ def _result(sm: SiteModel, sol: Solution) -> SiteResult:
         soc_kwh={name: o.soc_kwh for name, o in outputs.items() if o.soc_kwh is not None},
         flex_up_kw=up,
         flex_down_kw=down,
+        flex_by_asset_kw={a: {"up": u, "down": d} for a, (u, d) in asset_flexibility(outputs).items()},
         costs_eur=costs,
         status=sol.status,
         is_mip=sol.is_mip,

@@ -403,7 +403,7 @@ def run_mpc(
     grids = [a.name for a in assets if a.kind == "grid_connection" and a.carrier == ELECTRICITY]
     decided = {p.name: np.full(n, np.nan) for p in week.products}
     gates = _gates(n_day, days, step, gate) if week.products else {}
-    frozen = max((math.ceil(p.duration_h / week.grid.step_h - 1e-9) for p in week.products), default=1) - 1
+    frozen = max((math.ceil(p.end_h / week.grid.step_h - 1e-9) for p in week.products), default=1) - 1
     models: dict[int, SiteModel] = {}
     last: dict[int, list[np.ndarray]] = {}  # the latest solution vector of each model
     applied: dict[str, np.ndarray] = {}

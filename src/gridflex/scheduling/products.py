@@ -7,8 +7,9 @@ not offered), commitment bounds per block, bid rules, prices per period and its 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,15 @@ import pandas as pd
 
 from gridflex.assets.base import ELECTRICITY, Context
 from gridflex.errors import Problem
-from gridflex.scheduling.service_spec import WEEKDAYS, DsoContractSpec, ReserveSpec, ServicesSpec
+from gridflex.scheduling.service_spec import (
+    DEFAULT_ASSET_RESPONSE_S,
+    DEFAULT_MIN_LOAD_RESPONSE_S,
+    WEEKDAYS,
+    CapacitySpec,
+    DsoContractSpec,
+    ReserveSpec,
+    ServicesSpec,
+)
 from gridflex.timegrid import expand
 
 
@@ -39,14 +48,24 @@ class Product:
     activation_eur_per_mwh: np.ndarray
     providers: list[str]
     forced: bool  # the commitment is given (sold before, or a DSO reservation)
+    delay_h: float = 0.0  # delivery starts this long after the call (RR, RC)
+    response_s: float | None = None  # full activation time required (None: not restricted)
+
+    @property
+    def end_h(self) -> float:
+        """How long after a call the delivery ends: the span the headroom must cover."""
+        return self.delay_h + self.duration_h
+
+    group: str = ""  # products of one group share one commitment (the capacity mechanism's windows)
 
     @property
     def key(self) -> str:
-        return f"{'dso contract' if self.kind == 'dso' else 'reserve'} '{self.name}'"
+        word = {"dso": "dso contract", "capacity": "capacity"}.get(self.kind, "reserve")
+        return f"{word} '{self.name}'"
 
     @property
     def category(self) -> str:
-        return "dso" if self.kind == "dso" else "reserve"
+        return self.kind if self.kind in ("dso", "capacity") else "reserve"
 
     @property
     def n_blocks(self) -> int:
@@ -70,6 +89,7 @@ def eligible_providers(site: Any) -> dict[str, str]:
         (a.node, a.carrier if a.kind != "battery" else ELECTRICITY) for a in site.assets if _is_store(a)
     }
     grids = {a.node for a in site.assets if a.kind == "grid_connection" and a.carrier == ELECTRICITY}
+    networks = {(a.node, a.carrier) for a in site.assets if a.kind == "grid_connection"}
     out: dict[str, str] = {}
     for a in site.assets:
         why = ""
@@ -84,16 +104,27 @@ def eligible_providers(site: Any) -> dict[str, str]:
                 "" if (a.node, a.heat_carrier) in stores else f"needs a store of {a.heat_carrier} at its node"
             )
         elif a.kind == "converter":
-            if a.input_carrier != ELECTRICITY or ELECTRICITY in a.outputs or a.min_load_frac > 0:
-                why = "only converters from electricity without minimum load can provide"
-            elif any((a.node, c) not in stores for c in a.outputs):
-                why = "needs a store of each output carrier at its node"
+            why = _converter_why(a, stores, networks)
         else:
             why = f"a {a.kind} cannot provide services"
         if not why and a.node not in grids:
             why = f"node '{a.node}' has no electricity grid connection"
         out[a.name] = why
     return out
+
+
+def _converter_why(a: Any, stores: set[tuple[str, str]], networks: set[tuple[str, str]]) -> str:
+    """Why a converter cannot provide ('' = it can): it must touch electricity; its other outputs need
+    a store at its node to take the change; a non-electric input a store or a network."""
+    if a.input_carrier != ELECTRICITY and ELECTRICITY not in a.outputs:
+        return "a converter that neither takes nor gives electricity cannot move the site's power"
+    missing = [c for c in a.outputs if c != ELECTRICITY and (a.node, c) not in stores]
+    if missing:
+        return f"needs a store of {', '.join(missing)} at its node to take the change of its output"
+    c = a.input_carrier
+    if c != ELECTRICITY and (a.node, c) not in stores and (a.node, c) not in networks:
+        return f"needs a store or a network connection of its input {c} at its node"
+    return ""
 
 
 def _is_store(a: Any) -> bool:
@@ -105,6 +136,7 @@ def compile_services(spec: ServicesSpec, ctx: Context, site: Any) -> tuple[list[
     products: list[Product] = []
     problems: list[Problem] = []
     eligible = eligible_providers(site)
+    response, problems = asset_response_s(spec, site)
     names: set[str] = set()
     items: list[ReserveSpec | DsoContractSpec] = [*spec.reserves, *spec.dso_contracts]
     for spec_item in items:
@@ -112,7 +144,9 @@ def compile_services(spec: ServicesSpec, ctx: Context, site: Any) -> tuple[list[
         if name in names:
             problems.append(Problem(name, "name", "is used by more than one service"))
         names.add(name)
-        providers, probs = _providers(name, spec_item.providers, eligible)
+        need_s = spec_item.response_s if isinstance(spec_item, ReserveSpec) else spec_item.response_time_s
+        fast = _fast_enough(eligible, response, need_s)
+        providers, probs = _providers(name, spec_item.providers, fast)
         problems += probs
         if isinstance(spec_item, ReserveSpec):
             prod, probs = _reserve(spec_item, ctx, providers)
@@ -121,9 +155,51 @@ def compile_services(spec: ServicesSpec, ctx: Context, site: Any) -> tuple[list[
         problems += probs
         if prod is not None and not probs:
             products.append(prod)
+    if spec.capacity is not None:
+        cap = spec.capacity
+        if cap.name in names:
+            problems.append(Problem(cap.name, "name", "is used by more than one service"))
+        providers, probs = _providers(cap.name, cap.providers, eligible)
+        prods, more = _capacity(cap, ctx, providers)
+        problems += probs + more
+        if not probs and not more:
+            products += prods
     if (spec.reserves or spec.dso_contracts) and not any(not w for w in eligible.values()):
         problems.append(Problem("services", "", "no asset of the site can provide services"))
     return products, problems
+
+
+def asset_response_s(spec: ServicesSpec, site: Any) -> tuple[dict[str, float], list[Problem]]:
+    """Asset name → time to reach a new set point, s: ``services.response_times_s`` or the kind's default."""
+    out: dict[str, float] = {}
+    for a in site.assets:
+        kind = str(a.kind)
+        default = DEFAULT_ASSET_RESPONSE_S.get(kind, 0.0)
+        if getattr(a, "min_load_frac", 0.0) > 0:
+            default = DEFAULT_MIN_LOAD_RESPONSE_S
+        out[a.name] = default
+    probs = []
+    for name, sec in spec.response_times_s.items():
+        if name not in out:
+            probs.append(Problem("services", f"response_times_s.{name}", "is not an asset of the site"))
+        elif not (math.isfinite(sec) and sec > 0):
+            probs.append(Problem("services", f"response_times_s.{name}", f"{sec!r} is not a time > 0 s"))
+        else:
+            out[name] = float(sec)
+    return out, probs
+
+
+def _fast_enough(
+    eligible: dict[str, str], response: dict[str, float], need_s: float | None
+) -> dict[str, str]:
+    """``eligible`` with the assets slower than ``need_s`` refused (and why)."""
+    if need_s is None:
+        return eligible
+    return {
+        a: why
+        or (f"responds in {response[a]:g} s, the product needs {need_s:g} s" if response[a] > need_s else "")
+        for a, why in eligible.items()
+    }
 
 
 def _providers(
@@ -184,14 +260,18 @@ def _reserve(r: ReserveSpec, ctx: Context, providers: list[str]) -> tuple[Produc
     hours = local.hour + local.minute / 60.0
     day = (local.normalize() - local[0].normalize()).days.to_numpy()
     raw = day * round(24.0 / r.block_h) + np.floor(hours.to_numpy() / r.block_h + 1e-9).astype(int)
-    _, block = np.unique(raw, return_inverse=True)
+    # A call whose delivery (after the activation delay) starts past the horizon is not offered
+    # here: the next horizon's plan sells those periods.
+    offered = np.arange(n) * dt + r.delay_h < n * dt - 1e-9
+    block = np.full(n, -1, np.int64)
+    _, block[offered] = np.unique(raw[offered], return_inverse=True)
     nb = int(block.max()) + 1
-    first = np.array([np.flatnonzero(block == b)[0] for b in range(nb)])
+    first = np.array([np.flatnonzero(block == b)[0] for b in range(nb)], dtype=np.int64)
     lb, ub = np.zeros(nb), np.full(nb, np.inf if r.max_kw is None else r.max_kw)
     forced = r.committed_kw is not None
     if r.committed_kw is not None:
         c = _series(ctx, r.name, "committed_kw", r.committed_kw, probs)
-        if not probs and (np.abs(c - c[first][block]) > 1e-9).any():
+        if not probs and nb and (np.abs(c - c[first][block])[offered] > 1e-9).any():
             probs.append(Problem(r.name, "committed_kw", "must be constant within each block"))
         c = c[first]
         if (c < -1e-9).any():
@@ -206,7 +286,8 @@ def _reserve(r: ReserveSpec, ctx: Context, providers: list[str]) -> tuple[Produc
         name=r.name, kind=r.product, up=direction in ("up", "symmetric"), down=direction in ("down", "symmetric"),
         duration_h=r.duration_h, block=block.astype(np.int64), lb_kw=lb, ub_kw=ub, min_kw=r.min_bid_kw,
         step_kw=r.step_kw, availability_eur_per_mw_h=price, activation_share=np.full(n, r.activation_share),
-        activation_eur_per_mwh=act, providers=providers, forced=forced,
+        activation_eur_per_mwh=act, providers=providers, forced=forced, delay_h=r.delay_h,
+        response_s=r.response_s,
     )  # fmt: skip
     return (None if probs else prod), probs
 
@@ -221,17 +302,25 @@ def _hhmm(text: str) -> float | None:
     return hh + mm / 60.0
 
 
-def _instant(ctx: Context, text: str | None, default: int, name: str, fld: str, probs: list[Problem]) -> int:
+def _timestamp(text: str | None, name: str, fld: str, probs: list[Problem]) -> pd.Timestamp | None:
+    """An ISO 8601 instant with offset, in UTC (None if absent or unreadable: a problem is added)."""
     if text is None:
-        return default
+        return None
     try:
         t = pd.Timestamp(datetime.fromisoformat(text.replace("Z", "+00:00")))
     except ValueError:
         t = None
     if t is None or t.tzinfo is None:
         probs.append(Problem(name, fld, f"cannot read {text!r}: give ISO 8601 with a UTC offset"))
+        return None
+    return t.tz_convert("UTC")
+
+
+def _period_of(ctx: Context, t: pd.Timestamp | None, default: int) -> int:
+    """First period starting at or after ``t``, clipped to the horizon (a contract outside it is empty)."""
+    if t is None:
         return default
-    offset_s = (t.tz_convert("UTC") - ctx.grid.start).total_seconds()
+    offset_s = (t - ctx.grid.start).total_seconds()
     return int(np.clip(np.ceil(offset_s / ctx.grid.step_s - 1e-9), 0, ctx.n))
 
 
@@ -254,10 +343,12 @@ def window_mask(d: DsoContractSpec, ctx: Context, probs: list[Problem]) -> np.nd
             continue
         days = np.isin(weekday, [WEEKDAYS.index(x) for x in w.days])
         mask |= days & (hours >= a - 1e-9) & (hours < b - 1e-9)
-    s = _instant(ctx, d.start, 0, d.name, "start", probs)
-    e = _instant(ctx, d.end, ctx.n, d.name, "end", probs)
-    if d.end is not None and d.start is not None and e <= s and not probs:
-        probs.append(Problem(d.name, "end", "is not after start"))
+    t_start = _timestamp(d.start, d.name, "start", probs)
+    t_end = _timestamp(d.end, d.name, "end", probs)
+    if t_start is not None and t_end is not None and t_end <= t_start:
+        probs.append(Problem(d.name, "end", f"{d.end} is not after start {d.start}"))
+    # A contract that does not overlap the horizon is simply inactive in it (one file, all seasons).
+    s, e = _period_of(ctx, t_start, 0), _period_of(ctx, t_end, ctx.n)
     inside = np.zeros(ctx.n, bool)
     inside[s:e] = True
     return mask & inside
@@ -291,6 +382,57 @@ def _dso(d: DsoContractSpec, ctx: Context, providers: list[str]) -> tuple[Produc
         block=block, lb_kw=lb, ub_kw=ub, min_kw=0.0 if d.reservation else d.min_power_kw, step_kw=0.0,
         availability_eur_per_mw_h=np.full(n, d.availability_price_eur_per_mw_h if d.reservation else 0.0),
         activation_share=np.full(n, d.activation_share), activation_eur_per_mwh=np.full(n, d.activation_price_eur_per_mwh),
-        providers=providers, forced=d.reservation,
+        providers=providers, forced=d.reservation, response_s=d.response_time_s,
     )  # fmt: skip
     return prod, probs
+
+
+def _capacity(c: CapacitySpec, ctx: Context, providers: list[str]) -> tuple[list[Product], list[Problem]]:
+    """One product per peak window of the day, offered at the window's start on each peak day with
+    the window's length as delivery duration; one commitment shared by all (``group``)."""
+    probs: list[Problem] = []
+    days: set[str] = set()
+    for fld in ("pp1_days", "pp2_days"):
+        for i, text in enumerate(getattr(c, fld)):
+            try:
+                days.add(date.fromisoformat(text).isoformat())
+            except ValueError:
+                probs.append(Problem(c.name, f"{fld}.{i}", f"{text!r} is not a date 'YYYY-MM-DD'"))
+    windows = []
+    for i, w in enumerate(c.hours):
+        a, b = _hhmm(w.start), _hhmm(w.end)
+        if a is None or b is None:
+            bad = "start" if a is None else "end"
+            probs.append(
+                Problem(c.name, f"hours.{i}.{bad}", f"{getattr(w, bad)!r} is not a local time 'HH:MM'")
+            )
+        elif b <= a:
+            probs.append(Problem(c.name, f"hours.{i}.end", f"{w.end} is not after start {w.start}"))
+        else:
+            windows.append((w, a, b))
+    if probs:
+        return [], probs
+    total_h = c.peak_hours_per_year or len(days) * sum(b - a for _, a, b in windows)
+    if total_h <= 0:
+        return [], [Problem(c.name, "pp2_days", "no peak day is given: list pp1_days or pp2_days")]
+    local = _local(ctx)
+    hours = (local.hour + local.minute / 60.0).to_numpy()
+    peak_day = np.isin(np.asarray(local.strftime("%Y-%m-%d")), sorted(days))
+    n, dt = ctx.n, ctx.dt_h
+    out = []
+    for w, a, b in windows:
+        inside = peak_day & (hours >= a - 1e-9) & (hours < b - 1e-9)
+        starts = inside & ~np.r_[False, inside[:-1]]
+        block = np.where(starts, 0, -1).astype(np.int64)
+        nb = int(starts.any())
+        price = np.zeros(n)
+        # Paid for the whole window at its start: price per MW and peak hour × window hours / dt.
+        price[starts] = c.price_eur_per_mw_year / total_h * (b - a) / dt
+        ub = np.full(nb, np.inf if c.max_kw is None else c.max_kw)
+        out.append(Product(
+            name=f"{c.name} {w.start}-{w.end}", kind="capacity", up=True, down=False, duration_h=b - a,
+            block=block, lb_kw=np.zeros(nb), ub_kw=ub, min_kw=0.0, step_kw=0.0,
+            availability_eur_per_mw_h=price, activation_share=np.zeros(n), activation_eur_per_mwh=np.zeros(n),
+            providers=providers, forced=False, group=c.name,
+        ))  # fmt: skip
+    return out, probs

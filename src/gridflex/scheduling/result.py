@@ -2,7 +2,9 @@
 
 Everything is plain arrays, one value per period (DataFrame-friendly: :meth:`SiteResult.to_frame`).
 Sign: positive = consumption; a grid connection reports the site's net draw from its network
-(import − export). Costs are EUR over the horizon; revenue is negative (``feed_in``).
+(import − export). Costs are EUR over the horizon; revenue is negative (``feed_in``). Flexibility:
+**up** = more power into the grid (less consumption or more production), **down** = less power
+into the grid, per period, for the site and per asset (:mod:`gridflex.scheduling.flexibility`).
 """
 
 from __future__ import annotations
@@ -20,10 +22,16 @@ from gridflex.timegrid import TimeGrid
 
 COST_TERMS = (
     "energy", "intraday", "tariff", "co2", "peak", "degradation", "penalty", "self_consumption", "feed_in",
-    "reserve_availability", "reserve_activation", "dso_availability", "dso_activation",
+    "reserve_availability", "reserve_activation", "dso_availability", "dso_activation", "capacity_availability",
 )  # fmt: skip
 """The cost terms of a site result in the order every table shows them: what is paid for energy and
 its use, then revenue (negative costs: feed-in, services); ``total`` comes last."""
+
+
+FLEX_CONVENTION = (
+    "up = more power into the grid (less consumption or more production), down = less power into the grid"
+)
+"""The one up/down convention of gridflex, written into every result file."""
 
 
 def ordered_costs(costs: dict[str, float]) -> dict[str, float]:
@@ -46,8 +54,8 @@ class SiteResult:
     kinds: dict[str, str]
     power_kw: dict[str, dict[str, np.ndarray]]  # asset → carrier → kW per period
     soc_kwh: dict[str, np.ndarray]  # stores: energy at the end of each period
-    flex_up_kw: np.ndarray  # how much more the site could import, per period
-    flex_down_kw: np.ndarray  # how much less it could import (or more export), per period
+    flex_up_kw: np.ndarray  # how much more power the site could put into the grid, per period
+    flex_down_kw: np.ndarray  # how much less power it could put into the grid (more import), per period
     costs_eur: dict[str, float]
     status: str
     is_mip: bool
@@ -60,11 +68,13 @@ class SiteResult:
     service_blocks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # blocks / DSO windows
     service_allocation_kw: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # → asset → kW
     service_info: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind, direction, duration, ...
+    flex_by_asset_kw: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # asset → up/down
 
     @property
     def revenue_eur(self) -> dict[str, float]:
         """Revenue per source, positive (export at feed-in / market prices, intraday sales)."""
-        keys = ("feed_in", "reserve_availability", "reserve_activation", "dso_availability", "dso_activation")
+        keys = ("feed_in", "reserve_availability", "reserve_activation", "dso_availability", "dso_activation",
+                "capacity_availability")  # fmt: skip
         return {k: -self.costs_eur.get(k, 0.0) for k in keys if k == "feed_in" or k in self.costs_eur}
 
     def net_import_kw(self, carrier: str = "electricity") -> np.ndarray:
@@ -77,7 +87,8 @@ class SiteResult:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per period (UTC start), columns ``power_kw/<asset>/<carrier>``, ``soc_kwh/<asset>``,
-        ``flex_up_kw``, ``flex_down_kw``, and per service ``service_kw/<service>`` (committed) and
+        ``flex_up_kw``, ``flex_down_kw`` (up = more power into the grid), per asset ``flex_up_kw/<asset>``
+        and ``flex_down_kw/<asset>``, and per service ``service_kw/<service>`` (committed) and
         ``service_kw/<service>/<asset>`` (its share)."""
         cols: dict[str, np.ndarray] = {}
         for asset, flows in self.power_kw.items():
@@ -87,6 +98,9 @@ class SiteResult:
             cols[f"soc_kwh/{asset}"] = e
         cols["flex_up_kw"] = self.flex_up_kw
         cols["flex_down_kw"] = self.flex_down_kw
+        for asset, ud in self.flex_by_asset_kw.items():
+            cols[f"flex_up_kw/{asset}"] = ud["up"]
+            cols[f"flex_down_kw/{asset}"] = ud["down"]
         for name, kw in self.service_kw.items():
             cols[f"service_kw/{name}"] = kw
             for asset, a in self.service_allocation_kw.get(name, {}).items():
@@ -119,7 +133,12 @@ class SiteResult:
                 }
                 for name, flows in self.power_kw.items()
             },
-            "flexibility_kw": {"up": arr(self.flex_up_kw), "down": arr(self.flex_down_kw)},
+            "flexibility_kw": {
+                "convention": FLEX_CONVENTION,
+                "up": arr(self.flex_up_kw),
+                "down": arr(self.flex_down_kw),
+                "assets": {a: {k: arr(v) for k, v in ud.items()} for a, ud in self.flex_by_asset_kw.items()},
+            },
             **({"strategy": self.strategy} if self.strategy else {}),
             **({"services": self._services_dict(arr)} if self.service_kw else {}),
         }

@@ -14,13 +14,40 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gridflex.timegrid import Series
 
-ReserveProduct = Literal["fcr", "afrr_up", "afrr_down", "mfrr"]
+ReserveProduct = Literal["fcr", "afrr_up", "afrr_down", "mfrr", "rr", "rc"]
 
-DIRECTIONS: dict[str, str] = {"fcr": "symmetric", "afrr_up": "up", "afrr_down": "down", "mfrr": "up"}
-"""Direction of each product: up = the site exports more / imports less, down = the reverse."""
+DIRECTIONS: dict[str, str] = {
+    "fcr": "symmetric", "afrr_up": "up", "afrr_down": "down", "mfrr": "up", "rr": "up", "rc": "up",
+}  # fmt: skip
+"""Direction of each product: up = more power into the grid (the site exports more / imports less),
+down = less power into the grid."""
 
-DEFAULT_DURATION_H: dict[str, float] = {"fcr": 0.25, "afrr_up": 1.0, "afrr_down": 1.0, "mfrr": 1.0}
+DEFAULT_DURATION_H: dict[str, float] = {
+    "fcr": 0.25, "afrr_up": 1.0, "afrr_down": 1.0, "mfrr": 1.0, "rr": 1.0, "rc": 1.0,
+}  # fmt: skip
 """Default delivery duration the energy headroom must cover (configurable per reserve)."""
+
+DEFAULT_RESPONSE_S: dict[str, float] = {
+    "fcr": 30.0, "afrr_up": 300.0, "afrr_down": 300.0, "mfrr": 900.0, "rr": 780.0, "rc": 1800.0,
+}  # fmt: skip
+"""Full activation time each product requires (ENTSO-E / RTE: FCR 30 s, aFRR 5 min, mFRR 15 min,
+rapid reserve RR 13 min, complementary reserve RC 30 min): an asset slower than this cannot provide."""
+
+DEFAULT_DELAY_S: dict[str, float] = {
+    "fcr": 0.0, "afrr_up": 0.0, "afrr_down": 0.0, "mfrr": 0.0, "rr": 780.0, "rc": 1800.0,
+}  # fmt: skip
+"""Activation delay: delivery starts this long after the call (RTE's RR and RC are called with 13
+and 30 min notice); the schedule keeps its headroom from the call on, the deviation only after it."""
+
+DEFAULT_ASSET_RESPONSE_S: dict[str, float] = {
+    "battery": 1.0, "storage": 1.0, "thermal_storage": 1.0, "ev": 10.0, "pv": 1.0, "heat_pump": 120.0,
+    "converter": 60.0,
+}  # fmt: skip
+"""Assumed time for an asset kind to reach a new set point (inverters in about a second, an EV
+charger in seconds, a heat pump's compressor in minutes); override per asset in
+``services.response_times_s``. A converter with a minimum load (CHP, fuel cell) defaults to 300 s."""
+
+DEFAULT_MIN_LOAD_RESPONSE_S = 300.0
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -38,7 +65,10 @@ class ReserveSpec(_Strict):
     """A frequency reserve the site offers: committed kW constant per block, paid per MW and hour."""
 
     name: str = Field(min_length=1, description="unique service name, used in results and messages")
-    product: ReserveProduct = Field(description="fcr (symmetric), afrr_up, afrr_down or mfrr (up)")
+    product: ReserveProduct = Field(
+        description="fcr (symmetric), afrr_up, afrr_down, mfrr (up), rr (rapid reserve, up) or rc "
+        "(complementary reserve, up)"
+    )
     direction: Literal["up", "down", "symmetric"] | None = Field(
         None, description="override the product's direction (mfrr may be 'down')"
     )
@@ -55,6 +85,17 @@ class ReserveSpec(_Strict):
     )
     delivery_duration_h: float | None = Field(
         None, gt=0, description="full activation the stores must hold, h (default fcr 0.25, others 1)"
+    )
+    response_time_s: float | None = Field(
+        None,
+        gt=0,
+        description="full activation time required, s (default fcr 30, afrr 300, mfrr 900, "
+        "rr 780, rc 1800): slower assets cannot provide",
+    )
+    activation_delay_s: float | None = Field(
+        None,
+        ge=0,
+        description="delivery starts this long after the call, s (default rr 780, rc 1800, others 0)",
     )
     activation_share: float = Field(
         0.0, ge=0, le=1, description="expected share of the time the reserve is activated (each direction)"
@@ -76,6 +117,15 @@ class ReserveSpec(_Strict):
     @property
     def duration_h(self) -> float:
         return self.delivery_duration_h or DEFAULT_DURATION_H[self.product]
+
+    @property
+    def response_s(self) -> float:
+        return self.response_time_s or DEFAULT_RESPONSE_S[self.product]
+
+    @property
+    def delay_h(self) -> float:
+        delay = self.activation_delay_s
+        return (DEFAULT_DELAY_S[self.product] if delay is None else delay) / 3600.0
 
 
 class ActivationWindow(_Strict):
@@ -118,12 +168,60 @@ class DsoContractSpec(_Strict):
     providers: list[str] | None = Field(
         None, description="assets allowed to provide it (default: all eligible)"
     )
+    response_time_s: float | None = Field(
+        None, gt=0, description="full activation time the DSO requires, s (default: none required)"
+    )
+
+
+class PeakHours(_Strict):
+    """Local hours of a peak window on a peak day."""
+
+    start: str = Field(description="local start time 'HH:MM'")
+    end: str = Field(description="local end time 'HH:MM' (exclusive)")
+
+
+def _rte_peak_hours() -> list[PeakHours]:
+    return [PeakHours(start="07:00", end="15:00"), PeakHours(start="18:00", end="20:00")]
+
+
+class CapacitySpec(_Strict):
+    """RTE capacity mechanism: capacity certified on the peak periods (PP1/PP2), kept available in them.
+
+    The certified capacity ``C`` (kW, one value) must be deliverable up (less import or more
+    export) over every whole peak window of the calendar's days in the horizon, and is paid
+    ``price_eur_per_mw_year`` per MW for the delivery year, spread over the year's peak hours.
+    """
+
+    name: str = Field("capacity", min_length=1, description="service name, used in results and messages")
+    price_eur_per_mw_year: float = Field(
+        ge=0, description="capacity price, EUR per MW certified for the year"
+    )
+    pp1_days: list[str] = Field(default_factory=list, description="PP1 days, local dates 'YYYY-MM-DD'")
+    pp2_days: list[str] = Field(default_factory=list, description="PP2 days, local dates 'YYYY-MM-DD'")
+    hours: list[PeakHours] = Field(
+        default_factory=_rte_peak_hours, min_length=1,
+        description="peak windows of a peak day, local (RTE: 07:00-15:00 and 18:00-20:00)",
+    )  # fmt: skip
+    peak_hours_per_year: float | None = Field(
+        None, gt=0, description="peak hours of the delivery year the price spreads over (default: the listed "
+        "days × the windows' hours)",
+    )  # fmt: skip
+    max_kw: float | None = Field(None, gt=0, description="largest capacity to certify, kW")
+    providers: list[str] | None = Field(
+        None, description="assets allowed to provide it (default: all eligible)"
+    )
 
 
 class ServicesSpec(_Strict):
     reserves: list[ReserveSpec] = Field(default_factory=list, description="frequency reserves offered")
     dso_contracts: list[DsoContractSpec] = Field(
         default_factory=list, description="DSO local flexibility contracts"
+    )
+    capacity: CapacitySpec | None = Field(None, description="RTE capacity mechanism (PP1/PP2 peak periods)")
+    response_times_s: dict[str, float] = Field(
+        default_factory=dict,
+        description="asset name → time to reach a new set point, s (defaults per kind: battery 1, EV 10, "
+        "PV 1, heat pump 120, converter 60, with a minimum load 300)",
     )
 
 

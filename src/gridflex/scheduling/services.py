@@ -23,6 +23,7 @@ store's energy balance, and is paid at the activation price (cost categories ``r
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -38,7 +39,9 @@ from gridflex.scheduling.products import Product
 from gridflex.scheduling.result import SiteResult
 
 _EPS = 1e-9
-SERVICE_COSTS = ("reserve_availability", "reserve_activation", "dso_availability", "dso_activation")
+SERVICE_COSTS = (
+    "reserve_availability", "reserve_activation", "dso_availability", "dso_activation", "capacity_availability",
+)  # fmt: skip
 
 
 @dataclass
@@ -81,34 +84,77 @@ def add_services(sm: SiteModel, products: list[Product]) -> ServiceModel:
         pv = _commitment(ctx, p, _bound(p, hooks))
         out[p.name] = pv
         active = p.block >= 0
-        need: dict[str, list[tuple[VarBlock, np.ndarray]]] = defaultdict(list)
+        # Per coupled bus and sense (+1: its stores move with the product, −1: against it).
+        need: dict[tuple[str, int], list[tuple[VarBlock, np.ndarray]]] = defaultdict(list)
         for a in p.providers:
             h = hooks[a]
             r = ctx.add_vars(f"{p.key} by {h.label}", ctx.n, 0.0, np.where(active, np.inf, 0.0))
             pv.alloc[a] = r
             parts[a].append((p, r))
             for bus, coef in (h.coupled or {}).items():
-                need[bus].append((r, -np.asarray(coef, float)))
+                c = np.broadcast_to(np.asarray(coef, float), (ctx.n,))
+                if not _stored(hooks, bus) and _networked(hooks, bus):
+                    continue  # a network on that bus (gas, hydrogen pipeline) absorbs the change
+                # A heat pump (coef < 0) makes less heat when it moves up: its stores move up too;
+                # a CHP (coef > 0) makes more heat when it moves up: its stores take it (down).
+                sense = -1 if np.all(c >= 0) and np.any(c > 0) else 1
+                need[(bus, sense)].append((r, -sense * c))
         _split_rows(ctx, p, pv, active)
-        for bus, terms in need.items():
+        for (bus, sense), terms in need.items():
             stores = [a for a, h in hooks.items() if h.bus == bus and h.soc is not None]
             s_blocks = []
+            ps = p if sense > 0 else dataclasses.replace(p, up=p.down, down=p.up)
             for a in stores:
                 s = ctx.add_vars(f"{p.key} by {hooks[a].label}", ctx.n, 0.0, np.inf)
                 pv.alloc[a] = s
-                parts[a].append((p, s))
+                parts[a].append((ps, s))
                 s_blocks.append(s)
             t = np.arange(ctx.n)
             rows = np.concatenate([t] * (len(s_blocks) + len(terms)))
             cols = np.concatenate([s.idx for s in s_blocks] + [r.idx for r, _ in terms])
             vals = np.concatenate([np.ones(ctx.n)] * len(s_blocks) + [-c for _, c in terms])
             ctx.relation(f"{p.key} absorbed on {bus}", rows, cols, vals, 0.0, 0.0, ctx.n)
+    _tie_groups(ctx, out)
     for a, prs in parts.items():
         _asset_rows(sm, hooks[a], prs)
     _grid_rows(sm, hooks, parts)
     sv = ServiceModel(out)
     sm.readers.append(lambda sol, res: read_services(sv, sm, sol, res))
     return sv
+
+
+def _stored(hooks: dict[str, Hook], bus: str) -> bool:
+    return any(h.bus == bus and h.soc is not None for h in hooks.values())
+
+
+def _networked(hooks: dict[str, Hook], bus: str) -> bool:
+    return any(h.bus == bus and h.is_grid for h in hooks.values())
+
+
+def _running_rows(ctx: Context, h: Hook, prs: list[tuple[Product, VarBlock]]) -> None:
+    """A unit with a minimum load provides only while on: Σ_p r_{p,t} ≤ span_t·on_t."""
+    on, span = getattr(h, "running", None), getattr(h, "running_kw", None)
+    if on is None or span is None:
+        return
+    n = ctx.n
+    t = np.arange(n)
+    rows = np.concatenate([t] * (len(prs) + 1))
+    cols = np.concatenate([r.idx for _, r in prs] + [on.idx])
+    vals = np.concatenate([np.ones(n)] * len(prs) + [-np.asarray(span, float)])
+    ctx.relation(f"{h.label} provides while running", rows, cols, vals, -np.inf, 0.0, n)
+
+
+def _tie_groups(ctx: Context, products: dict[str, ProductVars]) -> None:
+    """Products of one group (the capacity mechanism's windows) share one commitment."""
+    groups: dict[str, list[ProductVars]] = defaultdict(list)
+    for pv in products.values():
+        if pv.product.group and pv.product.n_blocks == 1:
+            groups[pv.product.group].append(pv)
+    for name, pvs in groups.items():
+        for other in pvs[1:]:
+            cols = np.r_[pvs[0].commit.idx, other.commit.idx]
+            ctx.relation(f"capacity '{name}' one certified level", np.zeros(2, np.int64), cols,
+                         np.array([1.0, -1.0]), 0.0, 0.0, 1)  # fmt: skip
 
 
 def _bound(p: Product, hooks: dict[str, Hook]) -> float:
@@ -127,7 +173,9 @@ def _commitment(ctx: Context, p: Product, big: float) -> ProductVars:
         blk, weights=w * p.activation_share * p.activation_eur_per_mwh, minlength=nb
     )
     ub = np.minimum(p.ub_kw, big)
-    costs = {f"{p.category}_availability": avail, f"{p.category}_activation": act}
+    costs: dict[str, np.ndarray] = {f"{p.category}_availability": avail}
+    if p.category != "capacity":  # the capacity mechanism pays availability only
+        costs[f"{p.category}_activation"] = act
     c = ctx.add_vars(f"{p.key} commitment", nb, p.lb_kw, ub, costs)
     pv = ProductVars(p, c)
     if p.forced or nb == 0:
@@ -170,6 +218,7 @@ def _split_rows(ctx: Context, p: Product, pv: ProductVars, active: np.ndarray) -
 
 def _asset_rows(sm: SiteModel, h: Hook, prs: list[tuple[Product, VarBlock]]) -> None:
     ctx = sm.ctx
+    _running_rows(ctx, h, prs)
     for up in (True, False):
         mine = [(p, r) for p, r in prs if (p.up if up else p.down)]
         if not mine:
@@ -187,10 +236,11 @@ def _power_rows(
 ) -> None:  # fmt: skip
     n, dt = ctx.n, ctx.dt_h
     limit = lo if up else hi
-    steps = max(math.ceil(p.duration_h / dt - _EPS) for p, _ in prs)
+    steps = max(math.ceil(p.end_h / dt - _EPS) for p, _ in prs)
     word = "up" if up else "down"
     for k in range(min(steps, n)):
-        active = [(p, r) for p, r in prs if p.duration_h > k * dt + _EPS]
+        # Period k after the call overlaps the delivery [delay, delay + D) of these products.
+        active = [(p, r) for p, r in prs if p.end_h > k * dt + _EPS and (k + 1) * dt > p.delay_h + _EPS]
         src = _offered(active, n - k)  # activation start periods: rows only where something is offered
         m = src.size
         lim = limit[src + k]
@@ -200,7 +250,8 @@ def _power_rows(
         rows = [t] * (len(terms) + len(active))
         cols = [blk.idx[src + k] for blk, _ in terms] + [r.idx[src] for _, r in active]
         sign = -1.0 if up else 1.0
-        vals = [np.full(m, c) for _, c in terms] + [np.full(m, sign)] * len(active)
+        vals = [np.broadcast_to(np.asarray(c, float), (n,))[src + k] for _, c in terms]
+        vals += [np.full(m, sign)] * len(active)
         lim = np.where(np.isfinite(lim), lim, (-1e12 if up else 1e12))
         group = f"{label} {word} power for services" + (f" (+{k} periods)" if k else "")
         lb, ub = (lim, np.inf) if up else (-np.inf, lim)
@@ -229,15 +280,16 @@ def _offered(prs: list[tuple[Product, VarBlock]], m: int) -> np.ndarray:
 def _energy_rows(ctx: Context, h: Hook, prs: list[tuple[Product, VarBlock]], up: bool) -> None:
     assert h.soc is not None and h.soc_lo_kwh is not None and h.soc_hi_kwh is not None
     n, dt = ctx.n, ctx.dt_h
-    dmax = max(p.duration_h for p, _ in prs)
-    taus = {j * dt for j in range(1, math.ceil(dmax / dt - _EPS) + 1) if j * dt < dmax - _EPS}
-    taus |= {p.duration_h for p, _ in prs}
+    dmax = max(p.end_h for p, _ in prs)
+    first = min(p.delay_h for p, _ in prs)  # before any delivery starts the energy is the schedule's
+    taus = {j * dt for j in range(1, math.ceil(dmax / dt - _EPS) + 1) if first + _EPS < j * dt < dmax - _EPS}
+    taus |= {p.end_h for p, _ in prs}
     word = "up" if up else "down"
     for tau in sorted(taus):
         kk = math.ceil(tau / dt - _EPS) - 1  # the period (offset) in which the checkpoint lies
         f = tau / dt - kk
         # From periods where a product lasting at least τ is offered (shorter ones count in full).
-        src = _offered([(p, r) for p, r in prs if p.duration_h >= tau - _EPS], n - kk)
+        src = _offered([(p, r) for p, r in prs if p.end_h >= tau - _EPS], n - kk)
         m = src.size
         if m == 0:
             continue
@@ -251,7 +303,10 @@ def _energy_rows(ctx: Context, h: Hook, prs: list[tuple[Product, VarBlock]], up:
         vals.append(np.full(int(has.sum()), 1.0 - f))
         const[~has] = (1.0 - f) * h.initial_kwh
         for p, r in prs:
-            coef = min(tau, p.duration_h) * (1.0 / h.eta_discharge if up else h.eta_charge)
+            delivered_h = min(max(tau - p.delay_h, 0.0), p.duration_h)  # energy moved by τ after the call
+            coef = delivered_h * (1.0 / h.eta_discharge if up else h.eta_charge)
+            if coef == 0.0:
+                continue
             rows.append(t)
             cols.append(r.idx[src])
             vals.append(np.full(m, -coef if up else coef))
@@ -355,9 +410,11 @@ def _best_case(hooks: dict[str, Hook], h: Hook, p: Product) -> np.ndarray:
         if p.up and p.down:  # symmetric: half the range each way at best
             cap = cap / 2.0
     for bus, coef in (h.coupled or {}).items():
+        if not _stored(hooks, bus) and _networked(hooks, bus):
+            continue
         stores = [s for s in hooks.values() if s.bus == bus and s.soc is not None]
         absorb = sum((_best_case(hooks, s, p) for s in stores), np.zeros_like(cap))
-        cap = np.minimum(cap, absorb / np.maximum(-np.asarray(coef, float), _EPS))
+        cap = np.minimum(cap, absorb / np.maximum(np.abs(np.asarray(coef, float)), _EPS))
     return cap
 
 
@@ -381,6 +438,8 @@ def read_services(sv: ServiceModel, sm: SiteModel, sol: Solution, res: SiteResul
         res.service_blocks[name] = blocks
         res.service_info[name] = {
             "kind": p.kind, "direction": p.direction, "delivery_duration_h": p.duration_h,
+            "activation_delay_h": p.delay_h, "response_time_s": p.response_s, "providers": list(p.providers),
+            **({"group": p.group} if p.group else {}),
             "min_bid_kw": p.min_kw, "step_kw": p.step_kw, "forced": p.forced,
             "binaries": [blk.name for blk in pv.integers],
         }  # fmt: skip

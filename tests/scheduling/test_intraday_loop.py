@@ -1,0 +1,82 @@
+"""Intraday as a second loop: the day-ahead position is kept, intraday re-trades the forecast error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gridflex.errors import ValidationError
+from gridflex.scheduling import parse_site
+from gridflex.scheduling.intraday import run_two_loop
+from tests.scheduling.helpers import START
+
+DA = [40, 35, 30, 28, 30, 45, 70, 90, 80, 60, 50, 45, 40, 38, 40, 50, 65, 95, 110, 90, 70, 55, 50, 45.0]
+
+
+def _site(intraday: list[float] | None, battery: bool = True, services: dict | None = None) -> dict:
+    assets = [
+        {"kind": "grid_connection", "name": "grid", "import_max_kw": 200, "export_max_kw": 200},
+        {"kind": "load", "name": "load", "profile_kw": [20.0] * 8 + [40.0] * 10 + [30.0] * 6},
+        {
+            "kind": "pv",
+            "name": "pv",
+            "profile_kw": [0] * 7 + [5, 10, 15, 18, 20, 20, 18, 15, 10, 5] + [0] * 7,
+        },
+    ]
+    if battery:
+        assets.append({"kind": "battery", "name": "b", "capacity_kwh": 40, "charge_power_kw": 20,
+                       "soc_min_frac": 0.1, "initial_soc_frac": 0.5, "target_soc_frac": 0.5,
+                       "charge_efficiency": 0.95, "discharge_efficiency": 0.95})  # fmt: skip
+    prices: dict = {"day_ahead_eur_per_mwh": DA}
+    if intraday is not None:
+        prices["intraday"] = {"prices_eur_per_mwh": intraday, "max_kw": 200}
+    return {
+        "name": "two-loop",
+        "time": {"start": START, "step_s": 3600, "n_periods": 24, "timezone": "Europe/Paris"},
+        "prices": prices,
+        "assets": assets,
+        **({"services": services} if services else {}),
+    }
+
+
+def test_without_assets_to_move_the_intraday_trades_are_the_forecast_error_hand_computed() -> None:
+    """Load and PV only: the day-ahead position is the forecast net load; intraday buys exactly the
+    error at the intraday price, and the second loop is worth nothing (nothing can re-dispatch)."""
+    intraday = [p + 5.0 for p in DA]
+    run = run_two_loop(parse_site(_site(intraday, battery=False)), forecast_error=0.2, seed=3)
+    actual = np.array([20.0] * 8 + [40.0] * 10 + [30.0] * 6) - np.array(
+        [0] * 7 + [5, 10, 15, 18, 20, 20, 18, 15, 10, 5] + [0] * 7, float
+    )
+    pos = run.position_kw["grid"]
+    assert run.intraday.power_kw["grid"]["electricity"] == pytest.approx(actual)
+    expected = float((pos * np.array(DA)).sum() + ((actual - pos) * np.array(intraday)).sum()) / 1000
+    assert run.intraday.costs_eur["energy"] + run.intraday.costs_eur["intraday"] == pytest.approx(expected)
+    assert run.value_eur == pytest.approx(0.0, abs=1e-7)
+    assert run.traded_intraday_kwh() == pytest.approx(float(np.abs(actual - pos).sum()))
+
+
+def test_the_second_loop_is_worth_something_with_a_battery_and_keeps_the_position() -> None:
+    # Intraday is cheap at midday (a PV surplus the day-ahead did not see): the battery moves its
+    # charge there, selling back intraday what it bought day-ahead at night.
+    intraday = [p - (50.0 if 10 <= h <= 14 else 0.0) for h, p in enumerate(DA)]
+    run = run_two_loop(parse_site(_site(intraday)), forecast_error=0.2, seed=1)
+    # The day-ahead position is kept: the energy term is the position at the day-ahead prices.
+    pos = run.position_kw["grid"]
+    da = run.intraday.costs_eur["energy"] + run.intraday.costs_eur["feed_in"]
+    assert da == pytest.approx(float(pos @ np.array(DA)) / 1000, abs=1e-6)
+    assert run.value_eur > 0.5
+    assert run.intraday.costs_eur["total"] <= run.single_loop.costs_eur["total"] + 1e-7
+    with_zero_error = run_two_loop(parse_site(_site(intraday)), forecast_error=0.0)
+    assert with_zero_error.value_eur >= -1e-7
+
+
+def test_service_commitments_of_the_gate_are_kept_intraday() -> None:
+    fcr = {"reserves": [{"name": "fcr", "product": "fcr", "availability_price_eur_per_mw_h": 20.0}]}
+    run = run_two_loop(parse_site(_site(list(DA), services=fcr)), forecast_error=0.1)
+    assert run.intraday.service_kw["fcr"] == pytest.approx(run.day_ahead.service_kw["fcr"], abs=1e-6)
+
+
+def test_a_site_without_intraday_prices_is_named() -> None:
+    with pytest.raises(ValidationError) as info:
+        run_two_loop(parse_site(_site(None)))
+    assert (info.value.problems[0].object_id, info.value.problems[0].field) == ("prices", "intraday")
