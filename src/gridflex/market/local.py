@@ -353,7 +353,9 @@ def clear_local(
             ub=balance_tolerance_mw,
             n_rows=len(isps),
         )
-    sol = m.solve(time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
+    # no MIP restart: on these covering models the re-presolve after HiGHS' root fixings cost more
+    # than it saved (1,000 offers x 96 ISPs on the RTS-24 PTDF: -30 % CPU, docs/decisions/0014)
+    sol = m.solve(time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, options={"mip_allow_restart": False})
     act = np.clip(sol.value(a), 0.0, 1.0)
     act[act < 1e-9] = 0.0
     # snap what the solver leaves within its tolerances: all-or-nothing to 0/1, a minimum to itself
