@@ -35,7 +35,15 @@ from gridflex.market.capacity import (
 )
 from gridflex.market.dispatch import SiteDispatch, dispatch_activation
 from gridflex.market.flexoffers import FlexOfferTrade, trade_flexoffers
-from gridflex.market.local import FlexNetwork, FlexOffer, FlexOrder, FlexRequest, LocalResult, clear_local
+from gridflex.market.local import (
+    FlexNetwork,
+    FlexOffer,
+    FlexOrder,
+    FlexRequest,
+    LocalResult,
+    SensitivityBlock,
+    clear_local,
+)
 from gridflex.market.orders import BlockOrder, Execution, Order, OrderArrays, OrderResult, OrderStatus, Side
 from gridflex.market.prices import available_years, load_smard_prices, prices_on_grid
 from gridflex.market.products import Product, ProductKind
@@ -76,6 +84,7 @@ __all__ = [
     "Product",
     "ProductKind",
     "Reserve",
+    "SensitivityBlock",
     "Settlement",
     "SettlementDocument",
     "Side",
