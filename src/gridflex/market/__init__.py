@@ -33,7 +33,7 @@ from gridflex.market.capacity import (
     activate,
     procure_capacity,
 )
-from gridflex.market.dispatch import SiteDispatch, dispatch_activation
+from gridflex.market.dispatch import SiteDispatch, SiteLimits, dispatch_activation, s2_site_limits
 from gridflex.market.flexoffers import FlexOfferTrade, trade_flexoffers
 from gridflex.market.local import (
     FlexNetwork,
@@ -89,6 +89,7 @@ __all__ = [
     "SettlementDocument",
     "Side",
     "SiteDispatch",
+    "SiteLimits",
     "Trade",
     "accuracy",
     "activate",
@@ -112,6 +113,7 @@ __all__ = [
     "prices_on_grid",
     "procure_capacity",
     "read_meter_csv",
+    "s2_site_limits",
     "same_day_adjustment",
     "settle",
     "settle_files",
