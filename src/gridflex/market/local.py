@@ -21,8 +21,10 @@ Network-aware (optional :class:`FlexNetwork`)
     then needs the flow magnitude on ``e`` to fall by ``power_mw`` (relief ``−sign(base) · Δflow``): an
     offer counts through its sensitivity, not by where it sits. Every element stays within
     ``[−limit, limit]`` (or no worse than its base flow where already overloaded): clearing relieves one
-    constraint without creating another. Without a network an offer counts one for one towards the
-    requests of its own congestion point, in the request's direction.
+    constraint without creating another. ``sensitivity_blocks`` replace the matrix in the ISPs they
+    name (per ISP, or per block of ISPs: the AC operating point moves, a flow may reverse). Without a
+    network an offer counts one for one towards the requests of its own congestion point, in the
+    request's direction.
 
 GOPACS-style pairing (``balanced=True``)
     Per ISP, up-activations equal down-activations, so the system stays balanced: a sell (up) inside
