@@ -82,7 +82,7 @@ def test_a_call_reaches_battery_rms_as_s2_instructions():
     from tests.s2.helpers import TOKEN, run, small_site, stop_all
 
     async def go() -> None:
-        clock = Clock(450.0, start=T0)  # a 15-min period lasts 2 s
+        clock = Clock(300.0, start=T0)  # a 15-min period lasts 3 s: room for a slow re-plan
         cem = CEM(small_site(), {TOKEN: None}, clock=clock, debounce_s=0.02, ping_interval_s=None)
         port = await cem.start("127.0.0.1", 0)
         frames: list[tuple[float, str]] = []
