@@ -265,6 +265,9 @@ def main() -> None:
             "instances": [
                 {"seed": k, "median_s": statistics.median(x["time_s"] for x in runs),
                  "median_cpu_s_all_threads": statistics.median(x["cpu_s"] for x in runs),
+                 # profile: HiGHS' run() against everything else (screening, model build, result)
+                 "median_solver_s": statistics.median(x["solver_s"] for x in runs),
+                 "median_outside_solver_s": statistics.median(x["time_s"] - x["solver_s"] for x in runs),
                  **{f: runs[-1][f] for f in ("status", "gap", "cost_eur", "unmet_mw", "orders", "requests")}}
                 for k, runs in enumerate(local_runs)
             ],

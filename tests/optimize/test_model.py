@@ -328,3 +328,17 @@ def test_restart_from_a_fixed_basis_makes_results_independent_of_history():
     again = m.solve().value(x)
     fresh_m, fresh_x = build()
     np.testing.assert_allclose(again, fresh_m.solve().value(fresh_x))
+
+
+def test_solver_options_apply_and_a_bad_one_names_itself() -> None:
+    m = Model(name="opts")
+    x = m.add_vars(3, ub=1.0, cost=[-3.0, -2.0, -2.0], integer=True, name="x")
+    m.add_constrs(
+        "cap", row=np.zeros(3, dtype=int), col=x.idx, val=[2.0, 1.0, 1.0], lb=-INF, ub=2.0, n_rows=1
+    )
+    sol = m.solve(options={"mip_allow_restart": False})
+    assert sol.objective == pytest.approx(-4.0) and sol.value(x).round().tolist() == [0.0, 1.0, 1.0]
+    with pytest.raises(ModelError, match="option no_such_option=1 is unknown"):
+        m.solve(options={"no_such_option": 1})
+    with pytest.raises(ModelError, match="mip_allow_restart='yes'"):
+        m.solve(options={"mip_allow_restart": "yes"})

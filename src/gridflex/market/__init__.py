@@ -33,9 +33,17 @@ from gridflex.market.capacity import (
     activate,
     procure_capacity,
 )
-from gridflex.market.dispatch import SiteDispatch, dispatch_activation
+from gridflex.market.dispatch import SiteDispatch, SiteLimits, dispatch_activation, s2_site_limits
 from gridflex.market.flexoffers import FlexOfferTrade, trade_flexoffers
-from gridflex.market.local import FlexNetwork, FlexOffer, FlexOrder, FlexRequest, LocalResult, clear_local
+from gridflex.market.local import (
+    FlexNetwork,
+    FlexOffer,
+    FlexOrder,
+    FlexRequest,
+    LocalResult,
+    SensitivityBlock,
+    clear_local,
+)
 from gridflex.market.orders import BlockOrder, Execution, Order, OrderArrays, OrderResult, OrderStatus, Side
 from gridflex.market.prices import available_years, load_smard_prices, prices_on_grid
 from gridflex.market.products import Product, ProductKind
@@ -76,10 +84,12 @@ __all__ = [
     "Product",
     "ProductKind",
     "Reserve",
+    "SensitivityBlock",
     "Settlement",
     "SettlementDocument",
     "Side",
     "SiteDispatch",
+    "SiteLimits",
     "Trade",
     "accuracy",
     "activate",
@@ -103,6 +113,7 @@ __all__ = [
     "prices_on_grid",
     "procure_capacity",
     "read_meter_csv",
+    "s2_site_limits",
     "same_day_adjustment",
     "settle",
     "settle_files",

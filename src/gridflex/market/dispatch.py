@@ -1,7 +1,13 @@
-"""Activation of reserved capacity down to the devices, through the flex-offer path.
+"""Activation of reserved capacity down to the devices: through flex-offers, or through a site's CEM (S2).
 
-``capacity.activate`` says how much each site must move in which periods; a site is a fleet of
-flex-offers: its aggregate is rescheduled under the call's bound and disaggregated to its devices.
+``capacity.activate`` says how much each site must move in which periods.
+
+* Flex-offer path (:func:`dispatch_activation`): a site is a fleet of flex-offers; its aggregate is
+  rescheduled under the call's bound and disaggregated to its devices.
+* S2 path (:func:`s2_site_limits`): a site whose devices speak S2 to a CEM gets the call as limits on
+  its grid import (``up``) or export (``down``) relative to the CEM's running plan; the CEM re-plans
+  every device under them (its own least-cost split, within each device's S2 constraints) and sends
+  the per-device targets as S2 instructions. Plain arrays here: the market core knows no server.
 """
 
 from __future__ import annotations
@@ -14,6 +20,17 @@ import pandas as pd
 from gridflex.flexoffer.model import FlexOfferBatch
 from gridflex.market.capacity import ActivationResult
 from gridflex.timegrid import TimeGrid
+
+
+def called_kw(activation: ActivationResult, grid: TimeGrid) -> dict[str, np.ndarray]:
+    """Called power per site and period of ``grid`` (kW, in the tender's direction; 0 outside the
+    calls): an instruction counts in every period that starts inside it."""
+    called: dict[str, np.ndarray] = {}
+    t = grid.index
+    for ins in activation.instructions:
+        inside = (t >= pd.Timestamp(ins.start)) & (t < pd.Timestamp(ins.end))
+        called.setdefault(ins.site_id, np.zeros(grid.n))[inside] += ins.power_mw * 1000.0
+    return called
 
 
 @dataclass(eq=False)
@@ -52,15 +69,12 @@ def dispatch_activation(
         raise ValidationError(
             "activation", [Problem("activation", "direction", f"up or down, not {direction!r}")]
         )
-    called: dict[str, np.ndarray] = {}
     for ins in activation.instructions:
         if ins.site_id not in fleets:
             raise ValidationError(
                 "activation", [Problem(ins.bid_id, "site_id", f"no fleet for {ins.site_id!r}")]
             )
-        t = grid.index
-        inside = (t >= pd.Timestamp(ins.start)) & (t < pd.Timestamp(ins.end))
-        called.setdefault(ins.site_id, np.zeros(grid.n))[inside] += ins.power_mw * 1000.0
+    called = called_kw(activation, grid)
     out = {}
     for site_id, instructed_kw in called.items():
         fleet = fleets[site_id]
@@ -81,3 +95,87 @@ def dispatch_activation(
             site_id, plan_kw, res.load_kwh / grid.step_h, instructed_kw, fleet.with_schedule(member_schedule)
         )
     return out
+
+
+@dataclass(eq=False)
+class SiteLimits:
+    """A call as the grid limits a site's CEM plans its S2 devices under (kW per period of ``grid``).
+
+    ``up`` (more power into the grid): import at most plan − called; ``down``: export at most the
+    planned export − called (the CEM's limits are caps, so a ``down`` call needs a planned export to
+    cap). ``inf`` where nothing is called.
+    """
+
+    site_id: str
+    direction: str
+    grid: TimeGrid
+    planned_import_kw: np.ndarray  # the CEM's plan before the call (+ = import)
+    called_kw: np.ndarray
+    import_limit_kw: np.ndarray
+    export_limit_kw: np.ndarray
+
+    def congestion_limit(self) -> dict:
+        """Keyword arguments of the CEM's ``set_congestion_limit`` (``gridflex.s2.server.CEM``)."""
+
+        def side(limit: np.ndarray) -> list[float] | None:
+            return limit.tolist() if np.isfinite(limit).any() else None
+
+        return {"import_kw": side(self.import_limit_kw), "export_kw": side(self.export_limit_kw),
+                "start": self.grid.start.to_pydatetime(), "step_s": self.grid.step_s}  # fmt: skip
+
+    def delivered_kw(self, net_import_kw: np.ndarray) -> np.ndarray:
+        """Flexibility delivered per period against the plan, in the call's direction (kW)."""
+        from gridflex.errors import Problem, ValidationError
+
+        metered = np.asarray(net_import_kw, dtype=float)
+        if metered.shape != (self.grid.n,):
+            raise ValidationError("S2 activation", [Problem(self.site_id, "net_import_kw",
+                                  f"shape {metered.shape}, expected ({self.grid.n},): one value per period")])  # fmt: skip
+        moved = self.planned_import_kw - metered  # + = less import
+        return moved if self.direction == "up" else -moved
+
+
+def s2_site_limits(
+    activation: ActivationResult,
+    site_id: str,
+    direction: str,
+    grid: TimeGrid,
+    planned_import_kw: np.ndarray,
+    tolerance_kw: float = 1e-6,
+) -> SiteLimits:
+    """Turn ``site_id``'s part of ``activation`` into the limits its CEM plans with (see :class:`SiteLimits`).
+
+    ``grid`` and ``planned_import_kw``: the CEM's plan (its start, step and net import per period)
+    before the call. Raises :class:`ValidationError` naming the instruction when the call cannot be
+    expressed as a cap: ``up`` larger than the planned import, ``down`` larger than the planned export.
+    """
+    from gridflex.errors import Problem, ValidationError
+
+    plan = np.asarray(planned_import_kw, dtype=float)
+    problems = []
+    if direction not in ("up", "down"):
+        problems.append(Problem("activation", "direction", f"up or down, not {direction!r}"))
+    if plan.shape != (grid.n,) or not np.isfinite(plan).all():
+        problems.append(
+            Problem(site_id, "planned_import_kw", f"{grid.n} finite values expected, one per period")
+        )
+    mine = [ins for ins in activation.instructions if ins.site_id == site_id]
+    if not mine:
+        problems.append(Problem(site_id, "site_id", "no instruction of the activation is for this site"))
+    if problems:
+        raise ValidationError("S2 activation", problems)
+    called = called_kw(activation, grid).get(site_id, np.zeros(grid.n))
+    on = called > 0
+    room = plan if direction == "up" else -plan  # what a cap can take away: planned import / export
+    short = on & (called > room + tolerance_kw)
+    if short.any():
+        t = int(np.flatnonzero(short)[0])
+        ins = next(i for i in mine if pd.Timestamp(i.start) <= grid.index[t] < pd.Timestamp(i.end))
+        side = "import" if direction == "up" else "export"
+        raise ValidationError("S2 activation", [Problem(ins.bid_id, "power_mw", (
+            f"{called[t]:.3f} kW called {direction} at {grid.index[t]} but the site plans {max(room[t], 0.0):.3f} kW "
+            f"of {side}: a CEM cap cannot move it further"))])  # fmt: skip
+    cap = np.where(on, np.maximum(room - called, 0.0), np.inf)
+    inf = np.full(grid.n, np.inf)
+    imp, exp = (cap, inf) if direction == "up" else (inf, cap)
+    return SiteLimits(site_id, direction, grid, plan, called, imp, exp)

@@ -21,8 +21,10 @@ Network-aware (optional :class:`FlexNetwork`)
     then needs the flow magnitude on ``e`` to fall by ``power_mw`` (relief ``−sign(base) · Δflow``): an
     offer counts through its sensitivity, not by where it sits. Every element stays within
     ``[−limit, limit]`` (or no worse than its base flow where already overloaded): clearing relieves one
-    constraint without creating another. Without a network an offer counts one for one towards the
-    requests of its own congestion point, in the request's direction.
+    constraint without creating another. ``sensitivity_blocks`` replace the matrix in the ISPs they
+    name (per ISP, or per block of ISPs: the AC operating point moves, a flow may reverse). Without a
+    network an offer counts one for one towards the requests of its own congestion point, in the
+    request's direction.
 
 GOPACS-style pairing (``balanced=True``)
     Per ISP, up-activations equal down-activations, so the system stays balanced: a sell (up) inside
@@ -51,6 +53,7 @@ __all__ = [
     "FlexOrder",
     "FlexRequest",
     "LocalResult",
+    "SensitivityBlock",
     "clear_local",
 ]
 
@@ -99,14 +102,31 @@ class FlexOffer(BaseModel):
     submitted_at: AwareDatetime | None = None
 
 
+class SensitivityBlock(BaseModel):
+    """The sensitivity of one ISP or block of ISPs (e.g. the power-flow Jacobian at its operating point)."""
+
+    model_config = _KEYS
+
+    isps: list[int] = Field(min_length=1)
+    sensitivity: list[list[float]] = Field(description="elements × nodes: flow change per MW injected.")
+
+
 class FlexNetwork(BaseModel):
-    """Sensitivities and limits for network-aware clearing (MW, per MW injected)."""
+    """Sensitivities and limits for network-aware clearing (MW, per MW injected).
+
+    ``sensitivity`` holds in every ISP that no block of ``sensitivity_blocks`` names: one matrix for
+    the whole horizon (a PTDF), or per ISP / block of ISPs where flows change direction or the
+    operating point moves (AC distribution grids).
+    """
 
     model_config = _KEYS
 
     nodes: list[str]
     elements: list[str]
     sensitivity: list[list[float]] = Field(description="elements × nodes: flow change per MW injected.")
+    sensitivity_blocks: list[SensitivityBlock] = Field(
+        default_factory=list, description="Per ISP or block of ISPs: replaces `sensitivity` in those ISPs."
+    )
     base_flow_mw: list[list[float]] = Field(description="elements × ISPs of the product: forecast flow.")
     limit_mw: list[float] = Field(description="Rating of every element (MW).")
 
@@ -210,11 +230,47 @@ def _screen_request(r: FlexRequest, products: dict[str, Product], net: FlexNetwo
     return ""
 
 
-def _check_network(net: FlexNetwork, n_isps: int) -> np.ndarray:
+@dataclass(frozen=True)
+class _Sens:
+    """Sensitivity matrices stacked (matrices × elements × nodes) and the matrix of every ISP."""
+
+    stack: np.ndarray
+    of_isp: np.ndarray
+
+    def coef(self, isp: np.ndarray, node: np.ndarray) -> np.ndarray:
+        """(elements × entries): flow change per MW injected of entries at (ISP, node)."""
+        return self.stack[self.of_isp[isp], :, node].T
+
+    def at(self, element: int, isp: np.ndarray, node: np.ndarray) -> np.ndarray:
+        return self.stack[self.of_isp[isp], element, node]
+
+
+def _check_network(net: FlexNetwork, n_isps: int) -> _Sens:
+    shape = (len(net.elements), len(net.nodes))
     s = np.asarray(net.sensitivity, dtype=float)
     problems = []
-    if s.shape != (len(net.elements), len(net.nodes)):
+    if s.shape != shape:
         problems.append(Problem("network", "sensitivity", f"shape {s.shape}, expected elements × nodes"))
+    mats, of_isp = [s], np.zeros(n_isps, dtype=np.int64)
+    for k, blk in enumerate(net.sensitivity_blocks):
+        m = np.asarray(blk.sensitivity, dtype=float)
+        where = f"sensitivity_blocks.{k}"
+        if m.shape != shape:
+            problems.append(Problem("network", f"{where}.sensitivity", f"shape {m.shape}, expected {shape}"))
+        isps = np.asarray(blk.isps, dtype=np.int64)
+        if ((isps < 0) | (isps >= n_isps)).any():
+            problems.append(Problem("network", f"{where}.isps", f"ISPs outside 0..{n_isps - 1}"))
+            continue
+        again = isps[of_isp[isps] > 0]
+        if len(again) or len(np.unique(isps)) != len(isps):
+            bad = int(again[0]) if len(again) else int(isps[0])
+            problems.append(Problem("network", f"{where}.isps", f"ISP {bad} has a sensitivity already"))
+        of_isp[isps] = len(mats)
+        mats.append(m)
+    for k, m in enumerate(mats):
+        if m.shape == shape and not np.isfinite(m).all():
+            where = "sensitivity" if k == 0 else f"sensitivity_blocks.{k - 1}.sensitivity"
+            problems.append(Problem("network", where, "not finite everywhere"))
     b = np.asarray(net.base_flow_mw, dtype=float)
     if b.shape != (len(net.elements), n_isps):
         problems.append(
@@ -223,7 +279,7 @@ def _check_network(net: FlexNetwork, n_isps: int) -> np.ndarray:
     if len(net.limit_mw) != len(net.elements) or min(net.limit_mw, default=1.0) <= 0:
         problems.append(Problem("network", "limit_mw", "one positive limit per element"))
     raise_market_error("flex network", problems)
-    return s
+    return _Sens(np.stack(mats), of_isp)
 
 
 # ---- clearing -------------------------------------------------------------------------------------
@@ -353,7 +409,9 @@ def clear_local(
             ub=balance_tolerance_mw,
             n_rows=len(isps),
         )
-    sol = m.solve(time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
+    # no MIP restart: on these covering models the re-presolve after HiGHS' root fixings cost more
+    # than it saved (1,000 offers x 96 ISPs on the RTS-24 PTDF: -30 % CPU, docs/decisions/0014)
+    sol = m.solve(time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, options={"mip_allow_restart": False})
     act = np.clip(sol.value(a), 0.0, 1.0)
     act[act < 1e-9] = 0.0
     # snap what the solver leaves within its tolerances: all-or-nothing to 0/1, a minimum to itself
@@ -388,7 +446,7 @@ def _request_coefficients(requests, valid, ent: _Entries, network, sens):
             # relief = fall of |flow|: −sign(base flow) · Δflow
             sign = -np.sign(base[k, ent.isp[e]])
             sign[sign == 0] = -1.0
-            v = sign * sens[k, ent.node[e]] * ent.signed_mw[e]
+            v = sign * sens.at(k, ent.isp[e], ent.node[e]) * ent.signed_mw[e]
         else:
             direction = np.array([1.0 if requests[i].direction is Direction.UP else -1.0 for i in r])
             v = np.where(offer_cp[ent.offer[e]] == cp, 1.0, 0.0) * ent.signed_mw[e] * direction
@@ -400,14 +458,14 @@ def _request_coefficients(requests, valid, ent: _Entries, network, sens):
     return cat(rows, np.int64), cat(cols, np.int64), cat(vals, float)
 
 
-def _network_rows(m: Model, a, ent: _Entries, net: FlexNetwork, sens: np.ndarray, n_isps: int) -> None:
+def _network_rows(m: Model, a, ent: _Entries, net: FlexNetwork, sens: _Sens, n_isps: int) -> None:
     """Every element within its limit (or no worse than its base flow), only rows that could bind."""
     base = np.asarray(net.base_flow_mw, dtype=float)
     limit = np.asarray(net.limit_mw, dtype=float)[:, None]
     lo = np.minimum(-limit, base) - base  # allowed change of flow
     hi = np.maximum(limit, base) - base
     n_el = len(net.elements)
-    coef = sens[:, ent.node] * ent.signed_mw  # elements × entries
+    coef = sens.coef(ent.isp, ent.node) * ent.signed_mw  # elements × entries
     row = np.arange(n_el)[:, None] * n_isps + ent.isp[None, :]
     up = np.zeros(n_el * n_isps)
     down = np.zeros(n_el * n_isps)
@@ -458,7 +516,7 @@ def _result(product, requests, valid, offers, offer_reason, ent, act, energy, pr
     loading = {}
     if network is not None:
         flow = np.asarray(network.base_flow_mw, dtype=float).copy()
-        np.add.at(flow.T, ent.isp, (sens[:, ent.node] * signed).T)
+        np.add.at(flow.T, ent.isp, (sens.coef(ent.isp, ent.node) * signed).T)
         lim = np.asarray(network.limit_mw, dtype=float)
         seen = np.unique(np.concatenate(([r.isp for r in requests], ent.isp[signed != 0]))).astype(np.int64)
         loading = {

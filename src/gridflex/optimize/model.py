@@ -306,9 +306,11 @@ class Model:
 
     def solve(
         self, time_limit_s: float | None = None, mip_rel_gap: float = 1e-4, relax: bool = False,
-        threads: int | None = None,
+        threads: int | None = None, options: dict[str, Any] | None = None,
     ) -> Solution:  # fmt: skip
-        """Solve, warm if only data changed since the last solve; raise a SolverError if no solution."""
+        """Solve, warm if only data changed since the last solve; raise a SolverError if no solution.
+
+        ``options``: further HiGHS options (name → value), kept by this model for its later solves."""
         t0 = time.perf_counter()
         if self._highs is None:
             self._highs = self._build()
@@ -317,6 +319,11 @@ class Model:
         h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
         if threads is not None:
             use_threads(h, int(threads))
+        for key, value in (options or {}).items():
+            if h.setOptionValue(key, value) == ERROR:
+                raise ModelError(
+                    f"model '{self.name}': HiGHS option {key}={value!r} is unknown or of the wrong type"
+                )
         integer = self._integer.flat()
         has_int = bool(integer.any())
         if has_int and relax != self._relaxed:

@@ -106,12 +106,15 @@ def _window_means(
         starts = np.searchsorted(days, np.arange(n_days))
         has = count > 0
         sums = []
+        first = np.minimum(starts[has], len(cols) - 1)
+        block = 256  # meters: the gathered window columns stay small, their buffer is reused
         for a in (base, meas):
             total = np.zeros((a.shape[0], n_days))
-            if len(cols):
-                first = np.minimum(starts[has], len(cols) - 1)
-                part = np.add.reduceat(a[:, cols].astype(np.float64), first, axis=1)
-                total[:, has] = part
+            picked = np.empty((min(block, a.shape[0]), len(cols)), dtype=a.dtype)
+            for lo in range(0, a.shape[0] if len(cols) else 0, block):
+                hi = min(lo + block, a.shape[0])
+                np.take(a[lo:hi], cols, axis=1, out=picked[: hi - lo], mode="clip")
+                total[lo:hi, has] = np.add.reduceat(picked[: hi - lo], first, axis=1, dtype=np.float64)
             sums.append(total)
         with np.errstate(invalid="ignore", divide="ignore"):
             return sums[0] / count, sums[1] / count
