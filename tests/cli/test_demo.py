@@ -17,7 +17,9 @@ def run(*args: str):
 
 def test_demo_runs_and_writes_an_offline_report(tmp_path):
     report, site_report = tmp_path / "report.html", tmp_path / "site.html"
-    r = run("demo", "--devices", "400", "--report", str(report), "--site-report", str(site_report))
+    r = run(
+        "demo", "flexoffers", "--devices", "400", "--report", str(report), "--site-report", str(site_report)
+    )
     assert r.exit_code == 0, r.output
     assert "optimality gap" in r.output and "cooptimised" in r.output
     assert "Services committed" in site_report.read_text()
@@ -33,7 +35,9 @@ def test_demo_runs_and_writes_an_offline_report(tmp_path):
 
 def test_demo_refuses_absurd_fleet_sizes_in_one_line(tmp_path):
     for devices in ("0", "-5", "1000000000"):
-        r = runner.invoke(app, ["demo", "--devices", devices, "--report", str(tmp_path / "r.html")])
+        r = runner.invoke(
+            app, ["demo", "flexoffers", "--devices", devices, "--report", str(tmp_path / "r.html")]
+        )
         assert r.exit_code == 2, r.output
         lines = [ln for ln in r.output.splitlines() if ln.strip()]
         assert len(lines) == 1 and lines[0].startswith("error:") and "--devices" in lines[0], r.output

@@ -1,0 +1,844 @@
+"""``gridflex demo``: the day from device to grid, end to end.
+
+One winter day on a stressed SimBench LV feeder, on real day-ahead prices:
+
+1. **Devices → CEMs (S2).** Homes and an office each run their own CEM (``gridflex.s2.server.CEM``,
+   ephemeral port on 127.0.0.1, bearer token) with device simulators of ``gridflex rm simulate``
+   connected over real WebSockets, all on one accelerated clock (as ``cem serve --speed``). The
+   day runs from ``START_HOUR`` to midnight; every site hangs on one bus of the feeder.
+2. **Sites → flex-offers (the C-VPP arrow).** Each CEM's first plan is the site's schedule and its
+   baseline (USEF D-prognosis). The DSO's forecast (below) names the congested ISPs; each CEM then
+   plans once more with its import capped at zero over them: the lowest import the site can reach
+   there with every device need kept. Schedule minus that is its **up** flexibility; both become a
+   FlexOffer with the site's bus as ``locationId`` (:mod:`gridflex.flexoffer.from_site`). Its price:
+   what the capped plan costs more at day-ahead prices, per MWh of up, plus the site's margin.
+3. **Aggregator.** The sites of one bus form one pool, aggregated (``flexoffer.aggregate``); each
+   pool becomes a market FlexOffer (node = its bus, up, per ISP) at its members' energy-weighted
+   price plus the aggregator's margin.
+4. **DSO (T-VPP).** A time-series AC power flow of the feeder with the stress generator's heat pumps
+   and EVs plus the sites' baselines forecasts the evening overloads; a FlexRequest per overloaded
+   branch and ISP asks for the MW above the rating (less the 1 % margin), with the sensitivities
+   of every branch to the pools' buses as the FlexNetwork (``grid.distribution.relief``).
+5. **Market.** ``clear_local``: least cost, network-aware. Accepted activations are disaggregated
+   per pool to its sites against their baselines (``market.dispatch.dispatch_orders``), every site
+   schedule checked inside its flex-offer, and reach the devices as S2 instructions: each CEM gets
+   its site's new schedule as an import cap over the ISPs (``set_congestion_limit``) and re-plans.
+6. **Delivery.** The simulators execute; each site's power is metered per ISP (with seeded meter
+   noise), baselined (the nominated D-prognosis, ``market.baselines``) and settled
+   (``market.settlement``): DSO → aggregator for the relief, aggregator → sites for their part,
+   penalties for a shortfall, aggregator → BRP for the energy moved in its perimeter, at the
+   day-ahead price. A second AC power flow with the metered sites verifies the relief.
+
+Signs: power positive = consumption; flexibility **up** = more power into the grid.
+Data: SimBench ``1-LV-rural1--2-sw`` (ODbL; 2016-01-20, a Wednesday), day-ahead prices of
+Germany/Austria/Luxembourg on 2018-01-17 (a Wednesday; Bundesnetzagentur | SMARD.de, CC BY 4.0):
+the profiles' day is mapped onto the prices' day, period by period. Site sizes, margins, noise and
+penalty are synthetic (no public data for them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gridflex.errors import DataError, Problem, ValidationError
+from gridflex.flexoffer.from_site import SiteFlexibility, SiteFlexOffers, location_groups, site_flexoffers
+from gridflex.flexoffer.model import FlexOfferBatch
+from gridflex.market.dispatch import SiteDispatch
+from gridflex.market.local import Direction, FlexNetwork, FlexOffer, FlexRequest, LocalResult
+from gridflex.market.products import Product
+from gridflex.market.settlement import Settlement, SettlementDocument
+from gridflex.s2.clock import Clock
+from gridflex.timegrid import TimeGrid
+
+__all__ = ["STEPS", "DayConfig", "DayResult", "SiteSpec", "run_day"]
+
+DAY = datetime(2018, 1, 17, tzinfo=UTC)
+GRID_DAY = datetime(2016, 1, 20)  # SimBench profiles (read as UTC), a Wednesday as DAY
+GRID = "mv-semiurb"
+ZONE = "Germany/Austria/Luxembourg"
+TOKEN = "day-token"
+DSO, AGGREGATOR, BRP = "dso", "aggregator", "brp"
+ISP_S = 900
+PENALTY_EUR_PER_MWH = 300.0  # the aggregator's shortfall towards the DSO
+MAX_PRICE_EUR_PER_MWH = 1000.0  # the DSO's cap per request
+SITE_MARGIN_EUR_PER_MWH = 40.0
+AGGREGATOR_MARGIN_EUR_PER_MWH = 30.0
+MIN_UP_KW = 0.05  # less up flexibility in an ISP is not offered
+
+STEPS = ("grid", "sites", "plans", "requests", "flexoffers", "clearing", "instructions", "delivery",
+         "settlement")  # fmt: skip
+"""The steps of the day, in order (``on_step(step, seconds)`` after each)."""
+
+
+@dataclass(frozen=True)
+class SiteSpec:
+    """One site of the day: its devices (simulator kinds), fuse, base load, feeder bus (index into the
+    congestion point's buses) and how many like sites it stands for behind that bus."""
+
+    name: str
+    kinds: tuple[str, ...]
+    fuse_kw: float
+    base_kw: float
+    bus: int
+    like_sites: int = 1
+
+
+HOMES = (
+    SiteSpec("homes-a", ("battery", "heatpump", "ev"), 25.0, 0.5, 0, 60),
+    SiteSpec("homes-b", ("battery", "heatpump", "ev"), 25.0, 0.4, 1, 60),
+    SiteSpec("homes-c", ("battery", "heatpump"), 25.0, 0.6, 2, 60),
+)
+OFFICE = SiteSpec("offices", ("battery", "heatpump", "ev", "pv"), 60.0, 12.0, 2, 5)
+
+
+@dataclass(frozen=True)
+class DayConfig:
+    """What the day runs: sites, clock and the synthetic parts (seeded)."""
+
+    sites: tuple[SiteSpec, ...] = (*HOMES, OFFICE)
+    speed: float = 1440.0  # simulated seconds per real second
+    seed: int = 0
+    meter_noise_kw: float = 0.05  # standard deviation of each ISP's meter reading
+    stress_scale: float = 1.0  # factor on the stress scenario's EV and heat-pump shares
+
+    def validate(self) -> list[Problem]:
+        out = []
+        if not self.sites:
+            out.append(Problem("day", "sites", "at least one site"))
+        names = [s.name for s in self.sites]
+        out += [
+            Problem(n, "name", "appears more than once")
+            for n in sorted({n for n in names if names.count(n) > 1})
+        ]
+        if not 1 <= self.speed <= 7200:
+            out.append(
+                Problem("day", "speed", f"1 to 7200 simulated seconds per real second, got {self.speed:g}")
+            )
+        if self.seed < 0:
+            out.append(Problem("day", "seed", f"must be >= 0, got {self.seed}"))
+        if not 0 <= self.meter_noise_kw < 10:
+            out.append(Problem("day", "meter_noise_kw", f"0 to 10 kW, got {self.meter_noise_kw:g}"))
+        if not 0 < self.stress_scale <= 1.25:
+            out.append(Problem("day", "stress_scale", f"above 0 and at most 1.25, got {self.stress_scale:g}"))
+        return out  # fmt: skip
+
+    @property
+    def start(self) -> datetime:
+        return DAY
+
+    @property
+    def periods(self) -> int:
+        return 24 * 3600 // ISP_S
+
+
+@dataclass(eq=False)
+class SiteRun:
+    """One site through the day."""
+
+    spec: SiteSpec
+    bus_name: str
+    element: int  # the feeder's load element at its bus (the site's power is added to it)
+    plan_kw: np.ndarray  # the CEM's first plan (the baseline), per ISP of the day's window
+    capped_kw: np.ndarray  # its plan with the import capped at zero in the requested ISPs
+    up_kw: np.ndarray
+    price_eur_per_mwh: float
+    target_kw: np.ndarray | None = None  # after the activation (None: not activated)
+    metered_kw: np.ndarray | None = None
+    instructions_before: int = 0  # S2 instructions its devices received before the activation
+    instructions_after: int = 0  # and after it
+    devices: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class DayResult:
+    """Everything the summary, the report and the tests read."""
+
+    config: DayConfig
+    grid: TimeGrid  # the day's window (ISPs from ``config.start`` to midnight)
+    prices_eur_per_mwh: np.ndarray  # on ``grid``
+    sites: dict[str, SiteRun]
+    flexoffers: SiteFlexOffers
+    pools: dict[str, FlexOfferBatch]  # bus → its sites' flex-offers
+    product: Product
+    requests: list[FlexRequest]
+    offers: list[FlexOffer]
+    network: FlexNetwork
+    cleared: LocalResult
+    dispatch: dict[str, SiteDispatch]
+    congestion_branch: str
+    loading_pct: dict[str, np.ndarray]  # before / planned / delivered: the congested branch over the window
+    overloaded_isps: dict[str, int]  # before / planned / delivered: ISPs with any branch over 100 %
+    max_loading_pct: dict[str, float]
+    baseline_kw: np.ndarray  # meters × ISPs (sites in ``meter_ids`` order)
+    metered_kw: np.ndarray
+    meter_ids: list[str]
+    settlement_docs: tuple[SettlementDocument, SettlementDocument]  # the market's, the portfolio's
+    settlement: Settlement
+    wall_s: float
+    step_s: dict[str, float] = field(default_factory=dict)
+
+    def gains_eur(self) -> dict[str, dict[str, float]]:
+        """Per participant against doing nothing: the settlement's net, and for a site also the change
+        of its energy bill at day-ahead prices (metered − baseline) and the sum of both."""
+        totals = self.settlement.totals()
+        net = {str(p): float(row["net_eur"]) for p, row in totals.iterrows()}
+        out = {p: {"settlement_eur": round(v, 2)} for p, v in net.items()}
+        dt_h = self.grid.step_h
+        for k, m in enumerate(self.meter_ids):
+            bill = float(
+                ((self.metered_kw[k] - self.baseline_kw[k]) * dt_h * self.prices_eur_per_mwh).sum() / 1000
+            )
+            row = out.setdefault(m, {"settlement_eur": 0.0})
+            row["energy_bill_change_eur"] = round(bill, 2)
+            row["gain_eur"] = round(row["settlement_eur"] - bill, 2)
+        return out  # fmt: skip
+
+    def summary(self) -> list[tuple[str, str]]:
+        c = self.cleared
+        activated_kwh = sum(float(d.instructed_kw.sum()) for d in self.dispatch.values()) * self.grid.step_h
+        ml = self.max_loading_pct
+        oi = self.overloaded_isps
+        return [
+            ("day", f"{self.grid.start:%Y-%m-%d %H:%M} to midnight UTC, {len(self.sites)} sites over S2"),
+            ("feeder", f"{GRID} (SimBench), winter stress; congestion at {self.congestion_branch}"),
+            ("flexibility", "up = more power into the grid (less consumption); power + = consumption"),
+            ("requests (DSO)", f"{len(self.requests)} FlexRequests over {len({r.isp for r in self.requests})} ISPs"),
+            ("offers (aggregator)", f"{len(self.offers)} pools from {len(self.flexoffers.batch)} site flex-offers"),
+            ("cleared", f"{sum(1 for v in c.activation.values() if v > 0)} accepted, {activated_kwh:.1f} kWh up, "
+                        f"{c.cost_eur:.2f} EUR"),
+            ("max loading (before → planned → delivered)",
+             f"{ml['before']:.1f} % → {ml['planned']:.1f} % → {ml['delivered']:.1f} %"),
+            ("ISPs overloaded (before → planned → delivered)",
+             f"{oi['before']} → {oi['planned']} → {oi['delivered']}"),
+            ("S2 instructions after the activation",
+             f"{sum(s.instructions_after for s in self.sites.values())} (to "
+             f"{sum(1 for s in self.sites.values() if s.instructions_after)} sites)"),
+            ("run time", f"{self.wall_s:.1f} s"),
+        ]  # fmt: skip
+
+    def payments(self) -> list[tuple[str, str, float, str]]:
+        """Who paid whom and why: (payer, payee, EUR, why), summed over the day, largest first."""
+        lines = self.settlement.lines
+        why = {"activation": "flexibility delivered", "penalty": "shortfall against the order",
+               "imbalance_correction": "energy moved in the BRP's perimeter", "availability": "capacity held"}  # fmt: skip
+        out = []
+        for (payer, payee, item), amount in (
+            lines.groupby(["payer", "payee", "item"]).amount_eur.sum().items()
+        ):
+            if abs(amount) < 0.005:
+                continue
+            if amount < 0:
+                payer, payee, amount = payee, payer, -amount
+            out.append((str(payer), str(payee), round(float(amount), 2), why.get(str(item), str(item))))
+        return sorted(out, key=lambda r: -r[2])
+
+
+# ── grid ─────────────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass(eq=False)
+class _Feeder:
+    net: Any
+    series: Any  # ElementSeries of the whole day (96 ISPs), stressed
+    buses: list[int]  # bus indices the sites may hang on (the congested feeder's, most sensitive first)
+
+
+def _feeder(config: DayConfig) -> _Feeder:
+    from gridflex.grid.distribution import forecast, load_grid, stress
+    from gridflex.grid.distribution.stress import WINTER
+
+    case = load_grid(GRID)
+    net = case.network
+    day = case.profiles.series(net, start=GRID_DAY, periods=96)
+    scenario = replace(WINTER, ev_share=WINTER.ev_share * config.stress_scale,
+                       heat_pump_share=WINTER.heat_pump_share * config.stress_scale)  # fmt: skip
+    series = stress(net, day, scenario)
+    fc = forecast(net, series)
+    if not fc.points:
+        raise DataError(f"no congestion on {GRID} on {GRID_DAY:%Y-%m-%d} at stress x{config.stress_scale:g}")
+    buses = [int(b) for b in fc.points[0].connection_buses]
+    return _Feeder(net, series, buses)
+
+
+def _element_at(net: Any, bus: int) -> int:
+    """The first load element at ``bus`` (loads come first among the elements)."""
+    rows = np.flatnonzero(np.asarray(net.load.bus) == bus)
+    if not len(rows):
+        raise DataError(f"{GRID}: no load at bus {net.bus.name[bus]} for a site to join")
+    return int(rows[0])
+
+
+# ── sites over S2 ────────────────────────────────────────────────────────────────────────────
+
+
+def _site_file(spec: SiteSpec, start: datetime) -> Any:
+    """The CEM's site: its fuse, base load and the SMARD prices of the zone (read by timestamp)."""
+    from gridflex.scheduling import parse_site
+
+    return parse_site({
+        "name": spec.name, "time": {"start": start.isoformat(), "step_s": ISP_S, "n_periods": 96},
+        "prices": {"day_ahead_eur_per_mwh": {"smard": {"zone": ZONE}}},
+        "assets": [{"kind": "grid_connection", "name": "meter", "fuse_kw": spec.fuse_kw},
+                   {"kind": "load", "name": "base", "profile_kw": spec.base_kw}],
+    })  # fmt: skip
+
+
+def _window_kw(plan: Any, start: datetime, n: int, before: np.ndarray | None = None) -> np.ndarray:
+    """A CEM plan's net import on the day's window (``n`` ISPs from ``start``); the ISPs a later plan
+    no longer covers (already past when it was made) from ``before``."""
+    k0 = int((start - plan.start).total_seconds()) // ISP_S
+    kw = np.asarray(plan.net_import_kw, dtype=float)
+    if k0 >= 0 and len(kw) >= k0 + n:
+        return kw[k0 : k0 + n].copy()
+    if k0 < 0 and before is not None and len(kw) >= n + k0:
+        return np.concatenate([before[:-k0], kw[: n + k0]])
+    raise DataError(f"a plan from {plan.start:%H:%M} does not cover the day's window from {start:%H:%M}")
+
+
+def _energy_cost_eur(plan: Any) -> float:
+    """A plan's cost without its penalties (the congestion cap's excess): what its energy costs."""
+    return float(sum(v for k, v in plan.costs_eur.items() if k not in ("total", "penalty")))
+
+
+class HeldClock(Clock):
+    """An accelerated clock that holds still when asked: connecting the devices, the first plans and
+    the market round take no simulated time, so the window starts when the day says (it starts held)."""
+
+    def __init__(self, speed: float, start: datetime) -> None:
+        super().__init__(speed, start)
+        self._held_at: float | None = self._t0
+
+    def now(self) -> datetime:
+        t = time.monotonic() if self._held_at is None else self._held_at
+        return self._start + timedelta(seconds=(t - self._t0) * self.speed)
+
+    def hold(self) -> None:
+        if self._held_at is None:
+            self._held_at = time.monotonic()
+
+    def release(self) -> None:
+        if self._held_at is not None:
+            self._t0 += time.monotonic() - self._held_at
+            self._held_at = None
+
+
+class _Live:
+    """The CEMs and simulators of the day, with their sampled power (site kW per sample)."""
+
+    def __init__(self, config: DayConfig, clock: HeldClock) -> None:
+        self.config, self.clock = config, clock
+        self.cems: dict[str, Any] = {}
+        self.sims: dict[str, list[Any]] = {}
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.samples: dict[str, list[tuple[float, float]]] = {s.name: [] for s in config.sites}
+        self.received_at: dict[str, list[float]] = {s.name: [] for s in config.sites}
+
+    async def start(self) -> None:
+        from gridflex.s2.rm.simulators import Simulator
+        from gridflex.s2.server import CEM
+
+        end = DAY + timedelta(days=1)
+        for spec in self.config.sites:
+            cem = CEM(_site_file(spec, self.config.start), {TOKEN: None}, clock=self.clock, debounce_s=0.05,
+                      ping_interval_s=None)  # fmt: skip
+            port = await cem.start("127.0.0.1", 0)
+            sims = [Simulator(k, f"ws://127.0.0.1:{port}/s2", TOKEN, clock=self.clock, tick_s=0.02,
+                              report_every_s=0.2) for k in spec.kinds]  # fmt: skip
+            for sim in sims:
+                if sim.kind == "ev":  # plugged in from the start, leaves at midnight with its need
+                    sim.device.arrival_after_s = 0.0
+                    sim.device.departure_after_s = (end - self.config.start).total_seconds() - 600.0
+            self.cems[spec.name], self.sims[spec.name] = cem, sims
+        duration = (end - self.config.start).total_seconds()
+        self.tasks = [
+            asyncio.create_task(s.run(duration_s=duration)) for ss in self.sims.values() for s in ss
+        ]
+
+    def controlled(self) -> bool:
+        return all(s.controlled for ss in self.sims.values() for s in ss)
+
+    def sample(self) -> None:
+        now = self.clock.now().timestamp()
+        from gridflex.demos.s2 import _state
+
+        for spec in self.config.sites:
+            kw = spec.base_kw + sum(_state(s)[0] for s in self.sims[spec.name]) / 1000.0
+            self.samples[spec.name].append((now, kw))
+
+    async def stop(self, cancel: bool = False) -> list[Any]:
+        """Wait for the simulators to end their day (``cancel``: end them now), then stop the CEMs."""
+        if cancel:
+            for t in self.tasks:
+                t.cancel()
+        out = await asyncio.gather(*self.tasks, return_exceptions=True)
+        for cem in self.cems.values():
+            await cem.stop()
+        return list(out)
+
+
+async def _first_plans(live: _Live, timeout_s: float = 60.0) -> dict[str, Any]:
+    """Each CEM's first plan with all its devices under control (the sites' baselines)."""
+    t0 = time.monotonic()
+    while True:
+        if live.controlled():
+            for cem in live.cems.values():
+                cem.request_replan("day-ahead")
+            break
+        if time.monotonic() - t0 > timeout_s or any(t.done() for t in live.tasks):
+            raise DataError("the S2 devices did not all come under control of their CEMs")
+        await asyncio.sleep(0.02)
+    counts = {n: c.plans for n, c in live.cems.items()}
+    while any(c.plans <= counts[n] for n, c in live.cems.items()):
+        if time.monotonic() - t0 > timeout_s:
+            raise DataError("a CEM did not plan its site")
+        await asyncio.sleep(0.02)
+    return {n: c.last_plan for n, c in live.cems.items()}
+
+
+def _capped_plan(cem: Any, start: datetime, isps: np.ndarray, n: int) -> Any:
+    """The site's plan with its import capped at zero over ``isps`` (of the window from ``start``):
+    the same devices and needs (the CEM's own snapshot), a model of its own (the CEM's warm one is left)."""
+    from gridflex.s2.planner import plan_site
+
+    req = replace(cem.snapshot(), warm=None)
+    times = req.start + timedelta(seconds=ISP_S) * np.arange(req.n)
+    k = ((np.array([t.timestamp() for t in times]) - start.timestamp()) // ISP_S).astype(int)
+    cap = np.where(np.isin(k, isps), 0.0, np.inf)
+    req.import_limit_kw = cap if req.import_limit_kw is None else np.minimum(req.import_limit_kw, cap)
+    return plan_site(cem.site, req)
+
+
+# ── the market round ─────────────────────────────────────────────────────────────────────────
+
+
+def _requests_and_network(
+    feeder: _Feeder, series: Any, product: Product, day_k0: int, buses: np.ndarray
+) -> tuple[list[FlexRequest], FlexNetwork, np.ndarray, str]:
+    """The DSO's FlexRequests (per overloaded branch and ISP of the window) and its FlexNetwork."""
+    from gridflex.grid.distribution.congestion import Limits
+    from gridflex.grid.distribution.powerflow import PowerFlow
+    from gridflex.grid.distribution.relief import DSO as _DSO
+    from gridflex.grid.distribution.relief import _network, rating_mw
+
+    net = feeder.net
+    limits = Limits()
+    rating = rating_mw(net)
+    used = rating > 0
+    limit_mw = rating * (limits.loading_pct - limits.loading_margin_pct) / 100.0
+    result = PowerFlow(net).run(series, angles=True)
+    flow_mw = result.branch_loading_pct / 100.0 * rating
+    over = (result.branch_loading_pct > limits.loading_pct) & used
+    over[:day_k0] = False  # the window only: the market round is for the rest of the day
+    names = [str(x) for x in net.branch_names()]
+    requests = [
+        FlexRequest(request_id=f"req-{names[k]}-{t}", participant=_DSO, product=product.product_id,
+                    congestion_point=names[k], isp=int(t), direction=Direction.UP,
+                    power_mw=float(np.ceil((flow_mw[t, k] - limit_mw[k]) * 1e5) / 1e5),
+                    max_price_eur_per_mwh=MAX_PRICE_EUR_PER_MWH)
+        for t, k in zip(*np.nonzero(over), strict=True)
+    ]  # fmt: skip
+    isps = np.flatnonzero(over.any(axis=1))
+    if not len(isps):
+        raise DataError("no overload in the day's window: nothing for the DSO to request")
+    worst = int(np.argmax(np.where(used, result.branch_loading_pct[isps].max(axis=0), -np.inf)))
+    network = _network(net, result, buses, isps, rating, used, limit_mw)
+    return requests, network, isps, names[worst]
+
+
+def _pool_offers(
+    pools: dict[str, FlexOfferBatch], product: Product, isps_day: np.ndarray, k0: int
+) -> list[FlexOffer]:
+    """One market FlexOffer (up) per pool: its aggregate's room below its summed baseline per ISP."""
+    from gridflex.flexoffer.aggregation import aggregate
+
+    offers = []
+    for bus, fleet in pools.items():
+        agg = aggregate(fleet, groups=np.zeros(len(fleet), dtype=np.int64)).aggregates
+        dt_h = fleet.interval_s / 3600.0
+        n = int(fleet.lengths[0])
+        assert fleet.default is not None
+        base_kw = fleet.default.energy_kwh.reshape(len(fleet), n).sum(axis=0) / dt_h
+        up_kw = base_kw - agg.lower_kwh / dt_h
+        w = isps_day - k0
+        keep = up_kw[w] >= MIN_UP_KW
+        if not keep.any():
+            continue
+        up_i = np.maximum(base_kw - fleet.lower_kwh.reshape(len(fleet), n) / dt_h, 0.0)[:, w].sum(axis=1)
+        prices = fleet.price_below_eur_per_mwh
+        price = float(np.average(prices, weights=up_i)) if up_i.sum() > 0 else float(prices.max())
+        offers.append(FlexOffer(
+            offer_id=f"pool-{bus}", participant=AGGREGATOR, product=product.product_id, congestion_point="",
+            node=bus, direction=Direction.UP, isps=[int(t) for t in isps_day[keep]],
+            power_mw=[float(np.floor(x * 1000.0) / 1e6) for x in up_kw[w][keep]],  # never above the room
+            price_eur_per_mwh=round(price + AGGREGATOR_MARGIN_EUR_PER_MWH, 2), divisible=True,
+            min_activation_factor=0.01))  # fmt: skip
+    return offers
+
+
+def _activated_kw(cleared: LocalResult, offers: list[FlexOffer], n: int, k0: int) -> dict[str, np.ndarray]:
+    """Per pool (bus), the activated up power per ISP of the window (kW)."""
+    out: dict[str, np.ndarray] = {}
+    for o in offers:
+        a = cleared.activation.get(o.offer_id, 0.0)
+        kw = np.zeros(n)
+        if a > 0:
+            kw[np.asarray(o.isps) - k0] = a * np.asarray(o.power_mw, dtype=float) * 1000.0
+        out[o.node] = kw
+    return out
+
+
+# ── settlement ───────────────────────────────────────────────────────────────────────────────
+
+
+def _settlement_doc(result_sites: dict[str, SiteRun], dispatch: dict[str, SiteDispatch], pool_price: dict[str, float],
+                    grid: TimeGrid, prices: np.ndarray) -> tuple[SettlementDocument, SettlementDocument]:  # fmt: skip
+    """The market's document: per pool and ISP, DSO → aggregator (with a penalty, BRP correction on
+    at the day-ahead price); the portfolio's: per site and ISP, aggregator → site at the site's price
+    (the aggregator carries the penalty risk). Two documents: a meter is in one activation at a time."""
+
+    def when(k: int) -> tuple[str, str]:
+        t0 = grid.start + timedelta(seconds=ISP_S * k)
+        return f"{t0:%Y-%m-%dT%H:%M:%SZ}", f"{t0 + timedelta(seconds=ISP_S):%Y-%m-%dT%H:%M:%SZ}"
+
+    acts: list[dict[str, Any]] = []
+    parts: list[dict[str, Any]] = []
+    for bus, d in dispatch.items():
+        members = [s for s in result_sites.values() if s.bus_name == bus]
+        for k in np.flatnonzero(d.instructed_kw > 1e-6):
+            start, end = when(int(k))
+            acts.append({"id": f"order-{bus}-{k}", "buyer": DSO, "seller": AGGREGATOR, "direction": "up",
+                         "start": start, "end": end, "power_kw": round(float(d.instructed_kw[k]), 6),
+                         "price_eur_per_mwh": pool_price[bus], "penalty_eur_per_mwh": PENALTY_EUR_PER_MWH,
+                         "meters": [s.spec.name for s in members]})  # fmt: skip
+    for s in result_sites.values():
+        if s.target_kw is None:
+            continue
+        part = s.plan_kw - s.target_kw
+        for k in np.flatnonzero(part > 1e-6):
+            start, end = when(int(k))
+            parts.append({"id": f"part-{s.spec.name}-{k}", "buyer": AGGREGATOR, "seller": s.spec.name,
+                         "direction": "up", "start": start, "end": end, "power_kw": round(float(part[k]), 6),
+                         "price_eur_per_mwh": s.price_eur_per_mwh, "meters": [s.spec.name],
+                         "brp_correction": False})  # fmt: skip
+    participants = [
+        {"id": DSO, "role": "DSO"},
+        {"id": AGGREGATOR, "role": "aggregator"},
+        {"id": BRP, "role": "BRP"},
+    ]
+    participants += [{"id": n, "role": "prosumer"} for n in result_sites]
+    docs = tuple(SettlementDocument.model_validate({
+        "participants": participants, "meters": [{"id": n, "brp": BRP} for n in result_sites],
+        "activations": a, "transfer_price_eur_per_mwh": [float(max(p, 0.0)) for p in prices],
+    }) for a in (acts, parts))  # fmt: skip
+    return docs[0], docs[1]
+
+
+def _meter(live: _Live, grid: TimeGrid, rng: np.random.Generator, noise_kw: float) -> dict[str, np.ndarray]:
+    """Each site's sampled power averaged per ISP (time-weighted), plus seeded meter noise."""
+    out = {}
+    edges = grid.start.timestamp() + ISP_S * np.arange(grid.n + 1)
+    for spec in live.config.sites:
+        name, samples = spec.name, live.samples[spec.name]
+        if len(samples) < 2:
+            raise DataError(f"{name}: too few power samples to meter the day")
+        t, kw = (np.asarray(x, dtype=float) for x in zip(*samples, strict=True))
+        # integrate the sampled power (held until the next sample) over each ISP
+        cum = np.concatenate([[0.0], np.cumsum(kw[:-1] * np.diff(t))])
+        at = np.interp(edges, t, cum)
+        mean = np.diff(at) / ISP_S
+        covered = (edges[1:] <= t[-1] + 1e-6) & (edges[:-1] >= t[0] - ISP_S)
+        mean = np.where(covered, mean, kw[-1])
+        # like sites behave as the live one; their meters' errors are independent
+        out[name] = spec.like_sites * mean + rng.normal(0.0, noise_kw * np.sqrt(spec.like_sites), grid.n)
+    return out
+
+
+# ── the day ──────────────────────────────────────────────────────────────────────────────────
+
+
+def check_day_config(config: DayConfig) -> None:
+    problems = config.validate()
+    if problems:
+        raise ValidationError("day", problems)
+
+
+def run_day(
+    config: DayConfig | None = None, on_step: Callable[[str, float], None] | None = None
+) -> DayResult:
+    """Run the day (module doc); ``on_step(step, seconds)`` after each of :data:`STEPS`."""
+    config = config or DayConfig()
+    check_day_config(config)
+    return asyncio.run(_day(config, on_step or (lambda step, s: None)))
+
+
+async def _day(config: DayConfig, on_step: Callable[[str, float], None]) -> DayResult:
+    from gridflex.market.prices import prices_on_grid
+
+    t_start = time.perf_counter()
+    steps: dict[str, float] = {}
+    mark = [time.perf_counter()]
+
+    def done(step: str) -> None:
+        now = time.perf_counter()
+        steps[step] = now - mark[0]
+        mark[0] = now
+        on_step(step, steps[step])
+
+    feeder = await asyncio.to_thread(_feeder, config)
+    grid = TimeGrid(config.start, ISP_S, config.periods)
+    prices = np.asarray(prices_on_grid(grid, ZONE), dtype=float)
+    k0 = 96 - config.periods  # first ISP of the window in the day
+    done("grid")
+    buses = feeder.buses
+    live = _Live(config, HeldClock(config.speed, config.start))
+    await live.start()
+    try:
+        result = await _market_and_delivery(config, feeder, grid, prices, k0, buses, live, done)
+    except BaseException:
+        await live.stop(cancel=True)
+        raise
+    summaries = await live.stop()
+    for sims, site in zip(live.sims.values(), result.sites.values(), strict=True):
+        for sim in sims:
+            summ = summaries.pop(0)
+            site.devices.append({"kind": sim.kind, "instructions_received": len(sim.received),
+                                 "summary": summ if isinstance(summ, dict) else {"error": repr(summ)}})  # fmt: skip
+    result.wall_s = time.perf_counter() - t_start
+    result.step_s = steps
+    return result
+
+
+async def _market_and_delivery(
+    config: DayConfig, feeder: _Feeder, grid: TimeGrid, prices: np.ndarray, k0: int, buses: list[int],
+    live: _Live, done: Callable[[str], None],
+) -> DayResult:  # fmt: skip
+    from gridflex.market.local import clear_local
+
+    stop = asyncio.Event()
+
+    async def sampler() -> None:
+        while not stop.is_set():
+            live.sample()
+            await asyncio.sleep(0.02)
+
+    sampling = asyncio.create_task(sampler())
+    try:
+        done("sites")
+        plans = await _first_plans(live)
+        done("plans")
+        net, n = feeder.net, config.periods
+        sites: dict[str, SiteRun] = {}
+        delta = np.zeros_like(feeder.series.p_mw)
+        for spec in config.sites:
+            bus = buses[spec.bus % len(buses)]
+            run = SiteRun(spec, str(net.bus.name[bus]), _element_at(net, bus), spec.like_sites * _window_kw(plans[spec.name], config.start, n),
+                          np.zeros(n), np.zeros(n), 0.0)  # fmt: skip
+            delta[k0:, run.element] += run.plan_kw / 1000.0
+            sites[spec.name] = run
+        planned = feeder.series.with_changes(delta, "the sites' D-prognosis")
+        product = Product.model_validate(dict(
+            product_id=f"LF-{GRID}-{DAY:%Y-%m-%d}", kind="local_flex", isp_s=ISP_S, n_isps=96, delivery_start=DAY,
+            price_min_eur_per_mwh=-1000, price_max_eur_per_mwh=MAX_PRICE_EUR_PER_MWH))  # fmt: skip
+        pool_buses = np.unique([buses[s.bus % len(buses)] for s in config.sites])
+        requests, network, isps, branch = await asyncio.to_thread(
+            _requests_and_network, feeder, planned, product, k0, pool_buses
+        )
+        done("requests")
+        offers_in = await asyncio.gather(*(
+            asyncio.to_thread(_site_flexibility, live.cems[name], run, config.start, isps - k0, n)
+            for name, run in sites.items()))  # fmt: skip
+        flexoffers = site_flexoffers(offers_in)
+        group, places = location_groups(flexoffers)
+        pools = {
+            str(places[g]): flexoffers.batch.take(np.flatnonzero(group == g)) for g in range(len(places))
+        }
+        offers = _pool_offers(pools, product, isps, k0)
+        done("flexoffers")
+        if not offers:
+            raise DataError("no site has up flexibility in the requested ISPs: nothing to offer")
+        cleared = clear_local(product, requests, offers, network=network)  # ~0.1 s; the clock holds
+        from gridflex.market.dispatch import dispatch_orders
+
+        activated = {b: kw for b, kw in _activated_kw(cleared, offers, n, k0).items() if kw.any()}
+        dispatch = dispatch_orders(pools, activated, "up") if activated else {}
+        for d in dispatch.values():
+            for i, sid in enumerate(d.members.ids.tolist()):
+                assert d.members.schedule is not None
+                sites[sid].target_kw = d.members.schedule.energy_kwh[i * n : (i + 1) * n] / grid.step_h
+        done("clearing")
+        await _instruct(live, sites, grid)
+        live.clock.release()  # the market round is over: the devices run to midnight
+        done("instructions")
+        await asyncio.wait(live.tasks)
+    finally:
+        stop.set()
+        await sampling
+    rng = np.random.default_rng(config.seed)
+    metered = _meter(live, grid, rng, config.meter_noise_kw)
+    for name, run in sites.items():
+        run.metered_kw = metered[name]
+        run.instructions_after = sum(len(s.received) for s in live.sims[name]) - run.instructions_before
+    done("delivery")
+    result = _settle_and_verify(config, feeder, grid, prices, k0, sites, flexoffers, pools, product, requests,
+                                offers, network, cleared, dispatch, branch, planned)  # fmt: skip
+    done("settlement")
+    return result
+
+
+def _site_flexibility(cem: Any, run: SiteRun, start: datetime, isps: np.ndarray, n: int) -> SiteFlexibility:
+    """The site's up flexibility in ``isps`` (window indices) and its price (module doc, step 2)."""
+    from gridflex.s2.planner import plan_site
+
+    capped = _capped_plan(cem, start, isps, n)
+    free = plan_site(cem.site, replace(cem.snapshot(), warm=None))  # the same snapshot, uncapped
+    run.capped_kw = run.spec.like_sites * _window_kw(capped, start, n, run.plan_kw / run.spec.like_sites)
+    up = np.zeros(n)
+    up[isps] = np.clip(run.plan_kw[isps] - run.capped_kw[isps], 0.0, None)
+    up[up < MIN_UP_KW] = 0.0
+    run.up_kw = up
+    up_mwh = float(up.sum()) * ISP_S / 3600.0 / 1000.0
+    extra = max(_energy_cost_eur(capped) - _energy_cost_eur(free), 0.0)
+    run.price_eur_per_mwh = round((extra / up_mwh if up_mwh > 0 else 0.0) + SITE_MARGIN_EUR_PER_MWH, 2)
+    return SiteFlexibility(run.spec.name, run.bus_name, start, run.plan_kw, up, np.zeros(n),
+                           price_up_eur_per_mwh=run.price_eur_per_mwh)  # fmt: skip
+
+
+async def _instruct(live: _Live, sites: dict[str, SiteRun], grid: TimeGrid, timeout_s: float = 30.0) -> None:
+    """Each activated site's new schedule as its CEM's import cap over the activated ISPs (the fuse
+    elsewhere in between); waits until every such CEM has re-planned (its instructions are sent)."""
+    plans_before = {}
+    for name, run in sites.items():
+        run.instructions_before = sum(len(s.received) for s in live.sims[name])
+        if run.target_kw is None:
+            continue
+        on = np.flatnonzero(run.plan_kw - run.target_kw > 1e-6)
+        if not len(on):
+            run.target_kw = None
+            continue
+        cap = [(grid.start + timedelta(seconds=ISP_S * int(k)),
+                float(run.target_kw[k]) / run.spec.like_sites if k in on else run.spec.fuse_kw) for k in range(on[0], on[-1] + 1)]  # fmt: skip
+        cap.append((grid.start + timedelta(seconds=ISP_S * (int(on[-1]) + 1)), run.spec.fuse_kw))
+        plans_before[name] = live.cems[name].plans
+        live.cems[name].set_congestion_limit(import_kw=cap)
+    t0 = time.monotonic()
+    while any(live.cems[n].plans <= p for n, p in plans_before.items()):
+        if time.monotonic() - t0 > timeout_s:
+            raise DataError("a CEM did not re-plan after its activation")
+        await asyncio.sleep(0.02)
+
+
+def _settle_and_verify(
+    config: DayConfig, feeder: _Feeder, grid: TimeGrid, prices: np.ndarray, k0: int, sites: dict[str, SiteRun],
+    flexoffers: SiteFlexOffers, pools: dict[str, FlexOfferBatch], product: Product, requests: list[FlexRequest],
+    offers: list[FlexOffer], network: FlexNetwork, cleared: LocalResult, dispatch: dict[str, SiteDispatch],
+    branch: str, planned: Any,
+) -> DayResult:  # fmt: skip
+    """Baseline (nominated D-prognosis), settlement, and the relief in the AC power flow."""
+    from gridflex.grid.distribution.powerflow import PowerFlow
+    from gridflex.market.baselines import BaselineSpec, compute_baseline, day_layout
+    from gridflex.market.baselines.spec import BaselineInputs
+    from gridflex.market.settlement import settle
+
+    meter_ids = list(sites)
+    metered = np.array([sites[m].metered_kw for m in meter_ids])
+    layout = day_layout(grid, "UTC")
+    inputs = BaselineInputs(layout, layout.day_mask([grid.start.date()]),
+                            prognosis_kw=np.array([sites[m].plan_kw for m in meter_ids]))  # fmt: skip
+    baseline = compute_baseline(metered, BaselineSpec.model_validate({"method": "nominated"}), inputs)
+    pool_price = {o.node: o.price_eur_per_mwh for o in offers}
+    docs = _settlement_doc(sites, dispatch, pool_price, grid, prices)
+    both = [settle(d, grid, meter_ids, baseline, metered) for d in docs]
+    settlement = Settlement(pd.concat([b.lines for b in both], ignore_index=True),
+                            pd.concat([b.activations for b in both], ignore_index=True), both[0].roles)  # fmt: skip
+
+    pf = PowerFlow(feeder.net)
+    names = [str(x) for x in feeder.net.branch_names()]
+    b = names.index(branch)
+    loading, overloaded, worst = {}, {}, {}
+    for label, kw in (("before", None), ("planned", "target_kw"), ("delivered", "metered_kw")):
+        delta = np.zeros_like(feeder.series.p_mw)
+        for s in sites.values():
+            v = getattr(s, kw) if kw else None
+            if v is not None:
+                delta[k0:, s.element] += (v - s.plan_kw) / 1000.0
+        res = pf.run(planned.with_changes(delta), angles=False)
+        pct = res.branch_loading_pct[k0:]
+        loading[label] = pct[:, b].copy()
+        overloaded[label] = int((pct > 100.0).any(axis=1).sum())
+        worst[label] = float(pct.max(initial=0.0))
+    return DayResult(config, grid, prices, sites, flexoffers, pools, product, requests, offers, network, cleared,
+                     dispatch, branch, loading, overloaded, worst, baseline, metered, meter_ids, docs, settlement,
+                     0.0)  # fmt: skip
+
+
+def summary_json(result: DayResult) -> dict[str, Any]:
+    """The day's figures as JSON (``summary.json``)."""
+    return {
+        "directions": "up = more power into the grid (less consumption); power positive = consumption",
+        "day": f"{result.grid.start:%Y-%m-%dT%H:%M:%SZ}",
+        "grid": GRID,
+        "congestion_branch": result.congestion_branch,
+        "requests": len(result.requests),
+        "offers": len(result.offers),
+        "clearing": result.cleared.to_json(),
+        "max_loading_pct": {k: round(v, 2) for k, v in result.max_loading_pct.items()},
+        "overloaded_isps": result.overloaded_isps,
+        "sites": {n: {"bus": s.bus_name, "price_up_eur_per_mwh": s.price_eur_per_mwh,
+                      "up_offered_kwh": round(float(s.up_kw.sum()) * result.grid.step_h, 3),
+                      "activated_kwh": 0.0 if s.target_kw is None else round(float((s.plan_kw - s.target_kw).sum()) * result.grid.step_h, 3),
+                      "instructions_after_activation": s.instructions_after, "devices": s.devices}
+                  for n, s in result.sites.items()},
+        "payments": [{"payer": a, "payee": b, "eur": e, "why": w} for a, b, e, w in result.payments()],
+        "gains_eur": result.gains_eur(),
+        "wall_s": round(result.wall_s, 2),
+        "step_s": {k: round(v, 3) for k, v in result.step_s.items()},
+    }  # fmt: skip
+
+
+def write_day(result: DayResult, out: str | Path) -> dict[str, Path]:
+    """Write the day under ``out``: the offline report, the sites' flex-offers (FlexOffer JSON with
+    ``locationId`` and the schedules the market gave them), the local market round (``gridflex market
+    local`` reads it), the settlement statements and a JSON summary. Returns name → path."""
+    from gridflex.flexoffer.from_site import site_flexoffers_to_json
+    from gridflex.market.io import LocalDocument
+    from gridflex.reports.day import day_report
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {k: out / v for k, v in {"report": "report.html", "flexoffers": "flexoffers.json",
+             "local": "local-round.json", "statements": "statements.csv", "summary": "summary.json"}.items()}  # fmt: skip
+    paths["flexoffers"].write_text(json.dumps(site_flexoffers_to_json(_with_schedules(result)), indent=1) + "\n",
+                                   encoding="utf-8")  # fmt: skip
+    round_ = LocalDocument.model_validate(dict(product=result.product, requests=result.requests,
+                                               offers=result.offers, network=result.network))  # fmt: skip
+    paths["local"].write_text(round_.model_dump_json(indent=1, exclude_none=True) + "\n", encoding="utf-8")
+    result.settlement.write_csv(paths["statements"])
+    paths["summary"].write_text(json.dumps(summary_json(result), indent=1) + "\n", encoding="utf-8")
+    day_report(result, paths["report"])
+    return paths
+
+
+def _with_schedules(result: DayResult) -> SiteFlexOffers:
+    """The sites' flex-offers with the schedule each was given (its baseline where not activated)."""
+    from gridflex.flexoffer.model import Schedule
+
+    batch = result.flexoffers.batch
+    assert batch.default is not None
+    energy = batch.default.energy_kwh.copy()
+    for i, sid in enumerate(batch.ids.tolist()):
+        target = result.sites[sid].target_kw
+        if target is not None:
+            energy[batch.offsets[i] : batch.offsets[i + 1]] = target * result.grid.step_h
+    return SiteFlexOffers(
+        batch.with_schedule(Schedule(batch.default.start_s, energy)), result.flexoffers.locations
+    )
