@@ -65,11 +65,11 @@ def day(
         paid.add_row(payer, payee, f"{eur:,.2f}", why)
     console.print(paid)
     gains = Table(title="what each actor gained against doing nothing (EUR, + = better off)")
-    for col in ("actor", "settlement", "energy bill change", "gain"):
+    for col in ("actor", "settlement", "energy cost of the flexibility", "gain"):
         gains.add_column(col, justify="left" if col == "actor" else "right")
     for actor, g in result.gains_eur().items():
-        bill = g.get("energy_bill_change_eur")
-        gains.add_row(actor, f"{g['settlement_eur']:+,.2f}", "" if bill is None else f"{bill:+,.2f}",
+        cost = g.get("energy_cost_eur")
+        gains.add_row(actor, f"{g['settlement_eur']:+,.2f}", "" if cost is None else f"{cost:,.2f}",
                       f"{g.get('gain_eur', g['settlement_eur']):+,.2f}")  # fmt: skip
     console.print(gains)
     paths = write_day(result, out)

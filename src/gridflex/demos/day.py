@@ -69,7 +69,7 @@ ZONE = "Germany/Austria/Luxembourg"
 TOKEN = "day-token"
 DSO, AGGREGATOR, BRP = "dso", "aggregator", "brp"
 ISP_S = 900
-PENALTY_EUR_PER_MWH = 300.0  # the aggregator's shortfall towards the DSO
+PENALTY_EUR_PER_MWH = 150.0  # the aggregator's shortfall towards the DSO
 MAX_PRICE_EUR_PER_MWH = 1000.0  # the DSO's cap per request
 SITE_MARGIN_EUR_PER_MWH = 40.0
 AGGREGATOR_MARGIN_EUR_PER_MWH = 30.0
@@ -152,11 +152,14 @@ class SiteRun:
     capped_kw: np.ndarray  # its plan with the import capped at zero in the requested ISPs
     up_kw: np.ndarray
     price_eur_per_mwh: float
+    flex_cost_eur: float = 0.0  # what the capped plan's energy costs more than the free one (all its up)
     target_kw: np.ndarray | None = None  # after the activation (None: not activated)
     metered_kw: np.ndarray | None = None
     instructions_before: int = 0  # S2 instructions its devices received before the activation
     instructions_after: int = 0  # and after it
+    instructed_at: list[datetime] = field(default_factory=list)  # execution times of those after it
     devices: list[dict[str, Any]] = field(default_factory=list)
+    received_before: dict[str, int] = field(default_factory=dict)  # per device kind
 
 
 @dataclass(eq=False)
@@ -188,20 +191,20 @@ class DayResult:
     step_s: dict[str, float] = field(default_factory=dict)
 
     def gains_eur(self) -> dict[str, dict[str, float]]:
-        """Per participant against doing nothing: the settlement's net, and for a site also the change
-        of its energy bill at day-ahead prices (metered − baseline) and the sum of both."""
+        """Per participant against doing nothing: the settlement's net and, for a site, what its
+        activated share costs it in energy (its CEM's capped plan against its free one, at day-ahead
+        prices, times the share of its offered up energy it was asked for) and the difference of both.
+        The metered bill is not used: over a whole day it mostly measures the D-prognosis' error."""
         totals = self.settlement.totals()
-        net = {str(p): float(row["net_eur"]) for p, row in totals.iterrows()}
-        out = {p: {"settlement_eur": round(v, 2)} for p, v in net.items()}
-        dt_h = self.grid.step_h
-        for k, m in enumerate(self.meter_ids):
-            bill = float(
-                ((self.metered_kw[k] - self.baseline_kw[k]) * dt_h * self.prices_eur_per_mwh).sum() / 1000
-            )
-            row = out.setdefault(m, {"settlement_eur": 0.0})
-            row["energy_bill_change_eur"] = round(bill, 2)
-            row["gain_eur"] = round(row["settlement_eur"] - bill, 2)
-        return out  # fmt: skip
+        out = {str(p): {"settlement_eur": round(float(row["net_eur"]), 2)} for p, row in totals.iterrows()}
+        for name, s in self.sites.items():
+            offered = float(s.up_kw.sum())
+            asked = 0.0 if s.target_kw is None else float((s.plan_kw - s.target_kw).sum())
+            cost = s.flex_cost_eur * (asked / offered if offered > 0 else 0.0)
+            row = out.setdefault(name, {"settlement_eur": 0.0})
+            row["energy_cost_eur"] = round(cost, 2)
+            row["gain_eur"] = round(row["settlement_eur"] - cost, 2)
+        return out
 
     def summary(self) -> list[tuple[str, str]]:
         c = self.cleared
@@ -456,9 +459,11 @@ def _requests_and_network(
 
 
 def _pool_offers(
-    pools: dict[str, FlexOfferBatch], product: Product, isps_day: np.ndarray, k0: int
-) -> list[FlexOffer]:
-    """One market FlexOffer (up) per pool: its aggregate's room below its summed baseline per ISP."""
+    pools: dict[str, FlexOfferBatch], product: Product, isps_day: np.ndarray, k0: int,
+    day_ahead_eur_per_mwh: np.ndarray,
+) -> list[FlexOffer]:  # fmt: skip
+    """One market FlexOffer (up) per pool: its aggregate's room below its summed baseline per ISP, at
+    its sites' energy-weighted price plus the expected BRP correction and the aggregator's margin."""
     from gridflex.flexoffer.aggregation import aggregate
 
     offers = []
@@ -476,6 +481,8 @@ def _pool_offers(
         up_i = np.maximum(base_kw - fleet.lower_kwh.reshape(len(fleet), n) / dt_h, 0.0)[:, w].sum(axis=1)
         prices = fleet.price_below_eur_per_mwh
         price = float(np.average(prices, weights=up_i)) if up_i.sum() > 0 else float(prices.max())
+        # the BRP correction the aggregator will pay for the energy it moves, at the day-ahead price
+        price += float(np.mean(np.maximum(day_ahead_eur_per_mwh[w][keep], 0.0)))
         offers.append(FlexOffer(
             offer_id=f"pool-{bus}", participant=AGGREGATOR, product=product.product_id, congestion_point="",
             node=bus, direction=Direction.UP, isps=[int(t) for t in isps_day[keep]],
@@ -662,7 +669,7 @@ async def _market_and_delivery(
         pools = {
             str(places[g]): flexoffers.batch.take(np.flatnonzero(group == g)) for g in range(len(places))
         }
-        offers = _pool_offers(pools, product, isps, k0)
+        offers = _pool_offers(pools, product, isps, k0, prices)
         done("flexoffers")
         if not offers:
             raise DataError("no site has up flexibility in the requested ISPs: nothing to offer")
@@ -687,7 +694,9 @@ async def _market_and_delivery(
     metered = _meter(live, grid, rng, config.meter_noise_kw)
     for name, run in sites.items():
         run.metered_kw = metered[name]
-        run.instructions_after = sum(len(s.received) for s in live.sims[name]) - run.instructions_before
+        after = [m for s in live.sims[name] for m in s.received[run.received_before.get(s.kind, 0) :]]
+        run.instructions_after = len(after)
+        run.instructed_at = sorted(m.execution_time for m in after)
     done("delivery")
     result = _settle_and_verify(config, feeder, grid, prices, k0, sites, flexoffers, pools, product, requests,
                                 offers, network, cleared, dispatch, branch, planned)  # fmt: skip
@@ -707,7 +716,8 @@ def _site_flexibility(cem: Any, run: SiteRun, start: datetime, isps: np.ndarray,
     up[up < MIN_UP_KW] = 0.0
     run.up_kw = up
     up_mwh = float(up.sum()) * ISP_S / 3600.0 / 1000.0
-    extra = max(_energy_cost_eur(capped) - _energy_cost_eur(free), 0.0)
+    extra = max(_energy_cost_eur(capped) - _energy_cost_eur(free), 0.0) * run.spec.like_sites
+    run.flex_cost_eur = extra
     run.price_eur_per_mwh = round((extra / up_mwh if up_mwh > 0 else 0.0) + SITE_MARGIN_EUR_PER_MWH, 2)
     return SiteFlexibility(run.spec.name, run.bus_name, start, run.plan_kw, up, np.zeros(n),
                            price_up_eur_per_mwh=run.price_eur_per_mwh)  # fmt: skip
@@ -718,7 +728,8 @@ async def _instruct(live: _Live, sites: dict[str, SiteRun], grid: TimeGrid, time
     elsewhere in between); waits until every such CEM has re-planned (its instructions are sent)."""
     plans_before = {}
     for name, run in sites.items():
-        run.instructions_before = sum(len(s.received) for s in live.sims[name])
+        run.received_before = {s.kind: len(s.received) for s in live.sims[name]}
+        run.instructions_before = sum(run.received_before.values())
         if run.target_kw is None:
             continue
         on = np.flatnonzero(run.plan_kw - run.target_kw > 1e-6)

@@ -77,13 +77,14 @@ def day_report(result: Any, path: str | Path) -> Path:
     gains = []
     for actor, g in result.gains_eur().items():
         text = f"settlement {g['settlement_eur']:+,.2f} EUR"
-        if "energy_bill_change_eur" in g:
-            text += f", energy bill {g['energy_bill_change_eur']:+,.2f} EUR, gain {g['gain_eur']:+,.2f} EUR"
+        if "energy_cost_eur" in g:
+            text += f", energy cost of its flexibility {g['energy_cost_eur']:,.2f} EUR, gain {g['gain_eur']:+,.2f} EUR"
         gains.append((actor, text))
     relief = result.loading_pct["before"] - result.loading_pct["delivered"]
     gains.append(("dso: relief", f"{float(np.max(relief)):.1f} points of loading at most; overloaded ISPs "
                   f"{result.overloaded_isps['before']} → {result.overloaded_isps['delivered']}"))  # fmt: skip
     sections.append(Section("What each actor gained against doing nothing",
-                            "Energy bill: the site's metered − baseline energy at the day-ahead price.",
+                            "A site's energy cost: its energy manager's plan with the activated share "
+                            "against its free plan, at day-ahead prices.",
                             table=gains))  # fmt: skip
     return write_report(path, "gridflex — the day from device to grid", sections, FOOTER)
