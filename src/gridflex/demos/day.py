@@ -1,39 +1,45 @@
 """``gridflex demo``: the day from device to grid, end to end.
 
-One winter day on a stressed SimBench LV feeder, on real day-ahead prices:
+One winter day on a stressed SimBench MV feeder, on real day-ahead prices:
 
-1. **Devices → CEMs (S2).** Homes and an office each run their own CEM (``gridflex.s2.server.CEM``,
+1. **Devices → CEMs (S2).** Home and office sites each run their own CEM (``gridflex.s2.server.CEM``,
    ephemeral port on 127.0.0.1, bearer token) with device simulators of ``gridflex rm simulate``
    connected over real WebSockets, all on one accelerated clock (as ``cem serve --speed``). The
-   day runs from ``START_HOUR`` to midnight; every site hangs on one bus of the feeder.
+   clock holds still while the devices connect, the CEMs make their first plans and the market
+   round runs (:class:`HeldClock`), so the day starts at 00:00 UTC whatever the machine's load; then
+   the devices run the whole day. Each live site stands for ``like_sites`` sites like it behind its
+   MV bus (an MV/LV substation): its plans, flexibility and meter readings count that many times,
+   each like site's meter with its own noise.
 2. **Sites → flex-offers (the C-VPP arrow).** Each CEM's first plan is the site's schedule and its
-   baseline (USEF D-prognosis). The DSO's forecast (below) names the congested ISPs; each CEM then
-   plans once more with its import capped at zero over them: the lowest import the site can reach
-   there with every device need kept. Schedule minus that is its **up** flexibility; both become a
-   FlexOffer with the site's bus as ``locationId`` (:mod:`gridflex.flexoffer.from_site`). Its price:
-   what the capped plan costs more at day-ahead prices, per MWh of up, plus the site's margin.
+   baseline (USEF D-prognosis). The DSO's forecast (below) names the congested ISPs; each CEM's
+   snapshot is then planned once more with the site's import capped at zero over them: the lowest
+   import the site can reach there with every device need kept. Schedule minus that is its **up**
+   flexibility; both become a FlexOffer with the site's bus as ``locationId``
+   (:mod:`gridflex.flexoffer.from_site`). Its price: what the capped plan's energy costs more than
+   the free plan's at day-ahead prices, per MWh of up, plus the site's margin.
 3. **Aggregator.** The sites of one bus form one pool, aggregated (``flexoffer.aggregate``); each
    pool becomes a market FlexOffer (node = its bus, up, per ISP) at its members' energy-weighted
-   price plus the aggregator's margin.
+   price, plus the BRP correction it expects to pay (the day-ahead price), plus its margin.
 4. **DSO (T-VPP).** A time-series AC power flow of the feeder with the stress generator's heat pumps
-   and EVs plus the sites' baselines forecasts the evening overloads; a FlexRequest per overloaded
-   branch and ISP asks for the MW above the rating (less the 1 % margin), with the sensitivities
-   of every branch to the pools' buses as the FlexNetwork (``grid.distribution.relief``).
+   and EVs plus the sites' baselines forecasts the overloads; a FlexRequest per overloaded branch
+   and ISP asks for the MW above the rating (less the 1 % margin), with the sensitivities of every
+   branch to the pools' buses as the FlexNetwork (``grid.distribution.relief``).
 5. **Market.** ``clear_local``: least cost, network-aware. Accepted activations are disaggregated
    per pool to its sites against their baselines (``market.dispatch.dispatch_orders``), every site
    schedule checked inside its flex-offer, and reach the devices as S2 instructions: each CEM gets
    its site's new schedule as an import cap over the ISPs (``set_congestion_limit``) and re-plans.
 6. **Delivery.** The simulators execute; each site's power is metered per ISP (with seeded meter
    noise), baselined (the nominated D-prognosis, ``market.baselines``) and settled
-   (``market.settlement``): DSO → aggregator for the relief, aggregator → sites for their part,
-   penalties for a shortfall, aggregator → BRP for the energy moved in its perimeter, at the
-   day-ahead price. A second AC power flow with the metered sites verifies the relief.
+   (``market.settlement``): DSO → aggregator for the relief (penalty for a shortfall, BRP
+   correction at the day-ahead price), aggregator → sites for their part. A second AC power flow
+   with the metered sites verifies the relief.
 
 Signs: power positive = consumption; flexibility **up** = more power into the grid.
-Data: SimBench ``1-LV-rural1--2-sw`` (ODbL; 2016-01-20, a Wednesday), day-ahead prices of
-Germany/Austria/Luxembourg on 2018-01-17 (a Wednesday; Bundesnetzagentur | SMARD.de, CC BY 4.0):
-the profiles' day is mapped onto the prices' day, period by period. Site sizes, margins, noise and
-penalty are synthetic (no public data for them).
+Data: SimBench ``1-MV-semiurb--0-sw`` (ODbL; 2016-01-20, a Wednesday) with the stress generator's
+``WINTER`` scenario, day-ahead prices of Germany/Austria/Luxembourg on 2018-01-17 (a Wednesday;
+Bundesnetzagentur | SMARD.de, CC BY 4.0): the profiles' day is mapped onto the prices' day, period
+by period. Site sizes, the number of like sites, margins, meter noise and penalty are synthetic (no
+public data for them).
 """
 
 from __future__ import annotations
@@ -167,7 +173,7 @@ class DayResult:
     """Everything the summary, the report and the tests read."""
 
     config: DayConfig
-    grid: TimeGrid  # the day's window (ISPs from ``config.start`` to midnight)
+    grid: TimeGrid  # the day: 96 ISPs from ``config.start``
     prices_eur_per_mwh: np.ndarray  # on ``grid``
     sites: dict[str, SiteRun]
     flexoffers: SiteFlexOffers
@@ -212,7 +218,8 @@ class DayResult:
         ml = self.max_loading_pct
         oi = self.overloaded_isps
         return [
-            ("day", f"{self.grid.start:%Y-%m-%d %H:%M} to midnight UTC, {len(self.sites)} sites over S2"),
+            ("day", f"{self.grid.start:%Y-%m-%d} UTC, {len(self.sites)} live sites over S2 standing for "
+                    f"{sum(s.spec.like_sites for s in self.sites.values())}"),
             ("feeder", f"{GRID} (SimBench), winter stress; congestion at {self.congestion_branch}"),
             ("flexibility", "up = more power into the grid (less consumption); power + = consumption"),
             ("requests (DSO)", f"{len(self.requests)} FlexRequests over {len({r.isp for r in self.requests})} ISPs"),
@@ -358,7 +365,7 @@ class _Live:
             sims = [Simulator(k, f"ws://127.0.0.1:{port}/s2", TOKEN, clock=self.clock, tick_s=0.02,
                               report_every_s=0.2) for k in spec.kinds]  # fmt: skip
             for sim in sims:
-                if sim.kind == "ev":  # plugged in from the start, leaves at midnight with its need
+                if sim.kind == "ev":  # plugged in from the start, leaves before midnight with its need
                     sim.device.arrival_after_s = 0.0
                     sim.device.departure_after_s = (end - self.config.start).total_seconds() - 600.0
             self.cems[spec.name], self.sims[spec.name] = cem, sims
@@ -684,7 +691,7 @@ async def _market_and_delivery(
                 sites[sid].target_kw = d.members.schedule.energy_kwh[i * n : (i + 1) * n] / grid.step_h
         done("clearing")
         await _instruct(live, sites, grid)
-        live.clock.release()  # the market round is over: the devices run to midnight
+        live.clock.release()  # the market round is over: the devices run the day
         done("instructions")
         await asyncio.wait(live.tasks)
     finally:
