@@ -811,6 +811,7 @@ def summary_json(result: DayResult) -> dict[str, Any]:
         "clearing": result.cleared.to_json(),
         "max_loading_pct": {k: round(v, 2) for k, v in result.max_loading_pct.items()},
         "overloaded_isps": result.overloaded_isps,
+        "congestion_loading_pct": {k: [round(float(x), 2) for x in v] for k, v in result.loading_pct.items()},
         "sites": {n: {"bus": s.bus_name, "price_up_eur_per_mwh": s.price_eur_per_mwh,
                       "up_offered_kwh": round(float(s.up_kw.sum()) * result.grid.step_h, 3),
                       "activated_kwh": 0.0 if s.target_kw is None else round(float((s.plan_kw - s.target_kw).sum()) * result.grid.step_h, 3),
