@@ -119,3 +119,45 @@ def test_a_bad_day_is_refused_naming_each_field():
     assert "day.sites" in text and "day.speed" in text and "day.seed" in text
     with pytest.raises(ValidationError, match="appears more than once"):
         run_day(DayConfig(sites=(OFFICE, OFFICE)))
+
+
+def test_the_held_clock_stands_still_and_resumes_without_a_jump():
+    import time
+    from datetime import UTC, datetime
+
+    from gridflex.demos.day import HeldClock
+
+    start = datetime(2018, 1, 17, tzinfo=UTC)
+    clock = HeldClock(3600.0, start)
+    time.sleep(0.05)
+    assert clock.now() == start  # it starts held: setting up takes no simulated time
+    clock.release()
+    time.sleep(0.05)
+    t1 = clock.now()
+    assert timedelta(seconds=100) < t1 - start < timedelta(seconds=3600)  # ~0.05 s × 3600, not 0.1 s × 3600
+    clock.hold()
+    t2 = clock.now()
+    time.sleep(0.05)
+    assert clock.now() == t2
+
+
+def test_metering_integrates_the_sampled_power_per_isp_and_scales_like_sites():
+    from types import SimpleNamespace
+
+    from gridflex.demos.day import _meter
+    from gridflex.timegrid import TimeGrid
+
+    grid = TimeGrid(datetime_utc(), 900, 2)
+    t0 = grid.start.timestamp()
+    # 2 kW for the first ISP, 6 kW for the second (held from each sample to the next)
+    samples = [(t0 + s, 2.0 if s < 900 else 6.0) for s in range(0, 1800, 60)] + [(t0 + 1800, 6.0)]
+    spec = SimpleNamespace(name="s", like_sites=10)
+    live = SimpleNamespace(config=SimpleNamespace(sites=[spec]), samples={"s": samples})
+    out = _meter(live, grid, np.random.default_rng(0), 0.0)
+    np.testing.assert_allclose(out["s"], [20.0, 60.0])
+
+
+def datetime_utc():
+    from datetime import UTC, datetime
+
+    return datetime(2018, 1, 17, tzinfo=UTC)
