@@ -125,7 +125,7 @@ def test_the_held_clock_stands_still_and_resumes_without_a_jump():
     import time
     from datetime import UTC, datetime
 
-    from gridflex.demos.day import HeldClock
+    from gridflex.demos.day_sites import HeldClock
 
     start = datetime(2018, 1, 17, tzinfo=UTC)
     clock = HeldClock(3600.0, start)
@@ -144,7 +144,7 @@ def test_the_held_clock_stands_still_and_resumes_without_a_jump():
 def test_metering_integrates_the_sampled_power_per_isp_and_scales_like_sites():
     from types import SimpleNamespace
 
-    from gridflex.demos.day import _meter
+    from gridflex.demos.day_sites import meter as _meter
     from gridflex.timegrid import TimeGrid
 
     grid = TimeGrid(datetime_utc(), 900, 2)
