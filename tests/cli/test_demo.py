@@ -74,6 +74,8 @@ def test_demo_runs_the_day_and_writes_its_files(tmp_path):
         assert words in r.output, words
     summary = json.loads((out / "summary.json").read_text())
     assert summary["overloaded_isps"]["planned"] <= summary["overloaded_isps"]["before"]
+    assert summary["overload_mwh"]["planned"] < summary["overload_mwh"]["before"]
+    assert "MWh less above their ratings" in r.output or "more above their ratings" in r.output
     assert abs(sum(g["settlement_eur"] for g in summary["gains_eur"].values())) < 0.05  # money only moves
     offers = json.loads((out / "flexoffers.json").read_text())["flexOffers"]
     assert {fo["locationId"] for fo in offers} == {s["bus"] for s in summary["sites"].values()}

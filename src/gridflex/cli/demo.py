@@ -72,6 +72,13 @@ def day(
         gains.add_row(actor, f"{g['settlement_eur']:+,.2f}", "" if cost is None else f"{cost:,.2f}",
                       f"{g.get('gain_eur', g['settlement_eur']):+,.2f}")  # fmt: skip
     console.print(gains)
+    dso = result.gains_eur().get("dso", {})
+    if "eur_per_mwh_removed" in dso:
+        console.print(f"The DSO's lines carried {dso['overload_removed_mwh']:.2f} MWh less above their ratings: "
+                      f"{dso['eur_per_mwh_removed']:,.2f} EUR per MWh of overload removed.")  # fmt: skip
+    elif "overload_removed_mwh" in dso:
+        console.print(f"As delivered, the DSO's lines carried {-dso['overload_removed_mwh']:.2f} MWh more above "
+                      "their ratings than forecast: the sites' execution missed the cleared relief.")  # fmt: skip
     paths = write_day(result, out)
     console.print(f"Written to [bold]{out}[/]: " + ", ".join(p.name for p in paths.values())
                   + " (the report works offline).")  # fmt: skip

@@ -201,6 +201,7 @@ class DayResult:
     settlement: Settlement
     wall_s: float
     step_s: dict[str, float] = field(default_factory=dict)
+    overload_mwh: dict[str, float] = field(default_factory=dict)  # before / planned / delivered, all branches
 
     def gains_eur(self) -> dict[str, dict[str, float]]:
         """Per participant against doing nothing: the settlement's net and, for a site, what its
@@ -216,6 +217,11 @@ class DayResult:
             row = out.setdefault(name, {"settlement_eur": 0.0})
             row["energy_cost_eur"] = round(cost, 2)
             row["gain_eur"] = round(row["settlement_eur"] - cost, 2)
+        removed = self.overload_mwh.get("before", 0.0) - self.overload_mwh.get("delivered", 0.0)
+        if DSO in out and self.overload_mwh:  # what the DSO bought: overload energy its lines did not carry
+            out[DSO]["overload_removed_mwh"] = round(removed, 3)
+            if removed > 0:
+                out[DSO]["eur_per_mwh_removed"] = round(-out[DSO]["settlement_eur"] / removed, 2)
         return out
 
     def summary(self) -> list[tuple[str, str]]:
@@ -236,6 +242,9 @@ class DayResult:
              f"{ml['before']:.1f} % → {ml['planned']:.1f} % → {ml['delivered']:.1f} %"),
             ("ISPs overloaded (before → planned → delivered)",
              f"{oi['before']} → {oi['planned']} → {oi['delivered']}"),
+            ("energy above the ratings in the requested ISPs (before → planned → delivered)",
+             " → ".join(f"{self.overload_mwh.get(k, float('nan')):.2f}" for k in ("before", "planned", "delivered"))
+             + " MWh"),
             ("S2 instructions after the activation",
              f"{sum(s.instructions_after for s in self.sites.values())} (to "
              f"{sum(1 for s in self.sites.values() if s.instructions_after)} sites)"),
@@ -584,7 +593,10 @@ def _settle_and_verify(
     pf = PowerFlow(feeder.net)
     names = [str(x) for x in feeder.net.branch_names()]
     b = names.index(branch)
-    loading, overloaded, worst = {}, {}, {}
+    from gridflex.grid.distribution.relief import rating_mw
+
+    rating = rating_mw(feeder.net)
+    loading, overloaded, worst, over_mwh = {}, {}, {}, {}
     for label, kw in (("before", None), ("planned", "target_kw"), ("delivered", "metered_kw")):
         delta = np.zeros_like(feeder.series.p_mw)
         for s in sites.values():
@@ -596,9 +608,15 @@ def _settle_and_verify(
         loading[label] = pct[:, b].copy()
         overloaded[label] = int((pct > 100.0).any(axis=1).sum())
         worst[label] = float(pct.max(initial=0.0))
-    return DayResult(config, grid, prices, sites, flexoffers, pools, product, requests, offers, network, cleared,
+        # energy above the ratings, all branches, in the ISPs the DSO asked for (elsewhere the meters
+        # differ from the baselines by the D-prognosis' error, not by the activations)
+        asked = np.array(sorted({r.isp - k0 for r in requests}), dtype=np.int64)
+        over_mwh[label] = float((np.clip(pct[asked] - 100.0, 0.0, None) / 100.0 * rating).sum() * grid.step_h)
+    result = DayResult(config, grid, prices, sites, flexoffers, pools, product, requests, offers, network, cleared,
                      dispatch, branch, loading, overloaded, worst, baseline, metered, meter_ids, docs, settlement,
                      0.0)  # fmt: skip
+    result.overload_mwh = over_mwh
+    return result
 
 
 def summary_json(result: DayResult) -> dict[str, Any]:
@@ -613,6 +631,7 @@ def summary_json(result: DayResult) -> dict[str, Any]:
         "clearing": result.cleared.to_json(),
         "max_loading_pct": {k: round(v, 2) for k, v in result.max_loading_pct.items()},
         "overloaded_isps": result.overloaded_isps,
+        "overload_mwh": {k: round(v, 3) for k, v in result.overload_mwh.items()},
         "congestion_loading_pct": {k: [round(float(x), 2) for x in v] for k, v in result.loading_pct.items()},
         "sites": {n: {"bus": s.bus_name, "price_up_eur_per_mwh": s.price_eur_per_mwh,
                       "up_offered_kwh": round(float(s.up_kw.sum()) * result.grid.step_h, 3),

@@ -77,6 +77,9 @@ def day_report(result: Any, path: str | Path) -> Path:
     gains = []
     for actor, g in result.gains_eur().items():
         text = f"settlement {g['settlement_eur']:+,.2f} EUR"
+        if "eur_per_mwh_removed" in g:
+            text += (f", {g['overload_removed_mwh']:.2f} MWh less above the ratings "
+                     f"({g['eur_per_mwh_removed']:,.2f} EUR per MWh removed)")  # fmt: skip
         if "energy_cost_eur" in g:
             text += f", energy cost of its flexibility {g['energy_cost_eur']:,.2f} EUR, gain {g['gain_eur']:+,.2f} EUR"
         gains.append((actor, text))
