@@ -64,7 +64,10 @@ def day(
     for payer, payee, eur, why in result.payments():
         paid.add_row(payer, payee, f"{eur:,.2f}", why)
     console.print(paid)
-    gains = Table(title="what each actor gained against doing nothing (EUR, + = better off)")
+    gains = Table(
+        title="what each actor gained against doing nothing (EUR, + = better off)",
+        caption="the BRP's amount pays for energy it sourced and its customers did not take",
+    )
     for col in ("actor", "settlement", "energy cost of the flexibility", "gain"):
         gains.add_column(col, justify="left" if col == "actor" else "right")
     for actor, g in result.gains_eur().items():

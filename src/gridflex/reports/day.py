@@ -88,6 +88,7 @@ def day_report(result: Any, path: str | Path) -> Path:
                   f"{result.overloaded_isps['before']} → {result.overloaded_isps['delivered']}"))  # fmt: skip
     sections.append(Section("What each actor gained against doing nothing",
                             "A site's energy cost: its energy manager's plan with the activated share "
-                            "against its free plan, at day-ahead prices.",
+                            "against its free plan, at day-ahead prices. The BRP's amount pays for energy "
+                            "it sourced and its customers did not take.",
                             table=gains))  # fmt: skip
     return write_report(path, "gridflex — the day from device to grid", sections, FOOTER)
