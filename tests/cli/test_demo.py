@@ -17,7 +17,9 @@ def run(*args: str):
 
 def test_demo_runs_and_writes_an_offline_report(tmp_path):
     report, site_report = tmp_path / "report.html", tmp_path / "site.html"
-    r = run("demo", "--devices", "400", "--report", str(report), "--site-report", str(site_report))
+    r = run(
+        "demo", "flexoffers", "--devices", "400", "--report", str(report), "--site-report", str(site_report)
+    )
     assert r.exit_code == 0, r.output
     assert "optimality gap" in r.output and "cooptimised" in r.output
     assert "Services committed" in site_report.read_text()
@@ -33,7 +35,9 @@ def test_demo_runs_and_writes_an_offline_report(tmp_path):
 
 def test_demo_refuses_absurd_fleet_sizes_in_one_line(tmp_path):
     for devices in ("0", "-5", "1000000000"):
-        r = runner.invoke(app, ["demo", "--devices", devices, "--report", str(tmp_path / "r.html")])
+        r = runner.invoke(
+            app, ["demo", "flexoffers", "--devices", devices, "--report", str(tmp_path / "r.html")]
+        )
         assert r.exit_code == 2, r.output
         lines = [ln for ln in r.output.splitlines() if ln.strip()]
         assert len(lines) == 1 and lines[0].startswith("error:") and "--devices" in lines[0], r.output
@@ -53,3 +57,40 @@ def test_demo_result_names_the_solver_limits_it_hit(monkeypatch):
     monkeypatch.setattr(demo, "schedule_flexoffers", slow)
     result = demo.run_demo(n_devices=30)
     assert ("solver limit reached", "the MILP stopped at its time limit of 5 s") in result.summary()
+
+
+def test_demo_runs_the_day_and_writes_its_files(tmp_path):
+    import json
+
+    out = tmp_path / "day"
+    r = run("demo", "--speed", "7200", "--out", str(out))
+    assert r.exit_code == 0, r.output
+    for words in (
+        "the day from device to grid",
+        "who paid whom",
+        "gained against doing nothing",
+        "S2 instructions",
+    ):
+        assert words in r.output, words
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["overloaded_isps"]["planned"] <= summary["overloaded_isps"]["before"]
+    assert summary["overload_mwh"]["planned"] < summary["overload_mwh"]["before"]
+    assert "MWh less above their ratings" in r.output or "more above their ratings" in r.output
+    assert abs(sum(g["settlement_eur"] for g in summary["gains_eur"].values())) < 0.05  # money only moves
+    offers = json.loads((out / "flexoffers.json").read_text())["flexOffers"]
+    assert {fo["locationId"] for fo in offers} == {s["bus"] for s in summary["sites"].values()}
+    assert all("flexOfferSchedule" in fo for fo in offers)
+    html = (out / "report.html").read_text()
+    assert "Plotly.newPlot" in html and not re.search(r"<script[^>]*\bsrc=", html)
+    assert "Who paid whom" in html and "ODbL" in html
+    # the market round is a file `gridflex market local` reads
+    r2 = run("market", "local", str(out / "local-round.json"), "-o", str(tmp_path / "local.json"))
+    assert r2.exit_code == 0, r2.output
+
+
+def test_demo_refuses_a_bad_speed_in_one_line(tmp_path):
+    r = runner.invoke(app, ["demo", "--speed", "0", "--out", str(tmp_path / "day")])
+    assert r.exit_code == 2, r.output
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "day.speed" in lines[0], r.output
+    assert not (tmp_path / "day").exists()

@@ -39,13 +39,14 @@ def clear_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _progress() -> Progress:
+def _progress(out: Console = console) -> Progress:
+    """A progress display on ``out`` (stdout by default; ``err`` keeps stdout for the results)."""
     return Progress(
         SpinnerColumn(),
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),  # "3/10", or "3/?" while the total is unknown (never "None")
         TimeElapsedColumn(),
-        console=console,
+        console=out,
         transient=False,
     )

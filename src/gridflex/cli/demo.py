@@ -1,4 +1,4 @@
-"""``gridflex demo``: the main job, ``demo s2`` and ``demo market``."""
+"""``gridflex demo``: the day from device to grid; ``demo flexoffers``, ``demo s2`` and ``demo market``."""
 
 from __future__ import annotations
 
@@ -11,14 +11,85 @@ from rich.table import Table
 from gridflex.cli.common import _progress, clear_errors, console, err
 
 demo_app = typer.Typer(
-    help="The main job: flex-offers of a fleet and a multi-energy site; `demo s2` runs S2 devices live."
+    help="The day from device to grid (S2 sites, flex-offers, DSO requests, local market, settlement); "
+    "`demo flexoffers`, `demo s2` and `demo market` run single links of the chain."
 )
 
 
 @demo_app.callback(invoke_without_command=True)
 @clear_errors
-def demo(
+def day(
     ctx: typer.Context,
+    out: Annotated[
+        Path, typer.Option(help="Folder for the report, the flex-offers and the statements.")
+    ] = Path("out/day"),
+    speed: Annotated[float, typer.Option(help="Simulated seconds per real second (1 to 7200).")] = 1440.0,
+    seed: Annotated[int, typer.Option(help="Seed of the meter noise.")] = 0,
+) -> None:
+    """The day, end to end: homes and an office over S2, their flex-offers, the DSO's requests on a
+    stressed SimBench feeder, network-aware clearing, S2 instructions, metering, settlement."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from gridflex.demos.day import STEPS, DayConfig, check_day_config, run_day, write_day
+
+    config = DayConfig(speed=speed, seed=seed)
+    check_day_config(config)  # one clear line and exit code 2, before anything starts
+    labels = {
+        "grid": "DSO: stressed SimBench feeder, day-ahead prices",
+        "sites": f"start {len(config.sites)} CEMs and their S2 devices on 127.0.0.1",
+        "plans": "sites' plans (baselines) over S2",
+        "requests": "DSO: congestion forecast and FlexRequests",
+        "flexoffers": "sites' flex-offers, aggregated per bus",
+        "clearing": "network-aware clearing, disaggregation",
+        "instructions": "activations to the CEMs, S2 instructions",
+        "delivery": f"devices run the day at {speed:g}x, metering",
+        "settlement": "baselines, settlement, relief by power flow",
+    }
+    with _progress(err) as progress:
+        task = progress.add_task(labels[STEPS[0]], total=len(STEPS))
+
+        def on_step(step: str, seconds: float) -> None:
+            progress.console.print(f"  [green]✓[/] {labels[step]} ({seconds:.1f} s)")
+            i = STEPS.index(step) + 1
+            progress.update(task, advance=1, description=labels[STEPS[i]] if i < len(STEPS) else "done")
+
+        result = run_day(config, on_step=on_step)
+    table = Table(title="gridflex demo — the day from device to grid", show_header=False)
+    for k, v in result.summary():
+        table.add_row(k, v)
+    console.print(table)
+    paid = Table(title="who paid whom, and why (EUR)")
+    for col in ("payer", "payee", "EUR", "why"):
+        paid.add_column(col, justify="right" if col == "EUR" else "left")
+    for payer, payee, eur, why in result.payments():
+        paid.add_row(payer, payee, f"{eur:,.2f}", why)
+    console.print(paid)
+    gains = Table(
+        title="what each actor gained against doing nothing (EUR, + = better off)",
+        caption="the BRP's amount pays for energy it sourced and its customers did not take",
+    )
+    for col in ("actor", "settlement", "energy cost of the flexibility", "gain"):
+        gains.add_column(col, justify="left" if col == "actor" else "right")
+    for actor, g in result.gains_eur().items():
+        cost = g.get("energy_cost_eur")
+        gains.add_row(actor, f"{g['settlement_eur']:+,.2f}", "" if cost is None else f"{cost:,.2f}",
+                      f"{g.get('gain_eur', g['settlement_eur']):+,.2f}")  # fmt: skip
+    console.print(gains)
+    dso = result.gains_eur().get("dso", {})
+    if "eur_per_mwh_removed" in dso:
+        console.print(f"The DSO's lines carried {dso['overload_removed_mwh']:.2f} MWh less above their ratings: "
+                      f"{dso['eur_per_mwh_removed']:,.2f} EUR per MWh of overload removed.")  # fmt: skip
+    elif "overload_removed_mwh" in dso:
+        console.print(f"As delivered, the DSO's lines carried {-dso['overload_removed_mwh']:.2f} MWh more above "
+                      "their ratings than forecast: the sites' execution missed the cleared relief.")  # fmt: skip
+    paths = write_day(result, out)
+    console.print(f"Written to [bold]{out}[/]: " + ", ".join(p.name for p in paths.values())
+                  + " (the report works offline).")  # fmt: skip
+
+
+@demo_app.command("flexoffers")
+@clear_errors
+def demo_flexoffers(
     devices: Annotated[int, typer.Option(help="Number of devices in the fleet.")] = 10_000,
     day: Annotated[str, typer.Option(help="Local day (Europe/Paris) of French 2018 prices.")] = "2018-06-12",
     zone: Annotated[str, typer.Option(help="SMARD price zone.")] = "France",
@@ -34,8 +105,6 @@ def demo(
     ),
 ) -> None:
     """Flex-offer lifecycle of a fleet, then a multi-energy office stacking energy, FCR and a DSO contract."""
-    if ctx.invoked_subcommand is not None:
-        return
     from gridflex.cli.flexoffers import bad_option, prepare_out
     from gridflex.flexoffer.limits import MAX_DEVICES
 

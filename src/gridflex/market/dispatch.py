@@ -179,3 +179,53 @@ def s2_site_limits(
     inf = np.full(grid.n, np.inf)
     imp, exp = (cap, inf) if direction == "up" else (inf, cap)
     return SiteLimits(site_id, direction, grid, plan, called, imp, exp)
+
+
+def dispatch_orders(
+    fleets: dict[str, FlexOfferBatch], activated_kw: dict[str, np.ndarray], direction: str
+) -> dict[str, SiteDispatch]:
+    """Carry accepted local FlexOrders down a pool's flex-offers, against their baselines.
+
+    ``fleets``: per pool (e.g. the sites behind one connection point), flex-offers with a default
+    schedule (the baseline), all starting at one time with one profile length and no time
+    flexibility; ``activated_kw``: per pool, the activated power per profile interval (>= 0, in
+    ``direction``). The pool's aggregate schedule is its summed default moved by the activation
+    (``up``: less consumption), disaggregated to its members; every member schedule is checked
+    against its own flex-offer. Unlike :func:`dispatch_activation` (capacity calls against the
+    least-cost plan), the reference is the offers' own defaults: a local order pays for a change
+    from the baseline.
+    """
+    from gridflex.errors import DisaggregationError, Problem, ValidationError
+    from gridflex.flexoffer.aggregation import aggregate
+    from gridflex.flexoffer.disaggregation import disaggregate
+    from gridflex.flexoffer.model import Schedule
+    from gridflex.flexoffer.validate import validate_schedule
+
+    problems = [] if direction in ("up", "down") else [Problem("orders", "direction", f"up or down, not {direction!r}")]  # fmt: skip
+    for pool, kw in activated_kw.items():
+        fleet = fleets.get(pool)
+        if fleet is None:
+            problems.append(Problem(pool, "pool", "no flex-offers for this pool"))
+        elif fleet.default is None or len({*fleet.est_s.tolist(), *fleet.lst_s.tolist()}) != 1 or len(set(fleet.lengths.tolist())) != 1:  # fmt: skip
+            problems.append(Problem(pool, "flex-offers", "need defaults, one fixed start and one length"))
+        elif np.shape(kw) != (int(fleet.lengths[0]),) or not np.all(np.isfinite(kw)) or np.min(kw) < 0:
+            problems.append(Problem(pool, "activated_kw", f"{int(fleet.lengths[0])} finite values >= 0 expected"))  # fmt: skip
+    if problems:
+        raise ValidationError("FlexOrders to dispatch", problems)
+    out = {}
+    for pool, kw in activated_kw.items():
+        fleet = fleets[pool]
+        assert fleet.default is not None
+        dt_h = fleet.interval_s / 3600.0
+        n = int(fleet.lengths[0])
+        planned_kw = fleet.default.energy_kwh.reshape(len(fleet), n).sum(axis=0) / dt_h
+        sign = -1.0 if direction == "up" else 1.0
+        target_kw = planned_kw + sign * np.asarray(kw, dtype=float)
+        agg = aggregate(fleet, groups=np.zeros(len(fleet), dtype=np.int64))
+        member_schedule = disaggregate(agg, Schedule(agg.aggregates.est_s, target_kw * dt_h))
+        bad = validate_schedule(fleet, member_schedule)
+        if bad:  # never hand a site a schedule outside its flex-offer
+            raise DisaggregationError(f"{pool}: {len(bad)} site schedules outside their flex-offers", bad)
+        out[pool] = SiteDispatch(pool, planned_kw, target_kw, np.asarray(kw, dtype=float),
+                                 fleet.with_schedule(member_schedule))  # fmt: skip
+    return out

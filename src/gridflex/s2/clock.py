@@ -16,11 +16,15 @@ class Clock:
     ``stops_for_planning``: a simulation clock (demos, tests) stands still while a CEM plans
     (:meth:`holding`), so planning takes no simulated time, as it nearly does on the wall clock (a
     plan of 0.1 s is 108 simulated seconds at 1080×, and more on a loaded machine: devices would
-    drift from their plan for reasons no real site has).
+    drift from their plan for reasons no real site has). ``held``: it starts held, at ``start``.
     """
 
     def __init__(
-        self, speed: float = 1.0, start: datetime | None = None, stops_for_planning: bool = False
+        self,
+        speed: float = 1.0,
+        start: datetime | None = None,
+        stops_for_planning: bool = False,
+        held: bool = False,
     ) -> None:
         if not speed > 0:
             raise ValueError(f"speed must be > 0, got {speed}")
@@ -28,8 +32,8 @@ class Clock:
         self.stops_for_planning = stops_for_planning
         self._start = (start or datetime.now(UTC)).astimezone(UTC)
         self._t0 = time.monotonic()
-        self._holds = 0
-        self._held_at = 0.0
+        self._holds = int(held)  # held: at ``start`` until the first release()
+        self._held_at = self._t0
 
     def _elapsed(self) -> float:
         return (self._held_at if self._holds else time.monotonic()) - self._t0
@@ -37,21 +41,30 @@ class Clock:
     def now(self) -> datetime:
         return self._start + timedelta(seconds=self._elapsed() * self.speed)
 
-    @contextlib.contextmanager
-    def holding(self) -> Iterator[None]:
-        """Simulated time stands still inside (nested holds count) when ``stops_for_planning``."""
-        if not self.stops_for_planning:
-            yield
-            return
+    def hold(self) -> None:
+        """Simulated time stands still until the matching :meth:`release` (holds nest)."""
         if self._holds == 0:
             self._held_at = time.monotonic()
         self._holds += 1
+
+    def release(self) -> None:
+        if self._holds == 0:
+            raise RuntimeError("Clock.release() without a hold")
+        self._holds -= 1
+        if self._holds == 0:
+            self._t0 += time.monotonic() - self._held_at  # the held time never happened
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """Held inside when ``stops_for_planning`` (a CEM's plan), else a no-op."""
+        if not self.stops_for_planning:
+            yield
+            return
+        self.hold()
         try:
             yield
         finally:
-            self._holds -= 1
-            if self._holds == 0:
-                self._t0 += time.monotonic() - self._held_at  # the held time never happened
+            self.release()
 
     def real_s(self, sim_s: float) -> float:
         """Real seconds that pass while ``sim_s`` simulated seconds pass."""

@@ -251,7 +251,7 @@ def _first_period_boost(
     boost = np.ones(len(avg))
     for mask, room in ((extra > 1e-9, imp - now0), (extra < -1e-9, exp + now0)):
         need = float(np.abs(extra[mask]).sum())
-        if need > room:
+        if need > 1e-12 and need > room:  # no device raises: nothing to scale (a cap below the import)
             boost[mask] = max(room, 0.0) / need
     return boost
 
