@@ -69,3 +69,22 @@ def test_bad_pool_inputs_are_named() -> None:
         pool_dso_contract([s, s], dict(CONTRACT, power_kw=245), step_kw=10)
     fields = {(p.object_id, p.field) for p in info.value.problems}
     assert {("pool", "sites"), ("enedis", "power_kw")} <= fields
+
+
+def test_the_pool_command_prints_shares_and_value(tmp_path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from gridflex.cli import app
+
+    paths = []
+    for name, kw in (("a", 150.0), ("b", 120.0)):
+        p = tmp_path / f"{name}.json"
+        p.write_text(json.dumps(_site(name, _assets("", kw))))
+        paths.append(str(p))
+    contract = tmp_path / "tender.json"
+    contract.write_text(json.dumps(CONTRACT))
+    out = CliRunner().invoke(app, ["pool", *paths, "--contract", str(contract), "--step-kw", "50"])
+    assert out.exit_code == 0, out.output
+    assert "enedis (250 kW)" in out.output and "value of the pool" in out.output

@@ -52,12 +52,11 @@ def test_the_products_default_response_times() -> None:
 
 @pytest.mark.parametrize(
     ("product", "hp_provides"),
-    [("fcr", False), ("afrr_up", False), ("afrr_down", False), ("mfrr", True), ("rr", True), ("rc", True)],
+    [("fcr", False), ("afrr_up", True), ("afrr_down", True), ("mfrr", True), ("rr", True), ("rc", True)],
 )
 def test_a_heat_pump_too_slow_for_a_product_does_not_provide_it(product: str, hp_provides: bool) -> None:
-    # A heat pump reaches a new set point in 120 s (default): too slow for FCR (30 s) and aFRR (300 s is
-    # enough: 120 <= 300) -- so aFRR is allowed; FCR is not.
-    hp_provides = hp_provides or product.startswith("afrr")
+    # A heat pump reaches a new set point in 120 s (default): too slow for FCR (30 s), fast enough for
+    # aFRR (300 s) and the slower products.
     result = schedule_site(parse_site(_site({"reserves": [_reserve(product)]})))
     assert ("hp" in result.service_info[product]["providers"]) is hp_provides
     assert "b" in result.service_info[product]["providers"]

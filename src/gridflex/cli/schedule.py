@@ -55,3 +55,32 @@ def schedule_site_cmd(
     )
     written = [str(p) for p in (out, csv, report) if p is not None]
     console.print("written: " + ", ".join(written))
+
+
+@clear_errors
+def pool_cmd(
+    sites: Annotated[list[Path], typer.Argument(help="Site files answering the tender together.")],
+    contract: Annotated[
+        Path,
+        typer.Option(
+            "--contract", "-c", help="YAML/JSON file of one DSO contract (services.dso_contracts[])."
+        ),
+    ],
+    step_kw: Annotated[float, typer.Option(help="Share granularity, kW.")] = 10.0,
+) -> None:
+    """Pool sites to answer one DSO tender (e.g. Enedis, 250 kW minimum): shares at least total cost."""
+    import yaml
+
+    from gridflex.scheduling import load_site, pool_dso_contract
+
+    spec = yaml.safe_load(contract.read_text(encoding="utf-8"))
+    pool = pool_dso_contract([load_site(s) for s in sites], spec, step_kw=step_kw)
+    table = Table(title=f"gridflex pool — {pool.contract} ({pool.power_kw:g} kW)")
+    for col in ("site", "share kW", "most alone kW", "cost EUR"):
+        table.add_column(col, justify="left" if col == "site" else "right")
+    for name, kw in pool.shares_kw.items():
+        res = pool.results[name]
+        table.add_row(name, f"{kw:g}", f"{pool.alone_kw[name]:g}", f"{res.costs_eur['total']:,.2f}")
+    console.print(table)
+    console.print(f"value of the pool: {pool.value_eur:,.2f} EUR (standalone {pool.standalone_cost_eur:,.2f}, "
+                  f"pooled {pool.cost_eur:,.2f}; revenue negative)")  # fmt: skip
