@@ -48,6 +48,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/clearing-runs"): "shared",
     ("GET", "/v1/clearing-runs/{run_id}"): "shared",
     ("GET", "/v1/trades"): "list",
+    ("GET", "/v1/jobs"): "list",
+    ("POST", "/v1/jobs"): "role",
+    ("GET", "/v1/jobs/{job_id}"): "owned",
 }
 
 
@@ -82,6 +85,9 @@ def _victim_objects(api: Api) -> dict[str, str]:
         "/v1/clearing-runs", json={"product_id": PRODUCT.product_id}, headers=api.auth("operator")
     )
     assert run.status_code == 201, run.text
+    later = {**json.loads(PRODUCT.model_dump_json()), "product_id": "P-later"}
+    assert api.client.post("/v1/products", json=later, headers=api.auth("operator")).status_code == 201
+    job = api.client.get("/v1/jobs", headers=api.auth("operator")).json()[0]  # its clearing at the gate
     with api.store.repos(Principal.system()) as repos:
         area = next(a for a in repos.places.list_grid_areas() if a.dso_org_id == w.org_ids["dso1"])
     return {
@@ -91,6 +97,7 @@ def _victim_objects(api: Api) -> dict[str, str]:
         "area_id": str(area.id),
         "product_id": PRODUCT.product_id,
         "run_id": str(run.json()["id"]),
+        "job_id": str(job["id"]),
     }
 
 
@@ -102,6 +109,7 @@ BODIES = {
     ("POST", "/v1/products"): {**json.loads(PRODUCT.model_dump_json()), "product_id": "P2"},
     ("POST", "/v1/orders"): order("buy", 1, 1, 10),
     ("POST", "/v1/clearing-runs"): {"product_id": PRODUCT.product_id},
+    ("POST", "/v1/jobs"): {"product_id": "P-later"},
 }
 
 

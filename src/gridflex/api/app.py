@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from gridflex.api.errors import install_error_handlers
 from gridflex.api.limits import BodyLimit
-from gridflex.api.routers import clearing, health, orders, participants, places, products, tokens
+from gridflex.api.routers import clearing, health, jobs, orders, participants, places, products, tokens
 from gridflex.store import Store
 from gridflex.store.columns import utcnow
 
@@ -18,6 +18,7 @@ __all__ = ["API_VERSION", "MAX_BODY_BYTES", "ROUTERS", "create_app"]
 API_VERSION = "1"
 # Every router of the app, in order: the app includes these and only these (a test enumerates them).
 ROUTERS = tuple(m.router for m in (health, participants, tokens, places, products, orders, clearing))
+ROUTERS += (jobs.router,)
 MAX_BODY_BYTES = 1_000_000
 
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -19,6 +19,8 @@ __all__ = [
     "GridAreaIn",
     "GridAreaOut",
     "Health",
+    "JobIn",
+    "JobOut",
     "OrderIn",
     "OrderOut",
     "ParticipantIn",
@@ -162,3 +164,29 @@ class TradeOut(BaseModel):
     side: str
     quantity_mw: float
     price_eur_per_mwh: float
+
+
+class JobIn(BaseModel):
+    model_config = _IN
+    kind: Literal["clearing"] = "clearing"
+    product_id: str = Field(min_length=1, max_length=200)
+    run_at: AwareDatetime | None = Field(None, description="Default: the product's gate closure, else now.")
+
+
+class JobOut(BaseModel):
+    """Long work with its status (queued, running, succeeded, failed) and progress (0..1)."""
+
+    model_config = _OUT
+    id: int
+    kind: str
+    product_id: str | None
+    status: str
+    stage: str
+    progress: float
+    message: str
+    result: dict[str, Any] = Field(description="A clearing job's run: {run_id}.")
+    attempts: int
+    run_at: datetime
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None

@@ -54,11 +54,22 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port; 0 picks a free one (printed).")] = 8080,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    jobs: Annotated[
+        bool, typer.Option(help="Run the background jobs (clearing at each gate closure) in this process.")
+    ] = True,
+    job_lease_s: Annotated[
+        float,
+        typer.Option(
+            min=1.0, help="A running job without a heartbeat this long is run again (its server died)."
+        ),
+    ] = 30.0,
 ) -> None:
-    """Run the gridflex service: the REST API (OpenAPI at /openapi.json), health at /health."""
+    """Run the gridflex service: the REST API (OpenAPI at /openapi.json), health at /health, and the
+    job runner that clears every product at its gate closure."""
     import uvicorn
 
     from gridflex.api import create_app
+    from gridflex.api.worker import JobWorker
     from gridflex.store import Store, bootstrap_admin
 
     store = Store(db)
@@ -87,8 +98,13 @@ def serve(
     print(f"gridflex serving on http://{shown_host}:{bound} (database {shown_url(store.url)})", flush=True)
     app = create_app(store)
     config = uvicorn.Config(app, log_level="warning", access_log=access_log, timeout_graceful_shutdown=5)
+    worker = JobWorker(store, lease_s=job_lease_s) if jobs else None
     try:
+        if worker is not None:
+            worker.start()
         uvicorn.Server(config).run(sockets=[sock])
     finally:
+        if worker is not None:
+            worker.stop()
         sock.close()
         store.close()

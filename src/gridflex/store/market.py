@@ -22,7 +22,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gridflex.errors import Problem, ValidationError
-from gridflex.market import Order, OrderArrays, OrderStatus, Product, ProductKind, clear_auction
+from gridflex.market import (
+    AuctionResult,
+    Order,
+    OrderArrays,
+    OrderStatus,
+    Product,
+    ProductKind,
+    clear_auction,
+)
 from gridflex.market.orders import NO_TIME, screen_orders
 from gridflex.market.products import epoch_s
 from gridflex.store.columns import utcnow
@@ -30,7 +38,7 @@ from gridflex.store.errors import ConflictError, NotFoundError, PermissionDenied
 from gridflex.store.tables import ClearingRun, IdempotencyKey, OrderRow, ProductRow, Role, TradeRow
 from gridflex.store.tenancy import TRADING_ROLES, Principal, orders_visible, require_role, trades_visible
 
-__all__ = ["OPEN_STATUSES", "Clearing", "Orders", "Products", "Submitted", "problems_of"]
+__all__ = ["OPEN_STATUSES", "Clearing", "Orders", "Products", "Submitted", "clear_book", "problems_of"]
 
 OPEN_STATUSES = (OrderStatus.ACTIVE.value, OrderStatus.PARTIALLY_FILLED.value)
 # The service clears uniform-price auctions today; the other mechanisms get their own repositories.
@@ -197,10 +205,14 @@ class Orders:
             raise PermissionDeniedError(f"order {order_id} is not yours to cancel")
         if row.status not in OPEN_STATUSES:
             raise ConflictError(f"order {order_id} is {row.status}, not active")
+        now = now or utcnow()
+        gate = product_of(self.s.get_one(ProductRow, row.product_id)).gate_closure
+        if gate is not None and now >= gate:  # the book is frozen for the clearing: orders are final
+            raise ConflictError(f"order {order_id} is final: the gate closed at {gate.isoformat()}")
         row.status, row.reason, row.updated_at = (
             OrderStatus.CANCELLED.value,
             "cancelled by the participant",
-            now or utcnow(),
+            now,
         )
         self.s.flush()
         return row
@@ -216,6 +228,12 @@ class Clearing:
         """Clear the product's active orders once. Everything is written in the caller's transaction."""
         require_role(self.p, Role.MARKET_OPERATOR, action="running a clearing")
         now = now or utcnow()
+        prod_row = self.lock_product(product_id, now)
+        rows = self.load_book(product_id)
+        return self.persist(prod_row, rows, clear_book(product_of(prod_row), rows), now)
+
+    def lock_product(self, product_id: str, now: datetime) -> ProductRow:
+        """The product, locked for this transaction; 404 unknown, 409 cleared or its gate still open."""
         prod_row = self.s.scalar(
             select(ProductRow).where(ProductRow.product_id == product_id).with_for_update()
         )  # PostgreSQL: a second run of the same product waits here, then sees cleared_at
@@ -226,18 +244,30 @@ class Clearing:
         product = product_of(prod_row)
         if product.gate_closure is not None and now < product.gate_closure:
             raise ConflictError(f"the gate of {product_id!r} closes at {product.gate_closure.isoformat()}")
-        # Plain rows, not ORM objects: a gate closure may load 100,000 orders.
-        rows = self.s.execute(
-            select(*_BOOK_COLUMNS)
-            .where(OrderRow.product_id == product_id, OrderRow.status.in_(OPEN_STATUSES))
-            .order_by(OrderRow.id)
-        ).all()
-        arrays = _arrays(rows)
-        result = clear_auction({product_id: product}, arrays)
+        return prod_row
+
+    def load_book(self, product_id: str) -> list[Any]:
+        """The product's open orders as plain rows (not ORM objects: a gate closure may load 100,000)."""
+        return list(
+            self.s.execute(
+                select(*_BOOK_COLUMNS)
+                .where(OrderRow.product_id == product_id, OrderRow.status.in_(OPEN_STATUSES))
+                .order_by(OrderRow.id)
+            ).all()
+        )
+
+    def open_order_ids(self, product_id: str) -> list[int]:
+        q = select(OrderRow.id).where(OrderRow.product_id == product_id, OrderRow.status.in_(OPEN_STATUSES))
+        return list(self.s.scalars(q.order_by(OrderRow.id)))
+
+    def persist(
+        self, prod_row: ProductRow, rows: Sequence[Any], result: AuctionResult, now: datetime
+    ) -> ClearingRun:
+        """Write the run, its trades, every order's outcome and the product's ``cleared_at``."""
         summary = result.to_json(orders=False)
         run = ClearingRun(
-            product_id=product_id, started_by_org_id=self.p.org_id, created_at=now, n_orders=len(rows),
-            welfare_eur=float(summary["welfare_eur"]), cells={"cells": summary["cells"]},
+            product_id=prod_row.product_id, started_by_org_id=self.p.org_id, created_at=now,
+            n_orders=len(rows), welfare_eur=float(summary["welfare_eur"]), cells={"cells": summary["cells"]},
         )  # fmt: skip
         self.s.add(run)
         self.s.flush()
@@ -307,6 +337,11 @@ _BOOK_COLUMNS = (
     OrderRow.id, OrderRow.participant_org_id, OrderRow.product_id, OrderRow.place, OrderRow.isp,
     OrderRow.side, OrderRow.quantity_mw, OrderRow.price_eur_per_mwh, OrderRow.submitted_at,
 )  # fmt: skip
+
+
+def clear_book(product: Product, rows: Sequence[Any]) -> AuctionResult:
+    """The market engine on a loaded book (pure: runs in a worker process too)."""
+    return clear_auction({product.product_id: product}, _arrays(rows))
 
 
 def _arrays(rows: Sequence[Any]) -> OrderArrays:

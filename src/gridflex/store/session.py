@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gridflex.store.accounts import Accounts, NewToken
 from gridflex.store.engine import make_engine, normalise_url
 from gridflex.store.errors import StoreBusyError
+from gridflex.store.jobs import Jobs
 from gridflex.store.market import Clearing, Orders, Products
 from gridflex.store.migrate import upgrade
 from gridflex.store.places import Places
@@ -32,6 +33,7 @@ class Repos:
     products: Products
     orders: Orders
     clearing: Clearing
+    jobs: Jobs
 
     @classmethod
     def of(cls, session: Session, principal: Principal) -> Repos:
@@ -41,6 +43,7 @@ class Repos:
             Products(session, principal),
             Orders(session, principal),
             Clearing(session, principal),
+            Jobs(session, principal),
         )
 
 
