@@ -71,7 +71,7 @@ def test_a_product_is_cleared_at_its_gate_closure(db_url: str, tmp_path: Path):
         assert gate is not None
 
 
-N_ORDERS = 20_000  # enough for the clearing to take a moment: the kill lands inside it
+N_ORDERS = 5_000  # enough for the clearing to take a moment: the kill lands inside it
 
 
 def _fill_book(store: Store, w, pid: str, gate: str) -> None:
@@ -92,8 +92,10 @@ def _fill_book(store: Store, w, pid: str, gate: str) -> None:
 def test_sigkill_during_a_clearing_job_loses_nothing(db_url: str, tmp_path: Path):
     store = Store(db_url)
     w = build_world(store)
-    with serving(db_url, tmp_path, args=("--no-jobs",)) as (url, _):  # set the book up, no clearing yet
-        big = Client(url, w.secrets["operator"]).create_product(_product("BIG", gate_in_s=1))
+    big = _product("BIG", gate_in_s=0)
+    with store.repos(w.principals["operator"]) as r:  # what POST /v1/products does
+        r.products.create(Product.model_validate(big))
+        r.jobs.enqueue_clearing("BIG")
     _fill_book(store, w, "BIG", big["gate_closure"])  # submitted before the gate closed
 
     def job() -> JobRow:

@@ -8,7 +8,7 @@ from datetime import datetime
 from fastapi import FastAPI
 
 from gridflex.api.errors import install_error_handlers
-from gridflex.api.limits import BodyLimit
+from gridflex.api.limits import BodyLimit, TokenBuckets
 from gridflex.api.routers import clearing, health, jobs, orders, participants, places, products, tokens
 from gridflex.store import Store
 from gridflex.store.columns import utcnow
@@ -27,10 +27,12 @@ def create_app(
     url: str | None = None,
     clock: Callable[[], datetime] = utcnow,
     max_body_bytes: int = MAX_BODY_BYTES,
+    rate_limit: TokenBuckets | None = None,
 ) -> FastAPI:
     """The REST API on ``store`` (or a store opened on ``url``; its schema must be up to date).
 
-    ``clock`` gives "now" (gate closures, expiry): tests pass a fixed one.
+    ``clock`` gives "now" (gate closures, expiry): tests pass a fixed one. ``rate_limit``: the
+    per-token request budget (None: unlimited; `gridflex serve` sets one).
     """
     app = FastAPI(
         title="gridflex",
@@ -41,6 +43,7 @@ def create_app(
     )
     app.state.store = store if store is not None else Store(url)
     app.state.clock = clock
+    app.state.rate_limits = rate_limit
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -63,12 +63,17 @@ def serve(
             min=1.0, help="A running job without a heartbeat this long is run again (its server died)."
         ),
     ] = 30.0,
+    rate_limit: Annotated[
+        float,
+        typer.Option(min=0.0, help="Requests per second per API token (bursts of twice that); 0: no limit."),
+    ] = 100.0,
 ) -> None:
     """Run the gridflex service: the REST API (OpenAPI at /openapi.json), health at /health, and the
     job runner that clears every product at its gate closure."""
     import uvicorn
 
     from gridflex.api import create_app
+    from gridflex.api.limits import TokenBuckets
     from gridflex.api.worker import JobWorker
     from gridflex.store import Store, bootstrap_admin
 
@@ -96,7 +101,8 @@ def serve(
         )
     # The URL line comes last: scripts may wait for it.
     print(f"gridflex serving on http://{shown_host}:{bound} (database {shown_url(store.url)})", flush=True)
-    app = create_app(store)
+    buckets = TokenBuckets(rate_limit, max(1, int(2 * rate_limit))) if rate_limit > 0 else None
+    app = create_app(store, rate_limit=buckets)
     config = uvicorn.Config(app, log_level="warning", access_log=access_log, timeout_graceful_shutdown=5)
     worker = JobWorker(store, lease_s=job_lease_s) if jobs else None
     try:
