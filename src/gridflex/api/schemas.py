@@ -16,6 +16,7 @@ __all__ = [
     "ClearingRunOut",
     "CongestionPointIn",
     "CongestionPointOut",
+    "ErrorOut",
     "GridAreaIn",
     "GridAreaOut",
     "Health",
@@ -34,6 +35,12 @@ __all__ = [
 _IN = ConfigDict(extra="forbid")  # an unknown field is a 422 naming it, not silently dropped
 _OUT = ConfigDict(from_attributes=True)
 Name = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")
+
+
+class ErrorOut(BaseModel):
+    """A refusal: what is wrong, in one sentence (422 answers list each field instead)."""
+
+    detail: str
 
 
 class Health(BaseModel):
