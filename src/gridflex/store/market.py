@@ -13,11 +13,11 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pydantic
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -97,8 +97,22 @@ class Products:
 
 @dataclass(frozen=True)
 class Submitted:
-    order: OrderRow
+    order: Any  # the stored order's columns (a Row, read like an OrderRow)
     replayed: bool  # True: the Idempotency-Key was seen before, this is the order it created
+
+
+_ORDER_COLUMNS = tuple(OrderRow.__table__.c)
+# Constant Core statements (on the tables, not the ORM classes): compiled once, then cache hits.
+_INSERT_ORDER = insert(cast(Table, OrderRow.__table__)).returning(*_ORDER_COLUMNS)
+_INSERT_KEY = insert(cast(Table, IdempotencyKey.__table__))
+_KEY_OF = select(IdempotencyKey.request_hash, IdempotencyKey.resource_id).where(
+    IdempotencyKey.org_id == bindparam("org_id"), IdempotencyKey.key == bindparam("key")
+)
+_ORDER_BY_ID = select(*_ORDER_COLUMNS).where(OrderRow.id == bindparam("id"))
+_PRODUCT_STATE = select(ProductRow.created_at, ProductRow.cleared_at).where(
+    ProductRow.product_id == bindparam("product_id")
+)
+_PRODUCTS: dict[tuple[str, str, datetime], Product] = {}  # parsed product models; products never change
 
 
 def _request_hash(fields: Mapping[str, Any]) -> str:
@@ -116,33 +130,22 @@ class Orders:
     ) -> Submitted:
         """Screen and store one order; ``fields`` are :class:`gridflex.market.Order`'s but
         ``order_id`` and ``participant`` (the store gives them). Bad fields raise 422-type
-        :class:`ValidationError`; a rule of the product broken stores a ``rejected`` order with its reason."""
+        :class:`ValidationError`; a rule of the product broken stores a ``rejected`` order with its reason.
+
+        The hot path of the service: Core statements (no ORM unit of work), the product's parsed
+        model cached, the order and its Idempotency-Key written together in one savepoint."""
         require_role(self.p, *TRADING_ROLES, action="submitting an order")
         now = now or utcnow()
         fields = dict(fields)
-        key_row = None
         client_ref = str(fields.get("client_ref") or "")
+        request_hash = None
         if idempotency_key is not None:
-            h = _request_hash(fields)
-            seen = self._replay(idempotency_key, h)
+            request_hash = _request_hash(fields)
+            seen = self._replay(idempotency_key, request_hash)
             if seen is not None:
                 return Submitted(seen, True)
-            key_row = IdempotencyKey(
-                org_id=self.p.org_id, key=idempotency_key, request_hash=h, resource="order", resource_id=0
-            )
-            try:
-                with self.s.begin_nested():  # a concurrent twin commits first: return its order
-                    self.s.add(key_row)
-                    self.s.flush()
-            except IntegrityError:
-                seen = self._replay(idempotency_key, h)
-                if seen is None:  # pragma: no cover - the twin rolled back: nothing to replay
-                    raise ConflictError("Idempotency-Key in use by a concurrent request; retry") from None
-                return Submitted(seen, True)
         product_id = str(fields.get("product", ""))
-        prod_row = self.s.get(ProductRow, product_id)
-        if prod_row is None:
-            raise ValidationError("order", [Problem("order", "product", f"unknown product {product_id!r}")])
+        product, cleared = self._product(product_id)
         try:
             order = Order.model_validate(
                 {k: v for k, v in fields.items() if k != "client_ref"}
@@ -150,30 +153,51 @@ class Orders:
             )
         except pydantic.ValidationError as exc:
             raise ValidationError("order", problems_of(exc, "order")) from None
-        ok, reason = screen_orders(
-            OrderArrays.from_orders([order]), [product_of(prod_row)], kinds=SERVED_KINDS
-        )
+        ok, reason = screen_orders(OrderArrays.from_orders([order]), [product], kinds=SERVED_KINDS)
         why = str(reason[0])
-        if ok[0] and prod_row.cleared_at is not None:
+        if ok[0] and cleared:
             ok[0], why = False, "the product has been cleared"
-        row = OrderRow(
+        values = dict(
             participant_org_id=self.p.org_id, product_id=order.product, place=order.place, isp=order.isp,
             side=order.side.value, quantity_mw=order.quantity_mw, price_eur_per_mwh=order.price_eur_per_mwh,
             execution=order.execution.value,
             status=(OrderStatus.ACTIVE if ok[0] else OrderStatus.REJECTED).value, reason=why,
-            client_ref=client_ref, submitted_at=now, updated_at=now,
+            accepted_mw=0.0, client_ref=client_ref, submitted_at=now, updated_at=now,
         )  # fmt: skip
-        self.s.add(row)
-        self.s.flush()
-        if key_row is not None:
-            key_row.resource_id = row.id
-            self.s.flush()
+        if idempotency_key is None:
+            return Submitted(self.s.execute(_INSERT_ORDER, values).one(), False)
+        try:
+            with self.s.begin_nested():  # a concurrent twin commits its key first: return its order
+                row = self.s.execute(_INSERT_ORDER, values).one()
+                self.s.execute(
+                    _INSERT_KEY,
+                    dict(org_id=self.p.org_id, key=idempotency_key, request_hash=request_hash,
+                         resource="order", resource_id=row.id, created_at=now),
+                )  # fmt: skip
+        except IntegrityError:
+            seen = self._replay(idempotency_key, str(request_hash))
+            if seen is None:  # pragma: no cover - the twin rolled back: nothing to replay
+                raise ConflictError("Idempotency-Key in use by a concurrent request; retry") from None
+            return Submitted(seen, True)
         return Submitted(row, False)
 
-    def _replay(self, key: str, request_hash: str) -> OrderRow | None:
-        seen = self.s.scalar(
-            select(IdempotencyKey).where(IdempotencyKey.org_id == self.p.org_id, IdempotencyKey.key == key)
-        )
+    def _product(self, product_id: str) -> tuple[Product, bool]:
+        """The product's model (parsed once per process: a product never changes) and whether it
+        has been cleared; 422 naming ``product`` when there is none."""
+        got = self.s.execute(_PRODUCT_STATE, {"product_id": product_id}).one_or_none()
+        if got is None:
+            raise ValidationError("order", [Problem("order", "product", f"unknown product {product_id!r}")])
+        key = (str(self.s.get_bind().engine.url), product_id, got.created_at)
+        product = _PRODUCTS.get(key)
+        if product is None:
+            product = product_of(self.s.get_one(ProductRow, product_id))
+            if len(_PRODUCTS) > 10_000:
+                _PRODUCTS.clear()
+            _PRODUCTS[key] = product
+        return product, got.cleared_at is not None
+
+    def _replay(self, key: str, request_hash: str) -> Any:
+        seen = self.s.execute(_KEY_OF, {"org_id": self.p.org_id, "key": key}).one_or_none()
         if seen is None:
             return None
         if seen.request_hash != request_hash:
@@ -181,7 +205,7 @@ class Orders:
                 "request",
                 [Problem("request", "Idempotency-Key", "this key was used before with a different body")],
             )
-        return self.s.get(OrderRow, seen.resource_id)
+        return self.s.execute(_ORDER_BY_ID, {"id": seen.resource_id}).one_or_none()
 
     def get(self, order_id: int) -> OrderRow:
         row = self.s.scalar(select(OrderRow).where(OrderRow.id == order_id, orders_visible(self.p)))
