@@ -51,6 +51,11 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/jobs"): "list",
     ("POST", "/v1/jobs"): "role",
     ("GET", "/v1/jobs/{job_id}"): "owned",
+    ("GET", "/v1/webhooks"): "list",
+    ("POST", "/v1/webhooks"): "self",
+    ("GET", "/v1/webhooks/{webhook_id}"): "owned",
+    ("DELETE", "/v1/webhooks/{webhook_id}"): "owned",
+    ("GET", "/v1/webhooks/{webhook_id}/deliveries"): "owned",
 }
 
 
@@ -85,6 +90,7 @@ def _victim_objects(api: Api) -> dict[str, str]:
         "/v1/clearing-runs", json={"product_id": PRODUCT.product_id}, headers=api.auth("operator")
     )
     assert run.status_code == 201, run.text
+    hook = api.client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/h"}, headers=api.auth("alice"))
     later = {**json.loads(PRODUCT.model_dump_json()), "product_id": "P-later"}
     assert api.client.post("/v1/products", json=later, headers=api.auth("operator")).status_code == 201
     job = api.client.get("/v1/jobs", headers=api.auth("operator")).json()[0]  # its clearing at the gate
@@ -98,6 +104,7 @@ def _victim_objects(api: Api) -> dict[str, str]:
         "product_id": PRODUCT.product_id,
         "run_id": str(run.json()["id"]),
         "job_id": str(job["id"]),
+        "webhook_id": str(hook.json()["id"]),
     }
 
 
@@ -110,6 +117,7 @@ BODIES = {
     ("POST", "/v1/orders"): order("buy", 1, 1, 10),
     ("POST", "/v1/clearing-runs"): {"product_id": PRODUCT.product_id},
     ("POST", "/v1/jobs"): {"product_id": "P-later"},
+    ("POST", "/v1/webhooks"): {"url": "http://127.0.0.1:9/mine"},
 }
 
 

@@ -10,7 +10,17 @@ from fastapi import FastAPI
 
 from gridflex.api.errors import install_error_handlers
 from gridflex.api.limits import BodyLimit, TokenBuckets
-from gridflex.api.routers import clearing, health, jobs, orders, participants, places, products, tokens
+from gridflex.api.routers import (
+    clearing,
+    health,
+    jobs,
+    orders,
+    participants,
+    places,
+    products,
+    tokens,
+    webhooks,
+)
 from gridflex.api.schemas import ErrorOut
 from gridflex.store import Store
 from gridflex.store.columns import utcnow
@@ -21,6 +31,7 @@ API_VERSION = "1"
 # Every router of the app, in order: the app includes these and only these (a test enumerates them).
 ROUTERS = tuple(m.router for m in (health, participants, tokens, places, products, orders, clearing))
 ROUTERS += (jobs.router,)
+ROUTERS += (webhooks.router,)
 MAX_BODY_BYTES = 1_000_000
 # What every route may answer besides its success and 422 (documented, so clients and schemathesis know).
 REFUSALS: dict[int | str, dict[str, Any]] = {

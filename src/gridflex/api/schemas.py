@@ -16,6 +16,7 @@ __all__ = [
     "ClearingRunOut",
     "CongestionPointIn",
     "CongestionPointOut",
+    "DeliveryOut",
     "ErrorOut",
     "GridAreaIn",
     "GridAreaOut",
@@ -30,6 +31,9 @@ __all__ = [
     "TokenIn",
     "TokenOut",
     "TradeOut",
+    "WebhookCreated",
+    "WebhookIn",
+    "WebhookOut",
 ]
 
 _IN = ConfigDict(extra="forbid")  # an unknown field is a 422 naming it, not silently dropped
@@ -197,3 +201,39 @@ class JobOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+
+class WebhookIn(BaseModel):
+    model_config = _IN
+    url: str = Field(
+        min_length=8, max_length=2000, pattern=r"^https?://[^\s]+$", description="Called with POST."
+    )
+    events: list[Literal["trades"]] = Field(["trades"], min_length=1, max_length=4)
+
+
+class WebhookOut(BaseModel):
+    model_config = _OUT
+    id: int
+    org_id: int
+    url: str
+    events: list[str]
+    active: bool
+    created_at: datetime
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(
+        description="Shown once: the HMAC-SHA256 key of the Gridflex-Signature header (t=<unix s>,v1=<hex>)."
+    )
+
+
+class DeliveryOut(BaseModel):
+    model_config = _OUT
+    id: int
+    event: str
+    status: str
+    attempts: int
+    next_at: datetime
+    last_error: str
+    created_at: datetime
+    delivered_at: datetime | None

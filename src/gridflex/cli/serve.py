@@ -55,7 +55,10 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port; 0 picks a free one (printed).")] = 8080,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
     jobs: Annotated[
-        bool, typer.Option(help="Run the background jobs (clearing at each gate closure) in this process.")
+        bool,
+        typer.Option(
+            help="Run the background work in this process: clearing at each gate closure, webhook deliveries."
+        ),
     ] = True,
     job_lease_s: Annotated[
         float,
@@ -73,6 +76,7 @@ def serve(
     import uvicorn
 
     from gridflex.api import create_app
+    from gridflex.api.delivery import WebhookSender
     from gridflex.api.limits import TokenBuckets
     from gridflex.api.worker import JobWorker
     from gridflex.store import Store, bootstrap_admin
@@ -104,13 +108,15 @@ def serve(
     buckets = TokenBuckets(rate_limit, max(1, int(2 * rate_limit))) if rate_limit > 0 else None
     app = create_app(store, rate_limit=buckets)
     config = uvicorn.Config(app, log_level="warning", access_log=access_log, timeout_graceful_shutdown=5)
-    worker = JobWorker(store, lease_s=job_lease_s) if jobs else None
+    background: list[JobWorker | WebhookSender] = (
+        [JobWorker(store, lease_s=job_lease_s), WebhookSender(store)] if jobs else []
+    )
     try:
-        if worker is not None:
-            worker.start()
+        for task in background:
+            task.start()
         uvicorn.Server(config).run(sockets=[sock])
     finally:
-        if worker is not None:
-            worker.stop()
+        for task in background:
+            task.stop()
         sock.close()
         store.close()

@@ -37,6 +37,7 @@ from gridflex.store.columns import utcnow
 from gridflex.store.errors import ConflictError, NotFoundError, PermissionDeniedError
 from gridflex.store.tables import ClearingRun, IdempotencyKey, OrderRow, ProductRow, Role, TradeRow
 from gridflex.store.tenancy import TRADING_ROLES, Principal, orders_visible, require_role, trades_visible
+from gridflex.store.webhooks import enqueue_trades
 
 __all__ = ["OPEN_STATUSES", "Clearing", "Orders", "Products", "Submitted", "clear_book", "problems_of"]
 
@@ -296,6 +297,9 @@ class Clearing:
         self.s.add(run)
         self.s.flush()
         trades = self._write_trades(run, rows, result)
+        enqueue_trades(
+            self.s, run.id, prod_row.product_id, trades
+        )  # the outbox: with the trades or not at all
         run.n_trades = len(trades)
         self._update_orders(rows, result, now)
         prod_row.cleared_at = now

@@ -20,6 +20,7 @@ from gridflex.store.migrate import upgrade
 from gridflex.store.places import Places
 from gridflex.store.tables import Organisation, OrgRole, Role
 from gridflex.store.tenancy import Principal
+from gridflex.store.webhooks import Webhooks
 
 __all__ = ["Repos", "Store", "bootstrap_admin"]
 
@@ -34,6 +35,7 @@ class Repos:
     orders: Orders
     clearing: Clearing
     jobs: Jobs
+    webhooks: Webhooks
 
     @classmethod
     def of(cls, session: Session, principal: Principal) -> Repos:
@@ -44,6 +46,7 @@ class Repos:
             Orders(session, principal),
             Clearing(session, principal),
             Jobs(session, principal),
+            Webhooks(session, principal),
         )
 
 
