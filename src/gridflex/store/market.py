@@ -110,6 +110,18 @@ _KEY_OF = select(IdempotencyKey.request_hash, IdempotencyKey.resource_id).where(
     IdempotencyKey.org_id == bindparam("org_id"), IdempotencyKey.key == bindparam("key")
 )
 _ORDER_BY_ID = select(*_ORDER_COLUMNS).where(OrderRow.id == bindparam("id"))
+_INSERT_TRADE = insert(cast(Table, TradeRow.__table__))
+_orders = cast(Table, OrderRow.__table__)
+_UPDATE_OUTCOME = (
+    update(_orders)
+    .where(_orders.c.id == bindparam("oid"))
+    .values(
+        status=bindparam("new_status"),
+        accepted_mw=bindparam("new_accepted_mw"),
+        reason=bindparam("new_reason"),
+        updated_at=bindparam("new_updated_at"),
+    )
+)
 _PRODUCT_STATE = select(ProductRow.created_at, ProductRow.cleared_at).where(
     ProductRow.product_id == bindparam("product_id")
 )
@@ -324,23 +336,23 @@ class Clearing:
             if acc[i] > 0
         ]
         if trades:
-            self.s.execute(insert(TradeRow), trades)
+            self.s.execute(_INSERT_TRADE, trades)  # Core executemany: no ORM bookkeeping per row
         return trades
 
     def _update_orders(self, rows: Sequence[Any], result: Any, now: datetime) -> None:
         status = result.status
         changes = [
             {
-                "id": r.id,
-                "status": str(status[i]),
-                "accepted_mw": float(result.accepted_mw[i]),
-                "reason": result.reason(i)[:500],
-                "updated_at": now,
+                "oid": r.id,
+                "new_status": str(status[i]),
+                "new_accepted_mw": float(result.accepted_mw[i]),
+                "new_reason": result.reason(i)[:500],
+                "new_updated_at": now,
             }
             for i, r in enumerate(rows)
         ]
         if changes:
-            self.s.execute(update(OrderRow), changes)  # bulk UPDATE by primary key
+            self.s.execute(_UPDATE_OUTCOME, changes)  # Core executemany UPDATE by primary key
 
     def get_run(self, run_id: int) -> ClearingRun:
         run = self.s.get(ClearingRun, run_id)  # prices and volumes are market information
