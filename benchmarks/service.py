@@ -98,29 +98,40 @@ def _operator(ids: dict[str, int]) -> Principal:
     return Principal(ids["operator"], "operator", frozenset({Role.MARKET_OPERATOR}))
 
 
-async def _burst(url: str, secrets: list[str], n: int, concurrency: int) -> tuple[float, list[float]]:
-    """Submit ``n`` orders with ``concurrency`` in flight; wall seconds and each latency (s)."""
+async def _burst(url: str, secrets: list[str], n: int, concurrency: int) -> tuple[float, list[float], int]:
+    """Submit ``n`` orders with ``concurrency`` in flight; wall seconds, each latency (s) and how many
+    requests were retried (a keep-alive connection closed by the server under load: the same
+    Idempotency-Key makes the retry safe, and its latency counts from the first try)."""
     latencies: list[float] = []
+    retries = 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
         queue = iter(range(n))
 
         async def worker(w: int) -> None:
+            nonlocal retries
             headers = {"Authorization": f"Bearer {secrets[w % len(secrets)]}"}
             for i in queue:
                 body = {"product": "BENCH", "side": "buy" if i % 2 else "sell", "isp": i % 24,
                         "quantity_mw": 1 + i % 5, "price_eur_per_mwh": 20 + i % 50}  # fmt: skip
                 t0 = time.perf_counter()
-                r = await client.post(
-                    "/v1/orders", json=body, headers={**headers, "Idempotency-Key": f"o{i}"}
-                )
+                for attempt in range(4):
+                    try:
+                        r = await client.post(
+                            "/v1/orders", json=body, headers={**headers, "Idempotency-Key": f"o{i}"}
+                        )
+                        break
+                    except httpx.TransportError:
+                        if attempt == 3:
+                            raise
+                        retries += 1
                 latencies.append(time.perf_counter() - t0)
                 if r.status_code != 201:
                     raise RuntimeError(f"order {i}: {r.status_code} {r.text}")
 
         t0 = time.perf_counter()
         await asyncio.gather(*(worker(w) for w in range(concurrency)))
-        return time.perf_counter() - t0, latencies
+        return time.perf_counter() - t0, latencies, retries
 
 
 def _serve(url: str) -> tuple[subprocess.Popen[str], str, float]:
@@ -193,7 +204,7 @@ def run(kind: str, orders: int, concurrency: int, traders: int, book: int) -> di
                 trader_secrets = [v for k, v in secrets.items() if k != "operator"]
                 asyncio.run(_burst(base, trader_secrets, min(200, orders), concurrency))  # warm up
                 server_cpu0, load_cpu0 = _cpu_s(proc.pid), resource.getrusage(resource.RUSAGE_SELF)
-                wall, lat = asyncio.run(_burst(base, trader_secrets, orders, concurrency))
+                wall, lat, retried = asyncio.run(_burst(base, trader_secrets, orders, concurrency))
                 server_cpu = _cpu_s(proc.pid) - server_cpu0
                 load_ru = resource.getrusage(resource.RUSAGE_SELF)
                 load_cpu = load_ru.ru_utime + load_ru.ru_stime - load_cpu0.ru_utime - load_cpu0.ru_stime
@@ -208,7 +219,7 @@ def run(kind: str, orders: int, concurrency: int, traders: int, book: int) -> di
     return {
         "cold_start_s": round(cold_s, 3),
         "submit": {
-            "orders": orders, "concurrency": concurrency, "tokens": traders,
+            "orders": orders, "concurrency": concurrency, "tokens": traders, "retried": retried,
             "orders_per_s": round(orders / wall, 1), "wall_s": round(wall, 3),
             "latency_ms": {"p50": round(statistics.median(ms), 2), "p95": round(_quantile(ms, 95), 2),
                            "p99": round(_quantile(ms, 99), 2)},
