@@ -93,6 +93,7 @@ ALLOWED: dict[str, set[str]] = {
     # the service: the store alone knows the database libraries, the api alone the web framework
     "store": SCIENCE | CORE | {"sqlalchemy", "alembic", "psycopg", "gridflex.market"},
     "api": {"pydantic"} | CORE | {"fastapi", "starlette", "uvicorn", "sqlalchemy", "gridflex.market", "gridflex.store"},
+    "client": {"httpx", "gridflex.errors"},  # the service's Python client: HTTP only, no server code
 }  # fmt: skip
 # Only this module talks to HiGHS.
 HIGHSPY_ONLY_IN = {Path("optimize/highs.py")}

@@ -48,6 +48,14 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/clearing-runs"): "shared",
     ("GET", "/v1/clearing-runs/{run_id}"): "shared",
     ("GET", "/v1/trades"): "list",
+    ("GET", "/v1/jobs"): "list",
+    ("POST", "/v1/jobs"): "role",
+    ("GET", "/v1/jobs/{job_id}"): "owned",
+    ("GET", "/v1/webhooks"): "list",
+    ("POST", "/v1/webhooks"): "self",
+    ("GET", "/v1/webhooks/{webhook_id}"): "owned",
+    ("DELETE", "/v1/webhooks/{webhook_id}"): "owned",
+    ("GET", "/v1/webhooks/{webhook_id}/deliveries"): "owned",
 }
 
 
@@ -82,6 +90,10 @@ def _victim_objects(api: Api) -> dict[str, str]:
         "/v1/clearing-runs", json={"product_id": PRODUCT.product_id}, headers=api.auth("operator")
     )
     assert run.status_code == 201, run.text
+    hook = api.client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/h"}, headers=api.auth("alice"))
+    later = {**json.loads(PRODUCT.model_dump_json()), "product_id": "P-later"}
+    assert api.client.post("/v1/products", json=later, headers=api.auth("operator")).status_code == 201
+    job = api.client.get("/v1/jobs", headers=api.auth("operator")).json()[0]  # its clearing at the gate
     with api.store.repos(Principal.system()) as repos:
         area = next(a for a in repos.places.list_grid_areas() if a.dso_org_id == w.org_ids["dso1"])
     return {
@@ -91,6 +103,8 @@ def _victim_objects(api: Api) -> dict[str, str]:
         "area_id": str(area.id),
         "product_id": PRODUCT.product_id,
         "run_id": str(run.json()["id"]),
+        "job_id": str(job["id"]),
+        "webhook_id": str(hook.json()["id"]),
     }
 
 
@@ -102,6 +116,8 @@ BODIES = {
     ("POST", "/v1/products"): {**json.loads(PRODUCT.model_dump_json()), "product_id": "P2"},
     ("POST", "/v1/orders"): order("buy", 1, 1, 10),
     ("POST", "/v1/clearing-runs"): {"product_id": PRODUCT.product_id},
+    ("POST", "/v1/jobs"): {"product_id": "P-later"},
+    ("POST", "/v1/webhooks"): {"url": "http://127.0.0.1:9/mine"},
 }
 
 

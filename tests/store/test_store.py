@@ -133,9 +133,12 @@ def test_cancel_moves_an_active_order_once(store: Store):
     w = build_world(store)
     with store.repos(w.principals["alice"]) as r:
         oid = r.orders.submit(order("buy", 2, 1, 10), now=BEFORE_GATE).order.id
-        assert r.orders.cancel(oid).status == "cancelled"
+        late = r.orders.submit(order("buy", 3, 1, 10), now=BEFORE_GATE).order.id
+        assert r.orders.cancel(oid, now=BEFORE_GATE).status == "cancelled"
         with pytest.raises(ConflictError):
-            r.orders.cancel(oid)
+            r.orders.cancel(oid, now=BEFORE_GATE)
+        with pytest.raises(ConflictError, match="final: the gate closed"):  # the book is frozen for clearing
+            r.orders.cancel(late, now=AFTER_GATE)
 
 
 def test_idempotency_key_gives_one_order(store: Store):

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from fastapi import FastAPI
 
 from gridflex.api.errors import install_error_handlers
-from gridflex.api.limits import BodyLimit
-from gridflex.api.routers import clearing, health, orders, participants, places, products, tokens
+from gridflex.api.limits import BodyLimit, TokenBuckets
+from gridflex.api.routers import (
+    clearing,
+    health,
+    jobs,
+    orders,
+    participants,
+    places,
+    products,
+    tokens,
+    webhooks,
+)
+from gridflex.api.schemas import ErrorOut
 from gridflex.store import Store
 from gridflex.store.columns import utcnow
 
@@ -18,7 +30,20 @@ __all__ = ["API_VERSION", "MAX_BODY_BYTES", "ROUTERS", "create_app"]
 API_VERSION = "1"
 # Every router of the app, in order: the app includes these and only these (a test enumerates them).
 ROUTERS = tuple(m.router for m in (health, participants, tokens, places, products, orders, clearing))
+ROUTERS += (jobs.router,)
+ROUTERS += (webhooks.router,)
 MAX_BODY_BYTES = 1_000_000
+# What every route may answer besides its success and 422 (documented, so clients and schemathesis know).
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "The body cannot be read (not UTF-8 JSON)."},
+    401: {"model": ErrorOut, "description": "No valid token (missing, unknown, revoked, expired)."},
+    403: {"model": ErrorOut, "description": "The caller's roles do not allow this."},
+    404: {"model": ErrorOut, "description": "Not found, or not the caller's to see."},
+    409: {"model": ErrorOut, "description": "Conflicts with the stored state."},
+    413: {"model": ErrorOut, "description": "Body larger than the limit."},
+    429: {"model": ErrorOut, "description": "The token's rate limit is reached; see Retry-After."},
+    503: {"model": ErrorOut, "description": "The database is busy or unreachable; see Retry-After."},
+}
 
 
 def create_app(
@@ -26,10 +51,12 @@ def create_app(
     url: str | None = None,
     clock: Callable[[], datetime] = utcnow,
     max_body_bytes: int = MAX_BODY_BYTES,
+    rate_limit: TokenBuckets | None = None,
 ) -> FastAPI:
     """The REST API on ``store`` (or a store opened on ``url``; its schema must be up to date).
 
-    ``clock`` gives "now" (gate closures, expiry): tests pass a fixed one.
+    ``clock`` gives "now" (gate closures, expiry): tests pass a fixed one. ``rate_limit``: the
+    per-token request budget (None: unlimited; `gridflex serve` sets one).
     """
     app = FastAPI(
         title="gridflex",
@@ -40,8 +67,9 @@ def create_app(
     )
     app.state.store = store if store is not None else Store(url)
     app.state.clock = clock
+    app.state.rate_limits = rate_limit
     install_error_handlers(app)
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=REFUSALS)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app

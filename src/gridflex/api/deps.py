@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from gridflex.api.limits import TokenBuckets
 from gridflex.store import AuthError, Principal, Repos, Store, authenticate
 
 __all__ = ["Caller", "Now", "Tx", "Using", "caller", "now", "repos", "transaction"]
@@ -42,11 +43,18 @@ Now = Annotated[datetime, Depends(now)]
 
 
 def caller(
-    session: Tx, at: Now, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request,
+    session: Tx,
+    at: Now,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
         raise AuthError("missing bearer token")
-    return authenticate(session, creds.credentials, now=at)
+    principal = authenticate(session, creds.credentials, now=at)
+    buckets: TokenBuckets | None = request.app.state.rate_limits
+    if buckets is not None and principal.token_id is not None:
+        buckets.take(principal.token_id)
+    return principal
 
 
 Caller = Annotated[Principal, Depends(caller)]

@@ -1,7 +1,8 @@
 """Errors as answers: every refusal is JSON with a status, never a traceback.
 
 401 no valid token · 403 seen but not allowed · 404 not found or not yours · 409 conflicts with the
-stored state · 413 body too large · 422 bad input, naming the field (``detail[].loc``) · 503 the
+stored state · 413 body too large · 422 bad input, naming the field (``detail[].loc``) · 429 the token's rate
+limit reached (``Retry-After``) · 503 the
 database is busy · 500 anything else, without internals.
 """
 
@@ -14,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
+from gridflex.api.limits import RateLimitedError
 from gridflex.errors import ValidationError
 from gridflex.store import AuthError, ConflictError, NotFoundError, PermissionDeniedError
 from gridflex.store.errors import StoreBusyError
@@ -62,6 +64,10 @@ def install_error_handlers(app: FastAPI) -> None:
         # loc, msg and type only: echoing the input back could hold NaN (not JSON) or a huge value.
         detail = [{"loc": list(e["loc"]), "msg": str(e["msg"]), "type": str(e["type"])} for e in exc.errors()]
         return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(RateLimitedError)
+    async def _rate_limited(_r: Request, exc: RateLimitedError) -> JSONResponse:
+        return _detail(429, str(exc), **{"Retry-After": str(exc.retry_after_s)})
 
     @app.exception_handler(OperationalError)
     async def _unreachable(_r: Request, exc: OperationalError) -> JSONResponse:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -16,9 +16,13 @@ __all__ = [
     "ClearingRunOut",
     "CongestionPointIn",
     "CongestionPointOut",
+    "DeliveryOut",
+    "ErrorOut",
     "GridAreaIn",
     "GridAreaOut",
     "Health",
+    "JobIn",
+    "JobOut",
     "OrderIn",
     "OrderOut",
     "ParticipantIn",
@@ -27,11 +31,20 @@ __all__ = [
     "TokenIn",
     "TokenOut",
     "TradeOut",
+    "WebhookCreated",
+    "WebhookIn",
+    "WebhookOut",
 ]
 
 _IN = ConfigDict(extra="forbid")  # an unknown field is a 422 naming it, not silently dropped
 _OUT = ConfigDict(from_attributes=True)
 Name = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")
+
+
+class ErrorOut(BaseModel):
+    """A refusal: what is wrong, in one sentence (422 answers list each field instead)."""
+
+    detail: str
 
 
 class Health(BaseModel):
@@ -162,3 +175,65 @@ class TradeOut(BaseModel):
     side: str
     quantity_mw: float
     price_eur_per_mwh: float
+
+
+class JobIn(BaseModel):
+    model_config = _IN
+    kind: Literal["clearing"] = "clearing"
+    product_id: str = Field(min_length=1, max_length=200)
+    run_at: AwareDatetime | None = Field(None, description="Default: the product's gate closure, else now.")
+
+
+class JobOut(BaseModel):
+    """Long work with its status (queued, running, succeeded, failed) and progress (0..1)."""
+
+    model_config = _OUT
+    id: int
+    kind: str
+    product_id: str | None
+    status: str
+    stage: str
+    progress: float
+    message: str
+    result: dict[str, Any] = Field(description="A clearing job's run: {run_id}.")
+    attempts: int
+    run_at: datetime
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class WebhookIn(BaseModel):
+    model_config = _IN
+    url: str = Field(
+        min_length=8, max_length=2000, pattern=r"^https?://[^\s]+$", description="Called with POST."
+    )
+    events: list[Literal["trades"]] = Field(["trades"], min_length=1, max_length=4)
+
+
+class WebhookOut(BaseModel):
+    model_config = _OUT
+    id: int
+    org_id: int
+    url: str
+    events: list[str]
+    active: bool
+    created_at: datetime
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(
+        description="Shown once: the HMAC-SHA256 key of the Gridflex-Signature header (t=<unix s>,v1=<hex>)."
+    )
+
+
+class DeliveryOut(BaseModel):
+    model_config = _OUT
+    id: int
+    event: str
+    status: str
+    attempts: int
+    next_at: datetime
+    last_error: str
+    created_at: datetime
+    delivered_at: datetime | None

@@ -327,3 +327,75 @@ def dispatch_cmd(
     (out / "dispatch.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     err.print(f"{len(calls)} call(s) dispatched to {len(fleets)} site(s); written to {out}",
               highlight=False, soft_wrap=True)  # fmt: skip
+
+
+# -- on a server (`gridflex serve`), through gridflex.client ------------------------------------------
+
+ServerOpt = Annotated[
+    str,
+    typer.Option("--server", envvar="GRIDFLEX_SERVER", help="The service's URL, e.g. http://127.0.0.1:8080."),
+]
+TokenOpt = Annotated[
+    str, typer.Option("--token", envvar="GRIDFLEX_TOKEN", help="An API token (gfx_…) of the participant.")
+]
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=1))  # plain print: exact JSON for pipes
+
+
+@market_app.command("submit")
+@clear_errors
+def submit_cmd(
+    server: ServerOpt,
+    token: TokenOpt,
+    product: Annotated[str, typer.Option(help="Product id.")],
+    side: Annotated[str, typer.Option(help="buy or sell.")],
+    isp: Annotated[int, typer.Option(help="ISP index in the product horizon, 0-based.")],
+    quantity_mw: Annotated[float, typer.Option("--quantity-mw", help="MW over the ISP.")],
+    price: Annotated[
+        float | None, typer.Option("--price", help="Limit price, EUR/MWh (none: at any price).")
+    ] = None,
+    place: Annotated[str, typer.Option(help="Bidding zone or congestion point.")] = "",
+    execution: Annotated[str, typer.Option(help="normal, fill_or_kill or fill_and_kill.")] = "normal",
+    idempotency_key: Annotated[
+        str | None, typer.Option("--idempotency-key", help="Makes a retry safe: the same key, one order.")
+    ] = None,
+) -> None:
+    """Submit one order to the service; prints the stored order (JSON)."""
+    from gridflex.client import Client
+
+    with Client(server, token) as gf:
+        o = gf.submit_order(product, side, isp, quantity_mw, price, place=place, execution=execution,
+                            idempotency_key=idempotency_key)  # fmt: skip
+    _print_json(o)
+    err.print(f"order {o['id']}: {o['status']}" + (f" ({o['reason']})" if o["reason"] else ""),
+              highlight=False, soft_wrap=True)  # fmt: skip
+
+
+@market_app.command("list")
+@clear_errors
+def list_cmd(
+    server: ServerOpt,
+    token: TokenOpt,
+    product: Annotated[str | None, typer.Option(help="Only this product's orders.")] = None,
+    status: Annotated[str | None, typer.Option(help="Only orders with this status (e.g. active).")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many (default: all).")] = None,
+) -> None:
+    """List the orders the token may see, oldest first (JSON)."""
+    from gridflex.client import Client
+
+    with Client(server, token) as gf:
+        _print_json(gf.list_orders(product, status, limit))
+
+
+@market_app.command("cancel")
+@clear_errors
+def cancel_cmd(
+    server: ServerOpt, token: TokenOpt, order_id: Annotated[int, typer.Argument(help="The order's id.")]
+) -> None:
+    """Cancel one of the participant's active orders; prints it (JSON)."""
+    from gridflex.client import Client
+
+    with Client(server, token) as gf:
+        _print_json(gf.cancel_order(order_id))

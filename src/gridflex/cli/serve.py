@@ -54,11 +54,31 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port; 0 picks a free one (printed).")] = 8080,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    jobs: Annotated[
+        bool,
+        typer.Option(
+            help="Run the background work in this process: clearing at each gate closure, webhook deliveries."
+        ),
+    ] = True,
+    job_lease_s: Annotated[
+        float,
+        typer.Option(
+            min=1.0, help="A running job without a heartbeat this long is run again (its server died)."
+        ),
+    ] = 30.0,
+    rate_limit: Annotated[
+        float,
+        typer.Option(min=0.0, help="Requests per second per API token (bursts of twice that); 0: no limit."),
+    ] = 100.0,
 ) -> None:
-    """Run the gridflex service: the REST API (OpenAPI at /openapi.json), health at /health."""
+    """Run the gridflex service: the REST API (OpenAPI at /openapi.json), health at /health, and the
+    job runner that clears every product at its gate closure."""
     import uvicorn
 
     from gridflex.api import create_app
+    from gridflex.api.delivery import WebhookSender
+    from gridflex.api.limits import TokenBuckets
+    from gridflex.api.worker import JobWorker
     from gridflex.store import Store, bootstrap_admin
 
     store = Store(db)
@@ -85,10 +105,18 @@ def serve(
         )
     # The URL line comes last: scripts may wait for it.
     print(f"gridflex serving on http://{shown_host}:{bound} (database {shown_url(store.url)})", flush=True)
-    app = create_app(store)
+    buckets = TokenBuckets(rate_limit, max(1, int(2 * rate_limit))) if rate_limit > 0 else None
+    app = create_app(store, rate_limit=buckets)
     config = uvicorn.Config(app, log_level="warning", access_log=access_log, timeout_graceful_shutdown=5)
+    background: list[JobWorker | WebhookSender] = (
+        [JobWorker(store, lease_s=job_lease_s), WebhookSender(store)] if jobs else []
+    )
     try:
+        for task in background:
+            task.start()
         uvicorn.Server(config).run(sockets=[sock])
     finally:
+        for task in background:
+            task.stop()
         sock.close()
         store.close()

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from gridflex.errors import Problem, ValidationError
@@ -36,23 +36,26 @@ def _roles(names: Iterable[str]) -> list[Role]:
     return sorted({Role(n) for n in names})
 
 
+_TOKEN_OF = (
+    select(
+        ApiToken.id,
+        ApiToken.revoked_at,
+        ApiToken.expires_at,
+        Organisation.id,
+        Organisation.name,
+        OrgRole.role,
+    )
+    .join(Organisation, Organisation.id == ApiToken.org_id)
+    .outerjoin(OrgRole, OrgRole.org_id == Organisation.id)
+    .where(ApiToken.digest == bindparam("digest"))
+)
+
+
 def authenticate(session: Session, secret: str, now: datetime | None = None) -> Principal:
     """The principal of a bearer token, or :class:`AuthError` (unknown, revoked or expired)."""
     now = now or utcnow()
-    # One Core query (no ORM objects): it runs on every request.
-    rows = session.execute(
-        select(
-            ApiToken.id,
-            ApiToken.revoked_at,
-            ApiToken.expires_at,
-            Organisation.id,
-            Organisation.name,
-            OrgRole.role,
-        )
-        .join(Organisation, Organisation.id == ApiToken.org_id)
-        .outerjoin(OrgRole, OrgRole.org_id == Organisation.id)
-        .where(ApiToken.digest == tokens.digest(secret))
-    ).all()
+    # One constant Core query (compiled once, no ORM objects): it runs on every request.
+    rows = session.execute(_TOKEN_OF, {"digest": tokens.digest(secret)}).all()
     if not rows:
         raise AuthError("unknown token")
     token_id, revoked_at, expires_at, org_id, org_name, _ = rows[0]

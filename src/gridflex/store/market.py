@@ -13,24 +13,33 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pydantic
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gridflex.errors import Problem, ValidationError
-from gridflex.market import Order, OrderArrays, OrderStatus, Product, ProductKind, clear_auction
+from gridflex.market import (
+    AuctionResult,
+    Order,
+    OrderArrays,
+    OrderStatus,
+    Product,
+    ProductKind,
+    clear_auction,
+)
 from gridflex.market.orders import NO_TIME, screen_orders
 from gridflex.market.products import epoch_s
 from gridflex.store.columns import utcnow
 from gridflex.store.errors import ConflictError, NotFoundError, PermissionDeniedError
 from gridflex.store.tables import ClearingRun, IdempotencyKey, OrderRow, ProductRow, Role, TradeRow
 from gridflex.store.tenancy import TRADING_ROLES, Principal, orders_visible, require_role, trades_visible
+from gridflex.store.webhooks import enqueue_trades
 
-__all__ = ["OPEN_STATUSES", "Clearing", "Orders", "Products", "Submitted", "problems_of"]
+__all__ = ["OPEN_STATUSES", "Clearing", "Orders", "Products", "Submitted", "clear_book", "problems_of"]
 
 OPEN_STATUSES = (OrderStatus.ACTIVE.value, OrderStatus.PARTIALLY_FILLED.value)
 # The service clears uniform-price auctions today; the other mechanisms get their own repositories.
@@ -89,8 +98,34 @@ class Products:
 
 @dataclass(frozen=True)
 class Submitted:
-    order: OrderRow
+    order: Any  # the stored order's columns (a Row, read like an OrderRow)
     replayed: bool  # True: the Idempotency-Key was seen before, this is the order it created
+
+
+_ORDER_COLUMNS = tuple(OrderRow.__table__.c)
+# Constant Core statements (on the tables, not the ORM classes): compiled once, then cache hits.
+_INSERT_ORDER = insert(cast(Table, OrderRow.__table__)).returning(*_ORDER_COLUMNS)
+_INSERT_KEY = insert(cast(Table, IdempotencyKey.__table__))
+_KEY_OF = select(IdempotencyKey.request_hash, IdempotencyKey.resource_id).where(
+    IdempotencyKey.org_id == bindparam("org_id"), IdempotencyKey.key == bindparam("key")
+)
+_ORDER_BY_ID = select(*_ORDER_COLUMNS).where(OrderRow.id == bindparam("id"))
+_INSERT_TRADE = insert(cast(Table, TradeRow.__table__))
+_orders = cast(Table, OrderRow.__table__)
+_UPDATE_OUTCOME = (
+    update(_orders)
+    .where(_orders.c.id == bindparam("oid"))
+    .values(
+        status=bindparam("new_status"),
+        accepted_mw=bindparam("new_accepted_mw"),
+        reason=bindparam("new_reason"),
+        updated_at=bindparam("new_updated_at"),
+    )
+)
+_PRODUCT_STATE = select(ProductRow.created_at, ProductRow.cleared_at).where(
+    ProductRow.product_id == bindparam("product_id")
+)
+_PRODUCTS: dict[tuple[str, str, datetime], Product] = {}  # parsed product models; products never change
 
 
 def _request_hash(fields: Mapping[str, Any]) -> str:
@@ -108,33 +143,22 @@ class Orders:
     ) -> Submitted:
         """Screen and store one order; ``fields`` are :class:`gridflex.market.Order`'s but
         ``order_id`` and ``participant`` (the store gives them). Bad fields raise 422-type
-        :class:`ValidationError`; a rule of the product broken stores a ``rejected`` order with its reason."""
+        :class:`ValidationError`; a rule of the product broken stores a ``rejected`` order with its reason.
+
+        The hot path of the service: Core statements (no ORM unit of work), the product's parsed
+        model cached, the order and its Idempotency-Key written together in one savepoint."""
         require_role(self.p, *TRADING_ROLES, action="submitting an order")
         now = now or utcnow()
         fields = dict(fields)
-        key_row = None
         client_ref = str(fields.get("client_ref") or "")
+        request_hash = None
         if idempotency_key is not None:
-            h = _request_hash(fields)
-            seen = self._replay(idempotency_key, h)
+            request_hash = _request_hash(fields)
+            seen = self._replay(idempotency_key, request_hash)
             if seen is not None:
                 return Submitted(seen, True)
-            key_row = IdempotencyKey(
-                org_id=self.p.org_id, key=idempotency_key, request_hash=h, resource="order", resource_id=0
-            )
-            try:
-                with self.s.begin_nested():  # a concurrent twin commits first: return its order
-                    self.s.add(key_row)
-                    self.s.flush()
-            except IntegrityError:
-                seen = self._replay(idempotency_key, h)
-                if seen is None:  # pragma: no cover - the twin rolled back: nothing to replay
-                    raise ConflictError("Idempotency-Key in use by a concurrent request; retry") from None
-                return Submitted(seen, True)
         product_id = str(fields.get("product", ""))
-        prod_row = self.s.get(ProductRow, product_id)
-        if prod_row is None:
-            raise ValidationError("order", [Problem("order", "product", f"unknown product {product_id!r}")])
+        product, cleared = self._product(product_id)
         try:
             order = Order.model_validate(
                 {k: v for k, v in fields.items() if k != "client_ref"}
@@ -142,30 +166,51 @@ class Orders:
             )
         except pydantic.ValidationError as exc:
             raise ValidationError("order", problems_of(exc, "order")) from None
-        ok, reason = screen_orders(
-            OrderArrays.from_orders([order]), [product_of(prod_row)], kinds=SERVED_KINDS
-        )
+        ok, reason = screen_orders(OrderArrays.from_orders([order]), [product], kinds=SERVED_KINDS)
         why = str(reason[0])
-        if ok[0] and prod_row.cleared_at is not None:
+        if ok[0] and cleared:
             ok[0], why = False, "the product has been cleared"
-        row = OrderRow(
+        values = dict(
             participant_org_id=self.p.org_id, product_id=order.product, place=order.place, isp=order.isp,
             side=order.side.value, quantity_mw=order.quantity_mw, price_eur_per_mwh=order.price_eur_per_mwh,
             execution=order.execution.value,
             status=(OrderStatus.ACTIVE if ok[0] else OrderStatus.REJECTED).value, reason=why,
-            client_ref=client_ref, submitted_at=now, updated_at=now,
+            accepted_mw=0.0, client_ref=client_ref, submitted_at=now, updated_at=now,
         )  # fmt: skip
-        self.s.add(row)
-        self.s.flush()
-        if key_row is not None:
-            key_row.resource_id = row.id
-            self.s.flush()
+        if idempotency_key is None:
+            return Submitted(self.s.execute(_INSERT_ORDER, values).one(), False)
+        try:
+            with self.s.begin_nested():  # a concurrent twin commits its key first: return its order
+                row = self.s.execute(_INSERT_ORDER, values).one()
+                self.s.execute(
+                    _INSERT_KEY,
+                    dict(org_id=self.p.org_id, key=idempotency_key, request_hash=request_hash,
+                         resource="order", resource_id=row.id, created_at=now),
+                )  # fmt: skip
+        except IntegrityError:
+            seen = self._replay(idempotency_key, str(request_hash))
+            if seen is None:  # pragma: no cover - the twin rolled back: nothing to replay
+                raise ConflictError("Idempotency-Key in use by a concurrent request; retry") from None
+            return Submitted(seen, True)
         return Submitted(row, False)
 
-    def _replay(self, key: str, request_hash: str) -> OrderRow | None:
-        seen = self.s.scalar(
-            select(IdempotencyKey).where(IdempotencyKey.org_id == self.p.org_id, IdempotencyKey.key == key)
-        )
+    def _product(self, product_id: str) -> tuple[Product, bool]:
+        """The product's model (parsed once per process: a product never changes) and whether it
+        has been cleared; 422 naming ``product`` when there is none."""
+        got = self.s.execute(_PRODUCT_STATE, {"product_id": product_id}).one_or_none()
+        if got is None:
+            raise ValidationError("order", [Problem("order", "product", f"unknown product {product_id!r}")])
+        key = (str(self.s.get_bind().engine.url), product_id, got.created_at)
+        product = _PRODUCTS.get(key)
+        if product is None:
+            product = product_of(self.s.get_one(ProductRow, product_id))
+            if len(_PRODUCTS) > 10_000:
+                _PRODUCTS.clear()
+            _PRODUCTS[key] = product
+        return product, got.cleared_at is not None
+
+    def _replay(self, key: str, request_hash: str) -> Any:
+        seen = self.s.execute(_KEY_OF, {"org_id": self.p.org_id, "key": key}).one_or_none()
         if seen is None:
             return None
         if seen.request_hash != request_hash:
@@ -173,7 +218,7 @@ class Orders:
                 "request",
                 [Problem("request", "Idempotency-Key", "this key was used before with a different body")],
             )
-        return self.s.get(OrderRow, seen.resource_id)
+        return self.s.execute(_ORDER_BY_ID, {"id": seen.resource_id}).one_or_none()
 
     def get(self, order_id: int) -> OrderRow:
         row = self.s.scalar(select(OrderRow).where(OrderRow.id == order_id, orders_visible(self.p)))
@@ -197,10 +242,14 @@ class Orders:
             raise PermissionDeniedError(f"order {order_id} is not yours to cancel")
         if row.status not in OPEN_STATUSES:
             raise ConflictError(f"order {order_id} is {row.status}, not active")
+        now = now or utcnow()
+        gate = product_of(self.s.get_one(ProductRow, row.product_id)).gate_closure
+        if gate is not None and now >= gate:  # the book is frozen for the clearing: orders are final
+            raise ConflictError(f"order {order_id} is final: the gate closed at {gate.isoformat()}")
         row.status, row.reason, row.updated_at = (
             OrderStatus.CANCELLED.value,
             "cancelled by the participant",
-            now or utcnow(),
+            now,
         )
         self.s.flush()
         return row
@@ -216,6 +265,12 @@ class Clearing:
         """Clear the product's active orders once. Everything is written in the caller's transaction."""
         require_role(self.p, Role.MARKET_OPERATOR, action="running a clearing")
         now = now or utcnow()
+        prod_row = self.lock_product(product_id, now)
+        rows = self.load_book(product_id)
+        return self.persist(prod_row, rows, clear_book(product_of(prod_row), rows), now)
+
+    def lock_product(self, product_id: str, now: datetime) -> ProductRow:
+        """The product, locked for this transaction; 404 unknown, 409 cleared or its gate still open."""
         prod_row = self.s.scalar(
             select(ProductRow).where(ProductRow.product_id == product_id).with_for_update()
         )  # PostgreSQL: a second run of the same product waits here, then sees cleared_at
@@ -226,22 +281,37 @@ class Clearing:
         product = product_of(prod_row)
         if product.gate_closure is not None and now < product.gate_closure:
             raise ConflictError(f"the gate of {product_id!r} closes at {product.gate_closure.isoformat()}")
-        # Plain rows, not ORM objects: a gate closure may load 100,000 orders.
-        rows = self.s.execute(
-            select(*_BOOK_COLUMNS)
-            .where(OrderRow.product_id == product_id, OrderRow.status.in_(OPEN_STATUSES))
-            .order_by(OrderRow.id)
-        ).all()
-        arrays = _arrays(rows)
-        result = clear_auction({product_id: product}, arrays)
+        return prod_row
+
+    def load_book(self, product_id: str) -> list[Any]:
+        """The product's open orders as plain rows (not ORM objects: a gate closure may load 100,000)."""
+        return list(
+            self.s.execute(
+                select(*_BOOK_COLUMNS)
+                .where(OrderRow.product_id == product_id, OrderRow.status.in_(OPEN_STATUSES))
+                .order_by(OrderRow.id)
+            ).all()
+        )
+
+    def open_order_ids(self, product_id: str) -> list[int]:
+        q = select(OrderRow.id).where(OrderRow.product_id == product_id, OrderRow.status.in_(OPEN_STATUSES))
+        return list(self.s.scalars(q.order_by(OrderRow.id)))
+
+    def persist(
+        self, prod_row: ProductRow, rows: Sequence[Any], result: AuctionResult, now: datetime
+    ) -> ClearingRun:
+        """Write the run, its trades, every order's outcome and the product's ``cleared_at``."""
         summary = result.to_json(orders=False)
         run = ClearingRun(
-            product_id=product_id, started_by_org_id=self.p.org_id, created_at=now, n_orders=len(rows),
-            welfare_eur=float(summary["welfare_eur"]), cells={"cells": summary["cells"]},
+            product_id=prod_row.product_id, started_by_org_id=self.p.org_id, created_at=now,
+            n_orders=len(rows), welfare_eur=float(summary["welfare_eur"]), cells={"cells": summary["cells"]},
         )  # fmt: skip
         self.s.add(run)
         self.s.flush()
         trades = self._write_trades(run, rows, result)
+        enqueue_trades(
+            self.s, run.id, prod_row.product_id, trades
+        )  # the outbox: with the trades or not at all
         run.n_trades = len(trades)
         self._update_orders(rows, result, now)
         prod_row.cleared_at = now
@@ -266,23 +336,23 @@ class Clearing:
             if acc[i] > 0
         ]
         if trades:
-            self.s.execute(insert(TradeRow), trades)
+            self.s.execute(_INSERT_TRADE, trades)  # Core executemany: no ORM bookkeeping per row
         return trades
 
     def _update_orders(self, rows: Sequence[Any], result: Any, now: datetime) -> None:
         status = result.status
         changes = [
             {
-                "id": r.id,
-                "status": str(status[i]),
-                "accepted_mw": float(result.accepted_mw[i]),
-                "reason": result.reason(i)[:500],
-                "updated_at": now,
+                "oid": r.id,
+                "new_status": str(status[i]),
+                "new_accepted_mw": float(result.accepted_mw[i]),
+                "new_reason": result.reason(i)[:500],
+                "new_updated_at": now,
             }
             for i, r in enumerate(rows)
         ]
         if changes:
-            self.s.execute(update(OrderRow), changes)  # bulk UPDATE by primary key
+            self.s.execute(_UPDATE_OUTCOME, changes)  # Core executemany UPDATE by primary key
 
     def get_run(self, run_id: int) -> ClearingRun:
         run = self.s.get(ClearingRun, run_id)  # prices and volumes are market information
@@ -307,6 +377,11 @@ _BOOK_COLUMNS = (
     OrderRow.id, OrderRow.participant_org_id, OrderRow.product_id, OrderRow.place, OrderRow.isp,
     OrderRow.side, OrderRow.quantity_mw, OrderRow.price_eur_per_mwh, OrderRow.submitted_at,
 )  # fmt: skip
+
+
+def clear_book(product: Product, rows: Sequence[Any]) -> AuctionResult:
+    """The market engine on a loaded book (pure: runs in a worker process too)."""
+    return clear_auction({product.product_id: product}, _arrays(rows))
 
 
 def _arrays(rows: Sequence[Any]) -> OrderArrays:

@@ -14,11 +14,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from gridflex.store.accounts import Accounts, NewToken
 from gridflex.store.engine import make_engine, normalise_url
 from gridflex.store.errors import StoreBusyError
+from gridflex.store.jobs import Jobs
 from gridflex.store.market import Clearing, Orders, Products
 from gridflex.store.migrate import upgrade
 from gridflex.store.places import Places
 from gridflex.store.tables import Organisation, OrgRole, Role
 from gridflex.store.tenancy import Principal
+from gridflex.store.webhooks import Webhooks
 
 __all__ = ["Repos", "Store", "bootstrap_admin"]
 
@@ -32,6 +34,8 @@ class Repos:
     products: Products
     orders: Orders
     clearing: Clearing
+    jobs: Jobs
+    webhooks: Webhooks
 
     @classmethod
     def of(cls, session: Session, principal: Principal) -> Repos:
@@ -41,6 +45,8 @@ class Repos:
             Products(session, principal),
             Orders(session, principal),
             Clearing(session, principal),
+            Jobs(session, principal),
+            Webhooks(session, principal),
         )
 
 

@@ -18,7 +18,11 @@ def list_products(r: Using) -> list[Product]:
 
 @router.post("", response_model=Product, status_code=status.HTTP_201_CREATED)
 def create_product(body: Product, r: Using) -> Product:
-    return product_of(r.products.create(body))
+    """A product with a gate closure is cleared automatically then (its clearing job, ``/v1/jobs``)."""
+    row = r.products.create(body)
+    if body.gate_closure is not None:
+        r.jobs.enqueue_clearing(row.product_id)
+    return product_of(row)
 
 
 @router.get("/{product_id}", response_model=Product)

@@ -1,0 +1,199 @@
+"""A Python client of the gridflex service (`gridflex serve`), on httpx.
+
+::
+
+    from gridflex.client import Client
+
+    with Client("http://127.0.0.1:8080", token="gfx_…") as gf:
+        order = gf.submit_order("DA-2030-01-02", "buy", isp=8, quantity_mw=10, price_eur_per_mwh=60,
+                                idempotency_key="alice-0001")
+        gf.cancel_order(order["id"])
+
+Answers are the server's JSON (dicts and lists, as documented in its OpenAPI). Every refusal of the
+server raises :class:`ServerError` whose message is one line (status, then what the server said,
+the fields named); a server that cannot be reached raises :class:`ServiceUnreachableError`.
+``http`` takes a ready httpx client instead (tests pass FastAPI's ``TestClient``, an httpx client
+on the app in the same process).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from gridflex.errors import GridflexError
+
+__all__ = ["Client", "ServerError", "ServiceUnreachableError"]
+
+PAGE = 1000  # the server's largest page of orders and trades
+
+
+class ServerError(GridflexError):
+    """The server refused a request: ``status`` is the HTTP status, ``detail`` its JSON detail."""
+
+    def __init__(self, method: str, path: str, status: int, detail: Any, retry_after: str | None) -> None:
+        self.method, self.path, self.status, self.detail = method, path, status, detail
+        self.retry_after = retry_after
+        super().__init__(f"{method} {path}: {status} {_detail_line(detail)}")
+
+
+class ServiceUnreachableError(GridflexError):
+    """No answer from the server (refused, timed out, not a URL)."""
+
+
+def _detail_line(detail: Any) -> str:
+    """The server's ``detail`` on one line: a message, or each field and what is wrong with it."""
+    if isinstance(detail, list):
+        parts = []
+        for d in detail:
+            if isinstance(d, dict):
+                loc = ".".join(str(x) for x in d.get("loc", []) if x not in ("body",))
+                parts.append(f"{loc}: {d.get('msg', '')}" if loc else str(d.get("msg", "")))
+            else:
+                parts.append(str(d))
+        return "; ".join(parts)
+    return " ".join(str(detail).split())
+
+
+class Client:
+    """The service at ``base_url`` as the holder of ``token``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        timeout_s: float = 30.0,
+        http: httpx.Client | None = None,
+    ) -> None:
+        self.auth = {"Authorization": f"Bearer {token}"} if token else {}
+        if http is not None:
+            self.http = http
+            return
+        if not base_url.startswith(("http://", "https://")):
+            raise ServiceUnreachableError(f"not a server URL: {base_url!r} (expected http://host:port)")
+        try:
+            self.http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout_s)
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise ServiceUnreachableError(f"not a server URL: {base_url!r} ({exc})") from None
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        content: bytes | str | None = None,
+    ) -> Any:
+        """One call: the answer's JSON, or :class:`ServerError` / :class:`ServiceUnreachableError`."""
+        params = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            r = self.http.request(
+                method,
+                path,
+                json=json,
+                params=params,
+                headers={**self.auth, **(headers or {})},
+                content=content,
+            )
+        except httpx.HTTPError as exc:
+            raise ServiceUnreachableError(
+                f"{method} {self.http.base_url}{path}: {exc or type(exc).__name__}"
+            ) from None
+        if r.status_code >= 400:
+            try:
+                detail = r.json().get("detail", r.text)
+            except ValueError:
+                detail = r.text or r.reason_phrase
+            raise ServerError(method, path, r.status_code, detail, r.headers.get("retry-after"))
+        if not r.content:
+            return None
+        ctype = r.headers.get("content-type", "")
+        return r.json() if "json" in ctype else r.text
+
+    # -- the caller
+    def me(self) -> dict[str, Any]:
+        return self.request("GET", "/v1/me")
+
+    def health(self) -> dict[str, Any]:
+        return self.request("GET", "/health")
+
+    # -- products
+    def list_products(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/v1/products")
+
+    def create_product(self, product: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", "/v1/products", json=product)
+
+    # -- orders
+    def submit_order(
+        self,
+        product: str,
+        side: str,
+        isp: int,
+        quantity_mw: float,
+        price_eur_per_mwh: float | None = None,
+        *,
+        place: str = "",
+        execution: str = "normal",
+        client_ref: str = "",
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Submit one order (MW over the ISP, limit price EUR/MWh; none: at any price). With an
+        ``idempotency_key`` a retry returns the first answer instead of making a second order."""
+        body = {
+            "product": product, "place": place, "side": side, "isp": isp, "quantity_mw": quantity_mw,
+            "price_eur_per_mwh": price_eur_per_mwh, "execution": execution, "client_ref": client_ref,
+        }  # fmt: skip
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return self.request("POST", "/v1/orders", json=body, headers=headers)
+
+    def list_orders(
+        self, product: str | None = None, status: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The visible orders, oldest first, every page fetched (up to ``limit`` orders)."""
+        return list(self._pages("/v1/orders", {"product": product, "status": status}, limit))
+
+    def get_order(self, order_id: int) -> dict[str, Any]:
+        return self.request("GET", f"/v1/orders/{order_id}")
+
+    def cancel_order(self, order_id: int) -> dict[str, Any]:
+        return self.request("POST", f"/v1/orders/{order_id}/cancel")
+
+    # -- clearing, trades, jobs
+    def run_clearing(self, product_id: str) -> dict[str, Any]:
+        return self.request("POST", "/v1/clearing-runs", json={"product_id": product_id})
+
+    def list_trades(self, run_id: int | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        return list(self._pages("/v1/trades", {"run_id": run_id}, limit))
+
+    def list_jobs(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/v1/jobs")
+
+    def get_job(self, job_id: int) -> dict[str, Any]:
+        return self.request("GET", f"/v1/jobs/{job_id}")
+
+    def _pages(self, path: str, params: dict[str, Any], limit: int | None) -> Iterator[dict[str, Any]]:
+        after, left = 0, limit
+        while left is None or left > 0:
+            size = PAGE if left is None else min(PAGE, left)
+            page = self.request("GET", path, params={**params, "limit": size, "after": after})
+            yield from page
+            if len(page) < size:
+                return
+            after = page[-1]["id"]
+            if left is not None:
+                left -= len(page)

@@ -1,0 +1,225 @@
+"""Jobs: long work (a product's clearing at its gate closure) as rows with a status and progress.
+
+A job is ``queued`` until its ``run_at``; a worker claims it (``running``, ``attempts`` + 1) and keeps
+its ``heartbeat_at`` fresh; it ends ``succeeded`` (with ``result``) or ``failed`` (with ``message``).
+A running job whose heartbeat is older than the lease belongs to a worker that died: the next worker
+claims it again. The clearing itself is written in one transaction together with the job's
+``succeeded``: after a crash there is a whole run and a finished job, or neither.
+
+Clearing jobs (:func:`execute_clearing_job`) run in a worker process: they load the book in one
+short transaction, solve outside any transaction (submissions to other products go on), and write in
+a second one after checking that the book did not change meanwhile.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Float, ForeignKey, Integer, String, UniqueConstraint, or_, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from gridflex.store.columns import utcnow
+from gridflex.store.errors import ConflictError, NotFoundError
+from gridflex.store.market import Clearing, clear_book, product_of
+from gridflex.store.tables import Base, ClearingRun, Id, ProductRow, Role
+from gridflex.store.tenancy import Principal, require_role
+
+__all__ = [
+    "CLEARING",
+    "JobRow",
+    "JobStatus",
+    "Jobs",
+    "claim_due",
+    "execute_clearing_job",
+    "fail",
+    "heartbeat",
+    "next_run_at",
+]
+
+CLEARING = "clearing"
+MAX_REPLANS = 3  # the book changed between load and write this often: clear it in one transaction
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class JobRow(Base):
+    """One job. ``kind`` + ``product_id`` is unique: one clearing job per product."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (UniqueConstraint("kind", "product_id", name="uq_jobs_kind_product"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    product_id: Mapped[str | None] = mapped_column(
+        ForeignKey("products.product_id", ondelete="CASCADE"), default=None
+    )
+    created_by_org_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="RESTRICT"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED.value, index=True)
+    stage: Mapped[str] = mapped_column(String(32), default="queued")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)  # 0..1
+    message: Mapped[str] = mapped_column(String(500), default="")
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    run_at: Mapped[datetime] = mapped_column(index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+def _visible(p: Principal) -> Any:
+    # Jobs hold market-wide work: the operator and the admin see all, others what they started.
+    return True if p.sees_book else JobRow.created_by_org_id == p.org_id
+
+
+class Jobs:
+    """Jobs as ``principal`` may see and start them."""
+
+    def __init__(self, session: Session, principal: Principal) -> None:
+        self.s, self.p = session, principal
+
+    def enqueue_clearing(self, product_id: str, run_at: datetime | None = None) -> JobRow:
+        """Clear ``product_id`` as a job: at ``run_at``, else at its gate closure, else now."""
+        require_role(self.p, Role.MARKET_OPERATOR, action="starting a clearing job")
+        prod = self.s.get(ProductRow, product_id)
+        if prod is None:
+            raise NotFoundError(f"product {product_id!r} not found")
+        if prod.cleared_at is not None:
+            raise ConflictError(f"product {product_id!r} was cleared at {prod.cleared_at.isoformat()}")
+        if self.s.scalar(select(JobRow.id).where(JobRow.kind == CLEARING, JobRow.product_id == product_id)):
+            raise ConflictError(f"product {product_id!r} has a clearing job already")
+        gate = product_of(prod).gate_closure
+        job = JobRow(
+            kind=CLEARING, product_id=product_id, created_by_org_id=self.p.org_id,
+            run_at=run_at or gate or utcnow(),
+        )  # fmt: skip
+        self.s.add(job)
+        self.s.flush()
+        return job
+
+    def get(self, job_id: int) -> JobRow:
+        job = self.s.scalar(select(JobRow).where(JobRow.id == job_id, _visible(self.p)))
+        if job is None:
+            raise NotFoundError(f"job {job_id} not found")
+        return job
+
+    def list(self, status: str | None = None, limit: int = 100, after_id: int = 0) -> list[JobRow]:
+        q = select(JobRow).where(_visible(self.p), JobRow.id > after_id)
+        if status is not None:
+            q = q.where(JobRow.status == status)
+        return list(self.s.scalars(q.order_by(JobRow.id).limit(limit)))
+
+
+# -- the worker's side (no principal: the worker acts for the job's creator) -----------------------
+
+
+def next_run_at(session: Session) -> datetime | None:
+    """When the earliest queued job is due (the worker sleeps until then)."""
+    return session.scalar(
+        select(JobRow.run_at).where(JobRow.status == JobStatus.QUEUED.value).order_by(JobRow.run_at).limit(1)
+    )
+
+
+def claim_due(session: Session, now: datetime, lease_s: float) -> int | None:
+    """Claim the most overdue job (queued and due, or running with an expired lease); its id."""
+    stale = now - timedelta(seconds=lease_s)
+    job = session.scalar(
+        select(JobRow)
+        .where(
+            or_(
+                (JobRow.status == JobStatus.QUEUED.value) & (JobRow.run_at <= now),
+                (JobRow.status == JobStatus.RUNNING.value) & (JobRow.heartbeat_at < stale),
+            )
+        )
+        .order_by(JobRow.run_at, JobRow.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)  # PostgreSQL: two servers never claim one job
+    )
+    if job is None:
+        return None
+    job.status, job.stage, job.attempts = JobStatus.RUNNING.value, "claimed", job.attempts + 1
+    job.started_at = job.heartbeat_at = now
+    session.flush()
+    return job.id
+
+
+def heartbeat(session: Session, job_id: int, now: datetime) -> None:
+    job = session.get(JobRow, job_id)
+    if job is not None and job.status == JobStatus.RUNNING.value:
+        job.heartbeat_at = now
+
+
+def fail(session: Session, job_id: int, message: str, now: datetime) -> None:
+    job = session.get_one(JobRow, job_id)
+    job.status, job.message, job.finished_at = JobStatus.FAILED.value, " ".join(message.split())[:500], now
+
+
+def _progress(session: Session, job_id: int, stage: str, progress: float) -> None:
+    job = session.get_one(JobRow, job_id)
+    job.stage, job.progress = stage, progress
+
+
+def _succeed(job: JobRow, run_id: int, message: str, now: datetime) -> None:
+    job.status, job.stage, job.progress = JobStatus.SUCCEEDED.value, "done", 1.0
+    job.result, job.message, job.finished_at = {"run_id": run_id}, message, now
+
+
+def execute_clearing_job(store: Any, job_id: int) -> int:
+    """Clear the job's product (``store``: a :class:`gridflex.store.Store`); the run's id.
+
+    Load, solve, then write the run, its trades, the orders' outcomes and the job's success in one
+    transaction. A product cleared meanwhile (by hand) ends the job with that run.
+    """
+    with store.transaction() as s:
+        job = s.get_one(JobRow, job_id)
+        principal = Principal(job.created_by_org_id, "(job)", frozenset({Role.MARKET_OPERATOR}))
+        product_id = str(job.product_id)
+        done = _already_cleared(s, job, product_id)
+        if done is not None:
+            return done
+        _progress(s, job_id, "loading", 0.1)
+    for _ in range(MAX_REPLANS):
+        with store.transaction() as s:
+            clearing = Clearing(s, principal)
+            prod = clearing.lock_product(product_id, utcnow())
+            product, rows = product_of(prod), clearing.load_book(product_id)
+            _progress(s, job_id, "solving", 0.3)
+        result = clear_book(product, rows)
+        with store.transaction() as s:
+            _progress(s, job_id, "writing", 0.8)
+            s.flush()
+            clearing = Clearing(s, principal)
+            job = s.get_one(JobRow, job_id)
+            done = _already_cleared(s, job, product_id)
+            if done is not None:
+                return done
+            prod = clearing.lock_product(product_id, utcnow())
+            if clearing.open_order_ids(product_id) != [r.id for r in rows]:
+                continue  # orders came or went (a product without a gate): solve the new book
+            now = utcnow()
+            run = clearing.persist(prod, rows, result, now)
+            _succeed(job, run.id, f"{run.n_trades} trades from {run.n_orders} orders", now)
+            return run.id
+    with store.transaction() as s:  # a busy book: hold it still while clearing
+        now = utcnow()
+        run = Clearing(s, principal).run(product_id, now)
+        _succeed(s.get_one(JobRow, job_id), run.id, f"{run.n_trades} trades from {run.n_orders} orders", now)
+        return run.id
+
+
+def _already_cleared(s: Session, job: JobRow, product_id: str) -> int | None:
+    prod = s.get(ProductRow, product_id)
+    if prod is None or prod.cleared_at is None:
+        return None
+    run_id = s.scalar(select(ClearingRun.id).where(ClearingRun.product_id == product_id).limit(1))
+    _succeed(job, int(run_id or 0), f"already cleared (run {run_id})", utcnow())
+    return int(run_id or 0)

@@ -1,0 +1,33 @@
+"""What a job worker process runs: :func:`run_job` opens (once per process) the store at ``url``
+and executes one job. Module-level functions, so that a spawned process pool can call them."""
+
+from __future__ import annotations
+
+from gridflex.store.jobs import CLEARING, JobRow, execute_clearing_job
+from gridflex.store.session import Store
+
+__all__ = ["run_job", "warm"]
+
+_stores: dict[str, Store] = {}
+
+
+def _store(url: str) -> Store:
+    if url not in _stores:
+        _stores[url] = Store(url)
+    return _stores[url]
+
+
+def warm(url: str) -> None:
+    """Import and connect ahead of the first job: a gate closure then starts within a poll."""
+    with _store(url).transaction():
+        pass
+
+
+def run_job(url: str, job_id: int) -> int:
+    """Execute job ``job_id`` in this process; the clearing run's id."""
+    store = _store(url)
+    with store.transaction() as s:
+        kind = s.get_one(JobRow, job_id).kind
+    if kind != CLEARING:  # pragma: no cover - the only kind so far; a new kind must be added here
+        raise ValueError(f"job {job_id}: unknown kind {kind!r}")
+    return execute_clearing_job(store, job_id)

@@ -1,0 +1,131 @@
+"""Gate-closure clearing by the job runner of a real `gridflex serve` process, on SQLite and
+PostgreSQL: it clears on time, and a server killed (SIGKILL, with its worker processes) while
+clearing restarts with no half-written run, no order lost and the job finished once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func, insert, select
+
+from gridflex.client import Client
+from gridflex.market import Product, ProductKind
+from gridflex.store import Store
+from gridflex.store.columns import utcnow
+from gridflex.store.jobs import JobRow
+from gridflex.store.tables import ClearingRun, OrderRow, TradeRow
+from tests.api.test_serve import serving
+from tests.store.world import build_world
+
+WAIT_S = 120  # a bound against hanging, not a performance claim
+
+
+def _wait_for(what: str, check, timeout_s: float = WAIT_S):
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        got = check()
+        if got:
+            return got
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _product(pid: str, gate_in_s: float) -> dict:
+    gate = utcnow() + timedelta(seconds=gate_in_s)
+    p = Product(product_id=pid, kind=ProductKind.ENERGY_AUCTION, delivery_start=gate + timedelta(hours=1),
+                n_isps=24, gate_closure=gate)  # fmt: skip
+    return json.loads(p.model_dump_json())
+
+
+def test_a_product_is_cleared_at_its_gate_closure(db_url: str, tmp_path: Path):
+    store = Store(db_url)
+    w = build_world(store)
+    store.close()
+    s = w.secrets
+    with serving(db_url, tmp_path) as (url, _):
+        op, alice, bob = (Client(url, s[k]) for k in ("operator", "alice", "bob"))
+        product = op.create_product(_product("GATE-SOON", gate_in_s=4))
+        job = op.list_jobs()[0]
+        assert (job["product_id"], job["status"], job["run_at"][:19]) == ("GATE-SOON", "queued",
+                                                                            product["gate_closure"][:19])  # fmt: skip
+        alice.submit_order("GATE-SOON", "buy", 5, 10, 60)
+        bob.submit_order("GATE-SOON", "sell", 5, 6, 30)
+        done = _wait_for("the job", lambda: (j := op.get_job(job["id"]))["status"] == "succeeded" and j)
+        gate = Product.model_validate(product).gate_closure
+        assert done["started_at"] >= product["gate_closure"][:19]  # never before the gate closes
+        run = op.request("GET", f"/v1/clearing-runs/{done['result']['run_id']}")
+        assert run["n_trades"] == 2 and done["progress"] == 1.0 and done["attempts"] == 1
+        print("started after the gate closed:", done["started_at"], product["gate_closure"])
+        late = bob.submit_order("GATE-SOON", "sell", 5, 1, 1)
+        assert late["status"] == "rejected"
+        trades = alice.list_trades() + bob.list_trades()
+        assert sorted((t["side"], t["quantity_mw"], t["price_eur_per_mwh"]) for t in trades) == [
+            ("buy", 6, 60), ("sell", 6, 60)
+        ]  # fmt: skip
+        assert gate is not None
+
+
+N_ORDERS = 5_000  # enough for the clearing to take a moment: the kill lands inside it
+
+
+def _fill_book(store: Store, w, pid: str, gate: str) -> None:
+    now = Product.model_validate({**_product(pid, 0), "gate_closure": gate}).gate_closure - timedelta(
+        seconds=1
+    )
+    rows = [
+        {"participant_org_id": w.org_ids["alice" if i % 2 else "bob"], "product_id": pid, "place": "",
+         "isp": (i // 2) % 24, "side": "buy" if i % 2 else "sell", "quantity_mw": 1.0 + i % 7,
+         "price_eur_per_mwh": 20.0 + (i * 37) % 60, "execution": "normal", "status": "active", "reason": "",
+         "accepted_mw": 0.0, "client_ref": "", "submitted_at": now, "updated_at": now}
+        for i in range(N_ORDERS)
+    ]  # fmt: skip
+    with store.transaction() as s:
+        s.execute(insert(OrderRow), rows)
+
+
+def test_sigkill_during_a_clearing_job_loses_nothing(db_url: str, tmp_path: Path):
+    store = Store(db_url)
+    w = build_world(store)
+    big = _product("BIG", gate_in_s=0)
+    with store.repos(w.principals["operator"]) as r:  # what POST /v1/products does
+        r.products.create(Product.model_validate(big))
+        r.jobs.enqueue_clearing("BIG")
+    _fill_book(store, w, "BIG", big["gate_closure"])  # submitted before the gate closed
+
+    def job() -> JobRow:
+        with store.transaction() as s:
+            return s.scalars(select(JobRow)).one()
+
+    procs: list = []
+    with serving(db_url, tmp_path, procs, args=("--job-lease-s", "2")):
+        _wait_for("the solve", lambda: job().stage in ("solving", "writing"))
+        os.killpg(procs[0].pid, signal.SIGKILL)  # the server and its worker processes, mid-clearing
+        procs[0].wait()
+    with store.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(ClearingRun)) == 0, "the kill came too late"
+        assert s.scalar(select(func.count()).select_from(TradeRow)) == 0
+        assert {o for o in s.scalars(select(OrderRow.status).where(OrderRow.product_id == "BIG"))} == {
+            "active"
+        }
+    assert job().status == "running"  # orphaned: its lease runs out
+    with serving(db_url, tmp_path, args=("--job-lease-s", "2")) as (url, _):
+        done = _wait_for("the job again", lambda: (j := job()).status == "succeeded" and j)
+        assert done.attempts == 2
+        with store.transaction() as s:
+            runs = s.scalars(select(ClearingRun)).all()
+            assert [r.id for r in runs] == [done.result["run_id"]] and runs[0].n_orders == N_ORDERS
+            trades = s.scalars(select(TradeRow)).all()
+            bought = sum(t.quantity_mw for t in trades if t.side == "buy")
+            assert bought > 0 and abs(bought - sum(t.quantity_mw for t in trades if t.side == "sell")) < 1e-6
+            open_left = s.scalar(
+                select(func.count()).select_from(OrderRow).where(OrderRow.status.in_(("active",)))
+            )
+            assert open_left == 0  # every order has its outcome
+        assert httpx.get(url + "/health", timeout=30).status_code == 200
+    store.close()
