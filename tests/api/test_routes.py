@@ -48,6 +48,19 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/clearing-runs"): "shared",
     ("GET", "/v1/clearing-runs/{run_id}"): "shared",
     ("GET", "/v1/trades"): "list",
+    # the dashboard's resources: local flexibility requests of dso1 and their offers (by bob)
+    ("POST", "/v1/flex-requests"): "role:alice",
+    ("GET", "/v1/flex-requests"): "list:dso2",
+    ("GET", "/v1/flex-requests/{request_id}"): "owned:dso2",
+    ("POST", "/v1/flex-requests/{request_id}/close"): "owned:dso2",
+    ("POST", "/v1/flex-requests/{request_id}/offers"): "role:alice",
+    ("GET", "/v1/flex-requests/{request_id}/offers"): "owned:dso2",
+    ("GET", "/v1/flex-request-offers"): "list:dso2",
+    ("POST", "/v1/flex-request-offers/{offer_id}/accept"): "owned:dso2",
+    ("GET", "/v1/book"): "list",
+    ("GET", "/v1/book/stream"): "role",
+    ("GET", "/v1/series/grids/{network}"): "shared",
+    ("GET", "/v1/series/grids/{network}/values"): "shared",
 }
 
 
@@ -84,7 +97,16 @@ def _victim_objects(api: Api) -> dict[str, str]:
     assert run.status_code == 201, run.text
     with api.store.repos(Principal.system()) as repos:
         area = next(a for a in repos.places.list_grid_areas() if a.dso_org_id == w.org_ids["dso1"])
+    req = api.client.post("/v1/flex-requests", json=FLEX_REQUEST, headers=api.auth("dso1"))
+    assert req.status_code == 201, req.text
+    offer = api.client.post(
+        f"/v1/flex-requests/{req.json()['id']}/offers", json=FLEX_OFFER, headers=api.auth("bob")
+    )
+    assert offer.status_code == 201, offer.text
     return {
+        "request_id": str(req.json()["id"]),
+        "offer_id": str(offer.json()["id"]),
+        "network": "lv-rural1-storage",
         "org_id": str(w.org_ids["alice"]),
         "token_id": str(w.principals["alice"].token_id),
         "order_id": str(r.json()["id"]),
@@ -94,6 +116,11 @@ def _victim_objects(api: Api) -> dict[str, str]:
     }
 
 
+FLEX_REQUEST = {
+    "congestion_point": "CP-A", "direction": "up", "start": "2026-06-03T17:00:00Z", "volume_kw": [50, 80],
+    "max_price_eur_per_mwh": 300,
+}  # fmt: skip
+FLEX_OFFER = {"volume_kw": [40, 40], "price_eur_per_mwh": 200}
 BODIES = {
     ("POST", "/v1/participants"): {"name": "new-org", "roles": ["prosumer"]},
     ("POST", "/v1/tokens"): {"name": "intruder", "org_id": "{org_id}"},
@@ -102,6 +129,8 @@ BODIES = {
     ("POST", "/v1/products"): {**json.loads(PRODUCT.model_dump_json()), "product_id": "P2"},
     ("POST", "/v1/orders"): order("buy", 1, 1, 10),
     ("POST", "/v1/clearing-runs"): {"product_id": PRODUCT.product_id},
+    ("POST", "/v1/flex-requests"): FLEX_REQUEST,
+    ("POST", "/v1/flex-requests/{request_id}/offers"): FLEX_OFFER,
 }
 
 

@@ -9,15 +9,20 @@ from fastapi import FastAPI
 
 from gridflex.api.errors import install_error_handlers
 from gridflex.api.limits import BodyLimit
+from gridflex.api.routers import book as book_routes
 from gridflex.api.routers import clearing, health, orders, participants, places, products, tokens
+from gridflex.api.routers import flexrequests as flex_routes
+from gridflex.api.routers import series as series_routes
 from gridflex.store import Store
 from gridflex.store.columns import utcnow
+from gridflex.web import mount_dashboard
 
 __all__ = ["API_VERSION", "MAX_BODY_BYTES", "ROUTERS", "create_app"]
 
 API_VERSION = "1"
 # Every router of the app, in order: the app includes these and only these (a test enumerates them).
 ROUTERS = tuple(m.router for m in (health, participants, tokens, places, products, orders, clearing))
+ROUTERS += (flex_routes.router, book_routes.router, series_routes.router)  # the dashboard's resources
 MAX_BODY_BYTES = 1_000_000
 
 
@@ -43,5 +48,6 @@ def create_app(
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    mount_dashboard(app)  # last: it serves every path the API does not
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app

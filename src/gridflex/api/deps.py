@@ -10,14 +10,20 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from gridflex.store import AuthError, Principal, Repos, Store, authenticate
 
-__all__ = ["Caller", "Now", "Tx", "Using", "caller", "now", "repos", "transaction"]
+__all__ = ["SESSION_COOKIE", "Caller", "Now", "Tx", "Using", "caller", "now", "repos", "transaction"]
 
 _bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer gfx_…`")
+# The dashboard's sign-in keeps the same token in an HttpOnly, SameSite=Strict cookie (gridflex.web),
+# so that pages, EventSource streams and fetches authenticate through this one dependency too.
+SESSION_COOKIE = "gridflex_token"
+_cookie = APIKeyCookie(
+    name=SESSION_COOKIE, auto_error=False, description="The dashboard's sign-in cookie: an API token."
+)
 
 
 def store_of(request: Request) -> Store:
@@ -42,11 +48,16 @@ Now = Annotated[datetime, Depends(now)]
 
 
 def caller(
-    session: Tx, at: Now, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    session: Tx,
+    at: Now,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    cookie: Annotated[str | None, Depends(_cookie)] = None,
 ) -> Principal:
-    if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
-        raise AuthError("missing bearer token")
-    return authenticate(session, creds.credentials, now=at)
+    if creds is not None and creds.scheme.lower() == "bearer" and creds.credentials:
+        return authenticate(session, creds.credentials, now=at)
+    if cookie:
+        return authenticate(session, cookie, now=at)
+    raise AuthError("missing bearer token")
 
 
 Caller = Annotated[Principal, Depends(caller)]
