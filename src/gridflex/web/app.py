@@ -33,7 +33,8 @@ def _error_pages(web: FastAPI) -> None:
     async def _signin(request: Request, exc: AuthError) -> Response:
         if request.headers.get("HX-Request"):  # an htmx fragment: make the whole page go to sign-in
             return Response(status_code=401, headers={"HX-Redirect": "/signin"})
-        target = quote(request.url.path, safe="/")
+        query = f"?{request.url.query}" if request.url.query else ""
+        target = quote(request.url.path + query, safe="/")
         response = RedirectResponse(f"/signin?next={target}", status_code=303)
         if isinstance(exc, AuthError) and request.cookies.get(pages.SESSION_COOKIE):
             response.delete_cookie(pages.SESSION_COOKIE, path="/")  # revoked or expired: forget it

@@ -69,9 +69,11 @@ Flex = Annotated[FlexRequests, Depends(flex_of)]
 
 def problems(exc: pydantic.ValidationError | ValidationError) -> dict[str, str]:
     """Field → message, for showing next to the form's controls."""
-    if isinstance(exc, ValidationError):
-        return {p.field.split(".")[0]: p.message for p in exc.problems}
     out: dict[str, str] = {}
+    if isinstance(exc, ValidationError):  # the first problem of each field (volume_kw.3 → volume_kw)
+        for p in exc.problems:
+            out.setdefault(p.field.split(".")[0], p.message)
+        return out
     for e in exc.errors(include_url=False):
         field = str(e["loc"][0]) if e["loc"] else "form"
         out.setdefault(field, str(e["msg"]).removeprefix("Value error, "))

@@ -22,6 +22,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from gridflex.api.deps import Caller, Using, store_of
@@ -29,7 +30,8 @@ from gridflex.api.schemas import OrderOut
 from gridflex.market import Product
 from gridflex.store import NotFoundError, Principal, Repos, Role, Store
 from gridflex.store.market import OPEN_STATUSES, product_of
-from gridflex.store.tenancy import require_role
+from gridflex.store.tables import OrderRow
+from gridflex.store.tenancy import orders_visible, require_role
 
 __all__ = ["BookOut", "IspBook", "book_of", "router"]
 
@@ -116,7 +118,11 @@ def book_of(r: Repos, product_id: str) -> BookOut:
                 cleared_price_eur_per_mwh=price, cleared_volume_mw=volume,
             )
         )  # fmt: skip
-    last = max((o.id for o in rows), default=0)
+    # the stream resumes after the newest visible order of the product, whatever its status
+    last = r.orders.s.scalar(
+        select(func.max(OrderRow.id)).where(OrderRow.product_id == product_id, orders_visible(r.orders.p))
+    )
+    last = int(last or 0)
     return BookOut(product=product, last_order_id=last, n_open_orders=len(rows), isps=isps)
 
 
