@@ -6,6 +6,14 @@ const fmt = (x, d = 1) =>
     ? "—"
     : x.toLocaleString("en-GB", { minimumFractionDigits: d, maximumFractionDigits: d });
 const utcDate = (s) => uPlot.tzDate(new Date(s * 1e3), "Etc/UTC");
+// time ticks in UTC, 24 h: hours within two days, dates beyond
+const utcTicks = (u, splits) => {
+  const span = u.scales.x.max - u.scales.x.min;
+  return splits.map((s) => {
+    const iso = new Date(s * 1e3).toISOString();
+    return span > 2 * 86400 ? iso.slice(0, 10) : span > 86400 ? `${iso.slice(5, 10)} ${iso.slice(11, 16)}` : iso.slice(11, 16);
+  });
+};
 const COLOURS = ["#0b5cad", "#d1495b", "#00798c", "#edae49", "#66a182", "#8d5a97", "#2e4057",
   "#f26419", "#86bbd8", "#33658a"];
 
@@ -109,7 +117,7 @@ async function drawMarketCharts() {
     const p = book.isps.map((i) => i.cleared_price_eur_per_mwh);
     plot(prices, {
       tzDate: utcDate,
-      axes: [{ label: "ISP start (UTC)" }, { label: "price (EUR/MWh)", size: 70 }],
+      axes: [{ label: "ISP start (UTC)", values: utcTicks }, { label: "price (EUR/MWh)", size: 70 }],
       series: [{ label: "time (UTC)" }, { label: "clearing price", stroke: COLOURS[0],
         paths: uPlot.paths.stepped({ align: 1 }), value: (u, v) => fmt(v, 2) }],
     }, [t, p]);
@@ -139,7 +147,7 @@ function seriesChart() {
       chart = plot(el, {
         tzDate: utcDate,
         cursor: { drag: { x: true, y: false } },
-        axes: [{ label: "time (UTC)" }, { label: "power (kW, + consumption)", size: 80 }],
+        axes: [{ label: "time (UTC)", values: utcTicks }, { label: "power (kW, + consumption)", size: 80 }],
         series: [{ label: "time (UTC)" }, ...d.names.map((n, i) => ({
           label: n, stroke: COLOURS[i % COLOURS.length], width: 1, value: (u, v) => fmt(v, 1) }))],
         hooks: {
