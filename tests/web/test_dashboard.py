@@ -184,3 +184,16 @@ def test_the_dense_series_chart_draws_a_year_and_zooms(page: Any, dashboard: Das
     n = int(zoomed.split(" samples")[0].replace(",", ""))
     assert 0 < n < 35_136, zoomed  # a zoomed range, fetched again
     shot(page, "series-zoomed")
+
+
+def test_the_dso_feeder_view_shows_forecast_loading_and_needs(page: Any, dashboard: Dashboard):
+    sign_in(page, dashboard, "dso1", "/dso/feeder?network=mv-semiurb&day=2016-01-20&stress=winter")
+    points = page.locator("[data-cp]")
+    assert points.count() >= 1  # the winter evening congests the semi-urban feeder
+    peak = float(_text(page, "[data-max-loading]").rstrip(" %").replace(",", ""))
+    assert peak > 100
+    # one drawn branch per line and transformer, each titled with its loading; 24 strips of 96 quarter-hours
+    assert page.locator("[data-feeder] line").count() == 121 + 2
+    assert page.locator("[data-strip] rect").count() == 24 * 96
+    assert "time (UTC)" in page.locator("[data-strip]").text_content()
+    shot(page, "dso-feeder")

@@ -7,7 +7,7 @@ sign-in cookie is SameSite=Strict, and a POST whose ``Origin`` is another site i
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,10 +19,13 @@ from gridflex.api.deps import SESSION_COOKIE, Caller, Now, Tx, Using
 from gridflex.api.routers.book import book_of
 from gridflex.api.routers.flexrequests import FlexOfferIn, FlexRequestIn, offer_out, request_out
 from gridflex.errors import ValidationError
+from gridflex.grid.distribution.gridfile import SHIPPED
+from gridflex.grid.distribution.stress import SCENARIOS
 from gridflex.store import AuthError, ConflictError, PermissionDeniedError, Principal, authenticate
 from gridflex.store.requests import FlexRequests, RequestStatus
 from gridflex.store.tables import Role
 from gridflex.store.tenancy import require_role
+from gridflex.web.feeder import feeder_view, loading_colour
 from gridflex.web.render import render
 
 __all__ = ["PAGES", "SESSION_COOKIE", "router"]
@@ -34,6 +37,7 @@ SESSION_MAX_AGE_S = 8 * 3600
 PAGES: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("/market", "Market", frozenset({Role.MARKET_OPERATOR, Role.ADMIN})),
     ("/dso", "DSO", frozenset({Role.DSO, Role.ADMIN})),
+    ("/dso/feeder", "Feeder", frozenset({Role.DSO, Role.ADMIN})),
     ("/aggregator", "Aggregator", frozenset({Role.AGGREGATOR, Role.ADMIN})),
     ("/series", "Series", frozenset()),
 )
@@ -292,3 +296,29 @@ def aggregator_offer(
 @router.get("/series", response_class=HTMLResponse)
 def series_page(request: Request, p: Caller, network: str = "lv-rural1-storage") -> Response:
     return page(request, p, "series.html", network=network, now=datetime.now(UTC))
+
+
+# -- DSO feeder view ---------------------------------------------------------------------------------
+
+
+@router.get("/dso/feeder", response_class=HTMLResponse)
+def feeder(
+    request: Request, p: Caller, network: str = "mv-semiurb", day: str = "2016-01-20", stress: str = "winter"
+) -> Response:
+    require_role(p, Role.DSO, action="the feeder view")
+    error = None
+    if network not in SHIPPED:
+        error, network = f"network: unknown grid {network!r}, one of {', '.join(SHIPPED)}", "mv-semiurb"
+    if stress not in SCENARIOS:
+        error, stress = f"stress: unknown scenario {stress!r}, one of {', '.join(SCENARIOS)}", "winter"
+    try:
+        when = date.fromisoformat(day)
+        if when.year != 2016:
+            raise ValueError
+    except ValueError:
+        error, when = f"day: {day!r} is not a day of 2016 (the profiles' year), YYYY-MM-DD", date(2016, 1, 20)
+    view = feeder_view(network, when, stress)
+    return page(
+        request, p, "feeder.html", 422 if error else 200, view=view, error=error, networks=list(SHIPPED),
+        scenarios=list(SCENARIOS), colour=loading_colour,
+    )  # fmt: skip
