@@ -197,3 +197,14 @@ def test_the_dso_feeder_view_shows_forecast_loading_and_needs(page: Any, dashboa
     assert page.locator("[data-strip] rect").count() == 24 * 96
     assert "time (UTC)" in page.locator("[data-strip]").text_content()
     shot(page, "dso-feeder")
+
+
+def test_a_prosumer_sees_its_position_and_earnings(page: Any, dashboard: Dashboard):
+    sign_in(page, dashboard, "alice", "/position")
+    # alice bought 10 MW in ISP 8 and 4 MW in ISP 9 of the cleared day, at 55 and 80 EUR/MWh (1 h ISPs)
+    assert "10.000" in _text(page, "[data-position='DA-cleared/8']")
+    assert "4.000" in _text(page, "[data-position='DA-cleared/9']")
+    assert _text(page, "[data-trade-eur]") == f"{-(10 * 55 + 4 * 80):,.2f}"
+    nav = page.get_by_role("navigation", name="Pages").inner_text()
+    assert "Position" in nav and "Market" not in nav
+    shot(page, "prosumer-position")

@@ -7,7 +7,7 @@ sign-in cookie is SameSite=Strict, and a POST whose ``Origin`` is another site i
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,6 +22,7 @@ from gridflex.errors import ValidationError
 from gridflex.grid.distribution.gridfile import SHIPPED
 from gridflex.grid.distribution.stress import SCENARIOS
 from gridflex.store import AuthError, ConflictError, PermissionDeniedError, Principal, authenticate
+from gridflex.store.market import product_of
 from gridflex.store.requests import FlexRequests, RequestStatus
 from gridflex.store.tables import Role
 from gridflex.store.tenancy import require_role
@@ -39,6 +40,7 @@ PAGES: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("/dso", "DSO", frozenset({Role.DSO, Role.ADMIN})),
     ("/dso/feeder", "Feeder", frozenset({Role.DSO, Role.ADMIN})),
     ("/aggregator", "Aggregator", frozenset({Role.AGGREGATOR, Role.ADMIN})),
+    ("/position", "Position", frozenset({Role.BRP, Role.PROSUMER, Role.AGGREGATOR})),
     ("/series", "Series", frozenset()),
 )
 
@@ -322,3 +324,37 @@ def feeder(
         request, p, "feeder.html", 422 if error else 200, view=view, error=error, networks=list(SHIPPED),
         scenarios=list(SCENARIOS), colour=loading_colour,
     )  # fmt: skip
+
+
+# -- BRP / prosumer: position and earnings -----------------------------------------------------------
+
+
+@router.get("/position", response_class=HTMLResponse)
+def position(request: Request, p: Caller, r: Using, flex: Flex) -> Response:
+    """The caller's traded position per product and ISP, and what it earned (trades and flexibility)."""
+    require_role(p, Role.BRP, Role.PROSUMER, Role.AGGREGATOR, action="the position page")
+    products = {row.product_id: product_of(row) for row in r.products.list()}
+    cells: dict[tuple[str, int], dict[str, float]] = {}
+    for t in r.clearing.list_trades(limit=10_000):
+        if t.participant_org_id != p.org_id:
+            continue
+        c = cells.setdefault((t.product_id, t.isp), {"bought_mw": 0.0, "sold_mw": 0.0, "cash_eur": 0.0})
+        mwh = t.quantity_mw * products[t.product_id].isp_h
+        if t.side == "buy":
+            c["bought_mw"] += t.quantity_mw
+            c["cash_eur"] -= mwh * t.price_eur_per_mwh
+        else:
+            c["sold_mw"] += t.quantity_mw
+            c["cash_eur"] += mwh * t.price_eur_per_mwh
+    rows: list[dict[str, Any]] = [
+        {"product": k[0], "isp": k[1], "start": products[k[0]].delivery_start + timedelta(seconds=products[k[0]].isp_s * k[1]),
+         "net_mw": v["bought_mw"] - v["sold_mw"], **v}
+        for k, v in sorted(cells.items())
+    ]  # fmt: skip
+    flex_eur = 0.0
+    if Role.AGGREGATOR in p.roles:
+        flex_eur = sum(
+            o.cost_eur for o in (offer_out(flex, x) for x in flex.offers()) if o.status == "accepted"
+        )
+    trade_eur = sum(v["cash_eur"] for v in cells.values())
+    return page(request, p, "position.html", rows=rows, trade_eur=trade_eur, flex_eur=flex_eur)
