@@ -94,7 +94,7 @@ ALLOWED: dict[str, set[str]] = {
     "store": SCIENCE | CORE | {"sqlalchemy", "alembic", "psycopg", "gridflex.market"},
     "api": {"pydantic"} | CORE | {"fastapi", "starlette", "uvicorn", "sqlalchemy", "gridflex.market", "gridflex.store",
             "numpy", "gridflex.grid", "gridflex.web"},  # the dashboard: series of the shipped grids; pages at /
-    "web": {"pydantic", "jinja2"} | CORE | {"fastapi", "starlette", "gridflex.api", "gridflex.market", "gridflex.store",
+    "web": {"pydantic", "jinja2", "numpy"} | CORE | {"fastapi", "starlette", "gridflex.api", "gridflex.market", "gridflex.store",
             "gridflex.grid"},
 }  # fmt: skip
 # Only this module talks to HiGHS.
