@@ -15,7 +15,7 @@ from gridflex.api.routers import flexrequests as flex_routes
 from gridflex.api.routers import series as series_routes
 from gridflex.store import Store
 from gridflex.store.columns import utcnow
-from gridflex.web import mount_dashboard
+from gridflex.web.app import mount_dashboard
 
 __all__ = ["API_VERSION", "MAX_BODY_BYTES", "ROUTERS", "create_app"]
 

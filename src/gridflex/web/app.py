@@ -10,7 +10,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from gridflex.store import AuthError, NotFoundError, PermissionDeniedError
-from gridflex.web import pages
 from gridflex.web.render import render
 
 __all__ = ["STATIC", "mount_dashboard"]
@@ -20,15 +19,18 @@ STATIC = Path(__file__).parent / "static"
 
 def mount_dashboard(app: FastAPI) -> None:
     """Serve the dashboard at ``/`` of ``app`` (after its routes, so the API keeps its paths)."""
+    # Here, not at the top: the pages import the API's dependencies, whose package imports this module.
+    from gridflex.web import pages
+
     web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     web.state = app.state  # the same store and clock as the API
     web.mount("/static", StaticFiles(directory=STATIC), name="static")
     web.include_router(pages.router)
-    _error_pages(web)
+    _error_pages(web, pages.SESSION_COOKIE)
     app.mount("/", web)
 
 
-def _error_pages(web: FastAPI) -> None:
+def _error_pages(web: FastAPI, cookie: str) -> None:
     @web.exception_handler(AuthError)
     async def _signin(request: Request, exc: AuthError) -> Response:
         if request.headers.get("HX-Request"):  # an htmx fragment: make the whole page go to sign-in
@@ -36,8 +38,8 @@ def _error_pages(web: FastAPI) -> None:
         query = f"?{request.url.query}" if request.url.query else ""
         target = quote(request.url.path + query, safe="/")
         response = RedirectResponse(f"/signin?next={target}", status_code=303)
-        if isinstance(exc, AuthError) and request.cookies.get(pages.SESSION_COOKIE):
-            response.delete_cookie(pages.SESSION_COOKIE, path="/")  # revoked or expired: forget it
+        if request.cookies.get(cookie):
+            response.delete_cookie(cookie, path="/")  # revoked or expired: forget it
         return response
 
     @web.exception_handler(PermissionDeniedError)

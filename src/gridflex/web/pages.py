@@ -101,7 +101,8 @@ def see_other(url: str) -> RedirectResponse:
 
 def _safe_next(target: str | None) -> str:
     # only a path of this site: never an absolute URL (an open redirect)
-    if target and target.startswith("/") and not target.startswith("//"):
+    # (browsers read a backslash as a slash: "/\\evil.example" would leave the site)
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return "/"
 
