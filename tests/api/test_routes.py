@@ -56,6 +56,19 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/webhooks/{webhook_id}"): "owned",
     ("DELETE", "/v1/webhooks/{webhook_id}"): "owned",
     ("GET", "/v1/webhooks/{webhook_id}/deliveries"): "owned",
+    # the dashboard's resources: local flexibility requests of dso1 and their offers (by bob)
+    ("POST", "/v1/flex-requests"): "role:alice",
+    ("GET", "/v1/flex-requests"): "list:dso2",
+    ("GET", "/v1/flex-requests/{request_id}"): "owned:dso2",
+    ("POST", "/v1/flex-requests/{request_id}/close"): "owned:dso2",
+    ("POST", "/v1/flex-requests/{request_id}/offers"): "role:alice",
+    ("GET", "/v1/flex-requests/{request_id}/offers"): "owned:dso2",
+    ("GET", "/v1/flex-request-offers"): "list:dso2",
+    ("POST", "/v1/flex-request-offers/{offer_id}/accept"): "owned:dso2",
+    ("GET", "/v1/book"): "list",
+    ("GET", "/v1/book/stream"): "role",
+    ("GET", "/v1/series/grids/{network}"): "shared",
+    ("GET", "/v1/series/grids/{network}/values"): "shared",
 }
 
 
@@ -96,7 +109,16 @@ def _victim_objects(api: Api) -> dict[str, str]:
     job = api.client.get("/v1/jobs", headers=api.auth("operator")).json()[0]  # its clearing at the gate
     with api.store.repos(Principal.system()) as repos:
         area = next(a for a in repos.places.list_grid_areas() if a.dso_org_id == w.org_ids["dso1"])
+    req = api.client.post("/v1/flex-requests", json=FLEX_REQUEST, headers=api.auth("dso1"))
+    assert req.status_code == 201, req.text
+    offer = api.client.post(
+        f"/v1/flex-requests/{req.json()['id']}/offers", json=FLEX_OFFER, headers=api.auth("bob")
+    )
+    assert offer.status_code == 201, offer.text
     return {
+        "request_id": str(req.json()["id"]),
+        "offer_id": str(offer.json()["id"]),
+        "network": "lv-rural1-storage",
         "org_id": str(w.org_ids["alice"]),
         "token_id": str(w.principals["alice"].token_id),
         "order_id": str(r.json()["id"]),
@@ -108,6 +130,11 @@ def _victim_objects(api: Api) -> dict[str, str]:
     }
 
 
+FLEX_REQUEST = {
+    "congestion_point": "CP-A", "direction": "up", "start": "2026-06-03T17:00:00Z", "volume_kw": [50, 80],
+    "max_price_eur_per_mwh": 300,
+}  # fmt: skip
+FLEX_OFFER = {"volume_kw": [40, 40], "price_eur_per_mwh": 200}
 BODIES = {
     ("POST", "/v1/participants"): {"name": "new-org", "roles": ["prosumer"]},
     ("POST", "/v1/tokens"): {"name": "intruder", "org_id": "{org_id}"},
@@ -118,6 +145,8 @@ BODIES = {
     ("POST", "/v1/clearing-runs"): {"product_id": PRODUCT.product_id},
     ("POST", "/v1/jobs"): {"product_id": "P-later"},
     ("POST", "/v1/webhooks"): {"url": "http://127.0.0.1:9/mine"},
+    ("POST", "/v1/flex-requests"): FLEX_REQUEST,
+    ("POST", "/v1/flex-requests/{request_id}/offers"): FLEX_OFFER,
 }
 
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from gridflex.api.errors import install_error_handlers
 from gridflex.api.limits import BodyLimit, TokenBuckets
+from gridflex.api.routers import book as book_routes
 from gridflex.api.routers import (
     clearing,
     health,
@@ -21,9 +22,12 @@ from gridflex.api.routers import (
     tokens,
     webhooks,
 )
+from gridflex.api.routers import flexrequests as flex_routes
+from gridflex.api.routers import series as series_routes
 from gridflex.api.schemas import ErrorOut
 from gridflex.store import Store
 from gridflex.store.columns import utcnow
+from gridflex.web.app import mount_dashboard
 
 __all__ = ["API_VERSION", "MAX_BODY_BYTES", "ROUTERS", "create_app"]
 
@@ -32,6 +36,7 @@ API_VERSION = "1"
 ROUTERS = tuple(m.router for m in (health, participants, tokens, places, products, orders, clearing))
 ROUTERS += (jobs.router,)
 ROUTERS += (webhooks.router,)
+ROUTERS += (flex_routes.router, book_routes.router, series_routes.router)  # the dashboard's resources
 MAX_BODY_BYTES = 1_000_000
 # What every route may answer besides its success and 422 (documented, so clients and schemathesis know).
 REFUSALS: dict[int | str, dict[str, Any]] = {
@@ -71,5 +76,6 @@ def create_app(
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router, responses=REFUSALS)
+    mount_dashboard(app)  # last: it serves every path the API does not
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app

@@ -10,15 +10,21 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from gridflex.api.limits import TokenBuckets
 from gridflex.store import AuthError, Principal, Repos, Store, authenticate
 
-__all__ = ["Caller", "Now", "Tx", "Using", "caller", "now", "repos", "transaction"]
+__all__ = ["SESSION_COOKIE", "Caller", "Now", "Tx", "Using", "caller", "now", "repos", "transaction"]
 
 _bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer gfx_…`")
+# The dashboard's sign-in keeps the same token in an HttpOnly, SameSite=Strict cookie (gridflex.web),
+# so that pages, EventSource streams and fetches authenticate through this one dependency too.
+SESSION_COOKIE = "gridflex_token"
+_cookie = APIKeyCookie(
+    name=SESSION_COOKIE, auto_error=False, description="The dashboard's sign-in cookie: an API token."
+)
 
 
 def store_of(request: Request) -> Store:
@@ -47,10 +53,14 @@ def caller(
     session: Tx,
     at: Now,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    cookie: Annotated[str | None, Depends(_cookie)] = None,
 ) -> Principal:
-    if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
+    if creds is not None and creds.scheme.lower() == "bearer" and creds.credentials:
+        principal = authenticate(session, creds.credentials, now=at)
+    elif cookie:
+        principal = authenticate(session, cookie, now=at)
+    else:
         raise AuthError("missing bearer token")
-    principal = authenticate(session, creds.credentials, now=at)
     buckets: TokenBuckets | None = request.app.state.rate_limits
     if buckets is not None and principal.token_id is not None:
         buckets.take(principal.token_id)

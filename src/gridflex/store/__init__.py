@@ -9,6 +9,7 @@ from gridflex.store.engine import DEFAULT_URL, make_engine, normalise_url
 from gridflex.store.errors import AuthError, ConflictError, NotFoundError, PermissionDeniedError, StoreError
 from gridflex.store.market import Clearing, Orders, Products, Submitted
 from gridflex.store.places import Places
+from gridflex.store.requests import FlexRequests  # its tables join the metadata
 from gridflex.store.session import Repos, Store, bootstrap_admin
 from gridflex.store.tables import Role
 from gridflex.store.tenancy import Principal
@@ -19,6 +20,7 @@ __all__ = [
     "AuthError",
     "Clearing",
     "ConflictError",
+    "FlexRequests",
     "NewToken",
     "NotFoundError",
     "Orders",
