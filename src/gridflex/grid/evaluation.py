@@ -168,7 +168,10 @@ class EvaluationResult:
                 "score_per_period": [round(float(v), 4) for v in st.score_per_period],
                 "failing_periods": st.failing_periods(),
                 "scenarios_fully_balanced": int((st.z.min(axis=1) == 1).sum()),
-                "solve_failures": int((~st.solved).sum()),
+                "solve_failures": int((~st.solved & ~st.limited).sum()),
+                "solves_at_time_limit": int(st.limited.sum()),
+                "undecided_periods": st.undecided,
+                "score_if_undecided_balanced": round(st.score_if_undecided_balanced, 4),
                 "shed_mwh_mean": float(st.shed_mwh.sum(axis=1).mean()),
                 "spill_mwh_mean": float(st.spill_mwh.sum(axis=1).mean()),
                 "cost_eur_mean": float(st.cost_eur[st.solved].mean()) if st.solved.any() else None,
@@ -183,9 +186,89 @@ class EvaluationResult:
             "z_rule": f"z(s,t)=1 iff the OPF solved and shed+spill in period t <= {s.tolerance_mw} MW",
             "installed_storage_mwh": float(sum(x.energy_mwh for x in s.storage)),
             "installed_storage_mw": float(sum(x.power_mw for x in s.storage)),
+            "solver": s.solver.model_dump(),
+            "fitted_noise": s.fitted(),
             "states": states,
+            "improvement": self.improvement(),
+            "capacity": self.capacity_summary(),
+            "economics": self.economics(),
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
         }
+
+    def improvement(self) -> dict[str, Any]:
+        """Figure 4's shaded area: the per-period score gained by storage, current over simulated
+        (and future over current), in score points; ``area_score_h`` integrates it over the day."""
+        out: dict[str, Any] = {}
+        for a, b in (("simulated", "current"), ("current", "future")):
+            d = self.states[b].score_per_period - self.states[a].score_per_period
+            out[f"{b}_over_{a}"] = {
+                "per_period": [round(float(v), 4) for v in d],
+                "mean_points": round(float(d.mean()), 4),
+                "area_score_h": round(float(d.sum() * self.study.dt_h), 4),
+                "best_period": int(np.argmax(d)),
+            }
+        return out
+
+    def capacity_summary(self) -> dict[str, Any]:
+        """Figure 6's headline numbers (mean available up/down of the system) and per-source bands:
+        mean, min and max over the day of each source's total and available capacity, MW."""
+        cap = self.capacity
+
+        def band(v: np.ndarray) -> dict[str, float]:
+            return {
+                "mean": round(float(v.mean()), 3),
+                "min": round(float(v.min()), 3),
+                "max": round(float(v.max()), 3),
+            }
+
+        sources = {
+            src: {
+                kind: {"up_mw": band(table[src].up_mw), "down_mw": band(table[src].down_mw)}
+                for kind, table in (("total", cap.total), ("available", cap.available))
+            }
+            for src in cap.total
+        }
+        av = cap.available["system"]
+        return {
+            "direction": "up = more power into the grid (less load or more generation), down = less",
+            "rules": self.study.capacity.model_dump(),
+            "mean_available_up_mw": round(float(av.up_mw.mean()), 3),
+            "mean_available_down_mw": round(float(av.down_mw.mean()), 3),
+            "sources": sources,
+        }
+
+    def economics(self) -> dict[str, Any]:
+        """The economic model (paper eq. 38) with its log base stated, β for ln and log10, 95 %
+        confidence intervals, and the marginal benefit dscore/dE = β/E per MWh and per EUR."""
+        sens, f = self.sensitivity, self.sensitivity.fit
+        e_inst = float(sum(x.energy_mwh for x in self.study.storage))
+        price = self.study.sensitivity.investment_eur_per_mwh
+        out: dict[str, Any] = {
+            "model": f"score = beta * log(x) + gamma, x = {sens.x_label}",
+            "gamma_meaning": "the fitted score at x = 1 (the same for both bases)",
+            "ln": {"beta": f.beta, "beta_ci95": f.beta_ci},
+            "log10": {"beta": f.beta_log10, "beta_ci95": f.beta_log10_ci},
+            "gamma": f.gamma,
+            "gamma_ci95": f.gamma_ci,
+            "beta_p_value": f.beta_p_value,
+            "marginal_benefit": None,
+        }
+        if f.beta is not None and e_inst > 0:
+            per_mwh = [f.beta / e if e > 0 else None for e in sens.energy_mwh.tolist()]
+            out["marginal_benefit"] = {
+                "unit": "score points per MWh of storage energy, and per EUR invested",
+                "at_installed_per_mwh": f.beta / e_inst,
+                "at_installed_per_eur": f.beta / (e_inst * price) if price else None,
+                "per_point": [
+                    {
+                        "scale": float(a),
+                        "per_mwh": m,
+                        "per_eur": (m / price if (m is not None and price) else None),
+                    }
+                    for a, m in zip(sens.scales.tolist(), per_mwh, strict=True)
+                ],
+            }
+        return out
 
     def sensitivity_dict(self) -> dict[str, Any]:
         """The content of sensitivity.json."""
@@ -209,13 +292,20 @@ class EvaluationResult:
             "score_without_storage": self.states["simulated"].score,
             "fit": {
                 "model": "score = beta * ln(x) + gamma",
+                "log_base": "e (natural logarithm); beta_log10 = beta * ln(10) for log10, gamma unchanged",
                 "beta": f.beta,
                 "gamma": f.gamma,
+                "beta_log10": f.beta_log10,
+                "beta_ci95": f.beta_ci,
+                "beta_log10_ci95": f.beta_log10_ci,
+                "gamma_ci95": f.gamma_ci,
+                "beta_p_value": f.beta_p_value,
                 "r2": f.r2,
                 "n_points": f.n_points,
                 "rule": f.rule,
                 "reason": f.reason,
             },
+            "economics": self.economics(),
         }
 
 
