@@ -82,10 +82,10 @@ def evaluate(
     check_workers(workers, field="--workers")
     base = load_study(study)
     names = list(scenario_set or base.scenario_sets)
-    for name in names:  # an unknown name is refused before any work
-        if name not in base.scenario_sets:
+    for wanted in names:  # an unknown wanted is refused before any work
+        if wanted not in base.scenario_sets:
             known = ", ".join(base.scenario_sets) or "none"
-            raise _options_error("--set", f"no scenario set {name!r} in {study} (sets: {known})")
+            raise _options_error("--set", f"no scenario set {wanted!r} in {study} (sets: {known})")
     runs: list[tuple[str | None, Any, Path]] = [(n, base.scenario_set(n), out / n) for n in names]
     runs = runs or [(None, base, out)]
     net = build_network(base)
