@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,7 @@ def _dotted(loc: tuple[Any, ...], data: Any) -> str:
 def _field_in_message(fld: str, msg: str) -> tuple[str, str]:
     """A model-level rule may name its field first ("renewables.0.profile_pu: length 2"): move it."""
     head, sep, rest = msg.partition(": ")
-    if sep and head and " " not in head and "." in head:
+    if sep and re.fullmatch(r"[A-Za-z_]\w*(?:\.\w+)*", head):
         return ".".join(x for x in (fld, head) if x), rest
     return fld, msg
 
