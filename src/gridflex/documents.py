@@ -4,7 +4,7 @@ in them into structured problems (object id, field, message).
 ::
 
     read_document(path, what) -> Any                          # YAML or JSON; DataError if unreadable
-    problems_from_pydantic(exc, data, root="site") -> list[Problem]   # pydantic errors, objects named
+    problems_from_pydantic(exc, data, root="site", dotted=False) -> list[Problem]   # pydantic errors
     magnitude_problems(model, owner) -> list[Problem]         # NaN, infinities, |x| > MAX_ABS
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -82,17 +83,48 @@ def _locate(loc: tuple[Any, ...], data: Any, root: str) -> tuple[str, str]:
     return obj, ".".join(parts)
 
 
-def problems_from_pydantic(exc: Any, data: Any, root: str = "site") -> list[Problem]:
+def _dotted(loc: tuple[Any, ...], data: Any) -> str:
+    """The field as a dotted path from the document's root (``storage.0.energy_mwh``): list
+    positions are parts, and the names pydantic inserts for union members and tags are left out."""
+    parts, node = [], data
+    for x in loc:
+        if isinstance(x, int) and isinstance(node, list):
+            node = node[x] if 0 <= x < len(node) else None
+        elif isinstance(node, dict):
+            node = node.get(x)
+        else:
+            continue  # a union member's name or tag under a value: not a field
+        parts.append(str(x))
+    return ".".join(parts)
+
+
+def _field_in_message(fld: str, msg: str) -> tuple[str, str]:
+    """A model-level rule may name its field first ("renewables.0.profile_pu: length 2"): move it."""
+    head, sep, rest = msg.partition(": ")
+    if sep and re.fullmatch(r"[A-Za-z_]\w*(?:\.\w+)*", head):
+        return ".".join(x for x in (fld, head) if x), rest
+    return fld, msg
+
+
+def problems_from_pydantic(exc: Any, data: Any, root: str = "site", dotted: bool = False) -> list[Problem]:
     """One problem per wrong field of a ``pydantic.ValidationError``: the object is the nearest list
     item with a ``name`` or ``id`` (an asset, a service), else ``root``; a field that fails every
-    member of a union (a series: number or list) is reported once, with the first message."""
-    found = [
-        (*_locate(tuple(e["loc"]), data, root), str(e["msg"]).removeprefix("Value error, "))
-        for e in exc.errors()
-    ]
+    member of a union (a series: number or list) is reported once, with the first message.
+
+    ``dotted=True`` keeps ``root`` as the object of every problem and names the field by its whole
+    path, list positions included (``storage.0.energy_mwh``; study files)."""
+    found = []
+    for e in exc.errors():
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        if dotted:
+            fld, msg = _field_in_message(_dotted(tuple(e["loc"]), data), msg)
+            found.append((root, fld or "(root)", msg))
+        else:
+            found.append((*_locate(tuple(e["loc"]), data, root), msg))
     # A list given to a number-or-list field fails both members: keep the list member's, which
     # names the value ("profile_kw[3]"), not the number member's ("profile_kw").
     deeper = {(o, f.split("[", 1)[0]) for o, f, _ in found if "[" in f}
+    deeper |= {(o, f.rsplit(".", 1)[0]) for o, f, _ in found if dotted and f.rsplit(".", 1)[-1].isdigit()}
     out, seen = [], set()
     for obj, fld, msg in found:
         if (obj, fld) in seen or (obj, fld) in deeper:

@@ -76,7 +76,12 @@ def test_balance_z_rule_and_failed_solve():
                     used_milp=False, **kw)  # fmt: skip
     np.testing.assert_array_equal(balance_z(res, 1.0), [1, 0, 0])  # 1.2 > 1 and 0.9 + 0.2 > 1
     np.testing.assert_array_equal(balance_z(res, 1.2), [1, 1, 1])
+    # a solve stopped by the time limit: balanced periods of its schedule are balanced, the others
+    # undecided unless the copper-plate bound proves them out of balance
     res.status = "time_limit"
+    np.testing.assert_array_equal(balance_z(res, 1.0), [1, -1, -1])
+    np.testing.assert_array_equal(balance_z(res, 1.0, np.array([False, False, True])), [1, -1, 0])
+    res.status = "infeasible"
     np.testing.assert_array_equal(balance_z(res, 1.0), [0, 0, 0])
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -68,31 +68,66 @@ def evaluate(
     workers: Annotated[
         int | None, typer.Option(help="Local worker processes, >= 1 (default: all CPUs).")
     ] = None,
+    scenario_set: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Scenario set(s) of the study to run (default: every set, or the study)."),
+    ] = None,
 ) -> None:
     """Balance score (3 states), storage sensitivity and available flexible capacity of a network."""
-    from gridflex.grid.evaluation import check_evaluation, solve_plan
-    from gridflex.grid.evaluation import evaluate as run_evaluation
+    from gridflex.grid.evaluation import check_evaluation
     from gridflex.grid.study import build_network, load_study
-    from gridflex.parallel import check_scheduler, check_workers, default_workers, runner
-    from gridflex.reports.evaluation import write_outputs
+    from gridflex.parallel import check_scheduler, check_workers, default_workers
 
     n_scenarios = _scenario_count(scenarios)
     check_workers(workers, field="--workers")
-    spec = load_study(study)
-    net = build_network(spec)
+    base = load_study(study)
+    names = list(scenario_set or base.scenario_sets)
+    for wanted in names:  # an unknown wanted is refused before any work
+        if wanted not in base.scenario_sets:
+            known = ", ".join(base.scenario_sets) or "none"
+            raise _options_error("--set", f"no scenario set {wanted!r} in {study} (sets: {known})")
+    runs: list[tuple[str | None, Any, Path]] = [(n, base.scenario_set(n), out / n) for n in names]
+    runs = runs or [(None, base, out)]
+    net = build_network(base)
     n_workers = 1 if scheduler else (workers or default_workers())
-    problems = check_evaluation(spec, n_scenarios, net, workers=n_workers)
-    if problems:  # name the option, or the study file's field
-        named = [
-            Problem("options", "--scenarios", p.message)
-            if p.field == "n_scenarios"
-            else Problem(str(study), p.field, p.message)
-            for p in problems
-        ]
-        raise ValidationError("evaluate", named)
+    for name, spec, _ in runs:
+        problems = check_evaluation(spec, n_scenarios, net, workers=n_workers)
+        if problems:  # name the option, or the study file's field
+            pre = f"scenario_sets.{name}." if name else ""
+            named = [
+                Problem("options", "--scenarios", p.message)
+                if p.field == "n_scenarios"
+                else Problem(str(study), p.field if p.field.startswith(pre) else pre + p.field, p.message)
+                for p in problems
+            ]
+            raise ValidationError("evaluate", named)
     _output_folder(out)
     if scheduler:
         check_scheduler(scheduler, field="--scheduler")
+    results = {}
+    for name, spec, folder in runs:
+        results[name] = _run_one(spec, n_scenarios, seed, scheduler, workers, net, folder)
+    if names:
+        sets = {str(k): r.summary() for k, r in results.items()}
+        comparison = {
+            k: {st: v["states"][st]["score"] for st in v["states"]}
+            | {"capacity": v["capacity"]["mean_available_up_mw"]}
+            for k, v in sets.items()
+        }
+        import json
+
+        (out / "scenario_sets.json").write_text(json.dumps(comparison, indent=1), encoding="utf-8")
+
+
+def _run_one(
+    spec: Any, n_scenarios: int, seed: int, scheduler: str | None, workers: int | None, net: Any, out: Path
+) -> Any:
+    """One study (or scenario set): run with a progress bar, write its outputs, print its table."""
+    from gridflex.grid.evaluation import evaluate as run_evaluation
+    from gridflex.grid.evaluation import solve_plan
+    from gridflex.parallel import runner
+    from gridflex.reports.evaluation import write_outputs
+
     total = solve_plan(spec, n_scenarios).n_solves
     with _progress() as progress:
         task = progress.add_task(f"evaluate {spec.name}", total=total)
@@ -117,6 +152,13 @@ def evaluate(
         console.print(
             f"fit: score = {fit.beta:.3f}·ln(E) + {fit.gamma:.3f} (R² {fit.r2:.3f}, {fit.n_points} points)"
         )
+    for name, st in result.states.items():
+        if st.undecided:
+            console.print(
+                f"{name}: {int(st.limited.sum())} solves stopped by the MILP time limit, {st.undecided} periods "
+                f"undecided (score between {st.score:.2f} and {st.score_if_undecided_balanced:.2f})"
+            )
     console.print(
         f"{result.timings['total']:.1f} s; outputs in {out}: " + ", ".join(p.name for p in paths.values())
     )
+    return result

@@ -75,15 +75,29 @@ class Capacity:
 
 
 def generation_capacity(
-    gen_mw: np.ndarray, pmin_mw: np.ndarray, pmax_mw: np.ndarray, ramp_mw_per_h: np.ndarray, dt_h: float
+    gen_mw: np.ndarray,
+    pmin_mw: np.ndarray,
+    pmax_mw: np.ndarray,
+    ramp_mw_per_h: np.ndarray,
+    dt_h: float,
+    ramp_down_mw_per_h: np.ndarray | None = None,
+    availability: np.ndarray | None = None,
 ) -> tuple[UpDown, UpDown]:
-    """(total, available) of conventional units; ``gen_mw`` is (T, G); an infinite ramp never binds."""
+    """(total, available) of conventional units; ``gen_mw`` is (T, G); an infinite ramp never binds.
+
+    ``pmin_mw`` / ``pmax_mw`` are (G,) or per period (T, G); ``ramp_mw_per_h`` is the upward rate and
+    ``ramp_down_mw_per_h`` the downward one (default: the same). ``availability`` (G,) is each unit's
+    probability of being in service (1 − outage rate): the available capacity is its expectation.
+    """
     p = np.asarray(gen_mw, dtype=float)
-    head_up = np.maximum(np.asarray(pmax_mw)[None] - p, 0.0)
-    head_down = np.maximum(p - np.asarray(pmin_mw)[None], 0.0)
-    r = np.asarray(ramp_mw_per_h, dtype=float)[None] * dt_h
+    head_up = np.maximum(np.asarray(pmax_mw) - p, 0.0)
+    head_down = np.maximum(p - np.asarray(pmin_mw), 0.0)
+    r_up = np.asarray(ramp_mw_per_h, dtype=float)[None] * dt_h
+    down = ramp_mw_per_h if ramp_down_mw_per_h is None else ramp_down_mw_per_h
+    r_down = np.asarray(down, dtype=float)[None] * dt_h
+    w = np.ones(p.shape[1]) if availability is None else np.asarray(availability, dtype=float)
     total = UpDown(head_up.sum(axis=1), head_down.sum(axis=1))
-    avail = UpDown(np.minimum(r, head_up).sum(axis=1), np.minimum(r, head_down).sum(axis=1))
+    avail = UpDown(np.minimum(r_up, head_up) @ w, np.minimum(r_down, head_down) @ w)
     return total, avail
 
 
@@ -120,6 +134,37 @@ def load_capacity(
     return UpDown(total, total.copy()), UpDown(up, down)
 
 
+def load_limit_capacity(load_mw: np.ndarray, min_mw: np.ndarray, max_mw: np.ndarray) -> UpDown:
+    """Total load-side capacity from each node's load limits after demand response (eqs. 20-21):
+    up ``Σ_n (P_n − P_n,min)``, down ``Σ_n (P_n,max − P_n)``; arrays (T, N), negative headroom is 0."""
+    p = np.asarray(load_mw, dtype=float)
+    up = np.maximum(p - np.asarray(min_mw, dtype=float), 0.0).sum(axis=1)
+    down = np.maximum(np.asarray(max_mw, dtype=float) - p, 0.0).sum(axis=1)
+    return UpDown(up, down)
+
+
+def storage_capacity_paper(
+    soc_start_mwh: np.ndarray,
+    charge_power_mw: np.ndarray,
+    discharge_power_mw: np.ndarray,
+    eta_charge: np.ndarray,
+    eta_discharge: np.ndarray,
+    e_min_mwh: np.ndarray,
+    e_max_mwh: np.ndarray,
+    dt_h: float,
+) -> tuple[UpDown, UpDown]:
+    """The paper's storage formulas (eqs. 22-23 and 34-35), independent of the schedule's flows:
+    totals ``Σ P_d,max`` up and ``Σ P_c,max`` down; available ``Σ min(E(SOC − SOC_min)η_d/Δt, P_d,max)``
+    up and ``Σ min(E(SOC_max − SOC)/(η_c Δt), P_c,max)`` down, SOC at the start of the period
+    (the paper writes MWh against MW: for its Δt = 1 h the two are the same)."""
+    e = np.asarray(soc_start_mwh, dtype=float)
+    t = e.shape[0]
+    pc, pd_ = np.asarray(charge_power_mw, dtype=float), np.asarray(discharge_power_mw, dtype=float)
+    up = np.minimum(np.maximum(e - e_min_mwh, 0.0) * eta_discharge / dt_h, pd_[None]).sum(axis=1)
+    down = np.minimum(np.maximum(e_max_mwh - e, 0.0) / (np.asarray(eta_charge) * dt_h), pc[None]).sum(axis=1)
+    return UpDown(np.full(t, pd_.sum()), np.full(t, pc.sum())), UpDown(up, down)
+
+
 def storage_capacity(
     charge_mw: np.ndarray,
     discharge_mw: np.ndarray,
@@ -132,8 +177,13 @@ def storage_capacity(
     soc_max: np.ndarray,
     soc_init: np.ndarray,
     dt_h: float,
+    charge_power_mw: np.ndarray | None = None,
+    rule: Literal["operating_point", "paper"] = "operating_point",
 ) -> tuple[UpDown, UpDown]:
-    """(total, available) of storage; schedule arrays are (T, S), ``soc_mwh`` at the end of each period."""
+    """(total, available) of storage; schedule arrays are (T, S), ``soc_mwh`` at the end of each period.
+
+    ``power_mw`` limits discharging and ``charge_power_mw`` (default the same) charging. ``rule``
+    "paper" gives :func:`storage_capacity_paper` instead (from the SOC only)."""
     c = np.asarray(charge_mw, dtype=float)
     d = np.asarray(discharge_mw, dtype=float)
     t = c.shape[0]
@@ -142,15 +192,20 @@ def storage_capacity(
         return UpDown(zero, zero), UpDown(zero, zero)
     e = np.asarray(energy_mwh, dtype=float)
     p = np.asarray(power_mw, dtype=float)
+    pc = p if charge_power_mw is None else np.asarray(charge_power_mw, dtype=float)
     start = np.vstack([(np.asarray(soc_init) * e)[None], np.asarray(soc_mwh, dtype=float)[:-1]])
     e_min, e_max = np.asarray(soc_min) * e, np.asarray(soc_max) * e
+    if rule == "paper":
+        return storage_capacity_paper(
+            start, pc, p, np.asarray(eta_charge), np.asarray(eta_discharge), e_min, e_max, dt_h
+        )
     deepest_discharge = np.minimum(p[None], np.maximum(start - e_min, 0.0) * np.asarray(eta_discharge) / dt_h)
-    deepest_charge = np.minimum(p[None], np.maximum(e_max - start, 0.0) / (np.asarray(eta_charge) * dt_h))
+    deepest_charge = np.minimum(pc[None], np.maximum(e_max - start, 0.0) / (np.asarray(eta_charge) * dt_h))
     net = d - c
     up = np.maximum(deepest_discharge - net, 0.0).sum(axis=1)
     down = np.maximum(deepest_charge + net, 0.0).sum(axis=1)
     total_up = np.maximum(p[None] - net, 0.0).sum(axis=1)
-    total_down = np.maximum(p[None] + net, 0.0).sum(axis=1)
+    total_down = np.maximum(pc[None] + net, 0.0).sum(axis=1)
     return UpDown(total_up, total_down), UpDown(up, down)
 
 

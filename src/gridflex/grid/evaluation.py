@@ -42,15 +42,25 @@ import numpy as np
 
 from gridflex.errors import Problem, SolverError, ValidationError
 from gridflex.grid import limits
-from gridflex.grid.capacity import Capacity, combine, generation_capacity, load_capacity, storage_capacity
+from gridflex.grid.capacity import (
+    Capacity,
+    combine,
+    generation_capacity,
+    load_capacity,
+    load_limit_capacity,
+    storage_capacity,
+)
 from gridflex.grid.scenarios import Scenarios, generate_scenarios
-from gridflex.grid.study import Study, as_study, build_network, validate_study_buses
+from gridflex.grid.study import Study, as_study, build_network, unit_data, validate_study_buses
 
 if TYPE_CHECKING:  # pragma: no cover
     from gridflex.grid.network import Network
     from gridflex.grid.opf import MultiPeriodDCOPF, OPFResult
 
 STATES = ("simulated", "current", "future")
+UNDECIDED = -1
+"""z of a period the solver's time limit left open: out of balance in the best schedule found, but
+not provably (see :func:`certain_imbalance`); neither counted as balanced nor as real imbalance."""
 
 
 # ---- results ------------------------------------------------------------------------------------
@@ -68,22 +78,33 @@ class StateResult:
     cost_eur: np.ndarray  # (S,)
     solved: np.ndarray  # (S,) bool: the OPF reached optimality
     solver_time_s: float
+    limited: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # (S,) stopped by the limit
 
     @property
     def score_per_period(self) -> np.ndarray:
-        return 100.0 * self.z.mean(axis=0)
+        return 100.0 * (self.z == 1).mean(axis=0)
 
     @property
     def score_per_scenario(self) -> np.ndarray:
-        return 100.0 * self.z.mean(axis=1)
+        return 100.0 * (self.z == 1).mean(axis=1)
 
     @property
     def score(self) -> float:
-        return float(100.0 * self.z.mean())
+        """Share of balanced periods, %; undecided periods count as not balanced (a lower bound)."""
+        return float(100.0 * (self.z == 1).mean())
+
+    @property
+    def score_if_undecided_balanced(self) -> float:
+        """The upper bound: undecided periods counted as balanced (equal to ``score`` without any)."""
+        return float(100.0 * (self.z != 0).mean())
+
+    @property
+    def undecided(self) -> int:
+        return int((self.z == UNDECIDED).sum())
 
     def failing_periods(self) -> list[int]:
-        """Periods (0-based) where at least one scenario is out of balance."""
-        return [int(t) for t in np.flatnonzero(self.z.min(axis=0) < 1)]
+        """Periods (0-based) where at least one scenario is (provably) out of balance."""
+        return [int(t) for t in np.flatnonzero((self.z == 0).any(axis=0))]
 
 
 @dataclass(frozen=True)
@@ -96,6 +117,19 @@ class LogFit:
     n_points: int
     rule: str
     reason: str = ""
+    beta_ci: tuple[float, float] | None = None  # 95 % confidence interval (t distribution, n − 2 dof)
+    gamma_ci: tuple[float, float] | None = None
+    beta_p_value: float | None = None  # two-sided test of β = 0
+
+    @property
+    def beta_log10(self) -> float | None:
+        """β for the same curve written with log10: β·ln 10 (γ is the same: the score at x = 1)."""
+        return None if self.beta is None else self.beta * float(np.log(10.0))
+
+    @property
+    def beta_log10_ci(self) -> tuple[float, float] | None:
+        k = float(np.log(10.0))
+        return None if self.beta_ci is None else (self.beta_ci[0] * k, self.beta_ci[1] * k)
 
 
 @dataclass(frozen=True)
@@ -134,7 +168,10 @@ class EvaluationResult:
                 "score_per_period": [round(float(v), 4) for v in st.score_per_period],
                 "failing_periods": st.failing_periods(),
                 "scenarios_fully_balanced": int((st.z.min(axis=1) == 1).sum()),
-                "solve_failures": int((~st.solved).sum()),
+                "solve_failures": int((~st.solved & ~st.limited).sum()),
+                "solves_at_time_limit": int(st.limited.sum()),
+                "undecided_periods": st.undecided,
+                "score_if_undecided_balanced": round(st.score_if_undecided_balanced, 4),
                 "shed_mwh_mean": float(st.shed_mwh.sum(axis=1).mean()),
                 "spill_mwh_mean": float(st.spill_mwh.sum(axis=1).mean()),
                 "cost_eur_mean": float(st.cost_eur[st.solved].mean()) if st.solved.any() else None,
@@ -149,9 +186,89 @@ class EvaluationResult:
             "z_rule": f"z(s,t)=1 iff the OPF solved and shed+spill in period t <= {s.tolerance_mw} MW",
             "installed_storage_mwh": float(sum(x.energy_mwh for x in s.storage)),
             "installed_storage_mw": float(sum(x.power_mw for x in s.storage)),
+            "solver": s.solver.model_dump(),
+            "fitted_noise": s.fitted(),
             "states": states,
+            "improvement": self.improvement(),
+            "capacity": self.capacity_summary(),
+            "economics": self.economics(),
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
         }
+
+    def improvement(self) -> dict[str, Any]:
+        """Figure 4's shaded area: the per-period score gained by storage, current over simulated
+        (and future over current), in score points; ``area_score_h`` integrates it over the day."""
+        out: dict[str, Any] = {}
+        for a, b in (("simulated", "current"), ("current", "future")):
+            d = self.states[b].score_per_period - self.states[a].score_per_period
+            out[f"{b}_over_{a}"] = {
+                "per_period": [round(float(v), 4) for v in d],
+                "mean_points": round(float(d.mean()), 4),
+                "area_score_h": round(float(d.sum() * self.study.dt_h), 4),
+                "best_period": int(np.argmax(d)),
+            }
+        return out
+
+    def capacity_summary(self) -> dict[str, Any]:
+        """Figure 6's headline numbers (mean available up/down of the system) and per-source bands:
+        mean, min and max over the day of each source's total and available capacity, MW."""
+        cap = self.capacity
+
+        def band(v: np.ndarray) -> dict[str, float]:
+            return {
+                "mean": round(float(v.mean()), 3),
+                "min": round(float(v.min()), 3),
+                "max": round(float(v.max()), 3),
+            }
+
+        sources = {
+            src: {
+                kind: {"up_mw": band(table[src].up_mw), "down_mw": band(table[src].down_mw)}
+                for kind, table in (("total", cap.total), ("available", cap.available))
+            }
+            for src in cap.total
+        }
+        av = cap.available["system"]
+        return {
+            "direction": "up = more power into the grid (less load or more generation), down = less",
+            "rules": self.study.capacity.model_dump(),
+            "mean_available_up_mw": round(float(av.up_mw.mean()), 3),
+            "mean_available_down_mw": round(float(av.down_mw.mean()), 3),
+            "sources": sources,
+        }
+
+    def economics(self) -> dict[str, Any]:
+        """The economic model (paper eq. 38) with its log base stated, β for ln and log10, 95 %
+        confidence intervals, and the marginal benefit dscore/dE = β/E per MWh and per EUR."""
+        sens, f = self.sensitivity, self.sensitivity.fit
+        e_inst = float(sum(x.energy_mwh for x in self.study.storage))
+        price = self.study.sensitivity.investment_eur_per_mwh
+        out: dict[str, Any] = {
+            "model": f"score = beta * log(x) + gamma, x = {sens.x_label}",
+            "gamma_meaning": "the fitted score at x = 1 (the same for both bases)",
+            "ln": {"beta": f.beta, "beta_ci95": f.beta_ci},
+            "log10": {"beta": f.beta_log10, "beta_ci95": f.beta_log10_ci},
+            "gamma": f.gamma,
+            "gamma_ci95": f.gamma_ci,
+            "beta_p_value": f.beta_p_value,
+            "marginal_benefit": None,
+        }
+        if f.beta is not None and e_inst > 0:
+            per_mwh = [f.beta / e if e > 0 else None for e in sens.energy_mwh.tolist()]
+            out["marginal_benefit"] = {
+                "unit": "score points per MWh of storage energy, and per EUR invested",
+                "at_installed_per_mwh": f.beta / e_inst,
+                "at_installed_per_eur": f.beta / (e_inst * price) if price else None,
+                "per_point": [
+                    {
+                        "scale": float(a),
+                        "per_mwh": m,
+                        "per_eur": (m / price if (m is not None and price) else None),
+                    }
+                    for a, m in zip(sens.scales.tolist(), per_mwh, strict=True)
+                ],
+            }
+        return out
 
     def sensitivity_dict(self) -> dict[str, Any]:
         """The content of sensitivity.json."""
@@ -175,13 +292,20 @@ class EvaluationResult:
             "score_without_storage": self.states["simulated"].score,
             "fit": {
                 "model": "score = beta * ln(x) + gamma",
+                "log_base": "e (natural logarithm); beta_log10 = beta * ln(10) for log10, gamma unchanged",
                 "beta": f.beta,
                 "gamma": f.gamma,
+                "beta_log10": f.beta_log10,
+                "beta_ci95": f.beta_ci,
+                "beta_log10_ci95": f.beta_log10_ci,
+                "gamma_ci95": f.gamma_ci,
+                "beta_p_value": f.beta_p_value,
                 "r2": f.r2,
                 "n_points": f.n_points,
                 "rule": f.rule,
                 "reason": f.reason,
             },
+            "economics": self.economics(),
         }
 
 
@@ -208,19 +332,76 @@ def fit_log(x: np.ndarray, score: np.ndarray, saturation_eps: float = 0.05) -> t
     ss_res = float(((y[use] - pred) ** 2).sum())
     ss_tot = float(((y[use] - y[use].mean()) ** 2).sum())
     r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0
-    return LogFit(float(beta), float(gamma), r2, int(use.sum()), rule), saturated
+    n = int(use.sum())
+    if n < 3:  # two points fit exactly: no residual to estimate the uncertainty from
+        why = "confidence intervals need 3 or more unsaturated points"
+        return LogFit(float(beta), float(gamma), r2, n, rule, why), saturated
+    from scipy import stats
+
+    s2 = ss_res / (n - 2)
+    sxx = float(((lx - lx.mean()) ** 2).sum())
+    se_b = float(np.sqrt(s2 / sxx))
+    se_g = float(np.sqrt(s2 * (1.0 / n + lx.mean() ** 2 / sxx)))
+    q = float(stats.t.ppf(0.975, n - 2))
+    p = float(2.0 * stats.t.sf(abs(beta) / se_b, n - 2)) if se_b > 0 else 0.0
+    return (
+        LogFit(
+            float(beta), float(gamma), r2, n, rule, "",
+            (float(beta - q * se_b), float(beta + q * se_b)),
+            (float(gamma - q * se_g), float(gamma + q * se_g)),
+            p,
+        ),
+        saturated,
+    )  # fmt: skip
 
 
 # ---- balance ------------------------------------------------------------------------------------
 
 
-def balance_z(res: OPFResult, tolerance_mw: float) -> np.ndarray:
-    """(T,) int8: 1 where the period is balanced (see the module docstring for the rule)."""
+def balance_z(res: OPFResult, tolerance_mw: float, certain: np.ndarray | None = None) -> np.ndarray:
+    """(T,) int8: 1 where the period is balanced (see the module docstring for the rule).
+
+    A solve stopped by the MILP time limit still has a feasible schedule: a period balanced in it
+    is balanced (1); one out of balance in it is 0 only where ``certain`` (:func:`certain_imbalance`)
+    proves it, else :data:`UNDECIDED`. Any other status counts 0 in every period.
+    """
     shed = np.asarray(res.shed_mw).sum(axis=1)
     spill = np.asarray(res.spill_mw).sum(axis=1)
+    ok = shed + spill <= tolerance_mw
+    if str(res.status) == "time_limit":
+        sure = np.zeros(len(ok), dtype=bool) if certain is None else np.asarray(certain, dtype=bool)
+        return np.where(ok, 1, np.where(sure, 0, UNDECIDED)).astype(np.int8)
     if not _optimal(res):
         return np.zeros(len(shed), dtype=np.int8)
-    return (shed + spill <= tolerance_mw).astype(np.int8)
+    return ok.astype(np.int8)
+
+
+def certain_imbalance(
+    study: Study | str | Path,
+    net: Network,
+    scale: float,
+    load_mw: np.ndarray,
+    renewable_mw: np.ndarray | None,
+    online: np.ndarray | None = None,
+) -> np.ndarray:
+    """(T,) bool: periods out of balance in *every* schedule, by a copper-plate bound.
+
+    Spill is at least ``Σ pmin (units in service) + Σ import_min − load − Σ P_charge`` (renewables
+    curtailed to 0, storage charging at full power) and shed at least ``load − Σ pmax − renewables
+    − Σ P_discharge − Σ import_max``; lines only make either larger. Above the tolerance, the period
+    is out of balance whatever the MILP would have found.
+    """
+    study = as_study(study)
+    units = unit_data(study, net)
+    on = np.ones(net.n_gens) if online is None else np.asarray(online, dtype=float)
+    load = np.asarray(load_mw, dtype=float).sum(axis=1)
+    ren = np.zeros(len(load)) if renewable_mw is None else np.asarray(renewable_mw, dtype=float).sum(axis=1)
+    a = study.storage_arrays(scale)
+    lo = sum((study.import_bounds(i)[0] for i in range(len(study.imports))), np.zeros(len(load)))
+    hi = sum((study.import_bounds(i)[1] for i in range(len(study.imports))), np.zeros(len(load)))
+    surplus = units.pmin_mw @ on + lo - load - a["charge_power_mw"].sum()
+    short = load - units.pmax_mw @ on - ren - a["discharge_power_mw"].sum() - hi
+    return np.asarray((surplus > study.tolerance_mw) | (short > study.tolerance_mw))
 
 
 def _optimal(res: OPFResult) -> bool:
@@ -268,6 +449,7 @@ class _Task:
     renewable_mw: np.ndarray | None  # (n, T, R)
     reference_load_mw: np.ndarray  # (T, L) the expected scenario: its basis starts every solve
     reference_renewable_mw: np.ndarray | None
+    online: np.ndarray | None = None  # (n, G) units in service; None: all
 
 
 @dataclass(frozen=True)
@@ -279,6 +461,7 @@ class _ChunkResult:
     solved: np.ndarray
     solver_time_s: float
     build_time_s: float
+    limited: np.ndarray  # (n,) bool: the MILP time limit stopped the solve
 
 
 class _ModelCache(threading.local):
@@ -314,16 +497,20 @@ def build_model(
 
     ``n_periods`` (default: the study's) builds the same model over fewer periods, e.g. to size it.
     """
-    from gridflex.grid.opf import MultiPeriodDCOPF, Renewables, Storage
+    from gridflex.grid.opf import Imports, MultiPeriodDCOPF, Renewables, Storage
     from gridflex.grid.study import bus_positions
 
     study = as_study(study)
+    t = study.n_periods if n_periods is None else n_periods
+    rows = np.arange(t) % study.n_periods  # the study's per-period data over t periods (sizing models)
     storage = None
     if study.storage and scale > 0:
         a = study.storage_arrays(scale)
         storage = Storage(
             bus=bus_positions(net, a["bus_id"], "storage"),
             power_mw=a["power_mw"],
+            charge_power_mw=a["charge_power_mw"],
+            discharge_power_mw=a["discharge_power_mw"],
             energy_mwh=a["energy_mwh"],
             eta_charge=a["eta_charge"],
             eta_discharge=a["eta_discharge"],
@@ -337,9 +524,19 @@ def build_model(
             bus=bus_positions(net, np.array([r.bus for r in study.renewables]), "renewables"),
             kind=np.array([r.kind for r in study.renewables]),
         )
+    imports = None
+    if study.imports:
+        bounds = [study.import_bounds(i) for i in range(len(study.imports))]
+        imports = Imports(
+            bus=bus_positions(net, np.array([x.bus for x in study.imports]), "imports"),
+            min_mw=np.stack([b[0] for b in bounds], axis=1)[rows],
+            max_mw=np.stack([b[1] for b in bounds], axis=1)[rows],
+            price_eur_per_mwh=np.array([x.price_eur_per_mwh for x in study.imports], dtype=float),
+        )
+    units = unit_data(study, net)
     return MultiPeriodDCOPF(
         net,
-        study.n_periods if n_periods is None else n_periods,
+        t,
         dt_h=study.dt_h,
         storage=storage,
         renewables=renewables,
@@ -348,6 +545,12 @@ def build_model(
         spill_cost_eur_per_mwh=study.spill_cost_eur_per_mwh,
         enforce_lines=study.enforce_lines,
         ramp=study.ramp,
+        milp_rel_gap=study.solver.milp_rel_gap,
+        milp_time_limit_s=study.solver.milp_time_limit_s,
+        gen_limits_mw=(units.pmin_mw[rows], units.pmax_mw[rows]),
+        ramp_up_mw_per_h=units.ramp_up_mw_per_h,
+        ramp_down_mw_per_h=units.ramp_down_mw_per_h,
+        imports=imports,
     )
 
 
@@ -367,7 +570,7 @@ def _model_for(task: _Task) -> tuple[MultiPeriodDCOPF, Any, float]:
     m = build_model(task.study, task.net, task.scale)
     basis = None
     try:
-        m.solve(task.reference_load_mw, task.reference_renewable_mw)
+        m.solve(task.reference_load_mw, task.reference_renewable_mw)  # all units in service
         basis = m.m.basis()
     except SolverError:
         basis = None
@@ -384,22 +587,28 @@ def solve_chunk(task: _Task) -> _ChunkResult:
     spill = np.zeros((n, t))
     cost = np.full(n, np.nan)
     solved = np.zeros(n, dtype=bool)
+    limited = np.zeros(n, dtype=bool)
     solver_s = 0.0
     dt = task.study.dt_h
     for s in range(n):
         ren = None if task.renewable_mw is None else task.renewable_mw[s]
+        online = None if task.online is None else task.online[s]
         m.m.restart_from(basis)
         try:
-            res = m.solve(task.load_mw[s], ren)
+            res = m.solve(task.load_mw[s], ren, online)
         except SolverError:  # counted as out of balance in every period (z = 0), reported in summary
             continue
         solver_s += float(getattr(res, "time_solver_s", 0.0))
         solved[s] = _optimal(res)
-        z[s] = balance_z(res, task.study.tolerance_mw)
+        limited[s] = str(res.status) == "time_limit"
+        certain = None
+        if limited[s]:
+            certain = certain_imbalance(task.study, task.net, task.scale, task.load_mw[s], ren, online)
+        z[s] = balance_z(res, task.study.tolerance_mw, certain)
         shed[s] = np.asarray(res.shed_mw).sum(axis=1) * dt
         spill[s] = np.asarray(res.spill_mw).sum(axis=1) * dt
         cost[s] = float(res.cost_eur)
-    return _ChunkResult(z, shed, spill, cost, solved, solver_s, build_s)
+    return _ChunkResult(z, shed, spill, cost, solved, solver_s, build_s, limited)
 
 
 # ---- orchestration ------------------------------------------------------------------------------
@@ -435,6 +644,7 @@ def _run_scales(
                     ren,
                     sc.expected_load_mw,
                     sc.expected_renewable_mw,
+                    None if sc.online is None else sc.online[a:b],
                 )
             )
             owner.append(scale)
@@ -464,6 +674,7 @@ def _run_scales(
             np.concatenate([p.solved for p in parts]),
             sum(p.solver_time_s for p in parts),
             sum(p.build_time_s for p in parts),
+            np.concatenate([p.limited for p in parts]),
         )
     return out
 
@@ -481,7 +692,7 @@ def solve_state(
     study = as_study(study)
     r = _run_scales(study, net, sc, {float(scale): sc.n}, runner or run_serial, progress)[float(scale)]
     return StateResult(
-        name, float(scale), r.z, r.shed_mwh, r.spill_mwh, r.cost_eur, r.solved, r.solver_time_s
+        name, float(scale), r.z, r.shed_mwh, r.spill_mwh, r.cost_eur, r.solved, r.solver_time_s, r.limited
     )
 
 
@@ -491,9 +702,11 @@ def representative_capacity(study: Study | str | Path, net: Network, sc: Scenari
     m = build_model(study, net, 1.0)
     res = m.solve(sc.expected_load_mw, sc.expected_renewable_mw)
     dt = study.dt_h
+    units = unit_data(study, net)
     gen = generation_capacity(
-        np.asarray(res.gen_mw), net.gen_pmin_mw, net.gen_pmax_mw, net.gen_ramp_mw_per_h, dt
-    )
+        np.asarray(res.gen_mw), units.pmin_mw, units.pmax_mw, units.ramp_up_mw_per_h, dt,
+        units.ramp_down_mw_per_h, 1.0 - units.outage_rate,
+    )  # fmt: skip
     t = study.n_periods
     dr = study.demand_response
     nominal = np.zeros((t, len(dr)))
@@ -503,8 +716,19 @@ def representative_capacity(study: Study | str | Path, net: Network, sc: Scenari
 
     node = bus_positions(net, np.array([d.bus for d in dr], dtype=np.int64), "demand_response")
     load = load_capacity(
-        np.array([d.q for d in dr]), np.array([d.delta for d in dr]), nominal, node, study.alpha
-    )
+        np.array([d.q for d in dr]), np.array([d.delta for d in dr]), nominal, node, study.alpha,
+        rule=study.capacity.load_rule,
+    )  # fmt: skip
+    if study.capacity.load_total == "limits":
+        lim = study.load_limits
+        pos = bus_positions(net, np.array([x.bus for x in lim], dtype=np.int64), "load_limits")
+        served = net.bus_load_mw(sc.expected_load_mw) - np.asarray(res.shed_mw)  # (T, B)
+        total = load_limit_capacity(
+            served[:, pos],
+            np.stack([study.series(x.min_mw) for x in lim], axis=1),
+            np.stack([study.series(x.max_mw) for x in lim], axis=1),
+        )
+        load = (total, load[1])
     a = study.storage_arrays(1.0)
     n_st = len(study.storage)
     empty = np.zeros((t, 0))
@@ -512,7 +736,7 @@ def representative_capacity(study: Study | str | Path, net: Network, sc: Scenari
         np.asarray(res.charge_mw) if n_st else empty,
         np.asarray(res.discharge_mw) if n_st else empty,
         np.asarray(res.soc_mwh) if n_st else empty,
-        a["power_mw"],
+        a["discharge_power_mw"],
         a["energy_mwh"],
         a["eta_charge"],
         a["eta_discharge"],
@@ -520,6 +744,8 @@ def representative_capacity(study: Study | str | Path, net: Network, sc: Scenari
         a["soc_max"],
         a["soc_init"],
         dt,
+        a["charge_power_mw"],
+        study.capacity.storage_rule,
     )
     return combine(sc.expected_load_mw.sum(axis=1), {"generation": gen, "load": load, "storage": stor})
 
@@ -673,7 +899,7 @@ def evaluate(
     problems = check_evaluation(study, n_scenarios, net)
     if problems:
         raise ValidationError("evaluation", problems)
-    sc = generate_scenarios(study, net.load_mw, n_scenarios, seed)
+    sc = generate_scenarios(study, net.load_mw, n_scenarios, seed, unit_data(study, net).outage_rate)
     t_scen = time.perf_counter()
 
     plan = solve_plan(study, n_scenarios)
@@ -691,6 +917,7 @@ def evaluate(
             runs[scale].cost_eur[:n_scenarios],
             runs[scale].solved[:n_scenarios],
             runs[scale].solver_time_s,
+            runs[scale].limited[:n_scenarios],
         )
         for name, scale in state_scale.items()
     }
@@ -718,7 +945,7 @@ def _sensitivity(study: Study, runs: dict[float, _ChunkResult], scales: list[flo
     price = study.sensitivity.investment_eur_per_mwh
     x = energy * price if price else energy
     label = "investment_eur" if price else "energy_mwh"
-    score = np.array([100.0 * runs[s].z[:n].mean() for s in a.tolist()])
+    score = np.array([100.0 * (runs[s].z[:n] == 1).mean() for s in a.tolist()])
     if len(a):
         fit, saturated = fit_log(x, score, study.sensitivity.saturation_eps)
     else:

@@ -44,8 +44,9 @@ per MW injected). Ramp rows are created only for units whose ramp can bind withi
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import highspy
 import numpy as np
 
 from gridflex.errors import Problem, ValidationError
@@ -60,6 +61,24 @@ SLACK_ZERO_MW = 1e-9
 _PTDF_EPS = 1e-10
 
 
+_STORAGE_ARRAYS = ("power_mw", "charge_power_mw", "discharge_power_mw", "energy_mwh", "eta_charge",
+                   "eta_discharge", "soc_min", "soc_max", "soc_init")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Imports:
+    """Tie-lines to outside the network: bus positions, exchange limits (T, n) MW (positive = import)
+    and the price of importing, EUR/MWh (n,)."""
+
+    bus: np.ndarray
+    min_mw: np.ndarray
+    max_mw: np.ndarray
+    price_eur_per_mwh: np.ndarray
+
+    def __len__(self) -> int:
+        return int(np.size(self.bus))
+
+
 @dataclass(frozen=True)
 class Storage:
     """Storage units (arrays of equal length S). SOC fractions of ``energy_mwh``; cyclic: soc_T = soc_init."""
@@ -72,12 +91,17 @@ class Storage:
     soc_min: np.ndarray
     soc_max: np.ndarray
     soc_init: np.ndarray
+    charge_power_mw: np.ndarray = field(default_factory=lambda: np.empty(0))  # empty: power_mw
+    discharge_power_mw: np.ndarray = field(default_factory=lambda: np.empty(0))  # empty: power_mw
 
     def __post_init__(self) -> None:
         n = np.size(self.bus)
         set_ = object.__setattr__
         set_(self, "bus", np.asarray(self.bus, dtype=np.int64).ravel())
-        for f in ("power_mw", "energy_mwh", "eta_charge", "eta_discharge", "soc_min", "soc_max", "soc_init"):
+        for f in ("charge_power_mw", "discharge_power_mw"):
+            if np.size(getattr(self, f)) == 0:
+                set_(self, f, self.power_mw)
+        for f in _STORAGE_ARRAYS:
             a = np.asarray(getattr(self, f), dtype=float)
             set_(self, f, np.full(n, float(a)) if a.ndim == 0 else a.ravel().copy())
 
@@ -87,7 +111,7 @@ class Storage:
     def validate(self, n_buses: int) -> list[Problem]:
         n = len(self)
         p: list[Problem] = []
-        for f in ("power_mw", "energy_mwh", "eta_charge", "eta_discharge", "soc_min", "soc_max", "soc_init"):
+        for f in _STORAGE_ARRAYS:
             a = getattr(self, f)
             if a.shape != (n,):
                 p.append(Problem("storage", f, f"has length {a.size}, expected {n}"))
@@ -101,7 +125,9 @@ class Storage:
 
         each((self.bus < 0) | (self.bus >= n_buses), "bus", f"bus position outside 0..{n_buses - 1}")
         big = MAX_VALUE * MAX_FACTOR  # a study's largest storage times its largest scale
-        each((self.power_mw < 0) | (self.power_mw > big), "power_mw", f"must be in [0, {big:g}]")
+        for f in ("power_mw", "charge_power_mw", "discharge_power_mw"):
+            a = getattr(self, f)
+            each((a < 0) | (a > big), f, f"must be in [0, {big:g}]")
         each((self.energy_mwh < 0) | (self.energy_mwh > big), "energy_mwh", f"must be in [0, {big:g}]")
         for f in ("eta_charge", "eta_discharge"):  # Δt/η enters the matrix: η ≥ 1 % keeps it in range
             each(~((getattr(self, f) >= MIN_EFFICIENCY) & (getattr(self, f) <= 1)), f,
@@ -146,6 +172,7 @@ class OPFResult:
     time_solver_s: float
     time_build_s: float
     used_milp: bool
+    import_mw: np.ndarray | None = None  # (T, n_imports)
 
     def unbalanced(self, tol_mw: float = 1e-6) -> np.ndarray:
         """(T,) bool: periods with load shed or generation spilled above ``tol_mw``."""
@@ -185,6 +212,8 @@ class MultiPeriodDCOPF:
         renewables: Renewables | None = None, pwl_segments: int = 4, shed_cost_eur_per_mwh: float = 10_000.0,
         spill_cost_eur_per_mwh: float = 10_000.0, enforce_lines: bool = True, ramp: bool = True,
         milp_rel_gap: float = 1e-4, milp_time_limit_s: float | None = None,
+        gen_limits_mw: tuple[np.ndarray, np.ndarray] | None = None, ramp_up_mw_per_h: np.ndarray | None = None,
+        ramp_down_mw_per_h: np.ndarray | None = None, imports: Imports | None = None,
     ) -> None:  # fmt: skip
         t0 = time.perf_counter()
         self._check_args(net, n_periods, dt_h, storage, renewables, pwl_segments,
@@ -192,6 +221,10 @@ class MultiPeriodDCOPF:
         self.net, self.T, self.dt_h, self.K = net, int(n_periods), float(dt_h), int(pwl_segments)
         self.storage = storage if storage is not None and len(storage) else None
         self.renewables = renewables if renewables is not None and len(renewables) else None
+        self.imports = imports if imports is not None and len(imports) else None
+        self.N = len(self.imports) if self.imports is not None else 0
+        self._set_unit_data(gen_limits_mw, ramp_up_mw_per_h, ramp_down_mw_per_h)
+        self._online = np.ones(net.n_gens, dtype=bool)
         self.S = len(self.storage) if self.storage is not None else 0
         self.R = len(self.renewables) if self.renewables is not None else 0
         self.shed_cost, self.spill_cost = float(shed_cost_eur_per_mwh), float(spill_cost_eur_per_mwh)
@@ -210,6 +243,63 @@ class MultiPeriodDCOPF:
             self._add_storage_rows()
         self._first = True
         self.time_build_s = time.perf_counter() - t0
+
+    def _set_unit_data(self, limits: tuple[np.ndarray, np.ndarray] | None, up: np.ndarray | None,
+                       down: np.ndarray | None) -> None:  # fmt: skip
+        """Per-period unit limits (T, G) within the network's [pmin, pmax], and up / down ramp rates."""
+        net, T, G = self.net, self.T, self.net.n_gens
+        pmin = np.broadcast_to(net.gen_pmin_mw, (T, G)).copy()
+        pmax = np.broadcast_to(net.gen_pmax_mw, (T, G)).copy()
+        p: list[Problem] = []
+        if limits is not None:
+            lo, hi = (np.asarray(a, dtype=float) for a in limits)
+            if lo.shape != (T, G) or hi.shape != (T, G):
+                p.append(
+                    Problem("opf", "gen_limits_mw", f"need two ({T}, {G}) arrays, got {lo.shape}, {hi.shape}")
+                )
+            else:
+                # the PWL cost spans the network's [pmin, pmax]: per-period limits stay inside it
+                bad = (lo < pmin - 1e-9) | (hi > pmax + 1e-9) | (lo > hi + 1e-9) | ~np.isfinite(lo + hi)
+                for g in np.flatnonzero(bad.any(axis=0)):
+                    t = int(np.flatnonzero(bad[:, g])[0])
+                    p.append(Problem(str(net.gen_name[g]), "gen_limits_mw", (
+                        f"period {t}: [{lo[t, g]:g}, {hi[t, g]:g}] MW is not inside the unit's "
+                        f"[{pmin[t, g]:g}, {pmax[t, g]:g}] MW")))  # fmt: skip
+                pmin, pmax = lo, hi
+        ramps = []
+        for name, r in (("ramp_up_mw_per_h", up), ("ramp_down_mw_per_h", down)):
+            a = net.gen_ramp_mw_per_h if r is None else np.asarray(r, dtype=float)
+            if a.shape != (G,) or (a < 0).any() or np.isnan(a).any():
+                p.append(Problem("opf", name, f"need {G} values >= 0"))
+                a = net.gen_ramp_mw_per_h
+            ramps.append(a)
+        if p:
+            raise ValidationError("MultiPeriodDCOPF arguments", p)
+        self._pmin_t, self._pmax_t = pmin, pmax
+        self._ramp_up, self._ramp_down = ramps
+
+    def set_online(self, online: np.ndarray | None) -> None:
+        """Units in service for the next solves (G,) bool; an outaged unit produces 0 all day."""
+        on = (
+            np.ones(self.net.n_gens, dtype=bool) if online is None else np.asarray(online, dtype=bool).ravel()
+        )
+        if on.shape != (self.net.n_gens,):
+            raise ValidationError(
+                "OPF input", [Problem("solve", "gen_online", f"need {self.net.n_gens} values")]
+            )
+        if np.array_equal(on, self._online):
+            return
+        self._online = on.copy()
+        T, K, q = self.T, self.K, self._quad
+        mask = np.tile(on, T)
+        self.m.set_bounds(
+            self.p, np.where(mask, self._pmin_t.ravel(), 0.0), np.where(mask, self._pmax_t.ravel(), 0.0)
+        )
+        if q.size:
+            w = (self.net.gen_pmax_mw[q] - self.net.gen_pmin_mw[q]) / K
+            self.m.set_bounds(self.seg, 0.0, np.tile(np.repeat(w * on[q], K), T))
+            link = np.tile(self.net.gen_pmin_mw[q] * on[q], T)
+            self.m.set_row_bounds(self._link, link, link)
 
     # ---- argument checks ---------------------------------------------------------------------
     @staticmethod
@@ -242,7 +332,7 @@ class MultiPeriodDCOPF:
         rng = net.gen_pmax_mw - net.gen_pmin_mw
         self._quad = np.flatnonzero((net.gen_cost_c2 > 0) & (rng > 0))
         lin_cost = np.where(np.isin(np.arange(G), self._quad), 0.0, net.gen_cost_c1)
-        self.p = m.add_vars(T * G, lb=np.tile(net.gen_pmin_mw, T), ub=np.tile(net.gen_pmax_mw, T),
+        self.p = m.add_vars(T * G, lb=self._pmin_t.ravel(), ub=self._pmax_t.ravel(),
                             cost=np.tile(lin_cost * dt, T), name="p")  # fmt: skip
         q = self._quad
         w = rng[q] / K
@@ -258,9 +348,10 @@ class MultiPeriodDCOPF:
         self.w = m.add_vars(T * self.R, lb=0.0, ub=0.0, name="renewable")
         st = self.storage
         S = self.S
-        pw = np.tile(st.power_mw, T) if st is not None else np.empty(0)
-        self.ch = m.add_vars(T * S, lb=0.0, ub=pw, name="charge")
-        self.dis = m.add_vars(T * S, lb=0.0, ub=pw, name="discharge")
+        pc = np.tile(st.charge_power_mw, T) if st is not None else np.empty(0)
+        pd_ = np.tile(st.discharge_power_mw, T) if st is not None else np.empty(0)
+        self.ch = m.add_vars(T * S, lb=0.0, ub=pc, name="charge")
+        self.dis = m.add_vars(T * S, lb=0.0, ub=pd_, name="discharge")
         if st is not None:
             e = st.energy_mwh
             soc_lo, soc_hi = np.tile(st.soc_min * e, T), np.tile(st.soc_max * e, T)
@@ -274,7 +365,13 @@ class MultiPeriodDCOPF:
         parts = [net.load_bus, net.gen_bus]
         parts += [self.renewables.bus] if self.renewables is not None else []
         parts += [st.bus] if st is not None else []
+        parts += [self.imports.bus] if self.imports is not None else []
         self._spill_bus = np.unique(np.concatenate(parts))
+        imp = self.imports
+        self.imp = m.add_vars(
+            T * self.N, lb=imp.min_mw.ravel() if imp else 0.0, ub=imp.max_mw.ravel() if imp else 0.0,
+            cost=np.tile(imp.price_eur_per_mwh * dt, T) if imp else 0.0, name="import",
+        )  # fmt: skip
         self.shed = m.add_vars(T * self._shed_bus.size, lb=0.0, ub=0.0, cost=self.shed_cost * dt, name="shed")
         self.spill = m.add_vars(T * self._spill_bus.size, lb=0.0, cost=self.spill_cost * dt, name="spill")
 
@@ -283,7 +380,8 @@ class MultiPeriodDCOPF:
         net = self.net
         st_bus = self.storage.bus if self.storage is not None else np.empty(0, np.int64)
         re_bus = self.renewables.bus if self.renewables is not None else np.empty(0, np.int64)
-        return [(self.p, net.gen_bus, 1.0), (self.w, re_bus, 1.0), (self.dis, st_bus, 1.0),
+        im_bus = self.imports.bus if self.imports is not None else np.empty(0, np.int64)
+        return [(self.p, net.gen_bus, 1.0), (self.w, re_bus, 1.0), (self.imp, im_bus, 1.0), (self.dis, st_bus, 1.0),
                 (self.ch, st_bus, -1.0), (self.shed, self._shed_bus, 1.0), (self.spill, self._spill_bus, -1.0)]  # fmt: skip
 
     # ---- rows --------------------------------------------------------------------------------
@@ -319,20 +417,21 @@ class MultiPeriodDCOPF:
         r2, c2, v2 = _tile(T, q.size, q.size * K, np.repeat(np.arange(q.size), K), np.arange(q.size * K),
                            -np.ones(q.size * K), self.seg.start)  # fmt: skip
         pmin = np.tile(self.net.gen_pmin_mw[q], T)
-        self.m.add_constrs("pwl_link", row=np.concatenate([r1, r2]), col=np.concatenate([c1, c2]),
+        self._link = self.m.add_constrs("pwl_link", row=np.concatenate([r1, r2]), col=np.concatenate([c1, c2]),
                            val=np.concatenate([v1, v2]), lb=pmin, ub=pmin)  # fmt: skip
 
     def _add_ramps(self) -> None:
         net, T, G = self.net, self.T, self.net.n_gens
-        step = net.gen_ramp_mw_per_h * self.dt_h
-        gr = np.flatnonzero(step < net.gen_pmax_mw - net.gen_pmin_mw)
+        up, down = self._ramp_up * self.dt_h, self._ramp_down * self.dt_h
+        gr = np.flatnonzero(np.minimum(up, down) < net.gen_pmax_mw - net.gen_pmin_mw)
         if T < 2 or not gr.size:
             return
         n = gr.size
         r, c, v = _tile(T - 1, n, G, np.tile(np.arange(n), 2), np.concatenate([gr + G, gr]),
                         np.concatenate([np.ones(n), -np.ones(n)]), self.p.start)  # fmt: skip
-        lim = np.tile(step[gr], T - 1)
-        self.m.add_constrs("ramp", row=r, col=c, val=v, lb=-lim, ub=lim)
+        self.m.add_constrs(
+            "ramp", row=r, col=c, val=v, lb=-np.tile(down[gr], T - 1), ub=np.tile(up[gr], T - 1)
+        )
 
     def _add_storage_rows(self) -> None:
         st, T, S, dt, m = self.storage, self.T, self.S, self.dt_h, self.m
@@ -351,9 +450,9 @@ class MultiPeriodDCOPF:
         rhs[:S] = st.soc_init * st.energy_mwh
         self.soc_rows = m.add_constrs("soc", row=r, col=c, val=v, lb=rhs, ub=rhs)
         # ch − P u ≤ 0 ;  dis + P u ≤ P
-        pw = st.power_mw
+        pc, pw = st.charge_power_mw, st.discharge_power_mw
         r, c, v = _cat(
-            _tile(T, S, S, j, j, np.ones(S), self.ch.start), _tile(T, S, S, j, j, -pw, self.u.start)
+            _tile(T, S, S, j, j, np.ones(S), self.ch.start), _tile(T, S, S, j, j, -pc, self.u.start)
         )
         m.add_constrs("excl_charge", row=r, col=c, val=v, lb=-np.inf, ub=0.0, n_rows=T * S)
         r, c, v = _cat(
@@ -407,10 +506,17 @@ class MultiPeriodDCOPF:
             raise ValidationError("OPF input", p)
         return load, ren
 
-    def solve(self, load_mw: np.ndarray, renewable_mw: np.ndarray | None = None) -> OPFResult:
-        """Solve for loads (T, n_loads) MW and renewable availability (T, n_renewables) MW, warm."""
+    def solve(
+        self,
+        load_mw: np.ndarray,
+        renewable_mw: np.ndarray | None = None,
+        gen_online: np.ndarray | None = None,
+    ) -> OPFResult:
+        """Solve for loads (T, n_loads) MW, renewable availability (T, n_renewables) MW and the units in
+        service (G,) bool (default all), warm."""
         t0 = time.perf_counter()
         load, ren = self._check_inputs(load_mw, renewable_mw)
+        self.set_online(gen_online)
         m = self.m
         bus_load = load @ self._load_inc  # (T, B)
         m.set_row_bounds(self.bal, load.sum(axis=1), load.sum(axis=1))
@@ -426,6 +532,7 @@ class MultiPeriodDCOPF:
         used_milp = False
         solver_s, extra_s = sol.time_solver_s, sol.time_build_s
         if self.S and self._simultaneous(sol):
+            self._start_from_netted(sol)
             sol = m.solve(relax=False, mip_rel_gap=self.milp_rel_gap, time_limit_s=self.milp_time_limit_s)
             used_milp = True
             solver_s += sol.time_solver_s
@@ -438,6 +545,39 @@ class MultiPeriodDCOPF:
             res.time_build_s += self.time_build_s
             self._first = False
         return res
+
+    def netted(self, sol: Solution) -> np.ndarray:
+        """An exclusive schedule made from a relaxed one: the column values of a feasible MILP start.
+
+        Where a unit charges ``c`` and discharges ``d`` at once, it keeps the same SOC path with one
+        flow only (``c' = c − d/(η_c η_d)`` or ``d' = d − η_c η_d c``); the energy it no longer
+        burns is spilled at its own bus, so every bus injection, line flow and SOC is unchanged. Its
+        spill exceeds the relaxation's by the energy burnt: an upper bound next to the LP's lower one.
+        """
+        st, T, S = self.storage, self.T, self.S
+        assert st is not None
+        x = sol.x.copy()
+        ch, dis = sol.value(self.ch).reshape(T, S), sol.value(self.dis).reshape(T, S)
+        gain = st.eta_charge * ch - dis / st.eta_discharge  # SOC change per hour, kept
+        ch2 = np.maximum(gain, 0.0) / st.eta_charge
+        dis2 = np.maximum(-gain, 0.0) * st.eta_discharge
+        extra = (ch - dis) - (ch2 - dis2)  # absorption lost: spilled where the unit is
+        x[self.ch.start : self.ch.start + T * S] = ch2.ravel()
+        x[self.dis.start : self.dis.start + T * S] = dis2.ravel()
+        x[self.u.start : self.u.start + T * S] = (gain > 0).astype(float).ravel()
+        pos = np.searchsorted(self._spill_bus, st.bus)
+        spill = x[self.spill.start : self.spill.start + self.spill.n].reshape(T, -1)
+        np.add.at(spill.T, pos, np.maximum(extra, 0.0).T)  # two units may share a bus
+        x[self.spill.start : self.spill.start + self.spill.n] = spill.ravel()
+        return x
+
+    def _start_from_netted(self, sol: Solution) -> None:
+        h = self.m._highs
+        if h is not None:
+            sol_obj = highspy.HighsSolution()
+            sol_obj.col_value = self.netted(sol).tolist()
+            sol_obj.value_valid = True
+            h.setSolution(sol_obj)
 
     def _simultaneous(self, sol: Solution) -> bool:
         ch, dis = sol.value(self.ch), sol.value(self.dis)
@@ -457,9 +597,12 @@ class MultiPeriodDCOPF:
             inj += w @ _incidence(self.renewables.bus, B)
         if self.storage is not None:
             inj += (dis - ch) @ _incidence(self.storage.bus, B)
+        imp = sol.value(self.imp).reshape(T, self.N)
+        if self.imports is not None:
+            inj += imp @ _incidence(self.imports.bus, B)
         return OPFResult(
             status=sol.status, cost_eur=float(sol.objective) + self._offset, gen_mw=gen, shed_mw=shed,
             spill_mw=spill, flow_mw=inj @ self._ptdf.T, charge_mw=ch, discharge_mw=dis,
             soc_mwh=sol.value(self.soc).reshape(T, S), curtail_mw=np.maximum(ren - w, 0.0), renewable_mw=w,
-            time_solver_s=0.0, time_build_s=0.0, used_milp=used_milp,
+            time_solver_s=0.0, time_build_s=0.0, used_milp=used_milp, import_mw=imp,
         )  # fmt: skip

@@ -131,3 +131,22 @@ def rts24_load_mw(load_pu: np.ndarray, net: Network | None = None) -> np.ndarray
     n = net if net is not None else rts24_network()
     pu = np.asarray(load_pu, dtype=float).ravel()
     return pu[:, None] * n.load_mw[None, :]
+
+
+def resample_hourly(hourly: np.ndarray, dt_h: float) -> np.ndarray:
+    """A day of hourly values at a step of ``dt_h`` hours that divides 24 h, keeping every hour's energy.
+
+    The hourly values are read as constant within their hour (the RTS publishes hourly means); each
+    new period gets the mean of that step function over the period: 0.25 h repeats each hour four
+    times, 2 h averages pairs of hours, 0.4 h mixes neighbouring hours where a period straddles two.
+    """
+    h = np.asarray(hourly, dtype=float).ravel()
+    n = round(h.size / dt_h)
+    if n < 1 or abs(n * dt_h - h.size) > 1e-9:
+        raise ValidationError(
+            "RTS load shape", [Problem("rts", "dt_h", f"{dt_h:g} h does not divide {h.size} h")]
+        )
+    cum = np.concatenate([[0.0], np.cumsum(h)])  # energy up to each whole hour
+    edges = np.arange(n + 1) * dt_h
+    energy = np.interp(edges, np.arange(h.size + 1, dtype=float), cum)
+    return np.diff(energy) / dt_h

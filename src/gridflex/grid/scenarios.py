@@ -31,6 +31,7 @@ class Scenarios:
     renewable_mw: np.ndarray | None  # (S, T, n_renewables) or None without renewables
     expected_load_mw: np.ndarray  # (T, n_loads)
     expected_renewable_mw: np.ndarray | None  # (T, n_renewables)
+    online: np.ndarray | None = None  # (S, n_units) bool: units in service; None without outages
 
     @property
     def n(self) -> int:
@@ -43,7 +44,8 @@ class Scenarios:
     def take(self, idx: slice | np.ndarray) -> Scenarios:
         """A subset of scenarios (same expected values)."""
         ren = None if self.renewable_mw is None else self.renewable_mw[idx]
-        return Scenarios(self.load_mw[idx], ren, self.expected_load_mw, self.expected_renewable_mw)
+        on = None if self.online is None else self.online[idx]
+        return Scenarios(self.load_mw[idx], ren, self.expected_load_mw, self.expected_renewable_mw, on)
 
 
 def equicorrelation_cholesky(n: int, rho: float) -> np.ndarray:
@@ -94,9 +96,18 @@ def expected_renewable_mw(study: Study | str | Path) -> np.ndarray | None:
 
 
 def generate_scenarios(
-    study: Study | str | Path, nominal_load_mw: np.ndarray, n_scenarios: int, seed: int
+    study: Study | str | Path,
+    nominal_load_mw: np.ndarray,
+    n_scenarios: int,
+    seed: int,
+    outage_rate: np.ndarray | None = None,
 ) -> Scenarios:
-    """``n_scenarios`` seeded scenarios of the study's day (see the module docstring for the model)."""
+    """``n_scenarios`` seeded scenarios of the study's day (see the module docstring for the model).
+
+    ``outage_rate`` (one probability per unit, :func:`gridflex.grid.study.unit_data`) draws, last,
+    which units are out for the whole day in each scenario (the paper's shutdown rate); the load
+    and renewable draws come first, so they do not change when outages are added.
+    """
     study = as_study(study)
     rng = np.random.default_rng(seed)
     base = expected_load_mw(study, nominal_load_mw)
@@ -114,4 +125,8 @@ def generate_scenarios(
         for j, r in enumerate(study.renewables):  # per plant: its own autocorrelation
             eps[:, :, j] = _ar1(eps[:, :, j : j + 1], r.error_autocorrelation)[:, :, 0]
         ren = np.clip(forecast[None] + sig * eps, 0.0, cap)
-    return Scenarios(load, ren, base, forecast)
+    online = None
+    if outage_rate is not None and np.any(np.asarray(outage_rate) > 0):
+        rate = np.asarray(outage_rate, dtype=float)
+        online = rng.random((n_scenarios, rate.size)) >= rate[None]
+    return Scenarios(load, ren, base, forecast, online)

@@ -11,8 +11,8 @@ problems name the study file and the field (``storage.0.energy_mwh``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -20,7 +20,7 @@ import numpy as np
 import pydantic
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, model_validator
 
-from gridflex.documents import read_document
+from gridflex.documents import problems_from_pydantic, read_document
 from gridflex.errors import Problem, ValidationError
 from gridflex.grid.limits import MAX_DT_H, MAX_FACTOR, MAX_PERIODS, MAX_VALUE, MIN_EFFICIENCY
 
@@ -85,6 +85,20 @@ class NoiseSpec(_Model):
     autocorrelation: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
         0.0, description="Lag-1 correlation of a node's fluctuation from one period to the next (AR(1))."
     )
+    fit_csv: str | None = Field(
+        None,
+        description="CSV of historical load (columns load_mw and optionally expected_mw), relative to the "
+        "study file: mu_pu, sigma_pu and autocorrelation are fitted from it (give them or this, not both).",
+    )
+
+    @model_validator(mode="after")
+    def _fit_or_values(self) -> NoiseSpec:
+        given = self.model_fields_set & {"mu_pu", "sigma_pu", "autocorrelation"}
+        if self.fit_csv is not None and given:
+            raise ValueError(
+                f"fit_csv: give it or {', '.join(sorted(given))}, not both (they are fitted from it)"
+            )
+        return self
 
 
 class LoadSpec(_Model):
@@ -119,6 +133,20 @@ class RenewableSpec(_Model):
     error_autocorrelation: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
         0.0, description="Lag-1 correlation of the forecast error between periods (AR(1))."
     )
+    fit_csv: str | None = Field(
+        None,
+        description="CSV of historical output (columns actual_pu and forecast_pu, fractions of capacity), "
+        "relative to the study file: error_sigma_pu and error_autocorrelation are fitted from it.",
+    )
+
+    @model_validator(mode="after")
+    def _fit_or_values(self) -> RenewableSpec:
+        given = self.model_fields_set & {"error_sigma_pu", "error_autocorrelation"}
+        if self.fit_csv is not None and given:
+            raise ValueError(
+                f"fit_csv: give it or {', '.join(sorted(given))}, not both (they are fitted from it)"
+            )
+        return self
 
 
 class StorageSpec(_Model):
@@ -127,6 +155,12 @@ class StorageSpec(_Model):
     id: str
     bus: int = Field(description="Bus id (as in the network's bus_ids).")
     power_mw: PositiveFloat = Field(description="Maximum charge and discharge power.")
+    charge_power_mw: PositiveFloat | None = Field(
+        None, description="Maximum charge power (default power_mw)."
+    )
+    discharge_power_mw: PositiveFloat | None = Field(
+        None, description="Maximum discharge power (default power_mw)."
+    )
     energy_mwh: PositiveFloat = Field(description="Installed energy capacity.")
     eta_charge: Efficiency = 0.95
     eta_discharge: Efficiency = 0.95
@@ -152,6 +186,95 @@ class DemandResponseSpec(_Model):
     delta: NonNegFactor = Field(description="Volatility from user behaviour: σ = δ·P_nom.")
     nominal_mw: PositiveFloat | list[NonNegFloat] = Field(
         description="Total flexible capacity P_nom (one value, or one per period)."
+    )
+
+
+Series = NonNegFloat | list[NonNegFloat]
+"""One value for every period, or one value per period."""
+
+
+class GeneratorSpec(_Model):
+    """Overrides for one unit of the network: time-varying limits, separate ramps, outage rate."""
+
+    unit: str = Field(description="The unit's name in the network (Network.gen_name, e.g. 'gen 3').")
+    pmin_mw: Series | None = Field(
+        None, description="Minimum output per period (one value or T), within the unit's [pmin, pmax]."
+    )
+    pmax_mw: Series | None = Field(
+        None, description="Maximum output per period (one value or T), within the unit's [pmin, pmax]."
+    )
+    ramp_up_mw_per_h: NonNegFloat | None = Field(None, description="Upward ramp rate (default: network's).")
+    ramp_down_mw_per_h: NonNegFloat | None = Field(
+        None, description="Downward ramp rate (default: network's)."
+    )
+    outage_rate: Fraction | None = Field(
+        None, description="Probability that the unit is out for a whole scenario (default: study's)."
+    )
+
+
+class ImportSpec(_Model):
+    """External power over a tie-line: positive = import into the network, negative = export."""
+
+    id: str
+    bus: int = Field(description="Bus id of the tie-line's end in the network.")
+    schedule_mw: float | list[float] = Field(
+        0.0, description="Scheduled exchange per period (one value or T); the limits default to it."
+    )
+    min_mw: float | list[float] | None = Field(
+        None, description="Lowest exchange per period (default: the schedule, i.e. fixed)."
+    )
+    max_mw: float | list[float] | None = Field(
+        None, description="Highest exchange per period (default: the schedule, i.e. fixed)."
+    )
+    price_eur_per_mwh: Annotated[float, Field(ge=-MAX_VALUE, le=MAX_VALUE)] = Field(
+        0.0, description="Cost of importing (earned when exporting), EUR/MWh."
+    )
+
+    @model_validator(mode="after")
+    def _magnitudes(self) -> ImportSpec:
+        for name in ("schedule_mw", "min_mw", "max_mw"):
+            v = getattr(self, name)
+            vals = v if isinstance(v, list) else [v] if v is not None else []
+            if any(abs(x) > MAX_VALUE for x in vals):
+                raise ValueError(f"{name}: |value| must be <= {MAX_VALUE:g} MW")
+        return self
+
+
+class LoadLimitSpec(_Model):
+    """A node's minimum and maximum load after demand response (paper eqs. 20-21)."""
+
+    bus: int = Field(description="Bus id (as in the network's bus_ids).")
+    min_mw: Series = Field(description="Minimum load after demand response (one value or T).")
+    max_mw: Series = Field(description="Maximum load after demand response (one value or T).")
+
+
+class CapacitySpec(_Model):
+    """How the available flexible capacity is computed (docs/evaluation.md, method step 6)."""
+
+    storage_rule: Literal["operating_point", "paper"] = Field(
+        "operating_point",
+        description="'operating_point': from the scheduled net output; 'paper': totals Σ P_max and "
+        "available min(E(SOC − SOC_min)η_d/Δt, P_d,max) (eqs. 22-23, 34-35).",
+    )
+    load_rule: Literal["paper", "conservative"] = Field(
+        "paper",
+        description="'paper': up μ + ωσ, down μ − ωσ (eqs. 30-31); 'conservative': μ − z_(1−α)σ both ways.",
+    )
+    load_total: Literal["nominal", "limits"] = Field(
+        "nominal",
+        description="'nominal': Σ P_nom of the DR resources; 'limits': P_load − P_load,min up and "
+        "P_load,max − P_load down from load_limits (eqs. 20-21).",
+    )
+
+
+class SolverSpec(_Model):
+    """Bounds of the MILP that enforces storage exclusivity when the relaxation burns energy."""
+
+    milp_time_limit_s: Annotated[float, Field(gt=0.0, le=86_400.0)] = Field(
+        10.0, description="Time limit of one MILP solve, s; a solve stopped by it is reported apart."
+    )
+    milp_rel_gap: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        1e-3, description="Relative optimality gap at which the MILP stops."
     )
 
 
@@ -194,6 +317,19 @@ class Study(_Model):
     renewables: list[RenewableSpec] = Field(default_factory=list)
     storage: list[StorageSpec] = Field(default_factory=list)
     demand_response: list[DemandResponseSpec] = Field(default_factory=list)
+    generators: list[GeneratorSpec] = Field(default_factory=list)
+    outage_rate: Fraction = Field(
+        0.0, description="Probability that a unit is out for a whole scenario (the paper's shutdown rate)."
+    )
+    imports: list[ImportSpec] = Field(default_factory=list)
+    load_limits: list[LoadLimitSpec] = Field(default_factory=list)
+    capacity: CapacitySpec = Field(default_factory=CapacitySpec)  # type: ignore[arg-type]
+    solver: SolverSpec = Field(default_factory=SolverSpec)  # type: ignore[arg-type]
+    scenario_sets: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Named scenario families (e.g. typical, supply_guarantee): each overrides fields of "
+        "this study (merged key by key) and is evaluated on its own.",
+    )
     states: StatesSpec = Field(default_factory=StatesSpec)  # type: ignore[arg-type]
     sensitivity: SensitivitySpec = Field(default_factory=SensitivitySpec)  # type: ignore[arg-type]
     alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
@@ -211,18 +347,41 @@ class Study(_Model):
     ramp: bool = Field(True, description="Enforce generator ramp limits between periods.")
     chunk_size: Annotated[int, Field(ge=1)] = Field(50, description="Scenarios per parallel task.")
     _base_dir: str = PrivateAttr(".")
+    _sets: dict[str, Study] = PrivateAttr(default_factory=dict)
+    _fits: dict[str, dict[str, float]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _lengths(self) -> Study:
+        if isinstance(self.load.shape, str) and abs(24.0 / self.dt_h - round(24.0 / self.dt_h)) > 1e-9:
+            raise ValueError(
+                f"dt_h: {self.dt_h:g} h does not divide the day; the RTS shapes are hourly and are "
+                "resampled to the study's step, which must divide 24 h (e.g. 0.25, 0.5, 1, 2)"
+            )
         t = self.n_periods
         if not 1 <= t <= MAX_PERIODS:
             raise ValueError(f"load.shape: {t} periods; give 1 to {MAX_PERIODS} per-unit values")
-        for i, r in enumerate(self.renewables):
-            if len(r.profile_pu) not in (1, t):
-                raise ValueError(f"renewables.{i}.profile_pu: length {len(r.profile_pu)}, need 1 or {t}")
-        for i, d in enumerate(self.demand_response):
-            if isinstance(d.nominal_mw, list) and len(d.nominal_mw) not in (1, t):
-                raise ValueError(f"demand_response.{i}.nominal_mw: length {len(d.nominal_mw)}, need 1 or {t}")
+        series: list[tuple[str, Any]] = [
+            *((f"renewables.{i}.profile_pu", r.profile_pu) for i, r in enumerate(self.renewables)),
+            *((f"demand_response.{i}.nominal_mw", d.nominal_mw) for i, d in enumerate(self.demand_response)),
+            *((f"generators.{i}.{f}", getattr(g, f)) for i, g in enumerate(self.generators)
+              for f in ("pmin_mw", "pmax_mw")),
+            *((f"imports.{i}.{f}", getattr(x, f)) for i, x in enumerate(self.imports)
+              for f in ("schedule_mw", "min_mw", "max_mw")),
+            *((f"load_limits.{i}.{f}", getattr(x, f)) for i, x in enumerate(self.load_limits)
+              for f in ("min_mw", "max_mw")),
+        ]  # fmt: skip
+        for name, v in series:
+            if isinstance(v, list) and len(v) not in (1, t):
+                raise ValueError(f"{name}: length {len(v)}, need 1 or {t}")
+        for i in range(len(self.imports)):
+            lo, hi = self.import_bounds(i)
+            if (lo > hi + 1e-9).any():
+                raise ValueError(f"imports.{i}.min_mw: above max_mw in period {int(np.argmax(lo > hi))}")
+        for i, x in enumerate(self.load_limits):
+            if (self.series(x.min_mw) > self.series(x.max_mw)).any():
+                raise ValueError(f"load_limits.{i}.min_mw: above max_mw")
+        if self.capacity.load_total == "limits" and not self.load_limits:
+            raise ValueError("capacity.load_total: 'limits' needs load_limits (each node's min and max load)")
         ids = [s.id for s in self.storage] + [r.id for r in self.renewables]
         dup = sorted({x for x in ids if ids.count(x) > 1})
         if dup:
@@ -231,20 +390,33 @@ class Study(_Model):
 
     @property
     def n_periods(self) -> int:
-        return 24 if isinstance(self.load.shape, str) else len(self.load.shape)
+        """Periods of the day: an explicit shape's length, or 24 h / dt_h for the hourly RTS shapes."""
+        return round(24.0 / self.dt_h) if isinstance(self.load.shape, str) else len(self.load.shape)
 
     # ---- derived arrays ---------------------------------------------------------------------------
 
+    def series(self, value: float | list[float] | None, default: float = 0.0) -> np.ndarray:
+        """(T,) a one-value-or-T-values field as an array."""
+        v = default if value is None else value
+        return np.broadcast_to(np.asarray(v, dtype=float), (self.n_periods,)).copy()
+
+    def import_bounds(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """(T,), (T,) the lowest and highest exchange of tie-line ``i`` (the schedule when not given)."""
+        x = self.imports[i]
+        sched = self.series(x.schedule_mw)
+        lo = sched if x.min_mw is None else self.series(x.min_mw)
+        hi = sched if x.max_mw is None else self.series(x.max_mw)
+        return lo, hi
+
     def load_shape_pu(self) -> np.ndarray:
-        """(T,) per-unit shape of the day (before growth)."""
+        """(T,) per-unit shape of the day (before growth); the RTS's hourly shapes at the study's step."""
         shape = self.load.shape
         if isinstance(shape, list):
             return np.asarray(shape, dtype=float)
-        from gridflex.grid.rts import rts_hourly_load_pu, rts_peak_day_load_pu
+        from gridflex.grid.rts import resample_hourly, rts_hourly_load_pu, rts_peak_day_load_pu
 
-        if shape == "rts_peak_day":
-            return np.asarray(rts_peak_day_load_pu(), dtype=float)
-        return np.asarray(rts_hourly_load_pu(self.load.day), dtype=float)
+        hourly = rts_peak_day_load_pu() if shape == "rts_peak_day" else rts_hourly_load_pu(self.load.day)
+        return resample_hourly(np.asarray(hourly, dtype=float), self.dt_h)
 
     def storage_arrays(self, scale: float = 1.0) -> dict[str, np.ndarray]:
         """Storage parameters as arrays (power and energy multiplied by ``scale``)."""
@@ -252,6 +424,9 @@ class Study(_Model):
         return {
             "bus_id": np.array([x.bus for x in s], dtype=np.int64),
             "power_mw": scale * np.array([x.power_mw for x in s], dtype=float),
+            "charge_power_mw": scale * np.array([x.charge_power_mw or x.power_mw for x in s], dtype=float),
+            "discharge_power_mw": scale
+            * np.array([x.discharge_power_mw or x.power_mw for x in s], dtype=float),
             "energy_mwh": scale * np.array([x.energy_mwh for x in s], dtype=float),
             "eta_charge": np.array([x.eta_charge for x in s], dtype=float),
             "eta_discharge": np.array([x.eta_discharge for x in s], dtype=float),
@@ -259,6 +434,19 @@ class Study(_Model):
             "soc_max": np.array([x.soc_max for x in s], dtype=float),
             "soc_init": np.array([x.soc_init for x in s], dtype=float),
         }
+
+    def scenario_set(self, name: str) -> Study:
+        """The study of one named scenario set (this study with the set's fields merged in)."""
+        if name not in self._sets:
+            known = ", ".join(self._sets) or "none"
+            raise ValidationError(
+                "study", [Problem("study", "scenario_sets", f"no scenario set {name!r} (sets: {known})")]
+            )
+        return self._sets[name]
+
+    def fitted(self) -> dict[str, dict[str, float]]:
+        """Noise parameters fitted from the ``fit_csv`` files, by what they describe (for summary.json)."""
+        return dict(self._fits)
 
     def base_dir(self) -> Path:
         """Directory that relative paths in the study are relative to."""
@@ -316,10 +504,12 @@ def validate_study_buses(study: Study | str | Path, net: Network, object_id: str
     study = as_study(study)
     known = {int(b) for b in np.asarray(net.bus_ids).tolist()}
     problems: list[Problem] = []
-    groups: tuple[tuple[str, Sequence[RenewableSpec | StorageSpec | DemandResponseSpec]], ...] = (
+    groups: tuple[tuple[str, Sequence[Any]], ...] = (
         ("renewables", study.renewables),
         ("storage", study.storage),
         ("demand_response", study.demand_response),
+        ("imports", study.imports),
+        ("load_limits", study.load_limits),
     )
     for what, items in groups:
         for k, item in enumerate(items):
@@ -327,37 +517,99 @@ def validate_study_buses(study: Study | str | Path, net: Network, object_id: str
                 problems.append(
                     Problem(object_id, f"{what}.{k}.bus", f"bus {item.bus} is not in the network")
                 )
+    names = {str(n): g for g, n in enumerate(np.asarray(net.gen_name).tolist())}
+    for k, spec in enumerate(study.generators):
+        if spec.unit not in names:
+            some = ", ".join(list(names)[:4])
+            problems.append(
+                Problem(
+                    object_id, f"generators.{k}.unit", f"no unit {spec.unit!r} in the network ({some}, …)"
+                )
+            )
+            continue
+        g = names[spec.unit]
+        lo, hi = float(net.gen_pmin_mw[g]), float(net.gen_pmax_mw[g])
+        pmin = study.series(spec.pmin_mw, lo)
+        pmax = study.series(spec.pmax_mw, hi)
+        for f, v in (("pmin_mw", pmin), ("pmax_mw", pmax)):
+            if ((v < lo - 1e-9) | (v > hi + 1e-9)).any():
+                problems.append(
+                    Problem(
+                        object_id, f"generators.{k}.{f}", f"must lie within the unit's [{lo:g}, {hi:g}] MW"
+                    )
+                )
+        if (pmin > pmax + 1e-9).any():
+            problems.append(Problem(object_id, f"generators.{k}.pmin_mw", "above pmax_mw"))
     return problems
 
 
-_FIELD_IN_MESSAGE = re.compile(r"^([A-Za-z_][\w]*(?:\.[\w]+)+): (.*)$")
+@dataclass(frozen=True)
+class UnitData:
+    """The network's units as the study sets them: per-period limits, ramps, outage rates."""
+
+    pmin_mw: np.ndarray  # (T, G)
+    pmax_mw: np.ndarray  # (T, G)
+    ramp_up_mw_per_h: np.ndarray  # (G,)
+    ramp_down_mw_per_h: np.ndarray  # (G,)
+    outage_rate: np.ndarray  # (G,)
 
 
-def _problems_from_pydantic(exc: pydantic.ValidationError, object_id: str) -> list[Problem]:
-    out = []
-    for e in exc.errors():
-        parts = [x for x in e.get("loc", ()) if x not in _SHAPE_TAGS]  # a union's branch is not a field
-        loc = ".".join(str(x) for x in parts)
-        msg = str(e.get("msg", "invalid"))
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, ") :]
-        m = _FIELD_IN_MESSAGE.match(msg)
-        if m:  # a model-level rule that names its field: "renewables.0.profile_pu: ..."
-            loc = ".".join(x for x in (loc, m.group(1)) if x)
-            msg = m.group(2)
-        out.append(Problem(object_id, loc or "(root)", msg))
+def unit_data(study: Study | str | Path, net: Network) -> UnitData:
+    """Per-unit arrays with the study's ``generators`` overrides applied (names checked beforehand)."""
+    study = as_study(study)
+    t, g = study.n_periods, net.n_gens
+    pmin = np.broadcast_to(net.gen_pmin_mw, (t, g)).copy()
+    pmax = np.broadcast_to(net.gen_pmax_mw, (t, g)).copy()
+    up, down = net.gen_ramp_mw_per_h.copy(), net.gen_ramp_mw_per_h.copy()
+    rate = np.full(g, study.outage_rate)
+    names = {str(n): i for i, n in enumerate(np.asarray(net.gen_name).tolist())}
+    for spec in study.generators:
+        i = names[spec.unit]
+        pmin[:, i] = study.series(spec.pmin_mw, float(net.gen_pmin_mw[i]))
+        pmax[:, i] = study.series(spec.pmax_mw, float(net.gen_pmax_mw[i]))
+        up[i] = up[i] if spec.ramp_up_mw_per_h is None else spec.ramp_up_mw_per_h
+        down[i] = down[i] if spec.ramp_down_mw_per_h is None else spec.ramp_down_mw_per_h
+        rate[i] = rate[i] if spec.outage_rate is None else spec.outage_rate
+    return UnitData(pmin, pmax, up, down, rate)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over`` merged in key by key (mappings recursively; lists and values replaced)."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
 
-def study_from_dict(data: Any, object_id: str = "study", base_dir: str | Path = ".") -> Study:
-    """Validate a mapping as a :class:`Study`; errors become one ValidationError naming each field."""
-    if not isinstance(data, dict):
-        raise ValidationError(object_id, [Problem(object_id, "(root)", "the study must be a mapping")])
+def _validated(data: dict[str, Any], object_id: str, base_dir: str | Path, prefix: str = "") -> Study:
     try:
         study = Study.model_validate(data)
     except pydantic.ValidationError as exc:
-        raise ValidationError(object_id, _problems_from_pydantic(exc, object_id)) from None
+        problems = problems_from_pydantic(exc, data, object_id, dotted=True)
+        raise ValidationError(
+            object_id, [Problem(p.object_id, prefix + p.field, p.message) for p in problems]
+        ) from None
     study._base_dir = str(base_dir)
+    from gridflex.grid.history import apply_fits
+
+    return apply_fits(study, object_id, prefix)
+
+
+def study_from_dict(data: Any, object_id: str = "study", base_dir: str | Path = ".") -> Study:
+    """Validate a mapping as a :class:`Study`; errors become one ValidationError naming each field.
+
+    Noise parameters given as ``fit_csv`` are fitted here (the file is read once), and every named
+    scenario set is merged into the study and validated, its errors named ``scenario_sets.NAME.…``.
+    """
+    if not isinstance(data, dict):
+        raise ValidationError(object_id, [Problem(object_id, "(root)", "the study must be a mapping")])
+    study = _validated(data, object_id, base_dir)
+    sets: dict[str, Study] = {}
+    for name, over in study.scenario_sets.items():
+        base = {k: v for k, v in data.items() if k != "scenario_sets"}
+        merged = _merge(base, {**over, "name": f"{study.name} — {name}"})
+        sets[name] = _validated(merged, object_id, base_dir, prefix=f"scenario_sets.{name}.")
+    study._sets = sets
     return study
 
 

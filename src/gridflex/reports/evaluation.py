@@ -86,6 +86,26 @@ def _score_figure(result: EvaluationResult) -> go.Figure:
     return fig
 
 
+def _improvement_figure(result: EvaluationResult) -> go.Figure:
+    """Figure 4: score per period without (grey) and with (red) storage, the gain shaded between."""
+    sim, cur = result.states["simulated"], result.states["current"]
+    x = _periods(len(sim.score_per_period))
+    fig = go.Figure()
+    fig.add_scatter(
+        x=x, y=sim.score_per_period, line={"color": "#7f8c8d"}, name="without storage (simulated)"
+    )
+    fig.add_scatter(
+        x=x,
+        y=np.maximum(cur.score_per_period, sim.score_per_period),
+        line={"color": "#c0392b"},
+        fill="tonexty",
+        fillcolor="rgba(52,152,219,0.35)",
+        name="with storage (current); shaded: improvement",
+    )
+    fig.update_layout(height=360, yaxis_title="balance score per period (%)", margin={"t": 20})
+    return fig
+
+
 def _capacity_figure(result: EvaluationResult) -> go.Figure:
     cap = result.capacity
     x = _periods(len(cap.load_mw))
@@ -164,6 +184,39 @@ def write_evaluation_report(result: EvaluationResult, path: str | Path) -> Path:
         )
     else:
         table.append(("fit", f"none: {f.reason}"))
+    imp = summ["improvement"]["current_over_simulated"]
+    table.append(
+        (
+            "storage improvement (Figure 4)",
+            f"{imp['mean_points']:.2f} points on average, area {imp['area_score_h']:.1f} score·h",
+        )
+    )
+    capsum = summ["capacity"]
+    table.append(
+        (
+            "mean available flexibility (Figure 6)",
+            f"up {capsum['mean_available_up_mw']:.0f} MW, down {capsum['mean_available_down_mw']:.0f} MW "
+            "(up = more power into the grid)",
+        )
+    )
+    for name, st in result.states.items():
+        if st.undecided or st.limited.any():
+            table.append(
+                (
+                    f"{name}: time limit",
+                    f"{int(st.limited.sum())} solves stopped by the MILP limit, {st.undecided} periods undecided; "
+                    f"score between {st.score:.2f} and {st.score_if_undecided_balanced:.2f}",
+                )
+            )
+    eco = summ["economics"]
+    if eco["ln"]["beta"] is not None and eco["ln"]["beta_ci95"] is not None:
+        lo, hi = eco["ln"]["beta_ci95"]
+        table.append(
+            (
+                "β (ln), 95 % CI",
+                f"{eco['ln']['beta']:.3f} [{lo:.3f}, {hi:.3f}]; log10: {eco['log10']['beta']:.3f}",
+            )
+        )
     table.append(("time", f"{summ['timings_s'].get('total', 0):.1f} s"))
     sections = [
         Section("Summary", summ["z_rule"], table=table),
@@ -173,6 +226,23 @@ def write_evaluation_report(result: EvaluationResult, path: str | Path) -> Path:
             _score_figure(result),
         ),
     ]
+    sections.append(
+        Section(
+            "Improvement by storage (Figure 4)",
+            "Score per period without and with the installed storage; the shaded area is the improvement.",
+            _improvement_figure(result),
+        )
+    )
+    bands = [
+        (
+            f"{src} {kind}",
+            f"up {v['up_mw']['mean']:.0f} MW ({v['up_mw']['min']:.0f}–{v['up_mw']['max']:.0f}), "
+            f"down {v['down_mw']['mean']:.0f} MW ({v['down_mw']['min']:.0f}–{v['down_mw']['max']:.0f})",
+        )
+        for src, kinds in capsum["sources"].items()
+        for kind, v in kinds.items()
+    ]
+    sections.append(Section("Flexible capacity per source (mean, min–max over the day)", "", table=bands))
     for name in result.states:
         sections.append(
             Section(
