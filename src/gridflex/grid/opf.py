@@ -46,7 +46,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import highspy
 import numpy as np
 
 from gridflex.errors import Problem, ValidationError
@@ -572,12 +571,7 @@ class MultiPeriodDCOPF:
         return x
 
     def _start_from_netted(self, sol: Solution) -> None:
-        h = self.m._highs
-        if h is not None:
-            sol_obj = highspy.HighsSolution()
-            sol_obj.col_value = self.netted(sol).tolist()
-            sol_obj.value_valid = True
-            h.setSolution(sol_obj)
+        self.m.set_start(self.netted(sol))
 
     def _simultaneous(self, sol: Solution) -> bool:
         ch, dis = sol.value(self.ch), sol.value(self.dis)

@@ -75,6 +75,14 @@ def pass_arrays(h: highspy.Highs, arr: Arrays) -> highspy.HighsStatus:
 _scheduler_threads: list[int] = []  # thread count the process-wide HiGHS scheduler was last reset to
 
 
+def set_start(h: highspy.Highs, x: np.ndarray) -> None:
+    """Offer HiGHS a starting point (one value per column) for its next MIP solve."""
+    sol = highspy.HighsSolution()
+    sol.col_value = np.asarray(x, dtype=float).tolist()
+    sol.value_valid = True
+    h.setSolution(sol)
+
+
 def use_threads(h: highspy.Highs, threads: int) -> None:
     # HiGHS' task scheduler is global and refuses a different thread count once started; resetting
     # it is the documented way, so do it only when the count actually changes.

@@ -39,6 +39,7 @@ from gridflex.optimize.highs import (
     feasible_solution,
     new_highs,
     pass_arrays,
+    set_start,
     use_threads,
 )
 
@@ -303,6 +304,13 @@ class Model:
             raise ModelError(f"model '{self.name}': HiGHS rejected the model (passModel returned kError)")
         self._relaxed = False
         return h
+
+    def set_start(self, x: np.ndarray) -> None:
+        """A starting point (one value per column) for the next MIP solve, e.g. a feasible schedule
+        built from the relaxation: HiGHS starts from it instead of searching for a first one."""
+        if self._highs is None:
+            self._highs = self._build()
+        set_start(self._highs, x)
 
     def solve(
         self, time_limit_s: float | None = None, mip_rel_gap: float = 1e-4, relax: bool = False,
