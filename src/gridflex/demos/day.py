@@ -312,8 +312,7 @@ def _requests_and_network(
     """The DSO's FlexRequests (per overloaded branch and ISP of the window) and its FlexNetwork."""
     from gridflex.grid.distribution.congestion import Limits
     from gridflex.grid.distribution.powerflow import PowerFlow
-    from gridflex.grid.distribution.relief import DSO as _DSO
-    from gridflex.grid.distribution.relief import _network, rating_mw
+    from gridflex.grid.distribution.relief import _network, overload_requests, rating_mw
 
     net = feeder.net
     limits = Limits()
@@ -325,13 +324,7 @@ def _requests_and_network(
     over = (result.branch_loading_pct > limits.loading_pct) & used
     over[:day_k0] = False  # the window only: the market round is for the rest of the day
     names = [str(x) for x in net.branch_names()]
-    requests = [
-        FlexRequest(request_id=f"req-{names[k]}-{t}", participant=_DSO, product=product.product_id,
-                    congestion_point=names[k], isp=int(t), direction=Direction.UP,
-                    power_mw=float(np.ceil((flow_mw[t, k] - limit_mw[k]) * 1e5) / 1e5),
-                    max_price_eur_per_mwh=MAX_PRICE_EUR_PER_MWH)
-        for t, k in zip(*np.nonzero(over), strict=True)
-    ]  # fmt: skip
+    requests = overload_requests(over, flow_mw, limit_mw, names, product.product_id, "req", 5)
     isps = np.flatnonzero(over.any(axis=1))
     if not len(isps):
         raise DataError("no overload in the day's window: nothing for the DSO to request")

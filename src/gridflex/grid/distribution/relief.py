@@ -71,6 +71,21 @@ class OfferPool:
     min_activation_factor: np.ndarray
 
 
+def overload_requests(
+    over: np.ndarray, flow_mw: np.ndarray, limit_mw: np.ndarray, names: list[str], product_id: str,
+    prefix: str, decimals: int,
+) -> list[FlexRequest]:  # fmt: skip
+    """The DSO's up requests: one per overloaded (ISP, branch) of ``over``, for the excess flow over
+    its limit rounded up to ``decimals`` decimals of a MW, at the DSO's price cap."""
+    return [
+        FlexRequest(request_id=f"{prefix}-{names[k]}-{t}", participant=DSO, product=product_id,
+                    congestion_point=names[k], isp=int(t), direction=Direction.UP,
+                    power_mw=float(np.ceil((flow_mw[t, k] - limit_mw[k]) * 10.0**decimals) / 10.0**decimals),
+                    max_price_eur_per_mwh=MAX_PRICE_EUR_PER_MWH)
+        for t, k in zip(*np.nonzero(over), strict=True)
+    ]  # fmt: skip
+
+
 def generate_offers(
     net: DistributionNetwork, series: ElementSeries, model: OfferModel | None = None, day: int = 0
 ) -> OfferPool:
@@ -217,13 +232,7 @@ def _relieve_day(
         if not len(isps):
             break
         requested.update(int(t) for t in isps)
-        requests = [
-            FlexRequest(request_id=f"r{r}-{names[k]}-{t}", participant=DSO, product=product.product_id,
-                        congestion_point=names[k], isp=int(t), direction=Direction.UP,
-                        power_mw=float(np.ceil((flow_mw[t, k] - limit_mw[k]) * 1e4) / 1e4),
-                        max_price_eur_per_mwh=MAX_PRICE_EUR_PER_MWH)
-            for t, k in zip(*np.nonzero(over), strict=True)
-        ]  # fmt: skip
+        requests = overload_requests(over, flow_mw, limit_mw, names, product.product_id, f"r{r}", 4)
         offers, rows = _offers(pool, left, isps, net, product.product_id, r)
         n_req, n_off = n_req + len(requests), n_off + len(offers)
         if not offers:
