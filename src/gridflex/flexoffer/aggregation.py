@@ -388,6 +388,14 @@ class Aggregation:
         """Flat upper bounds ``u'`` of the members' inner boxes (aligned with ``members``)."""
         return self._inner_full()[1]
 
+    def inner_coefficients(self) -> _InnerBoxes | None:
+        """The inner boxes as per-member coefficients: ``alpha`` (``α``) and ``keep`` (``1 − α − β``),
+        so that ``l' = l + α (u − l)`` and ``u' − l' = (1 − α − β)(u − l)`` (``own``: no TEC binds,
+        ``α = 0`` and ``1 − α − β = 1``); ``None`` when the boxes were given as arrays."""
+        if self._inner_lower is not None and self._inner_upper is not None:
+            return None
+        return self._boxes()
+
     def inner_block(self, m0: int, m1: int, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
         """``(l', u')`` of member flat intervals ``a..b`` (members ``m0..m1``, see :func:`blocks`)."""
         if self._inner_lower is not None and self._inner_upper is not None:

@@ -43,7 +43,6 @@ __all__ = ["check_disaggregation", "disaggregate", "proportional_split"]
 Method = Literal["auto", "proportional", "lp"]
 _ROUNDING = 1e-9  # relative to Σ|x| per period: float rounding of sums over many members
 _MAX_SHOWN = MAX_SHOWN  # problems collected per rule: no more than a message shows
-_OFFERS_PER_CHUNK = 1 << 18  # per-offer checks in chunks: temporaries in the cache, not 8 bytes per offer
 
 
 def _fmt_time(t: int) -> str:
@@ -131,30 +130,196 @@ def _bound_problems(agg: FlexOfferBatch, schedule: Schedule, outside: np.ndarray
     return out
 
 
-# ---- the proportional split ---------------------------------------------------------------------
-def proportional_split(aggregation: Aggregation, energy_kwh: np.ndarray) -> np.ndarray:
-    """Flat member energies ``l' + f (u' − l')`` for aggregate energies ``energy_kwh`` (clipped ``f``)."""
-    agg = aggregation.aggregates
+# ---- one sweep over the members: the proportional split and the final check ---------------------
+class _Sweep:
+    """The member intervals block by block (see :func:`blocks`) and where each lands among the
+    aggregates' intervals: the split and the check read every flat array once, while it is in the CPU
+    cache, and hold nothing bigger than a block besides their result."""
+
+    def __init__(self, aggregation: Aggregation) -> None:
+        self.aggregation = aggregation
+        self.placement = aggregation.placement
+        self.blocks = blocks(aggregation.members.offsets)
+        longest = max((b - a for _, _, a, b in self.blocks), default=0)
+        self.base = np.arange(longest)  # positions inside a block, shared by every block
+
+    def index(self, m0: int, m1: int, a: int, b: int) -> np.ndarray:
+        """Aggregate flat index of the member flat intervals ``a..b`` (read only: may be a view)."""
+        p = self.placement
+        if p.stored is not None:
+            return p.stored[a:b]
+        idx = np.repeat(p.start[m0:m1] + a, p.lengths[m0:m1])
+        idx += self.base[: b - a]
+        return idx
+
+
+def _fractions(agg: FlexOfferBatch, energy_kwh: np.ndarray) -> np.ndarray:
+    """``f_t = (X_t − L_t) / (U_t − L_t)`` clipped to ``[0, 1]`` (0 where ``U_t = L_t``)."""
     span = agg.upper_kwh - agg.lower_kwh
     f = np.zeros(len(span))
     np.divide(energy_kwh - agg.lower_kwh, span, out=f, where=span > 0)
     np.clip(f, 0.0, 1.0, out=f)
-    placement = aggregation.placement
+    return f
+
+
+def _split(sweep: _Sweep, energy_kwh: np.ndarray, check: _Check | None = None) -> np.ndarray:
+    """Flat member energies ``l' + f (u' − l')`` for aggregate energies ``energy_kwh``, computed as
+    ``l + (u − l)(α + (1 − α − β) f)`` from the inner boxes' coefficients (:mod:`.aggregation`);
+    ``check`` checks each block while it is in the cache."""
+    aggregation = sweep.aggregation
+    mem = aggregation.members
+    f = _fractions(aggregation.aggregates, energy_kwh)
+    boxes = aggregation.inner_coefficients()
+    lengths = sweep.placement.lengths
     # stored like the members' bounds (float32 bounds: float32 energies, rounded once from float64;
     # rounding is monotonic, so a value inside float32 bounds stays inside them, see _storage_eps)
-    x = np.empty(len(aggregation.members.lower_kwh), dtype=aggregation.members.lower_kwh.dtype)
-    for m0, m1, a, b in blocks(aggregation.members.offsets):
-        lo, hi = aggregation.inner_block(m0, m1, a, b)  # computed per block, never stored whole
-        tmp = np.subtract(hi, lo, dtype=np.float64)  # float64 also for float32 bounds
-        tmp *= f.take(placement.block(m0, m1, a, b))
-        np.add(tmp, lo, out=x[a:b])
-    alone = aggregation.alone
-    if alone.any():  # a member alone takes its aggregate's energies as they are (no rounding)
-        single = np.flatnonzero(alone)
-        x[flat_indices(aggregation.members.offsets, single)] = energy_kwh[
-            flat_indices(agg.offsets, aggregation.group[single])
-        ]
+    x = np.empty(len(mem.lower_kwh), dtype=mem.lower_kwh.dtype)
+    single = np.flatnonzero(aggregation.alone)  # members alone: their aggregate's energies as they are
+    low, width, value = (np.empty(len(sweep.base)) for _ in range(3))  # float64 work space of a block
+    for m0, m1, a, b in sweep.blocks:
+        k = b - a
+        lo, w, v = low[:k], width[:k], value[:k]
+        if boxes is None:  # inner boxes given as arrays
+            lo[...], w[...] = aggregation.inner_block(m0, m1, a, b)
+        else:
+            lo[...], w[...] = mem.lower_kwh[a:b], mem.upper_kwh[a:b]  # float64: u − l exact for float32
+        w -= lo
+        idx = sweep.index(m0, m1, a, b)
+        f.take(idx, out=v, mode="clip")  # the index is in range; "clip" spares a buffered copy
+        if boxes is not None and not boxes.own:
+            n_k = lengths[m0:m1]
+            v *= np.repeat(boxes.keep[m0:m1], n_k)
+            v += np.repeat(boxes.alpha[m0:m1], n_k)
+        v *= w
+        v += lo
+        s0, s1 = np.searchsorted(single, (m0, m1))
+        if s1 > s0:
+            at = flat_indices(mem.offsets, single[s0:s1]) - a
+            v[at] = energy_kwh[idx[at]]
+        x[a:b] = v
+        if check is not None:
+            check.block(m0, m1, a, b, x, idx, low)
     return x
+
+
+def proportional_split(aggregation: Aggregation, energy_kwh: np.ndarray) -> np.ndarray:
+    """Flat member energies ``l' + f (u' − l')`` for aggregate energies ``energy_kwh`` (clipped ``f``)."""
+    return _split(_Sweep(aggregation), energy_kwh)
+
+
+class _Check:
+    """The final check of a member schedule (:func:`check_disaggregation`), block by block: start
+    window and grid, interval bounds and TEC per member; the sums per aggregate interval are
+    accumulated and compared with the aggregate's energies by :meth:`problems`."""
+
+    def __init__(self, sweep: _Sweep, start: np.ndarray, tol: float) -> None:
+        self.sweep, self.start, self.tol = sweep, start, tol
+        self.eps = 0.0  # set by block() from the schedule's storage (_storage_eps)
+        self.sums = np.zeros(len(sweep.aggregation.aggregates.lower_kwh))
+        self.window: list[np.ndarray] = []  # failing members per rule, block by block
+        self.bounds: list[np.ndarray] = []
+        self.tec: list[np.ndarray] = []
+        self.totals: dict[int, float] = {}  # totals of the first members failing their TEC
+
+    def block(
+        self, m0: int, m1: int, a: int, b: int, x: np.ndarray, idx: np.ndarray, work: np.ndarray
+    ) -> None:
+        """Check members ``m0..m1`` (flat ``a..b`` of ``x``; ``idx``: their aggregate flat index;
+        ``work``: float64 work space of a block)."""
+        mem, tol = self.sweep.aggregation.members, self.tol
+        self.eps = _storage_eps(x)
+        start = self.start[m0:m1]
+        shift = start - mem.est_s[m0:m1]
+        bad = (shift < 0) | (start > mem.lst_s[m0:m1]) | (shift % mem.interval_s != 0)
+        if bad.any():
+            self.window.append(m0 + np.flatnonzero(bad))
+        xs, lo, hi = x[a:b], mem.lower_kwh[a:b], mem.upper_kwh[a:b]
+        if not (np.greater_equal(xs, lo).all() and np.less_equal(xs, hi).all()):  # NaN fails here too
+            fail = ~((xs >= lo - _near(lo, tol)) & (xs <= hi + _near(hi, tol)))
+            if fail.any():
+                at = np.searchsorted(mem.offsets, a + np.flatnonzero(fail), side="right") - 1
+                self.bounds.append(np.unique(at))
+        v = xs if x.dtype == np.float64 else work[: b - a]
+        if v is not xs:
+            v[...] = xs  # sums of float32 in float64
+        offsets = mem.offsets[m0 : m1 + 1] - a
+        total = segment_sum(v, offsets)
+        t_lo, t_hi = mem.tec_lower_kwh[m0:m1], mem.tec_upper_kwh[m0:m1]
+        d = self.sweep.placement.lengths[m0:m1]
+        below, above = t_lo - tol * d * (1 + np.abs(t_lo)), t_hi + tol * d * (1 + np.abs(t_hi))
+        bad = (total < below) | (total > above)
+        if self.eps and bad.any():  # float32 storage: see _storage_eps
+            slack = self.eps * segment_sum(np.abs(v), offsets)
+            bad = (total < below - slack) | (total > above + slack)
+        if bad.any():
+            failing = m0 + np.flatnonzero(bad)
+            self.tec.append(failing)
+            if len(self.totals) < _MAX_SHOWN:
+                self.totals.update(
+                    zip(failing[:_MAX_SHOWN].tolist(), total[bad][:_MAX_SHOWN].tolist(), strict=True)
+                )
+        np.add.at(self.sums, idx, v)
+
+    def problems(self, x: np.ndarray, aggregate_energy_kwh: np.ndarray) -> list[Problem]:
+        """Every problem found, the sums per aggregate interval compared with ``aggregate_energy_kwh``."""
+        aggregation = self.sweep.aggregation
+        mem, agg = aggregation.members, aggregation.aggregates
+        out: list[Problem] = []
+
+        def add(found: list[np.ndarray], field: str, message: Callable[[int], str]) -> None:
+            idx = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+            out.extend(Problem(str(mem.ids[i]), field, message(i)) for i in idx[:_MAX_SHOWN])
+            if len(idx) > _MAX_SHOWN:
+                out.append(Problem("members", field, f"{len(idx) - _MAX_SHOWN} more members"))
+
+        start = self.start
+        add(
+            self.window,
+            "start_s",
+            lambda i: f"start {_fmt_time(start[i])} outside its window or off the grid",
+        )
+        add(
+            self.bounds,
+            "energy_kwh",
+            lambda i: "an interval energy is outside the offer's bounds (or not finite)",
+        )
+        t_lo, t_hi = mem.tec_lower_kwh, mem.tec_upper_kwh
+        add(
+            self.tec,
+            "energy_kwh",
+            lambda i: f"total {self.totals[i]:g} kWh outside its TEC [{t_lo[i]:g}, {t_hi[i]:g}]",
+        )
+        sums = self.sums
+        gap = np.abs(sums - aggregate_energy_kwh)
+        magnitude = np.maximum(
+            np.abs(aggregate_energy_kwh), np.maximum(np.abs(agg.lower_kwh), np.abs(agg.upper_kwh))
+        )
+        allowed = _near(magnitude, self.tol)  # the clipped split may miss X by the tolerance on its bounds
+        bad_t = gap > allowed
+        if bad_t.any():  # allow float rounding relative to Σ|x| (cancelling members), computed only now
+            scale = np.zeros(len(sums))
+            for m0, m1, a, b in self.sweep.blocks:
+                np.add.at(scale, self.sweep.index(m0, m1, a, b), np.abs(x[a:b]))
+            bad_t &= gap > allowed + (_ROUNDING + _storage_eps(x)) * scale
+        for k in np.flatnonzero(bad_t)[:_MAX_SHOWN]:
+            o = int(np.searchsorted(agg.offsets, k, side="right") - 1)
+            out.append(
+                Problem(
+                    str(agg.ids[o]),
+                    f"energy_kwh[{int(k - agg.offsets[o])}]",
+                    f"members sum to {sums[k]:g} kWh, aggregate has {aggregate_energy_kwh[k]:g}",
+                )
+            )
+        return out
+
+
+def _check(sweep: _Sweep, schedule: Schedule, aggregate_energy_kwh: np.ndarray, tol: float) -> list[Problem]:
+    check = _Check(sweep, schedule.start_s, tol)
+    x = schedule.energy_kwh
+    work = np.empty(len(sweep.base))
+    for m0, m1, a, b in sweep.blocks:
+        check.block(m0, m1, a, b, x, sweep.index(m0, m1, a, b), work)
+    return check.problems(x, aggregate_energy_kwh)
 
 
 # ---- the LP fallback ----------------------------------------------------------------------------
@@ -277,72 +442,19 @@ def check_disaggregation(
     aggregation: Aggregation, member_schedule: Schedule, aggregate_energy_kwh: np.ndarray, tol: float = 1e-6
 ) -> list[Problem]:
     """Problems of a member schedule: start window and grid, interval bounds, TEC, and the per-period
-    sums against the aggregate energies. Vectorized; ``[]`` when all is well."""
+    sums against the aggregate energies. Vectorized, block by block; ``[]`` when all is well."""
     mem, agg = aggregation.members, aggregation.aggregates
-    start, x = member_schedule.start_s, member_schedule.energy_kwh
-    out: list[Problem] = []
-
-    def add(bad: np.ndarray, field: str, message: Callable[[int], str]) -> None:
-        idx = np.flatnonzero(bad)
-        out.extend(Problem(str(mem.ids[i]), field, message(i)) for i in idx[:_MAX_SHOWN])
-        if len(idx) > _MAX_SHOWN:
-            out.append(Problem("members", field, f"{len(idx) - _MAX_SHOWN} more members"))
-
-    window = np.empty(len(mem), dtype=bool)
-    for i0 in range(0, len(mem), _OFFERS_PER_CHUNK):  # in chunks: no temporaries of 8 bytes per offer
-        sl = slice(i0, i0 + _OFFERS_PER_CHUNK)
-        sh = start[sl] - mem.est_s[sl]
-        window[sl] = (sh < 0) | (start[sl] > mem.lst_s[sl]) | (sh % mem.interval_s != 0)
-    add(window, "start_s", lambda i: f"start {_fmt_time(start[i])} outside its window or off the grid")
-    lo, hi = mem.lower_kwh, mem.upper_kwh
-    worst = 0.0  # largest excess beyond a bound; the allowance is >= tol, so only excess > tol can fail
-    for _, _, a, b in blocks(mem.offsets):
-        excess = lo[a:b] - x[a:b]
-        np.maximum(excess, x[a:b] - hi[a:b], out=excess)
-        worst = max(worst, float(excess.max()))
-    if not worst <= tol:
-        fail = np.flatnonzero(~((x >= lo - _near(lo, tol)) & (x <= hi + _near(hi, tol))))
-        bad = np.zeros(len(mem), dtype=bool)
-        bad[np.searchsorted(mem.offsets, fail, side="right") - 1] = True
-        add(bad, "energy_kwh", lambda i: "an interval energy is outside the offer's bounds (or not finite)")
-    total = segment_sum(x, mem.offsets)
-    t_lo, t_hi = mem.tec_lower_kwh, mem.tec_upper_kwh
-    eps = _storage_eps(x)
-    slack = None
-    bad_tec = np.empty(len(mem), dtype=bool)
-    for _ in range(2):
-        for i0 in range(0, len(mem), _OFFERS_PER_CHUNK):
-            sl = slice(i0, i0 + _OFFERS_PER_CHUNK)
-            d = np.diff(mem.offsets[i0 : i0 + _OFFERS_PER_CHUNK + 1])
-            lo_t, hi_t, tot = t_lo[sl], t_hi[sl], total[sl]
-            extra = 0.0 if slack is None else slack[sl]
-            bad_tec[sl] = (tot < lo_t - tol * d * (1 + np.abs(lo_t)) - extra) | (
-                tot > hi_t + tol * d * (1 + np.abs(hi_t)) + extra
-            )
-        if not (eps and slack is None and bad_tec.any()):
-            break
-        slack = eps * segment_sum(np.abs(x), mem.offsets)  # float32 storage: see _storage_eps
-    add(bad_tec, "energy_kwh", lambda i: f"total {total[i]:g} kWh outside its TEC [{t_lo[i]:g}, {t_hi[i]:g}]")
-    sums = aggregation.sum_to_aggregates(x)
-    gap = np.abs(sums - aggregate_energy_kwh)
-    magnitude = np.maximum(
-        np.abs(aggregate_energy_kwh), np.maximum(np.abs(agg.lower_kwh), np.abs(agg.upper_kwh))
-    )
-    allowed = _near(magnitude, tol)  # the clipped split may miss X by the tolerance on its bounds
-    bad_t = gap > allowed
-    if bad_t.any():  # allow float rounding relative to Σ|x| (cancelling members), computed only now
-        scale = aggregation.sum_to_aggregates(np.abs(x))
-        bad_t &= gap > allowed + (_ROUNDING + eps) * scale
-    for k in np.flatnonzero(bad_t)[:_MAX_SHOWN]:
-        o = int(np.searchsorted(agg.offsets, k, side="right") - 1)
-        out.append(
+    shapes = (member_schedule.start_s.shape, member_schedule.energy_kwh.shape, aggregate_energy_kwh.shape)
+    want = ((len(mem),), mem.lower_kwh.shape, agg.lower_kwh.shape)
+    if shapes != want:
+        return [
             Problem(
-                str(agg.ids[o]),
-                f"energy_kwh[{int(k - agg.offsets[o])}]",
-                f"members sum to {sums[k]:g} kWh, aggregate has {aggregate_energy_kwh[k]:g}",
+                "schedule",
+                "shape",
+                f"member schedule and aggregate energies have shapes {shapes}, expected {want}",
             )
-        )
-    return out
+        ]
+    return _check(_Sweep(aggregation), member_schedule, aggregate_energy_kwh, tol)
 
 
 # ---- entry point --------------------------------------------------------------------------------
@@ -365,22 +477,27 @@ def disaggregate(
     if method == "proportional" and outside.any():
         problems = _bound_problems(agg, schedule, outside)
         _raise("aggregate schedule outside the aggregate bounds", problems, int(outside.sum()))
-    energy = proportional_split(aggregation, x_agg)
     if method == "lp":
         lp_groups = np.arange(len(agg))
     elif outside.any():
         lp_groups = np.unique(agg.owner_index[outside])
     else:
         lp_groups = np.zeros(0, dtype=np.int64)
-    if len(lp_groups):
+    start = shift[aggregation.group]
+    start += mem.est_s
+    sweep = _Sweep(aggregation)
+    if not len(lp_groups):  # split and check in one sweep
+        check = _Check(sweep, start, tol)
+        energy = _split(sweep, x_agg, check)
+        problems = check.problems(energy, x_agg)
+    else:
+        energy = _split(sweep, x_agg)
         order, bounds = _members_by_group(aggregation)
         for g in lp_groups.tolist():
             members = order[bounds[g] : bounds[g + 1]]
             _lp_split_group(aggregation, g, members, x_agg, energy, tol)
-    start = shift[aggregation.group]
-    start += mem.est_s
+        problems = _check(sweep, Schedule(start, energy), x_agg, tol)
     result = Schedule(start, energy)
-    problems = check_disaggregation(aggregation, result, x_agg, tol)
     if problems:
         _raise("disaggregated member schedule fails its check", problems)
     return result
