@@ -21,10 +21,20 @@ LP fallback (``method="auto"`` or ``"lp"``)
     and what cannot be met (a period outside the members' summed boxes, the total outside the sum of
     their TECs, or the combination).
 
-Nothing infeasible is returned silently: the final member schedule is checked (start window and
-grid, interval bounds, TEC, per-period sums against ``X``) before it is returned. Tolerances follow
+Nothing infeasible is returned silently. The proportional split meets every member's interval
+bounds and TEC by construction: ``x = l + (u − l) c`` with ``c = α + (1 − α − β) f ∈ [0, 1]``, so
+``l <= x <= u``, and ``Σ x`` lies in ``[Σ l', Σ u'] = [L, U]`` (up to float rounding; exactly on
+float32 bounds, see :func:`_storage_eps`). The check that runs in the same sweep covers the rest:
+start windows and grid, the per-period sums against ``X`` (they catch a member placed or scaled
+wrongly), and the bounds and TEC of members alone in their aggregate (they take its energies as
+given). A member schedule with LP parts, and any schedule passed to :func:`check_disaggregation`, is
+checked in full: start window and grid, interval bounds, TEC, per-period sums. Tolerances follow
 :mod:`gridflex.flexoffer.validate`: ``tol · (1 + |bound|)`` per value, times the profile length for
 totals; per-period sums also allow ``1e-9 · Σ |x|`` for float rounding over many members.
+
+Speed and memory: one sweep over blocks of whole members (:func:`blocks`) computes the split and the
+check while a block is in the CPU cache; nothing bigger than a block is held besides the result
+(docs/decisions/0016-disaggregation-in-one-sweep.md).
 """
 
 from __future__ import annotations
@@ -36,7 +46,7 @@ import numpy as np
 
 from gridflex.errors import MAX_SHOWN, DisaggregationError, InfeasibleError, Problem, capped
 from gridflex.flexoffer.aggregation import Aggregation, blocks, flat_indices, segment_sum
-from gridflex.flexoffer.model import FlexOfferBatch, Schedule
+from gridflex.flexoffer.model import FlexOfferBatch, Schedule, empty_result
 
 __all__ = ["check_disaggregation", "disaggregate", "proportional_split"]
 
@@ -173,7 +183,7 @@ def _split(sweep: _Sweep, energy_kwh: np.ndarray, check: _Check | None = None) -
     lengths = sweep.placement.lengths
     # stored like the members' bounds (float32 bounds: float32 energies, rounded once from float64;
     # rounding is monotonic, so a value inside float32 bounds stays inside them, see _storage_eps)
-    x = np.empty(len(mem.lower_kwh), dtype=mem.lower_kwh.dtype)
+    x = empty_result(len(mem.lower_kwh), mem.lower_kwh.dtype)
     single = np.flatnonzero(aggregation.alone)  # members alone: their aggregate's energies as they are
     low, width, value = (np.empty(len(sweep.base)) for _ in range(3))  # float64 work space of a block
     for m0, m1, a, b in sweep.blocks:
@@ -197,8 +207,8 @@ def _split(sweep: _Sweep, energy_kwh: np.ndarray, check: _Check | None = None) -
             at = flat_indices(mem.offsets, single[s0:s1]) - a
             v[at] = energy_kwh[idx[at]]
         x[a:b] = v
-        if check is not None:
-            check.block(m0, m1, a, b, x, idx, low)
+        if check is not None:  # members alone took the aggregate's energies: their bounds and TEC too
+            check.block(m0, m1, a, b, x, idx, low, bounds=boxes is None or s1 > s0)
     return x
 
 
@@ -222,26 +232,43 @@ class _Check:
         self.totals: dict[int, float] = {}  # totals of the first members failing their TEC
 
     def block(
-        self, m0: int, m1: int, a: int, b: int, x: np.ndarray, idx: np.ndarray, work: np.ndarray
+        self,
+        m0: int,
+        m1: int,
+        a: int,
+        b: int,
+        x: np.ndarray,
+        idx: np.ndarray,
+        work: np.ndarray,
+        bounds: bool = True,
     ) -> None:
         """Check members ``m0..m1`` (flat ``a..b`` of ``x``; ``idx``: their aggregate flat index;
-        ``work``: float64 work space of a block)."""
-        mem, tol = self.sweep.aggregation.members, self.tol
+        ``work``: float64 work space of a block); ``bounds=False`` skips the interval bounds and TECs
+        (met by construction by the proportional split, see :func:`_split`)."""
+        mem = self.sweep.aggregation.members
         self.eps = _storage_eps(x)
         start = self.start[m0:m1]
         shift = start - mem.est_s[m0:m1]
         bad = (shift < 0) | (start > mem.lst_s[m0:m1]) | (shift % mem.interval_s != 0)
         if bad.any():
             self.window.append(m0 + np.flatnonzero(bad))
-        xs, lo, hi = x[a:b], mem.lower_kwh[a:b], mem.upper_kwh[a:b]
+        xs = v = x[a:b]
+        if x.dtype != np.float64:
+            v = work[: b - a]
+            v[...] = xs  # sums of float32 in float64
+        if bounds:
+            self._members(m0, m1, a, b, xs, v)
+        np.add.at(self.sums, idx, v)
+
+    def _members(self, m0: int, m1: int, a: int, b: int, xs: np.ndarray, v: np.ndarray) -> None:
+        """Interval bounds and TECs of members ``m0..m1`` (``xs``: their energies, ``v``: in float64)."""
+        mem, tol = self.sweep.aggregation.members, self.tol
+        lo, hi = mem.lower_kwh[a:b], mem.upper_kwh[a:b]
         if not (np.greater_equal(xs, lo).all() and np.less_equal(xs, hi).all()):  # NaN fails here too
             fail = ~((xs >= lo - _near(lo, tol)) & (xs <= hi + _near(hi, tol)))
             if fail.any():
                 at = np.searchsorted(mem.offsets, a + np.flatnonzero(fail), side="right") - 1
                 self.bounds.append(np.unique(at))
-        v = xs if x.dtype == np.float64 else work[: b - a]
-        if v is not xs:
-            v[...] = xs  # sums of float32 in float64
         offsets = mem.offsets[m0 : m1 + 1] - a
         total = segment_sum(v, offsets)
         t_lo, t_hi = mem.tec_lower_kwh[m0:m1], mem.tec_upper_kwh[m0:m1]
@@ -258,7 +285,6 @@ class _Check:
                 self.totals.update(
                     zip(failing[:_MAX_SHOWN].tolist(), total[bad][:_MAX_SHOWN].tolist(), strict=True)
                 )
-        np.add.at(self.sums, idx, v)
 
     def problems(self, x: np.ndarray, aggregate_energy_kwh: np.ndarray) -> list[Problem]:
         """Every problem found, the sums per aggregate interval compared with ``aggregate_energy_kwh``."""
@@ -483,7 +509,7 @@ def disaggregate(
         lp_groups = np.unique(agg.owner_index[outside])
     else:
         lp_groups = np.zeros(0, dtype=np.int64)
-    start = shift[aggregation.group]
+    start = shift.take(aggregation.group, out=empty_result(len(mem), np.int64), mode="clip")  # in range
     start += mem.est_s
     sweep = _Sweep(aggregation)
     if not len(lp_groups):  # split and check in one sweep

@@ -14,6 +14,7 @@ Conventions (see ``docs/flexoffer-format.md``):
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -27,6 +28,27 @@ DEFAULT_INTERVAL_S = 900
 
 
 _CHUNK = 1 << 16  # flat intervals per block of a blocked pass: temporaries stay in the CPU cache
+
+
+_SMALL_PAGES_FROM = 1 << 24  # bytes: results this big are allocated on small pages (empty_result)
+
+
+def empty_result(n: int, dtype: Any) -> np.ndarray:
+    """An uninitialised array of ``n`` values for a big result, on small (4 KiB) memory pages.
+
+    numpy asks Linux for transparent huge pages for large arrays. On virtual machines that hand free
+    memory back to the host (e.g. virtio-balloon free page reporting), the first write to fresh huge
+    pages costs several times what it costs on small pages (600 MB: 1.7 s against 0.25 s of system
+    time on the project's machines; docs/decisions/0016-disaggregation-in-one-sweep.md), and elsewhere
+    small pages cost about the same. Below 16 MiB, and off Linux, this is ``np.empty``.
+    """
+    dt = np.dtype(dtype)
+    nbytes = int(n) * dt.itemsize
+    if nbytes < _SMALL_PAGES_FROM or not hasattr(mmap, "MADV_NOHUGEPAGE"):
+        return np.empty(n, dtype=dt)
+    buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    buf.madvise(mmap.MADV_NOHUGEPAGE)
+    return np.frombuffer(buf, dtype=dt, count=n)  # the array keeps the mapping; unmapped with it
 
 
 def segment_sum(flat: np.ndarray, offsets: np.ndarray) -> np.ndarray:
