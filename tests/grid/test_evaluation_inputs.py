@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from gridflex.errors import ValidationError
-from gridflex.grid.evaluation import build_model, certain_imbalance, evaluate, fit_log
+from gridflex.grid.economics import fit_log
+from gridflex.grid.evaluation import build_model, certain_imbalance, evaluate
 from gridflex.grid.history import fit_series
 from gridflex.grid.rts import resample_hourly, rts_peak_day_load_pu
 from gridflex.grid.scenarios import generate_scenarios
