@@ -172,3 +172,55 @@ def test_progress_shows_a_total_from_the_start(tmp_path, monkeypatch):
     assert res.exit_code == 0, res.output
     assert totals == [11]  # 3 states × 3 scenarios + sweep scale 0.5 × 2 (1.0 is the current state's)
     assert "None" not in res.output and "11/11" in res.output
+
+
+# ---- scenario sets: --set picks sets, each overrides the study ----------------------------------
+
+SETS = (
+    TINY
+    + """scenario_sets:
+  typical: {}
+  stressed: {load: {growth: 2.2}, outage_rate: 0.3}
+"""
+)
+
+
+def test_every_scenario_set_runs_into_its_folder_and_set_picks_one(tmp_path):
+    study = tmp_path / "sets.yaml"
+    study.write_text(SETS)
+    base = ["evaluate", str(study), "--scenarios", "3", "--seed", "4", "--workers", "1"]
+    res = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "all")])
+    assert res.exit_code == 0, res.output
+    both = json.loads((tmp_path / "all" / "scenario_sets.json").read_text())
+    assert set(both) == {"typical", "stressed"}
+    typical = json.loads((tmp_path / "all" / "typical" / "summary.json").read_text())
+    stressed = json.loads((tmp_path / "all" / "stressed" / "summary.json").read_text())
+    assert typical["study"].endswith("typical") and stressed["study"].endswith("stressed")
+    # the override took effect: 2.2 × the load with 30 % of the units out cannot be balanced everywhere
+    assert both["typical"]["current"] == typical["states"]["current"]["score"] == 100.0
+    assert both["stressed"]["current"] == stressed["states"]["current"]["score"] < 100.0
+    assert not (tmp_path / "all" / "summary.json").exists()  # the sets' outputs, not the base study's
+
+    res = CliRunner().invoke(app, [*base, "--set", "stressed", "--out", str(tmp_path / "one")])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == ["scenario_sets.json", "stressed"]
+    assert set(json.loads((tmp_path / "one" / "scenario_sets.json").read_text())) == {"stressed"}
+    z_one = pd.read_csv(tmp_path / "one" / "stressed" / "z.csv")
+    pd.testing.assert_frame_equal(z_one, pd.read_csv(tmp_path / "all" / "stressed" / "z.csv"))  # same seed
+
+
+def test_an_unknown_set_names_the_option_and_the_sets(tmp_path):
+    line = _one_line_error(
+        tmp_path, "--set", "nosuch", "--scenarios", "2", "--out", str(tmp_path / "o"), text=SETS
+    )
+    assert "--set" in line and "'nosuch'" in line and "typical, stressed" in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_bad_override_in_a_set_names_the_set_and_the_field(tmp_path):
+    bad = SETS.replace("growth: 2.2", "growth: -2")
+    line = _one_line_error(
+        tmp_path, "--set", "typical", "--scenarios", "2", "--out", str(tmp_path / "o"), text=bad
+    )
+    assert "scenario_sets.stressed.load.growth" in line
+    assert not (tmp_path / "o").exists()

@@ -5,10 +5,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gridflex.grid.evaluation import balance_z, evaluate, fit_log, scores
+from gridflex.grid.economics import fit_log
+from gridflex.grid.evaluation import balance_z, evaluate
 from gridflex.grid.network import Network
 from gridflex.grid.opf import OPFResult
 from gridflex.grid.study import load_study, study_from_dict
+from gridflex.grid.summary import StateResult
 from gridflex.parallel import runner
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,12 +87,15 @@ def test_balance_z_rule_and_failed_solve():
     np.testing.assert_array_equal(balance_z(res, 1.0), [0, 0, 0])
 
 
-def test_scores_arithmetic():
-    z = np.array([[1, 1, 1, 1], [1, 1, 0, 1], [1, 0, 0, 1]])
-    s = scores(z)
-    np.testing.assert_allclose(s["per_period"], [100, 200 / 3, 100 / 3, 100])
-    np.testing.assert_allclose(s["per_scenario"], [100, 75, 50])
-    assert s["overall"] == pytest.approx(75.0)
+def test_scores_arithmetic_with_undecided_periods_between_the_bounds():
+    z = np.array([[1, 1, 1, 1], [1, 1, 0, 1], [1, 0, 0, 1], [1, 1, -1, 1]], dtype=np.int8)
+    n = np.zeros(4)
+    st = StateResult("current", 1.0, z, n, n, n, np.ones(4, dtype=bool), 0.0)
+    np.testing.assert_allclose(st.score_per_period, [100, 75, 25, 100])
+    np.testing.assert_allclose(st.score_per_scenario, [100, 75, 50, 75])
+    assert st.score == pytest.approx(75.0)  # the undecided period counts as not balanced
+    assert st.score_if_undecided_balanced == pytest.approx(100 * 13 / 16) and st.undecided == 1
+    assert st.failing_periods() == [1, 2]  # provably out of balance only
 
 
 def test_log_fit_recovers_parameters_and_skips_saturated_points():

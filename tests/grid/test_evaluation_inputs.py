@@ -2,12 +2,14 @@
 options and the inputs of its case study, each from the study file."""
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from gridflex.errors import ValidationError
-from gridflex.grid.evaluation import build_model, certain_imbalance, evaluate, fit_log
+from gridflex.grid.economics import fit_log
+from gridflex.grid.evaluation import build_model, certain_imbalance, evaluate
 from gridflex.grid.history import fit_series
 from gridflex.grid.rts import resample_hourly, rts_peak_day_load_pu
 from gridflex.grid.scenarios import generate_scenarios
@@ -305,3 +307,48 @@ def test_summary_has_figure_4_and_6_numbers_and_marginal_benefit():
         mb = eco["marginal_benefit"]
         assert mb["at_installed_per_mwh"] == pytest.approx(eco["ln"]["beta"] / 60)
         assert mb["at_installed_per_eur"] == pytest.approx(eco["ln"]["beta"] / 60 / 1e5)
+
+
+# ---- the example study with every input of the paper's case study --------------------------------
+
+
+def test_province_example_runs_each_set_with_its_inputs():
+    """examples/rts24_province.yaml at a small size: the noise is the one its CSV gives (recomputed
+    here with pandas), each set's load and tie-line limits are its own, and the outputs are complete."""
+    import pandas as pd
+
+    from gridflex.grid.study import build_network, unit_data
+
+    root = Path(__file__).resolve().parents[2] / "examples"
+    st = load_study(root / "rts24_province.yaml")
+    assert set(st.scenario_sets) == {"typical", "supply_guarantee"}
+    hist = pd.read_csv(root / "rts24_winter_weekdays.csv")
+    r = hist.load_mw / hist.groupby("hour").load_mw.transform("mean") - 1.0  # vs the mean weekday
+    noise = st.load.noise
+    assert noise.sigma_pu == pytest.approx(r.std()) and noise.mu_pu == pytest.approx(0.0, abs=1e-12)
+    c = (r - r.mean()).to_numpy()
+    assert noise.autocorrelation == pytest.approx(c[1:] @ c[:-1] / (c @ c))  # the sample ACF at lag 1
+    net = build_network(st)
+    units = unit_data(st, net)
+    hydro = list(net.gen_name).index("gen 8")
+    assert units.pmax_mw[:, hydro].min() == 30 and units.pmax_mw[:, hydro].max() == 50  # water by the hour
+    assert units.outage_rate[list(net.gen_name).index("gen 6")] == 0.12
+    typical, guarantee = st.scenario_set("typical"), st.scenario_set("supply_guarantee")
+    assert guarantee.load_shape_pu().max() == 1.0 > typical.load_shape_pu().max()  # the annual peak day
+
+    def most_import(s):
+        return sum(s.import_bounds(i)[1] for i in range(len(s.imports)))
+
+    assert (most_import(guarantee) < most_import(typical)).all()
+    for s in (typical, guarantee):
+        small = s.sensitivity.model_copy(update={"scales": [1.0], "n_scenarios": 2})  # no extra models
+        res = evaluate(s.model_copy(update={"sensitivity": small}), 3, seed=0, net=net)
+        summ = res.summary()
+        assert summ["fitted_noise"]["load"]["rows"] == 480
+        assert all(
+            v["solve_failures"] == 0 and v["solves_at_time_limit"] == 0 for v in summ["states"].values()
+        )
+        assert summ["capacity"]["rules"] == {"storage_rule": "paper", "load_rule": "conservative",
+                                             "load_total": "limits"}  # fmt: skip
+        load_total = res.capacity.total["load"]
+        assert (load_total.up_mw > 0).all() and (load_total.down_mw > 0).all()  # inside the nodes' limits

@@ -80,8 +80,12 @@ def test_schema_in_docs_agrees_with_the_models():
 
 
 def test_example_studies_validate():
-    for name in ("rts24.yaml", "case39.yaml"):
-        load_study(ROOT / "examples" / name)
+    paths = sorted((ROOT / "examples").glob("*.yaml"))
+    assert {p.name for p in paths} >= {"rts24.yaml", "case39.yaml", "rts24_province.yaml"}
+    for p in paths:
+        st = load_study(p)
+        for name in st.scenario_sets:  # each set is validated with the study
+            assert st.scenario_set(name).n_periods == st.n_periods
 
 
 # ---- limits: what the solver cannot take is refused here, naming the field ---------------------

@@ -1,15 +1,12 @@
 """Transmission networks, multi-period DC-OPF and published RTS data."""
 
 from gridflex.grid.capacity import Capacity, UpDown
+from gridflex.grid.economics import LogFit, fit_log
 from gridflex.grid.evaluation import (
-    EvaluationResult,
-    LogFit,
     MemoryEstimate,
     SolvePlan,
-    StateResult,
     check_evaluation,
     evaluate,
-    fit_log,
     memory_estimate,
     solve_plan,
 )
@@ -26,6 +23,7 @@ from gridflex.grid.rts import (
 )
 from gridflex.grid.scenarios import Scenarios, generate_scenarios
 from gridflex.grid.study import Study, as_study, load_study, study_json_schema
+from gridflex.grid.summary import EvaluationResult, StateResult
 
 __all__ = [
     "MAX_PERIODS",

@@ -19,13 +19,8 @@ only when no dispatch of generators, storage and renewable curtailment within th
 balances the period. Curtailing renewables is not an imbalance. A scenario whose solve fails counts
 as 0 in every period.
 
-**Scores.** per period: ``100·mean_s z(s, t)``; per scenario: ``100·mean_t z(s, t)``; overall:
-``100·mean z`` (paper eq. 17).
-
-**Fit.** least squares of score on ln(E) over the sweep points that are *not saturated*
-(score < 100 − ``sensitivity.saturation_eps``); saturated points are reported but left out, because
-a logarithm cannot level off at 100. E is the installed storage energy in MWh, or the investment
-in EUR when ``sensitivity.investment_eur_per_mwh`` is set. γ is the fitted score at E = 1.
+Results, scores and ``summary.json`` live in :mod:`gridflex.grid.summary`; the storage sweep's fit
+and the economic model in :mod:`gridflex.grid.economics`.
 """
 
 from __future__ import annotations
@@ -34,7 +29,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,309 +45,14 @@ from gridflex.grid.capacity import (
     load_limit_capacity,
     storage_capacity,
 )
+from gridflex.grid.economics import sweep
 from gridflex.grid.scenarios import Scenarios, generate_scenarios
 from gridflex.grid.study import Study, as_study, build_network, unit_data, validate_study_buses
+from gridflex.grid.summary import STATES, UNDECIDED, EvaluationResult, StateResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from gridflex.grid.network import Network
     from gridflex.grid.opf import MultiPeriodDCOPF, OPFResult
-
-STATES = ("simulated", "current", "future")
-UNDECIDED = -1
-"""z of a period the solver's time limit left open: out of balance in the best schedule found, but
-not provably (see :func:`certain_imbalance`); neither counted as balanced nor as real imbalance."""
-
-
-# ---- results ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StateResult:
-    """One state's balance matrix and scores."""
-
-    name: str
-    storage_scale: float
-    z: np.ndarray  # (S, T) int8
-    shed_mwh: np.ndarray  # (S, T) energy not served per period
-    spill_mwh: np.ndarray  # (S, T) forced over-generation per period
-    cost_eur: np.ndarray  # (S,)
-    solved: np.ndarray  # (S,) bool: the OPF reached optimality
-    solver_time_s: float
-    limited: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # (S,) stopped by the limit
-
-    @property
-    def score_per_period(self) -> np.ndarray:
-        return 100.0 * (self.z == 1).mean(axis=0)
-
-    @property
-    def score_per_scenario(self) -> np.ndarray:
-        return 100.0 * (self.z == 1).mean(axis=1)
-
-    @property
-    def score(self) -> float:
-        """Share of balanced periods, %; undecided periods count as not balanced (a lower bound)."""
-        return float(100.0 * (self.z == 1).mean())
-
-    @property
-    def score_if_undecided_balanced(self) -> float:
-        """The upper bound: undecided periods counted as balanced (equal to ``score`` without any)."""
-        return float(100.0 * (self.z != 0).mean())
-
-    @property
-    def undecided(self) -> int:
-        return int((self.z == UNDECIDED).sum())
-
-    def failing_periods(self) -> list[int]:
-        """Periods (0-based) where at least one scenario is (provably) out of balance."""
-        return [int(t) for t in np.flatnonzero((self.z == 0).any(axis=0))]
-
-
-@dataclass(frozen=True)
-class LogFit:
-    """score = beta·ln(E) + gamma over the unsaturated points; None when fewer than 2 remain."""
-
-    beta: float | None
-    gamma: float | None
-    r2: float | None
-    n_points: int
-    rule: str
-    reason: str = ""
-    beta_ci: tuple[float, float] | None = None  # 95 % confidence interval (t distribution, n − 2 dof)
-    gamma_ci: tuple[float, float] | None = None
-    beta_p_value: float | None = None  # two-sided test of β = 0
-
-    @property
-    def beta_log10(self) -> float | None:
-        """β for the same curve written with log10: β·ln 10 (γ is the same: the score at x = 1)."""
-        return None if self.beta is None else self.beta * float(np.log(10.0))
-
-    @property
-    def beta_log10_ci(self) -> tuple[float, float] | None:
-        k = float(np.log(10.0))
-        return None if self.beta_ci is None else (self.beta_ci[0] * k, self.beta_ci[1] * k)
-
-
-@dataclass(frozen=True)
-class Sensitivity:
-    """The storage sweep: one point per scale."""
-
-    scales: np.ndarray
-    energy_mwh: np.ndarray
-    x: np.ndarray  # E used in the fit (MWh or EUR)
-    x_label: str
-    score: np.ndarray
-    n_scenarios: int
-    saturated: np.ndarray  # bool
-    fit: LogFit
-
-
-@dataclass
-class EvaluationResult:
-    """Everything ``gridflex evaluate`` writes."""
-
-    study: Study
-    n_scenarios: int
-    seed: int
-    states: dict[str, StateResult]
-    sensitivity: Sensitivity
-    capacity: Capacity
-    timings: dict[str, float] = field(default_factory=dict)
-
-    def summary(self) -> dict[str, Any]:
-        """The content of summary.json."""
-        states = {}
-        for name, st in self.states.items():
-            states[name] = {
-                "storage_scale": st.storage_scale,
-                "score": round(st.score, 4),
-                "score_per_period": [round(float(v), 4) for v in st.score_per_period],
-                "failing_periods": st.failing_periods(),
-                "scenarios_fully_balanced": int((st.z.min(axis=1) == 1).sum()),
-                "solve_failures": int((~st.solved & ~st.limited).sum()),
-                "solves_at_time_limit": int(st.limited.sum()),
-                "undecided_periods": st.undecided,
-                "score_if_undecided_balanced": round(st.score_if_undecided_balanced, 4),
-                "shed_mwh_mean": float(st.shed_mwh.sum(axis=1).mean()),
-                "spill_mwh_mean": float(st.spill_mwh.sum(axis=1).mean()),
-                "cost_eur_mean": float(st.cost_eur[st.solved].mean()) if st.solved.any() else None,
-            }
-        s = self.study
-        return {
-            "study": s.name,
-            "n_scenarios": self.n_scenarios,
-            "seed": self.seed,
-            "n_periods": s.n_periods,
-            "dt_h": s.dt_h,
-            "z_rule": f"z(s,t)=1 iff the OPF solved and shed+spill in period t <= {s.tolerance_mw} MW",
-            "installed_storage_mwh": float(sum(x.energy_mwh for x in s.storage)),
-            "installed_storage_mw": float(sum(x.power_mw for x in s.storage)),
-            "solver": s.solver.model_dump(),
-            "fitted_noise": s.fitted(),
-            "states": states,
-            "improvement": self.improvement(),
-            "capacity": self.capacity_summary(),
-            "economics": self.economics(),
-            "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
-        }
-
-    def improvement(self) -> dict[str, Any]:
-        """Figure 4's shaded area: the per-period score gained by storage, current over simulated
-        (and future over current), in score points; ``area_score_h`` integrates it over the day."""
-        out: dict[str, Any] = {}
-        for a, b in (("simulated", "current"), ("current", "future")):
-            d = self.states[b].score_per_period - self.states[a].score_per_period
-            out[f"{b}_over_{a}"] = {
-                "per_period": [round(float(v), 4) for v in d],
-                "mean_points": round(float(d.mean()), 4),
-                "area_score_h": round(float(d.sum() * self.study.dt_h), 4),
-                "best_period": int(np.argmax(d)),
-            }
-        return out
-
-    def capacity_summary(self) -> dict[str, Any]:
-        """Figure 6's headline numbers (mean available up/down of the system) and per-source bands:
-        mean, min and max over the day of each source's total and available capacity, MW."""
-        cap = self.capacity
-
-        def band(v: np.ndarray) -> dict[str, float]:
-            return {
-                "mean": round(float(v.mean()), 3),
-                "min": round(float(v.min()), 3),
-                "max": round(float(v.max()), 3),
-            }
-
-        sources = {
-            src: {
-                kind: {"up_mw": band(table[src].up_mw), "down_mw": band(table[src].down_mw)}
-                for kind, table in (("total", cap.total), ("available", cap.available))
-            }
-            for src in cap.total
-        }
-        av = cap.available["system"]
-        return {
-            "direction": "up = more power into the grid (less load or more generation), down = less",
-            "rules": self.study.capacity.model_dump(),
-            "mean_available_up_mw": round(float(av.up_mw.mean()), 3),
-            "mean_available_down_mw": round(float(av.down_mw.mean()), 3),
-            "sources": sources,
-        }
-
-    def economics(self) -> dict[str, Any]:
-        """The economic model (paper eq. 38) with its log base stated, β for ln and log10, 95 %
-        confidence intervals, and the marginal benefit dscore/dE = β/E per MWh and per EUR."""
-        sens, f = self.sensitivity, self.sensitivity.fit
-        e_inst = float(sum(x.energy_mwh for x in self.study.storage))
-        price = self.study.sensitivity.investment_eur_per_mwh
-        out: dict[str, Any] = {
-            "model": f"score = beta * log(x) + gamma, x = {sens.x_label}",
-            "gamma_meaning": "the fitted score at x = 1 (the same for both bases)",
-            "ln": {"beta": f.beta, "beta_ci95": f.beta_ci},
-            "log10": {"beta": f.beta_log10, "beta_ci95": f.beta_log10_ci},
-            "gamma": f.gamma,
-            "gamma_ci95": f.gamma_ci,
-            "beta_p_value": f.beta_p_value,
-            "marginal_benefit": None,
-        }
-        if f.beta is not None and e_inst > 0:
-            per_mwh = [f.beta / e if e > 0 else None for e in sens.energy_mwh.tolist()]
-            out["marginal_benefit"] = {
-                "unit": "score points per MWh of storage energy, and per EUR invested",
-                "at_installed_per_mwh": f.beta / e_inst,
-                "at_installed_per_eur": f.beta / (e_inst * price) if price else None,
-                "per_point": [
-                    {
-                        "scale": float(a),
-                        "per_mwh": m,
-                        "per_eur": (m / price if (m is not None and price) else None),
-                    }
-                    for a, m in zip(sens.scales.tolist(), per_mwh, strict=True)
-                ],
-            }
-        return out
-
-    def sensitivity_dict(self) -> dict[str, Any]:
-        """The content of sensitivity.json."""
-        sens = self.sensitivity
-        f = sens.fit
-        return {
-            "x_label": sens.x_label,
-            "n_scenarios": sens.n_scenarios,
-            "points": [
-                {
-                    "scale": float(a),
-                    "energy_mwh": float(e),
-                    "x": float(x),
-                    "score": float(sc),
-                    "saturated": bool(b),
-                }
-                for a, e, x, sc, b in zip(
-                    sens.scales, sens.energy_mwh, sens.x, sens.score, sens.saturated, strict=True
-                )
-            ],
-            "score_without_storage": self.states["simulated"].score,
-            "fit": {
-                "model": "score = beta * ln(x) + gamma",
-                "log_base": "e (natural logarithm); beta_log10 = beta * ln(10) for log10, gamma unchanged",
-                "beta": f.beta,
-                "gamma": f.gamma,
-                "beta_log10": f.beta_log10,
-                "beta_ci95": f.beta_ci,
-                "beta_log10_ci95": f.beta_log10_ci,
-                "gamma_ci95": f.gamma_ci,
-                "beta_p_value": f.beta_p_value,
-                "r2": f.r2,
-                "n_points": f.n_points,
-                "rule": f.rule,
-                "reason": f.reason,
-            },
-            "economics": self.economics(),
-        }
-
-
-# ---- the fit ------------------------------------------------------------------------------------
-
-
-def fit_log(x: np.ndarray, score: np.ndarray, saturation_eps: float = 0.05) -> tuple[LogFit, np.ndarray]:
-    """Least squares ``score = β·ln(x) + γ`` on points with ``x > 0`` and ``score < 100 − eps``."""
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(score, dtype=float)
-    saturated = y >= 100.0 - saturation_eps
-    use = (~saturated) & (x > 0)
-    rule = (
-        f"least squares on points with x > 0 and score < {100.0 - saturation_eps:g} "
-        "(saturated points are left out: a logarithm cannot level off at 100)"
-    )
-    if len(np.unique(x[use])) < 2:
-        reason = f"{int(use.sum())} unsaturated point(s) with distinct x; need 2"
-        return LogFit(None, None, None, int(use.sum()), rule, reason), saturated
-    lx = np.log(x[use])
-    a = np.vstack([lx, np.ones_like(lx)]).T
-    (beta, gamma), *_ = np.linalg.lstsq(a, y[use], rcond=None)
-    pred = beta * lx + gamma
-    ss_res = float(((y[use] - pred) ** 2).sum())
-    ss_tot = float(((y[use] - y[use].mean()) ** 2).sum())
-    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0
-    n = int(use.sum())
-    if n < 3:  # two points fit exactly: no residual to estimate the uncertainty from
-        why = "confidence intervals need 3 or more unsaturated points"
-        return LogFit(float(beta), float(gamma), r2, n, rule, why), saturated
-    from scipy import stats
-
-    s2 = ss_res / (n - 2)
-    sxx = float(((lx - lx.mean()) ** 2).sum())
-    se_b = float(np.sqrt(s2 / sxx))
-    se_g = float(np.sqrt(s2 * (1.0 / n + lx.mean() ** 2 / sxx)))
-    q = float(stats.t.ppf(0.975, n - 2))
-    p = float(2.0 * stats.t.sf(abs(beta) / se_b, n - 2)) if se_b > 0 else 0.0
-    return (
-        LogFit(
-            float(beta), float(gamma), r2, n, rule, "",
-            (float(beta - q * se_b), float(beta + q * se_b)),
-            (float(gamma - q * se_g), float(gamma + q * se_g)),
-            p,
-        ),
-        saturated,
-    )  # fmt: skip
 
 
 # ---- balance ------------------------------------------------------------------------------------
@@ -406,16 +106,6 @@ def certain_imbalance(
 
 def _optimal(res: OPFResult) -> bool:
     return str(res.status) == "optimal"
-
-
-def scores(z: np.ndarray) -> dict[str, Any]:
-    """Scores of a balance matrix: per period, per scenario and overall, in percent."""
-    z = np.asarray(z, dtype=float)
-    return {
-        "per_period": 100.0 * z.mean(axis=0),
-        "per_scenario": 100.0 * z.mean(axis=1),
-        "overall": float(100.0 * z.mean()),
-    }
 
 
 # ---- runners ----------------------------------------------------------------------------------
@@ -921,7 +611,7 @@ def evaluate(
         )
         for name, scale in state_scale.items()
     }
-    sens = _sensitivity(study, runs, sens_scales, sens_n)
+    sens = sweep(study, {s: 100.0 * float((runs[s].z[:sens_n] == 1).mean()) for s in sens_scales}, sens_n)
     cap = representative_capacity(study, net, sc)
     t_end = time.perf_counter()
     n_solves = sum(needed.values())
@@ -936,19 +626,3 @@ def evaluate(
         "wall_per_solve": (t_solve - t_scen) / n_solves,
     }
     return EvaluationResult(study, n_scenarios, seed, states, sens, cap, timings)
-
-
-def _sensitivity(study: Study, runs: dict[float, _ChunkResult], scales: list[float], n: int) -> Sensitivity:
-    e_inst = float(sum(x.energy_mwh for x in study.storage))
-    a = np.array(sorted(set(scales)), dtype=float)
-    energy = a * e_inst
-    price = study.sensitivity.investment_eur_per_mwh
-    x = energy * price if price else energy
-    label = "investment_eur" if price else "energy_mwh"
-    score = np.array([100.0 * (runs[s].z[:n] == 1).mean() for s in a.tolist()])
-    if len(a):
-        fit, saturated = fit_log(x, score, study.sensitivity.saturation_eps)
-    else:
-        fit = LogFit(None, None, None, 0, "", "the study has no storage to sweep")
-        saturated = np.zeros(0, dtype=bool)
-    return Sensitivity(a, energy, x, label, score, n, saturated, fit)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from gridflex.grid.evaluation import EvaluationResult
+from gridflex.grid.summary import EvaluationResult
 from gridflex.reports.html import Section, write_report
 
 OUTPUT_FILES = ("z.csv", "summary.json", "capacity.csv", "sensitivity.json", "report.html")
