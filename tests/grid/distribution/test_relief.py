@@ -107,6 +107,7 @@ def test_cli_writes_summary_days_and_orders(tmp_path):
         (["mv-semiurb", "--rounds", "0"], "--rounds"),
         (["mv-semiurb", "--stress", "hot"], "--stress"),
         (["mv-semiurb", "--day", "2019-01-01"], "not a period of the profiles"),
+        (["mv-semiurb", "--voltage-min", "1.1", "--voltage-max", "1.0"], "--voltage-max"),
     ],
 )
 def test_cli_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
@@ -185,3 +186,13 @@ def test_a_voltage_element_moves_as_the_ac_power_flow_in_mw_equivalent(mv):
     assert gc.sensitivity[2, e, node] == pytest.approx(
         1.0, abs=0.2
     )  # MW-equivalent at the strongest node, near 1
+
+
+def test_cli_trades_voltage_in_a_narrower_band(tmp_path):
+    res = CliRunner().invoke(app, ["grid", "relieve", "mv-semiurb", "--day", "2016-06-21", "--stress", "summer",
+                                   "--loading-limit", "300", "--voltage-max", "1.05", "--out", str(tmp_path)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert s["periods_requested"] > 0 and s["periods_residual"] == 0
+    assert s["max_voltage_before_pu"] > 1.05 >= s["max_voltage_after_pu"]
+    assert "voltage" in res.output
