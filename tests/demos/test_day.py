@@ -85,12 +85,13 @@ def test_the_relief_holds_in_an_ac_power_flow_independent_of_the_market_model(da
     assert planned[requested].max() < before[requested].max()
     # the market's linear model (sensitivity × activation) against the AC power flow's change
     e = day.network.elements.index(day.congestion_branch)
-    sens = np.asarray(day.network.sensitivity)[e]
     nodes = day.network.nodes
     predicted_mw = np.zeros(day.grid.n)
     for d in day.dispatch.values():
-        # sensitivity: flow change per MW injected; up = more injection: the relief is its opposite
-        predicted_mw -= sens[nodes.index(d.site_id)] * d.instructed_kw / 1000.0
+        # sensitivity of each ISP: flow change per MW injected; up = more injection: the relief is its opposite
+        for t in np.flatnonzero(d.instructed_kw):
+            sens = day.network.sensitivity_of(int(t))[e, nodes.index(d.site_id)]
+            predicted_mw[t] -= sens * d.instructed_kw[t] / 1000.0
     rating_mw = np.asarray(day.network.base_flow_mw)[e] / before * 100.0
     ac_mw = (before - planned) / 100.0 * rating_mw
     on = predicted_mw > 0.01

@@ -24,8 +24,10 @@ def test_accepted_volume_relieves_the_congestion_through_the_sensitivity(demo):
     injected = np.zeros(len(net.nodes))  # MW up per node: accepted offers
     for o in demo.offers:
         injected[net.nodes.index(o.node)] += r.activation.get(o.offer_id, 0.0) * float(o.power_mw)  # type: ignore[arg-type]
-    sens, base, limit = (np.asarray(a) for a in (net.sensitivity, net.base_flow_mw, net.limit_mw))
-    after = base[:, demo.event_isps] + (sens @ injected)[:, None]
+    base, limit = (np.asarray(a) for a in (net.base_flow_mw, net.limit_mw))
+    # one sensitivity block per event ISP: the Jacobian at its operating point
+    after = np.stack([base[:, t] + net.sensitivity_of(int(t)) @ injected for t in demo.event_isps], axis=1)
+    sens = net.sensitivity_of(int(demo.event_isps[0]))
     # every requested element is brought within its limit (flows here are loading magnitudes, ≥ 0)
     for req in demo.requests:
         e = net.elements.index(req.congestion_point)
@@ -33,8 +35,8 @@ def test_accepted_volume_relieves_the_congestion_through_the_sensitivity(demo):
         assert base[e, req.isp] - after[e, k] >= req.power_mw - 1e-6
         assert after[e, k] <= limit[e] + 1e-6
     # nothing that was within its limit is pushed over it
-    ok = base[:, demo.event_isps] <= limit[:, None]
-    assert np.all(after[ok] <= np.broadcast_to(limit[:, None], after.shape)[ok] + 1e-6)
+    ok = np.abs(base[:, demo.event_isps]) <= limit[:, None]  # loadings and voltages (MW-equivalent)
+    assert np.all(np.abs(after[ok]) <= np.broadcast_to(limit[:, None], after.shape)[ok] + 1e-6)
     # the cheapest offer sits outside the feeder: next to no sensitivity, not selected
     outside = min(demo.offers, key=lambda o: o.price_eur_per_mwh)
     assert (

@@ -130,9 +130,12 @@ def relieve_cmd(
     loading_limit: Annotated[
         float, typer.Option(help="Loading limit of lines and transformers (%).")
     ] = 100.0,
+    voltage_min: Annotated[float, typer.Option(help="Lowest allowed voltage (pu).")] = 0.90,
+    voltage_max: Annotated[float, typer.Option(help="Highest allowed voltage (pu).")] = 1.10,
 ) -> None:
-    """Close the loop: forecast, FlexRequests, offers at the connections, network-aware clearing,
-    activation and an AC re-check; writes summary.json, days.csv and orders.csv.
+    """Close the loop: forecast, FlexRequests (overloads and voltages out of the band), offers at the
+    connections, network-aware clearing, activation and an AC re-check; writes summary.json, days.csv
+    and orders.csv.
 
     Signs: power positive = consumption; flexibility up = more power into the grid, down = less.
     """
@@ -147,13 +150,19 @@ def relieve_cmd(
     from gridflex.grid.distribution.stress import SCENARIOS
 
     extra = [Problem("options", "--rounds", "must be >= 1")] if rounds < 1 else []
+    if not 0 < voltage_min < voltage_max:
+        extra.append(
+            Problem("options", "--voltage-max", f"must be above --voltage-min ({voltage_min:g} pu) > 0")
+        )
     start = _checked_options(day, days, stress_name, extra)
     t0 = time.perf_counter()
     case = open_network(network, start=start, periods=96 * days)
     _, series = _stressed_series(case, start, days, SCENARIOS[stress_name])
     rel = relieve_by_market(
-        case.network, series, Limits(loading_pct=loading_limit), OfferModel(seed=offer_seed), rounds
-    )
+        case.network, series,
+        Limits(loading_pct=loading_limit, voltage_min_pu=voltage_min, voltage_max_pu=voltage_max),
+        OfferModel(seed=offer_seed), rounds,
+    )  # fmt: skip
     elapsed_s = time.perf_counter() - t0
     summary = {"network": case.network.name, "start": start.isoformat(), "stress": stress_name,
                **rel.summary(), "time_s": round(elapsed_s, 3)}  # fmt: skip
@@ -180,9 +189,15 @@ def relieve_cmd(
         f"{summary['periods_requested']} periods requested, {summary['periods_relieved']} relieved, "
         f"{summary['periods_residual']} residual; {summary['accepted']} of {summary['offers']} offers accepted, "
         f"{summary['energy_mwh']:.2f} MWh, {summary['cost_eur']:.2f} EUR; max loading "
-        f"{summary['max_loading_before_pct']:.1f} % → {summary['max_loading_after_pct']:.1f} %; {elapsed_s:.2f} s; "
+        f"{summary['max_loading_before_pct']:.1f} % → {summary['max_loading_after_pct']:.1f} %; voltage "
+        f"{_band(summary, 'before')} → {_band(summary, 'after')} pu; {elapsed_s:.2f} s; "
         f"outputs in {out}: summary.json, days.csv, orders.csv"
     )
+
+
+def _band(summary: dict, when: str) -> str:
+    lo, hi = summary[f"min_voltage_{when}_pu"], summary[f"max_voltage_{when}_pu"]
+    return "n/a" if lo is None else f"{lo:.3f}–{hi:.3f}"
 
 
 def _checked_options(day: str, days: int, stress_name: str, extra: list | None = None) -> datetime:

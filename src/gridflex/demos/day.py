@@ -309,28 +309,24 @@ def _element_at(net: Any, bus: int) -> int:
 def _requests_and_network(
     feeder: _Feeder, series: Any, product: Product, day_k0: int, buses: np.ndarray
 ) -> tuple[list[FlexRequest], FlexNetwork, np.ndarray, str]:
-    """The DSO's FlexRequests (per overloaded branch and ISP of the window) and its FlexNetwork."""
+    """The DSO's FlexRequests (per element out of limits and ISP of the window) and its FlexNetwork."""
     from gridflex.grid.distribution.congestion import Limits
     from gridflex.grid.distribution.powerflow import PowerFlow
-    from gridflex.grid.distribution.relief import _network, overload_requests, rating_mw
+    from gridflex.grid.distribution.relief import grid_constraints, violated_periods
 
     net = feeder.net
     limits = Limits()
-    rating = rating_mw(net)
-    used = rating > 0
-    limit_mw = rating * (limits.loading_pct - limits.loading_margin_pct) / 100.0
     result = PowerFlow(net).run(series, angles=True)
-    flow_mw = result.branch_loading_pct / 100.0 * rating
-    over = (result.branch_loading_pct > limits.loading_pct) & used
-    over[:day_k0] = False  # the window only: the market round is for the rest of the day
-    names = [str(x) for x in net.branch_names()]
-    requests = overload_requests(over, flow_mw, limit_mw, names, product.product_id, "req", 5)
-    isps = np.flatnonzero(over.any(axis=1))
+    bad = violated_periods(net, result, limits)
+    bad[:day_k0] = False  # the window only: the market round is for the rest of the day
+    isps = np.flatnonzero(bad)
     if not len(isps):
         raise DataError("no overload in the day's window: nothing for the DSO to request")
-    worst = int(np.argmax(np.where(used, result.branch_loading_pct[isps].max(axis=0), -np.inf)))
-    network = _network(net, result, buses, isps, rating, used, limit_mw)
-    return requests, network, isps, names[worst]
+    constraints = grid_constraints(net, result, buses, isps, limits)
+    requests = constraints.requests(product.product_id, "req", 5)
+    names = [str(x) for x in net.branch_names()]
+    worst = int(np.argmax(result.branch_loading_pct[isps].max(axis=0)))
+    return requests, constraints.network(), isps, names[worst]
 
 
 def _pool_offers(

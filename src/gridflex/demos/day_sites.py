@@ -102,10 +102,8 @@ class LiveSites:
 
     def sample(self) -> None:
         now = self.clock.now().timestamp()
-        from gridflex.demos.s2 import _state
-
         for spec in self.config.sites:
-            kw = spec.base_kw + sum(_state(s)[0] for s in self.sims[spec.name]) / 1000.0
+            kw = spec.base_kw + sum(s.state()[0] for s in self.sims[spec.name]) / 1000.0
             self.samples[spec.name].append((now, kw))
 
     async def stop(self, cancel: bool = False) -> list[Any]:

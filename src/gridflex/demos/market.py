@@ -6,9 +6,9 @@ cleared, activated, metered, baselined and settled.
    overloads of one feeder in the evening (``gridflex.grid.distribution.forecast``).
 2. Requests: per overloaded branch and ISP of the evening run, a USEF FlexRequest (up) for the MW above
    its limit (less the 1 % margin the forecast keeps for non-linearity).
-3. Network: the sensitivity of every branch to injection at the aggregator's connection buses, from
-   the power-flow Jacobian (loading %/MW, converted to MW with each branch's rating), as a
-   :class:`FlexNetwork`: offers count only through their sensitivity.
+3. Network: the sensitivity of every branch and bus voltage to injection at the aggregator's
+   connection buses, from the power-flow Jacobian of each event ISP, as a :class:`FlexNetwork`
+   (``grid.distribution.relief.grid_constraints``): offers count only through their sensitivity.
 4. Portfolio: the aggregator controls the EVs and heat pumps the stress scenario added behind a few
    connection points (real SimBench EV and heat-pump profiles); it offers to curtail a share of the
    load it expects (its baseline) over the evening, pay as bid. One cheap pool sits outside the feeder:
@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gridflex.grid.distribution.relief import VOLTAGE_PREFIX, grid_constraints
 from gridflex.market.baselines import (
     AccuracyReport,
     BaselineSpec,
@@ -125,12 +126,6 @@ def _runs(periods: np.ndarray) -> list[np.ndarray]:
     return [r for r in np.split(periods, np.flatnonzero(np.diff(periods) != 1) + 1) if len(r)]
 
 
-def _rating_mw(net) -> np.ndarray:
-    """Branch ratings (lines then transformers) in MVA, read as MW: loading % × rating = flow."""
-    line = np.sqrt(3.0) * net.bus.vn_kv[net.line.from_bus] * net.line.max_i_ka
-    return np.concatenate([line, net.trafo.rating_mva]).astype(float)
-
-
 def _feeder(seed: int):
     """The stressed grid over history + event day, and its forecast on the event day."""
     from gridflex.grid.distribution import forecast, load_grid, stress
@@ -144,24 +139,6 @@ def _feeder(seed: int):
     pools_mw = stressed.p_mw - days.p_mw  # the EVs and heat pumps the scenario added: the aggregator's pools
     event = stressed.window(96 * HISTORY_DAYS, 96)
     return net, event, pools_mw, forecast(net, event)
-
-
-def _network(net, fc, buses: np.ndarray, event_isps: np.ndarray, margin_pct: float) -> FlexNetwork:
-    from gridflex.grid.distribution import PowerFlow, sensitivities
-
-    rating = _rating_mw(net)
-    res = PowerFlow(net).run(fc.series.window(int(event_isps[0]), len(event_isps)), angles=True)
-    # one matrix for the round (FlexNetwork has no per-ISP sensitivity): the mean over the event's ISPs
-    per_mw = sensitivities(net, res, buses).loading_pct_per_mw.mean(axis=0)  # branches × buses
-    used = rating > 0
-    return FlexNetwork(
-        nodes=[str(b) for b in net.bus.name[buses]],
-        elements=[str(n) for n in net.branch_names()[used]],
-        # injection = −consumption; loading % → MW of the branch's rating
-        sensitivity=(-per_mw[used] / 100.0 * rating[used, None]).round(6).tolist(),
-        base_flow_mw=(fc.result.branch_loading_pct[:, used].T / 100.0 * rating[used, None]).round(6).tolist(),
-        limit_mw=(rating[used] * (1.0 - margin_pct / 100.0)).round(6).tolist(),
-    )
 
 
 def run_market_demo(seed: int = 0) -> MarketDemo:
@@ -194,8 +171,12 @@ def run_market_demo(seed: int = 0) -> MarketDemo:
                   divisible=k % 2 == 0, min_activation_factor=0.5 if k % 2 == 0 else 1.0)
         for k, (i, m, p, c) in enumerate(zip(pools, meter_ids, offer_mw, prices, strict=True))
     ]  # fmt: skip
-    network = _network(net, fc, np.unique(net.load.bus[pools]), event_isps, fc.limits.loading_margin_pct)
-    requests = _requests(product, network, cp.violations, event_isps)
+    # the DSO's linear view at the forecast's operating points, one sensitivity block per event ISP
+    constraints = grid_constraints(net, fc.result, np.unique(net.load.bus[pools]), event_isps, fc.limits)
+    network = constraints.network()
+    # one request (up) per violated element of the congestion point and event ISP: its excess
+    point = np.isin(constraints.elements, [_element(v) for v in cp.violations])[:, None]
+    requests = constraints.requests(product.product_id, "req", 3, MAX_PRICE_EUR_PER_MWH, where=point)
     cleared = clear_local(product, requests, offers, network=network)
     accepted_mw = np.array([cleared.activation.get(o.offer_id, 0.0) * np.max(o.power_mw) for o in offers])
     # metering: the activated pools respond (the largest only partly), on top of the noisy load
@@ -214,6 +195,11 @@ def run_market_demo(seed: int = 0) -> MarketDemo:
     settlement = settle(doc, grid, meter_ids, baseline_kw, metered_kw)
     return MarketDemo(product, requests, offers, network, cleared, str(lead.name), event_isps, before_pct,
                       after_pct, delivered_pct, series_pct, checks, grid, meter_ids, metered_kw, baseline_kw, doc, settlement)  # fmt: skip
+
+
+def _element(v) -> str:
+    """The FlexNetwork element of a violation: the branch, or the voltage of the bus."""
+    return str(v.name) if v.quantity == "loading" else VOLTAGE_PREFIX + str(v.name)
 
 
 def _pools(net, feeder_buses: np.ndarray, evening_mw: np.ndarray) -> np.ndarray:
@@ -239,24 +225,6 @@ def _meters(true_kw: np.ndarray, grid: TimeGrid, on_event: np.ndarray, rng: np.r
     checks = [accuracy(baseline_kw, unflexed_kw, mask, "nominated (D-prognosis)"),
               accuracy(compute_baseline(unflexed_kw, LIKE_DAYS, inputs), unflexed_kw, mask, "X-of-Y 4/5 high")]  # fmt: skip
     return unflexed_kw, baseline_kw, checks
-
-
-def _requests(
-    product: Product, network: FlexNetwork, violations, event_isps: np.ndarray
-) -> list[FlexRequest]:
-    """One request (up) per overloaded branch of the congestion point and ISP: the MW above its limit."""
-    elements = {e: k for k, e in enumerate(network.elements)}
-    out = []
-    for v in violations:
-        e = elements[str(v.name)]
-        for t in np.intersect1d(v.periods, event_isps):
-            need_mw = network.base_flow_mw[e][t] - network.limit_mw[e]
-            if need_mw > 0:
-                out.append(FlexRequest(request_id=f"req-{v.name}-{t}", participant=DSO, product=product.product_id,
-                                       congestion_point=str(v.name), isp=int(t), direction=Direction.UP,
-                                       power_mw=float(np.ceil(need_mw * 1000) / 1000),
-                                       max_price_eur_per_mwh=MAX_PRICE_EUR_PER_MWH))  # fmt: skip
-    return out
 
 
 def _ac_check(net, event, fc, violations, pools: np.ndarray, accepted_mw: np.ndarray, event_isps: np.ndarray):

@@ -63,25 +63,6 @@ def _site(name: str, fuse_kw: float, base_kw: float, start: datetime, heat_kw: f
     })  # fmt: skip
 
 
-def _state(sim: Simulator) -> tuple[float, float | None]:
-    """(power W, state: fill level or None) of a simulator right now."""
-    now = sim.clock.now()
-    if sim.battery is not None:
-        return sim.battery.power(), sim.battery.fill_kwh
-    if sim.pv is not None:
-        return sim.pv.power_w, None
-    dev: Any = sim.device
-    fill = getattr(dev, "temp_c", None)
-    if fill is None:
-        fill = getattr(dev, "charged_kwh", None)
-    return float(dev.power_w(now)) if dev is not None else 0.0, fill
-
-
-def _fill_unit(sim: Simulator) -> str:
-    """The unit of :func:`_state`'s fill level: a heat pump's buffer in °C, stored energy in kWh."""
-    return "°C" if getattr(sim.device, "temp_c", None) is not None else "kWh"
-
-
 async def _run(speed: float, hours: float, sample_s: float) -> dict[str, Any]:
     clock = Clock(speed, start=DEMO_START, stops_for_planning=True)
     sites = {
@@ -127,7 +108,7 @@ async def _run(speed: float, hours: float, sample_s: float) -> dict[str, Any]:
             if now >= end or all(t.done() for t in tasks):
                 break
             for name, ss in sims.items():
-                samples[name].append((now, [_state(s) for s in ss]))
+                samples[name].append((now, [s.state() for s in ss]))
             await asyncio.sleep(sample_s)
         summaries = await asyncio.gather(*tasks, return_exceptions=True)
     finally:
@@ -171,7 +152,7 @@ async def _run(speed: float, hours: float, sample_s: float) -> dict[str, Any]:
             "imported_kwh": round(float(np.maximum(site_kw, 0).mean() * hours), 2) if times else 0.0,
             "devices": devs,
             "outcomes": outcomes,
-            "_units": [_fill_unit(s) for s in sims[name]],
+            "_units": [s.fill_unit for s in sims[name]],
             "_series": (times, power, site_kw, limit, [_states(samples[name], j) for j in range(len(kinds))]),
         }
     out["_frames"] = frames

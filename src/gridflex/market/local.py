@@ -130,6 +130,11 @@ class FlexNetwork(BaseModel):
     base_flow_mw: list[list[float]] = Field(description="elements × ISPs of the product: forecast flow.")
     limit_mw: list[float] = Field(description="Rating of every element (MW).")
 
+    def sensitivity_of(self, isp: int) -> np.ndarray:
+        """The matrix that holds in ``isp`` (elements × nodes): its block's, else ``sensitivity``."""
+        blk = next((b for b in self.sensitivity_blocks if isp in b.isps), None)
+        return np.asarray(self.sensitivity if blk is None else blk.sensitivity, dtype=float)
+
 
 class FlexOrder(BaseModel):
     """An accepted FlexOffer (USEF FlexOrder)."""

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gridflex.grid.distribution import flat_profiles, from_pandapower, run_power_flow
+from gridflex.errors import SolverError
+from gridflex.grid.distribution import PowerFlow, flat_profiles, from_pandapower, run_power_flow
 from gridflex.grid.distribution.convert import to_pandapower
 
 VOLTAGE_TOL_PU = 1e-4
@@ -158,3 +159,19 @@ def test_series_with_a_gap_is_refused_naming_the_element_and_period(lv):
     series.p_mw[2, 5] = np.nan
     with pytest.raises(ValidationError, match=rf"{series.names[5]}\.p_mw: not a number in period 2"):
         run_power_flow(lv.network, series)
+
+
+def test_tolerant_run_gives_nan_where_no_power_flow_converges(mv):
+    """Past the voltage collapse (500 MW at one MV bus) no power flow converges: an error naming the
+    network, or with ``tolerant`` NaN in that period and the others as solved alone."""
+    series = mv.profiles.series(mv.network, periods=3)
+    delta = np.zeros_like(series.p_mw)
+    delta[1, 0] = 500.0
+    pf = PowerFlow(mv.network)
+    with pytest.raises(SolverError, match=mv.network.name):
+        pf.run(series.with_changes(delta))
+    res = pf.run(series.with_changes(delta), tolerant=True)
+    alone = pf.run(series)
+    assert np.isnan(res.voltage_pu[1]).all() and np.isnan(res.branch_loading_pct[1]).all()
+    np.testing.assert_allclose(res.voltage_pu[[0, 2]], alone.voltage_pu[[0, 2]], atol=1e-9)
+    np.testing.assert_allclose(res.branch_loading_pct[[0, 2]], alone.branch_loading_pct[[0, 2]], atol=1e-6)

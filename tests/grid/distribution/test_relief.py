@@ -11,7 +11,14 @@ from typer.testing import CliRunner
 from gridflex.cli import app
 from gridflex.grid.distribution import Limits, PowerFlow, stress
 from gridflex.grid.distribution.congestion import find_violations
-from gridflex.grid.distribution.relief import OfferModel, generate_offers, relieve_by_market
+from gridflex.grid.distribution.relief import (
+    VOLTAGE_PREFIX,
+    OfferModel,
+    generate_offers,
+    grid_constraints,
+    relieve_by_market,
+    violated_periods,
+)
 from gridflex.grid.distribution.stress import SUMMER, WINTER
 
 DAYS = 3  # 2016-01-27..29: the hardest winter days of the shipped MV grid (peaks 162-171 %)
@@ -100,6 +107,7 @@ def test_cli_writes_summary_days_and_orders(tmp_path):
         (["mv-semiurb", "--rounds", "0"], "--rounds"),
         (["mv-semiurb", "--stress", "hot"], "--stress"),
         (["mv-semiurb", "--day", "2019-01-01"], "not a period of the profiles"),
+        (["mv-semiurb", "--voltage-min", "1.1", "--voltage-max", "1.0"], "--voltage-max"),
     ],
 )
 def test_cli_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
@@ -116,3 +124,75 @@ def test_summer_reverse_flow_is_relieved_by_pv_curtailment(mv):
     s = rel.summary()
     assert s["periods_requested"] > 0 and s["periods_residual"] <= 0.01 * s["periods_requested"]
     assert {o["direction"] for d in rel.days for o in d.orders} == {"down"}  # less PV into the grid
+
+
+# A DSO's planning band for its MV grid (±5 %, leaving the rest of EN 50160's ±10 % to LV); loading
+# limits out of reach, so that voltage alone is requested.
+VOLTAGE_ONLY = {
+    "summer": Limits(loading_pct=300.0, voltage_max_pu=1.05),
+    "winter": Limits(loading_pct=300.0, voltage_min_pu=0.95),
+}
+
+
+@pytest.mark.parametrize(("season", "start", "scenario", "direction"), [
+    ("summer", datetime(2016, 6, 21), SUMMER, "down"),  # over-voltage: less PV into the grid
+    ("winter", datetime(2016, 1, 28), WINTER, "up"),  # under-voltage: less consumption
+])  # fmt: skip
+def test_voltage_violations_are_requested_cleared_and_relieved(mv, season, start, scenario, direction):
+    net, limits = mv.network, VOLTAGE_ONLY[season]
+    series = stress(net, mv.profiles.series(net, start=start, periods=96), scenario)
+    pf = PowerFlow(net)
+    before = pf.run(series, angles=True)
+    isps = np.flatnonzero(violated_periods(net, before, limits))
+    assert len(isps) >= 5
+    requests = grid_constraints(net, before, np.unique(net.element_bus()), isps, limits).requests("p", "r", 4)
+    assert requests and all(r.congestion_point.startswith(VOLTAGE_PREFIX) for r in requests)
+    assert {r.direction.value for r in requests} == {direction}
+    rel = relieve_by_market(net, series, limits=limits, pf=pf)
+    s = rel.summary()
+    assert (
+        s["periods_requested"] == len(isps) and s["periods_residual"] == 0 and s["unrequested_periods"] == 0
+    )
+    assert {o["direction"] for d in rel.days for o in d.orders} == {direction}
+    # an independent AC power flow of the relieved series: every voltage within the band
+    v = pf.run(rel.relieved).voltage_pu
+    assert np.nanmin(v) >= limits.voltage_min_pu and np.nanmax(v) <= limits.voltage_max_pu
+
+
+def test_a_voltage_element_moves_as_the_ac_power_flow_in_mw_equivalent(mv):
+    """The element's flow is (V − the middle of the band) in MW-equivalent: its sensitivity block predicts
+    the AC change of a small injection within 2 %, and its limit is the half band less the margin."""
+    net, limits = mv.network, Limits(voltage_min_pu=0.95)
+    series = stress(net, mv.profiles.series(net, start=datetime(2016, 1, 28, 19, 30), periods=4), WINTER)
+    pf = PowerFlow(net)
+    res = pf.run(series, angles=True)
+    buses = np.unique(net.element_bus())
+    gc = grid_constraints(net, res, buses, np.arange(4), limits)
+    low = np.flatnonzero((gc.quantity == "voltage") & gc.over[:, 2])  # under-voltage in ISP 2
+    assert len(low)
+    e = int(low[0])
+    bus = int(np.flatnonzero(net.bus.name == gc.elements[e].removeprefix(VOLTAGE_PREFIX))[0])
+    mw_per_pu = gc.limit[e] / ((limits.voltage_max_pu - limits.voltage_min_pu) / 2 - limits.voltage_margin_pu)
+    middle = (limits.voltage_max_pu + limits.voltage_min_pu) / 2  # 1.025: the band may be asymmetric
+    assert gc.base[e, 2] == pytest.approx((res.voltage_pu[2, bus] - middle) * mw_per_pu)
+    node = int(np.argmax(np.abs(gc.sensitivity[2, e])))
+    element = int(np.flatnonzero(net.element_bus() == buses[node])[0])
+    delta = np.zeros_like(series.p_mw)
+    delta[:, element] = -0.05  # 50 kW less consumption: injection
+    moved = pf.run(series.with_changes(delta)).voltage_pu[2, bus]
+    assert (moved - res.voltage_pu[2, bus]) * mw_per_pu == pytest.approx(
+        gc.sensitivity[2, e, node] * 0.05, rel=0.02
+    )
+    assert gc.sensitivity[2, e, node] == pytest.approx(
+        1.0, abs=0.2
+    )  # MW-equivalent at the strongest node, near 1
+
+
+def test_cli_trades_voltage_in_a_narrower_band(tmp_path):
+    res = CliRunner().invoke(app, ["grid", "relieve", "mv-semiurb", "--day", "2016-06-21", "--stress", "summer",
+                                   "--loading-limit", "300", "--voltage-max", "1.05", "--out", str(tmp_path)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert s["periods_requested"] > 0 and s["periods_residual"] == 0
+    assert s["max_voltage_before_pu"] > 1.05 >= s["max_voltage_after_pu"]
+    assert "voltage" in res.output

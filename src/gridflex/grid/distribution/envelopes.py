@@ -9,11 +9,14 @@ connections (two connections using their whole envelope at once can break a limi
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
+from gridflex.errors import Problem, ValidationError
 from gridflex.grid.distribution.congestion import Limits, bound_change
 from gridflex.grid.distribution.model import DistributionNetwork
 from gridflex.grid.distribution.powerflow import PowerFlow, PowerFlowResult
@@ -21,6 +24,7 @@ from gridflex.grid.distribution.profiles import ElementSeries
 from gridflex.grid.distribution.sensitivity import Sensitivities
 
 ENVELOPE_CAP_MW = 1e3  # "no limit in reach": JSON-friendly instead of infinity
+MAX_LIMIT_KW = 1e6  # the largest congestion limit a CEM accepts (gridflex.s2.admin.MAX_LIMIT_KW)
 
 
 @dataclass
@@ -49,6 +53,51 @@ class OperatingEnvelopes:
                 for c, name in enumerate(self.connection_names)
             },
         }
+
+    def congestion_limit(
+        self, connection: str, planned_import_kw: np.ndarray | None = None, share: float = 1.0
+    ) -> dict[str, Any]:
+        """The envelope of connection bus ``connection`` as the congestion limits of a site's CEM behind
+        it: one ``set_congestion_limit`` command of the CEM's ``/admin`` WebSocket (JSON-ready; without
+        ``action``, the keyword arguments of ``CEM.set_congestion_limit``), kW per period from
+        ``start``.
+
+        With ``planned_import_kw`` (the site's plan, kW per period, + = import), the site may move
+        ``share`` of the bus's room: import at most plan + share × (import limit − forecast), export at
+        most −plan + share × (export limit + forecast); a bus over its limits gives a cap below the
+        plan: the site must move that far. Without a plan: ``share`` × the bus's own envelope. Caps
+        are ≥ 0 (a CEM cannot be told to export); a side with no limit in reach is ``None``.
+        """
+        problems = []
+        hit = np.flatnonzero(self.connection_names.astype(str) == connection)
+        if not len(hit):
+            problems.append(Problem(connection, "connection", "not a connection bus of these envelopes"))
+        if not (isinstance(share, int | float) and 0 < share <= 1):
+            problems.append(Problem(connection, "share", f"in (0, 1], got {share!r}"))
+        n = len(self.forecast_mw)
+        plan = None if planned_import_kw is None else np.asarray(planned_import_kw, dtype=float)
+        if plan is not None and (plan.shape != (n,) or not np.isfinite(plan).all()):
+            problems.append(
+                Problem(connection, "planned_import_kw", f"{n} finite values expected, one per period")
+            )
+        if problems:
+            raise ValidationError("operating envelope", problems)
+        c = int(hit[0])
+        imp, exp, fc = (a[:, c] * 1e3 for a in (self.import_limit_mw, self.export_limit_mw, self.forecast_mw))
+        free_imp, free_exp = imp >= ENVELOPE_CAP_MW * 1e3, exp >= ENVELOPE_CAP_MW * 1e3
+        if plan is None:
+            cap_imp, cap_exp = share * imp, share * exp
+        else:
+            cap_imp, cap_exp = plan + share * (imp - fc), -plan + share * (exp + fc)
+
+        def side(cap: np.ndarray, free: np.ndarray) -> list[float] | None:
+            if free.all():
+                return None
+            return np.round(np.clip(np.where(free, MAX_LIMIT_KW, cap), 0.0, MAX_LIMIT_KW), 3).tolist()
+
+        start = self.start if self.start.tzinfo is not None else self.start.replace(tzinfo=UTC)
+        return {"action": "set_congestion_limit", "import_kw": side(cap_imp, free_imp),
+                "export_kw": side(cap_exp, free_exp), "start": start.isoformat(), "step_s": self.step_min * 60}  # fmt: skip
 
 
 def operating_envelopes(
@@ -127,10 +176,23 @@ def _secant(
     q = np.tile(series.q_mvar, (n_c, 1))
     rows = np.arange(n_c * n_t)
     cols = np.repeat(element, n_t)
-    for _ in range(passes):
+    for k in range(passes + 8):
         trial = p.copy()
         trial[rows, cols] += np.where(reach, m, 0.0)
-        h1 = _excess(pf.run(ElementSeries(series.start, series.step_min, series.names, trial, q)), limits)
+        # NaN where the move lies past the voltage collapse (a linear envelope of tens of MW at one
+        # bus can): no power flow converges there
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows
+            h1 = _excess(
+                pf.run(ElementSeries(series.start, series.step_min, series.names, trial, q), tolerant=True),
+                limits,
+            )
+        lost = reach & ~np.isfinite(h1)
+        if k >= passes and not lost.any():
+            break
+        m = np.where(lost, m / 2, m)  # the limit lies before: come back halfway
+        if k >= passes:
+            continue  # the last secant step is made: only bring the lost ones back
         ok = reach & np.isfinite(h1) & (np.abs(h1 - h0) > 1e-12)
         m = np.where(ok, m * (0 - h0) / np.where(ok, h1 - h0, 1.0), m)  # secant through (0, h0), (m, h1)
     return m.reshape(n_c, n_t).T

@@ -22,7 +22,7 @@ from power_grid_model import (
     PowerGridModel,
     initialize_array,
 )
-from power_grid_model.errors import PowerGridError
+from power_grid_model.errors import PowerGridBatchError, PowerGridError
 
 from gridflex.errors import NetworkError, Problem, SolverError, ValidationError
 from gridflex.grid.distribution.model import DistributionNetwork, energized_buses
@@ -139,7 +139,9 @@ class PowerFlow:
         )
         self._line_max_a = net.line.max_i_ka * 1e3
 
-    def _solve(self, update: dict[Any, Any], outputs: dict[Any, Any]) -> dict[Any, Any]:
+    def _solve(
+        self, update: dict[Any, Any], outputs: dict[Any, Any], tolerant: bool = False
+    ) -> dict[Any, Any]:
         # The iterative current method reuses one factorised admittance matrix for every period: 25-30 %
         # faster than Newton-Raphson on SimBench feeders, and it converges to the same solution (1e-12
         # pu apart at this tolerance). Heavily loaded periods can defeat it: Newton-Raphson then.
@@ -149,13 +151,38 @@ class PowerFlow:
             pass
         try:
             return _solve_with(self.model, CalculationMethod.newton_raphson, self.threads, update, outputs)
+        except PowerGridBatchError as exc:
+            if not tolerant or not len(exc.succeeded_scenarios):
+                raise SolverError(
+                    f"power flow of {self.net.name} failed: {exc}".splitlines()[0], "power-grid-model"
+                ) from None
+            failed = exc.failed_scenarios
         except PowerGridError as exc:
             raise SolverError(
                 f"power flow of {self.net.name} failed: {exc}".splitlines()[0], "power-grid-model"
             ) from None
+        # the scenarios that converge, again; NaN for the others
+        ok = np.setdiff1d(np.arange(next(iter(update[ComponentType.sym_load].values())).shape[0]), failed)
+        sub = {c: {k: v[ok] for k, v in fields.items()} for c, fields in update.items()}
+        try:
+            part = _solve_with(self.model, CalculationMethod.newton_raphson, self.threads, sub, outputs)
+        except PowerGridError as exc:
+            raise SolverError(
+                f"power flow of {self.net.name} failed: {exc}".splitlines()[0], "power-grid-model"
+            ) from None
+        n = len(ok) + len(failed)
+        out: dict[Any, Any] = {}
+        for comp, columns in part.items():  # columnar: attribute → (scenarios, components)
+            out[comp] = {}
+            for name, values in columns.items():
+                full = np.full((n, *values.shape[1:]), np.nan)
+                full[ok] = values
+                out[comp][name] = full
+        return out
 
-    def run(self, series: ElementSeries, angles: bool = False) -> PowerFlowResult:
-        """Voltages and loadings for every period of ``series``."""
+    def run(self, series: ElementSeries, angles: bool = False, tolerant: bool = False) -> PowerFlowResult:
+        """Voltages and loadings for every period of ``series``; ``tolerant``: NaN in the periods where
+        no power flow converges (beyond the voltage collapse) instead of a :class:`SolverError`."""
         _check_series(self.net, series)
         n = series.periods
         v = np.empty((n, len(self.net.bus)))
@@ -178,7 +205,7 @@ class PowerFlow:
                     "q_specified": np.ascontiguousarray(series.q_mvar[sl] * 1e6),
                 }
             }
-            out = self._solve(update, outputs)
+            out = self._solve(update, outputs, tolerant)
             v[sl] = out[ComponentType.node]["u_pu"]
             if a is not None:
                 a[sl] = out[ComponentType.node]["u_angle"]

@@ -3,18 +3,17 @@ AC re-check, day by day over a horizon (a day, a week, a stressed year).
 
 Per day, in up to ``rounds`` rounds:
 
-1. AC power flow of the day; every branch above its limit (less the forecast's loading margin) asks,
-   per period, for the MW above that limit: one FlexRequest per branch and period (USEF, pay as bid).
+1. AC power flow of the day: the periods with a branch above its loading limit or a bus voltage
+   outside the band are requested.
 2. Offers (:func:`generate_offers`, or the caller's): per connection element (load, PV, storage) and
    direction, at its bus, for the requested periods of the round.
-3. A :class:`FlexNetwork` from the sensitivities of the round (loading %/MW at every offering bus,
-   mean over the requested periods, converted to MW with each branch's rating) and ``clear_local``.
+3. :func:`grid_constraints` at the round's operating points: every branch (MW of its rating) and
+   bus voltage (MW-equivalent) as an element of a :class:`FlexNetwork`, with one sensitivity block
+   per requested ISP (the Jacobian of that ISP). One FlexRequest per element out of limits and ISP,
+   for its excess over the limit less the margin (USEF, pay as bid); ``clear_local``.
 4. The accepted activations change the consumption of the offering elements only; the AC power flow
    checks the result. What is still violated in requested periods is asked again in the next round
    (the linearisation misses a little on large overloads), from what the offers have left.
-
-Only loading violations are requested: ``FlexNetwork`` limits flows. Voltage violations are reported
-(``unrequested_periods``), not traded.
 
 Signs: power positive = consumption; flexibility **up** = more power into the grid.
 """
@@ -31,7 +30,14 @@ from gridflex.grid.distribution.model import ELEMENT_KINDS, DistributionNetwork
 from gridflex.grid.distribution.powerflow import PowerFlow, PowerFlowResult
 from gridflex.grid.distribution.profiles import ElementSeries
 from gridflex.grid.distribution.sensitivity import sensitivities
-from gridflex.market.local import Direction, FlexNetwork, FlexOffer, FlexRequest, clear_local
+from gridflex.market.local import (
+    Direction,
+    FlexNetwork,
+    FlexOffer,
+    FlexRequest,
+    SensitivityBlock,
+    clear_local,
+)
 from gridflex.market.products import Product
 
 DSO, AGGREGATOR = "dso", "aggregator"
@@ -71,19 +77,115 @@ class OfferPool:
     min_activation_factor: np.ndarray
 
 
-def overload_requests(
-    over: np.ndarray, flow_mw: np.ndarray, limit_mw: np.ndarray, names: list[str], product_id: str,
-    prefix: str, decimals: int,
-) -> list[FlexRequest]:  # fmt: skip
-    """The DSO's up requests: one per overloaded (ISP, branch) of ``over``, for the excess flow over
-    its limit rounded up to ``decimals`` decimals of a MW, at the DSO's price cap."""
-    return [
-        FlexRequest(request_id=f"{prefix}-{names[k]}-{t}", participant=DSO, product=product_id,
-                    congestion_point=names[k], isp=int(t), direction=Direction.UP,
-                    power_mw=float(np.ceil((flow_mw[t, k] - limit_mw[k]) * 10.0**decimals) / 10.0**decimals),
-                    max_price_eur_per_mwh=MAX_PRICE_EUR_PER_MWH)
-        for t, k in zip(*np.nonzero(over), strict=True)
-    ]  # fmt: skip
+VOLTAGE_PREFIX = "V "  # a voltage element of the FlexNetwork: "V <bus name>"
+
+
+@dataclass
+class GridConstraints:
+    """The DSO's linear view of its grid for one clearing: every branch loading and bus voltage as an
+    element of a :class:`FlexNetwork`, with per-ISP sensitivities at the AC operating point.
+
+    Branches count in MW of their rating (loading % × rating / 100), within ``loading_pct`` less its
+    margin. A bus voltage counts as its distance from the middle of the band, in **MW-equivalent**:
+    pu divided by the strongest sensitivity of that voltage to injection at the network's nodes, so a
+    voltage request asks for the MW of injection (up) or withdrawal (down) at the most effective
+    node; its limit is the half band less the voltage margin. Elements: branches, then voltages.
+    """
+
+    elements: list[str]
+    nodes: list[str]
+    quantity: np.ndarray  # "loading" or "voltage", per element
+    base: np.ndarray  # (elements, ISPs of the horizon): forecast flow, MW or MW-equivalent
+    limit: np.ndarray  # (elements,): the limit less the margin
+    over: np.ndarray  # (elements, ISPs): out of limits (the limit itself, without margin)
+    isps: np.ndarray  # ISPs with their own sensitivity block
+    sensitivity: np.ndarray  # (len(isps), elements, nodes): flow change per MW injected
+
+    def network(self) -> FlexNetwork:
+        """The :class:`FlexNetwork`: one sensitivity block per ISP of ``isps``; their mean elsewhere."""
+        mean = (
+            self.sensitivity.mean(axis=0)
+            if len(self.isps)
+            else np.zeros((len(self.elements), len(self.nodes)))
+        )
+        return FlexNetwork(
+            nodes=self.nodes, elements=self.elements, sensitivity=mean.tolist(),
+            sensitivity_blocks=[SensitivityBlock(isps=[int(t)], sensitivity=m.tolist())
+                                for t, m in zip(self.isps, self.sensitivity, strict=True)],
+            base_flow_mw=self.base.tolist(), limit_mw=self.limit.tolist(),
+        )  # fmt: skip
+
+    def requests(
+        self, product_id: str, prefix: str, decimals: int,
+        max_price_eur_per_mwh: float = MAX_PRICE_EUR_PER_MWH, where: np.ndarray | None = None,
+    ) -> list[FlexRequest]:  # fmt: skip
+        """The DSO's requests: one per element out of limits (``over``, and ``where`` if given: elements ×
+        ISPs) in an ISP with a block, for its excess over the limit less the margin, rounded up to
+        ``decimals`` decimals of a MW, at most ``max_price_eur_per_mwh``. Its direction is the one
+        that relieves it: up where more injection at the nodes lowers the excess (an overload fed
+        from upstream, an under-voltage), down where it raises it (a reverse flow, an over-voltage)."""
+        over = self.over[:, self.isps] if where is None else (self.over & where)[:, self.isps]
+        scale = 10.0**decimals
+        out = []
+        for k, e in zip(*np.nonzero(over.T), strict=True):
+            t = int(self.isps[k])
+            need = float(np.ceil((abs(self.base[e, t]) - self.limit[e]) * scale) / scale)
+            if need <= 0:
+                continue
+            relief = -np.sign(self.base[e, t]) * self.sensitivity[k, e].sum()  # per MW injected everywhere
+            out.append(FlexRequest(
+                request_id=f"{prefix}-{self.elements[e]}-{t}", participant=DSO, product=product_id,
+                congestion_point=self.elements[e], isp=t, direction=Direction.UP if relief >= 0 else Direction.DOWN,
+                power_mw=need, max_price_eur_per_mwh=max_price_eur_per_mwh))  # fmt: skip
+        return out
+
+
+def grid_constraints(
+    net: DistributionNetwork,
+    result: PowerFlowResult,
+    buses: np.ndarray,
+    isps: np.ndarray,
+    limits: Limits | None = None,
+) -> GridConstraints:
+    """:class:`GridConstraints` of ``net`` at the operating points of ``result`` (the product's horizon,
+    with angles), with nodes at ``buses`` and a sensitivity block per ISP of ``isps``."""
+    limits = limits or Limits()
+    isps = np.asarray(isps, dtype=np.int64)
+    buses = np.asarray(buses, dtype=np.int64)
+    rating = rating_mw(net)
+    used = np.flatnonzero(rating > 0)
+    loading = result.branch_loading_pct
+    sub = replace(
+        result,
+        voltage_pu=result.voltage_pu[isps],
+        angle_rad=None if result.angle_rad is None else result.angle_rad[isps],
+        line_loading_pct=result.line_loading_pct[isps],
+        trafo_loading_pct=result.trafo_loading_pct[isps],
+    )
+    sens = sensitivities(net, sub, buses)  # per MW of consumption: injection is its opposite
+    s_l = -sens.loading_pct_per_mw[:, used] / 100.0 * rating[used, None]
+    # voltages: every live bus that injection at the nodes moves (not the slack)
+    dv = -np.nan_to_num(sens.voltage_pu_per_mw)  # (ISPs, buses, nodes), pu per MW injected
+    strongest = np.abs(dv).mean(axis=0).max(axis=1, initial=0.0)  # pu per MW at the most effective node
+    live = np.isfinite(result.voltage_pu).all(axis=0)
+    vbus = np.flatnonzero(live & (strongest > 1e-9))
+    mw_per_pu = 1.0 / strongest[vbus]
+    middle = (limits.voltage_max_pu + limits.voltage_min_pu) / 2.0
+    half = (limits.voltage_max_pu - limits.voltage_min_pu) / 2.0
+    v = result.voltage_pu[:, vbus]
+    with np.errstate(invalid="ignore"):
+        v_over = (v < limits.voltage_min_pu) | (v > limits.voltage_max_pu)
+    return GridConstraints(
+        elements=[str(n) for n in net.branch_names()[used]] + [VOLTAGE_PREFIX + str(b) for b in net.bus.name[vbus]],
+        nodes=[str(b) for b in net.bus.name[buses]],
+        quantity=np.array(["loading"] * len(used) + ["voltage"] * len(vbus)),
+        base=np.concatenate([(loading[:, used] / 100.0 * rating[used]).T, ((v - middle) * mw_per_pu).T]),
+        limit=np.concatenate([rating[used] * (limits.loading_pct - limits.loading_margin_pct) / 100.0,
+                              (half - limits.voltage_margin_pu) * mw_per_pu]),
+        over=np.concatenate([(loading[:, used] > limits.loading_pct).T, v_over.T]),
+        isps=isps,
+        sensitivity=np.concatenate([s_l, dv[:, vbus] * mw_per_pu[None, :, None]], axis=1),
+    )  # fmt: skip
 
 
 def generate_offers(
@@ -133,8 +235,8 @@ class DayRelief:
 
     start: str
     periods_requested: np.ndarray  # period indices with a request (any round)
-    periods_residual: np.ndarray  # requested periods still violated (loading) after relief
-    unrequested_periods: np.ndarray  # periods with other violations after relief (voltage, new ones)
+    periods_residual: np.ndarray  # requested periods still violated (loading or voltage) after relief
+    unrequested_periods: np.ndarray  # periods violated after relief that no round requested (new ones)
     requests: int
     offers: int
     accepted: int
@@ -142,6 +244,8 @@ class DayRelief:
     cost_eur: float
     max_loading_before_pct: float
     max_loading_after_pct: float
+    voltage_before_pu: tuple[float, float]  # lowest and highest bus voltage
+    voltage_after_pu: tuple[float, float]
     rounds: int  # clearing rounds run (0: nothing to request, or no offer)
     delta_p_mw: np.ndarray  # periods × elements: change of consumption by the activations
     orders: list[dict] = field(default_factory=list)  # accepted offers: id, element, factor, MWh, EUR
@@ -174,7 +278,18 @@ class Relief:
                 max((d.max_loading_before_pct for d in self.days), default=0.0), 2
             ),
             "max_loading_after_pct": round(max((d.max_loading_after_pct for d in self.days), default=0.0), 2),
+            "min_voltage_before_pu": _extreme(self.days, "voltage_before_pu", 0),
+            "min_voltage_after_pu": _extreme(self.days, "voltage_after_pu", 0),
+            "max_voltage_before_pu": _extreme(self.days, "voltage_before_pu", 1),
+            "max_voltage_after_pu": _extreme(self.days, "voltage_after_pu", 1),
         }
+
+
+def _extreme(days: list[DayRelief], attr: str, which: int) -> float | None:
+    values = [getattr(d, attr)[which] for d in days if np.isfinite(getattr(d, attr)[which])]
+    if not values:
+        return None
+    return round(float(min(values) if which == 0 else max(values)), 4)
 
 
 def rating_mw(net: DistributionNetwork) -> np.ndarray:
@@ -207,10 +322,6 @@ def relieve_by_market(
 def _relieve_day(
     net: DistributionNetwork, day: ElementSeries, limits: Limits, pool: OfferPool, rounds: int, pf: PowerFlow
 ) -> DayRelief:
-    rating = rating_mw(net)
-    used = rating > 0
-    limit_mw = rating * (limits.loading_pct - limits.loading_margin_pct) / 100.0
-    names = [str(n) for n in net.branch_names()]
     bus_of = net.element_bus()
     product = Product.model_validate(dict(
         product_id=f"LF-{net.name}-{day.start:%Y-%m-%dT%H%M}", kind="local_flex", isp_s=day.step_min * 60,
@@ -223,22 +334,22 @@ def _relieve_day(
     orders: list[dict] = []
     result = pf.run(day, angles=True)
     before = float(result.branch_loading_pct.max(initial=0.0))
+    v_before = _voltage_range(result)
     cleared_rounds = 0
     for r in range(1, rounds + 1):
-        flow_mw = result.branch_loading_pct / 100.0 * rating
-        # a violation asks for relief down to the limit less the margin (the nonlinearity's reserve)
-        over = (result.branch_loading_pct > limits.loading_pct) & used
-        isps = np.flatnonzero(over.any(axis=1))
+        # a violation (loading or voltage) asks for relief down to the limit less the margin
+        isps = np.flatnonzero(violated_periods(net, result, limits))
         if not len(isps):
             break
         requested.update(int(t) for t in isps)
-        requests = overload_requests(over, flow_mw, limit_mw, names, product.product_id, f"r{r}", 4)
         offers, rows = _offers(pool, left, isps, net, product.product_id, r)
-        n_req, n_off = n_req + len(requests), n_off + len(offers)
+        n_off += len(offers)
         if not offers:
             break
-        buses = np.unique(bus_of[pool.element[rows]])
-        network = _network(net, result, buses, isps, rating, used, limit_mw)
+        constraints = grid_constraints(net, result, np.unique(bus_of[pool.element[rows]]), isps, limits)
+        requests = constraints.requests(product.product_id, f"r{r}", 4)
+        n_req += len(requests)
+        network = constraints.network()
         cleared = clear_local(product, requests, offers, network=network)
         cleared_rounds += 1
         for o, k in zip(offers, rows, strict=True):
@@ -255,18 +366,14 @@ def _relieve_day(
                            "price_eur_per_mwh": o.price_eur_per_mwh, "energy_mwh": order.energy_mwh,
                            "cost_eur": order.cost_eur})  # fmt: skip
         result = pf.run(day.with_changes(delta), angles=True)
-    after = find_violations(net, result, limits)
-    bad_loading = np.zeros(day.periods, dtype=bool)
-    bad_other = np.zeros(day.periods, dtype=bool)
+    bad = violated_periods(net, result, limits)
     req_mask = np.zeros(day.periods, dtype=bool)
     req_mask[list(requested)] = True
-    for v in after:
-        (bad_loading if v.quantity == "loading" else bad_other)[v.periods] = True
     return DayRelief(
         start=day.start.isoformat(),
         periods_requested=np.flatnonzero(req_mask),
-        periods_residual=np.flatnonzero(req_mask & bad_loading),
-        unrequested_periods=np.flatnonzero(bad_other | (bad_loading & ~req_mask)),
+        periods_residual=np.flatnonzero(req_mask & bad),
+        unrequested_periods=np.flatnonzero(bad & ~req_mask),
         requests=n_req,
         offers=n_off,
         accepted=len(orders),
@@ -274,10 +381,25 @@ def _relieve_day(
         cost_eur=float(sum(o["cost_eur"] for o in orders)),
         max_loading_before_pct=before,
         max_loading_after_pct=float(result.branch_loading_pct.max(initial=0.0)),
+        voltage_before_pu=v_before,
+        voltage_after_pu=_voltage_range(result),
         rounds=cleared_rounds,
         delta_p_mw=delta,
         orders=orders,
     )
+
+
+def violated_periods(net: DistributionNetwork, result: PowerFlowResult, limits: Limits) -> np.ndarray:
+    """Per period: is any loading or voltage out of ``limits`` (without margins)?"""
+    bad = np.zeros(result.periods, dtype=bool)
+    for v in find_violations(net, result, limits):
+        bad[v.periods] = True
+    return bad
+
+
+def _voltage_range(result: PowerFlowResult) -> tuple[float, float]:
+    v = result.voltage_pu
+    return (float(np.nanmin(v)), float(np.nanmax(v))) if np.isfinite(v).any() else (np.nan, np.nan)
 
 
 def _offers(
@@ -302,31 +424,3 @@ def _offers(
             min_activation_factor=maf))  # fmt: skip
         rows.append(k)
     return offers, np.asarray(rows, dtype=np.int64)
-
-
-def _network(
-    net: DistributionNetwork,
-    result: PowerFlowResult,
-    buses: np.ndarray,
-    isps: np.ndarray,
-    rating: np.ndarray,
-    used: np.ndarray,
-    limit_mw: np.ndarray,
-) -> FlexNetwork:
-    """The round's FlexNetwork: one sensitivity matrix (the mean over the requested periods)."""
-    sub = replace(
-        result,
-        voltage_pu=result.voltage_pu[isps],
-        angle_rad=None if result.angle_rad is None else result.angle_rad[isps],
-        line_loading_pct=result.line_loading_pct[isps],
-        trafo_loading_pct=result.trafo_loading_pct[isps],
-    )
-    per_mw = sensitivities(net, sub, buses).loading_pct_per_mw.mean(axis=0)  # branches × buses
-    return FlexNetwork(
-        nodes=[str(b) for b in net.bus.name[buses]],
-        elements=[str(n) for n in net.branch_names()[used]],
-        # injection = −consumption; loading % → MW of the branch's rating
-        sensitivity=(-per_mw[used] / 100.0 * rating[used, None]).tolist(),
-        base_flow_mw=(result.branch_loading_pct[:, used].T / 100.0 * rating[used, None]).tolist(),
-        limit_mw=limit_mw[used].tolist(),
-    )

@@ -457,6 +457,24 @@ class Simulator:
         self._lock = asyncio.Lock()  # one report at a time; no report while other types are offered
         self._started: datetime | None = None
 
+    def state(self) -> tuple[float, float | None]:
+        """(power W, + = consumption, and the fill level or None) of the device right now: a
+        battery's or an EV's stored energy in kWh, a heat pump's buffer in °C (``fill_unit``)."""
+        if self.battery is not None:
+            return self.battery.power(), self.battery.fill_kwh
+        if self.pv is not None:
+            return self.pv.power_w, None
+        dev: Any = self.device
+        fill = getattr(dev, "temp_c", None)
+        if fill is None:
+            fill = getattr(dev, "charged_kwh", None)
+        return float(dev.power_w(self.clock.now())) if dev is not None else 0.0, fill
+
+    @property
+    def fill_unit(self) -> str:
+        """The unit of :meth:`state`'s fill level: a heat pump's buffer in °C, stored energy in kWh."""
+        return "°C" if getattr(self.device, "temp_c", None) is not None else "kWh"
+
     # ---- control-type activation ---------------------------------------------------------------
     async def activate_battery(self, conn: S2AsyncConnection) -> None:
         b = self.battery
