@@ -10,6 +10,7 @@ Vectorized, in blocks of meters: meter data is viewed as a cube (meters × days 
 added once and dropped once, whatever Y); X-of-Y ranks the Y candidates per meter by their mean
 load (over a window of the day, or the whole day) with a sort over the small last axis, then
 gathers only the ``min(x, y − x)`` days it keeps (summed) or drops (taken off the window sum).
+The cube and the result move between periods and days by runs of slices (``calendar.runs``).
 """
 
 from __future__ import annotations
