@@ -358,9 +358,9 @@ def _cover(seed: int, n: int = 14, rows: int = 4) -> tuple[Model, VarBlock]:
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(0, 2**31))
-def test_lp_first_reaches_the_optimum_of_one_solve(seed: int) -> None:
-    staged = _cover(seed)[0].solve_lp_first(mip_rel_gap=0.0)
+@given(st.integers(0, 2**31), st.sampled_from([0.0, 0.03, 1.0]))
+def test_lp_first_reaches_the_optimum_of_one_solve(seed: int, share: float) -> None:
+    staged = _cover(seed)[0].solve_lp_first(mip_rel_gap=0.0, near_share=share)  # 1.0: one solve
     direct = _cover(seed)[0].solve(mip_rel_gap=0.0)
     assert staged.is_mip and staged.status == "optimal"
     assert staged.objective == pytest.approx(direct.objective, rel=1e-7, abs=1e-5)  # HiGHS tolerances

@@ -336,7 +336,8 @@ class Model:
         2. The MILP over the integer columns the relaxation uses or nearly would (reduced cost at most
            ``near_share`` of the LP objective), the others held at their lower bound: a small MILP whose
            optimum is a good incumbent. Meant for models that stay feasible so (slack columns); when
-           this one is not, the step is skipped.
+           this one is not, the step is skipped. When it would keep more than half of the integer
+           columns, the MILP is solved once, as by :meth:`solve`.
         3. The whole MILP from that incumbent, without HiGHS' primal heuristics: the search is done,
            the proof of the gap remains. Its status and gap are the result's.
 
@@ -363,15 +364,19 @@ class Model:
         h = self._highs
         assert h is not None  # built by the relaxation
         start = None
-        if hold.size:
-            h.changeColsBounds(hold.size, hold, lb[hold], lb[hold])
-            try:
-                sub = self.solve(left(), mip_rel_gap, options=options)
-                start, solver_s = sub.x, solver_s + sub.time_solver_s
-            except SolverError:  # the restricted model has no solution: search the whole one
-                pass
-            finally:
-                h.changeColsBounds(hold.size, hold, lb[hold], ub[hold])
+        if 2 * hold.size < integer.size:  # most columns look useful (e.g. a penalty-dominated objective):
+            sol = self.solve(left(), mip_rel_gap, options=options)  # a restriction would repeat the MILP
+            return self._staged(
+                sol.x, sol.objective, sol.status, sol.mip_gap, solver_s + sol.time_solver_s, t0
+            )
+        h.changeColsBounds(hold.size, hold, lb[hold], lb[hold])
+        try:
+            sub = self.solve(left(), mip_rel_gap, options=options)
+            start, solver_s = sub.x, solver_s + sub.time_solver_s
+        except SolverError:  # the restricted model has no solution: search the whole one
+            pass
+        finally:
+            h.changeColsBounds(hold.size, hold, lb[hold], ub[hold])
         search = dict.fromkeys(_HEURISTICS, False) if start is not None else {}
         before = {k: _option(h, k) for k in search}
         if start is not None:
