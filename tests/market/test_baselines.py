@@ -137,8 +137,11 @@ def test_x_of_y_matches_a_day_by_day_reference(seed, y, data):
     rng = np.random.default_rng(seed)
     metered = rng.integers(0, 4, (3, layout.grid.n)).astype(float)  # small integers: many ties
     events = layout.day_mask([str(layout.dates[rng.integers(0, 15)])])
-    got = x_of_y(metered, layout, x, y, variant, exclude_days=events)
+    window = data.draw(st.sampled_from([None, (32, 48), (68, 80)]))  # whole day, 08–12 h, 17–20 h
+    rank = None if window is None else (np.arange(96) >= window[0]) & (np.arange(96) < window[1])
+    got = x_of_y(metered, layout, x, y, variant, exclude_days=events, rank_window=rank)
     cube = layout.cube(metered)
+    score = cube.mean(axis=2) if rank is None else cube[:, :, rank].mean(axis=2)
     for day in range(layout.n_days):
         like = [k for k in range(day) if layout.day_type[k] == layout.day_type[day] and not events[k]][-y:]
         cols = layout.day_of_period == day
@@ -147,7 +150,7 @@ def test_x_of_y_matches_a_day_by_day_reference(seed, y, data):
             continue
         for meter in range(3):
             # ascending by mean, a tie puts the older day first (a stable sort of oldest-first days)
-            ranked = sorted(like, key=lambda k: cube[meter, k].mean())
+            ranked = sorted(like, key=lambda k: score[meter, k])
             first = {"low": 0, "mid": (y - x) - (y - x) // 2, "high": y - x}[variant]
             profile = cube[meter, ranked[first : first + x]].mean(axis=0)
             np.testing.assert_allclose(got[meter, cols], profile[layout.slot_of_period[cols]], atol=1e-9)

@@ -182,3 +182,36 @@ def test_network_clearing_never_creates_an_overload(sens, offers_in, base):
             inj["abcd".index(o.node)] += a * o.power_mw * (1 if o.direction == "up" else -1)
     flow = np.array(base) + s @ inj
     assert (np.abs(flow) <= np.maximum(10.0, np.abs(base)) + 1e-6).all()
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**31), st.booleans())
+def test_lp_first_clears_at_the_cost_of_one_milp_solve(seed, balanced):
+    """The staged solve (LP, restricted MILP, whole MILP from its incumbent) against HiGHS alone, on
+    random network-aware rounds: multi-ISP offers, all-or-nothing and divisible with a minimum."""
+    rng = np.random.default_rng(seed)
+    n_isps, nodes = 8, ["a", "b", "c", "d", "e"]
+    sens = np.round(rng.uniform(-0.8, 0.8, (3, 5)), 2)
+    base = rng.uniform(8.0, 12.0, (3, n_isps))
+    net = FlexNetwork(nodes=nodes, elements=["E0", "E1", "E2"], sensitivity=sens.tolist(),
+                      base_flow_mw=base.tolist(), limit_mw=[10.0, 10.5, 11.0])  # fmt: skip
+    requests = [_req(f"r{e}-{t}", cp=f"E{e}", isp=t, mw=float(base[e, t] - lim))
+                for e, lim in enumerate((10.0, 10.5, 11.0)) for t in range(n_isps) if base[e, t] > lim]  # fmt: skip
+    offers = []
+    for k in range(int(rng.integers(10, 30))):
+        start = int(rng.integers(0, n_isps))
+        isps = range(start, min(start + int(rng.integers(1, 5)), n_isps))
+        offers.append(_off(f"o{k}", float(np.round(rng.uniform(0.2, 3.0), 2)), float(rng.integers(10, 200)),
+                           isps=isps, node=nodes[rng.integers(5)], direction="up" if rng.random() < 0.6 else "down",
+                           divisible=bool(rng.random() < 0.3), min_activation_factor=0.4))  # fmt: skip
+    kw = {"network": net, "balanced": balanced, "balance_tolerance_mw": 1.0, "mip_rel_gap": 0.0}
+    day = Product(product_id="LF", kind=ProductKind.LOCAL_FLEX, isp_s=900, delivery_start=DAY, n_isps=n_isps)
+    staged, direct = (clear_local(day, requests, offers, lp_first=f, **kw) for f in (True, False))
+    total = lambda r: r.cost_eur + 1e5 * 0.25 * sum(r.request_unmet_mw.values())  # noqa: E731
+    assert staged.status == direct.status == "optimal"
+    assert total(staged) == pytest.approx(total(direct), rel=1e-7, abs=1e-4)
+    for o in offers:  # the staged activations are valid on their own
+        a = staged.activation.get(o.offer_id, 0.0)
+        assert (
+            a in (0.0, 1.0) if not o.divisible else (a == 0.0 or o.min_activation_factor - 1e-9 <= a <= 1.0)
+        )

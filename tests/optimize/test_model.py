@@ -342,3 +342,49 @@ def test_solver_options_apply_and_a_bad_one_names_itself() -> None:
         m.solve(options={"no_such_option": 1})
     with pytest.raises(ModelError, match="mip_allow_restart='yes'"):
         m.solve(options={"mip_allow_restart": "yes"})
+
+
+def _cover(seed: int, n: int = 14, rows: int = 4) -> tuple[Model, VarBlock]:
+    """A covering MILP with mixed-sign rows and slack columns, like a DSO request round."""
+    rng = np.random.default_rng(seed)
+    m = Model("cover")
+    x = m.add_vars(n, ub=1.0, cost=rng.integers(1, 40, n).astype(float), integer=True, name="x")
+    slack = m.add_vars(rows, cost=100.0, name="slack")
+    a = np.round(rng.uniform(-0.5, 2.0, (rows, n)) * (rng.random((rows, n)) < 0.6), 2)
+    r, c = np.nonzero(a)
+    m.add_constrs("need", row=np.r_[r, np.arange(rows)], col=np.r_[x.start + c, slack.idx],
+                  val=np.r_[a[r, c], np.ones(rows)], lb=rng.uniform(0.5, 3.0, rows), ub=INF)  # fmt: skip
+    return m, x
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**31), st.sampled_from([0.0, 0.03, 1.0]))
+def test_lp_first_reaches_the_optimum_of_one_solve(seed: int, share: float) -> None:
+    staged = _cover(seed)[0].solve_lp_first(mip_rel_gap=0.0, near_share=share)  # 1.0: one solve
+    direct = _cover(seed)[0].solve(mip_rel_gap=0.0)
+    assert staged.is_mip and staged.status == "optimal"
+    assert staged.objective == pytest.approx(direct.objective, rel=1e-7, abs=1e-5)  # HiGHS tolerances
+    m, x = _cover(seed)
+    arr = m.arrays()
+    assert (arr.a @ staged.x >= arr.row_lb - 1e-6).all()  # the staged point itself is feasible
+    assert np.allclose(staged.value(x), np.round(staged.value(x)))
+
+
+def test_lp_first_cases_integral_relaxation_restricted_infeasible_and_options_kept() -> None:
+    m = Model("integral")  # a totally unimodular row: the relaxation is the answer
+    x = m.add_vars(3, ub=1.0, cost=[3.0, 1.0, 2.0], integer=True, name="x")
+    m.add_constrs("two", row=np.zeros(3, dtype=int), col=x.idx, val=1.0, lb=2.0, ub=INF, n_rows=1)
+    sol = m.solve_lp_first()
+    assert sol.status == "optimal" and sol.mip_gap == 0.0 and sol.value(x).tolist() == [0.0, 1.0, 1.0]
+    # the relaxation takes x0 = 1, x1 = 0.5; held at 0, the costly x2 leaves no integer point
+    m = Model("restricted infeasible")
+    x = m.add_vars(3, ub=1.0, cost=[1.0, 1.0, 10.0], integer=True, name="x")
+    m.add_constrs("eq", row=np.zeros(3, dtype=int), col=x.idx, val=[2.0, 2.0, 3.0], lb=3.0, ub=3.0, n_rows=1)
+    sol = m.solve_lp_first(mip_rel_gap=0.0)
+    assert sol.objective == pytest.approx(10.0) and sol.value(x).round().tolist() == [0.0, 0.0, 1.0]
+    m, _ = _cover(3)
+    m.solve_lp_first()
+    assert m._highs is not None and m._highs.getOptionValue("mip_heuristic_run_rins")[1] is True
+    with pytest.raises(SolverError, match="Time limit"):  # no time even for the relaxation: as solve()
+        m.solve_lp_first(time_limit_s=0.0)
+    assert Model("lp").solve_lp_first().objective == 0.0  # no integer columns: one solve

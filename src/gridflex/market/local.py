@@ -34,6 +34,7 @@ GOPACS-style pairing (``balanced=True``)
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -207,11 +208,11 @@ def _screen_offer(o: FlexOffer, products: dict[str, Product], net: FlexNetwork |
         return f"ISP {bad[0]} is outside the horizon of '{prod.product_id}' (0..{prod.n_isps - 1})"
     if len(set(o.isps)) != len(o.isps):
         return "an ISP appears twice in the offer"
-    p = np.atleast_1d(np.asarray(o.power_mw, dtype=float))
-    if p.size not in (1, len(o.isps)):
-        return f"power_mw has {p.size} values for {len(o.isps)} ISPs"
-    if not np.isfinite(p).all() or (p <= 0).any():
-        return f"power_mw must be > 0 in every ISP, got {float(p.min()):g}"
+    p = o.power_mw if isinstance(o.power_mw, list) else [o.power_mw]
+    if len(p) not in (1, len(o.isps)):
+        return f"power_mw has {len(p)} values for {len(o.isps)} ISPs"
+    if not all(0 < v < math.inf for v in p):  # scalar checks: one offer is a few values
+        return f"power_mw must be > 0 in every ISP, got {min(p):g}"
     if not 0 < o.min_activation_factor <= 1:
         return f"min_activation_factor must be in (0, 1], got {o.min_activation_factor:g}"
     lo, hi = prod.price_min_eur_per_mwh, prod.price_max_eur_per_mwh
@@ -301,16 +302,14 @@ class _Entries:
 def _entries(offers: list[FlexOffer], node_index: dict[str, int]) -> _Entries:
     lens = np.array([len(o.isps) for o in offers], dtype=np.int64)
     offer = np.repeat(np.arange(len(offers)), lens)
-    isp = (
-        np.concatenate([np.asarray(o.isps, dtype=np.int64) for o in offers])
-        if offers
-        else np.zeros(0, np.int64)
-    )
-    mw = (
-        np.concatenate([np.broadcast_to(np.asarray(o.power_mw, float), (len(o.isps),)) for o in offers])
-        if offers
-        else np.zeros(0)
-    )
+    isp = np.array([k for o in offers for k in o.isps], dtype=np.int64)
+    power = [o.power_mw for o in offers]
+    if all(isinstance(p, float) for p in power):  # one power per offer: repeat it over its ISPs
+        mw = np.repeat(np.array(power, dtype=float), lens)
+    else:
+        mw = np.concatenate(
+            [np.broadcast_to(np.asarray(p, float), (n,)) for p, n in zip(power, lens.tolist(), strict=True)]
+        )
     sign = np.array([1.0 if o.direction is Direction.UP else -1.0 for o in offers])
     node = np.array([node_index.get(o.node, -1) for o in offers], dtype=np.int64)
     return _Entries(offer, isp, mw * sign[offer] if offers else mw, node[offer] if offers else offer)
@@ -326,12 +325,14 @@ def clear_local(
     now_s: int | None = None,
     time_limit_s: float = 10.0,
     mip_rel_gap: float = 1e-3,
+    lp_first: bool = True,
 ) -> LocalResult:
     """Least-cost, pay-as-bid selection of FlexOffers for the requests; see the module docstring.
 
     ``balanced``: up = down activations per ISP, within ``balance_tolerance_mw`` (indivisible offers
     rarely sum to exactly zero). ``time_limit_s`` and ``mip_rel_gap`` bound a MILP; the result says
-    whether the limit was hit (``status``) and the gap reached.
+    whether the limit was hit (``status``) and the gap reached. ``lp_first=False`` hands the MILP to
+    HiGHS in one solve (the reference the tests compare the staged solve with).
     """
     products = {product.product_id: product}
     h = product.isp_h
@@ -415,8 +416,13 @@ def clear_local(
             n_rows=len(isps),
         )
     # no MIP restart: on these covering models the re-presolve after HiGHS' root fixings cost more
-    # than it saved (1,000 offers x 96 ISPs on the RTS-24 PTDF: -30 % CPU, docs/decisions/0014)
-    sol = m.solve(time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, options={"mip_allow_restart": False})
+    # than it saved (1,000 offers x 96 ISPs on the RTS-24 PTDF: -30 % CPU, docs/decisions/0014);
+    # LP first: the relaxation picks the few offers worth a small MILP, whose optimum starts the
+    # whole one (-60 % CPU on the same round, docs/decisions/0018)
+    # one search worker: a second one costs CPU on these small MILPs and, on a busy machine, wall time
+    options = {"mip_allow_restart": False, "parallel": "off"}
+    solve = m.solve_lp_first if lp_first else m.solve
+    sol = solve(time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, options=options)
     act = np.clip(sol.value(a), 0.0, 1.0)
     act[act < 1e-9] = 0.0
     # snap what the solver leaves within its tolerances: all-or-nothing to 0/1, a minimum to itself
@@ -472,10 +478,8 @@ def _network_rows(m: Model, a, ent: _Entries, net: FlexNetwork, sens: _Sens, n_i
     n_el = len(net.elements)
     coef = sens.coef(ent.isp, ent.node) * ent.signed_mw  # elements × entries
     row = np.arange(n_el)[:, None] * n_isps + ent.isp[None, :]
-    up = np.zeros(n_el * n_isps)
-    down = np.zeros(n_el * n_isps)
-    np.add.at(up, row.ravel(), np.maximum(coef, 0).ravel())
-    np.add.at(down, row.ravel(), np.minimum(coef, 0).ravel())
+    up = np.bincount(row.ravel(), weights=np.maximum(coef, 0).ravel(), minlength=n_el * n_isps)
+    down = np.bincount(row.ravel(), weights=np.minimum(coef, 0).ravel(), minlength=n_el * n_isps)
     risky = (up > hi.ravel() + 1e-9) | (down < lo.ravel() - 1e-9)  # the others cannot bind
     keep = risky[row] & (coef != 0)
     ids = np.flatnonzero(risky)
@@ -491,7 +495,7 @@ def _result(product, requests, valid, offers, offer_reason, ent, act, energy, pr
     orders, status = [], {}
     reason = {}
     k = -1
-    for key, o in zip(_offer_keys(offers), offers, strict=True):
+    for key, o in zip(offer_reason, offers, strict=True):  # keyed in the order of the offers
         why = offer_reason[key]
         if why and not why.startswith("not eligible"):
             status[key], reason[key] = "rejected", f"rejected: {why}"
@@ -521,7 +525,8 @@ def _result(product, requests, valid, offers, offer_reason, ent, act, energy, pr
     loading = {}
     if network is not None:
         flow = np.asarray(network.base_flow_mw, dtype=float).copy()
-        np.add.at(flow.T, ent.isp, (sens.coef(ent.isp, ent.node) * signed).T)
+        on = np.flatnonzero(signed)  # only activated entries move a flow
+        np.add.at(flow.T, ent.isp[on], (sens.coef(ent.isp[on], ent.node[on]) * signed[on]).T)
         lim = np.asarray(network.limit_mw, dtype=float)
         seen = np.unique(np.concatenate(([r.isp for r in requests], ent.isp[signed != 0]))).astype(np.int64)
         loading = {

@@ -90,6 +90,19 @@ class Solution:
         return self.col_duals[block.start : block.start + block.n]
 
 
+_HEURISTICS = (  # HiGHS' primal heuristics, off once a good incumbent is given (solve_lp_first)
+    "mip_heuristic_run_feasibility_jump",
+    "mip_heuristic_run_rins",
+    "mip_heuristic_run_rens",
+    "mip_heuristic_run_root_reduced_cost",
+)
+
+
+def _option(h: Highs, name: str) -> Any:
+    value = h.getOptionValue(name)
+    return value[1] if isinstance(value, tuple) else value  # (status, value) in recent highspy
+
+
 class _Chunks:
     """Appends are O(1); the first full read concatenates once and keeps one writable array."""
 
@@ -311,6 +324,77 @@ class Model:
         if self._highs is None:
             self._highs = self._build()
         set_start(self._highs, x)
+
+    def solve_lp_first(
+        self, time_limit_s: float | None = None, mip_rel_gap: float = 1e-4, near_share: float = 0.03,
+        options: dict[str, Any] | None = None,
+    ) -> Solution:  # fmt: skip
+        """Solve a MILP in three steps, for models whose relaxation is weak but points the right way
+        (covering models: docs/decisions/0018-lp-first-local-clearing.md).
+
+        1. The LP relaxation; when it is integral already, it is the optimum.
+        2. The MILP over the integer columns the relaxation uses or nearly would (reduced cost at most
+           ``near_share`` of the LP objective), the others held at their lower bound: a small MILP whose
+           optimum is a good incumbent. Meant for models that stay feasible so (slack columns); when
+           this one is not, the step is skipped. When it would keep more than half of the integer
+           columns, the MILP is solved once, as by :meth:`solve`.
+        3. The whole MILP from that incumbent, without HiGHS' primal heuristics: the search is done,
+           the proof of the gap remains. Its status and gap are the result's.
+
+        ``time_limit_s`` bounds the three together; times in the result are their sums.
+        """
+        t0 = time.perf_counter()
+        integer = np.flatnonzero(self._integer.flat())
+        if not integer.size:
+            return self.solve(time_limit_s, mip_rel_gap, options=options)
+
+        def left() -> float | None:
+            return None if time_limit_s is None else max(time_limit_s - (time.perf_counter() - t0), 0.0)
+
+        lp = self.solve(left(), relax=True, options=options)
+        x, solver_s = lp.x, lp.time_solver_s
+        whole = np.round(x[integer])
+        if lp.status == "optimal" and np.abs(x[integer] - whole).max() <= 1e-9:
+            x = x.copy()
+            x[integer] = whole
+            return self._staged(x, lp.objective, "optimal", 0.0, solver_s, t0)
+        lb, ub = self._lb.flat(), self._ub.flat()
+        near = (x > lb + 1e-9) | (lp.col_duals <= near_share * max(abs(lp.objective), 1e-9))
+        hold = integer[~near[integer]].astype(np.int32)
+        h = self._highs
+        assert h is not None  # built by the relaxation
+        start = None
+        if 2 * hold.size < integer.size:  # most columns look useful (e.g. a penalty-dominated objective):
+            sol = self.solve(left(), mip_rel_gap, options=options)  # a restriction would repeat the MILP
+            return self._staged(
+                sol.x, sol.objective, sol.status, sol.mip_gap, solver_s + sol.time_solver_s, t0
+            )
+        h.changeColsBounds(hold.size, hold, lb[hold], lb[hold])
+        try:
+            sub = self.solve(left(), mip_rel_gap, options=options)
+            start, solver_s = sub.x, solver_s + sub.time_solver_s
+        except SolverError:  # the restricted model has no solution: search the whole one
+            pass
+        finally:
+            h.changeColsBounds(hold.size, hold, lb[hold], ub[hold])
+        search = dict.fromkeys(_HEURISTICS, False) if start is not None else {}
+        before = {k: _option(h, k) for k in search}
+        if start is not None:
+            self.set_start(start)
+        try:
+            sol = self.solve(left(), mip_rel_gap, options={**(options or {}), **search})
+        finally:
+            for k, v in before.items():
+                h.setOptionValue(k, v)
+        return self._staged(sol.x, sol.objective, sol.status, sol.mip_gap, solver_s + sol.time_solver_s, t0)
+
+    def _staged(
+        self, x: np.ndarray, objective: float, status: str, gap: float, solver_s: float, t0: float
+    ) -> Solution:
+        nan_rows, nan_cols = np.full(self.n_rows, np.nan), np.full(self.n_vars, np.nan)
+        total = time.perf_counter() - t0
+        return Solution(x=x, objective=objective, status=status, mip_gap=gap, is_mip=True, time_solver_s=solver_s,
+                        time_build_s=total - solver_s, row_duals=nan_rows, col_duals=nan_cols)  # fmt: skip
 
     def solve(
         self, time_limit_s: float | None = None, mip_rel_gap: float = 1e-4, relax: bool = False,

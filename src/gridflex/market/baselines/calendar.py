@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,7 @@ import pandas as pd
 from gridflex.errors import Problem, TimeGridError, ValidationError
 from gridflex.timegrid import TimeGrid
 
-__all__ = ["WEEKDAY", "WEEKEND", "DayLayout", "as_meter_array", "day_layout"]
+__all__ = ["WEEKDAY", "WEEKEND", "DayLayout", "as_meter_array", "copy_runs", "day_layout", "runs"]
 
 WEEKDAY, WEEKEND = 0, 1
 """Day types: Monday–Friday, and Saturday, Sunday or a holiday."""
@@ -54,8 +55,8 @@ class DayLayout:
         """(meters × periods) → (meters × days × slots), a copy (into ``out`` when given, a
         C-contiguous array of that shape and dtype); see the module docstring for DST."""
         m = values.shape[0]
-        flat = None if out is None else out.reshape(m, -1)
-        flat = np.take(values, self.gather, axis=1, out=flat, mode="clip")  # clip: `out` is not buffered
+        flat = np.empty((m, len(self.gather)), values.dtype) if out is None else out.reshape(m, -1)
+        copy_runs(values, self.gather_runs, flat)
         if len(self.repeated):
             cells, second = self.repeated[:, 0], self.repeated[:, 1]
             flat[:, cells] = 0.5 * (flat[:, cells] + values[:, second])
@@ -64,8 +65,17 @@ class DayLayout:
     def uncube(self, cube: np.ndarray) -> np.ndarray:
         """(meters × days × slots) → (meters × periods): the value of each period's day and slot."""
         m = cube.shape[0]
-        cell = self.day_of_period * self.slots_per_day + self.slot_of_period
-        return np.take(cube.reshape(m, -1), cell, axis=1)
+        return copy_runs(cube.reshape(m, -1), self.cell_runs, np.empty((m, self.grid.n), cube.dtype))
+
+    @cached_property
+    def gather_runs(self) -> np.ndarray:
+        """:attr:`gather` as runs of consecutive periods (see :func:`runs`)."""
+        return runs(self.gather)
+
+    @cached_property
+    def cell_runs(self) -> np.ndarray:
+        """The cube cell of every period, as runs of consecutive cells (see :func:`runs`)."""
+        return runs(self.day_of_period * self.slots_per_day + self.slot_of_period)
 
     def per_day(self, daily: np.ndarray) -> np.ndarray:
         """(meters × days) → (meters × periods): each period gets its day's value."""
@@ -94,6 +104,27 @@ class DayLayout:
             raise TimeGridError(f"window {window[0]}–{window[1]} is empty")
         hi = self.slots_per_day if hi <= lo else hi
         return (self.slot_of_period >= lo) & (self.slot_of_period < hi)
+
+
+def runs(index: np.ndarray) -> np.ndarray:
+    """(k × 3) int64 runs ``(to, from, length)`` with ``index[to + j] == from + j`` for ``j < length``.
+
+    Local days map to UTC periods by a few constant shifts (one per DST change), so a year of
+    quarter-hours is a handful of runs: copied as slices, they move memory at copy speed where a
+    gather of every element would not.
+    """
+    if not len(index):
+        return np.zeros((0, 3), dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, np.diff(index) != 1])
+    lengths = np.diff(np.r_[starts, len(index)])
+    return np.column_stack([starts, index[starts], lengths]).astype(np.int64)
+
+
+def copy_runs(src: np.ndarray, index_runs: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out[:, k] = src[:, index[k]]`` for every k, by the runs of ``index`` (see :func:`runs`)."""
+    for to, frm, length in index_runs.tolist():
+        out[:, to : to + length] = src[:, frm : frm + length]
+    return out
 
 
 def _slot_of_clock(text: str, step_s: int) -> int:

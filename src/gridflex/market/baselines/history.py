@@ -10,6 +10,7 @@ Vectorized, in blocks of meters: meter data is viewed as a cube (meters × days 
 added once and dropped once, whatever Y); X-of-Y ranks the Y candidates per meter by their mean
 load (over a window of the day, or the whole day) with a sort over the small last axis, then
 gathers only the ``min(x, y − x)`` days it keeps (summed) or drops (taken off the window sum).
+The cube and the result move between periods and days by runs of slices (``calendar.runs``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Literal
 import numpy as np
 
 from gridflex.errors import Problem, ValidationError
-from gridflex.market.baselines.calendar import DayLayout, as_meter_array
+from gridflex.market.baselines.calendar import DayLayout, as_meter_array, runs
 
 __all__ = ["like_day_average", "like_day_candidates", "x_of_y"]
 
@@ -81,20 +82,22 @@ def _in_blocks(
     values: np.ndarray,
     layout: DayLayout,
     missing_day: np.ndarray,
-    fn: Callable[[np.ndarray, _Work], np.ndarray],
+    sums: Callable[[np.ndarray, _Work], np.ndarray],
+    divisor: int,
 ) -> np.ndarray:
-    """(meters × periods) → apply ``fn`` to the cube of each block of meters → (meters × periods)."""
+    """(meters × periods) → ``sums`` of the cube of each block of meters, divided by ``divisor`` on
+    their way back to (meters × periods) (one pass: the divide writes the result)."""
     m = values.shape[0]
     out = np.empty((m, layout.grid.n), dtype=values.dtype)
-    cell = layout.day_of_period * layout.slots_per_day + layout.slot_of_period
     work = _Work()
     for lo in range(0, m, BLOCK_METERS):
         hi = min(lo + BLOCK_METERS, m)
         cube = work.get("cube", (hi - lo, layout.n_days, layout.slots_per_day), values.dtype)
-        result = fn(layout.cube(values[lo:hi], out=cube), work)
-        np.take(result.reshape(hi - lo, -1), cell, axis=1, out=out[lo:hi], mode="clip")
-    if missing_day.any():
-        out[:, missing_day[layout.day_of_period]] = np.nan
+        total = sums(layout.cube(values[lo:hi], out=cube), work).reshape(hi - lo, -1)
+        for to, frm, length in layout.cell_runs.tolist():
+            np.divide(total[:, frm : frm + length], divisor, out=out[lo:hi, to : to + length])
+    for _, first, length in runs(np.flatnonzero(missing_day[layout.day_of_period])).tolist():
+        out[:, first : first + length] = np.nan
     return out
 
 
@@ -176,11 +179,7 @@ def like_day_average(
     win = _windows(layout, days, exclude_days)
     missing = like_day_candidates(layout, days, exclude_days)[:, 0] < 0
 
-    def mean(cube: np.ndarray, work: _Work) -> np.ndarray:
-        total = _window_sums(cube, win, days, work)
-        return np.divide(total, days, out=total)
-
-    return _in_blocks(values, layout, missing, mean)
+    return _in_blocks(values, layout, missing, lambda cube, work: _window_sums(cube, win, days, work), days)
 
 
 def x_of_y(
@@ -202,6 +201,8 @@ def x_of_y(
     _check(x, y)
     if variant not in ("high", "mid", "low"):
         raise ValidationError("baseline parameters", [Problem("baseline", "variant", f"unknown {variant!r}")])
+    if x == y:  # every candidate is kept: nothing to rank
+        return like_day_average(metered_kw, layout, y, exclude_days)
     values = as_meter_array(metered_kw, layout.grid.n, "metered_kw")
     idx = like_day_candidates(layout, y, exclude_days)
     missing = idx[:, 0] < 0
@@ -214,7 +215,7 @@ def x_of_y(
     # sum the kept days, or the window minus the dropped ones: whichever gathers fewer rows
     gather_kept = x <= y - x
 
-    def mean(cube: np.ndarray, work: _Work) -> np.ndarray:
+    def sums(cube: np.ndarray, work: _Work) -> np.ndarray:
         score = cube[:, :, window].mean(axis=2)  # (meters × days)
         cand_score = score[:, safe]  # (meters × days × y), candidates oldest first
         order = np.argsort(cand_score, axis=2, kind="stable")  # ascending; a tie keeps the older day lower
@@ -224,8 +225,7 @@ def x_of_y(
             total = _rows_sum(cube, picked, work)
         else:
             total = _window_sums(cube, win, y, work)
-            if y > x:
-                total -= _rows_sum(cube, picked, work)
-        return np.divide(total, x, out=total)
+            total -= _rows_sum(cube, picked, work)
+        return total
 
-    return _in_blocks(values, layout, missing, mean)
+    return _in_blocks(values, layout, missing, sums, x)
