@@ -47,7 +47,7 @@ RNG = np.random.default_rng(0)
 # ── the CEM process ─────────────────────────────────────────────────────────────────────────────
 
 
-def _cem_process(conn: Any, periods: int, planner: str = "process") -> None:
+def _cem_process(conn: Any, periods: int, planner: str = "process", profile: str | None = None) -> None:
     from gridflex.s2.server import CEM
     from gridflex.scheduling import parse_site
 
@@ -71,7 +71,14 @@ def _cem_process(conn: Any, periods: int, planner: str = "process") -> None:
                     break
         await cem.stop()
 
-    asyncio.run(main())
+    if profile is None:
+        asyncio.run(main())
+        return
+    import cProfile
+
+    with cProfile.Profile() as prof:
+        asyncio.run(main())
+    prof.dump_stats(profile)
 
 
 # ── the RMs ─────────────────────────────────────────────────────────────────────────────────────
@@ -176,13 +183,15 @@ def _battery_sd() -> tuple[dict[str, Any], dict[str, tuple[float, float]]]:
     return sd, modes
 
 
-async def _load(n: int, duration_s: float, periods: int, planner: str = "process") -> dict[str, Any]:
+async def _load(
+    n: int, duration_s: float, periods: int, planner: str = "process", profile: str | None = None
+) -> dict[str, Any]:
     if not 1 <= n <= MAX_N:
         raise SystemExit(f"--n must be within 1..{MAX_N}")
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
     # not a daemon: the CEM starts its own planning process
-    proc = ctx.Process(target=_cem_process, args=(child, periods, planner), daemon=False)
+    proc = ctx.Process(target=_cem_process, args=(child, periods, planner, profile), daemon=False)
     proc.start()
     if not parent.poll(120):  # the CEM process failed to start: do not wait for ever
         proc.terminate()
@@ -327,6 +336,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--periods", type=int, default=8, help="the CEM's planning horizon (15 min periods)")
     ap.add_argument("--planner", choices=["process", "thread"], default="process",
                     help="where the CEM plans: a worker process (default) or a thread of its own process")  # fmt: skip
+    ap.add_argument("--profile", help="cProfile the CEM process into this file (pstats)")
     ap.add_argument("--skip-reopt", action="store_true")
     ap.add_argument("--skip-demo", action="store_true", help="Leave out (c), the short S2 demo.")
     ap.add_argument(
@@ -345,7 +355,9 @@ def main(argv: list[str] | None = None) -> None:
     for n in args.n:
         if time.perf_counter() - t_start > MAX_RUN_S:
             break
-        out["load"].append(asyncio.run(_load(n, min(args.duration, 120.0), args.periods, args.planner)))
+        out["load"].append(
+            asyncio.run(_load(n, min(args.duration, 120.0), args.periods, args.planner, args.profile))
+        )
     out["total_s"] = round(time.perf_counter() - t_start, 1)
     print(json.dumps(out, indent=2))
 
