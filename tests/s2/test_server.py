@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import uuid
 
@@ -73,7 +74,8 @@ def test_battery_and_pv_end_to_end_with_schema_valid_frames(caplog: pytest.LogCa
     # the operator sees every connection, control type and plan (gridflex cem serve logs at INFO)
     text = caplog.text
     assert text.count(" connected from ") == 2 and "control type FILL_RATE_BASED_CONTROL" in text
-    assert "control type POWER_ENVELOPE_BASED_CONTROL" in text and "plan 1: 2 device(s)" in text
+    # the first plan may come before the second device's data (the order of their frames is free)
+    assert "control type POWER_ENVELOPE_BASED_CONTROL" in text and re.search(r"plan \d+: 2 device\(s\)", text)
     assert "disconnected" in text
 
 

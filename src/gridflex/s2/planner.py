@@ -47,6 +47,7 @@ from gridflex.scheduling import (
     solve_site_model,
 )
 from gridflex.scheduling.hub import SiteModel
+from gridflex.scheduling.rolling import Commitments, record
 
 GAS_EUR_PER_MWH = 40.0
 """Gas price of the grid connection the CEM adds for gas-using S2 devices when the site has none."""
@@ -69,6 +70,8 @@ class WarmModel:
     solution: list[Any] = field(default_factory=list)  # the last Solution, captured by a reader
     warm_solves: int = 0
     cold_builds: int = 0
+    # what the plans did in the site file's open windows (EV energy so far, process runs started)
+    commitments: Commitments = field(default_factory=Commitments)
 
 
 @dataclass
@@ -126,13 +129,17 @@ class Plan:
 
 
 def site_with_devices(
-    base: Site, req: PlanRequest, compiled: CompiledSite | None = None, devices: Sequence[Any] = ()
+    base: Site,
+    req: PlanRequest,
+    compiled: CompiledSite | None = None,
+    devices: Sequence[Any] = (),
+    commitments: Commitments | None = None,
 ) -> Site:
     """The base site on the request's horizon with the devices' assets appended: a grid connection
     (and a gas one for gas-using devices) when the site has none, the NOT_CONTROLABLE devices' loads,
     then ``devices``. Validated as any site (every asset a member of the Asset union), never through
     a dict; ``compiled``: the base site compiled already, so it is not compiled again."""
-    moved = site_on_horizon(base, req.start, req.n, req.step_s, compiled=compiled)
+    moved = site_on_horizon(base, req.start, req.n, req.step_s, compiled=compiled, commitments=commitments)
     assets: list[Any] = list(moved.assets)
 
     def connected(carrier: str) -> bool:  # the S2 devices are on node "site"
@@ -218,7 +225,7 @@ def _build(base: Site, req: PlanRequest, warm: WarmModel) -> None:
     added: list[Any] = [fleet_asset] if req.frbc else []
     added += [a for pspec in req.pebc for a in power_envelope_assets(pspec)]  # PEBC: production + energy rows
     # one compile per cold plan: of the site with every device in it
-    compiled = compile_site(site_with_devices(base, req, warm.base, [*added, *req.extra]))
+    compiled = compile_site(site_with_devices(base, req, warm.base, [*added, *req.extra], warm.commitments))
     sm = build_site_model(compiled)
     warm.sm = sm
     warm.fleet = fleet_asset.fleet if req.frbc else None
@@ -292,6 +299,14 @@ def plan_site(base: Site, req: PlanRequest) -> Plan:
         ):
             rates[spec.name], fill[spec.name], power[spec.name] = r, f, p
     pv = {p.name: -res.power_kw[f"{p.name}/pv"]["electricity"] for p in req.pebc}
+    own = {a.name: a for a in base.assets}
+    record(
+        warm.commitments,
+        own,
+        [a for a in sm.compiled.site.assets if a.name in own],
+        res.power_kw,
+        sm.compiled.grid,
+    )
     mine = {a.name for a in req.extra}
     extra = {a.name: a for a in sm.compiled.site.assets if a.name in mine}
     return Plan(req.start, req.step_s, req.n, rates, fill, pv, res.net_import_kw(),

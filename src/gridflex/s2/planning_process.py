@@ -2,7 +2,9 @@
 
 :class:`PlanningProcess` starts one worker (``spawn``) holding the site and its own
 :class:`~gridflex.s2.planner.WarmModel` (the warm re-solve works across plans there as in a thread).
-A request goes over a pipe without its ``warm`` field; the plan comes back. A failure comes back as
+A request goes over a pipe without its ``warm`` field; the plan comes back (both pickled in a thread, so
+the loop is not held). The worker runs at a lower CPU priority (``PLANNER_NICENESS``): where cores are
+short, frames are answered before plans are made. A failure comes back as
 :class:`PlanningFailed` (a GridflexError with the worker's message), so the CEM treats it as any
 failed plan. :meth:`PlanningProcess.close` terminates the worker, also in the middle of a solve.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing as mp
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -47,7 +50,14 @@ class PlanningFailed(GridflexError):
     """A plan failed in the planning process (its message: the worker's error)."""
 
 
+PLANNER_NICENESS = 5
+"""How much lower the planning process's CPU priority is than the CEM's: on a machine with fewer free
+cores than busy processes, the protocol loop answers frames first and the plan waits."""
+
+
 def _worker(conn: Any, site: Any) -> None:
+    with contextlib.suppress(OSError, AttributeError):  # not where priorities cannot be changed
+        os.nice(PLANNER_NICENESS)
     warm = WarmModel()
     while True:
         try:
@@ -86,14 +96,17 @@ class PlanningProcess:
 
     async def _call(self, what: str, req: PlanRequest) -> Any:
         async with self._lock:
-            self._conn.send((what, replace(req, warm=None)))
-            try:
-                status, value = await in_daemon_thread(self._conn.recv)
+            try:  # pickling 2,000 devices takes ~50 ms: in the thread, the loop keeps answering frames
+                status, value = await in_daemon_thread(self._roundtrip, what, replace(req, warm=None))
             except (EOFError, OSError):
                 raise PlanningFailed("the planning process ended") from None
         if status != "ok":
             raise PlanningFailed(str(value))
         return value
+
+    def _roundtrip(self, what: str, req: PlanRequest) -> tuple[str, Any]:
+        self._conn.send((what, req))
+        return self._conn.recv()
 
     async def plan(self, req: PlanRequest) -> Plan:
         return await self._call("plan", req)

@@ -93,24 +93,50 @@ def number_problem(data: Any, mtype: str, max_power_w: float, path: str = "") ->
     """The first non-finite or absurd number of a message (its path and why), else None. A number
     is a power when the message type or a key on its path says so (``PowerMeasurement``,
     ``power_ranges``, ``power_values``, ...)."""
-    power = "power" in mtype.lower()
-    stack: list[tuple[str, Any, bool]] = [(path, data, power)]
-    while stack:
-        where, x, is_power = stack.pop()
-        if isinstance(x, dict):
-            stack += [
-                (f"{where}.{k}" if where else str(k), v, is_power or "power" in str(k)) for k, v in x.items()
-            ]
-        elif isinstance(x, list):
-            stack += [(f"{where}[{i}]", v, is_power) for i, v in enumerate(x)]
-        elif isinstance(x, float | int) and not isinstance(x, bool):
-            if not math.isfinite(x):
-                return f"{where}: {x} is not a finite number"
-            if abs(x) > MAX_ABS_VALUE:
-                return f"{where}: {x:g} is beyond {MAX_ABS_VALUE:g}"
-            if is_power and abs(x) > max_power_w:
-                return f"{where}: {x:g} W is beyond the CEM's bound of {max_power_w:g} W"
+    try:
+        found = _bad_number(data, "power" in mtype.lower(), max_power_w)
+    except RecursionError:
+        return f"{path or 'message'}: nested too deeply"
+    if found is None:
+        return None
+    keys, why = found
+    where = path
+    for k in reversed(keys):  # the path is only spelled out for a refused frame (every frame is walked)
+        where = f"{where}[{k}]" if isinstance(k, int) else f"{where}.{k}" if where else k
+    return f"{where}: {why}"
+
+
+def _bad_number(x: Any, is_power: bool, max_power_w: float) -> tuple[list[str | int], str] | None:
+    """(the keys from the bad number up to ``x``, why) for the first bad number within ``x``."""
+    t = type(x)
+    if t is float or t is int:  # not bool: type(True) is bool
+        if t is float and not math.isfinite(x):
+            return [], f"{x} is not a finite number"
+        if abs(x) > MAX_ABS_VALUE:
+            return [], f"{_g(x)} is beyond {MAX_ABS_VALUE:g}"
+        if is_power and abs(x) > max_power_w:
+            return [], f"{_g(x)} W is beyond the CEM's bound of {max_power_w:g} W"
+    elif t is dict:
+        for k, v in x.items():
+            if type(v) is not str:
+                found = _bad_number(v, is_power or "power" in k, max_power_w)
+                if found is not None:
+                    found[0].append(str(k))
+                    return found
+    elif t is list:
+        for i, v in enumerate(x):
+            found = _bad_number(v, is_power, max_power_w)
+            if found is not None:
+                found[0].append(i)
+                return found
     return None
+
+
+def _g(x: float | int) -> str:
+    try:
+        return f"{x:g}"
+    except OverflowError:  # an int too large for a float
+        return f"{str(x)[:12]}... ({len(str(x))} digits)"
 
 
 class SessionState(StrEnum):

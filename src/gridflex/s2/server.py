@@ -33,7 +33,7 @@ import math
 import re
 import signal
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
@@ -422,6 +422,12 @@ class CEM:
 
     def snapshot(self) -> PlanRequest:
         """The devices of live sessions as plain data on the current horizon (on the loop)."""
+        *_, req = self._snapshot()
+        return req
+
+    def _snapshot(self, chunk: int = 0) -> Iterator[PlanRequest]:
+        """:meth:`snapshot` in steps: the request (still filling) after every ``chunk`` devices, so
+        the loop can answer frames between them (2,000 devices take ~90 ms), and once complete."""
         now = self.clock.now()
         epoch = int(now.timestamp()) // self.step_s * self.step_s
         start = datetime.fromtimestamp(epoch, UTC)
@@ -431,7 +437,9 @@ class CEM:
                 start, self.step_s, self.n_periods
             )
         req.time_limit_s, req.mip_rel_gap = self.plan_time_limit_s, self.plan_mip_rel_gap
-        for rid, conn in self.connections.items():
+        for i, (rid, conn) in enumerate(list(self.connections.items())):
+            if chunk and i % chunk == chunk - 1:
+                yield req
             dev = self.devices[rid]
             control = CONTROLS.get(dev.control_type)
             if conn.session.state == SessionState.CONTROL_TYPE_SELECTED and control is not None:
@@ -443,7 +451,7 @@ class CEM:
                 log.info("RM %s: planned again after isolation", rid)
             else:
                 req = req.without(known.name)
-        return req
+        yield req
 
     async def replan(self) -> Plan | None:
         """Snapshot, solve in a planning thread, send instructions; returns the plan (None if none).
@@ -456,7 +464,9 @@ class CEM:
             return await self._replan()
 
     async def _replan(self) -> Plan | None:
-        req = self.snapshot()
+        for step in self._snapshot(chunk=200):
+            req = step
+            await asyncio.sleep(0)
         if not (req.frbc or req.pebc or req.extra):
             return None
         plan = await self._plan_isolating(req)

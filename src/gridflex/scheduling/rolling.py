@@ -17,13 +17,19 @@ A window written in local wall-clock time (an EV session ``arrival: "18:30"`` / 
   boundaries of the horizon (a start off the step) rounds to the next boundary.
 
 One occurrence per asset and plan: a site-file asset holds one session or run.
+
+A planner that re-plans as time passes (the S2 CEM) keeps :class:`Commitments`: what its last plan
+of each occurrence put into an EV and when it started a process. With them an open occurrence is no
+longer guessed: the EV's energy so far is what the plans charged (not the elapsed share), and a
+process run that has started continues as committed (its remaining steps, fixed) or, finished,
+counts as run. :func:`record` writes them after each plan.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
 
@@ -99,9 +105,72 @@ def _boundary(x: float) -> int:
     return math.ceil(x - 1e-9)
 
 
-def rolled_asset(asset: Any, grid: TimeGrid, tz: tzinfo | str) -> Any | None:
+@dataclass
+class Commitments:
+    """What the plans of a moving horizon committed for local-time windows, by (asset name, epoch
+    second the occurrence ends): EV charging as planned from a start, and process run starts."""
+
+    ev: dict[tuple[str, int], tuple[float, float, float, np.ndarray]] = field(default_factory=dict)
+    """→ (kWh stored before ``t0``, ``t0`` epoch s, period s, kWh stored per period from ``t0``)."""
+    runs: dict[tuple[str, int], float] = field(default_factory=dict)
+    """→ epoch second the run starts (as last planned)."""
+
+    def stored_kwh(self, key: tuple[str, int], at: float) -> float | None:
+        """Energy the plans put into the car of occurrence ``key`` up to epoch second ``at``."""
+        if key not in self.ev:
+            return None
+        before, t0, step, per_period = self.ev[key]
+        done = (at - t0) / step  # periods since t0 (a fraction for a part)
+        whole = int(min(max(math.floor(done), 0), len(per_period)))
+        part = per_period[whole] * (done - whole) if whole < len(per_period) and done > whole else 0.0
+        return before + float(per_period[:whole].sum()) + float(part)
+
+    def forget_before(self, epoch: float) -> None:
+        """Drop what ended before ``epoch`` (a CEM running for a year keeps a bounded memory)."""
+        for book in (self.ev, self.runs):
+            for key in [k for k in book if k[1] < epoch]:
+                del book[key]
+
+
+def record(
+    commitments: Commitments, base_assets: dict[str, Any], rolled: list[Any], power_kw: Any, grid: TimeGrid
+) -> None:
+    """Remember what a solved plan does in each local-time window (see :class:`Commitments`).
+    ``base_assets``: the site file's assets by name; ``rolled``: the same assets on the plan's grid;
+    ``power_kw``: the result's power per asset and carrier."""
+    t0, step, dt_h = grid.start.timestamp(), grid.step_s, grid.step_s / 3600.0
+    for r in rolled:
+        a = base_assets.get(r.name)
+        fields_ = next((f for kind, f in WINDOW_FIELDS.items() if isinstance(r, kind)), None)
+        if (
+            a is None
+            or fields_ is None
+            or isinstance(r, DailyProcess)
+            or None in (wall_minutes(getattr(a, fields_[0])), wall_minutes(getattr(a, fields_[1])))
+        ):
+            continue
+        end = int(t0 + int(getattr(r, fields_[1])) * step)
+        kw = np.asarray(
+            power_kw.get(r.name, {}).get(r.carrier if isinstance(r, ShiftableProcess) else "electricity", ()),
+            dtype=float,
+        )
+        if isinstance(r, EV):
+            stored = np.where(kw > 0, kw * r.charge_efficiency, kw / r.discharge_efficiency) * dt_h
+            commitments.ev[(r.name, end)] = (r.initial_kwh - a.initial_kwh, t0, float(step), stored)
+        elif not r.interruptible and len(r.profile_kw) == len(a.profile_kw):  # a started run's rest: kept
+            on = np.flatnonzero(np.abs(kw) > 1e-9)
+            lead = next((i for i, p in enumerate(r.profile_kw) if abs(p) > 1e-9), None)
+            if len(on) and lead is not None:
+                commitments.runs[(r.name, end)] = t0 + float(on[0] - lead) * step
+    commitments.forget_before(t0 - 86400.0)
+
+
+def rolled_asset(
+    asset: Any, grid: TimeGrid, tz: tzinfo | str, commitments: Commitments | None = None
+) -> Any | None:
     """The asset with its local-time window as period indices on ``grid`` (see module doc), the
-    asset unchanged if it has none, or None when its occurrence is left to a later plan."""
+    asset unchanged if it has none, or None when its occurrence is left to a later plan.
+    ``commitments``: what earlier plans did in open windows (see :class:`Commitments`)."""
     fields = next((f for kind, f in WINDOW_FIELDS.items() if isinstance(asset, kind)), None)
     if fields is None or isinstance(asset, DailyProcess):  # DailyProcess: MPC's own indices
         return asset
@@ -119,16 +188,35 @@ def rolled_asset(asset: Any, grid: TimeGrid, tz: tzinfo | str) -> Any | None:
             return None
         return asset.model_copy(update={fa if a_min is not None else fb: k})
     steps = len(asset.profile_kw) if isinstance(asset, ShiftableProcess) else 1
+    t0 = grid.start.timestamp()
     for occ in occurrences(grid, tz, a_min, b_min):
         a, b = max(_boundary(occ.start), 0), _boundary(occ.end)
         if b > grid.n:
             return None  # ends after the horizon: the next plans take it
+        key = (asset.name, int(t0 + b * grid.step_s))
+        run = (
+            None
+            if commitments is None or not isinstance(asset, ShiftableProcess)
+            else commitments.runs.get(key)
+        )
+        if run is not None and run < t0 and not asset.interruptible:
+            ran = round((t0 - run) / grid.step_s)  # a started run continues as committed
+            if ran >= steps:
+                continue  # it has finished: this occurrence counts as run
+            rest = [float(x) for x in asset.profile_kw[ran:]]
+            return asset.model_copy(update={"profile_kw": rest, fa: 0, fb: len(rest)})
         if b - a < steps:
             continue  # an open process window too short to run in: counted as run
         update: dict[str, Any] = {fa: a, fb: b}
         if isinstance(asset, EV) and occ.start < 0:
             ahead = occ.end / occ.span  # share of the session still ahead of the start
-            done = asset.energy_need_kwh * (1.0 - ahead)
+            known = None if commitments is None else commitments.stored_kwh(key, t0)
+            # what the plans charged, else the elapsed share (the first plan of an open session)
+            done = (
+                asset.energy_need_kwh * (1.0 - ahead)
+                if known is None
+                else min(max(known, 0.0), asset.energy_need_kwh)
+            )
             update |= {
                 "initial_kwh": asset.initial_kwh + done,
                 "energy_need_kwh": asset.energy_need_kwh - done,

@@ -35,7 +35,7 @@ from gridflex.documents import magnitude_problems, problems_from_pydantic, read_
 from gridflex.errors import GridflexError, Problem, ValidationError, unique
 from gridflex.optimize import Model
 from gridflex.scheduling.products import Product, compile_services
-from gridflex.scheduling.rolling import WINDOW_FIELDS, rolled_asset, wall_minutes, window_hours
+from gridflex.scheduling.rolling import WINDOW_FIELDS, Commitments, rolled_asset, wall_minutes, window_hours
 from gridflex.scheduling.service_spec import ServicesSpec, StrategySpec
 from gridflex.scheduling.sharing import CommunitySpec, community_problems
 from gridflex.timegrid import Series, TimeGrid, expand
@@ -385,6 +385,7 @@ def site_on_horizon(
     n_periods: int,
     step_s: int | None = None,
     compiled: CompiledSite | None = None,
+    commitments: Commitments | None = None,
 ) -> Site:
     """The site on ``n_periods`` of ``step_s`` (default: its own step) from ``start``, every
     per-period series read by timestamp.
@@ -400,7 +401,8 @@ def site_on_horizon(
     DSO contracts not in force on the new horizon are left out; a ``previous_day`` price forecast
     follows the repeated prices. Raises :class:`ValidationError` if the site is invalid.
     ``compiled``: the site compiled already (a caller moving one site often, as the S2 CEM does),
-    so it is not compiled again.
+    so it is not compiled again. ``commitments``: what this caller's earlier plans did in windows
+    still open (EV energy so far, process runs started; :class:`~gridflex.scheduling.rolling.Commitments`).
     """
     if compiled is None or compiled.site is not site:
         compiled = compile_site(site)
@@ -429,19 +431,25 @@ def site_on_horizon(
             moved = moved.model_copy(
                 update={"prices": moved.prices.model_copy(update={"day_ahead_eur_per_mwh": own})}
             )
-    moved = _rolled(moved, compiled, TimeGrid(t, step, n_periods), idx)
+    moved = _rolled(moved, compiled, TimeGrid(t, step, n_periods), idx, commitments)
     own_offset = datetime.fromisoformat(site.time.start.replace("Z", "+00:00")).tzinfo
     iso = t.tz_convert(own_offset).isoformat()  # 'HH:MM' keeps its meaning when no timezone is given
     time = site.time.model_copy(update={"start": iso, "step_s": step, "n_periods": n_periods, "end": None})
     return moved.model_copy(update={"time": time})
 
 
-def _rolled(moved: Site, compiled: CompiledSite, grid: TimeGrid, idx: np.ndarray) -> Site:
+def _rolled(
+    moved: Site,
+    compiled: CompiledSite,
+    grid: TimeGrid,
+    idx: np.ndarray,
+    commitments: Commitments | None = None,
+) -> Site:
     """Local-time windows, contract validity and the previous-day forecast on the new ``grid``."""
     site = compiled.site
     assets = []
     for a in moved.assets:
-        r = rolled_asset(a, grid, compiled.tz)
+        r = rolled_asset(a, grid, compiled.tz, commitments)
         if r is None:
             log.debug(
                 "site '%s': %s has no occurrence inside %s + %d periods",
