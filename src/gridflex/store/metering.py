@@ -254,7 +254,14 @@ class Metering:
         if data.grid.step_s not in ISP_LENGTHS_S:
             raise _invalid("csv", f"meter CSV: the step is {data.grid.step_s} s, not one of {ISP_LENGTHS_S}")
         series = [
-            (name, data.grid.start.to_pydatetime(), data.grid.step_s, data.kw[i], f"csv.{name}")
+            (
+                name,
+                data.grid.start.to_pydatetime(),
+                data.grid.step_s,
+                data.kw[i],
+                f"csv.{name}",
+                "csv.time_utc",
+            )
             for i, name in enumerate(data.meter_ids)
         ]
         return self._store(series, now)
@@ -264,29 +271,36 @@ class Metering:
     ) -> Uploaded:
         """Readings as (connection point, start of the first ISP, ISP length s, kW per ISP; None: none)."""
         rows = [
-            (name, start, isp_s, np.array([np.nan if v is None else v for v in kw], dtype=float), f"readings.{k}")
+            (name, start, isp_s, np.array([np.nan if v is None else v for v in kw], dtype=float),
+             f"readings.{k}.power_kw", f"readings.{k}.start")
             for k, (name, start, isp_s, kw) in enumerate(series)
         ]  # fmt: skip
         return self._store(rows, now)
 
     def _store(
-        self, series: list[tuple[str, datetime, int, np.ndarray, str]], now: datetime | None
+        self, series: list[tuple[str, datetime, int, np.ndarray, str, str]], now: datetime | None
     ) -> Uploaded:
+        """Check every series (values, ISP grid, connection point, the right to upload), then store
+        them; each names where its values and its start are in the request, for the 422."""
         now = now or utcnow()
         problems: list[Problem] = []
         points: dict[str, ConnectionPointRow] = {}
-        for name, start, isp_s, kw, where in series:
+        for name, start, isp_s, kw, where, at in series:
             bad = np.flatnonzero(np.isinf(kw) | (np.abs(np.nan_to_num(kw)) > MAX_ABS_KW))
             if len(bad):
                 problems.append(Problem("meter readings", f"{where}.{int(bad[0])}", f"not a power within ±{MAX_ABS_KW:g} kW"))  # fmt: skip
             if start.timestamp() % isp_s:
-                problems.append(Problem("meter readings", f"{where}.start", f"not on the {isp_s} s ISP grid (UTC)"))  # fmt: skip
+                problems.append(Problem("meter readings", at, f"not on the {isp_s} s ISP grid (UTC)"))  # fmt: skip
             if name not in points:
                 try:
                     points[name] = self.point(name)
                 except NotFoundError:
                     problems.append(
-                        Problem("meter readings", f"{where}", f"unknown connection point {name!r}")
+                        Problem(
+                            "meter readings",
+                            where.replace("power_kw", "connection_point"),
+                            f"unknown connection point {name!r}",
+                        )
                     )
                     continue
             if not self._may_upload(points[name]):
@@ -294,7 +308,7 @@ class Metering:
         if problems:
             raise ValidationError("meter readings", problems)
         inserted = unchanged = corrected = 0
-        for name, start, isp_s, kw, where in series:
+        for name, start, isp_s, kw, where, _ in series:
             point = points[name]
             other = self.s.scalar(
                 select(MeterReadingRow.isp_s)
@@ -302,7 +316,7 @@ class Metering:
                 .limit(1)
             )
             if other is not None:
-                raise _invalid(f"{where}.isp_s", f"connection point {name!r} is metered per {other} s, not {isp_s} s")  # fmt: skip
+                raise _invalid(where.replace("power_kw", "isp_s"), f"connection point {name!r} is metered per {other} s, not {isp_s} s")  # fmt: skip
             t0 = int(start.timestamp())
             keep = np.flatnonzero(np.isfinite(kw))
             if not len(keep):

@@ -350,7 +350,10 @@ def compute_baselines(
     event_days = np.zeros(layout.n_days, dtype=bool)
     event_days[np.unique(layout.day_of_period[mask.any(axis=0)])] = True
     inputs = BaselineInputs(layout, event_days, mask if mask.any() else None)
-    base = compute_baseline(metered, spec, inputs)
+    try:
+        base = compute_baseline(metered, spec, inputs)
+    except (TimeGridError, ValueError) as exc:  # a window off the ISP grid, a reference of another shape
+        raise _invalid("baseline", "baseline", str(exc)) from None
     n = n_all - offset
     return Computed(names, TimeGrid(pd.Timestamp(start), isp_s, n), base[:, offset:], metered[:, offset:])
 
