@@ -186,6 +186,77 @@ class Client:
     def get_job(self, job_id: int) -> dict[str, Any]:
         return self.request("GET", f"/v1/jobs/{job_id}")
 
+    # -- after the FlexOrder: connection points, meter readings, activations, baselines, settlements
+    def register_connection_point(
+        self, name: str, congestion_point: str | None = None, brp_org_id: int | None = None
+    ) -> dict[str, Any]:
+        body = {"name": name, "congestion_point": congestion_point, "brp_org_id": brp_org_id}
+        return self.request("POST", "/v1/connection-points", json=body)
+
+    def upload_readings(self, readings: list[dict[str, Any]]) -> dict[str, Any]:
+        """Readings as ``[{"connection_point", "start", "isp_s", "power_kw": [...]}]`` (kW per ISP);
+        the same values again change nothing, a different one is a correction."""
+        return self.request("POST", "/v1/meter-readings", json={"readings": readings})
+
+    def upload_meter_csv(self, text: str) -> dict[str, Any]:
+        """A meter CSV: ``time_utc``, then one column of kW per connection point."""
+        return self.request(
+            "POST", "/v1/meter-readings/csv", content=text.encode(), headers={"Content-Type": "text/csv"}
+        )
+
+    def readings(self, connection_point: str, start: str, end: str, isp_s: int = 900) -> dict[str, Any]:
+        params = {"start": start, "end": end, "isp_s": isp_s}
+        return self.request("GET", f"/v1/connection-points/{connection_point}/readings", params=params)
+
+    def activate(
+        self, offer_id: int, power_kw: list[float] | None = None, penalty_eur_per_mwh: float = 0.0
+    ) -> dict[str, Any]:
+        """Call for delivery of an accepted FlexOffer: kW per ISP (default: all not yet called)."""
+        body = {"offer_id": offer_id, "power_kw": power_kw, "penalty_eur_per_mwh": penalty_eur_per_mwh}
+        return self.request("POST", "/v1/activations", json=body)
+
+    def list_activations(self, status: str | None = None) -> list[dict[str, Any]]:
+        return list(self._pages("/v1/activations", {"status": status}, None))
+
+    def acknowledge_activation(self, activation_id: int, connection_points: list[str]) -> dict[str, Any]:
+        body = {"connection_points": connection_points}
+        return self.request("POST", f"/v1/activations/{activation_id}/acknowledge", json=body)
+
+    def decline_activation(self, activation_id: int, reason: str) -> dict[str, Any]:
+        return self.request("POST", f"/v1/activations/{activation_id}/decline", json={"reason": reason})
+
+    def compute_baseline(self, connection_point: str, start: str, end: str, baseline: dict[str, Any],
+                         **options: Any) -> dict[str, Any]:  # fmt: skip
+        """The engine's ``baseline`` method on the stored readings of ``[start, end)`` (local days);
+        ``options``: tz, history_days, holidays."""
+        body = {
+            "connection_point": connection_point,
+            "start": start,
+            "end": end,
+            "baseline": baseline,
+            **options,
+        }
+        return self.request("POST", "/v1/baselines", json=body)
+
+    def run_settlement(
+        self, start: str, end: str, baseline: dict[str, Any], **options: Any
+    ) -> dict[str, Any]:
+        """Settle the caller's acknowledged activations of ``[start, end)``; ``options``: tz,
+        history_days, holidays, transfer_price_eur_per_mwh."""
+        body = {"start": start, "end": end, "baseline": baseline, **options}
+        return self.request("POST", "/v1/settlements", json=body)
+
+    def list_settlements(self) -> list[dict[str, Any]]:
+        return list(self._pages("/v1/settlements", {}, None))
+
+    def statement(self, settlement_id: int, period: str | None = None, csv: bool = False) -> Any:
+        """The caller's statement of a settlement (+ = receives): JSON rows, or the CSV text."""
+        params = {"period": period, "format": "csv" if csv else "json"}
+        return self.request("GET", f"/v1/settlements/{settlement_id}/statement", params=params)
+
+    def audit_events(self, object_type: str | None = None) -> list[dict[str, Any]]:
+        return list(self._pages("/v1/audit-events", {"object_type": object_type}, None))
+
     def _pages(self, path: str, params: dict[str, Any], limit: int | None) -> Iterator[dict[str, Any]]:
         after, left = 0, limit
         while left is None or left > 0:

@@ -12,6 +12,7 @@ from gridflex.api import create_app
 from gridflex.api.app import ROUTERS
 from gridflex.store import Principal
 from tests.api.conftest import Api
+from tests.api.lifecycle import play
 from tests.store.world import AFTER_GATE, PRODUCT, order
 
 # How a route treats a caller who is not the owner ("bob" unless named):
@@ -69,6 +70,27 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/book/stream"): "role",
     ("GET", "/v1/series/grids/{network}"): "shared",
     ("GET", "/v1/series/grids/{network}/values"): "shared",
+    # after the FlexOrder (tests/api/lifecycle.py): alice's connection point EAN-A; dso1's activation of
+    # bob's offer, its settlement and baselines
+    ("POST", "/v1/connection-points"): "self",
+    ("GET", "/v1/connection-points"): "list",
+    ("GET", "/v1/connection-points/{name}"): "owned",
+    ("GET", "/v1/connection-points/{name}/readings"): "owned",
+    ("POST", "/v1/meter-readings"): "self",
+    ("POST", "/v1/meter-readings/csv"): "self",
+    ("GET", "/v1/audit-events"): "list",
+    ("POST", "/v1/activations"): "role",
+    ("GET", "/v1/activations"): "list",
+    ("GET", "/v1/activations/{activation_id}"): "owned:dso2",
+    ("POST", "/v1/activations/{activation_id}/acknowledge"): "owned:dso2",
+    ("POST", "/v1/activations/{activation_id}/decline"): "owned:dso2",
+    ("POST", "/v1/baselines"): "owned",
+    ("GET", "/v1/baselines"): "list",
+    ("GET", "/v1/baselines/{baseline_id}"): "owned:alice",
+    ("POST", "/v1/settlements"): "role",
+    ("GET", "/v1/settlements"): "list",
+    ("GET", "/v1/settlements/{settlement_id}"): "owned:alice",
+    ("GET", "/v1/settlements/{settlement_id}/statement"): "owned:alice",
 }
 
 
@@ -115,7 +137,12 @@ def _victim_objects(api: Api) -> dict[str, str]:
         f"/v1/flex-requests/{req.json()['id']}/offers", json=FLEX_OFFER, headers=api.auth("bob")
     )
     assert offer.status_code == 201, offer.text
+    played = play(api.client, api.store, w.secrets, w.org_ids)
     return {
+        "name": "EAN-A",
+        "activation_id": str(played.ids["activation"]),
+        "baseline_id": str(played.ids["baseline"]),
+        "settlement_id": str(played.ids["settlement"]),
         "request_id": str(req.json()["id"]),
         "offer_id": str(offer.json()["id"]),
         "network": "lv-rural1-storage",
@@ -147,6 +174,31 @@ BODIES = {
     ("POST", "/v1/webhooks"): {"url": "http://127.0.0.1:9/mine"},
     ("POST", "/v1/flex-requests"): FLEX_REQUEST,
     ("POST", "/v1/flex-requests/{request_id}/offers"): FLEX_OFFER,
+    ("POST", "/v1/connection-points"): {"name": "EAN-new"},
+    ("POST", "/v1/meter-readings"): {
+        "readings": [{"connection_point": "EAN-2", "start": "2026-06-03T00:00:00Z", "power_kw": [30]}]
+    },
+    ("POST", "/v1/meter-readings/csv"): "time_utc,EAN-2\n2026-06-03T00:00:00Z,30\n",
+    ("POST", "/v1/activations"): {"offer_id": 1},
+    ("POST", "/v1/activations/{activation_id}/acknowledge"): {"connection_points": ["EAN-1"]},
+    ("POST", "/v1/activations/{activation_id}/decline"): {"reason": "no"},
+    ("POST", "/v1/baselines"): {
+        "connection_point": "{name}",
+        "start": "2026-06-02T22:00:00Z",
+        "end": "2026-06-03T22:00:00Z",
+        "baseline": {"method": "like_days"},
+    },
+    ("POST", "/v1/settlements"): {
+        "start": "2026-06-02T22:00:00Z",
+        "end": "2026-06-03T22:00:00Z",
+        "baseline": {"method": "like_days"},
+    },
+}
+QUERIES = {
+    ("GET", "/v1/connection-points/{name}/readings"): {
+        "start": "2026-06-03T00:00:00Z",
+        "end": "2026-06-04T00:00:00Z",
+    }
 }
 
 
@@ -156,9 +208,12 @@ def _fill(text: str, ids: dict[str, str]) -> str:
 
 def _request(api: Api, method: str, path: str, ids: dict[str, str], headers: dict[str, str]):
     body = BODIES.get((method, path))
+    params = QUERIES.get((method, path))
+    if isinstance(body, str):  # a CSV upload
+        return api.client.request(method, path, content=body, headers={**headers, "Content-Type": "text/csv"})
     if body is not None:
         body = json.loads(_fill(json.dumps(body), ids).replace(f'"{ids["org_id"]}"', ids["org_id"]))
-    return api.client.request(method, _fill(path, ids), json=body, headers=headers)
+    return api.client.request(method, _fill(path, ids), json=body, params=params, headers=headers)
 
 
 def _mentions(payload: object, org_id: int) -> bool:
@@ -166,7 +221,15 @@ def _mentions(payload: object, org_id: int) -> bool:
     if isinstance(payload, list):
         return any(_mentions(x, org_id) for x in payload)
     if isinstance(payload, dict):
-        if payload.get("participant_org_id") == org_id or payload.get("org_id") == org_id:
+        owners = (
+            "participant_org_id",
+            "org_id",
+            "owner_org_id",
+            "actor_org_id",
+            "subject_org_id",
+            "seller_org_id",
+        )
+        if any(payload.get(k) == org_id for k in owners):
             return True
         if "roles" in payload and payload.get("id") == org_id:  # a participant
             return True

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from gridflex.api.errors import install_error_handlers
 from gridflex.api.limits import BodyLimit, TokenBuckets
+from gridflex.api.routers import activations as activation_routes
 from gridflex.api.routers import book as book_routes
 from gridflex.api.routers import (
     clearing,
@@ -23,7 +24,9 @@ from gridflex.api.routers import (
     webhooks,
 )
 from gridflex.api.routers import flexrequests as flex_routes
+from gridflex.api.routers import metering as metering_routes
 from gridflex.api.routers import series as series_routes
+from gridflex.api.routers import settlements as settlement_routes
 from gridflex.api.schemas import ErrorOut
 from gridflex.store import Store
 from gridflex.store.columns import utcnow
@@ -37,6 +40,7 @@ ROUTERS = tuple(m.router for m in (health, participants, tokens, places, product
 ROUTERS += (jobs.router,)
 ROUTERS += (webhooks.router,)
 ROUTERS += (flex_routes.router, book_routes.router, series_routes.router)  # the dashboard's resources
+ROUTERS += (metering_routes.router, activation_routes.router, settlement_routes.router)  # after the FlexOrder
 MAX_BODY_BYTES = 1_000_000
 # What every route may answer besides its success and 422 (documented, so clients and schemathesis know).
 REFUSALS: dict[int | str, dict[str, Any]] = {

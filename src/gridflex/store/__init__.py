@@ -8,19 +8,23 @@ from gridflex.store.accounts import Accounts, NewToken, authenticate
 from gridflex.store.engine import DEFAULT_URL, make_engine, normalise_url
 from gridflex.store.errors import AuthError, ConflictError, NotFoundError, PermissionDeniedError, StoreError
 from gridflex.store.market import Clearing, Orders, Products, Submitted
+from gridflex.store.metering import Metering
 from gridflex.store.places import Places
 from gridflex.store.requests import FlexRequests  # its tables join the metadata
 from gridflex.store.session import Repos, Store, bootstrap_admin
+from gridflex.store.settling import Activations, Settlements
 from gridflex.store.tables import Role
 from gridflex.store.tenancy import Principal
 
 __all__ = [
     "DEFAULT_URL",
     "Accounts",
+    "Activations",
     "AuthError",
     "Clearing",
     "ConflictError",
     "FlexRequests",
+    "Metering",
     "NewToken",
     "NotFoundError",
     "Orders",
@@ -30,6 +34,7 @@ __all__ = [
     "Products",
     "Repos",
     "Role",
+    "Settlements",
     "Store",
     "StoreError",
     "Submitted",

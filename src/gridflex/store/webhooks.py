@@ -36,13 +36,14 @@ __all__ = [
     "WebhookRow",
     "Webhooks",
     "due_deliveries",
+    "enqueue_event",
     "enqueue_trades",
     "record_attempt",
     "sign",
     "verify",
 ]
 
-EVENTS = ("trades",)  # activations join when the service has them
+EVENTS = ("trades", "activations")
 MAX_ATTEMPTS = 8  # then the delivery is "failed" (delays 1, 2, 4, … 64 s between attempts)
 SIGNATURE_TOLERANCE_S = 300
 
@@ -162,6 +163,26 @@ def enqueue_trades(session: Session, run_id: int, product_id: str, trades: list[
                      "trades": [{**_public(t), "id": ids.get(t["order_id"])} for t in by_org[h.org_id]]}}
         for h in hooks
         if "trades" in h.events.get("events", [])
+    ]  # fmt: skip
+    if rows:
+        session.execute(insert(DeliveryRow), rows)
+    return len(rows)
+
+
+def enqueue_event(session: Session, org_id: int, event: str, payload: dict[str, Any]) -> int:
+    """One ``event`` delivery per active webhook of ``org_id`` subscribed to it (an outbox row, in
+    the caller's transaction)."""
+    hooks = session.execute(
+        select(WebhookRow.id, WebhookRow.events).where(
+            WebhookRow.org_id == org_id, WebhookRow.active.is_(True)
+        )
+    ).all()
+    now = utcnow()
+    rows = [
+        {"webhook_id": h.id, "event": event, "status": "pending", "attempts": 0, "next_at": now,
+         "last_error": "", "created_at": now, "payload": {"event": event, **payload}}
+        for h in hooks
+        if event in h.events.get("events", [])
     ]  # fmt: skip
     if rows:
         session.execute(insert(DeliveryRow), rows)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -61,32 +62,34 @@ class MeterData:
     kw: np.ndarray
 
 
-def read_meter_csv(path: str | Path) -> MeterData:
-    """Read a meter CSV (see the module docstring). Raises :class:`DataError` naming path, line, column."""
-    path = Path(path)
+def read_meter_csv(path: str | Path | IO[str], name: str | None = None) -> MeterData:
+    """Read a meter CSV (see the module docstring), from a file or an open text stream (``name``
+    says what it is in messages). Raises :class:`DataError` naming path, line, column."""
+    source: Path | IO[str] = Path(path) if isinstance(path, str | Path) else path
+    where = name or str(source if isinstance(source, Path) else "meter data")
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(source)
     except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise DataError(f"cannot read meter file {path}: {exc}") from None
+        raise DataError(f"cannot read meter file {where}: {exc}") from None
     if "time_utc" not in frame.columns or frame.shape[1] < 2:
-        raise DataError(f"{path}, line 1: expected a column 'time_utc' and one column per meter")
+        raise DataError(f"{where}, line 1: expected a column 'time_utc' and one column per meter")
     times = pd.to_datetime(frame["time_utc"], utc=True, errors="coerce", format="ISO8601")
     if times.isna().any():
         row = int(np.flatnonzero(times.isna().to_numpy())[0])
         raise DataError(
-            f"{path}, line {row + 2}, column 'time_utc': {frame['time_utc'].iloc[row]!r} is not a time"
+            f"{where}, line {row + 2}, column 'time_utc': {frame['time_utc'].iloc[row]!r} is not a time"
         )
     values = frame.drop(columns="time_utc").apply(pd.to_numeric, errors="coerce")
     bad = values.isna().to_numpy() & frame.drop(columns="time_utc").notna().to_numpy()
     if bad.any():
         row, col = (int(v) for v in np.argwhere(bad)[0])
-        raise DataError(f"{path}, line {row + 2}, column {values.columns[col]!r}: not a number in kW")
+        raise DataError(f"{where}, line {row + 2}, column {values.columns[col]!r}: not a number in kW")
     steps = np.diff(times.to_numpy()).astype("m8[s]").astype(np.int64)
     step_s = int(steps[0]) if len(steps) else 900
     off = np.flatnonzero((steps != step_s) | (steps <= 0))
     if len(off):
         row = int(off[0]) + 1
-        raise DataError(f"{path}, line {row + 2}, column 'time_utc': periods must follow one fixed step")
+        raise DataError(f"{where}, line {row + 2}, column 'time_utc': periods must follow one fixed step")
     grid = TimeGrid(times.iloc[0], step_s, len(frame))
     return MeterData(meter_ids=[str(c) for c in values.columns], grid=grid, kw=values.to_numpy(float).T)
 

@@ -1,0 +1,201 @@
+"""Baselines, settlements and statements, computed by the market engine (`gridflex.market.baselines`,
+`gridflex.market.settlement`) on the stored readings of whole local days.
+
+A settlement settles the caller's acknowledged activations of ``[start, end)``: activation payments
+(buyer → provider, for the energy delivered up to the energy called), penalties (provider → buyer, per
+MWh short) and BRP corrections (provider → BRP at the transfer price). Every line moves money from one
+party to another, so over all parties each period sums to zero. A statement is one party's view
+(+ = receives), per ISP, UTC day (``period=D``) or month (``MS``), as JSON or CSV.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, Depends, Query, status
+from fastapi.responses import Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from gridflex.api.deps import Caller, Now, Tx
+from gridflex.market.baselines import BaselineSpec
+from gridflex.store.settling import BaselineRow, Settlements
+
+__all__ = ["BaselineIn", "BaselineOut", "SettlementIn", "SettlementOut", "StatementRow", "router"]
+
+router = APIRouter(prefix="/v1", tags=["settlements"])
+
+
+def settlements(session: Tx, principal: Caller) -> Settlements:
+    return Settlements(session, principal)
+
+
+Settle = Annotated[Settlements, Depends(settlements)]
+
+
+class _Span(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    start: AwareDatetime = Field(description="A local midnight in tz.")
+    end: AwareDatetime = Field(description="A local midnight in tz, after start (at most 62 days).")
+    tz: str = Field("Europe/Berlin", max_length=64, description="The time zone of the local days.")
+    baseline: BaselineSpec = Field(description="The engine's baseline method and its parameters.")
+    history_days: int = Field(10, ge=0, le=60, description="Local days of readings before start.")
+    holidays: list[date] = Field([], max_length=100, description="Count as weekend days.")
+
+    @field_validator("tz")
+    @classmethod
+    def _known_zone(cls, tz: str) -> str:
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {tz!r}") from None
+        return tz
+
+
+class BaselineIn(_Span):
+    connection_point: str = Field(min_length=1, max_length=200)
+
+
+class BaselineOut(BaseModel):
+    id: int
+    connection_point: str
+    settlement_id: int | None
+    start: datetime
+    isp_s: int
+    tz: str
+    spec: dict[str, Any]
+    baseline_kw: list[float | None] = Field(description="kW per ISP from start; null: too little history.")
+    metered_kw: list[float | None] = Field(description="kW per ISP from start; null: no reading.")
+    created_at: datetime
+
+
+class SettlementIn(_Span):
+    transfer_price_eur_per_mwh: float = Field(0.0, ge=-1e5, le=1e5, description="BRP correction price.")
+
+
+class ActivationSummary(BaseModel):
+    activation_id: int
+    ordered_kwh: float
+    delivered_kwh: float
+    performance_ratio: float
+    activation_eur: float
+    penalty_eur: float
+
+
+class SettlementOut(BaseModel):
+    id: int
+    run_by_org_id: int
+    start: datetime
+    end: datetime
+    tz: str
+    baseline: dict[str, Any]
+    history_days: int
+    transfer_price_eur_per_mwh: float
+    activations: list[ActivationSummary] = Field(description="The caller's activations in it.")
+    created_at: datetime
+
+
+class StatementRow(BaseModel):
+    participant: str
+    role: str
+    period_start_utc: datetime
+    item: str = Field(description="activation, penalty or imbalance_correction.")
+    counterparty: str
+    energy_kwh: float
+    amount_eur: float = Field(description="+ = the participant receives it.")
+
+
+def _baseline_out(st: Settlements, row: BaselineRow) -> BaselineOut:
+    return BaselineOut(
+        id=row.id, connection_point=st.point_name(row), settlement_id=row.settlement_id, start=row.start,
+        isp_s=row.isp_s, tz=row.tz, spec=row.spec, baseline_kw=row.baseline_kw, metered_kw=row.metered_kw,
+        created_at=row.created_at,
+    )  # fmt: skip
+
+
+def _settlement_out(st: Settlements, row: Any) -> SettlementOut:
+    return SettlementOut(
+        id=row.id, run_by_org_id=row.run_by_org_id, start=row.start, end=row.end, tz=row.tz,
+        baseline=row.baseline, history_days=row.history_days,
+        transfer_price_eur_per_mwh=row.transfer_price_eur_per_mwh,
+        activations=[ActivationSummary(**a) for a in st.summaries(row)], created_at=row.created_at,
+    )  # fmt: skip
+
+
+@router.post("/baselines", response_model=BaselineOut, status_code=status.HTTP_201_CREATED)
+def post_baseline(body: BaselineIn, st: Settle, at: Now) -> BaselineOut:
+    row = st.baseline(
+        body.connection_point,
+        body.start,
+        body.end,
+        body.tz,
+        body.baseline,
+        body.history_days,
+        body.holidays,
+        at,
+    )
+    return _baseline_out(st, row)
+
+
+@router.get("/baselines", response_model=list[BaselineOut])
+def list_baselines(
+    st: Settle,
+    settlement_id: Annotated[int | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: Annotated[int, Query(ge=0, description="Only baselines with a larger id (paging).")] = 0,
+) -> list[BaselineOut]:
+    return [_baseline_out(st, r) for r in st.baselines(settlement_id, limit, after)]
+
+
+@router.get("/baselines/{baseline_id}", response_model=BaselineOut)
+def get_baseline(baseline_id: int, st: Settle) -> BaselineOut:
+    return _baseline_out(st, st.get_baseline(baseline_id))
+
+
+@router.post("/settlements", response_model=SettlementOut, status_code=status.HTTP_201_CREATED)
+def post_settlement(body: SettlementIn, st: Settle, at: Now) -> SettlementOut:
+    row = st.run(
+        body.start, body.end, body.tz, body.baseline, body.history_days, body.transfer_price_eur_per_mwh,
+        body.holidays, at,
+    )  # fmt: skip
+    return _settlement_out(st, row)
+
+
+@router.get("/settlements", response_model=list[SettlementOut])
+def list_settlements(
+    st: Settle,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: Annotated[int, Query(ge=0, description="Only settlements with a larger id (paging).")] = 0,
+) -> list[SettlementOut]:
+    return [_settlement_out(st, r) for r in st.list_settlements(limit, after)]
+
+
+@router.get("/settlements/{settlement_id}", response_model=SettlementOut)
+def get_settlement(settlement_id: int, st: Settle) -> SettlementOut:
+    return _settlement_out(st, st.get(settlement_id))
+
+
+CSV_ANSWER: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+        "description": "JSON rows, or CSV with format=csv.",
+    }
+}
+
+
+@router.get("/settlements/{settlement_id}/statement", response_model=list[StatementRow], responses=CSV_ANSWER)
+def get_statement(
+    settlement_id: int,
+    st: Settle,
+    period: Annotated[
+        Literal["D", "W", "MS"] | None, Query(description="Sum per UTC day, week or month; default: per ISP.")
+    ] = None,
+    format_: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
+) -> Any:
+    frame = st.statements(settlement_id, period)
+    if format_ == "csv":
+        frame["period_start_utc"] = frame.period_start_utc.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        text = frame.to_csv(index=False, float_format="%.10g")
+        return Response(text, media_type="text/csv")
+    return [StatementRow(**r) for r in frame.to_dict(orient="records")]

@@ -1,0 +1,602 @@
+"""Activations, baselines and settlements: the market lifecycle after the FlexOrder, on the market engine.
+
+* **Activation**: the DSO of an accepted FlexOffer (a FlexOrder) calls for delivery of kW per ISP (at
+  most what was ordered, never twice); the provider acknowledges it, naming the connection points
+  that deliver, or declines it with a reason.
+* **Baseline**: what a connection point would have drawn without the activation, computed by the
+  engine's methods (:func:`gridflex.market.baselines.compute_baseline`) on the stored readings of
+  whole local days (history before the activation day; activation days left out of histories).
+* **Settlement**: the buyer settles its acknowledged activations of a span of local days with
+  :func:`gridflex.market.settlement.settle`: activation payments, penalties and BRP corrections as
+  transfers payer → payee, stored line by line; a **statement** is one participant's view of them.
+
+Tenancy: an activation is seen by its buyer and its provider (and the market operator and the admin);
+a settlement by the organisation that ran it and by every party of one of its lines, each party seeing
+only its own lines; a baseline as its connection point (:mod:`gridflex.store.metering`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import JSON, ColumnElement, Float, ForeignKey, Integer, String, insert, or_, select, true
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from gridflex.errors import Problem, TimeGridError, ValidationError
+from gridflex.market.baselines import BaselineSpec, compute_baseline, day_layout
+from gridflex.market.baselines.spec import BaselineInputs
+from gridflex.market.settlement import Settlement, SettlementDocument, settle
+from gridflex.store.columns import utcnow
+from gridflex.store.errors import ConflictError, NotFoundError, PermissionDeniedError
+from gridflex.store.metering import ConnectionPointRow, Metering, MeterReadingRow, audit, points_visible
+from gridflex.store.requests import FlexRequestOffer, FlexRequestRow, OfferStatus, offers_visible
+from gridflex.store.tables import Base, Id, Organisation, Role
+from gridflex.store.tenancy import Principal, require_role
+from gridflex.store.webhooks import enqueue_event
+from gridflex.timegrid import TimeGrid
+
+__all__ = [
+    "ActivationRow",
+    "ActivationStatus",
+    "Activations",
+    "BaselineRow",
+    "Computed",
+    "SettlementLineRow",
+    "SettlementRow",
+    "Settlements",
+]
+
+BUYER_ROLES = (Role.DSO, Role.TSO)
+
+
+class ActivationStatus:
+    SENT = "sent"  # waiting for the provider
+    ACKNOWLEDGED = "acknowledged"  # the provider delivers from the named connection points
+    DECLINED = "declined"
+    SETTLED = "settled"
+
+
+class ActivationRow(Base):
+    """A call for delivery of an accepted FlexOffer: kW per ISP of its request (0: not called)."""
+
+    __tablename__ = "activations"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    offer_id: Mapped[int] = mapped_column(
+        ForeignKey("flex_request_offers.id", ondelete="RESTRICT"), index=True
+    )
+    buyer_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="RESTRICT"), index=True)
+    seller_org_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="RESTRICT"), index=True
+    )
+    congestion_point: Mapped[str] = mapped_column(String(200))
+    direction: Mapped[str] = mapped_column(String(8))
+    start: Mapped[datetime] = mapped_column()
+    isp_s: Mapped[int] = mapped_column(Integer)
+    power_kw: Mapped[list[float]] = mapped_column(JSON)
+    price_eur_per_mwh: Mapped[float] = mapped_column(Float)
+    penalty_eur_per_mwh: Mapped[float] = mapped_column(Float, default=0.0)
+    status: Mapped[str] = mapped_column(String(16), default=ActivationStatus.SENT)
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    connection_points: Mapped[list[str]] = mapped_column(JSON, default=list)
+    settlement_id: Mapped[int | None] = mapped_column(
+        ForeignKey("settlements.id", ondelete="RESTRICT"), default=None, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class SettlementRow(Base):
+    """One settlement run over ``[start, end)`` (whole local days of ``tz``)."""
+
+    __tablename__ = "settlements"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    run_by_org_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="RESTRICT"), index=True
+    )
+    start: Mapped[datetime] = mapped_column()
+    end: Mapped[datetime] = mapped_column()
+    tz: Mapped[str] = mapped_column(String(64))
+    baseline: Mapped[dict[str, Any]] = mapped_column(JSON)  # the BaselineSpec
+    history_days: Mapped[int] = mapped_column(Integer)
+    transfer_price_eur_per_mwh: Mapped[float] = mapped_column(Float, default=0.0)
+    activations: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # one summary per activation
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SettlementLineRow(Base):
+    """One transfer of a settlement: ``amount_eur`` from payer to payee (negative: the other way)."""
+
+    __tablename__ = "settlement_lines"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    settlement_id: Mapped[int] = mapped_column(ForeignKey("settlements.id", ondelete="CASCADE"), index=True)
+    period_start: Mapped[datetime] = mapped_column()
+    item: Mapped[str] = mapped_column(String(32))
+    activation_id: Mapped[int] = mapped_column(ForeignKey("activations.id", ondelete="RESTRICT"))
+    payer_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="RESTRICT"), index=True)
+    payee_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="RESTRICT"), index=True)
+    energy_kwh: Mapped[float] = mapped_column(Float)
+    price: Mapped[float] = mapped_column(Float)
+    price_unit: Mapped[str] = mapped_column(String(16))
+    amount_eur: Mapped[float] = mapped_column(Float)
+
+
+class BaselineRow(Base):
+    """A connection point's baseline and readings (kW per ISP) over ``[start, start + n·isp_s)``."""
+
+    __tablename__ = "baselines"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    connection_point_id: Mapped[int] = mapped_column(
+        ForeignKey("connection_points.id", ondelete="CASCADE"), index=True
+    )
+    settlement_id: Mapped[int | None] = mapped_column(
+        ForeignKey("settlements.id", ondelete="CASCADE"), default=None, index=True
+    )
+    created_by_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="RESTRICT"))
+    start: Mapped[datetime] = mapped_column()
+    isp_s: Mapped[int] = mapped_column(Integer)
+    tz: Mapped[str] = mapped_column(String(64))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    baseline_kw: Mapped[list[float | None]] = mapped_column(JSON)  # None: no baseline (too little history)
+    metered_kw: Mapped[list[float | None]] = mapped_column(JSON)  # None: no reading
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def _activations_visible(p: Principal) -> ColumnElement[bool]:
+    if p.sees_book:
+        return true()
+    return or_(ActivationRow.buyer_org_id == p.org_id, ActivationRow.seller_org_id == p.org_id)
+
+
+def _invalid(what: str, field: str, message: str) -> ValidationError:
+    return ValidationError(what, [Problem(what, field, message)])
+
+
+class Activations:
+    """Activations of accepted FlexOffers, as ``principal`` may see and change them."""
+
+    def __init__(self, session: Session, principal: Principal) -> None:
+        self.s, self.p = session, principal
+
+    def create(
+        self,
+        offer_id: int,
+        power_kw: list[float] | None = None,
+        penalty_eur_per_mwh: float = 0.0,
+        now: datetime | None = None,
+    ) -> ActivationRow:
+        """The DSO of the offer's request calls for ``power_kw`` per ISP (default: all that is left)."""
+        require_role(self.p, *BUYER_ROLES, action="activating flexibility")
+        now = now or utcnow()
+        offer = self.s.scalar(
+            select(FlexRequestOffer).where(FlexRequestOffer.id == offer_id, offers_visible(self.p))
+        )
+        if offer is None:
+            raise NotFoundError(f"flex offer {offer_id} not found")
+        req = self.s.get_one(FlexRequestRow, offer.request_id)
+        if req.dso_org_id != self.p.org_id and not self.p.is_admin:
+            raise PermissionDeniedError(f"flex offer {offer_id} answers another DSO's request")
+        if offer.status != OfferStatus.ACCEPTED:
+            raise ConflictError(
+                f"flex offer {offer_id} is {offer.status}: only an accepted offer is activated"
+            )
+        n = len(offer.volume_kw)
+        taken = np.zeros(n)
+        for (kw,) in self.s.execute(
+            select(ActivationRow.power_kw).where(
+                ActivationRow.offer_id == offer_id, ActivationRow.status != ActivationStatus.DECLINED
+            )
+        ):
+            taken += np.asarray(kw, dtype=float)
+        left = np.maximum(np.asarray(offer.volume_kw, dtype=float) - taken, 0.0)
+        want = left if power_kw is None else np.asarray(power_kw, dtype=float)
+        if want.shape != (n,):
+            raise _invalid("activation", "power_kw", f"{len(want)} ISPs, the offer has {n}")
+        problems = [
+            Problem("activation", f"power_kw.{k}", f"{want[k]:g} kW is more than the {left[k]:g} kW ordered and not yet activated")
+            for k in range(n)
+            if want[k] > left[k] + 1e-9
+        ]  # fmt: skip
+        starts = [req.start + timedelta(seconds=req.isp_s * k) for k in range(n)]
+        problems += [
+            Problem("activation", f"power_kw.{k}", f"the ISP started at {starts[k].isoformat()} (now {now.isoformat()})")
+            for k in range(n)
+            if want[k] > 0 and starts[k] < now
+        ]  # fmt: skip
+        if not (want > 0).any():
+            problems.append(Problem("activation", "power_kw", "activates nothing: every ISP is 0 kW"))
+        if problems:
+            raise ValidationError("activation", problems)
+        row = ActivationRow(
+            offer_id=offer.id, buyer_org_id=req.dso_org_id, seller_org_id=offer.aggregator_org_id,
+            congestion_point=req.congestion_point, direction=req.direction, start=req.start, isp_s=req.isp_s,
+            power_kw=[float(v) for v in want], price_eur_per_mwh=offer.price_eur_per_mwh,
+            penalty_eur_per_mwh=penalty_eur_per_mwh, status=ActivationStatus.SENT, created_at=now,
+        )  # fmt: skip
+        self.s.add(row)
+        self.s.flush()
+        audit(self.s, self.p, "activation.sent", "activation", row.id, at=now, subject_org_id=row.seller_org_id,
+              detail={"offer_id": offer.id, "power_kw": row.power_kw})  # fmt: skip
+        enqueue_event(
+            self.s, row.seller_org_id, "activations", {"activation_id": row.id, "status": row.status}
+        )
+        return row
+
+    def get(self, activation_id: int) -> ActivationRow:
+        row = self.s.scalar(
+            select(ActivationRow).where(ActivationRow.id == activation_id, _activations_visible(self.p))
+        )
+        if row is None:
+            raise NotFoundError(f"activation {activation_id} not found")
+        return row
+
+    def list_activations(
+        self, status: str | None = None, limit: int = 100, after_id: int = 0
+    ) -> list[ActivationRow]:
+        q = select(ActivationRow).where(_activations_visible(self.p), ActivationRow.id > after_id)
+        if status is not None:
+            q = q.where(ActivationRow.status == status)
+        return list(self.s.scalars(q.order_by(ActivationRow.id).limit(limit)))
+
+    def _provider_of(self, activation_id: int) -> ActivationRow:
+        row = self.get(activation_id)
+        if row.seller_org_id != self.p.org_id and not self.p.is_admin:
+            raise PermissionDeniedError(f"activation {activation_id} is answered by its provider")
+        if row.status != ActivationStatus.SENT:
+            raise ConflictError(f"activation {activation_id} is {row.status}")
+        return row
+
+    def acknowledge(
+        self, activation_id: int, connection_points: list[str], now: datetime | None = None
+    ) -> ActivationRow:
+        """The provider confirms and names the connection points (its own, at the congestion point) that deliver."""
+        row = self._provider_of(activation_id)
+        metering = Metering(self.s, self.p)
+        problems = []
+        for k, name in enumerate(connection_points):
+            point = self.s.scalar(
+                select(ConnectionPointRow).where(ConnectionPointRow.name == name, points_visible(self.p))
+            )
+            if point is None or point.owner_org_id != row.seller_org_id:
+                problems.append(Problem("acknowledgement", f"connection_points.{k}", f"{name!r} is not a connection point of the provider"))  # fmt: skip
+            elif metering.congestion_point_name(point) not in (None, row.congestion_point):
+                problems.append(Problem("acknowledgement", f"connection_points.{k}", f"{name!r} is not behind congestion point {row.congestion_point!r}"))  # fmt: skip
+        if len(set(connection_points)) != len(connection_points):
+            problems.append(
+                Problem("acknowledgement", "connection_points", "a connection point is named twice")
+            )
+        if problems:
+            raise ValidationError("acknowledgement", problems)
+        now = now or utcnow()
+        row.status, row.connection_points, row.acknowledged_at = (
+            ActivationStatus.ACKNOWLEDGED,
+            list(connection_points),
+            now,
+        )
+        audit(self.s, self.p, "activation.acknowledged", "activation", row.id, at=now, subject_org_id=row.buyer_org_id,
+              detail={"connection_points": row.connection_points})  # fmt: skip
+        self.s.flush()
+        return row
+
+    def decline(self, activation_id: int, reason: str, now: datetime | None = None) -> ActivationRow:
+        row = self._provider_of(activation_id)
+        row.status, row.reason = ActivationStatus.DECLINED, reason
+        audit(self.s, self.p, "activation.declined", "activation", row.id, at=now, subject_org_id=row.buyer_org_id,
+              detail={"reason": reason})  # fmt: skip
+        self.s.flush()
+        return row
+
+
+@dataclass(frozen=True)
+class Computed:
+    """Baseline and readings of some connection points on the ISPs of ``grid`` (kW, points × ISPs)."""
+
+    names: list[str]
+    grid: TimeGrid
+    baseline_kw: np.ndarray
+    metered_kw: np.ndarray
+
+
+def _local_days(start: datetime, end: datetime, tz: str, what: str) -> None:
+    for field, t in (("start", start), ("end", end)):
+        local = pd.Timestamp(t).tz_convert(tz)
+        if local != local.normalize():
+            raise _invalid(what, field, f"{t.isoformat()} is not a local midnight in {tz}: settle whole days")
+    if end <= start:
+        raise _invalid(what, "end", "is not after start")
+    if end - start > timedelta(days=62):
+        raise _invalid(what, "end", "at most 62 days at once")
+
+
+def compute_baselines(
+    metering: Metering,
+    names: list[str],
+    start: datetime,
+    end: datetime,
+    tz: str,
+    spec: BaselineSpec,
+    isp_s: int,
+    history_days: int,
+    holidays: list[date] | None = None,
+    events: dict[str, np.ndarray] | None = None,
+) -> Computed:
+    """The baseline named by ``spec`` of ``names`` over ``[start, end)`` (whole local days), from the
+    stored readings of the ``history_days`` local days before and of the span itself.
+
+    ``events``: per connection point, a boolean mask of the ISPs of ``[start, end)`` it was activated
+    in (left out of like-day histories by day, and the events of MBMA)."""
+    _local_days(start, end, tz, "baseline")
+    first = (pd.Timestamp(start).tz_convert(tz) - pd.Timedelta(days=history_days)).normalize()
+    first = first.tz_convert("UTC").to_pydatetime()
+    n_all = int((end - first).total_seconds() // isp_s)
+    grid = TimeGrid(pd.Timestamp(first), isp_s, n_all)
+    try:
+        layout = day_layout(grid, tz, holidays or [])
+    except TimeGridError as exc:
+        raise _invalid("baseline", "tz", str(exc)) from None
+    metered = metering.readings(names, first, end, isp_s).power_kw
+    offset = n_all - int((end - start).total_seconds() // isp_s)
+    mask = np.zeros((len(names), n_all), dtype=bool)
+    for i, name in enumerate(names):
+        if events and name in events:
+            mask[i, offset:] = events[name]
+    event_days = np.zeros(layout.n_days, dtype=bool)
+    event_days[np.unique(layout.day_of_period[mask.any(axis=0)])] = True
+    inputs = BaselineInputs(layout, event_days, mask if mask.any() else None)
+    try:
+        base = compute_baseline(metered, spec, inputs)
+    except (TimeGridError, ValueError) as exc:  # a window off the ISP grid, a reference of another shape
+        raise _invalid("baseline", "baseline", str(exc)) from None
+    n = n_all - offset
+    return Computed(names, TimeGrid(pd.Timestamp(start), isp_s, n), base[:, offset:], metered[:, offset:])
+
+
+def _json_values(a: np.ndarray) -> list[float | None]:
+    return [None if not np.isfinite(v) else round(float(v), 6) for v in a]
+
+
+class Settlements:
+    """Baselines, settlement runs, their lines and statements, as ``principal`` may see them."""
+
+    def __init__(self, session: Session, principal: Principal) -> None:
+        self.s, self.p = session, principal
+
+    # -- baselines
+    def baseline(
+        self, connection_point: str, start: datetime, end: datetime, tz: str, spec: BaselineSpec,
+        history_days: int, holidays: list[date] | None = None, now: datetime | None = None,
+    ) -> BaselineRow:  # fmt: skip
+        """Compute and keep the baseline of one connection point the caller sees (no events: a check
+        of the method on a span, e.g. the provider's own view before a settlement)."""
+        metering = Metering(self.s, self.p)
+        point = metering.point(connection_point)
+        step = self.s.scalar(
+            select(MeterReadingRow.isp_s).where(MeterReadingRow.connection_point_id == point.id).limit(1)
+        )
+        if step is None:
+            raise ConflictError(f"connection point {connection_point!r} has no readings")
+        got = compute_baselines(
+            metering, [connection_point], start, end, tz, spec, step, history_days, holidays
+        )
+        return self._keep(point, got, 0, tz, spec, None, now)
+
+    def _keep(self, point: ConnectionPointRow, got: Computed, i: int, tz: str, spec: BaselineSpec,
+              settlement_id: int | None, now: datetime | None) -> BaselineRow:  # fmt: skip
+        row = BaselineRow(
+            connection_point_id=point.id, settlement_id=settlement_id, created_by_org_id=self.p.org_id,
+            start=got.grid.start.to_pydatetime(), isp_s=got.grid.step_s, tz=tz, spec=spec.model_dump(mode="json"),
+            baseline_kw=_json_values(got.baseline_kw[i]), metered_kw=_json_values(got.metered_kw[i]),
+            created_at=now or utcnow(),
+        )  # fmt: skip
+        self.s.add(row)
+        self.s.flush()
+        return row
+
+    def baselines(
+        self, settlement_id: int | None = None, limit: int = 100, after_id: int = 0
+    ) -> list[BaselineRow]:
+        q = (
+            select(BaselineRow)
+            .join(ConnectionPointRow, ConnectionPointRow.id == BaselineRow.connection_point_id)
+            .where(points_visible(self.p), BaselineRow.id > after_id)
+        )
+        if settlement_id is not None:
+            q = q.where(BaselineRow.settlement_id == settlement_id)
+        return list(self.s.scalars(q.order_by(BaselineRow.id).limit(limit)))
+
+    def get_baseline(self, baseline_id: int) -> BaselineRow:
+        row = self.s.scalar(
+            select(BaselineRow)
+            .join(ConnectionPointRow, ConnectionPointRow.id == BaselineRow.connection_point_id)
+            .where(BaselineRow.id == baseline_id, points_visible(self.p))
+        )
+        if row is None:
+            raise NotFoundError(f"baseline {baseline_id} not found")
+        return row
+
+    def point_name(self, row: BaselineRow) -> str:
+        return self.s.get_one(ConnectionPointRow, row.connection_point_id).name
+
+    # -- settlement
+    def run(
+        self, start: datetime, end: datetime, tz: str, spec: BaselineSpec, history_days: int,
+        transfer_price_eur_per_mwh: float = 0.0, holidays: list[date] | None = None, now: datetime | None = None,
+    ) -> SettlementRow:  # fmt: skip
+        """Settle the caller's acknowledged activations within ``[start, end)``: baselines, the
+        engine's transfers, the lines, each activation marked settled; all in the caller's transaction."""
+        require_role(self.p, *BUYER_ROLES, Role.MARKET_OPERATOR, action="running a settlement")
+        _local_days(start, end, tz, "settlement")
+        q = select(ActivationRow).where(
+            ActivationRow.status == ActivationStatus.ACKNOWLEDGED, ActivationRow.start >= start,
+            ActivationRow.start < end,
+        ).order_by(ActivationRow.id).with_for_update()  # fmt: skip
+        if not self.p.sees_book:
+            q = q.where(ActivationRow.buyer_org_id == self.p.org_id)
+        acts = [a for a in self.s.scalars(q) if a.start + timedelta(seconds=a.isp_s * len(a.power_kw)) <= end]
+        if not acts:
+            raise ConflictError(
+                f"no acknowledged activation to settle in [{start.isoformat()}, {end.isoformat()})"
+            )
+        steps = {a.isp_s for a in acts}
+        if len(steps) > 1:
+            raise ConflictError(
+                f"the activations have different ISP lengths {sorted(steps)}: settle them apart"
+            )
+        isp_s = steps.pop()
+        names = sorted({n for a in acts for n in a.connection_points})
+        n = int((end - start).total_seconds() // isp_s)
+        events = {name: np.zeros(n, dtype=bool) for name in names}
+        for a in acts:
+            k0 = int((a.start - start).total_seconds() // isp_s)
+            on = np.asarray(a.power_kw) > 0
+            for name in a.connection_points:
+                events[name][k0 : k0 + len(on)] |= on
+        metering = Metering(
+            self.s, Principal.system()
+        )  # the readings of the activated points, whoever uploaded them
+        got = compute_baselines(metering, names, start, end, tz, spec, isp_s, history_days, holidays, events)
+        points = {
+            p.name: p
+            for p in self.s.scalars(select(ConnectionPointRow).where(ConnectionPointRow.name.in_(names)))
+        }
+        doc, names_of = self._document(acts, points, transfer_price_eur_per_mwh)
+        result = settle(doc, got.grid, names, got.baseline_kw, got.metered_kw)
+        now = now or utcnow()
+        row = SettlementRow(
+            run_by_org_id=self.p.org_id, start=start, end=end, tz=tz, baseline=spec.model_dump(mode="json"),
+            history_days=history_days, transfer_price_eur_per_mwh=transfer_price_eur_per_mwh,
+            activations=_summaries(result), created_at=now,
+        )  # fmt: skip
+        self.s.add(row)
+        self.s.flush()
+        self._write_lines(row.id, result, {v: k for k, v in names_of.items()})
+        for i, name in enumerate(names):
+            self._keep(points[name], got, i, tz, spec, row.id, now)
+        for a in acts:
+            a.status, a.settlement_id = ActivationStatus.SETTLED, row.id
+        parties = sorted(
+            {a.seller_org_id for a in acts} | {p.brp_org_id for p in points.values() if p.brp_org_id}
+        )
+        for org in parties:
+            audit(self.s, self.p, "settlement.created", "settlement", row.id, at=now, subject_org_id=org,
+                  detail={"activations": [a.id for a in acts]})  # fmt: skip
+        self.s.flush()
+        return row
+
+    def _document(
+        self, acts: list[ActivationRow], points: dict[str, ConnectionPointRow], transfer: float
+    ) -> tuple[SettlementDocument, dict[int, str]]:
+        """The engine's settlement document: one engine activation per activated ISP (constant power)."""
+        orgs = {a.buyer_org_id for a in acts} | {a.seller_org_id for a in acts}
+        brps = {p.brp_org_id for p in points.values() if p.brp_org_id is not None}
+        names_of = dict(
+            self.s.execute(
+                select(Organisation.id, Organisation.name).where(Organisation.id.in_(orgs | brps))
+            ).all()
+        )
+        buyers = {a.buyer_org_id for a in acts}
+        role = {o: "BRP" if o in brps else ("DSO" if o in buyers else "aggregator") for o in names_of}
+        engine_acts = []
+        for a in acts:
+            for k, kw in enumerate(a.power_kw):
+                if kw <= 0:
+                    continue
+                t0 = a.start + timedelta(seconds=a.isp_s * k)
+                engine_acts.append({
+                    "id": f"{a.id}/{k}", "buyer": names_of[a.buyer_org_id], "seller": names_of[a.seller_org_id],
+                    "direction": a.direction, "start": t0.isoformat(), "end": (t0 + timedelta(seconds=a.isp_s)).isoformat(),
+                    "power_kw": kw, "price_eur_per_mwh": a.price_eur_per_mwh, "penalty_eur_per_mwh": a.penalty_eur_per_mwh,
+                    "meters": a.connection_points,
+                })  # fmt: skip
+        doc = SettlementDocument.model_validate({
+            "participants": [{"id": names_of[o], "role": role[o]} for o in sorted(names_of)],
+            "meters": [{"id": p.name, "brp": names_of.get(p.brp_org_id) if p.brp_org_id else None} for p in points.values()],
+            "activations": engine_acts, "transfer_price_eur_per_mwh": transfer,
+        })  # fmt: skip
+        return doc, {int(k): str(v) for k, v in names_of.items()}
+
+    def _write_lines(self, settlement_id: int, result: Settlement, org_of: dict[str, int]) -> None:
+        lines = result.lines
+        if not len(lines):
+            return
+        rows = [
+            {"settlement_id": settlement_id, "period_start": t.to_pydatetime(), "item": item,
+             "activation_id": int(oid.split("/")[0]), "payer_org_id": org_of[payer], "payee_org_id": org_of[payee],
+             "energy_kwh": float(e), "price": float(pr), "price_unit": unit, "amount_eur": float(amt)}
+            for t, item, oid, payer, payee, e, pr, unit, amt in zip(
+                lines.period_start_utc, lines["item"], lines.order_id, lines.payer, lines.payee, lines.energy_kwh,
+                lines.price, lines.price_unit, lines.amount_eur, strict=True)
+        ]  # fmt: skip
+        self.s.execute(insert(SettlementLineRow), rows)
+
+    def _visible(self) -> ColumnElement[bool]:
+        if self.p.sees_book:
+            return true()
+        party = select(SettlementLineRow.settlement_id).where(
+            or_(
+                SettlementLineRow.payer_org_id == self.p.org_id,
+                SettlementLineRow.payee_org_id == self.p.org_id,
+            )
+        )
+        return or_(SettlementRow.run_by_org_id == self.p.org_id, SettlementRow.id.in_(party))
+
+    def get(self, settlement_id: int) -> SettlementRow:
+        row = self.s.scalar(select(SettlementRow).where(SettlementRow.id == settlement_id, self._visible()))
+        if row is None:
+            raise NotFoundError(f"settlement {settlement_id} not found")
+        return row
+
+    def list_settlements(self, limit: int = 100, after_id: int = 0) -> list[SettlementRow]:
+        q = select(SettlementRow).where(self._visible(), SettlementRow.id > after_id)
+        return list(self.s.scalars(q.order_by(SettlementRow.id).limit(limit)))
+
+    def summaries(self, row: SettlementRow) -> list[dict[str, Any]]:
+        """The activation summaries the caller is a party of (all for the runner and the book)."""
+        if self.p.sees_book or row.run_by_org_id == self.p.org_id:
+            return list(row.activations)
+        mine = {a for (a,) in self.s.execute(select(ActivationRow.id).where(
+            ActivationRow.settlement_id == row.id, _activations_visible(self.p)))}  # fmt: skip
+        return [s for s in row.activations if s["activation_id"] in mine]
+
+    def statements(self, settlement_id: int, period: str | None = None) -> pd.DataFrame:
+        """The caller's statement (the runner and the book: everyone's), per participant, period, item
+        and counterparty: energy_kwh and amount_eur (+ = receives), by the engine's own view."""
+        row = self.get(settlement_id)
+        q = select(SettlementLineRow).where(SettlementLineRow.settlement_id == row.id)
+        lines = list(self.s.scalars(q.order_by(SettlementLineRow.id)))
+        orgs = {o.id: o for o in self.s.scalars(select(Organisation))}
+        frame = pd.DataFrame({
+            "period_start_utc": pd.DatetimeIndex([x.period_start for x in lines], tz="UTC") if lines else pd.DatetimeIndex([], tz="UTC"),
+            "item": [x.item for x in lines], "order_id": [str(x.activation_id) for x in lines],
+            "payer": [orgs[x.payer_org_id].name for x in lines], "payee": [orgs[x.payee_org_id].name for x in lines],
+            "energy_kwh": [x.energy_kwh for x in lines], "price": [x.price for x in lines],
+            "price_unit": [x.price_unit for x in lines], "amount_eur": [x.amount_eur for x in lines],
+        })  # fmt: skip
+        roles = {o.name: ",".join(o.role_names) for o in orgs.values()}
+        out = Settlement(frame, pd.DataFrame(), roles).statements(period)
+        if not (self.p.sees_book or row.run_by_org_id == self.p.org_id):
+            out = out[out.participant == self.p.org_name]
+        return out.reset_index(drop=True)
+
+
+def _summaries(result: Settlement) -> list[dict[str, Any]]:
+    """One row per activation: the engine's per-ISP rows summed back."""
+    acts = result.activations
+    if not len(acts):
+        return []
+    acts = acts.assign(activation_id=acts.order_id.str.split("/").str[0].astype(int))
+    sums = acts.groupby("activation_id", sort=True)[
+        ["ordered_kwh", "delivered_kwh", "activation_eur", "penalty_eur"]
+    ].sum()
+    return [
+        {"activation_id": int(i), **{k: round(float(v), 6) for k, v in r.items()},
+         "performance_ratio": round(float(r.delivered_kwh / r.ordered_kwh), 6) if r.ordered_kwh else 0.0}
+        for i, r in sums.iterrows()
+    ]  # fmt: skip
