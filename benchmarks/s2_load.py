@@ -335,7 +335,7 @@ def _cpu(p: psutil.Process) -> float:
 # ── (b) re-optimisation of 100 FRBC devices ────────────────────────────────────────────────────────
 
 
-def reoptimise_100() -> dict[str, Any]:
+def reoptimise_100(devices: int = 100, cold_runs: int = 3, warm_runs: int = 5) -> dict[str, Any]:
     import dataclasses
 
     from gridflex.market.prices import prices_on_grid
@@ -354,17 +354,17 @@ def reoptimise_100() -> dict[str, Any]:
                        "assets": [{"kind": "grid_connection", "name": "meter", "fuse_kw": 100.0},
                                   {"kind": "load", "name": "office", "profile_kw": 50.0}]})  # fmt: skip
     rng = np.random.default_rng(1)
-    devs = battery_fleet(100, n, seed=0)
+    devs = battery_fleet(devices, n, seed=0)
     start = grid.start.to_pydatetime()
     cold = []
-    for _ in range(3):
+    for _ in range(cold_runs):
         t0 = time.perf_counter()
         plan = plan_site(site, PlanRequest(start, 900, n, frbc=devs))
         cold.append(time.perf_counter() - t0)
     warm_model = WarmModel()
     plan_site(site, PlanRequest(start, 900, n, frbc=devs, warm=warm_model))
     warm = []
-    for r in range(5):
+    for r in range(warm_runs):
         devs = [
             dataclasses.replace(d, fill_now=float(np.clip(d.fill_now + rng.normal(0, 0.5), 0, 10)))
             for d in devs
@@ -374,7 +374,7 @@ def reoptimise_100() -> dict[str, Any]:
         plan = plan_site(site, PlanRequest(start, 900, n, frbc=devs, warm=warm_model, import_limit_kw=limit))
         warm.append(time.perf_counter() - t0)
         assert plan.warm
-    return {"devices": 100, "periods": n, "prices": "SMARD France 2018-06-12 (Bundesnetzagentur | SMARD.de)",
+    return {"devices": devices, "periods": n, "prices": "SMARD France 2018-06-12 (Bundesnetzagentur | SMARD.de)",
             "cold_s_median": round(statistics.median(cold), 3), "warm_s_median": round(statistics.median(warm), 3),
             "warm_s_max": round(max(warm), 3), "target_s": 1.0,
             "before_s_note": "part 1 formulation (converters + store + target rows): 0.6 s unconstrained, "
@@ -419,7 +419,8 @@ def main(argv: list[str] | None = None) -> None:
     t_start = time.perf_counter()
     out: dict[str, Any] = {"machine": {"cpus": psutil.cpu_count(), "python": sys.version.split()[0]}}
     if not args.skip_reopt:
-        out["reoptimise_100_frbc"] = reoptimise_100()
+        # smoke: 10 devices, 1 cold and 2 warm plans (tests/s2/test_frbc_speed.py plans the 100)
+        out["reoptimise_100_frbc"] = reoptimise_100(10, 1, 2) if args.smoke else reoptimise_100()
     if not args.skip_demo:
         out["short_demo"] = short_demo()
     out["load"] = []
