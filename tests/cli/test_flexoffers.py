@@ -275,6 +275,41 @@ def test_generate_refuses_absurd_fleet_sizes(tmp_path, devices):
     )
 
 
+def test_generate_takes_a_device_mix(tmp_path):
+    out = tmp_path / "mix.json"
+    r = run(
+        "flexoffers",
+        "generate",
+        "--devices",
+        "10",
+        "--mix",
+        "ev=0.3, heat_pump=0.5,fridge=0.2",
+        "-o",
+        str(out),
+    )
+    assert r.exit_code == 0, r.output
+    batch = read_flexoffers(out)
+    kinds = [i.rsplit("-", 1)[0] for i in batch.ids.tolist()]
+    assert {k: kinds.count(k) for k in set(kinds)} == {"ev": 3, "heat_pump": 5, "fridge": 2}
+    assert validate_schedule(batch, batch.default) == []
+
+
+@pytest.mark.parametrize(
+    ("mix", "needle"),
+    [
+        ("ev=0.5,toaster=0.5", "unknown device type 'toaster'"),
+        ("ev", "is not type=share"),
+        ("ev=-1", "must be a number >= 0"),
+        ("ev=nan", "must be a number >= 0"),
+        ("ev=0,pv=0", "sum to zero"),
+        ("ev=1,ev=2", "given twice"),
+    ],
+)
+def test_generate_refuses_a_bad_mix_naming_the_option(tmp_path, mix, needle):
+    line = fails("flexoffers", "generate", "--devices", "5", "--mix", mix, "-o", str(tmp_path / "f.json"))
+    assert "--mix" in line and needle in line
+
+
 def test_every_command_creates_the_folder_of_its_output(tmp_path, files):
     new = tmp_path / "new" / "deeper"
     commands = [

@@ -144,8 +144,17 @@ def generate(
     devices: Annotated[int, typer.Option(help="Number of devices (1 to 1,000,000).")] = 1000,
     day: Annotated[str, typer.Option(help="Local day (Europe/Paris), 1970 to 2198.")] = "2018-06-12",
     seed: Annotated[int, typer.Option(help="Random seed (>= 0).")] = 0,
+    mix: Annotated[
+        str | None,
+        typer.Option(
+            help="Device mix as type=share pairs, e.g. ev=0.3,heat_pump=0.5,fridge=0.2 (shares are "
+            "normalised; types: ev, heat_pump, wet_appliance, home_battery, pv, fridge, freezer). "
+            "Default: ev 0.35, heat_pump 0.2, wet_appliance 0.25, home_battery 0.1, pv 0.1."
+        ),
+    ] = None,
 ) -> None:
-    """Generate a seeded fleet of flex-offers (EVs, heat pumps, wet appliances, batteries, PV)."""
+    """Generate a seeded fleet of flex-offers (EVs, heat pumps, wet appliances, batteries, PV,
+    fridges and freezers with --mix)."""
     from gridflex.flexoffer.fleet import generate_fleet
     from gridflex.flexoffer.limits import MAX_DEVICES
 
@@ -153,11 +162,37 @@ def generate(
         bad_option("--devices", f"must be 1 to {MAX_DEVICES:,}, got {devices:,}")
     if seed < 0:
         bad_option("--seed", f"must be >= 0, got {seed}")
+    shares = None if mix is None else parse_mix(mix)
     prepare_out(out)
     with _status(f"generating {devices:,} devices"):
-        batch = generate_fleet(devices, day=day, seed=seed)
+        batch = generate_fleet(devices, day=day, seed=seed, mix=shares)
     write_document(batch, out)
     console.print(f"{len(batch):,} flex-offers written to {out}")
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """``"ev=0.3,fridge=0.2"`` → ``{"ev": 0.3, "fridge": 0.2}``; a bad pair is named as ``--mix``."""
+    from gridflex.flexoffer.fleet import DEVICE_TYPES
+
+    shares: dict[str, float] = {}
+    for pair in (p.strip() for p in text.split(",")):
+        name, sep, value = (x.strip() for x in pair.partition("="))
+        if not sep or not name:
+            bad_option("--mix", f"{pair!r} is not type=share (e.g. ev=0.3,heat_pump=0.5,fridge=0.2)")
+        if name not in DEVICE_TYPES:
+            bad_option("--mix", f"unknown device type {name!r}; known: {', '.join(DEVICE_TYPES)}")
+        if name in shares:
+            bad_option("--mix", f"{name!r} is given twice")
+        try:
+            share = float(value)
+        except ValueError:
+            share = math.nan
+        if not (math.isfinite(share) and share >= 0):
+            bad_option("--mix", f"the share of {name!r} must be a number >= 0, got {value!r}")
+        shares[name] = share
+    if sum(shares.values()) <= 0:
+        bad_option("--mix", "the shares sum to zero: no device type to generate")
+    return shares
 
 
 @flexoffers_app.command()
