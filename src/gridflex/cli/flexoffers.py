@@ -170,6 +170,22 @@ def generate(
     console.print(f"{len(batch):,} flex-offers written to {out}")
 
 
+def parse_now(text: str) -> int:
+    """``--now``: an ISO 8601 time with a UTC offset → seconds since the epoch (named if unreadable)."""
+    from datetime import datetime
+
+    try:
+        t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        t = None
+    if t is None or t.tzinfo is None:
+        bad_option(
+            "--now", f"cannot read {text!r}: give ISO 8601 with a UTC offset, e.g. 2018-06-11T12:00:00Z"
+        )
+    assert t is not None
+    return int(t.timestamp())
+
+
 def parse_mix(text: str) -> dict[str, float]:
     """``"ev=0.3,fridge=0.2"`` → ``{"ev": 0.3, "fridge": 0.2}``; a bad pair is named as ``--mix``."""
     from gridflex.flexoffer.fleet import DEVICE_TYPES
@@ -265,6 +281,14 @@ def schedule_cmd(
     time_limit_s: Annotated[
         float, typer.Option(help="Time limit of an exact (MILP) solve, seconds (0.1 to 3600).")
     ] = 10.0,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            help="Decision time, ISO 8601 with offset (e.g. 2018-06-11T12:00:00+02:00): offers whose "
+            "acceptBeforeTime or assignmentBeforeTime has passed are left unscheduled and no schedule "
+            "starts before it. Default: no clock (a study over past data)."
+        ),
+    ] = None,
 ) -> None:
     """Choose starts and energies at least cost on real day-ahead prices."""
     from gridflex.flexoffer.limits import MAX_SCHEDULE_ELEMENTS, schedule_elements
@@ -277,6 +301,7 @@ def schedule_cmd(
         bad_option("--limit-kw", f"must be a finite number of kW, got {limit_kw}")
     if not 0.1 <= time_limit_s <= 3600:
         bad_option("--time-limit-s", f"must be 0.1 to 3600 seconds, got {time_limit_s}")
+    now_s = None if now is None else parse_now(now)
     prepare_out(out)
     doc = read_document(file)
     batch = doc.batch
@@ -291,13 +316,21 @@ def schedule_cmd(
     prices = prices_on_grid(grid, zone)
     with _status(f"scheduling {len(batch):,} offers"):
         res = schedule_flexoffers(
-            batch, grid, prices, limit_kw=limit_kw, method=method, time_limit_s=time_limit_s
+            batch, grid, prices, limit_kw=limit_kw, method=method, time_limit_s=time_limit_s, now_s=now_s
         )
     write_document(batch.with_schedule(res.schedule), out, doc.members)
     console.print(
-        f"scheduled {len(batch):,} offers: cost {res.cost_eur:,.2f} EUR, lower bound {res.lower_bound_eur:,.2f} EUR, "
-        f"gap {100 * res.gap:.3f} % ({res.method}); written to {out}"
+        f"scheduled {len(batch) - len(res.rejected):,} offers: cost {res.cost_eur:,.2f} EUR, lower bound "
+        f"{res.lower_bound_eur:,.2f} EUR, gap {100 * res.gap:.3f} % ({res.method}); written to {out}"
     )
+    if res.rejected:
+        first, why = next(iter(res.rejected.items()))
+        err.print(
+            f"[yellow]note:[/] {len(res.rejected):,} offers left unscheduled at --now (their members run their "
+            f"default schedules), e.g. {first}: {why}",
+            highlight=False,
+            soft_wrap=True,
+        )
     for note in res.limits_hit:
         err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
 
@@ -316,7 +349,7 @@ def disaggregate_cmd(
     """Split each aggregate schedule over its members; every member schedule is checked."""
     from gridflex.errors import DataError
     from gridflex.flexoffer.aggregation import aggregate
-    from gridflex.flexoffer.disaggregation import disaggregate
+    from gridflex.flexoffer.disaggregation import disaggregate_assigned
     from gridflex.flexoffer.io import member_groups
 
     prepare_out(out)
@@ -327,7 +360,7 @@ def disaggregate_cmd(
     group = member_groups(members, aggs, str(members_file))
     with _status(f"disaggregating {len(aggs.batch):,} aggregates over {len(members):,} members"):
         agg = aggregate(members, groups=group)
-        schedule = disaggregate(agg, aggs.batch.schedule)
+        schedule = disaggregate_assigned(agg, aggs.batch.schedule)  # unscheduled: the members' defaults
     write_document(members.with_schedule(schedule), out)
     console.print(f"{len(members):,} member schedules written to {out}, each inside its flex-offer")
 
