@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from gridflex.cli import app
 from gridflex.flexoffer.io import read_flexoffers
+from gridflex.flexoffer.model import NO_TIME
 from gridflex.flexoffer.validate import validate_schedule
 
 runner = CliRunner()
@@ -273,6 +274,80 @@ def test_generate_refuses_absurd_fleet_sizes(tmp_path, devices):
     assert "--devices" in fails(
         "flexoffers", "generate", "--devices", devices, "-o", str(tmp_path / "f.json")
     )
+
+
+def test_generate_takes_a_device_mix(tmp_path):
+    out = tmp_path / "mix.json"
+    r = run(
+        "flexoffers",
+        "generate",
+        "--devices",
+        "10",
+        "--mix",
+        "ev=0.3, heat_pump=0.5,fridge=0.2",
+        "-o",
+        str(out),
+    )
+    assert r.exit_code == 0, r.output
+    batch = read_flexoffers(out)
+    kinds = [i.rsplit("-", 1)[0] for i in batch.ids.tolist()]
+    assert {k: kinds.count(k) for k in set(kinds)} == {"ev": 3, "heat_pump": 5, "fridge": 2}
+    assert validate_schedule(batch, batch.default) == []
+
+
+@pytest.mark.parametrize(
+    ("mix", "needle"),
+    [
+        ("ev=0.5,toaster=0.5", "unknown device type 'toaster'"),
+        ("ev", "is not type=share"),
+        ("ev=-1", "must be a number >= 0"),
+        ("ev=nan", "must be a number >= 0"),
+        ("ev=0,pv=0", "sum to zero"),
+        ("ev=1,ev=2", "given twice"),
+    ],
+)
+def test_generate_refuses_a_bad_mix_naming_the_option(tmp_path, mix, needle):
+    line = fails("flexoffers", "generate", "--devices", "5", "--mix", mix, "-o", str(tmp_path / "f.json"))
+    assert "--mix" in line and needle in line
+
+
+def test_schedule_at_a_decision_time_leaves_late_offers_to_their_defaults(tmp_path, files):
+    """--now 06:00 local: aggregates whose acceptBeforeTime (EST − 2 h) or assignmentBeforeTime has
+    passed stay unscheduled; their members run their default schedules, the others start after now."""
+    sched, members = tmp_path / "s.json", tmp_path / "m.json"
+    now = "2018-06-12T06:00:00+02:00"
+    r = run("flexoffers", "schedule", str(files["aggs"]), "--now", now, "-o", str(sched))
+    assert r.exit_code == 0, r.output
+    aggs = read_flexoffers(sched)
+    assert aggs.schedule is not None
+    now_s = int(np.datetime64("2018-06-12T04:00:00", "s").astype(np.int64))
+    late = (aggs.accept_before_s < now_s) | (aggs.assign_before_s < now_s) | (aggs.lst_s < now_s)
+    assert late.any() and not late.all()
+    assert ((aggs.schedule.start_s == NO_TIME) == late).all()
+    assert (aggs.schedule.start_s[~late] >= now_s).all()
+    r = run(
+        "flexoffers",
+        "disaggregate",
+        "--members",
+        str(files["fleet"]),
+        "--aggregates",
+        str(sched),
+        "-o",
+        str(members),
+    )
+    assert r.exit_code == 0, r.output
+    fleet, out = read_flexoffers(files["fleet"]), read_flexoffers(members)
+    assert out.schedule is not None and fleet.default is not None
+    assert validate_schedule(out, out.schedule) == []
+    group = {
+        m: i
+        for i, o in enumerate(json.loads(files["aggs"].read_text())["flexOffers"])
+        for m in o["gridflexMembers"]
+    }
+    unassigned = np.array([late[group[m]] for m in out.ids.tolist()])
+    assert (out.schedule.start_s[unassigned] == fleet.default.start_s[unassigned]).all()
+    assert (out.schedule.start_s[~unassigned] >= now_s).all()
+    assert "--now" in fails("flexoffers", "schedule", str(files["aggs"]), "--now", "06:00", "-o", str(sched))
 
 
 def test_every_command_creates_the_folder_of_its_output(tmp_path, files):

@@ -43,3 +43,29 @@ def test_no_trade_when_the_price_exceeds_the_buyers_value(setup):
     t = trade_flexoffers(agg, grid, prices, margin=1000.0)
     assert not t.accepted and t.member_schedule is None and t.price_eur == 0.0
     assert "not accepted" in t.reason
+
+
+def test_at_a_decision_time_late_offers_keep_their_defaults_and_are_not_paid(setup):
+    """Decided at 08:00 local: the aggregates past a deadline stay unscheduled; their members run their
+    default schedules (no payment); the rest are assigned after 08:00 and the money still balances."""
+    agg, grid, prices = setup
+    now_s = grid.start_s + 8 * 3600
+    t = trade_flexoffers(agg, grid, prices, margin=0.0, now_s=now_s)
+    rejected = t.aggregate_schedule.rejected
+    assert rejected and len(rejected) < len(agg.aggregates)
+    late = np.isin(agg.aggregates.ids[agg.group], list(rejected))
+    members, sched = agg.members, t.member_schedule
+    assert sched is not None and members.default is not None
+    assert validate_schedule(members, sched) == []
+    assert (sched.start_s[late] == members.default.start_s[late]).all()
+    assert (t.member_payment_eur[late] == 0.0).all()
+    assert (sched.start_s[~late] >= now_s).all()
+    member_load = place_on_grid(members, sched, grid.start_s, grid.n)
+    assert member_load.sum() == pytest.approx(
+        t.aggregate_schedule.load_kwh.sum() + _default_kwh(members, late)
+    )
+
+
+def _default_kwh(members, mask) -> float:
+    flat = np.repeat(mask, np.diff(members.offsets))
+    return float(np.asarray(members.default.energy_kwh)[flat].sum())

@@ -107,6 +107,11 @@ class Hook:
     when the site has services. Converters give ``coupled``: per other bus, the flow taken from it
     per kW more taken from ``bus`` (a heat pump: −COP on its heat bus); stores on that bus must absorb
     it. Grid connections (``is_grid``) are where the site's deviation goes.
+
+    A thermal zone is a store whose state is its temperature: ``soc`` is then the temperature column,
+    ``soc_per_unit`` the stored kWh per kelvin (``C`` for a heated zone, ``−C/COP`` for a cooled one,
+    in kWh of electricity) and ``decay_per_h`` its loss rate ``H/C`` (a deviation from the schedule
+    fades as ``exp(−H·t/C)``; 0 for stores, whose standing loss is left out: conservative).
     """
 
     label: str
@@ -123,6 +128,8 @@ class Hook:
     activation: VarBlock | None = None
     coupled: dict[str, np.ndarray] | None = None
     is_grid: bool = False
+    soc_per_unit: float = 1.0
+    decay_per_h: float = 0.0
 
 
 @dataclass

@@ -31,7 +31,17 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from gridflex.assets.base import ELECTRICITY, Built, Context, Flex, Output, Pair, bus_name, storage_headroom
+from gridflex.assets.base import (
+    ELECTRICITY,
+    Built,
+    Context,
+    Flex,
+    Hook,
+    Output,
+    Pair,
+    bus_name,
+    storage_headroom,
+)
 from gridflex.assets.converter import add_conversion
 from gridflex.assets.storage import StoreBase, add_store
 from gridflex.optimize import Solution
@@ -103,6 +113,13 @@ class BulkStore(StoreBase):
                 lo[lev.period] = max(lo[lev.period], lev.energy_kwh)
         # A kW more (or less) electricity moves the stored energy by at most this many kWh per hour.
         shift = max(self.charge_efficiency, air_in)
+        # For services the machine train moves its electric flow within [−discharge, charge] against the
+        # store, like a battery (η_c: stored per kWh taken, η_d: kWh given per kWh stored); the gas,
+        # heat or cold it takes or gives on the way must come from networks (products.eligible_providers).
+        assert store.hook is not None
+        hook = Hook(self.label, bus_name(ELECTRICITY, self.node), [(charging, 1.0), (discharging, -1.0)],
+                    np.full(n, -dis_kw), np.full(n, ch_kw), store.hook.soc, s.soc_lo_kwh, s.soc_hi_kwh,
+                    s.initial_kwh, self.charge_efficiency, 1.0 / air_in, store.hook.activation)  # fmt: skip
 
         def read(sol: Solution) -> Output:
             power: dict[str, np.ndarray] = {}
@@ -116,7 +133,12 @@ class BulkStore(StoreBase):
                                         s.soc_hi_kwh, 1.0 / shift, dt)  # fmt: skip
             return Output(power, e, Flex(bus_name(ELECTRICITY, self.node), up, down))
 
-        return Built(read)
+        return Built(read, hook)
+
+    def coupled_carriers(self) -> list[str]:
+        """Carriers other than electricity it takes or gives (fuel, heat, cold)."""
+        (c_in, c_out), (d_in, d_out) = self._charge_sides(), self._discharge_sides()
+        return sorted({*c_in, *c_out, *d_in, *d_out} - {ELECTRICITY})
 
 
 class CompressedAirStorage(BulkStore):

@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from gridflex.assets.base import ELECTRICITY, AssetBase, Built, Context, Flex, Output, bus_name
+from gridflex.assets.base import ELECTRICITY, AssetBase, Built, Context, Flex, Hook, Output, bus_name
 from gridflex.errors import Problem
 from gridflex.optimize import Solution, VarBlock
 from gridflex.timegrid import Series
@@ -65,9 +65,14 @@ def free_temperatures(z: Zone, heat_kw: np.ndarray, dt_h: float) -> np.ndarray:
     return out
 
 
-def add_zone(ctx: Context, z: Zone, heat: list[tuple[VarBlock, float]]) -> VarBlock:
+def add_zone(
+    ctx: Context, z: Zone, heat: list[tuple[VarBlock, float]], activation_heat: float = 0.0
+) -> tuple[VarBlock, VarBlock | None]:
     """The zone's temperature variables and rows; ``heat``: (block, kW of heat into the zone per
-    unit) — heating +1, cooling −1, a fridge's compressor −COP. Returns the temperature block."""
+    unit) — heating +1, cooling −1, a fridge's compressor −COP. Returns the temperature block and,
+    when the site has services and ``activation_heat`` is not 0, the expected-activation column
+    (kW drawn from the zone as a store, ``activation_heat`` kW of heat into the zone per unit; fixed
+    at 0 until the services layer ties it)."""
     n, h = ctx.n, z.loss_kw_per_k
     a = z.decay(ctx.dt_h)
     penalty = z.penalty_eur_per_kh
@@ -75,6 +80,10 @@ def add_zone(ctx: Context, z: Zone, heat: list[tuple[VarBlock, float]]) -> VarBl
     temp = ctx.add_vars(
         f"{z.label} temperature", n, z.min_c if hard else -np.inf, z.max_c if hard else np.inf
     )
+    act = None
+    if ctx.with_services and activation_heat:
+        act = ctx.add_vars(f"{z.label} expected activation", n, 0.0, 0.0)
+        heat = [*heat, (act, activation_heat)]
     t = np.arange(n)
     rhs = (1.0 - a) * (z.ambient_c + z.gains_kw / h)
     rhs[0] += a * z.initial_c
@@ -99,7 +108,26 @@ def add_zone(ctx: Context, z: Zone, heat: list[tuple[VarBlock, float]]) -> VarBl
     if z.final_min_c is not None:
         ctx.relation(f"{z.label} final temperature", np.zeros(1, np.int64), temp.idx[[n - 1]], 1.0,
                      z.final_min_c, np.inf, 1)  # fmt: skip
-    return temp
+    return temp, act
+
+
+def zone_hook(
+    z: Zone, bus: str, flow: VarBlock, flow_max_kw: float | None, temp: VarBlock, act: VarBlock | None,
+    kwh_per_k: float,
+) -> Hook | None:  # fmt: skip
+    """The zone as a store for services, seen from ``bus`` (``flow``: what it takes there, kW).
+
+    The stored energy is ``kwh_per_k · T``: ``C`` when the flow heats the zone, ``−C/COP`` when it
+    cools it (colder = more stored). A soft band promises nothing: no hook then."""
+    if z.penalty_eur_per_kh is not None:
+        return None
+    n = z.min_c.size
+    ends = (kwh_per_k * z.min_c, kwh_per_k * z.max_c)
+    lo, hi = np.minimum(*ends), np.maximum(*ends)
+    top = np.full(n, np.inf if flow_max_kw is None else flow_max_kw)
+    return Hook(z.label, bus, [(flow, 1.0)], np.zeros(n), top, temp, lo, hi, kwh_per_k * z.initial_c,
+                activation=act, soc_per_unit=kwh_per_k,
+                decay_per_h=z.loss_kw_per_k / z.capacity_kwh_per_k)  # fmt: skip
 
 
 def zone_headroom(z: Zone, temp_c: np.ndarray, dt_h: float) -> tuple[np.ndarray, np.ndarray]:
@@ -246,7 +274,12 @@ class Building(ZoneBase):
             ctx.flow(carrier, self.node, t, q.idx, 1.0)
             heat.append((q, sign))
             flows.append((carrier, q))
-        temp = add_zone(ctx, z, heat)
+        # As a store for services: on its heat bus (its cold bus when only cooled).
+        c = z.capacity_kwh_per_k
+        first, q_first = flows[0]
+        scale, limit = (c, self.heating_max_kw) if first == self.heat_carrier else (-c, self.cooling_max_kw)
+        temp, act = add_zone(ctx, z, heat, activation_heat=-1.0 if scale > 0 else 1.0)
+        hook = zone_hook(z, bus_name(first, self.node), q_first, limit, temp, act, scale)
         q_max = {c: np.inf if lim is None else lim for c, lim in ((self.heat_carrier, self.heating_max_kw),
                                                                     (self.cold_carrier, self.cooling_max_kw))}  # fmt: skip
 
@@ -270,7 +303,7 @@ class Building(ZoneBase):
                 )
             return Output(power, None, flex)
 
-        return Built(read)
+        return Built(read, hook)
 
 
 _COLD_DEFAULTS = {"fridge": (2.0, 6.0, 2.0), "freezer": (-24.0, -16.0, 1.5)}
@@ -344,7 +377,10 @@ class ColdAppliance(ZoneBase):
         cop = float(self.cop or 0.0)
         p = ctx.add_vars(f"{self.label} compressor", n, 0.0, self.compressor_kw)
         ctx.flow(ELECTRICITY, self.node, np.arange(n), p.idx, 1.0)
-        temp = add_zone(ctx, z, [(p, -cop)])
+        # As a store of cold in kWh of electricity: a kW less drawn warms it as COP kW of heat would.
+        temp, act = add_zone(ctx, z, [(p, -cop)], activation_heat=cop)
+        hook = zone_hook(z, bus_name(ELECTRICITY, self.node), p, self.compressor_kw, temp, act,
+                         -z.capacity_kwh_per_k / cop)  # fmt: skip
 
         def read(sol: Solution) -> Output:
             x = sol.value(p).copy()
@@ -354,4 +390,4 @@ class ColdAppliance(ZoneBase):
             down = np.minimum(x, warmer / cop)
             return Output({ELECTRICITY: x}, None, Flex(bus_name(ELECTRICITY, self.node), up, down))
 
-        return Built(read)
+        return Built(read, hook)

@@ -144,8 +144,17 @@ def generate(
     devices: Annotated[int, typer.Option(help="Number of devices (1 to 1,000,000).")] = 1000,
     day: Annotated[str, typer.Option(help="Local day (Europe/Paris), 1970 to 2198.")] = "2018-06-12",
     seed: Annotated[int, typer.Option(help="Random seed (>= 0).")] = 0,
+    mix: Annotated[
+        str | None,
+        typer.Option(
+            help="Device mix as type=share pairs, e.g. ev=0.3,heat_pump=0.5,fridge=0.2 (shares are "
+            "normalised; types: ev, heat_pump, wet_appliance, home_battery, pv, fridge, freezer). "
+            "Default: ev 0.35, heat_pump 0.2, wet_appliance 0.25, home_battery 0.1, pv 0.1."
+        ),
+    ] = None,
 ) -> None:
-    """Generate a seeded fleet of flex-offers (EVs, heat pumps, wet appliances, batteries, PV)."""
+    """Generate a seeded fleet of flex-offers (EVs, heat pumps, wet appliances, batteries, PV,
+    fridges and freezers with --mix)."""
     from gridflex.flexoffer.fleet import generate_fleet
     from gridflex.flexoffer.limits import MAX_DEVICES
 
@@ -153,11 +162,53 @@ def generate(
         bad_option("--devices", f"must be 1 to {MAX_DEVICES:,}, got {devices:,}")
     if seed < 0:
         bad_option("--seed", f"must be >= 0, got {seed}")
+    shares = None if mix is None else parse_mix(mix)
     prepare_out(out)
     with _status(f"generating {devices:,} devices"):
-        batch = generate_fleet(devices, day=day, seed=seed)
+        batch = generate_fleet(devices, day=day, seed=seed, mix=shares)
     write_document(batch, out)
     console.print(f"{len(batch):,} flex-offers written to {out}")
+
+
+def parse_now(text: str) -> int:
+    """``--now``: an ISO 8601 time with a UTC offset → seconds since the epoch (named if unreadable)."""
+    from datetime import datetime
+
+    try:
+        t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        t = None
+    if t is None or t.tzinfo is None:
+        bad_option(
+            "--now", f"cannot read {text!r}: give ISO 8601 with a UTC offset, e.g. 2018-06-11T12:00:00Z"
+        )
+    assert t is not None
+    return int(t.timestamp())
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """``"ev=0.3,fridge=0.2"`` → ``{"ev": 0.3, "fridge": 0.2}``; a bad pair is named as ``--mix``."""
+    from gridflex.flexoffer.fleet import DEVICE_TYPES
+
+    shares: dict[str, float] = {}
+    for pair in (p.strip() for p in text.split(",")):
+        name, sep, value = (x.strip() for x in pair.partition("="))
+        if not sep or not name:
+            bad_option("--mix", f"{pair!r} is not type=share (e.g. ev=0.3,heat_pump=0.5,fridge=0.2)")
+        if name not in DEVICE_TYPES:
+            bad_option("--mix", f"unknown device type {name!r}; known: {', '.join(DEVICE_TYPES)}")
+        if name in shares:
+            bad_option("--mix", f"{name!r} is given twice")
+        try:
+            share = float(value)
+        except ValueError:
+            share = math.nan
+        if not (math.isfinite(share) and share >= 0):
+            bad_option("--mix", f"the share of {name!r} must be a number >= 0, got {value!r}")
+        shares[name] = share
+    if sum(shares.values()) <= 0:
+        bad_option("--mix", "the shares sum to zero: no device type to generate")
+    return shares
 
 
 @flexoffers_app.command()
@@ -230,6 +281,14 @@ def schedule_cmd(
     time_limit_s: Annotated[
         float, typer.Option(help="Time limit of an exact (MILP) solve, seconds (0.1 to 3600).")
     ] = 10.0,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            help="Decision time, ISO 8601 with offset (e.g. 2018-06-11T12:00:00+02:00): offers whose "
+            "acceptBeforeTime or assignmentBeforeTime has passed are left unscheduled and no schedule "
+            "starts before it. Default: no clock (a study over past data)."
+        ),
+    ] = None,
 ) -> None:
     """Choose starts and energies at least cost on real day-ahead prices."""
     from gridflex.flexoffer.limits import MAX_SCHEDULE_ELEMENTS, schedule_elements
@@ -242,6 +301,7 @@ def schedule_cmd(
         bad_option("--limit-kw", f"must be a finite number of kW, got {limit_kw}")
     if not 0.1 <= time_limit_s <= 3600:
         bad_option("--time-limit-s", f"must be 0.1 to 3600 seconds, got {time_limit_s}")
+    now_s = None if now is None else parse_now(now)
     prepare_out(out)
     doc = read_document(file)
     batch = doc.batch
@@ -256,13 +316,21 @@ def schedule_cmd(
     prices = prices_on_grid(grid, zone)
     with _status(f"scheduling {len(batch):,} offers"):
         res = schedule_flexoffers(
-            batch, grid, prices, limit_kw=limit_kw, method=method, time_limit_s=time_limit_s
+            batch, grid, prices, limit_kw=limit_kw, method=method, time_limit_s=time_limit_s, now_s=now_s
         )
     write_document(batch.with_schedule(res.schedule), out, doc.members)
     console.print(
-        f"scheduled {len(batch):,} offers: cost {res.cost_eur:,.2f} EUR, lower bound {res.lower_bound_eur:,.2f} EUR, "
-        f"gap {100 * res.gap:.3f} % ({res.method}); written to {out}"
+        f"scheduled {len(batch) - len(res.rejected):,} offers: cost {res.cost_eur:,.2f} EUR, lower bound "
+        f"{res.lower_bound_eur:,.2f} EUR, gap {100 * res.gap:.3f} % ({res.method}); written to {out}"
     )
+    if res.rejected:
+        first, why = next(iter(res.rejected.items()))
+        err.print(
+            f"[yellow]note:[/] {len(res.rejected):,} offers left unscheduled at --now (their members run their "
+            f"default schedules), e.g. {first}: {why}",
+            highlight=False,
+            soft_wrap=True,
+        )
     for note in res.limits_hit:
         err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
 
@@ -281,7 +349,7 @@ def disaggregate_cmd(
     """Split each aggregate schedule over its members; every member schedule is checked."""
     from gridflex.errors import DataError
     from gridflex.flexoffer.aggregation import aggregate
-    from gridflex.flexoffer.disaggregation import disaggregate
+    from gridflex.flexoffer.disaggregation import disaggregate_assigned
     from gridflex.flexoffer.io import member_groups
 
     prepare_out(out)
@@ -292,7 +360,7 @@ def disaggregate_cmd(
     group = member_groups(members, aggs, str(members_file))
     with _status(f"disaggregating {len(aggs.batch):,} aggregates over {len(members):,} members"):
         agg = aggregate(members, groups=group)
-        schedule = disaggregate(agg, aggs.batch.schedule)
+        schedule = disaggregate_assigned(agg, aggs.batch.schedule)  # unscheduled: the members' defaults
     write_document(members.with_schedule(schedule), out)
     console.print(f"{len(members):,} member schedules written to {out}, each inside its flex-offer")
 

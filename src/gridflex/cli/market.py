@@ -154,9 +154,16 @@ def trade_cmd(
     buyer: Annotated[str, typer.Option(help="Buyer (BRP or DSO).")] = "BRP",
     seller: Annotated[str, typer.Option(help="Seller (the aggregator).")] = "aggregator",
     limit_kw: Annotated[float | None, typer.Option(help="Portfolio power limit per period.")] = None,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            help="Decision time, ISO 8601 with offset: offers past their acceptBeforeTime or "
+            "assignmentBeforeTime keep their defaults. Default: no clock."
+        ),
+    ] = None,
 ) -> None:
     """Flex-offer trading (TotalFlex): aggregate, the buyer schedules at its prices, disaggregate, settle."""
-    from gridflex.cli.flexoffers import _grid_for, read_document, write_document
+    from gridflex.cli.flexoffers import _grid_for, parse_now, read_document, write_document
     from gridflex.flexoffer.aggregation import aggregate
     from gridflex.market.flexoffers import trade_flexoffers
     from gridflex.market.prices import prices_on_grid
@@ -164,7 +171,7 @@ def trade_cmd(
     members = read_document(file).batch
     grid = _grid_for(members)
     t = trade_flexoffers(aggregate(members), grid, prices_on_grid(grid, zone), buyer=buyer, seller=seller,
-                         margin=margin, limit_kw=limit_kw)  # fmt: skip
+                         margin=margin, limit_kw=limit_kw, now_s=None if now is None else parse_now(now))  # fmt: skip
     res = {**t.to_json(), "members": len(members), "aggregates": len(t.aggregate_schedule.schedule.start_s)}
     if schedules is not None and t.member_schedule is not None:
         write_document(members.with_schedule(t.member_schedule), schedules)

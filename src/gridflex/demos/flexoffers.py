@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from gridflex.flexoffer.aggregation import Aggregation, aggregate
-from gridflex.flexoffer.disaggregation import disaggregate
+from gridflex.flexoffer.disaggregation import disaggregate_assigned
 from gridflex.flexoffer.execution import (
     ExecutionResult,
     activation_payment_eur,
@@ -30,6 +30,9 @@ from gridflex.flexoffer.schedule import ScheduleResult, schedule_flexoffers
 from gridflex.flexoffer.validate import check_flexoffers, validate_schedule
 from gridflex.market.prices import prices_on_grid
 from gridflex.timegrid import TimeGrid
+
+DECIDED_BEFORE_S = 12 * 3600
+"""The aggregator schedules the fleet this long before the day starts (the day-ahead gate, noon)."""
 
 STEPS = ("prices", "generate", "validate", "aggregate", "schedule", "disaggregate", "execute")
 
@@ -112,9 +115,12 @@ def run_demo(
     default_load = place_on_grid(fleet, fleet.default, grid.start_s, grid.n)
     if limit_kw is None:
         limit_kw = float(default_load.max() / grid.step_h)
-    res = schedule_flexoffers(agg.aggregates, grid, prices, limit_kw=limit_kw)
+    # Decided at the day-ahead gate, noon the day before: every offer's deadlines are checked there.
+    res = schedule_flexoffers(
+        agg.aggregates, grid, prices, limit_kw=limit_kw, now_s=grid.start_s - DECIDED_BEFORE_S
+    )
     done("schedule")
-    member_schedule = disaggregate(agg, res.schedule)
+    member_schedule = disaggregate_assigned(agg, res.schedule)
     members = fleet.with_schedule(member_schedule)
     problems = validate_schedule(fleet, member_schedule)
     if problems:  # never continue silently with an infeasible device schedule

@@ -45,8 +45,8 @@ from typing import Literal
 import numpy as np
 
 from gridflex.errors import MAX_SHOWN, DisaggregationError, InfeasibleError, Problem, capped
-from gridflex.flexoffer.aggregation import Aggregation, blocks, flat_indices, segment_sum
-from gridflex.flexoffer.model import FlexOfferBatch, Schedule, empty_result
+from gridflex.flexoffer.aggregation import Aggregation, aggregate, blocks, flat_indices, segment_sum
+from gridflex.flexoffer.model import NO_TIME, FlexOfferBatch, Schedule, empty_result
 
 __all__ = ["check_disaggregation", "disaggregate", "proportional_split"]
 
@@ -527,3 +527,32 @@ def disaggregate(
     if problems:
         _raise("disaggregated member schedule fails its check", problems)
     return result
+
+
+def disaggregate_assigned(aggregation: Aggregation, schedule: Schedule) -> Schedule:
+    """:func:`disaggregate` where some aggregates got no schedule (start ``NO_TIME``: rejected because
+    a deadline passed at the decision time, see ``schedule_flexoffers(now_s=...)``): the members of
+    those aggregates were not assigned in time and keep their default schedule (TotalFlex: an offer
+    not assigned before its ``assignmentBeforeTime`` runs its default); the others get their share.
+    """
+    open_ = schedule.start_s != NO_TIME
+    if open_.all():
+        return disaggregate(aggregation, schedule)
+    members = aggregation.members
+    if members.default is None:
+        raise DisaggregationError(
+            "members of an unassigned aggregate need a default schedule",
+            [Problem("members", "defaultSchedule", "missing: an offer left unassigned runs its default")],
+        )
+    kept = np.flatnonzero(open_)
+    idx = np.flatnonzero(open_[aggregation.group])
+    start = members.default.start_s.copy()
+    energy = np.asarray(members.default.energy_kwh, dtype=float).copy()
+    if idx.size:
+        # The members of the assigned aggregates alone; dense group ids keep the aggregates' order.
+        sub = aggregate(members.take(idx), groups=aggregation.group[idx])
+        agg_flat = flat_indices(aggregation.aggregates.offsets, kept)
+        part = disaggregate(sub, Schedule(schedule.start_s[kept], schedule.energy_kwh[agg_flat]))
+        start[idx] = part.start_s
+        energy[flat_indices(members.offsets, idx)] = part.energy_kwh
+    return Schedule(start, energy)

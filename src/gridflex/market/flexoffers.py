@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gridflex.flexoffer.aggregation import Aggregation
-from gridflex.flexoffer.disaggregation import disaggregate
+from gridflex.flexoffer.disaggregation import disaggregate_assigned
 from gridflex.flexoffer.execution import activation_payment_eur
 from gridflex.flexoffer.model import FlexOfferBatch, Schedule, place_on_grid
 from gridflex.flexoffer.schedule import ScheduleResult, schedule_flexoffers
@@ -72,16 +72,21 @@ def trade_flexoffers(
     margin: float = 0.1,
     limit_kw: float | np.ndarray | None = None,
     method: str = "auto",
+    now_s: int | None = None,
 ) -> FlexOfferTrade:
     """The buyer schedules ``aggregation.aggregates`` at its prices; disaggregate; settle; see the module.
 
     ``margin``: the aggregator's mark-up on the prosumers' payments (0.1 = 10 %). The members need a
     default schedule and unit prices (as :func:`gridflex.flexoffer.fleet.generate_fleet` gives).
+    ``now_s``: when the buyer decides (UTC seconds; None: no clock): aggregates whose acceptBeforeTime
+    or assignmentBeforeTime has passed are not scheduled and their members keep their defaults.
     """
     members: FlexOfferBatch = aggregation.members
     prices = np.asarray(buyer_prices_eur_per_mwh, dtype=float)
-    res = schedule_flexoffers(aggregation.aggregates, grid, prices, limit_kw=limit_kw, method=method)
-    member_sched = disaggregate(aggregation, res.schedule)
+    res = schedule_flexoffers(
+        aggregation.aggregates, grid, prices, limit_kw=limit_kw, method=method, now_s=now_s
+    )
+    member_sched = disaggregate_assigned(aggregation, res.schedule)
     pay = np.nan_to_num(activation_payment_eur(members, member_sched))
     if members.default is None:  # activation_payment_eur has raised already; keeps mypy informed
         raise AssertionError("members need a default schedule")

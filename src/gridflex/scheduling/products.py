@@ -85,9 +85,7 @@ class Product:
 
 def eligible_providers(site: Any) -> dict[str, str]:
     """Asset name → why it may provide services ('' = it may); see docs/services.md."""
-    stores = {
-        (a.node, a.carrier if a.kind != "battery" else ELECTRICITY) for a in site.assets if _is_store(a)
-    }
+    stores = {(a.node, c) for a in site.assets for c in _stored_carriers(a)}
     grids = {a.node for a in site.assets if a.kind == "grid_connection" and a.carrier == ELECTRICITY}
     networks = {(a.node, a.carrier) for a in site.assets if a.kind == "grid_connection"}
     out: dict[str, str] = {}
@@ -105,6 +103,15 @@ def eligible_providers(site: Any) -> dict[str, str]:
             )
         elif a.kind == "converter":
             why = _converter_why(a, stores, networks)
+        elif a.kind in ("fridge", "freezer"):
+            why = (
+                "" if a.comfort_penalty_eur_per_kh is None else "a soft temperature band promises no headroom"
+            )
+        elif a.kind in ("compressed_air_storage", "liquid_air_storage"):
+            missing = [c for c in a.coupled_carriers() if (a.node, c) not in networks]
+            why = f"needs a network connection of {', '.join(missing)} at its node" if missing else ""
+        elif a.kind == "building":
+            why = "a building takes heat: its heat pump or boiler provides, moving the building's temperature"
         else:
             why = f"a {a.kind} cannot provide services"
         if not why and a.node not in grids:
@@ -127,8 +134,16 @@ def _converter_why(a: Any, stores: set[tuple[str, str]], networks: set[tuple[str
     return ""
 
 
-def _is_store(a: Any) -> bool:
-    return a.kind in ("battery", "storage", "thermal_storage")
+def _stored_carriers(a: Any) -> list[str]:
+    """Carriers an asset stores for services: a store's, and a building's heat or cold (its thermal
+    mass, within a hard comfort band) on the bus its hook is on (see assets.thermal.zone_hook)."""
+    if a.kind == "battery":
+        return [ELECTRICITY]
+    if a.kind in ("storage", "thermal_storage"):
+        return [a.carrier]
+    if a.kind == "building" and a.comfort_penalty_eur_per_kh is None:
+        return [a.heat_carrier or a.cold_carrier]
+    return []
 
 
 def compile_services(spec: ServicesSpec, ctx: Context, site: Any) -> tuple[list[Product], list[Problem]]:

@@ -41,11 +41,14 @@ and 30 min notice); the schedule keeps its headroom from the call on, the deviat
 
 DEFAULT_ASSET_RESPONSE_S: dict[str, float] = {
     "battery": 1.0, "storage": 1.0, "thermal_storage": 1.0, "ev": 10.0, "pv": 1.0, "heat_pump": 120.0,
-    "converter": 60.0,
+    "converter": 60.0, "fridge": 180.0, "freezer": 180.0, "compressed_air_storage": 600.0,
+    "liquid_air_storage": 600.0,
 }  # fmt: skip
 """Assumed time for an asset kind to reach a new set point (inverters in about a second, an EV
-charger in seconds, a heat pump's compressor in minutes); override per asset in
-``services.response_times_s``. A converter with a minimum load (CHP, fuel cell) defaults to 300 s."""
+charger in seconds, a heat pump's compressor in minutes, a fridge's compressor after its 3-minute
+anti-short-cycle delay, a CAES or LAES machine train from standstill in about ten minutes); override
+per asset in ``services.response_times_s``. A converter with a minimum load (CHP, fuel cell)
+defaults to 300 s."""
 
 DEFAULT_MIN_LOAD_RESPONSE_S = 300.0
 

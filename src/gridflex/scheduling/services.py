@@ -295,15 +295,16 @@ def _energy_rows(ctx: Context, h: Hook, prs: list[tuple[Product, VarBlock]], up:
             continue
         t = np.arange(m)
         const = np.zeros(m)
-        rows, cols, vals = [t], [h.soc.idx[src + kk]], [np.full(m, f)]
+        unit = h.soc_per_unit  # stored kWh per unit of the soc column (a zone's kWh per kelvin)
+        rows, cols, vals = [t], [h.soc.idx[src + kk]], [np.full(m, f * unit)]
         prev = src + kk - 1
         has = prev >= 0
         rows.append(t[has])
         cols.append(h.soc.idx[prev[has]])
-        vals.append(np.full(int(has.sum()), 1.0 - f))
+        vals.append(np.full(int(has.sum()), (1.0 - f) * unit))
         const[~has] = (1.0 - f) * h.initial_kwh
         for p, r in prs:
-            delivered_h = min(max(tau - p.delay_h, 0.0), p.duration_h)  # energy moved by τ after the call
+            delivered_h = moved_h(tau, p.delay_h, p.duration_h, h.decay_per_h)  # energy moved by τ
             coef = delivered_h * (1.0 / h.eta_discharge if up else h.eta_charge)
             if coef == 0.0:
                 continue
@@ -332,6 +333,19 @@ def _energy_rows(ctx: Context, h: Hook, prs: list[tuple[Product, VarBlock]], up:
             )
 
         ctx.explain[group] = explain
+
+
+def moved_h(tau_h: float, delay_h: float, duration_h: float, decay_per_h: float = 0.0) -> float:
+    """Stored energy moved ``tau_h`` after a call by a deviation of 1 kW held from ``delay_h`` for
+    ``duration_h`` (kWh): ``∫ exp(−λ·(τ − s)) ds`` over the delivery up to τ, ``λ = decay_per_h``
+    (a thermal zone's ``H/C``: what the zone gains or loses by then partly leaks to its ambient)."""
+    a, b = delay_h, min(tau_h, delay_h + duration_h)
+    if b <= a:
+        return 0.0
+    if decay_per_h <= 0.0:
+        return b - a
+    lam = decay_per_h
+    return float((math.exp(-lam * (tau_h - b)) - math.exp(-lam * (tau_h - a))) / lam)
 
 
 def _activation_rows(sm: SiteModel, h: Hook, prs: list[tuple[Product, VarBlock]]) -> None:
@@ -403,10 +417,11 @@ def _best_case(hooks: dict[str, Hook], h: Hook, p: Product) -> np.ndarray:
     cap = np.maximum(h.net_max_kw - h.net_min_kw, 0.0)
     if h.soc is not None and h.soc_lo_kwh is not None and h.soc_hi_kwh is not None:
         room = np.maximum(h.soc_hi_kwh - h.soc_lo_kwh, 0.0)
+        held_h = moved_h(p.end_h, p.delay_h, p.duration_h, h.decay_per_h)
         if p.up:
-            cap = np.minimum(cap, room * h.eta_discharge / p.duration_h)
+            cap = np.minimum(cap, room * h.eta_discharge / held_h)
         if p.down:
-            cap = np.minimum(cap, room / (h.eta_charge * p.duration_h))
+            cap = np.minimum(cap, room / (h.eta_charge * held_h))
         if p.up and p.down:  # symmetric: half the range each way at best
             cap = cap / 2.0
     for bus, coef in (h.coupled or {}).items():
