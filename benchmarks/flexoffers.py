@@ -5,7 +5,9 @@
 
 * ``--memory-child N``: generate N devices, aggregate, schedule and disaggregate them in a child
   process, and report its peak resident memory (``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``)
-  with the aggregation and disaggregation times (nothing else runs in that process); the fleet's
+  with the aggregation and disaggregation times, wall and CPU (user + system: on a shared machine the
+  wall time also measures the others; the 1-minute load average is printed), nothing else running in
+  that process; the fleet's
   per-interval energies are stored as float32 (``DTYPE``) and its default schedules are dropped once
   they have set the portfolio limit (docs/decisions/0007-compact-flexoffer-arrays.md);
 
@@ -15,13 +17,15 @@
 * the peer: the same portfolio scheduled device by device without aggregation (column generation on
   the members, whose lower bound is the best any member-level schedule can reach): the ratio tells
   what aggregation costs in value and what it saves in time.
-Medians over ``--repeat`` runs.
+Medians over ``--repeat`` runs, wall and CPU (``*_cpu_s``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import statistics
 import sys
 import time
@@ -38,18 +42,27 @@ from gridflex.flexoffer.validate import check_flexoffers
 from gridflex.market.prices import prices_on_grid
 
 DAY = "2018-06-12"
+SLICE = 1 << 20  # values per slice of a whole-array check
 DTYPE = (
     "float32"  # compact storage of per-interval energies (docs/decisions/0007-compact-flexoffer-arrays.md)
 )
 
 
+def cpu_s() -> float:
+    """CPU time of this process, user + system (on a shared machine wall time measures the others too)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def timed(fn, repeat: int):
-    times, out = [], None
+    """Median wall and CPU seconds of ``repeat`` calls, and the last result."""
+    times, cpus, out = [], [], None
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), cpu_s()
         out = fn()
         times.append(time.perf_counter() - t)
-    return statistics.median(times), out
+        cpus.append(cpu_s() - c)
+    return statistics.median(times), statistics.median(cpus), out
 
 
 def memory_run(n: int) -> dict:
@@ -62,13 +75,9 @@ def memory_run(n: int) -> dict:
     limit = place_on_grid(fleet, fleet.default, grid.start_s, grid.n).max() / grid.step_h
     # the defaults only set the limit: not held through aggregation and disaggregation
     fleet = fleet.with_default(None)
-    t = time.perf_counter()
-    agg = aggregate(fleet)
-    t_agg = time.perf_counter() - t
+    t_agg, c_agg, agg = timed(lambda: aggregate(fleet), 1)
     res = schedule_flexoffers(agg.aggregates, grid, prices, limit_kw=limit)
-    t = time.perf_counter()
-    sched = disaggregate(agg, res.schedule)
-    t_dis = time.perf_counter() - t
+    t_dis, c_dis, sched = timed(lambda: disaggregate(agg, res.schedule), 1)
     return {
         "devices": n,
         "profile_intervals": int(fleet.offsets[-1]),
@@ -76,13 +85,19 @@ def memory_run(n: int) -> dict:
         "generate_s": round(t_gen, 3),
         "aggregate_s": round(t_agg, 3),
         "disaggregate_s": round(t_dis, 3),
-        "member_schedule_finite": bool(np.isfinite(sched.energy_kwh).all()),
+        "aggregate_cpu_s": round(c_agg, 3),
+        "disaggregate_cpu_s": round(c_dis, 3),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        # in slices: a whole-array mask (1 byte per interval) would add to the peak measured
+        "member_schedule_finite": all(
+            bool(np.isfinite(sched.energy_kwh[i : i + SLICE]).all())
+            for i in range(0, len(sched.energy_kwh), SLICE)
+        ),
     }
 
 
 def memory_child(n: int) -> dict:
     """Run :func:`memory_run` in a fresh child process; its peak RSS from ``getrusage``."""
-    import resource
     import subprocess
 
     proc = subprocess.run(
@@ -118,14 +133,20 @@ def main() -> None:
         args.sizes, args.repeat, args.peer_devices, args.end_to_end = [300], 1, 50, 300
     grid = fleet_horizon(DAY)
     prices = prices_on_grid(grid, "France")
-    out: dict = {"day": DAY, "zone": "France", "repeat": args.repeat, "sizes": {}}
+    out: dict = {
+        "day": DAY,
+        "zone": "France",
+        "repeat": args.repeat,
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "sizes": {},
+    }
 
     for n in args.sizes:
         fleet = generate_fleet(n, day=DAY, seed=1, dtype=DTYPE)
-        t_agg, agg = timed(lambda fleet=fleet: aggregate(fleet), args.repeat)
+        t_agg, c_agg, agg = timed(lambda fleet=fleet: aggregate(fleet), args.repeat)
         limit = place_on_grid(fleet, fleet.default, grid.start_s, grid.n).max() / grid.step_h
         res = schedule_flexoffers(agg.aggregates, grid, prices, limit_kw=limit)
-        t_dis, _ = timed(lambda agg=agg, res=res: disaggregate(agg, res.schedule), args.repeat)
+        t_dis, c_dis, _ = timed(lambda agg=agg, res=res: disaggregate(agg, res.schedule), args.repeat)
         rep = agg.report()
         out["sizes"][str(n)] = {
             "offers": n,
@@ -133,6 +154,8 @@ def main() -> None:
             "aggregates": len(agg.aggregates),
             "aggregate_s": round(t_agg, 4),
             "disaggregate_s": round(t_dis, 4),
+            "aggregate_cpu_s": round(c_agg, 4),
+            "disaggregate_cpu_s": round(c_dis, 4),
             "retained": {k: round(float(v), 4) for k, v in rep["retained"].items()},
             "schedule_gap": res.gap,
         }
@@ -177,10 +200,12 @@ def main() -> None:
     # Peer: member-level scheduling (no aggregation) of a smaller fleet, same prices and limit rule.
     fleet = generate_fleet(args.peer_devices, day=DAY, seed=3)
     limit = place_on_grid(fleet, fleet.default, grid.start_s, grid.n).max() / grid.step_h
-    t_ours, ours = timed(
+    t_ours, _, ours = timed(
         lambda: schedule_flexoffers((_a := aggregate(fleet)).aggregates, grid, prices, limit_kw=limit), 1
     )
-    t_peer, peer = timed(lambda: schedule_flexoffers(fleet, grid, prices, limit_kw=limit, method="colgen"), 1)
+    t_peer, _, peer = timed(
+        lambda: schedule_flexoffers(fleet, grid, prices, limit_kw=limit, method="colgen"), 1
+    )
     default_cost = float(place_on_grid(fleet, fleet.default, grid.start_s, grid.n) @ prices) / 1000
     out["peer_member_level"] = {
         "devices": args.peer_devices,

@@ -69,3 +69,15 @@ def test_place_on_grid_sums_and_refuses_bad_starts():
         place_on_grid(batch, Schedule([BASE_S + 60, BASE_S], [1.0, 1.5, 2.0]), BASE_S, 4)
     with pytest.raises(TimeGridError, match="outside the grid"):
         place_on_grid(batch, s, BASE_S, 2)
+
+
+def test_empty_result_is_a_writable_array_of_the_size_and_type_asked():
+    from gridflex.flexoffer.model import _SMALL_PAGES_FROM, empty_result
+
+    for n, dtype in ((10, np.float64), (_SMALL_PAGES_FROM // 4 + 3, np.float32)):  # np.empty, then mmap
+        x = empty_result(n, dtype)
+        assert x.shape == (n,) and x.dtype == dtype and x.flags.writeable and x.flags.c_contiguous
+        x[:] = 1.5
+        x[-1] = 2.5
+        assert float(x.sum()) == 1.5 * (n - 1) + 2.5
+        assert Schedule(np.zeros(1, dtype=np.int64), x).energy_kwh is x  # no copy on the way

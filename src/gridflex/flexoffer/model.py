@@ -38,7 +38,7 @@ def empty_result(n: int, dtype: Any) -> np.ndarray:
 
     numpy asks Linux for transparent huge pages for large arrays. On virtual machines that hand free
     memory back to the host (e.g. virtio-balloon free page reporting), the first write to fresh huge
-    pages costs several times what it costs on small pages (600 MB: 1.7 s against 0.25 s of system
+    pages costs several times what it costs on small pages (600 MB: 1.7 s against 0.4 s of system
     time on the project's machines; docs/decisions/0016-disaggregation-in-one-sweep.md), and elsewhere
     small pages cost about the same. Below 16 MiB, and off Linux, this is ``np.empty``.
     """
@@ -46,7 +46,9 @@ def empty_result(n: int, dtype: Any) -> np.ndarray:
     nbytes = int(n) * dt.itemsize
     if nbytes < _SMALL_PAGES_FROM or not hasattr(mmap, "MADV_NOHUGEPAGE"):
         return np.empty(n, dtype=dt)
-    buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    # populated in one call (the result is written whole anyway): cheaper than a fault per page
+    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_POPULATE", 0)
+    buf = mmap.mmap(-1, nbytes, flags=flags)
     buf.madvise(mmap.MADV_NOHUGEPAGE)
     return np.frombuffer(buf, dtype=dt, count=n)  # the array keeps the mapping; unmapped with it
 
