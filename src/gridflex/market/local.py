@@ -13,7 +13,9 @@ Vocabulary
 Selection (least cost, pay as bid)
     minimise Σ price · energy(a) + penalty · unmet, such that every request is covered (or its
     shortfall reported). An LP when all offers are divisible with no minimum; a MILP otherwise, with a
-    time limit; the MIP gap reached is reported, never hidden.
+    time limit; the MIP gap reached is reported, never hidden. The MILP is solved LP first: the
+    relaxation picks the offers for a small MILP whose optimum starts the whole one
+    (:meth:`gridflex.optimize.Model.solve_lp_first`, docs/decisions/0018).
 
 Network-aware (optional :class:`FlexNetwork`)
     ``sensitivity[e, n]``: change of the flow on element ``e`` per MW injected at node ``n`` (e.g. rows

@@ -130,9 +130,9 @@ def _window_sums(cube: np.ndarray, win: _Windows, y: int, work: _Work) -> np.nda
     Days with fewer than ``y`` eligible days before them get 0 (the caller marks them missing).
     """
     b, d, s = cube.shape
-    out = work.get("sums", (b, d, s), cube.dtype)
-    out.fill(0.0)
+    out = work.get("sums", (b, d, s), cube.dtype)  # every day is a target of its type: all written
     for eligible, targets, before in zip(win.eligible, win.targets, win.before, strict=True):
+        out[:, targets[before < y], :] = 0.0
         running = work.get("running", (b, s), np.float64)
         running.fill(0.0)
         added = 0  # eligible days of this type summed so far
