@@ -346,3 +346,29 @@ def test_a_member_alone_takes_its_aggregates_schedule_unchanged():
     np.testing.assert_array_equal(members.start_s, x.start_s)
     with pytest.raises(DisaggregationError, match="TEC"):  # the TEC still holds, through the aggregate
         disaggregate(agg, Schedule([BASE_S], [0.2, 0.3]))
+
+
+def test_unassigned_aggregates_leave_their_members_on_defaults_or_say_a_default_is_missing() -> None:
+    """disaggregate_assigned: an aggregate left unscheduled (start NO_TIME, rejected at the decision
+    time) gives its members their default schedules; without defaults it names the missing field."""
+    from dataclasses import replace
+
+    from gridflex.flexoffer.disaggregation import disaggregate_assigned
+    from gridflex.flexoffer.model import NO_TIME
+
+    h = INTERVAL_S
+    batch = FlexOfferBatch.from_profiles(
+        ["a", "b"],
+        [BASE_S, BASE_S + 8 * h],
+        [BASE_S + 2 * h, BASE_S + 10 * h],
+        [[1.0, 0.5]] * 2,
+        [[2.0, 1.0]] * 2,
+    )
+    default = Schedule(np.array([BASE_S, BASE_S + 9 * h]), np.array([1.5, 0.5, 1.0, 0.75]))
+    agg = aggregate(replace(batch, default=default), groups=np.array([0, 1]))
+    sched = Schedule(np.array([NO_TIME, BASE_S + 10 * h]), np.array([np.nan, np.nan, 2.0, 1.0]))
+    out = disaggregate_assigned(agg, sched)
+    assert out.start_s.tolist() == [BASE_S, BASE_S + 10 * h]
+    np.testing.assert_allclose(out.energy_kwh, [1.5, 0.5, 2.0, 1.0])
+    with pytest.raises(DisaggregationError, match="default schedule"):
+        disaggregate_assigned(aggregate(batch, groups=np.array([0, 1])), sched)

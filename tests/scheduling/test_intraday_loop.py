@@ -8,12 +8,15 @@ import pytest
 from gridflex.errors import ValidationError
 from gridflex.scheduling import parse_site
 from gridflex.scheduling.intraday import run_two_loop
+from gridflex.scheduling.mpc import run_mpc
 from tests.scheduling.helpers import START
 
 DA = [40, 35, 30, 28, 30, 45, 70, 90, 80, 60, 50, 45, 40, 38, 40, 50, 65, 95, 110, 90, 70, 55, 50, 45.0]
 
 
-def _site(intraday: list[float] | None, battery: bool = True, services: dict | None = None) -> dict:
+def _site(
+    intraday: list[float] | None, battery: bool = True, services: dict | None = None, tou: float = 0.0
+) -> dict:
     assets = [
         {"kind": "grid_connection", "name": "grid", "import_max_kw": 200, "export_max_kw": 200},
         {"kind": "load", "name": "load", "profile_kw": [20.0] * 8 + [40.0] * 10 + [30.0] * 6},
@@ -27,7 +30,7 @@ def _site(intraday: list[float] | None, battery: bool = True, services: dict | N
         assets.append({"kind": "battery", "name": "b", "capacity_kwh": 40, "charge_power_kw": 20,
                        "soc_min_frac": 0.1, "initial_soc_frac": 0.5, "target_soc_frac": 0.5,
                        "charge_efficiency": 0.95, "discharge_efficiency": 0.95})  # fmt: skip
-    prices: dict = {"day_ahead_eur_per_mwh": DA}
+    prices: dict = {"day_ahead_eur_per_mwh": DA, "tou_eur_per_mwh": tou}
     if intraday is not None:
         prices["intraday"] = {"prices_eur_per_mwh": intraday, "max_kw": 200}
     return {
@@ -41,16 +44,28 @@ def _site(intraday: list[float] | None, battery: bool = True, services: dict | N
 
 def test_without_assets_to_move_the_intraday_trades_are_the_forecast_error_hand_computed() -> None:
     """Load and PV only: the day-ahead position is the forecast net load; intraday buys exactly the
-    error at the intraday price, and the second loop is worth nothing (nothing can re-dispatch)."""
+    error at the intraday price, and the second loop is worth nothing (nothing can re-dispatch). The
+    network tariff is paid on the metered import, not on the day-ahead and intraday trades."""
     intraday = [p + 5.0 for p in DA]
-    run = run_two_loop(parse_site(_site(intraday, battery=False)), forecast_error=0.2, seed=3)
-    actual = np.array([20.0] * 8 + [40.0] * 10 + [30.0] * 6) - np.array(
+    tou = 30.0
+    # A PV larger than the midday load: the site exports at midday, so some forecasts are off in sign.
+    data = _site(intraday, battery=False, tou=tou)
+    data["assets"][2]["profile_kw"] = [2.0 * v for v in data["assets"][2]["profile_kw"]]
+    run = run_two_loop(parse_site(data), forecast_error=0.6, seed=3)
+    actual = np.array([20.0] * 8 + [40.0] * 10 + [30.0] * 6) - 2.0 * np.array(
         [0] * 7 + [5, 10, 15, 18, 20, 20, 18, 15, 10, 5] + [0] * 7, float
     )
     pos = run.position_kw["grid"]
     assert run.intraday.power_kw["grid"]["electricity"] == pytest.approx(actual)
     expected = float((pos * np.array(DA)).sum() + ((actual - pos) * np.array(intraday)).sum()) / 1000
-    assert run.intraday.costs_eur["energy"] + run.intraday.costs_eur["intraday"] == pytest.approx(expected)
+    assert run.intraday.costs_eur["energy"] + run.intraday.costs_eur["feed_in"] + run.intraday.costs_eur[
+        "intraday"
+    ] == pytest.approx(expected)
+    # The tariff is on the metered import; on the trades it would be more wherever intraday sells back.
+    tariff = float(np.maximum(actual, 0.0).sum()) * tou / 1000
+    on_trades = float((np.maximum(pos, 0.0) + np.maximum(actual - pos, 0.0)).sum()) * tou / 1000
+    assert run.intraday.costs_eur["tariff"] == pytest.approx(tariff)
+    assert on_trades > tariff + 0.01
     assert run.value_eur == pytest.approx(0.0, abs=1e-7)
     assert run.traded_intraday_kwh() == pytest.approx(float(np.abs(actual - pos).sum()))
 
@@ -80,3 +95,26 @@ def test_a_site_without_intraday_prices_is_named() -> None:
     with pytest.raises(ValidationError) as info:
         run_two_loop(parse_site(_site(None)))
     assert (info.value.problems[0].object_id, info.value.problems[0].field) == ("prices", "intraday")
+
+
+def test_the_rolling_horizon_trades_intraday_around_the_day_ahead_position() -> None:
+    """run_mpc with an intraday market: each day's position is bought at its gate (a stage per day,
+    services or not); the steps re-plan on intraday prices with it fixed. Money and volume add up:
+    day-ahead = position × day-ahead price, intraday = (metered − position) × intraday price,
+    tariff on the metered import. (Perfect foresight is no lower bound here: it trades on one market
+    per period, while the rolling run may sell back intraday what its position bought.)"""
+    intraday = [p - (50.0 if 10 <= h <= 14 else 0.0) for h, p in enumerate(DA)]
+    tou = 20.0
+    res = run_mpc(
+        parse_site(_site(intraday, tou=tou)), days=2, forecast_error=0.2, seed=1, measure_cold=False
+    )
+    assert res.stages == 2 and res.realised is not None
+    pos, metered = res.position_kw["grid"], res.realised.power_kw["grid"]["electricity"]
+    assert not np.isnan(pos).any()
+    c = res.realised.costs_eur
+    assert c["energy"] + c["feed_in"] == pytest.approx(float(pos @ np.tile(DA, 2)) / 1000, abs=1e-6)
+    assert c["intraday"] == pytest.approx(float((metered - pos) @ np.tile(intraday, 2)) / 1000, abs=1e-6)
+    assert c["tariff"] == pytest.approx(float(np.maximum(metered, 0.0).sum()) * tou / 1000, abs=1e-6)
+    assert res.intraday_traded_kwh == pytest.approx(float(np.abs(metered - pos).sum()))
+    assert res.intraday_traded_kwh > 1.0
+    assert res.milp_steps == 0  # every day-ahead trade fixed: no exclusivity binaries in the steps

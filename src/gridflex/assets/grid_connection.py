@@ -9,6 +9,10 @@ time-of-use tariff (electricity), CO2 (intensity × the site's CO2 price); reven
 minus the site's self-consumption weight. A capacity/peak charge ``peak_eur_per_kw`` applies to the
 highest import of the horizon (at least ``existing_peak_kw``).
 
+With intraday prices the metered flow and the trades are separate variables (see
+``GridConnection._two_markets``): the tariff, CO2, peak and self-consumption apply to what is metered,
+the energy prices to what is traded on each market.
+
 Results report the connection's power as the site's net consumption from the network
 (import − export, kW): positive = the site draws.
 """
@@ -99,24 +103,19 @@ class GridConnection(AssetBase):
         energy, tariff, export, co2 = self._prices(ctx)
         elec = self.carrier == ELECTRICITY
         self_use = ctx.self_consumption_eur_per_mwh if elec else 0.0
-        imp_costs = {"energy": energy * k, "tariff": tariff * k, "co2": co2 * k}
-        exp_costs = {"feed_in": -export * k, "self_consumption": np.full(n, self_use * k)}
-        imports = [ctx.add_vars(f"{self.label} import", n, 0.0, imp_max, imp_costs)]
-        exports = [ctx.add_vars(f"{self.label} export", n, 0.0, exp_max, exp_costs)]
+        metered_imp = {"tariff": tariff * k, "co2": co2 * k}  # on what flows through the meter
+        metered_exp = {"self_consumption": np.full(n, self_use * k)}
         bus = bus_name(self.carrier, self.node)
         intraday = ctx.prices.get("intraday")
         if elec and intraday is not None and ctx.intraday_max_kw > 0:
-            id_max = ctx.intraday_max_kw
-            imp_costs = {"intraday": intraday * k, "tariff": tariff * k, "co2": co2 * k}
-            exp_costs = {"intraday": -intraday * k, "self_consumption": np.full(n, self_use * k)}
-            imports.append(
-                ctx.add_vars(f"{self.label} intraday import", n, 0.0, min(id_max, imp_max), imp_costs)
-            )
-            exports.append(
-                ctx.add_vars(f"{self.label} intraday export", n, 0.0, min(id_max, exp_max), exp_costs)
-            )
-            self._sum_limit(ctx, "import limit", imports, imp_max)
-            self._sum_limit(ctx, "export limit", exports, exp_max)
+            imports, exports = self._two_markets(ctx, intraday, energy, export, metered_imp, metered_exp)
+        else:
+            imports = [
+                ctx.add_vars(f"{self.label} import", n, 0.0, imp_max, {"energy": energy * k, **metered_imp})
+            ]
+            exports = [
+                ctx.add_vars(f"{self.label} export", n, 0.0, exp_max, {"feed_in": -export * k, **metered_exp})
+            ]
         for b in imports:
             ctx.flow(self.carrier, self.node, t, b.idx, -1.0)
         for b in exports:
@@ -148,11 +147,44 @@ class GridConnection(AssetBase):
         hook = Hook(self.label, bus, terms, np.full(n, -exp_max), np.full(n, imp_max), is_grid=True)
         return Built(read, hook)
 
-    def _sum_limit(self, ctx: Context, what: str, blocks: list[VarBlock], limit: float) -> None:
-        if not np.isfinite(limit):
-            return
-        n = ctx.n
+    def _two_markets(
+        self, ctx: Context, intraday: np.ndarray, energy: np.ndarray, export: np.ndarray,
+        metered_imp: dict[str, np.ndarray], metered_exp: dict[str, np.ndarray],
+    ) -> tuple[list[VarBlock], list[VarBlock]]:  # fmt: skip
+        """With an intraday market the meter and the trades are apart: the metered import and export
+        (limits, tariff, CO2, peak, self-consumption) equal the day-ahead trades (``import`` /
+        ``export``, at the day-ahead and feed-in prices) plus the intraday ones (within ``max_kw``).
+        A fixed day-ahead position then pays the network tariff on what is metered, not on what was
+        traded. Buying on one market and selling on the other in one period is excluded (a pair), as
+        a trader's arbitrage is not the site's business; :func:`position_pairs` lifts that when the
+        day-ahead position is fixed."""
+        n, k = ctx.n, ctx.dt_h / 1000.0
+        imp_max, exp_max = self.limits()
+        id_max = ctx.intraday_max_kw
+        meter_in = ctx.add_vars(f"{self.label} metered import", n, 0.0, imp_max, metered_imp)
+        meter_out = ctx.add_vars(f"{self.label} metered export", n, 0.0, exp_max, metered_exp)
+        buy = ctx.add_vars(f"{self.label} import", n, 0.0, imp_max, {"energy": energy * k})
+        sell = ctx.add_vars(f"{self.label} export", n, 0.0, exp_max, {"feed_in": -export * k})
+        id_buy = ctx.add_vars(
+            f"{self.label} intraday import", n, 0.0, min(id_max, imp_max), {"intraday": intraday * k}
+        )
+        id_sell = ctx.add_vars(
+            f"{self.label} intraday export", n, 0.0, min(id_max, exp_max), {"intraday": -intraday * k}
+        )
         t = np.arange(n)
-        rows = np.concatenate([t] * len(blocks))
-        cols = np.concatenate([b.idx for b in blocks])
-        ctx.relation(f"{self.label} {what}", rows, cols, 1.0, -np.inf, limit, n)
+        blocks, signs = (meter_in, meter_out, buy, sell, id_buy, id_sell), (1.0, -1.0, -1.0, 1.0, -1.0, 1.0)
+        ctx.relation(f"{self.label} metered = traded", np.concatenate([t] * 6), np.concatenate([b.idx for b in blocks]),
+                     np.concatenate([np.full(n, c) for c in signs]), 0.0, 0.0, n)  # fmt: skip
+        big_in, big_out = np.full(n, min(imp_max, 1e9)), np.full(n, min(exp_max, 1e9))
+        bus = bus_name(self.carrier, self.node)
+        ctx.pairs.append(Pair(f"{self.label} trades", [buy, id_buy], [sell, id_sell], big_in, big_out, bus))
+        return [meter_in], [meter_out]
+
+
+def position_pairs(ctx: Context) -> None:
+    """Once the day-ahead position is fixed the trades are financial: intraday may sell in a period
+    what was bought day-ahead (and buy what was sold). Only the day-ahead trades stay exclusive (where
+    the position is fixed, one of them is 0 anyway)."""
+    for p in ctx.pairs:
+        if p.owner.endswith(" trades"):
+            p.a, p.b = p.a[:1], p.b[:1]

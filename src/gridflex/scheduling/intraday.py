@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gridflex.assets.base import ELECTRICITY
+from gridflex.assets.grid_connection import position_pairs
 from gridflex.assets.load import Load
 from gridflex.assets.pv import PV
 from gridflex.errors import Problem, ValidationError
@@ -76,9 +77,9 @@ def _forecast(compiled: CompiledSite, error: float, seed: int) -> CompiledSite:
 
 def _fix(sm: SiteModel, values: dict[str, np.ndarray]) -> None:
     """Fix the named columns; the position is financial, so buying day-ahead and selling intraday in
-    one period is allowed: the connections' import/export exclusivity is dropped (intraday buys and
-    sells share one price: doing both never pays)."""
-    sm.ctx.pairs.clear()
+    one period is allowed (intraday buys and sells share one price: doing both never pays; the
+    network tariff is on the metered flow, see assets.grid_connection)."""
+    position_pairs(sm.ctx)
     arr = sm.model.arrays()
     for b in sm.model.var_blocks:
         v = values.get(b.name)

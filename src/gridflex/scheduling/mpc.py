@@ -67,6 +67,7 @@ import pandas as pd
 
 from gridflex.assets.base import ELECTRICITY, Context
 from gridflex.assets.ev import DailyEV
+from gridflex.assets.grid_connection import position_pairs
 from gridflex.assets.shiftable_process import DailyProcess
 from gridflex.errors import Problem, ValidationError
 from gridflex.optimize import Model, Solution
@@ -101,6 +102,8 @@ class MpcResult:
     headroom_shortfall: dict[str, float] = field(default_factory=dict)  # service row group → worst miss
     commitment_shortfall_kw: dict[str, float] = field(default_factory=dict)  # per service: most not kept
     ev_need_missed_kwh: dict[str, float] = field(default_factory=dict)  # per EV, summed over departures
+    position_kw: dict[str, np.ndarray] = field(default_factory=dict)  # intraday: day-ahead net import
+    intraday_traded_kwh: float = 0.0  # intraday: realised energy bought plus sold intraday
     realised: SiteResult | None = None
     perfect: SiteResult | None = None
     site: Site | None = None  # the site repeated over the days (DailyEV, DailyProcess, tiled profiles)
@@ -128,6 +131,7 @@ class MpcResult:
             "headroom_shortfall": {k: round(v, 6) for k, v in self.headroom_shortfall.items()},
             "commitment_shortfall_kw": {k: round(v, 6) for k, v in self.commitment_shortfall_kw.items()},
             "ev_need_missed_kwh": {k: round(v, 6) for k, v in self.ev_need_missed_kwh.items()},
+            "intraday_traded_kwh": round(self.intraday_traded_kwh, 4),
             "forecast_error": self.forecast_error,
             "median_solve_warm_s": med(self.solve_warm_s) if self.solve_warm_s else None,
             "median_solve_cold_s": med(self.solve_cold_s) if self.solve_cold_s else None,
@@ -185,6 +189,9 @@ def week_site(site: SiteLike, days: int) -> Site:
         raise ValidationError(f"site '{site.name}' for MPC", probs)
     p = site.prices
     prices = p.model_copy(update={f: _tile(getattr(p, f), n_day, days) for f in type(p).model_fields})
+    if p.intraday is not None:
+        tiled_id = _tile(p.intraday.prices_eur_per_mwh, n_day, days)
+        prices.intraday = p.intraday.model_copy(update={"prices_eur_per_mwh": tiled_id})
     time_spec = site.time.model_copy(update={"n_periods": n_day * days, "end": None})
     tiled = ("availability_price_eur_per_mw_h", "activation_price_eur_per_mwh", "committed_kw")
     reserves = [
@@ -258,6 +265,9 @@ def _horizon(
         da = prices["day_ahead"]
         scale = float(np.mean(np.abs(week.prices["day_ahead"])))
         prices["day_ahead"] = da + sigma * scale * eps()
+    if "intraday" in prices:  # the same forecast model as day-ahead prices
+        scale = float(np.mean(np.abs(week.prices["intraday"])))
+        prices["intraday"] = prices["intraday"] + sigma * scale * eps()
     grid = TimeGrid(week.grid.start + pd.Timedelta(seconds=s * week.grid.step_s), week.grid.step_s, length)
     return CompiledSite(week.site.model_copy(update={"assets": assets}), grid, week.tz, prices, products)
 
@@ -366,17 +376,42 @@ def _gates(n_day: int, days: int, step: int, gate: int) -> dict[int, list[int]]:
 
 def _stage(
     week: CompiledSite, s: int, day: int, n_day: int, state: _State, decided: dict[str, np.ndarray],
-    rng: np.random.Generator | None, error: float,
+    rng: np.random.Generator | None, error: float, position: dict[str, np.ndarray],
 ) -> None:  # fmt: skip
-    """Day-ahead: co-optimise from the gate to the end of ``day`` on forecasts; fix that day's blocks."""
+    """Day-ahead: co-optimise from the gate to the end of ``day`` on forecasts; fix that day's blocks
+    and, with an intraday market, that day's day-ahead position (bought on the day-ahead market only)."""
     e = (day + 1) * n_day
     products = _stage_products(week, s, e, decided)
-    sm = _build(_horizon(week, s, e - s, state, rng, error, products))
+    data = _horizon(week, s, e - s, state, rng, error, products)
+    data = dataclasses.replace(data, prices={k: v for k, v in data.prices.items() if k != "intraday"})
+    sm = _build(data)
     _freeze(sm, state.frozen, e - s)
     res = solve_site_model(sm, mip_rel_gap=1e-4)  # bid rules: a MILP; its plan is not applied
     lo = max(s, day * n_day)
     for p in products:
         decided[p.name][lo:e] = res.service_kw[p.name][lo - s :]
+    for g, pos in position.items():
+        pos[lo:e] = res.power_kw[g][ELECTRICITY][lo - s :]
+
+
+def _hold_position(sm: SiteModel, position: dict[str, np.ndarray], s: int, length: int) -> None:
+    """The second loop in a step: the day-ahead trades are the position, intraday trades the rest. In
+    periods not decided yet (beyond the last gate) the plan has no position and trades at the
+    intraday forecast without its ``max_kw`` — an estimate, as the next stage will buy day-ahead
+    there. Every day-ahead trade is then fixed: no trades pair can bind, the step stays an LP."""
+    if not position:
+        return
+    position_pairs(sm.ctx)
+    blocks = {b.name: b for b in sm.model.var_blocks}
+    for g, pos in position.items():
+        label = f"grid connection '{g}'"
+        p = np.nan_to_num(pos[s : s + length])
+        for side, v in (("import", np.maximum(p, 0.0)), ("export", np.maximum(-p, 0.0))):
+            sm.model.set_bounds(blocks[f"{label} {side}"], v, v)
+        free = np.flatnonzero(np.isnan(pos[s : s + length]))
+        if free.size:
+            for side in ("intraday import", "intraday export"):
+                sm.model.set_bounds(blocks[f"{label} {side}"], 0.0, np.inf, free)
 
 
 def run_mpc(
@@ -402,7 +437,9 @@ def run_mpc(
     state = _State({a.name: a.initial_soc_frac * a.capacity_kwh for a in stores})
     grids = [a.name for a in assets if a.kind == "grid_connection" and a.carrier == ELECTRICITY]
     decided = {p.name: np.full(n, np.nan) for p in week.products}
-    gates = _gates(n_day, days, step, gate) if week.products else {}
+    # With an intraday market every day's position is bought at its gate, then re-traded intraday.
+    position = {g: np.full(n, np.nan) for g in grids} if "intraday" in week.prices else {}
+    gates = _gates(n_day, days, step, gate) if week.products or position else {}
     frozen = max((math.ceil(p.end_h / week.grid.step_h - 1e-9) for p in week.products), default=1) - 1
     models: dict[int, SiteModel] = {}
     last: dict[int, list[np.ndarray]] = {}  # the latest solution vector of each model
@@ -410,7 +447,7 @@ def run_mpc(
     out = MpcResult(0.0, 0.0, 0, horizon, step, forecast_error, seed)
     for s in range(0, n, step):
         for day in gates.get(s, []):
-            _stage(week, s, day, n_day, state, decided, rng, forecast_error)
+            _stage(week, s, day, n_day, state, decided, rng, forecast_error, position)
             out.stages += 1
         length = min(horizon, n - s)
         products = _period_products(week, s, length, decided, shortfall_eur_per_mw_h)
@@ -418,6 +455,7 @@ def run_mpc(
         if length not in models:
             models[length] = _build(data)
             _freeze(models[length], state.frozen, length)
+            _hold_position(models[length], position, s, length)
             last[length] = []
             models[length].readers.append(_keeper(last[length]))
             out.builds += 1
@@ -426,6 +464,7 @@ def run_mpc(
             sm = models[length]
             fresh = _build(data)
             _freeze(fresh, state.frozen, length)
+            _hold_position(fresh, position, s, length)
             _write_data(sm, fresh)
             res = solve_site_model(sm)
             out.solve_warm_s.append(res.time_solver_s)
@@ -447,7 +486,7 @@ def run_mpc(
             if b.n == length and _decision(b.name)
         }
         out.steps += 1
-    _finish(out, week, applied, decided, shortfall_eur_per_mw_h)
+    _finish(out, week, applied, decided, shortfall_eur_per_mw_h, position)
     return out
 
 
@@ -470,7 +509,7 @@ def _carry(
 
 def _finish(
     out: MpcResult, week: CompiledSite, applied: dict[str, np.ndarray], decided: dict[str, np.ndarray],
-    penalty: float,
+    penalty: float, position: dict[str, np.ndarray],
 ) -> None:  # fmt: skip
     from gridflex.scheduling.strategies import run_strategy  # strategies build on the hub
 
@@ -478,8 +517,12 @@ def _finish(
     out.perfect = run_strategy(week, "cooptimised") if week.products else solve_site_model(_build(week))
     out.perfect_foresight_cost_eur = out.perfect.costs_eur["total"]
     out.commitments_kw = {k: np.nan_to_num(v) for k, v in decided.items()}
-    out.realised, out.headroom_shortfall = _realise(week, applied, out.commitments_kw)
+    out.realised, out.headroom_shortfall = _realise(week, applied, out.commitments_kw, position)
     dt = week.grid.step_h
+    out.position_kw = {g: p.copy() for g, p in position.items()}
+    out.intraday_traded_kwh = sum(
+        float(np.abs(out.realised.power_kw[g][ELECTRICITY] - p).sum()) * dt for g, p in position.items()
+    )
     miss = 0.0
     for p in week.products:
         c, kept = out.commitments_kw[p.name], applied[f"{p.key} commitment"]
@@ -528,9 +571,12 @@ def _freeze(sm: SiteModel, frozen: dict[str, np.ndarray], length: int) -> None:
 
 
 def _realise(
-    week: CompiledSite, applied: dict[str, np.ndarray], commitments: dict[str, np.ndarray]
-) -> tuple[SiteResult, dict[str, float]]:
-    """The run at the true data with the applied decisions fixed; grid connections take the rest.
+    week: CompiledSite, applied: dict[str, np.ndarray], commitments: dict[str, np.ndarray],
+    position: dict[str, np.ndarray],
+) -> tuple[SiteResult, dict[str, float]]:  # fmt: skip
+    """The run at the true data with the applied decisions fixed; grid connections take the rest (with
+    an intraday market: the day-ahead position is kept, intraday trades take the rest, beyond its
+    ``max_kw`` if need be — the difference has to be settled somewhere; it is priced intraday).
 
     Returns the result and the worst miss of every service row group that the realised run breaks
     (grid connection rows are measured, not imposed: see the module docstring)."""
@@ -546,6 +592,11 @@ def _realise(
         lb, ub = arr.lb[b.start : b.start + b.n], arr.ub[b.start : b.start + b.n]
         v = np.clip(x, lb, ub)
         model.set_bounds(b, v, v)
+    _hold_position(sm, position, 0, n)
+    for g in position:
+        for side in ("intraday import", "intraday export"):
+            blk = next(b for b in model.var_blocks if b.name == f"grid connection '{g}' {side}")
+            model.set_bounds(blk, 0.0, np.inf)
     measured = [c for c in model.constr_blocks if "for services" in c.name]
     limits = {c.name: (arr.row_lb[c.start : c.start + c.n].copy(), arr.row_ub[c.start : c.start + c.n].copy())
               for c in measured}  # fmt: skip
