@@ -107,6 +107,17 @@ def test_market_commands_on_a_real_server(tmp_path: Path):
         )
         assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
         assert "422 quantity_mw: Input should be greater than 0" in bad.stderr
+        # after the trade: a provider uploads readings, sees its activations and statements
+        Client(url, alice).register_connection_point("EAN-9")
+        meter = tmp_path / "meter.csv"
+        meter.write_text("time_utc,EAN-9\n2030-01-02T00:00:00Z,1.5\n2030-01-02T00:15:00Z,2\n")
+        up = gf("readings", str(meter))
+        assert up.returncode == 0 and json.loads(up.stdout)["inserted"] == 2, up.stderr
+        assert json.loads(gf("activations").stdout) == []
+        ack = gf("acknowledge", "7", "--connection-point", "EAN-9")
+        assert ack.returncode == 2 and "404 activation 7 not found" in ack.stderr
+        st = gf("statement", "3", "--period", "D")
+        assert st.returncode == 2 and "404 settlement 3 not found" in st.stderr
         stranger = gf("list", token="gfx_" + "x" * 43)
         assert stranger.returncode == 2 and "401 unknown token" in stranger.stderr
     down = subprocess.run(

@@ -12,6 +12,8 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from gridflex.api import create_app
@@ -209,3 +211,29 @@ def test_a_provider_checks_a_baseline_method_on_its_own_readings(life: Played):
     short = life.clients["bob"].compute_baseline("EAN-2", DAY.isoformat(), end, LIKE_DAYS, history_days=1)
     assert set(short["baseline_kw"]) == {None}  # too little history: no baseline rather than a guess
     _refused(lambda: life.clients["alice"].compute_baseline("EAN-2", DAY.isoformat(), end, LIKE_DAYS), 404)
+
+
+values = st.lists(st.one_of(st.none(), st.integers(-500, 500).map(float)), min_size=1, max_size=12)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(first=values, second=values)
+def test_uploads_count_new_unchanged_and_corrected_readings(life: Played, first: list, second: list):
+    bob, name = life.clients["bob"], f"EAN-P{uuid.uuid4().hex[:8]}"
+    bob.register_connection_point(name)
+    start = DAY + timedelta(days=30)
+    series = lambda kw: [{"connection_point": name, "start": start.isoformat(), "power_kw": kw}]  # noqa: E731
+    got = bob.upload_readings(series(first))
+    assert got["inserted"] == sum(v is not None for v in first) and got["corrected"] == 0
+    assert bob.upload_readings(series(first))["unchanged"] == got["inserted"]
+    n = max(len(first), len(second))
+    old = first + [None] * (n - len(first))
+    new = second + [None] * (n - len(second))
+    got = bob.upload_readings(series(second))
+    assert got["inserted"] == sum(a is None and b is not None for a, b in zip(old, new, strict=True))
+    assert got["corrected"] == sum(None not in (a, b) and a != b for a, b in zip(old, new, strict=True))
+    assert got["unchanged"] == sum(None not in (a, b) and a == b for a, b in zip(old, new, strict=True))
+    stored = bob.readings(name, start.isoformat(), (start + timedelta(minutes=15 * n)).isoformat())[
+        "power_kw"
+    ]
+    assert stored == [b if b is not None else a for a, b in zip(old, new, strict=True)]

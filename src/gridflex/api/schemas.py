@@ -4,18 +4,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gridflex.market import Execution, Side
 from gridflex.store.tables import Role
 
 __all__ = [
+    "MAX_ID",
     "ClearingRunIn",
     "ClearingRunOut",
     "CongestionPointIn",
     "CongestionPointOut",
+    "DbId",
     "DeliveryOut",
     "ErrorOut",
     "GridAreaIn",
@@ -31,11 +34,14 @@ __all__ = [
     "TokenIn",
     "TokenOut",
     "TradeOut",
+    "ValidationErrorOut",
     "WebhookCreated",
     "WebhookIn",
     "WebhookOut",
 ]
 
+MAX_ID = 2**63 - 1  # the stores' 64-bit integer keys: a larger id is a 422, not a driver overflow
+DbId = Annotated[int, Path(ge=1, le=MAX_ID)]
 _IN = ConfigDict(extra="forbid")  # an unknown field is a 422 naming it, not silently dropped
 _OUT = ConfigDict(from_attributes=True)
 Name = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")
@@ -45,6 +51,12 @@ class ErrorOut(BaseModel):
     """A refusal: what is wrong, in one sentence (422 answers list each field instead)."""
 
     detail: str
+
+
+class ValidationErrorOut(BaseModel):
+    """A 422: each bad field with where it is (``loc``) and what is wrong (``msg``)."""
+
+    detail: list[dict[str, Any]]
 
 
 class Health(BaseModel):

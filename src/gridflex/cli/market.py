@@ -406,3 +406,81 @@ def cancel_cmd(
 
     with Client(server, token) as gf:
         _print_json(gf.cancel_order(order_id))
+
+
+@market_app.command("readings")
+@clear_errors
+def readings_cmd(
+    server: ServerOpt,
+    token: TokenOpt,
+    file: Annotated[
+        Path,
+        typer.Argument(help="Meter CSV (time_utc, one column of kW per connection point) or JSON readings."),
+    ],
+) -> None:
+    """Upload meter readings (kW per ISP, + = consumption); prints what was inserted, unchanged, corrected."""
+    from gridflex.client import Client
+    from gridflex.errors import DataError
+
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read {file}: {exc}") from None
+    with Client(server, token) as gf:
+        if file.suffix.lower() == ".json":
+            try:
+                readings = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{file}, line {exc.lineno}: not JSON ({exc.msg})") from None
+            got = gf.upload_readings(readings.get("readings", []) if isinstance(readings, dict) else readings)
+        else:
+            got = gf.upload_meter_csv(text)
+    _print_json(got)
+
+
+@market_app.command("activations")
+@clear_errors
+def activations_cmd(
+    server: ServerOpt,
+    token: TokenOpt,
+    status: Annotated[str | None, typer.Option(help="sent, acknowledged, declined or settled.")] = None,
+) -> None:
+    """List the activations the token may see: a provider's calls to answer, a DSO's calls (JSON)."""
+    from gridflex.client import Client
+
+    with Client(server, token) as gf:
+        _print_json(gf.list_activations(status))
+
+
+@market_app.command("acknowledge")
+@clear_errors
+def acknowledge_cmd(
+    server: ServerOpt,
+    token: TokenOpt,
+    activation_id: Annotated[int, typer.Argument(help="The activation's id.")],
+    connection_point: Annotated[
+        list[str], typer.Option("--connection-point", help="An EAN that delivers (repeat for more).")
+    ],
+) -> None:
+    """Acknowledge an activation as its provider, naming the connection points that deliver (JSON)."""
+    from gridflex.client import Client
+
+    with Client(server, token) as gf:
+        _print_json(gf.acknowledge_activation(activation_id, connection_point))
+
+
+@market_app.command("statement")
+@clear_errors
+def statement_cmd(
+    server: ServerOpt,
+    token: TokenOpt,
+    settlement_id: Annotated[int, typer.Argument(help="The settlement's id.")],
+    period: Annotated[
+        str | None, typer.Option(help="D (UTC day), W or MS (month); default: per ISP.")
+    ] = None,
+) -> None:
+    """The token's statement of a settlement as CSV on stdout (+ = receives)."""
+    from gridflex.client import Client
+
+    with Client(server, token) as gf:
+        print(gf.statement(settlement_id, period, csv=True), end="")

@@ -360,22 +360,40 @@ class Metering:
         return Uploaded(inserted, unchanged, corrected, sorted(points))
 
     def readings(self, names: list[str], start: datetime, end: datetime, isp_s: int) -> Readings:
-        """kW of ``names`` on the ISPs of ``[start, end)``, NaN where nothing was uploaded."""
-        n = int((end - start).total_seconds() // isp_s)
-        out = np.full((len(names), n), np.nan)
-        for i, name in enumerate(names):
-            point = self.point(name)
-            rows = self.s.execute(
-                select(MeterReadingRow.period_start, MeterReadingRow.power_kw, MeterReadingRow.isp_s).where(
-                    MeterReadingRow.connection_point_id == point.id,
-                    MeterReadingRow.period_start >= start,
-                    MeterReadingRow.period_start < end,
+        """kW of ``names`` on the ISPs of ``[start, end)``, NaN where nothing was uploaded (one
+        query for the points, one for their readings: a settlement loads hundreds at once)."""
+        found = dict(
+            self.s.execute(
+                select(ConnectionPointRow.name, ConnectionPointRow.id).where(
+                    ConnectionPointRow.name.in_(names), points_visible(self.p)
                 )
             ).all()
-            for t, kw, step in rows:
-                if step != isp_s:
-                    raise ConflictError(f"connection point {name!r} is metered per {step} s, not {isp_s} s")
-                out[i, int((t - start).total_seconds() // isp_s)] = kw
+        )
+        missing = [n for n in names if n not in found]
+        if missing:
+            raise NotFoundError(f"connection point {missing[0]!r} not found")
+        row_of = {found[n]: i for i, n in enumerate(names)}
+        n = int((end - start).total_seconds() // isp_s)
+        out = np.full((len(names), n), np.nan)
+        rows = self.s.execute(
+            select(
+                MeterReadingRow.connection_point_id, MeterReadingRow.period_start, MeterReadingRow.power_kw,
+                MeterReadingRow.isp_s,
+            ).where(
+                MeterReadingRow.connection_point_id.in_(list(row_of)),
+                MeterReadingRow.period_start >= start,
+                MeterReadingRow.period_start < end,
+            )
+        ).all()  # fmt: skip
+        if rows:
+            cp, t, kw, step = zip(*rows, strict=True)
+            bad = next((k for k, v in enumerate(step) if v != isp_s), None)
+            if bad is not None:
+                name = names[row_of[cp[bad]]]
+                raise ConflictError(f"connection point {name!r} is metered per {step[bad]} s, not {isp_s} s")
+            t0 = start.timestamp()
+            cols = ((np.array([x.timestamp() for x in t]) - t0) // isp_s).astype(np.int64)
+            out[np.array([row_of[c] for c in cp]), cols] = kw
         return Readings(names, start, isp_s, out)
 
     def audit_trail(

@@ -306,7 +306,10 @@ class Computed:
 
 def _local_days(start: datetime, end: datetime, tz: str, what: str) -> None:
     for field, t in (("start", start), ("end", end)):
-        local = pd.Timestamp(t).tz_convert(tz)
+        try:
+            local = pd.Timestamp(t).tz_convert(tz)
+        except Exception as exc:  # out of pandas' range, an unknown zone: pandas raises several types
+            raise _invalid(what, field, f"{t.isoformat()} in {tz}: {exc}") from None
         if local != local.normalize():
             raise _invalid(what, field, f"{t.isoformat()} is not a local midnight in {tz}: settle whole days")
     if end <= start:

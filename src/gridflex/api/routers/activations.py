@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from gridflex.api.deps import Caller, Now, Tx
+from gridflex.api.schemas import MAX_ID, DbId
 from gridflex.store.settling import Activations
 
 __all__ = ["AcknowledgeIn", "ActivationIn", "ActivationOut", "DeclineIn", "router"]
@@ -30,7 +31,9 @@ Acts = Annotated[Activations, Depends(activations)]
 
 class ActivationIn(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    offer_id: int = Field(description="An accepted FlexOffer of one of the caller's requests.")
+    offer_id: int = Field(
+        ge=1, le=MAX_ID, description="An accepted FlexOffer of one of the caller's requests."
+    )
     power_kw: list[Annotated[float, Field(ge=0, le=1e6)]] | None = Field(
         None,
         max_length=7 * 96,
@@ -83,21 +86,23 @@ def list_activations(
     acts: Acts,
     status_: Annotated[str | None, Query(alias="status", max_length=16)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    after: Annotated[int, Query(ge=0, description="Only activations with a larger id (paging).")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_ID, description="Only activations with a larger id (paging).")
+    ] = 0,
 ) -> list[ActivationOut]:
     return [ActivationOut.model_validate(r) for r in acts.list_activations(status_, limit, after)]
 
 
 @router.get("/activations/{activation_id}", response_model=ActivationOut)
-def get_activation(activation_id: int, acts: Acts) -> ActivationOut:
+def get_activation(activation_id: DbId, acts: Acts) -> ActivationOut:
     return ActivationOut.model_validate(acts.get(activation_id))
 
 
 @router.post("/activations/{activation_id}/acknowledge", response_model=ActivationOut)
-def acknowledge(activation_id: int, body: AcknowledgeIn, acts: Acts, at: Now) -> ActivationOut:
+def acknowledge(activation_id: DbId, body: AcknowledgeIn, acts: Acts, at: Now) -> ActivationOut:
     return ActivationOut.model_validate(acts.acknowledge(activation_id, body.connection_points, now=at))
 
 
 @router.post("/activations/{activation_id}/decline", response_model=ActivationOut)
-def decline(activation_id: int, body: DeclineIn, acts: Acts, at: Now) -> ActivationOut:
+def decline(activation_id: DbId, body: DeclineIn, acts: Acts, at: Now) -> ActivationOut:
     return ActivationOut.model_validate(acts.decline(activation_id, body.reason, now=at))

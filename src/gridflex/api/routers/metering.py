@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gridflex.api.deps import Caller, Now, Tx
+from gridflex.api.schemas import MAX_ID, ValidationErrorOut
 from gridflex.errors import Problem, ValidationError
 from gridflex.store.metering import ISP_LENGTHS_S, Metering, Uploaded
 
@@ -37,7 +38,7 @@ class ConnectionPointIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f,]+$", description="The EAN.")
     congestion_point: str | None = Field(None, min_length=1, max_length=200, description="Behind this one.")
-    brp_org_id: int | None = Field(None, description="The BRP whose perimeter it is in.")
+    brp_org_id: int | None = Field(None, ge=1, le=MAX_ID, description="The BRP whose perimeter it is in.")
 
 
 class ConnectionPointOut(BaseModel):
@@ -181,7 +182,12 @@ CSV_BODY = {
 }
 
 
-@router.post("/meter-readings/csv", response_model=UploadOut, openapi_extra=CSV_BODY)
+@router.post(
+    "/meter-readings/csv",
+    response_model=UploadOut,
+    openapi_extra=CSV_BODY,
+    responses={422: {"model": ValidationErrorOut, "description": "A bad line or column, named."}},
+)
 def post_readings_csv(text: Annotated[str, Depends(csv_text)], m: Meters, at: Now) -> UploadOut:
     return _upload_out(m.upload_csv(text, now=at))
 
@@ -191,6 +197,6 @@ def list_audit(
     m: Meters,
     object_type: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    after: Annotated[int, Query(ge=0, description="Only events with a larger id (paging).")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ID, description="Only events with a larger id (paging).")] = 0,
 ) -> list[AuditOut]:
     return [AuditOut.model_validate(r) for r in m.audit_trail(object_type, limit, after)]

@@ -19,6 +19,7 @@ from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from gridflex.api.deps import Caller, Now, Tx
+from gridflex.api.schemas import MAX_ID, DbId
 from gridflex.market.baselines import BaselineSpec
 from gridflex.store.settling import BaselineRow, Settlements
 
@@ -42,6 +43,13 @@ class _Span(BaseModel):
     baseline: BaselineSpec = Field(description="The engine's baseline method and its parameters.")
     history_days: int = Field(10, ge=0, le=60, description="Local days of readings before start.")
     holidays: list[date] = Field([], max_length=100, description="Count as weekend days.")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _in_range(cls, t: datetime) -> datetime:
+        if not 1990 <= t.year <= 2200:  # pandas holds 1677..2262; meter data of this service is recent
+            raise ValueError("a time between the years 1990 and 2200")
+        return t
 
     @field_validator("tz")
     @classmethod
@@ -141,15 +149,17 @@ def post_baseline(body: BaselineIn, st: Settle, at: Now) -> BaselineOut:
 @router.get("/baselines", response_model=list[BaselineOut])
 def list_baselines(
     st: Settle,
-    settlement_id: Annotated[int | None, Query()] = None,
+    settlement_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    after: Annotated[int, Query(ge=0, description="Only baselines with a larger id (paging).")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_ID, description="Only baselines with a larger id (paging).")
+    ] = 0,
 ) -> list[BaselineOut]:
     return [_baseline_out(st, r) for r in st.baselines(settlement_id, limit, after)]
 
 
 @router.get("/baselines/{baseline_id}", response_model=BaselineOut)
-def get_baseline(baseline_id: int, st: Settle) -> BaselineOut:
+def get_baseline(baseline_id: DbId, st: Settle) -> BaselineOut:
     return _baseline_out(st, st.get_baseline(baseline_id))
 
 
@@ -166,13 +176,15 @@ def post_settlement(body: SettlementIn, st: Settle, at: Now) -> SettlementOut:
 def list_settlements(
     st: Settle,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    after: Annotated[int, Query(ge=0, description="Only settlements with a larger id (paging).")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_ID, description="Only settlements with a larger id (paging).")
+    ] = 0,
 ) -> list[SettlementOut]:
     return [_settlement_out(st, r) for r in st.list_settlements(limit, after)]
 
 
 @router.get("/settlements/{settlement_id}", response_model=SettlementOut)
-def get_settlement(settlement_id: int, st: Settle) -> SettlementOut:
+def get_settlement(settlement_id: DbId, st: Settle) -> SettlementOut:
     return _settlement_out(st, st.get(settlement_id))
 
 
@@ -186,7 +198,7 @@ CSV_ANSWER: dict[int | str, dict[str, Any]] = {
 
 @router.get("/settlements/{settlement_id}/statement", response_model=list[StatementRow], responses=CSV_ANSWER)
 def get_statement(
-    settlement_id: int,
+    settlement_id: DbId,
     st: Settle,
     period: Annotated[
         Literal["D", "W", "MS"] | None, Query(description="Sum per UTC day, week or month; default: per ISP.")
