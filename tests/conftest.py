@@ -38,8 +38,9 @@ def unit_of(nodeid: str) -> str:
 
 def unit_seconds(config: pytest.Config) -> dict[str, float]:
     seconds: dict[str, float] = json.loads(SEED.read_text()) if SEED.exists() else {}
-    if config.cache is not None:
-        seconds.update(config.cache.get(CACHE_KEY, {}))
+    cache = getattr(config, "cache", None)  # absent under -p no:cacheprovider
+    if cache is not None:
+        seconds.update(cache.get(CACHE_KEY, {}))
     return seconds
 
 
@@ -76,6 +77,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
-    if hasattr(config, "workerinput") or config.cache is None or not _measured:
+    cache = getattr(config, "cache", None)  # absent under -p no:cacheprovider
+    if hasattr(config, "workerinput") or cache is None or not _measured:
         return  # the controller (or a run without xdist) keeps the figures, not each worker
-    config.cache.set(CACHE_KEY, {**config.cache.get(CACHE_KEY, {}), **_measured})
+    cache.set(CACHE_KEY, {**cache.get(CACHE_KEY, {}), **_measured})

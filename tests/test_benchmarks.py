@@ -18,6 +18,18 @@ BENCHMARKS = sorted((ROOT / "benchmarks").glob("*.py"))
 TIMEOUT_S = 600  # a hang fails the test instead of stalling the suite; smoke runs take seconds
 
 
+def _dask_scaling(figures: dict) -> None:
+    """evaluate_dask.py: 1 then 2 workers of a local Dask cluster give the same results."""
+    runs = figures["runs"]
+    assert [r["workers"] for r in runs] == [1, 2]
+    assert runs[0]["score"] == runs[1]["score"]  # the same results whatever the cluster
+    assert all(r["wall_s_median"] > 0 and r["scenarios_per_s"] > 0 for r in runs)
+
+
+# what a script's smoke figures must show beyond being one JSON document (one run per script)
+CHECKS = {"evaluate_dask.py": _dask_scaling}
+
+
 def test_there_are_benchmarks():
     assert len(BENCHMARKS) >= 5, BENCHMARKS
 
@@ -39,3 +51,5 @@ def test_smoke_run_prints_one_json_document(script: Path):
     except json.JSONDecodeError as exc:
         pytest.fail(f"{script.name} --smoke: stdout is not one JSON document ({exc}):\n{proc.stdout[:2000]}")
     assert isinstance(figures, dict) and figures, f"{script.name} --smoke printed no figures: {figures!r}"
+    if script.name in CHECKS:
+        CHECKS[script.name](figures)
