@@ -12,14 +12,18 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import numpy as np
+import pytest
 from sqlalchemy import func, insert, select
 
-from gridflex.client import Client
+from gridflex.client import Client, ServerError
+from gridflex.flexoffer import flexoffers_from_json
 from gridflex.market import Product, ProductKind
 from gridflex.store import Store
 from gridflex.store.columns import utcnow
 from gridflex.store.jobs import JobRow
 from gridflex.store.tables import ClearingRun, OrderRow, TradeRow
+from tests.api.test_routes import FLEXOFFERS, SITE
 from tests.api.test_serve import serving
 from tests.store.world import build_world
 
@@ -69,6 +73,62 @@ def test_a_product_is_cleared_at_its_gate_closure(db_url: str, tmp_path: Path):
             ("buy", 6, 60), ("sell", 6, 60)
         ]  # fmt: skip
         assert gate is not None
+        # a site file and its schedule job, run by the same worker (alice's, not bob's to see)
+        site = alice.request("POST", "/v1/sites", json=SITE)
+        job = alice.request("POST", f"/v1/sites/{site['id']}/jobs", json={"time_limit_s": 10})
+        assert (job["kind"], job["upload_id"], job["params"]) == (
+            "site_schedule",
+            site["id"],
+            {"time_limit_s": 10},
+        )
+        done = _wait_for(
+            "the site job", lambda: (j := alice.get_job(job["id"]))["status"] == "succeeded" and j
+        )
+        assets = done["result"]["assets"]
+        grid_kw, bat_kw = (np.array(assets[a]["power_kw"]["electricity"]) for a in ("grid", "bat"))
+        np.testing.assert_allclose(grid_kw, bat_kw, atol=1e-6)  # the bus balances: import = charging
+        soc = np.array(assets["bat"]["soc_kwh"])
+        assert soc.min() >= -1e-9 and soc.max() <= 5 + 1e-9 and np.abs(bat_kw).max() <= 2 + 1e-9
+        assert done["result"]["costs_eur"]["total"] < 0  # buying at 50 and selling at 120 earns
+        with pytest.raises(ServerError) as e:
+            bob.get_job(job["id"])
+        assert e.value.status == 404
+        # a site that cannot be scheduled ends its job failed, with the reason, and the worker goes on
+        tight = {**SITE, "name": "tight", "assets": [SITE["assets"][0] | {"fuse_kw": 1},
+                 {"kind": "load", "name": "oven", "profile_kw": [5, 5, 5, 5]}]}  # fmt: skip
+        bad = alice.request("POST", "/v1/sites", json=tight)
+        job = alice.request("POST", f"/v1/sites/{bad['id']}/jobs")
+        failed = _wait_for(
+            "the failed job", lambda: (j := alice.get_job(job["id"]))["status"] == "failed" and j
+        )
+        assert "oven" in failed["message"] or "grid" in failed["message"], failed["message"]
+        # flex-offers through their lifecycle, each step a job whose output is a new document
+        members = alice.request("POST", "/v1/flex-offers", json=FLEXOFFERS)
+
+        def step(doc_id: int, **body) -> dict:
+            job = alice.request("POST", f"/v1/flex-offers/{doc_id}/jobs", json=body)
+            done = _wait_for(body["kind"], lambda: (j := alice.get_job(job["id"]))["status"] != "queued"
+                             and j["status"] != "running" and j)  # fmt: skip
+            assert done["status"] == "succeeded", done["message"]
+            return done["result"]
+
+        aggs = step(members["id"], kind="aggregate", est_tolerance_min=120)
+        assert aggs["n_members"] == 12 and 1 <= aggs["n_aggregates"] < 12
+        sched = step(aggs["flex_offers_id"], kind="schedule", zone="France")
+        split = step(sched["flex_offers_id"], kind="disaggregate", members_id=members["id"])
+        agg_doc, out = (alice.request("GET", f"/v1/flex-offers/{k}/document") for k in
+                        (sched["flex_offers_id"], split["flex_offers_id"]))  # fmt: skip
+        batch = flexoffers_from_json(out)  # valid: every member schedule inside its own offer
+        assert batch.schedule is not None and sorted(batch.ids.tolist()) == sorted(
+            o["id"] for o in FLEXOFFERS["flexOffers"]
+        )
+
+        def kwh(doc: dict) -> float:
+            return sum(x["energyAmount"] for o in doc["flexOffers"]
+                       for x in o["flexOfferSchedule"]["scheduleSlices"])  # fmt: skip
+
+        assert abs(kwh(out) - kwh(agg_doc)) < 1e-6  # the energy bought for the aggregates, no more, no less
+        assert bob.request("GET", "/v1/flex-offers") == []
 
 
 N_ORDERS = 5_000  # enough for the clearing to take a moment: the kill lands inside it

@@ -10,6 +10,7 @@ import pytest
 
 from gridflex.api import create_app
 from gridflex.api.app import ROUTERS
+from gridflex.flexoffer import flexoffers_to_json, generate_fleet
 from gridflex.store import Principal
 from tests.api.conftest import Api
 from tests.store.world import AFTER_GATE, PRODUCT, order
@@ -69,6 +70,17 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/book/stream"): "role",
     ("GET", "/v1/series/grids/{network}"): "shared",
     ("GET", "/v1/series/grids/{network}/values"): "shared",
+    # a participant's site files and their schedule jobs
+    ("POST", "/v1/sites"): "self",
+    ("GET", "/v1/sites"): "list",
+    ("GET", "/v1/sites/{site_id}"): "owned",
+    ("GET", "/v1/sites/{site_id}/file"): "owned",
+    ("POST", "/v1/sites/{site_id}/jobs"): "owned",
+    ("POST", "/v1/flex-offers"): "self",
+    ("GET", "/v1/flex-offers"): "list",
+    ("GET", "/v1/flex-offers/{flexoffers_id}"): "owned",
+    ("GET", "/v1/flex-offers/{flexoffers_id}/document"): "owned",
+    ("POST", "/v1/flex-offers/{flexoffers_id}/jobs"): "owned",
 }
 
 
@@ -115,7 +127,13 @@ def _victim_objects(api: Api) -> dict[str, str]:
         f"/v1/flex-requests/{req.json()['id']}/offers", json=FLEX_OFFER, headers=api.auth("bob")
     )
     assert offer.status_code == 201, offer.text
+    site = api.client.post("/v1/sites", json=SITE, headers=api.auth("alice"))
+    assert site.status_code == 201, site.text
+    fos = api.client.post("/v1/flex-offers", json=FLEXOFFERS, headers=api.auth("alice"))
+    assert fos.status_code == 201, fos.text
     return {
+        "flexoffers_id": str(fos.json()["id"]),
+        "site_id": str(site.json()["id"]),
         "request_id": str(req.json()["id"]),
         "offer_id": str(offer.json()["id"]),
         "network": "lv-rural1-storage",
@@ -135,6 +153,13 @@ FLEX_REQUEST = {
     "max_price_eur_per_mwh": 300,
 }  # fmt: skip
 FLEX_OFFER = {"volume_kw": [40, 40], "price_eur_per_mwh": 200}
+FLEXOFFERS = flexoffers_to_json(generate_fleet(12, seed=3))  # a small real-shaped fleet (synthetic)
+SITE = {
+    "name": "alice-home", "time": {"start": "2026-06-03T00:00:00+02:00", "step_s": 3600, "n_periods": 4},
+    "prices": {"day_ahead_eur_per_mwh": [50, 80, 120, 60]},
+    "assets": [{"kind": "grid_connection", "name": "grid", "fuse_kw": 10},
+               {"kind": "battery", "name": "bat", "capacity_kwh": 5, "charge_power_kw": 2, "discharge_power_kw": 2}],
+}  # fmt: skip
 BODIES = {
     ("POST", "/v1/participants"): {"name": "new-org", "roles": ["prosumer"]},
     ("POST", "/v1/tokens"): {"name": "intruder", "org_id": "{org_id}"},
@@ -147,6 +172,9 @@ BODIES = {
     ("POST", "/v1/webhooks"): {"url": "http://127.0.0.1:9/mine"},
     ("POST", "/v1/flex-requests"): FLEX_REQUEST,
     ("POST", "/v1/flex-requests/{request_id}/offers"): FLEX_OFFER,
+    ("POST", "/v1/sites"): SITE,
+    ("POST", "/v1/flex-offers"): FLEXOFFERS,
+    ("POST", "/v1/flex-offers/{flexoffers_id}/jobs"): {"kind": "aggregate"},
 }
 
 

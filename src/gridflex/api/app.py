@@ -13,12 +13,14 @@ from gridflex.api.limits import BodyLimit, TokenBuckets
 from gridflex.api.routers import book as book_routes
 from gridflex.api.routers import (
     clearing,
+    flexoffers,
     health,
     jobs,
     orders,
     participants,
     places,
     products,
+    sites,
     tokens,
     webhooks,
 )
@@ -37,6 +39,7 @@ ROUTERS = tuple(m.router for m in (health, participants, tokens, places, product
 ROUTERS += (jobs.router,)
 ROUTERS += (webhooks.router,)
 ROUTERS += (flex_routes.router, book_routes.router, series_routes.router)  # the dashboard's resources
+ROUTERS += (sites.router, flexoffers.router)  # a participant's documents and their jobs
 MAX_BODY_BYTES = 1_000_000
 # What every route may answer besides its success and 422 (documented, so clients and schemathesis know).
 REFUSALS: dict[int | str, dict[str, Any]] = {

@@ -13,6 +13,7 @@ from gridflex.store.requests import FlexRequests  # its tables join the metadata
 from gridflex.store.session import Repos, Store, bootstrap_admin
 from gridflex.store.tables import Role
 from gridflex.store.tenancy import Principal
+from gridflex.store.uploads import Uploads
 
 __all__ = [
     "DEFAULT_URL",
@@ -33,6 +34,7 @@ __all__ = [
     "Store",
     "StoreError",
     "Submitted",
+    "Uploads",
     "authenticate",
     "bootstrap_admin",
     "make_engine",
