@@ -4,6 +4,7 @@ clearing restarts with no half-written run, no order lost and the job finished o
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -15,10 +16,13 @@ import httpx
 import numpy as np
 import pytest
 from sqlalchemy import func, insert, select
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import InvalidStatus
 
 from gridflex.client import Client, ServerError
 from gridflex.flexoffer import flexoffers_from_json
 from gridflex.market import Product, ProductKind
+from gridflex.s2.rm.simulators import Simulator
 from gridflex.store import Store
 from gridflex.store.columns import utcnow
 from gridflex.store.jobs import JobRow
@@ -75,6 +79,9 @@ def test_a_product_is_cleared_at_its_gate_closure(db_url: str, tmp_path: Path):
         assert gate is not None
         # a site file and its schedule job, run by the same worker (alice's, not bob's to see)
         site = alice.request("POST", "/v1/sites", json=SITE)
+        mine, theirs = httpx.Client(timeout=30), httpx.Client(timeout=3)
+        live, other = (c.send(c.build_request("GET", url + "/v1/events", headers={"Authorization": f"Bearer {t}"}),
+                              stream=True) for c, t in ((mine, s["alice"]), (theirs, s["bob"])))  # fmt: skip
         job = alice.request("POST", f"/v1/sites/{site['id']}/jobs", json={"time_limit_s": 10})
         assert (job["kind"], job["upload_id"], job["params"]) == (
             "site_schedule",
@@ -90,6 +97,16 @@ def test_a_product_is_cleared_at_its_gate_closure(db_url: str, tmp_path: Path):
         soc = np.array(assets["bat"]["soc_kwh"])
         assert soc.min() >= -1e-9 and soc.max() <= 5 + 1e-9 and np.abs(bat_kw).max() <= 2 + 1e-9
         assert done["result"]["costs_eur"]["total"] < 0  # buying at 50 and selling at 120 earns
+        # the events stream: alice sees her job's progress to its end, bob nothing of it
+        seen = _sse(live, lambda e: e["id"] == job["id"] and e["status"] == "succeeded")
+        assert [e["status"] for e in seen if e["id"] == job["id"]][-1] == "succeeded"
+        progress = [e["progress"] for e in seen if e["id"] == job["id"]]
+        assert progress == sorted(progress) and all(e["result"] == {} for e in seen)
+        with pytest.raises(httpx.ReadTimeout):
+            _sse(other, lambda e: True)  # bob's stream stays quiet: alice's job is not his to see
+        for r, c in ((live, mine), (other, theirs)):
+            r.close()
+            c.close()
         with pytest.raises(ServerError) as e:
             bob.get_job(job["id"])
         assert e.value.status == 404
@@ -129,6 +146,47 @@ def test_a_product_is_cleared_at_its_gate_closure(db_url: str, tmp_path: Path):
 
         assert abs(kwh(out) - kwh(agg_doc)) < 1e-6  # the energy bought for the aggregates, no more, no less
         assert bob.request("GET", "/v1/flex-offers") == []
+        # S2 on the same port: a simulated battery RM of alice's site, served by the site's CEM
+        asyncio.run(_s2_on_the_api_port(url, site["id"], s["alice"], s["bob"]))
+        devices = alice.request("GET", f"/v1/sites/{site['id']}/s2-devices")
+        got = {d["resource_id"]: (d["connected"], d["control_type"]) for d in devices}
+        assert got == {"bat-1": (False, "FILL_RATE_BASED_CONTROL"), "rm-hostile": (False, "NO_SELECTION")}
+        bat = next(d for d in devices if d["resource_id"] == "bat-1")
+        assert bat["last_plan_start"] is not None and bat["planned_power_kw"], bat
+        with pytest.raises(ServerError) as e:
+            bob.request("GET", f"/v1/sites/{site['id']}/s2-devices")
+        assert e.value.status == 404
+
+
+def _sse(stream: httpx.Response, stop) -> list[dict]:
+    """The ``job`` events of ``stream`` up to the first for which ``stop`` holds."""
+    out, event = [], None
+    for line in stream.iter_lines():
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: ") and event == "job":
+            out.append(json.loads(line[6:]))
+            if stop(out[-1]):
+                return out
+    raise AssertionError("stream ended")
+
+
+async def _s2_on_the_api_port(url: str, site_id: int, token: str, stranger: str) -> None:
+    ws_url = url.replace("http://", "ws://") + f"/s2/ws/{site_id}"
+    for who in (stranger, "gfx_not-a-token"):  # refused in the upgrade: no S2 message is exchanged
+        with pytest.raises(InvalidStatus) as refused:
+            await ws_connect(f"{ws_url}/rm-1", additional_headers={"Authorization": f"Bearer {who}"})
+        assert refused.value.response.status_code == 403
+    async with ws_connect(
+        f"{ws_url}/rm-hostile", additional_headers={"Authorization": f"Bearer {token}"}
+    ) as ws:
+        await ws.recv()  # the CEM's opening
+        await ws.send("{not json")
+        reply = json.loads(await ws.recv())
+        assert reply["message_type"] == "ReceptionStatus" and reply["status"] == "INVALID_DATA", reply
+    bat = Simulator("battery", ws_url, token, resource_id="bat-1", report_every_s=0.2, retries=0)
+    await bat.run(duration_s=4)
+    assert bat.controlled and bat.received, "the CEM selected a control type and sent instructions"
 
 
 N_ORDERS = 5_000  # enough for the clearing to take a moment: the kill lands inside it

@@ -81,6 +81,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/flex-offers/{flexoffers_id}"): "owned",
     ("GET", "/v1/flex-offers/{flexoffers_id}/document"): "owned",
     ("POST", "/v1/flex-offers/{flexoffers_id}/jobs"): "owned",
+    ("GET", "/v1/sites/{site_id}/s2-devices"): "owned",
+    ("GET", "/v1/events"): "stream",
 }
 
 
@@ -214,6 +216,8 @@ def test_every_route_refuses_strangers_and_other_tenants(api: Api):
             r = _request(api, method, path, ids, headers)
             assert r.status_code == 401, (where, headers, r.status_code, r.text)
             assert r.json().keys() == {"detail"} and r.headers["www-authenticate"] == "Bearer"
+        if kind == "stream":  # endless for a valid caller: its tenancy is read on a real server (test_jobs)
+            continue
         kind, _, who = kind.partition(":")
         r = _request(api, method, path, ids, api.auth(who or "bob"))
         assert "Traceback" not in r.text, where

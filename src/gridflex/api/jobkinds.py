@@ -28,8 +28,9 @@ from gridflex.scheduling.site import compile_site
 from gridflex.store import Store
 from gridflex.store.columns import utcnow
 from gridflex.store.jobs import FLEXOFFER_KINDS, SITE_SCHEDULE, JobRow, fail, progress, succeed
-from gridflex.store.runner import EXECUTORS, warm
+from gridflex.store.runner import EXECUTORS
 from gridflex.store.runner import run_job as _run_job
+from gridflex.store.runner import warm as _warm
 from gridflex.store.tenancy import Principal
 from gridflex.store.uploads import FLEXOFFERS, UploadRow, Uploads
 
@@ -61,6 +62,12 @@ def execute_site_schedule(store: Store, job_id: int) -> None:
 
 
 EXECUTORS[SITE_SCHEDULE] = execute_site_schedule
+
+
+def warm(url: str) -> None:
+    """Import every job kind's code and connect, in the pool's process, before the first job: a
+    gate closure then starts within a poll (this module, not the store's, is what is imported)."""
+    _warm(url)
 
 
 def run_job(url: str, job_id: int) -> Any:

@@ -141,6 +141,12 @@ class Jobs:
             raise NotFoundError(f"job {job_id} not found")
         return job
 
+    def changing(self, since: datetime, limit: int = 500) -> list[JobRow]:
+        """Visible jobs that are queued or running, or finished after ``since`` (the events stream)."""
+        live = JobRow.status.in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value))
+        q = select(JobRow).where(_visible(self.p), or_(live, JobRow.finished_at >= since))
+        return list(self.s.scalars(q.order_by(JobRow.id).limit(limit)))
+
     def list(self, status: str | None = None, limit: int = 100, after_id: int = 0) -> list[JobRow]:
         q = select(JobRow).where(_visible(self.p), JobRow.id > after_id)
         if status is not None:
