@@ -93,7 +93,8 @@ ALLOWED: dict[str, set[str]] = {
     # the service: the store alone knows the database libraries, the api alone the web framework
     "store": SCIENCE | CORE | {"sqlalchemy", "alembic", "psycopg", "gridflex.market"},
     "api": {"pydantic"} | CORE | {"fastapi", "starlette", "uvicorn", "sqlalchemy", "gridflex.market", "gridflex.store",
-            "numpy", "gridflex.grid", "gridflex.web"},  # the dashboard: series of the shipped grids; pages at /
+            "numpy", "gridflex.grid", "gridflex.web",  # the dashboard: series of the shipped grids; pages at /
+            "yaml", "gridflex.scheduling", "gridflex.flexoffer", "gridflex.s2", "websockets"},  # site files uploaded, scheduled by the job kinds
     "web": {"pydantic", "jinja2", "numpy"} | CORE | {"fastapi", "starlette", "gridflex.api", "gridflex.market", "gridflex.store",
             "gridflex.grid"},
     "client": {"httpx", "gridflex.errors"},  # the service's Python client: HTTP only, no server code

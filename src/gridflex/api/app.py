@@ -8,18 +8,22 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from gridflex.api import s2 as s2_routes
 from gridflex.api.errors import install_error_handlers
 from gridflex.api.limits import BodyLimit, TokenBuckets
 from gridflex.api.routers import activations as activation_routes
 from gridflex.api.routers import book as book_routes
 from gridflex.api.routers import (
     clearing,
+    events,
+    flexoffers,
     health,
     jobs,
     orders,
     participants,
     places,
     products,
+    sites,
     tokens,
     webhooks,
 )
@@ -41,6 +45,8 @@ ROUTERS += (jobs.router,)
 ROUTERS += (webhooks.router,)
 ROUTERS += (flex_routes.router, book_routes.router, series_routes.router)  # the dashboard's resources
 ROUTERS += (metering_routes.router, activation_routes.router, settlement_routes.router)  # after the FlexOrder
+ROUTERS += (sites.router, flexoffers.router, s2_routes.router)  # a participant's documents, jobs, RMs
+ROUTERS += (events.router,)  # what the caller may see happen (SSE)
 MAX_BODY_BYTES = 1_000_000
 # What every route may answer besides its success and 422 (documented, so clients and schemathesis know).
 REFUSALS: dict[int | str, dict[str, Any]] = {
@@ -80,6 +86,7 @@ def create_app(
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router, responses=REFUSALS)
+    app.include_router(s2_routes.ws_router)  # S2 RMs on the API's port (the CEM of each site)
     mount_dashboard(app)  # last: it serves every path the API does not
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app

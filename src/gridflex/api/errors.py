@@ -51,7 +51,10 @@ def install_error_handlers(app: FastAPI) -> None:
         # The same shape as FastAPI's own 422: loc names where the field is.
         detail = [
             {
-                "loc": ["header" if p.object_id == "request" else "body", *p.field.split(".")],
+                "loc": [
+                    "header" if p.object_id == "request" else "body",
+                    *(p.field.split(".") if p.field else []),
+                ],
                 "msg": p.message,
                 "type": "value_error",
             }

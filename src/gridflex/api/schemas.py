@@ -203,11 +203,15 @@ class JobOut(BaseModel):
     id: int
     kind: str
     product_id: str | None
+    upload_id: int | None = Field(description="The document the job works on (a site).")
+    params: dict[str, Any]
     status: str
     stage: str
     progress: float
     message: str
-    result: dict[str, Any] = Field(description="A clearing job's run: {run_id}.")
+    result: dict[str, Any] = Field(
+        description="A clearing job's run: {run_id}; a site schedule job's schedule (as `gridflex schedule` writes it)."
+    )
     attempts: int
     run_at: datetime
     created_at: datetime

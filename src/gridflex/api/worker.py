@@ -14,10 +14,10 @@ from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from datetime import timedelta
 
+from gridflex.api.jobkinds import run_job, warm
 from gridflex.store import Store
 from gridflex.store.columns import utcnow
 from gridflex.store.jobs import claim_due, fail, heartbeat, next_run_at
-from gridflex.store.runner import run_job, warm
 
 __all__ = ["JOB_LEASE_S", "JobWorker"]
 

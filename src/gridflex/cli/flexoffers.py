@@ -7,7 +7,6 @@ input into one line on stderr with exit code 2 (see :func:`gridflex.cli.common.c
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 from collections.abc import Callable, Iterator
@@ -117,15 +116,9 @@ def _status(text: str) -> Iterator[None]:
 
 def _grid_for(batch: FlexOfferBatch) -> TimeGrid:
     """Whole hours covering every offer's placement window."""
-    import numpy as np
+    from gridflex.flexoffer.schedule import covering_grid
 
-    from gridflex.timegrid import TimeGrid
-
-    start = int(batch.est_s.min()) // 3600 * 3600
-    end = int((batch.lst_s + batch.lengths * batch.interval_s).max())
-    n = -(-(end - start) // batch.interval_s)
-    n += (-n) % (3600 // batch.interval_s) if 3600 % batch.interval_s == 0 else 0
-    return TimeGrid(np.datetime64(start, "s").astype("datetime64[ns]").astype(str) + "Z", batch.interval_s, n)
+    return covering_grid(batch)
 
 
 def _tolerance_s(name: str, minutes: int) -> int:
@@ -236,7 +229,6 @@ def aggregate_cmd(
     balance: Annotated[bool, typer.Option(help="Pair consumption with production offers.")] = False,
 ) -> None:
     """Aggregate by start alignment (or balance pairing); members listed in each aggregate."""
-    import numpy as np
 
     from gridflex.flexoffer.aggregation import aggregate, balance_aggregate
 
@@ -256,10 +248,7 @@ def aggregate_cmd(
             if balance
             else aggregate(batch, max_group_size=max_group_size, **kw)
         )
-        order = np.argsort(agg.group, kind="stable")
-        bounds = np.searchsorted(agg.group[order], np.arange(len(agg.aggregates) + 1)).tolist()
-        ids = batch.ids[order].tolist()
-        members = [ids[a:b] for a, b in itertools.pairwise(bounds)]
+        members = agg.member_ids()
         rep = agg.report()
     write_document(agg.aggregates, out, members)
     kept = rep["retained"]

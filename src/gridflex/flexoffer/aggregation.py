@@ -63,6 +63,7 @@ Disaggregation lives in :mod:`gridflex.flexoffer.disaggregation`.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -362,6 +363,13 @@ class Aggregation:
     _inner_lower: np.ndarray | None = None
     _inner_upper: np.ndarray | None = None
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def member_ids(self) -> list[list[str]]:
+        """Per aggregate, the ids of its members (as written in ``gridflexMembers``)."""
+        order = np.argsort(self.group, kind="stable")
+        bounds = np.searchsorted(self.group[order], np.arange(len(self.aggregates) + 1)).tolist()
+        ids = self.members.ids[order].tolist()
+        return [ids[a:b] for a, b in itertools.pairwise(bounds)]
 
     def _inner_full(self) -> tuple[np.ndarray, np.ndarray]:
         if self._inner_lower is not None and self._inner_upper is not None:

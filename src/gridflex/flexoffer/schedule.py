@@ -182,6 +182,15 @@ def _limits(grid: TimeGrid, limit_kw: float | np.ndarray | None, floor_kw: float
     return arr(limit_kw, np.inf, "limit_kw"), arr(floor_kw, -np.inf, "floor_kw")
 
 
+def covering_grid(batch: FlexOfferBatch) -> TimeGrid:
+    """Whole hours (UTC) covering every offer's placement window, at the offers' interval."""
+    start = int(batch.est_s.min()) // 3600 * 3600
+    end = int((batch.lst_s + batch.lengths * batch.interval_s).max())
+    n = -(-(end - start) // batch.interval_s)
+    n += (-n) % (3600 // batch.interval_s) if 3600 % batch.interval_s == 0 else 0
+    return TimeGrid(np.datetime64(start, "s").astype("datetime64[ns]").astype(str) + "Z", batch.interval_s, n)
+
+
 def schedule_flexoffers(
     batch: FlexOfferBatch,
     grid: TimeGrid,

@@ -200,6 +200,18 @@ class CEM:
         sock = next(iter(self._server.sockets))
         return int(sock.getsockname()[1])
 
+    async def start_planning(self) -> None:
+        """Plan without listening: another server hands its connections to :meth:`handle`
+        (`gridflex serve`'s ``/s2/ws``, on the REST API's port)."""
+        if self._planner_task is None:
+            self._planner_task = asyncio.create_task(self._planner(), name="cem-planner")
+
+    async def handle(self, ws: Any) -> None:
+        """Serve one authorised RM connection: ``ws`` behaves as a websockets ``ServerConnection``
+        (``request.path`` ``/s2/<resource-id>``, ``remote_address``, async iteration of frames,
+        ``send``, ``close``; a closed link raises ``ConnectionClosed``)."""
+        await self._handle(ws)
+
     async def stop(self) -> None:
         """Close every connection (1001 going away), stop the planner, wait until all is closed."""
         if self._planner_task is not None:

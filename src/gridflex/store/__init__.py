@@ -15,6 +15,7 @@ from gridflex.store.session import Repos, Store, bootstrap_admin
 from gridflex.store.settling import Activations, Settlements
 from gridflex.store.tables import Role
 from gridflex.store.tenancy import Principal
+from gridflex.store.uploads import Uploads
 
 __all__ = [
     "DEFAULT_URL",
@@ -38,6 +39,7 @@ __all__ = [
     "Store",
     "StoreError",
     "Submitted",
+    "Uploads",
     "authenticate",
     "bootstrap_admin",
     "make_engine",

@@ -1,4 +1,6 @@
-"""Jobs: long work (a product's clearing at its gate closure) as rows with a status and progress.
+"""Jobs: long work (a product's clearing at its gate closure, a site's schedule) as rows with a
+status and progress. ``kind`` names the work; a job on an uploaded document (a site) names it in
+``upload_id`` and its options in ``params``; the worker dispatches on ``kind`` (gridflex.api.jobkinds).
 
 A job is ``queued`` until its ``run_at``; a worker claims it (``running``, ``attempts`` + 1) and keeps
 its ``heartbeat_at`` fresh; it ends ``succeeded`` (with ``result``) or ``failed`` (with ``message``).
@@ -17,7 +19,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Integer, String, UniqueConstraint, or_, select
+from sqlalchemy import Float, ForeignKey, Integer, String, UniqueConstraint, or_, select, true
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from gridflex.store.columns import utcnow
@@ -25,9 +27,12 @@ from gridflex.store.errors import ConflictError, NotFoundError
 from gridflex.store.market import Clearing, clear_book, product_of
 from gridflex.store.tables import Base, ClearingRun, Id, ProductRow, Role
 from gridflex.store.tenancy import Principal, require_role
+from gridflex.store.uploads import SITE, Uploads
 
 __all__ = [
     "CLEARING",
+    "FLEXOFFER_KINDS",
+    "SITE_SCHEDULE",
     "JobRow",
     "JobStatus",
     "Jobs",
@@ -36,9 +41,13 @@ __all__ = [
     "fail",
     "heartbeat",
     "next_run_at",
+    "progress",
+    "succeed",
 ]
 
 CLEARING = "clearing"
+SITE_SCHEDULE = "site_schedule"
+FLEXOFFER_KINDS = ("flexoffers_aggregate", "flexoffers_schedule", "flexoffers_disaggregate")
 MAX_REPLANS = 3  # the book changed between load and write this often: clear it in one transaction
 
 
@@ -63,6 +72,10 @@ class JobRow(Base):
     created_by_org_id: Mapped[int] = mapped_column(
         ForeignKey("organisations.id", ondelete="RESTRICT"), index=True
     )
+    upload_id: Mapped[int | None] = mapped_column(
+        ForeignKey("uploads.id", ondelete="CASCADE"), default=None, index=True
+    )
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED.value, index=True)
     stage: Mapped[str] = mapped_column(String(32), default="queued")
     progress: Mapped[float] = mapped_column(Float, default=0.0)  # 0..1
@@ -77,8 +90,12 @@ class JobRow(Base):
 
 
 def _visible(p: Principal) -> Any:
-    # Jobs hold market-wide work: the operator and the admin see all, others what they started.
-    return True if p.sees_book else JobRow.created_by_org_id == p.org_id
+    # Clearing jobs are market-wide work: the operator sees them all. Work on a participant's
+    # documents (a site) is its own: only it and the admin see it.
+    own = JobRow.created_by_org_id == p.org_id
+    if p.is_admin:
+        return true()
+    return or_(own, JobRow.kind == CLEARING) if p.sees_book else own
 
 
 class Jobs:
@@ -106,11 +123,29 @@ class Jobs:
         self.s.flush()
         return job
 
+    def enqueue_upload(self, kind: str, upload_kind: str, upload_id: int, params: dict[str, Any]) -> JobRow:
+        """Run ``kind`` on the caller's uploaded document ``upload_id`` (404 if not the caller's), now."""
+        Uploads(self.s, self.p).get(upload_kind, upload_id)
+        job = JobRow(kind=kind, upload_id=upload_id, params=params, created_by_org_id=self.p.org_id,
+                     run_at=utcnow())  # fmt: skip
+        self.s.add(job)
+        self.s.flush()
+        return job
+
+    def schedule_site(self, site_id: int, params: dict[str, Any]) -> JobRow:
+        return self.enqueue_upload(SITE_SCHEDULE, SITE, site_id, params)
+
     def get(self, job_id: int) -> JobRow:
         job = self.s.scalar(select(JobRow).where(JobRow.id == job_id, _visible(self.p)))
         if job is None:
             raise NotFoundError(f"job {job_id} not found")
         return job
+
+    def changing(self, since: datetime, limit: int = 500) -> list[JobRow]:
+        """Visible jobs that are queued or running, or finished after ``since`` (the events stream)."""
+        live = JobRow.status.in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value))
+        q = select(JobRow).where(_visible(self.p), or_(live, JobRow.finished_at >= since))
+        return list(self.s.scalars(q.order_by(JobRow.id).limit(limit)))
 
     def list(self, status: str | None = None, limit: int = 100, after_id: int = 0) -> list[JobRow]:
         q = select(JobRow).where(_visible(self.p), JobRow.id > after_id)
@@ -163,9 +198,19 @@ def fail(session: Session, job_id: int, message: str, now: datetime) -> None:
     job.status, job.message, job.finished_at = JobStatus.FAILED.value, " ".join(message.split())[:500], now
 
 
-def _progress(session: Session, job_id: int, stage: str, progress: float) -> None:
+def progress(session: Session, job_id: int, stage: str, fraction: float) -> None:
     job = session.get_one(JobRow, job_id)
-    job.stage, job.progress = stage, progress
+    job.stage, job.progress = stage, fraction
+
+
+_progress = progress
+
+
+def succeed(session: Session, job_id: int, result: dict[str, Any], message: str, now: datetime) -> None:
+    """End a job with its ``result`` (JSON), in the caller's transaction."""
+    job = session.get_one(JobRow, job_id)
+    job.status, job.stage, job.progress = JobStatus.SUCCEEDED.value, "done", 1.0
+    job.result, job.message, job.finished_at = result, message, now
 
 
 def _succeed(job: JobRow, run_id: int, message: str, now: datetime) -> None:

@@ -3,10 +3,17 @@ and executes one job. Module-level functions, so that a spawned process pool can
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from gridflex.store.jobs import CLEARING, JobRow, execute_clearing_job
 from gridflex.store.session import Store
 
-__all__ = ["run_job", "warm"]
+__all__ = ["EXECUTORS", "run_job", "warm"]
+
+# kind → executor(store, job_id); the store's own kind here, the others registered by the adapter
+# that knows their libraries (gridflex.api.jobkinds) when it is imported.
+EXECUTORS: dict[str, Callable[[Store, int], Any]] = {CLEARING: execute_clearing_job}
 
 _stores: dict[str, Store] = {}
 
@@ -23,11 +30,11 @@ def warm(url: str) -> None:
         pass
 
 
-def run_job(url: str, job_id: int) -> int:
-    """Execute job ``job_id`` in this process; the clearing run's id."""
+def run_job(url: str, job_id: int) -> Any:
+    """Execute job ``job_id`` in this process (its kind's executor)."""
     store = _store(url)
     with store.transaction() as s:
         kind = s.get_one(JobRow, job_id).kind
-    if kind != CLEARING:  # pragma: no cover - the only kind so far; a new kind must be added here
+    if kind not in EXECUTORS:
         raise ValueError(f"job {job_id}: unknown kind {kind!r}")
-    return execute_clearing_job(store, job_id)
+    return EXECUTORS[kind](store, job_id)

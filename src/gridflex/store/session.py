@@ -20,6 +20,7 @@ from gridflex.store.migrate import upgrade
 from gridflex.store.places import Places
 from gridflex.store.tables import Organisation, OrgRole, Role
 from gridflex.store.tenancy import Principal
+from gridflex.store.uploads import Uploads
 from gridflex.store.webhooks import Webhooks
 
 __all__ = ["Repos", "Store", "bootstrap_admin"]
@@ -36,6 +37,7 @@ class Repos:
     clearing: Clearing
     jobs: Jobs
     webhooks: Webhooks
+    uploads: Uploads
 
     @classmethod
     def of(cls, session: Session, principal: Principal) -> Repos:
@@ -47,6 +49,7 @@ class Repos:
             Clearing(session, principal),
             Jobs(session, principal),
             Webhooks(session, principal),
+            Uploads(session, principal),
         )
 
 
