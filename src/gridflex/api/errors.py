@@ -16,13 +16,21 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
 from gridflex.api.limits import RateLimitedError
-from gridflex.errors import ValidationError
+from gridflex.errors import Problem, ValidationError
 from gridflex.store import AuthError, ConflictError, NotFoundError, PermissionDeniedError
 from gridflex.store.errors import StoreBusyError
 
-__all__ = ["install_error_handlers"]
+__all__ = ["in_body", "install_error_handlers"]
 
 log = logging.getLogger("gridflex.api")
+
+
+def in_body(what: str, exc: ValidationError) -> ValidationError:
+    """A document's problems (object, field) as the request body's: loc ``body.<object>.<field>``."""
+    problems = [
+        Problem("body", ".".join(x for x in (p.object_id, p.field) if x), p.message) for p in exc.problems
+    ]
+    return ValidationError(what, problems)
 
 
 def _detail(status: int, message: str, **headers: str) -> JSONResponse:

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from gridflex.api.deps import Using
+from gridflex.api.errors import in_body
 from gridflex.api.jobkinds import flexoffers_summary
 from gridflex.api.schemas import JobOut
 from gridflex.errors import Problem, ValidationError
@@ -63,10 +64,7 @@ def upload_flexoffers(body: FlexOffersIn, r: Using) -> FlexOffersOut:
     try:
         flexoffer_document_from_json(doc)
     except ValidationError as exc:  # loc: body.<offer id>.<field>
-        problems = [
-            Problem("body", ".".join(x for x in (p.object_id, p.field) if x), p.message) for p in exc.problems
-        ]
-        raise ValidationError("the flex-offers", problems) from None
+        raise in_body("the flex-offers", exc) from None
     return FlexOffersOut.model_validate(r.uploads.create(FLEXOFFERS, body.name, doc, flexoffers_summary(doc)))
 
 

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from gridflex.api.deps import Using
+from gridflex.api.errors import in_body
 from gridflex.api.schemas import JobOut
 from gridflex.errors import Problem, ValidationError
 from gridflex.scheduling.site import compile_site
@@ -75,13 +76,7 @@ async def upload_site(request: Request, r: Using) -> SiteOut:
     try:
         compiled = compile_site(data)
     except ValidationError as exc:  # the problems named by asset and field: loc body.<asset>.<field>
-        raise ValidationError(
-            "the site",
-            [
-                Problem("body", ".".join(x for x in (p.object_id, p.field) if x), p.message)
-                for p in exc.problems
-            ],
-        ) from None
+        raise in_body("the site", exc) from None
     site, grid = compiled.site, compiled.grid
     summary = {
         "start": grid.start.isoformat(), "step_s": grid.step_s, "n_periods": grid.n, "timezone": str(compiled.tz),
