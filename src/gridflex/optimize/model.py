@@ -98,13 +98,6 @@ _HEURISTICS = (  # HiGHS' primal heuristics, off once a good incumbent is given 
 )
 
 
-def _reports_its_objective(h: Highs, sol: Solution) -> bool:
-    """Whether the solution's columns give the objective HiGHS reports for them."""
-    lp = h.getLp()
-    value = float(np.dot(np.asarray(lp.col_cost_), sol.x)) + float(lp.offset_)
-    return abs(value - sol.objective) <= 1e-7 * max(1.0, abs(sol.objective))
-
-
 def _option(h: Highs, name: str) -> Any:
     value = h.getOptionValue(name)
     return value[1] if isinstance(value, tuple) else value  # (status, value) in recent highspy
@@ -373,9 +366,6 @@ class Model:
         start = None
         if 2 * hold.size < integer.size:  # most columns look useful (e.g. a penalty-dominated objective):
             sol = self.solve(left(), mip_rel_gap, options=options)  # a restriction would repeat the MILP
-            if not _reports_its_objective(h, sol):
-                solver_s += sol.time_solver_s
-                sol = self._solve_afresh(left(), mip_rel_gap, options)
             return self._staged(
                 sol.x, sol.objective, sol.status, sol.mip_gap, solver_s + sol.time_solver_s, t0
             )
@@ -396,18 +386,7 @@ class Model:
         finally:
             for k, v in before.items():
                 h.setOptionValue(k, v)
-        if start is not None and not _reports_its_objective(h, sol):
-            # HiGHS may report the optimum's objective with other columns (seen on small covering models
-            # solved after their relaxation, tests/market/test_local.py): callers use the columns.
-            solver_s += sol.time_solver_s
-            sol = self._solve_afresh(left(), mip_rel_gap, options)
         return self._staged(sol.x, sol.objective, sol.status, sol.mip_gap, solver_s + sol.time_solver_s, t0)
-
-    def _solve_afresh(
-        self, time_limit_s: float | None, mip_rel_gap: float, options: dict[str, Any] | None
-    ) -> Solution:
-        self._highs = None  # a new HiGHS instance: nothing of the earlier solves carried over
-        return self.solve(time_limit_s, mip_rel_gap, options=options)
 
     def _staged(
         self, x: np.ndarray, objective: float, status: str, gap: float, solver_s: float, t0: float
@@ -443,6 +422,8 @@ class Model:
             cols = np.flatnonzero(integer).astype(np.int32)
             kind = np.full(cols.size, 0 if relax else 1, dtype=np.uint8)
             h.changeColsIntegrality(cols.size, cols, kind)
+            if not relax:  # else HiGHS may report the MILP's optimum with another solution's columns
+                h.clearSolver()  # (after the relaxation, tests/market/test_local.py seed 956)
             self._relaxed = relax
         t1 = time.perf_counter()
         h.run()
