@@ -323,6 +323,7 @@ class Model:
         built from the relaxation: HiGHS starts from it instead of searching for a first one."""
         if self._highs is None:
             self._highs = self._build()
+        self._set_relaxed(False)  # now, so that going back to the MILP does not clear the start
         set_start(self._highs, x)
 
     def solve_lp_first(
@@ -388,6 +389,21 @@ class Model:
                 h.setOptionValue(k, v)
         return self._staged(sol.x, sol.objective, sol.status, sol.mip_gap, solver_s + sol.time_solver_s, t0)
 
+    def _set_relaxed(self, relax: bool) -> bool:
+        """Integer columns continuous (relax) or integer again; whether the model has any."""
+        h = self._highs
+        assert h is not None
+        integer = self._integer.flat()
+        has_int = bool(integer.any())
+        if has_int and relax != self._relaxed:
+            cols = np.flatnonzero(integer).astype(np.int32)
+            kind = np.full(cols.size, 0 if relax else 1, dtype=np.uint8)
+            h.changeColsIntegrality(cols.size, cols, kind)
+            if not relax:  # else HiGHS may report the MILP's optimum with another solution's columns
+                h.clearSolver()  # (after the relaxation, tests/market/test_local.py seed 956)
+            self._relaxed = relax
+        return has_int
+
     def _staged(
         self, x: np.ndarray, objective: float, status: str, gap: float, solver_s: float, t0: float
     ) -> Solution:
@@ -416,15 +432,7 @@ class Model:
                 raise ModelError(
                     f"model '{self.name}': HiGHS option {key}={value!r} is unknown or of the wrong type"
                 )
-        integer = self._integer.flat()
-        has_int = bool(integer.any())
-        if has_int and relax != self._relaxed:
-            cols = np.flatnonzero(integer).astype(np.int32)
-            kind = np.full(cols.size, 0 if relax else 1, dtype=np.uint8)
-            h.changeColsIntegrality(cols.size, cols, kind)
-            if not relax:  # else HiGHS may report the MILP's optimum with another solution's columns
-                h.clearSolver()  # (after the relaxation, tests/market/test_local.py seed 956)
-            self._relaxed = relax
+        has_int = self._set_relaxed(relax)
         t1 = time.perf_counter()
         h.run()
         t2 = time.perf_counter()
