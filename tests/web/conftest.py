@@ -32,13 +32,16 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "out" / "test-artifacts" / "
 TIMEOUT_MS = 20_000  # a bound against hanging on a loaded machine, not a performance claim
 
 
-def _tomorrow() -> datetime:
-    return (datetime.now(UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+def _delivery_day() -> datetime:
+    """The next UTC day whose gate (2 h before it) is at least 3 h ahead: at any hour of the run."""
+    return (datetime.now(UTC) + timedelta(hours=5)).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    ) + timedelta(days=1)
 
 
 def seeded_products() -> tuple[Product, Product]:
-    """A cleared day (no gate: cleared at once) and tomorrow's open day-ahead auction (gate ahead)."""
-    day = _tomorrow()
+    """A cleared day (no gate: cleared at once) and an open day-ahead auction (gate ahead)."""
+    day = _delivery_day()
     cleared = Product(
         product_id="DA-cleared", kind=ProductKind.ENERGY_AUCTION, delivery_start=day, n_isps=24, isp_s=3600
     )
