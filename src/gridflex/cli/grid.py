@@ -150,10 +150,10 @@ def relieve_cmd(
     from gridflex.grid.distribution.stress import SCENARIOS
 
     extra = [Problem("options", "--rounds", "must be >= 1")] if rounds < 1 else []
-    if not 0 < voltage_min < voltage_max:
-        extra.append(
-            Problem("options", "--voltage-max", f"must be above --voltage-min ({voltage_min:g} pu) > 0")
-        )
+    if voltage_min <= 0:
+        extra.append(Problem("options", "--voltage-min", f"must be > 0 pu, got {voltage_min:g}"))
+    if voltage_max <= voltage_min:
+        extra.append(Problem("options", "--voltage-max", f"must be above --voltage-min ({voltage_min:g} pu)"))
     start = _checked_options(day, days, stress_name, extra)
     t0 = time.perf_counter()
     case = open_network(network, start=start, periods=96 * days)
