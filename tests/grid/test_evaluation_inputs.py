@@ -352,3 +352,59 @@ def test_province_example_runs_each_set_with_its_inputs():
                                              "load_total": "limits"}  # fmt: skip
         load_total = res.capacity.total["load"]
         assert (load_total.up_mw > 0).all() and (load_total.down_mw > 0).all()  # inside the nodes' limits
+
+
+# ---- noise fitted from real 15-min series (SimBench) -------------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def test_shipped_history_is_what_its_script_writes_from_the_simbench_grid():
+    import runpy
+
+    script = runpy.run_path(str(EXAMPLES / "mv_semiurb_history.py"))  # not as __main__: nothing written
+    assert (EXAMPLES / "mv_semiurb_april_weekdays.csv").read_text() == script["text"]()
+
+
+def test_noise_fitted_from_simbench_history_matches_statsmodels():
+    """examples/case39_history.yaml fits its load noise and PV forecast error from the SimBench CSV;
+    statsmodels, on residuals computed here from the time column, gives the same parameters."""
+    import pandas as pd
+    from statsmodels.tsa.ar_model import AutoReg
+    from statsmodels.tsa.stattools import acf
+
+    st = load_study(EXAMPLES / "case39_history.yaml")
+    hist = pd.read_csv(EXAMPLES / "mv_semiurb_april_weekdays.csv", parse_dates=["time"])
+    assert len(hist) == 20 * 96 and hist.time.dt.weekday.max() == 4  # 20 weekdays of quarter-hours
+    quarter = hist.time.dt.hour * 4 + hist.time.dt.minute // 15
+    r = hist.load_mw / hist.groupby(quarter).load_mw.transform("mean") - 1.0  # vs the mean weekday
+    e = hist.actual_pu - hist.forecast_pu  # PV error of the day-before persistence forecast
+    noise, pv = st.load.noise, st.renewables[0]
+    assert noise.mu_pu == pytest.approx(r.mean(), abs=1e-12)
+    assert noise.sigma_pu == pytest.approx(r.std(ddof=1), rel=1e-12)
+    assert noise.autocorrelation == pytest.approx(acf(r, nlags=1, fft=False)[1], rel=1e-9)
+    assert pv.error_sigma_pu == pytest.approx(e.std(ddof=1), rel=1e-12)
+    assert pv.error_autocorrelation == pytest.approx(acf(e, nlags=1, fft=False)[1], rel=1e-9)
+    # the AR(1) by least squares (conditional ML) differs from the sample ACF by O(1/n) only
+    for series, phi in ((r, noise.autocorrelation), (e, pv.error_autocorrelation)):
+        ols = AutoReg(series.to_numpy(), lags=1, trend="c").fit().params[1]
+        assert phi == pytest.approx(ols, abs=5e-3)
+    # a real feeder: noisy at 15 min and persistent; the persistence forecast's error more so
+    assert 0.05 < noise.sigma_pu < 0.3 and 0.5 < noise.autocorrelation < pv.error_autocorrelation < 0.99
+    assert st.fitted()["renewables.pv-bus4"]["rows"] == 1920
+
+
+def test_a_history_at_another_step_than_the_study_is_refused_naming_the_field(tmp_path):
+    import shutil
+
+    shutil.copy(EXAMPLES / "mv_semiurb_april_weekdays.csv", tmp_path / "h.csv")
+    for field, doc in (
+        ("load.noise.fit_csv", "load: {noise: {fit_csv: h.csv}}"),
+        ("renewables.0.fit_csv", "renewables: [{id: pv, bus: 3, kind: pv, capacity_mw: 10, "
+                                 "profile_pu: [0.2], fit_csv: h.csv}]"),
+    ):  # fmt: skip
+        (tmp_path / "s.yaml").write_text(f"network: {{case: case9}}\n{doc}\n")  # hourly RTS day
+        with pytest.raises(ValidationError) as exc:
+            load_study(tmp_path / "s.yaml")
+        (p,) = exc.value.problems
+        assert p.field == field and "15 min apart" in p.message and "dt_h is 60 min" in p.message, p
