@@ -48,6 +48,13 @@ def test_evaluate_writes_every_output(tmp_path):
     assert [p["scale"] for p in sens["points"]] == [0.5, 1.0] and "beta" in sens["fit"]
     html = (out / "report.html").read_text()
     assert "Balance matrix z" in html and "<script" in html
+    # Figure 4 and Figure 6 headline numbers and the marginal benefit, as in summary.json
+    imp, cap = summ["improvement"]["current_over_simulated"], summ["capacity"]
+    assert "Improvement by storage (Figure 4)" in html and f"area {imp['area_score_h']:.1f} score·h" in html
+    assert f"up {cap['mean_available_up_mw']:.0f} MW, down {cap['mean_available_down_mw']:.0f} MW" in html
+    assert "paper&#x27;s Figure 6" in html or "paper's Figure 6" in html
+    assert summ["economics"]["marginal_benefit"] is None and summ["economics"]["ln"]["beta"] is None
+    assert "marginal benefit at the installed storage" in html and "none (no fit: " in html
     assert '<script src="http' not in html  # plotly.js embedded: works offline
 
 
