@@ -81,6 +81,21 @@ def run_workers(study: Any, net: Any, sc: ScenarioSeed, k: int, repeat: int) -> 
     return row, z
 
 
+def shipped_bytes_per_scenario(study: Any, net: Any, n: int) -> dict[str, float]:
+    """Pickled size of the tasks per scenario: seeds (drawn in the workers) vs the drawn arrays."""
+    import pickle
+
+    from gridflex.grid.scenarios import generate_scenarios
+
+    k = study.chunk_size
+    parts = [slice(a, min(n, a + k)) for a in range(0, n, k)]
+    common = len(pickle.dumps((study, net))) * len(parts)  # every task carries the study and the network
+    seeds = sum(len(pickle.dumps(ScenarioSeed(0, n).take(p))) for p in parts)
+    drawn = generate_scenarios(study, net.load_mw, n, 0)
+    arrays = sum(len(pickle.dumps(drawn.take(p))) for p in parts)
+    return {"seeds": round((common + seeds) / n, 1), "arrays": round((common + arrays) / n, 1)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--scenarios", type=int, default=10_000)
@@ -126,6 +141,7 @@ def main() -> None:
         "study": "examples/rts24.yaml (current state)",
         "scenarios": a.scenarios,
         "drawn_in": "workers (the client ships seeds)",
+        "task_bytes_per_scenario": shipped_bytes_per_scenario(study, net, a.scenarios),
         "cpus": os.cpu_count(),
         "runs": rows,
         "same_z_for_every_worker_count_and_serial": same,
