@@ -67,6 +67,14 @@ def test_bad_study_is_one_line_and_exit_2(tmp_path):
     assert len(lines) == 1 and "storage.0.energy_mwh" in lines[0], res.output
 
 
+def test_a_negative_seed_names_the_option(tmp_path):
+    study = tmp_path / "tiny.yaml"
+    study.write_text(TINY)
+    res = CliRunner().invoke(app, ["evaluate", str(study), "--seed", "-1", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "--seed: must be a whole number >= 0, got -1" in res.output, res.output
+    assert not (tmp_path / "o").exists()  # refused before any work
+
+
 def test_unknown_bus_is_a_clear_error(tmp_path):
     study = tmp_path / "bus.yaml"
     study.write_text(TINY.replace("bus: 4, power_mw", "bus: 99, power_mw"))

@@ -277,6 +277,8 @@ def test_memory_check_refuses_too_many_scenarios_and_states_the_limit():
     assert p.field == "n_scenarios" and "at most 100 scenarios fit" in p.message
     with pytest.raises(ValidationError, match="n_scenarios: must be a whole number >= 1"):
         evaluate(st, 0, net=net)
+    with pytest.raises(ValidationError, match="seed: must be a whole number >= 0, got -1"):
+        evaluate(st, 2, seed=-1, net=net)  # not numpy's ValueError from SeedSequence
     with pytest.raises(ValidationError, match=r"n_scenarios: 1,000,000,000,000 scenarios .* at most"):
         evaluate(st, 10**12, net=net)  # refused before drawing: no MemoryError from numpy
 

@@ -522,8 +522,9 @@ def check_evaluation(
     net: Network,
     workers: int = 1,
     available_bytes: int | None = None,
+    seed: int = 0,
 ) -> list[Problem]:
-    """Problems that stop ``evaluate`` before any work: scenario count, buses, memory.
+    """Problems that stop ``evaluate`` before any work: scenario count, seed, buses, memory.
 
     ``available_bytes`` defaults to the memory this machine has available now
     (:func:`gridflex.grid.limits.available_memory_bytes`); the check is skipped when it is unknown.
@@ -532,6 +533,8 @@ def check_evaluation(
     study = as_study(study)
     if isinstance(n_scenarios, bool) or not isinstance(n_scenarios, int | np.integer) or n_scenarios < 1:
         return [Problem("evaluate", "n_scenarios", f"must be a whole number >= 1, got {n_scenarios!r}")]
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        return [Problem("evaluate", "seed", f"must be a whole number >= 0, got {seed!r}")]
     problems = validate_study_buses(study, net)
     if problems:
         return problems
@@ -583,7 +586,7 @@ def evaluate(
     study = as_study(study)
     t0 = time.perf_counter()
     net = build_network(study) if net is None else net
-    problems = check_evaluation(study, n_scenarios, net)
+    problems = check_evaluation(study, n_scenarios, net, seed=seed)
     if problems:
         raise ValidationError("evaluation", problems)
     sc = ScenarioSeed(int(seed), n_scenarios)  # each task draws its own chunk, in the worker
