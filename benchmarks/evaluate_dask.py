@@ -111,6 +111,7 @@ def main() -> None:
     study = load_study(ROOT / "examples" / "rts24.yaml")
     net = build_network(study)
     sc = ScenarioSeed(0, a.scenarios)
+    shipped = shipped_bytes_per_scenario(study, net, a.scenarios)  # before a solve caches into `net`
     rows, zs = [], []
     for k in a.workers:
         print(f"{a.scenarios:,} scenarios on {k} worker(s)…", file=sys.stderr)
@@ -141,7 +142,7 @@ def main() -> None:
         "study": "examples/rts24.yaml (current state)",
         "scenarios": a.scenarios,
         "drawn_in": "workers (the client ships seeds)",
-        "task_bytes_per_scenario": shipped_bytes_per_scenario(study, net, a.scenarios),
+        "task_bytes_per_scenario": shipped,
         "cpus": os.cpu_count(),
         "runs": rows,
         "same_z_for_every_worker_count_and_serial": same,
