@@ -19,10 +19,11 @@ TIMEOUT_S = 600  # a hang fails the test instead of stalling the suite; smoke ru
 
 
 def _dask_scaling(figures: dict) -> None:
-    """evaluate_dask.py: 1 then 2 workers of a local Dask cluster give the same results."""
+    """evaluate_dask.py: 1 then 2 workers of a local Dask cluster give the same results as a serial run."""
     runs = figures["runs"]
     assert [r["workers"] for r in runs] == [1, 2]
     assert runs[0]["score"] == runs[1]["score"]  # the same results whatever the cluster
+    assert figures["same_z_for_every_worker_count_and_serial"] and figures["drawn_in"].startswith("workers")
     assert all(r["wall_s_median"] > 0 and r["scenarios_per_s"] > 0 for r in runs)
 
 

@@ -48,6 +48,13 @@ def test_evaluate_writes_every_output(tmp_path):
     assert [p["scale"] for p in sens["points"]] == [0.5, 1.0] and "beta" in sens["fit"]
     html = (out / "report.html").read_text()
     assert "Balance matrix z" in html and "<script" in html
+    # Figure 4 and Figure 6 headline numbers and the marginal benefit, as in summary.json
+    imp, cap = summ["improvement"]["current_over_simulated"], summ["capacity"]
+    assert "Improvement by storage (Figure 4)" in html and f"area {imp['area_score_h']:.1f} score·h" in html
+    assert f"up {cap['mean_available_up_mw']:.0f} MW, down {cap['mean_available_down_mw']:.0f} MW" in html
+    assert "paper&#x27;s Figure 6" in html or "paper's Figure 6" in html
+    assert summ["economics"]["marginal_benefit"] is None and summ["economics"]["ln"]["beta"] is None
+    assert "marginal benefit at the installed storage" in html and "none (no fit: " in html
     assert '<script src="http' not in html  # plotly.js embedded: works offline
 
 
@@ -58,6 +65,14 @@ def test_bad_study_is_one_line_and_exit_2(tmp_path):
     assert res.exit_code == 2
     lines = [ln for ln in res.output.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and "storage.0.energy_mwh" in lines[0], res.output
+
+
+def test_a_negative_seed_names_the_option(tmp_path):
+    study = tmp_path / "tiny.yaml"
+    study.write_text(TINY)
+    res = CliRunner().invoke(app, ["evaluate", str(study), "--seed", "-1", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "--seed: must be a whole number >= 0, got -1" in res.output, res.output
+    assert not (tmp_path / "o").exists()  # refused before any work
 
 
 def test_unknown_bus_is_a_clear_error(tmp_path):

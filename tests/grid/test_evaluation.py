@@ -153,10 +153,32 @@ def test_process_pool_equals_serial(small):
 def test_local_dask_equals_serial(small):
     distributed = pytest.importorskip("distributed")
     st, serial = small
+    # a real cluster: two worker processes, each drawing the scenarios of the tasks it is given
     with distributed.LocalCluster(
-        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as c:
         _same(serial, evaluate(st, 7, seed=3, runner=runner(scheduler=c.scheduler_address), net=two_bus()))
+
+
+def test_tasks_ship_the_seed_not_the_scenarios(small):
+    import pickle
+
+    from gridflex.grid.evaluation import run_serial
+    from gridflex.grid.scenarios import ScenarioSeed
+
+    st, serial = small
+    shipped = []
+
+    def spy(fn, chunks, on_chunk=None):
+        shipped.extend(chunks)
+        return run_serial(fn, chunks, on_chunk)
+
+    _same(serial, evaluate(st, 7, seed=3, runner=spy, net=two_bus()))
+    assert all(isinstance(t.scenarios, ScenarioSeed) and t.scenarios.seed == 3 for t in shipped)
+    # chunks of 2: first scenarios 0, 2, 4, 6 for every storage scale
+    assert sorted({(t.scenarios.first, t.scenarios.n) for t in shipped}) == [(0, 2), (2, 2), (4, 2), (6, 1)]
+    # what a task weighs does not grow with the scenarios it stands for
+    assert len(pickle.dumps(shipped[0].scenarios)) < 200
 
 
 # ---- memory: one model per thread, none kept after a run ----------------------------------------
@@ -202,7 +224,7 @@ def test_memory_does_not_grow_with_solves_over_many_scales():
     sc = generate_scenarios(st, net.load_mw, 2, seed=0)
 
     def task(scale):
-        return _Task(f"{_study_key(st)}:{scale}", st, net, scale, sc.load_mw, None, sc.expected_load_mw, None)
+        return _Task(f"{_study_key(st)}:{scale}", st, net, scale, sc)
 
     release_models()
     tracemalloc.start()
@@ -255,6 +277,8 @@ def test_memory_check_refuses_too_many_scenarios_and_states_the_limit():
     assert p.field == "n_scenarios" and "at most 100 scenarios fit" in p.message
     with pytest.raises(ValidationError, match="n_scenarios: must be a whole number >= 1"):
         evaluate(st, 0, net=net)
+    with pytest.raises(ValidationError, match="seed: must be a whole number >= 0, got -1"):
+        evaluate(st, 2, seed=-1, net=net)  # not numpy's ValueError from SeedSequence
     with pytest.raises(ValidationError, match=r"n_scenarios: 1,000,000,000,000 scenarios .* at most"):
         evaluate(st, 10**12, net=net)  # refused before drawing: no MemoryError from numpy
 

@@ -286,9 +286,27 @@ def test_log_fit_confidence_intervals_and_bases():
     assert f.beta_log10 * np.log10(500) + f.gamma == pytest.approx(f.beta * np.log(500) + f.gamma)
     two, _ = fit_log(x[:2], y[:2], 0.0)
     assert two.beta is not None and two.beta_ci is None and "3 or more" in two.reason
+    flat, _ = fit_log(x, np.full(x.size, 97.5), 0.0)  # storage changes nothing: β = 0, not "significant"
+    assert (
+        flat.beta == 0.0 and flat.gamma == 97.5 and flat.beta_p_value is None and "same score" in flat.reason
+    )
 
 
-def test_summary_has_figure_4_and_6_numbers_and_marginal_benefit():
+def test_log_fit_intervals_match_statsmodels_ols():
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(1)
+    x = np.geomspace(50, 5_000, 7)
+    y = 1.19 * np.log(x) + 85.14 + rng.normal(0, 0.3, x.size)
+    f, _ = fit_log(x, y, saturation_eps=0.0)
+    ols = sm.OLS(y, sm.add_constant(np.log(x))).fit()
+    (g_lo, b_lo), (g_hi, b_hi) = ols.conf_int(0.05).T
+    assert (f.beta, f.gamma) == pytest.approx((ols.params[1], ols.params[0]), rel=1e-10)
+    assert f.beta_ci == pytest.approx((b_lo, b_hi), rel=1e-9) and f.gamma_ci == pytest.approx((g_lo, g_hi))
+    assert f.beta_p_value == pytest.approx(ols.pvalues[1], rel=1e-6) and f.r2 == pytest.approx(ols.rsquared)
+
+
+def test_summary_has_figure_4_and_6_numbers_and_marginal_benefit(tmp_path):
     b = {**BATTERY, "eta_charge": 1.0, "eta_discharge": 1.0}
     st = study([0.7, 1.2, 0.7], storage=[b], sensitivity={"scales": [0.2, 0.4, 0.6], "investment_eur_per_mwh": 1e5},
                demand_response=[{"bus": 1, "category": "x", "q": 0.5, "delta": 0.1, "nominal_mw": 10}])  # fmt: skip
@@ -302,11 +320,23 @@ def test_summary_has_figure_4_and_6_numbers_and_marginal_benefit():
     )
     bands = s["capacity"]["sources"]["generation"]["total"]["up_mw"]
     assert bands["min"] <= bands["mean"] <= bands["max"]
-    eco = s["economics"]
-    if eco["ln"]["beta"] is not None:
-        mb = eco["marginal_benefit"]
-        assert mb["at_installed_per_mwh"] == pytest.approx(eco["ln"]["beta"] / 60)
-        assert mb["at_installed_per_eur"] == pytest.approx(eco["ln"]["beta"] / 60 / 1e5)
+    assert s["economics"]["ln"]["beta"] == 0.0  # every sweep point scores the same here
+    from gridflex.reports.evaluation import write_evaluation_report
+
+    html = write_evaluation_report(res, tmp_path / "r.html").read_text()
+    assert (
+        "marginal benefit at the installed storage" in html and "0 points per MWh, 0 points per EUR" in html
+    )
+    # marginal benefit dscore/dE = β/E from a sweep whose score rises with the storage
+    from gridflex.grid.economics import economics, sweep
+
+    eco = economics(st, sweep(st, {0.2: 70.0, 0.4: 80.0, 0.6: 86.0}, 2))
+    beta = eco["ln"]["beta"]
+    assert beta == pytest.approx(np.polyfit(np.log([0.2, 0.4, 0.6]), [70, 80, 86], 1)[0])  # x scale: same β
+    mb = eco["marginal_benefit"]
+    assert mb["at_installed_per_mwh"] == pytest.approx(beta / 60)  # installed: 60 MWh
+    assert mb["at_installed_per_eur"] == pytest.approx(beta / 60 / 1e5)
+    assert [p["per_mwh"] for p in mb["per_point"]] == pytest.approx([beta / 12, beta / 24, beta / 36])
 
 
 # ---- the example study with every input of the paper's case study --------------------------------
@@ -352,3 +382,59 @@ def test_province_example_runs_each_set_with_its_inputs():
                                              "load_total": "limits"}  # fmt: skip
         load_total = res.capacity.total["load"]
         assert (load_total.up_mw > 0).all() and (load_total.down_mw > 0).all()  # inside the nodes' limits
+
+
+# ---- noise fitted from real 15-min series (SimBench) -------------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def test_shipped_history_is_what_its_script_writes_from_the_simbench_grid():
+    import runpy
+
+    script = runpy.run_path(str(EXAMPLES / "mv_semiurb_history.py"))  # not as __main__: nothing written
+    assert (EXAMPLES / "mv_semiurb_april_weekdays.csv").read_text() == script["text"]()
+
+
+def test_noise_fitted_from_simbench_history_matches_statsmodels():
+    """examples/case39_history.yaml fits its load noise and PV forecast error from the SimBench CSV;
+    statsmodels, on residuals computed here from the time column, gives the same parameters."""
+    import pandas as pd
+    from statsmodels.tsa.ar_model import AutoReg
+    from statsmodels.tsa.stattools import acf
+
+    st = load_study(EXAMPLES / "case39_history.yaml")
+    hist = pd.read_csv(EXAMPLES / "mv_semiurb_april_weekdays.csv", parse_dates=["time"])
+    assert len(hist) == 20 * 96 and hist.time.dt.weekday.max() == 4  # 20 weekdays of quarter-hours
+    quarter = hist.time.dt.hour * 4 + hist.time.dt.minute // 15
+    r = hist.load_mw / hist.groupby(quarter).load_mw.transform("mean") - 1.0  # vs the mean weekday
+    e = hist.actual_pu - hist.forecast_pu  # PV error of the day-before persistence forecast
+    noise, pv = st.load.noise, st.renewables[0]
+    assert noise.mu_pu == pytest.approx(r.mean(), abs=1e-12)
+    assert noise.sigma_pu == pytest.approx(r.std(ddof=1), rel=1e-12)
+    assert noise.autocorrelation == pytest.approx(acf(r, nlags=1, fft=False)[1], rel=1e-9)
+    assert pv.error_sigma_pu == pytest.approx(e.std(ddof=1), rel=1e-12)
+    assert pv.error_autocorrelation == pytest.approx(acf(e, nlags=1, fft=False)[1], rel=1e-9)
+    # the AR(1) by least squares (conditional ML) differs from the sample ACF by O(1/n) only
+    for series, phi in ((r, noise.autocorrelation), (e, pv.error_autocorrelation)):
+        ols = AutoReg(series.to_numpy(), lags=1, trend="c").fit().params[1]
+        assert phi == pytest.approx(ols, abs=5e-3)
+    # a real feeder: noisy at 15 min and persistent; the persistence forecast's error more so
+    assert 0.05 < noise.sigma_pu < 0.3 and 0.5 < noise.autocorrelation < pv.error_autocorrelation < 0.99
+    assert st.fitted()["renewables.pv-bus4"]["rows"] == 1920
+
+
+def test_a_history_at_another_step_than_the_study_is_refused_naming_the_field(tmp_path):
+    import shutil
+
+    shutil.copy(EXAMPLES / "mv_semiurb_april_weekdays.csv", tmp_path / "h.csv")
+    for field, doc in (
+        ("load.noise.fit_csv", "load: {noise: {fit_csv: h.csv}}"),
+        ("renewables.0.fit_csv", "renewables: [{id: pv, bus: 3, kind: pv, capacity_mw: 10, "
+                                 "profile_pu: [0.2], fit_csv: h.csv}]"),
+    ):  # fmt: skip
+        (tmp_path / "s.yaml").write_text(f"network: {{case: case9}}\n{doc}\n")  # hourly RTS day
+        with pytest.raises(ValidationError) as exc:
+            load_study(tmp_path / "s.yaml")
+        (p,) = exc.value.problems
+        assert p.field == field and "15 min apart" in p.message and "dt_h is 60 min" in p.message, p

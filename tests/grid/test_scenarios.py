@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from gridflex.grid.scenarios import equicorrelation_cholesky, generate_scenarios
+from gridflex.grid.scenarios import ScenarioSeed, generate_scenarios
 from gridflex.grid.study import study_from_dict
 
 SHAPE = [0.6 + 0.4 * np.sin(np.pi * t / 23) for t in range(24)]
@@ -30,9 +30,21 @@ def test_reproducible_and_seed_dependent():
     np.testing.assert_array_equal(a.load_mw, b.load_mw)
     assert not np.allclose(a.load_mw, c.load_mw)
     assert a.load_mw.shape == (20, 24, 4)
-    # the first scenarios do not depend on how many are drawn after them only through the seed: a
-    # subset taken later is the same array (workers receive slices of one draw)
     np.testing.assert_array_equal(a.take(slice(5, 10)).load_mw, a.load_mw[5:10])
+
+
+def test_a_chunk_drawn_on_its_own_is_the_same_scenarios_bit_for_bit():
+    # workers draw their chunk from the seed and its first scenario: the same bits as one big draw
+    ren = [{"id": "w", "bus": 1, "kind": "wind", "capacity_mw": 50, "profile_pu": [0.5],
+            "error_autocorrelation": 0.7}]  # fmt: skip
+    st = _study(noise={"sigma_pu": 0.05, "correlation": 0.4, "autocorrelation": 0.6}, renewables=ren)
+    rate = np.array([0.3, 0.0, 0.5])
+    whole = generate_scenarios(st, NOMINAL, 23, seed=11, outage_rate=rate)
+    for a, b in [(0, 7), (7, 8), (8, 23), (20, 23)]:
+        part = ScenarioSeed(11, 23).take(slice(a, b)).draw(st, NOMINAL, rate)
+        np.testing.assert_array_equal(part.load_mw, whole.load_mw[a:b])
+        np.testing.assert_array_equal(part.renewable_mw, whole.renewable_mw[a:b])
+        np.testing.assert_array_equal(part.online, whole.online[a:b])
 
 
 def test_expected_load_is_shape_times_nominal_times_growth():
@@ -61,13 +73,6 @@ def test_time_autocorrelation():
     lag1 = np.corrcoef(rel[:, :-1, 0].ravel(), rel[:, 1:, 0].ravel())[0, 1]
     assert lag1 == pytest.approx(0.8, abs=0.03)
     assert rel[:, 23].std() == pytest.approx(0.05, rel=0.06)  # stationary variance
-
-
-def test_equicorrelation_factor():
-    lo = equicorrelation_cholesky(5, 0.4)
-    c = lo @ lo.T
-    np.testing.assert_allclose(np.diag(c), 1.0)
-    np.testing.assert_allclose(c[0, 3], 0.4)
 
 
 def test_renewables_forecast_error_clipped_to_capacity():

@@ -91,12 +91,12 @@ def evaluate(
     net = build_network(base)
     n_workers = 1 if scheduler else (workers or default_workers())
     for name, spec, _ in runs:
-        problems = check_evaluation(spec, n_scenarios, net, workers=n_workers)
+        problems = check_evaluation(spec, n_scenarios, net, workers=n_workers, seed=seed)
         if problems:  # name the option, or the study file's field
             pre = f"scenario_sets.{name}." if name else ""
             named = [
-                Problem("options", "--scenarios", p.message)
-                if p.field == "n_scenarios"
+                Problem("options", f"--{'scenarios' if p.field == 'n_scenarios' else 'seed'}", p.message)
+                if p.field in ("n_scenarios", "seed")
                 else Problem(str(study), p.field if p.field.startswith(pre) else pre + p.field, p.message)
                 for p in problems
             ]

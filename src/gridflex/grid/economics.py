@@ -74,13 +74,18 @@ def fit_log(x: np.ndarray, score: np.ndarray, saturation_eps: float = 0.05) -> t
         reason = f"{int(use.sum())} unsaturated point(s) with distinct x; need 2"
         return LogFit(None, None, None, int(use.sum()), rule, reason), saturated
     lx = np.log(x[use])
+    n = int(use.sum())
+    if np.ptp(y[use]) <= 1e-9 * max(1.0, float(np.abs(y[use]).max())):
+        # storage does not change the score here: β is 0, not a least-squares residue of 1e-15 that
+        # a zero residual would turn into "significant" (p = 0)
+        why = "the unsaturated points all have the same score: β = 0, no uncertainty to estimate"
+        return LogFit(0.0, float(y[use].mean()), 1.0, n, rule, why), saturated
     a = np.vstack([lx, np.ones_like(lx)]).T
     (beta, gamma), *_ = np.linalg.lstsq(a, y[use], rcond=None)
     pred = beta * lx + gamma
     ss_res = float(((y[use] - pred) ** 2).sum())
     ss_tot = float(((y[use] - y[use].mean()) ** 2).sum())
-    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0
-    n = int(use.sum())
+    r2 = 1.0 - ss_res / ss_tot
     if n < 3:  # two points fit exactly: no residual to estimate the uncertainty from
         why = "confidence intervals need 3 or more unsaturated points"
         return LogFit(float(beta), float(gamma), r2, n, rule, why), saturated

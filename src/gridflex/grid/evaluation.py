@@ -46,7 +46,7 @@ from gridflex.grid.capacity import (
     storage_capacity,
 )
 from gridflex.grid.economics import sweep
-from gridflex.grid.scenarios import Scenarios, generate_scenarios
+from gridflex.grid.scenarios import Scenarios, ScenarioSeed, expected_load_mw, expected_renewable_mw
 from gridflex.grid.study import Study, as_study, build_network, unit_data, validate_study_buses
 from gridflex.grid.summary import STATES, UNDECIDED, EvaluationResult, StateResult
 
@@ -135,11 +135,11 @@ class _Task:
     study: Study
     net: Network
     scale: float  # 0 = no storage
-    load_mw: np.ndarray  # (n, T, L)
-    renewable_mw: np.ndarray | None  # (n, T, R)
-    reference_load_mw: np.ndarray  # (T, L) the expected scenario: its basis starts every solve
-    reference_renewable_mw: np.ndarray | None
-    online: np.ndarray | None = None  # (n, G) units in service; None: all
+    scenarios: Scenarios | ScenarioSeed  # a seed is drawn in the worker (nothing else shipped)
+
+    @property
+    def n(self) -> int:
+        return self.scenarios.n
 
 
 @dataclass(frozen=True)
@@ -259,8 +259,8 @@ def _model_for(task: _Task) -> tuple[MultiPeriodDCOPF, Any, float]:
     t0 = time.perf_counter()
     m = build_model(task.study, task.net, task.scale)
     basis = None
-    try:
-        m.solve(task.reference_load_mw, task.reference_renewable_mw)  # all units in service
+    try:  # the expected scenario, all units in service
+        m.solve(expected_load_mw(task.study, task.net.load_mw), expected_renewable_mw(task.study))
         basis = m.m.basis()
     except SolverError:
         basis = None
@@ -271,7 +271,10 @@ def _model_for(task: _Task) -> tuple[MultiPeriodDCOPF, Any, float]:
 def solve_chunk(task: _Task) -> _ChunkResult:
     """Solve the scenarios of one task on one (cached, warm) model; module-level for process pools."""
     m, basis, build_s = _model_for(task)
-    n, t = task.load_mw.shape[0], task.load_mw.shape[1]
+    sc = task.scenarios
+    if isinstance(sc, ScenarioSeed):  # drawn here, in the worker: the same bits as a draw in the client
+        sc = sc.draw(task.study, task.net.load_mw, unit_data(task.study, task.net).outage_rate)
+    n, t = sc.n, sc.n_periods
     z = np.zeros((n, t), dtype=np.int8)
     shed = np.zeros((n, t))
     spill = np.zeros((n, t))
@@ -281,11 +284,11 @@ def solve_chunk(task: _Task) -> _ChunkResult:
     solver_s = 0.0
     dt = task.study.dt_h
     for s in range(n):
-        ren = None if task.renewable_mw is None else task.renewable_mw[s]
-        online = None if task.online is None else task.online[s]
+        ren = None if sc.renewable_mw is None else sc.renewable_mw[s]
+        online = None if sc.online is None else sc.online[s]
         m.m.restart_from(basis)
         try:
-            res = m.solve(task.load_mw[s], ren, online)
+            res = m.solve(sc.load_mw[s], ren, online)
         except SolverError:  # counted as out of balance in every period (z = 0), reported in summary
             continue
         solver_s += float(getattr(res, "time_solver_s", 0.0))
@@ -293,7 +296,7 @@ def solve_chunk(task: _Task) -> _ChunkResult:
         limited[s] = str(res.status) == "time_limit"
         certain = None
         if limited[s]:
-            certain = certain_imbalance(task.study, task.net, task.scale, task.load_mw[s], ren, online)
+            certain = certain_imbalance(task.study, task.net, task.scale, sc.load_mw[s], ren, online)
         z[s] = balance_z(res, task.study.tolerance_mw, certain)
         shed[s] = np.asarray(res.shed_mw).sum(axis=1) * dt
         spill[s] = np.asarray(res.spill_mw).sum(axis=1) * dt
@@ -311,32 +314,23 @@ def _study_key(study: Study) -> str:
 def _run_scales(
     study: Study,
     net: Network,
-    sc: Scenarios,
+    sc: Scenarios | ScenarioSeed,
     needed: dict[float, int],
     runner: Runner,
     progress: Callable[[int, int], None] | None,
 ) -> dict[float, _ChunkResult]:
-    """Solve the first ``needed[scale]`` scenarios for every storage scale, in one batch of the runner."""
+    """Solve the first ``needed[scale]`` scenarios for every storage scale, in one batch of the runner.
+
+    With a :class:`ScenarioSeed` the tasks carry the seed and their first scenario, and each worker
+    draws its chunk; with drawn :class:`Scenarios` they carry the chunk's arrays.
+    """
     key = _study_key(study)
     tasks: list[_Task] = []
     owner: list[float] = []
     for scale, n in needed.items():
         for a in range(0, n, study.chunk_size):
             b = min(n, a + study.chunk_size)
-            ren = None if sc.renewable_mw is None else sc.renewable_mw[a:b]
-            tasks.append(
-                _Task(
-                    f"{key}:{scale!r}",
-                    study,
-                    net,
-                    scale,
-                    sc.load_mw[a:b],
-                    ren,
-                    sc.expected_load_mw,
-                    sc.expected_renewable_mw,
-                    None if sc.online is None else sc.online[a:b],
-                )
-            )
+            tasks.append(_Task(f"{key}:{scale!r}", study, net, scale, sc.take(slice(a, b))))
             owner.append(scale)
     total = sum(needed.values())
     done = 0
@@ -345,7 +339,7 @@ def _run_scales(
 
     def on_chunk(i: int) -> None:
         nonlocal done
-        done += tasks[i].load_mw.shape[0]
+        done += tasks[i].n
         if progress is not None:
             progress(done, total)
 
@@ -372,13 +366,15 @@ def _run_scales(
 def solve_state(
     study: Study | str | Path,
     net: Network,
-    sc: Scenarios,
+    sc: Scenarios | ScenarioSeed,
     scale: float = 1.0,
     name: str = "current",
     runner: Runner | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> StateResult:
-    """Balance matrix of every scenario of ``sc`` with storage × ``scale`` (0: none), in parallel."""
+    """Balance matrix of every scenario of ``sc`` with storage × ``scale`` (0: none), in parallel.
+
+    ``sc`` is drawn scenarios (shipped to the workers) or a :class:`ScenarioSeed` (drawn there)."""
     study = as_study(study)
     r = _run_scales(study, net, sc, {float(scale): sc.n}, runner or run_serial, progress)[float(scale)]
     return StateResult(
@@ -386,11 +382,12 @@ def solve_state(
     )
 
 
-def representative_capacity(study: Study | str | Path, net: Network, sc: Scenarios) -> Capacity:
+def representative_capacity(study: Study | str | Path, net: Network) -> Capacity:
     """Available capacity (paper eqs. 18-37) of the expected-load scenario with installed storage."""
     study = as_study(study)
     m = build_model(study, net, 1.0)
-    res = m.solve(sc.expected_load_mw, sc.expected_renewable_mw)
+    expected = expected_load_mw(study, net.load_mw)
+    res = m.solve(expected, expected_renewable_mw(study))
     dt = study.dt_h
     units = unit_data(study, net)
     gen = generation_capacity(
@@ -412,7 +409,7 @@ def representative_capacity(study: Study | str | Path, net: Network, sc: Scenari
     if study.capacity.load_total == "limits":
         lim = study.load_limits
         pos = bus_positions(net, np.array([x.bus for x in lim], dtype=np.int64), "load_limits")
-        served = net.bus_load_mw(sc.expected_load_mw) - np.asarray(res.shed_mw)  # (T, B)
+        served = net.bus_load_mw(expected) - np.asarray(res.shed_mw)  # (T, B)
         total = load_limit_capacity(
             served[:, pos],
             np.stack([study.series(x.min_mw) for x in lim], axis=1),
@@ -437,7 +434,7 @@ def representative_capacity(study: Study | str | Path, net: Network, sc: Scenari
         a["charge_power_mw"],
         study.capacity.storage_rule,
     )
-    return combine(sc.expected_load_mw.sum(axis=1), {"generation": gen, "load": load, "storage": stor})
+    return combine(expected.sum(axis=1), {"generation": gen, "load": load, "storage": stor})
 
 
 # ---- the plan and its limits, known before any work --------------------------------------------
@@ -480,8 +477,8 @@ class MemoryEstimate:
 
     model_bytes: int  # one OPF model of the study's periods
     models: int  # held at once: one per worker process (one when serial)
-    fixed_bytes: int  # the models and the worker processes
-    per_scenario_bytes: int  # scenario arrays while drawn, and the results of every solve
+    fixed_bytes: int  # the models, a task's scenarios per worker, and the worker processes
+    per_scenario_bytes: int  # the results of every solve (the scenarios are drawn per task)
     n_scenarios: int
 
     @property
@@ -508,11 +505,10 @@ def memory_estimate(
     models = max(1, workers)
     processes = workers if workers > 1 else 0
     solves_per_scenario = len(solve_plan(study, 1).needed)  # an upper bound: the sweep may solve fewer
-    width = net.n_loads + len(study.renewables)
-    per_scenario = t * (
-        limits.SCENARIO_PEAK_FACTOR * 8 * width + limits.RESULT_BYTES_PER_SOLVE_PERIOD * solves_per_scenario
-    )
-    fixed = models * model + processes * limits.WORKER_PROCESS_BYTES
+    width = net.n_loads + 1 + len(study.renewables)  # + the common factor of the node correlation
+    chunk = limits.SCENARIO_PEAK_FACTOR * 8 * width * t * study.chunk_size  # drawn in each worker, per task
+    per_scenario = t * limits.RESULT_BYTES_PER_SOLVE_PERIOD * solves_per_scenario  # results, in the client
+    fixed = models * (model + chunk) + processes * limits.WORKER_PROCESS_BYTES
     return MemoryEstimate(int(model), models, int(fixed), int(per_scenario), int(n_scenarios))
 
 
@@ -526,8 +522,9 @@ def check_evaluation(
     net: Network,
     workers: int = 1,
     available_bytes: int | None = None,
+    seed: int = 0,
 ) -> list[Problem]:
-    """Problems that stop ``evaluate`` before any work: scenario count, buses, memory.
+    """Problems that stop ``evaluate`` before any work: scenario count, seed, buses, memory.
 
     ``available_bytes`` defaults to the memory this machine has available now
     (:func:`gridflex.grid.limits.available_memory_bytes`); the check is skipped when it is unknown.
@@ -536,6 +533,8 @@ def check_evaluation(
     study = as_study(study)
     if isinstance(n_scenarios, bool) or not isinstance(n_scenarios, int | np.integer) or n_scenarios < 1:
         return [Problem("evaluate", "n_scenarios", f"must be a whole number >= 1, got {n_scenarios!r}")]
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        return [Problem("evaluate", "seed", f"must be a whole number >= 0, got {seed!r}")]
     problems = validate_study_buses(study, net)
     if problems:
         return problems
@@ -579,17 +578,18 @@ def evaluate(
 
     ``study`` is a :class:`Study` or the path of a study file. ``runner`` maps the scenario chunks
     (serial by default); ``gridflex.parallel.runner(workers=..., scheduler=...)`` gives a process
-    pool or a Dask cluster, with results identical to the serial run. Before any scenario is drawn,
+    pool or a Dask cluster, with results identical to the serial run: a task carries the seed and its
+    first scenario, and draws its scenarios where it runs (:mod:`gridflex.grid.scenarios`). Before any scenario is drawn,
     :func:`check_evaluation` refuses a run that cannot fit in memory (one ValidationError).
     ``progress`` is first called with ``(0, total)``: the number of solves is known up front.
     """
     study = as_study(study)
     t0 = time.perf_counter()
     net = build_network(study) if net is None else net
-    problems = check_evaluation(study, n_scenarios, net)
+    problems = check_evaluation(study, n_scenarios, net, seed=seed)
     if problems:
         raise ValidationError("evaluation", problems)
-    sc = generate_scenarios(study, net.load_mw, n_scenarios, seed, unit_data(study, net).outage_rate)
+    sc = ScenarioSeed(int(seed), n_scenarios)  # each task draws its own chunk, in the worker
     t_scen = time.perf_counter()
 
     plan = solve_plan(study, n_scenarios)
@@ -612,12 +612,12 @@ def evaluate(
         for name, scale in state_scale.items()
     }
     sens = sweep(study, {s: 100.0 * float((runs[s].z[:sens_n] == 1).mean()) for s in sens_scales}, sens_n)
-    cap = representative_capacity(study, net, sc)
+    cap = representative_capacity(study, net)
     t_end = time.perf_counter()
     n_solves = sum(needed.values())
     timings = {
         "total": t_end - t0,
-        "scenarios": t_scen - t0,
+        "setup": t_scen - t0,  # network and checks; the scenarios are drawn inside the solve tasks
         "solve": t_solve - t_scen,
         "solver_inside_highs": sum(r.solver_time_s for r in runs.values()),
         "model_builds": sum(r.build_time_s for r in runs.values()),

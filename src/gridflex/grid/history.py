@@ -12,10 +12,15 @@ Renewables (``renewables[].fit_csv``): columns ``actual_pu`` and ``forecast_pu``
 plant's capacity); the error ``actual − forecast`` gives ``error_sigma_pu`` and
 ``error_autocorrelation`` the same way. The correlation between load nodes cannot be seen in one
 series and stays as given.
+
+Either CSV may carry a ``time`` column (timestamps of the rows). Then the rows' step (the most common
+difference; gaps such as left-out weekends are allowed) must be the study's ``dt_h``: a 15-min history
+read by an hourly study would otherwise give a quarter-hour autocorrelation and a 6-hour "day".
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -52,8 +57,28 @@ def fit_series(dev: np.ndarray) -> NoiseFit:
     return NoiseFit(mu, sigma, float(np.clip(phi, 0.0, MAX_PHI)), int(d.size))
 
 
+def _check_step(time: pd.Series, dt_h: float, path: Path, bad: Callable[[str], ValidationError]) -> None:
+    try:
+        t = pd.to_datetime(time, utc=True, format="ISO8601")
+    except (ValueError, TypeError) as exc:
+        raise bad(f"{path}: column time is not timestamps ({exc})") from None
+    steps = t.diff().dropna()
+    if steps.empty:
+        return
+    step_h = steps.mode().iloc[0].total_seconds() / 3600
+    if abs(step_h - dt_h) > 1e-6 * dt_h:
+        raise bad(
+            f"{path}: rows are {step_h * 60:g} min apart (column time), the study's dt_h is {dt_h * 60:g} min"
+        )
+
+
 def _read(
-    path: Path, columns: tuple[str, ...], optional: tuple[str, ...], owner: str, field: str
+    path: Path,
+    columns: tuple[str, ...],
+    optional: tuple[str, ...],
+    owner: str,
+    field: str,
+    dt_h: float | None = None,
 ) -> pd.DataFrame:
     def bad(msg: str) -> ValidationError:
         return ValidationError(owner, [Problem(owner, field, msg)])
@@ -65,6 +90,8 @@ def _read(
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise bad(f"{path} has no column {', '.join(missing)} (columns: {', '.join(map(str, df.columns))})")
+    if dt_h is not None and "time" in df.columns:
+        _check_step(df["time"], dt_h, path, bad)
     keep = [c for c in (*columns, *optional) if c in df.columns]
     values = df[keep].apply(pd.to_numeric, errors="coerce")
     if values.isna().to_numpy().any() or not np.isfinite(values.to_numpy()).all():
@@ -76,10 +103,14 @@ def _read(
 
 
 def fit_load_noise(
-    path: str | Path, periods_per_day: int, owner: str = "study", field: str = "load.noise.fit_csv"
+    path: str | Path,
+    periods_per_day: int,
+    owner: str = "study",
+    field: str = "load.noise.fit_csv",
+    dt_h: float | None = None,
 ) -> NoiseFit:
     """Fit ``load.noise`` (μ, σ, autocorrelation) from a CSV of historical load (module docstring)."""
-    df = _read(Path(path), ("load_mw",), ("expected_mw",), owner, field)
+    df = _read(Path(path), ("load_mw",), ("expected_mw",), owner, field, dt_h)
     load = df["load_mw"].to_numpy(dtype=float)
     if "expected_mw" in df.columns:
         expected = df["expected_mw"].to_numpy(dtype=float)
@@ -98,9 +129,11 @@ def fit_load_noise(
     return fit_series(load / expected - 1.0)
 
 
-def fit_forecast_error(path: str | Path, owner: str = "study", field: str = "renewables.fit_csv") -> NoiseFit:
+def fit_forecast_error(
+    path: str | Path, owner: str = "study", field: str = "renewables.fit_csv", dt_h: float | None = None
+) -> NoiseFit:
     """Fit a renewable's forecast error (σ and autocorrelation, per unit of capacity) from a CSV."""
-    df = _read(Path(path), ("actual_pu", "forecast_pu"), (), owner, field)
+    df = _read(Path(path), ("actual_pu", "forecast_pu"), (), owner, field, dt_h)
     return fit_series(df["actual_pu"].to_numpy(dtype=float) - df["forecast_pu"].to_numpy(dtype=float))
 
 
@@ -116,7 +149,9 @@ def apply_fits(study: Study, owner: str = "study", prefix: str = "") -> Study:
     update: dict[str, object] = {}
     fits: dict[str, dict[str, float]] = {}
     if noise.fit_csv is not None:
-        f = fit_load_noise(where(noise.fit_csv), study.n_periods, owner, f"{prefix}load.noise.fit_csv")
+        f = fit_load_noise(
+            where(noise.fit_csv), study.n_periods, owner, f"{prefix}load.noise.fit_csv", study.dt_h
+        )
         new_noise = noise.model_copy(
             update={"mu_pu": f.mu, "sigma_pu": f.sigma, "autocorrelation": f.autocorrelation}
         )
@@ -128,7 +163,7 @@ def apply_fits(study: Study, owner: str = "study", prefix: str = "") -> Study:
             if r.fit_csv is None:
                 ren.append(r)
                 continue
-            f = fit_forecast_error(where(r.fit_csv), owner, f"{prefix}renewables.{i}.fit_csv")
+            f = fit_forecast_error(where(r.fit_csv), owner, f"{prefix}renewables.{i}.fit_csv", study.dt_h)
             ren.append(
                 r.model_copy(update={"error_sigma_pu": f.sigma, "error_autocorrelation": f.autocorrelation})
             )

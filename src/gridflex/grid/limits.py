@@ -12,8 +12,9 @@ study or a network is therefore finite and within:
 Size. ``MAX_PERIODS`` periods per study (a leap year of hours). Below it, memory decides: one
 multi-period OPF model takes about ``MODEL_BYTES_PER_NONZERO`` per matrix entry plus
 ``MODEL_BYTES_PER_ROW_OR_COLUMN`` (HiGHS' copies and factors; measured on case9, case39,
-case24_ieee_rts and case118, rounded up), each worker process holds one model, and the scenarios
-take ``SCENARIO_PEAK_FACTOR`` × their size while they are drawn. ``evaluate`` compares that
+case24_ieee_rts and case118, rounded up), each worker process holds one model and the scenarios of
+one task (``chunk_size``), ``SCENARIO_PEAK_FACTOR`` × their size while they are drawn; the client
+keeps the results of every solve. ``evaluate`` compares that
 estimate with the memory available before it draws a scenario (see ``check_evaluation``).
 """
 

@@ -217,6 +217,15 @@ def write_evaluation_report(result: EvaluationResult, path: str | Path) -> Path:
                 f"{eco['ln']['beta']:.3f} [{lo:.3f}, {hi:.3f}]; log10: {eco['log10']['beta']:.3f}",
             )
         )
+    mb = eco["marginal_benefit"]
+    if mb is None:
+        benefit = f"none (no fit: {f.reason or 'no storage'})"
+    else:
+        per_eur = mb["at_installed_per_eur"]
+        benefit = f"{mb['at_installed_per_mwh']:.3g} points per MWh" + (
+            "" if per_eur is None else f", {per_eur:.3g} points per EUR"
+        )
+    table.append(("marginal benefit at the installed storage", benefit))
     table.append(("time", f"{summ['timings_s'].get('total', 0):.1f} s"))
     sections = [
         Section("Summary", summ["z_rule"], table=table),
