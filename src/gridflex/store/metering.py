@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import (
     JSON,
+    BigInteger,
     ColumnElement,
     Float,
     ForeignKey,
@@ -101,6 +102,8 @@ class AuditRow(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     actor_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="RESTRICT"), index=True)
+    actor_token_id: Mapped[int | None] = mapped_column(BigInteger, default=None)  # the token used
+    actor_user_id: Mapped[int | None] = mapped_column(BigInteger, default=None, index=True)  # its user
     subject_org_id: Mapped[int | None] = mapped_column(
         ForeignKey("organisations.id", ondelete="RESTRICT"), default=None, index=True
     )  # the other party concerned (the provider of an activation, the owner of a meter …)
@@ -123,7 +126,8 @@ def audit(
     """Append one event to the audit trail (in the caller's transaction: with the change or not at all)."""
     s.add(
         AuditRow(
-            at=at or utcnow(), actor_org_id=p.org_id, subject_org_id=subject_org_id, action=action,
+            at=at or utcnow(), actor_org_id=p.org_id, actor_token_id=p.token_id, actor_user_id=p.user_id,
+            subject_org_id=subject_org_id, action=action,
             object_type=object_type, object_id=str(object_id), detail=detail or {},
         )
     )  # fmt: skip

@@ -33,9 +33,9 @@ from gridflex.market.settlement import Settlement, SettlementDocument, settle
 from gridflex.store.columns import utcnow
 from gridflex.store.errors import ConflictError, NotFoundError, PermissionDeniedError
 from gridflex.store.metering import ConnectionPointRow, Metering, MeterReadingRow, audit, points_visible
-from gridflex.store.requests import FlexRequestOffer, FlexRequestRow, OfferStatus, offers_visible
-from gridflex.store.tables import Base, Id, Organisation, Role
-from gridflex.store.tenancy import Principal, require_role
+from gridflex.store.requests import OfferStatus
+from gridflex.store.tables import Base, FlexRequestOffer, FlexRequestRow, Id, Organisation, Role
+from gridflex.store.tenancy import Principal, offers_visible, one_visible, require_owner, require_role
 from gridflex.store.webhooks import enqueue_event
 from gridflex.timegrid import TimeGrid
 
@@ -175,14 +175,9 @@ class Activations:
         """The DSO of the offer's request calls for ``power_kw`` per ISP (default: all that is left)."""
         require_role(self.p, *BUYER_ROLES, action="activating flexibility")
         now = now or utcnow()
-        offer = self.s.scalar(
-            select(FlexRequestOffer).where(FlexRequestOffer.id == offer_id, offers_visible(self.p))
-        )
-        if offer is None:
-            raise NotFoundError(f"flex offer {offer_id} not found")
+        offer = one_visible(self.s, FlexRequestOffer, offer_id, offers_visible(self.p), "flex offer")
         req = self.s.get_one(FlexRequestRow, offer.request_id)
-        if req.dso_org_id != self.p.org_id and not self.p.is_admin:
-            raise PermissionDeniedError(f"flex offer {offer_id} answers another DSO's request")
+        require_owner(self.p, req.dso_org_id, f"flex offer {offer_id} answers another DSO's request")
         if offer.status != OfferStatus.ACCEPTED:
             raise ConflictError(
                 f"flex offer {offer_id} is {offer.status}: only an accepted offer is activated"
