@@ -132,6 +132,30 @@ class Client:
         return self.request("GET", "/health")
 
     # -- products
+    def create_user(
+        self, email: str, name: str = "", org_admin: bool = False, org_id: int | None = None
+    ) -> dict[str, Any]:
+        """Add a user to the caller's organisation (``org_id``: the admin's choice of organisation)."""
+        body = {"email": email, "name": name, "org_admin": org_admin, "org_id": org_id}
+        return self.request("POST", "/v1/users", json=body)
+
+    def list_users(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/v1/users")
+
+    def disable_user(self, user_id: int) -> dict[str, Any]:
+        """Disable a user: every token of it is refused from the next request on."""
+        return self.request("POST", f"/v1/users/{user_id}/disable")
+
+    def create_token(
+        self, name: str, user_id: int | None = None, org_id: int | None = None, expires_at: str | None = None
+    ) -> dict[str, Any]:
+        """A new API token; its ``secret`` is in this answer only."""
+        body = {"name": name, "user_id": user_id, "org_id": org_id, "expires_at": expires_at}
+        return self.request("POST", "/v1/tokens", json=body)
+
+    def revoke_token(self, token_id: int) -> dict[str, Any]:
+        return self.request("DELETE", f"/v1/tokens/{token_id}")
+
     def list_products(self) -> list[dict[str, Any]]:
         return self.request("GET", "/v1/products")
 

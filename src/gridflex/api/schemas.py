@@ -256,7 +256,7 @@ class WebhookIn(BaseModel):
     url: str = Field(
         min_length=8, max_length=2000, pattern=r"^https?://[^\s]+$", description="Called with POST."
     )
-    events: list[Literal["trades", "activations"]] = Field(["trades"], min_length=1, max_length=4)
+    events: list[Literal["trades", "activations", "jobs"]] = Field(["trades"], min_length=1, max_length=4)
 
 
 class WebhookOut(BaseModel):

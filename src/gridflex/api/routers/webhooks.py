@@ -1,4 +1,4 @@
-"""Webhooks: a participant subscribes a URL to its events (trades), signed with HMAC-SHA256."""
+"""Webhooks: a participant subscribes a URL to its events (trades, activations, its jobs), signed with HMAC-SHA256."""
 
 from __future__ import annotations
 
