@@ -96,6 +96,10 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/settlements"): "list",
     ("GET", "/v1/settlements/{settlement_id}"): "owned:alice",
     ("GET", "/v1/settlements/{settlement_id}/statement"): "owned:alice",
+    ("GET", "/v1/settlements/{settlement_id}/lines"): "owned:alice",
+    ("POST", "/v1/settlements/{settlement_id}/revisions"): "owned:alice",
+    ("POST", "/v1/settlements/{settlement_id}/disputes"): "owned:alice",
+    ("GET", "/v1/settlements/{settlement_id}/disputes"): "owned:alice",
     # a participant's site files and their schedule jobs
     ("POST", "/v1/sites"): "self",
     ("GET", "/v1/sites"): "list",
@@ -228,6 +232,7 @@ BODIES = {
         "end": "2026-06-03T22:00:00Z",
         "baseline": {"method": "like_days"},
     },
+    ("POST", "/v1/settlements/{settlement_id}/disputes"): {"line_id": 1, "reason": "not mine"},
     ("POST", "/v1/sites"): SITE,
     ("POST", "/v1/flex-offers"): FLEXOFFERS,
     ("POST", "/v1/flex-offers/{flexoffers_id}/jobs"): {"kind": "aggregate"},

@@ -16,6 +16,7 @@ DSO (the meter operator in most grids) upload readings; anything else is not fou
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -154,6 +155,11 @@ def points_visible(p: Principal) -> ColumnElement[bool]:
     if Role.DSO in p.roles:
         return or_(mine, ConnectionPointRow.congestion_point_id.in_(_dso_points(p)))
     return mine
+
+
+CORRECTION_HOOKS: list[Callable[[Session, ConnectionPointRow, list[datetime], datetime], None]] = []
+"""Called in the upload's transaction with each connection point whose stored readings were corrected
+(the ISP starts) and the time: modules above this one register what a correction sets off."""
 
 
 @dataclass(frozen=True)
@@ -355,6 +361,8 @@ class Metering:
                             uploaded_by_org_id=self.p.org_id, uploaded_at=now)
                 )  # fmt: skip
             if changed:
+                for hook in CORRECTION_HOOKS:  # e.g. re-settle a disputed settlement (store.settling)
+                    hook(self.s, point, [c[0] for c in changed], now)
                 audit(self.s, self.p, "meter_readings.corrected", "connection_point", name, at=now,
                       subject_org_id=point.owner_org_id,
                       detail={"corrections": [{"period_start": t.isoformat(), "old_kw": o, "new_kw": v}
