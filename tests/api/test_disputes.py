@@ -59,7 +59,7 @@ def test_a_disputed_line_is_re_settled_after_a_corrected_reading(api: Api, life:
     queued = [j for j in _jobs(life, api) if j["status"] == "queued"]
     assert len(queued) == 1  # one re-settlement, however many corrections
     assert run_due_jobs(api.store) == [queued[0]["id"]]
-    job = dso1.get_job(queued[0]["id"])
+    job = dso1.wait_job(queued[0]["id"], timeout_s=5)
     assert job["status"] == "succeeded" and job["result"]["revision"] == 2, job
     new = dso1.get_settlement(job["result"]["settlement_id"])
     old = dso1.get_settlement(sid)
