@@ -109,3 +109,12 @@ def test_a_settlement_job_that_cannot_compute_fails_naming_why(api: Api):
     job = dso1.get_job(new["id"])
     assert job["status"] == "failed" and "EAN-" in job["message"], job
     assert dso1.get_settlement(life.ids["settlement"])["superseded_by_id"] is None
+
+
+def test_the_server_s_worker_processes_know_the_settlement_kind():
+    """The pool of `gridflex serve` runs gridflex.api.jobkinds.run_job: every kind a route queues is there."""
+    import gridflex.api.jobkinds  # noqa: F401 - registers the kinds, as a worker process does
+    from gridflex.store.jobs import CLEARING, FLEXOFFER_KINDS, SETTLEMENT, SITE_SCHEDULE
+    from gridflex.store.runner import EXECUTORS
+
+    assert {CLEARING, SETTLEMENT, SITE_SCHEDULE, *FLEXOFFER_KINDS} <= set(EXECUTORS)
