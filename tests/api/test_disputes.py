@@ -118,3 +118,31 @@ def test_the_server_s_worker_processes_know_the_settlement_kind():
     from gridflex.store.runner import EXECUTORS
 
     assert {CLEARING, SETTLEMENT, SITE_SCHEDULE, *FLEXOFFER_KINDS} <= set(EXECUTORS)
+
+
+def test_a_real_server_settles_as_a_job(db_url: str, tmp_path):
+    """`gridflex serve`'s runner (its spawned pool) re-settles as a job: a new revision, zero per ISP."""
+    from fastapi.testclient import TestClient
+
+    from gridflex.api import create_app
+    from gridflex.store import Store
+    from tests.api.test_jobs import _wait_for
+    from tests.api.test_serve import serving
+    from tests.store.world import BEFORE_GATE, build_world
+
+    store = Store(db_url)
+    w = build_world(store)
+    with TestClient(create_app(store, clock=lambda: BEFORE_GATE)) as http:
+        sid = play(http, store, w.secrets, w.org_ids).ids["settlement"]
+    store.close()
+    with serving(db_url, tmp_path) as (url, _):
+        dso1 = Client(url, w.secrets["dso1"])
+        job = dso1.revise_settlement(sid)
+        assert job["status"] == "queued"
+        done = _wait_for("the settlement job", lambda: (j := dso1.get_job(job["id"]))["status"] != "queued"
+                         and j["status"] != "running" and j)  # fmt: skip
+        assert done["status"] == "succeeded", done
+        new = dso1.get_settlement(done["result"]["settlement_id"])
+        assert (new["revision"], new["revises_id"]) == (2, sid)
+        _zero_per_isp(dso1.statement(new["id"]))
+        assert dso1.statement(new["id"], difference=True) == []  # the same readings: nothing changed
