@@ -6,6 +6,10 @@ Every repository takes the calling :class:`Principal` and uses these functions; 
 - A DSO also reads the orders and trades placed at the congestion points of its grid areas.
 - The market operator reads the whole book, creates products and runs clearing.
 - The admin manages organisations and tokens of everyone, and reads everything.
+- Users are their organisation's: its own token or an ``org_admin`` user's token manages them and all
+  its tokens; a plain user's token manages its own tokens only.
+- A DSO's flexibility request is seen by every aggregator (whom it addresses); an offer by its
+  aggregator and the request's DSO.
 - Products, grid areas, congestion points and clearing prices are market information: every
   authenticated caller reads them.
 
