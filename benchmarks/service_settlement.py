@@ -72,7 +72,7 @@ def _upload(agg, names, kw, times) -> int:
     return kw.size
 
 
-def _service(dso, agg, names) -> None:
+def _service(store, dso, agg, names) -> None:
     req = dso.request("POST", "/v1/flex-requests", json={"congestion_point": "CP", "direction": "up",
         "start": CALL.isoformat(), "volume_kw": [2.0 * len(names)] * 4, "max_price_eur_per_mwh": 300})  # fmt: skip
     offer = agg.request("POST", f"/v1/flex-requests/{req['id']}/offers",
@@ -80,7 +80,13 @@ def _service(dso, agg, names) -> None:
     dso.request("POST", f"/v1/flex-request-offers/{offer['id']}/accept")
     act = dso.activate(offer["id"], penalty_eur_per_mwh=300)
     agg.acknowledge_activation(act["id"], names)
-    dso.run_settlement(DAY.isoformat(), (DAY + timedelta(days=1)).isoformat(), SPEC, history_days=10)
+    job = dso.run_settlement(DAY.isoformat(), (DAY + timedelta(days=1)).isoformat(), SPEC, history_days=10)
+    from gridflex.store.runner import run_due_jobs
+
+    run_due_jobs(store)  # the settlement job, in this process (what the server's runner does)
+    done = dso.get_job(job["id"])
+    if done["status"] != "succeeded":
+        raise SystemExit(f"settlement job failed: {done['message']}")
 
 
 def _reset(store) -> None:
@@ -152,7 +158,7 @@ def main() -> None:
         for r in range(a.repeat):
             if r:
                 _reset(store)
-            service.append(_timed(lambda: _service(dso, agg, names)))
+            service.append(_timed(lambda: _service(store, dso, agg, names)))
             engine.append(_timed(lambda: _engine(names, kw, t0, a.days)))
         store.close()
     med = lambda xs, i: round(statistics.median(x[i] for x in xs), 3)  # noqa: E731

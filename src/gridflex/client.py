@@ -18,6 +18,7 @@ on the app in the same process).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -132,6 +133,30 @@ class Client:
         return self.request("GET", "/health")
 
     # -- products
+    def create_user(
+        self, email: str, name: str = "", org_admin: bool = False, org_id: int | None = None
+    ) -> dict[str, Any]:
+        """Add a user to the caller's organisation (``org_id``: the admin's choice of organisation)."""
+        body = {"email": email, "name": name, "org_admin": org_admin, "org_id": org_id}
+        return self.request("POST", "/v1/users", json=body)
+
+    def list_users(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/v1/users")
+
+    def disable_user(self, user_id: int) -> dict[str, Any]:
+        """Disable a user: every token of it is refused from the next request on."""
+        return self.request("POST", f"/v1/users/{user_id}/disable")
+
+    def create_token(
+        self, name: str, user_id: int | None = None, org_id: int | None = None, expires_at: str | None = None
+    ) -> dict[str, Any]:
+        """A new API token; its ``secret`` is in this answer only."""
+        body = {"name": name, "user_id": user_id, "org_id": org_id, "expires_at": expires_at}
+        return self.request("POST", "/v1/tokens", json=body)
+
+    def revoke_token(self, token_id: int) -> dict[str, Any]:
+        return self.request("DELETE", f"/v1/tokens/{token_id}")
+
     def list_products(self) -> list[dict[str, Any]]:
         return self.request("GET", "/v1/products")
 
@@ -244,14 +269,45 @@ class Client:
         """Settle the caller's acknowledged activations of ``[start, end)``; ``options``: tz,
         history_days, holidays, transfer_price_eur_per_mwh."""
         body = {"start": start, "end": end, "baseline": baseline, **options}
-        return self.request("POST", "/v1/settlements", json=body)
+        return self.request("POST", "/v1/settlements", json=body)  # the job (202)
+
+    def wait_job(self, job_id: int, timeout_s: float = 300.0, poll_s: float = 0.2) -> dict[str, Any]:
+        """Poll a job until it has succeeded or failed (then it is returned either way)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            job = self.get_job(job_id)
+            if job["status"] in ("succeeded", "failed") or time.monotonic() > deadline:
+                return job
+            time.sleep(poll_s)
+
+    def get_settlement(self, settlement_id: int) -> dict[str, Any]:
+        return self.request("GET", f"/v1/settlements/{settlement_id}")
+
+    def settlement_lines(self, settlement_id: int) -> list[dict[str, Any]]:
+        """The caller's lines of a settlement, with the ids a dispute names."""
+        return self.request("GET", f"/v1/settlements/{settlement_id}/lines")
+
+    def dispute(self, settlement_id: int, line_id: int, reason: str) -> dict[str, Any]:
+        return self.request(
+            "POST", f"/v1/settlements/{settlement_id}/disputes", json={"line_id": line_id, "reason": reason}
+        )
+
+    def disputes(self, settlement_id: int) -> list[dict[str, Any]]:
+        return self.request("GET", f"/v1/settlements/{settlement_id}/disputes")
+
+    def revise_settlement(self, settlement_id: int) -> dict[str, Any]:
+        """Re-settle on the readings stored now: the job (202)."""
+        return self.request("POST", f"/v1/settlements/{settlement_id}/revisions")
 
     def list_settlements(self) -> list[dict[str, Any]]:
         return list(self._pages("/v1/settlements", {}, None))
 
-    def statement(self, settlement_id: int, period: str | None = None, csv: bool = False) -> Any:
-        """The caller's statement of a settlement (+ = receives): JSON rows, or the CSV text."""
-        params = {"period": period, "format": "csv" if csv else "json"}
+    def statement(
+        self, settlement_id: int, period: str | None = None, csv: bool = False, difference: bool = False
+    ) -> Any:
+        """The caller's statement of a settlement (+ = receives): JSON rows, or the CSV text;
+        ``difference``: of a revision, only what changed against the one it replaces."""
+        params = {"period": period, "format": "csv" if csv else "json", "difference": difference or None}
         return self.request("GET", f"/v1/settlements/{settlement_id}/statement", params=params)
 
     def audit_events(self, object_type: str | None = None) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from gridflex.client import Client
 from gridflex.store import Principal, Store
+from gridflex.store.runner import run_due_jobs
 
 DAY = datetime(2026, 6, 2, 22, tzinfo=UTC)  # 2026-06-03 00:00 in Europe/Berlin
 HISTORY_DAYS = 10
@@ -82,10 +83,15 @@ def play(http: Any, store: Store, secrets: dict[str, str], org_ids: dict[str, in
     spare = c["dso1"].activate(offer["id"], [0, 0, 80, 0])  # the ISP left: declined by bob
     p.answers["declined"] = c["bob"].decline_activation(spare["id"], "the heat pumps are off at 15:30")
     p.ids["declined"] = spare["id"]
-    p.answers["settlement"] = c["dso1"].run_settlement(
+    job = c["dso1"].run_settlement(
         DAY.isoformat(), (DAY + timedelta(days=1)).isoformat(), LIKE_DAYS, tz="Europe/Berlin",
         history_days=HISTORY_DAYS, transfer_price_eur_per_mwh=TRANSFER,
     )  # fmt: skip
+    assert job["kind"] == "settlement" and job["status"] == "queued", job
+    assert job["id"] in run_due_jobs(store)  # what `gridflex serve`'s runner does (with any other due job)
+    p.answers["settlement_job"] = job = c["dso1"].get_job(job["id"])
+    assert job["status"] == "succeeded", job
+    p.answers["settlement"] = c["dso1"].get_settlement(job["result"]["settlement_id"])
     p.ids["settlement"] = p.answers["settlement"]["id"]
     p.ids["baseline"] = c["dso1"].request(
         "GET", "/v1/baselines", params={"settlement_id": p.ids["settlement"]}

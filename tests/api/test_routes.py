@@ -34,6 +34,10 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/v1/tokens"): "owned",
     ("GET", "/v1/tokens/{token_id}"): "owned",
     ("DELETE", "/v1/tokens/{token_id}"): "owned",
+    ("GET", "/v1/users"): "list",
+    ("POST", "/v1/users"): "owned",
+    ("GET", "/v1/users/{user_id}"): "owned",
+    ("POST", "/v1/users/{user_id}/disable"): "owned",
     ("GET", "/v1/grid-areas"): "shared",
     ("POST", "/v1/grid-areas"): "role",
     ("GET", "/v1/grid-areas/{area_id}"): "shared",
@@ -92,6 +96,10 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/settlements"): "list",
     ("GET", "/v1/settlements/{settlement_id}"): "owned:alice",
     ("GET", "/v1/settlements/{settlement_id}/statement"): "owned:alice",
+    ("GET", "/v1/settlements/{settlement_id}/lines"): "owned:alice",
+    ("POST", "/v1/settlements/{settlement_id}/revisions"): "owned:alice",
+    ("POST", "/v1/settlements/{settlement_id}/disputes"): "owned:alice",
+    ("GET", "/v1/settlements/{settlement_id}/disputes"): "owned:alice",
     # a participant's site files and their schedule jobs
     ("POST", "/v1/sites"): "self",
     ("GET", "/v1/sites"): "list",
@@ -140,6 +148,8 @@ def _victim_objects(api: Api) -> dict[str, str]:
     )
     assert run.status_code == 201, run.text
     hook = api.client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/h"}, headers=api.auth("alice"))
+    user = api.client.post("/v1/users", json={"email": "ann@alice.example"}, headers=api.auth("alice"))
+    assert user.status_code == 201, user.text
     later = {**json.loads(PRODUCT.model_dump_json()), "product_id": "P-later"}
     assert api.client.post("/v1/products", json=later, headers=api.auth("operator")).status_code == 201
     job = api.client.get("/v1/jobs", headers=api.auth("operator")).json()[0]  # its clearing at the gate
@@ -174,6 +184,7 @@ def _victim_objects(api: Api) -> dict[str, str]:
         "run_id": str(run.json()["id"]),
         "job_id": str(job["id"]),
         "webhook_id": str(hook.json()["id"]),
+        "user_id": str(user.json()["id"]),
     }
 
 
@@ -192,6 +203,7 @@ SITE = {
 BODIES = {
     ("POST", "/v1/participants"): {"name": "new-org", "roles": ["prosumer"]},
     ("POST", "/v1/tokens"): {"name": "intruder", "org_id": "{org_id}"},
+    ("POST", "/v1/users"): {"email": "mole@bob.example", "org_id": "{org_id}"},
     ("POST", "/v1/grid-areas"): {"name": "new-area"},
     ("POST", "/v1/grid-areas/{area_id}/congestion-points"): {"name": "CP-X"},
     ("POST", "/v1/products"): {**json.loads(PRODUCT.model_dump_json()), "product_id": "P2"},
@@ -220,6 +232,7 @@ BODIES = {
         "end": "2026-06-03T22:00:00Z",
         "baseline": {"method": "like_days"},
     },
+    ("POST", "/v1/settlements/{settlement_id}/disputes"): {"line_id": 1, "reason": "not mine"},
     ("POST", "/v1/sites"): SITE,
     ("POST", "/v1/flex-offers"): FLEXOFFERS,
     ("POST", "/v1/flex-offers/{flexoffers_id}/jobs"): {"kind": "aggregate"},
@@ -302,3 +315,34 @@ def test_a_revoked_token_is_refused_at_once(api: Api, path: str):
     assert api.client.delete(f"/v1/tokens/{tid}", headers=api.auth("alice")).status_code == 200
     r = api.client.get(path, headers=api.auth("alice"))
     assert r.status_code == 401 and "revoked" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("big", [2**63, 2**64])
+def test_ids_beyond_64_bits_are_refused_not_500(api: Api, big: int):
+    """Every id in a path, a paging query or a body past the stores' 64-bit keys answers 404 or 422
+    (SQLite's driver raised OverflowError on them: a 500)."""
+    admin = api.auth("admin")  # every role: only the id can be what is refused
+    ids = {k: str(big) for k in ("name", "product_id", "network")} | {"_": ""}
+    tried = 0
+    for (method, path), kind in sorted(ROUTES.items()):
+        if kind in ("public", "stream"):
+            continue
+        params = {"after": big} if method == "GET" and "{" not in path else None
+        if "{" not in path and params is None:
+            continue
+        url = re.sub(r"\{(\w+)\}", lambda m: ids.get(m[1], str(big)), path)
+        body = BODIES.get((method, path))
+        r = api.client.request(
+            method, url, params=params, json=None if isinstance(body, str) else body, headers=admin
+        )
+        tried += 1
+        ok = (404, 422) if "{" in path else (200, 422)  # a list past every id is empty or refused
+        assert r.status_code in ok, (method, url, params, r.status_code, r.text)
+    for path, body in (
+        ("/v1/tokens", {"name": "t", "org_id": big}),
+        ("/v1/grid-areas", {"name": "a", "dso_org_id": big}),
+        ("/v1/activations", {"offer_id": big}),
+    ):
+        r = api.client.post(path, json=body, headers=admin)
+        assert r.status_code == 422, (path, r.status_code, r.text)
+    assert tried > 50

@@ -137,3 +137,52 @@ def test_the_signature_is_hmac_sha256_over_time_and_body():
     want = hmac.new(b"k", b"1700000000.{}", hashlib.sha256).hexdigest()
     assert sign("k", b"{}", 1700000000) == f"t=1700000000,v1={want}"
     assert not verify("k", b"{}", "v1=abc", 1700000000) and not verify("k", b"{}", "t=x,v1=abc", 0)
+
+
+def _job_events(api: Api, receiver: Receiver, secret: str) -> list[tuple[int, str, str]]:
+    """Send what is due; each delivery's (job id, type, status), its signature checked."""
+    while WebhookSender(api.store).send_due():
+        pass
+    now_s, got = int(utcnow().timestamp()), []
+    for headers, body in receiver.got:
+        assert headers["Gridflex-Event"] == "jobs"
+        assert verify(secret, body, headers["Gridflex-Signature"], now_s)
+        payload = json.loads(body)
+        got.append((payload["job"]["id"], payload["type"], payload["job"]["status"]))
+    return got
+
+
+def test_job_events_reach_the_creator_signed(api: Api, receiver: Receiver):
+    """queued → running → progress (per stage) → succeeded for a site's schedule, → failed for a
+    flex-offer step that cannot run; another tenant's webhook gets none of them."""
+    from gridflex.api.jobkinds import run_job
+    from gridflex.store.jobs import claim_due
+    from tests.api.test_routes import FLEXOFFERS, SITE
+
+    hook = api.client.post(
+        "/v1/webhooks", json={"url": receiver.url, "events": ["jobs"]}, headers=api.auth("alice")
+    )
+    assert hook.status_code == 201, hook.text
+    bobs = Receiver()
+    api.client.post(
+        "/v1/webhooks", json={"url": bobs.url, "events": ["jobs", "trades"]}, headers=api.auth("bob")
+    )
+    site = api.client.post("/v1/sites", json=SITE, headers=api.auth("alice")).json()
+    fos = api.client.post("/v1/flex-offers", json=FLEXOFFERS, headers=api.auth("alice")).json()
+    ok = api.client.post(f"/v1/sites/{site['id']}/jobs", headers=api.auth("alice")).json()
+    bad = api.client.post(f"/v1/flex-offers/{fos['id']}/jobs", json={"kind": "disaggregate", "members_id": fos["id"]},
+                          headers=api.auth("alice")).json()  # fmt: skip
+    for job in (ok, bad):
+        with api.store.transaction() as s:
+            assert claim_due(s, utcnow() + timedelta(seconds=1), 30.0) == job["id"]
+        run_job(api.store.url, job["id"])
+    events = _job_events(api, receiver, hook.json()["secret"])
+    for job, end in ((ok, "succeeded"), (bad, "failed")):
+        mine = [(t, st) for i, t, st in events if i == job["id"]]
+        assert mine[:2] == [("job.queued", "queued"), ("job.running", "running")], mine
+        assert mine[-1] == (f"job.{end}", end)
+        assert all(t == "job.progress" and st == "running" for t, st in mine[2:-1])
+    assert [t for i, t, _ in events if i == ok["id"]].count("job.progress") == 2  # compiling, solving
+    assert api.client.get(f"/v1/jobs/{bad['id']}", headers=api.auth("alice")).json()["status"] == "failed"
+    assert bobs.got == []
+    bobs.server.shutdown()

@@ -25,6 +25,7 @@ from gridflex.api.routers import (
     products,
     sites,
     tokens,
+    users,
     webhooks,
 )
 from gridflex.api.routers import flexrequests as flex_routes
@@ -41,6 +42,7 @@ __all__ = ["API_VERSION", "MAX_BODY_BYTES", "ROUTERS", "create_app"]
 API_VERSION = "1"
 # Every router of the app, in order: the app includes these and only these (a test enumerates them).
 ROUTERS = tuple(m.router for m in (health, participants, tokens, places, products, orders, clearing))
+ROUTERS += (users.router,)
 ROUTERS += (jobs.router,)
 ROUTERS += (webhooks.router,)
 ROUTERS += (flex_routes.router, book_routes.router, series_routes.router)  # the dashboard's resources

@@ -22,6 +22,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from websockets.exceptions import ConnectionClosedOK
 
 from gridflex.api.deps import Using
+from gridflex.api.schemas import DbId
 from gridflex.s2.server import CEM, PATH
 from gridflex.scheduling.site import parse_site
 from gridflex.store import AuthError, NotFoundError, authenticate
@@ -96,7 +97,7 @@ def _owned_site(ws: WebSocket, site_id: int) -> dict[str, Any] | None:
 
 
 @ws_router.websocket("/s2/ws/{site_id}/{resource_id}")
-async def s2_endpoint(ws: WebSocket, site_id: int, resource_id: str) -> None:
+async def s2_endpoint(ws: WebSocket, site_id: DbId, resource_id: str) -> None:
     body = await asyncio.to_thread(_owned_site, ws, site_id)
     if body is None or PATH.match(f"/s2/{resource_id}") is None:
         await ws.close(code=1008)  # before accept: the upgrade is refused (HTTP 403)
@@ -113,7 +114,7 @@ async def s2_endpoint(ws: WebSocket, site_id: int, resource_id: str) -> None:
 
 
 @router.get("/{site_id}/s2-devices", response_model=list[S2DeviceOut])
-def list_s2_devices(site_id: int, request: Request, r: Using) -> list[S2DeviceOut]:
+def list_s2_devices(site_id: DbId, request: Request, r: Using) -> list[S2DeviceOut]:
     """The RMs that connected for the site (the owner's only): control type and last plan."""
     r.uploads.get(SITE, site_id)  # the caller's site, else 404
     cem = _cems(request.app).get(site_id)

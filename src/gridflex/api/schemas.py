@@ -34,6 +34,8 @@ __all__ = [
     "TokenIn",
     "TokenOut",
     "TradeOut",
+    "UserIn",
+    "UserOut",
     "ValidationErrorOut",
     "WebhookCreated",
     "WebhookIn",
@@ -80,14 +82,44 @@ class ParticipantOut(BaseModel):
 class TokenIn(BaseModel):
     model_config = _IN
     name: str = Name
-    org_id: int | None = Field(None, description="Whose token; default: the caller's organisation.")
+    org_id: int | None = Field(
+        None, ge=1, le=MAX_ID, description="Whose token; default: the caller's organisation."
+    )
     expires_at: AwareDatetime | None = None
+    user_id: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_ID,
+        description="A user of the organisation who owns it; default: none (a plain user's token: itself).",
+    )
+
+
+class UserIn(BaseModel):
+    model_config = _IN
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    name: str = Field("", max_length=200, pattern=r"^[^\x00-\x1f]*$")
+    org_id: int | None = Field(
+        None, ge=1, le=MAX_ID, description="Whose user; default: the caller's organisation."
+    )
+    org_admin: bool = Field(False, description="Manages the organisation's users and tokens.")
+
+
+class UserOut(BaseModel):
+    model_config = _OUT
+    id: int
+    org_id: int
+    email: str
+    name: str
+    org_admin: bool
+    created_at: datetime
+    disabled_at: datetime | None
 
 
 class TokenOut(BaseModel):
     model_config = _OUT
     id: int
     org_id: int
+    user_id: int | None = Field(description="The user it belongs to; null: the organisation's.")
     name: str
     prefix: str
     created_at: datetime
@@ -102,7 +134,7 @@ class TokenCreated(TokenOut):
 class GridAreaIn(BaseModel):
     model_config = _IN
     name: str = Name
-    dso_org_id: int | None = Field(None, description="The owning DSO; default: the caller.")
+    dso_org_id: int | None = Field(None, ge=1, le=MAX_ID, description="The owning DSO; default: the caller.")
 
 
 class GridAreaOut(BaseModel):
@@ -224,7 +256,7 @@ class WebhookIn(BaseModel):
     url: str = Field(
         min_length=8, max_length=2000, pattern=r"^https?://[^\s]+$", description="Called with POST."
     )
-    events: list[Literal["trades", "activations"]] = Field(["trades"], min_length=1, max_length=4)
+    events: list[Literal["trades", "activations", "jobs"]] = Field(["trades"], min_length=1, max_length=4)
 
 
 class WebhookOut(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,7 +15,9 @@ if TYPE_CHECKING:
     from gridflex.store import Store
     from gridflex.store.tables import ApiToken
 
-accounts_app = typer.Typer(help="Organisations and API tokens of the service, from the shell.")
+accounts_app = typer.Typer(help="Organisations, users and API tokens of the service, from the shell.")
+users_app = typer.Typer(help="Users of organisations: add, list, disable (revokes their tokens).")
+accounts_app.add_typer(users_app, name="users")
 
 
 def _open(db: str | None) -> Store:
@@ -52,6 +55,9 @@ def create_org(
 def create_token(
     org: Annotated[str, typer.Argument(help="Organisation name.")],
     name: Annotated[str, typer.Option("--name", help="A name for the token (what it is for).")] = "cli",
+    user: Annotated[
+        str | None, typer.Option("--user", help="The e-mail of the organisation's user who owns it.")
+    ] = None,
     expires_days: Annotated[
         float | None, typer.Option("--expires-days", min=0.0, help="Expire after this many days.")
     ] = None,
@@ -64,7 +70,8 @@ def create_token(
     store = _open(db)
     expires = None if expires_days is None else utcnow() + timedelta(days=expires_days)
     with store.repos(Principal.system()) as r:
-        new = r.accounts.create_token(r.accounts.find_org(org).id, name, expires)
+        user_id = None if user is None else r.accounts.find_user(user).id
+        new = r.accounts.create_token(r.accounts.find_org(org).id, name, expires, user_id)
     print(new.secret, flush=True)  # plain: `TOKEN=$(gridflex accounts create-token …)` works
     store.close()
 
@@ -106,4 +113,80 @@ def list_cmd(db: DbOpt = None) -> None:
                     "" if t is None else t.prefix + "…", state,
                 )  # fmt: skip
     console.print(table)
+    store.close()
+
+
+@users_app.command("add")
+@clear_errors
+def add_user(
+    org: Annotated[str, typer.Argument(help="Organisation name.")],
+    email: Annotated[str, typer.Argument(help="The user's e-mail (unique).")],
+    name: Annotated[str, typer.Option("--name", help="The user's name.")] = "",
+    org_admin: Annotated[
+        bool, typer.Option("--org-admin", help="Manages the organisation's users and tokens.")
+    ] = False,
+    db: DbOpt = None,
+) -> None:
+    """Add a user to an organisation (tokens of it: `create-token ORG --user EMAIL`)."""
+    from gridflex.store import Principal
+
+    store = _open(db)
+    with store.repos(Principal.system()) as r:
+        user = r.accounts.create_user(r.accounts.find_org(org).id, email, name, org_admin)
+        console.print(f"user {user.id} {user.email!r} of {org!r}", highlight=False)
+    store.close()
+
+
+@users_app.command("list")
+@clear_errors
+def list_users(
+    org: Annotated[str | None, typer.Option("--org", help="Only this organisation's users.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout instead of a table.")] = False,
+    db: DbOpt = None,
+) -> None:
+    """Users, their organisation and state."""
+    from rich.table import Table
+
+    from gridflex.store import Principal
+
+    store = _open(db)
+    with store.repos(Principal.system()) as r:
+        names = {o.id: o.name for o in r.accounts.list_orgs()}
+        users = r.accounts.list_users(None if org is None else r.accounts.find_org(org).id)
+        rows = [
+            {"id": u.id, "org": names[u.org_id], "email": u.email, "name": u.name, "org_admin": u.org_admin,
+             "disabled_at": None if u.disabled_at is None else u.disabled_at.isoformat()}
+            for u in users
+        ]  # fmt: skip
+    store.close()
+    if as_json:
+        print(json.dumps(rows), flush=True)
+        return
+    table = Table("user", "org", "e-mail", "name", "org admin", "state")
+    for u in rows:
+        state = "active" if u["disabled_at"] is None else f"disabled {u['disabled_at']}"
+        table.add_row(
+            str(u["id"]),
+            str(u["org"]),
+            str(u["email"]),
+            str(u["name"]),
+            "yes" if u["org_admin"] else "",
+            state,
+        )
+    console.print(table)
+
+
+@users_app.command("disable")
+@clear_errors
+def disable_user(email: Annotated[str, typer.Argument(help="The user's e-mail.")], db: DbOpt = None) -> None:
+    """Disable a user: every token of it is revoked at once."""
+    from gridflex.store import Principal
+
+    store = _open(db)
+    with store.repos(Principal.system()) as r:
+        user = r.accounts.disable_user(r.accounts.find_user(email).id)
+        n = sum(t.user_id == user.id and t.revoked_at == user.disabled_at for t in r.accounts.list_tokens())
+        console.print(
+            f"user {user.id} {email!r} disabled, {n} token{'' if n == 1 else 's'} revoked", highlight=False
+        )
     store.close()

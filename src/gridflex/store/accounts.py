@@ -5,16 +5,26 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from gridflex.errors import Problem, ValidationError
 from gridflex.store import tokens
 from gridflex.store.columns import utcnow
 from gridflex.store.errors import AuthError, ConflictError, NotFoundError, PermissionDeniedError
+from gridflex.store.metering import audit as _audit
 from gridflex.store.tables import ApiToken, Organisation, OrgRole, Role, User
-from gridflex.store.tenancy import Principal, can_write_org, orgs_visible, tokens_visible
+from gridflex.store.tenancy import (
+    Principal,
+    can_write_org,
+    one_visible,
+    orgs_visible,
+    require_org_manager,
+    tokens_visible,
+    users_visible,
+)
 
 __all__ = ["Accounts", "NewToken", "authenticate"]
 
@@ -43,28 +53,33 @@ _TOKEN_OF = (
         ApiToken.expires_at,
         Organisation.id,
         Organisation.name,
+        ApiToken.user_id,
+        User.org_admin,
         OrgRole.role,
     )
     .join(Organisation, Organisation.id == ApiToken.org_id)
+    .outerjoin(User, User.id == ApiToken.user_id)
     .outerjoin(OrgRole, OrgRole.org_id == Organisation.id)
     .where(ApiToken.digest == bindparam("digest"))
 )
 
 
 def authenticate(session: Session, secret: str, now: datetime | None = None) -> Principal:
-    """The principal of a bearer token, or :class:`AuthError` (unknown, revoked or expired)."""
+    """The principal of a bearer token, or :class:`AuthError` (unknown, revoked or expired).
+
+    A disabled user's tokens were revoked when it was disabled, so no check of the user is needed."""
     now = now or utcnow()
     # One constant Core query (compiled once, no ORM objects): it runs on every request.
     rows = session.execute(_TOKEN_OF, {"digest": tokens.digest(secret)}).all()
     if not rows:
         raise AuthError("unknown token")
-    token_id, revoked_at, expires_at, org_id, org_name, _ = rows[0]
+    token_id, revoked_at, expires_at, org_id, org_name, user_id, org_admin, _ = rows[0]
     if revoked_at is not None:
         raise AuthError("token revoked")
     if expires_at is not None and expires_at <= now:
         raise AuthError("token expired")
-    roles = frozenset(Role(r[5]) for r in rows if r[5] is not None)
-    return Principal(org_id, org_name, roles, token_id)
+    roles = frozenset(Role(r[-1]) for r in rows if r[-1] is not None)
+    return Principal(org_id, org_name, roles, token_id, user_id, user_id is None or bool(org_admin))
 
 
 class Accounts:
@@ -102,23 +117,77 @@ class Accounts:
         )
 
     # -- users
-    def create_user(self, org_id: int, email: str, name: str = "") -> User:
+    def create_user(self, org_id: int, email: str, name: str = "", org_admin: bool = False) -> User:
+        """A person of organisation ``org_id``; ``org_admin``: manages its users and tokens."""
         self._writable_org(org_id)
+        require_org_manager(self.p, org_id, "adding a user")
         if self.s.scalar(select(User.id).where(User.email == email)) is not None:
             raise ConflictError(f"a user with e-mail {email!r} exists")
-        user = User(org_id=org_id, email=email, name=name)
+        user = User(org_id=org_id, email=email, name=name, org_admin=org_admin)
         self.s.add(user)
         self.s.flush()
+        self._audit("user.created", "user", user.id, subject_org_id=org_id,
+                    detail={"email": email, "org_admin": org_admin})  # fmt: skip
+        return user
+
+    def list_users(self, org_id: int | None = None) -> list[User]:
+        q = select(User).where(users_visible(self.p))
+        if org_id is not None:
+            q = q.where(User.org_id == org_id)
+        return list(self.s.scalars(q.order_by(User.id)))
+
+    def get_user(self, user_id: int) -> User:
+        return one_visible(self.s, User, user_id, users_visible(self.p), "user")
+
+    def find_user(self, email: str) -> User:
+        user = self.s.scalar(select(User).where(User.email == email, users_visible(self.p)))
+        if user is None:
+            raise NotFoundError(f"user {email!r} not found")
+        return user
+
+    def disable_user(self, user_id: int, now: datetime | None = None) -> User:
+        """Disable a user and revoke every token of it in the same transaction: refused from the
+        next request on. Disabling again changes nothing."""
+        user = self.get_user(user_id)
+        require_org_manager(self.p, user.org_id, "disabling a user")
+        if user.disabled_at is not None:
+            return user
+        now = now or utcnow()
+        user.disabled_at = now
+        revoked = self.s.execute(
+            update(ApiToken)
+            .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .returning(ApiToken.id)
+        ).scalars().all()  # fmt: skip
+        self.s.flush()
+        self._audit("user.disabled", "user", user.id, at=now, subject_org_id=user.org_id,
+                    detail={"revoked_tokens": sorted(revoked)})  # fmt: skip
         return user
 
     # -- tokens
-    def create_token(self, org_id: int, name: str, expires_at: datetime | None = None) -> NewToken:
+    def create_token(
+        self, org_id: int, name: str, expires_at: datetime | None = None, user_id: int | None = None
+    ) -> NewToken:
+        """A token of organisation ``org_id``, of its user ``user_id`` when given. A plain user's
+        token creates tokens of its own user only."""
         self._writable_org(org_id)
+        if user_id is None and not self.p.org_manager and not self.p.is_admin:
+            user_id = self.p.user_id  # a user's token makes tokens of that user
+        if user_id is not None:
+            user = self.get_user(user_id)
+            if user.org_id != org_id:
+                raise NotFoundError(f"user {user_id} not found in organisation {org_id}")
+            if user.disabled_at is not None:
+                raise ConflictError(f"user {user_id} is disabled")
+            if user_id != self.p.user_id:
+                require_org_manager(self.p, org_id, "creating a token of another user")
         if expires_at is not None and expires_at <= utcnow():
             raise ConflictError("expires_at is in the past")
         secret = tokens.new_secret()
         tok = ApiToken(
             org_id=org_id,
+            user_id=user_id,
             name=name,
             prefix=secret[: len(tokens.PREFIX) + 6],
             digest=tokens.digest(secret),
@@ -126,6 +195,8 @@ class Accounts:
         )
         self.s.add(tok)
         self.s.flush()
+        self._audit("token.created", "token", tok.id, subject_org_id=org_id,
+                    detail={"name": name, "user_id": user_id})  # fmt: skip
         return NewToken(tok, secret)
 
     def list_tokens(self, org_id: int | None = None) -> list[ApiToken]:
@@ -135,17 +206,23 @@ class Accounts:
         return list(self.s.scalars(q.order_by(ApiToken.id)))
 
     def get_token(self, token_id: int) -> ApiToken:
-        tok = self.s.scalar(select(ApiToken).where(ApiToken.id == token_id, tokens_visible(self.p)))
-        if tok is None:
-            raise NotFoundError(f"token {token_id} not found")
-        return tok
+        return one_visible(self.s, ApiToken, token_id, tokens_visible(self.p), "token")
 
     def revoke_token(self, token_id: int) -> ApiToken:
         tok = self.get_token(token_id)
+        if tok.user_id is None or tok.user_id != self.p.user_id:
+            require_org_manager(self.p, tok.org_id, "revoking a token that is not the caller's")
         if tok.revoked_at is None:
             tok.revoked_at = utcnow()
             self.s.flush()
+            self._audit("token.revoked", "token", tok.id, subject_org_id=tok.org_id,
+                        detail={"name": tok.name, "user_id": tok.user_id})  # fmt: skip
         return tok
+
+    def _audit(self, action: str, object_type: str, object_id: int, **kw: Any) -> None:
+        # The shell's bootstrap identity has no organisation row to name as the actor.
+        if self.p.org_id != Principal.system().org_id:
+            _audit(self.s, self.p, action, object_type, object_id, **kw)
 
     def _writable_org(self, org_id: int) -> Organisation:
         org = self.get_org(org_id)  # 404 when not visible

@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Float, ForeignKey, Integer, String, UniqueConstraint, or_, select, true
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, object_session
 
 from gridflex.store.columns import utcnow
 from gridflex.store.errors import ConflictError, NotFoundError
@@ -28,10 +28,12 @@ from gridflex.store.market import Clearing, clear_book, product_of
 from gridflex.store.tables import Base, ClearingRun, Id, ProductRow, Role
 from gridflex.store.tenancy import Principal, require_role
 from gridflex.store.uploads import SITE, Uploads
+from gridflex.store.webhooks import enqueue_event
 
 __all__ = [
     "CLEARING",
     "FLEXOFFER_KINDS",
+    "SETTLEMENT",
     "SITE_SCHEDULE",
     "JobRow",
     "JobStatus",
@@ -47,7 +49,9 @@ __all__ = [
 
 CLEARING = "clearing"
 SITE_SCHEDULE = "site_schedule"
+SETTLEMENT = "settlement"  # params: the settlement's span and options, or {"revise": settlement id}
 FLEXOFFER_KINDS = ("flexoffers_aggregate", "flexoffers_schedule", "flexoffers_disaggregate")
+PROGRESS_STEPS = 4  # a "progress" webhook when a job changes stage or passes a quarter, not per tick
 MAX_REPLANS = 3  # the book changed between load and write this often: clear it in one transaction
 
 
@@ -89,6 +93,16 @@ class JobRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+def _notify(job: JobRow, what: str) -> None:
+    """A ``jobs`` webhook delivery to the job's creator (outbox row, in the transaction that changes
+    the job: a rolled-back change sends nothing). ``what``: queued, running, progress, succeeded, failed."""
+    s = object_session(job)
+    assert s is not None  # always a job of the session that changes it
+    public = {k: getattr(job, k) for k in ("id", "kind", "status", "stage", "progress", "message",
+                                           "product_id", "upload_id", "attempts")}  # fmt: skip
+    enqueue_event(s, job.created_by_org_id, "jobs", {"type": f"job.{what}", "job": public})
+
+
 def _visible(p: Principal) -> Any:
     # Clearing jobs are market-wide work: the operator sees them all. Work on a participant's
     # documents (a site) is its own: only it and the admin see it.
@@ -121,6 +135,16 @@ class Jobs:
         )  # fmt: skip
         self.s.add(job)
         self.s.flush()
+        _notify(job, "queued")
+        return job
+
+    def enqueue(self, kind: str, params: dict[str, Any], org_id: int | None = None) -> JobRow:
+        """Run ``kind`` with ``params`` now, for the caller (or ``org_id``: a job the store sets off
+        for an organisation, e.g. a re-settlement). Callers check the roles the work needs."""
+        job = JobRow(kind=kind, params=params, created_by_org_id=org_id or self.p.org_id, run_at=utcnow())
+        self.s.add(job)
+        self.s.flush()
+        _notify(job, "queued")
         return job
 
     def enqueue_upload(self, kind: str, upload_kind: str, upload_id: int, params: dict[str, Any]) -> JobRow:
@@ -130,6 +154,7 @@ class Jobs:
                      run_at=utcnow())  # fmt: skip
         self.s.add(job)
         self.s.flush()
+        _notify(job, "queued")
         return job
 
     def schedule_site(self, site_id: int, params: dict[str, Any]) -> JobRow:
@@ -184,6 +209,7 @@ def claim_due(session: Session, now: datetime, lease_s: float) -> int | None:
     job.status, job.stage, job.attempts = JobStatus.RUNNING.value, "claimed", job.attempts + 1
     job.started_at = job.heartbeat_at = now
     session.flush()
+    _notify(job, "running")
     return job.id
 
 
@@ -196,11 +222,16 @@ def heartbeat(session: Session, job_id: int, now: datetime) -> None:
 def fail(session: Session, job_id: int, message: str, now: datetime) -> None:
     job = session.get_one(JobRow, job_id)
     job.status, job.message, job.finished_at = JobStatus.FAILED.value, " ".join(message.split())[:500], now
+    _notify(job, "failed")
 
 
 def progress(session: Session, job_id: int, stage: str, fraction: float) -> None:
     job = session.get_one(JobRow, job_id)
+    coarse = int(fraction * PROGRESS_STEPS) > int(job.progress * PROGRESS_STEPS)
+    changed = stage != job.stage or coarse
     job.stage, job.progress = stage, fraction
+    if changed:
+        _notify(job, "progress")
 
 
 _progress = progress
@@ -211,11 +242,13 @@ def succeed(session: Session, job_id: int, result: dict[str, Any], message: str,
     job = session.get_one(JobRow, job_id)
     job.status, job.stage, job.progress = JobStatus.SUCCEEDED.value, "done", 1.0
     job.result, job.message, job.finished_at = result, message, now
+    _notify(job, "succeeded")
 
 
 def _succeed(job: JobRow, run_id: int, message: str, now: datetime) -> None:
     job.status, job.stage, job.progress = JobStatus.SUCCEEDED.value, "done", 1.0
     job.result, job.message, job.finished_at = {"run_id": run_id}, message, now
+    _notify(job, "succeeded")
 
 
 def execute_clearing_job(store: Any, job_id: int) -> int:

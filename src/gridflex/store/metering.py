@@ -16,6 +16,7 @@ DSO (the meter operator in most grids) upload readings; anything else is not fou
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import (
     JSON,
+    BigInteger,
     ColumnElement,
     Float,
     ForeignKey,
@@ -101,6 +103,8 @@ class AuditRow(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     actor_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="RESTRICT"), index=True)
+    actor_token_id: Mapped[int | None] = mapped_column(BigInteger, default=None)  # the token used
+    actor_user_id: Mapped[int | None] = mapped_column(BigInteger, default=None, index=True)  # its user
     subject_org_id: Mapped[int | None] = mapped_column(
         ForeignKey("organisations.id", ondelete="RESTRICT"), default=None, index=True
     )  # the other party concerned (the provider of an activation, the owner of a meter …)
@@ -123,7 +127,8 @@ def audit(
     """Append one event to the audit trail (in the caller's transaction: with the change or not at all)."""
     s.add(
         AuditRow(
-            at=at or utcnow(), actor_org_id=p.org_id, subject_org_id=subject_org_id, action=action,
+            at=at or utcnow(), actor_org_id=p.org_id, actor_token_id=p.token_id, actor_user_id=p.user_id,
+            subject_org_id=subject_org_id, action=action,
             object_type=object_type, object_id=str(object_id), detail=detail or {},
         )
     )  # fmt: skip
@@ -150,6 +155,11 @@ def points_visible(p: Principal) -> ColumnElement[bool]:
     if Role.DSO in p.roles:
         return or_(mine, ConnectionPointRow.congestion_point_id.in_(_dso_points(p)))
     return mine
+
+
+CORRECTION_HOOKS: list[Callable[[Session, ConnectionPointRow, list[datetime], datetime], None]] = []
+"""Called in the upload's transaction with each connection point whose stored readings were corrected
+(the ISP starts) and the time: modules above this one register what a correction sets off."""
 
 
 @dataclass(frozen=True)
@@ -351,6 +361,8 @@ class Metering:
                             uploaded_by_org_id=self.p.org_id, uploaded_at=now)
                 )  # fmt: skip
             if changed:
+                for hook in CORRECTION_HOOKS:  # e.g. re-settle a disputed settlement (store.settling)
+                    hook(self.s, point, [c[0] for c in changed], now)
                 audit(self.s, self.p, "meter_readings.corrected", "connection_point", name, at=now,
                       subject_org_id=point.owner_org_id,
                       detail={"corrections": [{"period_start": t.isoformat(), "old_kw": o, "new_kw": v}

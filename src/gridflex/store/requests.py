@@ -18,16 +18,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, Float, ForeignKey, Integer, String, false, or_, select, true
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from gridflex.errors import Problem, ValidationError
 from gridflex.store.columns import utcnow
-from gridflex.store.errors import ConflictError, NotFoundError, PermissionDeniedError
-from gridflex.store.tables import Base, CongestionPoint, GridArea, Id, Role
-from gridflex.store.tenancy import Principal, require_role
+from gridflex.store.errors import ConflictError
+from gridflex.store.tables import CongestionPoint, FlexRequestOffer, FlexRequestRow, GridArea, Role
+from gridflex.store.tenancy import (
+    Principal,
+    offers_visible,
+    one_visible,
+    requests_visible,
+    require_owner,
+    require_role,
+)
 
 __all__ = [
     "Fill",
@@ -51,72 +57,6 @@ class OfferStatus(StrEnum):
     OFFERED = "offered"
     ACCEPTED = "accepted"  # the DSO ordered it (a USEF FlexOrder)
     REJECTED = "rejected"  # the request closed without it
-
-
-class FlexRequestRow(Base):
-    """A DSO's FlexRequest at one congestion point: kW per ISP in one direction, a price cap."""
-
-    __tablename__ = "flex_requests"
-
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    dso_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="RESTRICT"), index=True)
-    congestion_point_id: Mapped[int] = mapped_column(
-        ForeignKey("congestion_points.id", ondelete="RESTRICT"), index=True
-    )
-    congestion_point: Mapped[str] = mapped_column(String(200))  # its name, the orders' ``place``
-    direction: Mapped[str] = mapped_column(String(8))
-    start: Mapped[datetime] = mapped_column()
-    isp_s: Mapped[int] = mapped_column(Integer)
-    volume_kw: Mapped[list[float]] = mapped_column(JSON)
-    max_price_eur_per_mwh: Mapped[float] = mapped_column(Float)
-    expires_at: Mapped[datetime] = mapped_column()
-    status: Mapped[str] = mapped_column(String(16), default=RequestStatus.OPEN.value)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class FlexRequestOffer(Base):
-    """An aggregator's FlexOffer answering one request: kW per ISP of the request, one price."""
-
-    __tablename__ = "flex_request_offers"
-
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    request_id: Mapped[int] = mapped_column(ForeignKey("flex_requests.id", ondelete="CASCADE"), index=True)
-    aggregator_org_id: Mapped[int] = mapped_column(
-        ForeignKey("organisations.id", ondelete="RESTRICT"), index=True
-    )
-    volume_kw: Mapped[list[float]] = mapped_column(JSON)
-    price_eur_per_mwh: Mapped[float] = mapped_column(Float)
-    status: Mapped[str] = mapped_column(String(16), default=OfferStatus.OFFERED.value)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    accepted_at: Mapped[datetime | None] = mapped_column(default=None)
-
-
-def _dso_points(p: Principal) -> Any:
-    return (
-        select(CongestionPoint.id)
-        .join(GridArea, GridArea.id == CongestionPoint.grid_area_id)
-        .where(GridArea.dso_org_id == p.org_id)
-    )
-
-
-def requests_visible(p: Principal) -> ColumnElement[bool]:
-    if p.sees_book or Role.AGGREGATOR in p.roles:
-        return true()
-    if Role.DSO in p.roles:
-        return or_(
-            FlexRequestRow.dso_org_id == p.org_id, FlexRequestRow.congestion_point_id.in_(_dso_points(p))
-        )
-    return false()
-
-
-def offers_visible(p: Principal) -> ColumnElement[bool]:
-    if p.sees_book:
-        return true()
-    own = FlexRequestOffer.aggregator_org_id == p.org_id
-    if Role.DSO in p.roles:
-        mine = select(FlexRequestRow.id).where(FlexRequestRow.dso_org_id == p.org_id)
-        return or_(own, FlexRequestOffer.request_id.in_(mine))
-    return own
 
 
 @dataclass(frozen=True)
@@ -167,8 +107,7 @@ class FlexRequests:
         if row is None:
             raise _problem("congestion_point", f"unknown congestion point {congestion_point!r}")
         point, owner = row
-        if owner != self.p.org_id and not self.p.is_admin:
-            raise PermissionDeniedError(f"congestion point {congestion_point!r} belongs to another DSO")
+        require_owner(self.p, owner, f"congestion point {congestion_point!r} belongs to another DSO")
         expires = expires_at or start
         if expires > start:
             raise _problem("expires_at", "offers must be closed by the start of the first ISP")
@@ -184,12 +123,7 @@ class FlexRequests:
         return req
 
     def get(self, request_id: int) -> FlexRequestRow:
-        row = self.s.scalar(
-            select(FlexRequestRow).where(FlexRequestRow.id == request_id, requests_visible(self.p))
-        )
-        if row is None:
-            raise NotFoundError(f"flex request {request_id} not found")
-        return row
+        return one_visible(self.s, FlexRequestRow, request_id, requests_visible(self.p), "flex request")
 
     def list_requests(self, status: str | None = None, now: datetime | None = None) -> list[FlexRequestRow]:
         q = select(FlexRequestRow).where(requests_visible(self.p))
@@ -270,12 +204,7 @@ class FlexRequests:
         return list(self.s.scalars(q.order_by(FlexRequestOffer.id.desc()).limit(1000)))
 
     def get_offer(self, offer_id: int) -> FlexRequestOffer:
-        row = self.s.scalar(
-            select(FlexRequestOffer).where(FlexRequestOffer.id == offer_id, offers_visible(self.p))
-        )
-        if row is None:
-            raise NotFoundError(f"flex offer {offer_id} not found")
-        return row
+        return one_visible(self.s, FlexRequestOffer, offer_id, offers_visible(self.p), "flex offer")
 
     def accept(self, offer_id: int, now: datetime | None = None) -> FlexRequestOffer:
         """The DSO orders an offer of its own open request (USEF FlexOrder)."""
@@ -296,8 +225,7 @@ class FlexRequests:
 
     def _own_request(self, request_id: int) -> FlexRequestRow:
         req = self.get(request_id)
-        if req.dso_org_id != self.p.org_id and not self.p.is_admin:
-            raise PermissionDeniedError(f"flex request {request_id} is another DSO's")
+        require_owner(self.p, req.dso_org_id, f"flex request {request_id} is another DSO's")
         return req
 
 

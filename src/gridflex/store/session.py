@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gridflex.store.accounts import Accounts, NewToken
 from gridflex.store.engine import make_engine, normalise_url
-from gridflex.store.errors import StoreBusyError
 from gridflex.store.jobs import Jobs
 from gridflex.store.market import Clearing, Orders, Products
 from gridflex.store.migrate import upgrade
@@ -51,20 +50,6 @@ class Repos:
             Webhooks(session, principal),
             Uploads(session, principal),
         )
-
-
-class _Mutex:
-    """A lock that gives up after ``timeout_s`` (a busy database, reported as 503) instead of hanging."""
-
-    def __init__(self, timeout_s: float = 30.0) -> None:
-        self._lock, self.timeout_s = threading.Lock(), timeout_s
-
-    def __enter__(self) -> None:
-        if not self._lock.acquire(timeout=self.timeout_s):
-            raise StoreBusyError(f"the database stayed busy for {self.timeout_s:g} s")
-
-    def __exit__(self, *exc: object) -> None:
-        self._lock.release()
 
 
 class Store:

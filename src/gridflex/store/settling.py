@@ -32,10 +32,18 @@ from gridflex.market.baselines.spec import BaselineInputs
 from gridflex.market.settlement import Settlement, SettlementDocument, settle
 from gridflex.store.columns import utcnow
 from gridflex.store.errors import ConflictError, NotFoundError, PermissionDeniedError
-from gridflex.store.metering import ConnectionPointRow, Metering, MeterReadingRow, audit, points_visible
-from gridflex.store.requests import FlexRequestOffer, FlexRequestRow, OfferStatus, offers_visible
-from gridflex.store.tables import Base, Id, Organisation, Role
-from gridflex.store.tenancy import Principal, require_role
+from gridflex.store.jobs import SETTLEMENT, JobRow, Jobs, fail, progress, succeed
+from gridflex.store.metering import (
+    CORRECTION_HOOKS,
+    ConnectionPointRow,
+    Metering,
+    MeterReadingRow,
+    audit,
+    points_visible,
+)
+from gridflex.store.requests import OfferStatus
+from gridflex.store.tables import Base, FlexRequestOffer, FlexRequestRow, Id, Organisation, Role
+from gridflex.store.tenancy import Principal, offers_visible, one_visible, require_owner, require_role
 from gridflex.store.webhooks import enqueue_event
 from gridflex.timegrid import TimeGrid
 
@@ -45,9 +53,12 @@ __all__ = [
     "Activations",
     "BaselineRow",
     "Computed",
+    "DisputeRow",
+    "DisputeStatus",
     "SettlementLineRow",
     "SettlementRow",
     "Settlements",
+    "execute_settlement_job",
 ]
 
 BUYER_ROLES = (Role.DSO, Role.TSO)
@@ -105,8 +116,41 @@ class SettlementRow(Base):
     baseline: Mapped[dict[str, Any]] = mapped_column(JSON)  # the BaselineSpec
     history_days: Mapped[int] = mapped_column(Integer)
     transfer_price_eur_per_mwh: Mapped[float] = mapped_column(Float, default=0.0)
+    holidays: Mapped[list[str]] = mapped_column(JSON, default=list)  # ISO dates (a revision reuses them)
     activations: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # one summary per activation
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revision: Mapped[int] = mapped_column(Integer, default=1)  # 2, 3 …: re-settled after corrections
+    revises_id: Mapped[int | None] = mapped_column(
+        ForeignKey("settlements.id", ondelete="RESTRICT"), default=None, index=True
+    )  # the revision it replaces
+    superseded_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("settlements.id", ondelete="RESTRICT"), default=None
+    )  # the revision that replaced it
+
+
+class DisputeStatus:
+    OPEN = "open"  # waiting for corrected readings and a re-settlement
+    RESOLVED = "resolved"  # a later revision of the settlement re-settled it
+
+
+class DisputeRow(Base):
+    """A party's objection to one line of a settlement (its own: payer or payee)."""
+
+    __tablename__ = "settlement_disputes"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    settlement_id: Mapped[int] = mapped_column(ForeignKey("settlements.id", ondelete="CASCADE"), index=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("settlement_lines.id", ondelete="CASCADE"))
+    raised_by_org_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="RESTRICT"), index=True
+    )
+    reason: Mapped[str] = mapped_column(String(1000))
+    status: Mapped[str] = mapped_column(String(16), default=DisputeStatus.OPEN)
+    resolved_by_settlement_id: Mapped[int | None] = mapped_column(
+        ForeignKey("settlements.id", ondelete="RESTRICT"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class SettlementLineRow(Base):
@@ -175,14 +219,9 @@ class Activations:
         """The DSO of the offer's request calls for ``power_kw`` per ISP (default: all that is left)."""
         require_role(self.p, *BUYER_ROLES, action="activating flexibility")
         now = now or utcnow()
-        offer = self.s.scalar(
-            select(FlexRequestOffer).where(FlexRequestOffer.id == offer_id, offers_visible(self.p))
-        )
-        if offer is None:
-            raise NotFoundError(f"flex offer {offer_id} not found")
+        offer = one_visible(self.s, FlexRequestOffer, offer_id, offers_visible(self.p), "flex offer")
         req = self.s.get_one(FlexRequestRow, offer.request_id)
-        if req.dso_org_id != self.p.org_id and not self.p.is_admin:
-            raise PermissionDeniedError(f"flex offer {offer_id} answers another DSO's request")
+        require_owner(self.p, req.dso_org_id, f"flex offer {offer_id} answers another DSO's request")
         if offer.status != OfferStatus.ACCEPTED:
             raise ConflictError(
                 f"flex offer {offer_id} is {offer.status}: only an accepted offer is activated"
@@ -428,14 +467,8 @@ class Settlements:
         return self.s.get_one(ConnectionPointRow, row.connection_point_id).name
 
     # -- settlement
-    def run(
-        self, start: datetime, end: datetime, tz: str, spec: BaselineSpec, history_days: int,
-        transfer_price_eur_per_mwh: float = 0.0, holidays: list[date] | None = None, now: datetime | None = None,
-    ) -> SettlementRow:  # fmt: skip
-        """Settle the caller's acknowledged activations within ``[start, end)``: baselines, the
-        engine's transfers, the lines, each activation marked settled; all in the caller's transaction."""
-        require_role(self.p, *BUYER_ROLES, Role.MARKET_OPERATOR, action="running a settlement")
-        _local_days(start, end, tz, "settlement")
+    def _settleable(self, start: datetime, end: datetime) -> list[ActivationRow]:
+        """The caller's acknowledged activations wholly within ``[start, end)`` (409 when none)."""
         q = select(ActivationRow).where(
             ActivationRow.status == ActivationStatus.ACKNOWLEDGED, ActivationRow.start >= start,
             ActivationRow.start < end,
@@ -447,6 +480,77 @@ class Settlements:
             raise ConflictError(
                 f"no acknowledged activation to settle in [{start.isoformat()}, {end.isoformat()})"
             )
+        return acts
+
+    def enqueue(
+        self, start: datetime, end: datetime, tz: str, spec: BaselineSpec, history_days: int,
+        transfer_price_eur_per_mwh: float = 0.0, holidays: list[date] | None = None,
+    ) -> JobRow:  # fmt: skip
+        """Settle as a job (:func:`execute_settlement_job`): the checks that need no computing are
+        made now (roles, local days, something to settle), the rest fails the job with the reason."""
+        require_role(self.p, *BUYER_ROLES, Role.MARKET_OPERATOR, action="running a settlement")
+        _local_days(start, end, tz, "settlement")
+        self._settleable(start, end)
+        params = {"start": start.isoformat(), "end": end.isoformat(), "tz": tz,
+                  "baseline": spec.model_dump(mode="json"), "history_days": history_days,
+                  "transfer_price_eur_per_mwh": transfer_price_eur_per_mwh,
+                  "holidays": [d.isoformat() for d in holidays or []]}  # fmt: skip
+        return Jobs(self.s, self.p).enqueue(SETTLEMENT, params)
+
+    def run(
+        self, start: datetime, end: datetime, tz: str, spec: BaselineSpec, history_days: int,
+        transfer_price_eur_per_mwh: float = 0.0, holidays: list[date] | None = None, now: datetime | None = None,
+    ) -> SettlementRow:  # fmt: skip
+        """Settle the caller's acknowledged activations within ``[start, end)``: baselines, the
+        engine's transfers, the lines, each activation marked settled; all in the caller's transaction."""
+        require_role(self.p, *BUYER_ROLES, Role.MARKET_OPERATOR, action="running a settlement")
+        _local_days(start, end, tz, "settlement")
+        acts = self._settleable(start, end)
+        return self._settle(
+            acts, start, end, tz, spec, history_days, transfer_price_eur_per_mwh, holidays, now
+        )
+
+    def enqueue_revision(self, settlement_id: int) -> JobRow:
+        """Re-settle a settlement on the readings stored now, as a job (who ran it, or the book)."""
+        old = self.get(settlement_id)
+        require_owner(self.p, old.run_by_org_id, f"settlement {settlement_id} is re-settled by who ran it")
+        if old.superseded_by_id is not None:
+            raise ConflictError(
+                f"settlement {settlement_id} was revised by settlement {old.superseded_by_id}"
+            )
+        return Jobs(self.s, self.p).enqueue(SETTLEMENT, {"revise": old.id}, org_id=old.run_by_org_id)
+
+    def revise(self, settlement_id: int, now: datetime | None = None) -> SettlementRow:
+        """Settle the activations of a settlement again on the readings stored now (corrected): a new
+        revision with the same span and options; the old one is superseded, its open disputes resolved."""
+        old = self.get(settlement_id)
+        require_owner(self.p, old.run_by_org_id, f"settlement {settlement_id} is re-settled by who ran it")
+        if old.superseded_by_id is not None:
+            raise ConflictError(
+                f"settlement {settlement_id} was revised by settlement {old.superseded_by_id}"
+            )
+        acts = list(self.s.scalars(select(ActivationRow).where(ActivationRow.settlement_id == old.id)
+                                   .order_by(ActivationRow.id).with_for_update()))  # fmt: skip
+        spec = BaselineSpec.model_validate(old.baseline)
+        holidays = [date.fromisoformat(d) for d in old.holidays or []]
+        row = self._settle(acts, old.start, old.end, old.tz, spec, old.history_days,
+                           old.transfer_price_eur_per_mwh, holidays, now, revises=old)  # fmt: skip
+        old.superseded_by_id = row.id
+        for d in self.s.scalars(select(DisputeRow).where(DisputeRow.settlement_id == old.id,
+                                                          DisputeRow.status == DisputeStatus.OPEN)):  # fmt: skip
+            d.status, d.resolved_by_settlement_id, d.resolved_at = (
+                DisputeStatus.RESOLVED,
+                row.id,
+                row.created_at,
+            )
+        self.s.flush()
+        return row
+
+    def _settle(
+        self, acts: list[ActivationRow], start: datetime, end: datetime, tz: str, spec: BaselineSpec,
+        history_days: int, transfer_price_eur_per_mwh: float, holidays: list[date] | None,
+        now: datetime | None, revises: SettlementRow | None = None,
+    ) -> SettlementRow:  # fmt: skip
         steps = {a.isp_s for a in acts}
         if len(steps) > 1:
             raise ConflictError(
@@ -473,9 +577,11 @@ class Settlements:
         result = settle(doc, got.grid, names, got.baseline_kw, got.metered_kw)
         now = now or utcnow()
         row = SettlementRow(
-            run_by_org_id=self.p.org_id, start=start, end=end, tz=tz, baseline=spec.model_dump(mode="json"),
-            history_days=history_days, transfer_price_eur_per_mwh=transfer_price_eur_per_mwh,
-            activations=_summaries(result), created_at=now,
+            run_by_org_id=self.p.org_id if revises is None else revises.run_by_org_id, start=start, end=end,
+            tz=tz, baseline=spec.model_dump(mode="json"), history_days=history_days,
+            transfer_price_eur_per_mwh=transfer_price_eur_per_mwh, activations=_summaries(result),
+            holidays=[d.isoformat() for d in holidays or []], created_at=now,
+            revision=1 if revises is None else revises.revision + 1, revises_id=None if revises is None else revises.id,
         )  # fmt: skip
         self.s.add(row)
         self.s.flush()
@@ -487,9 +593,10 @@ class Settlements:
         parties = sorted(
             {a.seller_org_id for a in acts} | {p.brp_org_id for p in points.values() if p.brp_org_id}
         )
+        action = "settlement.created" if revises is None else "settlement.revised"
         for org in parties:
-            audit(self.s, self.p, "settlement.created", "settlement", row.id, at=now, subject_org_id=org,
-                  detail={"activations": [a.id for a in acts]})  # fmt: skip
+            audit(self.s, self.p, action, "settlement", row.id, at=now, subject_org_id=org,
+                  detail={"activations": [a.id for a in acts], "revises": None if revises is None else revises.id})  # fmt: skip
         self.s.flush()
         return row
 
@@ -568,25 +675,75 @@ class Settlements:
             ActivationRow.settlement_id == row.id, _activations_visible(self.p)))}  # fmt: skip
         return [s for s in row.activations if s["activation_id"] in mine]
 
-    def statements(self, settlement_id: int, period: str | None = None) -> pd.DataFrame:
+    def statements(
+        self, settlement_id: int, period: str | None = None, difference: bool = False
+    ) -> pd.DataFrame:
         """The caller's statement (the runner and the book: everyone's), per participant, period, item
-        and counterparty: energy_kwh and amount_eur (+ = receives), by the engine's own view."""
+        and counterparty: energy_kwh and amount_eur (+ = receives), by the engine's own view.
+        ``difference``: of a revision, what changed against the revision it replaces (new − old)."""
         row = self.get(settlement_id)
         q = select(SettlementLineRow).where(SettlementLineRow.settlement_id == row.id)
-        lines = list(self.s.scalars(q.order_by(SettlementLineRow.id)))
+        lines = [(x, 1.0) for x in self.s.scalars(q.order_by(SettlementLineRow.id))]
+        if difference:
+            if row.revises_id is None:
+                raise ConflictError(f"settlement {settlement_id} is a first revision: no difference")
+            q = select(SettlementLineRow).where(SettlementLineRow.settlement_id == row.revises_id)
+            lines += [(x, -1.0) for x in self.s.scalars(q.order_by(SettlementLineRow.id))]
         orgs = {o.id: o for o in self.s.scalars(select(Organisation))}
         frame = pd.DataFrame({
-            "period_start_utc": pd.DatetimeIndex([x.period_start for x in lines], tz="UTC") if lines else pd.DatetimeIndex([], tz="UTC"),
-            "item": [x.item for x in lines], "order_id": [str(x.activation_id) for x in lines],
-            "payer": [orgs[x.payer_org_id].name for x in lines], "payee": [orgs[x.payee_org_id].name for x in lines],
-            "energy_kwh": [x.energy_kwh for x in lines], "price": [x.price for x in lines],
-            "price_unit": [x.price_unit for x in lines], "amount_eur": [x.amount_eur for x in lines],
+            "period_start_utc": pd.DatetimeIndex([x.period_start for x, _ in lines], tz="UTC") if lines else pd.DatetimeIndex([], tz="UTC"),
+            "item": [x.item for x, _ in lines], "order_id": [str(x.activation_id) for x, _ in lines],
+            "payer": [orgs[x.payer_org_id].name for x, _ in lines], "payee": [orgs[x.payee_org_id].name for x, _ in lines],
+            "energy_kwh": [sign * x.energy_kwh for x, sign in lines], "price": [x.price for x, _ in lines],
+            "price_unit": [x.price_unit for x, _ in lines], "amount_eur": [sign * x.amount_eur for x, sign in lines],
         })  # fmt: skip
         roles = {o.name: ",".join(o.role_names) for o in orgs.values()}
         out = Settlement(frame, pd.DataFrame(), roles).statements(period)
+        if difference:  # what did not change is not a difference
+            out = out[(out.amount_eur.abs() > 1e-9) | (out.energy_kwh.abs() > 1e-9)]
         if not (self.p.sees_book or row.run_by_org_id == self.p.org_id):
             out = out[out.participant == self.p.org_name]
         return out.reset_index(drop=True)
+
+    # -- disputes
+    def lines(self, settlement_id: int) -> list[SettlementLineRow]:
+        """The settlement's lines the caller is a party of (the runner and the book: all), with ids."""
+        row = self.get(settlement_id)
+        q = select(SettlementLineRow).where(SettlementLineRow.settlement_id == row.id)
+        if not (self.p.sees_book or row.run_by_org_id == self.p.org_id):
+            q = q.where(or_(SettlementLineRow.payer_org_id == self.p.org_id,
+                            SettlementLineRow.payee_org_id == self.p.org_id))  # fmt: skip
+        return list(self.s.scalars(q.order_by(SettlementLineRow.id)))
+
+    def dispute(
+        self, settlement_id: int, line_id: int, reason: str, now: datetime | None = None
+    ) -> DisputeRow:
+        """A party of a line objects to it; a correction of the readings behind it then re-settles."""
+        row = self.get(settlement_id)
+        line = self.s.scalar(select(SettlementLineRow).where(
+            SettlementLineRow.id == line_id, SettlementLineRow.settlement_id == row.id))  # fmt: skip
+        if line is None or not (self.p.is_admin or self.p.org_id in (line.payer_org_id, line.payee_org_id)):
+            raise NotFoundError(f"line {line_id} of settlement {settlement_id} not found")
+        if row.superseded_by_id is not None:
+            raise ConflictError(
+                f"settlement {settlement_id} was revised by settlement {row.superseded_by_id}: dispute that one"
+            )
+        now = now or utcnow()
+        d = DisputeRow(settlement_id=row.id, line_id=line.id, raised_by_org_id=self.p.org_id, reason=reason,
+                       status=DisputeStatus.OPEN, created_at=now)  # fmt: skip
+        self.s.add(d)
+        self.s.flush()
+        other = line.payee_org_id if self.p.org_id == line.payer_org_id else line.payer_org_id
+        for org in sorted({row.run_by_org_id, other} - {self.p.org_id}):
+            audit(self.s, self.p, "settlement.disputed", "settlement", row.id, at=now, subject_org_id=org,
+                  detail={"dispute_id": d.id, "line_id": line.id, "reason": reason})  # fmt: skip
+        return d
+
+    def disputes(self, settlement_id: int) -> list[DisputeRow]:
+        """Disputes of the settlement's lines the caller is a party of (the runner and the book: all)."""
+        mine = {x.id for x in self.lines(settlement_id)}
+        q = select(DisputeRow).where(DisputeRow.settlement_id == settlement_id).order_by(DisputeRow.id)
+        return [d for d in self.s.scalars(q) if d.line_id in mine]
 
 
 def _summaries(result: Settlement) -> list[dict[str, Any]]:
@@ -603,3 +760,61 @@ def _summaries(result: Settlement) -> list[dict[str, Any]]:
          "performance_ratio": round(float(r.delivered_kwh / r.ordered_kwh), 6) if r.ordered_kwh else 0.0}
         for i, r in sums.iterrows()
     ]  # fmt: skip
+
+
+def execute_settlement_job(store: Any, job_id: int) -> int:
+    """Run a settlement job (``store``: a :class:`gridflex.store.Store`) as the organisation that
+    started it: a settlement, or the revision of one (``params.revise``). The settlement and the job's
+    success are written in one transaction; a settlement that cannot be computed (a missing
+    baseline) fails the job with the reason, naming the activation, meter and time."""
+    with store.transaction() as s:
+        job = s.get_one(JobRow, job_id)
+        params, org = dict(job.params), s.get_one(Organisation, job.created_by_org_id)
+        principal = Principal(org.id, org.name, frozenset(Role(r) for r in org.role_names))
+        progress(s, job_id, "settling", 0.25)
+    try:
+        with store.transaction() as s:
+            st = Settlements(s, principal)
+            if "revise" in params:
+                row = st.revise(int(params["revise"]))
+            else:
+                row = st.run(
+                    datetime.fromisoformat(params["start"]), datetime.fromisoformat(params["end"]), params["tz"],
+                    BaselineSpec.model_validate(params["baseline"]), int(params["history_days"]),
+                    float(params["transfer_price_eur_per_mwh"]), [date.fromisoformat(d) for d in params["holidays"]],
+                )  # fmt: skip
+            n = len(row.activations)
+            succeed(s, job_id, {"settlement_id": row.id, "revision": row.revision},
+                    f"settled {n} activation{'' if n == 1 else 's'} (revision {row.revision})", utcnow())  # fmt: skip
+            return row.id
+    except (ValidationError, ConflictError, NotFoundError, PermissionDeniedError) as exc:
+        with store.transaction() as s:
+            fail(s, job_id, f"{type(exc).__name__}: {exc}", utcnow())
+        return 0
+
+
+def _resettle_disputed(
+    s: Session, point: ConnectionPointRow, corrected: list[datetime], now: datetime
+) -> None:
+    """A correction of readings behind an open dispute re-settles its settlement (a job, once)."""
+    first, last = min(corrected), max(corrected)
+    disputed = (
+        select(SettlementRow.id, SettlementRow.run_by_org_id)
+        .join(DisputeRow, DisputeRow.settlement_id == SettlementRow.id)
+        .where(DisputeRow.status == DisputeStatus.OPEN, SettlementRow.superseded_by_id.is_(None),
+               SettlementRow.start <= last, SettlementRow.end > first)
+        .distinct()
+    )  # fmt: skip
+    for row in s.execute(disputed).all():
+        names = {n for (cps,) in s.execute(select(ActivationRow.connection_points).where(
+            ActivationRow.settlement_id == row.id)) for n in cps}  # fmt: skip
+        if point.name not in names:
+            continue
+        pending = s.scalars(select(JobRow).where(
+            JobRow.kind == SETTLEMENT, JobRow.status.in_(("queued", "running")))).all()  # fmt: skip
+        if any(j.params.get("revise") == row.id for j in pending):
+            continue
+        Jobs(s, Principal.system()).enqueue(SETTLEMENT, {"revise": row.id}, org_id=row.run_by_org_id)
+
+
+CORRECTION_HOOKS.append(_resettle_disputed)

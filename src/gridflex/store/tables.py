@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Float,
     ForeignKey,
     Index,
@@ -30,6 +31,8 @@ __all__ = [
     "Base",
     "ClearingRun",
     "CongestionPoint",
+    "FlexRequestOffer",
+    "FlexRequestRow",
     "GridArea",
     "IdempotencyKey",
     "OrderRow",
@@ -104,7 +107,9 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
+    org_admin: Mapped[bool] = mapped_column(Boolean, default=False)  # manages the org's users and tokens
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(default=None)  # its tokens revoked at that time
 
 
 class ApiToken(Base):
@@ -225,3 +230,41 @@ class TradeRow(Base):
     side: Mapped[str] = mapped_column(String(8))
     quantity_mw: Mapped[float] = mapped_column(Float)
     price_eur_per_mwh: Mapped[float] = mapped_column(Float)
+
+
+class FlexRequestRow(Base):
+    """A DSO's FlexRequest at one congestion point: kW per ISP in one direction, a price cap."""
+
+    __tablename__ = "flex_requests"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    dso_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="RESTRICT"), index=True)
+    congestion_point_id: Mapped[int] = mapped_column(
+        ForeignKey("congestion_points.id", ondelete="RESTRICT"), index=True
+    )
+    congestion_point: Mapped[str] = mapped_column(String(200))  # its name, the orders' ``place``
+    direction: Mapped[str] = mapped_column(String(8))
+    start: Mapped[datetime] = mapped_column()
+    isp_s: Mapped[int] = mapped_column(Integer)
+    volume_kw: Mapped[list[float]] = mapped_column(JSON)
+    max_price_eur_per_mwh: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[datetime] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FlexRequestOffer(Base):
+    """An aggregator's FlexOffer answering one request: kW per ISP of the request, one price."""
+
+    __tablename__ = "flex_request_offers"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("flex_requests.id", ondelete="CASCADE"), index=True)
+    aggregator_org_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="RESTRICT"), index=True
+    )
+    volume_kw: Mapped[list[float]] = mapped_column(JSON)
+    price_eur_per_mwh: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), default="offered")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    accepted_at: Mapped[datetime | None] = mapped_column(default=None)

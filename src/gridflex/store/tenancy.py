@@ -6,6 +6,10 @@ Every repository takes the calling :class:`Principal` and uses these functions; 
 - A DSO also reads the orders and trades placed at the congestion points of its grid areas.
 - The market operator reads the whole book, creates products and runs clearing.
 - The admin manages organisations and tokens of everyone, and reads everything.
+- Users are their organisation's: its own token or an ``org_admin`` user's token manages them and all
+  its tokens; a plain user's token manages its own tokens only.
+- A DSO's flexibility request is seen by every aggregator (whom it addresses); an offer by its
+  aggregator and the request's DSO.
 - Products, grid areas, congestion points and clearing prices are market information: every
   authenticated caller reads them.
 
@@ -16,30 +20,42 @@ leak; what it sees but may not change is forbidden (403).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, or_, select, true
+from sqlalchemy import ColumnElement, Select, false, or_, select, true
+from sqlalchemy.orm import Session
 
-from gridflex.store.errors import PermissionDeniedError
+from gridflex.store.errors import NotFoundError, PermissionDeniedError
 from gridflex.store.tables import (
     ApiToken,
     CongestionPoint,
+    FlexRequestOffer,
+    FlexRequestRow,
     GridArea,
     OrderRow,
     Organisation,
     Role,
     TradeRow,
+    User,
 )
+
+Row = TypeVar("Row")
 
 __all__ = [
     "TRADING_ROLES",
     "Principal",
     "can_write_org",
+    "offers_visible",
+    "one_visible",
     "orders_visible",
     "orgs_visible",
+    "requests_visible",
+    "require_org_manager",
+    "require_owner",
     "require_role",
     "tokens_visible",
     "trades_visible",
+    "users_visible",
 ]
 
 TRADING_ROLES = frozenset({Role.DSO, Role.TSO, Role.BRP, Role.AGGREGATOR, Role.PROSUMER})
@@ -47,12 +63,19 @@ TRADING_ROLES = frozenset({Role.DSO, Role.TSO, Role.BRP, Role.AGGREGATOR, Role.P
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: an organisation and its roles, through one token (``token_id``)."""
+    """Who is calling: an organisation and its roles, through one token (``token_id``), which may
+    belong to one of the organisation's users (``user_id``; ``None``: an organisation's token).
+
+    ``org_manager``: may manage the organisation's users and every token of it (an organisation's
+    token or a token of a user who is an organisation admin); a plain user's token manages only its
+    own tokens."""
 
     org_id: int
     org_name: str
     roles: frozenset[Role] = field(default_factory=frozenset)
     token_id: int | None = None
+    user_id: int | None = None
+    org_manager: bool = True
 
     @classmethod
     def system(cls) -> Principal:
@@ -76,8 +99,32 @@ def require_role(p: Principal, *roles: Role, action: str) -> None:
     raise PermissionDeniedError(f"{action} needs the role {need}")
 
 
+def require_owner(p: Principal, owner_org_id: int, message: str) -> None:
+    """Raise 403 (``message``) unless the principal is the owning organisation (or the admin)."""
+    if not can_write_org(p, owner_org_id):
+        raise PermissionDeniedError(message)
+
+
+def one_visible(
+    session: Session, entity: type[Row], key: object, visible: ColumnElement[bool], what: str
+) -> Row:
+    """The ``entity`` row with primary key ``key`` if ``visible`` to the caller, else 404 naming ``what``."""
+    pk = entity.__mapper__.primary_key[0]  # type: ignore[attr-defined]
+    row = session.scalar(select(entity).where(pk == key, visible))
+    if row is None:
+        raise NotFoundError(f"{what} {key} not found")
+    return row
+
+
 def can_write_org(p: Principal, org_id: int) -> bool:
     return p.is_admin or p.org_id == org_id
+
+
+def require_org_manager(p: Principal, org_id: int, action: str) -> None:
+    """403 unless the principal manages organisation ``org_id`` (its admin user, its own token, the admin)."""
+    if p.is_admin or (p.org_id == org_id and p.org_manager):
+        return
+    raise PermissionDeniedError(f"{action} needs an organisation admin of organisation {org_id}")
 
 
 def orgs_visible(p: Principal) -> ColumnElement[bool]:
@@ -88,12 +135,47 @@ def tokens_visible(p: Principal) -> ColumnElement[bool]:
     return true() if p.is_admin else ApiToken.org_id == p.org_id
 
 
+def users_visible(p: Principal) -> ColumnElement[bool]:
+    """Users are their organisation's (the admin sees all; the market operator sees no one's people)."""
+    return true() if p.is_admin else User.org_id == p.org_id
+
+
 def _dso_places(p: Principal) -> Select[Any]:
     return (
         select(CongestionPoint.name)
         .join(GridArea, GridArea.id == CongestionPoint.grid_area_id)
         .where(GridArea.dso_org_id == p.org_id)
     )
+
+
+def _dso_points(p: Principal) -> Select[Any]:
+    return (
+        select(CongestionPoint.id)
+        .join(GridArea, GridArea.id == CongestionPoint.grid_area_id)
+        .where(GridArea.dso_org_id == p.org_id)
+    )
+
+
+def requests_visible(p: Principal) -> ColumnElement[bool]:
+    """A flex request: its DSO (and the DSO of its point), every aggregator (whom it addresses), the book."""
+    if p.sees_book or Role.AGGREGATOR in p.roles:
+        return true()
+    if Role.DSO in p.roles:
+        return or_(
+            FlexRequestRow.dso_org_id == p.org_id, FlexRequestRow.congestion_point_id.in_(_dso_points(p))
+        )
+    return false()
+
+
+def offers_visible(p: Principal) -> ColumnElement[bool]:
+    """A flex offer: its aggregator, the DSO of its request, the book."""
+    if p.sees_book:
+        return true()
+    own = FlexRequestOffer.aggregator_org_id == p.org_id
+    if Role.DSO in p.roles:
+        mine = select(FlexRequestRow.id).where(FlexRequestRow.dso_org_id == p.org_id)
+        return or_(own, FlexRequestOffer.request_id.in_(mine))
+    return own
 
 
 def orders_visible(p: Principal) -> ColumnElement[bool]:

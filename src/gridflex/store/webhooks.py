@@ -43,7 +43,7 @@ __all__ = [
     "verify",
 ]
 
-EVENTS = ("trades", "activations")
+EVENTS = ("trades", "activations", "jobs")  # jobs: queued, running, progress (coarse), succeeded, failed
 MAX_ATTEMPTS = 8  # then the delivery is "failed" (delays 1, 2, 4, … 64 s between attempts)
 SIGNATURE_TOLERANCE_S = 300
 

@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from gridflex.api.deps import Caller, Using, store_of
-from gridflex.api.schemas import OrderOut
+from gridflex.api.schemas import MAX_ID, OrderOut
 from gridflex.market import Product
 from gridflex.store import NotFoundError, Principal, Repos, Role, Store
 from gridflex.store.market import OPEN_STATUSES, product_of
@@ -165,8 +165,8 @@ async def stream_book(
     request: Request,
     principal: Caller,
     product: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
-    after: Annotated[int, Query(ge=0, description="Send orders with an id above this.")] = 0,
-    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
+    after: Annotated[int, Query(ge=0, le=MAX_ID, description="Send orders with an id above this.")] = 0,
+    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0, le=MAX_ID)] = None,
 ) -> StreamingResponse:
     """``event: order`` per new visible order of ``product`` (all products when omitted); ``event:
     clearing`` with the run id when a clearing run of it is written (order statuses changed)."""

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from gridflex.api.deps import Now, Using
-from gridflex.api.schemas import ClearingRunIn, ClearingRunOut, TradeOut
+from gridflex.api.schemas import MAX_ID, ClearingRunIn, ClearingRunOut, DbId, TradeOut
 
 router = APIRouter(prefix="/v1", tags=["clearing"])
 
@@ -25,15 +25,15 @@ def list_clearing_runs(
 
 
 @router.get("/clearing-runs/{run_id}", response_model=ClearingRunOut)
-def get_clearing_run(run_id: int, r: Using) -> ClearingRunOut:
+def get_clearing_run(run_id: DbId, r: Using) -> ClearingRunOut:
     return ClearingRunOut.model_validate(r.clearing.get_run(run_id))
 
 
 @router.get("/trades", response_model=list[TradeOut])
 def list_trades(
     r: Using,
-    run_id: Annotated[int | None, Query(ge=0)] = None,
+    run_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[TradeOut]:
     return [TradeOut.model_validate(t) for t in r.clearing.list_trades(run_id, limit, after)]

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gridflex.api.deps import Using
 from gridflex.api.errors import in_body
 from gridflex.api.jobkinds import flexoffers_summary
-from gridflex.api.schemas import JobOut
+from gridflex.api.schemas import MAX_ID, DbId, JobOut
 from gridflex.errors import Problem, ValidationError
 from gridflex.flexoffer.io import flexoffer_document_from_json
 from gridflex.store.uploads import FLEXOFFERS
@@ -55,7 +55,7 @@ class FlexOfferJobIn(BaseModel):
     zone: str = Field("France", min_length=1, max_length=40, description="schedule: SMARD price zone")
     limit_kw: float | None = Field(None, description="schedule: portfolio power limit per period, kW")
     time_limit_s: float = Field(10.0, ge=0.1, le=3600, description="schedule: bound of a MILP solve")
-    members_id: int | None = Field(None, ge=1, description="disaggregate: the members' document")
+    members_id: int | None = Field(None, ge=1, le=MAX_ID, description="disaggregate: the members' document")
 
 
 @router.post("", response_model=FlexOffersOut, status_code=status.HTTP_201_CREATED)
@@ -72,24 +72,24 @@ def upload_flexoffers(body: FlexOffersIn, r: Using) -> FlexOffersOut:
 def list_flexoffers(
     r: Using,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[FlexOffersOut]:
     return [FlexOffersOut.model_validate(u) for u in r.uploads.list(FLEXOFFERS, limit, after)]
 
 
 @router.get("/{flexoffers_id}", response_model=FlexOffersOut)
-def get_flexoffers(flexoffers_id: int, r: Using) -> FlexOffersOut:
+def get_flexoffers(flexoffers_id: DbId, r: Using) -> FlexOffersOut:
     return FlexOffersOut.model_validate(r.uploads.get(FLEXOFFERS, flexoffers_id))
 
 
 @router.get("/{flexoffers_id}/document", response_model=dict[str, Any])
-def get_flexoffers_document(flexoffers_id: int, r: Using) -> dict[str, Any]:
+def get_flexoffers_document(flexoffers_id: DbId, r: Using) -> dict[str, Any]:
     """The FlexOffer JSON document (``{"flexOffers": [...]}``)."""
     return dict(r.uploads.get(FLEXOFFERS, flexoffers_id).body)
 
 
 @router.post("/{flexoffers_id}/jobs", response_model=JobOut, status_code=status.HTTP_201_CREATED)
-def start_flexoffer_job(flexoffers_id: int, body: FlexOfferJobIn, r: Using) -> JobOut:
+def start_flexoffer_job(flexoffers_id: DbId, body: FlexOfferJobIn, r: Using) -> JobOut:
     keep = {
         "aggregate": {"est_tolerance_min", "tf_tolerance_min", "max_group_size"},
         "schedule": {"zone", "limit_kw", "time_limit_s"},

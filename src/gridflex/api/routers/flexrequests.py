@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from gridflex.api.deps import Caller, Now, Tx
+from gridflex.api.schemas import DbId
 from gridflex.store.requests import (
     FlexRequestOffer,
     FlexRequestRow,
@@ -138,24 +139,24 @@ def list_requests(
 
 
 @router.get("/flex-requests/{request_id}", response_model=FlexRequestOut)
-def get_request(request_id: int, flex: Flex) -> FlexRequestOut:
+def get_request(request_id: DbId, flex: Flex) -> FlexRequestOut:
     return request_out(flex, flex.get(request_id))
 
 
 @router.post("/flex-requests/{request_id}/close", response_model=FlexRequestOut)
-def close_request(request_id: int, flex: Flex) -> FlexRequestOut:
+def close_request(request_id: DbId, flex: Flex) -> FlexRequestOut:
     return request_out(flex, flex.close(request_id))
 
 
 @router.post(
     "/flex-requests/{request_id}/offers", response_model=FlexOfferOut, status_code=status.HTTP_201_CREATED
 )
-def post_offer(request_id: int, body: FlexOfferIn, flex: Flex, at: Now) -> FlexOfferOut:
+def post_offer(request_id: DbId, body: FlexOfferIn, flex: Flex, at: Now) -> FlexOfferOut:
     return offer_out(flex, flex.offer(request_id, body.volume_kw, body.price_eur_per_mwh, now=at))
 
 
 @router.get("/flex-requests/{request_id}/offers", response_model=list[FlexOfferOut])
-def list_request_offers(request_id: int, flex: Flex) -> list[FlexOfferOut]:
+def list_request_offers(request_id: DbId, flex: Flex) -> list[FlexOfferOut]:
     return [offer_out(flex, o) for o in flex.offers(request_id)]
 
 
@@ -165,5 +166,5 @@ def list_offers(flex: Flex) -> list[FlexOfferOut]:
 
 
 @router.post("/flex-request-offers/{offer_id}/accept", response_model=FlexOfferOut)
-def accept_offer(offer_id: int, flex: Flex, at: Now) -> FlexOfferOut:
+def accept_offer(offer_id: DbId, flex: Flex, at: Now) -> FlexOfferOut:
     return offer_out(flex, flex.accept(offer_id, now=at))

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from gridflex.api.deps import Using
-from gridflex.api.schemas import JobIn, JobOut
+from gridflex.api.schemas import MAX_ID, DbId, JobIn, JobOut
 from gridflex.store.jobs import JobStatus
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -19,7 +19,7 @@ def list_jobs(
     r: Using,
     status_: Annotated[JobStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[JobOut]:
     rows = r.jobs.list(None if status_ is None else status_.value, limit, after)
     return [JobOut.model_validate(j) for j in rows]
@@ -31,5 +31,5 @@ def start_job(body: JobIn, r: Using) -> JobOut:
 
 
 @router.get("/{job_id}", response_model=JobOut)
-def get_job(job_id: int, r: Using) -> JobOut:
+def get_job(job_id: DbId, r: Using) -> JobOut:
     return JobOut.model_validate(r.jobs.get(job_id))

@@ -84,6 +84,8 @@ class AuditOut(BaseModel):
     id: int
     at: datetime
     actor_org_id: int
+    actor_token_id: int | None = Field(description="The token that acted.")
+    actor_user_id: int | None = Field(description="The user of that token; null: an organisation's token.")
     subject_org_id: int | None
     action: str
     object_type: str

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response, status
 
 from gridflex.api.deps import Now, Using
-from gridflex.api.schemas import OrderIn, OrderOut
+from gridflex.api.schemas import MAX_ID, DbId, OrderIn, OrderOut
 from gridflex.market import OrderStatus
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
@@ -39,17 +39,19 @@ def list_orders(
     product: Annotated[str | None, Query(max_length=200)] = None,
     status_: Annotated[OrderStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    after: Annotated[int, Query(ge=0, description="Return orders with an id above this (paging).")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_ID, description="Return orders with an id above this (paging).")
+    ] = 0,
 ) -> list[OrderOut]:
     rows = r.orders.list(product, None if status_ is None else status_.value, limit, after)
     return [OrderOut.model_validate(o) for o in rows]
 
 
 @router.get("/{order_id}", response_model=OrderOut)
-def get_order(order_id: int, r: Using) -> OrderOut:
+def get_order(order_id: DbId, r: Using) -> OrderOut:
     return OrderOut.model_validate(r.orders.get(order_id))
 
 
 @router.post("/{order_id}/cancel", response_model=OrderOut)
-def cancel_order(order_id: int, r: Using, at: Now) -> OrderOut:
+def cancel_order(order_id: DbId, r: Using, at: Now) -> OrderOut:
     return OrderOut.model_validate(r.orders.cancel(order_id, now=at))

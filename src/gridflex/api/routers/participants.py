@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from gridflex.api.deps import Caller, Using
-from gridflex.api.schemas import ParticipantIn, ParticipantOut
+from gridflex.api.schemas import DbId, ParticipantIn, ParticipantOut
 from gridflex.store.tables import Organisation
 
 router = APIRouter(prefix="/v1", tags=["participants"])
@@ -32,5 +32,5 @@ def create_participant(body: ParticipantIn, r: Using) -> ParticipantOut:
 
 
 @router.get("/participants/{org_id}", response_model=ParticipantOut)
-def get_participant(org_id: int, r: Using) -> ParticipantOut:
+def get_participant(org_id: DbId, r: Using) -> ParticipantOut:
     return out(r.accounts.get_org(org_id))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from gridflex.api.deps import Using
-from gridflex.api.schemas import CongestionPointIn, CongestionPointOut, GridAreaIn, GridAreaOut
+from gridflex.api.schemas import CongestionPointIn, CongestionPointOut, DbId, GridAreaIn, GridAreaOut
 
 router = APIRouter(prefix="/v1/grid-areas", tags=["places"])
 
@@ -21,17 +21,17 @@ def create_grid_area(body: GridAreaIn, r: Using) -> GridAreaOut:
 
 
 @router.get("/{area_id}", response_model=GridAreaOut)
-def get_grid_area(area_id: int, r: Using) -> GridAreaOut:
+def get_grid_area(area_id: DbId, r: Using) -> GridAreaOut:
     return GridAreaOut.model_validate(r.places.get_grid_area(area_id))
 
 
 @router.get("/{area_id}/congestion-points", response_model=list[CongestionPointOut])
-def list_congestion_points(area_id: int, r: Using) -> list[CongestionPointOut]:
+def list_congestion_points(area_id: DbId, r: Using) -> list[CongestionPointOut]:
     return [CongestionPointOut.model_validate(c) for c in r.places.list_congestion_points(area_id)]
 
 
 @router.post(
     "/{area_id}/congestion-points", response_model=CongestionPointOut, status_code=status.HTTP_201_CREATED
 )
-def create_congestion_point(area_id: int, body: CongestionPointIn, r: Using) -> CongestionPointOut:
+def create_congestion_point(area_id: DbId, body: CongestionPointIn, r: Using) -> CongestionPointOut:
     return CongestionPointOut.model_validate(r.places.create_congestion_point(area_id, body.name))

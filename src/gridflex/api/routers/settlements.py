@@ -19,11 +19,21 @@ from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from gridflex.api.deps import Caller, Now, Tx
-from gridflex.api.schemas import MAX_ID, DbId
+from gridflex.api.schemas import MAX_ID, DbId, JobOut
 from gridflex.market.baselines import BaselineSpec
 from gridflex.store.settling import BaselineRow, Settlements
 
-__all__ = ["BaselineIn", "BaselineOut", "SettlementIn", "SettlementOut", "StatementRow", "router"]
+__all__ = [
+    "BaselineIn",
+    "BaselineOut",
+    "DisputeIn",
+    "DisputeOut",
+    "LineOut",
+    "SettlementIn",
+    "SettlementOut",
+    "StatementRow",
+    "router",
+]
 
 router = APIRouter(prefix="/v1", tags=["settlements"])
 
@@ -102,6 +112,42 @@ class SettlementOut(BaseModel):
     transfer_price_eur_per_mwh: float
     activations: list[ActivationSummary] = Field(description="The caller's activations in it.")
     created_at: datetime
+    revision: int = Field(description="1, then 2, 3 … when re-settled after corrections.")
+    revises_id: int | None = Field(description="The revision this one replaces.")
+    superseded_by_id: int | None = Field(description="The revision that replaced this one.")
+
+
+class LineOut(BaseModel):
+    """One transfer: ``amount_eur`` from payer to payee (negative: the other way)."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    period_start: datetime
+    item: str
+    activation_id: int
+    payer_org_id: int
+    payee_org_id: int
+    energy_kwh: float
+    amount_eur: float
+
+
+class DisputeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    line_id: int = Field(ge=1, le=MAX_ID, description="A line of the settlement the caller is a party of.")
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class DisputeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    settlement_id: int
+    line_id: int
+    raised_by_org_id: int
+    reason: str
+    status: str = Field(description="open, or resolved by a later revision.")
+    resolved_by_settlement_id: int | None
+    created_at: datetime
+    resolved_at: datetime | None
 
 
 class StatementRow(BaseModel):
@@ -128,6 +174,7 @@ def _settlement_out(st: Settlements, row: Any) -> SettlementOut:
         baseline=row.baseline, history_days=row.history_days,
         transfer_price_eur_per_mwh=row.transfer_price_eur_per_mwh,
         activations=[ActivationSummary(**a) for a in st.summaries(row)], created_at=row.created_at,
+        revision=row.revision, revises_id=row.revises_id, superseded_by_id=row.superseded_by_id,
     )  # fmt: skip
 
 
@@ -163,13 +210,43 @@ def get_baseline(baseline_id: DbId, st: Settle) -> BaselineOut:
     return _baseline_out(st, st.get_baseline(baseline_id))
 
 
-@router.post("/settlements", response_model=SettlementOut, status_code=status.HTTP_201_CREATED)
-def post_settlement(body: SettlementIn, st: Settle, at: Now) -> SettlementOut:
-    row = st.run(
+@router.post("/settlements", response_model=JobOut, status_code=status.HTTP_202_ACCEPTED)
+def post_settlement(body: SettlementIn, st: Settle) -> JobOut:
+    """Settles as a job (kind ``settlement``): follow it at ``/v1/jobs/{id}``; when it succeeds,
+    ``result.settlement_id`` is the settlement. A missing baseline fails the job naming the
+    activation, meter and time."""
+    job = st.enqueue(
         body.start, body.end, body.tz, body.baseline, body.history_days, body.transfer_price_eur_per_mwh,
-        body.holidays, at,
+        body.holidays,
     )  # fmt: skip
-    return _settlement_out(st, row)
+    return JobOut.model_validate(job)
+
+
+@router.post(
+    "/settlements/{settlement_id}/revisions", response_model=JobOut, status_code=status.HTTP_202_ACCEPTED
+)
+def post_revision(settlement_id: DbId, st: Settle) -> JobOut:
+    """Re-settles on the readings stored now (a job): a new revision; the old one is superseded.
+    A corrected reading behind an open dispute starts one by itself."""
+    return JobOut.model_validate(st.enqueue_revision(settlement_id))
+
+
+@router.get("/settlements/{settlement_id}/lines", response_model=list[LineOut])
+def get_lines(settlement_id: DbId, st: Settle) -> list[LineOut]:
+    return [LineOut.model_validate(x) for x in st.lines(settlement_id)]
+
+
+@router.post(
+    "/settlements/{settlement_id}/disputes", response_model=DisputeOut, status_code=status.HTTP_201_CREATED
+)
+def post_dispute(settlement_id: DbId, body: DisputeIn, st: Settle, at: Now) -> DisputeOut:
+    """A party of a line disputes it; a correction of the readings behind it re-settles."""
+    return DisputeOut.model_validate(st.dispute(settlement_id, body.line_id, body.reason, at))
+
+
+@router.get("/settlements/{settlement_id}/disputes", response_model=list[DisputeOut])
+def get_disputes(settlement_id: DbId, st: Settle) -> list[DisputeOut]:
+    return [DisputeOut.model_validate(d) for d in st.disputes(settlement_id)]
 
 
 @router.get("/settlements", response_model=list[SettlementOut])
@@ -204,8 +281,11 @@ def get_statement(
         Literal["D", "W", "MS"] | None, Query(description="Sum per UTC day, week or month; default: per ISP.")
     ] = None,
     format_: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
+    difference: Annotated[
+        bool, Query(description="Of a revision: only what changed against the one it replaces (new − old).")
+    ] = False,
 ) -> Any:
-    frame = st.statements(settlement_id, period)
+    frame = st.statements(settlement_id, period, difference)
     if format_ == "csv":
         frame["period_start_utc"] = frame.period_start_utc.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
         text = frame.to_csv(index=False, float_format="%.10g")

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gridflex.api.deps import Using
 from gridflex.api.errors import in_body
-from gridflex.api.schemas import JobOut
+from gridflex.api.schemas import MAX_ID, DbId, JobOut
 from gridflex.errors import Problem, ValidationError
 from gridflex.scheduling.site import compile_site
 from gridflex.store.uploads import SITE
@@ -89,24 +89,24 @@ async def upload_site(request: Request, r: Using) -> SiteOut:
 def list_sites(
     r: Using,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[SiteOut]:
     return [SiteOut.model_validate(u) for u in r.uploads.list(SITE, limit, after)]
 
 
 @router.get("/{site_id}", response_model=SiteOut)
-def get_site(site_id: int, r: Using) -> SiteOut:
+def get_site(site_id: DbId, r: Using) -> SiteOut:
     return SiteOut.model_validate(r.uploads.get(SITE, site_id))
 
 
 @router.get("/{site_id}/file", response_model=dict[str, Any])
-def get_site_file(site_id: int, r: Using) -> dict[str, Any]:
+def get_site_file(site_id: DbId, r: Using) -> dict[str, Any]:
     """The site file as uploaded (JSON)."""
     return dict(r.uploads.get(SITE, site_id).body)
 
 
 @router.post("/{site_id}/jobs", response_model=JobOut, status_code=status.HTTP_201_CREATED)
-def schedule_site_job(site_id: int, r: Using, body: ScheduleJobIn | None = None) -> JobOut:
+def schedule_site_job(site_id: DbId, r: Using, body: ScheduleJobIn | None = None) -> JobOut:
     """Schedule the site at least cost, as a job."""
     params = {} if body is None else body.model_dump(exclude_none=True)
     return JobOut.model_validate(r.jobs.schedule_site(site_id, params))

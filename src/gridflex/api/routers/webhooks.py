@@ -1,11 +1,11 @@
-"""Webhooks: a participant subscribes a URL to its events (trades), signed with HMAC-SHA256."""
+"""Webhooks: a participant subscribes a URL to its events (trades, activations, its jobs), signed with HMAC-SHA256."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, status
 
 from gridflex.api.deps import Using
-from gridflex.api.schemas import DeliveryOut, WebhookCreated, WebhookIn, WebhookOut
+from gridflex.api.schemas import DbId, DeliveryOut, WebhookCreated, WebhookIn, WebhookOut
 from gridflex.store.webhooks import WebhookRow
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -28,16 +28,16 @@ def create_webhook(body: WebhookIn, r: Using) -> WebhookCreated:
 
 
 @router.get("/{webhook_id}", response_model=WebhookOut)
-def get_webhook(webhook_id: int, r: Using) -> WebhookOut:
+def get_webhook(webhook_id: DbId, r: Using) -> WebhookOut:
     return out(r.webhooks.get(webhook_id))
 
 
 @router.delete("/{webhook_id}", response_model=WebhookOut)
-def delete_webhook(webhook_id: int, r: Using) -> WebhookOut:
+def delete_webhook(webhook_id: DbId, r: Using) -> WebhookOut:
     """Stops the deliveries (the webhook stays listed, inactive, with its history)."""
     return out(r.webhooks.delete(webhook_id))
 
 
 @router.get("/{webhook_id}/deliveries", response_model=list[DeliveryOut])
-def list_deliveries(webhook_id: int, r: Using) -> list[DeliveryOut]:
+def list_deliveries(webhook_id: DbId, r: Using) -> list[DeliveryOut]:
     return [DeliveryOut.model_validate(d) for d in r.webhooks.deliveries(webhook_id)]
