@@ -40,6 +40,7 @@ PAGES: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("/dso", "DSO", frozenset({Role.DSO, Role.ADMIN})),
     ("/dso/feeder", "Feeder", frozenset({Role.DSO, Role.ADMIN})),
     ("/aggregator", "Aggregator", frozenset({Role.AGGREGATOR, Role.ADMIN})),
+    ("/aggregator/portfolio", "Portfolio", frozenset({Role.AGGREGATOR})),
     ("/position", "Position", frozenset({Role.BRP, Role.PROSUMER, Role.AGGREGATOR})),
     ("/series", "Series", frozenset()),
 )
@@ -331,8 +332,11 @@ def feeder(
 
 
 @router.get("/position", response_class=HTMLResponse)
-def position(request: Request, p: Caller, r: Using, flex: Flex) -> Response:
-    """The caller's traded position per product and ISP, and what it earned (trades and flexibility)."""
+def position(request: Request, p: Caller, r: Using, flex: Flex, session: Tx) -> Response:
+    """The caller's traded position per product and ISP, its meters against their baselines
+    (imbalance), and what it earned (trades, flexibility, settlements)."""
+    from gridflex.web.meters import earnings, meter_day
+
     require_role(p, Role.BRP, Role.PROSUMER, Role.AGGREGATOR, action="the position page")
     products = {row.product_id: product_of(row) for row in r.products.list()}
     cells: dict[tuple[str, int], dict[str, float]] = {}
@@ -358,4 +362,5 @@ def position(request: Request, p: Caller, r: Using, flex: Flex) -> Response:
             o.cost_eur for o in (offer_out(flex, x) for x in flex.offers()) if o.status == "accepted"
         )
     trade_eur = sum(v["cash_eur"] for v in cells.values())
-    return page(request, p, "position.html", rows=rows, trade_eur=trade_eur, flex_eur=flex_eur)
+    return page(request, p, "position.html", rows=rows, trade_eur=trade_eur, flex_eur=flex_eur,
+                day=meter_day(session, p), money=earnings(session, p))  # fmt: skip

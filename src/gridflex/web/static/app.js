@@ -183,3 +183,18 @@ document.addEventListener("DOMContentLoaded", () => {
   drawMarketCharts().catch((e) => console.warn(e.message));
   seriesChart();
 });
+
+// A time chart whose data sits in the element as JSON: {t: [unix s], ylabel, series: [{label, values}]}.
+function dataCharts() {
+  document.querySelectorAll("[data-chart]").forEach((el) => {
+    const spec = JSON.parse(el.querySelector("script[type='application/json']").textContent);
+    plot(el, {
+      tzDate: utcDate,
+      axes: [{ label: "ISP start (UTC)", values: utcTicks }, { label: spec.ylabel, size: 70 }],
+      series: [{ label: "time (UTC)" }, ...spec.series.map((s, i) => ({
+        label: s.label, stroke: COLOURS[i % COLOURS.length], paths: uPlot.paths.stepped({ align: 1 }),
+        value: (u, v) => fmt(v, 1) }))],
+    }, [spec.t, ...spec.series.map((s) => s.values)]);
+  });
+}
+document.addEventListener("DOMContentLoaded", dataCharts);
