@@ -134,6 +134,14 @@ def test_each_role_sees_the_day_in_its_page(served: Served, browser: Any):
             page.wait_for_selector("[data-chart] canvas")  # baseline against metered, drawn
             labels = page.evaluate("[...window.gridflexCharts.values()].map(c => c.axes.map(a => a.label))")
             assert ["ISP start (UTC)", "power (kW, + = consumption)"] in labels
+            # the section refreshes itself (every 10 s): once now, and the chart is drawn again
+            page.evaluate(
+                """htmx.ajax('GET', location.pathname, {target: '#meters', select: '#meters', swap: 'outerHTML'})"""
+            )
+            page.wait_for_function(
+                "document.querySelector('#meters [data-chart] canvas') && window.gridflexCharts.size >= 1"
+            )
+            assert page.evaluate("[...window.gridflexCharts.keys()].every(el => el.isConnected)")
         shot(page, f"demo-serve-{who}")
         context.close()
         assert errors == [], (who, errors)

@@ -8,11 +8,14 @@ The day runs exactly as ``gridflex demo`` (one code path); :class:`ServiceSink` 
   ``aggregator``, ``brp``, ``market-operator`` and a ``prosumer`` (the household of the first home
   site), and a token for each;
 * the **DSO** creates grid area ``mv-semiurb`` with one congestion point, the feeder (named after its
-  most loaded branch), and posts one FlexRequest (up) over the requested ISPs: per ISP the largest
-  of its branches' requests (the injection the worst branch needs at sensitivity 1);
-* the **aggregator** uploads its sites (the CEMs' site files) and their flex-offers (FlexOffer JSON),
-  registers a connection point per site behind the feeder in the BRP's perimeter, and answers the
-  request with one offer per pool at the pool's price (its kW capped at the request's);
+  most loaded branch); the **aggregator** uploads its sites (the CEMs' site files), registers a
+  connection point per site behind the feeder in the BRP's perimeter, and uploads the sites'
+  flex-offers (FlexOffer JSON);
+* the DSO posts one FlexRequest (up) over the requested ISPs: per ISP the largest of its branches'
+  overloads (the pools' buses have sensitivities of about 1 on them), or the pools' offers together
+  where they are more (a pool offer has one activation factor over its ISPs, so the day's clearing
+  may buy more than the overload in some ISP); the aggregator answers with one offer per pool at the
+  pool's price;
 * the DSO accepts the offers the network-aware clearing accepted and closes the request, activates
   each at the cleared kW (the penalty of the day), the aggregator acknowledges naming the pool's sites;
 * the meters are uploaded as simulated time passes, an hour at a time; at the end the DSO settles
@@ -119,11 +122,15 @@ class ServiceSink(DaySink):
     org_ids: dict[str, int] = field(default_factory=dict)
     shift: timedelta = timedelta(0)  # simulated day → the service's day
     counts: dict[str, int] = field(default_factory=dict)  # what went through the API
-    clipped_kw: float = 0.0  # offered kW above the request's, cut off
     _sites: dict[str, SiteRun] = field(default_factory=dict)
     _offer_ids: dict[str, int] = field(default_factory=dict)  # pool offer → service offer
     _request: dict[str, Any] = field(default_factory=dict)
-    _k0: int = 0  # the request's first ISP in the window
+    _need_kw: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the worst overload per ISP
+    _branch: str = ""
+    _grid_start: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    _first_isp: int = (
+        0  # the request's first ISP in the product    _k0: int = 0  # the request's first ISP in the window
+    )
     _uploaded_to: float = 0.0  # simulated timestamp up to which readings are up
     _queue: queue.Queue[list[dict[str, Any]] | None] = field(default_factory=queue.Queue)
     _worker: threading.Thread | None = None
@@ -159,23 +166,19 @@ class ServiceSink(DaySink):
     # -- the market round (the clock holds)
     def requested(self, config: DayConfig, grid: TimeGrid, product: Product, requests: list[FlexRequest],
                   branch: str, sites: dict[str, SiteRun]) -> None:  # fmt: skip
-        self._sites = sites
+        self._sites, self._grid_start = sites, grid.start
         k0 = 96 - config.periods
+        self._first_isp = min(r.isp for r in requests)
         isps = sorted({r.isp for r in requests})
         need = np.zeros(isps[-1] - isps[0] + 1)
         for r in requests:
             k = r.isp - isps[0]
             need[k] = max(need[k], r.power_mw * 1000.0)
         self._k0 = isps[0] - k0
-        start = grid.start + timedelta(seconds=ISP_S * self._k0)
+        self._need_kw, self._branch = need, branch
         with self.client(DSO) as dso:
             area = dso.request("POST", "/v1/grid-areas", json={"name": GRID})
             dso.request("POST", f"/v1/grid-areas/{area['id']}/congestion-points", json={"name": branch})
-            self._request = dso.request("POST", "/v1/flex-requests", json={
-                "congestion_point": branch, "direction": "up", "start": self.at(start), "isp_s": ISP_S,
-                "volume_kw": [round(float(x), 2) for x in need], "max_price_eur_per_mwh": MAX_PRICE_EUR_PER_MWH,
-            })  # fmt: skip
-        self._count("flex requests")
         with self.client(AGGREGATOR) as agg:
             for name, run in sites.items():
                 agg.request("POST", "/v1/sites", json=site_document(run.spec, config.start))
@@ -185,35 +188,42 @@ class ServiceSink(DaySink):
             me.register_connection_point(f"{next(iter(sites))}/1")
 
     def offered(self, flexoffers: SiteFlexOffers, offers: list[FlexOffer]) -> None:
+        """The flex-offers, the DSO's request and the aggregator's pool offers. The request asks per
+        ISP for its worst branch's overload, or for the pools' offers together where they are more:
+        a pool offer has one activation factor over all its ISPs, so the day's clearing may buy more
+        than the overload in some ISP (decision 0029, 3)."""
         doc = site_flexoffers_to_json(flexoffers) | {"name": "the sites' flex-offers"}
         doc = _shifted(doc, self.shift)
-        want = np.asarray(self._request["volume_kw"], dtype=float)
+        kw = {o.offer_id: np.floor(self._per_request_isp(o) * 100.0) / 100.0 for o in offers}
+        want = np.maximum(
+            np.ceil(self._need_kw * 100.0) / 100.0, sum(kw.values(), np.zeros(len(self._need_kw)))
+        )
+        start = self._grid_start + timedelta(seconds=ISP_S * self._k0)
+        with self.client(DSO) as dso:
+            self._request = dso.request("POST", "/v1/flex-requests", json={
+                "congestion_point": self._branch, "direction": "up", "start": self.at(start), "isp_s": ISP_S,
+                "volume_kw": [round(float(x), 2) for x in want], "max_price_eur_per_mwh": MAX_PRICE_EUR_PER_MWH,
+            })  # fmt: skip
+        self._count("flex requests")
         with self.client(AGGREGATOR) as agg:
             agg.request("POST", "/v1/flex-offers", json=doc)
             for o in offers:
-                kw = self._per_request_isp(o, np.asarray(o.power_mw, dtype=float) * 1000.0)
-                cut = np.minimum(np.floor(kw * 100.0) / 100.0, want)
-                self.clipped_kw += float((kw - cut).clip(0.0).sum())
-                if not (cut > 0).any():
+                if not (kw[o.offer_id] > 0).any():
                     continue
                 got = agg.request("POST", f"/v1/flex-requests/{self._request['id']}/offers", json={
-                    "volume_kw": cut.tolist(), "price_eur_per_mwh": o.price_eur_per_mwh})  # fmt: skip
+                    "volume_kw": kw[o.offer_id].tolist(), "price_eur_per_mwh": o.price_eur_per_mwh})  # fmt: skip
                 self._offer_ids[o.offer_id] = got["id"]
         self._count("flex-offer documents")
         self._count("offers", len(self._offer_ids))
 
-    def _per_request_isp(self, o: FlexOffer, kw: np.ndarray) -> np.ndarray:
+    def _per_request_isp(self, o: FlexOffer) -> np.ndarray:
         """An offer's kW on the request's ISPs (0 where it offers nothing)."""
-        out = np.zeros(len(self._request["volume_kw"]))
-        first = self._request_first_isp
-        for isp, v in zip(o.isps, np.broadcast_to(kw, (len(o.isps),)), strict=True):
-            if 0 <= isp - first < len(out):
-                out[isp - first] = v
+        out = np.zeros(len(self._need_kw))
+        mw = np.broadcast_to(np.asarray(o.power_mw, dtype=float), (len(o.isps),))
+        for isp, v in zip(o.isps, mw, strict=True):
+            if 0 <= isp - self._first_isp < len(out):
+                out[isp - self._first_isp] = v * 1000.0
         return out
-
-    @property
-    def _request_first_isp(self) -> int:
-        return 96 - len(next(iter(self._sites.values())).plan_kw) + self._k0
 
     def cleared(self, cleared: LocalResult, activated_kw: dict[str, np.ndarray]) -> None:
         with self.client(DSO) as dso, self.client(AGGREGATOR) as agg:

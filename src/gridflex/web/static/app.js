@@ -186,8 +186,11 @@ document.addEventListener("DOMContentLoaded", () => {
 
 // A time chart whose data sits in the element as JSON: {t: [unix s], ylabel, series: [{label, values}]}.
 function dataCharts() {
+  for (const [el, chart] of charts) if (!el.isConnected) { chart.destroy(); charts.delete(el); }
   document.querySelectorAll("[data-chart]").forEach((el) => {
-    const spec = JSON.parse(el.querySelector("script[type='application/json']").textContent);
+    const data = el.querySelector("script[type='application/json']");
+    if (!data) return;  // drawn already (the chart replaced its data)
+    const spec = JSON.parse(data.textContent);
     plot(el, {
       tzDate: utcDate,
       axes: [{ label: "ISP start (UTC)", values: utcTicks }, { label: spec.ylabel, size: 70 }],
@@ -198,3 +201,4 @@ function dataCharts() {
   });
 }
 document.addEventListener("DOMContentLoaded", dataCharts);
+document.addEventListener("htmx:afterSettle", dataCharts);  // a refreshed section brings its chart's data anew
