@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -38,7 +38,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     def watch(sink: Any) -> None:  # what a dashboard user would see of the meters while the day runs
         with httpx.Client(base_url=sink.url, headers={"Authorization": f"Bearer {sink.tokens['brp']}"}) as c:
             while not done.is_set():
-                r = c.get("/v1/connection-points")
+                try:
+                    r = c.get("/v1/connection-points")
+                except httpx.HTTPError:  # the server stopped: the day failed, the fixture reports why
+                    return
                 if r.status_code == 200 and r.json():
                     start = sink.at(CONFIG.start)
                     end = sink.at(CONFIG.start + timedelta(days=1))
@@ -108,12 +111,52 @@ def test_the_services_settlement_is_the_days_own(served: Served):
     assert max(abs(v) for v in per_period.values()) < 1e-6
 
 
+def test_the_sites_cems_report_their_s2_devices_to_the_service(served: Served):
+    with api(served, AGGREGATOR) as c:
+        sites = c.get("/v1/sites").json()
+        for site in sites:
+            devices = c.get(f"/v1/sites/{site['id']}/s2-devices").json()
+            kinds = next(s.kinds for s in CONFIG.sites if s.name == site["name"])
+            assert sorted(d["name"].split()[-1] for d in devices) == sorted(kinds)
+            for d in devices:
+                assert d["source"] == "reported" and d["control_type"] not in (
+                    "NO_SELECTION",
+                    "NOT_CONTROLABLE",
+                )
+                assert d["instructions"] > 0 and d["last_instruction"], d
+                # the instruction in force at the report started by then (on the service's calendar)
+                assert datetime.fromisoformat(d["last_instruction_at"]) <= datetime.fromisoformat(
+                    d["reported_at"]
+                ), d
+        with api(served, "brp") as brp:  # another tenant's site: not found
+            assert brp.get(f"/v1/sites/{sites[0]['id']}/s2-devices").status_code == 404
+            r = brp.put(
+                f"/v1/sites/{sites[0]['id']}/s2-devices", json={"at": "2030-01-01T00:00:00Z", "devices": []}
+            )
+            assert r.status_code == 404
+        r = c.put(f"/v1/sites/{sites[0]['id']}/s2-devices", json={"at": "2030-01-01T00:00:00Z", "devices": [
+            {"resource_id": "x", "connected": True, "control_type": "SIDEWAYS"}]})  # fmt: skip
+        assert r.status_code == 422 and ["body", "devices", 0, "control_type"] in [
+            e["loc"] for e in r.json()["detail"]
+        ]
+
+
 def test_each_role_sees_the_day_in_its_page(served: Served, browser: Any):
     dashboard = Dashboard(served.url, SimpleNamespace(secrets=served.sink.tokens))  # type: ignore[arg-type]
     day = served.result
     pages = {
         DSO: ("/dso", [f"at {day.congestion_branch}", "accepted"]),
-        AGGREGATOR: ("/aggregator/portfolio", [*day.meter_ids, "settled", "flex-offer", "Imbalance"]),
+        AGGREGATOR: (
+            "/aggregator/portfolio",
+            [
+                *day.meter_ids,
+                "settled",
+                "flex-offer",
+                "Imbalance",
+                "FILL_RATE_BASED_CONTROL",
+                "Instruction since",
+            ],
+        ),
         "brp": ("/position", [*day.meter_ids, "imbalance correction", "settlement"]),
         PROSUMER: ("/position", [f"{HOMES[0].name}/1", "baseline"]),
         "market-operator": ("/market", ["Market"]),

@@ -132,7 +132,10 @@ class ServiceSink(DaySink):
         0  # the request's first ISP in the product    _k0: int = 0  # the request's first ISP in the window
     )
     _uploaded_to: float = 0.0  # simulated timestamp up to which readings are up
-    _queue: queue.Queue[list[dict[str, Any]] | None] = field(default_factory=queue.Queue)
+    _queue: queue.Queue[tuple[list[dict[str, Any]], dict[int, Any]] | None] = field(
+        default_factory=queue.Queue
+    )
+    _site_ids: dict[str, int] = field(default_factory=dict)  # site → the service's id
     _worker: threading.Thread | None = None
     _failed: list[BaseException] = field(default_factory=list)
 
@@ -181,7 +184,9 @@ class ServiceSink(DaySink):
             dso.request("POST", f"/v1/grid-areas/{area['id']}/congestion-points", json={"name": branch})
         with self.client(AGGREGATOR) as agg:
             for name, run in sites.items():
-                agg.request("POST", "/v1/sites", json=site_document(run.spec, config.start))
+                self._site_ids[name] = agg.request(
+                    "POST", "/v1/sites", json=site_document(run.spec, config.start)
+                )["id"]
                 agg.register_connection_point(name, branch, self.org_ids[BRP])
             self._count("sites", len(sites))
         with self.client(PROSUMER) as me:
@@ -247,7 +252,7 @@ class ServiceSink(DaySink):
         if now - self._uploaded_to < UPLOAD_EVERY_S and now < grid.end.timestamp():
             return
         self._uploaded_to = now
-        self._queue.put(self._readings(live, grid, now))
+        self._queue.put((self._readings(live, grid, now), self._devices(live)))
 
     def _readings(self, live: LiveSites, grid: TimeGrid, upto: float) -> list[dict[str, Any]]:
         """The meters of the ISPs that have ended by ``upto``: the day's own metering (its seed, so a
@@ -267,26 +272,64 @@ class ServiceSink(DaySink):
                     "power_kw": [round(float(x) / like, 3) for x in kw[first][:n]]})  # fmt: skip
         return out
 
+    def _devices(self, live: LiveSites) -> dict[int, Any]:
+        """Each site's S2 devices as its CEM and simulators see them now (the service's site id → the
+        body of ``PUT /v1/sites/{id}/s2-devices``): control type, power, fill, the instruction in force."""
+        now = live.clock.now()
+        at = self.at(now)
+        out: dict[int, Any] = {}
+        for name, sims in live.sims.items():
+            if name not in self._site_ids:  # before the round: the sites are not uploaded yet
+                continue
+            cem = live.cems[name]
+            devices = []
+            for sim in sims:
+                rid = str(sim.resource_id)
+                dev = cem.devices.get(rid)
+                power_w, fill = sim.state()
+                # the instruction in force: the latest one due by now (the CEM also sends the plan's next ones)
+                last = next(
+                    (m for m in reversed(sim.received) if getattr(m, "execution_time", now) <= now), None
+                )
+                since = getattr(last, "execution_time", None)
+                devices.append({
+                    "resource_id": rid, "name": f"{name} {sim.kind}", "connected": rid in cem.connections,
+                    "control_type": dev.control_type.value if dev is not None else "NO_SELECTION",
+                    "power_kw": round(float(power_w) / 1000.0, 3),
+                    "fill": None if fill is None else round(float(fill), 3), "fill_unit": sim.fill_unit or None,
+                    "last_instruction": None if last is None else type(last).__name__,
+                    "last_instruction_at": None if since is None else self.at(since),
+                    "instructions": len(sim.received),
+                })  # fmt: skip
+            out[self._site_ids[name]] = {"at": at, "devices": devices}
+        return out
+
     def _upload_loop(self) -> None:
         client = self.client(AGGREGATOR)
         prosumer = self.client(PROSUMER)
         try:
-            while (batch := self._queue.get()) is not None:
-                if batch and not self._failed:
-                    try:
+            while (item := self._queue.get()) is not None:
+                batch, devices = item
+                if self._failed:
+                    continue
+                try:
+                    for site_id, body in devices.items():
+                        client.request("PUT", f"/v1/sites/{site_id}/s2-devices", json=body)
+                    if batch:
                         client.upload_readings(batch[:-1])
                         prosumer.upload_readings(batch[-1:])
                         self._count("meter uploads")
-                    except BaseException as exc:  # reported by settled(), not lost in the thread
-                        self._failed.append(exc)
+                except BaseException as exc:  # reported by settled(), not lost in the thread
+                    self._failed.append(exc)
         finally:
             client.close()
             prosumer.close()
 
     # -- settlement
     def settled(self, result: DayResult) -> None:
-        self._queue.put(self._series({m: result.metered_kw[i] for i, m in enumerate(result.meter_ids)},
-                                     result.grid, result.grid.n))  # fmt: skip
+        final = self._series({m: result.metered_kw[i] for i, m in enumerate(result.meter_ids)}, result.grid,
+                             result.grid.n)  # fmt: skip
+        self._queue.put((final, {}))
         self._queue.put(None)
         if self._worker is not None:
             self._worker.join()
