@@ -159,7 +159,7 @@ def test_each_role_sees_the_day_in_its_page(served: Served, browser: Any):
         ),
         "brp": ("/position", [*day.meter_ids, "imbalance correction", "settlement"]),
         PROSUMER: ("/position", [f"{HOMES[0].name}/1", "baseline"]),
-        "market-operator": ("/market", ["Market"]),
+        "market-operator": ("/market", ["Local flexibility", day.congestion_branch, "closed"]),
     }
     for who, (path, texts) in pages.items():
         context = browser.new_context(base_url=served.url, viewport={"width": 1280, "height": 900})

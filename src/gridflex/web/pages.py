@@ -150,7 +150,7 @@ def home(p: Caller) -> Response:
 
 @router.get("/market", response_class=HTMLResponse)
 def market(
-    request: Request, p: Caller, r: Using, at: Now, product: str | None = None, isp: int = 0
+    request: Request, p: Caller, r: Using, at: Now, flex: Flex, product: str | None = None, isp: int = 0
 ) -> Response:
     require_role(p, Role.MARKET_OPERATOR, action="the market page")
     products = r.products.list()
@@ -159,9 +159,11 @@ def market(
     if book is not None:
         isp = min(max(isp, 0), len(book.isps) - 1)
     runs = r.clearing.list_runs(chosen) if chosen else []
+    local = [request_out(flex, q) for q in flex.list_requests()]  # every DSO's: the operator sees all
     return page(
-        request, p, "market.html", products=products, chosen=chosen, book=book, isp=isp, runs=runs, now=at
-    )
+        request, p, "market.html", products=products, chosen=chosen, book=book, isp=isp, runs=runs, now=at,
+        local=local,
+    )  # fmt: skip
 
 
 @router.get("/market/book", response_class=HTMLResponse)
