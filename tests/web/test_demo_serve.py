@@ -36,20 +36,16 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     done = threading.Event()
 
     def watch(sink: Any) -> None:  # what a dashboard user would see of the meters while the day runs
-        with httpx.Client(base_url=sink.url, headers={"Authorization": f"Bearer {sink.tokens['brp']}"}) as c:
+        headers = {"Authorization": f"Bearer {sink.tokens['brp']}"}
+        params = {"start": sink.at(CONFIG.start), "end": sink.at(CONFIG.start + timedelta(days=1))}
+        with httpx.Client(base_url=sink.url, headers=headers, timeout=30) as c:
             while not done.is_set():
                 try:
-                    r = c.get("/v1/connection-points")
-                except httpx.HTTPError:  # the server stopped: the day failed, the fixture reports why
-                    return
-                if r.status_code == 200 and r.json():
-                    start = sink.at(CONFIG.start)
-                    end = sink.at(CONFIG.start + timedelta(days=1))
-                    got = c.get(
-                        f"/v1/connection-points/{HOMES[0].name}/readings", params={"start": start, "end": end}
-                    )
-                    if got.status_code == 200:
-                        seen.append(sum(v is not None for v in got.json()["power_kw"]))
+                    got = c.get(f"/v1/connection-points/{HOMES[0].name}/readings", params=params)
+                except httpx.HTTPError:  # a loaded machine, or the server stopped (the fixture says why)
+                    got = None
+                if got is not None and got.status_code == 200:
+                    seen.append(sum(v is not None for v in got.json()["power_kw"]))
                 time.sleep(0.2)
 
     watcher: list[threading.Thread] = []

@@ -77,10 +77,14 @@ def day(
         if serve:
             from gridflex.demos.day_serve import default_db, run_served_day
 
+            out.mkdir(parents=True, exist_ok=True)  # the server's log goes there
+
             def on_ready(sink: Any) -> None:
                 show_service(sink)
 
-            result, sink, served = run_served_day(config, db or default_db(out), port, on_step, on_ready)
+            result, sink, served = run_served_day(
+                config, db or default_db(out), port, on_step, on_ready, log=out / "serve.log"
+            )
         else:
             result = run_day(config, on_step=on_step)
     table = Table(title="gridflex demo — the day from device to grid", show_header=False)

@@ -30,6 +30,7 @@ Signs: power positive = consumption; flexibility **up** = more power into the gr
 from __future__ import annotations
 
 import atexit
+import os
 import queue
 import re
 import subprocess
@@ -88,21 +89,27 @@ class Served:
                 self.process.wait()
 
 
-def start_server(db: str, port: int = 0, host: str = "127.0.0.1") -> Served:
+def start_server(db: str, port: int = 0, host: str = "127.0.0.1", log: Path | None = None) -> Served:
     """``gridflex serve`` on ``db`` (an empty store: its first admin token is how the demo creates
-    the actors), without a rate limit (the demo's uploads come in bursts)."""
+    the actors), without a rate limit (the demo's uploads come in bursts). What the server prints
+    goes to ``log`` (default: nowhere), never to the demo's stdout, and never fills a pipe."""
     cmd = [sys.executable, "-m", "gridflex.cli", "serve", "--db", db, "--host", host, "--port", str(port),
            "--rate-limit", "0"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sink = open(log, "a", encoding="utf-8") if log is not None else open(os.devnull, "w")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=sink, text=True)
     assert proc.stdout is not None
     printed = ""
     while "serving on" not in printed:
         line = proc.stdout.readline()
         if not line:
-            err = proc.stderr.read() if proc.stderr else ""
             proc.wait()
-            raise DataError(f"gridflex serve did not start: {err.strip().splitlines()[-1:] or 'no output'}")
+            sink.close()
+            said = log.read_text(encoding="utf-8").strip().splitlines()[-1:] if log is not None else []
+            raise DataError(
+                f"gridflex serve did not start (exit code {proc.returncode}): {' '.join(said) or 'see its log'}"
+            )
         printed += line
+    threading.Thread(target=_drain, args=(proc.stdout, sink), daemon=True).start()
     url = re.search(r"serving on (\S+)", printed)
     token = re.search(r"gfx_\S+", printed)
     served = Served(proc, url[1] if url else "", token[0] if token else "")
@@ -110,6 +117,14 @@ def start_server(db: str, port: int = 0, host: str = "127.0.0.1") -> Served:
         served.stop()
         raise DataError(f"--db {db}: the store is not empty (no first admin token): give a new database")
     return served
+
+
+def _drain(stream: Any, out: Any) -> None:
+    """The server's later output into its log (a pipe nobody reads would stop the server when full)."""
+    with out:
+        for line in stream:
+            out.write(line)
+            out.flush()
 
 
 @dataclass(eq=False)
@@ -401,6 +416,7 @@ def default_db(out: Path) -> str:
 
 def run_served_day(
     config: DayConfig, db: str, port: int = 0, on_step: Any = None, on_ready: Any = None,
+    log: Path | None = None,
 ) -> tuple[DayResult, ServiceSink, Served]:  # fmt: skip
     """Start ``gridflex serve`` on ``db``, create the actors, and run the day with the service as its
     sink; ``on_ready(sink)`` once the actors and their tokens exist (before the day starts). The
@@ -408,7 +424,7 @@ def run_served_day(
     from gridflex.demos.day import check_day_config, run_day
 
     check_day_config(config)
-    served = start_server(db, port)
+    served = start_server(db, port, log=log)
     atexit.register(served.stop)  # whatever happens after the day, the server does not outlive us
     sink = ServiceSink(served.url, served.admin_token)
     try:
