@@ -123,13 +123,12 @@ def day(
 
 
 def show_service(sink: Any) -> None:
-    """The dashboard's URL and a token per role (on stdout: the user signs in with them)."""
+    """The dashboard's URL and a token per role (on stdout, one line each: the user signs in with them)."""
     from gridflex.demos.day_serve import tokens_text
 
-    table = Table(title=f"the day, live: open {sink.url}/ and sign in with a token", show_header=False)
+    console.print(f"The day, live: open {sink.url}/ and sign in with a token:", highlight=False)
     for actor, token in tokens_text(sink):
-        table.add_row(actor, token)
-    console.print(table, soft_wrap=True)
+        console.print(f"  {actor:<16} {token}", highlight=False, soft_wrap=True)
 
 
 def keep_serving(served: Any, sink: Any, exit_: bool) -> None:
