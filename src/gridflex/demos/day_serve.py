@@ -143,9 +143,8 @@ class ServiceSink(DaySink):
     _need_kw: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the worst overload per ISP
     _branch: str = ""
     _grid_start: datetime = datetime(2000, 1, 1, tzinfo=UTC)
-    _first_isp: int = (
-        0  # the request's first ISP in the product    _k0: int = 0  # the request's first ISP in the window
-    )
+    _first_isp: int = 0  # the request's first ISP in the product
+    _k0: int = 0  # the request's first ISP in the window
     _uploaded_to: float = 0.0  # simulated timestamp up to which readings are up
     _queue: queue.Queue[tuple[list[dict[str, Any]], dict[int, Any]] | None] = field(
         default_factory=queue.Queue
@@ -273,7 +272,7 @@ class ServiceSink(DaySink):
         """The meters of the ISPs that have ended by ``upto``: the day's own metering (its seed, so a
         reading sent now is the one the day settles on)."""
         done = int((upto - grid.start.timestamp()) // ISP_S)
-        if done <= 0 or not all(len(live.samples[n]) >= 2 for n in live.samples):
+        if done <= 0 or not self._sites or not all(len(live.samples[n]) >= 2 for n in live.samples):
             return []
         kw = meter(live, grid, np.random.default_rng(live.config.seed), live.config.meter_noise_kw)
         return self._series(kw, grid, min(done, grid.n))
