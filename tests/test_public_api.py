@@ -89,6 +89,7 @@ ALLOWED: dict[str, set[str]] = {
     "demos": SCIENCE | {"plotly"} | CORE | {
         "gridflex.flexoffer", "gridflex.scheduling", "gridflex.market", "gridflex.reports", "gridflex.s2",
         "gridflex.grid",  # the market demo: a congested distribution feeder (demos drive every layer)
+        "gridflex.client",  # demo --serve: the day's actors through the service's API
     },
     # the service: the store alone knows the database libraries, the api alone the web framework
     "store": SCIENCE | CORE | {"sqlalchemy", "alembic", "psycopg", "gridflex.market"},
@@ -96,7 +97,7 @@ ALLOWED: dict[str, set[str]] = {
             "numpy", "gridflex.grid", "gridflex.web",  # the dashboard: series of the shipped grids; pages at /
             "yaml", "gridflex.scheduling", "gridflex.flexoffer", "gridflex.s2", "websockets"},  # site files uploaded, scheduled by the job kinds
     "web": {"pydantic", "jinja2", "numpy"} | CORE | {"fastapi", "starlette", "gridflex.api", "gridflex.market", "gridflex.store",
-            "gridflex.grid"},
+            "gridflex.grid", "gridflex.flexoffer"},  # the portfolio page reads the stored flex-offers
     "client": {"httpx", "gridflex.errors"},  # the service's Python client: HTTP only, no server code
 }  # fmt: skip
 # Only this module talks to HiGHS.

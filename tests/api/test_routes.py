@@ -112,6 +112,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/flex-offers/{flexoffers_id}/document"): "owned",
     ("POST", "/v1/flex-offers/{flexoffers_id}/jobs"): "owned",
     ("GET", "/v1/sites/{site_id}/s2-devices"): "owned",
+    ("PUT", "/v1/sites/{site_id}/s2-devices"): "owned",
     ("GET", "/v1/events"): "stream",
 }
 
@@ -201,6 +202,7 @@ SITE = {
                {"kind": "battery", "name": "bat", "capacity_kwh": 5, "charge_power_kw": 2, "discharge_power_kw": 2}],
 }  # fmt: skip
 BODIES = {
+    ("PUT", "/v1/sites/{site_id}/s2-devices"): {"at": "2030-01-02T00:00:00Z", "devices": []},
     ("POST", "/v1/participants"): {"name": "new-org", "roles": ["prosumer"]},
     ("POST", "/v1/tokens"): {"name": "intruder", "org_id": "{org_id}"},
     ("POST", "/v1/users"): {"email": "mole@bob.example", "org_id": "{org_id}"},

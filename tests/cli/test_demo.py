@@ -100,3 +100,26 @@ def test_demo_refuses_a_bad_speed_in_one_line(tmp_path):
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and "day.speed" in lines[0], r.output
     assert not (tmp_path / "day").exists()
+
+
+def test_demo_serve_refuses_a_bad_port_in_one_line(tmp_path):
+    r = runner.invoke(app, ["demo", "--serve", "--port", "70000", "--out", str(tmp_path / "day")])
+    assert r.exit_code == 2, r.output
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "--port" in lines[0], r.output
+
+
+def test_demo_serve_refuses_a_store_in_use_in_one_line(tmp_path):
+    """The demo creates its actors with the first admin token: a store that has one already is refused
+    before the day starts (and the server it started is stopped)."""
+    from gridflex.store import Store, bootstrap_admin
+
+    db = f"sqlite:///{tmp_path / 'used.db'}"
+    store = Store(db)
+    store.upgrade()
+    bootstrap_admin(store)
+    store.close()
+    r = runner.invoke(app, ["demo", "--serve", "--exit", "--db", db, "--out", str(tmp_path / "day")])
+    assert r.exit_code == 2, r.output
+    errors = [ln for ln in r.output.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "not empty" in errors[0] and "--db" in errors[0], r.output

@@ -269,3 +269,23 @@ def test_downgrade_to_base_and_up_again(store: Store):
     assert "orders" not in inspect(store.engine).get_table_names()
     store.upgrade()
     assert current_revision(store.engine) == head_revision()
+
+
+def test_latest_reading_is_of_the_callers_points_only(store: Store):
+    """The dashboard's meter pages start from the caller's latest reading: another tenant's newer
+    readings must not move it (nor reveal that they exist)."""
+    from datetime import UTC, datetime
+
+    from gridflex.store.metering import Metering
+
+    w = build_world(store)
+    day = datetime(2030, 1, 2, tzinfo=UTC)
+    for who, name, start in (("bob", "EAN-B", day), ("alice", "EAN-A", day + timedelta(days=3))):
+        with store.transaction() as s:
+            m = Metering(s, w.principals[who])
+            assert m.latest_reading() is None
+            m.create_point(name)
+            m.upload([(name, start, 900, [1.0, 2.0])])
+    with store.transaction() as s:
+        assert Metering(s, w.principals["bob"]).latest_reading() == (day + timedelta(minutes=15), 900)
+        assert Metering(s, w.principals["dso1"]).latest_reading() is None

@@ -25,6 +25,22 @@ def day(
     ] = Path("out/day"),
     speed: Annotated[float, typer.Option(help="Simulated seconds per real second (1 to 7200).")] = 1440.0,
     seed: Annotated[int, typer.Option(help="Seed of the meter noise.")] = 0,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="Run the day through a real `gridflex serve` (each actor with its own token, the "
+            "dashboard live) and keep serving until Ctrl-C.",
+        ),
+    ] = False,
+    exit_: Annotated[
+        bool, typer.Option("--exit", help="With --serve: stop the server when the day is done.")
+    ] = False,
+    db: Annotated[
+        str | None,
+        typer.Option(help="With --serve: an empty store's URL (default: a new SQLite file in --out)."),
+    ] = None,
+    port: Annotated[int, typer.Option(help="With --serve: the server's port (0: a free one).")] = 0,
 ) -> None:
     """The day, end to end: homes and an office over S2, their flex-offers, the DSO's requests on a
     stressed SimBench feeder, network-aware clearing, S2 instructions, metering, settlement."""
@@ -34,6 +50,11 @@ def day(
 
     config = DayConfig(speed=speed, seed=seed)
     check_day_config(config)  # one clear line and exit code 2, before anything starts
+    if not 0 <= port <= 65535:
+        from gridflex.cli.flexoffers import bad_option
+
+        bad_option("--port", f"0 to 65535, got {port}")
+    served = None
     labels = {
         "grid": "DSO: stressed SimBench feeder, day-ahead prices",
         "sites": f"start {len(config.sites)} CEMs and their S2 devices on 127.0.0.1",
@@ -53,7 +74,19 @@ def day(
             i = STEPS.index(step) + 1
             progress.update(task, advance=1, description=labels[STEPS[i]] if i < len(STEPS) else "done")
 
-        result = run_day(config, on_step=on_step)
+        if serve:
+            from gridflex.demos.day_serve import default_db, run_served_day
+
+            out.mkdir(parents=True, exist_ok=True)  # the server's log goes there
+
+            def on_ready(sink: Any) -> None:
+                show_service(sink)
+
+            result, sink, served = run_served_day(
+                config, db or default_db(out), port, on_step, on_ready, log=out / "serve.log"
+            )
+        else:
+            result = run_day(config, on_step=on_step)
     table = Table(title="gridflex demo — the day from device to grid", show_header=False)
     for k, v in result.summary():
         table.add_row(k, v)
@@ -85,6 +118,32 @@ def day(
     paths = write_day(result, out)
     console.print(f"Written to [bold]{out}[/]: " + ", ".join(p.name for p in paths.values())
                   + " (the report works offline).")  # fmt: skip
+    if served is not None:
+        keep_serving(served, sink, exit_)
+
+
+def show_service(sink: Any) -> None:
+    """The dashboard's URL and a token per role (on stdout, one line each: the user signs in with them)."""
+    from gridflex.demos.day_serve import tokens_text
+
+    console.print(f"The day, live: open {sink.url}/ and sign in with a token:", highlight=False)
+    for actor, token in tokens_text(sink):
+        console.print(f"  {actor:<16} {token}", highlight=False, soft_wrap=True)
+
+
+def keep_serving(served: Any, sink: Any, exit_: bool) -> None:
+    counts = ", ".join(f"{v} {k}" for k, v in sink.counts.items())
+    console.print(f"Through the API: {counts}.", highlight=False)
+    if exit_:
+        served.stop()
+        return
+    console.print(f"Serving the dashboard at [bold]{served.url}/[/] until Ctrl-C.")
+    try:
+        served.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        served.stop()
 
 
 @demo_app.command("flexoffers")

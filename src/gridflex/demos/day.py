@@ -77,7 +77,7 @@ from gridflex.market.products import Product
 from gridflex.market.settlement import Settlement, SettlementDocument
 from gridflex.timegrid import TimeGrid
 
-__all__ = ["STEPS", "DayConfig", "DayResult", "SiteSpec", "run_day"]
+__all__ = ["STEPS", "DayConfig", "DayResult", "DaySink", "SiteSpec", "run_day"]
 
 DAY = datetime(2018, 1, 17, tzinfo=UTC)
 GRID_DAY = datetime(2016, 1, 20)  # SimBench profiles (read as UTC), a Wednesday as DAY
@@ -268,6 +268,29 @@ class DayResult:
         return sorted(out, key=lambda r: -r[2])
 
 
+class DaySink:
+    """Where the day's actors report what they do, as they do it; the default keeps nothing
+    (``gridflex demo --serve``: the service's API, :mod:`gridflex.demos.day_serve`). The round's methods
+    run in a thread while the clock holds; :meth:`metered` runs on the day's event loop every sample
+    and must return at once. The day's computations stay in this module: a sink only records them."""
+
+    def requested(self, config: DayConfig, grid: TimeGrid, product: Product, requests: list[FlexRequest],
+                  branch: str, sites: dict[str, SiteRun]) -> None:  # fmt: skip
+        """The sites' baselines are known and the DSO has posted its requests."""
+
+    def offered(self, flexoffers: SiteFlexOffers, offers: list[FlexOffer]) -> None:
+        """The sites' flex-offers and the aggregator's pool offers."""
+
+    def cleared(self, cleared: LocalResult, activated_kw: dict[str, np.ndarray]) -> None:
+        """The clearing and each activated pool's kW per ISP of the window."""
+
+    def metered(self, live: LiveSites, grid: TimeGrid) -> None:
+        """A sample of the devices' power was taken (simulated time runs)."""
+
+    def settled(self, result: DayResult) -> None:
+        """The day is metered, settled and verified."""
+
+
 # ── grid ─────────────────────────────────────────────────────────────────────────────────────
 
 
@@ -431,15 +454,17 @@ def check_day_config(config: DayConfig) -> None:
 
 
 def run_day(
-    config: DayConfig | None = None, on_step: Callable[[str, float], None] | None = None
-) -> DayResult:
-    """Run the day (module doc); ``on_step(step, seconds)`` after each of :data:`STEPS`."""
+    config: DayConfig | None = None, on_step: Callable[[str, float], None] | None = None,
+    sink: DaySink | None = None,
+) -> DayResult:  # fmt: skip
+    """Run the day (module doc); ``on_step(step, seconds)`` after each of :data:`STEPS`; ``sink``
+    records what the actors do as they do it."""
     config = config or DayConfig()
     check_day_config(config)
-    return asyncio.run(_day(config, on_step or (lambda step, s: None)))
+    return asyncio.run(_day(config, on_step or (lambda step, s: None), sink or DaySink()))
 
 
-async def _day(config: DayConfig, on_step: Callable[[str, float], None]) -> DayResult:
+async def _day(config: DayConfig, on_step: Callable[[str, float], None], sink: DaySink) -> DayResult:
     from gridflex.market.prices import prices_on_grid
 
     t_start = time.perf_counter()
@@ -461,7 +486,7 @@ async def _day(config: DayConfig, on_step: Callable[[str, float], None]) -> DayR
     live = LiveSites(config, held_clock(config.speed, config.start))
     await live.start()
     try:
-        result = await _market_and_delivery(config, feeder, grid, prices, k0, buses, live, done)
+        result = await _market_and_delivery(config, feeder, grid, prices, k0, buses, live, done, sink)
     except BaseException:
         await live.stop(cancel=True)
         raise
@@ -473,12 +498,13 @@ async def _day(config: DayConfig, on_step: Callable[[str, float], None]) -> DayR
                                  "summary": summ if isinstance(summ, dict) else {"error": repr(summ)}})  # fmt: skip
     result.wall_s = time.perf_counter() - t_start
     result.step_s = steps
+    await asyncio.to_thread(sink.settled, result)
     return result
 
 
 async def _market_and_delivery(
     config: DayConfig, feeder: _Feeder, grid: TimeGrid, prices: np.ndarray, k0: int, buses: list[int],
-    live: LiveSites, done: Callable[[str], None],
+    live: LiveSites, done: Callable[[str], None], sink: DaySink,
 ) -> DayResult:  # fmt: skip
     from gridflex.market.local import clear_local
 
@@ -487,6 +513,7 @@ async def _market_and_delivery(
     async def sampler() -> None:
         while not stop.is_set():
             live.sample()
+            sink.metered(live, grid)
             await asyncio.sleep(0.02)
 
     sampling = asyncio.create_task(sampler())
@@ -511,6 +538,7 @@ async def _market_and_delivery(
         requests, network, isps, branch = await asyncio.to_thread(
             _requests_and_network, feeder, planned, product, k0, pool_buses
         )
+        await asyncio.to_thread(sink.requested, config, grid, product, requests, branch, sites)
         done("requests")
         offers_in = await asyncio.gather(*(
             asyncio.to_thread(site_flexibility, live.cems[name], run, config.start, isps - k0, n)
@@ -521,9 +549,10 @@ async def _market_and_delivery(
             str(places[g]): flexoffers.batch.take(np.flatnonzero(group == g)) for g in range(len(places))
         }
         offers = _pool_offers(pools, product, isps, k0, prices)
-        done("flexoffers")
         if not offers:
             raise DataError("no site has up flexibility in the requested ISPs: nothing to offer")
+        await asyncio.to_thread(sink.offered, flexoffers, offers)
+        done("flexoffers")
         cleared = clear_local(product, requests, offers, network=network)  # ~0.1 s; the clock holds
         from gridflex.market.dispatch import dispatch_orders
 
@@ -533,6 +562,7 @@ async def _market_and_delivery(
             for i, sid in enumerate(d.members.ids.tolist()):
                 assert d.members.schedule is not None
                 sites[sid].target_kw = d.members.schedule.energy_kwh[i * n : (i + 1) * n] / grid.step_h
+        await asyncio.to_thread(sink.cleared, cleared, activated)
         done("clearing")
         await instruct(live, sites, grid)
         live.clock.release()  # the market round is over: the devices run the day

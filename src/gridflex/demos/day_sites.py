@@ -29,16 +29,21 @@ SITE_MARGIN_EUR_PER_MWH = 40.0
 MIN_UP_KW = 0.05  # less up flexibility in an ISP is not offered
 
 
-def site_file(spec: Any, start: datetime) -> Any:
-    """The CEM's site: its fuse, base load and the SMARD prices of the zone (read by timestamp)."""
-    from gridflex.scheduling import parse_site
-
-    return parse_site({
+def site_document(spec: Any, start: datetime) -> dict[str, Any]:
+    """The CEM's site file: its fuse, base load and the SMARD prices of the zone (read by timestamp)."""
+    return {
         "name": spec.name, "time": {"start": start.isoformat(), "step_s": ISP_S, "n_periods": 96},
         "prices": {"day_ahead_eur_per_mwh": {"smard": {"zone": ZONE}}},
         "assets": [{"kind": "grid_connection", "name": "meter", "fuse_kw": spec.fuse_kw},
                    {"kind": "load", "name": "base", "profile_kw": spec.base_kw}],
-    })  # fmt: skip
+    }  # fmt: skip
+
+
+def site_file(spec: Any, start: datetime) -> Any:
+    """The CEM's site (:func:`site_document`, parsed)."""
+    from gridflex.scheduling import parse_site
+
+    return parse_site(site_document(spec, start))
 
 
 def window_kw(plan: Any, start: datetime, n: int, before: np.ndarray | None = None) -> np.ndarray:

@@ -231,6 +231,17 @@ class Metering:
         q = select(ConnectionPointRow).where(points_visible(self.p)).order_by(ConnectionPointRow.id)
         return list(self.s.scalars(q.limit(10_000)))
 
+    def latest_reading(self) -> tuple[datetime, int] | None:
+        """The start and ISP length of the latest reading of a visible point (None: no reading)."""
+        row = self.s.execute(
+            select(MeterReadingRow.period_start, MeterReadingRow.isp_s)
+            .join(ConnectionPointRow, ConnectionPointRow.id == MeterReadingRow.connection_point_id)
+            .where(points_visible(self.p))
+            .order_by(MeterReadingRow.period_start.desc())
+            .limit(1)
+        ).first()
+        return None if row is None else (row[0], row[1])
+
     def point(self, name: str) -> ConnectionPointRow:
         row = self.s.scalar(
             select(ConnectionPointRow).where(ConnectionPointRow.name == name, points_visible(self.p))

@@ -40,6 +40,7 @@ PAGES: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("/dso", "DSO", frozenset({Role.DSO, Role.ADMIN})),
     ("/dso/feeder", "Feeder", frozenset({Role.DSO, Role.ADMIN})),
     ("/aggregator", "Aggregator", frozenset({Role.AGGREGATOR, Role.ADMIN})),
+    ("/aggregator/portfolio", "Portfolio", frozenset({Role.AGGREGATOR})),
     ("/position", "Position", frozenset({Role.BRP, Role.PROSUMER, Role.AGGREGATOR})),
     ("/series", "Series", frozenset()),
 )
@@ -149,7 +150,7 @@ def home(p: Caller) -> Response:
 
 @router.get("/market", response_class=HTMLResponse)
 def market(
-    request: Request, p: Caller, r: Using, at: Now, product: str | None = None, isp: int = 0
+    request: Request, p: Caller, r: Using, at: Now, flex: Flex, product: str | None = None, isp: int = 0
 ) -> Response:
     require_role(p, Role.MARKET_OPERATOR, action="the market page")
     products = r.products.list()
@@ -158,9 +159,11 @@ def market(
     if book is not None:
         isp = min(max(isp, 0), len(book.isps) - 1)
     runs = r.clearing.list_runs(chosen) if chosen else []
+    local = [request_out(flex, q) for q in flex.list_requests()]  # every DSO's: the operator sees all
     return page(
-        request, p, "market.html", products=products, chosen=chosen, book=book, isp=isp, runs=runs, now=at
-    )
+        request, p, "market.html", products=products, chosen=chosen, book=book, isp=isp, runs=runs, now=at,
+        local=local,
+    )  # fmt: skip
 
 
 @router.get("/market/book", response_class=HTMLResponse)
@@ -331,8 +334,11 @@ def feeder(
 
 
 @router.get("/position", response_class=HTMLResponse)
-def position(request: Request, p: Caller, r: Using, flex: Flex) -> Response:
-    """The caller's traded position per product and ISP, and what it earned (trades and flexibility)."""
+def position(request: Request, p: Caller, r: Using, flex: Flex, session: Tx) -> Response:
+    """The caller's traded position per product and ISP, its meters against their baselines
+    (imbalance), and what it earned (trades, flexibility, settlements)."""
+    from gridflex.web.meters import earnings, meter_day
+
     require_role(p, Role.BRP, Role.PROSUMER, Role.AGGREGATOR, action="the position page")
     products = {row.product_id: product_of(row) for row in r.products.list()}
     cells: dict[tuple[str, int], dict[str, float]] = {}
@@ -358,4 +364,5 @@ def position(request: Request, p: Caller, r: Using, flex: Flex) -> Response:
             o.cost_eur for o in (offer_out(flex, x) for x in flex.offers()) if o.status == "accepted"
         )
     trade_eur = sum(v["cash_eur"] for v in cells.values())
-    return page(request, p, "position.html", rows=rows, trade_eur=trade_eur, flex_eur=flex_eur)
+    return page(request, p, "position.html", rows=rows, trade_eur=trade_eur, flex_eur=flex_eur,
+                day=meter_day(session, p), money=earnings(session, p))  # fmt: skip

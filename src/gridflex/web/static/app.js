@@ -183,3 +183,22 @@ document.addEventListener("DOMContentLoaded", () => {
   drawMarketCharts().catch((e) => console.warn(e.message));
   seriesChart();
 });
+
+// A time chart whose data sits in the element as JSON: {t: [unix s], ylabel, series: [{label, values}]}.
+function dataCharts() {
+  for (const [el, chart] of charts) if (!el.isConnected) { chart.destroy(); charts.delete(el); }
+  document.querySelectorAll("[data-chart]").forEach((el) => {
+    const data = el.querySelector("script[type='application/json']");
+    if (!data) return;  // drawn already (the chart replaced its data)
+    const spec = JSON.parse(data.textContent);
+    plot(el, {
+      tzDate: utcDate,
+      axes: [{ label: "ISP start (UTC)", values: utcTicks }, { label: spec.ylabel, size: 70 }],
+      series: [{ label: "time (UTC)" }, ...spec.series.map((s, i) => ({
+        label: s.label, stroke: COLOURS[i % COLOURS.length], paths: uPlot.paths.stepped({ align: 1 }),
+        value: (u, v) => fmt(v, 1) }))],
+    }, [spec.t, ...spec.series.map((s) => s.values)]);
+  });
+}
+document.addEventListener("DOMContentLoaded", dataCharts);
+document.addEventListener("htmx:afterSettle", dataCharts);  // a refreshed section brings its chart's data anew
