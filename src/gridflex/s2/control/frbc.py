@@ -61,7 +61,7 @@ from gridflex.assets.fill_rate import (  # noqa: F401  (TARGET_PENALTY_EUR: its 
     FillRateDevice,
     ModeChoice,
 )
-from gridflex.s2.control.base import ELECTRIC, PENDING, Control, revoke_previous
+from gridflex.s2.control.base import ELECTRIC, FINAL, Control, changes
 
 FrbcInputs = FillRateDevice
 """The linearised FRBC device (its name before it moved to :mod:`gridflex.assets.fill_rate`)."""
@@ -409,24 +409,6 @@ def _snapshot(dev: Any, state: FrbcState, req: Any, now: datetime, earliest: dat
         req.frbc.append(fi)
 
 
-def same_key(m: Any) -> tuple[Any, ...]:
-    """What makes two FRBC.Instructions the same: actuator, mode, factor and time."""
-    return (m.actuator_id, m.operation_mode, round(float(m.operation_mode_factor), 4), m.execution_time)
-
-
-def unchanged(dev: Any, new: list[Any], now: datetime) -> set[Any]:
-    """Keys of pending FRBC instructions that the new plan would send again identically."""
-    wanted = {same_key(m) for m in new}
-    return {
-        same_key(r.instruction)
-        for r in dev.instructions.values()
-        if r.status in PENDING
-        and r.instruction.execution_time > now
-        and r.instruction.message_type == "FRBC.Instruction"
-        and same_key(r.instruction) in wanted
-    }
-
-
 def _instructions(
     dev: Any, state: FrbcState, plan: Any, req: Any, earliest: datetime, now: datetime, max_count: int
 ) -> list[Any] | None:
@@ -436,10 +418,7 @@ def _instructions(
     new = state.instructions(
         spec, plan.frbc_rate_per_s[dev.name], plan.start, plan.step_s, earliest, max_count
     )
-    keep = unchanged(dev, new, now)  # pending ones the plan sends again: kept, not revoked and resent
-    if keep:
-        new = [m for m in new if same_key(m) not in keep]
-    return [*revoke_previous(dev, RevokableObjects.FRBC_Instruction, now, keep, same_key), *new]
+    return changes(dev.instructions, new, now, plan.step_s, RevokableObjects.FRBC_Instruction)
 
 
 CONTROL = Control(
@@ -454,4 +433,5 @@ CONTROL = Control(
     },
     snapshot=_snapshot,
     instructions=_instructions,
+    trim_after=frozenset(FINAL),
 )
