@@ -33,6 +33,7 @@ import math
 import re
 import signal
 import ssl
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -165,6 +166,7 @@ class CEM:
         self.deviation_fill_frac = deviation_fill_frac  # same for the fill level, share of its range
         self.replans: dict[str, int] = {}  # why the planner was woken: reason → count
         self.warm = WarmModel()  # the last site model, re-solved warm when only data changed
+        self.loop_work = LoopWork()  # the last plan's steps on the loop (CPU, messages sent)
         self._limits: dict[str, list[tuple[float, float, float]]] = {"import": [], "export": []}
         self._deviation_period: dict[str, int] = {}
         self._planned_from: dict[str, float] = {}  # FRBC device → fill level the last plan started from
@@ -476,9 +478,13 @@ class CEM:
             return await self._replan()
 
     async def _replan(self) -> Plan | None:
+        work = self.loop_work = LoopWork()
+        c = time.thread_time()
         for step in self._snapshot(chunk=200):
             req = step
+            work.step(c)
             await asyncio.sleep(0)
+            c = time.thread_time()
         if not (req.frbc or req.pebc or req.extra):
             return None
         plan = await self._plan_isolating(req)
@@ -564,7 +570,9 @@ class CEM:
 
     async def _send_instructions(self, plan: Plan, req: PlanRequest) -> None:
         now = self.clock.now()
+        work = self.loop_work
         for conn in list(self.connections.values()):
+            c = time.thread_time()
             dev = conn.session.device
             control = CONTROLS.get(dev.control_type)
             if conn.session.state != SessionState.CONTROL_TYPE_SELECTED or control is None:
@@ -575,12 +583,30 @@ class CEM:
                 continue
             if out:
                 await conn.send([conn.session.sent(m) for m in out])
+                work.messages += len(out)
             if control.trim_after is not None:
                 trim(dev, set(control.trim_after))
+            work.step(c)
             await asyncio.sleep(0)  # let frames of other sessions in between: one device at a time
 
 
 _NOT_JSON = object()  # an /admin frame that does not parse
+
+
+@dataclass
+class LoopWork:
+    """What a plan's own steps cost on the protocol loop: the snapshot, then the instructions, one
+    device per step. Thread CPU time, so a loaded machine does not inflate it: ``max_step_s`` is the
+    longest frames of other sessions had to wait for the planner, whatever the load."""
+
+    cpu_s: float = 0.0
+    max_step_s: float = 0.0
+    messages: int = 0  # instructions and revocations sent
+
+    def step(self, since: float) -> None:
+        dt = time.thread_time() - since
+        self.cpu_s += dt
+        self.max_step_s = max(self.max_step_s, dt)
 
 
 @dataclass(frozen=True)
