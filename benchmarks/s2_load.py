@@ -94,8 +94,8 @@ def _cem_process(
         works: list[Any] = []  # each finished plan's steps on the loop (gridflex.s2.server.LoopWork)
 
         async def plan_watch() -> None:  # a new LoopWork: the one before it is complete
-            last = cem.loop_work
-            while True:
+            last = getattr(cem, "loop_work", None)  # (None: a CEM from before LoopWork, for comparisons)
+            while last is not None:
                 await asyncio.sleep(0.05)
                 if cem.loop_work is not last:
                     works.append(last)

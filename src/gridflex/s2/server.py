@@ -272,7 +272,11 @@ class CEM:
             await conn.send(session.opening())
             async for frame in ws:
                 selected = device.control_type
+                frbc = device.states.get(ControlType.FILL_RATE_BASED_CONTROL)
+                stored = None if frbc is None else frbc.storage_status
                 out = session.handle_frame(frame)
+                if frbc is not None and frbc.storage_status is not stored:
+                    frbc.storage_at = self.clock.now()  # the plans move the fill level on from here
                 await conn.send(out.replies)
                 if device.control_type != selected:
                     log.info("RM %s: control type %s", rid, device.control_type.value)

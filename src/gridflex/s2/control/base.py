@@ -75,9 +75,10 @@ def changes(
     Instructions are compared by the period they apply to (execution time on the ``step_s`` grid,
     epoch aligned like the plans), actuator, mode and factor (within :data:`FACTOR_TOLERANCE`), not
     by execution time: the first period's instruction runs at "now + the RM's delay", which moves at
-    every plan. The RM has an instruction when it is pending, or when it is the last one that started
-    on that actuator and did so in the current period. A pending instruction of ``kind`` the plan no
-    longer has is revoked; one that already started is not (the new plan's first one follows it)."""
+    every plan. The RM has an instruction when it is pending and runs no earlier than the new one (a
+    blocking timer may have moved the new one), or when it is the last one that started on that
+    actuator and did so in the current period. A pending instruction of ``kind`` the plan no longer
+    has is revoked; one that already started is not (the new plan's first one follows it)."""
     mtype = kind.value
 
     def where(m: Any) -> tuple[int, Any, uuid.UUID]:
@@ -105,8 +106,11 @@ def changes(
     kept: set[int] = set()
     send = []
     for m in new:
-        f = float(m.operation_mode_factor)
+        f, at = float(m.operation_mode_factor), m.execution_time
+        # a pending one must not run earlier than the new one: a timer the new plan's own changes
+        # start may hold it back (the RM would abort it); one that started already ran
         same = [r for r in have.get(where(m), ()) if id(r) not in kept
+                and (r.instruction.execution_time >= at or r.instruction.execution_time <= now)
                 and abs(float(r.instruction.operation_mode_factor) - f) <= FACTOR_TOLERANCE]  # fmt: skip
         if same:
             kept.add(id(same[0]))
