@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import multiprocessing as mp
 import os
@@ -92,6 +93,16 @@ def _cem_process(
                 cem.request_replan("benchmark")
 
         works: list[Any] = []  # each finished plan's steps on the loop (gridflex.s2.server.LoopWork)
+        gcs: list[tuple[int, float]] = []  # the collector's pauses: (generation, thread CPU s)
+        gc_start = [0.0]
+
+        def on_gc(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                gc_start[0] = time.thread_time()
+            else:
+                gcs.append((info["generation"], time.thread_time() - gc_start[0]))
+
+        gc.callbacks.append(on_gc)
 
         async def plan_watch() -> None:  # a new LoopWork: the one before it is complete
             last = getattr(cem, "loop_work", None)  # (None: a CEM from before LoopWork, for comparisons)
@@ -111,13 +122,18 @@ def _cem_process(
                     lags.clear()
                     busy.clear()
                     works.clear()
+                    gcs.clear()
                     plans0 = cem.plans
                 elif cmd == "stats":
                     lag = np.array(lags or [0.0]) * 1000.0
                     cpu = np.array(busy or [0.0]) * 1000.0
                     planned = 0 if cem.last_plan is None else len(cem.last_plan.frbc_power_kw)
                     real = [w for w in works if w.messages or w.cpu_s > 0.05]  # not a snapshot alone
+                    gen2 = [dt for g, dt in gcs if g == 2]
                     conn.send({"plans": cem.plans, "plans_in_window": cem.plans - plans0, "planned_devices": planned,
+                               "gc": {"collections": len(gcs), "gen2": len(gen2),
+                                      "cpu_ms_total": round(sum(dt for _, dt in gcs) * 1e3, 1),
+                                      "longest_ms": round(max((dt for _, dt in gcs), default=0.0) * 1e3, 2)},
                                "plan_on_loop": None if not real else {
                                    "plans": len(real),
                                    "messages_per_plan": round(float(np.mean([w.messages for w in real])), 1),
@@ -392,6 +408,7 @@ async def _load(
         # snapshot and the instructions, one device per step; longest_step_ms is how long frames
         # waited for the planner at most
         "plan_on_loop": stats["plan_on_loop"],
+        "cem_gc": stats["gc"],  # the CEM process's garbage collections in the window (thread CPU)
         "last_solve_s": None if stats["last_solve_s"] is None else round(stats["last_solve_s"], 3),
         "replans": stats["replans"],
         "instructions_received": sum(rm.instructions for rm in rms),

@@ -37,7 +37,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from s2python.common import ControlType, RevokableObjects
@@ -96,6 +96,20 @@ def element_at(mode: FRBCOperationMode, fill: float) -> FRBCOperationModeElement
         if d < dist:
             best, dist = el, d
     return best
+
+
+class Planned(NamedTuple):
+    """An FRBC.Instruction a plan wants, not built yet: a re-plan's are mostly sent already."""
+
+    actuator_id: uuid.UUID
+    operation_mode: uuid.UUID
+    operation_mode_factor: float
+    execution_time: datetime
+
+    def message(self) -> FRBCInstruction:
+        return FRBCInstruction(message_id=uuid.uuid4(), id=uuid.uuid4(), actuator_id=self.actuator_id,
+                               operation_mode=self.operation_mode, operation_mode_factor=self.operation_mode_factor,
+                               execution_time=self.execution_time, abnormal_condition=False)  # fmt: skip
 
 
 @dataclass
@@ -236,9 +250,9 @@ class FrbcState:
         step_s: int,
         earliest: datetime,
         max_count: int,
-    ) -> list[FRBCInstruction]:
+    ) -> list[Planned]:
         """FRBC.Instruction per actuator for the planned periods (mode changes only, timers honoured)."""
-        out: list[FRBCInstruction] = []
+        out: list[Planned] = []
         sd = self.system_description
         if sd is None:
             return out
@@ -264,17 +278,7 @@ class FrbcState:
                     allowed, when = self._transition_time(desc, current[0], choice.mode_id, when, timers)
                     if not allowed or when >= start + timedelta(seconds=(k + 1) * step_s):
                         continue  # blocked for this whole period: the next period decides again
-                out.append(
-                    FRBCInstruction(
-                        message_id=uuid.uuid4(),
-                        id=uuid.uuid4(),
-                        actuator_id=act_spec.actuator_id,
-                        operation_mode=choice.mode_id,
-                        operation_mode_factor=factor,
-                        execution_time=when,
-                        abnormal_condition=False,
-                    )
-                )
+                out.append(Planned(act_spec.actuator_id, choice.mode_id, factor, when))
                 current = (choice.mode_id, factor)
                 if len(out) >= max_count:
                     return out
@@ -446,7 +450,8 @@ def _instructions(
     new = state.instructions(
         spec, plan.frbc_rate_per_s[dev.name], plan.start, plan.step_s, earliest, max_count
     )
-    return changes(dev.instructions, new, now, plan.step_s, RevokableObjects.FRBC_Instruction)
+    out = changes(dev.instructions, new, now, plan.step_s, RevokableObjects.FRBC_Instruction)
+    return [m.message() if isinstance(m, Planned) else m for m in out]
 
 
 CONTROL = Control(
