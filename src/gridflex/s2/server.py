@@ -48,14 +48,14 @@ from websockets.asyncio.server import serve as ws_serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from gridflex.errors import DataError, GridflexError, Problem, ValidationError
+from gridflex.errors import DataError, GridflexError, Problem, SolverError, ValidationError
 from gridflex.s2.admin import AdminError, check_command
 from gridflex.s2.clock import Clock
 from gridflex.s2.control import BY_SHORT, CONTROLS
 from gridflex.s2.control.base import delay_s, trim
 from gridflex.s2.control.frbc import ELECTRIC
 from gridflex.s2.planner import Plan, PlanRequest, WarmModel, plan_site
-from gridflex.s2.planning_process import PlanningProcess, in_daemon_thread
+from gridflex.s2.planning_process import OUT_OF_TIME, PlanningProcess, in_daemon_thread
 from gridflex.s2.protocol import MAX_POWER_W, SUPPORTED_CONTROL_TYPES, Device, Session, SessionState
 from gridflex.scheduling import Site, load_site
 from gridflex.scheduling.site import check_rolling
@@ -518,6 +518,13 @@ class CEM:
             return await self._solve(req)
         except GridflexError as exc:
             first = exc
+        if isinstance(first, SolverError) and first.status == OUT_OF_TIME:
+            # no solution within the time limit (a loaded machine): no device's data is at fault
+            self.last_error, self.time_limit_hits = first, self.time_limit_hits + 1
+            log.warning(
+                "no plan within the time limit (%.1f s): the last plan stays", self.plan_time_limit_s or 0.0
+            )
+            return None
         culprit = await (
             self._process.culprit(req) if self._process else in_daemon_thread(self._culprit, req)
         )
