@@ -62,8 +62,10 @@ STORAGE_EVERY_S = 10
 def _cem_process(
     conn: Any, periods: int, planner: str = "process", profile: str | None = None, replan_s: float = 2.0
 ) -> None:
-    from gridflex.s2.server import CEM
+    from gridflex.s2.server import CEM, tune_gc
     from gridflex.scheduling import parse_site
+
+    tune_gc()  # as `gridflex cem serve`
 
     async def main() -> None:
         site = parse_site({"name": "load", "time": {"start": "2024-01-01T00:00:00Z", "step_s": 900, "n_periods": periods},

@@ -75,7 +75,7 @@ class Cem:
         if fill is not None:
             self.bat.fill_kwh = fill
             self.state.apply(FRBCStorageStatus(message_id=uuid.uuid4(), present_fill_level=fill))
-            self.state.storage_at = self.t  # as the server stamps it
+            self.dev.received["FRBC.StorageStatus"] = self.t  # as the CEM's session stamps it
         self.state.apply(FRBCActuatorStatus(message_id=uuid.uuid4(), actuator_id=self.bat.actuator_id,
                                             active_operation_mode_id=mode[0], operation_mode_factor=mode[1],
                                             previous_operation_mode_id=None, transition_timestamp=None))  # fmt: skip

@@ -123,7 +123,6 @@ class FrbcState:
     target: FRBCFillLevelTargetProfile | None = None
     leakage: FRBCLeakageBehaviour | None = None
     usage: FRBCUsageForecast | None = None
-    storage_at: datetime | None = None  # when the CEM received the last StorageStatus (its clock)
 
     # ---- checking and applying messages ----------------------------------------------------
     def _actuator(self, actuator_id: uuid.UUID) -> FRBCActuatorDescription | None:
@@ -198,16 +197,16 @@ class FrbcState:
     def ready(self) -> bool:
         return self.system_description is not None and self.storage_status is not None
 
-    def fill_at(self, now: datetime, drain_per_s: float) -> float | None:
-        """The fill level at ``now``: the last reported one, moved on since it arrived at the fill rate
-        of the modes the actuators report, less ``drain_per_s`` (usage and leakage). An RM reports its
-        fill every few seconds; a plan from a stale one changes the later periods at every re-plan."""
+    def fill_at(self, now: datetime, since: datetime | None, drain_per_s: float) -> float | None:
+        """The fill level at ``now``: the last reported one, moved on ``since`` it arrived at the fill
+        rate of the modes the actuators report, less ``drain_per_s`` (usage and leakage). An RM reports
+        its fill every few seconds; a plan from a stale one changes the later periods at every re-plan."""
         sd, st = self.system_description, self.storage_status
         if sd is None or st is None:
             return None
         fr = sd.storage.fill_level_range
         fill = float(np.clip(st.present_fill_level, fr.start_of_range, fr.end_of_range))
-        age = 0.0 if self.storage_at is None else (now - self.storage_at).total_seconds()
+        age = 0.0 if since is None else (now - since).total_seconds()
         if age <= 0.0:
             return fill
         rate = -drain_per_s
@@ -434,7 +433,7 @@ FLEET_ASSET = "s2-frbc-fleet"
 def _snapshot(dev: Any, state: FrbcState, req: Any, now: datetime, earliest: datetime) -> None:
     fi = state.inputs(dev.name, req.start, req.step_s, req.n)
     if fi is not None:
-        fill = state.fill_at(now, float(fi.drain_per_h[0]) / 3600.0)
+        fill = state.fill_at(now, dev.received.get("FRBC.StorageStatus"), float(fi.drain_per_h[0]) / 3600.0)
         fi.fill_now = fi.fill_now if fill is None else fill
         # only the rest of the running period can still be used
         fi.first_frac = float(np.clip(1.0 - (now - req.start).total_seconds() / req.step_s, 0.0, 1.0))
