@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import multiprocessing as mp
 import os
@@ -51,6 +52,8 @@ TOKEN = "bench-token"
 MAX_N = 5000
 MAX_RUN_S = 600.0
 RNG = np.random.default_rng(0)
+STORAGE_EVERY_S = 10
+"""An RM reports its fill level (FRBC.StorageStatus) every this many seconds, besides its power each second."""
 
 
 # ── the CEM process ─────────────────────────────────────────────────────────────────────────────
@@ -59,8 +62,10 @@ RNG = np.random.default_rng(0)
 def _cem_process(
     conn: Any, periods: int, planner: str = "process", profile: str | None = None, replan_s: float = 2.0
 ) -> None:
-    from gridflex.s2.server import CEM
+    from gridflex.s2.server import CEM, tune_gc
     from gridflex.scheduling import parse_site
+
+    tune_gc()  # as `gridflex cem serve`
 
     async def main() -> None:
         site = parse_site({"name": "load", "time": {"start": "2024-01-01T00:00:00Z", "step_s": 900, "n_periods": periods},
@@ -72,39 +77,83 @@ def _cem_process(
         conn.send(port)
         loop = asyncio.get_running_loop()
         lags: list[float] = []  # how late a 10 ms timer fires: the time the loop could not answer
+        # the loop thread's CPU between two ticks of that timer: its longest uninterrupted work, which
+        # a loaded machine does not inflate (a lag of 1 s on a CEM given 15 % of a core is 150 ms of it)
+        busy: list[float] = []
         plans0 = 0
 
         async def lag_monitor() -> None:
             while True:
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.thread_time()
                 await asyncio.sleep(0.01)
                 lags.append(time.perf_counter() - t - 0.01)
+                busy.append(time.thread_time() - c)
 
         async def replanning() -> None:  # as 2,000 devices' deviations would: plans back to back
             while replan_s > 0:
                 await asyncio.sleep(replan_s)
                 cem.request_replan("benchmark")
 
+        works: list[Any] = []  # each finished plan's steps on the loop (gridflex.s2.server.LoopWork)
+        gcs: list[tuple[int, float]] = []  # the collector's pauses: (generation, thread CPU s)
+        gc_start = [0.0]
+
+        def on_gc(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                gc_start[0] = time.thread_time()
+            else:
+                gcs.append((info["generation"], time.thread_time() - gc_start[0]))
+
+        gc.callbacks.append(on_gc)
+
+        async def plan_watch() -> None:  # a new LoopWork: the one before it is complete
+            last = getattr(cem, "loop_work", None)  # (None: a CEM from before LoopWork, for comparisons)
+            while last is not None:
+                await asyncio.sleep(0.05)
+                if cem.loop_work is not last:
+                    works.append(last)
+                    last = cem.loop_work
+
         monitor = asyncio.create_task(lag_monitor())
+        watch = asyncio.create_task(plan_watch())
         replanner = asyncio.create_task(replanning())
         while True:
             if await loop.run_in_executor(None, conn.poll, 0.5):
                 cmd = conn.recv()
                 if cmd == "mark":  # the steady window starts
                     lags.clear()
+                    busy.clear()
+                    works.clear()
+                    gcs.clear()
                     plans0 = cem.plans
                 elif cmd == "stats":
                     lag = np.array(lags or [0.0]) * 1000.0
-                    conn.send({"plans": cem.plans, "plans_in_window": cem.plans - plans0,
+                    cpu = np.array(busy or [0.0]) * 1000.0
+                    planned = 0 if cem.last_plan is None else len(cem.last_plan.frbc_power_kw)
+                    real = [w for w in works if w.messages or w.cpu_s > 0.05]  # not a snapshot alone
+                    gen2 = [dt for g, dt in gcs if g == 2]
+                    conn.send({"plans": cem.plans, "plans_in_window": cem.plans - plans0, "planned_devices": planned,
+                               "gc": {"collections": len(gcs), "gen2": len(gen2),
+                                      "cpu_ms_total": round(sum(dt for _, dt in gcs) * 1e3, 1),
+                                      "longest_ms": round(max((dt for _, dt in gcs), default=0.0) * 1e3, 2)},
+                               "plan_on_loop": None if not real else {
+                                   "plans": len(real),
+                                   "messages_per_plan": round(float(np.mean([w.messages for w in real])), 1),
+                                   "cpu_ms_per_plan": round(float(np.mean([w.cpu_s for w in real])) * 1e3, 1),
+                                   "longest_step_ms": round(max(w.max_step_s for w in real) * 1e3, 2)},
                                "connections": len(cem.connections),
                                "last_solve_s": None if cem.last_plan is None else cem.last_plan.solve_s,
                                "replans": dict(cem.replans),
                                "loop_lag_ms": {"p50": round(float(np.percentile(lag, 50)), 2),
                                                "p99": round(float(np.percentile(lag, 99)), 2),
-                                               "max": round(float(lag.max()), 2)}})  # fmt: skip
+                                               "max": round(float(lag.max()), 2)},
+                               "loop_cpu_between_ticks_ms": {"p50": round(float(np.percentile(cpu, 50)), 2),
+                                                             "p99": round(float(np.percentile(cpu, 99)), 2),
+                                                             "max": round(float(cpu.max()), 2)}})  # fmt: skip
                 elif cmd == "stop":
                     break
         monitor.cancel()
+        watch.cancel()
         replanner.cancel()
         await cem.stop()
 
@@ -122,24 +171,41 @@ def _cem_process(
 
 
 class RM:
-    """A raw-WebSocket FRBC resource manager: valid s2 JSON, instructions executed at their time."""
+    """A raw-WebSocket FRBC battery RM: valid s2 JSON, instructions executed at their time; like a
+    real one it reports what it runs (InstructionStatusUpdate SUCCEEDED and FRBC.ActuatorStatus when
+    an instruction starts) and its fill level (FRBC.StorageStatus every ``STORAGE_EVERY_S``)."""
 
-    def __init__(self, sd_json: dict[str, Any], modes: dict[str, tuple[float, float]]) -> None:
+    def __init__(self, sd_json: dict[str, Any], modes: dict[str, tuple[float, float, float, float]]) -> None:
         self.rid = str(uuid.uuid4())
         self.sd = sd_json
-        self.modes = modes  # operation mode id → power at factor 0 and 1 (W)
+        self.modes = modes  # operation mode id → (W at factor 0, at 1, kWh/s at factor 0, at 1)
         self.sent: dict[str, float] = {}
         self.latencies: list[float] = []
         self.instructions = 0
-        self.pending: list[tuple[float, float, str]] = []  # (execution epoch s, power W, instruction id)
-        self.power_w = 0.0
+        self.revocations = 0
+        self.window = [0, 0]  # instructions and revocations received while recording
+        self.pending: list[tuple[float, str, float, str]] = []  # (execution epoch s, mode, factor, id)
+        self.mode, self.factor = "", 0.0
+        self.fill = float(RNG.uniform(1, 9))
         self.record = False
         self.errors = 0
-        self.frames = 0  # frames sent to the CEM while recording (measurements and ReceptionStatus)
+        self.frames = 0  # frames sent to the CEM while recording
 
     @staticmethod
     def _msg(mtype: str, **fields: Any) -> str:
         return json.dumps({"message_type": mtype, "message_id": str(uuid.uuid4()), **fields})
+
+    def _run(self, dt: float) -> None:
+        _, _, f0, f1 = self.modes.get(self.mode, (0.0, 0.0, 0.0, 0.0))
+        self.fill = min(max(self.fill + (f0 + self.factor * (f1 - f0)) * dt, 0.0), 10.0)
+
+    def power_w(self) -> float:
+        p0, p1, _, _ = self.modes.get(self.mode, (0.0, 0.0, 0.0, 0.0))
+        return p0 + self.factor * (p1 - p0)
+
+    async def _send(self, ws: Any, frame: str) -> None:
+        self.frames += self.record
+        await ws.send(frame)
 
     async def run(self, port: int, stop: asyncio.Event, ready: asyncio.Event, counter: list[int]) -> None:
         from websockets.asyncio.client import connect
@@ -166,27 +232,41 @@ class RM:
             await asyncio.sleep(0.2)
             sd = dict(self.sd, message_id=str(uuid.uuid4()), valid_from=datetime.now(UTC).isoformat())
             await ws.send(json.dumps(sd))
-            await ws.send(self._msg("FRBC.StorageStatus", present_fill_level=float(RNG.uniform(1, 9))))
+            await ws.send(self._msg("FRBC.StorageStatus", present_fill_level=self.fill))
             act = sd["actuators"][0]
-            idle = next(m["id"] for m in act["operation_modes"] if m["diagnostic_label"] == "idle")
-            await ws.send(self._msg("FRBC.ActuatorStatus", actuator_id=act["id"], active_operation_mode_id=idle,
+            self.actuator = act["id"]
+            self.mode = next(m["id"] for m in act["operation_modes"] if m["diagnostic_label"] == "idle")
+            await ws.send(self._msg("FRBC.ActuatorStatus", actuator_id=self.actuator, active_operation_mode_id=self.mode,
                                     operation_mode_factor=0.0))  # fmt: skip
             counter[0] += 1
             if counter[0] >= counter[1]:
                 ready.set()
             await asyncio.sleep(float(RNG.uniform(0, 1)))  # spread the measurements over the second
+            last, tick = time.time(), int(RNG.integers(STORAGE_EVERY_S))
             while not stop.is_set():
                 now = time.time()
                 while self.pending and self.pending[0][0] <= now:
-                    self.power_w = self.pending.pop(0)[1]
+                    at, mode, factor, iid = self.pending.pop(0)
+                    self._run(at - last)
+                    last, self.mode, self.factor = at, mode, factor
+                    await self._send(ws, self._msg("InstructionStatusUpdate", instruction_id=iid, status_type="SUCCEEDED",
+                                                   timestamp=datetime.now(UTC).isoformat()))  # fmt: skip
+                    await self._send(ws, self._msg("FRBC.ActuatorStatus", actuator_id=self.actuator,
+                                                   active_operation_mode_id=mode, operation_mode_factor=factor))  # fmt: skip
+                self._run(now - last)
+                last = now
                 mid = str(uuid.uuid4())
                 stamp = datetime.now(UTC).isoformat()
                 frame = (f'{{"message_type":"PowerMeasurement","message_id":"{mid}","measurement_timestamp":"{stamp}",'
-                         f'"values":[{{"commodity_quantity":"ELECTRIC.POWER.3_PHASE_SYMMETRIC","value":{self.power_w:.1f}}}]}}')  # fmt: skip
+                         f'"values":[{{"commodity_quantity":"ELECTRIC.POWER.3_PHASE_SYMMETRIC","value":{self.power_w():.1f}}}]}}')  # fmt: skip
                 if self.record:
                     self.sent[mid] = time.perf_counter()
-                    self.frames += 1
-                await ws.send(frame)
+                await self._send(ws, frame)
+                tick += 1
+                if tick % STORAGE_EVERY_S == 0:
+                    await self._send(
+                        ws, self._msg("FRBC.StorageStatus", present_fill_level=round(self.fill, 4))
+                    )
                 await asyncio.sleep(1.0)  # a plain timer: wait_for(stop.wait()) cost a task per RM and second
             reader.cancel()
 
@@ -200,25 +280,27 @@ class RM:
                     if t0 is not None:
                         self.latencies.append(time.perf_counter() - t0)
                     continue
-                await ws.send(json.dumps({"message_type": "ReceptionStatus", "subject_message_id": m["message_id"],
-                                          "status": "OK"}))  # fmt: skip
-                self.frames += self.record
+                await self._send(ws, json.dumps({"message_type": "ReceptionStatus", "subject_message_id": m["message_id"],
+                                                 "status": "OK"}))  # fmt: skip
                 if t == "FRBC.Instruction":
                     self.instructions += 1
+                    self.window[0] += self.record
                     at = datetime.fromisoformat(m["execution_time"]).timestamp()
-                    p0, p1 = self.modes.get(m["operation_mode"], (0.0, 0.0))
-                    self.pending.append((at, p0 + float(m["operation_mode_factor"]) * (p1 - p0), m["id"]))
+                    self.pending.append((at, m["operation_mode"], float(m["operation_mode_factor"]), m["id"]))
                     self.pending.sort()
                 elif t == "RevokeObject":
-                    self.pending = [p for p in self.pending if p[2] != m["object_id"]]
+                    self.revocations += 1
+                    self.window[1] += self.record
+                    self.pending = [p for p in self.pending if p[3] != m["object_id"]]
 
 
-def _battery_sd() -> tuple[dict[str, Any], dict[str, tuple[float, float]]]:
+def _battery_sd() -> tuple[dict[str, Any], dict[str, tuple[float, float, float, float]]]:
     from gridflex.s2.rm.simulators import BatteryPhysics
 
     b = BatteryPhysics()
     sd = json.loads(b.system_description(datetime.now(UTC)).to_json())
-    modes = {str(mid): (spec[3], spec[4]) for mid, spec in b.modes().items()}  # (W at factor 0, at 1)
+    # (W at factor 0, at 1, kWh/s at factor 0, at 1)
+    modes = {str(mid): (spec[3], spec[4], spec[1], spec[2]) for mid, spec in b.modes().items()}
     return sd, modes
 
 
@@ -256,7 +338,15 @@ async def _load(
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(ready.wait(), 180)
     connect_s = time.perf_counter() - t_connect
-    await asyncio.sleep(5.0)  # settle: first plans, instructions
+    # the window opens once a plan of every device has gone out: re-planning is what it measures
+    t_plan = time.perf_counter()
+    while time.perf_counter() - t_plan < 300:
+        await asyncio.sleep(2.0)
+        parent.send("stats")
+        if parent.recv()["planned_devices"] >= n:
+            break
+    first_plan_s = time.perf_counter() - t_plan
+    await asyncio.sleep(2.0)  # settle: its instructions
     rss1 = ps.memory_info().rss
     for rm in rms:
         rm.record = True
@@ -290,6 +380,7 @@ async def _load(
         "n_rms": n,
         "connected": counter[0],
         "connect_s": round(connect_s, 2),
+        "first_full_plan_s": round(first_plan_s, 1),  # after all connected (the planner is niced)
         "window_s": round(wall, 1),
         "measurements_sent": sent_in_window,
         "reception_statuses": int(lat.size),
@@ -300,6 +391,8 @@ async def _load(
         },
         "measurements_expected": int(n * wall),  # fewer sent: the RMs' own process fell behind
         "loop_lag_ms": stats["loop_lag_ms"],  # the CEM loop's stalls, independent of the RMs' process
+        # the loop thread's CPU between two 10 ms timer ticks: its stalls as CPU work, load-independent
+        "loop_cpu_between_ticks_ms": stats["loop_cpu_between_ticks_ms"],
         "cem_cpu_share_of_one_core": round(cpu_s / wall, 3),
         # CPU the CEM's protocol process spends per frame it receives (planning apart): the figure a
         # loaded machine does not distort
@@ -313,9 +406,18 @@ async def _load(
         "cem_rss_kib_per_connection": round((rss1 - rss0) / n / 1024, 1),
         "plans": stats["plans"],
         "plans_in_window": stats["plans_in_window"],
+        # per plan in the window, its own steps on the loop (thread CPU, load-independent): the
+        # snapshot and the instructions, one device per step; longest_step_ms is how long frames
+        # waited for the planner at most
+        "plan_on_loop": stats["plan_on_loop"],
+        "cem_gc": stats["gc"],  # the CEM process's garbage collections in the window (thread CPU)
         "last_solve_s": None if stats["last_solve_s"] is None else round(stats["last_solve_s"], 3),
         "replans": stats["replans"],
         "instructions_received": sum(rm.instructions for rm in rms),
+        "revocations_received": sum(rm.revocations for rm in rms),
+        # in the steady window: what re-planning sends (only changed instructions, see docs/s2.md)
+        "instructions_in_window": sum(rm.window[0] for rm in rms),
+        "revocations_in_window": sum(rm.window[1] for rm in rms),
         "rms_with_instructions": sum(rm.instructions > 0 for rm in rms),
         "connect_errors": sum(rm.errors for rm in rms),
         "horizon_periods": periods,

@@ -59,3 +59,28 @@ def test_infeasible_load_is_isolated_and_the_battery_still_planned(
     with caplog.at_level(logging.INFO, logger="gridflex.s2"):
         run(go(), timeout_s=90)
     assert any(f"RM {bad} isolated" in r.getMessage() for r in caplog.records)  # the culprit, by name
+
+
+def test_a_plan_out_of_time_isolates_nobody(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A solve stopped at its time limit without a solution (a loaded machine) is no device's fault:
+    on a loaded machine a trial without one device finished in time and that device was isolated."""
+    from datetime import UTC, datetime
+
+    import gridflex.s2.server as server
+    from gridflex.errors import SolverError
+    from gridflex.s2.planner import PlanRequest, plan_site
+    from gridflex.s2.planning_process import OUT_OF_TIME
+    from tests.s2.fleet import battery_fleet
+
+    site = small_site()
+    req = PlanRequest(datetime(2024, 1, 1, tzinfo=UTC), 900, 8, frbc=battery_fleet(3, 8, 0))
+
+    def slow_when_whole(site: object, r: PlanRequest) -> object:
+        if len(r.frbc) == len(req.frbc):  # the whole site does not finish in time, any part would
+            raise SolverError(f"model 'site': HiGHS stopped with status '{OUT_OF_TIME}'", status=OUT_OF_TIME)
+        return plan_site(site, r)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(server, "plan_site", slow_when_whole)
+    cem = CEM(site, {TOKEN: None}, ping_interval_s=None)
+    assert run(cem._plan_isolating(req)) is None
+    assert cem.isolated == {} and cem.time_limit_hits == 1 and OUT_OF_TIME in str(cem.last_error)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from gridflex.errors import GridflexError
+from gridflex.errors import GridflexError, SolverError
 from gridflex.s2.planner import Plan, PlanRequest, WarmModel, plan_site
 
 
@@ -46,8 +46,12 @@ async def in_daemon_thread(fn: Callable[..., Any], *args: Any) -> Any:
     return await fut
 
 
-class PlanningFailed(GridflexError):
-    """A plan failed in the planning process (its message: the worker's error)."""
+class PlanningFailed(SolverError):
+    """A plan failed in the planning process (its message and solver status: the worker's error's)."""
+
+
+OUT_OF_TIME = "Time limit reached"
+"""HiGHS' status of a solve stopped at its time limit without any solution (``SolverError.status``)."""
 
 
 PLANNER_NICENESS = 5
@@ -78,7 +82,7 @@ def _worker(conn: Any, site: Any) -> None:
                     break
             conn.send(("ok", out))
         except GridflexError as exc:
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+            conn.send(("error", (f"{type(exc).__name__}: {exc}", getattr(exc, "status", ""))))
         except Exception as exc:  # the worker must survive anything a device sent
             conn.send(("error", f"internal error: {type(exc).__name__}: {str(exc)[:300]}"))
 
@@ -101,7 +105,8 @@ class PlanningProcess:
             except (EOFError, OSError):
                 raise PlanningFailed("the planning process ended") from None
         if status != "ok":
-            raise PlanningFailed(str(value))
+            message, why = value if isinstance(value, tuple) else (value, "")
+            raise PlanningFailed(str(message), str(why))
         return value
 
     def _roundtrip(self, what: str, req: PlanRequest) -> tuple[str, Any]:

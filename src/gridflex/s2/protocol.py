@@ -33,6 +33,7 @@ import json
 import math
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -183,6 +184,9 @@ class Device:
     preference: tuple[ControlType, ...] = SUPPORTED_CONTROL_TYPES  # the CEM's policy, best first
     instructions: dict[uuid.UUID, InstructionRecord] = field(default_factory=dict)
     revision: int = 0  # bumped on every accepted change that matters to the optimiser
+    # control-type message type → when the CEM last accepted one (its clock): a plan moves a reported
+    # state on from there (FRBC: the fill level)
+    received: dict[str, datetime] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.states:
@@ -252,6 +256,7 @@ class Session:
         rate_per_s: float = 100.0,
         burst: float = 200.0,
         max_power_w: float = MAX_POWER_W,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.device = device
         self.max_power_w = max_power_w  # a larger power value (W) is refused: INVALID_CONTENT
@@ -261,6 +266,7 @@ class Session:
         self.awaiting: dict[uuid.UUID, str] = {}  # messages the CEM sent → type, until their ReceptionStatus
         self.received: dict[uuid.UUID, ReceptionStatusValues] = {}  # ReceptionStatus the RM sent
         self._limit = _RateLimit(rate_per_s, burst)
+        self.now: Callable[[], datetime] = now or (lambda: datetime.now(UTC))  # the CEM's clock
 
     # ---- outgoing -------------------------------------------------------------------------
     def opening(self) -> list[S2Msg]:
@@ -410,6 +416,7 @@ class Session:
             return self._refuse(subject, ReceptionStatusValues.INVALID_CONTENT, problem)
         state.apply(msg)
         dev.revision += 1
+        dev.received[mtype] = self.now()
         kind = EVENT_KINDS.get(mtype, "status")
         # Status reports (fill level, active mode, timers) feed the next periodic plan; descriptions,
         # targets, forecasts and constraints re-plan at once (debounced by the CEM).

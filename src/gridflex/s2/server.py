@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hmac
 import ipaddress
 import json
@@ -33,6 +34,7 @@ import math
 import re
 import signal
 import ssl
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -47,14 +49,14 @@ from websockets.asyncio.server import serve as ws_serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from gridflex.errors import DataError, GridflexError, Problem, ValidationError
+from gridflex.errors import DataError, GridflexError, Problem, SolverError, ValidationError
 from gridflex.s2.admin import AdminError, check_command
 from gridflex.s2.clock import Clock
 from gridflex.s2.control import BY_SHORT, CONTROLS
 from gridflex.s2.control.base import delay_s, trim
 from gridflex.s2.control.frbc import ELECTRIC
 from gridflex.s2.planner import Plan, PlanRequest, WarmModel, plan_site
-from gridflex.s2.planning_process import PlanningProcess, in_daemon_thread
+from gridflex.s2.planning_process import OUT_OF_TIME, PlanningProcess, in_daemon_thread
 from gridflex.s2.protocol import MAX_POWER_W, SUPPORTED_CONTROL_TYPES, Device, Session, SessionState
 from gridflex.scheduling import Site, load_site
 from gridflex.scheduling.site import check_rolling
@@ -165,6 +167,7 @@ class CEM:
         self.deviation_fill_frac = deviation_fill_frac  # same for the fill level, share of its range
         self.replans: dict[str, int] = {}  # why the planner was woken: reason → count
         self.warm = WarmModel()  # the last site model, re-solved warm when only data changed
+        self.loop_work = LoopWork()  # the last plan's steps on the loop (CPU, messages sent)
         self._limits: dict[str, list[tuple[float, float, float]]] = {"import": [], "export": []}
         self._deviation_period: dict[str, int] = {}
         self._planned_from: dict[str, float] = {}  # FRBC device → fill level the last plan started from
@@ -262,7 +265,8 @@ class CEM:
         old = self.connections.get(rid)
         if old is not None:  # a newer connection of the same resource wins
             await old.ws.close(1000, "replaced by a newer connection")
-        session = Session(device, self.max_frame_bytes, self.rate_per_s, self.rate_burst, self.max_power_w)
+        session = Session(device, self.max_frame_bytes, self.rate_per_s, self.rate_burst, self.max_power_w,
+                          self.clock.now)  # fmt: skip
         conn = _Conn(ws, session, self.frame_tap)
         self.connections[rid] = conn
         log.info("RM %s connected from %s", rid, ws.remote_address)
@@ -476,9 +480,13 @@ class CEM:
             return await self._replan()
 
     async def _replan(self) -> Plan | None:
+        work = self.loop_work = LoopWork()
+        c = time.thread_time()
         for step in self._snapshot(chunk=200):
             req = step
+            work.step(c)
             await asyncio.sleep(0)
+            c = time.thread_time()
         if not (req.frbc or req.pebc or req.extra):
             return None
         plan = await self._plan_isolating(req)
@@ -508,6 +516,13 @@ class CEM:
             return await self._solve(req)
         except GridflexError as exc:
             first = exc
+        if isinstance(first, SolverError) and first.status == OUT_OF_TIME:
+            # no solution within the time limit (a loaded machine): no device's data is at fault
+            self.last_error, self.time_limit_hits = first, self.time_limit_hits + 1
+            log.warning(
+                "no plan within the time limit (%.1f s): the last plan stays", self.plan_time_limit_s or 0.0
+            )
+            return None
         culprit = await (
             self._process.culprit(req) if self._process else in_daemon_thread(self._culprit, req)
         )
@@ -564,7 +579,9 @@ class CEM:
 
     async def _send_instructions(self, plan: Plan, req: PlanRequest) -> None:
         now = self.clock.now()
+        work = self.loop_work
         for conn in list(self.connections.values()):
+            c = time.thread_time()
             dev = conn.session.device
             control = CONTROLS.get(dev.control_type)
             if conn.session.state != SessionState.CONTROL_TYPE_SELECTED or control is None:
@@ -575,12 +592,30 @@ class CEM:
                 continue
             if out:
                 await conn.send([conn.session.sent(m) for m in out])
+                work.messages += len(out)
             if control.trim_after is not None:
                 trim(dev, set(control.trim_after))
+            work.step(c)
             await asyncio.sleep(0)  # let frames of other sessions in between: one device at a time
 
 
 _NOT_JSON = object()  # an /admin frame that does not parse
+
+
+@dataclass
+class LoopWork:
+    """What a plan's own steps cost on the protocol loop: the snapshot, then the instructions, one
+    device per step. Thread CPU time, so a loaded machine does not inflate it: ``max_step_s`` is the
+    longest frames of other sessions had to wait for the planner, whatever the load."""
+
+    cpu_s: float = 0.0
+    max_step_s: float = 0.0
+    messages: int = 0  # instructions and revocations sent
+
+    def step(self, since: float) -> None:
+        dt = time.thread_time() - since
+        self.cpu_s += dt
+        self.max_step_s = max(self.max_step_s, dt)
 
 
 @dataclass(frozen=True)
@@ -653,6 +688,18 @@ def check_listen_options(
     return out
 
 
+GC_YOUNG_THRESHOLD = 20_000
+"""The CEM process's threshold for the collector's youngest generation (Python's default: 700). At
+2,000 RMs the default collected every 0.3 s and took about a quarter of the process's CPU (900 ms in
+20 s, a 400 ms full collection among them; 81 µs CPU per frame); at 20,000, 80 ms in 20 s and
+71 µs per frame (``benchmarks/s2_load.py``: ``cem_gc``). Frames leave little cyclic garbage."""
+
+
+def tune_gc() -> None:
+    """Set :data:`GC_YOUNG_THRESHOLD` for this process (``cem serve`` does, before it listens)."""
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
 async def run_cem(
     site: Site,
     tokens: dict[str, frozenset[str] | None],
@@ -669,6 +716,7 @@ async def run_cem(
 
     ``on_listening(url)`` is called once the socket is bound (default: an INFO log line)."""
     stop = stop or asyncio.Event()
+    tune_gc()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):

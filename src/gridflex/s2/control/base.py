@@ -43,25 +43,85 @@ def revoke_pending(records: dict[uuid.UUID, Any], now: datetime) -> list[RevokeO
     return out
 
 
-def revoke_previous(
-    dev: Any,
-    kind: RevokableObjects,
-    now: datetime,
-    keep: set[Any] | None = None,
-    key: Callable[[Any], Any] | None = None,
-) -> list[RevokeObject]:
-    """Revoke the instructions of the previous plan that have not started yet (except those the new
-    plan sends again unchanged: ``keep``, compared by ``key``), then trim the finished records."""
+def revoke_previous(dev: Any, kind: RevokableObjects, now: datetime) -> list[RevokeObject]:
+    """Revoke the instructions of the previous plan that have not started yet, then trim the
+    finished records (PEBC: one envelope per plan)."""
     out = []
     for iid, rec in dev.instructions.items():
-        pending = rec.status in PENDING
-        if keep and key is not None and pending and key(rec.instruction) in keep:
-            continue
-        if pending and rec.instruction.execution_time > now:
+        if rec.status in PENDING and rec.instruction.execution_time > now:
             rec.status = InstructionStatus.REVOKED
             out.append(RevokeObject(message_id=uuid.uuid4(), object_type=kind, object_id=iid))
     trim(dev, FINAL)
     return out
+
+
+FACTOR_TOLERANCE = 5e-3
+"""Two operation-mode factors closer than this (half a percent of the mode's range) are the same
+instruction: re-plans from measured fill levels move a later period's factor by 0.1-0.3 %, which is
+no reason to revoke and resend it (the deviation check re-plans when the device runs off)."""
+
+
+def _mode_of(m: Any) -> uuid.UUID:
+    mode = getattr(m, "operation_mode", None)  # FRBC; OMBC and DDBC say operation_mode_id
+    return as_uuid(mode if mode is not None else m.operation_mode_id)
+
+
+def changes(
+    records: dict[uuid.UUID, Any], new: list[Any], now: datetime, step_s: int, kind: RevokableObjects
+) -> list[Any]:
+    """What to send so that an RM runs a new plan's mode instructions ``new`` (FRBC, OMBC, DDBC):
+    RevokeObjects first, then the instructions it does not have yet.
+
+    Instructions are compared by the period they apply to (execution time on the ``step_s`` grid,
+    epoch aligned like the plans), actuator, mode and factor (within :data:`FACTOR_TOLERANCE`), not
+    by execution time: the first period's instruction runs at "now + the RM's delay", which moves at
+    every plan. The RM has an instruction when it is pending and runs no earlier than the new one (a
+    blocking timer may have moved the new one), or when it is the last one that started on that
+    actuator and did so in the current period. A pending instruction of ``kind`` the plan no longer
+    has is revoked; one that already started is not (the new plan's first one follows it)."""
+    mtype = kind.value
+
+    def where(m: Any) -> tuple[int, Any, uuid.UUID]:
+        return int(m.execution_time.timestamp() // step_s), getattr(m, "actuator_id", None), _mode_of(m)
+
+    current = int(now.timestamp() // step_s)
+    pending: list[tuple[uuid.UUID, Any]] = []
+    ran: dict[Any, Any] = {}  # actuator → the last instruction that started on it
+    for iid, rec in records.items():
+        m = rec.instruction
+        if m.message_type != mtype or rec.status in NEVER_RAN:
+            continue
+        if rec.status in PENDING and m.execution_time > now:
+            pending.append((iid, rec))
+        else:
+            last = ran.get(getattr(m, "actuator_id", None))
+            if last is None or m.execution_time >= last.instruction.execution_time:
+                ran[getattr(m, "actuator_id", None)] = rec
+    have: dict[tuple[int, Any, uuid.UUID], list[Any]] = {}
+    for _, rec in pending:
+        have.setdefault(where(rec.instruction), []).append(rec)
+    for rec in ran.values():
+        if where(rec.instruction)[0] == current:
+            have.setdefault(where(rec.instruction), []).append(rec)
+    kept: set[int] = set()
+    send = []
+    for m in new:
+        f, at = float(m.operation_mode_factor), m.execution_time
+        # a pending one must not run earlier than the new one: a timer the new plan's own changes
+        # start may hold it back (the RM would abort it); one that started already ran
+        same = [r for r in have.get(where(m), ()) if id(r) not in kept
+                and (r.instruction.execution_time >= at or r.instruction.execution_time <= now)
+                and abs(float(r.instruction.operation_mode_factor) - f) <= FACTOR_TOLERANCE]  # fmt: skip
+        if same:
+            kept.add(id(same[0]))
+        else:
+            send.append(m)
+    revoke = []
+    for iid, rec in pending:
+        if id(rec) not in kept:
+            rec.status = InstructionStatus.REVOKED
+            revoke.append(RevokeObject(message_id=uuid.uuid4(), object_type=kind, object_id=iid))
+    return [*revoke, *send]
 
 
 def trim(dev: Any, statuses: set[InstructionStatus]) -> None:

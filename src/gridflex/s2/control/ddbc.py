@@ -32,7 +32,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from s2python.common import ControlType
+from s2python.common import ControlType, RevokableObjects
 from s2python.ddbc import (
     DDBCActuatorDescription,
     DDBCActuatorStatus,
@@ -45,7 +45,7 @@ from s2python.generated.gen_s2 import ID
 
 from gridflex.assets.mode_machine import DEMAND_PENALTY_EUR  # noqa: F401  (its home before)
 from gridflex.assets.mode_machine import DemandMachines as DdbcAsset
-from gridflex.s2.control.base import NEVER_RAN, Control
+from gridflex.s2.control.base import NEVER_RAN, Control, changes
 from gridflex.s2.control.frbc import profile_average
 from gridflex.s2.control.ombc import (
     as_uuid,
@@ -55,7 +55,6 @@ from gridflex.s2.control.ombc import (
     mode_instructions_of,
     mode_snapshot,
     mode_specs,
-    revoke_pending,
     status_problem,
 )
 
@@ -150,7 +149,7 @@ class DdbcState:
         sd = self.system_description
         if sd is None or asset._decision is None:
             return []
-        out: list[Any] = list(revoke_pending(records, now))
+        new: list[Any] = []
         for aid, spec in asset._specs:
             act = self._actuator(aid)
             decision = asset._decision.get(aid)
@@ -164,9 +163,9 @@ class DdbcState:
                 return DDBCInstruction(message_id=uuid.uuid4(), id=ID(str(uuid.uuid4())), execution_time=when, actuator_id=aid,
                                        operation_mode_id=mid, operation_mode_factor=fac, abnormal_condition=False)  # fmt: skip
 
-            out += mode_instructions(make, spec, decision, list(act.transitions), finish, current,
+            new += mode_instructions(make, spec, decision, list(act.transitions), finish, current,
                                      asset._start, asset._step_s, earliest, max_count)  # fmt: skip
-        return out
+        return changes(records, new, now, asset._step_s, RevokableObjects.DDBC_Instruction)
 
 
 CONTROL = Control(

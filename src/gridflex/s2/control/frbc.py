@@ -37,7 +37,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from s2python.common import ControlType, RevokableObjects
@@ -61,7 +61,7 @@ from gridflex.assets.fill_rate import (  # noqa: F401  (TARGET_PENALTY_EUR: its 
     FillRateDevice,
     ModeChoice,
 )
-from gridflex.s2.control.base import ELECTRIC, PENDING, Control, revoke_previous
+from gridflex.s2.control.base import ELECTRIC, FINAL, Control, changes
 
 FrbcInputs = FillRateDevice
 """The linearised FRBC device (its name before it moved to :mod:`gridflex.assets.fill_rate`)."""
@@ -96,6 +96,20 @@ def element_at(mode: FRBCOperationMode, fill: float) -> FRBCOperationModeElement
         if d < dist:
             best, dist = el, d
     return best
+
+
+class Planned(NamedTuple):
+    """An FRBC.Instruction a plan wants, not built yet: a re-plan's are mostly sent already."""
+
+    actuator_id: uuid.UUID
+    operation_mode: uuid.UUID
+    operation_mode_factor: float
+    execution_time: datetime
+
+    def message(self) -> FRBCInstruction:
+        return FRBCInstruction(message_id=uuid.uuid4(), id=uuid.uuid4(), actuator_id=self.actuator_id,
+                               operation_mode=self.operation_mode, operation_mode_factor=self.operation_mode_factor,
+                               execution_time=self.execution_time, abnormal_condition=False)  # fmt: skip
 
 
 @dataclass
@@ -183,6 +197,31 @@ class FrbcState:
     def ready(self) -> bool:
         return self.system_description is not None and self.storage_status is not None
 
+    def fill_at(self, now: datetime, since: datetime | None, drain_per_s: float) -> float | None:
+        """The fill level at ``now``: the last reported one, moved on ``since`` it arrived at the fill
+        rate of the modes the actuators report, less ``drain_per_s`` (usage and leakage). An RM reports
+        its fill every few seconds; a plan from a stale one changes the later periods at every re-plan."""
+        sd, st = self.system_description, self.storage_status
+        if sd is None or st is None:
+            return None
+        fr = sd.storage.fill_level_range
+        fill = float(np.clip(st.present_fill_level, fr.start_of_range, fr.end_of_range))
+        age = 0.0 if since is None else (now - since).total_seconds()
+        if age <= 0.0:
+            return fill
+        rate = -drain_per_s
+        for act in sd.actuators:
+            status = self.actuator_status.get(act.id)
+            mode = (
+                None
+                if status is None
+                else next((m for m in act.operation_modes if m.id == status.active_operation_mode_id), None)
+            )
+            if status is not None and mode is not None:
+                f = element_at(mode, fill).fill_rate
+                rate += f.start_of_range + status.operation_mode_factor * (f.end_of_range - f.start_of_range)
+        return float(np.clip(fill + rate * age, fr.start_of_range, fr.end_of_range))
+
     # ---- linearisation ------------------------------------------------------------------
     def inputs(self, name: str, start: datetime, step_s: int, n: int) -> FrbcInputs | None:
         """Snapshot for the optimiser on the grid ``start + k·step_s``; None until ready."""
@@ -210,9 +249,9 @@ class FrbcState:
         step_s: int,
         earliest: datetime,
         max_count: int,
-    ) -> list[FRBCInstruction]:
+    ) -> list[Planned]:
         """FRBC.Instruction per actuator for the planned periods (mode changes only, timers honoured)."""
-        out: list[FRBCInstruction] = []
+        out: list[Planned] = []
         sd = self.system_description
         if sd is None:
             return out
@@ -238,17 +277,7 @@ class FrbcState:
                     allowed, when = self._transition_time(desc, current[0], choice.mode_id, when, timers)
                     if not allowed or when >= start + timedelta(seconds=(k + 1) * step_s):
                         continue  # blocked for this whole period: the next period decides again
-                out.append(
-                    FRBCInstruction(
-                        message_id=uuid.uuid4(),
-                        id=uuid.uuid4(),
-                        actuator_id=act_spec.actuator_id,
-                        operation_mode=choice.mode_id,
-                        operation_mode_factor=factor,
-                        execution_time=when,
-                        abnormal_condition=False,
-                    )
-                )
+                out.append(Planned(act_spec.actuator_id, choice.mode_id, factor, when))
                 current = (choice.mode_id, factor)
                 if len(out) >= max_count:
                     return out
@@ -404,27 +433,11 @@ FLEET_ASSET = "s2-frbc-fleet"
 def _snapshot(dev: Any, state: FrbcState, req: Any, now: datetime, earliest: datetime) -> None:
     fi = state.inputs(dev.name, req.start, req.step_s, req.n)
     if fi is not None:
+        fill = state.fill_at(now, dev.received.get("FRBC.StorageStatus"), float(fi.drain_per_h[0]) / 3600.0)
+        fi.fill_now = fi.fill_now if fill is None else fill
         # only the rest of the running period can still be used
         fi.first_frac = float(np.clip(1.0 - (now - req.start).total_seconds() / req.step_s, 0.0, 1.0))
         req.frbc.append(fi)
-
-
-def same_key(m: Any) -> tuple[Any, ...]:
-    """What makes two FRBC.Instructions the same: actuator, mode, factor and time."""
-    return (m.actuator_id, m.operation_mode, round(float(m.operation_mode_factor), 4), m.execution_time)
-
-
-def unchanged(dev: Any, new: list[Any], now: datetime) -> set[Any]:
-    """Keys of pending FRBC instructions that the new plan would send again identically."""
-    wanted = {same_key(m) for m in new}
-    return {
-        same_key(r.instruction)
-        for r in dev.instructions.values()
-        if r.status in PENDING
-        and r.instruction.execution_time > now
-        and r.instruction.message_type == "FRBC.Instruction"
-        and same_key(r.instruction) in wanted
-    }
 
 
 def _instructions(
@@ -436,10 +449,8 @@ def _instructions(
     new = state.instructions(
         spec, plan.frbc_rate_per_s[dev.name], plan.start, plan.step_s, earliest, max_count
     )
-    keep = unchanged(dev, new, now)  # pending ones the plan sends again: kept, not revoked and resent
-    if keep:
-        new = [m for m in new if same_key(m) not in keep]
-    return [*revoke_previous(dev, RevokableObjects.FRBC_Instruction, now, keep, same_key), *new]
+    out = changes(dev.instructions, new, now, plan.step_s, RevokableObjects.FRBC_Instruction)
+    return [m.message() if isinstance(m, Planned) else m for m in out]
 
 
 CONTROL = Control(
@@ -454,4 +465,5 @@ CONTROL = Control(
     },
     snapshot=_snapshot,
     instructions=_instructions,
+    trim_after=frozenset(FINAL),
 )

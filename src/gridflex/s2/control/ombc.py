@@ -34,12 +34,13 @@ from s2python.common import (
     ControlType,
     InstructionStatus,
     PowerRange,
+    RevokableObjects,
 )
 from s2python.ombc import OMBCInstruction, OMBCStatus, OMBCSystemDescription, OMBCTimerStatus
 
 from gridflex.assets.mode_machine import HEAT, MachineSpec, ModeSpec
 from gridflex.assets.mode_machine import ModeMachine as OmbcAsset
-from gridflex.s2.control.base import NEVER_RAN, Control, as_uuid, revoke_pending
+from gridflex.s2.control.base import NEVER_RAN, Control, as_uuid, changes
 from gridflex.s2.control.frbc import ELECTRIC
 
 GAS_KWH_PER_LITRE = 9.77e-3
@@ -274,8 +275,9 @@ class OmbcState:
                                    operation_mode_id=mid, operation_mode_factor=fac, abnormal_condition=False)  # fmt: skip
 
         current = (as_uuid(st.active_operation_mode_id), st.operation_mode_factor)
-        return revoke_pending(records, now) + mode_instructions(make, asset._spec, asset._decision, list(sd.transitions), self.timers_finish,
-                                 current, asset._start, asset._step_s, earliest, max_count)  # fmt: skip
+        new = mode_instructions(make, asset._spec, asset._decision, list(sd.transitions), self.timers_finish,
+                                current, asset._start, asset._step_s, earliest, max_count)  # fmt: skip
+        return changes(records, new, now, asset._step_s, RevokableObjects.OMBC_Instruction)
 
 
 def mode_snapshot(dev: Any, state: Any, req: Any, now: datetime, earliest: datetime) -> None:
