@@ -63,7 +63,7 @@ def forecast_cmd(
     from gridflex.grid.distribution.stress import SCENARIOS
     from gridflex.reports.tvpp import forecast_report
 
-    start = _checked_options(day, days, stress_name)
+    start = _checked_options(day, days, stress_name, voltage_band=(voltage_min, voltage_max))
     t0 = time.perf_counter()
     case = open_network(network, start=start, periods=96 * days)
     t1 = time.perf_counter()
@@ -150,11 +150,7 @@ def relieve_cmd(
     from gridflex.grid.distribution.stress import SCENARIOS
 
     extra = [Problem("options", "--rounds", "must be >= 1")] if rounds < 1 else []
-    if voltage_min <= 0:
-        extra.append(Problem("options", "--voltage-min", f"must be > 0 pu, got {voltage_min:g}"))
-    if voltage_max <= voltage_min:
-        extra.append(Problem("options", "--voltage-max", f"must be above --voltage-min ({voltage_min:g} pu)"))
-    start = _checked_options(day, days, stress_name, extra)
+    start = _checked_options(day, days, stress_name, extra, (voltage_min, voltage_max))
     t0 = time.perf_counter()
     case = open_network(network, start=start, periods=96 * days)
     _, series = _stressed_series(case, start, days, SCENARIOS[stress_name])
@@ -200,12 +196,25 @@ def _band(summary: dict, when: str) -> str:
     return "n/a" if lo is None else f"{lo:.3f}–{hi:.3f}"
 
 
-def _checked_options(day: str, days: int, stress_name: str, extra: list | None = None) -> datetime:
-    """The first day of a run; every bad option (with ``extra`` problems) in one ValidationError."""
+def _checked_options(
+    day: str,
+    days: int,
+    stress_name: str,
+    extra: list | None = None,
+    voltage_band: tuple[float, float] | None = None,
+) -> datetime:
+    """The first day of a run; every bad option (with ``extra`` problems and the ``--voltage-min``/
+    ``--voltage-max`` band) in one ValidationError."""
     from gridflex.errors import Problem, ValidationError
     from gridflex.grid.distribution.stress import SCENARIOS
 
     problems = list(extra or [])
+    if voltage_band is not None:
+        vmin, vmax = voltage_band
+        if vmin <= 0:
+            problems.append(Problem("options", "--voltage-min", f"must be > 0 pu, got {vmin:g}"))
+        if vmax <= vmin:
+            problems.append(Problem("options", "--voltage-max", f"must be above --voltage-min ({vmin:g} pu)"))
     start = None
     try:
         start = datetime.strptime(day, "%Y-%m-%d")

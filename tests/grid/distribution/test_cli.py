@@ -81,6 +81,8 @@ def test_cigre_and_pandapower_json_networks_get_flat_profiles(tmp_path):
         (["mv-semiurb", "--stress", "hot"], "--stress"),
         (["mv-semiurb", "--stress", "winter", "--ev-share", "2"], "stress.ev_share"),
         (["missing.json"], "no such file"),
+        (["mv-semiurb", "--voltage-min", "1.1", "--voltage-max", "1.0"], "--voltage-max: must be above"),
+        (["mv-semiurb", "--voltage-min", "0"], "--voltage-min: must be > 0 pu"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
