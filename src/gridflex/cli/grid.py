@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -188,6 +188,105 @@ def relieve_cmd(
         f"{summary['max_loading_before_pct']:.1f} % → {summary['max_loading_after_pct']:.1f} %; voltage "
         f"{_band(summary, 'before')} → {_band(summary, 'after')} pu; {elapsed_s:.2f} s; "
         f"outputs in {out}: summary.json, days.csv, orders.csv"
+    )
+
+
+@grid_app.command("envelopes")
+@clear_errors
+def envelopes_cmd(
+    network: Annotated[
+        str, typer.Argument(help="Shipped grid, .npz grid file, pandapower .json, cigre-mv, ...")
+    ],
+    day: Annotated[
+        str, typer.Option(help="First day, YYYY-MM-DD (UTC); shipped profiles cover 2016.")
+    ] = "2016-01-20",
+    days: Annotated[int, typer.Option(help="Days (1 = day-ahead, 7 = week-ahead).")] = 1,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("envelopes"),
+    stress_name: Annotated[
+        str, typer.Option("--stress", help="Stress scenario: none, winter, summer.")
+    ] = "none",
+    clear: Annotated[
+        bool,
+        typer.Option(
+            help="Relieve a congested forecast on the market first (--offer-seed) and compute the "
+            "envelopes on the cleared series; --no-clear shares the relief among the connections."
+        ),
+    ] = True,
+    offer_seed: Annotated[int, typer.Option(help="Seed of the offer generator.")] = 0,
+    loading_limit: Annotated[
+        float, typer.Option(help="Loading limit of lines and transformers (%).")
+    ] = 100.0,
+    voltage_min: Annotated[float, typer.Option(help="Lowest allowed voltage (pu).")] = 0.90,
+    voltage_max: Annotated[float, typer.Option(help="Highest allowed voltage (pu).")] = 1.10,
+) -> None:
+    """Dynamic operating envelopes: per connection bus and period, the import and export limits (MW)
+    that keep the feeder within limits with every connection at its envelope at once; writes
+    envelopes.csv, envelopes.json and summary.json (with an AC check at the envelopes' corners).
+
+    Signs: power positive = consumption; import = consumption, export = production.
+    """
+    import csv
+    import json
+    import time
+
+    from gridflex.grid.distribution.congestion import Limits
+    from gridflex.grid.distribution.envelopes import check_corners, operating_envelopes
+    from gridflex.grid.distribution.gridfile import open_network
+    from gridflex.grid.distribution.powerflow import PowerFlow
+    from gridflex.grid.distribution.relief import OfferModel, relieve_by_market, violated_periods
+    from gridflex.grid.distribution.sensitivity import sensitivities
+    from gridflex.grid.distribution.stress import SCENARIOS
+
+    start = _checked_options(day, days, stress_name, voltage_band=(voltage_min, voltage_max))
+    t0 = time.perf_counter()
+    case = open_network(network, start=start, periods=96 * days)
+    net = case.network
+    _, series = _stressed_series(case, start, days, SCENARIOS[stress_name])
+    limits = Limits(loading_pct=loading_limit, voltage_min_pu=voltage_min, voltage_max_pu=voltage_max)
+    pf = PowerFlow(net)
+    result = pf.run(series, angles=True)
+    congested = int(violated_periods(net, result, limits).sum())
+    market: dict[str, Any] = {}
+    if congested and clear:
+        rel = relieve_by_market(net, series, limits, OfferModel(seed=offer_seed), pf=pf)
+        s = rel.summary()
+        market = {
+            k: s[k] for k in ("periods_requested", "periods_residual", "accepted", "energy_mwh", "cost_eur")
+        }
+        series = rel.relieved
+        result = pf.run(series, angles=True)
+    env = operating_envelopes(net, series, result, sensitivities(net, result), limits, pf=pf)
+    corners = check_corners(net, series, env, pf, limits)
+    elapsed_s = time.perf_counter() - t0
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "envelopes.json").write_text(json.dumps(env.to_dict(), indent=1) + "\n")
+    times = [series.start + timedelta(minutes=series.step_min * t) for t in range(series.periods)]
+    with (out / "envelopes.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["connection", "start", "forecast_mw", "import_limit_mw", "export_limit_mw"])
+        for c, name in enumerate(env.connection_names):
+            for t, when in enumerate(times):
+                w.writerow([name, when.isoformat(), round(float(env.forecast_mw[t, c]), 6),
+                            round(float(env.import_limit_mw[t, c]), 6), round(float(env.export_limit_mw[t, c]), 6)])  # fmt: skip
+    room = env.import_limit_mw - env.forecast_mw
+    summary = {
+        "network": net.name, "start": start.isoformat(), "stress": stress_name, "periods": series.periods,
+        "connections": len(env.connection_names), "congested_periods": congested,
+        "cleared": bool(market), "market": market or None,
+        "connections_to_move": int((room < -1e-6).any(axis=0).sum()),
+        "min_import_headroom_mw": round(float(room.min()), 6),
+        "corners": corners, "time_s": round(elapsed_s, 3),
+    }  # fmt: skip
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    on = "the cleared series" if market else "the forecast"
+    console.print(
+        f"{net.name}, {days} day(s) from {start:%Y-%m-%d}, stress {stress_name}: envelopes of "
+        f"{len(env.connection_names)} connections × {series.periods} periods on {on} "
+        f"({congested} congested periods before); {summary['connections_to_move']} connections must move; "
+        f"all at import: max loading {corners['import']['max_loading_pct']:.1f} %, min voltage "
+        f"{corners['import']['min_voltage_pu']:.3f} pu; all at export: max loading "
+        f"{corners['export']['max_loading_pct']:.1f} %, max voltage {corners['export']['max_voltage_pu']:.3f} pu; "
+        f"{elapsed_s:.2f} s; outputs in {out}: envelopes.csv, envelopes.json, summary.json"
     )
 
 

@@ -216,3 +216,28 @@ def _share(a: np.ndarray, room: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         used += m[:, stop] @ x[stop]
         active &= ~stop
     return x[:n_c], x[n_c:]
+
+
+def check_corners(
+    net: DistributionNetwork, series: ElementSeries, env: OperatingEnvelopes, pf: PowerFlow, limits: Limits
+) -> dict[str, Any]:
+    """AC power flows with every connection at its import limit, then at its export limit (a side
+    with no limit in reach stays at its forecast): highest loading, voltage range and the periods
+    out of ``limits`` at each corner."""
+    from gridflex.grid.distribution.relief import violated_periods
+
+    bus_of = net.element_bus()
+    bus = {str(n): i for i, n in enumerate(net.bus.name)}
+    element = [int(np.flatnonzero(bus_of == bus[str(n)])[0]) for n in env.connection_names]
+    out: dict[str, Any] = {}
+    for side, target in (("import", env.import_limit_mw), ("export", -env.export_limit_mw)):
+        delta = np.zeros_like(series.p_mw)
+        delta[:, element] = np.where(np.abs(target) < ENVELOPE_CAP_MW, target - env.forecast_mw, 0.0)
+        res = pf.run(series.with_changes(delta))
+        out[side] = {
+            "max_loading_pct": round(float(res.branch_loading_pct.max(initial=0.0)), 3),
+            "min_voltage_pu": round(float(np.nanmin(res.voltage_pu)), 5),
+            "max_voltage_pu": round(float(np.nanmax(res.voltage_pu)), 5),
+            "periods_out_of_limits": int(violated_periods(net, res, limits).sum()),
+        }
+    return out
