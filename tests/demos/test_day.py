@@ -98,7 +98,9 @@ def test_the_relief_holds_in_an_ac_power_flow_independent_of_the_market_model(da
     assert on.any()
     np.testing.assert_allclose(ac_mw[on], predicted_mw[on], rtol=0.15)
     assert day.overloaded_isps["planned"] <= day.overloaded_isps["before"]
-    assert 0 < day.overload_mwh["planned"] < day.overload_mwh["before"]
+    # complete: no energy above the ratings left in the requested ISPs as cleared (the stress is sized
+    # so that the feeder's sites can relieve it)
+    assert day.overload_mwh["planned"] == 0 < day.overload_mwh["before"]
 
 
 def test_the_activation_reached_the_devices_as_s2_instructions(day):

@@ -132,6 +132,16 @@ def relieve_cmd(
     ] = 100.0,
     voltage_min: Annotated[float, typer.Option(help="Lowest allowed voltage (pu).")] = 0.90,
     voltage_max: Annotated[float, typer.Option(help="Highest allowed voltage (pu).")] = 1.10,
+    flexoffers: Annotated[
+        Path | None,
+        typer.Option(
+            help="Sites' flex-offers (FlexOffer JSON, each with locationId = a bus of the network): their "
+            "default schedules join the forecast, their flexibility is offered."
+        ),
+    ] = None,
+    grid_offers: Annotated[
+        bool, typer.Option(help="Also offer the grid elements' own flexibility (synthetic, --offer-seed).")
+    ] = True,
 ) -> None:
     """Close the loop: forecast, FlexRequests (overloads and voltages out of the band), offers at the
     connections, network-aware clearing, activation and an AC re-check; writes summary.json, days.csv
@@ -143,21 +153,34 @@ def relieve_cmd(
     import json
     import time
 
-    from gridflex.errors import Problem
+    from gridflex.errors import Problem, ValidationError
     from gridflex.grid.distribution.congestion import Limits
     from gridflex.grid.distribution.gridfile import open_network
     from gridflex.grid.distribution.relief import OfferModel, relieve_by_market
     from gridflex.grid.distribution.stress import SCENARIOS
 
     extra = [Problem("options", "--rounds", "must be >= 1")] if rounds < 1 else []
+    if flexoffers is None and not grid_offers:
+        extra.append(Problem("options", "--no-grid-offers", "needs --flexoffers: nothing to offer"))
     start = _checked_options(day, days, stress_name, extra, (voltage_min, voltage_max))
+    located = None
+    if flexoffers is not None:
+        from gridflex.flexoffer.from_site import site_flexoffers_from_json
+
+        try:
+            doc = json.loads(flexoffers.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValidationError(
+                "options", [Problem(str(flexoffers), "--flexoffers", f"not JSON: {exc}")]
+            ) from None
+        located = site_flexoffers_from_json(doc)
     t0 = time.perf_counter()
     case = open_network(network, start=start, periods=96 * days)
     _, series = _stressed_series(case, start, days, SCENARIOS[stress_name])
     rel = relieve_by_market(
         case.network, series,
         Limits(loading_pct=loading_limit, voltage_min_pu=voltage_min, voltage_max_pu=voltage_max),
-        OfferModel(seed=offer_seed), rounds,
+        OfferModel(seed=offer_seed), rounds, flexoffers=located, grid_offers=grid_offers,
     )  # fmt: skip
     elapsed_s = time.perf_counter() - t0
     summary = {"network": case.network.name, "start": start.isoformat(), "stress": stress_name,

@@ -257,3 +257,34 @@ def test_flexoffers_off_the_grid_are_refused_naming_the_offer(mv):
     fo.locations[0] = "Bus 999"
     with pytest.raises(FlexOfferValidationError, match=r"site-0.*locationId.*'Bus 999'"):
         relieve_by_market(net, series, flexoffers=fo)
+
+
+def test_cli_relieves_with_the_sites_flexoffers_alone(mv, tmp_path):
+    from gridflex.flexoffer.from_site import site_flexoffers_to_json
+    from gridflex.grid.distribution import forecast
+
+    net = mv.network
+    start = datetime(2016, 1, 20)
+    series = stress(net, mv.profiles.series(net, start=start, periods=96), WINTER)
+    fo = _located_sites(net, forecast(net, series).points[0].connection_buses, start, 600.0)
+    path = tmp_path / "sites.json"
+    path.write_text(json.dumps(site_flexoffers_to_json(fo)))
+    args = [
+        "grid",
+        "relieve",
+        "mv-semiurb",
+        "--day",
+        "2016-01-20",
+        "--flexoffers",
+        str(path),
+        "--no-grid-offers",
+    ]
+    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    s = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert s["periods_requested"] > 0 and s["periods_residual"] == 0
+    with (tmp_path / "o" / "orders.csv").open() as f:
+        assert {o["element"] for o in csv.DictReader(f)} <= set(fo.batch.ids.tolist())
+    path.write_text("{not json")
+    bad = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "o")])
+    assert bad.exit_code == 2 and "--flexoffers: not JSON" in bad.output
