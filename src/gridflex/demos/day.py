@@ -269,8 +269,8 @@ class DayResult:
             out.append(f"{full} of {len(self.offers)} offers accepted in full: the sites' flexibility there is exhausted"
                        if full == len(self.offers) else "the market's linear model under-bought")  # fmt: skip
         if other > 0:
-            out.append(f"{other} other ISPs over: the sites' re-plans move consumption next to the activated "
-                       "ISPs (a rebound their flex-offers do not carry)")  # fmt: skip
+            out.append(f"{other} other ISPs over: the sites' CEMs re-plan through the day and move consumption "
+                       "around the capped ISPs (their first plan was the forecast; the flex-offers carry no rebound)")  # fmt: skip
         return "; ".join(out)
 
     def payments(self) -> list[tuple[str, str, float, str]]:
