@@ -101,7 +101,9 @@ def test_the_relief_holds_in_an_ac_power_flow_independent_of_the_market_model(da
     np.testing.assert_allclose(ac_mw[on], predicted_mw[on], rtol=0.15)
     assert day.overloaded_isps["planned"] <= day.overloaded_isps["before"]
     assert 0 <= day.overload_mwh["planned"] < day.overload_mwh["before"]
-    assert day.residual().startswith(f"{day.overloaded_requested} requested ISPs over the ratings")
+    assert day.residual().startswith(
+        f"{day.overloaded_requested['delivered']} requested ISPs over the ratings"
+    )
 
 
 def test_the_activation_reached_the_devices_as_s2_instructions(day):

@@ -206,7 +206,7 @@ class DayResult:
     wall_s: float
     step_s: dict[str, float] = field(default_factory=dict)
     overload_mwh: dict[str, float] = field(default_factory=dict)  # before / planned / delivered, all branches
-    overloaded_requested: int = 0  # requested ISPs with any branch over 100 % as delivered
+    overloaded_requested: dict[str, int] = field(default_factory=dict)  # before / planned / delivered
 
     def gains_eur(self) -> dict[str, dict[str, float]]:
         """Per participant against doing nothing: the settlement's net and, for a site, what its
@@ -259,13 +259,13 @@ class DayResult:
 
     def residual(self) -> str:
         """What the delivered day leaves above the ratings, and why."""
-        asked, other = (
-            self.overloaded_requested,
-            self.overloaded_isps["delivered"] - self.overloaded_requested,
-        )
+        asked = self.overloaded_requested.get("delivered", 0)
+        other = self.overloaded_isps["delivered"] - asked
         full = sum(1 for v in self.cleared.activation.values() if v >= 1 - 1e-6)
         out = [f"{asked} requested ISPs over the ratings"]
-        if asked:
+        if asked and not self.overloaded_requested.get("planned", 0):
+            out.append("as cleared none: the sites delivered less than ordered there (metered)")
+        elif asked:
             out.append(f"{full} of {len(self.offers)} offers accepted in full: the sites' flexibility there is exhausted"
                        if full == len(self.offers) else "the market's linear model under-bought")  # fmt: skip
         if other > 0:
@@ -608,7 +608,7 @@ def _settle_and_verify(
     from gridflex.grid.distribution.relief import rating_mw
 
     rating = rating_mw(feeder.net)
-    loading, overloaded, worst, over_mwh = {}, {}, {}, {}
+    loading, overloaded, worst, over_mwh, over_asked = {}, {}, {}, {}, {}
     for label, kw in (("before", None), ("planned", "target_kw"), ("delivered", "metered_kw")):
         delta = np.zeros_like(feeder.series.p_mw)
         for s in sites.values():
@@ -624,12 +624,12 @@ def _settle_and_verify(
         # differ from the baselines by the D-prognosis' error, not by the activations)
         asked = np.array(sorted({r.isp - k0 for r in requests}), dtype=np.int64)
         over_mwh[label] = float((np.clip(pct[asked] - 100.0, 0.0, None) / 100.0 * rating).sum() * grid.step_h)
-        over_asked = int((pct[asked] > 100.0).any(axis=1).sum())
+        over_asked[label] = int((pct[asked] > 100.0).any(axis=1).sum())
     result = DayResult(config, grid, prices, sites, flexoffers, pools, product, requests, offers, network, cleared,
                      dispatch, branch, loading, overloaded, worst, baseline, metered, meter_ids, docs, settlement,
                      0.0)  # fmt: skip
     result.overload_mwh = over_mwh
-    result.overloaded_requested = over_asked  # as delivered: the last of the three
+    result.overloaded_requested = over_asked
     return result
 
 
@@ -646,6 +646,7 @@ def summary_json(result: DayResult) -> dict[str, Any]:
         "max_loading_pct": {k: round(v, 2) for k, v in result.max_loading_pct.items()},
         "overloaded_isps": result.overloaded_isps,
         "overload_mwh": {k: round(v, 3) for k, v in result.overload_mwh.items()},
+        "overloaded_requested_isps": result.overloaded_requested,
         "residual": result.residual(),
         "congestion_loading_pct": {k: [round(float(x), 2) for x in v] for k, v in result.loading_pct.items()},
         "sites": {n: {"bus": s.bus_name, "price_up_eur_per_mwh": s.price_eur_per_mwh,
