@@ -130,11 +130,19 @@ def operating_envelopes(
     a = _rows(sens)  # (periods, rows, connections): change of each row per MW of consumption
     err = np.zeros_like(g0)
     element = np.array([np.flatnonzero(bus_of == b)[0] for b in sens.connection_bus])
-    for k in range(refine + 1 if pf is not None else 1):
+    shrink = np.ones((2 * n_t, 1))  # per corner and period: halved where no power flow converges
+    base_ok = np.isfinite(result.branch_loading_pct).all(axis=1)
+    corrected = np.zeros(n_t, dtype=np.int64)  # AC corrections made per period (both corners converged)
+    for _ in range(refine + 10 if pf is not None else 1):
         up, down = (np.empty((n_t, n_c)) for _ in range(2))
         for t in range(n_t):
             up[t], down[t] = _share(a[t], rhs[t] - g0[t] - err[t])
-        if k == refine or pf is None:
+        # a move past the voltage collapse (tens of MW at one MV bus) comes back halfway
+        up, down = (
+            np.where((x > 0) & (x < ENVELOPE_CAP_MW), x * f, x)
+            for x, f in ((up, shrink[:n_t]), (down, shrink[n_t:]))
+        )
+        if pf is None:
             break
         # AC at both corners of every box at once; what the linearisation missed tightens (or frees) its row
         move = np.concatenate(
@@ -146,9 +154,23 @@ def operating_envelopes(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             ac = pf.run(ts, tolerant=True)
+        lost = np.tile(base_ok, 2) & ~np.isfinite(ac.branch_loading_pct).all(axis=1)
+        # where the corrections are made and a corner still breaks a limit itself (far from the
+        # operating point the linearisation can mislead them), come back halfway too
+        with np.errstate(invalid="ignore"):
+            v = ac.voltage_pu
+            broken = (
+                (ac.branch_loading_pct > limits.loading_pct).any(axis=1)
+                | (v > limits.voltage_max_pu).any(axis=1)
+                | (v < limits.voltage_min_pu).any(axis=1)
+            ) & np.tile(corrected >= refine, 2)
+        if (corrected >= refine).all() and not (lost | broken).any():
+            break  # every period has its corrections and both its corners a power flow within limits
+        shrink[lost | broken] *= 0.5
+        corrected += ~(lost[:n_t] | lost[n_t:])
         lin = np.tile(g0, (2, 1)) + np.einsum("trc,tc->tr", np.tile(a, (2, 1, 1)), move)
         got = _values(ac, np.sign(lin[:, : _n_loading(result)]))
-        miss = np.nan_to_num(got - lin, nan=0.0)
+        miss = np.where(lost[:, None], 0.0, np.nan_to_num(got - lin, nan=0.0))
         # each row from the corner nearer its limit: the one its worst case is (or is closest to)
         err = np.where(lin[:n_t] >= lin[n_t:], miss[:n_t], miss[n_t:])
     imp = np.minimum(forecast + up, ENVELOPE_CAP_MW)
