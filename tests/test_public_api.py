@@ -79,6 +79,7 @@ ALLOWED: dict[str, set[str]] = {
     "scheduling": SCIENCE | CORE | {"gridflex.assets", "gridflex.market", "gridflex.flexoffer"},
     "grid": SCIENCE | CORE | {
         "pandapower", "gen_adequacy", "matpowercaseframes", "gridflex.market",
+        "gridflex.flexoffer",  # grid/distribution: sites' flex-offers located on connection buses (relief)
         "power_grid_model", "simbench",  # grid/distribution: fast power flow; SimBench (optional extra)
     },
     # adapters

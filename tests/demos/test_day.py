@@ -20,7 +20,9 @@ from gridflex.flexoffer.validate import validate_schedule
 
 @pytest.fixture(scope="module")
 def day():
-    return run_day(DayConfig(sites=(HOMES[0], OFFICE), speed=7200.0, seed=1))
+    # two of the four sites: at 0.95 of the winter stress the feeder is overloaded whatever their plans
+    # (at the default 0.85 it takes the four sites' baselines to overload it)
+    return run_day(DayConfig(sites=(HOMES[0], OFFICE), speed=7200.0, seed=1, stress_scale=0.95))
 
 
 def test_every_site_schedule_lies_inside_its_flexoffer_and_sums_to_its_pool(day):
@@ -98,7 +100,10 @@ def test_the_relief_holds_in_an_ac_power_flow_independent_of_the_market_model(da
     assert on.any()
     np.testing.assert_allclose(ac_mw[on], predicted_mw[on], rtol=0.15)
     assert day.overloaded_isps["planned"] <= day.overloaded_isps["before"]
-    assert 0 < day.overload_mwh["planned"] < day.overload_mwh["before"]
+    assert 0 <= day.overload_mwh["planned"] < day.overload_mwh["before"]
+    assert day.residual().startswith(
+        f"{day.overloaded_requested['delivered']} requested ISPs over the ratings"
+    )
 
 
 def test_the_activation_reached_the_devices_as_s2_instructions(day):

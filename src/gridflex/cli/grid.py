@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -63,7 +63,7 @@ def forecast_cmd(
     from gridflex.grid.distribution.stress import SCENARIOS
     from gridflex.reports.tvpp import forecast_report
 
-    start = _checked_options(day, days, stress_name)
+    start = _checked_options(day, days, stress_name, voltage_band=(voltage_min, voltage_max))
     t0 = time.perf_counter()
     case = open_network(network, start=start, periods=96 * days)
     t1 = time.perf_counter()
@@ -132,6 +132,16 @@ def relieve_cmd(
     ] = 100.0,
     voltage_min: Annotated[float, typer.Option(help="Lowest allowed voltage (pu).")] = 0.90,
     voltage_max: Annotated[float, typer.Option(help="Highest allowed voltage (pu).")] = 1.10,
+    flexoffers: Annotated[
+        Path | None,
+        typer.Option(
+            help="Sites' flex-offers (FlexOffer JSON, each with locationId = a bus of the network): their "
+            "default schedules join the forecast, their flexibility is offered."
+        ),
+    ] = None,
+    grid_offers: Annotated[
+        bool, typer.Option(help="Also offer the grid elements' own flexibility (synthetic, --offer-seed).")
+    ] = True,
 ) -> None:
     """Close the loop: forecast, FlexRequests (overloads and voltages out of the band), offers at the
     connections, network-aware clearing, activation and an AC re-check; writes summary.json, days.csv
@@ -143,25 +153,34 @@ def relieve_cmd(
     import json
     import time
 
-    from gridflex.errors import Problem
+    from gridflex.errors import Problem, ValidationError
     from gridflex.grid.distribution.congestion import Limits
     from gridflex.grid.distribution.gridfile import open_network
     from gridflex.grid.distribution.relief import OfferModel, relieve_by_market
     from gridflex.grid.distribution.stress import SCENARIOS
 
     extra = [Problem("options", "--rounds", "must be >= 1")] if rounds < 1 else []
-    if voltage_min <= 0:
-        extra.append(Problem("options", "--voltage-min", f"must be > 0 pu, got {voltage_min:g}"))
-    if voltage_max <= voltage_min:
-        extra.append(Problem("options", "--voltage-max", f"must be above --voltage-min ({voltage_min:g} pu)"))
-    start = _checked_options(day, days, stress_name, extra)
+    if flexoffers is None and not grid_offers:
+        extra.append(Problem("options", "--no-grid-offers", "needs --flexoffers: nothing to offer"))
+    start = _checked_options(day, days, stress_name, extra, (voltage_min, voltage_max))
+    located = None
+    if flexoffers is not None:
+        from gridflex.flexoffer.from_site import site_flexoffers_from_json
+
+        try:
+            doc = json.loads(flexoffers.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValidationError(
+                "options", [Problem(str(flexoffers), "--flexoffers", f"not JSON: {exc}")]
+            ) from None
+        located = site_flexoffers_from_json(doc)
     t0 = time.perf_counter()
     case = open_network(network, start=start, periods=96 * days)
     _, series = _stressed_series(case, start, days, SCENARIOS[stress_name])
     rel = relieve_by_market(
         case.network, series,
         Limits(loading_pct=loading_limit, voltage_min_pu=voltage_min, voltage_max_pu=voltage_max),
-        OfferModel(seed=offer_seed), rounds,
+        OfferModel(seed=offer_seed), rounds, flexoffers=located, grid_offers=grid_offers,
     )  # fmt: skip
     elapsed_s = time.perf_counter() - t0
     summary = {"network": case.network.name, "start": start.isoformat(), "stress": stress_name,
@@ -195,17 +214,129 @@ def relieve_cmd(
     )
 
 
+@grid_app.command("envelopes")
+@clear_errors
+def envelopes_cmd(
+    network: Annotated[
+        str, typer.Argument(help="Shipped grid, .npz grid file, pandapower .json, cigre-mv, ...")
+    ],
+    day: Annotated[
+        str, typer.Option(help="First day, YYYY-MM-DD (UTC); shipped profiles cover 2016.")
+    ] = "2016-01-20",
+    days: Annotated[int, typer.Option(help="Days (1 = day-ahead, 7 = week-ahead).")] = 1,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("envelopes"),
+    stress_name: Annotated[
+        str, typer.Option("--stress", help="Stress scenario: none, winter, summer.")
+    ] = "none",
+    clear: Annotated[
+        bool,
+        typer.Option(
+            help="Relieve a congested forecast on the market first (--offer-seed) and compute the "
+            "envelopes on the cleared series; --no-clear shares the relief among the connections."
+        ),
+    ] = True,
+    offer_seed: Annotated[int, typer.Option(help="Seed of the offer generator.")] = 0,
+    loading_limit: Annotated[
+        float, typer.Option(help="Loading limit of lines and transformers (%).")
+    ] = 100.0,
+    voltage_min: Annotated[float, typer.Option(help="Lowest allowed voltage (pu).")] = 0.90,
+    voltage_max: Annotated[float, typer.Option(help="Highest allowed voltage (pu).")] = 1.10,
+) -> None:
+    """Dynamic operating envelopes: per connection bus and period, the import and export limits (MW)
+    that keep the feeder within limits with every connection at its envelope at once; writes
+    envelopes.csv, envelopes.json and summary.json (with an AC check at the envelopes' corners).
+
+    Signs: power positive = consumption; import = consumption, export = production.
+    """
+    import csv
+    import json
+    import time
+
+    from gridflex.grid.distribution.congestion import Limits
+    from gridflex.grid.distribution.envelopes import check_corners, operating_envelopes
+    from gridflex.grid.distribution.gridfile import open_network
+    from gridflex.grid.distribution.powerflow import PowerFlow
+    from gridflex.grid.distribution.relief import OfferModel, relieve_by_market, violated_periods
+    from gridflex.grid.distribution.sensitivity import sensitivities
+    from gridflex.grid.distribution.stress import SCENARIOS
+
+    start = _checked_options(day, days, stress_name, voltage_band=(voltage_min, voltage_max))
+    t0 = time.perf_counter()
+    case = open_network(network, start=start, periods=96 * days)
+    net = case.network
+    _, series = _stressed_series(case, start, days, SCENARIOS[stress_name])
+    limits = Limits(loading_pct=loading_limit, voltage_min_pu=voltage_min, voltage_max_pu=voltage_max)
+    pf = PowerFlow(net)
+    result = pf.run(series, angles=True)
+    congested = int(violated_periods(net, result, limits).sum())
+    market: dict[str, Any] = {}
+    if congested and clear:
+        rel = relieve_by_market(net, series, limits, OfferModel(seed=offer_seed), pf=pf)
+        s = rel.summary()
+        market = {
+            k: s[k] for k in ("periods_requested", "periods_residual", "accepted", "energy_mwh", "cost_eur")
+        }
+        series = rel.relieved
+        result = pf.run(series, angles=True)
+    env = operating_envelopes(net, series, result, sensitivities(net, result), limits, pf=pf)
+    corners = check_corners(net, series, env, pf, limits)
+    elapsed_s = time.perf_counter() - t0
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "envelopes.json").write_text(json.dumps(env.to_dict(), indent=1) + "\n")
+    times = [series.start + timedelta(minutes=series.step_min * t) for t in range(series.periods)]
+    with (out / "envelopes.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["connection", "start", "forecast_mw", "import_limit_mw", "export_limit_mw"])
+        for c, name in enumerate(env.connection_names):
+            for t, when in enumerate(times):
+                w.writerow([name, when.isoformat(), round(float(env.forecast_mw[t, c]), 6),
+                            round(float(env.import_limit_mw[t, c]), 6), round(float(env.export_limit_mw[t, c]), 6)])  # fmt: skip
+    room = env.import_limit_mw - env.forecast_mw
+    summary = {
+        "network": net.name, "start": start.isoformat(), "stress": stress_name, "periods": series.periods,
+        "connections": len(env.connection_names), "congested_periods": congested,
+        "cleared": bool(market), "market": market or None,
+        "connections_to_move": int((room < -1e-6).any(axis=0).sum()),
+        "min_import_headroom_mw": round(float(room.min()), 6),
+        "corners": corners, "time_s": round(elapsed_s, 3),
+    }  # fmt: skip
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    on = "the cleared series" if market else "the forecast"
+    console.print(
+        f"{net.name}, {days} day(s) from {start:%Y-%m-%d}, stress {stress_name}: envelopes of "
+        f"{len(env.connection_names)} connections × {series.periods} periods on {on} "
+        f"({congested} congested periods before); {summary['connections_to_move']} connections must move; "
+        f"all at import: max loading {corners['import']['max_loading_pct']:.1f} %, min voltage "
+        f"{corners['import']['min_voltage_pu']:.3f} pu; all at export: max loading "
+        f"{corners['export']['max_loading_pct']:.1f} %, max voltage {corners['export']['max_voltage_pu']:.3f} pu; "
+        f"{elapsed_s:.2f} s; outputs in {out}: envelopes.csv, envelopes.json, summary.json"
+    )
+
+
 def _band(summary: dict, when: str) -> str:
     lo, hi = summary[f"min_voltage_{when}_pu"], summary[f"max_voltage_{when}_pu"]
     return "n/a" if lo is None else f"{lo:.3f}–{hi:.3f}"
 
 
-def _checked_options(day: str, days: int, stress_name: str, extra: list | None = None) -> datetime:
-    """The first day of a run; every bad option (with ``extra`` problems) in one ValidationError."""
+def _checked_options(
+    day: str,
+    days: int,
+    stress_name: str,
+    extra: list | None = None,
+    voltage_band: tuple[float, float] | None = None,
+) -> datetime:
+    """The first day of a run; every bad option (with ``extra`` problems and the ``--voltage-min``/
+    ``--voltage-max`` band) in one ValidationError."""
     from gridflex.errors import Problem, ValidationError
     from gridflex.grid.distribution.stress import SCENARIOS
 
     problems = list(extra or [])
+    if voltage_band is not None:
+        vmin, vmax = voltage_band
+        if vmin <= 0:
+            problems.append(Problem("options", "--voltage-min", f"must be > 0 pu, got {vmin:g}"))
+        if vmax <= vmin:
+            problems.append(Problem("options", "--voltage-max", f"must be above --voltage-min ({vmin:g} pu)"))
     start = None
     try:
         start = datetime.strptime(day, "%Y-%m-%d")

@@ -1,4 +1,4 @@
-"""`gridflex grid forecast`: outputs on good input, one line and exit code 2 on bad input."""
+"""`gridflex grid forecast` and `grid envelopes`: outputs on good input, one line and exit code 2 on bad input."""
 
 import json
 
@@ -98,3 +98,54 @@ def test_a_network_with_an_island_is_refused_naming_the_element(tmp_path):
     pp.to_json(net, str(tmp_path / "island.json"))
     res = runner.invoke(app, ["grid", "forecast", str(tmp_path / "island.json"), "--out", str(tmp_path)])
     assert res.exit_code == 2 and "load orphan.bus" in res.output
+
+
+def test_envelopes_of_a_stressed_day_on_its_cleared_series_hold_at_their_corners(tmp_path):
+    import csv
+
+    res = runner.invoke(
+        app,
+        [
+            "grid",
+            "envelopes",
+            "mv-semiurb",
+            "--day",
+            "2016-01-20",
+            "--stress",
+            "winter",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "on the cleared series" in res.output and "envelopes.csv" in res.output
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert s["cleared"] and s["congested_periods"] > 0 and s["market"]["periods_residual"] == 0
+    # every connection at its import limit at once, then at its export limit: within limits (AC)
+    assert (
+        s["corners"]["import"]["periods_out_of_limits"]
+        == 0
+        == s["corners"]["export"]["periods_out_of_limits"]
+    )
+    assert 98.0 < s["corners"]["import"]["max_loading_pct"] <= 100.0  # the feeder's headroom is used
+    with (tmp_path / "envelopes.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == s["connections"] * 96
+    assert all(float(r["import_limit_mw"]) >= -float(r["export_limit_mw"]) for r in rows)
+    env = json.loads((tmp_path / "envelopes.json").read_text())
+    assert len(env["connections"]) == s["connections"] and env["step_min"] == 15
+
+
+@pytest.mark.parametrize("command", ["forecast", "relieve", "envelopes"])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--voltage-min", "1.1", "--voltage-max", "1.0"], "--voltage-max: must be above"),
+        (["--voltage-min", "0"], "--voltage-min: must be > 0 pu"),
+    ],
+)
+def test_every_grid_command_checks_the_voltage_band_alike(tmp_path, command, args, message):
+    res = runner.invoke(app, ["grid", command, "mv-semiurb", *args, "--out", str(tmp_path)])
+    assert res.exit_code == 2
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0]

@@ -1,4 +1,5 @@
-"""Operating envelopes: using a connection's envelope alone keeps the grid within limits, going beyond breaks one."""
+"""Operating envelopes: every connection at its envelope at once keeps the feeder within limits (AC power flow);
+none is stricter than needed (a step more breaks a limit), and the sharing is the max-min of an independent LP."""
 
 import asyncio
 import json
@@ -11,6 +12,7 @@ from gridflex.errors import ValidationError
 from gridflex.grid.distribution import PowerFlow, stress
 from gridflex.grid.distribution.congestion import Limits, find_violations
 from gridflex.grid.distribution.envelopes import ENVELOPE_CAP_MW, MAX_LIMIT_KW, operating_envelopes
+from gridflex.grid.distribution.relief import relieve_by_market
 from gridflex.grid.distribution.sensitivity import sensitivities
 from gridflex.grid.distribution.stress import WINTER
 from gridflex.s2.admin import MAX_LIMIT_KW as ADMIN_MAX_LIMIT_KW
@@ -26,35 +28,125 @@ def winter_evening(mv):
     return series, pf, env
 
 
-def _at_limit(mv, series, env, c, factor, which):
-    """The series with connection c moved to factor × its import (or export) limit in every period."""
+@pytest.fixture(scope="module")
+def cleared_evening(mv):
+    """The stressed winter evening from 19:00 (a feeder head at 109 %) after the market relieved it."""
+    net = mv.network
+    series = stress(net, mv.profiles.series(net, start=datetime(2016, 1, 20, 19), periods=4), WINTER)
+    pf = PowerFlow(net)
+    cleared = relieve_by_market(net, series, pf=pf).relieved
+    res = pf.run(cleared, angles=True)
+    sens = sensitivities(net, res)
+    return cleared, pf, operating_envelopes(net, cleared, res, sens, pf=pf), res, sens
+
+
+def _moved(mv, series, env, move_mw):
+    """``series`` with each connection's net consumption changed by ``move_mw`` (periods × connections)."""
     bus_of = mv.network.element_bus()
-    element = int(
-        np.flatnonzero(bus_of == np.flatnonzero(mv.network.bus.name == env.connection_names[c])[0])[0]
-    )
-    target = env.import_limit_mw[:, c] if which == "import" else -env.export_limit_mw[:, c]
+    bus = {str(n): i for i, n in enumerate(mv.network.bus.name)}
     delta = np.zeros_like(series.p_mw)
-    delta[:, element] = factor * target - env.forecast_mw[:, c]
+    for c, name in enumerate(env.connection_names):
+        delta[:, int(np.flatnonzero(bus_of == bus[str(name)])[0])] += move_mw[:, c]
     return series.with_changes(delta)
 
 
-def test_forecast_lies_inside_every_envelope(winter_evening):
-    _, _, env = winter_evening
-    assert np.all(env.import_limit_mw >= env.forecast_mw) and np.all(-env.export_limit_mw <= env.forecast_mw)
+def _corners(env, rng, n):
+    """Both all-import and all-export corners of the connections' boxes, and ``n`` random mixtures."""
+    up, down = env.import_limit_mw - env.forecast_mw, env.export_limit_mw + env.forecast_mw
+    yield up
+    yield -down
+    for _ in range(n):
+        pick = rng.random(up.shape) < 0.5
+        yield np.where(pick, up, -down) * rng.uniform(0.5, 1.0, up.shape)
 
 
-@pytest.mark.parametrize("which", ["import", "export"])
-def test_an_envelope_used_alone_keeps_the_limits_and_more_breaks_one(mv, winter_evening, which):
-    series, pf, env = winter_evening
-    limit = env.import_limit_mw if which == "import" else env.export_limit_mw
-    reachable = np.flatnonzero((limit < ENVELOPE_CAP_MW).all(axis=0))
-    assert len(reachable)
-    for c in reachable[:: max(1, len(reachable) // 4)]:
-        inside = pf.run(_at_limit(mv, series, env, c, 1.0, which))
-        # after the secant corrections the limits hold within their margins (1 point, 0.002 pu)
-        assert find_violations(mv.network, inside, Limits(loading_pct=100.5, voltage_min_pu=0.899)) == []
-        beyond = pf.run(_at_limit(mv, series, env, c, 1.1, which))
-        assert find_violations(mv.network, beyond, Limits(loading_margin_pct=0, voltage_margin_pu=0))
+@pytest.mark.parametrize("case", ["winter_evening", "cleared_evening"])
+def test_every_connection_at_its_envelope_at_once_keeps_the_feeder_within_limits(mv, case, request):
+    series, pf, env = request.getfixturevalue(case)[:3]
+    assert (env.import_limit_mw < ENVELOPE_CAP_MW).all() and (env.export_limit_mw < ENVELOPE_CAP_MW).all()
+    for move in _corners(env, np.random.default_rng(0), 4):
+        # the envelopes keep the limits less their margins (1 point, 0.002 pu) up to what the AC
+        # corrections leave, well inside the limits themselves
+        assert find_violations(mv.network, pf.run(_moved(mv, series, env, move)), Limits()) == []
+
+
+@pytest.mark.parametrize("case", ["winter_evening", "cleared_evening"])
+def test_the_envelopes_of_a_series_within_limits_contain_its_forecast(case, request):
+    env = request.getfixturevalue(case)[2]
+    # the market relieves down to the limit less its margin, give or take half a point of loading:
+    # at most 30 kW per connection left to give up (the feeder was 1.8 MW over; uncleared, the
+    # envelopes ask for 90 kW from each connection behind it)
+    assert (env.import_limit_mw >= env.forecast_mw - 0.03).all()
+    assert (-env.export_limit_mw <= env.forecast_mw + 0.03).all()
+
+
+def test_no_envelope_is_stricter_than_needed(mv, cleared_evening):
+    """Every connection is stopped by a limit it moves: at the all-import corner, widening any one
+    connection's import by a tenth of its headroom (at least 20 kW) breaks a limit less its margin,
+    in the AC power flow."""
+    series, pf, env, _, _ = cleared_evening
+    up = env.import_limit_mw - env.forecast_mw
+    tight = Limits(loading_pct=99.0, voltage_min_pu=0.902, voltage_max_pu=1.098)
+    n_c = up.shape[1]
+    for c in range(0, n_c, 7):
+        more = up.copy()
+        more[:, c] += np.maximum(0.1 * np.abs(up[:, c]), 0.02)
+        res = pf.run(_moved(mv, series, env, more))
+        bad = np.zeros(len(up), dtype=bool)
+        for v in find_violations(mv.network, res, tight):
+            bad[v.periods] = True
+        assert bad.all(), (env.connection_names[c], bad)
+
+
+def test_the_fair_share_is_the_max_min_of_an_independent_lp(cleared_evening):
+    """The water-filling's lowest headroom per period equals the LP max t s.t. every headroom ≥ t and
+    every limit's worst case within its room (scipy's HiGHS on the same linear rows)."""
+    from scipy.optimize import linprog
+
+    from gridflex.grid.distribution.envelopes import _constraints, _rows, _share
+
+    _, _, _, res, sens = cleared_evening
+    g0, rhs = _constraints(res, Limits())
+    a = _rows(sens)
+    for t in range(res.periods):
+        room = rhs[t] - g0[t]
+        keep = np.isfinite(room)
+        up, down = _share(a[t], room)
+        m = np.concatenate([np.clip(a[t], 0, None), np.clip(-a[t], 0, None)], axis=1)
+        m = m[keep]
+        n = m.shape[1]
+        lp = linprog(
+            np.r_[np.zeros(n), -1.0],
+            A_ub=np.block([[m, np.zeros((len(m), 1))], [-np.eye(n), np.ones((n, 1))]]),
+            b_ub=np.r_[room[keep], np.zeros(n)],
+            bounds=[(None, ENVELOPE_CAP_MW)] * n + [(None, None)],
+            method="highs",
+        )
+        assert lp.status == 0
+        assert min(up.min(), down.min()) == pytest.approx(-lp.fun, rel=1e-6, abs=1e-9)
+        # and Pareto: each headroom sits on a row that binds it (a step more breaks that row)
+        x = np.r_[up, down]
+        slack = room[keep] - m @ x
+        for j in np.flatnonzero(x < ENVELOPE_CAP_MW):
+            assert (slack[m[:, j] > 0] <= 1e-7 * (1 + np.abs(room[keep][m[:, j] > 0]))).any(), j
+
+
+def test_over_limit_the_congestion_point_shares_the_relief(mv):
+    """On the forecast itself (a feeder head at 109 % at 19:45) the connections that load that feeder
+    all get the same negative import headroom: each gives up the same MW; the others keep theirs."""
+    net = mv.network
+    series = stress(net, mv.profiles.series(net, start=datetime(2016, 1, 20, 19, 45), periods=1), WINTER)
+    pf = PowerFlow(net)
+    res = pf.run(series, angles=True)
+    sens = sensitivities(net, res)
+    env = operating_envelopes(net, series, res, sens, pf=pf)
+    up = (env.import_limit_mw - env.forecast_mw)[0]
+    worst = int(np.argmax(res.branch_loading_pct[0]))
+    behind = sens.loading_pct_per_mw[0, worst] > 0.02 * sens.loading_pct_per_mw[0, worst].max()
+    assert (up[behind] < 0).all() and np.ptp(up[behind]) < 1e-9
+    assert (up[~behind] > 0).all()
+    after = pf.run(_moved(mv, series, env, up[None, :]))
+    assert find_violations(net, after, Limits()) == []
 
 
 def test_envelopes_serialise(winter_evening):

@@ -25,6 +25,8 @@ from datetime import UTC
 
 import numpy as np
 
+from gridflex.errors import FlexOfferValidationError, Problem, ValidationError
+from gridflex.flexoffer.from_site import SiteFlexOffers
 from gridflex.grid.distribution.congestion import Limits, find_violations
 from gridflex.grid.distribution.model import ELEMENT_KINDS, DistributionNetwork
 from gridflex.grid.distribution.powerflow import PowerFlow, PowerFlowResult
@@ -75,6 +77,91 @@ class OfferPool:
     price_eur_per_mwh: np.ndarray
     divisible: np.ndarray
     min_activation_factor: np.ndarray
+    source: np.ndarray | None = None  # str per offer: who offers it (None: the element's name)
+
+    def window(self, t0: int, n: int) -> OfferPool:
+        """The same offers over periods ``t0 .. t0 + n``."""
+        return replace(self, power_mw=self.power_mw[:, t0 : t0 + n])
+
+    @staticmethod
+    def join(pools: list[OfferPool], names: np.ndarray) -> OfferPool:
+        """One pool of several (``names``: the series' element names, the source of unnamed offers)."""
+
+        def src(p: OfferPool) -> np.ndarray:
+            return p.source if p.source is not None else np.asarray(names, dtype=object)[p.element]
+
+        def cat(f: str) -> np.ndarray:
+            return np.concatenate([getattr(p, f) for p in pools])
+
+        return OfferPool(cat("element"), cat("up"), cat("power_mw"), cat("price_eur_per_mwh"), cat("divisible"),
+                         cat("min_activation_factor"), np.concatenate([src(p) for p in pools]))  # fmt: skip
+
+
+def site_offers(
+    net: DistributionNetwork, series: ElementSeries, flexoffers: SiteFlexOffers
+) -> tuple[np.ndarray, OfferPool]:
+    """Flex-offers located on connection buses (``locationId`` = bus name) as the grid sees them: their
+    default schedules as a change of consumption at their bus (periods × elements, MW, on the first
+    element there) and their flexibility as offers over the periods of ``series``: **up** = default −
+    lower at the price below the default, **down** = upper − default at the price above it (a
+    direction without a price is not offered). Divisible down to 1 %. Fixed profiles only
+    (``startAfterTime`` = ``startBeforeTime``), on the series' step; intervals outside it are left
+    out. Raises :class:`FlexOfferValidationError` naming each offer and field that cannot be placed."""
+    batch, step_s = flexoffers.batch, series.step_min * 60
+    bus = {str(n): i for i, n in enumerate(net.bus.name)}
+    bus_of = net.element_bus()
+    problems = []
+    for i, (oid, loc) in enumerate(zip(batch.ids.tolist(), flexoffers.locations.tolist(), strict=True)):
+        if loc not in bus or not (bus_of == bus[loc]).any():
+            problems.append(
+                Problem(str(oid), "locationId", f"{loc!r} is not a bus of {net.name} with a connection")
+            )
+        if batch.est_s[i] != batch.lst_s[i]:
+            problems.append(
+                Problem(str(oid), "startBeforeTime", "must equal startAfterTime: a fixed profile")
+            )
+    if batch.interval_s != step_s:
+        problems.append(
+            Problem("flex-offers", "interval_s", f"{batch.interval_s} s, the grid's step is {step_s} s")
+        )
+    if batch.default is None:
+        problems.append(Problem("flex-offers", "defaultSchedule", "needed: the sites' planned consumption"))
+    if problems:
+        raise FlexOfferValidationError("located flex-offers", problems)  # fmt: skip
+    assert batch.default is not None
+    t0_s = int(series.start.replace(tzinfo=series.start.tzinfo or UTC).timestamp())
+    dt_h = step_s / 3600.0
+    delta = np.zeros_like(series.p_mw)
+    element, up, power, price, source = [], [], [], [], []
+    for i, oid in enumerate(batch.ids.tolist()):
+        a, b = int(batch.offsets[i]), int(batch.offsets[i + 1])
+        k = (int(batch.est_s[i]) - t0_s) // step_s + np.arange(b - a)
+        on = (k >= 0) & (k < series.periods)
+        e = int(np.flatnonzero(bus_of == bus[str(flexoffers.locations[i])])[0])
+        default = np.asarray(batch.default.energy_kwh[a:b], dtype=float) / dt_h / 1e3  # MW
+        delta[k[on], e] += default[on]
+        for direction, room, p in (
+            (True, default - np.asarray(batch.lower_kwh[a:b]) / dt_h / 1e3, batch.price_below_eur_per_mwh[i]),
+            (
+                False,
+                np.asarray(batch.upper_kwh[a:b]) / dt_h / 1e3 - default,
+                batch.price_above_eur_per_mwh[i],
+            ),
+        ):
+            mw = np.zeros(series.periods)
+            mw[k[on]] = np.clip(room[on], 0.0, None)
+            if not np.isfinite(p) or mw.max() <= 0:
+                continue
+            element.append(e)
+            up.append(direction)
+            power.append(mw)
+            price.append(float(p))
+            source.append(str(oid))
+    n = len(element)
+    pool = OfferPool(np.asarray(element, dtype=np.int64), np.asarray(up, dtype=bool),
+                     np.asarray(power, dtype=float).reshape(n, series.periods), np.asarray(price, dtype=float),
+                     np.ones(n, dtype=bool), np.full(n, 0.01), np.asarray(source, dtype=object))  # fmt: skip
+    return delta, pool
 
 
 VOLTAGE_PREFIX = "V "  # a voltage element of the FlexNetwork: "V <bus name>"
@@ -305,15 +392,33 @@ def relieve_by_market(
     offer_model: OfferModel | None = None,
     rounds: int = 3,
     pf: PowerFlow | None = None,
+    flexoffers: SiteFlexOffers | None = None,
+    grid_offers: bool = True,
 ) -> Relief:
-    """The loop (module docstring) day by day over ``series``; returns every day and the relieved series."""
+    """The loop (module docstring) day by day over ``series``; returns every day and the relieved series.
+
+    ``flexoffers``: sites' flex-offers located on connection buses (:func:`site_offers`): their
+    default schedules join the series (the relieved series includes them) and their flexibility is
+    offered next to the grid elements' own (``grid_offers``: drawn by ``offer_model``; False: the
+    located flex-offers only)."""
     limits = limits or Limits()
     pf = pf or PowerFlow(net)
+    if not grid_offers and flexoffers is None:
+        raise ValidationError(
+            "relief", [Problem("relief", "flexoffers", "no offers: give flex-offers or grid_offers")]
+        )
+    sites = None
+    if flexoffers is not None:
+        planned, sites = site_offers(net, series, flexoffers)
+        series = series.with_changes(planned, "the located flex-offers' default schedules")
     per_day = 24 * 60 // series.step_min
     days, deltas = [], []
     for d, t0 in enumerate(range(0, series.periods, per_day)):
         day = series.window(t0, min(per_day, series.periods - t0))
-        days.append(_relieve_day(net, day, limits, generate_offers(net, day, offer_model, d), rounds, pf))
+        pools = [generate_offers(net, day, offer_model, d)] if grid_offers else []
+        if sites is not None:
+            pools.append(sites.window(t0, day.periods))
+        days.append(_relieve_day(net, day, limits, OfferPool.join(pools, day.names), rounds, pf))
         deltas.append(days[-1].delta_p_mw)
     delta = np.concatenate(deltas) if deltas else np.zeros_like(series.p_mw)
     return Relief(days, series.with_changes(delta, "accepted FlexOrders"))
@@ -361,7 +466,7 @@ def _relieve_day(
             delta[isps, pool.element[k]] += sign * share * pool.power_mw[k, isps]
             left[k] -= share
             order = next(x for x in cleared.orders if x.offer_id == o.offer_id)
-            orders.append({"offer_id": o.offer_id, "element": str(day.names[pool.element[k]]),
+            orders.append({"offer_id": o.offer_id, "element": str(pool.source[k] if pool.source is not None else day.names[pool.element[k]]),
                            "node": o.node, "direction": o.direction.value, "factor": round(a, 6),
                            "price_eur_per_mwh": o.price_eur_per_mwh, "energy_mwh": order.energy_mwh,
                            "cost_eur": order.cost_eur})  # fmt: skip
