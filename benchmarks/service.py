@@ -28,6 +28,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import signal
 import statistics
 import subprocess
@@ -222,19 +223,8 @@ def _profiler(pid: int, out: str | None) -> subprocess.Popen[bytes] | None:
     """py-spy sampling the server (``--profile``: collapsed stacks, one line per stack), or None."""
     if out is None:
         return None
-    cmd = [
-        "py-spy",
-        "record",
-        "--pid",
-        str(pid),
-        "--format",
-        "raw",
-        "--rate",
-        "250",
-        "--nonblocking",
-        "-o",
-        out,
-    ]
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    cmd = [spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "250", "--nonblocking", "-o", out]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -296,7 +286,7 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=8, help="Participants (one token each) sharing the load.")
     ap.add_argument("--book", type=int, default=100_000, help="Stored orders cleared at the gate closure.")
     ap.add_argument("--profile", metavar="PREFIX", help="Sample the server with py-spy during the burst: "
-                    "PREFIX.<db>.txt, collapsed stacks (needs py-spy on PATH).")  # fmt: skip
+                    "PREFIX.<db>.txt, collapsed stacks (needs py-spy).")  # fmt: skip
     ap.add_argument("--smoke", action="store_true", help="Tiny sizes, SQLite only (for the test suite).")
     a = ap.parse_args()
     if a.smoke:

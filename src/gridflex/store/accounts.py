@@ -55,7 +55,7 @@ def authenticate(session: Session, secret: str, now: datetime | None = None) -> 
     """The principal of a bearer token, or :class:`AuthError` (unknown, revoked or expired)."""
     now = now or utcnow()
     # One constant Core query (compiled once, no ORM objects): it runs on every request.
-    rows = session.execute(_TOKEN_OF, {"digest": tokens.digest(secret)}).all()
+    rows = session.connection().execute(_TOKEN_OF, {"digest": tokens.digest(secret)}).all()
     if not rows:
         raise AuthError("unknown token")
     token_id, revoked_at, expires_at, org_id, org_name, _ = rows[0]

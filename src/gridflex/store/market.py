@@ -177,18 +177,25 @@ class Orders:
             status=(OrderStatus.ACTIVE if ok[0] else OrderStatus.REJECTED).value, reason=why,
             accepted_mw=0.0, client_ref=client_ref, submitted_at=now, updated_at=now,
         )  # fmt: skip
-        if idempotency_key is None:
-            return Submitted(self.s.execute(_INSERT_ORDER, values).one(), False)
+        db = self.s.connection()  # Core on the connection: none of the ORM's per-statement work
+        key_row = None
+        if idempotency_key is not None:
+            key_row = dict(org_id=self.p.org_id, key=idempotency_key, request_hash=request_hash,
+                           resource="order", created_at=now)  # fmt: skip
+        if key_row is None or db.dialect.name == "sqlite":
+            # SQLite: every transaction here holds the write lock from its start (BEGIN IMMEDIATE),
+            # so no twin can commit the key between _replay and these inserts: no savepoint needed.
+            row = db.execute(_INSERT_ORDER, values).one()
+            if key_row is not None:
+                db.execute(_INSERT_KEY, key_row | {"resource_id": row.id})
+            return Submitted(row, False)
         try:
             with self.s.begin_nested():  # a concurrent twin commits its key first: return its order
-                row = self.s.execute(_INSERT_ORDER, values).one()
-                self.s.execute(
-                    _INSERT_KEY,
-                    dict(org_id=self.p.org_id, key=idempotency_key, request_hash=request_hash,
-                         resource="order", resource_id=row.id, created_at=now),
-                )  # fmt: skip
+                db = self.s.connection()  # the savepoint is emitted here (the session's is lazy)
+                row = db.execute(_INSERT_ORDER, values).one()
+                db.execute(_INSERT_KEY, key_row | {"resource_id": row.id})
         except IntegrityError:
-            seen = self._replay(idempotency_key, str(request_hash))
+            seen = self._replay(str(idempotency_key), str(request_hash))
             if seen is None:  # pragma: no cover - the twin rolled back: nothing to replay
                 raise ConflictError("Idempotency-Key in use by a concurrent request; retry") from None
             return Submitted(seen, True)
@@ -197,7 +204,7 @@ class Orders:
     def _product(self, product_id: str) -> tuple[Product, bool]:
         """The product's model (parsed once per process: a product never changes) and whether it
         has been cleared; 422 naming ``product`` when there is none."""
-        got = self.s.execute(_PRODUCT_STATE, {"product_id": product_id}).one_or_none()
+        got = self.s.connection().execute(_PRODUCT_STATE, {"product_id": product_id}).one_or_none()
         if got is None:
             raise ValidationError("order", [Problem("order", "product", f"unknown product {product_id!r}")])
         key = (str(self.s.get_bind().engine.url), product_id, got.created_at)
@@ -210,7 +217,7 @@ class Orders:
         return product, got.cleared_at is not None
 
     def _replay(self, key: str, request_hash: str) -> Any:
-        seen = self.s.execute(_KEY_OF, {"org_id": self.p.org_id, "key": key}).one_or_none()
+        seen = self.s.connection().execute(_KEY_OF, {"org_id": self.p.org_id, "key": key}).one_or_none()
         if seen is None:
             return None
         if seen.request_hash != request_hash:
@@ -218,7 +225,7 @@ class Orders:
                 "request",
                 [Problem("request", "Idempotency-Key", "this key was used before with a different body")],
             )
-        return self.s.execute(_ORDER_BY_ID, {"id": seen.resource_id}).one_or_none()
+        return self.s.connection().execute(_ORDER_BY_ID, {"id": seen.resource_id}).one_or_none()
 
     def get(self, order_id: int) -> OrderRow:
         row = self.s.scalar(select(OrderRow).where(OrderRow.id == order_id, orders_visible(self.p)))
