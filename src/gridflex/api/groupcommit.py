@@ -1,14 +1,14 @@
 """Group commit: the hot writes of many concurrent requests in one transaction (ADR 0025).
 
-A request hands its work (a function of a session) to :meth:`GroupCommit.run` and awaits it. One
+A request hands its work (a function of a session and of ``batched``) to :meth:`GroupCommit.run` and awaits it. One
 writer thread takes every piece of work that is waiting, runs them in one transaction and commits
 once; each request is answered only after that commit, so an acknowledged write is durable. Under
 load one commit (one fsync on PostgreSQL, one WAL append on SQLite) serves dozens of requests, and
 the event loop hands work to one thread instead of hopping through the thread pool per dependency.
 
 Work that refuses (a house error: 4xx) must raise before it writes: it fails alone and the others
-commit. Anything else (a database error) rolls the batch back; then each piece runs alone, so one bad
-piece cannot fail the others. A busy or unreachable database fails the whole batch (503).
+commit. Anything else (a database error) rolls the batch back; then each piece runs alone
+(``batched`` False), so one bad piece cannot fail the others: in a batch, work may skip savepoints. A busy or unreachable database fails the whole batch (503).
 """
 
 from __future__ import annotations
@@ -27,16 +27,18 @@ from gridflex.errors import ValidationError
 from gridflex.store import Store
 from gridflex.store.errors import StoreBusyError, StoreError
 
-__all__ = ["GroupCommit"]
+__all__ = ["GroupCommit", "Work"]
 
 T = TypeVar("T")
 _REFUSALS = (StoreError, ValidationError, RateLimitedError)  # answered 4xx; raised before any write
-_Item = tuple[Callable[[Session], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+Work = Callable[[Session, bool], T]
+_Item = tuple[Callable[[Session, bool], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
 IDLE_S = 2.0  # the writer thread ends after this long without work (a new one starts on demand)
 
 
 class GroupCommit:
-    """``await group.run(work)``: ``work(session)`` runs in a shared transaction; its result once committed."""
+    """``await group.run(work)``: ``work(session, batched)`` runs in a shared transaction; its result
+    once committed."""
 
     def __init__(self, store: Store, max_batch: int = 256) -> None:
         self.store, self.max_batch = store, max_batch
@@ -45,7 +47,7 @@ class GroupCommit:
         self._thread: threading.Thread | None = None
         self.batches = 0  # committed transactions (tests and benchmarks read it)
 
-    async def run(self, work: Callable[[Session], T]) -> T:
+    async def run(self, work: Work[T]) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._queue.put((work, future, loop))
@@ -70,17 +72,17 @@ class GroupCommit:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            for (_, future, loop), outcome in zip(batch, self._commit(batch), strict=True):
+            for (_, future, loop), outcome in zip(batch, self._commit(batch, True), strict=True):
                 loop.call_soon_threadsafe(_settle, future, outcome)
 
-    def _commit(self, batch: list[_Item]) -> list[tuple[bool, Any]]:
+    def _commit(self, batch: list[_Item], batched: bool) -> list[tuple[bool, Any]]:
         """(True, result) or (False, exception) for each piece of work, in order."""
         try:
             with self.store.transaction() as session:
                 outcomes: list[tuple[bool, Any]] = []
                 for work, _, _ in batch:
                     try:
-                        outcomes.append((True, work(session)))
+                        outcomes.append((True, work(session, batched)))
                     except _REFUSALS as exc:
                         outcomes.append((False, exc))
             self.batches += 1
@@ -88,9 +90,9 @@ class GroupCommit:
         except (OperationalError, StoreBusyError) as exc:  # the database, not the work: all get 503
             return [(False, exc)] * len(batch)
         except Exception as exc:
-            if len(batch) == 1:
+            if not batched:
                 return [(False, exc)]
-            return [self._commit([item])[0] for item in batch]
+            return [self._commit([item], False)[0] for item in batch]
 
 
 def _settle(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:

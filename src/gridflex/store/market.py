@@ -139,14 +139,20 @@ class Orders:
         self.s, self.p = session, principal
 
     def submit(
-        self, fields: Mapping[str, Any], idempotency_key: str | None = None, now: datetime | None = None
+        self,
+        fields: Mapping[str, Any],
+        idempotency_key: str | None = None,
+        now: datetime | None = None,
+        savepoint: bool = True,
     ) -> Submitted:
         """Screen and store one order; ``fields`` are :class:`gridflex.market.Order`'s but
         ``order_id`` and ``participant`` (the store gives them). Bad fields raise 422-type
         :class:`ValidationError`; a rule of the product broken stores a ``rejected`` order with its reason.
 
         The hot path of the service: Core statements (no ORM unit of work), the product's parsed
-        model cached, the order and its Idempotency-Key written together in one savepoint."""
+        model cached, the order and its Idempotency-Key written together in one savepoint.
+        ``savepoint=False``: no savepoint; a twin that commits the key first fails the whole
+        transaction (the group commit then runs each submission alone, with its savepoint)."""
         require_role(self.p, *TRADING_ROLES, action="submitting an order")
         now = now or utcnow()
         fields = dict(fields)
@@ -182,7 +188,7 @@ class Orders:
         if idempotency_key is not None:
             key_row = dict(org_id=self.p.org_id, key=idempotency_key, request_hash=request_hash,
                            resource="order", created_at=now)  # fmt: skip
-        if key_row is None or db.dialect.name == "sqlite":
+        if key_row is None or not savepoint or db.dialect.name == "sqlite":
             # SQLite: every transaction here holds the write lock from its start (BEGIN IMMEDIATE),
             # so no twin can commit the key between _replay and these inserts: no savepoint needed.
             row = db.execute(_INSERT_ORDER, values).one()
@@ -204,7 +210,10 @@ class Orders:
     def _product(self, product_id: str) -> tuple[Product, bool]:
         """The product's model (parsed once per process: a product never changes) and whether it
         has been cleared; 422 naming ``product`` when there is none."""
-        got = self.s.connection().execute(_PRODUCT_STATE, {"product_id": product_id}).one_or_none()
+        states = self.s.info.setdefault("gridflex.product_state", {})  # read once per transaction
+        got = states.get(product_id)
+        if got is None:
+            got = self.s.connection().execute(_PRODUCT_STATE, {"product_id": product_id}).one_or_none()
         if got is None:
             raise ValidationError("order", [Problem("order", "product", f"unknown product {product_id!r}")])
         key = (str(self.s.get_bind().engine.url), product_id, got.created_at)
@@ -214,6 +223,7 @@ class Orders:
             if len(_PRODUCTS) > 10_000:
                 _PRODUCTS.clear()
             _PRODUCTS[key] = product
+        states[product_id] = got
         return product, got.cleared_at is not None
 
     def _replay(self, key: str, request_hash: str) -> Any:
@@ -322,6 +332,7 @@ class Clearing:
         run.n_trades = len(trades)
         self._update_orders(rows, result, now)
         prod_row.cleared_at = now
+        self.s.info.pop("gridflex.product_state", None)  # Orders._product must see cleared_at
         self.s.flush()
         return run
 

@@ -42,13 +42,16 @@ async def submit_order(
     # checks the token again in its transaction, so a token revoked a moment ago is refused.
     secret, at, fields = secret_of(creds, cookie), now(request), body.model_dump(mode="json")
 
-    def work(session: Session) -> Submitted:
-        try:
-            principal = authenticate(session, secret, now=at)
-        except AuthError:
-            request.app.state.token_cache.drop(digest(secret))
-            raise
-        return Orders(session, principal).submit(fields, idempotency_key=key, now=at)
+    def work(session: Session, batched: bool) -> Submitted:
+        verified = session.info.setdefault("gridflex.principals", {})  # once per token and batch
+        principal = verified.get(secret)
+        if principal is None:
+            try:
+                principal = verified[secret] = authenticate(session, secret, now=at)
+            except AuthError:
+                request.app.state.token_cache.drop(digest(secret))
+                raise
+        return Orders(session, principal).submit(fields, idempotency_key=key, now=at, savepoint=not batched)
 
     group: GroupCommit = request.app.state.group_commit
     done = await group.run(work)
