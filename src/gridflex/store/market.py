@@ -17,8 +17,7 @@ from typing import Any, cast
 
 import numpy as np
 import pydantic
-from sqlalchemy import BigInteger, Table, bindparam, func, insert, select
-from sqlalchemy import cast as cast_
+from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -300,19 +299,23 @@ class Clearing:
 
     def load_book(self, product_id: str) -> Book:
         """The product's open orders as columns (a gate closure may load 100,000): Core rows on
-        the connection, submission times converted to epoch seconds by the database."""
+        the driver's cursor, submission times converted to epoch seconds by the database."""
         db = self.s.connection()
-        c = _orders.c
-        if db.dialect.name == "sqlite":
-            submitted = cast_(func.strftime("%s", c.submitted_at), BigInteger)
+        if db.dialect.name == "postgresql":
+            mark, epoch = "%s", "CAST(floor(extract(epoch FROM submitted_at)) AS BIGINT)"
         else:
-            submitted = cast_(func.floor(func.extract("epoch", c.submitted_at)), BigInteger)
-        q = (
-            select(c.id, c.participant_org_id, c.place, c.isp, c.side, c.quantity_mw, c.price_eur_per_mwh, submitted)
-            .where(c.product_id == product_id, c.status.in_(OPEN_STATUSES))
-            .order_by(c.id)
-        )  # fmt: skip
-        rows = db.execute(q).all()
+            mark, epoch = "?", "CAST(strftime('%s', submitted_at) AS INTEGER)"
+        # The driver's own cursor: plain tuples, none of the result machinery per row.
+        cur = db.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cur.execute(
+                "SELECT id, participant_org_id, place, isp, side, quantity_mw, price_eur_per_mwh, "
+                f"{epoch} FROM orders WHERE product_id = {mark} AND status IN ({mark}, {mark}) ORDER BY id",
+                (product_id, *OPEN_STATUSES),
+            )
+            rows = cur.fetchall()
+        finally:
+            cur.close()
         cols: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * 8
         return Book(
             product_id=product_id,
@@ -392,7 +395,7 @@ class Clearing:
         if not len(book):
             return
         db = self.s.connection()
-        stamp = _orders.c.updated_at.type.bind_processor(db.dialect)
+        stamp = _orders.c.updated_at.type.dialect_impl(db.dialect).bind_processor(db.dialect)
         when = stamp(now) if stamp is not None else now
         ids, status = book.id.tolist(), [str(x) for x in result.status]
         accepted = result.accepted_mw.astype(float).tolist()
