@@ -317,7 +317,7 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=8, help="Participants (one token each) sharing the load.")
     ap.add_argument("--book", type=int, default=100_000, help="Stored orders cleared at the gate closure.")
     ap.add_argument("--profile", metavar="PREFIX", help="Sample the server with py-spy during the burst: "
-                    "PREFIX.<db>.txt, collapsed stacks (needs py-spy).")  # fmt: skip
+                    "PREFIX.<db>.txt, collapsed stacks (py-spy: the bench extra).")  # fmt: skip
     ap.add_argument("--smoke", action="store_true", help="Tiny sizes, SQLite only (for the test suite).")
     a = ap.parse_args()
     if a.smoke:
