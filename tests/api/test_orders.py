@@ -124,3 +124,52 @@ def test_garbage_never_gets_a_500(api: Api, body: object, path: str):
     raw = json.dumps(body)  # Python writes NaN and Infinity: the server must refuse them cleanly too
     r = api.client.post(path, content=raw, headers={**api.auth("alice"), "content-type": "application/json"})
     assert r.status_code < 500 and "Traceback" not in r.text, (path, body, r.status_code, r.text)
+
+
+def test_a_revoked_token_submits_nothing_although_its_principal_is_cached(api: Api):
+    """Submissions authenticate from a short cache (ADR 0025) and again inside the group commit's
+    transaction: a token revoked after its last request is refused on the next one, by whichever
+    way it was revoked (here by the shell's store, not through this server)."""
+    h = {**api.auth("alice"), "Idempotency-Key": "before"}
+    assert api.client.post("/v1/orders", json=order("buy", 0, 1, 10), headers=h).status_code == 201
+    key = next(iter(api.client.app.state.token_cache._seen))  # type: ignore[attr-defined]
+    assert api.client.app.state.token_cache.get(key) is not None  # type: ignore[attr-defined]
+    with api.store.repos(api.world.principals["admin"]) as r:
+        r.accounts.revoke_token(int(api.world.principals["alice"].token_id or 0))
+    r = api.client.post("/v1/orders", json=order("buy", 1, 1, 10), headers={**h, "Idempotency-Key": "after"})
+    assert r.status_code == 401 and "revoked" in r.json()["detail"]
+    assert api.client.app.state.token_cache.get(key) is None  # type: ignore[attr-defined]
+    with api.store.repos(api.world.principals["operator"]) as rr:
+        assert [o.isp for o in rr.orders.list()] == [0]  # the refused order was not written
+    again = api.client.post("/v1/orders", json=order("buy", 1, 1, 10), headers=h)
+    assert again.status_code == 401  # not even a replay of the key it used before
+
+
+def test_concurrent_submissions_share_commits_and_each_gets_its_own_order(api: Api):
+    """The group commit: many submissions in flight, fewer transactions than orders, every answer
+    its own order (ids distinct, each as submitted), idempotent replays answered with the first."""
+    import asyncio
+
+    import httpx
+
+    async def burst() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=api.client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            return await asyncio.gather(*(
+                c.post("/v1/orders", json=order("buy" if j % 2 else "sell", j % 4, 1 + j, 10 + j),
+                       headers={**api.auth("alice" if j % 3 else "bob"), "Idempotency-Key": f"k{j}"})
+                for j in (i % 40 for i in range(60))
+            ))  # fmt: skip
+
+    group = api.client.app.state.group_commit  # type: ignore[attr-defined]
+    before = group.batches
+    answers = asyncio.run(burst())
+    assert all(r.status_code == 201 for r in answers), [r.text for r in answers if r.status_code != 201]
+    made = [r.json() for r in answers if "idempotent-replayed" not in r.headers]
+    assert len({o["id"] for o in made}) == len(made) == 40  # k0..k19 sent twice: one order each
+    for i, r in enumerate(answers):
+        o, j = r.json(), i % 40
+        assert (o["quantity_mw"], o["isp"]) == (1 + j, j % 4)  # its own order, or the first's on a replay
+        assert o["participant_org_id"] == api.world.org_ids["alice" if j % 3 else "bob"]
+        assert o["id"] == answers[j].json()["id"]
+    assert group.batches - before < 60

@@ -9,7 +9,9 @@ from typing import Any
 from fastapi import FastAPI
 
 from gridflex.api import s2 as s2_routes
+from gridflex.api.deps import TokenCache
 from gridflex.api.errors import install_error_handlers
+from gridflex.api.groupcommit import GroupCommit
 from gridflex.api.limits import BodyLimit, TokenBuckets
 from gridflex.api.routers import activations as activation_routes
 from gridflex.api.routers import book as book_routes
@@ -85,6 +87,8 @@ def create_app(
     app.state.store = store if store is not None else Store(url)
     app.state.clock = clock
     app.state.rate_limits = rate_limit
+    app.state.token_cache = TokenCache()
+    app.state.group_commit = GroupCommit(app.state.store)  # order submissions (ADR 0025)
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router, responses=REFUSALS)

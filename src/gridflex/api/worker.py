@@ -36,6 +36,7 @@ class JobWorker:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="gridflex-jobs", daemon=True)
         self._pool: ProcessPoolExecutor | None = None
+        self._warm: Future[None] | None = None
 
     def start(self) -> None:
         self._pool = self._new_pool()
@@ -49,8 +50,13 @@ class JobWorker:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
-        pool.submit(warm, self.store.url)  # imports and connects now, not at the gate closure
+        self._warm = pool.submit(warm, self.store.url)  # imports and connects now, not at the gate closure
         return pool
+
+    def wait_warm(self, timeout_s: float | None = None) -> None:
+        """Block until the worker process has imported and connected (a job then starts at once)."""
+        if self._warm is not None:
+            self._warm.result(timeout_s)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -70,7 +70,7 @@ def authenticate(session: Session, secret: str, now: datetime | None = None) -> 
     A disabled user's tokens were revoked when it was disabled, so no check of the user is needed."""
     now = now or utcnow()
     # One constant Core query (compiled once, no ORM objects): it runs on every request.
-    rows = session.execute(_TOKEN_OF, {"digest": tokens.digest(secret)}).all()
+    rows = session.connection().execute(_TOKEN_OF, {"digest": tokens.digest(secret)}).all()
     if not rows:
         raise AuthError("unknown token")
     token_id, revoked_at, expires_at, org_id, org_name, user_id, org_admin, _ = rows[0]

@@ -281,7 +281,7 @@ def execute_clearing_job(store: Any, job_id: int) -> int:
             if done is not None:
                 return done
             prod = clearing.lock_product(product_id, utcnow())
-            if clearing.open_order_ids(product_id) != [r.id for r in rows]:
+            if not clearing.book_unchanged(rows):
                 continue  # orders came or went (a product without a gate): solve the new book
             now = utcnow()
             run = clearing.persist(prod, rows, result, now)

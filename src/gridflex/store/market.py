@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
 import numpy as np
 import pydantic
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -32,14 +32,22 @@ from gridflex.market import (
     clear_auction,
 )
 from gridflex.market.orders import NO_TIME, screen_orders
-from gridflex.market.products import epoch_s
 from gridflex.store.columns import utcnow
 from gridflex.store.errors import ConflictError, NotFoundError, PermissionDeniedError
 from gridflex.store.tables import ClearingRun, IdempotencyKey, OrderRow, ProductRow, Role, TradeRow
 from gridflex.store.tenancy import TRADING_ROLES, Principal, orders_visible, require_role, trades_visible
 from gridflex.store.webhooks import enqueue_trades
 
-__all__ = ["OPEN_STATUSES", "Clearing", "Orders", "Products", "Submitted", "clear_book", "problems_of"]
+__all__ = [
+    "OPEN_STATUSES",
+    "Book",
+    "Clearing",
+    "Orders",
+    "Products",
+    "Submitted",
+    "clear_book",
+    "problems_of",
+]
 
 OPEN_STATUSES = (OrderStatus.ACTIVE.value, OrderStatus.PARTIALLY_FILLED.value)
 # The service clears uniform-price auctions today; the other mechanisms get their own repositories.
@@ -110,18 +118,7 @@ _KEY_OF = select(IdempotencyKey.request_hash, IdempotencyKey.resource_id).where(
     IdempotencyKey.org_id == bindparam("org_id"), IdempotencyKey.key == bindparam("key")
 )
 _ORDER_BY_ID = select(*_ORDER_COLUMNS).where(OrderRow.id == bindparam("id"))
-_INSERT_TRADE = insert(cast(Table, TradeRow.__table__))
 _orders = cast(Table, OrderRow.__table__)
-_UPDATE_OUTCOME = (
-    update(_orders)
-    .where(_orders.c.id == bindparam("oid"))
-    .values(
-        status=bindparam("new_status"),
-        accepted_mw=bindparam("new_accepted_mw"),
-        reason=bindparam("new_reason"),
-        updated_at=bindparam("new_updated_at"),
-    )
-)
 _PRODUCT_STATE = select(ProductRow.created_at, ProductRow.cleared_at).where(
     ProductRow.product_id == bindparam("product_id")
 )
@@ -139,14 +136,20 @@ class Orders:
         self.s, self.p = session, principal
 
     def submit(
-        self, fields: Mapping[str, Any], idempotency_key: str | None = None, now: datetime | None = None
+        self,
+        fields: Mapping[str, Any],
+        idempotency_key: str | None = None,
+        now: datetime | None = None,
+        savepoint: bool = True,
     ) -> Submitted:
         """Screen and store one order; ``fields`` are :class:`gridflex.market.Order`'s but
         ``order_id`` and ``participant`` (the store gives them). Bad fields raise 422-type
         :class:`ValidationError`; a rule of the product broken stores a ``rejected`` order with its reason.
 
         The hot path of the service: Core statements (no ORM unit of work), the product's parsed
-        model cached, the order and its Idempotency-Key written together in one savepoint."""
+        model cached, the order and its Idempotency-Key written together in one savepoint.
+        ``savepoint=False``: no savepoint; a twin that commits the key first fails the whole
+        transaction (the group commit then runs each submission alone, with its savepoint)."""
         require_role(self.p, *TRADING_ROLES, action="submitting an order")
         now = now or utcnow()
         fields = dict(fields)
@@ -177,18 +180,25 @@ class Orders:
             status=(OrderStatus.ACTIVE if ok[0] else OrderStatus.REJECTED).value, reason=why,
             accepted_mw=0.0, client_ref=client_ref, submitted_at=now, updated_at=now,
         )  # fmt: skip
-        if idempotency_key is None:
-            return Submitted(self.s.execute(_INSERT_ORDER, values).one(), False)
+        db = self.s.connection()  # Core on the connection: none of the ORM's per-statement work
+        key_row = None
+        if idempotency_key is not None:
+            key_row = dict(org_id=self.p.org_id, key=idempotency_key, request_hash=request_hash,
+                           resource="order", created_at=now)  # fmt: skip
+        if key_row is None or not savepoint or db.dialect.name == "sqlite":
+            # SQLite: every transaction here holds the write lock from its start (BEGIN IMMEDIATE),
+            # so no twin can commit the key between _replay and these inserts: no savepoint needed.
+            row = db.execute(_INSERT_ORDER, values).one()
+            if key_row is not None:
+                db.execute(_INSERT_KEY, key_row | {"resource_id": row.id})
+            return Submitted(row, False)
         try:
             with self.s.begin_nested():  # a concurrent twin commits its key first: return its order
-                row = self.s.execute(_INSERT_ORDER, values).one()
-                self.s.execute(
-                    _INSERT_KEY,
-                    dict(org_id=self.p.org_id, key=idempotency_key, request_hash=request_hash,
-                         resource="order", resource_id=row.id, created_at=now),
-                )  # fmt: skip
+                db = self.s.connection()  # the savepoint is emitted here (the session's is lazy)
+                row = db.execute(_INSERT_ORDER, values).one()
+                db.execute(_INSERT_KEY, key_row | {"resource_id": row.id})
         except IntegrityError:
-            seen = self._replay(idempotency_key, str(request_hash))
+            seen = self._replay(str(idempotency_key), str(request_hash))
             if seen is None:  # pragma: no cover - the twin rolled back: nothing to replay
                 raise ConflictError("Idempotency-Key in use by a concurrent request; retry") from None
             return Submitted(seen, True)
@@ -197,7 +207,10 @@ class Orders:
     def _product(self, product_id: str) -> tuple[Product, bool]:
         """The product's model (parsed once per process: a product never changes) and whether it
         has been cleared; 422 naming ``product`` when there is none."""
-        got = self.s.execute(_PRODUCT_STATE, {"product_id": product_id}).one_or_none()
+        states = self.s.info.setdefault("gridflex.product_state", {})  # read once per transaction
+        got = states.get(product_id)
+        if got is None:
+            got = self.s.connection().execute(_PRODUCT_STATE, {"product_id": product_id}).one_or_none()
         if got is None:
             raise ValidationError("order", [Problem("order", "product", f"unknown product {product_id!r}")])
         key = (str(self.s.get_bind().engine.url), product_id, got.created_at)
@@ -207,10 +220,11 @@ class Orders:
             if len(_PRODUCTS) > 10_000:
                 _PRODUCTS.clear()
             _PRODUCTS[key] = product
+        states[product_id] = got
         return product, got.cleared_at is not None
 
     def _replay(self, key: str, request_hash: str) -> Any:
-        seen = self.s.execute(_KEY_OF, {"org_id": self.p.org_id, "key": key}).one_or_none()
+        seen = self.s.connection().execute(_KEY_OF, {"org_id": self.p.org_id, "key": key}).one_or_none()
         if seen is None:
             return None
         if seen.request_hash != request_hash:
@@ -218,7 +232,7 @@ class Orders:
                 "request",
                 [Problem("request", "Idempotency-Key", "this key was used before with a different body")],
             )
-        return self.s.execute(_ORDER_BY_ID, {"id": seen.resource_id}).one_or_none()
+        return self.s.connection().execute(_ORDER_BY_ID, {"id": seen.resource_id}).one_or_none()
 
     def get(self, order_id: int) -> OrderRow:
         row = self.s.scalar(select(OrderRow).where(OrderRow.id == order_id, orders_visible(self.p)))
@@ -283,76 +297,121 @@ class Clearing:
             raise ConflictError(f"the gate of {product_id!r} closes at {product.gate_closure.isoformat()}")
         return prod_row
 
-    def load_book(self, product_id: str) -> list[Any]:
-        """The product's open orders as plain rows (not ORM objects: a gate closure may load 100,000)."""
-        return list(
-            self.s.execute(
-                select(*_BOOK_COLUMNS)
-                .where(OrderRow.product_id == product_id, OrderRow.status.in_(OPEN_STATUSES))
-                .order_by(OrderRow.id)
-            ).all()
+    def load_book(self, product_id: str) -> Book:
+        """The product's open orders as columns (a gate closure may load 100,000): Core rows on
+        the driver's cursor, submission times converted to epoch seconds by the database."""
+        db = self.s.connection()
+        if db.dialect.name == "postgresql":
+            mark, epoch = "%s", "CAST(floor(extract(epoch FROM submitted_at)) AS BIGINT)"
+        else:
+            mark, epoch = "?", "CAST(strftime('%s', submitted_at) AS INTEGER)"
+        # The driver's own cursor: plain tuples, none of the result machinery per row.
+        cur = db.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cur.execute(
+                "SELECT id, participant_org_id, place, isp, side, quantity_mw, price_eur_per_mwh, "
+                f"{epoch} FROM orders WHERE product_id = {mark} AND status IN ({mark}, {mark}) ORDER BY id",
+                (product_id, *OPEN_STATUSES),
+            )
+            rows = cur.fetchall()
+        finally:
+            cur.close()
+        cols: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * 8
+        return Book(
+            product_id=product_id,
+            id=np.array(cols[0], dtype=np.int64),
+            participant_org_id=np.array(cols[1], dtype=np.int64),
+            place=np.array(cols[2], dtype=str),
+            isp=np.array(cols[3], dtype=np.int64),
+            is_buy=np.array(cols[4], dtype=str) == "buy",
+            quantity_mw=np.array(cols[5], dtype=float),
+            price_eur_per_mwh=np.array(cols[6], dtype=float),  # NULL (a market order): NaN
+            submitted_s=np.array([NO_TIME if t is None else t for t in cols[7]], dtype=np.int64),
         )
 
-    def open_order_ids(self, product_id: str) -> list[int]:
-        q = select(OrderRow.id).where(OrderRow.product_id == product_id, OrderRow.status.in_(OPEN_STATUSES))
-        return list(self.s.scalars(q.order_by(OrderRow.id)))
+    def book_unchanged(self, book: Book) -> bool:
+        """Whether the product's open orders are still exactly ``book``'s. New orders get ids above
+        every stored one, so count, sum and maximum of the ids tell any change (order arrived,
+        cancelled) without reading the book again."""
+        c = _orders.c
+        n, total, top = (
+            self.s.connection()
+            .execute(
+                select(func.count(), func.coalesce(func.sum(c.id), 0), func.coalesce(func.max(c.id), 0)).where(
+                    c.product_id == book.product_id, c.status.in_(OPEN_STATUSES)
+                )
+            )
+            .one()
+        )  # fmt: skip
+        ids = book.id
+        return (n, total, top) == (len(ids), int(ids.sum()), int(ids.max()) if len(ids) else 0)
 
-    def persist(
-        self, prod_row: ProductRow, rows: Sequence[Any], result: AuctionResult, now: datetime
-    ) -> ClearingRun:
+    def persist(self, prod_row: ProductRow, book: Book, result: AuctionResult, now: datetime) -> ClearingRun:
         """Write the run, its trades, every order's outcome and the product's ``cleared_at``."""
         summary = result.to_json(orders=False)
         run = ClearingRun(
             product_id=prod_row.product_id, started_by_org_id=self.p.org_id, created_at=now,
-            n_orders=len(rows), welfare_eur=float(summary["welfare_eur"]), cells={"cells": summary["cells"]},
+            n_orders=len(book), welfare_eur=float(summary["welfare_eur"]), cells={"cells": summary["cells"]},
         )  # fmt: skip
         self.s.add(run)
         self.s.flush()
-        trades = self._write_trades(run, rows, result)
+        trades = self._write_trades(run, book, result)
         enqueue_trades(
             self.s, run.id, prod_row.product_id, trades
         )  # the outbox: with the trades or not at all
         run.n_trades = len(trades)
-        self._update_orders(rows, result, now)
+        self._update_orders(book, result, now)
         prod_row.cleared_at = now
+        self.s.info.pop("gridflex.product_state", None)  # Orders._product must see cleared_at
         self.s.flush()
         return run
 
-    def _write_trades(self, run: ClearingRun, rows: Sequence[Any], result: Any) -> list[dict[str, Any]]:
-        acc = result.accepted_mw
-        trades = [
-            {
-                "run_id": run.id,
-                "order_id": r.id,
-                "participant_org_id": r.participant_org_id,
-                "product_id": r.product_id,
-                "place": r.place,
-                "isp": r.isp,
-                "side": r.side,
-                "quantity_mw": float(acc[i]),
-                "price_eur_per_mwh": float(result.price_eur_per_mwh[result.order_cell[i]]),
-            }
-            for i, r in enumerate(rows)
-            if acc[i] > 0
-        ]
-        if trades:
-            self.s.execute(_INSERT_TRADE, trades)  # Core executemany: no ORM bookkeeping per row
-        return trades
+    def _write_trades(self, run: ClearingRun, book: Book, result: AuctionResult) -> list[dict[str, Any]]:
+        """Insert the run's trades in bulk (driver-level executemany; COPY on PostgreSQL)."""
+        at = np.flatnonzero(result.accepted_mw > 0)
+        n = len(at)
+        columns = (
+            [run.id] * n, book.id[at].tolist(), book.participant_org_id[at].tolist(), [book.product_id] * n,
+            book.place[at].tolist(), book.isp[at].tolist(), np.where(book.is_buy[at], "buy", "sell").tolist(),
+            result.accepted_mw[at].astype(float).tolist(),
+            result.price_eur_per_mwh[result.order_cell[at]].astype(float).tolist(),
+        )  # fmt: skip
+        rows = list(zip(*columns, strict=True))
+        if rows:
+            db = self.s.connection()
+            names = ", ".join(_TRADE_KEYS)
+            if db.dialect.name == "postgresql":
+                raw: Any = db.connection.driver_connection
+                with raw.cursor() as cur, cur.copy(f"COPY trades ({names}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                marks = ", ".join("?" * len(_TRADE_KEYS))
+                db.exec_driver_sql(f"INSERT INTO trades ({names}) VALUES ({marks})", rows)
+        return [dict(zip(_TRADE_KEYS, row, strict=True)) for row in rows]
 
-    def _update_orders(self, rows: Sequence[Any], result: Any, now: datetime) -> None:
-        status = result.status
-        changes = [
-            {
-                "oid": r.id,
-                "new_status": str(status[i]),
-                "new_accepted_mw": float(result.accepted_mw[i]),
-                "new_reason": result.reason(i)[:500],
-                "new_updated_at": now,
-            }
-            for i, r in enumerate(rows)
-        ]
-        if changes:
-            self.s.execute(_UPDATE_OUTCOME, changes)  # Core executemany UPDATE by primary key
+    def _update_orders(self, book: Book, result: AuctionResult, now: datetime) -> None:
+        """Every order's outcome: one UPDATE from arrays on PostgreSQL, executemany on SQLite."""
+        if not len(book):
+            return
+        db = self.s.connection()
+        stamp = _orders.c.updated_at.type.dialect_impl(db.dialect).bind_processor(db.dialect)
+        when = stamp(now) if stamp is not None else now
+        ids, status = book.id.tolist(), [str(x) for x in result.status]
+        accepted = result.accepted_mw.astype(float).tolist()
+        reasons = _reasons(result)
+        if db.dialect.name == "postgresql":
+            db.exec_driver_sql(
+                "UPDATE orders AS o SET status = u.s, accepted_mw = u.a, reason = u.r, updated_at = %s "
+                "FROM unnest(%s::bigint[], %s::text[], %s::float8[], %s::text[]) AS u(id, s, a, r) "
+                "WHERE o.id = u.id",
+                (when, ids, status, accepted, reasons),
+            )
+        else:
+            db.exec_driver_sql(
+                "UPDATE orders SET status = ?, accepted_mw = ?, reason = ?, updated_at = ? WHERE id = ?",
+                [(st, a, r, when, i) for i, st, a, r in zip(ids, status, accepted, reasons, strict=True)],
+            )
 
     def get_run(self, run_id: int) -> ClearingRun:
         run = self.s.get(ClearingRun, run_id)  # prices and volumes are market information
@@ -373,31 +432,59 @@ class Clearing:
         return list(self.s.scalars(q.order_by(TradeRow.id).limit(limit)))
 
 
-_BOOK_COLUMNS = (
-    OrderRow.id, OrderRow.participant_org_id, OrderRow.product_id, OrderRow.place, OrderRow.isp,
-    OrderRow.side, OrderRow.quantity_mw, OrderRow.price_eur_per_mwh, OrderRow.submitted_at,
-)  # fmt: skip
+_TRADE_KEYS = ("run_id", "order_id", "participant_org_id", "product_id", "place", "isp", "side",
+               "quantity_mw", "price_eur_per_mwh")  # fmt: skip
 
 
-def clear_book(product: Product, rows: Sequence[Any]) -> AuctionResult:
+@dataclass(frozen=True)
+class Book:
+    """One product's open orders as columns, in id order (what a clearing loads and writes back)."""
+
+    product_id: str
+    id: np.ndarray  # int64
+    participant_org_id: np.ndarray  # int64
+    place: np.ndarray  # str
+    isp: np.ndarray  # int64
+    is_buy: np.ndarray  # bool
+    quantity_mw: np.ndarray
+    price_eur_per_mwh: np.ndarray  # NaN: a market order
+    submitted_s: np.ndarray  # int64 epoch seconds, NO_TIME when unknown
+
+    def __len__(self) -> int:
+        return len(self.id)
+
+
+def _reasons(result: AuctionResult) -> list[str]:
+    """``result.reason(i)`` of every order, each distinct case worded once (500 characters at most):
+    a big book repeats the same price, quantity and outcome many times."""
+    o = result.orders
+    keys = zip(result.valid.tolist(), o.is_buy.tolist(), o.price_eur_per_mwh.tolist(), o.quantity_mw.tolist(),
+               result.accepted_mw.tolist(), result.order_cell.tolist(), strict=True)  # fmt: skip
+    said: dict[tuple[Any, ...], str] = {}
+    out = []
+    for i, key in enumerate(keys):
+        if not key[0]:  # a rejection names its own reason
+            out.append(result.reason(i)[:500])
+            continue
+        text = said.get(key)
+        if text is None:
+            text = said[key] = result.reason(i)[:500]
+        out.append(text)
+    return out
+
+
+def clear_book(product: Product, book: Book) -> AuctionResult:
     """The market engine on a loaded book (pure: runs in a worker process too)."""
-    return clear_auction({product.product_id: product}, _arrays(rows))
-
-
-def _arrays(rows: Sequence[Any]) -> OrderArrays:
-    n = len(rows)
-    return OrderArrays(
-        order_id=np.array([str(r.id) for r in rows], dtype=str).reshape(n),
-        participant=np.array([str(r.participant_org_id) for r in rows], dtype=str).reshape(n),
-        product=np.array([r.product_id for r in rows], dtype=str).reshape(n),
-        place=np.array([r.place for r in rows], dtype=str).reshape(n),
-        is_buy=np.array([r.side == "buy" for r in rows], dtype=bool),
-        isp=np.array([r.isp for r in rows], dtype=np.int64),
-        quantity_mw=np.array([r.quantity_mw for r in rows], dtype=float),
-        price_eur_per_mwh=np.array(
-            [np.nan if r.price_eur_per_mwh is None else r.price_eur_per_mwh for r in rows], dtype=float
-        ),
-        submitted_s=np.array(
-            [epoch_s(r.submitted_at) if r.submitted_at else NO_TIME for r in rows], dtype=np.int64
-        ),
+    n = len(book)
+    arrays = OrderArrays(
+        order_id=book.id.astype(str),
+        participant=book.participant_org_id.astype(str),
+        product=np.repeat(np.array([product.product_id]), n),
+        place=book.place.astype(str),
+        is_buy=book.is_buy,
+        isp=book.isp,
+        quantity_mw=book.quantity_mw,
+        price_eur_per_mwh=book.price_eur_per_mwh,
+        submitted_s=book.submitted_s,
     )
+    return clear_auction({product.product_id: product}, arrays)

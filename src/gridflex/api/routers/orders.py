@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from sqlalchemy.orm import Session
 
-from gridflex.api.deps import Now, Using
+from gridflex.api.deps import Bearer, CachedCaller, Cookie, Now, Using, now, secret_of
+from gridflex.api.groupcommit import GroupCommit
 from gridflex.api.schemas import MAX_ID, DbId, OrderIn, OrderOut
 from gridflex.market import OrderStatus
+from gridflex.store import AuthError, authenticate
+from gridflex.store.market import Orders, Submitted
+from gridflex.store.tokens import digest
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
@@ -24,10 +29,32 @@ IdempotencyKey = Annotated[
 
 
 @router.post("", response_model=OrderOut, status_code=status.HTTP_201_CREATED)
-def submit_order(
-    body: OrderIn, r: Using, at: Now, response: Response, key: IdempotencyKey = None
+async def submit_order(
+    body: OrderIn,
+    request: Request,
+    response: Response,
+    _: CachedCaller,
+    creds: Bearer,
+    cookie: Cookie = None,
+    key: IdempotencyKey = None,
 ) -> OrderOut:
-    done = r.orders.submit(body.model_dump(mode="json"), idempotency_key=key, now=at)
+    # The hot path (ADR 0025): no thread-pool dependencies; the write joins the group commit, which
+    # checks the token again in its transaction, so a token revoked a moment ago is refused.
+    secret, at, fields = secret_of(creds, cookie), now(request), body.model_dump(mode="json")
+
+    def work(session: Session, batched: bool) -> Submitted:
+        verified = session.info.setdefault("gridflex.principals", {})  # once per token and batch
+        principal = verified.get(secret)
+        if principal is None:
+            try:
+                principal = verified[secret] = authenticate(session, secret, now=at)
+            except AuthError:
+                request.app.state.token_cache.drop(digest(secret))
+                raise
+        return Orders(session, principal).submit(fields, idempotency_key=key, now=at, savepoint=not batched)
+
+    group: GroupCommit = request.app.state.group_commit
+    done = await group.run(work)
     if done.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return OrderOut.model_validate(done.order)
