@@ -196,7 +196,7 @@ def list_s2_devices(site_id: DbId, request: Request, r: Using) -> list[S2DeviceO
 
 
 @router.put("/{site_id}/s2-devices", response_model=list[S2DeviceOut])
-def report_s2_devices(site_id: int, body: S2DevicesIn, request: Request, r: Using) -> list[S2DeviceOut]:
+def report_s2_devices(site_id: DbId, body: S2DevicesIn, request: Request, r: Using) -> list[S2DeviceOut]:
     """A CEM elsewhere reports the site's devices (the owner's only); replaces its last report."""
     r.uploads.get(SITE, site_id)  # the caller's site, else 404
     _reported(request.app)[site_id] = body
