@@ -118,3 +118,40 @@ def test_the_rolling_horizon_trades_intraday_around_the_day_ahead_position() -> 
     assert res.intraday_traded_kwh == pytest.approx(float(np.abs(metered - pos).sum()))
     assert res.intraday_traded_kwh > 1.0
     assert res.milp_steps == 0  # every day-ahead trade fixed: no exclusivity binaries in the steps
+
+
+def test_two_loop_as_the_site_files_strategy_reports_the_value_of_the_second_loop() -> None:
+    """``strategy: two_loop`` in a site file (examples/sites/home_intraday.yaml): schedule_site runs
+    the two loops with the file's error and seed; the result is run_two_loop's second loop, with the
+    value of the second loop in the result, its JSON and the HTML report."""
+    import json
+
+    from gridflex.reports.site import site_report_sections
+    from gridflex.scheduling import load_site, schedule_site
+    from tests.scheduling.test_site_format import ROOT
+
+    site = load_site(ROOT / "examples" / "sites" / "home_intraday.yaml")
+    assert (site.strategy.name, site.strategy.forecast_error, site.strategy.seed) == ("two_loop", 0.15, 0)
+    result = schedule_site(site)
+    run = run_two_loop(site, forecast_error=0.15, seed=0)
+    assert result.strategy == "two_loop"
+    assert result.costs_eur["total"] == pytest.approx(run.intraday.costs_eur["total"], abs=1e-6)
+    assert result.second_loop["value_eur"] == pytest.approx(run.value_eur, abs=1e-6)
+    assert result.second_loop["single_loop_cost_eur"] == pytest.approx(
+        result.costs_eur["total"] + result.second_loop["value_eur"], abs=1e-6
+    )
+    assert result.second_loop["value_eur"] >= -1e-7 and result.second_loop["traded_intraday_kwh"] > 0
+    assert json.loads(result.to_json())["second_loop"]["value_eur"] == pytest.approx(run.value_eur, abs=1e-5)
+    assert any(s.title == "Intraday second loop" for s in site_report_sections(result))
+
+
+def test_the_two_loop_strategy_without_intraday_prices_or_with_a_bad_error_is_named() -> None:
+    data = _site(None)
+    data["strategy"] = {"name": "two_loop"}
+    with pytest.raises(ValidationError) as info:
+        parse_site(data)
+    assert ("strategy", "name") in {(p.object_id, p.field) for p in info.value.problems}
+    data["strategy"] = {"name": "two_loop", "forecast_error": -1}
+    with pytest.raises(ValidationError) as info:
+        parse_site(data)
+    assert ("site", "strategy.forecast_error") in {(p.object_id, p.field) for p in info.value.problems}
