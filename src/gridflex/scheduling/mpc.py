@@ -615,10 +615,10 @@ def _finish(
     out: MpcResult, week: CompiledSite, applied: dict[str, np.ndarray], decided: dict[str, np.ndarray],
     penalty: float, position: dict[str, np.ndarray],
 ) -> None:  # fmt: skip
-    from gridflex.scheduling.strategies import run_strategy  # strategies build on the hub
-
     out.site = week.site
-    out.perfect = run_strategy(week, "cooptimised") if week.products else solve_site_model(_build(week))
+    out.perfect = solve_site_model(_build(week))  # with services: the co-optimised strategy
+    if week.products:
+        out.perfect.strategy = "cooptimised"
     out.perfect_foresight_cost_eur = out.perfect.costs_eur["total"]
     out.commitments_kw = {k: np.nan_to_num(v) for k, v in decided.items()}
     out.realised, out.headroom_shortfall = _realise(week, applied, out.commitments_kw, position)
