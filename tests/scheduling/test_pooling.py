@@ -88,3 +88,20 @@ def test_the_pool_command_prints_shares_and_value(tmp_path) -> None:
     out = CliRunner().invoke(app, ["pool", *paths, "--contract", str(contract), "--step-kw", "50"])
     assert out.exit_code == 0, out.output
     assert "enedis (250 kW)" in out.output and "value of the pool" in out.output
+
+
+def test_the_pool_example_files_answer_the_tender_together() -> None:
+    """examples/sites/pool: a school and a gym, each too small alone for the 250 kW Enedis tender."""
+    from pathlib import Path
+
+    import yaml
+
+    from gridflex.scheduling import load_site
+
+    folder = Path(__file__).resolve().parents[2] / "examples" / "sites" / "pool"
+    tender = yaml.safe_load((folder / "enedis_tender.yaml").read_text())
+    pool = pool_dso_contract([load_site(folder / f) for f in ("school.yaml", "gym.yaml")], tender, step_kw=10)
+    assert all(kw < 250 for kw in pool.alone_kw.values())
+    assert sum(pool.shares_kw.values()) == pytest.approx(250.0)
+    assert all(pool.shares_kw[s] <= pool.alone_kw[s] + 1e-9 for s in pool.shares_kw)
+    assert pool.value_eur > 0 and pool.cost_eur == pytest.approx(pool.standalone_cost_eur - pool.value_eur)

@@ -14,7 +14,7 @@ from gridflex.cli.flexoffers import flexoffers_app
 from gridflex.cli.grid import grid_app
 from gridflex.cli.market import market_app
 from gridflex.cli.s2 import cem_app, rm_app
-from gridflex.cli.schedule import pool_cmd, schedule_site_cmd
+from gridflex.cli.schedule import pool_cmd, schedule_site_cmd, size_cmd
 from gridflex.cli.serve import db_app, serve
 
 app = typer.Typer(help="gridflex: energy flexibility from the device to the grid.", no_args_is_help=True)
@@ -24,6 +24,7 @@ app.add_typer(market_app, name="market")
 app.command("evaluate")(evaluate)
 app.command("schedule")(schedule_site_cmd)
 app.command("pool")(pool_cmd)
+app.command("size")(size_cmd)
 app.add_typer(cem_app, name="cem")
 app.add_typer(rm_app, name="rm")
 app.add_typer(grid_app, name="grid")

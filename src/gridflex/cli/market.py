@@ -321,7 +321,8 @@ def dispatch_cmd(
     calls = []
     for k, call in enumerate(doc.activations):
         act = activate(doc.tender, doc.bids, award, call.start, call.duration_h, call.power_mw)
-        sites = dispatch_activation(act, str(doc.tender.direction), fleets, grid, prices)
+        now_s = int(call.start.timestamp())  # dispatched as the call starts: the plan ran until then
+        sites = dispatch_activation(act, str(doc.tender.direction), fleets, grid, prices, now_s=now_s)
         rows = {}
         for site, d in sites.items():
             write_document(d.members, out / f"call-{k}-{site}.json")

@@ -84,3 +84,33 @@ def pool_cmd(
     console.print(table)
     console.print(f"value of the pool: {pool.value_eur:,.2f} EUR (standalone {pool.standalone_cost_eur:,.2f}, "
                   f"pooled {pool.cost_eur:,.2f}; revenue negative)")  # fmt: skip
+
+
+@clear_errors
+def size_cmd(
+    file: Annotated[
+        Path, typer.Argument(help="Sizing file: representative days (site files) and candidate sizes.")
+    ],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="CSV of every combination.")] = None,
+) -> None:
+    """Size assets (battery, tank, heat pump, PV) from capital costs and every revenue stream, services included."""
+    import math
+
+    from gridflex.scheduling.sizing import size_file
+
+    result = size_file(file)
+    money = {"operating_eur_per_year": "operating EUR/yr", "services_revenue_eur_per_year": "services EUR/yr",
+             "capital_eur_per_year": "capital EUR/yr", "total_eur_per_year": "total EUR/yr"}  # fmt: skip
+    table = Table(title=f"gridflex size — {file.name}")
+    for col in (*result.best, *money.values(), "note"):
+        table.add_column(col, justify="left" if col == "note" else "right")
+    for row in result.table.to_dict("records"):
+        cells = [f"{row[k]:g}" for k in result.best]
+        cells += [f"{row[k]:,.0f}" if math.isfinite(row.get(k, math.nan)) else "-" for k in money]
+        table.add_row(*cells, str(row["note"]))
+    console.print(table)
+    best = ", ".join(f"{k} = {v:g}" for k, v in result.best.items())
+    console.print(f"best: {best} ({result.best_cost_eur_per_year:,.0f} EUR/yr)")
+    if out is not None:
+        result.table.to_csv(out, index=False)
+        console.print(f"written: {out}")

@@ -346,9 +346,11 @@ def run_capacity_demo(seed: int = 0) -> CapacityDemo:
         activation_price_eur_per_mwh=120.0, activation_time_s=600, max_duration_h=2.0,
     ))  # fmt: skip
     award = procure_capacity(tender, [bid])
-    call = activate(tender, [bid], award, datetime(2018, 6, 13, 1, tzinfo=UTC), 1.0, 0.04)
+    start = datetime(2018, 6, 13, 1, tzinfo=UTC)
+    call = activate(tender, [bid], award, start, 1.0, 0.04)
+    now_s = int(start.timestamp())  # dispatched as the call starts: the plan ran until then
     return CapacityDemo(
-        tender, [bid], award, call, grid, dispatch_activation(call, "up", fleets, grid, prices)
+        tender, [bid], award, call, grid, dispatch_activation(call, "up", fleets, grid, prices, now_s=now_s)
     )
 
 

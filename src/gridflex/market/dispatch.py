@@ -12,12 +12,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from gridflex.flexoffer.model import FlexOfferBatch
+from gridflex.flexoffer.model import FlexOfferBatch, Schedule
 from gridflex.market.capacity import ActivationResult
 from gridflex.timegrid import TimeGrid
 
@@ -50,6 +50,7 @@ def dispatch_activation(
     fleets: dict[str, FlexOfferBatch],
     grid: TimeGrid,
     prices_eur_per_mwh: np.ndarray,
+    now_s: int | None = None,
 ) -> dict[str, SiteDispatch]:
     """Carry ``capacity.activate``'s per-site instructions to the devices through the flex-offer path.
 
@@ -58,6 +59,12 @@ def dispatch_activation(
     less into the site, more into the grid) or at least plan + instructed (``down``). The aggregate is
     rescheduled under that bound and disaggregated to the devices, each schedule checked against its
     flex-offer. Raises the scheduler's :class:`InfeasibleError` when a site cannot follow its call.
+
+    ``now_s`` (UTC seconds): when the call is dispatched. What the plan executed before it stays: a
+    device whose planned start is before ``now_s`` keeps that start and its planned energy in every
+    interval that starts before ``now_s``; the others start at ``now_s`` or later. An instruction that
+    starts before ``now_s`` is refused (naming it). ``None``: the whole horizon is
+    re-planned (a study).
     """
     from gridflex.errors import DisaggregationError, Problem, ValidationError
     from gridflex.flexoffer.aggregation import aggregate
@@ -75,11 +82,21 @@ def dispatch_activation(
                 "activation", [Problem(ins.bid_id, "site_id", f"no fleet for {ins.site_id!r}")]
             )
     called = called_kw(activation, grid)
+    if now_s is not None:
+        now = pd.Timestamp(int(now_s), unit="s", tz="UTC")
+        late = [ins for ins in activation.instructions if pd.Timestamp(ins.start) < now]
+        if late:
+            raise ValidationError("activation", [Problem(ins.bid_id, "start", (
+                f"{ins.site_id}: called from {ins.start.isoformat()}, before the decision time "
+                f"{np.datetime64(int(now_s), 's')}Z: what is executed cannot follow a call")) for ins in late])  # fmt: skip
     out = {}
     for site_id, instructed_kw in called.items():
         fleet = fleets[site_id]
         agg = aggregate(fleet)
-        plan_kw = schedule_flexoffers(agg.aggregates, grid, prices_eur_per_mwh).load_kwh / grid.step_h
+        plan = schedule_flexoffers(agg.aggregates, grid, prices_eur_per_mwh)
+        plan_kw = plan.load_kwh / grid.step_h
+        if now_s is not None:  # the re-schedule starts from the devices' executed part
+            agg = aggregate(_executed(fleet, disaggregate(agg, plan.schedule), int(now_s)))
         on = instructed_kw > 0
         up = direction == "up"
         limit_kw = np.where(on, plan_kw - instructed_kw, np.inf) if up else None
@@ -95,6 +112,21 @@ def dispatch_activation(
             site_id, plan_kw, res.load_kwh / grid.step_h, instructed_kw, fleet.with_schedule(member_schedule)
         )
     return out
+
+
+def _executed(fleet: FlexOfferBatch, plan: Schedule, now_s: int) -> FlexOfferBatch:
+    """The fleet as it stands at ``now_s`` under ``plan``: a started device keeps its start and its
+    planned energy in every interval before ``now_s``; the others can start no earlier than ``now_s``."""
+    step = fleet.interval_s
+    started = plan.start_s < now_s
+    later = fleet.est_s + np.maximum(0, -(-(now_s - fleet.est_s) // step)) * step  # first start >= now
+    est = np.where(started, plan.start_s, later)
+    lst = np.where(started, plan.start_s, fleet.lst_s)
+    interval_start = plan.start_s[fleet.owner_index] + fleet.position * step
+    done = started[fleet.owner_index] & (interval_start < now_s)
+    lower = np.where(done, plan.energy_kwh, fleet.lower_kwh).astype(fleet.lower_kwh.dtype)
+    upper = np.where(done, plan.energy_kwh, fleet.upper_kwh).astype(fleet.upper_kwh.dtype)
+    return replace(fleet, est_s=est, lst_s=lst, lower_kwh=lower, upper_kwh=upper, schedule=None, _cache={})
 
 
 @dataclass(eq=False)

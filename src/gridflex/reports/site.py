@@ -232,6 +232,17 @@ def site_report_sections(
         )
         sections.append(Section(f"Services committed ({result.strategy or 'cooptimised'})", text,
                                 _services(result), blocks))  # fmt: skip
+    if result.second_loop:
+        sl = result.second_loop
+        text = (
+            f"Strategy two_loop: the day-ahead position bought on forecasts ({sl['forecast_error']:g} "
+            "relative error of loads and PV), then re-dispatched on the day and traded intraday; its value "
+            "is the cost of the day-ahead plan applied alone (the error settled intraday) less this schedule's."
+        )
+        rows = [("value of the second loop", f"{sl['value_eur']:.2f} EUR"),
+                ("cost of the day-ahead plan applied alone", f"{sl['single_loop_cost_eur']:.2f} EUR"),
+                ("traded intraday", f"{sl['traded_intraday_kwh']:.1f} kWh")]  # fmt: skip
+        sections.append(Section("Intraday second loop", text, None, rows))
     if strategies is not None:
         table = [
             (str(c), f"total cost {strategies.loc['total_cost_eur', c]:.2f} EUR") for c in strategies.columns

@@ -46,6 +46,12 @@
    could have been delivered in full); the grid connection rows are the only ones a forecast error
    can break (the grid takes the difference), so they are measured there, not imposed.
 
+6. With an intraday market (``prices.intraday``) each stage also fixes its day's day-ahead position
+   and the steps re-trade intraday around it (the second loop). The same days are then also run
+   without the second loop (``_SingleLoop``): each stage's plan applied as it stands, the error
+   settled intraday, its stages on the same forecast draws (the generator copied before each stage)
+   from its own state; ``MpcResult.second_loop_value_eur`` = its realised cost − the two loops'.
+
 Forecast model (seeded, ``numpy.random.default_rng(seed)``, drawn anew at every step and stage): at
 lead time ``ℓ`` hours, ``σ(ℓ) = forecast_error · sqrt(min(ℓ, 24)/24)`` (the period being applied,
 ``ℓ = 0``, is known). Electric loads and PV: ``x̂ = x · max(0, 1 + σ·ε)``; day-ahead prices:
@@ -55,6 +61,7 @@ heat loads and EV sessions are known.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import statistics
@@ -68,6 +75,7 @@ import pandas as pd
 from gridflex.assets.base import ELECTRICITY, Context
 from gridflex.assets.ev import DailyEV
 from gridflex.assets.grid_connection import position_pairs
+from gridflex.assets.pv import PV
 from gridflex.assets.shiftable_process import DailyProcess
 from gridflex.errors import Problem, ValidationError
 from gridflex.optimize import Model, Solution
@@ -104,6 +112,9 @@ class MpcResult:
     ev_need_missed_kwh: dict[str, float] = field(default_factory=dict)  # per EV, summed over departures
     position_kw: dict[str, np.ndarray] = field(default_factory=dict)  # intraday: day-ahead net import
     intraday_traded_kwh: float = 0.0  # intraday: realised energy bought plus sold intraday
+    single_loop_cost_eur: float | None = None  # intraday: the run without its second loop (see below)
+    single_loop: SiteResult | None = None
+    single_loop_position_kw: dict[str, np.ndarray] = field(default_factory=dict)  # its day-ahead net import
     realised: SiteResult | None = None
     perfect: SiteResult | None = None
     site: Site | None = None  # the site repeated over the days (DailyEV, DailyProcess, tiled profiles)
@@ -111,6 +122,13 @@ class MpcResult:
     @property
     def regret_eur(self) -> float:
         return self.realised_cost_eur - self.perfect_foresight_cost_eur
+
+    @property
+    def second_loop_value_eur(self) -> float | None:
+        """With an intraday market: the single loop's realised cost − the two loops' (None without)."""
+        return (
+            None if self.single_loop_cost_eur is None else self.single_loop_cost_eur - self.realised_cost_eur
+        )
 
     def services_revenue_eur(self, which: str = "realised") -> float:
         r = self.realised if which == "realised" else self.perfect
@@ -132,6 +150,14 @@ class MpcResult:
             "commitment_shortfall_kw": {k: round(v, 6) for k, v in self.commitment_shortfall_kw.items()},
             "ev_need_missed_kwh": {k: round(v, 6) for k, v in self.ev_need_missed_kwh.items()},
             "intraday_traded_kwh": round(self.intraday_traded_kwh, 4),
+            **(
+                {}
+                if self.single_loop_cost_eur is None or self.second_loop_value_eur is None
+                else {
+                    "single_loop_cost_eur": round(self.single_loop_cost_eur, 4),
+                    "second_loop_value_eur": round(self.second_loop_value_eur, 4),
+                }
+            ),
             "forecast_error": self.forecast_error,
             "median_solve_warm_s": med(self.solve_warm_s) if self.solve_warm_s else None,
             "median_solve_cold_s": med(self.solve_cold_s) if self.solve_cold_s else None,
@@ -374,24 +400,87 @@ def _gates(n_day: int, days: int, step: int, gate: int) -> dict[int, list[int]]:
     return out
 
 
+@dataclass
+class _Plan:
+    """A day-ahead stage's plan from its gate ``s``: result, solution vector, forecast data, model."""
+
+    s: int
+    res: SiteResult
+    x: np.ndarray
+    data: CompiledSite
+    sm: SiteModel
+
+
 def _stage(
     week: CompiledSite, s: int, day: int, n_day: int, state: _State, decided: dict[str, np.ndarray],
     rng: np.random.Generator | None, error: float, position: dict[str, np.ndarray],
-) -> None:  # fmt: skip
+) -> _Plan:  # fmt: skip
     """Day-ahead: co-optimise from the gate to the end of ``day`` on forecasts; fix that day's blocks
-    and, with an intraday market, that day's day-ahead position (bought on the day-ahead market only)."""
+    and, with an intraday market, that day's day-ahead position (bought on the day-ahead market only).
+    ``state.frozen``: plan values the first periods keep."""
     e = (day + 1) * n_day
     products = _stage_products(week, s, e, decided)
     data = _horizon(week, s, e - s, state, rng, error, products)
     data = dataclasses.replace(data, prices={k: v for k, v in data.prices.items() if k != "intraday"})
     sm = _build(data)
     _freeze(sm, state.frozen, e - s)
-    res = solve_site_model(sm, mip_rel_gap=1e-4)  # bid rules: a MILP; its plan is not applied
+    box: list[np.ndarray] = []
+    sm.readers.append(_keeper(box))
+    res = solve_site_model(
+        sm, mip_rel_gap=1e-4
+    )  # bid rules: a MILP; its plan is applied in the single loop only
     lo = max(s, day * n_day)
     for p in products:
         decided[p.name][lo:e] = res.service_kw[p.name][lo - s :]
     for g, pos in position.items():
         pos[lo:e] = res.power_kw[g][ELECTRICITY][lo - s :]
+    return _Plan(s, res, box[0], data, sm)
+
+
+@dataclass
+class _SingleLoop:
+    """The MPC without its second loop: each day-ahead stage's plan is applied as it stands (no
+    re-planning in the day, no intraday re-trading); the forecast error is settled intraday. Its
+    stages see the same forecasts as the two-loop run's (the same draws) from its own state."""
+
+    state: _State
+    decided: dict[str, np.ndarray]
+    position: dict[str, np.ndarray]
+    applied: dict[str, np.ndarray] = field(default_factory=dict)
+    last: _Plan | None = None
+
+    def stage(
+        self, week: CompiledSite, s: int, day: int, n_day: int, rng: np.random.Generator | None, error: float,
+        assets: list[Any], grids: list[str],
+    ) -> None:  # fmt: skip
+        n, lo, e = week.grid.n, max(s, day * n_day), (day + 1) * n_day
+        prev = self.last
+        if prev is not None:  # the state at s and the decisions of [s, lo) come from the last plan
+            k = s - prev.s
+            if k > 0:
+                _carry(self.state, prev.res, self.applied, assets, prev.s, k, grids)
+            self.state.frozen = {
+                b.name: prev.x[b.start + k : b.start + lo - prev.s]
+                for b in prev.sm.model.var_blocks
+                if b.n == prev.data.grid.n and _decision(b.name)
+            }
+        plan = _stage(week, s, day, n_day, self.state, self.decided, rng, error, self.position)
+        for b in plan.sm.model.var_blocks:
+            if b.n == e - s and _decision(b.name):
+                self.applied.setdefault(b.name, np.full(n, np.nan))[lo:e] = plan.x[
+                    b.start + lo - s : b.start + e - s
+                ]
+        # PV applies the plan's curtailment to what is actually available (not its forecast output).
+        for a, f in zip(week.site.assets, plan.data.site.assets, strict=True):
+            key = f"{a.label} production"
+            if isinstance(a, PV) and isinstance(f, PV) and key in self.applied:
+                actual, guess = expand(a.profile_kw, n), expand(f.profile_kw, e - s)
+                assert actual is not None and guess is not None  # validated with the site
+                planned = self.applied[key][lo:e]
+                self.applied[key][lo:e] = np.clip(
+                    actual[lo:e] - (guess[lo - s :] - planned), 0.0, actual[lo:e]
+                )
+        self.last = plan
 
 
 def _hold_position(sm: SiteModel, position: dict[str, np.ndarray], s: int, length: int) -> None:
@@ -445,9 +534,17 @@ def run_mpc(
     last: dict[int, list[np.ndarray]] = {}  # the latest solution vector of each model
     applied: dict[str, np.ndarray] = {}
     out = MpcResult(0.0, 0.0, 0, horizon, step, forecast_error, seed)
+    # With an intraday market the run without its second loop goes alongside (the value of the loop).
+    single = None
+    if position:
+        single = _SingleLoop(dataclasses.replace(state, soc=dict(state.soc)),
+                             {k: v.copy() for k, v in decided.items()}, {g: p.copy() for g, p in position.items()})  # fmt: skip
     for s in range(0, n, step):
         for day in gates.get(s, []):
+            same_draws = copy.deepcopy(rng)
             _stage(week, s, day, n_day, state, decided, rng, forecast_error, position)
+            if single is not None:
+                single.stage(week, s, day, n_day, same_draws, forecast_error, assets, grids)
             out.stages += 1
         length = min(horizon, n - s)
         products = _period_products(week, s, length, decided, shortfall_eur_per_mw_h)
@@ -487,6 +584,13 @@ def run_mpc(
         }
         out.steps += 1
     _finish(out, week, applied, decided, shortfall_eur_per_mw_h, position)
+    if single is not None:
+        for p in week.products:  # the stage plans keep their commitments in full
+            single.applied[f"{p.key} commitment"] = np.nan_to_num(single.decided[p.name])
+        commitments = {k: np.nan_to_num(v) for k, v in single.decided.items()}
+        out.single_loop, _ = _realise(week, single.applied, commitments, single.position)
+        out.single_loop_cost_eur = out.single_loop.costs_eur["total"]
+        out.single_loop_position_kw = {g: p.copy() for g, p in single.position.items()}
     return out
 
 
@@ -511,10 +615,10 @@ def _finish(
     out: MpcResult, week: CompiledSite, applied: dict[str, np.ndarray], decided: dict[str, np.ndarray],
     penalty: float, position: dict[str, np.ndarray],
 ) -> None:  # fmt: skip
-    from gridflex.scheduling.strategies import run_strategy  # strategies build on the hub
-
     out.site = week.site
-    out.perfect = run_strategy(week, "cooptimised") if week.products else solve_site_model(_build(week))
+    out.perfect = solve_site_model(_build(week))  # with services: the co-optimised strategy
+    if week.products:
+        out.perfect.strategy = "cooptimised"
     out.perfect_foresight_cost_eur = out.perfect.costs_eur["total"]
     out.commitments_kw = {k: np.nan_to_num(v) for k, v in decided.items()}
     out.realised, out.headroom_shortfall = _realise(week, applied, out.commitments_kw, position)

@@ -63,12 +63,13 @@ class SiteResult:
     mip_gap: float = float("nan")
     time_build_s: float = 0.0
     time_solver_s: float = 0.0
-    strategy: str = ""  # how services were decided (cooptimised, energy_first, services_first)
+    strategy: str = ""  # how energy and services were decided (cooptimised, ..., two_loop)
     service_kw: dict[str, np.ndarray] = field(default_factory=dict)  # service → committed kW per period
     service_blocks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # blocks / DSO windows
     service_allocation_kw: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # → asset → kW
     service_info: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind, direction, duration, ...
     flex_by_asset_kw: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # asset → up/down
+    second_loop: dict[str, float] = field(default_factory=dict)  # strategy two_loop: its value, EUR, kWh
 
     @property
     def revenue_eur(self) -> dict[str, float]:
@@ -141,6 +142,11 @@ class SiteResult:
             },
             **({"strategy": self.strategy} if self.strategy else {}),
             **({"services": self._services_dict(arr)} if self.service_kw else {}),
+            **(
+                {"second_loop": {k: round(v, 6) for k, v in self.second_loop.items()}}
+                if self.second_loop
+                else {}
+            ),
         }
 
     def _services_dict(self, arr: Any) -> dict[str, Any]:

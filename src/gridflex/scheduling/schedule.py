@@ -1,5 +1,5 @@
-"""The entries of site scheduling, above what they dispatch to: a site with services goes through
-its strategy (``strategies``), a site without through the hub (``hub``); a file in gives files out
+"""The entries of site scheduling, above what they dispatch to: a site with services (or the
+``two_loop`` strategy) goes through its strategy (``strategies``), a site without through the hub (``hub``); a file in gives files out
 (what ``gridflex schedule`` calls; the CLI adds the HTML report, an adapter)."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def schedule_site(site: SiteLike, time_limit_s: float | None = None, mip_rel_gap
     """
     t0 = time.perf_counter()
     compiled = compile_site(site)
-    if compiled.products:  # the strategy prechecks the site itself
+    if compiled.products or compiled.site.strategy.name == "two_loop":  # the strategy prechecks the site
         return run_strategy(compiled, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
     sm = build_site_model(checked_site(compiled))
     sm.time_build_s = time.perf_counter() - t0  # compile, prechecks and build

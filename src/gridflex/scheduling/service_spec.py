@@ -229,11 +229,20 @@ class ServicesSpec(_Strict):
 
 
 class StrategySpec(_Strict):
-    name: Literal["cooptimised", "energy_first", "services_first"] = Field(
+    name: Literal["cooptimised", "energy_first", "services_first", "two_loop"] = Field(
         "cooptimised",
         description="cooptimised: one model; energy_first: energy, then services on the residual headroom; "
-        "services_first: services on forecast prices, then energy with the commitments fixed",
+        "services_first: services on forecast prices, then energy with the commitments fixed; "
+        "two_loop: day-ahead position and services on forecasts, then intraday on the actual data "
+        "(needs prices.intraday)",
     )
+    forecast_error: float = Field(
+        0.1,
+        ge=0,
+        lt=10,
+        description="two_loop: relative error of the day-ahead forecasts of electric loads and PV",
+    )
+    seed: int = Field(0, ge=0, description="two_loop: seed of the forecast errors")
     price_forecast: Literal["flat", "previous_day"] | Series = Field(
         "flat",
         description="day-ahead prices assumed when services are committed first: 'flat' (the mean), "

@@ -319,6 +319,9 @@ def _compile(site: Site) -> tuple[CompiledSite | None, list[Problem]]:
     if not probs:
         compiled.products, service_probs = compile_services(site.services, ctx, site)
         probs += service_probs
+    if site.strategy.name == "two_loop" and site.prices.intraday is None:
+        why = "'two_loop' re-trades intraday: give prices.intraday (prices_eur_per_mwh, max_kw)"
+        probs.append(Problem("strategy", "name", why))
     forecast = site.strategy.price_forecast
     if forecast == "previous_day" and not isinstance(site.prices.day_ahead_eur_per_mwh, SmardSource):
         probs.append(

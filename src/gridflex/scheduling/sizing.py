@@ -11,6 +11,15 @@ whole table is returned so that the trade-off stays visible.
 Public API::
 
     size_site(days, options, discount_rate=0.05) -> SizingResult
+    size_file(path) -> SizingResult     # the same from a sizing file (``gridflex size``)
+
+A sizing file (YAML or JSON) names the representative days as site files (paths relative to it)::
+
+    discount_rate: 0.05
+    days: [{site: ../office_capacity.yaml, weight: 120}]
+    options:
+      - {asset: battery, field: capacity_kwh, values: [100, 200, 400], capex_eur_per_unit: 250,
+         lifetime_years: 12, linked: {charge_power_kw: 0.5}}
 """
 
 from __future__ import annotations
@@ -18,9 +27,13 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
 
+from gridflex.documents import problems_from_pydantic, read_document
 from gridflex.errors import GridflexError, Problem, ValidationError
 from gridflex.scheduling.schedule import schedule_site
 from gridflex.scheduling.site import Site, SiteLike, compile_site
@@ -135,3 +148,44 @@ def size_site(
     table = pd.DataFrame(rows)
     best_row = table.loc[table["total_eur_per_year"].idxmin()]
     return SizingResult({f"{a}.{f}": float(best_row[f"{a}.{f}"]) for a, f in keys}, table)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _DaySpec(_Strict):
+    site: str = Field(description="site file of the representative day, relative to the sizing file")
+    weight: float = Field(gt=0, description="days of the year it stands for")
+
+
+class _OptionSpec(_Strict):
+    asset: str
+    field: str
+    values: list[float] = Field(min_length=1)
+    capex_eur_per_unit: float = Field(ge=0)
+    lifetime_years: float = Field(gt=0)
+    linked: dict[str, float] | None = None
+
+
+class SizingSpec(_Strict):
+    """A sizing file: representative days (site files), candidate sizes, the discount rate."""
+
+    days: list[_DaySpec] = Field(min_length=1)
+    options: list[_OptionSpec] = Field(min_length=1)
+    discount_rate: float = Field(0.05, ge=0, lt=1)
+
+
+def size_file(path: str | Path) -> SizingResult:
+    """:func:`size_site` from a sizing file (see the module docstring); errors name the field."""
+    p = Path(path)
+    data = read_document(p, "sizing file")
+    try:
+        spec = SizingSpec.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise ValidationError(
+            f"sizing file {p}", problems_from_pydantic(exc, data, "sizing", dotted=True)
+        ) from None
+    days: list[tuple[SiteLike, float]] = [(p.parent / d.site, d.weight) for d in spec.days]
+    options = [SizeOption(**o.model_dump()) for o in spec.options]
+    return size_site(days, options, spec.discount_rate)

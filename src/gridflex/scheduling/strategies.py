@@ -8,9 +8,15 @@
   the day-ahead prices (``strategy.price_forecast``: the daily mean, the previous day's SMARD
   prices, or a series) and keep the commitments; (2) optimise energy at the true prices with those
   commitments fixed.
+* ``two_loop`` (a site with ``prices.intraday``): the day-ahead position and the commitments are
+  decided on forecasts of loads and PV (``strategy.forecast_error``, ``strategy.seed``), then the
+  assets re-dispatch on the actual data and intraday trades the difference
+  (:func:`gridflex.scheduling.intraday.run_two_loop`); the result is the second loop's, with
+  ``second_loop`` (its value against the day-ahead plan applied alone).
 
-Every strategy ends with a schedule that is feasible for the co-optimised model at the true prices,
-so the co-optimised value is at least that of each sequence (checked by a test).
+Every strategy but ``two_loop`` ends with a schedule that is feasible for the co-optimised model at
+the true prices, so the co-optimised value is at least that of each sequence (checked by a test);
+``two_loop`` decides on forecasts, so it carries their error.
 
 Public API::
 
@@ -33,6 +39,8 @@ from gridflex.scheduling.services import SERVICE_COSTS, ServiceModel, add_servic
 from gridflex.scheduling.site import CompiledSite, SiteLike, SmardSource
 
 STRATEGIES = ("cooptimised", "energy_first", "services_first")
+"""The sequences of energy and services on one set of data (``compare_strategies``' default)."""
+TWO_LOOP = "two_loop"  # also a strategy: the day-ahead loop on forecasts, then intraday
 
 
 def run_strategy(
@@ -43,10 +51,25 @@ def run_strategy(
     t0 = time.perf_counter()
     compiled = checked_site(site)
     name = name or compiled.site.strategy.name
-    if name not in STRATEGIES:
-        why = f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}"
+    if name not in (*STRATEGIES, TWO_LOOP):
+        why = f"unknown strategy {name!r}; choose one of {', '.join((*STRATEGIES, TWO_LOOP))}"
         raise ValidationError("run_strategy", [Problem("strategy", "name", why)])
-    if name == "services_first":
+    if name == TWO_LOOP:
+        from gridflex.scheduling.intraday import run_two_loop  # the second loop builds on the MPC's pieces
+
+        spec = compiled.site.strategy
+        run = run_two_loop(compiled, spec.forecast_error, spec.seed)
+        result = run.intraday
+        result.second_loop = {
+            "value_eur": run.value_eur,
+            "single_loop_cost_eur": run.single_loop.costs_eur["total"],
+            "day_ahead_plan_cost_eur": run.day_ahead.costs_eur["total"],
+            "traded_intraday_kwh": run.traded_intraday_kwh(),
+            "forecast_error": spec.forecast_error,
+            "seed": float(spec.seed),
+        }
+        result.time_solver_s = sum(r.time_solver_s for r in (run.day_ahead, run.intraday, run.single_loop))
+    elif name == "services_first":
         forecast = dataclasses.replace(compiled, prices=_forecast_prices(compiled))
         first = _solve(forecast, time_limit_s, mip_rel_gap)
         sm, sv = _build(compiled)
