@@ -197,3 +197,30 @@ def test_serve_refuses_an_unreachable_dask_scheduler_in_one_line(tmp_path: Path)
         and "Traceback" not in proc.stderr
         and len(proc.stderr.strip().splitlines()) <= 2
     )
+
+
+def test_serve_dask_runs_the_solves_of_a_study_on_the_cluster(tmp_path: Path, reference: dict[str, float]):
+    """`gridflex serve --dask`: a real local cluster of two worker processes solves the study; the
+    scores are the in-process ones (the scenarios are drawn in the job, from the seed)."""
+    distributed = pytest.importorskip("distributed")
+    url = f"sqlite:///{tmp_path / 'gridflex.db'}"
+    store = Store(url)
+    store.upgrade()
+    w = build_world(store)
+    store.close()
+    with distributed.LocalCluster(
+        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=":0", silence_logs=40
+    ) as cluster:
+        address = cluster.scheduler_address
+        with serving(url, tmp_path, args=("--dask", address)) as (base, _):
+            alice = Client(base, w.secrets["alice"])
+            job = alice.evaluate_study(alice.upload_study(STUDY)["id"], scenarios=N, seed=SEED)
+            done = alice.wait_job(job["id"], timeout_s=WAIT_S)
+        assert done["status"] == "succeeded", done["message"]
+        assert done["result"]["runner"] == f"dask {address}"
+        assert _scores(done["result"]["summary"]) == reference
+        # the chunks were tasks of this scheduler, computed by its worker processes
+        prefixes = cluster.scheduler.task_prefixes
+        assert "solve_chunk" in prefixes, sorted(prefixes)
+        n_chunks = 4 * N // STUDY["chunk_size"]
+        assert sum(prefixes["solve_chunk"].state_counts.values()) >= n_chunks
