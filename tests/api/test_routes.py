@@ -202,7 +202,7 @@ SITE = {
 }  # fmt: skip
 STUDY = {
     "name": "nine-bus", "network": {"case": "case9"}, "chunk_size": 2,
-    "load": {"shape": [0.8, 0.95, 1.02, 0.9], "noise": {"sigma_pu": 0.05}},
+    "load": {"shape": [0.8, 0.95, 1.02, 0.9], "growth": 2.5, "noise": {"sigma_pu": 0.05}},  # stressed: storage helps
     "storage": [{"id": "b", "bus": 4, "power_mw": 20, "energy_mwh": 40}],
     "sensitivity": {"scales": [0.5, 1.0]},
 }  # fmt: skip

@@ -41,6 +41,7 @@ PAGES: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("/dso/feeder", "Feeder", frozenset({Role.DSO, Role.ADMIN})),
     ("/aggregator", "Aggregator", frozenset({Role.AGGREGATOR, Role.ADMIN})),
     ("/position", "Position", frozenset({Role.BRP, Role.PROSUMER, Role.AGGREGATOR})),
+    ("/studies", "Studies", frozenset()),  # any organisation (web/studies.py)
     ("/series", "Series", frozenset()),
 )
 

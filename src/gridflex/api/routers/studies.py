@@ -35,7 +35,16 @@ from gridflex.grid.study import Study
 from gridflex.store import JobFiles
 from gridflex.store.uploads import STUDY
 
-__all__ = ["StudyJobIn", "StudyOut", "router", "start_evaluation", "upload_study"]
+__all__ = [
+    "StudyJobIn",
+    "StudyOut",
+    "check_options",
+    "checked_study",
+    "keep",
+    "router",
+    "start_evaluation",
+    "upload_study",
+]
 
 router = APIRouter(tags=["studies"])
 
@@ -101,7 +110,12 @@ def keep(r: Any, data: Any, study: Study) -> Any:
 
 def start_evaluation(r: Any, study_id: int, body: StudyJobIn) -> Any:
     """Start the evaluation of the caller's study ``study_id`` as a job; the job row."""
-    study = study_of(r.uploads.get(STUDY, study_id).body)  # 404 unless the caller's
+    check_options(study_of(r.uploads.get(STUDY, study_id).body), body)  # 404 unless the caller's
+    return r.jobs.enqueue_upload(EVALUATION, STUDY, study_id, body.model_dump(exclude_none=True))
+
+
+def check_options(study: Study, body: StudyJobIn) -> None:
+    """Refuse options that do not fit the study (a scenario set it lacks, too many scenarios)."""
     sets = list(study.scenario_sets)
     if body.scenario_set is not None and body.scenario_set not in sets:
         why = f"no scenario set {body.scenario_set!r} in this study (sets: {', '.join(sets) or 'none'})"
@@ -110,7 +124,6 @@ def start_evaluation(r: Any, study_id: int, body: StudyJobIn) -> Any:
         why = f"this study has scenario sets: name one of {', '.join(sets)}"
         raise ValidationError("the evaluation", [Problem("body", "scenario_set", why)])
     check_run(study.scenario_set(body.scenario_set) if body.scenario_set else study, body.scenarios)
-    return r.jobs.enqueue_upload(EVALUATION, STUDY, study_id, body.model_dump(exclude_none=True))
 
 
 @router.post("/v1/studies", response_model=StudyOut, status_code=status.HTTP_201_CREATED, openapi_extra=_BODY)
