@@ -152,6 +152,7 @@ def execute_evaluation(store: Store, job_id: int) -> None:
         progress(s, job_id, "preparing", 0.0)
     n, seed, chosen = int(params["scenarios"]), int(params.get("seed", 0)), params.get("scenario_set")
     where = f"dask {_dask}" if _dask else "local process"
+    cpu0, wall0 = time.process_time(), time.perf_counter()  # this process's share (not Dask workers')
     last = [0.0]
 
     def on_progress(done: int, total: int) -> None:
@@ -185,7 +186,17 @@ def execute_evaluation(store: Store, job_id: int) -> None:
     with store.transaction() as s:
         for name, data in files.items():
             attach_file(s, job_id, name, MEDIA_TYPES[Path(name).suffix], data)
-        out = {"summary": summary, "files": sorted(files), "runner": where, "n_solves": total}
+        used = {
+            "cpu_s": round(time.process_time() - cpu0, 3),
+            "wall_s": round(time.perf_counter() - wall0, 3),
+        }
+        out = {
+            "summary": summary,
+            "files": sorted(files),
+            "runner": where,
+            "n_solves": total,
+            "job_process": used,
+        }
         succeed(s, job_id, out, f"{n:,} scenarios, {total:,} solves: {scores}", utcnow())
 
 
