@@ -59,7 +59,14 @@ class JobWorker:
         self._stop.set()
         self._thread.join(timeout=10)
         if self._pool is not None:
+            processes = list((self._pool._processes or {}).values())
             self._pool.shutdown(wait=False, cancel_futures=True)
+            # Without this the pool's processes outlive the server (orphans blocked on their queue);
+            # a job still running is run again once its lease expires, as after a crash.
+            for proc in processes:
+                proc.terminate()
+            for proc in processes:
+                proc.join(timeout=5)
 
     def _new_pool(self) -> ProcessPoolExecutor:
         ctx = multiprocessing.get_context("spawn")

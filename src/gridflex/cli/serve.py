@@ -48,6 +48,27 @@ def upgrade_cmd(db: DbOpt = None) -> None:
     store.close()
 
 
+def _server_class() -> type:
+    import contextlib
+    from collections.abc import Iterator
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, which ends the process before
+        `serve` stops its job runners: their spawned processes were left behind as orphans."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                try:
+                    yield
+                finally:
+                    self._captured_signals.clear()  # return instead: `serve` cleans up, then exits
+
+    return Server
+
+
 @clear_errors
 def serve(
     db: DbOpt = None,
@@ -93,6 +114,7 @@ def serve(
         from gridflex.parallel import check_scheduler
 
         check_scheduler(dask, field="--dask")
+    _Server = _server_class()
     store = Store(db)
     store.upgrade()
     first = bootstrap_admin(store)
@@ -135,7 +157,7 @@ def serve(
     try:
         for task in background:
             task.start()
-        uvicorn.Server(config).run(sockets=[sock])
+        _Server(config).run(sockets=[sock])
     finally:
         for task in background:
             task.stop()
