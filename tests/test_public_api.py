@@ -96,7 +96,8 @@ ALLOWED: dict[str, set[str]] = {
     "store": SCIENCE | CORE | {"sqlalchemy", "alembic", "psycopg", "gridflex.market"},
     "api": {"pydantic"} | CORE | {"fastapi", "starlette", "uvicorn", "sqlalchemy", "gridflex.market", "gridflex.store",
             "numpy", "gridflex.grid", "gridflex.web",  # the dashboard: series of the shipped grids; pages at /
-            "yaml", "gridflex.scheduling", "gridflex.flexoffer", "gridflex.s2", "websockets"},  # site files uploaded, scheduled by the job kinds
+            "yaml", "gridflex.scheduling", "gridflex.flexoffer", "gridflex.s2", "websockets",  # site files uploaded, scheduled by the job kinds
+            "gridflex.reports", "gridflex.parallel"},  # evaluation studies as jobs: their outputs, their solves on Dask
     "web": {"pydantic", "jinja2", "numpy"} | CORE | {"fastapi", "starlette", "gridflex.api", "gridflex.market", "gridflex.store",
             "gridflex.grid", "gridflex.flexoffer"},  # the portfolio page reads the stored flex-offers
     "client": {"httpx", "gridflex.errors"},  # the service's Python client: HTTP only, no server code

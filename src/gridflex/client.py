@@ -19,7 +19,8 @@ on the app in the same process).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -100,6 +101,22 @@ class Client:
         content: bytes | str | None = None,
     ) -> Any:
         """One call: the answer's JSON, or :class:`ServerError` / :class:`ServiceUnreachableError`."""
+        r = self._send(method, path, json=json, params=params, headers=headers, content=content)
+        if not r.content:
+            return None
+        ctype = r.headers.get("content-type", "")
+        return r.json() if "json" in ctype else r.text
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        content: bytes | str | None = None,
+    ) -> httpx.Response:
         params = {k: v for k, v in (params or {}).items() if v is not None}
         try:
             r = self.http.request(
@@ -120,10 +137,7 @@ class Client:
             except ValueError:
                 detail = r.text or r.reason_phrase
             raise ServerError(method, path, r.status_code, detail, r.headers.get("retry-after"))
-        if not r.content:
-            return None
-        ctype = r.headers.get("content-type", "")
-        return r.json() if "json" in ctype else r.text
+        return r
 
     # -- the caller
     def me(self) -> dict[str, Any]:
@@ -210,6 +224,54 @@ class Client:
 
     def get_job(self, job_id: int) -> dict[str, Any]:
         return self.request("GET", f"/v1/jobs/{job_id}")
+
+    def wait_job(
+        self,
+        job_id: int,
+        timeout_s: float | None = None,
+        poll_s: float = 0.5,
+        on_change: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll job ``job_id`` until it succeeded or failed (its last state); ``on_change`` sees each
+        new status, stage or progress. :class:`TimeoutError` after ``timeout_s`` (None: no bound)."""
+        end = None if timeout_s is None else time.monotonic() + timeout_s
+        seen = None
+        while True:
+            job = self.get_job(job_id)
+            state = (job["status"], job["stage"], job["progress"])
+            if state != seen and on_change is not None:
+                on_change(job)
+            seen = state
+            if job["status"] in ("succeeded", "failed"):
+                return job
+            if end is not None and time.monotonic() > end:
+                raise TimeoutError(f"job {job_id} still {job['status']} after {timeout_s:g} s")
+            time.sleep(poll_s)
+
+    def job_file(self, job_id: int, name: str) -> bytes:
+        """A file a job produced, e.g. an evaluation's ``report.html`` or ``summary.json``."""
+        return self._send("GET", f"/v1/jobs/{job_id}/files/{name}").content
+
+    # -- evaluation studies (files as `gridflex evaluate` takes them), evaluated as jobs
+    def upload_study(self, study: str | Path | dict[str, Any]) -> dict[str, Any]:
+        """Upload a study: a mapping, or the path of a YAML or JSON study file (sent as it is)."""
+        if isinstance(study, dict):
+            return self.request("POST", "/v1/studies", json=study)
+        path = Path(study)
+        ctype = "application/yaml" if path.suffix.lower() in (".yaml", ".yml") else "application/json"
+        return self.request("POST", "/v1/studies", content=path.read_bytes(), headers={"Content-Type": ctype})
+
+    def list_studies(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/v1/studies")
+
+    def evaluate_study(
+        self, study_id: int, scenarios: int = 100, seed: int = 0, scenario_set: str | None = None
+    ) -> dict[str, Any]:
+        """Start the evaluation of study ``study_id`` as a job (the job; see :meth:`wait_job`)."""
+        body = {"scenarios": scenarios, "seed": seed, "scenario_set": scenario_set}
+        return self.request(
+            "POST", f"/v1/studies/{study_id}/jobs", json={k: v for k, v in body.items() if v is not None}
+        )
 
     # -- after the FlexOrder: connection points, meter readings, activations, baselines, settlements
     def register_connection_point(

@@ -113,6 +113,14 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/v1/flex-offers/{flexoffers_id}/jobs"): "owned",
     ("GET", "/v1/sites/{site_id}/s2-devices"): "owned",
     ("PUT", "/v1/sites/{site_id}/s2-devices"): "owned",
+    # evaluation studies, their jobs and the files those produce
+    ("POST", "/v1/studies"): "self",
+    ("GET", "/v1/studies"): "list",
+    ("GET", "/v1/studies/{study_id}"): "owned",
+    ("GET", "/v1/studies/{study_id}/file"): "owned",
+    ("POST", "/v1/studies/{study_id}/jobs"): "owned",
+    ("GET", "/v1/jobs/{job_id}/files"): "owned",
+    ("GET", "/v1/jobs/{job_id}/files/{name}"): "owned",
     ("GET", "/v1/events"): "stream",
 }
 
@@ -166,6 +174,8 @@ def _victim_objects(api: Api) -> dict[str, str]:
     assert site.status_code == 201, site.text
     fos = api.client.post("/v1/flex-offers", json=FLEXOFFERS, headers=api.auth("alice"))
     assert fos.status_code == 201, fos.text
+    study = api.client.post("/v1/studies", json=STUDY, headers=api.auth("alice"))
+    assert study.status_code == 201, study.text
     played = play(api.client, api.store, w.secrets, w.org_ids)
     return {
         "name": "EAN-A",
@@ -174,6 +184,7 @@ def _victim_objects(api: Api) -> dict[str, str]:
         "settlement_id": str(played.ids["settlement"]),
         "flexoffers_id": str(fos.json()["id"]),
         "site_id": str(site.json()["id"]),
+        "study_id": str(study.json()["id"]),
         "request_id": str(req.json()["id"]),
         "offer_id": str(offer.json()["id"]),
         "network": "lv-rural1-storage",
@@ -200,6 +211,12 @@ SITE = {
     "prices": {"day_ahead_eur_per_mwh": [50, 80, 120, 60]},
     "assets": [{"kind": "grid_connection", "name": "grid", "fuse_kw": 10},
                {"kind": "battery", "name": "bat", "capacity_kwh": 5, "charge_power_kw": 2, "discharge_power_kw": 2}],
+}  # fmt: skip
+STUDY = {
+    "name": "nine-bus", "network": {"case": "case9"}, "chunk_size": 2,
+    "load": {"shape": [0.8, 0.95, 1.02, 0.9], "growth": 2.5, "noise": {"sigma_pu": 0.05}},  # stressed: storage helps
+    "storage": [{"id": "b", "bus": 4, "power_mw": 20, "energy_mwh": 40}],
+    "sensitivity": {"scales": [0.5, 1.0]},
 }  # fmt: skip
 BODIES = {
     ("PUT", "/v1/sites/{site_id}/s2-devices"): {"at": "2030-01-02T00:00:00Z", "devices": []},
@@ -238,6 +255,8 @@ BODIES = {
     ("POST", "/v1/sites"): SITE,
     ("POST", "/v1/flex-offers"): FLEXOFFERS,
     ("POST", "/v1/flex-offers/{flexoffers_id}/jobs"): {"kind": "aggregate"},
+    ("POST", "/v1/studies"): STUDY,
+    ("POST", "/v1/studies/{study_id}/jobs"): {"scenarios": 2},
 }
 QUERIES = {
     ("GET", "/v1/connection-points/{name}/readings"): {

@@ -26,6 +26,7 @@ from gridflex.api.routers import (
     places,
     products,
     sites,
+    studies,
     tokens,
     users,
     webhooks,
@@ -50,6 +51,7 @@ ROUTERS += (webhooks.router,)
 ROUTERS += (flex_routes.router, book_routes.router, series_routes.router)  # the dashboard's resources
 ROUTERS += (metering_routes.router, activation_routes.router, settlement_routes.router)  # after the FlexOrder
 ROUTERS += (sites.router, flexoffers.router, s2_routes.router)  # a participant's documents, jobs, RMs
+ROUTERS += (studies.router,)  # evaluation studies, their jobs' files
 ROUTERS += (events.router,)  # what the caller may see happen (SSE)
 MAX_BODY_BYTES = 1_000_000
 # What every route may answer besides its success and 422 (documented, so clients and schemathesis know).

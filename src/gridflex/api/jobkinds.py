@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from gridflex.api import studyjobs  # noqa: F401 - registers the evaluation kind
 from gridflex.errors import DataError, GridflexError
 from gridflex.flexoffer.aggregation import aggregate
 from gridflex.flexoffer.disaggregation import disaggregate

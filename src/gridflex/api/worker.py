@@ -10,31 +10,45 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import threading
+from collections.abc import Collection
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from datetime import timedelta
 
 from gridflex.api.jobkinds import run_job, warm
+from gridflex.api.studyjobs import EVALUATION, configure
 from gridflex.store import Store
 from gridflex.store.columns import utcnow
 from gridflex.store.jobs import claim_due, fail, heartbeat, next_run_at
 
-__all__ = ["JOB_LEASE_S", "JobWorker"]
+__all__ = ["JOB_LEASE_S", "LONG_JOBS", "JobWorker"]
 
 log = logging.getLogger("gridflex.jobs")
 
 JOB_LEASE_S = 30.0
 """A running job whose heartbeat is older than this is taken to be orphaned (its server died)."""
+LONG_JOBS = (EVALUATION,)  # kinds that run for minutes: `gridflex serve` gives them a runner of their own
 POLL_S = 0.5  # a gate closure starts its job within this (and the pool is warm)
 
 
 class JobWorker:
-    """``start()`` then ``stop()``: runs the due jobs of ``store`` one at a time."""
+    """``start()`` then ``stop()``: runs the due jobs of ``store`` one at a time. With ``dask`` (a
+    scheduler address) an evaluation job's solves run on that cluster instead of in the pool's process."""
 
-    def __init__(self, store: Store, lease_s: float = JOB_LEASE_S, processes: int = 1) -> None:
-        self.store, self.lease_s, self.processes = store, lease_s, processes
+    def __init__(
+        self,
+        store: Store,
+        lease_s: float = JOB_LEASE_S,
+        processes: int = 1,
+        dask: str | None = None,
+        only: Collection[str] | None = None,
+        skip: Collection[str] = (),
+    ) -> None:
+        self.store, self.lease_s, self.processes, self.dask = store, lease_s, processes, dask
+        self.only, self.skip = only, skip  # the job kinds of this runner's lane
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="gridflex-jobs", daemon=True)
+        name = "gridflex-jobs" + ("-" + "-".join(only) if only else "")
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._pool: ProcessPoolExecutor | None = None
         self._warm: Future[None] | None = None
 
@@ -46,10 +60,20 @@ class JobWorker:
         self._stop.set()
         self._thread.join(timeout=10)
         if self._pool is not None:
+            processes = list((self._pool._processes or {}).values())
             self._pool.shutdown(wait=False, cancel_futures=True)
+            # Without this the pool's processes outlive the server (orphans blocked on their queue);
+            # a job still running is run again once its lease expires, as after a crash.
+            for proc in processes:
+                proc.terminate()
+            for proc in processes:
+                proc.join(timeout=5)
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
+        ctx = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(
+            self.processes, mp_context=ctx, initializer=configure, initargs=(self.dask,)
+        )
         self._warm = pool.submit(warm, self.store.url)  # imports and connects now, not at the gate closure
         return pool
 
@@ -72,11 +96,11 @@ class JobWorker:
 
     def _claim(self) -> int | None:
         with self.store.transaction() as s:
-            return claim_due(s, utcnow(), self.lease_s)
+            return claim_due(s, utcnow(), self.lease_s, self.only, self.skip)
 
     def _idle_s(self) -> float:
         with self.store.transaction() as s:
-            due = next_run_at(s)
+            due = next_run_at(s, self.only, self.skip)
         if due is None:
             return POLL_S
         return min(POLL_S, max(0.0, (due - utcnow()) / timedelta(seconds=1)))

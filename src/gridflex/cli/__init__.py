@@ -16,6 +16,7 @@ from gridflex.cli.market import market_app
 from gridflex.cli.s2 import cem_app, rm_app
 from gridflex.cli.schedule import pool_cmd, schedule_site_cmd, size_cmd
 from gridflex.cli.serve import db_app, serve
+from gridflex.cli.studies import studies_app
 
 app = typer.Typer(help="gridflex: energy flexibility from the device to the grid.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
@@ -31,6 +32,7 @@ app.add_typer(grid_app, name="grid")
 app.command("serve")(serve)
 app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
+app.add_typer(studies_app, name="studies")
 
 
 def main() -> None:  # pragma: no cover - console entry point

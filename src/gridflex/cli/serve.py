@@ -48,6 +48,27 @@ def upgrade_cmd(db: DbOpt = None) -> None:
     store.close()
 
 
+def _server_class() -> type:
+    import contextlib
+    from collections.abc import Iterator
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, which ends the process before
+        `serve` stops its job runners: their spawned processes were left behind as orphans."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                try:
+                    yield
+                finally:
+                    self._captured_signals.clear()  # return instead: `serve` cleans up, then exits
+
+    return Server
+
+
 @clear_errors
 def serve(
     db: DbOpt = None,
@@ -70,6 +91,14 @@ def serve(
         float,
         typer.Option(min=0.0, help="Requests per second per API token (bursts of twice that); 0: no limit."),
     ] = 100.0,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            envvar="GRIDFLEX_DASK",
+            metavar="tcp://HOST:PORT",
+            help="Dask scheduler for the evaluation studies' solves (default: the local job process).",
+        ),
+    ] = None,
 ) -> None:
     """Run the gridflex service: the REST API (OpenAPI at /openapi.json), health at /health, and the
     job runner that clears every product at its gate closure."""
@@ -78,9 +107,14 @@ def serve(
     from gridflex.api import create_app
     from gridflex.api.delivery import WebhookSender
     from gridflex.api.limits import TokenBuckets
-    from gridflex.api.worker import JobWorker
+    from gridflex.api.worker import LONG_JOBS, JobWorker
     from gridflex.store import Store, bootstrap_admin
 
+    if dask and jobs:  # a wrong address fails now, in seconds, with one line: not at the first study
+        from gridflex.parallel import check_scheduler
+
+        check_scheduler(dask, field="--dask")
+    _Server = _server_class()
     store = Store(db)
     store.upgrade()
     first = bootstrap_admin(store)
@@ -104,17 +138,26 @@ def serve(
             flush=True,
         )
     # The URL line comes last: scripts may wait for it.
+    if dask and jobs:
+        print(f"evaluation studies solve on the Dask scheduler at {dask}", flush=True)
     print(f"gridflex serving on http://{shown_host}:{bound} (database {shown_url(store.url)})", flush=True)
     buckets = TokenBuckets(rate_limit, max(1, int(2 * rate_limit))) if rate_limit > 0 else None
     app = create_app(store, rate_limit=buckets)
     config = uvicorn.Config(app, log_level="warning", access_log=access_log, timeout_graceful_shutdown=5)
+    # Two lanes: studies run long, and must not hold a gate closure's clearing back.
     background: list[JobWorker | WebhookSender] = (
-        [JobWorker(store, lease_s=job_lease_s), WebhookSender(store)] if jobs else []
+        [
+            JobWorker(store, lease_s=job_lease_s, skip=LONG_JOBS),
+            JobWorker(store, lease_s=job_lease_s, only=LONG_JOBS, dask=dask),
+            WebhookSender(store),
+        ]
+        if jobs
+        else []
     )
     try:
         for task in background:
             task.start()
-        uvicorn.Server(config).run(sockets=[sock])
+        _Server(config).run(sockets=[sock])
     finally:
         for task in background:
             task.stop()

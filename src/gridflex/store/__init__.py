@@ -7,6 +7,7 @@ calling :class:`Principal`. An adapter layer: the core never imports it.
 from gridflex.store.accounts import Accounts, NewToken, authenticate
 from gridflex.store.engine import DEFAULT_URL, make_engine, normalise_url
 from gridflex.store.errors import AuthError, ConflictError, NotFoundError, PermissionDeniedError, StoreError
+from gridflex.store.jobfiles import JobFiles  # its table joins the metadata
 from gridflex.store.market import Clearing, Orders, Products, Submitted
 from gridflex.store.metering import Metering
 from gridflex.store.places import Places
@@ -25,6 +26,7 @@ __all__ = [
     "Clearing",
     "ConflictError",
     "FlexRequests",
+    "JobFiles",
     "Metering",
     "NewToken",
     "NotFoundError",

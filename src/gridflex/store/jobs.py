@@ -15,6 +15,7 @@ a second one after checking that the book did not change meanwhile.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -182,15 +183,34 @@ class Jobs:
 # -- the worker's side (no principal: the worker acts for the job's creator) -----------------------
 
 
-def next_run_at(session: Session) -> datetime | None:
-    """When the earliest queued job is due (the worker sleeps until then)."""
-    return session.scalar(
-        select(JobRow.run_at).where(JobRow.status == JobStatus.QUEUED.value).order_by(JobRow.run_at).limit(1)
+def _of_kinds(only: Collection[str] | None, skip: Collection[str]) -> Any:
+    """The jobs of one runner's lane: of the kinds ``only`` (None: any) and not of the kinds ``skip``."""
+    return (true() if only is None else JobRow.kind.in_(list(only))) & (
+        true() if not skip else JobRow.kind.not_in(list(skip))
     )
 
 
-def claim_due(session: Session, now: datetime, lease_s: float) -> int | None:
-    """Claim the most overdue job (queued and due, or running with an expired lease); its id."""
+def next_run_at(
+    session: Session, only: Collection[str] | None = None, skip: Collection[str] = ()
+) -> datetime | None:
+    """When the earliest queued job (of the lane) is due (the worker sleeps until then)."""
+    return session.scalar(
+        select(JobRow.run_at)
+        .where(JobRow.status == JobStatus.QUEUED.value, _of_kinds(only, skip))
+        .order_by(JobRow.run_at)
+        .limit(1)
+    )
+
+
+def claim_due(
+    session: Session,
+    now: datetime,
+    lease_s: float,
+    only: Collection[str] | None = None,
+    skip: Collection[str] = (),
+) -> int | None:
+    """Claim the most overdue job (queued and due, or running with an expired lease) of the kinds
+    ``only`` (None: any) and not ``skip``; its id."""
     stale = now - timedelta(seconds=lease_s)
     job = session.scalar(
         select(JobRow)
@@ -198,7 +218,8 @@ def claim_due(session: Session, now: datetime, lease_s: float) -> int | None:
             or_(
                 (JobRow.status == JobStatus.QUEUED.value) & (JobRow.run_at <= now),
                 (JobRow.status == JobStatus.RUNNING.value) & (JobRow.heartbeat_at < stale),
-            )
+            ),
+            _of_kinds(only, skip),
         )
         .order_by(JobRow.run_at, JobRow.id)
         .limit(1)

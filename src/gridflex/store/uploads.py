@@ -15,10 +15,11 @@ from gridflex.store.errors import NotFoundError
 from gridflex.store.tables import Base, Id
 from gridflex.store.tenancy import Principal
 
-__all__ = ["FLEXOFFERS", "SITE", "UploadRow", "Uploads", "uploads_visible"]
+__all__ = ["FLEXOFFERS", "SITE", "STUDY", "UploadRow", "Uploads", "uploads_visible"]
 
 SITE = "site"
 FLEXOFFERS = "flexoffers"
+STUDY = "study"  # an evaluation study file (gridflex.grid.study)
 
 
 class UploadRow(Base):

@@ -20,13 +20,14 @@ STATIC = Path(__file__).parent / "static"
 def mount_dashboard(app: FastAPI) -> None:
     """Serve the dashboard at ``/`` of ``app`` (after its routes, so the API keeps its paths)."""
     # Here, not at the top: the pages import the API's dependencies, whose package imports this module.
-    from gridflex.web import pages, portfolio
+    from gridflex.web import pages, portfolio, studies
 
     web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     web.state = app.state  # the same store and clock as the API
     web.mount("/static", StaticFiles(directory=STATIC), name="static")
     web.include_router(pages.router)
     web.include_router(portfolio.router)
+    web.include_router(studies.router)
     _error_pages(web, pages.SESSION_COOKIE)
     app.mount("/", web)
 

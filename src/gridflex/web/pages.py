@@ -42,6 +42,7 @@ PAGES: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("/aggregator", "Aggregator", frozenset({Role.AGGREGATOR, Role.ADMIN})),
     ("/aggregator/portfolio", "Portfolio", frozenset({Role.AGGREGATOR})),
     ("/position", "Position", frozenset({Role.BRP, Role.PROSUMER, Role.AGGREGATOR})),
+    ("/studies", "Studies", frozenset()),  # any organisation (web/studies.py)
     ("/series", "Series", frozenset()),
 )
 

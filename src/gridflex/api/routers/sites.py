@@ -24,7 +24,7 @@ from gridflex.errors import Problem, ValidationError
 from gridflex.scheduling.site import compile_site
 from gridflex.store.uploads import SITE
 
-__all__ = ["SiteOut", "router"]
+__all__ = ["SiteOut", "parse_document", "router"]
 
 router = APIRouter(prefix="/v1/sites", tags=["sites"])
 
@@ -48,12 +48,14 @@ def _invalid(field: str, message: str) -> ValidationError:
     return ValidationError("the site", [Problem("body", field, message)])
 
 
-def _parse(raw: bytes, content_type: str) -> Any:
+def parse_document(raw: bytes, content_type: str, what: str = "the site") -> Any:
+    """An uploaded document's body, YAML when the content type says so, else JSON (422 if neither)."""
     try:
         text = raw.decode("utf-8")
         return yaml.safe_load(text) if "yaml" in content_type else json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise _invalid("", f"not valid {'YAML' if 'yaml' in content_type else 'JSON'}: {exc}") from None
+        why = f"not valid {'YAML' if 'yaml' in content_type else 'JSON'}: {exc}"
+        raise ValidationError(what, [Problem("body", "", why)]) from None
 
 
 _BODY = {
@@ -70,7 +72,7 @@ _BODY = {
 
 @router.post("", response_model=SiteOut, status_code=status.HTTP_201_CREATED, openapi_extra=_BODY)
 async def upload_site(request: Request, r: Using) -> SiteOut:
-    data = _parse(await request.body(), request.headers.get("content-type", "application/json"))
+    data = parse_document(await request.body(), request.headers.get("content-type", "application/json"))
     if not isinstance(data, dict):
         raise _invalid("", f"a site file is a mapping, not {type(data).__name__}")
     try:

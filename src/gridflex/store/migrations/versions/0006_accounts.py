@@ -2,7 +2,7 @@
 settlement revisions and disputes of statement lines
 
 Revision ID: 0006_accounts
-Revises: 0005_jobs_sites (0006_studies is added in parallel: the lead chains them at merge)
+Revises: 0005_jobs_sites
 Create Date: 2026-12-04
 """
 
