@@ -333,15 +333,6 @@ class Client:
         body = {"start": start, "end": end, "baseline": baseline, **options}
         return self.request("POST", "/v1/settlements", json=body)  # the job (202)
 
-    def wait_job(self, job_id: int, timeout_s: float = 300.0, poll_s: float = 0.2) -> dict[str, Any]:
-        """Poll a job until it has succeeded or failed (then it is returned either way)."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            job = self.get_job(job_id)
-            if job["status"] in ("succeeded", "failed") or time.monotonic() > deadline:
-                return job
-            time.sleep(poll_s)
-
     def get_settlement(self, settlement_id: int) -> dict[str, Any]:
         return self.request("GET", f"/v1/settlements/{settlement_id}")
 
