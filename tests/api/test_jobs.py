@@ -189,7 +189,7 @@ async def _s2_on_the_api_port(url: str, site_id: int, token: str, stranger: str)
     assert bat.controlled and bat.received, "the CEM selected a control type and sent instructions"
 
 
-N_ORDERS = 5_000  # enough for the clearing to take a moment: the kill lands inside it
+N_ORDERS = 20_000  # enough for loading and solving to take a moment (bulk reads made 5,000 too quick): the kill lands inside
 
 
 def _fill_book(store: Store, w, pid: str, gate: str) -> None:
@@ -222,7 +222,9 @@ def test_sigkill_during_a_clearing_job_loses_nothing(db_url: str, tmp_path: Path
 
     procs: list = []
     with serving(db_url, tmp_path, procs, args=("--job-lease-s", "2")):
-        _wait_for("the solve", lambda: job().stage in ("solving", "writing"))
+        _wait_for(
+            "the clearing", lambda: job().stage in ("loading", "solving", "writing")
+        )  # before its commit
         os.killpg(procs[0].pid, signal.SIGKILL)  # the server and its worker processes, mid-clearing
         procs[0].wait()
     with store.transaction() as s:

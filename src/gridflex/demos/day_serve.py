@@ -357,8 +357,12 @@ class ServiceSink(DaySink):
         reference = [[round(float(x), 6) for x in result.sites[m].plan_kw] for m in activated]
         price = _mean_price(result)
         with self.client(DSO) as dso:
-            dso.run_settlement(start, end, {"method": "fixed", "reference_kw": reference}, tz="UTC",
-                               history_days=0, transfer_price_eur_per_mwh=price)  # fmt: skip
+            job = dso.run_settlement(start, end, {"method": "fixed", "reference_kw": reference}, tz="UTC",
+                                     history_days=0, transfer_price_eur_per_mwh=price)  # fmt: skip
+            # settlement is a job: the day is settled when it has succeeded, not when it was queued
+            done = dso.wait_job(job["id"], timeout_s=600)
+            if done["status"] != "succeeded":
+                raise RuntimeError(f"the service's settlement job {job['id']} failed: {done.get('message')}")
         first = next(iter(self._sites))
         like = self._sites[first].spec.like_sites
         with self.client(PROSUMER) as me:
