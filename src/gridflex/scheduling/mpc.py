@@ -658,7 +658,14 @@ def _freeze(sm: SiteModel, frozen: dict[str, np.ndarray], length: int) -> None:
     """Fix the first periods of the horizon to the plan of the previous step (the frozen zone).
 
     The grid connections still take the difference of the new forecast there, so their service rows
-    from frozen periods are measured in the realised run, not imposed."""
+    from frozen periods are measured in the realised run, not imposed. Services are not frozen: a
+    commitment is the site's, and its split over the assets (and, at the shortfall penalty, how much
+    of it is kept) is decided anew on the new forecast. The assets' power is what the frozen zone
+    keeps (it holds the headroom the applied periods promised); an allocation fixed with it could
+    be impossible once the forecast moves (PV curtailed by 4.5 kW for FCR up, forecast 1 kW lower).
+    """
+    keys = tuple(f"{p.key} " for p in sm.compiled.products)
+    frozen = {k: v for k, v in frozen.items() if not k.startswith(keys)} if keys else frozen
     arr = sm.model.arrays()
     zone = max((v.size for v in frozen.values()), default=0)
     for c in sm.model.constr_blocks:
