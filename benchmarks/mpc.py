@@ -10,8 +10,7 @@ day-ahead prices (SMARD), 24 h horizon:
 (a) 1 h steps, no forecast error: every commitment decided day-ahead (12:00 the day before) and
     kept in full in the realised run, headroom intact, EV needs met;
 (b) 2 h steps, forecast error 0.1 (seed 2): the assets keep their allocated headroom; only the grid
-    connection, taking the load forecast error, and PV, its share planned on a forecast, may miss
-    (reported by name);
+    connection, taking the load forecast error, may miss (reported by name);
 (c) as (b) with an intraday market (made-up prices: the day-ahead price 25 EUR/MWh lower from 10:00
     to 15:00, 10 higher otherwise; 200 kW): each day's position bought at its gate, the steps re-trade
     intraday; ``second_loop_value_eur`` is what that second loop is worth against the same run

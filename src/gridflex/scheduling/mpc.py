@@ -43,9 +43,8 @@
    once with the true data, commitments co-optimised with the blocks and bid rules. The realised
    headroom is then measured: every service row of the realised run (asset and grid connection power,
    stored energy) is checked against its limits (``headroom_shortfall``, empty when every commitment
-   could have been delivered in full); the rows a forecast error can break are measured there, not
-   imposed: the grid connections' (the grid takes the difference) and PV's (a share of a reserve
-   planned on PV curtailed below its forecast is not there when less sun comes).
+   could have been delivered in full); the grid connection rows are the only ones a forecast error
+   can break (the grid takes the difference), so they are measured there, not imposed.
 
 6. With an intraday market (``prices.intraday``) each stage also fixes its day's day-ahead position
    and the steps re-trade intraday around it (the second loop). The same days are then also run
@@ -659,14 +658,7 @@ def _freeze(sm: SiteModel, frozen: dict[str, np.ndarray], length: int) -> None:
     """Fix the first periods of the horizon to the plan of the previous step (the frozen zone).
 
     The grid connections still take the difference of the new forecast there, so their service rows
-    from frozen periods are measured in the realised run, not imposed. Services are not frozen: a
-    commitment is the site's, and its split over the assets (and, at the shortfall penalty, how much
-    of it is kept) is decided anew on the new forecast. The assets' power is what the frozen zone
-    keeps (it holds the headroom the applied periods promised); an allocation fixed with it could
-    be impossible once the forecast moves (PV curtailed by 4.5 kW for FCR up, forecast 1 kW lower).
-    """
-    keys = tuple(f"{p.key} " for p in sm.compiled.products)
-    frozen = {k: v for k, v in frozen.items() if not k.startswith(keys)} if keys else frozen
+    from frozen periods are measured in the realised run, not imposed."""
     arr = sm.model.arrays()
     zone = max((v.size for v in frozen.values()), default=0)
     for c in sm.model.constr_blocks:
@@ -691,7 +683,7 @@ def _realise(
     ``max_kw`` if need be — the difference has to be settled somewhere; it is priced intraday).
 
     Returns the result and the worst miss of every service row group that the realised run breaks
-    (grid connection and PV rows are measured, not imposed: see the module docstring)."""
+    (grid connection rows are measured, not imposed: see the module docstring)."""
     n = week.grid.n
     products = _period_products(week, 0, n, commitments, 0.0) if week.products else []
     sm = _build(dataclasses.replace(week, products=products))
@@ -712,9 +704,8 @@ def _realise(
     measured = [c for c in model.constr_blocks if "for services" in c.name]
     limits = {c.name: (arr.row_lb[c.start : c.start + c.n].copy(), arr.row_ub[c.start : c.start + c.n].copy())
               for c in measured}  # fmt: skip
-    forecast = (_GRID_ROWS, *(f"{a.label} " for a in week.site.assets if isinstance(a, PV)))
     for c in measured:
-        if c.name.startswith(forecast):
+        if c.name.startswith(_GRID_ROWS):
             model.set_row_bounds(c, -np.inf, np.inf)
     box: list[np.ndarray] = []
     sm.readers.append(_keeper(box))
