@@ -211,9 +211,8 @@ def test_sigkill_during_a_clearing_job_loses_nothing(db_url: str, tmp_path: Path
     store = Store(db_url)
     w = build_world(store)
     big = _product("BIG", gate_in_s=0)
-    with store.repos(w.principals["operator"]) as r:  # what POST /v1/products does
+    with store.repos(w.principals["operator"]) as r:  # what POST /v1/products does (its job: below)
         r.products.create(Product.model_validate(big))
-        r.jobs.enqueue_clearing("BIG")
     _fill_book(store, w, "BIG", big["gate_closure"])  # submitted before the gate closed
 
     def job() -> JobRow:
@@ -222,6 +221,9 @@ def test_sigkill_during_a_clearing_job_loses_nothing(db_url: str, tmp_path: Path
 
     procs: list = []
     with serving(db_url, tmp_path, procs, args=("--job-lease-s", "2")):
+        # queued once the server is up: a job due at start could be done before serving() returns
+        with store.repos(w.principals["operator"]) as r:
+            r.jobs.enqueue_clearing("BIG")
         _wait_for(
             "the clearing", lambda: job().stage in ("loading", "solving", "writing")
         )  # before its commit
