@@ -61,6 +61,9 @@ class JobWorker:
         self._thread.join(timeout=10)
         if self._pool is not None:
             processes = list((self._pool._processes or {}).values())
+            manager: threading.Thread | None = getattr(
+                self._pool, "_executor_manager_thread", None
+            )  # dropped by shutdown()
             self._pool.shutdown(wait=False, cancel_futures=True)
             # Without this the pool's processes outlive the server (orphans blocked on their queue);
             # a job still running is run again once its lease expires, as after a crash.
@@ -68,6 +71,10 @@ class JobWorker:
                 proc.terminate()
             for proc in processes:
                 proc.join(timeout=5)
+            # Python 3.11's exit hook wakes every pool's manager thread; one still closing its pipe then
+            # fails with EBADF and a traceback on stderr: let it finish first.
+            if manager is not None:
+                manager.join(timeout=5)
 
     def _new_pool(self) -> ProcessPoolExecutor:
         ctx = multiprocessing.get_context("spawn")
