@@ -173,3 +173,43 @@ def test_concurrent_submissions_share_commits_and_each_gets_its_own_order(api: A
         assert o["participant_org_id"] == api.world.org_ids["alice" if j % 3 else "bob"]
         assert o["id"] == answers[j].json()["id"]
     assert group.batches - before < 60
+
+
+def test_a_burst_with_bad_submissions_and_twins_answers_each_alone(api: Api):
+    """Submissions that share a batch: a bad one gets its 422 naming the field, a key reused with
+    another body its 422, a replay and twins the first's order; the good ones are stored all the same."""
+    import asyncio
+
+    import httpx
+
+    h = api.auth("alice")
+    first = api.client.post("/v1/orders", json=order("buy", 1, 3, 10), headers={**h, "Idempotency-Key": "c"})
+    bodies = [
+        (order("buy", 0, 1, 10), "a"),
+        ({**order("buy", 0, 2, 10), "product": "nope"}, "b"),  # 422: product
+        (order("buy", 1, 3, 10), "c"),  # a replay of the first
+        (order("buy", 2, 4, 10), "c"),  # the same key, another body: 422
+        (order("buy", 3, 5, 99999), "d"),  # stored, rejected by the product's price limits
+        (order("buy", 4, 6, 10), "e"),  # twins: one order, whichever comes first
+        (order("buy", 4, 6, 10), "e"),
+    ]
+
+    async def burst() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=api.client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            return await asyncio.gather(*(
+                c.post("/v1/orders", json=body, headers={**h, "Idempotency-Key": key}) for body, key in bodies
+            ))  # fmt: skip
+
+    a, b, replay, reused, d, e1, e2 = asyncio.run(burst())
+    assert all(r.status_code == 201 for r in (a, replay, d, e1, e2))
+    assert b.status_code == 422 and "product" in _fields(b)
+    assert reused.status_code == 422 and reused.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
+    assert replay.json() == first.json() and replay.headers.get("idempotent-replayed") == "true"
+    assert e1.json() == e2.json() and sorted(r.headers.get("idempotent-replayed", "") for r in (e1, e2)) == [
+        "",
+        "true",
+    ]
+    assert d.json()["status"] == "rejected" and "limits" in d.json()["reason"]
+    stored = api.client.get("/v1/orders", headers=h).json()
+    assert sorted(o["quantity_mw"] for o in stored) == [1, 3, 5, 6]

@@ -1,14 +1,18 @@
 """Group commit: the hot writes of many concurrent requests in one transaction (ADR 0025).
 
-A request hands its work (a function of a session and of ``batched``) to :meth:`GroupCommit.run` and awaits it. One
-writer thread takes every piece of work that is waiting, runs them in one transaction and commits
-once; each request is answered only after that commit, so an acknowledged write is durable. Under
-load one commit (one fsync on PostgreSQL, one WAL append on SQLite) serves dozens of requests, and
-the event loop hands work to one thread instead of hopping through the thread pool per dependency.
+A request hands its write (a request for a batch handler) to :meth:`GroupCommit.run` and awaits it.
+One writer thread takes every request that is waiting, gives each handler its requests in one list
+(``handler(session, requests, batched)``: the handler writes them together, e.g. one executemany),
+all in one transaction, and commits once; each request is answered only after that commit, so an
+acknowledged write is durable. Under load one commit (one fsync on PostgreSQL, one WAL append on
+SQLite) serves dozens of requests, and the event loop hands work to one thread instead of hopping
+through the thread pool per dependency.
 
-Work that refuses (a house error: 4xx) must raise before it writes: it fails alone and the others
-commit. Anything else (a database error) rolls the batch back; then each piece runs alone
-(``batched`` False), so one bad piece cannot fail the others: in a batch, work may skip savepoints. A busy or unreachable database fails the whole batch (503).
+A handler answers each request with its result or its refusal (a house error, 4xx, returned not
+raised, and nothing of that request written): that request fails alone and the others commit. Any
+error the handler raises (a database error) rolls the batch back; then each request runs alone
+(``batched`` False), so one bad request cannot fail the others: in a batch, a handler may skip
+savepoints. A busy or unreachable database fails the whole batch (503).
 """
 
 from __future__ import annotations
@@ -17,28 +21,25 @@ import asyncio
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from gridflex.api.limits import RateLimitedError
-from gridflex.errors import ValidationError
 from gridflex.store import Store
-from gridflex.store.errors import StoreBusyError, StoreError
+from gridflex.store.errors import StoreBusyError
 
-__all__ = ["GroupCommit", "Work"]
+__all__ = ["GroupCommit", "Handler"]
 
-T = TypeVar("T")
-_REFUSALS = (StoreError, ValidationError, RateLimitedError)  # answered 4xx; raised before any write
-Work = Callable[[Session, bool], T]
-_Item = tuple[Callable[[Session, bool], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+# handler(session, requests, batched): for each request, in order, its result or its refusal.
+Handler = Callable[[Session, list[Any], bool], list[Any]]
+_Item = tuple[Handler, Any, "asyncio.Future[Any]", asyncio.AbstractEventLoop]
 IDLE_S = 2.0  # the writer thread ends after this long without work (a new one starts on demand)
 
 
 class GroupCommit:
-    """``await group.run(work)``: ``work(session, batched)`` runs in a shared transaction; its result
-    once committed."""
+    """``await group.run(handler, request)``: the request's result once its batch committed (or its
+    refusal, raised)."""
 
     def __init__(self, store: Store, max_batch: int = 256) -> None:
         self.store, self.max_batch = store, max_batch
@@ -47,10 +48,10 @@ class GroupCommit:
         self._thread: threading.Thread | None = None
         self.batches = 0  # committed transactions (tests and benchmarks read it)
 
-    async def run(self, work: Work[T]) -> T:
+    async def run(self, handler: Handler, request: Any) -> Any:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._queue.put((work, future, loop))
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.put((handler, request, future, loop))
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._serve, name="gridflex-group-commit", daemon=True)
@@ -72,19 +73,21 @@ class GroupCommit:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            for (_, future, loop), outcome in zip(batch, self._commit(batch, True), strict=True):
+            for (_, _, future, loop), outcome in zip(batch, self._commit(batch, True), strict=True):
                 loop.call_soon_threadsafe(_settle, future, outcome)
 
     def _commit(self, batch: list[_Item], batched: bool) -> list[tuple[bool, Any]]:
-        """(True, result) or (False, exception) for each piece of work, in order."""
+        """(True, result) or (False, exception) for each request, in order."""
+        groups: dict[Handler, list[int]] = {}
+        for i, item in enumerate(batch):
+            groups.setdefault(item[0], []).append(i)
+        outcomes: list[tuple[bool, Any]] = [(False, None)] * len(batch)
         try:
             with self.store.transaction() as session:
-                outcomes: list[tuple[bool, Any]] = []
-                for work, _, _ in batch:
-                    try:
-                        outcomes.append((True, work(session, batched)))
-                    except _REFUSALS as exc:
-                        outcomes.append((False, exc))
+                for handler, idx in groups.items():
+                    answers = handler(session, [batch[i][1] for i in idx], batched)
+                    for i, answer in zip(idx, answers, strict=True):
+                        outcomes[i] = (not isinstance(answer, Exception), answer)
             self.batches += 1
             return outcomes
         except (OperationalError, StoreBusyError) as exc:  # the database, not the work: all get 503

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -33,7 +33,7 @@ from gridflex.market import (
 )
 from gridflex.market.orders import NO_TIME, screen_orders
 from gridflex.store.columns import utcnow
-from gridflex.store.errors import ConflictError, NotFoundError, PermissionDeniedError
+from gridflex.store.errors import ConflictError, NotFoundError, PermissionDeniedError, StoreError
 from gridflex.store.tables import ClearingRun, IdempotencyKey, OrderRow, ProductRow, Role, TradeRow
 from gridflex.store.tenancy import TRADING_ROLES, Principal, orders_visible, require_role, trades_visible
 from gridflex.store.webhooks import enqueue_trades
@@ -44,9 +44,11 @@ __all__ = [
     "Clearing",
     "Orders",
     "Products",
+    "Submission",
     "Submitted",
     "clear_book",
     "problems_of",
+    "submit_orders",
 ]
 
 OPEN_STATUSES = (OrderStatus.ACTIVE.value, OrderStatus.PARTIALLY_FILLED.value)
@@ -110,23 +112,211 @@ class Submitted:
     replayed: bool  # True: the Idempotency-Key was seen before, this is the order it created
 
 
+@dataclass(frozen=True)
+class Submission:
+    """One order submission: ``fields`` are :class:`gridflex.market.Order`'s but ``order_id`` and
+    ``participant`` (the store gives them), plus an optional ``client_ref``."""
+
+    principal: Principal
+    fields: Mapping[str, Any]
+    idempotency_key: str | None = None
+    now: datetime | None = None
+
+
 _ORDER_COLUMNS = tuple(OrderRow.__table__.c)
-# Constant Core statements (on the tables, not the ORM classes): compiled once, then cache hits.
-_INSERT_ORDER = insert(cast(Table, OrderRow.__table__)).returning(*_ORDER_COLUMNS)
-_INSERT_KEY = insert(cast(Table, IdempotencyKey.__table__))
-_KEY_OF = select(IdempotencyKey.request_hash, IdempotencyKey.resource_id).where(
-    IdempotencyKey.org_id == bindparam("org_id"), IdempotencyKey.key == bindparam("key")
-)
-_ORDER_BY_ID = select(*_ORDER_COLUMNS).where(OrderRow.id == bindparam("id"))
 _orders = cast(Table, OrderRow.__table__)
+_keys = cast(Table, IdempotencyKey.__table__)
+# Constant Core statements (on the tables, not the ORM classes): compiled once, then cache hits.
+# One executemany per batch ("insertmanyvalues": multi-row INSERTs), rows back in parameter order.
+# SQLite: SQLAlchemy would insert row by row to keep that order; there, the batch holds the write
+# lock and one INSERT numbers its rows in VALUES order, so sorting by id restores it.
+_INSERT_ORDERS = insert(_orders).returning(*_ORDER_COLUMNS, sort_by_parameter_order=True)
+_INSERT_ORDERS_SQLITE = insert(_orders).returning(*_ORDER_COLUMNS)
+_INSERT_KEYS = insert(_keys)
+# The orders made under a batch's keys: both columns of the unique index as IN lists (on a row-value
+# ``(org_id, key) IN`` SQLite scans the table); pairs of another org are dropped afterwards.
+_KEYS_SEEN = (
+    select(*_ORDER_COLUMNS, _keys.c.org_id.label("key_org_id"), _keys.c.key.label("key_name"),
+           _keys.c.request_hash.label("key_hash"))
+    .join_from(_keys, _orders, _orders.c.id == _keys.c.resource_id)
+    .where(_keys.c.org_id.in_(bindparam("orgs", expanding=True)),
+           _keys.c.key.in_(bindparam("keys", expanding=True)))
+)  # fmt: skip
 _PRODUCT_STATE = select(ProductRow.created_at, ProductRow.cleared_at).where(
     ProductRow.product_id == bindparam("product_id")
 )
 _PRODUCTS: dict[tuple[str, str, datetime], Product] = {}  # parsed product models; products never change
+_REFUSALS = (StoreError, ValidationError)  # a submission's own fault: it alone fails (4xx)
+_KEY_REUSED = "this key was used before with a different body"
 
 
 def _request_hash(fields: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def submit_orders(
+    session: Session, submissions: Sequence[Submission], savepoint: bool = True
+) -> list[Submitted | Exception]:
+    """Screen and store a batch of orders in the session's transaction; for each submission, in
+    order, its :class:`Submitted` or its refusal (a :class:`ValidationError` or :class:`StoreError`,
+    returned, not raised: it fails alone, nothing of it is written). A rule of the product broken
+    stores a ``rejected`` order with its reason.
+
+    The hot path of the service (ADR 0025): one query for the batch's Idempotency-Keys seen before,
+    one screening per product, one executemany for the orders and one for the new keys. A key twice
+    in the batch is answered as if the submissions came one after the other: the second replays the
+    first's order (or is refused when its body differs).
+
+    ``savepoint=False``: no savepoint; a twin in another transaction that commits its key first fails
+    the whole transaction (the group commit then runs each submission alone, with its savepoint)."""
+    out: list[Submitted | Exception | None] = [None] * len(submissions)
+    db = session.connection()  # Core on the connection: none of the ORM's per-statement work
+    seen = _keys_seen(db, submissions)
+    claimed: dict[tuple[int, str], tuple[str, int]] = {}  # key -> (request hash, index of the new order)
+    twins: list[tuple[int, int]] = []  # (replaying submission, submission whose new order it returns)
+    new: list[int] = []  # submissions that make an order, in insert order
+    orders: dict[int, tuple[Order, str, datetime, str | None]] = {}
+    by_product: dict[str, list[int]] = {}
+    for i, sub in enumerate(submissions):
+        try:
+            p = sub.principal
+            require_role(p, *TRADING_ROLES, action="submitting an order")
+            fields, key = dict(sub.fields), sub.idempotency_key
+            request_hash = None
+            if key is not None:
+                request_hash = _request_hash(fields)
+                before = seen.get((p.org_id, key))
+                if before is not None:
+                    _same_body(before.key_hash, request_hash)
+                    out[i] = Submitted(before, True)
+                    continue
+                first = claimed.get((p.org_id, key))
+                if first is not None:
+                    _same_body(first[0], request_hash)
+                    twins.append((i, first[1]))
+                    continue
+            now = sub.now or utcnow()
+            client_ref = str(fields.pop("client_ref", None) or "")
+            product_id = str(fields.get("product", ""))
+            _product(session, product_id)  # 422 naming ``product`` before the model's own errors
+            try:
+                order = Order.model_validate(
+                    fields | {"order_id": str(i), "participant": str(p.org_id), "submitted_at": now}
+                )
+            except pydantic.ValidationError as exc:
+                raise ValidationError("order", problems_of(exc, "order")) from None
+        except _REFUSALS as exc:
+            out[i] = exc
+            continue
+        if key is not None:
+            claimed[(p.org_id, key)] = (str(request_hash), i)
+        new.append(i)
+        orders[i] = (order, client_ref, now, request_hash)
+        by_product.setdefault(order.product, []).append(i)
+    values = {}
+    for product_id, idx in by_product.items():
+        product, cleared = _product(session, product_id)
+        ok, reason = screen_orders(
+            OrderArrays.from_orders([orders[i][0] for i in idx]), [product], kinds=SERVED_KINDS
+        )
+        for i, good, why in zip(idx, ok.tolist(), reason.tolist(), strict=True):
+            if good and cleared:
+                good, why = False, "the product has been cleared"
+            order, client_ref, now, _ = orders[i]
+            values[i] = dict(
+                participant_org_id=submissions[i].principal.org_id, product_id=order.product, place=order.place,
+                isp=order.isp, side=order.side.value, quantity_mw=order.quantity_mw,
+                price_eur_per_mwh=order.price_eur_per_mwh, execution=order.execution.value,
+                status=(OrderStatus.ACTIVE if good else OrderStatus.REJECTED).value, reason=str(why),
+                accepted_mw=0.0, client_ref=client_ref, submitted_at=now, updated_at=now,
+            )  # fmt: skip
+    if new:
+        keyed = any(orders[i][3] is not None for i in new)
+        if not keyed or not savepoint or db.dialect.name == "sqlite":
+            # SQLite: every transaction here holds the write lock from its start (BEGIN IMMEDIATE),
+            # so no twin can commit a key between the check above and these inserts: no savepoint.
+            _insert(db, submissions, new, values, orders, out)
+        else:
+            try:
+                with session.begin_nested():  # a concurrent twin commits its key first: return its order
+                    _insert(session.connection(), submissions, new, values, orders, out)
+            except IntegrityError:
+                if len(new) > 1:  # the caller runs them one by one
+                    raise
+                i = new[0]
+                before = _keys_seen(db, [submissions[i]]).get(
+                    (submissions[i].principal.org_id, str(submissions[i].idempotency_key))
+                )
+                if before is None:  # not a twin's key: another constraint broken
+                    raise
+                try:
+                    _same_body(before.key_hash, str(orders[i][3]))
+                    out[i] = Submitted(before, True)
+                except ValidationError as exc:
+                    out[i] = exc
+    for i, j in twins:
+        got = out[j]
+        out[i] = Submitted(got.order, True) if isinstance(got, Submitted) else got
+    return cast(list[Submitted | Exception], out)
+
+
+def _insert(
+    db: Any,
+    submissions: Sequence[Submission],
+    new: list[int],
+    values: dict[int, dict[str, Any]],
+    orders: dict[int, tuple[Order, str, datetime, str | None]],
+    out: list[Any],
+) -> None:
+    """The batch's new orders (one executemany, rows in submission order) and their keys (one more)."""
+    if db.dialect.name == "sqlite":
+        rows = sorted(db.execute(_INSERT_ORDERS_SQLITE, [values[i] for i in new]).all(), key=lambda r: r.id)
+    else:
+        rows = db.execute(_INSERT_ORDERS, [values[i] for i in new]).all()
+    key_rows = []
+    for i, row in zip(new, rows, strict=True):
+        out[i] = Submitted(row, False)
+        key, request_hash, now = submissions[i].idempotency_key, orders[i][3], orders[i][2]
+        if key is not None:
+            key_rows.append(dict(org_id=submissions[i].principal.org_id, key=key, request_hash=request_hash,
+                                 resource="order", resource_id=row.id, created_at=now))  # fmt: skip
+    if key_rows:
+        db.execute(_INSERT_KEYS, key_rows)
+
+
+def _keys_seen(db: Any, submissions: Sequence[Submission]) -> dict[tuple[int, str], Any]:
+    """The orders made before under the submissions' Idempotency-Keys (one query), by (org, key)."""
+    keys = {(s.principal.org_id, s.idempotency_key) for s in submissions if s.idempotency_key is not None}
+    if not keys:
+        return {}
+    orgs, names = {o for o, _ in keys}, {k for _, k in keys}
+    rows = db.execute(_KEYS_SEEN, {"orgs": list(orgs), "keys": list(names)})
+    return {k: r for r in rows if (k := (r.key_org_id, r.key_name)) in keys}
+
+
+def _same_body(first_hash: str, request_hash: str) -> None:
+    if first_hash != request_hash:
+        raise ValidationError("request", [Problem("request", "Idempotency-Key", _KEY_REUSED)])
+
+
+def _product(session: Session, product_id: str) -> tuple[Product, bool]:
+    """The product's model (parsed once per process: a product never changes) and whether it has
+    been cleared; 422 naming ``product`` when there is none."""
+    states = session.info.setdefault("gridflex.product_state", {})  # read once per transaction
+    got = states.get(product_id)
+    if got is None:
+        got = session.connection().execute(_PRODUCT_STATE, {"product_id": product_id}).one_or_none()
+    if got is None:
+        raise ValidationError("order", [Problem("order", "product", f"unknown product {product_id!r}")])
+    key = (str(session.get_bind().engine.url), product_id, got.created_at)
+    product = _PRODUCTS.get(key)
+    if product is None:
+        product = product_of(session.get_one(ProductRow, product_id))
+        if len(_PRODUCTS) > 10_000:
+            _PRODUCTS.clear()
+        _PRODUCTS[key] = product
+    states[product_id] = got
+    return product, got.cleared_at is not None
 
 
 class Orders:
@@ -140,99 +330,12 @@ class Orders:
         fields: Mapping[str, Any],
         idempotency_key: str | None = None,
         now: datetime | None = None,
-        savepoint: bool = True,
     ) -> Submitted:
-        """Screen and store one order; ``fields`` are :class:`gridflex.market.Order`'s but
-        ``order_id`` and ``participant`` (the store gives them). Bad fields raise 422-type
-        :class:`ValidationError`; a rule of the product broken stores a ``rejected`` order with its reason.
-
-        The hot path of the service: Core statements (no ORM unit of work), the product's parsed
-        model cached, the order and its Idempotency-Key written together in one savepoint.
-        ``savepoint=False``: no savepoint; a twin that commits the key first fails the whole
-        transaction (the group commit then runs each submission alone, with its savepoint)."""
-        require_role(self.p, *TRADING_ROLES, action="submitting an order")
-        now = now or utcnow()
-        fields = dict(fields)
-        client_ref = str(fields.get("client_ref") or "")
-        request_hash = None
-        if idempotency_key is not None:
-            request_hash = _request_hash(fields)
-            seen = self._replay(idempotency_key, request_hash)
-            if seen is not None:
-                return Submitted(seen, True)
-        product_id = str(fields.get("product", ""))
-        product, cleared = self._product(product_id)
-        try:
-            order = Order.model_validate(
-                {k: v for k, v in fields.items() if k != "client_ref"}
-                | {"order_id": "new", "participant": str(self.p.org_id), "submitted_at": now}
-            )
-        except pydantic.ValidationError as exc:
-            raise ValidationError("order", problems_of(exc, "order")) from None
-        ok, reason = screen_orders(OrderArrays.from_orders([order]), [product], kinds=SERVED_KINDS)
-        why = str(reason[0])
-        if ok[0] and cleared:
-            ok[0], why = False, "the product has been cleared"
-        values = dict(
-            participant_org_id=self.p.org_id, product_id=order.product, place=order.place, isp=order.isp,
-            side=order.side.value, quantity_mw=order.quantity_mw, price_eur_per_mwh=order.price_eur_per_mwh,
-            execution=order.execution.value,
-            status=(OrderStatus.ACTIVE if ok[0] else OrderStatus.REJECTED).value, reason=why,
-            accepted_mw=0.0, client_ref=client_ref, submitted_at=now, updated_at=now,
-        )  # fmt: skip
-        db = self.s.connection()  # Core on the connection: none of the ORM's per-statement work
-        key_row = None
-        if idempotency_key is not None:
-            key_row = dict(org_id=self.p.org_id, key=idempotency_key, request_hash=request_hash,
-                           resource="order", created_at=now)  # fmt: skip
-        if key_row is None or not savepoint or db.dialect.name == "sqlite":
-            # SQLite: every transaction here holds the write lock from its start (BEGIN IMMEDIATE),
-            # so no twin can commit the key between _replay and these inserts: no savepoint needed.
-            row = db.execute(_INSERT_ORDER, values).one()
-            if key_row is not None:
-                db.execute(_INSERT_KEY, key_row | {"resource_id": row.id})
-            return Submitted(row, False)
-        try:
-            with self.s.begin_nested():  # a concurrent twin commits its key first: return its order
-                db = self.s.connection()  # the savepoint is emitted here (the session's is lazy)
-                row = db.execute(_INSERT_ORDER, values).one()
-                db.execute(_INSERT_KEY, key_row | {"resource_id": row.id})
-        except IntegrityError:
-            seen = self._replay(str(idempotency_key), str(request_hash))
-            if seen is None:  # pragma: no cover - the twin rolled back: nothing to replay
-                raise ConflictError("Idempotency-Key in use by a concurrent request; retry") from None
-            return Submitted(seen, True)
-        return Submitted(row, False)
-
-    def _product(self, product_id: str) -> tuple[Product, bool]:
-        """The product's model (parsed once per process: a product never changes) and whether it
-        has been cleared; 422 naming ``product`` when there is none."""
-        states = self.s.info.setdefault("gridflex.product_state", {})  # read once per transaction
-        got = states.get(product_id)
-        if got is None:
-            got = self.s.connection().execute(_PRODUCT_STATE, {"product_id": product_id}).one_or_none()
-        if got is None:
-            raise ValidationError("order", [Problem("order", "product", f"unknown product {product_id!r}")])
-        key = (str(self.s.get_bind().engine.url), product_id, got.created_at)
-        product = _PRODUCTS.get(key)
-        if product is None:
-            product = product_of(self.s.get_one(ProductRow, product_id))
-            if len(_PRODUCTS) > 10_000:
-                _PRODUCTS.clear()
-            _PRODUCTS[key] = product
-        states[product_id] = got
-        return product, got.cleared_at is not None
-
-    def _replay(self, key: str, request_hash: str) -> Any:
-        seen = self.s.connection().execute(_KEY_OF, {"org_id": self.p.org_id, "key": key}).one_or_none()
-        if seen is None:
-            return None
-        if seen.request_hash != request_hash:
-            raise ValidationError(
-                "request",
-                [Problem("request", "Idempotency-Key", "this key was used before with a different body")],
-            )
-        return self.s.connection().execute(_ORDER_BY_ID, {"id": seen.resource_id}).one_or_none()
+        """Screen and store one order (:func:`submit_orders`); a refusal is raised."""
+        got = submit_orders(self.s, [Submission(self.p, fields, idempotency_key, now)])[0]
+        if isinstance(got, Exception):
+            raise got
+        return got
 
     def get(self, order_id: int) -> OrderRow:
         row = self.s.scalar(select(OrderRow).where(OrderRow.id == order_id, orders_visible(self.p)))

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
-from gridflex.api.deps import Bearer, CachedCaller, Cookie, Now, Using, now, secret_of
+from gridflex.api.deps import Bearer, CachedCaller, Cookie, Now, TokenCache, Using, now, secret_of
 from gridflex.api.groupcommit import GroupCommit
 from gridflex.api.schemas import MAX_ID, DbId, OrderIn, OrderOut
 from gridflex.market import OrderStatus
-from gridflex.store import AuthError, authenticate
-from gridflex.store.market import Orders, Submitted
+from gridflex.store import AuthError, Principal, authenticate
+from gridflex.store.market import Submission, Submitted, submit_orders
 from gridflex.store.tokens import digest
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
@@ -40,24 +42,49 @@ async def submit_order(
 ) -> OrderOut:
     # The hot path (ADR 0025): no thread-pool dependencies; the write joins the group commit, which
     # checks the token again in its transaction, so a token revoked a moment ago is refused.
-    secret, at, fields = secret_of(creds, cookie), now(request), body.model_dump(mode="json")
-
-    def work(session: Session, batched: bool) -> Submitted:
-        verified = session.info.setdefault("gridflex.principals", {})  # once per token and batch
-        principal = verified.get(secret)
-        if principal is None:
-            try:
-                principal = verified[secret] = authenticate(session, secret, now=at)
-            except AuthError:
-                request.app.state.token_cache.drop(digest(secret))
-                raise
-        return Orders(session, principal).submit(fields, idempotency_key=key, now=at, savepoint=not batched)
-
+    fields, cache = body.model_dump(mode="json"), request.app.state.token_cache
+    pending = _Pending(secret_of(creds, cookie), fields, key, now(request), cache)
     group: GroupCommit = request.app.state.group_commit
-    done = await group.run(work)
+    done: Submitted = await group.run(_submit_batch, pending)
     if done.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return OrderOut.model_validate(done.order)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A submission waiting for the group commit; its caller is known once the token is checked."""
+
+    secret: str
+    fields: dict[str, Any]
+    key: str | None
+    at: datetime
+    token_cache: TokenCache
+
+
+def _submit_batch(session: Session, batch: list[_Pending], batched: bool) -> list[Submitted | Exception]:
+    """The group commit's handler: each token authenticated once per batch, in the transaction
+    (revoked → 401 for its submissions alone), then every submission in one :func:`submit_orders`."""
+    verified: dict[str, Principal | AuthError] = {}
+    out: list[Submitted | Exception | None] = []
+    todo: dict[int, Submission] = {}
+    for i, p in enumerate(batch):
+        who = verified.get(p.secret)
+        if who is None:
+            try:
+                who = authenticate(session, p.secret, now=p.at)
+            except AuthError as exc:
+                p.token_cache.drop(digest(p.secret))
+                who = exc
+            verified[p.secret] = who
+        out.append(who if isinstance(who, AuthError) else None)
+        if isinstance(who, Principal):
+            todo[i] = Submission(who, p.fields, p.key, p.at)
+    for i, answer in zip(
+        todo, submit_orders(session, list(todo.values()), savepoint=not batched), strict=True
+    ):
+        out[i] = answer
+    return cast(list[Submitted | Exception], out)
 
 
 @router.get("", response_model=list[OrderOut])
