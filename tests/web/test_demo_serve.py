@@ -237,3 +237,11 @@ def test_each_role_sees_the_day_in_its_page(served: Served, browser: Any):
         shot(page, f"demo-serve-{who}")
         context.close()
         assert errors == [], (who, errors)
+
+
+def test_the_stopped_server_leaves_only_its_database(served: Served):
+    """What `demo --serve --exit` does at the end (last in this file: the server is stopped): the server
+    closes its store cleanly, so SQLite folds its write-ahead log into the database and removes it."""
+    served.server.stop()
+    assert served.server.process.returncode == 0  # stopped by itself, not killed
+    assert sorted(p.name for p in served.folder.iterdir()) == ["serve.db"]

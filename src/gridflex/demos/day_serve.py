@@ -71,6 +71,7 @@ ROLES = {DSO: ["dso"], AGGREGATOR: ["aggregator"], BRP: ["brp"], MARKET_OPERATOR
 """The day's organisations besides its sites' prosumers (one per site, named as the site)."""
 ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?(\.\d+)?(Z|[+-]\d\d:\d\d)")
 UPLOAD_EVERY_S = 3600  # meter readings go up once per simulated hour
+STOP_S = 90.0  # at most this for the server's clean stop, then it is killed
 
 
 @dataclass
@@ -85,7 +86,9 @@ class Served:
         if self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=10)
+                # its clean stop (requests, job runners, their processes, then the store) may take tens
+                # of seconds on a loaded machine; a killed server leaves serve.db-wal and -shm behind
+                self.process.wait(timeout=STOP_S)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
