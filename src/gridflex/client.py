@@ -275,9 +275,11 @@ class Client:
 
     # -- after the FlexOrder: connection points, meter readings, activations, baselines, settlements
     def register_connection_point(
-        self, name: str, congestion_point: str | None = None, brp_org_id: int | None = None
-    ) -> dict[str, Any]:
-        body = {"name": name, "congestion_point": congestion_point, "brp_org_id": brp_org_id}
+        self, name: str, congestion_point: str | None = None, brp_org_id: int | None = None,
+        prosumer_org_id: int | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        body = {"name": name, "congestion_point": congestion_point, "brp_org_id": brp_org_id,
+                "prosumer_org_id": prosumer_org_id}  # fmt: skip
         return self.request("POST", "/v1/connection-points", json=body)
 
     def upload_readings(self, readings: list[dict[str, Any]]) -> dict[str, Any]:
@@ -311,6 +313,14 @@ class Client:
 
     def decline_activation(self, activation_id: int, reason: str) -> dict[str, Any]:
         return self.request("POST", f"/v1/activations/{activation_id}/decline", json={"reason": reason})
+
+    def dispatch(self, activation_id: int, connection_point: str, power_kw: list[float],
+                 price_eur_per_mwh: float, penalty_eur_per_mwh: float = 0.0) -> dict[str, Any]:  # fmt: skip
+        """The aggregator calls ``power_kw`` per ISP of an activation it acknowledged from the prosumer
+        behind ``connection_point``, at the prosumer's price (a dispatch: settled with ``portfolio``)."""
+        body = {"connection_point": connection_point, "power_kw": power_kw,
+                "price_eur_per_mwh": price_eur_per_mwh, "penalty_eur_per_mwh": penalty_eur_per_mwh}  # fmt: skip
+        return self.request("POST", f"/v1/activations/{activation_id}/dispatches", json=body)
 
     def compute_baseline(self, connection_point: str, start: str, end: str, baseline: dict[str, Any],
                          **options: Any) -> dict[str, Any]:  # fmt: skip

@@ -89,6 +89,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/activations/{activation_id}"): "owned:dso2",
     ("POST", "/v1/activations/{activation_id}/acknowledge"): "owned:dso2",
     ("POST", "/v1/activations/{activation_id}/decline"): "owned:dso2",
+    ("POST", "/v1/activations/{activation_id}/dispatches"): "owned:dso2",
     ("POST", "/v1/baselines"): "owned",
     ("GET", "/v1/baselines"): "list",
     ("GET", "/v1/baselines/{baseline_id}"): "owned:alice",
@@ -240,6 +241,11 @@ BODIES = {
     ("POST", "/v1/activations"): {"offer_id": 1},
     ("POST", "/v1/activations/{activation_id}/acknowledge"): {"connection_points": ["EAN-1"]},
     ("POST", "/v1/activations/{activation_id}/decline"): {"reason": "no"},
+    ("POST", "/v1/activations/{activation_id}/dispatches"): {
+        "connection_point": "EAN-1",
+        "power_kw": [1, 1, 0, 1],
+        "price_eur_per_mwh": 1,
+    },
     ("POST", "/v1/baselines"): {
         "connection_point": "{name}",
         "start": "2026-06-02T22:00:00Z",

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 
 from gridflex.demos.day import AGGREGATOR, DSO, HOMES, OFFICE, DayConfig
-from gridflex.demos.day_serve import PROSUMER, run_served_day
+from gridflex.demos.day_serve import run_served_day
 from tests.web.conftest import Dashboard, shot, sign_in
 
 # two sites: the stress of tests/demos (at the demo's 0.85 two sites may make no overload)
@@ -28,11 +29,14 @@ class Served(SimpleNamespace):
     sink: Any
     url: str
     seen_during_run: list[int]
+    server: Any
+    folder: Path
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    db = f"sqlite:///{tmp_path_factory.mktemp('demo-serve') / 'serve.db'}"
+    folder = tmp_path_factory.mktemp("demo-serve")
+    db = f"sqlite:///{folder / 'serve.db'}"
     seen: list[int] = []
     done = threading.Event()
 
@@ -59,7 +63,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     done.set()
     watcher[0].join(timeout=10)
     try:
-        yield Served(result=result, sink=sink, url=server.url, seen_during_run=seen)
+        yield Served(
+            result=result, sink=sink, url=server.url, seen_during_run=seen, server=server, folder=folder
+        )
     finally:
         server.stop()
 
@@ -106,6 +112,48 @@ def test_the_services_settlement_is_the_days_own(served: Served):
     for r in statement:
         per_period[r["period_start_utc"]] = per_period.get(r["period_start_utc"], 0.0) + r["amount_eur"]
     assert max(abs(v) for v in per_period.values()) < 1e-6
+
+
+def _portfolio_eur(day: Any) -> dict[str, float]:
+    """The day's own portfolio settlement (aggregator → sites): each site's net, EUR."""
+    lines = day.settlement.lines
+    out = dict.fromkeys(day.meter_ids, 0.0)
+    for site in day.meter_ids:
+        out[site] += float(
+            lines[lines.payee == site].amount_eur.sum() - lines[lines.payer == site].amount_eur.sum()
+        )
+    return out
+
+
+def test_the_aggregator_pays_its_prosumers_as_the_days_portfolio_settlement(served: Served):
+    """The aggregator dispatched each site's part to its prosumer and settled them through the API:
+    each prosumer's money is the day's portfolio document's, zero per ISP with the aggregator, and each
+    party sees only its own lines (the DSO and the BRP none)."""
+    day, sink = served.result, served.sink
+    expected = _portfolio_eur(day)
+    assert sum(abs(v) for v in expected.values()) > 1.0  # the day paid its sites something
+    with api(served, AGGREGATOR) as agg:
+        (mine,) = [
+            x for x in agg.get("/v1/settlements").json() if x["run_by_org_id"] == sink.org_ids[AGGREGATOR]
+        ]
+        statement = agg.get(f"/v1/settlements/{mine['id']}/statement").json()
+    per_isp: dict[str, float] = {}
+    for r in statement:
+        assert AGGREGATOR in (r["participant"], r["counterparty"]) and r["item"] != "imbalance_correction", r
+        per_isp[r["period_start_utc"]] = per_isp.get(r["period_start_utc"], 0.0) + r["amount_eur"]
+    assert max(abs(v) for v in per_isp.values()) < 1e-6
+    for site, eur in expected.items():
+        with api(served, site) as me:
+            rows = me.get(f"/v1/settlements/{mine['id']}/statement")
+            if eur == 0.0:  # not dispatched: not a party
+                assert rows.status_code == 404
+                continue
+            assert {r["participant"] for r in rows.json()} == {site}
+        # the service's parts leave out ISPs where the DSO's order, floored to 0.01 kW, is 0
+        assert sum(r["amount_eur"] for r in rows.json()) == pytest.approx(eur, abs=0.05, rel=1e-3), site
+    for who in (DSO, "brp"):
+        with api(served, who) as other:
+            assert other.get(f"/v1/settlements/{mine['id']}").status_code == 404
 
 
 def test_the_sites_cems_report_their_s2_devices_to_the_service(served: Served):
@@ -155,7 +203,7 @@ def test_each_role_sees_the_day_in_its_page(served: Served, browser: Any):
             ],
         ),
         "brp": ("/position", [*day.meter_ids, "imbalance correction", "settlement"]),
-        PROSUMER: ("/position", [f"{HOMES[0].name}/1", "baseline"]),
+        **{site: ("/position", [site, "baseline", "Settled"]) for site in day.meter_ids},
         "market-operator": ("/market", ["Local flexibility", day.congestion_branch, "closed"]),
     }
     for who, (path, texts) in pages.items():
@@ -182,6 +230,18 @@ def test_each_role_sees_the_day_in_its_page(served: Served, browser: Any):
                 "document.querySelector('#meters [data-chart] canvas') && window.gridflexCharts.size >= 1"
             )
             assert page.evaluate("[...window.gridflexCharts.keys()].every(el => el.isConnected)")
+        if who in day.meter_ids:  # a prosumer's earnings: the day's portfolio settlement of its site
+            total = page.locator("[data-settled-total]")
+            got = float(total.inner_text().replace(",", "")) if total.count() else 0.0
+            assert got == pytest.approx(_portfolio_eur(day)[who], abs=0.05, rel=1e-3), who
         shot(page, f"demo-serve-{who}")
         context.close()
         assert errors == [], (who, errors)
+
+
+def test_the_stopped_server_leaves_only_its_database(served: Served):
+    """What `demo --serve --exit` does at the end (last in this file: the server is stopped): the server
+    closes its store cleanly, so SQLite folds its write-ahead log into the database and removes it."""
+    served.server.stop()
+    assert served.server.process.returncode == 0  # stopped by itself, not killed
+    assert sorted(p.name for p in served.folder.iterdir()) == ["serve.db"]

@@ -71,6 +71,9 @@ class JobWorker:
                 proc.terminate()
             for proc in processes:
                 proc.join(timeout=5)
+                if proc.is_alive():  # dead before the server closes the store: SQLite's last closer cleans up
+                    proc.kill()
+                    proc.join(timeout=5)
             # Python 3.11's exit hook wakes every pool's manager thread; one still closing its pipe then
             # fails with EBADF and a traceback on stderr: let it finish first.
             if manager is not None:

@@ -5,21 +5,23 @@ The day runs exactly as ``gridflex demo`` (one code path); :class:`ServiceSink` 
 :class:`gridflex.client.Client`, each actor with its own organisation and token:
 
 * the **admin** (the first token the fresh store prints) creates the organisations ``dso``,
-  ``aggregator``, ``brp``, ``market-operator`` and a ``prosumer`` (the household of the first home
-  site), and a token for each;
+  ``aggregator``, ``brp``, ``market-operator`` and a prosumer per site (named as the site, as in the
+  day's portfolio settlement), and a token for each;
 * the **DSO** creates grid area ``mv-semiurb`` with one congestion point, the feeder (named after its
   most loaded branch); the **aggregator** uploads its sites (the CEMs' site files), registers a
-  connection point per site behind the feeder in the BRP's perimeter, and uploads the sites'
-  flex-offers (FlexOffer JSON);
+  connection point per site behind the feeder in the BRP's perimeter, naming the site's prosumer, and
+  uploads the sites' flex-offers (FlexOffer JSON);
 * the DSO posts one FlexRequest (up) over the requested ISPs: per ISP the largest of its branches'
   overloads (the pools' buses have sensitivities of about 1 on them), or the pools' offers together
   where they are more (a pool offer has one activation factor over its ISPs, so the day's clearing
   may buy more than the overload in some ISP); the aggregator answers with one offer per pool at the
   pool's price;
 * the DSO accepts the offers the network-aware clearing accepted and closes the request, activates
-  each at the cleared kW (the penalty of the day), the aggregator acknowledges naming the pool's sites;
+  each at the cleared kW (the penalty of the day), the aggregator acknowledges naming the pool's sites
+  and dispatches each site's part to its prosumer at the site's price (decision 0032);
 * the meters are uploaded as simulated time passes, an hour at a time; at the end the DSO settles
-  the day with each site's D-prognosis as a fixed baseline (the day's nominated one).
+  the day with each site's D-prognosis as a fixed baseline (the day's nominated one), and the
+  aggregator settles its portfolio (what it pays its prosumers) on the same baselines.
 
 Times: the service checks them against its own clock (offers close before the delivery starts,
 activations only for ISPs to come), so the simulated day (2018-01-17) is recorded as the next UTC
@@ -62,13 +64,14 @@ from gridflex.market.local import FlexOffer, FlexRequest, LocalResult
 from gridflex.market.products import Product
 from gridflex.timegrid import TimeGrid
 
-__all__ = ["MARKET_OPERATOR", "PROSUMER", "Served", "ServiceSink", "start_server"]
+__all__ = ["MARKET_OPERATOR", "Served", "ServiceSink", "start_server"]
 
-MARKET_OPERATOR, PROSUMER = "market-operator", "prosumer"
-ROLES = {DSO: ["dso"], AGGREGATOR: ["aggregator"], BRP: ["brp"], MARKET_OPERATOR: ["market_operator"],
-         PROSUMER: ["prosumer"]}  # fmt: skip
+MARKET_OPERATOR = "market-operator"
+ROLES = {DSO: ["dso"], AGGREGATOR: ["aggregator"], BRP: ["brp"], MARKET_OPERATOR: ["market_operator"]}
+"""The day's organisations besides its sites' prosumers (one per site, named as the site)."""
 ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?(\.\d+)?(Z|[+-]\d\d:\d\d)")
 UPLOAD_EVERY_S = 3600  # meter readings go up once per simulated hour
+STOP_S = 90.0  # at most this for the server's clean stop, then it is killed
 
 
 @dataclass
@@ -83,7 +86,9 @@ class Served:
         if self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=10)
+                # its clean stop (requests, job runners, their processes, then the store) may take tens
+                # of seconds on a loaded machine; a killed server leaves serve.db-wal and -shm behind
+                self.process.wait(timeout=STOP_S)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
@@ -150,6 +155,7 @@ class ServiceSink(DaySink):
         default_factory=queue.Queue
     )
     _site_ids: dict[str, int] = field(default_factory=dict)  # site → the service's id
+    _dispatched: set[str] = field(default_factory=set)  # sites with a dispatch to their prosumer
     _worker: threading.Thread | None = None
     _failed: list[BaseException] = field(default_factory=list)
 
@@ -171,12 +177,12 @@ class ServiceSink(DaySink):
         day = datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
         self.shift = day - config.start
         with self.client("admin") as admin:
-            for name, roles in ROLES.items():
+            for name, roles in (ROLES | {s.name: ["prosumer"] for s in config.sites}).items():
                 org = admin.request("POST", "/v1/participants", json={"name": name, "roles": roles})
                 self.org_ids[name] = org["id"]
                 tok = admin.request("POST", "/v1/tokens", json={"name": "demo", "org_id": org["id"]})
                 self.tokens[name] = tok["secret"]
-        self._count("organisations", len(ROLES))
+        self._count("organisations", len(self.org_ids))
         self._worker = threading.Thread(target=self._upload_loop, name="demo-readings", daemon=True)
         self._worker.start()
 
@@ -201,10 +207,10 @@ class ServiceSink(DaySink):
                 self._site_ids[name] = agg.request(
                     "POST", "/v1/sites", json=site_document(run.spec, config.start)
                 )["id"]
-                agg.register_connection_point(name, branch, self.org_ids[BRP])
+                agg.register_connection_point(
+                    name, branch, self.org_ids[BRP], prosumer_org_id=self.org_ids[name]
+                )
             self._count("sites", len(sites))
-        with self.client(PROSUMER) as me:
-            me.register_connection_point(f"{next(iter(sites))}/1")
 
     def offered(self, flexoffers: SiteFlexOffers, offers: list[FlexOffer]) -> None:
         """The flex-offers, the DSO's request and the aggregator's pool offers. The request asks per
@@ -258,7 +264,24 @@ class ServiceSink(DaySink):
                 members = sorted(n for n, s in self._sites.items() if s.bus_name == node)
                 agg.acknowledge_activation(act["id"], members)
                 self._count("activations")
+                self._dispatch(agg, act, members)
             dso.request("POST", f"/v1/flex-requests/{self._request['id']}/close")
+
+    def _dispatch(self, agg: Any, act: dict[str, Any], members: list[str]) -> None:
+        """Each member's part of the activation (its baseline minus the schedule the day gave it) to its
+        prosumer at the site's price, as the day's portfolio settlement has it; only in the ISPs the
+        activation calls (the day's part where the service's order, floored to 0.01 kW, is 0 is < 0.01 kW)."""
+        called = np.asarray(act["power_kw"]) > 0
+        for name in members:
+            s = self._sites[name]
+            if s.target_kw is None:
+                continue
+            part = (s.plan_kw - s.target_kw)[self._k0 : self._k0 + len(called)]
+            kw = np.where(called & (part > 1e-6), np.round(part, 6), 0.0)
+            if kw.any():
+                agg.dispatch(act["id"], name, kw.tolist(), s.price_eur_per_mwh)
+                self._dispatched.add(name)
+                self._count("dispatches")
 
     # -- delivery: the meters, an hour of simulated time at a time
     def metered(self, live: LiveSites, grid: TimeGrid) -> None:
@@ -278,13 +301,8 @@ class ServiceSink(DaySink):
         return self._series(kw, grid, min(done, grid.n))
 
     def _series(self, kw: dict[str, np.ndarray], grid: TimeGrid, n: int) -> list[dict[str, Any]]:
-        out = [{"connection_point": name, "start": self.at(grid.start), "isp_s": ISP_S,
-                "power_kw": [round(float(x), 3) for x in v[:n]]} for name, v in kw.items()]  # fmt: skip
-        first = next(iter(self._sites))
-        like = self._sites[first].spec.like_sites
-        out.append({"connection_point": f"{first}/1", "start": self.at(grid.start), "isp_s": ISP_S,
-                    "power_kw": [round(float(x) / like, 3) for x in kw[first][:n]]})  # fmt: skip
-        return out
+        return [{"connection_point": name, "start": self.at(grid.start), "isp_s": ISP_S,
+                 "power_kw": [round(float(x), 3) for x in v[:n]]} for name, v in kw.items()]  # fmt: skip
 
     def _devices(self, live: LiveSites) -> dict[int, Any]:
         """Each site's S2 devices as its CEM and simulators see them now (the service's site id → the
@@ -320,7 +338,6 @@ class ServiceSink(DaySink):
 
     def _upload_loop(self) -> None:
         client = self.client(AGGREGATOR)
-        prosumer = self.client(PROSUMER)
         try:
             while (item := self._queue.get()) is not None:
                 batch, devices = item
@@ -330,14 +347,12 @@ class ServiceSink(DaySink):
                     for site_id, body in devices.items():
                         client.request("PUT", f"/v1/sites/{site_id}/s2-devices", json=body)
                     if batch:
-                        client.upload_readings(batch[:-1])
-                        prosumer.upload_readings(batch[-1:])
+                        client.upload_readings(batch)
                         self._count("meter uploads")
                 except BaseException as exc:  # reported by settled(), not lost in the thread
                     self._failed.append(exc)
         finally:
             client.close()
-            prosumer.close()
 
     # -- settlement
     def settled(self, result: DayResult) -> None:
@@ -359,21 +374,29 @@ class ServiceSink(DaySink):
         with self.client(DSO) as dso:
             job = dso.run_settlement(start, end, {"method": "fixed", "reference_kw": reference}, tz="UTC",
                                      history_days=0, transfer_price_eur_per_mwh=price)  # fmt: skip
-            # settlement is a job: the day is settled when it has succeeded, not when it was queued
-            done = dso.wait_job(job["id"], timeout_s=600)
-            if done["status"] != "succeeded":
-                raise RuntimeError(f"the service's settlement job {job['id']} failed: {done.get('message')}")
-        first = next(iter(self._sites))
-        like = self._sites[first].spec.like_sites
-        with self.client(PROSUMER) as me:
-            me.compute_baseline(f"{first}/1", start, end, {"method": "fixed", "reference_kw": [
-                [round(float(x) / like, 6) for x in result.sites[first].plan_kw]]}, tz="UTC", history_days=0)  # fmt: skip
+            _succeeded(dso, job)
+        self._count("settlements")
+        if not self._dispatched:
+            return
+        # the aggregator pays its prosumers on the same baselines (the day's portfolio document)
+        reference = [[round(float(x), 6) for x in result.sites[m].plan_kw] for m in sorted(self._dispatched)]
+        with self.client(AGGREGATOR) as agg:
+            job = agg.run_settlement(start, end, {"method": "fixed", "reference_kw": reference}, tz="UTC",
+                                     history_days=0, portfolio=True)  # fmt: skip
+            _succeeded(agg, job)
         self._count("settlements")
 
     def close(self) -> None:
         if self._worker is not None and self._worker.is_alive():
             self._queue.put(None)
             self._worker.join(timeout=10)
+
+
+def _succeeded(client: Any, job: dict[str, Any]) -> None:
+    """Settlement is a job: the day is settled when it has succeeded, not when it was queued."""
+    done = client.wait_job(job["id"], timeout_s=600)
+    if done["status"] != "succeeded":
+        raise RuntimeError(f"the service's settlement job {job['id']} failed: {done.get('message')}")
 
 
 def _mean_price(result: DayResult) -> float:
@@ -405,8 +428,8 @@ def _shifted(doc: dict[str, Any], shift: timedelta) -> dict[str, Any]:
 
 
 def tokens_text(sink: ServiceSink) -> list[tuple[str, str]]:
-    """(actor, token) to print: a token per role."""
-    return [(name, sink.tokens[name]) for name in ROLES]
+    """(actor, token) to print: a token per organisation (the sites' prosumers last)."""
+    return [(name if name in ROLES else f"{name} (prosumer)", secret) for name, secret in sink.tokens.items()]
 
 
 def default_db(out: Path) -> str:

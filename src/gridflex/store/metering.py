@@ -1,14 +1,16 @@
 """Connection points and their meter readings, and the audit trail of the settlement's inputs.
 
 A connection point (an EAN) belongs to the flexibility provider whose site it is (an aggregator or a
-prosumer); it may sit behind one of a DSO's congestion points and in one BRP's perimeter. Readings are
+prosumer); it may sit behind one of a DSO's congestion points and in one BRP's perimeter, and an
+aggregator's may name the prosumer whose site it is (its customer, paid for its part of the
+activations: :mod:`gridflex.store.settling`). Readings are
 average power in kW per ISP (positive = consumption, negative = production), keyed by connection
 point and ISP start: uploading the same values again changes nothing (idempotent); a different value
 for a stored ISP is a *correction*: the reading takes the new value, its ``revision`` goes up, and the
 audit trail keeps the old and the new value.
 
 Who sees what (as :mod:`gridflex.store.tenancy`): a connection point and its readings are seen by its
-owner, the DSO of its congestion point, its BRP, the market operator and the admin. The owner and that
+owner, its prosumer, the DSO of its congestion point, its BRP, the market operator and the admin. The owner and that
 DSO (the meter operator in most grids) upload readings; anything else is not found (404) or forbidden
 (403).
 """
@@ -77,6 +79,9 @@ class ConnectionPointRow(Base):
         ForeignKey("organisations.id", ondelete="RESTRICT"), default=None
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    prosumer_org_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="RESTRICT"), default=None, index=True
+    )  # the prosumer whose site an aggregator's point is: it sees the point, is paid for its part
 
 
 class MeterReadingRow(Base):
@@ -151,7 +156,11 @@ def _dso_points(p: Principal) -> Any:
 def points_visible(p: Principal) -> ColumnElement[bool]:
     if p.sees_book:
         return true()
-    mine = or_(ConnectionPointRow.owner_org_id == p.org_id, ConnectionPointRow.brp_org_id == p.org_id)
+    mine = or_(
+        ConnectionPointRow.owner_org_id == p.org_id,
+        ConnectionPointRow.brp_org_id == p.org_id,
+        ConnectionPointRow.prosumer_org_id == p.org_id,
+    )
     if Role.DSO in p.roles:
         return or_(mine, ConnectionPointRow.congestion_point_id.in_(_dso_points(p)))
     return mine
@@ -194,9 +203,11 @@ class Metering:
 
     # -- connection points
     def create_point(
-        self, name: str, congestion_point: str | None = None, brp_org_id: int | None = None
-    ) -> ConnectionPointRow:
-        """A connection point of the caller (a provider: aggregator or prosumer, any trading role)."""
+        self, name: str, congestion_point: str | None = None, brp_org_id: int | None = None,
+        prosumer_org_id: int | None = None,
+    ) -> ConnectionPointRow:  # fmt: skip
+        """A connection point of the caller (a provider: aggregator or prosumer, any trading role);
+        an aggregator's may name the prosumer whose site it is."""
         require_role(self.p, *TRADING_ROLES, action="registering a connection point")
         if self.s.scalar(select(ConnectionPointRow.id).where(ConnectionPointRow.name == name)) is not None:
             raise ConflictError(f"a connection point named {name!r} exists")
@@ -219,13 +230,36 @@ class Metering:
                     "connection point",
                     [Problem("connection point", "brp_org_id", f"organisation {brp_org_id} is not a BRP")],
                 )
+        if prosumer_org_id is not None:
+            self._check_prosumer(prosumer_org_id)
         row = ConnectionPointRow(
-            name=name, owner_org_id=self.p.org_id, congestion_point_id=cp_id, brp_org_id=brp_org_id
-        )
+            name=name, owner_org_id=self.p.org_id, congestion_point_id=cp_id, brp_org_id=brp_org_id,
+            prosumer_org_id=prosumer_org_id,
+        )  # fmt: skip
         self.s.add(row)
         self.s.flush()
         audit(self.s, self.p, "connection_point.created", "connection_point", name, subject_org_id=brp_org_id)
         return row
+
+    def _check_prosumer(self, org_id: int) -> None:
+        from gridflex.store.tables import OrgRole
+
+        problems = []
+        if Role.AGGREGATOR not in self.p.roles and not self.p.is_admin:
+            problems.append("only an aggregator's connection point names a prosumer")
+        elif org_id == self.p.org_id:
+            problems.append("the prosumer is the aggregator's customer, not the aggregator")
+        elif (
+            self.s.scalar(
+                select(OrgRole.org_id).where(OrgRole.org_id == org_id, OrgRole.role == Role.PROSUMER.value)
+            )
+            is None
+        ):
+            problems.append(f"organisation {org_id} is not a prosumer")
+        if problems:
+            raise ValidationError(
+                "connection point", [Problem("connection point", "prosumer_org_id", problems[0])]
+            )
 
     def points(self) -> list[ConnectionPointRow]:
         q = select(ConnectionPointRow).where(points_visible(self.p)).order_by(ConnectionPointRow.id)

@@ -9,6 +9,11 @@
 * **Settlement**: the buyer settles its acknowledged activations of a span of local days with
   :func:`gridflex.market.settlement.settle`: activation payments, penalties and BRP corrections as
   transfers payer → payee, stored line by line; a **statement** is one participant's view of them.
+* **Dispatch** (the aggregator's portfolio, decision 0032): the provider of an acknowledged activation
+  calls part of it from the prosumer behind one of its connection points (the point names it), at
+  the prosumer's price: an activation row with ``parent_id``, buyer the aggregator, seller the
+  prosumer. The aggregator settles its dispatches (``portfolio``) with the same engine, without BRP
+  correction (the aggregator's, in the market's settlement): aggregator → prosumer per ISP.
 
 Tenancy: an activation is seen by its buyer and its provider (and the market operator and the admin);
 a settlement by the organisation that ran it and by every party of one of its lines, each party seeing
@@ -99,6 +104,9 @@ class ActivationRow(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     acknowledged_at: Mapped[datetime | None] = mapped_column(default=None)
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("activations.id", ondelete="RESTRICT"), default=None, index=True
+    )  # a dispatch: the activation of which its aggregator calls this part from a prosumer
 
 
 class SettlementRow(Base):
@@ -230,7 +238,9 @@ class Activations:
         taken = np.zeros(n)
         for (kw,) in self.s.execute(
             select(ActivationRow.power_kw).where(
-                ActivationRow.offer_id == offer_id, ActivationRow.status != ActivationStatus.DECLINED
+                ActivationRow.offer_id == offer_id,
+                ActivationRow.status != ActivationStatus.DECLINED,
+                ActivationRow.parent_id.is_(None),  # dispatches are parts of these, not more
             )
         ):
             taken += np.asarray(kw, dtype=float)
@@ -322,6 +332,96 @@ class Activations:
         audit(self.s, self.p, "activation.acknowledged", "activation", row.id, at=now, subject_org_id=row.buyer_org_id,
               detail={"connection_points": row.connection_points})  # fmt: skip
         self.s.flush()
+        return row
+
+    def dispatch(
+        self, activation_id: int, connection_point: str, power_kw: list[float], price_eur_per_mwh: float,
+        penalty_eur_per_mwh: float = 0.0, now: datetime | None = None,
+    ) -> ActivationRow:  # fmt: skip
+        """The provider of an acknowledged activation calls ``power_kw`` per ISP of it from the
+        prosumer behind ``connection_point`` (one the activation names, with a prosumer): a dispatch,
+        acknowledged as it is made (the prosumer's site delivers from the point it names)."""
+        parent = self.get(activation_id)
+        if parent.parent_id is not None:
+            raise ConflictError(
+                f"activation {activation_id} is a dispatch: dispatch its activation {parent.parent_id}"
+            )
+        if parent.seller_org_id != self.p.org_id and not self.p.is_admin:
+            raise PermissionDeniedError(f"activation {activation_id} is dispatched by its provider")
+        if parent.status not in (ActivationStatus.ACKNOWLEDGED, ActivationStatus.SETTLED):
+            raise ConflictError(
+                f"activation {activation_id} is {parent.status}: only an acknowledged one is dispatched"
+            )
+        now = now or utcnow()
+        problems = []
+        point = self.s.scalar(select(ConnectionPointRow).where(ConnectionPointRow.name == connection_point))
+        if connection_point not in parent.connection_points or point is None:
+            problems.append(
+                Problem(
+                    "dispatch",
+                    "connection_point",
+                    f"{connection_point!r} does not deliver activation {activation_id} (it names {parent.connection_points})",
+                )
+            )
+        elif point.prosumer_org_id is None:
+            problems.append(
+                Problem(
+                    "dispatch",
+                    "connection_point",
+                    f"{connection_point!r} names no prosumer (register it with prosumer_org_id)",
+                )
+            )
+        n = len(parent.power_kw)
+        want = np.asarray(power_kw, dtype=float)
+        if want.shape != (n,):
+            problems.append(Problem("dispatch", "power_kw", f"{len(want)} ISPs, the activation has {n}"))
+        else:
+            for k in range(n):
+                t = parent.start + timedelta(seconds=parent.isp_s * k)
+                if want[k] > 0 and parent.power_kw[k] <= 0:
+                    problems.append(
+                        Problem("dispatch", f"power_kw.{k}", "the activation calls nothing in this ISP")
+                    )
+                elif want[k] > 0 and t < now:
+                    problems.append(
+                        Problem(
+                            "dispatch",
+                            f"power_kw.{k}",
+                            f"the ISP started at {t.isoformat()} (now {now.isoformat()})",
+                        )
+                    )
+            if not (want > 0).any():
+                problems.append(Problem("dispatch", "power_kw", "dispatches nothing: every ISP is 0 kW"))
+        if problems:
+            raise ValidationError("dispatch", problems)
+        assert point is not None and point.prosumer_org_id is not None
+        on = {parent.start + timedelta(seconds=parent.isp_s * k) for k in range(n) if want[k] > 0}
+        for other in self.s.scalars(select(ActivationRow).where(
+            ActivationRow.parent_id.is_not(None), ActivationRow.seller_org_id == point.prosumer_org_id,
+            ActivationRow.status != ActivationStatus.DECLINED)):  # fmt: skip
+            busy = {
+                other.start + timedelta(seconds=other.isp_s * k)
+                for k, kw in enumerate(other.power_kw)
+                if kw > 0
+            }
+            if connection_point in other.connection_points and on & busy:
+                raise ConflictError(
+                    f"{connection_point!r} is dispatched at {min(on & busy).isoformat()} already (dispatch {other.id})"
+                )
+        row = ActivationRow(
+            offer_id=parent.offer_id, buyer_org_id=parent.seller_org_id, seller_org_id=point.prosumer_org_id,
+            congestion_point=parent.congestion_point, direction=parent.direction, start=parent.start,
+            isp_s=parent.isp_s, power_kw=[float(v) for v in want], price_eur_per_mwh=price_eur_per_mwh,
+            penalty_eur_per_mwh=penalty_eur_per_mwh, status=ActivationStatus.ACKNOWLEDGED,
+            connection_points=[connection_point], created_at=now, acknowledged_at=now, parent_id=parent.id,
+        )  # fmt: skip
+        self.s.add(row)
+        self.s.flush()
+        audit(self.s, self.p, "activation.dispatched", "activation", row.id, at=now, subject_org_id=row.seller_org_id,
+              detail={"parent_id": parent.id, "connection_point": connection_point, "power_kw": row.power_kw})  # fmt: skip
+        enqueue_event(
+            self.s, row.seller_org_id, "activations", {"activation_id": row.id, "status": row.status}
+        )
         return row
 
     def decline(self, activation_id: int, reason: str, now: datetime | None = None) -> ActivationRow:
@@ -467,45 +567,56 @@ class Settlements:
         return self.s.get_one(ConnectionPointRow, row.connection_point_id).name
 
     # -- settlement
-    def _settleable(self, start: datetime, end: datetime) -> list[ActivationRow]:
-        """The caller's acknowledged activations wholly within ``[start, end)`` (409 when none)."""
+    def _settleable(self, start: datetime, end: datetime, portfolio: bool = False) -> list[ActivationRow]:
+        """The caller's acknowledged activations wholly within ``[start, end)`` (409 when none);
+        ``portfolio``: its dispatches to its prosumers instead."""
         q = select(ActivationRow).where(
             ActivationRow.status == ActivationStatus.ACKNOWLEDGED, ActivationRow.start >= start,
             ActivationRow.start < end,
+            ActivationRow.parent_id.is_not(None) if portfolio else ActivationRow.parent_id.is_(None),
         ).order_by(ActivationRow.id).with_for_update()  # fmt: skip
-        if not self.p.sees_book:
+        if portfolio or not self.p.sees_book:
             q = q.where(ActivationRow.buyer_org_id == self.p.org_id)
         acts = [a for a in self.s.scalars(q) if a.start + timedelta(seconds=a.isp_s * len(a.power_kw)) <= end]
         if not acts:
+            what = "dispatch" if portfolio else "activation"
             raise ConflictError(
-                f"no acknowledged activation to settle in [{start.isoformat()}, {end.isoformat()})"
+                f"no acknowledged {what} to settle in [{start.isoformat()}, {end.isoformat()})"
             )
         return acts
 
+    def _require_settler(self, portfolio: bool) -> None:
+        if portfolio:
+            require_role(self.p, Role.AGGREGATOR, action="settling a portfolio")
+        else:
+            require_role(self.p, *BUYER_ROLES, Role.MARKET_OPERATOR, action="running a settlement")
+
     def enqueue(
         self, start: datetime, end: datetime, tz: str, spec: BaselineSpec, history_days: int,
-        transfer_price_eur_per_mwh: float = 0.0, holidays: list[date] | None = None,
+        transfer_price_eur_per_mwh: float = 0.0, holidays: list[date] | None = None, portfolio: bool = False,
     ) -> JobRow:  # fmt: skip
         """Settle as a job (:func:`execute_settlement_job`): the checks that need no computing are
         made now (roles, local days, something to settle), the rest fails the job with the reason."""
-        require_role(self.p, *BUYER_ROLES, Role.MARKET_OPERATOR, action="running a settlement")
+        self._require_settler(portfolio)
         _local_days(start, end, tz, "settlement")
-        self._settleable(start, end)
+        self._settleable(start, end, portfolio)
         params = {"start": start.isoformat(), "end": end.isoformat(), "tz": tz,
                   "baseline": spec.model_dump(mode="json"), "history_days": history_days,
                   "transfer_price_eur_per_mwh": transfer_price_eur_per_mwh,
-                  "holidays": [d.isoformat() for d in holidays or []]}  # fmt: skip
+                  "holidays": [d.isoformat() for d in holidays or []], "portfolio": portfolio}  # fmt: skip
         return Jobs(self.s, self.p).enqueue(SETTLEMENT, params)
 
     def run(
         self, start: datetime, end: datetime, tz: str, spec: BaselineSpec, history_days: int,
         transfer_price_eur_per_mwh: float = 0.0, holidays: list[date] | None = None, now: datetime | None = None,
+        portfolio: bool = False,
     ) -> SettlementRow:  # fmt: skip
-        """Settle the caller's acknowledged activations within ``[start, end)``: baselines, the
-        engine's transfers, the lines, each activation marked settled; all in the caller's transaction."""
-        require_role(self.p, *BUYER_ROLES, Role.MARKET_OPERATOR, action="running a settlement")
+        """Settle the caller's acknowledged activations within ``[start, end)`` (``portfolio``: its
+        dispatches): baselines, the engine's transfers, the lines, each activation marked settled;
+        all in the caller's transaction."""
+        self._require_settler(portfolio)
         _local_days(start, end, tz, "settlement")
-        acts = self._settleable(start, end)
+        acts = self._settleable(start, end, portfolio)
         return self._settle(
             acts, start, end, tz, spec, history_days, transfer_price_eur_per_mwh, holidays, now
         )
@@ -611,8 +722,10 @@ class Settlements:
                 select(Organisation.id, Organisation.name).where(Organisation.id.in_(orgs | brps))
             ).all()
         )
-        buyers = {a.buyer_org_id for a in acts}
-        role = {o: "BRP" if o in brps else ("DSO" if o in buyers else "aggregator") for o in names_of}
+        dsos = {a.buyer_org_id for a in acts if a.parent_id is None}
+        prosumers = {a.seller_org_id for a in acts if a.parent_id is not None}
+        role = {o: "BRP" if o in brps else "prosumer" if o in prosumers else "DSO" if o in dsos else "aggregator"
+                for o in names_of}  # fmt: skip
         engine_acts = []
         for a in acts:
             for k, kw in enumerate(a.power_kw):
@@ -624,6 +737,8 @@ class Settlements:
                     "direction": a.direction, "start": t0.isoformat(), "end": (t0 + timedelta(seconds=a.isp_s)).isoformat(),
                     "power_kw": kw, "price_eur_per_mwh": a.price_eur_per_mwh, "penalty_eur_per_mwh": a.penalty_eur_per_mwh,
                     "meters": a.connection_points,
+                    # a dispatch's energy is the activation's, corrected once in the market's settlement
+                    "brp_correction": a.parent_id is None,
                 })  # fmt: skip
         doc = SettlementDocument.model_validate({
             "participants": [{"id": names_of[o], "role": role[o]} for o in sorted(names_of)],
@@ -782,6 +897,7 @@ def execute_settlement_job(store: Any, job_id: int) -> int:
                     datetime.fromisoformat(params["start"]), datetime.fromisoformat(params["end"]), params["tz"],
                     BaselineSpec.model_validate(params["baseline"]), int(params["history_days"]),
                     float(params["transfer_price_eur_per_mwh"]), [date.fromisoformat(d) for d in params["holidays"]],
+                    portfolio=bool(params.get("portfolio", False)),
                 )  # fmt: skip
             n = len(row.activations)
             succeed(s, job_id, {"settlement_id": row.id, "revision": row.revision},

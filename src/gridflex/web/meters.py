@@ -144,13 +144,18 @@ def site_offers(body: dict[str, Any]) -> Any:
         return None
 
 
-def earnings(session: Any, p: Principal) -> dict[str, float]:
-    """The caller's settled money per item (EUR, + = receives), over every settlement it is party of."""
+def earnings(session: Any, p: Principal) -> dict[tuple[str, str], float]:
+    """The caller's settled money per item and counterparty (EUR, + = receives), over every settlement
+    it is party of and not revised since: an aggregator's from the DSO (the market's settlement) and
+    to its prosumers (its portfolio's), a prosumer's from its aggregator."""
     st = Settlements(session, p)
-    out: dict[str, float] = {}
+    out: dict[tuple[str, str], float] = {}
     for row in st.list_settlements(limit=1000):
+        if row.superseded_by_id is not None:  # its revision counts instead
+            continue
         lines = st.statements(row.id)
         mine = lines[lines.participant == p.org_name]
-        for item, amount in mine.groupby("item").amount_eur.sum().items():
-            out[str(item)] = out.get(str(item), 0.0) + float(amount)
-    return out
+        for (item, who), amount in mine.groupby(["item", "counterparty"]).amount_eur.sum().items():
+            key = (str(item), str(who))
+            out[key] = out.get(key, 0.0) + float(amount)
+    return dict(sorted(out.items()))

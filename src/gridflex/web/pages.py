@@ -359,11 +359,11 @@ def position(request: Request, p: Caller, r: Using, flex: Flex, session: Tx) -> 
          "net_mw": v["bought_mw"] - v["sold_mw"], **v}
         for k, v in sorted(cells.items())
     ]  # fmt: skip
-    flex_eur = 0.0
+    accepted_eur = 0.0
     if Role.AGGREGATOR in p.roles:
-        flex_eur = sum(
+        accepted_eur = sum(
             o.cost_eur for o in (offer_out(flex, x) for x in flex.offers()) if o.status == "accepted"
         )
     trade_eur = sum(v["cash_eur"] for v in cells.values())
-    return page(request, p, "position.html", rows=rows, trade_eur=trade_eur, flex_eur=flex_eur,
+    return page(request, p, "position.html", rows=rows, trade_eur=trade_eur, accepted_eur=accepted_eur,
                 day=meter_day(session, p), money=earnings(session, p))  # fmt: skip

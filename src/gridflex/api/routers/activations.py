@@ -1,5 +1,6 @@
 """Activations: the DSO calls for delivery of an accepted FlexOffer (kW per ISP of its request), the
-provider acknowledges it naming the connection points that deliver, or declines it with a reason.
+provider acknowledges it naming the connection points that deliver, or declines it with a reason; it
+may then dispatch parts of it to the prosumers behind those points (decision 0032).
 
 Flexibility **up** = more power into the grid (less consumption or more production), **down** = less
 power into the grid; kW per ISP, prices EUR/MWh, times UTC. Tenancy: :mod:`gridflex.store.settling`.
@@ -17,7 +18,7 @@ from gridflex.api.deps import Caller, Now, Tx
 from gridflex.api.schemas import MAX_ID, DbId
 from gridflex.store.settling import Activations
 
-__all__ = ["AcknowledgeIn", "ActivationIn", "ActivationOut", "DeclineIn", "router"]
+__all__ = ["AcknowledgeIn", "ActivationIn", "ActivationOut", "DeclineIn", "DispatchIn", "router"]
 
 router = APIRouter(prefix="/v1", tags=["activations"])
 
@@ -49,6 +50,18 @@ class AcknowledgeIn(BaseModel):
     )
 
 
+class DispatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    connection_point: str = Field(
+        min_length=1, max_length=200, description="One the activation names, with a prosumer."
+    )
+    power_kw: list[Annotated[float, Field(ge=0, le=1e6)]] = Field(
+        min_length=1, max_length=7 * 96, description="kW per ISP of the activation (0: not called)."
+    )
+    price_eur_per_mwh: float = Field(ge=0, le=1e5, description="Paid to the prosumer per MWh delivered.")
+    penalty_eur_per_mwh: float = Field(0.0, ge=0, le=1e5, description="Charged per MWh not delivered.")
+
+
 class DeclineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=500)
@@ -73,6 +86,7 @@ class ActivationOut(BaseModel):
     settlement_id: int | None
     created_at: datetime
     acknowledged_at: datetime | None
+    parent_id: int | None = Field(description="A dispatch: the activation it is a part of.")
 
 
 @router.post("/activations", response_model=ActivationOut, status_code=status.HTTP_201_CREATED)
@@ -101,6 +115,20 @@ def get_activation(activation_id: DbId, acts: Acts) -> ActivationOut:
 @router.post("/activations/{activation_id}/acknowledge", response_model=ActivationOut)
 def acknowledge(activation_id: DbId, body: AcknowledgeIn, acts: Acts, at: Now) -> ActivationOut:
     return ActivationOut.model_validate(acts.acknowledge(activation_id, body.connection_points, now=at))
+
+
+@router.post(
+    "/activations/{activation_id}/dispatches",
+    response_model=ActivationOut,
+    status_code=status.HTTP_201_CREATED,
+)
+def dispatch(activation_id: DbId, body: DispatchIn, acts: Acts, at: Now) -> ActivationOut:
+    """The provider calls part of an acknowledged activation from the prosumer behind one of its
+    connection points: a dispatch (buyer the provider, seller the prosumer), settled with
+    ``POST /v1/settlements`` and ``portfolio: true``."""
+    row = acts.dispatch(activation_id, body.connection_point, body.power_kw, body.price_eur_per_mwh,
+                        body.penalty_eur_per_mwh, now=at)  # fmt: skip
+    return ActivationOut.model_validate(row)
 
 
 @router.post("/activations/{activation_id}/decline", response_model=ActivationOut)

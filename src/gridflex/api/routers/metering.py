@@ -39,6 +39,10 @@ class ConnectionPointIn(BaseModel):
     name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f,]+$", description="The EAN.")
     congestion_point: str | None = Field(None, min_length=1, max_length=200, description="Behind this one.")
     brp_org_id: int | None = Field(None, ge=1, le=MAX_ID, description="The BRP whose perimeter it is in.")
+    prosumer_org_id: int | None = Field(
+        None, ge=1, le=MAX_ID,
+        description="An aggregator's point: the prosumer whose site it is (sees it; paid for its dispatches).",
+    )  # fmt: skip
 
 
 class ConnectionPointOut(BaseModel):
@@ -47,6 +51,7 @@ class ConnectionPointOut(BaseModel):
     owner_org_id: int
     congestion_point: str | None
     brp_org_id: int | None
+    prosumer_org_id: int | None
     created_at: datetime
 
 
@@ -96,7 +101,7 @@ class AuditOut(BaseModel):
 def _point_out(m: Metering, row: Any) -> ConnectionPointOut:
     return ConnectionPointOut(
         id=row.id, name=row.name, owner_org_id=row.owner_org_id, congestion_point=m.congestion_point_name(row),
-        brp_org_id=row.brp_org_id, created_at=row.created_at,
+        brp_org_id=row.brp_org_id, prosumer_org_id=row.prosumer_org_id, created_at=row.created_at,
     )  # fmt: skip
 
 
@@ -111,7 +116,9 @@ def _upload_out(u: Uploaded) -> UploadOut:
 
 @router.post("/connection-points", response_model=ConnectionPointOut, status_code=status.HTTP_201_CREATED)
 def post_point(body: ConnectionPointIn, m: Meters) -> ConnectionPointOut:
-    return _point_out(m, m.create_point(body.name, body.congestion_point, body.brp_org_id))
+    return _point_out(
+        m, m.create_point(body.name, body.congestion_point, body.brp_org_id, body.prosumer_org_id)
+    )
 
 
 @router.get("/connection-points", response_model=list[ConnectionPointOut])

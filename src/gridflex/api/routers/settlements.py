@@ -3,7 +3,9 @@
 
 A settlement settles the caller's acknowledged activations of ``[start, end)``: activation payments
 (buyer → provider, for the energy delivered up to the energy called), penalties (provider → buyer, per
-MWh short) and BRP corrections (provider → BRP at the transfer price). Every line moves money from one
+MWh short) and BRP corrections (provider → BRP at the transfer price). With ``portfolio``, an
+aggregator settles its dispatches instead (``POST /v1/activations/{id}/dispatches``): what it pays
+the prosumers behind its connection points for their part, without BRP correction (decision 0032). Every line moves money from one
 party to another, so over all parties each period sums to zero. A statement is one party's view
 (+ = receives), per ISP, UTC day (``period=D``) or month (``MS``), as JSON or CSV.
 """
@@ -90,6 +92,9 @@ class BaselineOut(BaseModel):
 
 class SettlementIn(_Span):
     transfer_price_eur_per_mwh: float = Field(0.0, ge=-1e5, le=1e5, description="BRP correction price.")
+    portfolio: bool = Field(
+        False, description="An aggregator settles its dispatches to its prosumers (no BRP correction)."
+    )
 
 
 class ActivationSummary(BaseModel):
@@ -217,7 +222,7 @@ def post_settlement(body: SettlementIn, st: Settle) -> JobOut:
     activation, meter and time."""
     job = st.enqueue(
         body.start, body.end, body.tz, body.baseline, body.history_days, body.transfer_price_eur_per_mwh,
-        body.holidays,
+        body.holidays, body.portfolio,
     )  # fmt: skip
     return JobOut.model_validate(job)
 
