@@ -39,6 +39,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,12 @@ STORAGE_EVERY_S = 10
 
 
 def _cem_process(
-    conn: Any, periods: int, planner: str = "process", profile: str | None = None, replan_s: float = 2.0
+    conn: Any,
+    periods: int,
+    planner: str = "process",
+    profile: str | None = None,
+    replan_s: float = 2.0,
+    gc_census: bool = False,
 ) -> None:
     from gridflex.s2.server import CEM, tune_gc
     from gridflex.scheduling import parse_site
@@ -72,7 +78,7 @@ def _cem_process(
                            "prices": {"day_ahead_eur_per_mwh": [40.0 + 10.0 * (k % 4) for k in range(periods)]},
                            "assets": [{"kind": "grid_connection", "name": "meter"},
                                       {"kind": "load", "name": "base", "profile_kw": 100.0}]})  # fmt: skip
-        cem = CEM(site, {TOKEN: None}, debounce_s=1.0, ping_interval_s=None, planner=planner)
+        cem = CEM(site, {TOKEN: None}, debounce_s=1.0, ping_interval_s=None, planner=planner, freeze_gc=True)
         port = await cem.start(HOST, 0)
         conn.send(port)
         loop = asyncio.get_running_loop()
@@ -97,12 +103,29 @@ def _cem_process(
         works: list[Any] = []  # each finished plan's steps on the loop (gridflex.s2.server.LoopWork)
         gcs: list[tuple[int, float]] = []  # the collector's pauses: (generation, thread CPU s)
         gc_start = [0.0]
+        # --gc-census: what the young generations held (by type) at the slowest collections of 0 and 1
+        census: dict[int, list[tuple[float, int, int, list[tuple[str, int]]]]] = {0: [], 1: []}
+        seen: list[Any] = [None]
+        allc: list[Any] = []
 
         def on_gc(phase: str, info: dict[str, int]) -> None:
+            gen = info["generation"]
             if phase == "start":
+                seen[0] = None
+                if gc_census and gen < 2:
+                    young = [o for g in range(gen + 1) for o in gc.get_objects(generation=g)]
+                    refs = sum(len(o) for o in young if type(o) in (list, dict, set, tuple))
+                    seen[0] = (len(young), refs, Counter(type(o).__qualname__ for o in young).most_common(10))
+                    del young
                 gc_start[0] = time.thread_time()
             else:
-                gcs.append((info["generation"], time.thread_time() - gc_start[0]))
+                dt = time.thread_time() - gc_start[0]
+                gcs.append((gen, dt))
+                if seen[0] is not None:
+                    allc.append((round(dt * 1e3, 1), gen, seen[0][0], info["collected"]))
+                    census[gen].append((dt, *seen[0]))
+                    census[gen].sort(key=lambda c: -c[0])
+                    del census[gen][3:]
 
         gc.callbacks.append(on_gc)
 
@@ -125,17 +148,39 @@ def _cem_process(
                     busy.clear()
                     works.clear()
                     gcs.clear()
+                    census[0].clear()
+                    census[1].clear()
                     plans0 = cem.plans
+                    if gc_census:
+                        gc.collect()
+                        gc.garbage.clear()
+                        gc.set_debug(gc.DEBUG_SAVEALL)
                 elif cmd == "stats":
                     lag = np.array(lags or [0.0]) * 1000.0
                     cpu = np.array(busy or [0.0]) * 1000.0
                     planned = 0 if cem.last_plan is None else len(cem.last_plan.frbc_power_kw)
                     real = [w for w in works if w.messages or w.cpu_s > 0.05]  # not a snapshot alone
-                    gen2 = [dt for g, dt in gcs if g == 2]
+                    by_gen = {str(g): {"collections": len(dts), "cpu_ms": round(sum(dts) * 1e3, 1),
+                                       "longest_ms": round(max(dts, default=0.0) * 1e3, 2)}
+                              for g in range(3) for dts in [[dt for gg, dt in gcs if gg == g]]}  # fmt: skip
+                    gc_out: dict[str, Any] = {
+                        "collections": len(gcs), "cpu_ms_total": round(sum(dt for _, dt in gcs) * 1e3, 1),
+                        "longest_ms": round(max((dt for _, dt in gcs), default=0.0) * 1e3, 2),
+                        "by_generation": by_gen, "threshold": list(gc.get_threshold())}  # fmt: skip
+                    if gc_census:
+                        gc_out["slowest"] = [{"ms": round(dt * 1e3, 2), "generation": g, "objects": n,
+                                              "items_in_containers": refs, "types": dict(types)}
+                                             for g in (0, 1) for dt, n, refs, types in census[g]]  # fmt: skip
+                        gc.collect()  # the cyclic garbage of the window (kept by DEBUG_SAVEALL), by type
+                        gc_out["all"] = allc
+                        gc_out["garbage"] = len(gc.garbage)
+                        gc_out["garbage_types"] = dict(
+                            Counter(type(o).__qualname__ for o in gc.garbage).most_common(25)
+                        )
+                        gc.set_debug(0)
+                        gc.garbage.clear()
                     conn.send({"plans": cem.plans, "plans_in_window": cem.plans - plans0, "planned_devices": planned,
-                               "gc": {"collections": len(gcs), "gen2": len(gen2),
-                                      "cpu_ms_total": round(sum(dt for _, dt in gcs) * 1e3, 1),
-                                      "longest_ms": round(max((dt for _, dt in gcs), default=0.0) * 1e3, 2)},
+                               "gc": gc_out,
                                "plan_on_loop": None if not real else {
                                    "plans": len(real),
                                    "messages_per_plan": round(float(np.mean([w.messages for w in real])), 1),
@@ -311,13 +356,16 @@ async def _load(
     planner: str = "process",
     profile: str | None = None,
     replan_s: float = 2.0,
+    gc_census: bool = False,
 ) -> dict[str, Any]:
     if not 1 <= n <= MAX_N:
         raise SystemExit(f"--n must be within 1..{MAX_N}")
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
     # not a daemon: the CEM starts its own planning process
-    proc = ctx.Process(target=_cem_process, args=(child, periods, planner, profile, replan_s), daemon=False)
+    proc = ctx.Process(
+        target=_cem_process, args=(child, periods, planner, profile, replan_s, gc_census), daemon=False
+    )
     proc.start()
     if not parent.poll(120):  # the CEM process failed to start: do not wait for ever
         proc.terminate()
@@ -510,6 +558,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--profile", help="cProfile the CEM process into this file (pstats)")
     ap.add_argument("--replan-s", type=float, default=2.0,
                     help="ask the CEM to re-plan every this many seconds (0: deviations and periods only)")  # fmt: skip
+    ap.add_argument("--gc-census", action="store_true",
+                    help="diagnosis: the young objects by type at the slowest collections, and the window's "
+                    "cyclic garbage by type (DEBUG_SAVEALL; slows the CEM)")  # fmt: skip
     ap.add_argument("--skip-reopt", action="store_true")
     ap.add_argument("--skip-demo", action="store_true", help="Leave out (c), the short S2 demo.")
     ap.add_argument(
@@ -531,7 +582,15 @@ def main(argv: list[str] | None = None) -> None:
             break
         out["load"].append(
             asyncio.run(
-                _load(n, min(args.duration, 120.0), args.periods, args.planner, args.profile, args.replan_s)
+                _load(
+                    n,
+                    min(args.duration, 120.0),
+                    args.periods,
+                    args.planner,
+                    args.profile,
+                    args.replan_s,
+                    args.gc_census,
+                )
             )
         )
     out["total_s"] = round(time.perf_counter() - t_start, 1)

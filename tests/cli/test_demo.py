@@ -82,6 +82,10 @@ def test_demo_runs_the_day_and_writes_its_files(tmp_path, monkeypatch):
         "S2 instructions",
     ):
         assert words in r.output, words
+    # what to do next, after the files: the report's path on one line, to copy
+    assert (
+        f"Next: open {out / 'report.html'} in a browser" in r.output and "gridflex demo --serve" in r.output
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["overloaded_isps"]["planned"] <= summary["overloaded_isps"]["before"]
     assert summary["overload_mwh"]["planned"] < summary["overload_mwh"]["before"]

@@ -4,6 +4,7 @@ within the constraint's bounds (softly), revocation and other commodities, and o
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -255,3 +256,75 @@ def test_energy_constraint_from_an_s2python_rm_changes_the_instructions() -> Non
             await cem.stop()
 
     run(go(), timeout_s=30)
+
+
+def test_an_unchanged_replan_sends_a_pebc_rm_nothing_and_a_changed_one_the_new_envelope() -> None:
+    """Send only what changed (decision 0024), for PEBC as for FRBC: re-plans of the same inputs
+    send the PV simulator (an s2-python RM) no instruction and no revocation; an EnergyConstraint
+    changes the plan, and the RM gets one new envelope, which holds production to it."""
+
+    async def go() -> None:
+        clock = Clock(1.0, start=datetime(2024, 6, 1, 12, 1, tzinfo=UTC))
+        cem = CEM(small_site(), {TOKEN: None}, clock=clock, debounce_s=0.02, ping_interval_s=None)
+        sent: list[str] = []  # the instructions and revocations the CEM sent
+
+        def tap(rid: str, frame: str) -> None:
+            if (mtype := json.loads(frame)["message_type"]) in ("PEBC.Instruction", "RevokeObject"):
+                sent.append(mtype)
+
+        cem.frame_tap = tap
+        port = await cem.start("127.0.0.1", 0)
+        sim = Simulator("pv", f"ws://127.0.0.1:{port}/s2", TOKEN, clock=clock, report_every_s=0.2)
+        task = asyncio.create_task(sim.run(duration_s=120))
+        try:
+            for _ in range(500):
+                await asyncio.sleep(0.02)
+                if sim.received and sim._active is not None:
+                    break
+            await asyncio.sleep(0.3)  # the planner's own re-plans of the RM's first messages
+            first = [m for m in sim.received if isinstance(m, PEBCInstruction)]
+            assert first
+            before, plans = len(sent), cem.plans
+            for _ in range(3):
+                assert await cem.replan() is not None
+            assert cem.plans >= plans + 3
+            assert sent[before:] == [] and len(sim.received) == len(first)  # the RM has that envelope
+            now = clock.now()
+            conn = sim._active
+            assert conn is not None
+            await conn.send_msg_and_await_reception_status(PEBCEnergyConstraint(
+                message_id=uuid.uuid4(), id=uuid.uuid4(), valid_from=now, valid_until=now + timedelta(hours=1),
+                lower_average_power=-1000.0, upper_average_power=0.0, commodity_quantity=ELEC))  # fmt: skip
+            for _ in range(250):
+                await asyncio.sleep(0.02)
+                if len(sim.received) > len(first):
+                    break
+            await asyncio.sleep(0.3)
+            new = sim.received[len(first) :]
+            assert [type(m) for m in new] == [PEBCInstruction], new
+            assert sent[before:] == ["PEBC.Instruction"]  # no revocation: the first envelope had started
+            t, kwh = new[0].execution_time, 0.0  # the production it lets through in the hour: ≤ 1 kWh
+            for el in new[0].power_envelopes[0].power_envelope_elements:
+                end = t + timedelta(milliseconds=el.duration.root)
+                kwh += (
+                    max((min(end, now + timedelta(hours=1)) - max(t, now)).total_seconds(), 0.0)
+                    / 3600
+                    * -el.lower_limit
+                    / 1000
+                )
+                t = end
+            assert (
+                kwh <= 1.0 + 1e-3
+                and first[-1].power_envelopes[0].power_envelope_elements[0].lower_limit < -3000
+            )
+            count = len(sent)
+            assert await cem.replan() is not None
+            assert sent[count:] == []  # and that envelope is not sent again
+            assert cem.last_error is None
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await asyncio.sleep(0.2)
+            await cem.stop()
+
+    run(go(), timeout_s=60)

@@ -7,6 +7,7 @@ import json
 import re
 import threading
 import uuid
+from datetime import timedelta
 
 import pytest
 from websockets.asyncio.client import connect
@@ -199,29 +200,59 @@ def test_loop_answers_pings_while_optimising(monkeypatch: pytest.MonkeyPatch) ->
     run(go())
 
 
-def test_old_instruction_records_are_trimmed_and_ppbc_keeps_what_ran() -> None:
-    """A long-running CEM keeps at most MAX_RECORDS instruction records per device, dropping the
-    oldest finished ones; for PPBC (which follows its programme through the instructions that ran)
-    only instructions that never ran are dropped."""
-    from s2python.common import InstructionStatus
+def test_instruction_records_stay_bounded_for_an_rm_that_sends_no_status() -> None:
+    """An RM that never sends an InstructionStatusUpdate leaves every instruction NEW: over many
+    plans (a period of simulated time every second, its fill level moving so that plans change) the
+    CEM keeps only the records of the last ``keep_periods`` periods, the pending ones and the one
+    its actuator runs, never more than MAX_RECORDS; the instructions it sends go on."""
+    from gridflex.s2.control.base import MAX_RECORDS, running
+    from gridflex.s2.rm.simulators import BatteryPhysics
 
-    from gridflex.s2.control.base import FINAL as _FINAL
-    from gridflex.s2.control.base import MAX_RECORDS
-    from gridflex.s2.control.base import NEVER_RAN as _NEVER_RAN
-    from gridflex.s2.control.base import trim as _trim
-    from gridflex.s2.protocol import Device, InstructionRecord
+    async def go() -> None:
+        cem, port, _ = await start(speed=900.0)
+        rid = str(uuid.uuid4())
+        bat = BatteryPhysics()
+        got = [0]
 
-    dev = Device("r")
-    statuses = [InstructionStatus.SUCCEEDED, InstructionStatus.REVOKED, InstructionStatus.NEW]
-    for k in range(3 * MAX_RECORDS):
-        dev.instructions[uuid.uuid4()] = InstructionRecord(instruction=None, status=statuses[k % 3])  # type: ignore[arg-type]
-    first = list(dev.instructions)
-    _trim(dev, _NEVER_RAN)
-    kept = list(dev.instructions.values())
-    assert sum(r.status == InstructionStatus.SUCCEEDED for r in kept) == MAX_RECORDS  # all that ran
-    assert sum(r.status == InstructionStatus.NEW for r in kept) == MAX_RECORDS  # all pending
-    assert sum(r.status == InstructionStatus.REVOKED for r in kept) == 0
-    _trim(dev, _FINAL)
-    assert len(dev.instructions) == MAX_RECORDS
-    assert all(r.status == InstructionStatus.NEW for r in dev.instructions.values())
-    assert list(dev.instructions) == [i for i in first if i in dev.instructions]  # order kept
+        async def answer(ws: object) -> None:  # ReceptionStatus OK for each frame, nothing else
+            async for frame in ws:  # type: ignore[attr-defined]
+                m = json.loads(frame)
+                if m["message_type"] != "ReceptionStatus":
+                    got[0] += m["message_type"] == "FRBC.Instruction"
+                    await ws.send(json.dumps({"message_type": "ReceptionStatus",  # type: ignore[attr-defined]
+                                              "subject_message_id": m["message_id"], "status": "OK"}))  # fmt: skip
+
+        try:
+            async with connect(f"ws://127.0.0.1:{port}/s2/{rid}",
+                               additional_headers={"Authorization": f"Bearer {TOKEN}"}) as ws:  # fmt: skip
+                reader = asyncio.create_task(answer(ws))
+                await ws.send(handshake())
+                await ws.send(details(rid, ["FILL_RATE_BASED_CONTROL"]))
+                await asyncio.sleep(0.1)
+                await ws.send(bat.system_description(cem.clock.now()).to_json())
+                await ws.send(msg("FRBC.ActuatorStatus", actuator_id=str(bat.actuator_id),
+                                  active_operation_mode_id=str(bat.idle_id), operation_mode_factor=0.0))  # fmt: skip
+                counts = []
+                for k in range(60):
+                    await ws.send(msg("FRBC.StorageStatus", present_fill_level=[1.0, 9.0, 5.0][k % 3]))
+                    await asyncio.sleep(0.1)
+                    await cem.replan()
+                    dev = cem.devices[rid]
+                    counts.append(len(dev.instructions))
+                    now = cem.clock.now()
+                    keep = set(running(dev.instructions, now).values())
+                    old = now - timedelta(seconds=2 * 900 + 120)  # keep_periods, plus the loop's time
+                    assert all(
+                        r.instruction.execution_time >= old or i in keep for i, r in dev.instructions.items()
+                    )
+                reader.cancel()
+            assert {r.status.value for r in dev.instructions.values()} <= {"NEW", "REVOKED"}  # no status came
+            assert got[0] > 2 * max(counts) and max(counts) <= MAX_RECORDS + 1, (
+                got[0],
+                counts,
+            )  # + the running one
+            assert cem.last_error is None
+        finally:
+            await cem.stop()
+
+    run(go(), timeout_s=120)

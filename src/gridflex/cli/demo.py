@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -69,10 +70,19 @@ def day(
     with _progress(err) as progress:
         task = progress.add_task(labels[STEPS[0]], total=len(STEPS))
 
+        shown = ["", ""]  # the step's label, the simulated quarter-hour shown
+
         def on_step(step: str, seconds: float) -> None:
             progress.console.print(f"  [green]✓[/] {labels[step]} ({seconds:.1f} s)")
             i = STEPS.index(step) + 1
-            progress.update(task, advance=1, description=labels[STEPS[i]] if i < len(STEPS) else "done")
+            shown[0] = labels[STEPS[i]] if i < len(STEPS) else "done"
+            progress.update(task, advance=1, description=shown[0])
+
+        def on_clock(t: datetime) -> None:  # the simulated time while the devices run the day
+            at = f"{t.hour:02d}:{t.minute // 15 * 15:02d}"  # the quarter-hour
+            if shown[0] == labels["delivery"] and at != shown[1]:
+                shown[1] = at
+                progress.update(task, description=f"{shown[0]}, simulated {at} UTC")
 
         if serve:
             from gridflex.demos.day_serve import default_db, run_served_day
@@ -83,10 +93,16 @@ def day(
                 show_service(sink)
 
             result, sink, served = run_served_day(
-                config, db or default_db(out), port, on_step, on_ready, log=out / "serve.log"
+                config,
+                db or default_db(out),
+                port,
+                on_step,
+                on_ready,
+                log=out / "serve.log",
+                on_clock=on_clock,
             )
         else:
-            result = run_day(config, on_step=on_step)
+            result = run_day(config, on_step=on_step, on_clock=on_clock)
     table = Table(title="gridflex demo — the day from device to grid", show_header=False)
     for k, v in result.summary():
         table.add_row(k, v)
@@ -116,10 +132,17 @@ def day(
         console.print(f"As delivered, the DSO's lines carried {-dso['overload_removed_mwh']:.2f} MWh more above "
                       "their ratings than forecast: the sites' execution missed the cleared relief.")  # fmt: skip
     paths = write_day(result, out)
-    console.print(f"Written to [bold]{out}[/]: " + ", ".join(p.name for p in paths.values())
-                  + " (the report works offline).")  # fmt: skip
+    console.print(
+        f"Written to [bold]{out}[/]: " + ", ".join(p.name for p in paths.values()) + ".", soft_wrap=True
+    )
+    console.print(f"Next: open {paths['report']} in a browser (it works offline)"
+                  + ("." if served is not None else "; `gridflex demo --serve` runs the same day through "
+                     "`gridflex serve` with its dashboard."), highlight=False, soft_wrap=True)  # fmt: skip
     if served is not None:
-        keep_serving(served, sink, exit_)
+        from gridflex.cli.serve import shown_url
+        from gridflex.store.engine import normalise_url
+
+        keep_serving(served, sink, exit_, shown_url(normalise_url(db)) if db else str(out / "serve.db"))
 
 
 def show_service(sink: Any) -> None:
@@ -127,15 +150,21 @@ def show_service(sink: Any) -> None:
     from gridflex.demos.day_serve import tokens_text
 
     console.print(f"The day, live: open {sink.url}/ and sign in with a token:", highlight=False)
-    for actor, token in tokens_text(sink):
-        console.print(f"  {actor:<16} {token}", highlight=False, soft_wrap=True)
+    tokens = tokens_text(sink)
+    width = max(len(actor) for actor, _ in tokens)
+    for actor, token in tokens:
+        console.print(f"  {actor:<{width}}  {token}", highlight=False, soft_wrap=True)
 
 
-def keep_serving(served: Any, sink: Any, exit_: bool) -> None:
-    counts = ", ".join(f"{v} {k}" for k, v in sink.counts.items())
+def keep_serving(served: Any, sink: Any, exit_: bool, db: str) -> None:
+    counts = ", ".join(f"{k} {v}" for k, v in sink.counts.items())
     console.print(f"Through the API: {counts}.", highlight=False)
+    again = f"`gridflex serve --db {db}` serves the recorded day again (the tokens above still sign in)."
     if exit_:
         served.stop()
+        console.print(
+            f"Server stopped. {again}", highlight=False, soft_wrap=True
+        )  # a path to copy: unwrapped
         return
     console.print(f"Serving the dashboard at [bold]{served.url}/[/] until Ctrl-C.")
     try:
@@ -144,6 +173,7 @@ def keep_serving(served: Any, sink: Any, exit_: bool) -> None:
         pass
     finally:
         served.stop()
+    console.print(f"Server stopped. {again}", highlight=False, soft_wrap=True)  # a path to copy: unwrapped
 
 
 @demo_app.command("flexoffers")

@@ -478,16 +478,20 @@ def check_day_config(config: DayConfig) -> None:
 
 def run_day(
     config: DayConfig | None = None, on_step: Callable[[str, float], None] | None = None,
-    sink: DaySink | None = None,
+    sink: DaySink | None = None, on_clock: Callable[[datetime], None] | None = None,
 ) -> DayResult:  # fmt: skip
     """Run the day (module doc); ``on_step(step, seconds)`` after each of :data:`STEPS`; ``sink``
-    records what the actors do as they do it."""
+    records what the actors do as they do it; ``on_clock(simulated time)`` at each sample of the
+    devices (every 20 ms of wall time: return at once)."""
     config = config or DayConfig()
     check_day_config(config)
-    return asyncio.run(_day(config, on_step or (lambda step, s: None), sink or DaySink()))
+    return asyncio.run(_day(config, on_step or (lambda step, s: None), sink or DaySink(), on_clock))
 
 
-async def _day(config: DayConfig, on_step: Callable[[str, float], None], sink: DaySink) -> DayResult:
+async def _day(
+    config: DayConfig, on_step: Callable[[str, float], None], sink: DaySink,
+    on_clock: Callable[[datetime], None] | None = None,
+) -> DayResult:  # fmt: skip
     from gridflex.market.prices import prices_on_grid
 
     t_start = time.perf_counter()
@@ -509,7 +513,9 @@ async def _day(config: DayConfig, on_step: Callable[[str, float], None], sink: D
     live = LiveSites(config, held_clock(config.speed, config.start))
     await live.start()
     try:
-        result = await _market_and_delivery(config, feeder, grid, prices, k0, buses, live, done, sink)
+        result = await _market_and_delivery(
+            config, feeder, grid, prices, k0, buses, live, done, sink, on_clock
+        )
     except BaseException:
         await live.stop(cancel=True)
         raise
@@ -527,7 +533,7 @@ async def _day(config: DayConfig, on_step: Callable[[str, float], None], sink: D
 
 async def _market_and_delivery(
     config: DayConfig, feeder: _Feeder, grid: TimeGrid, prices: np.ndarray, k0: int, buses: list[int],
-    live: LiveSites, done: Callable[[str], None], sink: DaySink,
+    live: LiveSites, done: Callable[[str], None], sink: DaySink, on_clock: Callable[[datetime], None] | None,
 ) -> DayResult:  # fmt: skip
     from gridflex.market.local import clear_local
 
@@ -537,6 +543,8 @@ async def _market_and_delivery(
         while not stop.is_set():
             live.sample()
             sink.metered(live, grid)
+            if on_clock is not None:
+                on_clock(live.clock.now())
             await asyncio.sleep(0.02)
 
     sampling = asyncio.create_task(sampler())

@@ -442,7 +442,7 @@ def default_db(out: Path) -> str:
 
 def run_served_day(
     config: DayConfig, db: str, port: int = 0, on_step: Any = None, on_ready: Any = None,
-    log: Path | None = None,
+    log: Path | None = None, on_clock: Any = None,
 ) -> tuple[DayResult, ServiceSink, Served]:  # fmt: skip
     """Start ``gridflex serve`` on ``db``, create the actors, and run the day with the service as its
     sink; ``on_ready(sink)`` once the actors and their tokens exist (before the day starts). The
@@ -457,7 +457,7 @@ def run_served_day(
         sink.setup(config)
         if on_ready is not None:
             on_ready(sink)
-        result = run_day(config, on_step=on_step, sink=sink)
+        result = run_day(config, on_step=on_step, sink=sink, on_clock=on_clock)
     except BaseException:
         sink.close()
         served.stop()

@@ -264,7 +264,6 @@ class Session:
         self.max_frame_bytes = max_frame_bytes
         self.busy = False  # set by the server when it cannot keep up: TEMPORARY_ERROR
         self.awaiting: dict[uuid.UUID, str] = {}  # messages the CEM sent → type, until their ReceptionStatus
-        self.received: dict[uuid.UUID, ReceptionStatusValues] = {}  # ReceptionStatus the RM sent
         self._limit = _RateLimit(rate_per_s, burst)
         self.now: Callable[[], datetime] = now or (lambda: datetime.now(UTC))  # the CEM's clock
 
@@ -504,9 +503,6 @@ class Session:
         sent = self.awaiting.pop(rs.subject_message_id, None)
         if sent is None:
             return
-        self.received[rs.subject_message_id] = rs.status
-        if len(self.received) > 10_000:
-            self.received.pop(next(iter(self.received)))
         if rs.status != ReceptionStatusValues.OK:
             for rec in self.device.instructions.values():
                 if rec.instruction.message_id == rs.subject_message_id:

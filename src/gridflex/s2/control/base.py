@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from s2python.common import CommodityQuantity, ControlType, InstructionStatus, RevokableObjects, RevokeObject
@@ -23,8 +23,9 @@ if TYPE_CHECKING:  # only for the annotations: the planner imports the control m
 PENDING = {InstructionStatus.NEW, InstructionStatus.ACCEPTED}
 NEVER_RAN = {InstructionStatus.REVOKED, InstructionStatus.ABORTED, InstructionStatus.REJECTED}
 FINAL = NEVER_RAN | {InstructionStatus.SUCCEEDED}
-MAX_RECORDS = 1000
-"""Instruction records kept per device: the oldest finished ones beyond this are dropped."""
+MAX_RECORDS = 100
+"""Instruction records kept per device at most (besides the instruction each actuator runs): beyond
+it the oldest go, whatever their status (a plan sends at most ``instructions_ahead`` per device)."""
 
 
 def as_uuid(value: Any) -> uuid.UUID:
@@ -44,14 +45,13 @@ def revoke_pending(records: dict[uuid.UUID, Any], now: datetime) -> list[RevokeO
 
 
 def revoke_previous(dev: Any, kind: RevokableObjects, now: datetime) -> list[RevokeObject]:
-    """Revoke the instructions of the previous plan that have not started yet, then trim the
-    finished records (PEBC: one envelope per plan)."""
+    """Revoke the instructions of the previous plan that have not started yet (PEBC: one envelope
+    per plan)."""
     out = []
     for iid, rec in dev.instructions.items():
         if rec.status in PENDING and rec.instruction.execution_time > now:
             rec.status = InstructionStatus.REVOKED
             out.append(RevokeObject(message_id=uuid.uuid4(), object_type=kind, object_id=iid))
-    trim(dev, FINAL)
     return out
 
 
@@ -124,11 +124,39 @@ def changes(
     return [*revoke, *send]
 
 
-def trim(dev: Any, statuses: set[InstructionStatus]) -> None:
-    """Drop the oldest records in ``statuses`` beyond :data:`MAX_RECORDS` (a CEM that runs for a year)."""
-    finished = [i for i, r in dev.instructions.items() if r.status in statuses]
-    for iid in finished[: max(len(dev.instructions) - MAX_RECORDS, 0)]:
-        del dev.instructions[iid]
+def running(records: dict[uuid.UUID, Any], now: datetime) -> dict[tuple[str, Any], uuid.UUID]:
+    """The instruction each actuator runs at ``now`` by message type: the latest that started and
+    was not revoked, rejected or aborted (an RM that reports no status runs what it was sent)."""
+    out: dict[tuple[str, Any], uuid.UUID] = {}
+    for iid, rec in records.items():
+        m = rec.instruction
+        if m.execution_time <= now and rec.status not in NEVER_RAN:
+            key = (m.message_type, getattr(m, "actuator_id", None))
+            best = out.get(key)
+            if best is None or m.execution_time >= records[best].instruction.execution_time:
+                out[key] = iid
+    return out
+
+
+def trim(dev: Any, now: datetime, keep_s: float) -> None:
+    """Bound a device's instruction records (a CEM that runs for a year, an RM that never sends an
+    InstructionStatusUpdate): drop those that executed more than ``keep_s`` before ``now``,
+    whatever their status, and those revoked, rejected or aborted once their time has passed, then
+    the oldest beyond :data:`MAX_RECORDS`; the instruction each actuator runs (:func:`running`)
+    stays, however old."""
+    records = dev.instructions
+    keep = set(running(records, now).values())
+    cut = now - timedelta(seconds=keep_s)
+    for iid in [i for i, r in records.items() if i not in keep and (r.instruction.execution_time < cut or (
+            r.status in NEVER_RAN and r.instruction.execution_time <= now))]:  # fmt: skip
+        del records[iid]
+    excess = len(records) - len(keep) - MAX_RECORDS
+    if excess > 0:
+        by_age = sorted(
+            (r.instruction.execution_time, str(i), i) for i, r in records.items() if i not in keep
+        )
+        for *_, iid in by_age[:excess]:
+            del records[iid]
 
 
 ELECTRIC = {
@@ -175,9 +203,9 @@ class Control:
     events: Mapping[str, str] = field(default_factory=dict)  # message type → event kind (else "status")
     snapshot: Snapshot = _not_planned
     instructions: Instructions = _not_planned
-    trim_after: frozenset[InstructionStatus] | None = (
-        None  # records to trim after sending (PPBC: keeps what ran)
-    )
+    # records are kept this many periods after their instruction's execution time (None: the plan's
+    # horizon; PPBC follows its programme through what ran), see :func:`trim`
+    keep_periods: int | None = 2
 
     @property
     def prefix(self) -> str:

@@ -45,7 +45,7 @@ from s2python.generated.gen_s2 import ID
 
 from gridflex.assets.mode_machine import DEMAND_PENALTY_EUR  # noqa: F401  (its home before)
 from gridflex.assets.mode_machine import DemandMachines as DdbcAsset
-from gridflex.s2.control.base import NEVER_RAN, Control, changes
+from gridflex.s2.control.base import Control, changes
 from gridflex.s2.control.frbc import profile_average
 from gridflex.s2.control.ombc import (
     as_uuid,
@@ -175,5 +175,4 @@ CONTROL = Control(
     events={"DDBC.SystemDescription": "system", "DDBC.AverageDemandRateForecast": "forecast"},
     snapshot=mode_snapshot,
     instructions=mode_instructions_of,
-    trim_after=frozenset(NEVER_RAN),
 )

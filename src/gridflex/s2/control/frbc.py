@@ -61,7 +61,7 @@ from gridflex.assets.fill_rate import (  # noqa: F401  (TARGET_PENALTY_EUR: its 
     FillRateDevice,
     ModeChoice,
 )
-from gridflex.s2.control.base import ELECTRIC, FINAL, Control, changes
+from gridflex.s2.control.base import ELECTRIC, Control, changes
 
 FrbcInputs = FillRateDevice
 """The linearised FRBC device (its name before it moved to :mod:`gridflex.assets.fill_rate`)."""
@@ -465,5 +465,4 @@ CONTROL = Control(
     },
     snapshot=_snapshot,
     instructions=_instructions,
-    trim_after=frozenset(FINAL),
 )

@@ -40,7 +40,7 @@ from s2python.ombc import OMBCInstruction, OMBCStatus, OMBCSystemDescription, OM
 
 from gridflex.assets.mode_machine import HEAT, MachineSpec, ModeSpec
 from gridflex.assets.mode_machine import ModeMachine as OmbcAsset
-from gridflex.s2.control.base import NEVER_RAN, Control, as_uuid, changes
+from gridflex.s2.control.base import Control, as_uuid, changes
 from gridflex.s2.control.frbc import ELECTRIC
 
 GAS_KWH_PER_LITRE = 9.77e-3
@@ -304,5 +304,4 @@ CONTROL = Control(
     events={"OMBC.SystemDescription": "system"},
     snapshot=mode_snapshot,
     instructions=mode_instructions_of,
-    trim_after=frozenset(NEVER_RAN),
 )

@@ -8,7 +8,8 @@ production ``x_t`` becomes the envelope's lower limit ``−x_t`` (W; production 
 most permissive value, where ``x_t`` is all the forecast production outside every energy window: the
 plan curtails nothing there),
 clamped to the constraint's LOWER_LIMIT range, and the most permissive value of its UPPER_LIMIT
-range as upper limit. Consecutive equal periods are merged.
+range as upper limit. Consecutive equal periods are merged. A re-plan sends a new envelope only
+when it differs from the one the RM follows (:func:`same_envelopes`).
 
 Energy constraints: each active electric PEBC.EnergyConstraint (not revoked, window overlapping
 what is left of the horizon) says the device's average power over ``[valid_from, valid_until)`` lies
@@ -56,7 +57,7 @@ from gridflex.assets.power_envelope import (  # noqa: F401  (ENERGY_PENALTY_EUR_
     PowerEnvelopeDevice,
     power_envelope_assets,
 )
-from gridflex.s2.control.base import Control, revoke_previous
+from gridflex.s2.control.base import NEVER_RAN, Control, revoke_previous
 from gridflex.s2.control.frbc import ELECTRIC, profile_average
 
 log = logging.getLogger(__name__)
@@ -238,7 +239,64 @@ def _instructions(
     if not isinstance(spec, PowerEnvelopeDevice) or dev.name not in plan.pv_kw:
         return None
     one = state.instruction(spec, plan.pv_kw[dev.name], plan.start, plan.step_s, earliest)
+    have = _latest(dev.instructions)
+    if one is not None and have is not None and same_envelopes(have, one):
+        return []  # the RM has this envelope already (decision 0024: send only what changed)
     return [*revoke_previous(dev, RevokableObjects.PEBC_Instruction, now), *([] if one is None else [one])]
+
+
+def _latest(records: dict[uuid.UUID, Any]) -> PEBCInstruction | None:
+    """The PEBC.Instruction the RM follows from now on: the latest sent that was not revoked,
+    rejected or aborted (pending or started)."""
+    live = [r.instruction for r in records.values()
+            if isinstance(r.instruction, PEBCInstruction) and r.status not in NEVER_RAN]  # fmt: skip
+    return max(live, key=lambda m: m.execution_time, default=None)
+
+
+def _pieces(instr: PEBCInstruction) -> dict[Any, list[tuple[float, float, float, float]]]:
+    """Each envelope as (from, to, lower W, upper W) in epoch seconds, by commodity quantity."""
+    out = {}
+    for env in instr.power_envelopes:
+        t, pieces = instr.execution_time.timestamp(), []
+        for el in env.power_envelope_elements:
+            end = t + el.duration.root / 1000.0
+            pieces.append((t, end, float(el.lower_limit), float(el.upper_limit)))
+            t = end
+        out[env.commodity_quantity] = pieces
+    return out
+
+
+def same_envelopes(have: PEBCInstruction, new: PEBCInstruction) -> bool:
+    """Whether the RM following ``have`` already runs ``new``: the same power constraints, and from
+    ``new``'s execution time to its end the same limits (within :data:`ENVELOPE_TOLERANCE` of the
+    largest limit; re-plans from new measurements move a curtailed period's limit a little) on
+    every commodity quantity. The elements' boundaries may differ: ``new`` starts at "now + the
+    RM's delay", which moves at every plan."""
+    if have.power_constraints_id != new.power_constraints_id or have.execution_time > new.execution_time:
+        return False
+    old, nw = _pieces(have), _pieces(new)
+    if old.keys() != nw.keys():
+        return False
+    for cq, pieces in nw.items():
+        tol = max(
+            ENVELOPE_TOLERANCE * max((max(abs(lo), abs(up)) for _, _, lo, up in pieces), default=0.0), 1.0
+        )
+        for a, b, lo, up in pieces:
+            covered = a
+            for c, d, lo2, up2 in old[cq]:
+                if min(b, d) - max(a, c) <= 0.5:  # elements' ends move by a millisecond (whole ms)
+                    continue
+                if c > covered + 0.5 or abs(lo - lo2) > tol or abs(up - up2) > tol:
+                    return False
+                covered = max(covered, d)
+            if covered < b - 0.5:  # the envelope the RM has ends earlier (the horizon moved on)
+                return False
+    return True
+
+
+ENVELOPE_TOLERANCE = 5e-3
+"""Two envelope limits closer than this share of the envelope's largest limit are the same (as
+:data:`~gridflex.s2.control.base.FACTOR_TOLERANCE` for operation-mode factors)."""
 
 
 CONTROL = Control(

@@ -82,7 +82,7 @@ from s2python.ppbc import (
 
 from gridflex.assets.power_sequence import Elements, Mode, Placement, SeqSpec, profile_from
 from gridflex.assets.power_sequence import PowerSequenceAsset as PpbcAsset
-from gridflex.s2.control.base import NEVER_RAN, Control
+from gridflex.s2.control.base import Control
 from gridflex.s2.control.frbc import ELECTRIC
 from gridflex.s2.control.ombc import mode_instructions_of, mode_snapshot
 
@@ -553,5 +553,5 @@ CONTROL = Control(
     events={"PPBC.PowerProfileDefinition": "system"},
     snapshot=mode_snapshot,
     instructions=mode_instructions_of,
-    trim_after=frozenset(NEVER_RAN),  # it follows its programme through what ran: keep that
+    keep_periods=None,  # it follows its programme through what ran: keep that for a horizon
 )
