@@ -67,11 +67,14 @@ def _cem_process(
     profile: str | None = None,
     replan_s: float = 2.0,
     gc_census: bool = False,
+    gc_threshold: tuple[int, ...] = (),
 ) -> None:
     from gridflex.s2.server import CEM, tune_gc
     from gridflex.scheduling import parse_site
 
     tune_gc()  # as `gridflex cem serve`
+    if gc_threshold:  # --gc-threshold: try others
+        gc.set_threshold(*gc_threshold)
 
     async def main() -> None:
         site = parse_site({"name": "load", "time": {"start": "2024-01-01T00:00:00Z", "step_s": 900, "n_periods": periods},
@@ -357,6 +360,7 @@ async def _load(
     profile: str | None = None,
     replan_s: float = 2.0,
     gc_census: bool = False,
+    gc_threshold: tuple[int, ...] = (),
 ) -> dict[str, Any]:
     if not 1 <= n <= MAX_N:
         raise SystemExit(f"--n must be within 1..{MAX_N}")
@@ -364,7 +368,9 @@ async def _load(
     parent, child = ctx.Pipe()
     # not a daemon: the CEM starts its own planning process
     proc = ctx.Process(
-        target=_cem_process, args=(child, periods, planner, profile, replan_s, gc_census), daemon=False
+        target=_cem_process,
+        args=(child, periods, planner, profile, replan_s, gc_census, gc_threshold),
+        daemon=False,
     )
     proc.start()
     if not parent.poll(120):  # the CEM process failed to start: do not wait for ever
@@ -561,6 +567,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--gc-census", action="store_true",
                     help="diagnosis: the young objects by type at the slowest collections, and the window's "
                     "cyclic garbage by type (DEBUG_SAVEALL; slows the CEM)")  # fmt: skip
+    ap.add_argument("--gc-threshold", type=int, nargs="+", default=[],
+                    help="the CEM process's collector thresholds instead of cem serve's (gc.set_threshold)")  # fmt: skip
     ap.add_argument("--skip-reopt", action="store_true")
     ap.add_argument("--skip-demo", action="store_true", help="Leave out (c), the short S2 demo.")
     ap.add_argument(
@@ -590,6 +598,7 @@ def main(argv: list[str] | None = None) -> None:
                     args.profile,
                     args.replan_s,
                     args.gc_census,
+                    tuple(args.gc_threshold),
                 )
             )
         )

@@ -38,9 +38,9 @@ def test_not_controlable_power_must_be_finite_and_bounded(value: str) -> None:
     s = uncontrolled()
     out = s.handle_frame(measurement(value))
     assert statuses(out) == ["INVALID_CONTENT"] and "values[0].value" in out.replies[0].diagnostic_label
-    assert s.device.measurement is None and not out.events  # nothing reached the optimiser
+    assert s.device.measured_w is None and not out.events  # nothing reached the optimiser
     assert statuses(s.handle_frame(measurement("2500.0"))) == ["OK"]
-    assert s.device.measurement is not None
+    assert s.device.measured_w is not None
 
 
 def test_storage_status_and_leakage() -> None:

@@ -116,7 +116,7 @@ def _snapshot(s: Session, with_state: bool = True) -> str:
             s.state if with_state else None,
             d.control_type,
             d.revision,
-            d.measurement,
+            d.measured_w,
             d.forecast,
             d.frbc,
             d.pebc,

@@ -247,10 +247,9 @@ def test_instruction_records_stay_bounded_for_an_rm_that_sends_no_status() -> No
                     )
                 reader.cancel()
             assert {r.status.value for r in dev.instructions.values()} <= {"NEW", "REVOKED"}  # no status came
-            assert got[0] > 2 * max(counts) and max(counts) <= MAX_RECORDS + 1, (
-                got[0],
-                counts,
-            )  # + the running one
+            # records went (more were sent than were ever kept), and never more than the cap and the
+            # running one; the age rule above held after every plan
+            assert got[0] > max(counts) and max(counts) <= MAX_RECORDS + 1, (got[0], counts)
             assert cem.last_error is None
         finally:
             await cem.stop()

@@ -200,6 +200,7 @@ def test_each_role_sees_the_day_in_its_page(served: Served, browser: Any):
                 "Imbalance",
                 "FILL_RATE_BASED_CONTROL",
                 "Instruction since",
+                "dispatch of",
             ],
         ),
         "brp": ("/position", [*day.meter_ids, "imbalance correction", "settlement"]),

@@ -60,7 +60,7 @@ from s2python.s2_parser import TYPE_TO_MESSAGE_CLASS
 
 from gridflex.documents import problems_from_pydantic
 from gridflex.s2.control import BY_SHORT, CONTROLS, EVENT_KINDS, new_states
-from gridflex.s2.control.base import as_uuid, revoke_pending
+from gridflex.s2.control.base import as_uuid, electric_w, revoke_pending
 from gridflex.s2.schema import PROTOCOL_VERSION
 
 NIL_UUID = uuid.UUID(int=0)
@@ -178,7 +178,9 @@ class Device:
     resource_id: str
     details: ResourceManagerDetails | None = None
     control_type: ControlType = ControlType.NO_SELECTION
-    measurement: PowerMeasurement | None = None
+    # electric power of the last PowerMeasurement (W, phases summed; other quantities are not used):
+    # a number, not the message, whose eight objects lived a second and met every young collection
+    measured_w: float | None = None
     forecast: PowerForecast | None = None
     states: dict[ControlType, Any] = field(default_factory=dict)  # per control type (the registry's)
     preference: tuple[ControlType, ...] = SUPPORTED_CONTROL_TYPES  # the CEM's policy, best first
@@ -385,7 +387,7 @@ class Session:
                 [reception(subject, ok)], [Event("session", rid, replan=False)], close=True, reconnect=again
             )
         if isinstance(msg, PowerMeasurement):
-            dev.measurement = msg
+            dev.measured_w = electric_w(msg.values)
             return Outcome(
                 [reception(subject, ok)],
                 [Event("measurement", rid, replan=dev.control_type == ControlType.NOT_CONTROLABLE)],

@@ -54,7 +54,6 @@ from gridflex.s2.admin import AdminError, check_command
 from gridflex.s2.clock import Clock
 from gridflex.s2.control import BY_SHORT, CONTROLS
 from gridflex.s2.control.base import delay_s, trim
-from gridflex.s2.control.frbc import ELECTRIC
 from gridflex.s2.planner import Plan, PlanRequest, WarmModel, plan_site
 from gridflex.s2.planning_process import OUT_OF_TIME, PlanningProcess, in_daemon_thread
 from gridflex.s2.protocol import MAX_POWER_W, SUPPORTED_CONTROL_TYPES, Device, Session, SessionState
@@ -329,8 +328,8 @@ class CEM:
         # Instructions start with the RM's processing delay: accept the previous period's value too.
         ks = [k] if k == 0 else [k - 1, k]
         off = False
-        if dev.measurement is not None:
-            kw = sum(v.value for v in dev.measurement.values if v.commodity_quantity in ELECTRIC) / 1000.0
+        if dev.measured_w is not None:
+            kw = dev.measured_w / 1000.0
             planned = plan.frbc_power_kw[dev.name]
             off = all(abs(kw - planned[i]) > self.deviation_kw for i in ks)
         st, sd = dev.frbc.storage_status, dev.frbc.system_description

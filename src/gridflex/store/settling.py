@@ -354,7 +354,9 @@ class Activations:
             )
         now = now or utcnow()
         problems = []
-        point = self.s.scalar(select(ConnectionPointRow).where(ConnectionPointRow.name == connection_point))
+        point = self.s.scalar(  # locked: two dispatches of one point in one ISP are told apart below
+            select(ConnectionPointRow).where(ConnectionPointRow.name == connection_point).with_for_update()
+        )
         if connection_point not in parent.connection_points or point is None:
             problems.append(
                 Problem(

@@ -24,13 +24,13 @@ from typing import Any
 from s2python.common import ControlType
 
 from gridflex.s2.control import ddbc, frbc, ombc, pebc, ppbc
-from gridflex.s2.control.base import Control, electric_w
+from gridflex.s2.control.base import Control
 
 
 def _measured_load(dev: Any, state: Any, req: Any, now: datetime, earliest: datetime) -> None:
     """A NOT_CONTROLABLE device is a fixed load at its last measured power."""
-    if dev.measurement is not None:
-        req.loads_kw[dev.name] = [electric_w(dev.measurement.values) / 1000.0] * req.n
+    if dev.measured_w is not None:
+        req.loads_kw[dev.name] = [dev.measured_w / 1000.0] * req.n
 
 
 NOT_CONTROLABLE = Control(ControlType.NOT_CONTROLABLE, "NOT_CONTROLABLE", snapshot=_measured_load)

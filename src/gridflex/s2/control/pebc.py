@@ -38,7 +38,6 @@ from s2python.common import (
     ControlType,
     Duration,
     PowerForecast,
-    PowerMeasurement,
     RevokableObjects,
 )
 from s2python.generated.gen_s2 import ID, PEBCPowerEnvelopeLimitType
@@ -110,7 +109,7 @@ class PebcState:
         step_s: int,
         n: int,
         forecast: PowerForecast | None,
-        measurement: PowerMeasurement | None,
+        measured_w: float | None,
         now: datetime | None = None,
     ) -> PowerEnvelopeDevice | None:
         """The device on the horizon ``start + k·step_s`` (k < n); ``now`` (default ``start``) cuts
@@ -122,8 +121,8 @@ class PebcState:
         power_w = np.zeros(n)
         if forecast is not None:
             power_w = profile_average(forecast, start, step_s, n, _expected_w, hold_last=True)
-        elif measurement is not None:
-            power_w = np.full(n, sum(v.value for v in measurement.values if v.commodity_quantity in ELECTRIC))
+        elif measured_w is not None:  # the last PowerMeasurement's electric power (W)
+            power_w = np.full(n, measured_w)
         return PowerEnvelopeDevice(name, pc.id, np.maximum(-power_w / 1000.0, 0.0),
                           self.energy_windows(start, step_s, n, now))  # fmt: skip
 
@@ -227,7 +226,7 @@ def _merge(
 
 
 def _snapshot(dev: Any, state: PebcState, req: Any, now: datetime, earliest: datetime) -> None:
-    pi = state.inputs(dev.name, req.start, req.step_s, req.n, dev.forecast, dev.measurement, now)
+    pi = state.inputs(dev.name, req.start, req.step_s, req.n, dev.forecast, dev.measured_w, now)
     if pi is not None:
         req.pebc.append(pi)
 
