@@ -6,33 +6,16 @@ compressed). Who may read a file is who may read its job: :class:`gridflex.store
 from __future__ import annotations
 
 import gzip
-from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from gridflex.store.columns import utcnow
 from gridflex.store.errors import NotFoundError
 from gridflex.store.jobs import Jobs
-from gridflex.store.tables import Base, Id
+from gridflex.store.tables import JobFileRow
 from gridflex.store.tenancy import Principal
 
 __all__ = ["JobFileRow", "JobFiles", "attach_file"]
-
-
-class JobFileRow(Base):
-    """One file of a job: ``content`` gzip-compressed, ``size`` its length uncompressed (bytes)."""
-
-    __tablename__ = "job_files"
-    __table_args__ = (UniqueConstraint("job_id", "name", name="uq_job_files_job_name"),)
-
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(String(64))
-    media_type: Mapped[str] = mapped_column(String(64))
-    size: Mapped[int] = mapped_column(Integer)
-    content: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 def attach_file(session: Session, job_id: int, name: str, media_type: str, data: bytes) -> None:

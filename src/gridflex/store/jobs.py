@@ -17,17 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Integer, String, UniqueConstraint, or_, select, true
-from sqlalchemy.orm import Mapped, Session, mapped_column, object_session
+from sqlalchemy import or_, select, true
+from sqlalchemy.orm import Session, object_session
 
 from gridflex.store.columns import utcnow
 from gridflex.store.errors import ConflictError, NotFoundError
 from gridflex.store.market import Clearing, clear_book, product_of
-from gridflex.store.tables import Base, ClearingRun, Id, ProductRow, Role
-from gridflex.store.tenancy import Principal, require_role
+from gridflex.store.tables import CLEARING, ClearingRun, JobRow, JobStatus, ProductRow, Role
+from gridflex.store.tenancy import Principal, jobs_visible, require_role
 from gridflex.store.uploads import SITE, Uploads
 from gridflex.store.webhooks import enqueue_event
 
@@ -48,50 +47,11 @@ __all__ = [
     "succeed",
 ]
 
-CLEARING = "clearing"
 SITE_SCHEDULE = "site_schedule"
 SETTLEMENT = "settlement"  # params: the settlement's span and options, or {"revise": settlement id}
 FLEXOFFER_KINDS = ("flexoffers_aggregate", "flexoffers_schedule", "flexoffers_disaggregate")
 PROGRESS_STEPS = 4  # a "progress" webhook when a job changes stage or passes a quarter, not per tick
 MAX_REPLANS = 3  # the book changed between load and write this often: clear it in one transaction
-
-
-class JobStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-
-
-class JobRow(Base):
-    """One job. ``kind`` + ``product_id`` is unique: one clearing job per product."""
-
-    __tablename__ = "jobs"
-    __table_args__ = (UniqueConstraint("kind", "product_id", name="uq_jobs_kind_product"),)
-
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32))
-    product_id: Mapped[str | None] = mapped_column(
-        ForeignKey("products.product_id", ondelete="CASCADE"), default=None
-    )
-    created_by_org_id: Mapped[int] = mapped_column(
-        ForeignKey("organisations.id", ondelete="RESTRICT"), index=True
-    )
-    upload_id: Mapped[int | None] = mapped_column(
-        ForeignKey("uploads.id", ondelete="CASCADE"), default=None, index=True
-    )
-    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED.value, index=True)
-    stage: Mapped[str] = mapped_column(String(32), default="queued")
-    progress: Mapped[float] = mapped_column(Float, default=0.0)  # 0..1
-    message: Mapped[str] = mapped_column(String(500), default="")
-    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    run_at: Mapped[datetime] = mapped_column(index=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(default=None)
-    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
-    finished_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 def _notify(job: JobRow, what: str) -> None:
@@ -102,15 +62,6 @@ def _notify(job: JobRow, what: str) -> None:
     public = {k: getattr(job, k) for k in ("id", "kind", "status", "stage", "progress", "message",
                                            "product_id", "upload_id", "attempts")}  # fmt: skip
     enqueue_event(s, job.created_by_org_id, "jobs", {"type": f"job.{what}", "job": public})
-
-
-def _visible(p: Principal) -> Any:
-    # Clearing jobs are market-wide work: the operator sees them all. Work on a participant's
-    # documents (a site) is its own: only it and the admin see it.
-    own = JobRow.created_by_org_id == p.org_id
-    if p.is_admin:
-        return true()
-    return or_(own, JobRow.kind == CLEARING) if p.sees_book else own
 
 
 class Jobs:
@@ -162,7 +113,7 @@ class Jobs:
         return self.enqueue_upload(SITE_SCHEDULE, SITE, site_id, params)
 
     def get(self, job_id: int) -> JobRow:
-        job = self.s.scalar(select(JobRow).where(JobRow.id == job_id, _visible(self.p)))
+        job = self.s.scalar(select(JobRow).where(JobRow.id == job_id, jobs_visible(self.p)))
         if job is None:
             raise NotFoundError(f"job {job_id} not found")
         return job
@@ -170,11 +121,11 @@ class Jobs:
     def changing(self, since: datetime, limit: int = 500) -> list[JobRow]:
         """Visible jobs that are queued or running, or finished after ``since`` (the events stream)."""
         live = JobRow.status.in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value))
-        q = select(JobRow).where(_visible(self.p), or_(live, JobRow.finished_at >= since))
+        q = select(JobRow).where(jobs_visible(self.p), or_(live, JobRow.finished_at >= since))
         return list(self.s.scalars(q.order_by(JobRow.id).limit(limit)))
 
     def list(self, status: str | None = None, limit: int = 100, after_id: int = 0) -> list[JobRow]:
-        q = select(JobRow).where(_visible(self.p), JobRow.id > after_id)
+        q = select(JobRow).where(jobs_visible(self.p), JobRow.id > after_id)
         if status is not None:
             q = q.where(JobRow.status == status)
         return list(self.s.scalars(q.order_by(JobRow.id).limit(limit)))

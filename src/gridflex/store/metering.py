@@ -25,27 +25,25 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import (
-    JSON,
-    BigInteger,
-    ColumnElement,
-    Float,
-    ForeignKey,
-    Integer,
-    String,
     insert,
-    or_,
     select,
-    true,
     update,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
 from gridflex.errors import DataError, Problem, ValidationError
 from gridflex.market.baselines import read_meter_csv
 from gridflex.store.columns import utcnow
 from gridflex.store.errors import ConflictError, NotFoundError, PermissionDeniedError
-from gridflex.store.tables import Base, CongestionPoint, GridArea, Id, Role
-from gridflex.store.tenancy import TRADING_ROLES, Principal, require_role
+from gridflex.store.tables import AuditRow, CongestionPoint, ConnectionPointRow, MeterReadingRow, Role
+from gridflex.store.tenancy import (
+    TRADING_ROLES,
+    Principal,
+    audit_visible,
+    points_visible,
+    readings_writable,
+    require_role,
+)
 
 __all__ = [
     "ISP_LENGTHS_S",
@@ -62,61 +60,6 @@ __all__ = [
 
 ISP_LENGTHS_S = (900, 1800, 3600)
 MAX_ABS_KW = 1e6
-
-
-class ConnectionPointRow(Base):
-    """A metered connection point (EAN) of a flexibility provider."""
-
-    __tablename__ = "connection_points"
-
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
-    owner_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="RESTRICT"), index=True)
-    congestion_point_id: Mapped[int | None] = mapped_column(
-        ForeignKey("congestion_points.id", ondelete="RESTRICT"), default=None, index=True
-    )
-    brp_org_id: Mapped[int | None] = mapped_column(
-        ForeignKey("organisations.id", ondelete="RESTRICT"), default=None
-    )
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    prosumer_org_id: Mapped[int | None] = mapped_column(
-        ForeignKey("organisations.id", ondelete="RESTRICT"), default=None, index=True
-    )  # the prosumer whose site an aggregator's point is: it sees the point, is paid for its part
-
-
-class MeterReadingRow(Base):
-    """Average power (kW) of one connection point over one ISP starting at ``period_start``."""
-
-    __tablename__ = "meter_readings"
-
-    connection_point_id: Mapped[int] = mapped_column(
-        ForeignKey("connection_points.id", ondelete="CASCADE"), primary_key=True
-    )
-    period_start: Mapped[datetime] = mapped_column(primary_key=True)
-    isp_s: Mapped[int] = mapped_column(Integer)
-    power_kw: Mapped[float] = mapped_column(Float)
-    revision: Mapped[int] = mapped_column(Integer, default=0)  # corrections so far
-    uploaded_by_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="RESTRICT"))
-    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class AuditRow(Base):
-    """One event of the market lifecycle: who did what to which object, and for whom."""
-
-    __tablename__ = "audit_events"
-
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    actor_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="RESTRICT"), index=True)
-    actor_token_id: Mapped[int | None] = mapped_column(BigInteger, default=None)  # the token used
-    actor_user_id: Mapped[int | None] = mapped_column(BigInteger, default=None, index=True)  # its user
-    subject_org_id: Mapped[int | None] = mapped_column(
-        ForeignKey("organisations.id", ondelete="RESTRICT"), default=None, index=True
-    )  # the other party concerned (the provider of an activation, the owner of a meter …)
-    action: Mapped[str] = mapped_column(String(64))
-    object_type: Mapped[str] = mapped_column(String(32))
-    object_id: Mapped[str] = mapped_column(String(200))
-    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 def audit(
@@ -137,33 +80,6 @@ def audit(
             object_type=object_type, object_id=str(object_id), detail=detail or {},
         )
     )  # fmt: skip
-
-
-def audit_visible(p: Principal) -> ColumnElement[bool]:
-    if p.sees_book:
-        return true()
-    return or_(AuditRow.actor_org_id == p.org_id, AuditRow.subject_org_id == p.org_id)
-
-
-def _dso_points(p: Principal) -> Any:
-    return (
-        select(CongestionPoint.id)
-        .join(GridArea, GridArea.id == CongestionPoint.grid_area_id)
-        .where(GridArea.dso_org_id == p.org_id)
-    )
-
-
-def points_visible(p: Principal) -> ColumnElement[bool]:
-    if p.sees_book:
-        return true()
-    mine = or_(
-        ConnectionPointRow.owner_org_id == p.org_id,
-        ConnectionPointRow.brp_org_id == p.org_id,
-        ConnectionPointRow.prosumer_org_id == p.org_id,
-    )
-    if Role.DSO in p.roles:
-        return or_(mine, ConnectionPointRow.congestion_point_id.in_(_dso_points(p)))
-    return mine
 
 
 CORRECTION_HOOKS: list[Callable[[Session, ConnectionPointRow, list[datetime], datetime], None]] = []
@@ -294,9 +210,8 @@ class Metering:
     def _may_upload(self, row: ConnectionPointRow) -> bool:
         if self.p.is_admin or row.owner_org_id == self.p.org_id:
             return True
-        return Role.DSO in self.p.roles and row.congestion_point_id in set(
-            self.s.scalars(_dso_points(self.p))
-        )
+        mine = select(ConnectionPointRow.id).where(ConnectionPointRow.id == row.id, readings_writable(self.p))
+        return self.s.scalar(mine) is not None
 
     # -- readings
     def upload_csv(self, text: str, now: datetime | None = None) -> Uploaded:

@@ -9,10 +9,12 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridflex.store.accounts import Accounts, NewToken
 from gridflex.store.engine import make_engine, normalise_url
+from gridflex.store.errors import StoreBusyError
 from gridflex.store.jobs import Jobs
 from gridflex.store.market import Clearing, Orders, Products
 from gridflex.store.migrate import upgrade
@@ -73,9 +75,16 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One transaction: committed when the block ends, rolled back when it raises."""
-        with self._writer, self._sessions.begin() as session:
-            yield session
+        """One transaction: committed when the block ends, rolled back when it raises.
+        :class:`StoreBusyError` (503, retry) when another writer held the database past the busy
+        timeout (SQLite: another process; this one's threads queue on ``_writer``)."""
+        try:
+            with self._writer, self._sessions.begin() as session:
+                yield session
+        except OperationalError as exc:
+            if "database is locked" not in str(exc.orig):
+                raise
+            raise StoreBusyError("the database is locked by another writer") from exc
 
     @contextmanager
     def repos(self, principal: Principal) -> Iterator[Repos]:

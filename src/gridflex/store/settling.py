@@ -17,7 +17,7 @@
 
 Tenancy: an activation is seen by its buyer and its provider (and the market operator and the admin);
 a settlement by the organisation that ran it and by every party of one of its lines, each party seeing
-only its own lines; a baseline as its connection point (:mod:`gridflex.store.metering`).
+only its own lines; a baseline as its connection point (the rules: :mod:`gridflex.store.tenancy`).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import JSON, ColumnElement, Float, ForeignKey, Integer, String, insert, or_, select, true
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
 
 from gridflex.errors import Problem, TimeGridError, ValidationError
 from gridflex.market.baselines import BaselineSpec, compute_baseline, day_layout
@@ -37,18 +37,36 @@ from gridflex.market.baselines.spec import BaselineInputs
 from gridflex.market.settlement import Settlement, SettlementDocument, settle
 from gridflex.store.columns import utcnow
 from gridflex.store.errors import ConflictError, NotFoundError, PermissionDeniedError
-from gridflex.store.jobs import SETTLEMENT, JobRow, Jobs, fail, progress, succeed
-from gridflex.store.metering import (
-    CORRECTION_HOOKS,
-    ConnectionPointRow,
-    Metering,
-    MeterReadingRow,
-    audit,
-    points_visible,
-)
+from gridflex.store.jobs import SETTLEMENT, Jobs, fail, progress, succeed
+from gridflex.store.metering import CORRECTION_HOOKS, Metering, audit
 from gridflex.store.requests import OfferStatus
-from gridflex.store.tables import Base, FlexRequestOffer, FlexRequestRow, Id, Organisation, Role
-from gridflex.store.tenancy import Principal, offers_visible, one_visible, require_owner, require_role
+from gridflex.store.tables import (
+    ActivationRow,
+    ActivationStatus,
+    BaselineRow,
+    ConnectionPointRow,
+    DisputeRow,
+    DisputeStatus,
+    FlexRequestOffer,
+    FlexRequestRow,
+    JobRow,
+    MeterReadingRow,
+    Organisation,
+    Role,
+    SettlementLineRow,
+    SettlementRow,
+)
+from gridflex.store.tenancy import (
+    Principal,
+    activations_visible,
+    offers_visible,
+    one_visible,
+    points_visible,
+    require_owner,
+    require_role,
+    settlement_lines_visible,
+    settlements_visible,
+)
 from gridflex.store.webhooks import enqueue_event
 from gridflex.timegrid import TimeGrid
 
@@ -67,144 +85,6 @@ __all__ = [
 ]
 
 BUYER_ROLES = (Role.DSO, Role.TSO)
-
-
-class ActivationStatus:
-    SENT = "sent"  # waiting for the provider
-    ACKNOWLEDGED = "acknowledged"  # the provider delivers from the named connection points
-    DECLINED = "declined"
-    SETTLED = "settled"
-
-
-class ActivationRow(Base):
-    """A call for delivery of an accepted FlexOffer: kW per ISP of its request (0: not called)."""
-
-    __tablename__ = "activations"
-
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    offer_id: Mapped[int] = mapped_column(
-        ForeignKey("flex_request_offers.id", ondelete="RESTRICT"), index=True
-    )
-    buyer_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="RESTRICT"), index=True)
-    seller_org_id: Mapped[int] = mapped_column(
-        ForeignKey("organisations.id", ondelete="RESTRICT"), index=True
-    )
-    congestion_point: Mapped[str] = mapped_column(String(200))
-    direction: Mapped[str] = mapped_column(String(8))
-    start: Mapped[datetime] = mapped_column()
-    isp_s: Mapped[int] = mapped_column(Integer)
-    power_kw: Mapped[list[float]] = mapped_column(JSON)
-    price_eur_per_mwh: Mapped[float] = mapped_column(Float)
-    penalty_eur_per_mwh: Mapped[float] = mapped_column(Float, default=0.0)
-    status: Mapped[str] = mapped_column(String(16), default=ActivationStatus.SENT)
-    reason: Mapped[str] = mapped_column(String(500), default="")
-    connection_points: Mapped[list[str]] = mapped_column(JSON, default=list)
-    settlement_id: Mapped[int | None] = mapped_column(
-        ForeignKey("settlements.id", ondelete="RESTRICT"), default=None, index=True
-    )
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    acknowledged_at: Mapped[datetime | None] = mapped_column(default=None)
-    parent_id: Mapped[int | None] = mapped_column(
-        ForeignKey("activations.id", ondelete="RESTRICT"), default=None, index=True
-    )  # a dispatch: the activation of which its aggregator calls this part from a prosumer
-
-
-class SettlementRow(Base):
-    """One settlement run over ``[start, end)`` (whole local days of ``tz``)."""
-
-    __tablename__ = "settlements"
-
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    run_by_org_id: Mapped[int] = mapped_column(
-        ForeignKey("organisations.id", ondelete="RESTRICT"), index=True
-    )
-    start: Mapped[datetime] = mapped_column()
-    end: Mapped[datetime] = mapped_column()
-    tz: Mapped[str] = mapped_column(String(64))
-    baseline: Mapped[dict[str, Any]] = mapped_column(JSON)  # the BaselineSpec
-    history_days: Mapped[int] = mapped_column(Integer)
-    transfer_price_eur_per_mwh: Mapped[float] = mapped_column(Float, default=0.0)
-    holidays: Mapped[list[str]] = mapped_column(JSON, default=list)  # ISO dates (a revision reuses them)
-    activations: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # one summary per activation
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    revision: Mapped[int] = mapped_column(Integer, default=1)  # 2, 3 …: re-settled after corrections
-    revises_id: Mapped[int | None] = mapped_column(
-        ForeignKey("settlements.id", ondelete="RESTRICT"), default=None, index=True
-    )  # the revision it replaces
-    superseded_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("settlements.id", ondelete="RESTRICT"), default=None
-    )  # the revision that replaced it
-
-
-class DisputeStatus:
-    OPEN = "open"  # waiting for corrected readings and a re-settlement
-    RESOLVED = "resolved"  # a later revision of the settlement re-settled it
-
-
-class DisputeRow(Base):
-    """A party's objection to one line of a settlement (its own: payer or payee)."""
-
-    __tablename__ = "settlement_disputes"
-
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    settlement_id: Mapped[int] = mapped_column(ForeignKey("settlements.id", ondelete="CASCADE"), index=True)
-    line_id: Mapped[int] = mapped_column(ForeignKey("settlement_lines.id", ondelete="CASCADE"))
-    raised_by_org_id: Mapped[int] = mapped_column(
-        ForeignKey("organisations.id", ondelete="RESTRICT"), index=True
-    )
-    reason: Mapped[str] = mapped_column(String(1000))
-    status: Mapped[str] = mapped_column(String(16), default=DisputeStatus.OPEN)
-    resolved_by_settlement_id: Mapped[int | None] = mapped_column(
-        ForeignKey("settlements.id", ondelete="RESTRICT"), default=None
-    )
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
-
-
-class SettlementLineRow(Base):
-    """One transfer of a settlement: ``amount_eur`` from payer to payee (negative: the other way)."""
-
-    __tablename__ = "settlement_lines"
-
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    settlement_id: Mapped[int] = mapped_column(ForeignKey("settlements.id", ondelete="CASCADE"), index=True)
-    period_start: Mapped[datetime] = mapped_column()
-    item: Mapped[str] = mapped_column(String(32))
-    activation_id: Mapped[int] = mapped_column(ForeignKey("activations.id", ondelete="RESTRICT"))
-    payer_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="RESTRICT"), index=True)
-    payee_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="RESTRICT"), index=True)
-    energy_kwh: Mapped[float] = mapped_column(Float)
-    price: Mapped[float] = mapped_column(Float)
-    price_unit: Mapped[str] = mapped_column(String(16))
-    amount_eur: Mapped[float] = mapped_column(Float)
-
-
-class BaselineRow(Base):
-    """A connection point's baseline and readings (kW per ISP) over ``[start, start + n·isp_s)``."""
-
-    __tablename__ = "baselines"
-
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    connection_point_id: Mapped[int] = mapped_column(
-        ForeignKey("connection_points.id", ondelete="CASCADE"), index=True
-    )
-    settlement_id: Mapped[int | None] = mapped_column(
-        ForeignKey("settlements.id", ondelete="CASCADE"), default=None, index=True
-    )
-    created_by_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="RESTRICT"))
-    start: Mapped[datetime] = mapped_column()
-    isp_s: Mapped[int] = mapped_column(Integer)
-    tz: Mapped[str] = mapped_column(String(64))
-    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
-    baseline_kw: Mapped[list[float | None]] = mapped_column(JSON)  # None: no baseline (too little history)
-    metered_kw: Mapped[list[float | None]] = mapped_column(JSON)  # None: no reading
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-def _activations_visible(p: Principal) -> ColumnElement[bool]:
-    if p.sees_book:
-        return true()
-    return or_(ActivationRow.buyer_org_id == p.org_id, ActivationRow.seller_org_id == p.org_id)
 
 
 def _invalid(what: str, field: str, message: str) -> ValidationError:
@@ -280,7 +160,7 @@ class Activations:
 
     def get(self, activation_id: int) -> ActivationRow:
         row = self.s.scalar(
-            select(ActivationRow).where(ActivationRow.id == activation_id, _activations_visible(self.p))
+            select(ActivationRow).where(ActivationRow.id == activation_id, activations_visible(self.p))
         )
         if row is None:
             raise NotFoundError(f"activation {activation_id} not found")
@@ -289,7 +169,7 @@ class Activations:
     def list_activations(
         self, status: str | None = None, limit: int = 100, after_id: int = 0
     ) -> list[ActivationRow]:
-        q = select(ActivationRow).where(_activations_visible(self.p), ActivationRow.id > after_id)
+        q = select(ActivationRow).where(activations_visible(self.p), ActivationRow.id > after_id)
         if status is not None:
             q = q.where(ActivationRow.status == status)
         return list(self.s.scalars(q.order_by(ActivationRow.id).limit(limit)))
@@ -763,25 +643,16 @@ class Settlements:
         ]  # fmt: skip
         self.s.execute(insert(SettlementLineRow), rows)
 
-    def _visible(self) -> ColumnElement[bool]:
-        if self.p.sees_book:
-            return true()
-        party = select(SettlementLineRow.settlement_id).where(
-            or_(
-                SettlementLineRow.payer_org_id == self.p.org_id,
-                SettlementLineRow.payee_org_id == self.p.org_id,
-            )
-        )
-        return or_(SettlementRow.run_by_org_id == self.p.org_id, SettlementRow.id.in_(party))
-
     def get(self, settlement_id: int) -> SettlementRow:
-        row = self.s.scalar(select(SettlementRow).where(SettlementRow.id == settlement_id, self._visible()))
+        row = self.s.scalar(
+            select(SettlementRow).where(SettlementRow.id == settlement_id, settlements_visible(self.p))
+        )
         if row is None:
             raise NotFoundError(f"settlement {settlement_id} not found")
         return row
 
     def list_settlements(self, limit: int = 100, after_id: int = 0) -> list[SettlementRow]:
-        q = select(SettlementRow).where(self._visible(), SettlementRow.id > after_id)
+        q = select(SettlementRow).where(settlements_visible(self.p), SettlementRow.id > after_id)
         return list(self.s.scalars(q.order_by(SettlementRow.id).limit(limit)))
 
     def summaries(self, row: SettlementRow) -> list[dict[str, Any]]:
@@ -789,7 +660,7 @@ class Settlements:
         if self.p.sees_book or row.run_by_org_id == self.p.org_id:
             return list(row.activations)
         mine = {a for (a,) in self.s.execute(select(ActivationRow.id).where(
-            ActivationRow.settlement_id == row.id, _activations_visible(self.p)))}  # fmt: skip
+            ActivationRow.settlement_id == row.id, activations_visible(self.p)))}  # fmt: skip
         return [s for s in row.activations if s["activation_id"] in mine]
 
     def statements(
@@ -826,10 +697,9 @@ class Settlements:
     def lines(self, settlement_id: int) -> list[SettlementLineRow]:
         """The settlement's lines the caller is a party of (the runner and the book: all), with ids."""
         row = self.get(settlement_id)
-        q = select(SettlementLineRow).where(SettlementLineRow.settlement_id == row.id)
-        if not (self.p.sees_book or row.run_by_org_id == self.p.org_id):
-            q = q.where(or_(SettlementLineRow.payer_org_id == self.p.org_id,
-                            SettlementLineRow.payee_org_id == self.p.org_id))  # fmt: skip
+        q = select(SettlementLineRow).where(
+            SettlementLineRow.settlement_id == row.id, settlement_lines_visible(self.p)
+        )
         return list(self.s.scalars(q.order_by(SettlementLineRow.id)))
 
     def dispute(

@@ -12,6 +12,13 @@ Every repository takes the calling :class:`Principal` and uses these functions; 
   aggregator and the request's DSO.
 - Products, grid areas, congestion points and clearing prices are market information: every
   authenticated caller reads them.
+- A connection point (its readings and baselines) is seen by its owner, its BRP and the DSO of its
+  congestion point; an activation by its buyer and provider; a settlement by the organisation that
+  ran it and every party of one of its lines (each party seeing its own lines).
+- Uploaded documents, jobs on them and webhooks are their organisation's alone; the market operator
+  also sees every clearing job.
+
+Every visibility predicate is a ``<things>_visible`` function of this module (a test keeps it so).
 
 What a caller may not see is reported as not found (404), never as forbidden, so that ids do not
 leak; what it sees but may not change is forbidden (403).
@@ -27,16 +34,25 @@ from sqlalchemy.orm import Session
 
 from gridflex.store.errors import NotFoundError, PermissionDeniedError
 from gridflex.store.tables import (
+    CLEARING,
+    ActivationRow,
     ApiToken,
+    AuditRow,
     CongestionPoint,
+    ConnectionPointRow,
     FlexRequestOffer,
     FlexRequestRow,
     GridArea,
+    JobRow,
     OrderRow,
     Organisation,
     Role,
+    SettlementLineRow,
+    SettlementRow,
     TradeRow,
+    UploadRow,
     User,
+    WebhookRow,
 )
 
 Row = TypeVar("Row")
@@ -44,18 +60,27 @@ Row = TypeVar("Row")
 __all__ = [
     "TRADING_ROLES",
     "Principal",
+    "activations_visible",
+    "audit_visible",
     "can_write_org",
+    "jobs_visible",
     "offers_visible",
     "one_visible",
     "orders_visible",
     "orgs_visible",
+    "points_visible",
+    "readings_writable",
     "requests_visible",
     "require_org_manager",
     "require_owner",
     "require_role",
+    "settlement_lines_visible",
+    "settlements_visible",
     "tokens_visible",
     "trades_visible",
+    "uploads_visible",
     "users_visible",
+    "webhooks_visible",
 ]
 
 TRADING_ROLES = frozenset({Role.DSO, Role.TSO, Role.BRP, Role.AGGREGATOR, Role.PROSUMER})
@@ -128,10 +153,12 @@ def require_org_manager(p: Principal, org_id: int, action: str) -> None:
 
 
 def orgs_visible(p: Principal) -> ColumnElement[bool]:
+    """An organisation: itself; the book (market operator, admin) sees them all."""
     return true() if p.sees_book else Organisation.id == p.org_id
 
 
 def tokens_visible(p: Principal) -> ColumnElement[bool]:
+    """An API token: its organisation and the admin."""
     return true() if p.is_admin else ApiToken.org_id == p.org_id
 
 
@@ -179,6 +206,7 @@ def offers_visible(p: Principal) -> ColumnElement[bool]:
 
 
 def orders_visible(p: Principal) -> ColumnElement[bool]:
+    """An order: its participant, the DSO of its place, the book."""
     if p.sees_book:
         return true()
     own = OrderRow.participant_org_id == p.org_id
@@ -188,9 +216,91 @@ def orders_visible(p: Principal) -> ColumnElement[bool]:
 
 
 def trades_visible(p: Principal) -> ColumnElement[bool]:
+    """A trade: its participant, the DSO of its place, the book."""
     if p.sees_book:
         return true()
     own = TradeRow.participant_org_id == p.org_id
     if Role.DSO in p.roles:
         return or_(own, TradeRow.place.in_(_dso_places(p)))
     return own
+
+
+def points_visible(p: Principal) -> ColumnElement[bool]:
+    """A connection point (and its readings, baselines): its owner, its BRP, its prosumer (decision 0032),
+    its congestion point's DSO, the book."""
+    if p.sees_book:
+        return true()
+    mine = or_(
+        ConnectionPointRow.owner_org_id == p.org_id,
+        ConnectionPointRow.brp_org_id == p.org_id,
+        ConnectionPointRow.prosumer_org_id == p.org_id,
+    )
+    if Role.DSO in p.roles:
+        return or_(mine, ConnectionPointRow.congestion_point_id.in_(_dso_points(p)))
+    return mine
+
+
+def readings_writable(p: Principal) -> ColumnElement[bool]:
+    """Who uploads a connection point's readings: its owner, the DSO of its congestion point (the meter
+    operator in most grids), the admin."""
+    if p.is_admin:
+        return true()
+    mine = ConnectionPointRow.owner_org_id == p.org_id
+    if Role.DSO in p.roles:
+        return or_(mine, ConnectionPointRow.congestion_point_id.in_(_dso_points(p)))
+    return mine
+
+
+def audit_visible(p: Principal) -> ColumnElement[bool]:
+    """An audit event: the organisation that acted and the one it concerns, the book."""
+    if p.sees_book:
+        return true()
+    return or_(AuditRow.actor_org_id == p.org_id, AuditRow.subject_org_id == p.org_id)
+
+
+def activations_visible(p: Principal) -> ColumnElement[bool]:
+    """An activation: its buyer (the DSO or TSO) and its provider, the book."""
+    if p.sees_book:
+        return true()
+    return or_(ActivationRow.buyer_org_id == p.org_id, ActivationRow.seller_org_id == p.org_id)
+
+
+def settlements_visible(p: Principal) -> ColumnElement[bool]:
+    """A settlement: the organisation that ran it, every payer or payee of one of its lines, the book."""
+    if p.sees_book:
+        return true()
+    party = select(SettlementLineRow.settlement_id).where(
+        or_(SettlementLineRow.payer_org_id == p.org_id, SettlementLineRow.payee_org_id == p.org_id)
+    )
+    return or_(SettlementRow.run_by_org_id == p.org_id, SettlementRow.id.in_(party))
+
+
+def settlement_lines_visible(p: Principal) -> ColumnElement[bool]:
+    """A settlement line: its payer and payee, the organisation that ran its settlement, the book."""
+    if p.sees_book:
+        return true()
+    ran = select(SettlementRow.id).where(SettlementRow.run_by_org_id == p.org_id)
+    return or_(
+        SettlementLineRow.payer_org_id == p.org_id,
+        SettlementLineRow.payee_org_id == p.org_id,
+        SettlementLineRow.settlement_id.in_(ran),
+    )
+
+
+def jobs_visible(p: Principal) -> ColumnElement[bool]:
+    """A job: the organisation that started it and the admin; the market operator also every clearing job
+    (market-wide work), never the work on a participant's documents."""
+    if p.is_admin:
+        return true()
+    own = JobRow.created_by_org_id == p.org_id
+    return or_(own, JobRow.kind == CLEARING) if p.sees_book else own
+
+
+def uploads_visible(p: Principal) -> ColumnElement[bool]:
+    """An uploaded document (site, study, flex-offers file): its organisation and the admin."""
+    return true() if p.is_admin else UploadRow.org_id == p.org_id
+
+
+def webhooks_visible(p: Principal) -> ColumnElement[bool]:
+    """A webhook (and its deliveries): its organisation and the admin."""
+    return true() if p.is_admin else WebhookRow.org_id == p.org_id

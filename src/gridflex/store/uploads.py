@@ -4,40 +4,20 @@ not see is not found (404), as everywhere in the store."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, ForeignKey, String, select, true
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from gridflex.store.columns import utcnow
 from gridflex.store.errors import NotFoundError
-from gridflex.store.tables import Base, Id
-from gridflex.store.tenancy import Principal
+from gridflex.store.tables import UploadRow
+from gridflex.store.tenancy import Principal, uploads_visible
 
 __all__ = ["FLEXOFFERS", "SITE", "STUDY", "UploadRow", "Uploads", "uploads_visible"]
 
 SITE = "site"
 FLEXOFFERS = "flexoffers"
 STUDY = "study"  # an evaluation study file (gridflex.grid.study)
-
-
-class UploadRow(Base):
-    """One uploaded document: ``body`` as parsed (JSON), ``summary`` what the API lists."""
-
-    __tablename__ = "uploads"
-
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16), index=True)
-    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="RESTRICT"), index=True)
-    name: Mapped[str] = mapped_column(String(200))
-    body: Mapped[dict[str, Any]] = mapped_column()
-    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-def uploads_visible(p: Principal) -> ColumnElement[bool]:
-    return true() if p.is_admin else UploadRow.org_id == p.org_id
 
 
 class Uploads:

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, insert, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
 
 from gridflex.store.columns import utcnow
 from gridflex.store.errors import NotFoundError
-from gridflex.store.tables import Base, Id, Role, TradeRow
-from gridflex.store.tenancy import TRADING_ROLES, Principal, require_role
+from gridflex.store.tables import DeliveryRow, Role, TradeRow, WebhookRow
+from gridflex.store.tenancy import TRADING_ROLES, Principal, require_role, webhooks_visible
 
 __all__ = [
     "EVENTS",
@@ -46,33 +46,6 @@ __all__ = [
 EVENTS = ("trades", "activations", "jobs")  # jobs: queued, running, progress (coarse), succeeded, failed
 MAX_ATTEMPTS = 8  # then the delivery is "failed" (delays 1, 2, 4, … 64 s between attempts)
 SIGNATURE_TOLERANCE_S = 300
-
-
-class WebhookRow(Base):
-    __tablename__ = "webhooks"
-
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
-    url: Mapped[str] = mapped_column(String(2000))
-    secret: Mapped[str] = mapped_column(String(100))
-    events: Mapped[dict[str, Any]] = mapped_column()  # {"events": [...]}
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class DeliveryRow(Base):
-    __tablename__ = "webhook_deliveries"
-
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"), index=True)
-    event: Mapped[str] = mapped_column(String(32))
-    payload: Mapped[dict[str, Any]] = mapped_column()
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_at: Mapped[datetime] = mapped_column(default=utcnow)
-    last_error: Mapped[str] = mapped_column(String(500), default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 @dataclass(frozen=True)
@@ -101,10 +74,6 @@ def verify(
     return hmac.compare_digest(sign(secret, body, t), f"t={t},v1={parts.get('v1', '')}")
 
 
-def _visible(p: Principal) -> Any:
-    return True if p.is_admin else WebhookRow.org_id == p.org_id
-
-
 class Webhooks:
     """A participant's webhooks (the admin sees all)."""
 
@@ -122,10 +91,12 @@ class Webhooks:
         return NewWebhook(hook, secret)
 
     def list_all(self) -> list[WebhookRow]:
-        return list(self.s.scalars(select(WebhookRow).where(_visible(self.p)).order_by(WebhookRow.id)))
+        return list(
+            self.s.scalars(select(WebhookRow).where(webhooks_visible(self.p)).order_by(WebhookRow.id))
+        )
 
     def get(self, webhook_id: int) -> WebhookRow:
-        hook = self.s.scalar(select(WebhookRow).where(WebhookRow.id == webhook_id, _visible(self.p)))
+        hook = self.s.scalar(select(WebhookRow).where(WebhookRow.id == webhook_id, webhooks_visible(self.p)))
         if hook is None:
             raise NotFoundError(f"webhook {webhook_id} not found")
         return hook

@@ -11,14 +11,15 @@ Energies kWh per interval, + = consumption.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from gridflex.api.deps import Using
 from gridflex.api.errors import in_body
 from gridflex.api.jobkinds import flexoffers_summary
+from gridflex.api.routers.uploads import document_routes
 from gridflex.api.schemas import MAX_ID, DbId, JobOut
 from gridflex.errors import Problem, ValidationError
 from gridflex.flexoffer.io import flexoffer_document_from_json
@@ -68,24 +69,16 @@ def upload_flexoffers(body: FlexOffersIn, r: Using) -> FlexOffersOut:
     return FlexOffersOut.model_validate(r.uploads.create(FLEXOFFERS, body.name, doc, flexoffers_summary(doc)))
 
 
-@router.get("", response_model=list[FlexOffersOut])
-def list_flexoffers(
-    r: Using,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-) -> list[FlexOffersOut]:
-    return [FlexOffersOut.model_validate(u) for u in r.uploads.list(FLEXOFFERS, limit, after)]
-
-
-@router.get("/{flexoffers_id}", response_model=FlexOffersOut)
-def get_flexoffers(flexoffers_id: DbId, r: Using) -> FlexOffersOut:
-    return FlexOffersOut.model_validate(r.uploads.get(FLEXOFFERS, flexoffers_id))
-
-
-@router.get("/{flexoffers_id}/document", response_model=dict[str, Any])
-def get_flexoffers_document(flexoffers_id: DbId, r: Using) -> dict[str, Any]:
-    """The FlexOffer JSON document (``{"flexOffers": [...]}``)."""
-    return dict(r.uploads.get(FLEXOFFERS, flexoffers_id).body)
+document_routes(
+    router,
+    FLEXOFFERS,
+    FlexOffersOut,
+    prefix="",
+    names=("list_flexoffers", "get_flexoffers", "get_flexoffers_document"),
+    id_name="flexoffers_id",
+    file_path="/document",
+    file_doc='The FlexOffer JSON document (``{"flexOffers": [...]}``).',
+)
 
 
 @router.post("/{flexoffers_id}/jobs", response_model=JobOut, status_code=status.HTTP_201_CREATED)

@@ -9,22 +9,21 @@ as a job (``GET /v1/jobs/{id}``: status, progress; when succeeded, ``result`` is
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-import yaml
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from gridflex.api.deps import Using
 from gridflex.api.errors import in_body
-from gridflex.api.schemas import MAX_ID, DbId, JobOut
+from gridflex.api.routers.uploads import document_routes, parse_document
+from gridflex.api.schemas import DbId, JobOut
 from gridflex.errors import Problem, ValidationError
 from gridflex.scheduling.site import compile_site
 from gridflex.store.uploads import SITE
 
-__all__ = ["SiteOut", "parse_document", "router"]
+__all__ = ["SiteOut", "parse_document", "router"]  # parse_document: web.studies reads it here
 
 router = APIRouter(prefix="/v1/sites", tags=["sites"])
 
@@ -46,16 +45,6 @@ class ScheduleJobIn(BaseModel):
 
 def _invalid(field: str, message: str) -> ValidationError:
     return ValidationError("the site", [Problem("body", field, message)])
-
-
-def parse_document(raw: bytes, content_type: str, what: str = "the site") -> Any:
-    """An uploaded document's body, YAML when the content type says so, else JSON (422 if neither)."""
-    try:
-        text = raw.decode("utf-8")
-        return yaml.safe_load(text) if "yaml" in content_type else json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
-        why = f"not valid {'YAML' if 'yaml' in content_type else 'JSON'}: {exc}"
-        raise ValidationError(what, [Problem("body", "", why)]) from None
 
 
 _BODY = {
@@ -87,24 +76,16 @@ async def upload_site(request: Request, r: Using) -> SiteOut:
     return SiteOut.model_validate(r.uploads.create(SITE, site.name, data, summary))
 
 
-@router.get("", response_model=list[SiteOut])
-def list_sites(
-    r: Using,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-) -> list[SiteOut]:
-    return [SiteOut.model_validate(u) for u in r.uploads.list(SITE, limit, after)]
-
-
-@router.get("/{site_id}", response_model=SiteOut)
-def get_site(site_id: DbId, r: Using) -> SiteOut:
-    return SiteOut.model_validate(r.uploads.get(SITE, site_id))
-
-
-@router.get("/{site_id}/file", response_model=dict[str, Any])
-def get_site_file(site_id: DbId, r: Using) -> dict[str, Any]:
-    """The site file as uploaded (JSON)."""
-    return dict(r.uploads.get(SITE, site_id).body)
+document_routes(
+    router,
+    SITE,
+    SiteOut,
+    prefix="",
+    names=("list_sites", "get_site", "get_site_file"),
+    id_name="site_id",
+    file_path="/file",
+    file_doc="The site file as uploaded (JSON).",
+)
 
 
 @router.post("/{site_id}/jobs", response_model=JobOut, status_code=status.HTTP_201_CREATED)

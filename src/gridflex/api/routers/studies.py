@@ -15,13 +15,13 @@ import gzip
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from gridflex.api.deps import Caller, Using
-from gridflex.api.routers.sites import parse_document
-from gridflex.api.schemas import MAX_ID, DbId, JobOut
+from gridflex.api.routers.uploads import document_routes, parse_document
+from gridflex.api.schemas import DbId, JobOut
 from gridflex.api.studyjobs import (
     EVALUATION,
     MAX_SCENARIOS,
@@ -135,24 +135,16 @@ async def post_study(request: Request, r: Using) -> StudyOut:
     return StudyOut.model_validate(keep(r, data, study))
 
 
-@router.get("/v1/studies", response_model=list[StudyOut])
-def list_studies(
-    r: Using,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-) -> list[StudyOut]:
-    return [StudyOut.model_validate(u) for u in r.uploads.list(STUDY, limit, after)]
-
-
-@router.get("/v1/studies/{study_id}", response_model=StudyOut)
-def get_study(study_id: DbId, r: Using) -> StudyOut:
-    return StudyOut.model_validate(r.uploads.get(STUDY, study_id))
-
-
-@router.get("/v1/studies/{study_id}/file", response_model=dict[str, Any])
-def get_study_file(study_id: DbId, r: Using) -> dict[str, Any]:
-    """The study file as uploaded (JSON)."""
-    return dict(r.uploads.get(STUDY, study_id).body)
+document_routes(
+    router,
+    STUDY,
+    StudyOut,
+    prefix="/v1/studies",
+    names=("list_studies", "get_study", "get_study_file"),
+    id_name="study_id",
+    file_path="/file",
+    file_doc="The study file as uploaded (JSON).",
+)
 
 
 @router.post("/v1/studies/{study_id}/jobs", response_model=JobOut, status_code=status.HTTP_201_CREATED)
