@@ -704,15 +704,41 @@ def check_listen_options(
 
 
 GC_YOUNG_THRESHOLD = 20_000
-"""The CEM process's threshold for the collector's youngest generation (Python's default: 700). At
-2,000 RMs the default collected every 0.3 s and took about a quarter of the process's CPU (900 ms in
-20 s, a 400 ms full collection among them; 81 µs CPU per frame); at 20,000, 80 ms in 20 s and
-71 µs per frame (``benchmarks/s2_load.py``: ``cem_gc``). Frames leave little cyclic garbage."""
+"""The CEM process's threshold for the collector's youngest generation (Python's default: 700); the
+middle one is :data:`GC_MIDDLE_THRESHOLD`. What was measured (``benchmarks/s2_load.py``: ``cem_gc``,
+thread CPU; ``--gc-census`` for what the collections met):
+
+* Default thresholds, 2,000 RMs: a collection every 0.3 s, about a quarter of the process's CPU (900 ms
+  in 20 s, a 400 ms full collection among them; 81 µs CPU per frame). At 20,000: 80 ms in 20 s, 71 µs
+  per frame, on a quiet window; with re-planning on, an idle machine still saw 33 collections in
+  20 s (900-965 ms), young ones up to 66 ms and middle ones up to 94 ms: a p99 latency of 112-116 ms.
+* Not cyclic garbage (3,500 objects in 20 s, most collections freed 2-12 objects): a young collection
+  costs what it traverses, and it met 20,000-80,000 young objects (0.15 µs each at 20,000, 0.9 µs at
+  66,000: 58 ms). The young count rises by objects born minus those that die, so objects that replace
+  others of the same kind (each RM's frame) add nothing to it but stay in the young list until the
+  next collection. Per PowerMeasurement frame 16 such objects lived a second: the message kept as the
+  device's measurement (8) and the frame's outcome held by the receive loop (8); now 0
+  (``Device.measured_w``, ``CEM._on_frame``). Full collections traversed the 700,000 objects 2,000
+  RMs hold (sessions, descriptions, 10,000 ReceptionStatus ids per session, up to 1,000 instruction
+  records per device): 400-490 ms; now the ids are gone, records bounded (``control.base.trim``) and
+  the process freezes what it holds after plans while its connections double
+  (:func:`freeze_after_plan`): 51-78 ms on the loaded machine.
+* After those changes, 2,000 RMs on the loaded machine (load 6-10, the CEM got a fifth of a core):
+  1-3 collections in 20 s (51-75 ms CPU, the longest 47 ms) against 69 (63 young, 5 middle, one full:
+  1,115 ms) before; not like for like, as the planner (niced) then finished no plan in the window,
+  against 6 before, and a plan's instructions are a burst of young objects. The middle threshold of
+  100 (default 10) is the lead's idle measurement before them: no middle collection in the window,
+  p99 98 ms."""
+
+GC_MIDDLE_THRESHOLD = 100
+"""The collector's middle-generation threshold in the CEM process (default 10): see
+:data:`GC_YOUNG_THRESHOLD`."""
 
 
 def tune_gc() -> None:
-    """Set :data:`GC_YOUNG_THRESHOLD` for this process (``cem serve`` does, before it listens)."""
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    """Set :data:`GC_YOUNG_THRESHOLD` and :data:`GC_MIDDLE_THRESHOLD` for this process (``cem serve``
+    does, before it listens)."""
+    gc.set_threshold(GC_YOUNG_THRESHOLD, GC_MIDDLE_THRESHOLD, gc.get_threshold()[2])
 
 
 def freeze_after_plan() -> None:
@@ -720,8 +746,9 @@ def freeze_after_plan() -> None:
     the sessions, devices and descriptions a CEM holds for as long as its RMs stay connected are no
     longer traversed by each full collection. A CEM made with ``freeze_gc`` (``cem serve``) does it
     after a plan whenever its connections doubled since the last time: a few times while RMs connect,
-    each one full collection (0.4 s at 2,000 RMs), then never. Frozen objects that die later are
-    still freed by their reference counts."""
+    each one full collection (0.4 s at 2,000 RMs), then never: up to half the connections, those made
+    after the last freeze, stay traversed. Frozen objects that die later are still freed by their
+    reference counts; a frozen cycle (a closed connection's) is not, once per frozen object at most."""
     gc.collect()
     gc.freeze()
 
