@@ -26,7 +26,7 @@ from gridflex.store.tenancy import (
     users_visible,
 )
 
-__all__ = ["Accounts", "NewToken", "authenticate"]
+__all__ = ["Accounts", "NewToken", "authenticate", "authenticate_all"]
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,11 @@ def _roles(names: Iterable[str]) -> list[Role]:
     return sorted({Role(n) for n in names})
 
 
-_TOKEN_OF = (
+# One constant Core query (compiled once, no ORM objects): it runs on every request. A token's rows
+# (one per role of its organisation), for each digest asked.
+_TOKENS_OF = (
     select(
+        ApiToken.digest,
         ApiToken.id,
         ApiToken.revoked_at,
         ApiToken.expires_at,
@@ -60,7 +63,7 @@ _TOKEN_OF = (
     .join(Organisation, Organisation.id == ApiToken.org_id)
     .outerjoin(User, User.id == ApiToken.user_id)
     .outerjoin(OrgRole, OrgRole.org_id == Organisation.id)
-    .where(ApiToken.digest == bindparam("digest"))
+    .where(ApiToken.digest.in_(bindparam("digests", expanding=True)))
 )
 
 
@@ -68,16 +71,33 @@ def authenticate(session: Session, secret: str, now: datetime | None = None) -> 
     """The principal of a bearer token, or :class:`AuthError` (unknown, revoked or expired).
 
     A disabled user's tokens were revoked when it was disabled, so no check of the user is needed."""
+    got = authenticate_all(session, [secret], now)[secret]
+    if isinstance(got, AuthError):
+        raise got
+    return got
+
+
+def authenticate_all(
+    session: Session, secrets: Iterable[str], now: datetime | None = None
+) -> dict[str, Principal | AuthError]:
+    """:func:`authenticate` of several tokens in one query (a group commit's batch): for each
+    secret, its principal or its :class:`AuthError`, returned."""
     now = now or utcnow()
-    # One constant Core query (compiled once, no ORM objects): it runs on every request.
-    rows = session.connection().execute(_TOKEN_OF, {"digest": tokens.digest(secret)}).all()
+    by_digest = {tokens.digest(s): s for s in secrets}
+    rows: dict[str, list[Any]] = {}
+    for row in session.connection().execute(_TOKENS_OF, {"digests": list(by_digest)}):
+        rows.setdefault(row[0], []).append(row)
+    return {secret: _principal(rows.get(d), now) for d, secret in by_digest.items()}
+
+
+def _principal(rows: list[Any] | None, now: datetime) -> Principal | AuthError:
     if not rows:
-        raise AuthError("unknown token")
-    token_id, revoked_at, expires_at, org_id, org_name, user_id, org_admin, _ = rows[0]
+        return AuthError("unknown token")
+    _, token_id, revoked_at, expires_at, org_id, org_name, user_id, org_admin, _ = rows[0]
     if revoked_at is not None:
-        raise AuthError("token revoked")
+        return AuthError("token revoked")
     if expires_at is not None and expires_at <= now:
-        raise AuthError("token expired")
+        return AuthError("token expired")
     roles = frozenset(Role(r[-1]) for r in rows if r[-1] is not None)
     return Principal(org_id, org_name, roles, token_id, user_id, user_id is None or bool(org_admin))
 

@@ -13,7 +13,8 @@ from gridflex.api.deps import Bearer, CachedCaller, Cookie, Now, TokenCache, Usi
 from gridflex.api.groupcommit import GroupCommit
 from gridflex.api.schemas import MAX_ID, DbId, OrderIn, OrderOut
 from gridflex.market import OrderStatus
-from gridflex.store import AuthError, Principal, authenticate
+from gridflex.store import AuthError
+from gridflex.store.accounts import authenticate_all
 from gridflex.store.market import Submission, Submitted, submit_orders
 from gridflex.store.tokens import digest
 
@@ -63,22 +64,18 @@ class _Pending:
 
 
 def _submit_batch(session: Session, batch: list[_Pending], batched: bool) -> list[Submitted | Exception]:
-    """The group commit's handler: each token authenticated once per batch, in the transaction
+    """The group commit's handler: the batch's tokens checked in its transaction, in one query
     (revoked → 401 for its submissions alone), then every submission in one :func:`submit_orders`."""
-    verified: dict[str, Principal | AuthError] = {}
+    verified = authenticate_all(session, {p.secret for p in batch}, now=max(p.at for p in batch))
     out: list[Submitted | Exception | None] = []
     todo: dict[int, Submission] = {}
     for i, p in enumerate(batch):
-        who = verified.get(p.secret)
-        if who is None:
-            try:
-                who = authenticate(session, p.secret, now=p.at)
-            except AuthError as exc:
-                p.token_cache.drop(digest(p.secret))
-                who = exc
-            verified[p.secret] = who
-        out.append(who if isinstance(who, AuthError) else None)
-        if isinstance(who, Principal):
+        who = verified[p.secret]
+        if isinstance(who, AuthError):
+            p.token_cache.drop(digest(p.secret))
+            out.append(who)
+        else:
+            out.append(None)
             todo[i] = Submission(who, p.fields, p.key, p.at)
     for i, answer in zip(
         todo, submit_orders(session, list(todo.values()), savepoint=not batched), strict=True
