@@ -158,4 +158,4 @@ def earnings(session: Any, p: Principal) -> dict[tuple[str, str], float]:
         for (item, who), amount in mine.groupby(["item", "counterparty"]).amount_eur.sum().items():
             key = (str(item), str(who))
             out[key] = out.get(key, 0.0) + float(amount)
-    return dict(sorted(out.items()))
+    return {k: v for k, v in sorted(out.items()) if abs(v) >= 0.005}  # no "penalty 0.00" rows
