@@ -213,7 +213,9 @@ def test_serve_dask_runs_the_solves_of_a_study_on_the_cluster(tmp_path: Path, re
     ) as cluster:
         address = cluster.scheduler_address
         with serving(url, tmp_path, args=("--dask", address)) as (base, _):
-            alice = Client(base, w.secrets["alice"])
+            alice = Client(
+                base, w.secrets["alice"], timeout_s=WAIT_S
+            )  # the cluster's workers load the machine
             job = alice.evaluate_study(alice.upload_study(STUDY)["id"], scenarios=N, seed=SEED)
             done = alice.wait_job(job["id"], timeout_s=WAIT_S)
         assert done["status"] == "succeeded", done["message"]
