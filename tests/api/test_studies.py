@@ -175,6 +175,7 @@ def test_a_study_runs_as_a_job_on_a_real_server(db_url: str, tmp_path: Path, ref
         assert sub.exit_code == 0, sub.output
         finished = json.loads(sub.stdout)
         assert finished["status"] == "succeeded" and _scores(finished["result"]["summary"]) == reference
+        assert f"the report: gridflex studies report {finished['id']}" in sub.stderr  # what to do next
         rep = runner.invoke(
             cli, ["studies", "report", str(finished["id"]), "--out", str(tmp_path / "out")], env=env
         )

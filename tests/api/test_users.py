@@ -145,5 +145,7 @@ def test_accounts_users_from_the_shell(tmp_path):
     ]
     off = run(cli, ["accounts", "users", "disable", "cy@carol.example", "--db", db])
     assert off.exit_code == 0 and "1 token revoked" in off.output, off.output
+    table = run(cli, ["accounts", "users", "list", "--db", db]).output
+    assert "disabled since" in table and " UTC" in table  # a readable time, not a cut ISO string
     missing = run(cli, ["accounts", "users", "disable", "nobody@carol.example", "--db", db])
     assert missing.exit_code != 0 and "not found" in missing.output

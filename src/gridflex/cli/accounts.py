@@ -164,13 +164,15 @@ def list_users(
         return
     table = Table("user", "org", "e-mail", "name", "org admin", "state")
     for u in rows:
-        state = "active" if u["disabled_at"] is None else f"disabled {u['disabled_at']}"
+        # the table's column is narrow: the minute (UTC) says when; --json has the exact time
+        since = None if u["disabled_at"] is None else str(u["disabled_at"])[:16].replace("T", " ")
+        state = "active" if since is None else f"disabled since {since} UTC"
         table.add_row(
             str(u["id"]),
             str(u["org"]),
             str(u["email"]),
             str(u["name"]),
-            "yes" if u["org_admin"] else "",
+            "yes" if u["org_admin"] else "no",
             state,
         )
     console.print(table)

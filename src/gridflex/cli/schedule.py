@@ -76,14 +76,15 @@ def pool_cmd(
     spec = yaml.safe_load(contract.read_text(encoding="utf-8"))
     pool = pool_dso_contract([load_site(s) for s in sites], spec, step_kw=step_kw)
     table = Table(title=f"gridflex pool — {pool.contract} ({pool.power_kw:g} kW)")
-    for col in ("site", "share kW", "most alone kW", "cost EUR"):
+    for col in ("site", "share kW", "most it holds alone kW", "cost at its share EUR"):
         table.add_column(col, justify="left" if col == "site" else "right")
     for name, kw in pool.shares_kw.items():
         res = pool.results[name]
         table.add_row(name, f"{kw:g}", f"{pool.alone_kw[name]:g}", f"{res.costs_eur['total']:,.2f}")
     console.print(table)
-    console.print(f"value of the pool: {pool.value_eur:,.2f} EUR (standalone {pool.standalone_cost_eur:,.2f}, "
-                  f"pooled {pool.cost_eur:,.2f}; revenue negative)")  # fmt: skip
+    console.print(f"value of the pool: {pool.value_eur:,.2f} EUR = the sites' cost without the contract "
+                  f"{pool.standalone_cost_eur:,.2f} EUR - pooled {pool.cost_eur:,.2f} EUR (revenue negative)",
+                  highlight=False)  # fmt: skip
 
 
 @clear_errors
@@ -99,18 +100,28 @@ def size_cmd(
     from gridflex.scheduling.sizing import size_file
 
     result = size_file(file)
-    money = {"operating_eur_per_year": "operating EUR/yr", "services_revenue_eur_per_year": "services EUR/yr",
-             "capital_eur_per_year": "capital EUR/yr", "total_eur_per_year": "total EUR/yr"}  # fmt: skip
-    table = Table(title=f"gridflex size — {file.name}")
-    for col in (*result.best, *money.values(), "note"):
-        table.add_column(col, justify="left" if col == "note" else "right")
-    for row in result.table.to_dict("records"):
+    money = {"operating_eur_per_year": "operating EUR/yr", "services_revenue_eur_per_year": "services revenue EUR/yr",
+             "capital_eur_per_year": "capital EUR/yr", "total_eur_per_year": "total cost EUR/yr"}  # fmt: skip
+    rows = result.table.to_dict("records")
+    notes = any(row["note"] for row in rows)  # a column only when a combination could not run
+    table = Table(
+        title=f"gridflex size — {file.name}",
+        caption="operating: the schedules' yearly cost, services revenue taken off; capital: its yearly annuity; "
+        "total = operating + capital (the lowest wins)",
+    )
+    for col in result.best:  # a size's name folds onto lines rather than lose its end
+        table.add_column(col, justify="right", overflow="fold")
+    for col in money.values():
+        table.add_column(col, justify="right", overflow="fold", max_width=10)
+    if notes:
+        table.add_column("note")
+    for row in rows:
         cells = [f"{row[k]:g}" for k in result.best]
         cells += [f"{row[k]:,.0f}" if math.isfinite(row.get(k, math.nan)) else "-" for k in money]
-        table.add_row(*cells, str(row["note"]))
+        table.add_row(*cells, *([str(row["note"])] if notes else []))
     console.print(table)
     best = ", ".join(f"{k} = {v:g}" for k, v in result.best.items())
-    console.print(f"best: {best} ({result.best_cost_eur_per_year:,.0f} EUR/yr)")
+    console.print(f"best: {best} (total cost {result.best_cost_eur_per_year:,.0f} EUR/yr)", highlight=False)
     if out is not None:
         result.table.to_csv(out, index=False)
         console.print(f"written: {out}")

@@ -74,6 +74,13 @@ def submit_cmd(
     if job["status"] == "failed":
         err.print(f"job {job['id']} failed: {job['message']}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
+    # what to do next, on stderr (stdout stays the job's JSON)
+    if job["status"] == "succeeded":
+        err.print(f"job {job['id']} succeeded: {job['message']}\nthe report: gridflex studies report {job['id']} "
+                  "--out DIR", highlight=False, soft_wrap=True)  # fmt: skip
+    else:
+        err.print(f"job {job['id']} {job['status']}: follow it with gridflex studies status {job['id']} --wait",
+                  highlight=False, soft_wrap=True)  # fmt: skip
 
 
 @studies_app.command("status")

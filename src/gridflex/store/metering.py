@@ -201,11 +201,15 @@ class Metering:
         return row
 
     def congestion_point_name(self, row: ConnectionPointRow) -> str | None:
-        if row.congestion_point_id is None:
-            return None
-        return self.s.scalar(
-            select(CongestionPoint.name).where(CongestionPoint.id == row.congestion_point_id)
-        )
+        return self.congestion_point_names([row])[row.id]
+
+    def congestion_point_names(self, rows: list[ConnectionPointRow]) -> dict[int, str | None]:
+        """The congestion point (market information: a name) of each connection point, by its id:
+        one query for a listing."""
+        ids = {r.congestion_point_id for r in rows} - {None}
+        q = select(CongestionPoint.id, CongestionPoint.name).where(CongestionPoint.id.in_(ids))
+        names = dict(self.s.execute(q).tuples().all()) if ids else {}
+        return {r.id: None if r.congestion_point_id is None else names[r.congestion_point_id] for r in rows}
 
     def _may_upload(self, row: ConnectionPointRow) -> bool:
         if self.p.is_admin or row.owner_org_id == self.p.org_id:

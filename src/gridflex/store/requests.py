@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -144,25 +145,26 @@ class FlexRequests:
         return req
 
     def fill(self, req: FlexRequestRow) -> Fill:
-        rows = self.s.execute(
-            select(
-                FlexRequestOffer.volume_kw, FlexRequestOffer.price_eur_per_mwh, FlexRequestOffer.status
-            ).where(FlexRequestOffer.request_id == req.id, offers_visible(self.p))
-        ).all()  # an aggregator sees its own part of the fill, never a competitor's offers
-        n = len(req.volume_kw)
-        offered, accepted = [0.0] * n, [0.0] * n
-        for vol, price, status in rows:
-            for k in range(n):
-                if price <= req.max_price_eur_per_mwh and status != OfferStatus.REJECTED:
-                    offered[k] += vol[k]
-                if status == OfferStatus.ACCEPTED:
-                    accepted[k] += vol[k]
-        want = req.volume_kw
-        return Fill(
-            list(want),
-            [min(o, w) for o, w in zip(offered, want, strict=True)],
-            [min(a, w) for a, w in zip(accepted, want, strict=True)],
+        return self.fills([req])[req.id]
+
+    def fills(self, reqs: list[FlexRequestRow]) -> dict[int, Fill]:
+        """The fill of each request, by id, from one query over their offers the caller sees (an
+        aggregator sees its own part of a fill, never a competitor's offers)."""
+        seen: dict[int, list[Any]] = {r.id: [] for r in reqs}
+        cols = (FlexRequestOffer.request_id, FlexRequestOffer.volume_kw, FlexRequestOffer.price_eur_per_mwh,
+                FlexRequestOffer.status)  # fmt: skip
+        if seen:
+            q = select(*cols).where(FlexRequestOffer.request_id.in_(list(seen)), offers_visible(self.p))
+            for request_id, *offer in self.s.execute(q):
+                seen[request_id].append(offer)
+        return {r.id: _fill(r, seen[r.id]) for r in reqs}
+
+    def isp_s_of(self, request_ids: set[int]) -> dict[int, int]:
+        """The ISP length (s) of each visible request among ``request_ids``, in one query."""
+        q = select(FlexRequestRow.id, FlexRequestRow.isp_s).where(
+            FlexRequestRow.id.in_(request_ids), requests_visible(self.p)
         )
+        return dict(self.s.execute(q).tuples().all())
 
     # -- offers
     def offer(
@@ -232,3 +234,22 @@ class FlexRequests:
 def isp_starts(req: FlexRequestRow) -> list[datetime]:
     """The start time (UTC) of each ISP of a request."""
     return [req.start + timedelta(seconds=req.isp_s * k) for k in range(len(req.volume_kw))]
+
+
+def _fill(req: FlexRequestRow, rows: list[Any]) -> Fill:
+    """Offered (under the cap, not rejected) and accepted kW per ISP of ``rows`` (volume, price,
+    status of offers), each at most the requested."""
+    n = len(req.volume_kw)
+    offered, accepted = [0.0] * n, [0.0] * n
+    for vol, price, status in rows:
+        for k in range(n):
+            if price <= req.max_price_eur_per_mwh and status != OfferStatus.REJECTED:
+                offered[k] += vol[k]
+            if status == OfferStatus.ACCEPTED:
+                accepted[k] += vol[k]
+    want = req.volume_kw
+    return Fill(
+        list(want),
+        [min(o, w) for o, w in zip(offered, want, strict=True)],
+        [min(a, w) for a, w in zip(accepted, want, strict=True)],
+    )

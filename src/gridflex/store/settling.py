@@ -448,6 +448,12 @@ class Settlements:
     def point_name(self, row: BaselineRow) -> str:
         return self.s.get_one(ConnectionPointRow, row.connection_point_id).name
 
+    def point_names(self, rows: list[BaselineRow]) -> dict[int, str]:
+        """The connection point's name of each baseline, by the point's id: one query for a listing."""
+        ids = {r.connection_point_id for r in rows}
+        q = select(ConnectionPointRow.id, ConnectionPointRow.name).where(ConnectionPointRow.id.in_(ids))
+        return dict(self.s.execute(q).tuples().all()) if ids else {}
+
     # -- settlement
     def _settleable(self, start: datetime, end: datetime, portfolio: bool = False) -> list[ActivationRow]:
         """The caller's acknowledged activations wholly within ``[start, end)`` (409 when none);
@@ -657,11 +663,17 @@ class Settlements:
 
     def summaries(self, row: SettlementRow) -> list[dict[str, Any]]:
         """The activation summaries the caller is a party of (all for the runner and the book)."""
-        if self.p.sees_book or row.run_by_org_id == self.p.org_id:
-            return list(row.activations)
-        mine = {a for (a,) in self.s.execute(select(ActivationRow.id).where(
-            ActivationRow.settlement_id == row.id, activations_visible(self.p)))}  # fmt: skip
-        return [s for s in row.activations if s["activation_id"] in mine]
+        return self.summaries_of([row])[row.id]
+
+    def summaries_of(self, rows: list[SettlementRow]) -> dict[int, list[dict[str, Any]]]:
+        """:meth:`summaries` of each settlement, by id: one query for a listing, not one per settlement."""
+        whole = {r.id for r in rows if self.p.sees_book or r.run_by_org_id == self.p.org_id}
+        part = [r.id for r in rows if r.id not in whole]
+        mine: set[int] = set()
+        if part:
+            mine = set(self.s.scalars(select(ActivationRow.id).where(
+                ActivationRow.settlement_id.in_(part), activations_visible(self.p))))  # fmt: skip
+        return {r.id: [s for s in r.activations if r.id in whole or s["activation_id"] in mine] for r in rows}
 
     def statements(
         self, settlement_id: int, period: str | None = None, difference: bool = False

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from gridflex.api.deps import Caller, Tx, Using
-from gridflex.api.routers.flexrequests import offer_out
+from gridflex.api.routers.flexrequests import offers_out
 from gridflex.store.requests import FlexRequests
 from gridflex.store.settling import Activations
 from gridflex.store.tables import Role
@@ -42,7 +42,7 @@ def portfolio(request: Request, p: Caller, r: Using, session: Tx) -> Response:
         sites.append({"row": s, "devices": devices})
     documents = [_document_view(d) for d in r.uploads.list(FLEXOFFERS, limit=100)]
     flex = FlexRequests(session, p)
-    offers = [offer_out(flex, o) for o in flex.offers()]
+    offers = offers_out(flex, flex.offers())
     activations = Activations(session, p).list_activations(limit=1000)
     day = meter_day(session, p)
     money = earnings(session, p)

@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from gridflex.api.deps import Caller, Now, Tx
 from gridflex.api.schemas import DbId
 from gridflex.store.requests import (
+    Fill,
     FlexRequestOffer,
     FlexRequestRow,
     FlexRequests,
@@ -105,8 +106,8 @@ class FlexOfferOut(BaseModel):
     cost_eur: float = 0.0
 
 
-def request_out(flex: FlexRequests, row: FlexRequestRow) -> FlexRequestOut:
-    fill = flex.fill(row)
+def request_out(flex: FlexRequests, row: FlexRequestRow, fill: Fill | None = None) -> FlexRequestOut:
+    fill = fill or flex.fill(row)
     return FlexRequestOut(
         id=row.id, dso_org_id=row.dso_org_id, congestion_point=row.congestion_point,
         direction=row.direction, start=row.start, isp_s=row.isp_s, isp_starts=isp_starts(row),
@@ -116,13 +117,25 @@ def request_out(flex: FlexRequests, row: FlexRequestRow) -> FlexRequestOut:
     )  # fmt: skip
 
 
-def offer_out(flex: FlexRequests, row: FlexRequestOffer) -> FlexOfferOut:
-    isp_h = flex.get(row.request_id).isp_s / 3600
+def requests_out(flex: FlexRequests, rows: list[FlexRequestRow]) -> list[FlexRequestOut]:
+    """:func:`request_out` of many requests, their fills from one query (not one per request)."""
+    fills = flex.fills(rows)
+    return [request_out(flex, r, fills[r.id]) for r in rows]
+
+
+def offer_out(flex: FlexRequests, row: FlexRequestOffer, isp_s: int | None = None) -> FlexOfferOut:
+    isp_h = (isp_s or flex.get(row.request_id).isp_s) / 3600
     energy_kwh = sum(row.volume_kw) * isp_h
     out = FlexOfferOut.model_validate(row)
     out.energy_kwh = round(energy_kwh, 6)
     out.cost_eur = round(energy_kwh / 1000 * row.price_eur_per_mwh, 6)
     return out
+
+
+def offers_out(flex: FlexRequests, rows: list[FlexRequestOffer]) -> list[FlexOfferOut]:
+    """:func:`offer_out` of many offers, their requests' ISP lengths from one query."""
+    isp_s = flex.isp_s_of({o.request_id for o in rows})
+    return [offer_out(flex, o, isp_s.get(o.request_id)) for o in rows]
 
 
 @router.post("/flex-requests", response_model=FlexRequestOut, status_code=status.HTTP_201_CREATED)
@@ -135,7 +148,7 @@ def post_request(body: FlexRequestIn, flex: Flex, at: Now) -> FlexRequestOut:
 def list_requests(
     flex: Flex, at: Now, status_: Annotated[RequestStatus | None, Query(alias="status")] = None
 ) -> list[FlexRequestOut]:
-    return [request_out(flex, r) for r in flex.list_requests(status_, now=at)]
+    return requests_out(flex, flex.list_requests(status_, now=at))
 
 
 @router.get("/flex-requests/{request_id}", response_model=FlexRequestOut)
@@ -157,12 +170,12 @@ def post_offer(request_id: DbId, body: FlexOfferIn, flex: Flex, at: Now) -> Flex
 
 @router.get("/flex-requests/{request_id}/offers", response_model=list[FlexOfferOut])
 def list_request_offers(request_id: DbId, flex: Flex) -> list[FlexOfferOut]:
-    return [offer_out(flex, o) for o in flex.offers(request_id)]
+    return offers_out(flex, flex.offers(request_id))
 
 
 @router.get("/flex-request-offers", response_model=list[FlexOfferOut])
 def list_offers(flex: Flex) -> list[FlexOfferOut]:
-    return [offer_out(flex, o) for o in flex.offers()]
+    return offers_out(flex, flex.offers())
 
 
 @router.post("/flex-request-offers/{offer_id}/accept", response_model=FlexOfferOut)

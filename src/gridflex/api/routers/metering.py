@@ -98,9 +98,9 @@ class AuditOut(BaseModel):
     detail: dict[str, Any]
 
 
-def _point_out(m: Metering, row: Any) -> ConnectionPointOut:
+def _point_out(row: Any, congestion_point: str | None) -> ConnectionPointOut:
     return ConnectionPointOut(
-        id=row.id, name=row.name, owner_org_id=row.owner_org_id, congestion_point=m.congestion_point_name(row),
+        id=row.id, name=row.name, owner_org_id=row.owner_org_id, congestion_point=congestion_point,
         brp_org_id=row.brp_org_id, prosumer_org_id=row.prosumer_org_id, created_at=row.created_at,
     )  # fmt: skip
 
@@ -116,19 +116,21 @@ def _upload_out(u: Uploaded) -> UploadOut:
 
 @router.post("/connection-points", response_model=ConnectionPointOut, status_code=status.HTTP_201_CREATED)
 def post_point(body: ConnectionPointIn, m: Meters) -> ConnectionPointOut:
-    return _point_out(
-        m, m.create_point(body.name, body.congestion_point, body.brp_org_id, body.prosumer_org_id)
-    )
+    row = m.create_point(body.name, body.congestion_point, body.brp_org_id, body.prosumer_org_id)
+    return _point_out(row, m.congestion_point_name(row))
 
 
 @router.get("/connection-points", response_model=list[ConnectionPointOut])
 def list_points(m: Meters) -> list[ConnectionPointOut]:
-    return [_point_out(m, r) for r in m.points()]
+    rows = m.points()
+    names = m.congestion_point_names(rows)  # one query, not one per point
+    return [_point_out(r, names[r.id]) for r in rows]
 
 
 @router.get("/connection-points/{name}", response_model=ConnectionPointOut)
 def get_point(name: str, m: Meters) -> ConnectionPointOut:
-    return _point_out(m, m.point(name))
+    row = m.point(name)
+    return _point_out(row, m.congestion_point_name(row))
 
 
 @router.get("/connection-points/{name}/readings", response_model=ReadingsOut)

@@ -165,20 +165,23 @@ class StatementRow(BaseModel):
     amount_eur: float = Field(description="+ = the participant receives it.")
 
 
-def _baseline_out(st: Settlements, row: BaselineRow) -> BaselineOut:
+def _baseline_out(st: Settlements, row: BaselineRow, point: str | None = None) -> BaselineOut:
     return BaselineOut(
-        id=row.id, connection_point=st.point_name(row), settlement_id=row.settlement_id, start=row.start,
+        id=row.id, connection_point=point or st.point_name(row), settlement_id=row.settlement_id, start=row.start,
         isp_s=row.isp_s, tz=row.tz, spec=row.spec, baseline_kw=row.baseline_kw, metered_kw=row.metered_kw,
         created_at=row.created_at,
     )  # fmt: skip
 
 
-def _settlement_out(st: Settlements, row: Any) -> SettlementOut:
+def _settlement_out(
+    st: Settlements, row: Any, summaries: list[dict[str, Any]] | None = None
+) -> SettlementOut:
+    summaries = st.summaries(row) if summaries is None else summaries
     return SettlementOut(
         id=row.id, run_by_org_id=row.run_by_org_id, start=row.start, end=row.end, tz=row.tz,
         baseline=row.baseline, history_days=row.history_days,
         transfer_price_eur_per_mwh=row.transfer_price_eur_per_mwh,
-        activations=[ActivationSummary(**a) for a in st.summaries(row)], created_at=row.created_at,
+        activations=[ActivationSummary(**a) for a in summaries], created_at=row.created_at,
         revision=row.revision, revises_id=row.revises_id, superseded_by_id=row.superseded_by_id,
     )  # fmt: skip
 
@@ -207,7 +210,9 @@ def list_baselines(
         int, Query(ge=0, le=MAX_ID, description="Only baselines with a larger id (paging).")
     ] = 0,
 ) -> list[BaselineOut]:
-    return [_baseline_out(st, r) for r in st.baselines(settlement_id, limit, after)]
+    rows = st.baselines(settlement_id, limit, after)
+    names = st.point_names(rows)  # one query, not one per baseline
+    return [_baseline_out(st, r, names[r.connection_point_id]) for r in rows]
 
 
 @router.get("/baselines/{baseline_id}", response_model=BaselineOut)
@@ -262,7 +267,9 @@ def list_settlements(
         int, Query(ge=0, le=MAX_ID, description="Only settlements with a larger id (paging).")
     ] = 0,
 ) -> list[SettlementOut]:
-    return [_settlement_out(st, r) for r in st.list_settlements(limit, after)]
+    rows = st.list_settlements(limit, after)
+    summaries = st.summaries_of(rows)  # one query, not one per settlement
+    return [_settlement_out(st, r, summaries[r.id]) for r in rows]
 
 
 @router.get("/settlements/{settlement_id}", response_model=SettlementOut)
