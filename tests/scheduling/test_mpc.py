@@ -8,10 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gridflex.assets.base import ELECTRICITY
 from gridflex.assets.shiftable_process import ShiftableProcess
 from gridflex.errors import ValidationError
-from gridflex.scheduling import load_site
-from gridflex.scheduling.mpc import run_mpc
+from gridflex.scheduling import compile_site, load_site
+from gridflex.scheduling.mpc import (
+    _realise,
+    run_mpc,
+)  # fmt: skip
+
+from .helpers import grid, site
 
 ROOT = Path(__file__).resolve().parents[2]
 SITES = ROOT / "examples" / "sites"
@@ -131,13 +137,45 @@ def test_services_are_committed_day_ahead_and_the_realised_run_keeps_their_headr
     assert all(v == pytest.approx(0.0, abs=1e-6) for v in res.ev_need_missed_kwh.values())
 
 
-def test_services_under_forecast_error_keep_asset_headroom_and_report_the_grid_side() -> None:
+def test_services_under_forecast_error_measure_what_was_not_delivered_and_pay_for_it() -> None:
     site = _office_services(evs=0)
     res = run_mpc(site, days=2, step_h=4, horizon_h=24, forecast_error=0.1, seed=2, measure_cold=False)
-    # Assets deliver what they were allocated; only the grid connection (taking the load's forecast
-    # error) may miss, and it is reported by name.
-    assert all(k.startswith("grid connection of") for k in res.headroom_shortfall)
+    assert res.realised is not None
+    # What the applied allocations could not hold (PV below its forecast, the grid taking the load's
+    # error, a store re-planned after the applied period) is measured, named, and in the cost.
+    assert all("for services" in k for k in res.headroom_shortfall)
+    paid = res.realised.costs_eur.get("service_undelivered", 0.0)
+    assert paid == pytest.approx(sum(res.undelivered_eur.values()), abs=1e-6)
+    for name, by in res.undelivered_kwh.items():
+        u = res.realised.service_undelivered_kw[name]
+        alloc = res.realised.service_allocation_kw[name]
+        assert set(by) <= set(u) and all(np.all(u[a] <= alloc[a] + 1e-6) for a in u)
+        assert all(v == pytest.approx(u[a].sum() * 0.25) for a, v in by.items())
     assert res.realised_cost_eur >= res.perfect_foresight_cost_eur - 1e-6
+
+
+def test_a_reserve_pv_cannot_deliver_is_measured_and_paid_at_the_hand_figure() -> None:
+    """PV curtailed to hold 5 kW of an up reserve (10 EUR/MW/h) for 4 h; the sun is lower than that
+    plan assumed. Headroom = available − production: 5, 2, 2, 0 kW → undelivered 0, 3, 3, 5 kW, 11 kW·h
+    over 1 h periods, paid at (10 + 1000) EUR/MW/h: 11.11 EUR. The run stays feasible."""
+    reserve = {"name": "up", "product": "afrr_up", "block_h": 1.0, "availability_price_eur_per_mw_h": 10.0}
+    truth = [50.0, 50.0, 40.0, 40.0]
+    s = site([grid(import_max_kw=100, export_max_kw=100), {"kind": "pv", "name": "roof-pv", "profile_kw": truth}],
+             n=4)  # fmt: skip
+    week = compile_site(s.model_copy(update={"services": type(s.services)(reserves=[reserve])}))
+    five = np.full(4, 5.0)
+    applied = {
+        "pv 'roof-pv' production": np.array([45.0, 48.0, 38.0, 45.0]),  # the last clipped to 40
+        "reserve 'up' commitment": five,
+        "reserve 'up' by pv 'roof-pv'": five,
+    }
+    res, rows = _realise(week, applied, {"up": five}, {}, 1000.0)
+    undelivered = res.service_undelivered_kw["up"]["roof-pv"]
+    assert undelivered == pytest.approx([0.0, 3.0, 3.0, 5.0], abs=1e-6)
+    assert res.costs_eur["service_undelivered"] == pytest.approx(11 * (10 + 1000) / 1000)
+    assert res.costs_eur["reserve_availability"] == pytest.approx(-4 * 5 * 10 / 1000)  # the promise is paid
+    assert rows == {"pv 'roof-pv' up power for services": pytest.approx(5.0)}  # the worst miss, named
+    assert -res.power_kw["roof-pv"][ELECTRICITY] == pytest.approx([45.0, 48.0, 38.0, 40.0])  # as applied
 
 
 def test_mpc_names_what_it_does_not_support() -> None:
