@@ -473,7 +473,7 @@ class _SingleLoop:
             self.state.frozen = {
                 b.name: prev.x[b.start + k : b.start + lo - prev.s]
                 for b in prev.sm.model.var_blocks
-                if b.n == prev.data.grid.n and _decision(b.name)
+                if b.n == prev.data.grid.n and _kept(b.name)
             }
         plan = _stage(week, s, day, n_day, self.state, self.decided, rng, error, self.position)
         for b in plan.sm.model.var_blocks:
@@ -548,7 +548,7 @@ def run_mpc(
     # With an intraday market the run without its second loop goes alongside (the value of the loop).
     single = None
     if position:
-        single = _SingleLoop(dataclasses.replace(state, soc=dict(state.soc)),
+        single = _SingleLoop(copy.deepcopy(state),  # its own EV energy, starts and peaks too
                              {k: v.copy() for k, v in decided.items()}, {g: p.copy() for g, p in position.items()})  # fmt: skip
     for s in range(0, n, step):
         for day in gates.get(s, []):
@@ -591,7 +591,7 @@ def run_mpc(
         state.frozen = {
             b.name: x[b.start + k : b.start + min(k + frozen, length)]
             for b in models[length].model.var_blocks
-            if b.n == length and _decision(b.name)
+            if b.n == length and _kept(b.name)
         }
         out.steps += 1
     _finish(out, week, applied, decided, shortfall_eur_per_mw_h, position)
@@ -672,15 +672,33 @@ def _decision(name: str) -> bool:
     return not name.startswith("grid connection") and not any(w in name for w in _DERIVED)
 
 
+def _kept(name: str) -> bool:
+    """Variable groups a frozen zone keeps: the decisions, and the stores' expected activation."""
+    return _decision(name) or name.endswith(_ACTIVATION)
+
+
+_ACTIVATION = " expected activation"  # a store's expected activation draw (kW; services.py)
+
+
 def _freeze(sm: SiteModel, frozen: dict[str, np.ndarray], length: int) -> None:
     """Fix the first periods of the horizon to the plan of the previous step (the frozen zone).
 
     The grid connections still take the difference of the new forecast there, so their service rows
-    from frozen periods are not imposed."""
+    from frozen periods are not imposed. Services are not frozen: a commitment is the site's, and
+    its split over the assets (and, at the shortfall penalty, how much of it is kept) is decided
+    anew on the new forecast. The assets' power is what the frozen zone keeps; an allocation fixed
+    with it could be impossible once the forecast moves (issue 14: PV curtailed by 4.5 kW for FCR
+    up, its forecast 1 kW lower, made the step infeasible). The stores keep the plan's expected
+    activation draw there (not re-derived from the new split), so their state follows the plan: a
+    day-ahead stage of the single loop applies its plan from the end of a zone the previous plan
+    applied.
+    """
+    keys = tuple(f"{p.key} " for p in sm.compiled.products)
+    frozen = {k: v for k, v in frozen.items() if not k.startswith(keys)} if keys else frozen
     arr = sm.model.arrays()
     zone = max((v.size for v in frozen.values()), default=0)
     for c in sm.model.constr_blocks:
-        if zone and c.name.startswith(_GRID_ROWS):
+        if zone and (c.name.startswith(_GRID_ROWS) or c.name.endswith(f"{_ACTIVATION} energy")):
             sm.model.set_row_bounds(c, -np.inf, np.inf, np.arange(min(zone, c.n)))
     for b in sm.model.var_blocks:
         v = frozen.get(b.name)
@@ -713,11 +731,14 @@ def _realise(
     arr = model.arrays()
     for b in model.var_blocks:
         x = applied.get(b.name)
-        if x is None or not _decision(b.name):
+        if x is None or not _kept(b.name):
             continue
         lb, ub = arr.lb[b.start : b.start + b.n], arr.ub[b.start : b.start + b.n]
         v = np.clip(x, lb, ub)
         model.set_bounds(b, v, v)
+    for c in model.constr_blocks:  # the stores draw what the plans expected (see _freeze)
+        if c.name.endswith(f"{_ACTIVATION} energy") and f"{c.name[: -len(' energy')]}" in applied:
+            model.set_row_bounds(c, -np.inf, np.inf)
     _hold_position(sm, position, 0, n)
     for g in position:
         for side in ("intraday import", "intraday export"):
