@@ -159,7 +159,7 @@ class MpcResult:
             "undelivered_kwh": {
                 k: {a: round(v, 6) for a, v in by.items()} for k, by in self.undelivered_kwh.items()
             },
-            "undelivered_eur": {k: round(v, 6) for k, v in self.undelivered_eur.items()},
+            "undelivered_eur": {k: round(v, 6) + 0.0 for k, v in self.undelivered_eur.items()},  # no -0.0
             "intraday_traded_kwh": round(self.intraday_traded_kwh, 4),
             **(
                 {}
