@@ -53,6 +53,7 @@ COST_TEXT = {
     "dso_activation": "expected DSO activation payment",
     "capacity_availability": "capacity mechanism: certified capacity paid per MW",
     "commitment_shortfall": "service commitments not kept (MPC)",
+    "service_undelivered": "applied service allocations an asset could not hold (MPC realised run)",
     "total": "sum of the terms above",
 }
 """What each cost term of ``SiteResult.costs_eur`` measures (the report's cost table)."""

@@ -40,11 +40,13 @@
 5. The realised cost: the whole run with the true data and the applied decisions fixed (PV
    production clipped to what was really available; the grid connections take the difference;
    commitments and their allocations as applied), against perfect foresight: the same run solved
-   once with the true data, commitments co-optimised with the blocks and bid rules. The realised
-   headroom is then measured: every service row of the realised run (asset and grid connection power,
-   stored energy) is checked against its limits (``headroom_shortfall``, empty when every commitment
-   could have been delivered in full); the grid connection rows are the only ones a forecast error
-   can break (the grid takes the difference), so they are measured there, not imposed.
+   once with the true data, commitments co-optimised with the blocks and bid rules. Delivery is
+   measured there, never imposed (physics stays hard): every provider's applied allocation is split
+   into what its headroom rows (power, stored energy, its node's grid connection) can hold and the
+   undelivered rest, paid at the availability price plus ``shortfall_eur_per_mw_h``
+   (``undelivered_kwh``, ``undelivered_eur``, cost ``service_undelivered``); ``headroom_shortfall``
+   names the service row groups the promised allocations break (PV below its forecast, the grid
+   taking the load's error, a store re-planned after its applied period).
 
 6. With an intraday market (``prices.intraday``) each stage also fixes its day's day-ahead position
    and the steps re-trade intraday around it (the second loop). The same days are then also run
@@ -110,6 +112,11 @@ class MpcResult:
     headroom_shortfall: dict[str, float] = field(default_factory=dict)  # service row group → worst miss
     commitment_shortfall_kw: dict[str, float] = field(default_factory=dict)  # per service: most not kept
     ev_need_missed_kwh: dict[str, float] = field(default_factory=dict)  # per EV, summed over departures
+    # realised run: per service and provider, kW·h of its applied allocation it could not hold
+    undelivered_kwh: dict[str, dict[str, float]] = field(default_factory=dict)
+    undelivered_eur: dict[str, float] = field(
+        default_factory=dict
+    )  # per service: paid for that (in the cost)
     position_kw: dict[str, np.ndarray] = field(default_factory=dict)  # intraday: day-ahead net import
     intraday_traded_kwh: float = 0.0  # intraday: realised energy bought plus sold intraday
     single_loop_cost_eur: float | None = None  # intraday: the run without its second loop (see below)
@@ -149,6 +156,10 @@ class MpcResult:
             "headroom_shortfall": {k: round(v, 6) for k, v in self.headroom_shortfall.items()},
             "commitment_shortfall_kw": {k: round(v, 6) for k, v in self.commitment_shortfall_kw.items()},
             "ev_need_missed_kwh": {k: round(v, 6) for k, v in self.ev_need_missed_kwh.items()},
+            "undelivered_kwh": {
+                k: {a: round(v, 6) for a, v in by.items()} for k, by in self.undelivered_kwh.items()
+            },
+            "undelivered_eur": {k: round(v, 6) + 0.0 for k, v in self.undelivered_eur.items()},  # no -0.0
             "intraday_traded_kwh": round(self.intraday_traded_kwh, 4),
             **(
                 {}
@@ -462,7 +473,7 @@ class _SingleLoop:
             self.state.frozen = {
                 b.name: prev.x[b.start + k : b.start + lo - prev.s]
                 for b in prev.sm.model.var_blocks
-                if b.n == prev.data.grid.n and _decision(b.name)
+                if b.n == prev.data.grid.n and _kept(b.name)
             }
         plan = _stage(week, s, day, n_day, self.state, self.decided, rng, error, self.position)
         for b in plan.sm.model.var_blocks:
@@ -537,7 +548,7 @@ def run_mpc(
     # With an intraday market the run without its second loop goes alongside (the value of the loop).
     single = None
     if position:
-        single = _SingleLoop(dataclasses.replace(state, soc=dict(state.soc)),
+        single = _SingleLoop(copy.deepcopy(state),  # its own EV energy, starts and peaks too
                              {k: v.copy() for k, v in decided.items()}, {g: p.copy() for g, p in position.items()})  # fmt: skip
     for s in range(0, n, step):
         for day in gates.get(s, []):
@@ -580,7 +591,7 @@ def run_mpc(
         state.frozen = {
             b.name: x[b.start + k : b.start + min(k + frozen, length)]
             for b in models[length].model.var_blocks
-            if b.n == length and _decision(b.name)
+            if b.n == length and _kept(b.name)
         }
         out.steps += 1
     _finish(out, week, applied, decided, shortfall_eur_per_mw_h, position)
@@ -588,7 +599,9 @@ def run_mpc(
         for p in week.products:  # the stage plans keep their commitments in full
             single.applied[f"{p.key} commitment"] = np.nan_to_num(single.decided[p.name])
         commitments = {k: np.nan_to_num(v) for k, v in single.decided.items()}
-        out.single_loop, _ = _realise(week, single.applied, commitments, single.position)
+        out.single_loop, _ = _realise(
+            week, single.applied, commitments, single.position, shortfall_eur_per_mw_h
+        )
         out.single_loop_cost_eur = out.single_loop.costs_eur["total"]
         out.single_loop_position_kw = {g: p.copy() for g, p in single.position.items()}
     return out
@@ -621,7 +634,7 @@ def _finish(
         out.perfect.strategy = "cooptimised"
     out.perfect_foresight_cost_eur = out.perfect.costs_eur["total"]
     out.commitments_kw = {k: np.nan_to_num(v) for k, v in decided.items()}
-    out.realised, out.headroom_shortfall = _realise(week, applied, out.commitments_kw, position)
+    out.realised, out.headroom_shortfall = _realise(week, applied, out.commitments_kw, position, penalty)
     dt = week.grid.step_h
     out.position_kw = {g: p.copy() for g, p in position.items()}
     out.intraday_traded_kwh = sum(
@@ -633,6 +646,11 @@ def _finish(
         name = p.name
         out.commitment_shortfall_kw[name] = float(np.max(c - kept, initial=0.0))
         miss += float(np.sum(np.maximum(c - kept, 0.0))) * dt / 1000.0 * penalty
+    for p in week.products:  # what the realised run could not deliver (see _realise)
+        u = out.realised.service_undelivered_kw.get(p.name, {})
+        out.undelivered_kwh[p.name] = {a: float(v.sum()) * dt for a, v in u.items() if v.sum() * dt > 1e-6}
+        total = np.sum(list(u.values()), axis=0) if u else np.zeros(week.grid.n)
+        out.undelivered_eur[p.name] = float(total @ (p.availability_eur_per_mw_h + penalty)) * dt / 1000.0
     costs = out.realised.costs_eur
     costs["commitment_shortfall"] = miss
     costs["total"] += miss
@@ -654,15 +672,33 @@ def _decision(name: str) -> bool:
     return not name.startswith("grid connection") and not any(w in name for w in _DERIVED)
 
 
+def _kept(name: str) -> bool:
+    """Variable groups a frozen zone keeps: the decisions, and the stores' expected activation."""
+    return _decision(name) or name.endswith(_ACTIVATION)
+
+
+_ACTIVATION = " expected activation"  # a store's expected activation draw (kW; services.py)
+
+
 def _freeze(sm: SiteModel, frozen: dict[str, np.ndarray], length: int) -> None:
     """Fix the first periods of the horizon to the plan of the previous step (the frozen zone).
 
     The grid connections still take the difference of the new forecast there, so their service rows
-    from frozen periods are measured in the realised run, not imposed."""
+    from frozen periods are not imposed. Services are not frozen: a commitment is the site's, and
+    its split over the assets (and, at the shortfall penalty, how much of it is kept) is decided
+    anew on the new forecast. The assets' power is what the frozen zone keeps; an allocation fixed
+    with it could be impossible once the forecast moves (issue 14: PV curtailed by 4.5 kW for FCR
+    up, its forecast 1 kW lower, made the step infeasible). The stores keep the plan's expected
+    activation draw there (not re-derived from the new split), so their state follows the plan: a
+    day-ahead stage of the single loop applies its plan from the end of a zone the previous plan
+    applied.
+    """
+    keys = tuple(f"{p.key} " for p in sm.compiled.products)
+    frozen = {k: v for k, v in frozen.items() if not k.startswith(keys)} if keys else frozen
     arr = sm.model.arrays()
     zone = max((v.size for v in frozen.values()), default=0)
     for c in sm.model.constr_blocks:
-        if zone and c.name.startswith(_GRID_ROWS):
+        if zone and (c.name.startswith(_GRID_ROWS) or c.name.endswith(f"{_ACTIVATION} energy")):
             sm.model.set_row_bounds(c, -np.inf, np.inf, np.arange(min(zone, c.n)))
     for b in sm.model.var_blocks:
         v = frozen.get(b.name)
@@ -676,45 +712,56 @@ def _freeze(sm: SiteModel, frozen: dict[str, np.ndarray], length: int) -> None:
 
 def _realise(
     week: CompiledSite, applied: dict[str, np.ndarray], commitments: dict[str, np.ndarray],
-    position: dict[str, np.ndarray],
+    position: dict[str, np.ndarray], penalty: float,
 ) -> tuple[SiteResult, dict[str, float]]:  # fmt: skip
     """The run at the true data with the applied decisions fixed; grid connections take the rest (with
     an intraday market: the day-ahead position is kept, intraday trades take the rest, beyond its
     ``max_kw`` if need be — the difference has to be settled somewhere; it is priced intraday).
+    Services in their measured form (:func:`add_services`): what an asset cannot hold of its applied
+    allocation is undelivered, paid at the availability price plus ``penalty`` (EUR/MW/h).
 
-    Returns the result and the worst miss of every service row group that the realised run breaks
-    (grid connection rows are measured, not imposed: see the module docstring)."""
+    Returns the result and, per service row group broken by the promised allocations, the worst
+    miss (kW or kWh; see the module docstring)."""
     n = week.grid.n
     products = _period_products(week, 0, n, commitments, 0.0) if week.products else []
-    sm = _build(dataclasses.replace(week, products=products))
+    sm = build_site_model(dataclasses.replace(week, products=products))
+    if products:
+        add_services(sm, products, undelivered_eur_per_mw_h=penalty)
     model = sm.model
     arr = model.arrays()
     for b in model.var_blocks:
         x = applied.get(b.name)
-        if x is None or not _decision(b.name):
+        if x is None or not _kept(b.name):
             continue
         lb, ub = arr.lb[b.start : b.start + b.n], arr.ub[b.start : b.start + b.n]
         v = np.clip(x, lb, ub)
         model.set_bounds(b, v, v)
+    for c in model.constr_blocks:  # the stores draw what the plans expected (see _freeze)
+        if c.name.endswith(f"{_ACTIVATION} energy") and f"{c.name[: -len(' energy')]}" in applied:
+            model.set_row_bounds(c, -np.inf, np.inf)
     _hold_position(sm, position, 0, n)
     for g in position:
         for side in ("intraday import", "intraday export"):
             blk = next(b for b in model.var_blocks if b.name == f"grid connection '{g}' {side}")
             model.set_bounds(blk, 0.0, np.inf)
-    measured = [c for c in model.constr_blocks if "for services" in c.name]
-    limits = {c.name: (arr.row_lb[c.start : c.start + c.n].copy(), arr.row_ub[c.start : c.start + c.n].copy())
-              for c in measured}  # fmt: skip
-    for c in measured:
-        if c.name.startswith(_GRID_ROWS):
-            model.set_row_bounds(c, -np.inf, np.inf)
     box: list[np.ndarray] = []
     sm.readers.append(_keeper(box))
     res = solve_site_model(sm)
-    activity = model.arrays().a @ box[0]
+    # The headroom rows hold the delivered parts; evaluated at the promised allocations instead,
+    # they name what could not be kept (an asset's power or energy, a grid connection's limit).
+    x = box[0].copy()
+    blocks = {b.name: b for b in model.var_blocks}
+    for name, b in blocks.items():
+        if " delivered by " in name:
+            r = blocks[name.replace(" delivered by ", " by ")]
+            x[b.start : b.start + b.n] = x[r.start : r.start + r.n]
+    activity = model.arrays().a @ x
     shortfall = {}
-    for c in measured:
-        lo, hi = limits[c.name]
+    for c in model.constr_blocks:
+        if "for services" not in c.name:
+            continue
         row = activity[c.start : c.start + c.n]
+        lo, hi = arr.row_lb[c.start : c.start + c.n], arr.row_ub[c.start : c.start + c.n]
         miss = float(np.max(np.maximum(lo - row, row - hi), initial=0.0))
         if miss > 1e-6:
             shortfall[c.name] = miss

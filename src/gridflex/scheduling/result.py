@@ -68,6 +68,8 @@ class SiteResult:
     service_blocks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # blocks / DSO windows
     service_allocation_kw: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # → asset → kW
     service_info: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind, direction, duration, ...
+    # measured realised runs (MPC): service → provider → kW of its allocation it could not hold
+    service_undelivered_kw: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     flex_by_asset_kw: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # asset → up/down
     second_loop: dict[str, float] = field(default_factory=dict)  # strategy two_loop: its value, EUR, kWh
 

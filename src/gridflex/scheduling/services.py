@@ -19,6 +19,13 @@ Expected activation (share ``a`` of the time) draws ``a·(r_up/η_d − r_down·
 store's energy balance, and is paid at the activation price (cost categories ``reserve_activation``
 / ``dso_activation``); availability is paid per MW and hour (``reserve_availability`` /
 ``dso_availability``). Revenue is a negative cost.
+
+*Measured* (``undelivered_eur_per_mw_h`` given: a realised run, every decision fixed as applied):
+the commitments and allocations ``r`` are the promise and keep the split and activation rows (the
+physics as applied); the headroom rows above hold ``d ≤ r`` instead, the part of each allocation
+the asset can deliver, and ``u = r − d`` is paid at the product's availability price plus
+``undelivered_eur_per_mw_h`` (cost ``service_undelivered``). A promise that cannot be kept is
+then a measured shortfall, never an infeasible run.
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ class ProductVars:
     commit: VarBlock
     alloc: dict[str, VarBlock] = field(default_factory=dict)  # asset name → r (kW per period)
     integers: list[VarBlock] = field(default_factory=list)  # k (granularity) and z (min bid) blocks
+    undelivered: dict[str, VarBlock] = field(default_factory=dict)  # measured: asset name → u = r − d
 
 
 @dataclass
@@ -73,24 +81,33 @@ class ServiceModel:
             sm.model.set_bounds(pv.commit, pv.product.lb_kw, pv.product.ub_kw)
 
 
-def add_services(sm: SiteModel, products: list[Product]) -> ServiceModel:
-    """Add commitments, allocations and headroom groups of ``products`` to ``sm`` (before solving)."""
+def add_services(
+    sm: SiteModel, products: list[Product], undelivered_eur_per_mw_h: float | None = None
+) -> ServiceModel:
+    """Add commitments, allocations and headroom groups of ``products`` to ``sm`` (before solving).
+    ``undelivered_eur_per_mw_h``: the measured form (see the module docstring)."""
     ctx = sm.ctx
     hooks = {name: b.hook for name, b in sm.built.items() if b.hook is not None}
     _precheck_forced(sm, products, hooks)
     out: dict[str, ProductVars] = {}
     parts: dict[str, list[tuple[Product, VarBlock]]] = defaultdict(list)  # hook name → (product, r)
+    held = parts if undelivered_eur_per_mw_h is None else defaultdict(list)  # → (product, d): headroom
     for p in products:
         pv = _commitment(ctx, p, _bound(p, hooks))
         out[p.name] = pv
         active = p.block >= 0
         # Per coupled bus and sense (+1: its stores move with the product, −1: against it).
         need: dict[tuple[str, int], list[tuple[VarBlock, np.ndarray]]] = defaultdict(list)
+        held_need: dict[tuple[str, int], list[tuple[VarBlock, np.ndarray]]] = defaultdict(list)
         for a in p.providers:
             h = hooks[a]
             r = ctx.add_vars(f"{p.key} by {h.label}", ctx.n, 0.0, np.where(active, np.inf, 0.0))
             pv.alloc[a] = r
             parts[a].append((p, r))
+            d = r
+            if undelivered_eur_per_mw_h is not None:
+                d, pv.undelivered[a] = _delivered(ctx, p, h.label, r, undelivered_eur_per_mw_h)
+                held[a].append((p, d))
             for bus, coef in (h.coupled or {}).items():
                 c = np.broadcast_to(np.asarray(coef, float), (ctx.n,))
                 if not _stored(hooks, bus) and _networked(hooks, bus):
@@ -99,28 +116,58 @@ def add_services(sm: SiteModel, products: list[Product]) -> ServiceModel:
                 # a CHP (coef > 0) makes more heat when it moves up: its stores take it (down).
                 sense = -1 if np.all(c >= 0) and np.any(c > 0) else 1
                 need[(bus, sense)].append((r, -sense * c))
+                held_need[(bus, sense)].append((d, -sense * c))
         _split_rows(ctx, p, pv, active)
         for (bus, sense), terms in need.items():
             stores = [a for a, h in hooks.items() if h.bus == bus and h.soc is not None]
-            s_blocks = []
             ps = p if sense > 0 else dataclasses.replace(p, up=p.down, down=p.up)
+            s_blocks = []
             for a in stores:
                 s = ctx.add_vars(f"{p.key} by {hooks[a].label}", ctx.n, 0.0, np.inf)
                 pv.alloc[a] = s
                 parts[a].append((ps, s))
                 s_blocks.append(s)
-            t = np.arange(ctx.n)
-            rows = np.concatenate([t] * (len(s_blocks) + len(terms)))
-            cols = np.concatenate([s.idx for s in s_blocks] + [r.idx for r, _ in terms])
-            vals = np.concatenate([np.ones(ctx.n)] * len(s_blocks) + [-c for _, c in terms])
-            ctx.relation(f"{p.key} absorbed on {bus}", rows, cols, vals, 0.0, 0.0, ctx.n)
+            _absorbed(ctx, f"{p.key} absorbed on {bus}", s_blocks, terms)
+            if held is not parts:  # the stores' delivered parts absorb the converters' delivered parts
+                ds = [
+                    ctx.add_vars(f"{p.key} delivered by {hooks[a].label}", ctx.n, 0.0, np.inf) for a in stores
+                ]
+                for a, blk in zip(stores, ds, strict=True):
+                    held[a].append((ps, blk))
+                _absorbed(ctx, f"{p.key} delivered absorbed on {bus}", ds, held_need[(bus, sense)])
     _tie_groups(ctx, out)
     for a, prs in parts.items():
-        _asset_rows(sm, hooks[a], prs)
-    _grid_rows(sm, hooks, parts)
+        _asset_rows(sm, hooks[a], held.get(a, []), prs)
+    _grid_rows(sm, hooks, held)
     sv = ServiceModel(out)
     sm.readers.append(lambda sol, res: read_services(sv, sm, sol, res))
     return sv
+
+
+def _absorbed(
+    ctx: Context, group: str, stores: list[VarBlock], terms: list[tuple[VarBlock, np.ndarray]]
+) -> None:
+    """Σ_stores s_t = Σ_converters c_t·r_t: the stores absorb the converters' deviation."""
+    t = np.arange(ctx.n)
+    rows = np.concatenate([t] * (len(stores) + len(terms)))
+    cols = np.concatenate([s.idx for s in stores] + [r.idx for r, _ in terms])
+    vals = np.concatenate([np.ones(ctx.n)] * len(stores) + [-c for _, c in terms])
+    ctx.relation(group, rows, cols, vals, 0.0, 0.0, ctx.n)
+
+
+def _delivered(
+    ctx: Context, p: Product, label: str, r: VarBlock, penalty: float
+) -> tuple[VarBlock, VarBlock]:
+    """Measured form: ``d + u = r``, ``d`` what the asset can hold of its allocation ``r`` (the headroom
+    rows take it), ``u`` the rest, paid at the availability price plus ``penalty`` (EUR/MW/h)."""
+    n = ctx.n
+    rate = np.where(p.block >= 0, p.availability_eur_per_mw_h + penalty, 0.0) * ctx.dt_h / 1000.0
+    d = ctx.add_vars(f"{p.key} delivered by {label}", n, 0.0, np.inf)
+    u = ctx.add_vars(f"{p.key} undelivered by {label}", n, 0.0, np.inf, {"service_undelivered": rate})
+    t = np.arange(n)
+    ctx.relation(f"{p.key} delivered or not by {label}", np.r_[t, t, t], np.r_[d.idx, u.idx, r.idx],
+                 np.r_[np.ones(2 * n), -np.ones(n)], 0.0, 0.0, n)  # fmt: skip
+    return d, u
 
 
 def _stored(hooks: dict[str, Hook], bus: str) -> bool:
@@ -216,7 +263,11 @@ def _split_rows(ctx: Context, p: Product, pv: ProductVars, active: np.ndarray) -
     )
 
 
-def _asset_rows(sm: SiteModel, h: Hook, prs: list[tuple[Product, VarBlock]]) -> None:
+def _asset_rows(
+    sm: SiteModel, h: Hook, prs: list[tuple[Product, VarBlock]], promised: list[tuple[Product, VarBlock]]
+) -> None:
+    """Headroom rows on ``prs`` (the allocations, or in the measured form their delivered parts);
+    the expected activation energy on the ``promised`` allocations."""
     ctx = sm.ctx
     _running_rows(ctx, h, prs)
     for up in (True, False):
@@ -227,7 +278,7 @@ def _asset_rows(sm: SiteModel, h: Hook, prs: list[tuple[Product, VarBlock]]) -> 
         if h.soc is not None:
             _energy_rows(ctx, h, mine, up)
     if h.soc is not None and h.activation is not None:
-        _activation_rows(sm, h, prs)
+        _activation_rows(sm, h, promised)
 
 
 def _power_rows(
@@ -445,6 +496,8 @@ def read_services(sv: ServiceModel, sm: SiteModel, sol: Solution, res: SiteResul
         per = np.where(p.block >= 0, c[np.maximum(p.block, 0)], 0.0) if c.size else np.zeros(grid.n)
         res.service_kw[name] = per
         res.service_allocation_kw[name] = {a: sol.value(r).copy() for a, r in pv.alloc.items()}
+        if pv.undelivered:
+            res.service_undelivered_kw[name] = {a: sol.value(u).copy() for a, u in pv.undelivered.items()}
         blocks = []
         for b in range(p.n_blocks):
             idx = np.flatnonzero(p.block == b)
