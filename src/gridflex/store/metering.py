@@ -208,7 +208,7 @@ class Metering:
         one query for a listing."""
         ids = {r.congestion_point_id for r in rows} - {None}
         q = select(CongestionPoint.id, CongestionPoint.name).where(CongestionPoint.id.in_(ids))
-        names = dict(self.s.execute(q).tuples().all()) if ids else {}
+        names = dict(self.s.execute(q).all()) if ids else {}
         return {r.id: None if r.congestion_point_id is None else names[r.congestion_point_id] for r in rows}
 
     def _may_upload(self, row: ConnectionPointRow) -> bool:

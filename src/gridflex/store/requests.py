@@ -164,7 +164,7 @@ class FlexRequests:
         q = select(FlexRequestRow.id, FlexRequestRow.isp_s).where(
             FlexRequestRow.id.in_(request_ids), requests_visible(self.p)
         )
-        return dict(self.s.execute(q).tuples().all())
+        return dict(self.s.execute(q).all())
 
     # -- offers
     def offer(

@@ -452,7 +452,7 @@ class Settlements:
         """The connection point's name of each baseline, by the point's id: one query for a listing."""
         ids = {r.connection_point_id for r in rows}
         q = select(ConnectionPointRow.id, ConnectionPointRow.name).where(ConnectionPointRow.id.in_(ids))
-        return dict(self.s.execute(q).tuples().all()) if ids else {}
+        return dict(self.s.execute(q).all()) if ids else {}
 
     # -- settlement
     def _settleable(self, start: datetime, end: datetime, portfolio: bool = False) -> list[ActivationRow]:
